@@ -1,0 +1,249 @@
+//===- HSAAttrs.td - hsa attributes ------------------------*- tablegen -*-===//
+
+#ifndef HSA_ATTRS_TD
+#define HSA_ATTRS_TD
+
+include "hsa/Dialect/HSA/IR/HSABase.td"
+include "hsa/Dialect/HSA/IR/HSAInterfaces.td"
+include "mlir/IR/BuiltinAttributeInterfaces.td"
+
+//===----------------------------------------------------------------------===//
+// Placement
+//===----------------------------------------------------------------------===//
+
+def HSA_PlacementTierAttr : EnumAttr<HSA_Dialect, HSA_PlacementTier, "tier"> {
+  let summary = "placement tier of a buffer, usable as a memref memory space";
+  let description = [{
+    Where the bytes of a buffer live. Used as the memory space of memrefs so
+    that placement is part of the type and verifiers can reject an attention
+    that reads host memory or a gather that copies the wrong way.
+
+    ```mlir
+    memref<?x8x16x128xbf16, #hsa.tier<host>>
+    ```
+  }];
+  let assemblyFormat = "`<` $value `>`";
+}
+
+//===----------------------------------------------------------------------===//
+// Layer configuration
+//===----------------------------------------------------------------------===//
+
+def HSA_LayerConfigAttr : HSA_Attr<"LayerConfig", "config"> {
+  let summary = "shapes, dtype, page size and selection scope of a layer";
+  let description = [{
+    Either `head_dim` (multi-head / grouped-query attention: keys and values
+    have `head_dim` elements) or `latent_dim` and `rope_dim` (multi-head latent
+    attention: one latent tensor of `latent_dim + rope_dim` elements per token
+    serves as the key, its first `latent_dim` elements as the value).
+    `scope = request` selects units for all KV heads of a request together;
+    `scope = kv_head` lets every KV head select its own units.
+
+    ```mlir
+    #hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16,
+                page_size = 16, scope = kv_head>
+    #hsa.config<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64,
+                kv_dtype = bf16, page_size = 1, scope = request>
+    ```
+  }];
+  let parameters = (ins
+    "int64_t":$q_heads,
+    "int64_t":$kv_heads,
+    OptionalParameter<"std::optional<int64_t>">:$head_dim,
+    OptionalParameter<"std::optional<int64_t>">:$latent_dim,
+    OptionalParameter<"std::optional<int64_t>">:$rope_dim,
+    "::mlir::Type":$kv_dtype,
+    "int64_t":$page_size,
+    EnumParameter<HSA_SelectionScope>:$scope);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// True for multi-head latent attention (one latent tensor per token).
+    bool isLatent() const { return getLatentDim().has_value(); }
+    /// Elements of a key row (MLA: latent + rope).
+    int64_t getKeyDim() const;
+    /// Elements of a value row (MLA: latent).
+    int64_t getValueDim() const;
+    /// Query heads per KV head.
+    int64_t getGroupSize() const { return getQHeads() / getKvHeads(); }
+    /// Selection groups per request (`S` in docs/BUFFERS.md).
+    int64_t getSelectionGroups() const;
+    /// KV heads per unit (`Hu` in docs/BUFFERS.md).
+    int64_t getHeadsPerUnit() const;
+    /// Bytes of one KV element.
+    int64_t getElementBytes() const;
+    /// Bytes of one unit, keys and values together.
+    int64_t getUnitBytes() const;
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Buffer policy and forced units
+//===----------------------------------------------------------------------===//
+
+def HSA_BufferPolicyAttr : HSA_Attr<"BufferPolicy", "buffer"> {
+  let summary = "device unit buffer: capacity in units and eviction policy";
+  let description = [{
+    Each (request, selection group) owns `capacity` device slots of one unit
+    each. Selected units that are resident stay; misses evict by `policy`.
+
+    ```mlir
+    #hsa.buffer<capacity = 512, policy = lru>
+    ```
+  }];
+  let parameters = (ins "int64_t":$capacity,
+                        EnumParameter<HSA_EvictionPolicy>:$policy);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+def HSA_ForcedUnitsAttr : HSA_Attr<"ForcedUnits", "forced"> {
+  let summary = "units every step selects: attention sinks and recent window";
+  let description = [{
+    The first `sinks` units and the last `window` units (which always include
+    the unit being written) score +inf and are always selected.
+
+    ```mlir
+    #hsa.forced<sinks = 1, window = 2>
+    ```
+  }];
+  let parameters = (ins "int64_t":$sinks, "int64_t":$window);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Sparse algorithms
+//===----------------------------------------------------------------------===//
+
+class HSA_AlgorithmAttr<string name, string mnemonic>
+    : HSA_Attr<name, mnemonic, [DeclareAttrInterfaceMethods<
+        HSA_SparseAlgorithmAttrInterface>]>;
+
+def HSA_QuestAttr : HSA_AlgorithmAttr<"Quest", "quest"> {
+  let summary = "Quest: per-unit key bounds give an upper bound of every logit";
+  let description = [{
+    Representations are the per-dimension minimum and maximum of the unit's
+    keys (`repr.kmin`, `repr.kmax`). A query scores a unit with
+    `sum_d max(q_d * kmin_d, q_d * kmax_d)`; `combine` says how the query heads
+    of a selection group are merged: `max` of the per-head bounds (still an
+    upper bound), `sum`, or `mean_query` (the bound of the mean query).
+
+    ```mlir
+    #hsa.quest<combine = max>
+    ```
+  }];
+  let parameters = (ins EnumParameter<HSA_ScoreCombine>:$combine);
+  let assemblyFormat = "`<` struct(params) `>`";
+}
+
+def HSA_StreamingLLMAttr : HSA_AlgorithmAttr<"StreamingLLM", "streaming_llm"> {
+  let summary = "StreamingLLM: attention sinks plus a recent window only";
+  let description = [{
+    No representations and no scoring: every step selects exactly the forced
+    units (`sinks` first and `window` last units of `#hsa.forced`).
+
+    ```mlir
+    #hsa.streaming_llm
+    ```
+  }];
+}
+
+def HSA_DSAAttr : HSA_AlgorithmAttr<"DSA", "dsa"> {
+  let summary = "DeepSeek sparse attention: a learned token-level indexer";
+  let description = [{
+    Per-token indexer keys (`index_dim` elements of `index_dtype`, one fp32
+    scale per token) scored by `index_heads` indexer query heads:
+    `k_scale[t] * sum_j max(0, qI[j] . kI[t]) * w[j]`. Token-level selection
+    (`page_size = 1`) over one latent KV head. IR builders come later; layers
+    using it verify but do not lower yet.
+
+    ```mlir
+    #hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>
+    ```
+  }];
+  let parameters = (ins "int64_t":$index_heads, "int64_t":$index_dim,
+                        "::mlir::Type":$index_dtype);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+def HSA_ClusterKVAttr : HSA_AlgorithmAttr<"ClusterKV", "cluster_kv"> {
+  let summary = "ClusterKV: k-means centroids of keys select clusters";
+  let description = [{
+    Keys are clustered into `clusters` centroids per KV head with `iterations`
+    rounds of k-means at prefill; a query scores centroids and selects the
+    units of the best clusters. IR builders come later; layers using it
+    verify but do not lower yet.
+
+    ```mlir
+    #hsa.cluster_kv<clusters = 400, iterations = 8>
+    ```
+  }];
+  let parameters = (ins "int64_t":$clusters, "int64_t":$iterations);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Page-table formats
+//===----------------------------------------------------------------------===//
+
+class HSA_FormatAttr<string name, string mnemonic>
+    : HSA_Attr<name, mnemonic, [DeclareAttrInterfaceMethods<
+        HSA_PageTableFormatAttrInterface>]>;
+
+def HSA_NativeFormatAttr : HSA_FormatAttr<"NativeFormat", "native"> {
+  let summary = "hsa's own page table: the slot of every selected unit";
+  let description = [{
+    `sel.slots [B][S][K]`: the slot of each selected unit, read by hsa's own
+    attention kernel. Any scope and page size.
+
+    ```mlir
+    #hsa.native
+    ```
+  }];
+}
+
+def HSA_FlashAttnBlockTableAttr
+    : HSA_FormatAttr<"FlashAttnBlockTable", "flash_attn_block_table"> {
+  let summary = "FlashAttention paged-KV block table";
+  let description = [{
+    `block_table [B][K]` of physical block ids (`b * C + slot`) plus
+    `seqlens [B]`, as FlashAttention's paged KV takes them. A block holds all
+    KV heads, so the scope must be `request`; FlashAttention needs the block
+    size to be a multiple of 16.
+
+    ```mlir
+    #hsa.flash_attn_block_table
+    ```
+  }];
+}
+
+def HSA_FlashInferCSRAttr : HSA_FormatAttr<"FlashInferCSR", "flashinfer_csr"> {
+  let summary = "FlashInfer paged-KV CSR: indptr, indices, last page length";
+  let description = [{
+    `kv_indptr [B+1]`, `kv_indices [B*K]`, `kv_last_page_len [B]`, as
+    FlashInfer's paged decode takes them. Pages hold all KV heads, so the
+    scope must be `request`.
+
+    ```mlir
+    #hsa.flashinfer_csr
+    ```
+  }];
+}
+
+def HSA_TokenIndicesAttr : HSA_FormatAttr<"TokenIndices", "token_indices"> {
+  let summary = "token indices into the unit buffer (FlashMLA sparse)";
+  let description = [{
+    `indices [B][S][K*P]`: the buffer position of every selected token, -1 for
+    padding and for tokens past the context, as FlashMLA's sparse decode
+    takes them.
+
+    ```mlir
+    #hsa.token_indices
+    ```
+  }];
+}
+
+#endif // HSA_ATTRS_TD

@@ -1,0 +1,98 @@
+//===- HSADialect.h - hsa dialect -------------------------------*- C++ -*-===//
+//
+// Include this header to use the hsa dialect: it fixes the include order of
+// the generated declarations (enums, interfaces, attributes, ops).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef HSA_DIALECT_HSA_IR_HSADIALECT_H
+#define HSA_DIALECT_HSA_IR_HSADIALECT_H
+
+#include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Dialect.h"
+#include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/SymbolTable.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#include "hsa/Dialect/HSA/IR/HSADialect.h.inc"
+#include "hsa/Dialect/HSA/IR/HSAEnums.h.inc"
+
+#include <string>
+
+namespace mlir {
+namespace hsa {
+
+class LayerConfigAttr;
+class ForcedUnitsAttr;
+class LayerOp;
+
+/// Runtime-sized dimensions of a named buffer (docs/BUFFERS.md); every other
+/// dimension is a compile-time constant of the layer.
+enum : int64_t {
+  kBatchDim = -2,  ///< `B`: batch slots
+  kUnitsDim = -3,  ///< `N`: maximum units per request
+  kPagesDim = -4,  ///< host pool pages
+  kTokensDim = -5, ///< tokens written by one prefill/append
+  kBatchPlusOneDim = -6, ///< `B + 1`: CSR offsets
+};
+
+/// A named buffer of a layer: its name, element type, shape (constants or the
+/// runtime dimensions above) and placement tier.
+struct BufferSpec {
+  std::string name;
+  Type elementType;
+  SmallVector<int64_t> shape;
+  PlacementTier tier;
+};
+
+class StageBuilder;
+
+} // namespace hsa
+} // namespace mlir
+
+#include "hsa/Dialect/HSA/IR/HSAInterfaces.h.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "hsa/Dialect/HSA/IR/HSAAttrs.h.inc"
+
+#define GET_OP_CLASSES
+#include "hsa/Dialect/HSA/IR/HSAOps.h.inc"
+
+namespace mlir {
+namespace hsa {
+
+/// Handed to algorithm IR builders by hsa-expand-algorithm: creates ops at an
+/// insertion point and hands out the layer's named state buffers.
+class StageBuilder {
+public:
+  StageBuilder(OpBuilder &builder, Location loc, LayerOp layer)
+      : builder(builder), loc(loc), layer(layer) {}
+  virtual ~StageBuilder() = default;
+
+  OpBuilder &getBuilder() { return builder; }
+  Location getLoc() const { return loc; }
+  LayerOp getLayer() const { return layer; }
+  /// The memref of the named state buffer (an `hsa.state` op, created once).
+  virtual Value getBuffer(StringRef name) = 0;
+
+protected:
+  OpBuilder &builder;
+  Location loc;
+  LayerOp layer;
+};
+
+/// Memref type of a buffer spec: runtime dimensions become dynamic, the tier
+/// becomes the memory space.
+MemRefType getBufferType(const BufferSpec &spec);
+
+/// The placement tier of a memref, if its memory space is an hsa tier.
+std::optional<PlacementTier> getTier(MemRefType type);
+
+} // namespace hsa
+} // namespace mlir
+
+#endif // HSA_DIALECT_HSA_IR_HSADIALECT_H

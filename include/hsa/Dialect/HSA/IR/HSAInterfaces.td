@@ -1,0 +1,89 @@
+//===- HSAInterfaces.td - algorithm and page-table format interfaces -----===//
+//
+// Sparse algorithms and page-table formats are plug-ins: attributes that
+// implement these interfaces. Adding an algorithm is one attribute (parameters,
+// verifier, representation list, IR builders) plus its kernels.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef HSA_INTERFACES_TD
+#define HSA_INTERFACES_TD
+
+include "mlir/IR/OpBase.td"
+
+def HSA_SparseAlgorithmAttrInterface
+    : AttrInterface<"SparseAlgorithmAttrInterface"> {
+  let cppNamespace = "::mlir::hsa";
+  let description = [{
+    A sparse attention algorithm: how units are represented on the device,
+    how a decode step scores them and how representations follow new tokens.
+    The IR builders receive a `StageBuilder` that hands out the layer's named
+    state buffers (docs/BUFFERS.md) and build hsa stage ops with them.
+  }];
+  let methods = [
+    InterfaceMethod<"Name used in diagnostics and artifacts.",
+      "::llvm::StringRef", "getAlgorithmName">,
+    InterfaceMethod<[{
+        Checks the algorithm's parameters against the layer it is used in.
+      }],
+      "::llvm::LogicalResult", "verifyLayer",
+      (ins "::llvm::function_ref<::mlir::InFlightDiagnostic()>":$emitError,
+           "const ::mlir::hsa::LayerConfigAttr &":$config,
+           "int64_t":$budget,
+           "const ::mlir::hsa::ForcedUnitsAttr &":$forced)>,
+    InterfaceMethod<[{
+        Appends the device representations the algorithm keeps per unit
+        (name, element type, trailing shape), e.g. Quest's `repr.kmin`.
+      }],
+      "void", "getRepresentations",
+      (ins "const ::mlir::hsa::LayerConfigAttr &":$config,
+           "::llvm::SmallVectorImpl<::mlir::hsa::BufferSpec> &":$specs)>,
+    InterfaceMethod<[{
+        Whether this algorithm's IR builders exist. Layers whose algorithm
+        is not yet implemented verify but cannot be expanded or lowered.
+      }],
+      "bool", "hasImplementation">,
+    InterfaceMethod<[{
+        Builds the ops that write `sel.scores` for a decode step.
+      }],
+      "::llvm::LogicalResult", "buildScore",
+      (ins "::mlir::hsa::StageBuilder &":$stages,
+           "::mlir::Value":$queries, "::mlir::Value":$lengths,
+           "::mlir::Value":$scores)>,
+    InterfaceMethod<[{
+        Builds the ops that fold `counts[b]` new keys, written at positions
+        starting from `lengths[b]`, into the representations (used by append
+        with one token and by prefill with many).
+      }],
+      "::llvm::LogicalResult", "buildUpdateRepresentations",
+      (ins "::mlir::hsa::StageBuilder &":$stages, "::mlir::Value":$keys,
+           "::mlir::Value":$counts, "::mlir::Value":$lengths)>
+  ];
+}
+
+def HSA_PageTableFormatAttrInterface
+    : AttrInterface<"PageTableFormatAttrInterface"> {
+  let cppNamespace = "::mlir::hsa";
+  let description = [{
+    How the selected slots are presented to an attention kernel (the seed's
+    BackendAdaptor): hsa's own table, or the index format of an external
+    attention library that an engine already runs.
+  }];
+  let methods = [
+    InterfaceMethod<"Name used in diagnostics and artifacts.",
+      "::llvm::StringRef", "getFormatName">,
+    InterfaceMethod<"Checks that the format can express the layer.",
+      "::llvm::LogicalResult", "verifyLayer",
+      (ins "::llvm::function_ref<::mlir::InFlightDiagnostic()>":$emitError,
+           "const ::mlir::hsa::LayerConfigAttr &":$config)>,
+    InterfaceMethod<[{
+        Appends the buffers the format exports per decode step (name, element
+        type, shape over symbols `B` batch and per-request constants).
+      }],
+      "void", "getExportedTables",
+      (ins "const ::mlir::hsa::LayerConfigAttr &":$config, "int64_t":$budget,
+           "::llvm::SmallVectorImpl<::mlir::hsa::BufferSpec> &":$tables)>
+  ];
+}
+
+#endif // HSA_INTERFACES_TD

@@ -1,0 +1,127 @@
+//===- HSAAttrs.cpp - hsa attributes: config, buffer, forced units -------===//
+
+#include "hsa/Dialect/HSA/IR/HSADialect.h"
+
+#include "mlir/IR/DialectImplementation.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace mlir::hsa;
+
+#include "hsa/Dialect/HSA/IR/HSAEnums.cpp.inc"
+#include "hsa/Dialect/HSA/IR/HSAInterfaces.cpp.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "hsa/Dialect/HSA/IR/HSAAttrs.cpp.inc"
+
+void HSADialect::registerAttributes() {
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "hsa/Dialect/HSA/IR/HSAAttrs.cpp.inc"
+      >();
+}
+
+//===----------------------------------------------------------------------===//
+// LayerConfigAttr
+//===----------------------------------------------------------------------===//
+
+LogicalResult
+LayerConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                        int64_t qHeads, int64_t kvHeads,
+                        std::optional<int64_t> headDim,
+                        std::optional<int64_t> latentDim,
+                        std::optional<int64_t> ropeDim, Type kvDtype,
+                        int64_t pageSize, SelectionScope scope) {
+  if (qHeads <= 0 || kvHeads <= 0)
+    return emitError() << "q_heads (" << qHeads << ") and kv_heads ("
+                       << kvHeads << ") must be positive";
+  if (qHeads % kvHeads != 0)
+    return emitError() << "q_heads (" << qHeads
+                       << ") must be a multiple of kv_heads (" << kvHeads
+                       << ")";
+  if (headDim.has_value() == latentDim.has_value())
+    return emitError() << "give either head_dim, or latent_dim and rope_dim "
+                          "for a latent (MLA) layer";
+  if (latentDim.has_value() != ropeDim.has_value())
+    return emitError() << "latent_dim and rope_dim go together";
+  for (std::optional<int64_t> dim : {headDim, latentDim, ropeDim})
+    if (dim && *dim <= 0)
+      return emitError() << "head and latent dims must be positive, got "
+                         << *dim;
+  if (latentDim && kvHeads != 1)
+    return emitError() << "a latent (MLA) layer has one KV head, got kv_heads = "
+                       << kvHeads;
+  if (!kvDtype.isBF16() && !kvDtype.isF16())
+    return emitError() << "kv_dtype must be bf16 or f16, got " << kvDtype;
+  if (pageSize <= 0)
+    return emitError() << "page_size must be positive, got " << pageSize;
+  return success();
+}
+
+int64_t LayerConfigAttr::getKeyDim() const {
+  return isLatent() ? *getLatentDim() + *getRopeDim() : *getHeadDim();
+}
+
+int64_t LayerConfigAttr::getValueDim() const {
+  return isLatent() ? *getLatentDim() : *getHeadDim();
+}
+
+int64_t LayerConfigAttr::getSelectionGroups() const {
+  return getScope() == SelectionScope::kv_head ? getKvHeads() : 1;
+}
+
+int64_t LayerConfigAttr::getHeadsPerUnit() const {
+  return getKvHeads() / getSelectionGroups();
+}
+
+int64_t LayerConfigAttr::getElementBytes() const {
+  return getKvDtype().getIntOrFloatBitWidth() / 8;
+}
+
+int64_t LayerConfigAttr::getUnitBytes() const {
+  int64_t rowElements = getKeyDim() + (isLatent() ? 0 : getValueDim());
+  return getHeadsPerUnit() * getPageSize() * rowElements * getElementBytes();
+}
+
+//===----------------------------------------------------------------------===//
+// BufferPolicyAttr, ForcedUnitsAttr
+//===----------------------------------------------------------------------===//
+
+LogicalResult
+BufferPolicyAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                         int64_t capacity, EvictionPolicy) {
+  if (capacity <= 0)
+    return emitError() << "buffer capacity must be positive, got " << capacity;
+  return success();
+}
+
+LogicalResult
+ForcedUnitsAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                        int64_t sinks, int64_t window) {
+  if (sinks < 0)
+    return emitError() << "sinks must be non-negative, got " << sinks;
+  if (window < 1)
+    return emitError() << "window must be at least 1 (it always holds the "
+                          "unit being written), got "
+                       << window;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Helpers
+//===----------------------------------------------------------------------===//
+
+MemRefType mlir::hsa::getBufferType(const BufferSpec &spec) {
+  SmallVector<int64_t> shape;
+  for (int64_t dim : spec.shape)
+    shape.push_back(dim < 0 ? ShapedType::kDynamic : dim);
+  return MemRefType::get(shape, spec.elementType, MemRefLayoutAttrInterface(),
+                         PlacementTierAttr::get(spec.elementType.getContext(),
+                                       spec.tier));
+}
+
+std::optional<PlacementTier> mlir::hsa::getTier(MemRefType type) {
+  if (auto tier = dyn_cast_or_null<PlacementTierAttr>(type.getMemorySpace()))
+    return tier.getValue();
+  return std::nullopt;
+}

@@ -1,0 +1,406 @@
+//===- HSAOps.cpp - hsa operations and their verifiers --------------------===//
+//
+// Every op that refers to a layer checks its operands against the layer's
+// named buffers (docs/BUFFERS.md): shape, element type and placement tier.
+// The tier checks are how the IR enforces the placement rules: score and
+// attend read only device memory, gather copies host -> device, store_kv
+// writes host and device.
+//
+//===----------------------------------------------------------------------===//
+
+#include "hsa/Dialect/HSA/IR/HSADialect.h"
+
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::hsa;
+
+#define GET_OP_CLASSES
+#include "hsa/Dialect/HSA/IR/HSAOps.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// LayerOp
+//===----------------------------------------------------------------------===//
+
+double LayerOp::getEffectiveSoftmaxScale() {
+  if (std::optional<APFloat> scale = getSoftmaxScale())
+    return scale->convertToDouble();
+  return 1.0 / std::sqrt(static_cast<double>(getConfig().getKeyDim()));
+}
+
+void LayerOp::getStateBuffers(SmallVectorImpl<BufferSpec> &specs) {
+  LayerConfigAttr config = getConfig();
+  MLIRContext *ctx = getContext();
+  Type kv = config.getKvDtype();
+  Type i32 = IntegerType::get(ctx, 32);
+  Type f32 = Float32Type::get(ctx);
+  int64_t hq = config.getQHeads(), hkv = config.getKvHeads();
+  int64_t dk = config.getKeyDim(), dv = config.getValueDim();
+  int64_t p = config.getPageSize(), s = config.getSelectionGroups();
+  int64_t hu = config.getHeadsPerUnit();
+  int64_t k = getBudget(), c = getBuffer().getCapacity();
+  bool separateValues = !config.isLatent();
+  auto host = PlacementTier::host, device = PlacementTier::device;
+
+  auto add = [&](StringRef name, Type type, SmallVector<int64_t> shape,
+                 PlacementTier tier) {
+    specs.push_back({name.str(), type, std::move(shape), tier});
+  };
+  add("host.k", kv, {kPagesDim, hkv, p, dk}, host);
+  if (separateValues)
+    add("host.v", kv, {kPagesDim, hkv, p, dv}, host);
+  add("req.page_of", i32, {kBatchDim, kUnitsDim}, device);
+  add("req.length", i32, {kBatchDim}, device);
+  add("req.step", i32, {kBatchDim}, device);
+  getAlgorithm().getRepresentations(config, specs);
+  add("buf.k", kv, {kBatchDim, s, c, hu, p, dk}, device);
+  if (separateValues)
+    add("buf.v", kv, {kBatchDim, s, c, hu, p, dv}, device);
+  add("buf.slot_unit", i32, {kBatchDim, s, c}, device);
+  add("buf.last_used", i32, {kBatchDim, s, c}, device);
+  add("sel.scores", f32, {kBatchDim, s, kUnitsDim}, device);
+  for (StringRef name :
+       {"sel.units", "sel.slots", "sel.copy_units", "sel.copy_slots"})
+    add(name, i32, {kBatchDim, s, k}, device);
+  add("sel.copy_count", i32, {kBatchDim, s}, device);
+  add("io.q", kv, {kBatchDim, hq, dk}, device);
+  add("io.o", kv, {kBatchDim, hq, dv}, device);
+  add("io.new_k", kv, {kBatchDim, kTokensDim, hkv, dk}, device);
+  if (separateValues)
+    add("io.new_v", kv, {kBatchDim, kTokensDim, hkv, dv}, device);
+  add("io.counts", i32, {kBatchDim}, device);
+  getFormat().getExportedTables(config, k, specs);
+}
+
+FailureOr<BufferSpec> LayerOp::getStateBuffer(StringRef name) {
+  SmallVector<BufferSpec> specs;
+  getStateBuffers(specs);
+  for (BufferSpec &spec : specs)
+    if (spec.name == name)
+      return spec;
+  return failure();
+}
+
+LogicalResult LayerOp::verify() {
+  int64_t budget = getBudget();
+  int64_t capacity = getBuffer().getCapacity();
+  ForcedUnitsAttr forced = getForced();
+  if (budget < 1)
+    return emitOpError() << "budget must be at least 1 unit, got " << budget;
+  if (budget > capacity)
+    return emitOpError() << "budget (" << budget
+                         << ") must not exceed the buffer capacity ("
+                         << capacity << ")";
+  if (forced.getSinks() + forced.getWindow() > budget)
+    return emitOpError() << "forced units (sinks " << forced.getSinks()
+                         << " + window " << forced.getWindow()
+                         << ") must fit in the budget (" << budget << ")";
+  if (std::optional<APFloat> scale = getSoftmaxScale())
+    if (!scale->isFiniteNonZero() || scale->isNegative())
+      return emitOpError() << "softmax_scale must be positive and finite";
+  auto emitError = [&]() { return emitOpError(); };
+  if (failed(getAlgorithm().verifyLayer(emitError, getConfig(), budget,
+                                        forced)))
+    return failure();
+  return getFormat().verifyLayer(emitError, getConfig());
+}
+
+//===----------------------------------------------------------------------===//
+// Operand checks against the layer's buffers
+//===----------------------------------------------------------------------===//
+
+static FailureOr<LayerOp> lookupLayer(Operation *op, FlatSymbolRefAttr ref,
+                                      SymbolTableCollection &symbolTable) {
+  auto layer = symbolTable.lookupNearestSymbolFrom<LayerOp>(op, ref);
+  if (!layer)
+    return op->emitOpError() << "'" << ref << "' does not reference an hsa.layer";
+  return layer;
+}
+
+static std::string describeShape(ArrayRef<int64_t> shape) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << "[";
+  llvm::interleaveComma(shape, os, [&](int64_t dim) {
+    switch (dim) {
+    case kBatchDim: os << "B"; break;
+    case kUnitsDim: os << "N"; break;
+    case kPagesDim: os << "pages"; break;
+    case kTokensDim: os << "T"; break;
+    case kBatchPlusOneDim: os << "B+1"; break;
+    default: os << dim;
+    }
+  });
+  os << "]";
+  return text;
+}
+
+static StringRef tierName(PlacementTier tier) { return stringifyPlacementTier(tier); }
+
+/// Checks one memref operand against the named buffer it stands for. `rule`
+/// says why the tier is required, for the diagnostic.
+static LogicalResult verifyBuffer(Operation *op, StringRef operand, Value value,
+                                  const BufferSpec &spec, StringRef rule) {
+  auto type = cast<MemRefType>(value.getType());
+  std::optional<PlacementTier> tier = getTier(type);
+  if (!tier)
+    return op->emitOpError()
+           << "operand '" << operand << "' must be in the "
+           << tierName(spec.tier) << " tier (" << rule
+           << "), but its memory space is not an #hsa.tier";
+  if (*tier != spec.tier)
+    return op->emitOpError()
+           << "operand '" << operand << "' must be in the "
+           << tierName(spec.tier) << " tier (" << rule << "), but it is in the "
+           << tierName(*tier) << " tier";
+  if (type.getElementType() != spec.elementType)
+    return op->emitOpError()
+           << "operand '" << operand << "' must have element type "
+           << spec.elementType << " (buffer '" << spec.name << "'), got "
+           << type.getElementType();
+  bool shapeMatches =
+      type.getRank() == static_cast<int64_t>(spec.shape.size()) &&
+      llvm::all_of(llvm::zip(type.getShape(), spec.shape), [](auto dims) {
+        auto [actual, expected] = dims;
+        return expected < 0 || actual == expected;
+      });
+  if (!shapeMatches)
+    return op->emitOpError()
+           << "operand '" << operand << "' must have shape "
+           << describeShape(spec.shape) << " (buffer '" << spec.name
+           << "'), got " << type;
+  return success();
+}
+
+namespace {
+/// One operand of an op and the named layer buffer it stands for.
+struct Binding {
+  StringRef operand;
+  Value value;
+  StringRef buffer;
+};
+} // namespace
+
+static LogicalResult verifyBindings(Operation *op, LayerOp layer,
+                                    ArrayRef<Binding> bindings,
+                                    StringRef rule) {
+  for (const Binding &binding : bindings) {
+    if (!binding.value)
+      continue;
+    FailureOr<BufferSpec> spec = layer.getStateBuffer(binding.buffer);
+    // Buffers a layer lacks (values of a latent layer) are caught by
+    // verifyValuePresence with a clearer message.
+    if (failed(spec))
+      continue;
+    if (failed(verifyBuffer(op, binding.operand, binding.value, *spec, rule)))
+      return failure();
+  }
+  return success();
+}
+
+/// Latent (MLA) layers store one tensor; the others store keys and values.
+static LogicalResult verifyValuePresence(Operation *op, LayerOp layer,
+                                         StringRef operand, Value values) {
+  bool latent = layer.getConfig().isLatent();
+  if (latent && values)
+    return op->emitOpError() << "takes no '" << operand
+                             << "': a latent (MLA) layer stores one tensor";
+  if (!latent && !values)
+    return op->emitOpError() << "needs '" << operand
+                             << "': the layer stores keys and values";
+  return success();
+}
+
+/// The representations must be the algorithm's, in the order it lists them.
+static LogicalResult verifyRepresentations(Operation *op, LayerOp layer,
+                                           ValueRange reprs, StringRef rule) {
+  SmallVector<BufferSpec> specs;
+  layer.getAlgorithm().getRepresentations(layer.getConfig(), specs);
+  if (specs.size() != reprs.size())
+    return op->emitOpError()
+           << "expects " << specs.size() << " representation(s) for algorithm '"
+           << layer.getAlgorithm().getAlgorithmName() << "', got "
+           << reprs.size();
+  for (auto [spec, repr] : llvm::zip(specs, reprs))
+    if (failed(verifyBuffer(op, spec.name, repr, spec, rule)))
+      return failure();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// StateOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult StateOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  FailureOr<LayerOp> layer = lookupLayer(*this, getLayerAttr(), symbolTable);
+  if (failed(layer))
+    return failure();
+  FailureOr<BufferSpec> spec = layer->getStateBuffer(getName());
+  if (failed(spec))
+    return emitOpError() << "layer '" << getLayerAttr()
+                         << "' has no state buffer named '" << getName() << "'";
+  return verifyBuffer(*this, "result", getBuffer(), *spec,
+                      "where the layer places this buffer");
+}
+
+//===----------------------------------------------------------------------===//
+// High-level ops
+//===----------------------------------------------------------------------===//
+
+static constexpr StringLiteral kHighLevelRule =
+    "layer inputs and outputs are device tensors";
+
+template <typename WriteOp>
+static LogicalResult verifyWriteOp(WriteOp op,
+                                   SymbolTableCollection &symbolTable) {
+  FailureOr<LayerOp> layer =
+      lookupLayer(op, op.getLayerAttr(), symbolTable);
+  if (failed(layer) ||
+      failed(verifyValuePresence(op, *layer, "values", op.getValues())))
+    return failure();
+  return verifyBindings(op, *layer,
+                        {{"keys", op.getKeys(), "io.new_k"},
+                         {"values", op.getValues(), "io.new_v"},
+                         {"counts", op.getCounts(), "io.counts"}},
+                        kHighLevelRule);
+}
+
+LogicalResult PrefillOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  return verifyWriteOp(*this, symbolTable);
+}
+
+LogicalResult AppendOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  return verifyWriteOp(*this, symbolTable);
+}
+
+LogicalResult
+DecodeStepOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  FailureOr<LayerOp> layer = lookupLayer(*this, getLayerAttr(), symbolTable);
+  if (failed(layer))
+    return failure();
+  return verifyBindings(*this, *layer,
+                        {{"queries", getQueries(), "io.q"},
+                         {"lengths", getLengths(), "req.length"},
+                         {"output", getOutput(), "io.o"}},
+                        kHighLevelRule);
+}
+
+//===----------------------------------------------------------------------===//
+// Stage ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult ScoreOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  static constexpr StringLiteral rule = "score reads only device memory";
+  FailureOr<LayerOp> layer = lookupLayer(*this, getLayerAttr(), symbolTable);
+  if (failed(layer) ||
+      failed(verifyBindings(*this, *layer,
+                            {{"queries", getQueries(), "io.q"},
+                             {"lengths", getLengths(), "req.length"},
+                             {"scores", getScores(), "sel.scores"}},
+                            rule)))
+    return failure();
+  return verifyRepresentations(*this, *layer, getReprs(), rule);
+}
+
+LogicalResult TopKOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  FailureOr<LayerOp> layer = lookupLayer(*this, getLayerAttr(), symbolTable);
+  if (failed(layer))
+    return failure();
+  return verifyBindings(*this, *layer,
+                        {{"scores", getScores(), "sel.scores"},
+                         {"lengths", getLengths(), "req.length"},
+                         {"units", getUnits(), "sel.units"}},
+                        "topk selects on the device");
+}
+
+LogicalResult DiffOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  FailureOr<LayerOp> layer = lookupLayer(*this, getLayerAttr(), symbolTable);
+  if (failed(layer))
+    return failure();
+  return verifyBindings(*this, *layer,
+                        {{"units", getUnits(), "sel.units"},
+                         {"steps", getSteps(), "req.step"},
+                         {"slot_unit", getSlotUnit(), "buf.slot_unit"},
+                         {"last_used", getLastUsed(), "buf.last_used"},
+                         {"slots", getSlots(), "sel.slots"},
+                         {"copy_units", getCopyUnits(), "sel.copy_units"},
+                         {"copy_slots", getCopySlots(), "sel.copy_slots"},
+                         {"copy_count", getCopyCount(), "sel.copy_count"}},
+                        "the buffer's residency lives on the device");
+}
+
+LogicalResult GatherOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  FailureOr<LayerOp> layer = lookupLayer(*this, getLayerAttr(), symbolTable);
+  if (failed(layer) ||
+      failed(verifyValuePresence(*this, *layer, "host_values",
+                                 getHostValues())) ||
+      failed(verifyValuePresence(*this, *layer, "values", getValues())))
+    return failure();
+  return verifyBindings(*this, *layer,
+                        {{"copy_units", getCopyUnits(), "sel.copy_units"},
+                         {"copy_slots", getCopySlots(), "sel.copy_slots"},
+                         {"copy_count", getCopyCount(), "sel.copy_count"},
+                         {"page_of", getPageOf(), "req.page_of"},
+                         {"host_keys", getHostKeys(), "host.k"},
+                         {"host_values", getHostValues(), "host.v"},
+                         {"keys", getKeys(), "buf.k"},
+                         {"values", getValues(), "buf.v"}},
+                        "gather copies host -> device");
+}
+
+LogicalResult AttendOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  FailureOr<LayerOp> layer = lookupLayer(*this, getLayerAttr(), symbolTable);
+  if (failed(layer) ||
+      failed(verifyValuePresence(*this, *layer, "values", getValues())))
+    return failure();
+  return verifyBindings(*this, *layer,
+                        {{"queries", getQueries(), "io.q"},
+                         {"lengths", getLengths(), "req.length"},
+                         {"units", getUnits(), "sel.units"},
+                         {"slots", getSlots(), "sel.slots"},
+                         {"keys", getKeys(), "buf.k"},
+                         {"values", getValues(), "buf.v"},
+                         {"output", getOutput(), "io.o"}},
+                        "attend reads only device memory");
+}
+
+LogicalResult
+UpdateReprOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  static constexpr StringLiteral rule = "representations live on the device";
+  FailureOr<LayerOp> layer = lookupLayer(*this, getLayerAttr(), symbolTable);
+  if (failed(layer) ||
+      failed(verifyBindings(*this, *layer,
+                            {{"keys", getKeys(), "io.new_k"},
+                             {"counts", getCounts(), "io.counts"},
+                             {"lengths", getLengths(), "req.length"}},
+                            rule)))
+    return failure();
+  return verifyRepresentations(*this, *layer, getReprs(), rule);
+}
+
+LogicalResult StoreKVOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  FailureOr<LayerOp> layer = lookupLayer(*this, getLayerAttr(), symbolTable);
+  if (failed(layer) ||
+      failed(verifyValuePresence(*this, *layer, "values", getValues())) ||
+      failed(verifyValuePresence(*this, *layer, "host_values",
+                                 getHostValues())) ||
+      failed(verifyValuePresence(*this, *layer, "device_values",
+                                 getDeviceValues())))
+    return failure();
+  return verifyBindings(
+      *this, *layer,
+      {{"keys", getKeys(), "io.new_k"},
+       {"values", getValues(), "io.new_v"},
+       {"counts", getCounts(), "io.counts"},
+       {"lengths", getLengths(), "req.length"},
+       {"page_of", getPageOf(), "req.page_of"},
+       {"slot_unit", getSlotUnit(), "buf.slot_unit"},
+       {"host_keys", getHostKeys(), "host.k"},
+       {"host_values", getHostValues(), "host.v"},
+       {"device_keys", getDeviceKeys(), "buf.k"},
+       {"device_values", getDeviceValues(), "buf.v"}},
+      "store_kv writes the host pool and the device buffer");
+}

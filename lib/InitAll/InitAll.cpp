@@ -1,0 +1,12 @@
+//===- InitAll.cpp - register every hsa dialect and pass ------------------===//
+
+#include "hsa/InitAll.h"
+
+#include "hsa/Dialect/HSA/IR/HSADialect.h"
+#include "hsa/Dialect/HSA/Transforms/Passes.h"
+
+void hsa::registerAllDialects(mlir::DialectRegistry &registry) {
+  registry.insert<mlir::hsa::HSADialect>();
+}
+
+void hsa::registerAllPasses() { mlir::hsa::registerHSAPasses(); }

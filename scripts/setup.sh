@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian 12 machine lacks to build and test hsa.
+# Idempotent: returns in well under a second when everything is present.
+set -euo pipefail
+
+LLVM_PREFIX=/usr/lib/llvm-22
+packages=(llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
+          ninja-build ccache cmake g++ libgtest-dev python3)
+
+missing=()
+for pkg in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
+    || missing+=("$pkg")
+done
+
+if [ ${#missing[@]} -eq 0 ] && [ -x "$LLVM_PREFIX/bin/mlir-tblgen" ]; then
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]} (a few minutes, once)"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "setup: done"
