@@ -2,6 +2,7 @@
 
 #include "hsa/InitAll.h"
 
+#include "hsa/Conversion/Passes.h"
 #include "hsa/Dialect/HSA/IR/HSADialect.h"
 #include "hsa/Dialect/HSA/Transforms/Passes.h"
 
@@ -9,4 +10,7 @@ void hsa::registerAllDialects(mlir::DialectRegistry &registry) {
   registry.insert<mlir::hsa::HSADialect>();
 }
 
-void hsa::registerAllPasses() { mlir::hsa::registerHSAPasses(); }
+void hsa::registerAllPasses() {
+  mlir::hsa::registerHSAPasses();
+  mlir::hsa::registerHSAConversionPasses();
+}

@@ -46,21 +46,23 @@ void LayerOp::getStateBuffers(SmallVectorImpl<BufferSpec> &specs) {
   auto host = PlacementTier::host, device = PlacementTier::device;
 
   auto add = [&](StringRef name, Type type, SmallVector<int64_t> shape,
-                 PlacementTier tier) {
-    specs.push_back({name.str(), type, std::move(shape), tier});
+                 PlacementTier tier, int64_t fill = 0) {
+    specs.push_back({name.str(), type, std::move(shape), tier, fill});
   };
   add("host.k", kv, {kPagesDim, hkv, p, dk}, host);
   if (separateValues)
     add("host.v", kv, {kPagesDim, hkv, p, dv}, host);
-  add("req.page_of", i32, {kBatchDim, kUnitsDim}, device);
+  add("req.page_of", i32, {kBatchDim, kUnitsDim}, device, -1);
   add("req.length", i32, {kBatchDim}, device);
   add("req.step", i32, {kBatchDim}, device);
   getAlgorithm().getRepresentations(config, specs);
   add("buf.k", kv, {kBatchDim, s, c, hu, p, dk}, device);
   if (separateValues)
     add("buf.v", kv, {kBatchDim, s, c, hu, p, dv}, device);
-  add("buf.slot_unit", i32, {kBatchDim, s, c}, device);
-  add("buf.last_used", i32, {kBatchDim, s, c}, device);
+  add("buf.slot_unit", i32, {kBatchDim, s, c}, device, -1);
+  add("buf.last_used", i32, {kBatchDim, s, c}, device, -1);
+  // Reverse of slot_unit, so the diff finds a unit's slot in O(1).
+  add("buf.unit_slot", i32, {kBatchDim, s, kUnitsDim}, device, -1);
   add("sel.scores", f32, {kBatchDim, s, kUnitsDim}, device);
   for (StringRef name :
        {"sel.units", "sel.slots", "sel.copy_units", "sel.copy_slots"})
@@ -72,7 +74,21 @@ void LayerOp::getStateBuffers(SmallVectorImpl<BufferSpec> &specs) {
   if (separateValues)
     add("io.new_v", kv, {kBatchDim, kTokensDim, hkv, dv}, device);
   add("io.counts", i32, {kBatchDim}, device);
+  // Split-K attention partials, merged by log-sum-exp.
+  int64_t splits = getAttentionSplits();
+  add("scratch.attn_o", f32, {kBatchDim, hq, splits, dv}, device);
+  add("scratch.attn_lse", f32, {kBatchDim, hq, splits}, device);
   getFormat().getExportedTables(config, k, specs);
+}
+
+int64_t LayerOp::getAttentionUnitsPerSplit() {
+  return std::max<int64_t>(1, kAttentionSplitTokens /
+                                  getConfig().getPageSize());
+}
+
+int64_t LayerOp::getAttentionSplits() {
+  int64_t perSplit = getAttentionUnitsPerSplit();
+  return (getBudget() + perSplit - 1) / perSplit;
 }
 
 FailureOr<BufferSpec> LayerOp::getStateBuffer(StringRef name) {
@@ -325,6 +341,7 @@ LogicalResult DiffOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
                          {"steps", getSteps(), "req.step"},
                          {"slot_unit", getSlotUnit(), "buf.slot_unit"},
                          {"last_used", getLastUsed(), "buf.last_used"},
+                         {"unit_slot", getUnitSlot(), "buf.unit_slot"},
                          {"slots", getSlots(), "sel.slots"},
                          {"copy_units", getCopyUnits(), "sel.copy_units"},
                          {"copy_slots", getCopySlots(), "sel.copy_slots"},
@@ -397,7 +414,7 @@ LogicalResult StoreKVOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
        {"counts", getCounts(), "io.counts"},
        {"lengths", getLengths(), "req.length"},
        {"page_of", getPageOf(), "req.page_of"},
-       {"slot_unit", getSlotUnit(), "buf.slot_unit"},
+       {"unit_slot", getUnitSlot(), "buf.unit_slot"},
        {"host_keys", getHostKeys(), "host.k"},
        {"host_values", getHostValues(), "host.v"},
        {"device_keys", getDeviceKeys(), "buf.k"},

@@ -95,7 +95,8 @@ static LogicalResult expandDecodeStep(DecodeStepOp op, LayerOp layer,
   Value slots = buf("sel.slots"), copyUnits = buf("sel.copy_units"),
         copySlots = buf("sel.copy_slots"), copyCount = buf("sel.copy_count");
   DiffOp::create(b, loc, ref, units, buf("req.step"), buf("buf.slot_unit"),
-                 buf("buf.last_used"), slots, copyUnits, copySlots, copyCount);
+                 buf("buf.last_used"), buf("buf.unit_slot"), slots, copyUnits,
+                 copySlots, copyCount);
   Value keys = buf("buf.k");
   Value values = latent ? Value() : buf("buf.v");
   GatherOp::create(b, loc, ref, copyUnits, copySlots, copyCount,
@@ -115,7 +116,7 @@ static LogicalResult expandWrite(WriteOp op, LayerOp layer,
   Value lengths = buf("req.length");
   StoreKVOp::create(b, op.getLoc(), op.getLayerAttr(), op.getKeys(),
                     op.getValues(), op.getCounts(), lengths,
-                    buf("req.page_of"), buf("buf.slot_unit"), buf("host.k"),
+                    buf("req.page_of"), buf("buf.unit_slot"), buf("host.k"),
                     latent ? Value() : buf("host.v"), buf("buf.k"),
                     latent ? Value() : buf("buf.v"));
   return layer.getAlgorithm().buildUpdateRepresentations(

@@ -41,13 +41,19 @@ enum : int64_t {
 };
 
 /// A named buffer of a layer: its name, element type, shape (constants or the
-/// runtime dimensions above) and placement tier.
+/// runtime dimensions above), placement tier and the value every element
+/// holds when a request starts (-1 marks "none" in slot and unit maps).
 struct BufferSpec {
   std::string name;
   Type elementType;
   SmallVector<int64_t> shape;
   PlacementTier tier;
+  int64_t fill = 0;
 };
+
+/// Tokens one attention work item (split) covers; the split count is
+/// ceil(budget / units per split) and fixes the scratch buffers.
+constexpr int64_t kAttentionSplitTokens = 128;
 
 class StageBuilder;
 

@@ -51,6 +51,10 @@ def HSA_LayerOp : HSA_Op<"layer", [Symbol]> {
     void getStateBuffers(::llvm::SmallVectorImpl<BufferSpec> &specs);
     /// The named state buffer `name`, or failure if the layer has none.
     ::mlir::FailureOr<BufferSpec> getStateBuffer(::llvm::StringRef name);
+    /// Selected units one split-K attention work item covers, and the
+    /// number of splits per (request, query head).
+    int64_t getAttentionUnitsPerSplit();
+    int64_t getAttentionSplits();
   }];
 }
 
@@ -221,14 +225,16 @@ def HSA_DiffOp : HSA_LayerUserOp<"diff"> {
   let description = [{
     Hits keep their slot; each miss (ascending unit order) takes an empty slot
     (lowest first) or evicts the least recently used slot not selected this
-    step (ties: lowest slot). Updates `buf.slot_unit` and `buf.last_used`,
-    writes the page table `sel.slots` and the copy list of the misses.
+    step (ties: lowest slot). Updates `buf.slot_unit`, `buf.last_used` and
+    the reverse map `buf.unit_slot`, writes the page table `sel.slots` and
+    the copy list of the misses.
 
     ```mlir
     hsa.diff @attn units(%units : memref<?x8x128xi32, #hsa.tier<device>>)
         steps(%step : memref<?xi32, #hsa.tier<device>>)
-        residency(%slot_unit, %last_used : memref<?x8x512xi32, #hsa.tier<device>>,
-                                           memref<?x8x512xi32, #hsa.tier<device>>)
+        residency(%slot_unit, %last_used, %unit_slot
+                  : memref<?x8x512xi32, #hsa.tier<device>>, memref<?x8x512xi32, #hsa.tier<device>>,
+                    memref<?x8x?xi32, #hsa.tier<device>>)
         into(%slots, %copy_units, %copy_slots, %copy_count
              : memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8x128xi32, #hsa.tier<device>>,
                memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8xi32, #hsa.tier<device>>)
@@ -239,6 +245,7 @@ def HSA_DiffOp : HSA_LayerUserOp<"diff"> {
                        Arg<AnyMemRef, "", [MemRead]>:$steps,
                        Arg<AnyMemRef, "", [MemRead, MemWrite]>:$slot_unit,
                        Arg<AnyMemRef, "", [MemRead, MemWrite]>:$last_used,
+                       Arg<AnyMemRef, "", [MemRead, MemWrite]>:$unit_slot,
                        Arg<AnyMemRef, "", [MemWrite]>:$slots,
                        Arg<AnyMemRef, "", [MemWrite]>:$copy_units,
                        Arg<AnyMemRef, "", [MemWrite]>:$copy_slots,
@@ -246,7 +253,8 @@ def HSA_DiffOp : HSA_LayerUserOp<"diff"> {
   let assemblyFormat = [{
     $layer `units` `(` $units `:` type($units) `)`
     `steps` `(` $steps `:` type($steps) `)`
-    `residency` `(` $slot_unit `,` $last_used `:` type($slot_unit) `,` type($last_used) `)`
+    `residency` `(` $slot_unit `,` $last_used `,` $unit_slot `:`
+      type($slot_unit) `,` type($last_used) `,` type($unit_slot) `)`
     `into` `(` $slots `,` $copy_units `,` $copy_slots `,` $copy_count `:`
       type($slots) `,` type($copy_units) `,` type($copy_slots) `,` type($copy_count) `)`
     attr-dict
@@ -366,7 +374,7 @@ def HSA_StoreKVOp : HSA_LayerUserOp<"store_kv", [AttrSizedOperandSegments]> {
         counts(%n : memref<?xi32, #hsa.tier<device>>)
         lengths(%len : memref<?xi32, #hsa.tier<device>>)
         pages(%page_of : memref<?x?xi32, #hsa.tier<device>>)
-        residency(%slot_unit : memref<?x8x512xi32, #hsa.tier<device>>)
+        residency(%unit_slot : memref<?x8x?xi32, #hsa.tier<device>>)
         host(%hk, %hv : memref<?x8x16x128xbf16, #hsa.tier<host>>, memref<?x8x16x128xbf16, #hsa.tier<host>>)
         device(%bk, %bv : memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>,
                           memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>)
@@ -378,7 +386,7 @@ def HSA_StoreKVOp : HSA_LayerUserOp<"store_kv", [AttrSizedOperandSegments]> {
                        Arg<AnyMemRef, "", [MemRead]>:$counts,
                        Arg<AnyMemRef, "", [MemRead]>:$lengths,
                        Arg<AnyMemRef, "", [MemRead]>:$page_of,
-                       Arg<AnyMemRef, "", [MemRead]>:$slot_unit,
+                       Arg<AnyMemRef, "", [MemRead]>:$unit_slot,
                        Arg<AnyMemRef, "", [MemWrite]>:$host_keys,
                        Arg<Optional<AnyMemRef>, "", [MemWrite]>:$host_values,
                        Arg<AnyMemRef, "", [MemWrite]>:$device_keys,
@@ -389,7 +397,7 @@ def HSA_StoreKVOp : HSA_LayerUserOp<"store_kv", [AttrSizedOperandSegments]> {
     `counts` `(` $counts `:` type($counts) `)`
     `lengths` `(` $lengths `:` type($lengths) `)`
     `pages` `(` $page_of `:` type($page_of) `)`
-    `residency` `(` $slot_unit `:` type($slot_unit) `)`
+    `residency` `(` $unit_slot `:` type($unit_slot) `)`
     `host` `(` $host_keys (`,` $host_values^)? `:` type($host_keys) (`,` type($host_values)^)? `)`
     `device` `(` $device_keys (`,` $device_values^)? `:` type($device_keys) (`,` type($device_values)^)? `)`
     attr-dict

@@ -1,0 +1,32 @@
+//===- Passes.td - hsa conversion passes -------------------*- tablegen -*-===//
+
+#ifndef HSA_CONVERSION_PASSES_TD
+#define HSA_CONVERSION_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def ConvertHSAToGPU : Pass<"convert-hsa-to-gpu", "ModuleOp"> {
+  let summary = "Turn hsa stage ops into generated GPU kernels and launches";
+  let description = [{
+    Each stage op (`score`, `topk`, `diff`, `gather`, `attend`, `update_repr`,
+    `store_kv`, and the fused ops of `hsa-fuse-stages`) becomes a `gpu.func`
+    in the `gpu.module @hsa_kernels`, specialised at compile time on the
+    layer's config, and a `gpu.launch_func` at the op's place. Launch sizes
+    are arith expressions over `memref.dim` of the layer's named buffers, so
+    the artifact exporter can turn them into the runtime's launch plan.
+    Placement tiers end at the launch: operands are cast to plain memrefs.
+
+    Kernel ABI: every memref argument is passed as the expanded memref
+    descriptor (allocated pointer, aligned pointer, offset, sizes, strides),
+    scalars as i32; the artifact records it (docs/ARTIFACT.md).
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
+#endif // HSA_CONVERSION_PASSES_TD

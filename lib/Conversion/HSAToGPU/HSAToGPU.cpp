@@ -1,0 +1,85 @@
+//===- HSAToGPU.cpp - convert-hsa-to-gpu driver ---------------------------===//
+//
+// Checks that each layer is one the kernel generators support, then hands
+// every stage op to its kernel family (one file per family).
+//
+//===----------------------------------------------------------------------===//
+
+#include "hsa/Conversion/Passes.h"
+
+#include "KernelBuilder.h"
+
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+namespace mlir {
+namespace hsa {
+#define GEN_PASS_DEF_CONVERTHSATOGPU
+#include "hsa/Conversion/Passes.h.inc"
+} // namespace hsa
+} // namespace mlir
+
+using namespace mlir;
+using namespace mlir::hsa;
+
+/// Configurations the kernel generators do not cover get a located error
+/// instead of a wrong kernel.
+static LogicalResult checkSupported(Operation *op, LayerOp layer) {
+  LayerConfigAttr config = layer.getConfig();
+  int64_t lanes = kVectorBytes / config.getElementBytes();
+  for (auto [what, dim] : {std::pair<StringRef, int64_t>{"key", config.getKeyDim()},
+                           {"value", config.getValueDim()}})
+    if (dim % lanes != 0) {
+      InFlightDiagnostic diag = op->emitOpError()
+                                << "cannot be lowered: the " << what
+                                << " dim (" << dim << ") must be a multiple of "
+                                << lanes << " (kernels move 16-byte vectors)";
+      diag.attachNote(layer.getLoc()) << "layer declared here";
+      return diag;
+    }
+  if (!layer.getAlgorithm().hasImplementation()) {
+    InFlightDiagnostic diag = op->emitOpError()
+                              << "cannot be lowered: algorithm '"
+                              << layer.getAlgorithm().getAlgorithmName()
+                              << "' has no kernels yet";
+    diag.attachNote(layer.getLoc()) << "layer declared here";
+    return diag;
+  }
+  return success();
+}
+
+namespace {
+struct ConvertHSAToGPUPass
+    : public hsa::impl::ConvertHSAToGPUBase<ConvertHSAToGPUPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<Operation *> stages;
+    module.walk([&](Operation *op) {
+      if (isa<ScoreOp, TopKOp, DiffOp, GatherOp, AttendOp, UpdateReprOp,
+              StoreKVOp>(op))
+        stages.push_back(op);
+    });
+    if (stages.empty())
+      return;
+
+    KernelContext ctx(module);
+    for (Operation *op : stages) {
+      LayerOp layer = getLayer(op);
+      if (failed(checkSupported(op, layer)))
+        return signalPassFailure();
+      LogicalResult lowered =
+          TypeSwitch<Operation *, LogicalResult>(op)
+              .Case([&](ScoreOp s) { return lowerScore(ctx, s); })
+              .Case([&](TopKOp s) { return lowerTopK(ctx, s); })
+              .Case([&](DiffOp s) { return lowerDiff(ctx, s); })
+              .Case([&](GatherOp s) { return lowerGather(ctx, s); })
+              .Case([&](AttendOp s) { return lowerAttend(ctx, s); })
+              .Case([&](UpdateReprOp s) { return lowerUpdateRepr(ctx, s); })
+              .Case([&](StoreKVOp s) { return lowerStoreKV(ctx, s); });
+      if (failed(lowered))
+        return signalPassFailure();
+    }
+  }
+};
+} // namespace

@@ -1,0 +1,338 @@
+//===- KernelBuilder.cpp - shared pieces of hsa's kernel generators -------===//
+
+#include "KernelBuilder.h"
+
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+using namespace mlir::hsa;
+
+//===----------------------------------------------------------------------===//
+// KernelBuilder
+//===----------------------------------------------------------------------===//
+
+Value KernelBuilder::index(int64_t value) {
+  return arith::ConstantIndexOp::create(*this, value);
+}
+Value KernelBuilder::i32(int64_t value) {
+  return arith::ConstantOp::create(*this, getI32IntegerAttr(value));
+}
+Value KernelBuilder::f32(double value) {
+  return arith::ConstantOp::create(*this, getF32FloatAttr(value));
+}
+
+Value KernelBuilder::threadId(gpu::Dimension dim) {
+  return gpu::ThreadIdOp::create(*this, dim);
+}
+Value KernelBuilder::blockId(gpu::Dimension dim) {
+  return gpu::BlockIdOp::create(*this, dim);
+}
+
+Value KernelBuilder::add(Value a, Value b) {
+  return arith::AddIOp::create(*this, a, b);
+}
+Value KernelBuilder::sub(Value a, Value b) {
+  return arith::SubIOp::create(*this, a, b);
+}
+Value KernelBuilder::mul(Value a, Value b) {
+  return arith::MulIOp::create(*this, a, b);
+}
+Value KernelBuilder::divU(Value a, Value b) {
+  return arith::DivUIOp::create(*this, a, b);
+}
+Value KernelBuilder::remU(Value a, Value b) {
+  return arith::RemUIOp::create(*this, a, b);
+}
+Value KernelBuilder::minS(Value a, Value b) {
+  return arith::MinSIOp::create(*this, a, b);
+}
+Value KernelBuilder::maxS(Value a, Value b) {
+  return arith::MaxSIOp::create(*this, a, b);
+}
+Value KernelBuilder::ceilDivU(Value a, Value b) {
+  return arith::CeilDivUIOp::create(*this, a, b);
+}
+Value KernelBuilder::cmp(arith::CmpIPredicate pred, Value a, Value b) {
+  return arith::CmpIOp::create(*this, pred, a, b);
+}
+Value KernelBuilder::andI(Value a, Value b) {
+  return arith::AndIOp::create(*this, a, b);
+}
+Value KernelBuilder::orI(Value a, Value b) {
+  return arith::OrIOp::create(*this, a, b);
+}
+Value KernelBuilder::select(Value cond, Value a, Value b) {
+  return arith::SelectOp::create(*this, cond, a, b);
+}
+Value KernelBuilder::toIndex(Value value) {
+  if (value.getType().isIndex())
+    return value;
+  return arith::IndexCastOp::create(*this, getIndexType(), value);
+}
+Value KernelBuilder::toI32(Value value) {
+  if (value.getType().isInteger(32))
+    return value;
+  if (value.getType().isIndex())
+    return arith::IndexCastOp::create(*this, getI32Type(), value);
+  return arith::TruncIOp::create(*this, getI32Type(), value);
+}
+
+Value KernelBuilder::addF(Value a, Value b) {
+  return arith::AddFOp::create(*this, a, b);
+}
+Value KernelBuilder::subF(Value a, Value b) {
+  return arith::SubFOp::create(*this, a, b);
+}
+Value KernelBuilder::mulF(Value a, Value b) {
+  return arith::MulFOp::create(*this, a, b);
+}
+Value KernelBuilder::maxF(Value a, Value b) {
+  return arith::MaximumFOp::create(*this, a, b);
+}
+Value KernelBuilder::minF(Value a, Value b) {
+  return arith::MinimumFOp::create(*this, a, b);
+}
+// exp and log go through exp2/log2 (ex2.approx / lg2.approx on NVPTX), so
+// kernels need no libdevice.
+Value KernelBuilder::exp(Value a) {
+  Value scaled = mulF(a, f32(1.4426950408889634)); // log2(e)
+  return LLVM::Exp2Op::create(*this, a.getType(), scaled);
+}
+Value KernelBuilder::log(Value a) {
+  Value log2 = LLVM::Log2Op::create(*this, a.getType(), a);
+  return mulF(log2, f32(0.6931471805599453)); // ln(2)
+}
+Value KernelBuilder::cmpF(arith::CmpFPredicate pred, Value a, Value b) {
+  return arith::CmpFOp::create(*this, pred, a, b);
+}
+Value KernelBuilder::toF32(Value value) {
+  if (value.getType().isF32())
+    return value;
+  Type f32Type = getF32Type();
+  if (auto vector = dyn_cast<VectorType>(value.getType()))
+    f32Type = VectorType::get(vector.getShape(), f32Type);
+  return arith::ExtFOp::create(*this, f32Type, value);
+}
+Value KernelBuilder::truncTo(Type type, Value value) {
+  if (value.getType() == type)
+    return value;
+  return arith::TruncFOp::create(*this, type, value);
+}
+
+void KernelBuilder::forRange(Value lb, Value ub, Value step,
+                             function_ref<void(Value)> body) {
+  auto loop = scf::ForOp::create(*this, lb, ub, step);
+  OpBuilder::InsertionGuard guard(*this);
+  setInsertionPoint(loop.getBody()->getTerminator());
+  body(loop.getInductionVar());
+}
+
+SmallVector<Value> KernelBuilder::forRange(
+    Value lb, Value ub, Value step, ValueRange init,
+    function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+  auto loop = scf::ForOp::create(*this, lb, ub, step, init);
+  {
+    OpBuilder::InsertionGuard guard(*this);
+    Block *block = loop.getBody();
+    // A loop with iter_args is created with an empty body.
+    if (!block->empty())
+      block->getTerminator()->erase();
+    setInsertionPointToEnd(block);
+    SmallVector<Value> next = body(loop.getInductionVar(), loop.getRegionIterArgs());
+    scf::YieldOp::create(*this, next);
+  }
+  return SmallVector<Value>(loop.getResults());
+}
+
+void KernelBuilder::ifThen(Value cond, function_ref<void()> then) {
+  auto ifOp = scf::IfOp::create(*this, cond, /*withElseRegion=*/false);
+  OpBuilder::InsertionGuard guard(*this);
+  setInsertionPoint(ifOp.thenBlock()->getTerminator());
+  then();
+}
+
+SmallVector<Value>
+KernelBuilder::ifThenElse(Value cond, TypeRange types,
+                          function_ref<SmallVector<Value>()> then,
+                          function_ref<SmallVector<Value>()> otherwise) {
+  auto ifOp = scf::IfOp::create(*this, types, cond, /*withElseRegion=*/true);
+  auto fill = [&](Block *block, function_ref<SmallVector<Value>()> build) {
+    OpBuilder::InsertionGuard guard(*this);
+    if (!block->empty() && block->mightHaveTerminator())
+      block->getTerminator()->erase();
+    setInsertionPointToEnd(block);
+    scf::YieldOp::create(*this, build());
+  };
+  fill(ifOp.thenBlock(), then);
+  fill(ifOp.elseBlock(), otherwise);
+  return SmallVector<Value>(ifOp.getResults());
+}
+
+Value KernelBuilder::load(Value memref, ValueRange indices) {
+  return memref::LoadOp::create(*this, memref, indices);
+}
+void KernelBuilder::store(Value value, Value memref, ValueRange indices) {
+  memref::StoreOp::create(*this, value, memref, indices);
+}
+
+Value KernelBuilder::loadVector(int64_t lanes, Value memref,
+                                ValueRange indices) {
+  Type element = cast<MemRefType>(memref.getType()).getElementType();
+  auto type = VectorType::get({lanes}, element);
+  int64_t bytes = lanes * element.getIntOrFloatBitWidth() / 8;
+  return vector::LoadOp::create(*this, type, memref, indices,
+                                /*nontemporal=*/false, llvm::MaybeAlign(bytes));
+}
+
+void KernelBuilder::storeVector(Value vector, Value memref,
+                                ValueRange indices) {
+  auto type = cast<VectorType>(vector.getType());
+  int64_t bytes =
+      type.getNumElements() * type.getElementType().getIntOrFloatBitWidth() / 8;
+  vector::StoreOp::create(*this, vector, memref, indices,
+                          /*nontemporal=*/false, llvm::MaybeAlign(bytes));
+}
+
+Value KernelBuilder::extract(Value vector, int64_t position) {
+  return vector::ExtractOp::create(*this, vector, position);
+}
+Value KernelBuilder::insert(Value scalar, Value vector, int64_t position) {
+  return vector::InsertOp::create(*this, scalar, vector, position);
+}
+
+Value KernelBuilder::atomicAdd(Value value, Value memref, ValueRange indices) {
+  auto kind = value.getType().isIntOrIndex() ? arith::AtomicRMWKind::addi
+                                             : arith::AtomicRMWKind::addf;
+  return memref::AtomicRMWOp::create(*this, kind, value, memref, indices);
+}
+
+void KernelBuilder::barrier() { gpu::BarrierOp::create(*this); }
+
+Value KernelBuilder::warpReduce(Value value, WarpReduceKind kind,
+                                int64_t width) {
+  for (int64_t offset = width / 2; offset > 0; offset /= 2) {
+    Value other = gpu::ShuffleOp::create(*this, value, offset, kWarpSize,
+                                         gpu::ShuffleMode::XOR)
+                      .getShuffleResult();
+    bool isFloat = isa<FloatType>(value.getType());
+    switch (kind) {
+    case WarpReduceKind::Sum:
+      value = isFloat ? addF(value, other) : add(value, other);
+      break;
+    case WarpReduceKind::Max:
+      value = isFloat ? maxF(value, other) : maxS(value, other);
+      break;
+    case WarpReduceKind::Min:
+      value = isFloat ? minF(value, other) : minS(value, other);
+      break;
+    }
+  }
+  return value;
+}
+
+Value KernelBuilder::warpInclusiveScan(Value value) {
+  Value lane = toI32(laneId());
+  for (int64_t offset = 1; offset < kWarpSize; offset *= 2) {
+    Value other = gpu::ShuffleOp::create(*this, value, offset, kWarpSize,
+                                         gpu::ShuffleMode::UP)
+                      .getShuffleResult();
+    Value inRange = cmp(arith::CmpIPredicate::sge, lane, i32(offset));
+    value = select(inRange, add(value, other), value);
+  }
+  return value;
+}
+
+//===----------------------------------------------------------------------===//
+// KernelContext
+//===----------------------------------------------------------------------===//
+
+MemRefType mlir::hsa::stripTier(MemRefType type) {
+  return MemRefType::get(type.getShape(), type.getElementType(),
+                         type.getLayout());
+}
+
+static constexpr StringLiteral kKernelModuleName = "hsa_kernels";
+
+KernelContext::KernelContext(ModuleOp module) {
+  module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                  UnitAttr::get(module.getContext()));
+  kernels = module.lookupSymbol<gpu::GPUModuleOp>(kKernelModuleName);
+  if (!kernels) {
+    auto builder = OpBuilder::atBlockEnd(module.getBody());
+    kernels = gpu::GPUModuleOp::create(builder, module.getLoc(),
+                                       kKernelModuleName);
+  }
+}
+
+gpu::GPUFuncOp KernelContext::getOrCreateKernel(
+    StringRef name, ValueRange operands, ArrayRef<int64_t> blockSize,
+    function_ref<void(KernelBuilder &, gpu::GPUFuncOp)> build) {
+  if (auto existing = kernels.lookupSymbol<gpu::GPUFuncOp>(name))
+    return existing;
+  SmallVector<Type> argTypes;
+  for (Value operand : operands) {
+    Type type = operand.getType();
+    if (auto memref = dyn_cast<MemRefType>(type))
+      type = stripTier(memref);
+    argTypes.push_back(type);
+  }
+  MLIRContext *ctx = kernels.getContext();
+  auto builder = OpBuilder::atBlockEnd(kernels.getBody());
+  auto kernel = gpu::GPUFuncOp::create(builder, kernels.getLoc(), name,
+                                       FunctionType::get(ctx, argTypes, {}));
+  kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), UnitAttr::get(ctx));
+  SmallVector<int32_t> block(blockSize.begin(), blockSize.end());
+  block.resize(3, 1);
+  kernel.setKnownBlockSizeAttr(DenseI32ArrayAttr::get(ctx, block));
+  // Every buffer argument is 16-byte aligned (the runtime allocates them so),
+  // which the vector loads rely on.
+  Block &entry = kernel.getBody().front();
+  KernelBuilder body(kernel.getLoc(), OpBuilder::atBlockEnd(&entry));
+  build(body, kernel);
+  gpu::ReturnOp::create(body);
+  return kernel;
+}
+
+void KernelContext::launch(Operation *op, gpu::GPUFuncOp kernel,
+                           const LaunchShape &shape, ValueRange operands) {
+  OpBuilder builder(op);
+  Location loc = op->getLoc();
+  SmallVector<Value> args;
+  for (Value operand : operands) {
+    if (auto type = dyn_cast<MemRefType>(operand.getType());
+        type && type.getMemorySpace())
+      operand = memref::MemorySpaceCastOp::create(builder, loc,
+                                                  stripTier(type), operand);
+    args.push_back(operand);
+  }
+  auto c = [&](int64_t v) {
+    return arith::ConstantIndexOp::create(builder, loc, v).getResult();
+  };
+  gpu::KernelDim3 grid{shape.gridX, shape.gridY ? shape.gridY : c(1),
+                       shape.gridZ ? shape.gridZ : c(1)};
+  gpu::KernelDim3 block{c(shape.blockX), c(shape.blockY), c(shape.blockZ)};
+  gpu::LaunchFuncOp::create(builder, loc, kernel, grid, block,
+                            /*dynamicSharedMemorySize=*/Value(), args);
+  op->erase();
+}
+
+Value KernelContext::addSharedBuffer(gpu::GPUFuncOp kernel,
+                                     ArrayRef<int64_t> shape,
+                                     Type elementType) {
+  auto space = gpu::AddressSpaceAttr::get(kernel.getContext(),
+                                          gpu::AddressSpace::Workgroup);
+  auto type = MemRefType::get(shape, elementType, MemRefLayoutAttrInterface(),
+                              space);
+  return kernel.addWorkgroupAttribution(type, kernel.getLoc());
+}
+
+LayerOp mlir::hsa::getLayer(Operation *op) {
+  auto ref = op->getAttrOfType<FlatSymbolRefAttr>("layer");
+  return SymbolTable::lookupNearestSymbolFrom<LayerOp>(op, ref);
+}
+
+std::string mlir::hsa::kernelName(LayerOp layer, StringRef stage) {
+  return (layer.getSymName() + "_" + stage).str();
+}

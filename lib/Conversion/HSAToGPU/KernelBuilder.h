@@ -1,0 +1,158 @@
+//===- KernelBuilder.h - shared pieces of hsa's kernel generators -*- C++ -*-===//
+//
+// Private to lib/Conversion/HSAToGPU. `KernelBuilder` makes kernel bodies
+// read like the algorithm (loops, guards, warp reductions, 16-byte vector
+// loads); `KernelContext` owns the gpu.module and creates kernels and their
+// launches. One file per kernel family uses them (Score.cpp, TopK.cpp,
+// DiffGather.cpp, Attention.cpp, WriteKV.cpp).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef HSA_LIB_CONVERSION_HSATOGPU_KERNELBUILDER_H
+#define HSA_LIB_CONVERSION_HSATOGPU_KERNELBUILDER_H
+
+#include "hsa/Dialect/HSA/IR/HSADialect.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+namespace mlir {
+namespace hsa {
+
+/// Bytes one thread moves per vector load on bulk data paths.
+constexpr int64_t kVectorBytes = 16;
+constexpr int64_t kWarpSize = 32;
+
+enum class WarpReduceKind { Sum, Max, Min };
+
+/// An ImplicitLocOpBuilder with the vocabulary of kernel bodies. Index-typed
+/// helpers take and return `index` values; `i32`/`f32` make constants.
+class KernelBuilder : public ImplicitLocOpBuilder {
+public:
+  using ImplicitLocOpBuilder::ImplicitLocOpBuilder;
+
+  // Constants.
+  Value index(int64_t value);
+  Value i32(int64_t value);
+  Value f32(double value);
+
+  // Thread geometry.
+  Value threadId(gpu::Dimension dim = gpu::Dimension::x);
+  Value blockId(gpu::Dimension dim = gpu::Dimension::x);
+  Value laneId() { return remU(threadId(), index(kWarpSize)); }
+  Value warpId() { return divU(threadId(), index(kWarpSize)); }
+
+  // Integer arithmetic (index or iN, both operands of one type).
+  Value add(Value a, Value b);
+  Value sub(Value a, Value b);
+  Value mul(Value a, Value b);
+  Value divU(Value a, Value b);
+  Value remU(Value a, Value b);
+  Value minS(Value a, Value b);
+  Value maxS(Value a, Value b);
+  Value ceilDivU(Value a, Value b);
+  Value cmp(arith::CmpIPredicate pred, Value a, Value b);
+  Value andI(Value a, Value b);
+  Value orI(Value a, Value b);
+  Value select(Value cond, Value a, Value b);
+  Value toIndex(Value value);
+  Value toI32(Value value);
+
+  // Float arithmetic.
+  Value addF(Value a, Value b);
+  Value subF(Value a, Value b);
+  Value mulF(Value a, Value b);
+  Value maxF(Value a, Value b);
+  Value minF(Value a, Value b);
+  Value exp(Value a);
+  Value log(Value a);
+  Value cmpF(arith::CmpFPredicate pred, Value a, Value b);
+  Value toF32(Value value);
+  Value truncTo(Type type, Value value);
+
+  // Control flow.
+  void forRange(Value lb, Value ub, Value step,
+                function_ref<void(Value iv)> body);
+  SmallVector<Value>
+  forRange(Value lb, Value ub, Value step, ValueRange init,
+           function_ref<SmallVector<Value>(Value iv, ValueRange carried)> body);
+  void ifThen(Value cond, function_ref<void()> then);
+  SmallVector<Value> ifThenElse(Value cond, TypeRange types,
+                                function_ref<SmallVector<Value>()> then,
+                                function_ref<SmallVector<Value>()> otherwise);
+
+  // Memory.
+  Value load(Value memref, ValueRange indices);
+  void store(Value value, Value memref, ValueRange indices);
+  /// A 16-byte-aligned vector load of `lanes` elements along the innermost
+  /// dimension (one `ld.global.v4` for 8 x bf16).
+  Value loadVector(int64_t lanes, Value memref, ValueRange indices);
+  void storeVector(Value vector, Value memref, ValueRange indices);
+  Value extract(Value vector, int64_t position);
+  Value insert(Value scalar, Value vector, int64_t position);
+  Value atomicAdd(Value value, Value memref, ValueRange indices);
+
+  // Cooperation.
+  void barrier();
+  /// Butterfly reduction over groups of `width` consecutive lanes
+  /// (gpu.shuffle xor); every lane of the group gets the result.
+  Value warpReduce(Value value, WarpReduceKind kind, int64_t width = kWarpSize);
+  /// Inclusive prefix sum of an i32 over the warp (gpu.shuffle up).
+  Value warpInclusiveScan(Value value);
+};
+
+/// A plain memref type: the tier memory space erased (kernel argument type).
+MemRefType stripTier(MemRefType type);
+
+/// Launch geometry of one kernel, built at the launch site.
+struct LaunchShape {
+  Value gridX, gridY, gridZ; ///< `index` values over the layer's dims
+  int64_t blockX = 1, blockY = 1, blockZ = 1;
+};
+
+/// Owns the `gpu.module @hsa_kernels` and the kernels generated into it.
+class KernelContext {
+public:
+  explicit KernelContext(ModuleOp module);
+
+  /// The kernel `name`, generated the first time it is asked for: its
+  /// arguments are `operands`' types with tiers erased; `build` fills the
+  /// body (the terminator is added after it).
+  gpu::GPUFuncOp getOrCreateKernel(
+      StringRef name, ValueRange operands, ArrayRef<int64_t> blockSize,
+      function_ref<void(KernelBuilder &, gpu::GPUFuncOp)> build);
+
+  /// Replaces `op` with a launch of `kernel` over `operands` (tier memrefs
+  /// are cast to plain memrefs at the launch).
+  void launch(Operation *op, gpu::GPUFuncOp kernel, const LaunchShape &shape,
+              ValueRange operands);
+
+  /// Adds a static workgroup (shared memory) buffer to a kernel.
+  static Value addSharedBuffer(gpu::GPUFuncOp kernel, ArrayRef<int64_t> shape,
+                               Type elementType);
+
+private:
+  gpu::GPUModuleOp kernels;
+};
+
+/// The layer an op refers to (verified to exist).
+LayerOp getLayer(Operation *op);
+
+/// `name`_`stage` kernel names: unique per layer and stage.
+std::string kernelName(LayerOp layer, StringRef stage);
+
+// Kernel families, one file each. Each replaces its op by a launch.
+LogicalResult lowerScore(KernelContext &ctx, ScoreOp op);
+LogicalResult lowerTopK(KernelContext &ctx, TopKOp op);
+LogicalResult lowerDiff(KernelContext &ctx, DiffOp op);
+LogicalResult lowerGather(KernelContext &ctx, GatherOp op);
+LogicalResult lowerAttend(KernelContext &ctx, AttendOp op);
+LogicalResult lowerUpdateRepr(KernelContext &ctx, UpdateReprOp op);
+LogicalResult lowerStoreKV(KernelContext &ctx, StoreKVOp op);
+
+} // namespace hsa
+} // namespace mlir
+
+#endif // HSA_LIB_CONVERSION_HSATOGPU_KERNELBUILDER_H
