@@ -26,6 +26,8 @@ llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()
 
 tool_dirs = [config.hsa_tools_dir, config.llvm_tools_dir]
+for tool_dir in tool_dirs:
+    llvm_config.with_environment("PATH", tool_dir, append_path=True)
 tools = ["hsa-opt", "hsa-translate", "hsa-compile", "hsa-run", "mlir-opt"]
 llvm_config.add_tool_substitutions(
     [ToolSubst(t, unresolved="ignore") for t in tools], tool_dirs)

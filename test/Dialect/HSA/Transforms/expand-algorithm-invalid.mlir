@@ -1,0 +1,43 @@
+// RUN: hsa-opt %s -split-input-file --hsa-expand-algorithm -verify-diagnostics
+
+// An algorithm whose IR builders do not exist yet is reported at the op,
+// with a note at the layer, instead of producing a partial pipeline.
+
+// expected-note @below {{layer declared here}}
+hsa.layer @dsa
+  config(#hsa.config<q_heads = 128, kv_heads = 1, latent_dim = 512,
+                     rope_dim = 64, kv_dtype = bf16, page_size = 1,
+                     scope = request>)
+  algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>)
+  budget(2048) buffer(#hsa.buffer<capacity = 8192, policy = lru>)
+  forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.token_indices)
+
+func.func @decode(%q: memref<?x128x576xbf16, #hsa.tier<device>>,
+                  %len: memref<?xi32, #hsa.tier<device>>,
+                  %o: memref<?x128x512xbf16, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.decode_step' op cannot be expanded: algorithm 'dsa' has no implementation yet}}
+  hsa.decode_step @dsa queries(%q : memref<?x128x576xbf16, #hsa.tier<device>>)
+      lengths(%len : memref<?xi32, #hsa.tier<device>>)
+      into(%o : memref<?x128x512xbf16, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+// expected-note @below {{layer declared here}}
+hsa.layer @cluster
+  config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128,
+                     kv_dtype = bf16, page_size = 16, scope = kv_head>)
+  algorithm(#hsa.cluster_kv<clusters = 64, iterations = 4>) budget(64)
+  buffer(#hsa.buffer<capacity = 128, policy = lru>)
+  forced(#hsa.forced<sinks = 1, window = 1>) format(#hsa.native)
+
+func.func @append(%k: memref<?x1x8x128xbf16, #hsa.tier<device>>,
+                  %v: memref<?x1x8x128xbf16, #hsa.tier<device>>,
+                  %n: memref<?xi32, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.append' op cannot be expanded: algorithm 'cluster_kv' has no implementation yet}}
+  hsa.append @cluster keys(%k : memref<?x1x8x128xbf16, #hsa.tier<device>>)
+      values(%v : memref<?x1x8x128xbf16, #hsa.tier<device>>)
+      counts(%n : memref<?xi32, #hsa.tier<device>>)
+  return
+}

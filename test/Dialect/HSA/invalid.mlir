@@ -1,0 +1,291 @@
+// RUN: hsa-opt %s -split-input-file -verify-diagnostics
+//
+// One case per verifier diagnostic of the hsa dialect (attributes, layer,
+// state and stage ops). test/Dialect/HSA/diagnostics-covered.test checks
+// that every diagnostic string in lib/Dialect/HSA/IR has a case here.
+
+// expected-error @below {{q_heads (0) and kv_heads (8) must be positive}}
+hsa.layer @l config(#hsa.config<q_heads = 0, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{q_heads (30) must be a multiple of kv_heads (8)}}
+hsa.layer @l config(#hsa.config<q_heads = 30, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{give either head_dim, or latent_dim and rope_dim for a latent (MLA) layer}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{latent_dim and rope_dim go together}}
+hsa.layer @l config(#hsa.config<q_heads = 16, kv_heads = 1, latent_dim = 512, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{head and latent dims must be positive, got -4}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = -4, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{a latent (MLA) layer has one KV head, got kv_heads = 8}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{kv_dtype must be bf16 or f16, got 'f32'}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = f32, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{page_size must be positive, got 0}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 0, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{buffer capacity must be positive, got 0}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(0) buffer(#hsa.buffer<capacity = 0, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{sinks must be non-negative, got -1}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = -1, window = 2>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{window must be at least 1 (it always holds the unit being written), got 0}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 0>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{dsa index_heads must be positive, got 0}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.dsa<index_heads = 0, index_dim = 128, index_dtype = f8E4M3FN>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{dsa index_dim must be a positive multiple of 16, got 100}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 100, index_dtype = f8E4M3FN>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{dsa index_dtype must be f8E4M3FN or bf16, got 'f32'}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f32>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{cluster_kv clusters must be positive, got 0}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.cluster_kv<clusters = 0, iterations = 8>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{cluster_kv iterations must be positive, got 0}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.cluster_kv<clusters = 16, iterations = 0>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{'hsa.layer' op budget must be at least 1 unit, got 0}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(0) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{'hsa.layer' op budget (600) must not exceed the buffer capacity (512)}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(600) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{'hsa.layer' op forced units (sinks 100 + window 100) must fit in the budget (128)}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 100, window = 100>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{'hsa.layer' op softmax_scale must be positive and finite}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native) {softmax_scale = -1.0 : f32}
+
+// -----
+
+// expected-error @below {{'hsa.layer' op streaming_llm selects only the forced units: budget (128) must equal sinks + window (3)}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.streaming_llm) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{'hsa.layer' op dsa selects single tokens: page_size must be 1, got 16}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{'hsa.layer' op dsa needs a latent (MLA) layer: give latent_dim and rope_dim instead of head_dim}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 1, scope = kv_head>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{'hsa.layer' op cluster_kv clusters per-head keys: it needs head_dim, not a latent (MLA) layer}}
+hsa.layer @l config(#hsa.config<q_heads = 16, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.cluster_kv<clusters = 16, iterations = 8>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{'hsa.layer' op page-table format 'flash_attn_block_table' indexes pages of all KV heads: it needs scope = request}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.flash_attn_block_table)
+
+// -----
+
+// expected-error @below {{'hsa.layer' op page-table format 'flashinfer_csr' indexes pages of all KV heads: it needs scope = request}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.flashinfer_csr)
+
+// -----
+
+// expected-error @below {{'hsa.layer' op flash_attn_block_table needs page_size to be a multiple of 16, got 8}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 8, scope = request>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.flash_attn_block_table)
+
+// -----
+
+
+func.func @f(%q: memref<?x32x128xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.decode_step' op '@nope' does not reference an hsa.layer}}
+  hsa.decode_step @nope queries(%q : memref<?x32x128xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) into(%q : memref<?x32x128xbf16, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f() {
+  // expected-error @below {{'hsa.state' op layer '@l' has no state buffer named 'buf.nope'}}
+  %0 = hsa.state @l "buf.nope" : memref<?xi32, #hsa.tier<device>>
+  return
+}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f() {
+  // expected-error @below {{'hsa.state' op operand 'result' must be in the host tier (where the layer places this buffer), but it is in the device tier}}
+  %0 = hsa.state @l "host.k" : memref<?x8x16x128xbf16, #hsa.tier<device>>
+  return
+}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f(%q: memref<?x32x128xbf16>, %len: memref<?xi32, #hsa.tier<device>>, %o: memref<?x32x128xbf16, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.decode_step' op operand 'queries' must be in the device tier (layer inputs and outputs are device tensors), but its memory space is not an #hsa.tier}}
+  hsa.decode_step @l queries(%q : memref<?x32x128xbf16>) lengths(%len : memref<?xi32, #hsa.tier<device>>) into(%o : memref<?x32x128xbf16, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f(%q: memref<?x32x128xf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %o: memref<?x32x128xbf16, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.decode_step' op operand 'queries' must have element type 'bf16' (buffer 'io.q'), got 'f16'}}
+  hsa.decode_step @l queries(%q : memref<?x32x128xf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) into(%o : memref<?x32x128xbf16, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f(%q: memref<?x16x128xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %o: memref<?x32x128xbf16, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.decode_step' op operand 'queries' must have shape [B, 32, 128] (buffer 'io.q'), got 'memref<?x16x128xbf16, #hsa.tier<device>>'}}
+  hsa.decode_step @l queries(%q : memref<?x16x128xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) into(%o : memref<?x32x128xbf16, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f(%q: memref<?x32x128xbf16, #hsa.tier<host>>, %len: memref<?xi32, #hsa.tier<device>>, %kmin: memref<?x8x?x128xbf16, #hsa.tier<device>>, %s: memref<?x8x?xf32, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.score' op operand 'queries' must be in the device tier (score reads only device memory), but it is in the host tier}}
+  hsa.score @l queries(%q : memref<?x32x128xbf16, #hsa.tier<host>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) reprs(%kmin, %kmin : memref<?x8x?x128xbf16, #hsa.tier<device>>, memref<?x8x?x128xbf16, #hsa.tier<device>>) into(%s : memref<?x8x?xf32, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f(%q: memref<?x32x128xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %kmin: memref<?x8x?x128xbf16, #hsa.tier<device>>, %s: memref<?x8x?xf32, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.score' op expects 2 representation(s) for algorithm 'quest', got 1}}
+  hsa.score @l queries(%q : memref<?x32x128xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) reprs(%kmin : memref<?x8x?x128xbf16, #hsa.tier<device>>) into(%s : memref<?x8x?xf32, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f(%s: memref<?x8x?xf32, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<host>>, %u: memref<?x8x128xi32, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.topk' op operand 'lengths' must be in the device tier (topk selects on the device), but it is in the host tier}}
+  hsa.topk @l scores(%s : memref<?x8x?xf32, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<host>>) into(%u : memref<?x8x128xi32, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f(%u: memref<?x8x128xi32, #hsa.tier<device>>, %step: memref<?xi32, #hsa.tier<device>>, %r: memref<?x8x512xi32, #hsa.tier<host>>, %rev: memref<?x8x?xi32, #hsa.tier<device>>, %c: memref<?x8xi32, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.diff' op operand 'slot_unit' must be in the device tier (the buffer's residency lives on the device), but it is in the host tier}}
+  hsa.diff @l units(%u : memref<?x8x128xi32, #hsa.tier<device>>) steps(%step : memref<?xi32, #hsa.tier<device>>) residency(%r, %r, %rev : memref<?x8x512xi32, #hsa.tier<host>>, memref<?x8x512xi32, #hsa.tier<host>>, memref<?x8x?xi32, #hsa.tier<device>>) into(%u, %u, %u, %c : memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8xi32, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f(%u: memref<?x8x128xi32, #hsa.tier<device>>, %c: memref<?x8xi32, #hsa.tier<device>>, %p: memref<?x?xi32, #hsa.tier<device>>, %h: memref<?x8x16x128xbf16, #hsa.tier<device>>, %b: memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.gather' op operand 'host_keys' must be in the host tier (gather copies host -> device), but it is in the device tier}}
+  hsa.gather @l copies(%u, %u, %c : memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8xi32, #hsa.tier<device>>) pages(%p : memref<?x?xi32, #hsa.tier<device>>) from(%h, %h : memref<?x8x16x128xbf16, #hsa.tier<device>>, memref<?x8x16x128xbf16, #hsa.tier<device>>) into(%b, %b : memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>, memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f(%u: memref<?x8x128xi32, #hsa.tier<device>>, %c: memref<?x8xi32, #hsa.tier<device>>, %p: memref<?x?xi32, #hsa.tier<device>>, %h: memref<?x8x16x128xbf16, #hsa.tier<host>>, %b: memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.gather' op needs 'host_values': the layer stores keys and values}}
+  hsa.gather @l copies(%u, %u, %c : memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8xi32, #hsa.tier<device>>) pages(%p : memref<?x?xi32, #hsa.tier<device>>) from(%h : memref<?x8x16x128xbf16, #hsa.tier<host>>) into(%b, %b : memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>, memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+hsa.layer @m config(#hsa.config<q_heads = 16, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(64) buffer(#hsa.buffer<capacity = 128, policy = lru>) forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.native)
+func.func @f(%q: memref<?x16x576xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %u: memref<?x1x64xi32, #hsa.tier<device>>, %b: memref<?x1x128x1x1x576xbf16, #hsa.tier<device>>, %o: memref<?x16x512xbf16, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.attend' op takes no 'values': a latent (MLA) layer stores one tensor}}
+  hsa.attend @m queries(%q : memref<?x16x576xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) table(%u, %u : memref<?x1x64xi32, #hsa.tier<device>>, memref<?x1x64xi32, #hsa.tier<device>>) kv(%b, %b : memref<?x1x128x1x1x576xbf16, #hsa.tier<device>>, memref<?x1x128x1x1x576xbf16, #hsa.tier<device>>) into(%o : memref<?x16x512xbf16, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f(%q: memref<?x32x128xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %u: memref<?x8x128xi32, #hsa.tier<device>>, %b: memref<?x8x512x1x16x128xbf16, #hsa.tier<host>>) {
+  // expected-error @below {{'hsa.attend' op operand 'keys' must be in the device tier (attend reads only device memory), but it is in the host tier}}
+  hsa.attend @l queries(%q : memref<?x32x128xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) table(%u, %u : memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8x128xi32, #hsa.tier<device>>) kv(%b, %b : memref<?x8x512x1x16x128xbf16, #hsa.tier<host>>, memref<?x8x512x1x16x128xbf16, #hsa.tier<host>>) into(%q : memref<?x32x128xbf16, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f(%k: memref<?x1x8x128xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %r: memref<?x8x?x128xbf16, #hsa.tier<host>>) {
+  // expected-error @below {{'hsa.update_repr' op operand 'repr.kmin' must be in the device tier (representations live on the device), but it is in the host tier}}
+  hsa.update_repr @l keys(%k : memref<?x1x8x128xbf16, #hsa.tier<device>>) counts(%len : memref<?xi32, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) reprs(%r, %r : memref<?x8x?x128xbf16, #hsa.tier<host>>, memref<?x8x?x128xbf16, #hsa.tier<host>>)
+  return
+}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f(%k: memref<?x1x8x128xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %p: memref<?x?xi32, #hsa.tier<device>>, %rev: memref<?x8x?xi32, #hsa.tier<device>>, %b: memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.store_kv' op operand 'host_keys' must be in the host tier (store_kv writes the host pool and the device buffer), but it is in the device tier}}
+  hsa.store_kv @l keys(%k : memref<?x1x8x128xbf16, #hsa.tier<device>>) values(%k : memref<?x1x8x128xbf16, #hsa.tier<device>>) counts(%len : memref<?xi32, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) pages(%p : memref<?x?xi32, #hsa.tier<device>>) residency(%rev : memref<?x8x?xi32, #hsa.tier<device>>) host(%p, %p : memref<?x?xi32, #hsa.tier<device>>, memref<?x?xi32, #hsa.tier<device>>) device(%b, %b : memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>, memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f(%k: memref<?x?x8x128xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.prefill' op needs 'values': the layer stores keys and values}}
+  hsa.prefill @l keys(%k : memref<?x?x8x128xbf16, #hsa.tier<device>>) counts(%len : memref<?xi32, #hsa.tier<device>>)
+  return
+}

@@ -1,0 +1,150 @@
+// RUN: hsa-opt %s | hsa-opt | FileCheck %s
+// RUN: hsa-opt %s --mlir-print-op-generic | hsa-opt | FileCheck %s
+
+// Every attribute and op of the dialect prints and parses back unchanged.
+
+// CHECK-LABEL: hsa.layer @quest
+// CHECK-SAME: config(<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>)
+// CHECK-SAME: algorithm(#hsa.quest<combine = max>) budget(128)
+// CHECK-SAME: buffer(<capacity = 512, policy = lru>) forced(<sinks = 1, window = 2>) format(#hsa.native)
+hsa.layer @quest
+  config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128,
+                     kv_dtype = bf16, page_size = 16, scope = kv_head>)
+  algorithm(#hsa.quest<combine = max>) budget(128)
+  buffer(#hsa.buffer<capacity = 512, policy = lru>)
+  forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// CHECK-LABEL: hsa.layer @quest_sum_request
+// CHECK-SAME: scope = request
+// CHECK-SAME: algorithm(#hsa.quest<combine = sum>)
+// CHECK-SAME: format(#hsa.flashinfer_csr)
+// CHECK-SAME: softmax_scale = 1.250000e-01 : f32
+hsa.layer @quest_sum_request
+  config(#hsa.config<q_heads = 8, kv_heads = 8, head_dim = 64,
+                     kv_dtype = f16, page_size = 32, scope = request>)
+  algorithm(#hsa.quest<combine = sum>) budget(4)
+  buffer(#hsa.buffer<capacity = 4, policy = lru>)
+  forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.flashinfer_csr)
+  {softmax_scale = 0.125 : f32}
+
+// CHECK-LABEL: hsa.layer @mean_query
+// CHECK-SAME: algorithm(#hsa.quest<combine = mean_query>)
+// CHECK-SAME: format(#hsa.flash_attn_block_table)
+hsa.layer @mean_query
+  config(#hsa.config<q_heads = 64, kv_heads = 8, head_dim = 128,
+                     kv_dtype = bf16, page_size = 64, scope = request>)
+  algorithm(#hsa.quest<combine = mean_query>) budget(32)
+  buffer(#hsa.buffer<capacity = 96, policy = lru>)
+  forced(#hsa.forced<sinks = 1, window = 1>) format(#hsa.flash_attn_block_table)
+
+// CHECK-LABEL: hsa.layer @streaming
+// CHECK-SAME: algorithm(#hsa.streaming_llm)
+hsa.layer @streaming
+  config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128,
+                     kv_dtype = bf16, page_size = 16, scope = request>)
+  algorithm(#hsa.streaming_llm) budget(8)
+  buffer(#hsa.buffer<capacity = 16, policy = lru>)
+  forced(#hsa.forced<sinks = 2, window = 6>) format(#hsa.native)
+
+// CHECK-LABEL: hsa.layer @dsa
+// CHECK-SAME: latent_dim = 512, rope_dim = 64
+// CHECK-SAME: algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>)
+// CHECK-SAME: format(#hsa.token_indices)
+hsa.layer @dsa
+  config(#hsa.config<q_heads = 128, kv_heads = 1, latent_dim = 512,
+                     rope_dim = 64, kv_dtype = bf16, page_size = 1,
+                     scope = request>)
+  algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>)
+  budget(2048) buffer(#hsa.buffer<capacity = 8192, policy = lru>)
+  forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.token_indices)
+
+// CHECK-LABEL: hsa.layer @cluster
+// CHECK-SAME: algorithm(#hsa.cluster_kv<clusters = 400, iterations = 8>)
+hsa.layer @cluster
+  config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128,
+                     kv_dtype = bf16, page_size = 1, scope = kv_head>)
+  algorithm(#hsa.cluster_kv<clusters = 400, iterations = 8>) budget(2048)
+  buffer(#hsa.buffer<capacity = 4096, policy = lru>)
+  forced(#hsa.forced<sinks = 16, window = 64>) format(#hsa.native)
+
+!q = memref<?x32x128xbf16, #hsa.tier<device>>
+!len = memref<?xi32, #hsa.tier<device>>
+!kv = memref<?x?x8x128xbf16, #hsa.tier<device>>
+!repr = memref<?x8x?x128xbf16, #hsa.tier<device>>
+!scores = memref<?x8x?xf32, #hsa.tier<device>>
+!sel = memref<?x8x128xi32, #hsa.tier<device>>
+!res = memref<?x8x512xi32, #hsa.tier<device>>
+!rev = memref<?x8x?xi32, #hsa.tier<device>>
+!count = memref<?x8xi32, #hsa.tier<device>>
+!pages = memref<?x?xi32, #hsa.tier<device>>
+!host = memref<?x8x16x128xbf16, #hsa.tier<host>>
+!buf = memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>
+
+// CHECK-LABEL: func.func @high_level
+// CHECK: hsa.prefill @quest keys(%{{.*}} : memref<?x?x8x128xbf16, #hsa.tier<device>>) values(%{{.*}} : memref<?x?x8x128xbf16, #hsa.tier<device>>) counts(%{{.*}} : memref<?xi32, #hsa.tier<device>>)
+// CHECK: hsa.decode_step @quest queries(%{{.*}} : memref<?x32x128xbf16, #hsa.tier<device>>) lengths(%{{.*}} : memref<?xi32, #hsa.tier<device>>) into(%{{.*}} : memref<?x32x128xbf16, #hsa.tier<device>>)
+// CHECK: hsa.append @quest keys
+func.func @high_level(%q: !q, %len: !len, %k: !kv, %v: !kv, %o: !q) {
+  hsa.prefill @quest keys(%k : !kv) values(%v : !kv) counts(%len : !len)
+  hsa.decode_step @quest queries(%q : !q) lengths(%len : !len) into(%o : !q)
+  hsa.append @quest keys(%k : !kv) values(%v : !kv) counts(%len : !len)
+  return
+}
+
+// CHECK-LABEL: func.func @stages
+// CHECK: %[[KMIN:.*]] = hsa.state @quest "repr.kmin" : memref<?x8x?x128xbf16, #hsa.tier<device>>
+// CHECK: hsa.score @quest queries(%{{.*}}) lengths(%{{.*}}) reprs(%[[KMIN]], %{{.*}} : {{.*}}) into(%{{.*}})
+// CHECK: hsa.topk @quest scores
+// CHECK: hsa.diff @quest units
+// CHECK: hsa.gather @quest copies
+// CHECK: hsa.attend @quest queries
+// CHECK: hsa.update_repr @quest keys
+// CHECK: hsa.store_kv @quest keys
+func.func @stages(%q: !q, %len: !len, %k: !kv, %v: !kv, %o: !q) {
+  %kmin = hsa.state @quest "repr.kmin" : !repr
+  %kmax = hsa.state @quest "repr.kmax" : !repr
+  %scores = hsa.state @quest "sel.scores" : !scores
+  %units = hsa.state @quest "sel.units" : !sel
+  %step = hsa.state @quest "req.step" : !len
+  %slot_unit = hsa.state @quest "buf.slot_unit" : !res
+  %last_used = hsa.state @quest "buf.last_used" : !res
+  %unit_slot = hsa.state @quest "buf.unit_slot" : !rev
+  %slots = hsa.state @quest "sel.slots" : !sel
+  %cu = hsa.state @quest "sel.copy_units" : !sel
+  %cs = hsa.state @quest "sel.copy_slots" : !sel
+  %cc = hsa.state @quest "sel.copy_count" : !count
+  %pages = hsa.state @quest "req.page_of" : !pages
+  %hk = hsa.state @quest "host.k" : !host
+  %hv = hsa.state @quest "host.v" : !host
+  %bk = hsa.state @quest "buf.k" : !buf
+  %bv = hsa.state @quest "buf.v" : !buf
+  hsa.score @quest queries(%q : !q) lengths(%len : !len) reprs(%kmin, %kmax : !repr, !repr) into(%scores : !scores)
+  hsa.topk @quest scores(%scores : !scores) lengths(%len : !len) into(%units : !sel)
+  hsa.diff @quest units(%units : !sel) steps(%step : !len)
+      residency(%slot_unit, %last_used, %unit_slot : !res, !res, !rev)
+      into(%slots, %cu, %cs, %cc : !sel, !sel, !sel, !count)
+  hsa.gather @quest copies(%cu, %cs, %cc : !sel, !sel, !count) pages(%pages : !pages)
+      from(%hk, %hv : !host, !host) into(%bk, %bv : !buf, !buf)
+  hsa.attend @quest queries(%q : !q) lengths(%len : !len) table(%units, %slots : !sel, !sel)
+      kv(%bk, %bv : !buf, !buf) into(%o : !q)
+  hsa.update_repr @quest keys(%k : !kv) counts(%len : !len) lengths(%len : !len) reprs(%kmin, %kmax : !repr, !repr)
+  hsa.store_kv @quest keys(%k : !kv) values(%v : !kv) counts(%len : !len) lengths(%len : !len)
+      pages(%pages : !pages) residency(%unit_slot : !rev) host(%hk, %hv : !host, !host) device(%bk, %bv : !buf, !buf)
+  return
+}
+
+// CHECK-LABEL: func.func @latent
+// CHECK: hsa.gather @dsa copies({{.*}}) pages({{.*}}) from(%{{[^,]*}} : memref<?x1x1x576xbf16, #hsa.tier<host>>) into(%{{[^,]*}} : memref<?x1x8192x1x1x576xbf16, #hsa.tier<device>>)
+func.func @latent() {
+  %cu = hsa.state @dsa "sel.copy_units" : memref<?x1x2048xi32, #hsa.tier<device>>
+  %cs = hsa.state @dsa "sel.copy_slots" : memref<?x1x2048xi32, #hsa.tier<device>>
+  %cc = hsa.state @dsa "sel.copy_count" : memref<?x1xi32, #hsa.tier<device>>
+  %pages = hsa.state @dsa "req.page_of" : memref<?x?xi32, #hsa.tier<device>>
+  %hk = hsa.state @dsa "host.k" : memref<?x1x1x576xbf16, #hsa.tier<host>>
+  %bk = hsa.state @dsa "buf.k" : memref<?x1x8192x1x1x576xbf16, #hsa.tier<device>>
+  hsa.gather @dsa copies(%cu, %cs, %cc : memref<?x1x2048xi32, #hsa.tier<device>>, memref<?x1x2048xi32, #hsa.tier<device>>, memref<?x1xi32, #hsa.tier<device>>)
+      pages(%pages : memref<?x?xi32, #hsa.tier<device>>)
+      from(%hk : memref<?x1x1x576xbf16, #hsa.tier<host>>)
+      into(%bk : memref<?x1x8192x1x1x576xbf16, #hsa.tier<device>>)
+  return
+}
