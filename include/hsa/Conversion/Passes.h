@@ -8,6 +8,7 @@
 namespace mlir {
 namespace arith { class ArithDialect; }
 namespace gpu { class GPUDialect; }
+namespace LLVM { class LLVMDialect; }
 namespace memref { class MemRefDialect; }
 namespace scf { class SCFDialect; }
 namespace vector { class VectorDialect; }

@@ -1,6 +1,660 @@
+//===- Attention.cpp - sparse attention: split-K decode + LSE merge -------===//
+//
+// hsa.attend becomes two kernels (flash-decoding):
+//
+// attend_split, grid (B, Hkv * head chunks, splits), 4 warps: one block
+//   attends one chunk of the query heads of one KV head (all G heads of the
+//   group when they fit in registers) to the tokens of `units per split`
+//   consecutive selection entries (about 128 tokens), so each K/V row is read
+//   once per chunk, never once per query head. A row is read by `rowThreads`
+//   lanes with 16-byte vector loads (D = 128, bf16: 16 lanes of 8 elements,
+//   two rows per warp); each lane group keeps its own online-softmax state
+//   (running max, sum, accumulator) per head in registers, in the base-2
+//   domain (queries are pre-scaled by scale * log2(e)). Groups then merge
+//   through shuffles, warps through shared memory; the block writes
+//   scratch.attn_o[b][h][split] (normalised) and scratch.attn_lse (natural
+//   log; -inf for a split without tokens, whose output row is zero).
+//
+// attend_merge, grid (B, ceil(Hq * Dv / 8 / 128)), 128 threads: one thread per
+//   8 output elements combines the splits with weights exp(lse - max lse) and
+//   writes io.o in the KV dtype (zeros when no split saw a token).
+//
+// Semantics (docs/BUFFERS.md): query head h reads KV head h / G, selection
+// group (h / G) / Hu, head Hu-index (h / G) % Hu; tokens are u * P + r of
+// each selected unit u >= 0 (slot from sel.slots), masked at positions >=
+// req.length. Latent (MLA) layers read V as the first Dv elements of the key
+// row, from the registers the key was loaded into.
+//
+//===----------------------------------------------------------------------===//
+
 #include "KernelBuilder.h"
+
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+#include <limits>
+
 using namespace mlir;
 using namespace mlir::hsa;
-LogicalResult mlir::hsa::lowerAttend(KernelContext &, AttendOp op) {
-  return op.emitOpError() << "attention kernel generator is not written yet";
+
+using Pred = arith::CmpIPredicate;
+using FPred = arith::CmpFPredicate;
+
+static constexpr int64_t kAttendWarps = 4;
+static constexpr int64_t kAttendBlock = kAttendWarps * kWarpSize;
+static constexpr int64_t kMergeBlock = 128;
+/// f32 registers per lane for the queries and accumulators of one block's
+/// heads; more heads per KV head than fit become more blocks (grid y).
+static constexpr int64_t kStateRegisters = 160;
+/// Static shared memory the split kernel may use.
+static constexpr int64_t kSharedBytes = 48 * 1024;
+static constexpr double kLog2E = 1.4426950408889634;
+static constexpr double kLn2 = 0.6931471805599453;
+
+namespace {
+/// Compile-time geometry of the split kernel for one layer.
+struct AttendPlan {
+  int64_t hq, hkv, group, dk, dv, pageSize, hu, budget;
+  int64_t splits, unitsPerSplit;
+  bool latent;
+  int64_t lanes;        ///< elements per 16-byte vector
+  int64_t keyVectors;   ///< 16-byte vectors per key row
+  int64_t valueVectors; ///< 16-byte vectors per value row
+  int64_t rowThreads;   ///< lanes reading one row (power of two <= 32)
+  int64_t rowsPerWarp;  ///< rows a warp reads at once
+  int64_t keySlots;     ///< key vectors per lane
+  int64_t valueSlots;   ///< value vectors per lane
+  int64_t headsPerBlock, headChunks;
+  int64_t unroll; ///< tokens per lane group per loop iteration
+  double scale;   ///< softmax scale
+  int64_t tokensPerIteration() const {
+    return unroll * kAttendWarps * rowsPerWarp;
+  }
+  int64_t sharedBytes() const {
+    return kAttendWarps * headsPerBlock * (dv + 2) * 4 +
+           unitsPerSplit * 2 * 4 + kAttendWarps * 4;
+  }
+};
+} // namespace
+
+static AttendPlan makePlan(LayerOp layer) {
+  LayerConfigAttr config = layer.getConfig();
+  AttendPlan p;
+  p.hq = config.getQHeads();
+  p.hkv = config.getKvHeads();
+  p.group = config.getGroupSize();
+  p.dk = config.getKeyDim();
+  p.dv = config.getValueDim();
+  p.pageSize = config.getPageSize();
+  p.hu = config.getHeadsPerUnit();
+  p.budget = layer.getBudget();
+  p.splits = layer.getAttentionSplits();
+  p.unitsPerSplit = layer.getAttentionUnitsPerSplit();
+  p.latent = config.isLatent();
+  p.scale = layer.getEffectiveSoftmaxScale();
+  p.lanes = kVectorBytes / config.getElementBytes();
+  p.keyVectors = p.dk / p.lanes;
+  p.valueVectors = p.dv / p.lanes;
+  p.rowThreads = std::min<int64_t>(
+      kWarpSize, llvm::PowerOf2Ceil(std::max(p.keyVectors, p.valueVectors)));
+  p.rowsPerWarp = kWarpSize / p.rowThreads;
+  p.keySlots = llvm::divideCeil(p.keyVectors, p.rowThreads);
+  p.valueSlots = llvm::divideCeil(p.valueVectors, p.rowThreads);
+  // Queries and accumulators of one head, in f32 registers per lane.
+  int64_t perHead = (p.keySlots + p.valueSlots) * p.lanes;
+  p.headsPerBlock = 1;
+  for (int64_t heads = 1; heads <= p.group; ++heads)
+    if (p.group % heads == 0 && heads * perHead <= kStateRegisters)
+      p.headsPerBlock = heads;
+  // Keep the warps' partial states within static shared memory.
+  while (p.headsPerBlock > 1 && p.sharedBytes() > kSharedBytes) {
+    int64_t heads = p.headsPerBlock - 1;
+    while (p.group % heads != 0)
+      --heads;
+    p.headsPerBlock = heads;
+  }
+  p.headChunks = p.group / p.headsPerBlock;
+  // Enough 16-byte loads in flight per lane (about 8) to cover latency.
+  int64_t loadsPerToken = p.keySlots + (p.latent ? 0 : p.valueSlots);
+  p.unroll = std::clamp<int64_t>(8 / loadsPerToken, 1, 4);
+  return p;
+}
+
+//===----------------------------------------------------------------------===//
+// Small helpers
+//===----------------------------------------------------------------------===//
+
+// exp2/log2 as the NVVM approximate intrinsics (one MUFU op each).
+// convert-gpu-to-nvvm rejects llvm.intr.exp2/log2 on f32 (it wants libdevice),
+// so they are called by name.
+static Value callIntrinsic(KernelBuilder &b, StringRef name, Value x) {
+  return LLVM::CallIntrinsicOp::create(b, x.getType(),
+                                       b.getStringAttr(name), ValueRange{x})
+      .getResult(0);
+}
+static Value exp2(KernelBuilder &b, Value x) {
+  return callIntrinsic(b, "llvm.nvvm.ex2.approx.ftz.f32", x);
+}
+static Value log2(KernelBuilder &b, Value x) {
+  return callIntrinsic(b, "llvm.nvvm.lg2.approx.ftz.f", x);
+}
+/// x * y + acc as one fma (scalars or vectors): arith's mulf/addf lower to
+/// mul.rn/add.rn, which ptxas never contracts.
+static Value fma(KernelBuilder &b, Value x, Value y, Value acc) {
+  return LLVM::FMAOp::create(
+      b, x, y, acc,
+      LLVM::FastmathFlagsAttr::get(b.getContext(), LLVM::FastmathFlags::none));
+}
+/// e^x for the merge kernel.
+static Value expE(KernelBuilder &b, Value x) {
+  return exp2(b, b.mulF(x, b.f32(kLog2E)));
+}
+static Value negInf(KernelBuilder &b) {
+  return b.f32(-std::numeric_limits<double>::infinity());
+}
+static Value splat(KernelBuilder &b, VectorType type, Value scalar) {
+  return vector::BroadcastOp::create(b, type, scalar);
+}
+static Value zeros(KernelBuilder &b, VectorType type) {
+  return arith::ConstantOp::create(b, b.getZeroAttr(type));
+}
+/// `max` unless it is -inf (no token seen), then 0: exponents relative to it
+/// stay finite (exp2(-inf - 0) = 0) instead of NaN.
+static Value safeMax(KernelBuilder &b, Value max) {
+  Value empty = b.cmpF(FPred::OEQ, max, negInf(b));
+  return b.select(empty, b.f32(0.0), max);
+}
+static Value shuffleXor(KernelBuilder &b, Value value, int64_t offset) {
+  return gpu::ShuffleOp::create(b, value, offset, kWarpSize,
+                                gpu::ShuffleMode::XOR)
+      .getShuffleResult();
+}
+
+/// A static shared-memory buffer aligned to 16 bytes, so that 16-byte vector
+/// loads and stores on it are legal (KernelContext::addSharedBuffer leaves
+/// the global at its element alignment).
+static Value addSharedBuffer(gpu::GPUFuncOp fn, ArrayRef<int64_t> shape,
+                             Type elementType) {
+  Value buffer = KernelContext::addSharedBuffer(fn, shape, elementType);
+  fn.setWorkgroupAttributionAttr(
+      fn.getNumWorkgroupAttributions() - 1,
+      LLVM::LLVMDialect::getAlignAttrName(),
+      IntegerAttr::get(IntegerType::get(fn.getContext(), 64), kVectorBytes));
+  return buffer;
+}
+
+/// The split kernel's scratch buffers (scratch.attn_o, scratch.attn_lse).
+/// They are not operands of hsa.attend: the launch fetches them by name.
+static FailureOr<std::pair<Value, Value>>
+getAttendScratch(OpBuilder &builder, AttendOp op, LayerOp layer) {
+  auto get = [&](StringRef name) -> Value {
+    FailureOr<BufferSpec> spec = layer.getStateBuffer(name);
+    if (failed(spec))
+      return Value();
+    return StateOp::create(builder, op.getLoc(), Type(getBufferType(*spec)),
+                           layer.getSymName(), name);
+  };
+  Value partial = get("scratch.attn_o"), lse = get("scratch.attn_lse");
+  if (!partial || !lse)
+    return op.emitOpError() << "layer '" << layer.getSymName()
+                            << "' has no attention scratch buffers";
+  return std::make_pair(partial, lse);
+}
+
+//===----------------------------------------------------------------------===//
+// attend_split
+//===----------------------------------------------------------------------===//
+
+/// Online-softmax state of one lane: per head the running max (base 2), the
+/// running sum and the accumulator vectors (valueSlots x vector<lanes x f32>).
+namespace {
+struct SoftmaxState {
+  SmallVector<Value> max, sum;
+  SmallVector<SmallVector<Value>> acc;
+
+  SmallVector<Value> flatten() const {
+    SmallVector<Value> values(max);
+    llvm::append_range(values, sum);
+    for (const auto &head : acc)
+      llvm::append_range(values, head);
+    return values;
+  }
+  static SoftmaxState unflatten(ValueRange values, int64_t heads,
+                                int64_t slots) {
+    SoftmaxState s;
+    s.max.assign(values.begin(), values.begin() + heads);
+    s.sum.assign(values.begin() + heads, values.begin() + 2 * heads);
+    for (int64_t h = 0; h < heads; ++h) {
+      auto first = values.begin() + 2 * heads + h * slots;
+      s.acc.emplace_back(first, first + slots);
+    }
+    return s;
+  }
+};
+} // namespace
+
+static void buildSplitKernel(KernelBuilder &b, gpu::GPUFuncOp fn,
+                             const AttendPlan &p, Type kvType) {
+  const int64_t warps = kAttendWarps, hb = p.headsPerBlock;
+  const int64_t tpr = p.rowThreads, rpw = p.rowsPerWarp;
+  const int64_t ups = p.unitsPerSplit, pageSize = p.pageSize;
+  auto arg = [&](unsigned i) -> Value { return fn.getArgument(i); };
+  Value queries = arg(0), lengths = arg(1), units = arg(2), slots = arg(3),
+        keys = arg(4);
+  unsigned next = 5;
+  Value values = p.latent ? Value() : arg(next++);
+  Value partialOut = arg(next++), partialLse = arg(next++);
+
+  Type f32 = b.getF32Type(), i32 = b.getI32Type();
+  auto vecF32 = VectorType::get({p.lanes}, f32);
+  auto vecKV = VectorType::get({p.lanes}, kvType);
+  auto vec4F32 = VectorType::get({4}, f32);
+
+  Value shSlot = addSharedBuffer(fn, {ups}, i32);
+  Value shRows = addSharedBuffer(fn, {ups}, i32);
+  Value shBound = addSharedBuffer(fn, {warps}, i32);
+  Value shMax = addSharedBuffer(fn, {warps, hb}, f32);
+  Value shSum = addSharedBuffer(fn, {warps, hb}, f32);
+  Value shAcc = addSharedBuffer(fn, {warps, hb, p.dv}, f32);
+
+  Value batch = b.blockId(gpu::Dimension::x);
+  Value yBlock = b.blockId(gpu::Dimension::y);
+  Value split = b.blockId(gpu::Dimension::z);
+  Value kvHead = b.divU(yBlock, b.index(p.headChunks));
+  Value chunk = b.remU(yBlock, b.index(p.headChunks));
+  Value group = b.divU(kvHead, b.index(p.hu));
+  Value unitHead = b.remU(kvHead, b.index(p.hu));
+  Value firstHead = b.add(b.mul(kvHead, b.index(p.group)),
+                          b.mul(chunk, b.index(hb)));
+  Value tid = b.threadId(), lane = b.laneId(), warp = b.warpId();
+  Value sub = b.remU(lane, b.index(tpr));
+  Value rowGroup = b.add(b.mul(warp, b.index(rpw)), b.divU(lane, b.index(tpr)));
+
+  // Phase 1: this split's entries of the page table: slot and valid rows
+  // (clamp(L - u * P, 0, P); 0 for padding), and one past the last entry
+  // holding a token, so the token loop stops there.
+  Value length = b.load(lengths, {batch});
+  Value firstEntry = b.mul(split, b.index(ups));
+  SmallVector<Value> localBound = b.forRange(
+      tid, b.index(ups), b.index(kAttendBlock), {b.i32(0)},
+      [&](Value e, ValueRange carried) -> SmallVector<Value> {
+        Value entry = b.add(firstEntry, e);
+        Value inBudget = b.cmp(Pred::ult, entry, b.index(p.budget));
+        Value safeEntry = b.minS(entry, b.index(p.budget - 1));
+        Value unit = b.load(units, {batch, group, safeEntry});
+        Value slot = b.load(slots, {batch, group, safeEntry});
+        Value rows = b.minS(
+            b.maxS(b.sub(length, b.mul(unit, b.i32(pageSize))), b.i32(0)),
+            b.i32(pageSize));
+        Value valid = b.andI(inBudget,
+                             b.andI(b.cmp(Pred::sge, unit, b.i32(0)),
+                                    b.cmp(Pred::sge, slot, b.i32(0))));
+        rows = b.select(valid, rows, b.i32(0));
+        b.store(b.select(valid, slot, b.i32(-1)), shSlot, {e});
+        b.store(rows, shRows, {e});
+        Value end = b.toI32(b.add(e, b.index(1)));
+        Value has = b.cmp(Pred::sgt, rows, b.i32(0));
+        return {b.select(has, b.maxS(carried[0], end), carried[0])};
+      });
+  Value warpBound = b.warpReduce(localBound[0], WarpReduceKind::Max);
+  b.ifThen(b.cmp(Pred::eq, lane, b.index(0)),
+           [&] { b.store(warpBound, shBound, {warp}); });
+  b.barrier();
+  Value bound = b.load(shBound, {b.index(0)});
+  for (int64_t w = 1; w < warps; ++w)
+    bound = b.maxS(bound, b.load(shBound, {b.index(w)}));
+  Value tokens = b.mul(b.toIndex(bound), b.index(pageSize));
+  // Masked tokens load row 0 of a selected slot (finite, cached) instead of
+  // branching around their loads.
+  Value fallbackSlot =
+      b.toIndex(b.maxS(b.load(shSlot, {b.index(0)}), b.i32(0)));
+
+  // This lane's columns: vector j of a row is j * rowThreads + sub; lanes
+  // past the row's end (e.g. the rope part of an MLA key) read the last
+  // vector again and use zero queries.
+  auto column = [&](int64_t j, int64_t rowVectors) {
+    Value v = b.add(b.index(j * tpr), sub);
+    return b.mul(b.minS(v, b.index(rowVectors - 1)), b.index(p.lanes));
+  };
+  auto inRow = [&](int64_t j, int64_t rowVectors) -> Value {
+    if ((j + 1) * tpr <= rowVectors)
+      return Value(); // always inside
+    return b.cmp(Pred::ult, b.add(b.index(j * tpr), sub),
+                 b.index(rowVectors));
+  };
+  SmallVector<Value> keyCols, valueCols;
+  for (int64_t j = 0; j < p.keySlots; ++j)
+    keyCols.push_back(column(j, p.keyVectors));
+  for (int64_t j = 0; j < p.valueSlots; ++j)
+    valueCols.push_back(column(j, p.valueVectors));
+
+  // Queries of the block's heads, f32, pre-scaled to base-2 logits.
+  Value qScale = splat(b, vecF32, b.f32(p.scale * kLog2E));
+  SmallVector<SmallVector<Value>> q(hb);
+  for (int64_t h = 0; h < hb; ++h)
+    for (int64_t j = 0; j < p.keySlots; ++j) {
+      Value head = b.add(firstHead, b.index(h));
+      Value v = b.mulF(b.toF32(b.loadVector(p.lanes, queries,
+                                            {batch, head, keyCols[j]})),
+                       qScale);
+      if (Value inside = inRow(j, p.keyVectors))
+        v = b.select(inside, v, zeros(b, vecF32));
+      q[h].push_back(v);
+    }
+
+  // Phase 2: the token loop. Each lane group (rowThreads lanes) takes
+  // `unroll` tokens per iteration; token t of the split is entry t / P,
+  // row t % P.
+  SoftmaxState init;
+  for (int64_t h = 0; h < hb; ++h) {
+    init.max.push_back(negInf(b));
+    init.sum.push_back(b.f32(0.0));
+    init.acc.emplace_back(p.valueSlots, zeros(b, vecF32));
+  }
+  const int64_t stride = kAttendWarps * rpw;
+  SmallVector<Value> loopState = b.forRange(
+      b.index(0), tokens, b.index(p.tokensPerIteration()), init.flatten(),
+      [&](Value base, ValueRange carried) -> SmallVector<Value> {
+        SoftmaxState s = SoftmaxState::unflatten(carried, hb, p.valueSlots);
+        // Issue every load of the iteration first.
+        SmallVector<Value> valid;
+        SmallVector<SmallVector<Value>> keyRows, valueRows;
+        for (int64_t u = 0; u < p.unroll; ++u) {
+          Value t = b.add(base, b.add(b.index(u * stride), rowGroup));
+          Value entry =
+              b.minS(b.divU(t, b.index(pageSize)), b.index(ups - 1));
+          Value row = b.remU(t, b.index(pageSize));
+          Value rows = b.toIndex(b.load(shRows, {entry}));
+          Value ok = b.andI(b.cmp(Pred::ult, t, tokens),
+                            b.cmp(Pred::ult, row, rows));
+          Value slot = b.select(ok, b.toIndex(b.load(shSlot, {entry})),
+                                fallbackSlot);
+          row = b.select(ok, row, b.index(0));
+          valid.push_back(ok);
+          SmallVector<Value> k;
+          for (int64_t j = 0; j < p.keySlots; ++j)
+            k.push_back(b.loadVector(
+                p.lanes, keys, {batch, group, slot, unitHead, row, keyCols[j]}));
+          SmallVector<Value> v;
+          for (int64_t j = 0; j < p.valueSlots; ++j) {
+            Value raw = p.latent
+                            ? k[j]
+                            : b.loadVector(p.lanes, values,
+                                           {batch, group, slot, unitHead, row,
+                                            valueCols[j]});
+            // Masked rows contribute p = 0; zero them so that 0 * NaN of
+            // an unwritten slot cannot leak in.
+            v.push_back(b.select(ok, raw, zeros(b, vecKV)));
+          }
+          keyRows.push_back(std::move(k));
+          valueRows.push_back(std::move(v));
+        }
+        // Base-2 logits: dot over the lane's columns, then over the group.
+        SmallVector<SmallVector<Value>> keyF(p.unroll), valueF(p.unroll);
+        for (int64_t u = 0; u < p.unroll; ++u) {
+          for (Value k : keyRows[u])
+            keyF[u].push_back(b.toF32(k));
+          for (Value v : valueRows[u])
+            valueF[u].push_back(b.toF32(v));
+        }
+        SoftmaxState out;
+        for (int64_t h = 0; h < hb; ++h) {
+          SmallVector<Value> logits;
+          Value max = s.max[h];
+          for (int64_t u = 0; u < p.unroll; ++u) {
+            Value dot;
+            for (int64_t j = 0; j < p.keySlots; ++j)
+              for (int64_t e = 0; e < p.lanes; ++e) {
+                Value x = b.extract(q[h][j], e), y = b.extract(keyF[u][j], e);
+                dot = dot ? fma(b, x, y, dot) : b.mulF(x, y);
+              }
+            dot = b.warpReduce(dot, WarpReduceKind::Sum, tpr);
+            Value logit = b.select(valid[u], dot, negInf(b));
+            logits.push_back(logit);
+            max = b.maxF(max, logit);
+          }
+          Value ref = safeMax(b, max);
+          Value alpha = exp2(b, b.subF(s.max[h], ref));
+          Value sum = b.mulF(s.sum[h], alpha);
+          SmallVector<Value> acc;
+          Value alphaV = splat(b, vecF32, alpha);
+          for (int64_t j = 0; j < p.valueSlots; ++j)
+            acc.push_back(b.mulF(s.acc[h][j], alphaV));
+          for (int64_t u = 0; u < p.unroll; ++u) {
+            Value weight = exp2(b, b.subF(logits[u], ref));
+            sum = b.addF(sum, weight);
+            Value weightV = splat(b, vecF32, weight);
+            for (int64_t j = 0; j < p.valueSlots; ++j)
+              acc[j] = fma(b, weightV, valueF[u][j], acc[j]);
+          }
+          out.max.push_back(max);
+          out.sum.push_back(sum);
+          out.acc.push_back(std::move(acc));
+        }
+        return out.flatten();
+      });
+  SoftmaxState state = SoftmaxState::unflatten(loopState, hb, p.valueSlots);
+
+  // Phase 3: merge the lane groups of each warp (shuffles), then the warps
+  // (shared memory).
+  for (int64_t offset = tpr; offset < kWarpSize; offset *= 2)
+    for (int64_t h = 0; h < hb; ++h) {
+      Value otherMax = shuffleXor(b, state.max[h], offset);
+      Value otherSum = shuffleXor(b, state.sum[h], offset);
+      Value max = b.maxF(state.max[h], otherMax);
+      Value ref = safeMax(b, max);
+      Value mine = exp2(b, b.subF(state.max[h], ref));
+      Value theirs = exp2(b, b.subF(otherMax, ref));
+      state.sum[h] = fma(b, otherSum, theirs, b.mulF(state.sum[h], mine));
+      state.max[h] = max;
+      for (int64_t j = 0; j < p.valueSlots; ++j) {
+        Value acc = state.acc[h][j];
+        Value merged = acc;
+        for (int64_t e = 0; e < p.lanes; ++e) {
+          Value x = b.extract(acc, e);
+          Value y = shuffleXor(b, x, offset);
+          merged = b.insert(fma(b, y, theirs, b.mulF(x, mine)), merged, e);
+        }
+        state.acc[h][j] = merged;
+      }
+    }
+  b.ifThen(b.cmp(Pred::ult, lane, b.index(tpr)), [&] {
+    for (int64_t h = 0; h < hb; ++h) {
+      Value head = b.index(h);
+      b.ifThen(b.cmp(Pred::eq, lane, b.index(0)), [&] {
+        b.store(state.max[h], shMax, {warp, head});
+        b.store(state.sum[h], shSum, {warp, head});
+      });
+      for (int64_t j = 0; j < p.valueSlots; ++j) {
+        auto write = [&] {
+          // Two 16-byte shared stores per vector of 8.
+          for (int64_t part = 0; part < p.lanes; part += 4) {
+            Value piece = vector::ShuffleOp::create(
+                b, state.acc[h][j], state.acc[h][j],
+                ArrayRef<int64_t>{part, part + 1, part + 2, part + 3});
+            Value col = b.add(b.mul(b.add(b.index(j * tpr), sub),
+                                    b.index(p.lanes)),
+                              b.index(part));
+            b.storeVector(piece, shAcc, {warp, head, col});
+          }
+        };
+        if (Value inside = inRow(j, p.valueVectors))
+          b.ifThen(inside, write);
+        else
+          write();
+      }
+    }
+  });
+  b.barrier();
+
+  // One thread per 4 output elements of one head: combine the warps,
+  // normalise, write the split's partial output and log-sum-exp.
+  const int64_t quads = p.dv / 4;
+  b.forRange(tid, b.index(hb * quads), b.index(kAttendBlock), [&](Value item) {
+    Value h = b.divU(item, b.index(quads));
+    Value col = b.mul(b.remU(item, b.index(quads)), b.index(4));
+    SmallVector<Value> maxes, sums;
+    Value max = negInf(b);
+    for (int64_t w = 0; w < warps; ++w) {
+      maxes.push_back(b.load(shMax, {b.index(w), h}));
+      sums.push_back(b.load(shSum, {b.index(w), h}));
+      max = b.maxF(max, maxes.back());
+    }
+    Value ref = safeMax(b, max);
+    Value sum = b.f32(0.0);
+    Value acc = zeros(b, vec4F32);
+    for (int64_t w = 0; w < warps; ++w) {
+      Value weight = exp2(b, b.subF(maxes[w], ref));
+      sum = fma(b, weight, sums[w], sum);
+      Value part = b.loadVector(4, shAcc, {b.index(w), h, col});
+      acc = fma(b, splat(b, vec4F32, weight), part, acc);
+    }
+    Value seen = b.cmpF(FPred::OGT, sum, b.f32(0.0));
+    Value inv = b.select(seen, arith::DivFOp::create(b, b.f32(1.0), sum),
+                         b.f32(0.0));
+    Value head = b.add(firstHead, h);
+    b.storeVector(b.mulF(acc, splat(b, vec4F32, inv)), partialOut,
+                  {batch, head, split, col});
+    b.ifThen(b.cmp(Pred::eq, col, b.index(0)), [&] {
+      // Natural-log LSE of the split: (max + log2(sum)) * ln 2.
+      Value lse = b.mulF(b.addF(max, log2(b, b.select(seen, sum, b.f32(1.0)))),
+                         b.f32(kLn2));
+      b.store(b.select(seen, lse, negInf(b)), partialLse, {batch, head, split});
+    });
+  });
+}
+
+//===----------------------------------------------------------------------===//
+// attend_merge
+//===----------------------------------------------------------------------===//
+
+static void buildMergeKernel(KernelBuilder &b, gpu::GPUFuncOp fn,
+                             const AttendPlan &p, Type kvType) {
+  Value partialOut = fn.getArgument(0), partialLse = fn.getArgument(1),
+        output = fn.getArgument(2);
+  const int64_t vectors = p.valueVectors, items = p.hq * vectors;
+  Type f32 = b.getF32Type();
+  auto vec4F32 = VectorType::get({4}, f32);
+  auto vecKV = VectorType::get({p.lanes}, kvType);
+  Value batch = b.blockId(gpu::Dimension::x);
+  Value item = b.add(b.mul(b.blockId(gpu::Dimension::y), b.index(kMergeBlock)),
+                     b.threadId());
+  b.ifThen(b.cmp(Pred::ult, item, b.index(items)), [&] {
+    Value head = b.divU(item, b.index(vectors));
+    Value col = b.mul(b.remU(item, b.index(vectors)), b.index(p.lanes));
+    SmallVector<Value> maxLse = b.forRange(
+        b.index(0), b.index(p.splits), b.index(1), {negInf(b)},
+        [&](Value s, ValueRange carried) -> SmallVector<Value> {
+          return {b.maxF(carried[0], b.load(partialLse, {batch, head, s}))};
+        });
+    Value ref = safeMax(b, maxLse[0]);
+    const int64_t quads = p.lanes / 4;
+    SmallVector<Value> init(quads, zeros(b, vec4F32));
+    init.push_back(b.f32(0.0));
+    SmallVector<Value> sums = b.forRange(
+        b.index(0), b.index(p.splits), b.index(1), init,
+        [&](Value s, ValueRange carried) -> SmallVector<Value> {
+          Value lse = b.load(partialLse, {batch, head, s});
+          Value weight = expE(b, b.subF(lse, ref));
+          Value weightV = splat(b, vec4F32, weight);
+          SmallVector<Value> next;
+          for (int64_t part = 0; part < quads; ++part) {
+            Value o = b.loadVector(4, partialOut,
+                                   {batch, head, s,
+                                    b.add(col, b.index(part * 4))});
+            next.push_back(fma(b, weightV, o, carried[part]));
+          }
+          next.push_back(b.addF(carried[quads], weight));
+          return next;
+        });
+    Value total = sums[quads];
+    Value seen = b.cmpF(FPred::OGT, total, b.f32(0.0));
+    Value inv = b.select(seen, arith::DivFOp::create(b, b.f32(1.0), total),
+                         b.f32(0.0));
+    Value invV = splat(b, vec4F32, inv);
+    // Concatenate the quads (vector.shuffle: lowered by convert-gpu-to-nvvm,
+    // unlike the strided-slice ops).
+    SmallVector<Value> pieces;
+    for (int64_t part = 0; part < quads; ++part)
+      pieces.push_back(b.mulF(sums[part], invV));
+    while (pieces.size() > 1) {
+      SmallVector<Value> joined;
+      for (size_t i = 0; i + 1 < pieces.size(); i += 2) {
+        int64_t width = cast<VectorType>(pieces[i].getType()).getNumElements();
+        auto mask = llvm::to_vector(llvm::seq<int64_t>(0, 2 * width));
+        joined.push_back(
+            vector::ShuffleOp::create(b, pieces[i], pieces[i + 1], mask));
+      }
+      pieces = std::move(joined);
+    }
+    Value result = pieces.front();
+    b.storeVector(b.truncTo(vecKV, result), output, {batch, head, col});
+  });
+}
+
+//===----------------------------------------------------------------------===//
+// lowerAttend
+//===----------------------------------------------------------------------===//
+
+LogicalResult mlir::hsa::lowerAttend(KernelContext &ctx, AttendOp op) {
+  LayerOp layer = getLayer(op);
+  AttendPlan plan = makePlan(layer);
+  Type kvType = layer.getConfig().getKvDtype();
+  if (plan.lanes % 4 != 0)
+    return op.emitOpError() << "attention kernels need at least 4 elements "
+                               "per 16-byte vector";
+  if (plan.sharedBytes() > kSharedBytes)
+    return op.emitOpError() << "attention split kernel needs "
+                            << plan.sharedBytes()
+                            << " bytes of shared memory (limit "
+                            << kSharedBytes << ")";
+
+
+  OpBuilder builder(op);
+  Location loc = op.getLoc();
+  FailureOr<std::pair<Value, Value>> scratch =
+      getAttendScratch(builder, op, layer);
+  if (failed(scratch))
+    return failure();
+  auto [partialOut, partialLse] = *scratch;
+
+  SmallVector<Value> splitOperands = {op.getQueries(), op.getLengths(),
+                                      op.getUnits(), op.getSlots(),
+                                      op.getKeys()};
+  if (!plan.latent)
+    splitOperands.push_back(op.getValues());
+  llvm::append_values(splitOperands, partialOut, partialLse);
+  gpu::GPUFuncOp splitKernel = ctx.getOrCreateKernel(
+      kernelName(layer, "attend_split"), splitOperands, {kAttendBlock},
+      [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
+        buildSplitKernel(b, fn, plan, kvType);
+      });
+  SmallVector<Value> mergeOperands = {partialOut, partialLse, op.getOutput()};
+  gpu::GPUFuncOp mergeKernel = ctx.getOrCreateKernel(
+      kernelName(layer, "attend_merge"), mergeOperands, {kMergeBlock},
+      [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
+        buildMergeKernel(b, fn, plan, kvType);
+      });
+
+  auto c = [&](int64_t v) {
+    return arith::ConstantIndexOp::create(builder, loc, v).getResult();
+  };
+  Value batch = memref::DimOp::create(builder, loc, op.getQueries(), 0);
+  LaunchShape splitShape;
+  splitShape.gridX = batch;
+  splitShape.gridY = c(plan.hkv * plan.headChunks);
+  splitShape.gridZ = c(plan.splits);
+  splitShape.blockX = kAttendBlock;
+  LaunchShape mergeShape;
+  mergeShape.gridX = batch;
+  mergeShape.gridY =
+      c(llvm::divideCeil(plan.hq * plan.valueVectors, kMergeBlock));
+  mergeShape.blockX = kMergeBlock;
+  // KernelContext::launch replaces the op it is given: the split launch
+  // replaces a placeholder, the merge launch the attend op.
+  Operation *placeholder = arith::ConstantIndexOp::create(builder, loc, 0);
+  ctx.launch(placeholder, splitKernel, splitShape, splitOperands);
+  ctx.launch(op, mergeKernel, mergeShape, mergeOperands);
+  return success();
 }

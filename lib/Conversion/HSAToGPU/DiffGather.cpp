@@ -1,9 +1,665 @@
+//===- DiffGather.cpp - LRU diff and host -> device gather kernels --------===//
+//
+// diff, grid (B, S), T threads (T = pow2 in [64, 1024], enough for K units
+// and C/2 compare-exchange pairs): one block runs the LRU diff of one
+// (request, group) exactly as docs/BUFFERS.md and the CPU reference
+// (`reference::lru_diff`) define it:
+//   0. every slot c gets the 64-bit sort key (primary << 32 | c), primary 0
+//      for an empty slot and last_used + 2 for a resident one, so ascending
+//      keys are: empty slots by id, then resident slots by (last_used, id).
+//      Keys live in shared memory (Cp = pow2 >= max(C, 64) entries, 8 bytes
+//      each; at most 32 KiB, so C <= 4096); padding slots key INT64_MAX.
+//   1. thread t handles entries i = r*T + t of sel.units (r < ceil(K/T), in
+//      registers for the whole kernel): a unit u whose reverse map entry
+//      s = unit_slot[u] is a slot that really holds u (slot_unit[s] == u, so
+//      a stale reverse map never produces a false hit) is a hit: slots[i] =
+//      s, last_used[s] = step, key[s] = INT64_MAX (never a victim). Padding
+//      (-1) writes slots[i] = -1. Misses are ranked in i order (= ascending
+//      unit order) by a block-wide exclusive scan: warpInclusiveScan inside
+//      each warp, warp totals through shared memory, scanned again by one
+//      shuffle scan in every warp; m = number of misses.
+//   2. if m > 0: a block-wide bitonic sort of the Cp keys. Partner distances
+//      >= 64 go through shared memory (one compare-exchange pair per thread
+//      and barrier), distances <= 32 in registers: a warp loads a 64-key
+//      chunk (2 keys per lane) and runs those stages with shfl.xor (the
+//      first six merge levels entirely), so a 4096-key sort needs 28
+//      barriers instead of 78.
+//   3. miss number j takes victim v = low32(key[j]): old = slot_unit[v]
+//      loses its reverse entry (unit_slot[old] = -1), barrier, then
+//      unit_slot[u] = v, slot_unit[v] = u, last_used[v] = step, slots[i] =
+//      v, copy_units[j] = u, copy_slots[j] = v; copy entries >= m become -1
+//      (as the reference writes them); copy_count = m.
+//
+// gather, grid (ceil(K / (W*U)), S, B), W = 8 warps of 32 lanes, U = 2 units
+// per warp: warp w of block x copies copy entries j = x*W + w, stepping by
+// the whole grid's warps. A warp moves one unit at a time from the mapped,
+// pinned host pool (zero-copy: the SMs load host memory through its device
+// address) into its slot: up to 8 16-byte vector loads per lane are issued
+// before the matching stores, so many PCIe reads are in flight per thread.
+// A unit is Hu consecutive heads of one page, contiguous in both layouts: a
+// lane's vector q*32 + lane maps to (head, token, column) of the unit by
+// divisions by compile-time constants on both sides.
+//
+// diff_gather (lowerDiffGather, for the fusion pass): the diff kernel's body
+// followed, after a barrier, by the gather body run by the T/32 warps of the
+// same block over this (request, group)'s copy list. One launch instead of
+// two; fewer SMs copy (one block per (request, group)).
+//
+// Both bodies are emitted by one static function each (emitDiffBody,
+// emitGatherBody) used by the separate and the fused kernels.
+//
+//===----------------------------------------------------------------------===//
+
 #include "KernelBuilder.h"
+
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "llvm/Support/MathExtras.h"
+
+#include <limits>
+
 using namespace mlir;
 using namespace mlir::hsa;
-LogicalResult mlir::hsa::lowerDiff(KernelContext &, DiffOp op) {
-  return op.emitOpError() << "diff kernel generator is not written yet";
+
+using Pred = arith::CmpIPredicate;
+
+
+/// Largest diff block.
+static constexpr int64_t kMaxDiffThreads = 1024;
+/// Shared memory the diff's sort keys may use (static limit is 48 KiB).
+static constexpr int64_t kMaxSortKeyBytes = 32 * 1024;
+/// Keys a warp sorts in registers (two per lane).
+static constexpr int64_t kWarpChunk = 2 * kWarpSize;
+/// Gather kernel: warps per block and copy entries per warp.
+static constexpr int64_t kGatherWarps = 8;
+static constexpr int64_t kGatherBlock = kGatherWarps * kWarpSize;
+static constexpr int64_t kGatherUnitsPerWarp = 2;
+/// 16-byte loads a lane issues before it stores them.
+static constexpr int64_t kGatherInFlight = 8;
+
+//===----------------------------------------------------------------------===//
+// Small helpers
+//===----------------------------------------------------------------------===//
+
+static Value shl(KernelBuilder &b, Value a, Value c) {
+  return arith::ShLIOp::create(b, a, c);
 }
-LogicalResult mlir::hsa::lowerGather(KernelContext &, GatherOp op) {
-  return op.emitOpError() << "gather kernel generator is not written yet";
+static Value shrU(KernelBuilder &b, Value a, Value c) {
+  return arith::ShRUIOp::create(b, a, c);
+}
+static Value i64(KernelBuilder &b, int64_t v) {
+  return arith::ConstantOp::create(b, b.getI64IntegerAttr(v));
+}
+static Value extU64(KernelBuilder &b, Value v) {
+  return arith::ExtUIOp::create(b, b.getI64Type(), v);
+}
+static Value notI(KernelBuilder &b, Value v) {
+  return arith::XOrIOp::create(
+      b, v, arith::ConstantOp::create(b, b.getBoolAttr(true)));
+}
+static Value extS64(KernelBuilder &b, Value v) {
+  return arith::ExtSIOp::create(b, b.getI64Type(), v);
+}
+
+/// Shuffles an i64 as two i32 halves (xor mode).
+static Value shuffleXor64(KernelBuilder &b, Value v, int64_t offset) {
+  Value lo = b.toI32(v);
+  Value hi = b.toI32(shrU(b, v, i64(b, 32)));
+  auto shuffle = [&](Value x) {
+    return gpu::ShuffleOp::create(b, x, offset, kWarpSize,
+                                  gpu::ShuffleMode::XOR)
+        .getShuffleResult();
+  };
+  return b.orI(shl(b, extU64(b, shuffle(hi)), i64(b, 32)),
+               extU64(b, shuffle(lo)));
+}
+
+/// Lane `src` (i32) of `v` (i32) for every lane.
+static Value shuffleIdx(KernelBuilder &b, Value v, Value src) {
+  return gpu::ShuffleOp::create(b, v, src, b.i32(kWarpSize),
+                                gpu::ShuffleMode::IDX)
+      .getShuffleResult();
+}
+
+//===----------------------------------------------------------------------===//
+// diff
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// Compile-time geometry of the diff for one layer.
+struct DiffPlan {
+  int64_t budget, capacity, groups;
+  int64_t sortKeys;  ///< Cp: pow2 >= max(C, 64)
+  int64_t threads;   ///< T
+  int64_t rounds;    ///< ceil(K / T)
+
+  static FailureOr<DiffPlan> get(Operation *op, LayerOp layer) {
+    DiffPlan p;
+    p.budget = layer.getBudget();
+    p.capacity = layer.getBuffer().getCapacity();
+    p.groups = layer.getConfig().getSelectionGroups();
+    p.sortKeys = std::max<int64_t>(llvm::PowerOf2Ceil(p.capacity), kWarpChunk);
+    if (p.sortKeys * 8 > kMaxSortKeyBytes)
+      return op->emitOpError()
+             << "cannot be lowered: buffer capacity " << p.capacity
+             << " exceeds the LRU diff kernel's limit of "
+             << kMaxSortKeyBytes / 8
+             << " slots (it sorts one 8-byte key per slot, padded to a power "
+                "of two, in 32 KiB of shared memory)";
+    p.threads = std::clamp<int64_t>(
+        llvm::PowerOf2Ceil(std::max(p.budget, p.sortKeys / 2)), 64,
+        kMaxDiffThreads);
+    p.rounds = llvm::divideCeil(p.budget, p.threads);
+    return p;
+  }
+};
+
+/// Kernel arguments of the diff body (plain memrefs).
+struct DiffArgs {
+  Value units, steps, slotUnit, lastUsed, unitSlot, slots, copyUnits,
+      copySlots, copyCount;
+};
+
+/// Kernel arguments of the gather body (plain memrefs, as passed).
+struct GatherArgs {
+  Value copyUnits, copySlots, copyCount, pageOf, hostKeys, hostValues, keys,
+      values; ///< hostValues/values null for latent layers
+};
+} // namespace
+
+/// Compare-exchange result for the element at the lower (`isLower`) or upper
+/// position of a pair sorted ascending (`ascending`) or descending.
+static Value bitonicPick(KernelBuilder &b, Value mine, Value other,
+                         Value isLower, Value ascending) {
+  Value lo = b.minS(mine, other), hi = b.maxS(mine, other);
+  Value keepMin = b.cmp(Pred::eq, isLower, ascending);
+  return b.select(keepMin, lo, hi);
+}
+
+/// Bitonic stages (merge size, partner distance <= 32) run in registers: each
+/// warp takes 64-key chunks of `keys`, two keys per lane (lane, lane + 32).
+static void emitRegisterStages(KernelBuilder &b, Value keys, int64_t numKeys,
+                               int64_t numWarps,
+                               ArrayRef<std::pair<int64_t, int64_t>> stages) {
+  Value lane = b.laneId(), warp = b.warpId();
+  Value laneI32 = b.toI32(lane);
+  Value zeroIdx = b.index(0);
+  b.forRange(warp, b.index(numKeys / kWarpChunk), b.index(numWarps),
+             [&](Value chunk) {
+    Value i0 = b.add(b.mul(chunk, b.index(kWarpChunk)), lane);
+    Value i1 = b.add(i0, b.index(kWarpSize));
+    Value e0 = b.load(keys, {i0}), e1 = b.load(keys, {i1});
+    for (auto [size, dist] : stages) {
+      Value asc0 = b.cmp(Pred::eq, b.andI(i0, b.index(size)), zeroIdx);
+      if (dist == kWarpSize) {
+        // Partners are the lane's own two keys.
+        Value lo = b.minS(e0, e1), hi = b.maxS(e0, e1);
+        e0 = b.select(asc0, lo, hi);
+        e1 = b.select(asc0, hi, lo);
+        continue;
+      }
+      Value asc1 = b.cmp(Pred::eq, b.andI(i1, b.index(size)), zeroIdx);
+      Value isLower =
+          b.cmp(Pred::eq, b.andI(laneI32, b.i32(dist)), b.i32(0));
+      Value o0 = shuffleXor64(b, e0, dist), o1 = shuffleXor64(b, e1, dist);
+      e0 = bitonicPick(b, e0, o0, isLower, asc0);
+      e1 = bitonicPick(b, e1, o1, isLower, asc1);
+    }
+    b.store(e0, keys, {i0});
+    b.store(e1, keys, {i1});
+  });
+  b.barrier();
+}
+
+/// One bitonic stage with partner distance `dist` >= 64 through shared
+/// memory: thread t handles pairs t, t + T, ...
+static void emitSharedStage(KernelBuilder &b, Value keys, int64_t numKeys,
+                            int64_t threads, int64_t size, int64_t dist) {
+  b.forRange(b.threadId(), b.index(numKeys / 2), b.index(threads),
+             [&](Value pair) {
+    Value i = b.add(b.mul(b.divU(pair, b.index(dist)), b.index(2 * dist)),
+                    b.remU(pair, b.index(dist)));
+    Value j = b.add(i, b.index(dist));
+    Value asc = b.cmp(Pred::eq, b.andI(i, b.index(size)), b.index(0));
+    Value x = b.load(keys, {i}), y = b.load(keys, {j});
+    Value lo = b.minS(x, y), hi = b.maxS(x, y);
+    b.store(b.select(asc, lo, hi), keys, {i});
+    b.store(b.select(asc, hi, lo), keys, {j});
+  });
+  b.barrier();
+}
+
+/// Sorts `numKeys` (pow2 >= 64) i64 keys in shared memory ascending.
+/// Expects a barrier before; ends with one.
+static void emitBitonicSort(KernelBuilder &b, Value keys, int64_t numKeys,
+                            int64_t threads) {
+  int64_t numWarps = threads / kWarpSize;
+  // Merge sizes up to 64 entirely within each warp's chunks.
+  SmallVector<std::pair<int64_t, int64_t>> stages;
+  for (int64_t size = 2; size <= kWarpChunk; size *= 2)
+    for (int64_t dist = size / 2; dist >= 1; dist /= 2)
+      stages.push_back({size, dist});
+  emitRegisterStages(b, keys, numKeys, numWarps, stages);
+  for (int64_t size = 2 * kWarpChunk; size <= numKeys; size *= 2) {
+    for (int64_t dist = size / 2; dist >= kWarpChunk; dist /= 2)
+      emitSharedStage(b, keys, numKeys, threads, size, dist);
+    stages.clear();
+    for (int64_t dist = kWarpSize; dist >= 1; dist /= 2)
+      stages.push_back({size, dist});
+    emitRegisterStages(b, keys, numKeys, numWarps, stages);
+  }
+}
+
+/// The LRU diff of (batch, group) by the whole block (see the file comment).
+/// Ends with a barrier: the copy list and residency are complete and visible
+/// to the block. Returns the miss count (index, block-uniform).
+static Value emitDiffBody(KernelBuilder &b, gpu::GPUFuncOp fn,
+                          const DiffPlan &plan, const DiffArgs &a, Value batch,
+                          Value group) {
+  const int64_t T = plan.threads, K = plan.budget, C = plan.capacity;
+  const int64_t Cp = plan.sortKeys, numWarps = T / kWarpSize;
+  Value keys = KernelContext::addSharedBuffer(fn, {Cp}, b.getI64Type());
+  Value warpTotals = KernelContext::addSharedBuffer(
+      fn, {plan.rounds, kWarpSize}, b.getI32Type());
+  Value tid = b.threadId(), lane = b.laneId(), warp = b.warpId();
+  Value step = b.load(a.steps, {batch});
+  Value minusOne = b.i32(-1), zero = b.i32(0);
+  Value maxKey = i64(b, std::numeric_limits<int64_t>::max());
+
+  // 0. Sort keys of all slots (reads slot_unit/last_used before any write).
+  b.forRange(tid, b.index(Cp), b.index(T), [&](Value c) {
+    SmallVector<Value> key = b.ifThenElse(
+        b.cmp(Pred::ult, c, b.index(C)), {b.getI64Type()},
+        [&]() -> SmallVector<Value> {
+          Value resident = b.load(a.slotUnit, {batch, group, c});
+          Value used = b.load(a.lastUsed, {batch, group, c});
+          Value primary = b.select(b.cmp(Pred::slt, resident, zero), i64(b, 0),
+                                   b.add(extS64(b, used), i64(b, 2)));
+          return {b.orI(shl(b, primary, i64(b, 32)),
+                        extU64(b, b.toI32(c)))};
+        },
+        [&]() -> SmallVector<Value> { return {maxKey}; });
+    b.store(key[0], keys, {c});
+  });
+  b.barrier();
+
+  // 1. Hits, padding, miss flags; per-warp inclusive miss scans.
+  struct Entry {
+    Value index, valid, unit, isMiss, inclusive;
+  };
+  SmallVector<Entry> entries;
+  for (int64_t r = 0; r < plan.rounds; ++r) {
+    Entry e;
+    e.index = b.add(tid, b.index(r * T));
+    e.valid = b.cmp(Pred::ult, e.index, b.index(K));
+    Value safeIndex = b.minS(e.index, b.index(K - 1));
+    Value unit = b.load(a.units, {batch, group, safeIndex});
+    e.unit = b.select(e.valid, unit, minusOne);
+    Value selected = b.cmp(Pred::sge, e.unit, zero);
+    SmallVector<Value> hitSlot = b.ifThenElse(
+        selected, {b.getI32Type()},
+        [&]() -> SmallVector<Value> {
+          Value s = b.load(a.unitSlot, {batch, group, b.toIndex(e.unit)});
+          Value inRange = b.andI(b.cmp(Pred::sge, s, zero),
+                                 b.cmp(Pred::slt, s, b.i32(C)));
+          return b.ifThenElse(
+              inRange, {b.getI32Type()},
+              [&]() -> SmallVector<Value> {
+                Value holder = b.load(a.slotUnit, {batch, group, b.toIndex(s)});
+                return {b.select(b.cmp(Pred::eq, holder, e.unit), s,
+                                 minusOne)};
+              },
+              [&]() -> SmallVector<Value> { return {minusOne}; });
+        },
+        [&]() -> SmallVector<Value> { return {minusOne}; });
+    Value hit = b.cmp(Pred::sge, hitSlot[0], zero);
+    e.isMiss = b.andI(selected, b.cmp(Pred::slt, hitSlot[0], zero));
+    b.ifThen(hit, [&] {
+      Value s = b.toIndex(hitSlot[0]);
+      b.store(maxKey, keys, {s});
+      b.store(step, a.lastUsed, {batch, group, s});
+    });
+    // Hits and padding are final now; misses are written in phase 3.
+    b.ifThen(b.andI(e.valid, notI(b, e.isMiss)), [&] {
+      b.store(hitSlot[0], a.slots, {batch, group, e.index});
+    });
+    Value flag = b.select(e.isMiss, b.i32(1), zero);
+    e.inclusive = b.warpInclusiveScan(flag);
+    b.ifThen(b.cmp(Pred::eq, lane, b.index(kWarpSize - 1)), [&] {
+      b.store(e.inclusive, warpTotals, {b.index(r), warp});
+    });
+    entries.push_back(e);
+  }
+  b.barrier();
+
+  // Exclusive miss ranks across the block: scan the warp totals of each
+  // round in every warp (lane l holds warp l's total).
+  Value base = zero;
+  SmallVector<Value> ranks;
+  for (int64_t r = 0; r < plan.rounds; ++r) {
+    Value total = b.ifThenElse(
+        b.cmp(Pred::ult, lane, b.index(numWarps)), {b.getI32Type()},
+        [&]() -> SmallVector<Value> {
+          return {b.load(warpTotals, {b.index(r), lane})};
+        },
+        [&]() -> SmallVector<Value> { return {zero}; })[0];
+    Value scanned = b.warpInclusiveScan(total);
+    Value warpI32 = b.toI32(warp);
+    Value before = shuffleIdx(b, scanned, b.maxS(b.sub(warpI32, b.i32(1)), zero));
+    before = b.select(b.cmp(Pred::eq, warpI32, zero), zero, before);
+    Value roundTotal = shuffleIdx(b, scanned, b.i32(kWarpSize - 1));
+    Value flag = b.select(entries[r].isMiss, b.i32(1), zero);
+    ranks.push_back(
+        b.add(b.add(base, before), b.sub(entries[r].inclusive, flag)));
+    base = b.add(base, roundTotal);
+  }
+  Value misses = b.toIndex(base);
+
+  // 2. Victim order: sort the keys (hits are INT64_MAX) when anything misses.
+  b.ifThen(b.cmp(Pred::sgt, base, zero),
+           [&] { emitBitonicSort(b, keys, Cp, T); });
+
+  // 3. Miss j takes victim j: evict the old units first ...
+  SmallVector<Value> victims;
+  for (int64_t r = 0; r < plan.rounds; ++r) {
+    const Entry &e = entries[r];
+    Value rank = b.toIndex(b.maxS(ranks[r], zero));
+    Value victim = b.ifThenElse(
+        e.isMiss, {b.getI32Type()},
+        [&]() -> SmallVector<Value> {
+          Value v = b.toI32(b.load(keys, {rank}));
+          Value old = b.load(a.slotUnit, {batch, group, b.toIndex(v)});
+          b.ifThen(b.cmp(Pred::sge, old, zero), [&] {
+            b.store(minusOne, a.unitSlot, {batch, group, b.toIndex(old)});
+          });
+          return {v};
+        },
+        [&]() -> SmallVector<Value> { return {minusOne}; })[0];
+    victims.push_back(victim);
+  }
+  b.barrier();
+  // ... then install the misses.
+  for (int64_t r = 0; r < plan.rounds; ++r) {
+    const Entry &e = entries[r];
+    b.ifThen(e.isMiss, [&] {
+      Value v = victims[r], vIdx = b.toIndex(victims[r]);
+      Value j = b.toIndex(ranks[r]);
+      b.store(v, a.unitSlot, {batch, group, b.toIndex(e.unit)});
+      b.store(e.unit, a.slotUnit, {batch, group, vIdx});
+      b.store(step, a.lastUsed, {batch, group, vIdx});
+      b.store(v, a.slots, {batch, group, e.index});
+      b.store(e.unit, a.copyUnits, {batch, group, j});
+      b.store(v, a.copySlots, {batch, group, j});
+    });
+  }
+  // Unused copy entries are -1 (as the reference writes them).
+  b.forRange(b.add(misses, tid), b.index(K), b.index(T), [&](Value j) {
+    b.store(minusOne, a.copyUnits, {batch, group, j});
+    b.store(minusOne, a.copySlots, {batch, group, j});
+  });
+  b.ifThen(b.cmp(Pred::eq, tid, b.index(0)),
+           [&] { b.store(base, a.copyCount, {batch, group}); });
+  b.barrier();
+  return misses;
+}
+
+//===----------------------------------------------------------------------===//
+// gather
+//===----------------------------------------------------------------------===//
+
+/// Copies one tensor ([...][heads][P][dim] on both sides) of one unit with
+/// the lanes of a warp: vector q*32 + lane of the unit's Hu*P*dim/lanes
+/// vectors for q < ceil(vectors/32), `kGatherInFlight` 16-byte loads issued
+/// before their stores. `src`/`dst` are indexed as `srcPrefix` ++ [head0 +
+/// h, p, d] and `dstPrefix` ++ [h, p, d].
+static void emitUnitCopy(KernelBuilder &b, Value src, ValueRange srcPrefix,
+                         Value srcHead0, Value dst, ValueRange dstPrefix,
+                         int64_t heads, int64_t pageSize, int64_t dim,
+                         int64_t lanes) {
+  Value lane = b.laneId();
+  const int64_t vectors = heads * pageSize * dim / lanes;
+  const int64_t perLane = llvm::divideCeil(vectors, kWarpSize);
+  const int64_t inFlight = std::min(perLane, kGatherInFlight);
+  const int64_t batches = llvm::divideCeil(perLane, inFlight);
+  // Guards only where the vector count does not tile the warp's batches.
+  const bool guarded = batches * inFlight * kWarpSize != vectors;
+  auto vecType =
+      VectorType::get({lanes}, cast<MemRefType>(src.getType()).getElementType());
+  auto copyBatch = [&](Value first) {
+    SmallVector<Value> valid, data;
+    SmallVector<SmallVector<Value, 3>> coords;
+    for (int64_t k = 0; k < inFlight; ++k) {
+      Value item = b.add(b.mul(b.add(first, b.index(k)), b.index(kWarpSize)),
+                         lane);
+      // Element offset in the unit -> (head, token row, column).
+      Value elem = b.mul(item, b.index(lanes));
+      Value row = b.divU(elem, b.index(dim));
+      coords.push_back({b.divU(row, b.index(pageSize)),
+                        b.remU(row, b.index(pageSize)),
+                        b.remU(elem, b.index(dim))});
+      auto load = [&]() -> SmallVector<Value> {
+        SmallVector<Value> idx(srcPrefix);
+        idx.push_back(b.add(srcHead0, coords[k][0]));
+        idx.push_back(coords[k][1]);
+        idx.push_back(coords[k][2]);
+        return {b.loadVector(lanes, src, idx)};
+      };
+      if (!guarded) {
+        data.push_back(load()[0]);
+        continue;
+      }
+      valid.push_back(b.cmp(Pred::ult, item, b.index(vectors)));
+      data.push_back(b.ifThenElse(valid.back(), {vecType}, load,
+                                  [&]() -> SmallVector<Value> {
+                                    return {arith::ConstantOp::create(
+                                        b, vecType, b.getZeroAttr(vecType))};
+                                  })[0]);
+    }
+    for (int64_t k = 0; k < inFlight; ++k) {
+      auto store = [&] {
+        SmallVector<Value> idx(dstPrefix);
+        llvm::append_range(idx, coords[k]);
+        b.storeVector(data[k], dst, idx);
+      };
+      if (guarded)
+        b.ifThen(valid[k], store);
+      else
+        store();
+    }
+  };
+  if (batches == 1)
+    copyBatch(b.index(0));
+  else
+    b.forRange(b.index(0), b.index(batches * inFlight), b.index(inFlight),
+               copyBatch);
+}
+
+/// Copies the copy entries j = firstWarp, firstWarp + warpStride, ... <
+/// count of (batch, group) with one warp each (`firstWarp` is this warp's
+/// global warp index). `count` (index) is the copy count when the caller
+/// has it (fused kernel), else null: it is read from copy_count.
+static void emitGatherBody(KernelBuilder &b, LayerConfigAttr config,
+                           const GatherArgs &a, Value batch, Value group,
+                           Value firstWarp, int64_t warpStride, Value count) {
+  const int64_t hu = config.getHeadsPerUnit(), pageSize = config.getPageSize();
+  const int64_t lanes = kVectorBytes / config.getElementBytes();
+  if (!count)
+    count = b.toIndex(b.load(a.copyCount, {batch, group}));
+  b.forRange(firstWarp, count, b.index(warpStride), [&](Value j) {
+    Value unit = b.load(a.copyUnits, {batch, group, j});
+    Value slot = b.toIndex(b.load(a.copySlots, {batch, group, j}));
+    Value page = b.load(a.pageOf, {batch, b.toIndex(unit)});
+    // A unit without a host page has nothing to copy (the runtime allocates
+    // pages before the step).
+    b.ifThen(b.cmp(Pred::sge, page, b.i32(0)), [&] {
+      Value pageIdx = b.toIndex(page);
+      Value head0 = b.mul(group, b.index(hu));
+      emitUnitCopy(b, a.hostKeys, {pageIdx}, head0, a.keys,
+                   {batch, group, slot}, hu, pageSize, config.getKeyDim(),
+                   lanes);
+      if (a.values)
+        emitUnitCopy(b, a.hostValues, {pageIdx}, head0, a.values,
+                     {batch, group, slot}, hu, pageSize, config.getValueDim(),
+                     lanes);
+    });
+  });
+}
+
+//===----------------------------------------------------------------------===//
+// Lowerings
+//===----------------------------------------------------------------------===//
+
+static SmallVector<Value> diffOperands(DiffOp op) {
+  return {op.getUnits(),    op.getSteps(),      op.getSlotUnit(),
+          op.getLastUsed(), op.getUnitSlot(),   op.getSlots(),
+          op.getCopyUnits(), op.getCopySlots(), op.getCopyCount()};
+}
+
+static DiffArgs diffArgs(gpu::GPUFuncOp fn) {
+  auto arg = [&](unsigned i) { return fn.getArgument(i); };
+  return {arg(0), arg(1), arg(2), arg(3), arg(4),
+          arg(5), arg(6), arg(7), arg(8)};
+}
+
+/// Gather-only operands after the copy list: page_of, host K, buffer K and,
+/// with values, host V, buffer V.
+static SmallVector<Value> gatherDataOperands(GatherOp op) {
+  SmallVector<Value> operands = {op.getPageOf(), op.getHostKeys(),
+                                 op.getKeys()};
+  if (op.getValues())
+    llvm::append_values(operands, op.getHostValues(), op.getValues());
+  return operands;
+}
+
+static void setGatherData(GatherArgs &a, gpu::GPUFuncOp fn, unsigned first,
+                          bool hasValues) {
+  a.pageOf = fn.getArgument(first);
+  a.hostKeys = fn.getArgument(first + 1);
+  a.keys = fn.getArgument(first + 2);
+  if (hasValues) {
+    a.hostValues = fn.getArgument(first + 3);
+    a.values = fn.getArgument(first + 4);
+  }
+}
+
+/// Grid (B, S) of a diff block per (request, group).
+static LaunchShape diffLaunchShape(DiffOp op, const DiffPlan &plan) {
+  OpBuilder builder(op);
+  Location loc = op.getLoc();
+  LaunchShape shape;
+  shape.gridX = memref::DimOp::create(builder, loc, op.getUnits(), 0);
+  shape.gridY = arith::ConstantIndexOp::create(builder, loc, plan.groups);
+  shape.blockX = plan.threads;
+  return shape;
+}
+
+static LogicalResult checkGather(GatherOp op, LayerConfigAttr config) {
+  if (static_cast<bool>(op.getValues()) != !config.isLatent() ||
+      static_cast<bool>(op.getHostValues()) != !config.isLatent())
+    return op.emitOpError()
+           << "cannot be lowered: values must be given exactly when the "
+              "layer has separate values (not latent)";
+  return success();
+}
+
+LogicalResult mlir::hsa::lowerDiff(KernelContext &ctx, DiffOp op) {
+  LayerOp layer = getLayer(op);
+  FailureOr<DiffPlan> plan = DiffPlan::get(op, layer);
+  if (failed(plan))
+    return failure();
+  SmallVector<Value> operands = diffOperands(op);
+  gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
+      kernelName(layer, "diff"), operands, {plan->threads},
+      [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
+        emitDiffBody(b, fn, *plan, diffArgs(fn), b.blockId(gpu::Dimension::x),
+                     b.blockId(gpu::Dimension::y));
+      });
+  ctx.launch(op, kernel, diffLaunchShape(op, *plan), operands);
+  return success();
+}
+
+LogicalResult mlir::hsa::lowerGather(KernelContext &ctx, GatherOp op) {
+  LayerOp layer = getLayer(op);
+  LayerConfigAttr config = layer.getConfig();
+  if (failed(checkGather(op, config)))
+    return failure();
+  const int64_t budget = layer.getBudget();
+  const int64_t chunks =
+      llvm::divideCeil(budget, kGatherWarps * kGatherUnitsPerWarp);
+  SmallVector<Value> operands = {op.getCopyUnits(), op.getCopySlots(),
+                                 op.getCopyCount()};
+  llvm::append_range(operands, gatherDataOperands(op));
+  gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
+      kernelName(layer, "gather"), operands, {kGatherBlock},
+      [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
+        GatherArgs a;
+        a.copyUnits = fn.getArgument(0);
+        a.copySlots = fn.getArgument(1);
+        a.copyCount = fn.getArgument(2);
+        setGatherData(a, fn, 3, !config.isLatent());
+        Value firstWarp =
+            b.add(b.mul(b.blockId(gpu::Dimension::x), b.index(kGatherWarps)),
+                  b.warpId());
+        emitGatherBody(b, config, a, b.blockId(gpu::Dimension::z),
+                       b.blockId(gpu::Dimension::y), firstWarp,
+                       chunks * kGatherWarps, /*count=*/Value());
+      });
+
+  OpBuilder builder(op);
+  Location loc = op.getLoc();
+  LaunchShape shape;
+  shape.gridX = arith::ConstantIndexOp::create(builder, loc, chunks);
+  shape.gridY = arith::ConstantIndexOp::create(
+      builder, loc, config.getSelectionGroups());
+  shape.gridZ = memref::DimOp::create(builder, loc, op.getCopyCount(), 0);
+  shape.blockX = kGatherBlock;
+  ctx.launch(op, kernel, shape, operands);
+  return success();
+}
+
+/// The fused kernel and its launch at `diff` (erased); `gather` is left.
+static LogicalResult emitDiffGather(KernelContext &ctx, DiffOp diff,
+                                    GatherOp gather) {
+  LayerOp layer = getLayer(diff);
+  LayerConfigAttr config = layer.getConfig();
+  if (getLayer(gather) != layer || gather.getCopyUnits() != diff.getCopyUnits() ||
+      gather.getCopySlots() != diff.getCopySlots() ||
+      gather.getCopyCount() != diff.getCopyCount())
+    return gather.emitOpError()
+           << "cannot be fused with the diff: it must copy that diff's copy "
+              "list for the same layer";
+  if (failed(checkGather(gather, config)))
+    return failure();
+  FailureOr<DiffPlan> plan = DiffPlan::get(diff, layer);
+  if (failed(plan))
+    return failure();
+  SmallVector<Value> operands = diffOperands(diff);
+  llvm::append_range(operands, gatherDataOperands(gather));
+  gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
+      kernelName(layer, "diff_gather"), operands, {plan->threads},
+      [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
+        DiffArgs d = diffArgs(fn);
+        Value batch = b.blockId(gpu::Dimension::x);
+        Value group = b.blockId(gpu::Dimension::y);
+        Value misses = emitDiffBody(b, fn, *plan, d, batch, group);
+        // The diff ends with a barrier: its copy list is visible here.
+        GatherArgs a;
+        a.copyUnits = d.copyUnits;
+        a.copySlots = d.copySlots;
+        a.copyCount = d.copyCount;
+        setGatherData(a, fn, 9, !config.isLatent());
+        emitGatherBody(b, config, a, batch, group, b.warpId(),
+                       plan->threads / kWarpSize, misses);
+      });
+  LaunchShape shape = diffLaunchShape(diff, *plan);
+  ctx.launch(diff, kernel, shape, operands);
+  return success();
+}
+
+LogicalResult mlir::hsa::lowerDiffGather(KernelContext &ctx, DiffOp diff,
+                                         GatherOp gather) {
+  if (failed(emitDiffGather(ctx, diff, gather)))
+    return failure();
+  gather.erase();
+  return success();
 }

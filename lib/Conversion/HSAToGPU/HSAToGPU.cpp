@@ -9,8 +9,10 @@
 
 #include "KernelBuilder.h"
 
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "llvm/ADT/SmallPtrSet.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 namespace mlir {
@@ -54,16 +56,38 @@ struct ConvertHSAToGPUPass
     : public hsa::impl::ConvertHSAToGPUBase<ConvertHSAToGPUPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    // Fused groups: move their ops out, in order, and lower them together.
+    SmallVector<std::pair<DiffOp, GatherOp>> diffGathers;
+    SmallVector<FusedOp> fused;
+    module.walk([&](FusedOp op) { fused.push_back(op); });
+    for (FusedOp op : fused) {
+      Block &body = op.getBody().front();
+      auto diff = cast<DiffOp>(body.front());
+      auto gather = cast<GatherOp>(body.back());
+      diff->moveBefore(op);
+      gather->moveBefore(op);
+      op->erase();
+      diffGathers.push_back({diff, gather});
+    }
     SmallVector<Operation *> stages;
+    llvm::SmallPtrSet<Operation *, 8> fusedOps;
+    for (auto [diff, gather] : diffGathers)
+      fusedOps.insert({diff, gather});
     module.walk([&](Operation *op) {
       if (isa<ScoreOp, TopKOp, DiffOp, GatherOp, AttendOp, UpdateReprOp,
-              StoreKVOp>(op))
+              StoreKVOp>(op) &&
+          !fusedOps.contains(op))
         stages.push_back(op);
     });
-    if (stages.empty())
+    if (stages.empty() && diffGathers.empty())
       return;
 
     KernelContext ctx(module);
+    for (auto [diff, gather] : diffGathers) {
+      if (failed(checkSupported(diff, getLayer(diff))) ||
+          failed(lowerDiffGather(ctx, diff, gather)))
+        return signalPassFailure();
+    }
     for (Operation *op : stages) {
       LayerOp layer = getLayer(op);
       if (failed(checkSupported(op, layer)))

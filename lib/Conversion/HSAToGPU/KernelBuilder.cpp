@@ -94,14 +94,20 @@ Value KernelBuilder::maxF(Value a, Value b) {
 Value KernelBuilder::minF(Value a, Value b) {
   return arith::MinimumFOp::create(*this, a, b);
 }
-// exp and log go through exp2/log2 (ex2.approx / lg2.approx on NVPTX), so
-// kernels need no libdevice.
+// exp and log go through the NVVM approximate exp2/log2 intrinsics (one MUFU
+// op each): convert-gpu-to-nvvm rejects llvm.intr.exp2/log2 on f32 (it wants
+// libdevice), so they are called by name.
+static Value callNVVMIntrinsic(KernelBuilder &b, StringRef name, Value x) {
+  return LLVM::CallIntrinsicOp::create(b, x.getType(), b.getStringAttr(name),
+                                       ValueRange{x})
+      .getResult(0);
+}
 Value KernelBuilder::exp(Value a) {
   Value scaled = mulF(a, f32(1.4426950408889634)); // log2(e)
-  return LLVM::Exp2Op::create(*this, a.getType(), scaled);
+  return callNVVMIntrinsic(*this, "llvm.nvvm.ex2.approx.ftz.f32", scaled);
 }
 Value KernelBuilder::log(Value a) {
-  Value log2 = LLVM::Log2Op::create(*this, a.getType(), a);
+  Value log2 = callNVVMIntrinsic(*this, "llvm.nvvm.lg2.approx.ftz.f", a);
   return mulF(log2, f32(0.6931471805599453)); // ln(2)
 }
 Value KernelBuilder::cmpF(arith::CmpFPredicate pred, Value a, Value b) {
@@ -269,8 +275,6 @@ KernelContext::KernelContext(ModuleOp module) {
 gpu::GPUFuncOp KernelContext::getOrCreateKernel(
     StringRef name, ValueRange operands, ArrayRef<int64_t> blockSize,
     function_ref<void(KernelBuilder &, gpu::GPUFuncOp)> build) {
-  if (auto existing = kernels.lookupSymbol<gpu::GPUFuncOp>(name))
-    return existing;
   SmallVector<Type> argTypes;
   for (Value operand : operands) {
     Type type = operand.getType();
@@ -279,6 +283,18 @@ gpu::GPUFuncOp KernelContext::getOrCreateKernel(
     argTypes.push_back(type);
   }
   MLIRContext *ctx = kernels.getContext();
+  // One kernel per (name, argument types): prefill and append share a stage
+  // but not their static token dimension.
+  std::string unique = name.str();
+  for (int variant = 1;; ++variant) {
+    auto existing = kernels.lookupSymbol<gpu::GPUFuncOp>(unique);
+    if (!existing)
+      break;
+    if (existing.getArgumentTypes() == ArrayRef<Type>(argTypes))
+      return existing;
+    unique = (name + "_" + Twine(variant)).str();
+  }
+  name = unique;
   auto builder = OpBuilder::atBlockEnd(kernels.getBody());
   auto kernel = gpu::GPUFuncOp::create(builder, kernels.getLoc(), name,
                                        FunctionType::get(ctx, argTypes, {}));
@@ -325,7 +341,13 @@ Value KernelContext::addSharedBuffer(gpu::GPUFuncOp kernel,
                                           gpu::AddressSpace::Workgroup);
   auto type = MemRefType::get(shape, elementType, MemRefLayoutAttrInterface(),
                               space);
-  return kernel.addWorkgroupAttribution(type, kernel.getLoc());
+  BlockArgument buffer = kernel.addWorkgroupAttribution(type, kernel.getLoc());
+  // 16-byte alignment, so shared-memory vector accesses are legal.
+  kernel.setWorkgroupAttributionAttr(
+      buffer.getArgNumber() - kernel.getNumArguments(),
+      LLVM::LLVMDialect::getAlignAttrName(),
+      IntegerAttr::get(IntegerType::get(kernel.getContext(), 64), 16));
+  return buffer;
 }
 
 LayerOp mlir::hsa::getLayer(Operation *op) {

@@ -1,6 +1,357 @@
+//===- TopK.cpp - top-k kernel: radix select + ordered compaction ---------===//
+//
+// For every (request b, group g): k = min(K, n[b]) with n[b] =
+// ceil(L[b]/P) (capped at N, dim 2 of the scores); writes the k units of
+// highest `sel.scores[b][g][u]` (u < n[b]) to `sel.units[b][g][0..k)` in
+// ascending unit order and -1 to [k, K). Ties go to the lower unit id.
+//
+// One block of 1024 threads per (b, g) row. Scores map to order-preserving
+// u32 keys (negative: all bits flipped; otherwise the sign bit set), so +inf
+// and -inf are ordinary values.
+//
+//  * k == n (all units fit, including n == 0): units 0..n-1 are written
+//    directly.
+//  * Radix select, 3 passes of 11/11/10 bits from the top: every pass
+//    builds a 2048-bin histogram in shared memory (atom.shared.add) of the
+//    keys that match the prefix found so far, then a block-wide scan of the
+//    bins (from the largest digit down) finds the bin holding the `need`-th
+//    largest remaining key. A pass stops the search early when that bin
+//    holds exactly the keys still needed.
+//    Result: (prefix, mask, need): a key is above the threshold if
+//    (key & mask) > prefix; among keys with (key & mask) == prefix the first
+//    `need` in unit order are selected.
+//  * Compaction: tiles of 16384 units (16 consecutive units per thread);
+//    one block-wide exclusive scan of packed counts (above | equal << 16)
+//    gives each unit's output position, so the output is ascending by unit
+//    id by construction and ties go to the lower unit ids.
+//
+// All bulk reads are 16-byte vector loads of 4 scores over the flattened
+// scores buffer, aligned on the buffer (rows need not be 16-byte aligned:
+// the elements of a vector outside the row are masked off).
+//
+//===----------------------------------------------------------------------===//
+
 #include "KernelBuilder.h"
+
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
 using namespace mlir;
 using namespace mlir::hsa;
-LogicalResult mlir::hsa::lowerTopK(KernelContext &, TopKOp op) {
-  return op.emitOpError() << "top-k kernel generator is not written yet";
+
+using Pred = arith::CmpIPredicate;
+
+static constexpr int64_t kTopKBlock = 1024;
+static constexpr int64_t kWarps = kTopKBlock / kWarpSize;
+static constexpr int64_t kBins = 2048;
+/// 16-byte vectors of 4 scores each thread reads per loop step.
+static constexpr int64_t kVectorsPerThread = 4;
+static constexpr int64_t kScoreLanes = 4;
+
+namespace {
+/// Pieces of the top-k kernel body.
+struct TopKBody {
+  KernelBuilder &b;
+  Value flat;    // memref<?xf32>: the whole scores buffer
+  Value total;   // elements of `flat` (index)
+  Value scan;    // memref<33xi32, workgroup>
+  Value tid;
+
+  /// Block-wide exclusive scan of an i32; returns (exclusive, total).
+  /// Every thread must call it (it has barriers).
+  std::pair<Value, Value> blockScan(Value v) {
+    Value lane = b.laneId(), warp = b.warpId();
+    Value incl = b.warpInclusiveScan(v);
+    b.ifThen(b.cmp(Pred::eq, lane, b.index(kWarpSize - 1)),
+             [&] { b.store(incl, scan, {warp}); });
+    b.barrier();
+    b.ifThen(b.cmp(Pred::eq, warp, b.index(0)), [&] {
+      Value t = b.load(scan, {lane});
+      Value ti = b.warpInclusiveScan(t);
+      b.store(b.sub(ti, t), scan, {lane});
+      b.ifThen(b.cmp(Pred::eq, lane, b.index(kWarpSize - 1)),
+               [&] { b.store(ti, scan, {b.index(kWarps)}); });
+    });
+    b.barrier();
+    Value excl = b.add(b.load(scan, {warp}), b.sub(incl, v));
+    Value sum = b.load(scan, {b.index(kWarps)});
+    b.barrier(); // `scan` is reused by the next call
+    return {excl, sum};
+  }
+
+  /// The 4 scores at flat elements [4*group, 4*group + 4): one 16-byte load,
+  /// or clamped scalar loads for a last vector that would run past the
+  /// buffer.
+  Value loadGroup(Value group) {
+    Value first = b.mul(group, b.index(kScoreLanes));
+    auto type = VectorType::get({kScoreLanes}, b.getF32Type());
+    Value inside =
+        b.cmp(Pred::ule, b.add(first, b.index(kScoreLanes)), total);
+    return b.ifThenElse(
+        inside, {type},
+        [&]() -> SmallVector<Value> {
+          return {b.loadVector(kScoreLanes, flat, {first})};
+        },
+        [&]() -> SmallVector<Value> {
+          Value v = arith::ConstantOp::create(
+              b, type, DenseElementsAttr::get(type, b.getF32FloatAttr(0.0f)));
+          Value last = b.sub(total, b.index(1));
+          for (int64_t e = 0; e < kScoreLanes; ++e)
+            v = b.insert(
+                b.load(flat, {b.minS(b.add(first, b.index(e)), last)}), v, e);
+          return {v};
+        })[0];
+  }
+
+  /// Order-preserving u32 key (as i32) of an f32 score.
+  Value key(Value score) {
+    Value bits = arith::BitcastOp::create(b, b.getI32Type(), score);
+    Value negative = b.cmp(Pred::slt, bits, b.i32(0));
+    Value flipped = arith::XOrIOp::create(b, bits, b.i32(-1));
+    Value signSet = b.orI(bits, b.i32(int32_t(0x80000000u)));
+    return b.select(negative, flipped, signSet);
+  }
+};
+} // namespace
+
+LogicalResult mlir::hsa::lowerTopK(KernelContext &ctx, TopKOp op) {
+  LayerOp layer = getLayer(op);
+  LayerConfigAttr config = layer.getConfig();
+  const int64_t pageSize = config.getPageSize();
+  const int64_t groups = config.getSelectionGroups();
+  const int64_t budget = layer.getBudget();
+  auto unitsType = cast<MemRefType>(op.getUnits().getType());
+  if (unitsType.getRank() != 3 || unitsType.getDimSize(2) != budget)
+    return op.emitOpError() << "expects sel.units of shape [B][S][" << budget
+                            << "]";
+  if (budget >= (1 << 16))
+    return op.emitOpError() << "budget must be below 65536 units";
+
+  SmallVector<Value> operands = {op.getScores(), op.getLengths(),
+                                 op.getUnits()};
+  gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
+      kernelName(layer, "topk"), operands, {kTopKBlock},
+      [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
+        Value scores = fn.getArgument(0), lengths = fn.getArgument(1),
+              units = fn.getArgument(2);
+        Value hist = KernelContext::addSharedBuffer(fn, {kBins}, b.getI32Type());
+        Value scan =
+            KernelContext::addSharedBuffer(fn, {kWarps + 1}, b.getI32Type());
+        Value state = KernelContext::addSharedBuffer(fn, {4}, b.getI32Type());
+
+        Value group = b.blockId(gpu::Dimension::x);
+        Value batch = b.blockId(gpu::Dimension::y);
+        Value tid = b.threadId();
+        Value block = b.index(kTopKBlock);
+        Value numUnits = memref::DimOp::create(b, scores, 2);
+        Value numBatch = memref::DimOp::create(b, scores, 0);
+        Value n = b.minS(b.ceilDivU(b.toIndex(b.load(lengths, {batch})),
+                                    b.index(pageSize)),
+                         numUnits);
+        Value k = b.minS(n, b.index(budget));
+
+        // Padding: -1 in [k, K).
+        b.forRange(b.add(k, tid), b.index(budget), block, [&](Value i) {
+          b.store(b.i32(-1), units, {batch, group, i});
+        });
+
+        b.ifThenElse(
+            b.cmp(Pred::eq, k, n), {},
+            [&]() -> SmallVector<Value> {
+              // Every valid unit is selected.
+              b.forRange(tid, n, block, [&](Value u) {
+                b.store(b.toI32(u), units, {batch, group, u});
+              });
+              return {};
+            },
+            [&]() -> SmallVector<Value> {
+              // The scores as one flat array (identity layout).
+              Value total = b.mul(b.mul(numBatch, b.index(groups)), numUnits);
+              auto flatType = MemRefType::get({ShapedType::kDynamic},
+                                              b.getF32Type());
+              Value flat = memref::ReinterpretCastOp::create(
+                  b, flatType, scores, /*offset=*/b.getIndexAttr(0),
+                  /*sizes=*/ArrayRef<OpFoldResult>{total},
+                  /*strides=*/ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
+              TopKBody body{b, flat, total, scan, tid};
+
+              Value rowStart = b.mul(
+                  b.add(b.mul(batch, b.index(groups)), group), numUnits);
+              Value rowEnd = b.add(rowStart, n);
+              Value g0 = b.divU(rowStart, b.index(kScoreLanes));
+              Value g1 = b.ceilDivU(rowEnd, b.index(kScoreLanes));
+              Value gLast = b.sub(g1, b.index(1));
+              Value numGroups = b.sub(g1, g0);
+              Value stride = b.index(kTopKBlock * kVectorsPerThread);
+              Value steps = b.ceilDivU(numGroups, stride);
+
+              // The keys of groups j (q < kVectorsPerThread) with a validity
+              // flag each: [q*4 + e] -> (key, valid, flat index).
+              struct Elem {
+                Value key, valid, lin;
+              };
+              auto readKeys = [&](ArrayRef<Value> groupIds) {
+                SmallVector<Value> vecs;
+                for (Value j : groupIds)
+                  vecs.push_back(body.loadGroup(b.minS(j, gLast)));
+                SmallVector<Elem> elems;
+                for (auto [q, j] : llvm::enumerate(groupIds))
+                  for (int64_t e = 0; e < kScoreLanes; ++e) {
+                    Value lin = b.add(b.mul(j, b.index(kScoreLanes)),
+                                      b.index(e));
+                    Value valid = b.andI(b.cmp(Pred::uge, lin, rowStart),
+                                         b.cmp(Pred::ult, lin, rowEnd));
+                    elems.push_back({body.key(b.extract(vecs[q], e)), valid,
+                                     lin});
+                  }
+                return elems;
+              };
+
+              // Radix select.
+              Value prefix = b.i32(0), mask = b.i32(0),
+                    need = b.toI32(k), done = b.i32(0);
+              const int64_t passBits[3] = {11, 11, 10};
+              int64_t shift = 32;
+              for (int64_t bits : passBits) {
+                shift -= bits;
+                const int64_t digitMask = (int64_t(1) << bits) - 1;
+                SmallVector<Value> next = b.ifThenElse(
+                    b.cmp(Pred::eq, done, b.i32(0)),
+                    {b.getI32Type(), b.getI32Type(), b.getI32Type(),
+                     b.getI32Type()},
+                    [&]() -> SmallVector<Value> {
+                      b.forRange(tid, b.index(kBins), block, [&](Value i) {
+                        b.store(b.i32(0), hist, {i});
+                      });
+                      b.barrier();
+                      b.forRange(b.index(0), steps, b.index(1), [&](Value it) {
+                        SmallVector<Value> ids;
+                        for (int64_t q = 0; q < kVectorsPerThread; ++q)
+                          ids.push_back(b.add(
+                              b.add(g0, b.mul(it, stride)),
+                              b.add(b.index(q * kTopKBlock), tid)));
+                        for (Elem &el : readKeys(ids)) {
+                          Value match = b.cmp(Pred::eq, b.andI(el.key, mask),
+                                              prefix);
+                          Value digit = b.andI(
+                              arith::ShRUIOp::create(b, el.key, b.i32(shift)),
+                              b.i32(digitMask));
+                          b.ifThen(b.andI(el.valid, match), [&] {
+                            b.atomicAdd(b.i32(1), hist, {b.toIndex(digit)});
+                          });
+                        }
+                      });
+                      b.barrier();
+                      // Thread t owns digits 2047-2t and 2046-2t (largest
+                      // first), so the scan counts keys of larger digits.
+                      Value d0 = b.sub(b.index(kBins - 1),
+                                       b.mul(tid, b.index(2)));
+                      Value d1 = b.sub(d0, b.index(1));
+                      Value c0 = b.load(hist, {d0}), c1 = b.load(hist, {d1});
+                      auto [excl, sum] = body.blockScan(b.add(c0, c1));
+                      (void)sum;
+                      Value mid = b.add(excl, c0);
+                      Value in0 = b.andI(b.cmp(Pred::slt, excl, need),
+                                         b.cmp(Pred::sle, need, mid));
+                      Value in1 = b.andI(b.cmp(Pred::slt, mid, need),
+                                         b.cmp(Pred::sle, need,
+                                               b.add(mid, c1)));
+                      b.ifThen(b.orI(in0, in1), [&] {
+                        Value digit = b.toI32(b.select(in0, d0, d1));
+                        Value above = b.select(in0, excl, mid);
+                        Value count = b.select(in0, c0, c1);
+                        Value left = b.sub(need, above);
+                        b.store(b.orI(prefix, arith::ShLIOp::create(
+                                                  b, digit, b.i32(shift))),
+                                state, {b.index(0)});
+                        b.store(b.orI(mask, b.i32(int32_t(uint32_t(
+                                                digitMask << shift)))),
+                                state, {b.index(1)});
+                        b.store(left, state, {b.index(2)});
+                        b.store(arith::ExtUIOp::create(
+                                    b, b.getI32Type(),
+                                    b.cmp(Pred::eq, count, left)),
+                                state, {b.index(3)});
+                      });
+                      b.barrier();
+                      return {b.load(state, {b.index(0)}),
+                              b.load(state, {b.index(1)}),
+                              b.load(state, {b.index(2)}),
+                              b.load(state, {b.index(3)})};
+                    },
+                    [&]() -> SmallVector<Value> {
+                      return {prefix, mask, need, done};
+                    });
+                prefix = next[0];
+                mask = next[1];
+                need = next[2];
+                done = next[3];
+              }
+
+              // Ordered compaction: keys above the threshold plus the first
+              // `need` keys equal to it, in unit order.
+              constexpr int64_t perThread = kVectorsPerThread * kScoreLanes;
+              b.forRange(
+                  b.index(0), steps, b.index(1), {b.i32(0), b.i32(0)},
+                  [&](Value it, ValueRange bases) -> SmallVector<Value> {
+                    Value first = b.add(
+                        b.add(g0, b.mul(it, stride)),
+                        b.mul(tid, b.index(kVectorsPerThread)));
+                    SmallVector<Value> ids;
+                    for (int64_t q = 0; q < kVectorsPerThread; ++q)
+                      ids.push_back(b.add(first, b.index(q)));
+                    SmallVector<Elem> elems = readKeys(ids);
+                    SmallVector<Value> above, equal;
+                    Value counts = b.i32(0);
+                    for (Elem &el : elems) {
+                      Value masked = b.andI(el.key, mask);
+                      above.push_back(b.andI(
+                          el.valid, b.cmp(Pred::ugt, masked, prefix)));
+                      equal.push_back(b.andI(
+                          el.valid, b.cmp(Pred::eq, masked, prefix)));
+                      Value inc = b.add(
+                          arith::ExtUIOp::create(b, b.getI32Type(),
+                                                 above.back()),
+                          b.select(equal.back(), b.i32(1 << 16), b.i32(0)));
+                      counts = b.add(counts, inc);
+                    }
+                    auto [excl, sum] = body.blockScan(counts);
+                    Value low = b.i32(0xffff);
+                    Value gtBefore = b.add(bases[0], b.andI(excl, low));
+                    Value eqBefore = b.add(
+                        bases[1], arith::ShRUIOp::create(b, excl, b.i32(16)));
+                    for (int64_t e = 0; e < perThread; ++e) {
+                      Value take = b.orI(
+                          above[e],
+                          b.andI(equal[e],
+                                 b.cmp(Pred::slt, eqBefore, need)));
+                      Value pos = b.add(gtBefore, b.minS(eqBefore, need));
+                      Value lin = elems[e].lin;
+                      b.ifThen(take, [&] {
+                        b.store(b.toI32(b.sub(lin, rowStart)), units,
+                                {batch, group, b.toIndex(pos)});
+                      });
+                      gtBefore = b.add(gtBefore, arith::ExtUIOp::create(
+                                                     b, b.getI32Type(),
+                                                     above[e]));
+                      eqBefore = b.add(eqBefore, arith::ExtUIOp::create(
+                                                     b, b.getI32Type(),
+                                                     equal[e]));
+                    }
+                    return {b.add(bases[0], b.andI(sum, low)),
+                            b.add(bases[1],
+                                  arith::ShRUIOp::create(b, sum, b.i32(16)))};
+                  });
+              return {};
+            });
+      });
+
+  OpBuilder builder(op);
+  Location loc = op.getLoc();
+  LaunchShape shape;
+  shape.gridX = memref::DimOp::create(builder, loc, op.getScores(), 1);
+  shape.gridY = memref::DimOp::create(builder, loc, op.getScores(), 0);
+  shape.blockX = kTopKBlock;
+  ctx.launch(op, kernel, shape, operands);
+  return success();
 }

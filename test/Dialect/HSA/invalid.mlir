@@ -289,3 +289,33 @@ func.func @f(%k: memref<?x?x8x128xbf16, #hsa.tier<device>>, %len: memref<?xi32, 
   hsa.prefill @l keys(%k : memref<?x?x8x128xbf16, #hsa.tier<device>>) counts(%len : memref<?xi32, #hsa.tier<device>>)
   return
 }
+
+// -----
+
+func.func @f() {
+  // expected-error @below {{'hsa.fused' op unknown fusion 'score_topk' (known: diff_gather)}}
+  hsa.fused "score_topk" {
+  }
+  return
+}
+
+// -----
+
+func.func @f() {
+  // expected-error @below {{'hsa.fused' op 'diff_gather' holds exactly one hsa.diff followed by one hsa.gather}}
+  hsa.fused "diff_gather" {
+  }
+  return
+}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f(%u: memref<?x8x128xi32, #hsa.tier<device>>, %step: memref<?xi32, #hsa.tier<device>>, %r: memref<?x8x512xi32, #hsa.tier<device>>, %rev: memref<?x8x?xi32, #hsa.tier<device>>, %c: memref<?x8xi32, #hsa.tier<device>>, %p: memref<?x?xi32, #hsa.tier<device>>, %h: memref<?x8x16x128xbf16, #hsa.tier<host>>, %b: memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>, %other: memref<?x8x128xi32, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.fused' op 'diff_gather' needs the gather to copy the diff's copy list of the same layer}}
+  hsa.fused "diff_gather" {
+    hsa.diff @l units(%u : memref<?x8x128xi32, #hsa.tier<device>>) steps(%step : memref<?xi32, #hsa.tier<device>>) residency(%r, %r, %rev : memref<?x8x512xi32, #hsa.tier<device>>, memref<?x8x512xi32, #hsa.tier<device>>, memref<?x8x?xi32, #hsa.tier<device>>) into(%u, %u, %u, %c : memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8xi32, #hsa.tier<device>>)
+    hsa.gather @l copies(%other, %u, %c : memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8xi32, #hsa.tier<device>>) pages(%p : memref<?x?xi32, #hsa.tier<device>>) from(%h, %h : memref<?x8x16x128xbf16, #hsa.tier<host>>, memref<?x8x16x128xbf16, #hsa.tier<host>>) into(%b, %b : memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>, memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>)
+  }
+  return
+}

@@ -81,6 +81,29 @@ void LayerOp::getStateBuffers(SmallVectorImpl<BufferSpec> &specs) {
   getFormat().getExportedTables(config, k, specs);
 }
 
+int64_t LayerOp::getBytesPerRequest(const BufferSpec &spec,
+                                    int64_t contextTokens) {
+  int64_t units = (contextTokens + getConfig().getPageSize() - 1) /
+                  getConfig().getPageSize();
+  int64_t elements = 1;
+  for (int64_t dim : spec.shape) {
+    switch (dim) {
+    case kBatchDim:
+      break; // one request
+    case kBatchPlusOneDim:
+    case kTokensDim:
+      break; // one row per request
+    case kUnitsDim:
+    case kPagesDim:
+      elements *= units;
+      break;
+    default:
+      elements *= dim;
+    }
+  }
+  return elements * spec.elementType.getIntOrFloatBitWidth() / 8;
+}
+
 int64_t LayerOp::getAttentionUnitsPerSplit() {
   return std::max<int64_t>(1, kAttentionSplitTokens /
                                   getConfig().getPageSize());
@@ -420,4 +443,28 @@ LogicalResult StoreKVOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
        {"device_keys", getDeviceKeys(), "buf.k"},
        {"device_values", getDeviceValues(), "buf.v"}},
       "store_kv writes the host pool and the device buffer");
+}
+
+//===----------------------------------------------------------------------===//
+// FusedOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult FusedOp::verify() {
+  if (getKind() != "diff_gather")
+    return emitOpError() << "unknown fusion '" << getKind()
+                         << "' (known: diff_gather)";
+  Block &body = getBody().front();
+  auto ops = llvm::to_vector(llvm::make_pointer_range(body.getOperations()));
+  auto diff = ops.size() == 2 ? dyn_cast<DiffOp>(ops[0]) : DiffOp();
+  auto gather = ops.size() == 2 ? dyn_cast<GatherOp>(ops[1]) : GatherOp();
+  if (!diff || !gather)
+    return emitOpError() << "'diff_gather' holds exactly one hsa.diff followed "
+                            "by one hsa.gather";
+  if (gather.getCopyUnits() != diff.getCopyUnits() ||
+      gather.getCopySlots() != diff.getCopySlots() ||
+      gather.getCopyCount() != diff.getCopyCount() ||
+      gather.getLayer() != diff.getLayer())
+    return emitOpError() << "'diff_gather' needs the gather to copy the diff's "
+                            "copy list of the same layer";
+  return success();
 }

@@ -55,6 +55,10 @@ def HSA_LayerOp : HSA_Op<"layer", [Symbol]> {
     /// number of splits per (request, query head).
     int64_t getAttentionUnitsPerSplit();
     int64_t getAttentionSplits();
+    /// Bytes of buffer `spec` for one request (batch slot) holding
+    /// `contextTokens` tokens; global buffers (the host pool) count the
+    /// pages the request needs.
+    int64_t getBytesPerRequest(const BufferSpec &spec, int64_t contextTokens);
   }];
 }
 
@@ -402,6 +406,33 @@ def HSA_StoreKVOp : HSA_LayerUserOp<"store_kv", [AttrSizedOperandSegments]> {
     `device` `(` $device_keys (`,` $device_values^)? `:` type($device_keys) (`,` type($device_values)^)? `)`
     attr-dict
   }];
+}
+
+//===----------------------------------------------------------------------===//
+// Fusion
+//===----------------------------------------------------------------------===//
+
+def HSA_FusedOp : HSA_Op<"fused", [SingleBlock, NoTerminator,
+    RecursiveMemoryEffects]> {
+  let summary = "stage ops that one generated kernel runs together";
+  let description = [{
+    Created by `hsa-fuse-stages`. The body holds the stage ops in program
+    order; `convert-hsa-to-gpu` emits one kernel for all of them, saving a
+    launch and the round trip of intermediate buffers through memory.
+    `kind` names the fusion: `diff_gather` (the LRU diff decides the misses
+    and the same kernel copies them from host memory).
+
+    ```mlir
+    hsa.fused "diff_gather" {
+      hsa.diff @attn units(...) steps(...) residency(...) into(...)
+      hsa.gather @attn copies(...) pages(...) from(...) into(...)
+    }
+    ```
+  }];
+  let arguments = (ins StrAttr:$kind);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = "$kind attr-dict-with-keyword $body";
+  let hasVerifier = 1;
 }
 
 #endif // HSA_OPS_TD

@@ -23,4 +23,38 @@ def HSAExpandAlgorithm : Pass<"hsa-expand-algorithm", "ModuleOp"> {
   let dependentDialects = ["::mlir::memref::MemRefDialect"];
 }
 
+def HSAPlanBuffers : Pass<"hsa-plan-buffers", "ModuleOp"> {
+  let summary = "Decide every buffer of each layer and record the plan";
+  let description = [{
+    Records on each `hsa.layer` the complete buffer plan as the `hsa.plan`
+    attribute: for every named buffer (host pool, representations, unit
+    buffer, slot maps, page tables, scratch; docs/BUFFERS.md) its tier,
+    element type, shape (constants and the runtime sizes `B`, `N`, `pages`,
+    `T`) and fill value. The artifact exporter writes this plan so the
+    runtime allocates exactly what the kernels were compiled for.
+
+    With `report`, each layer also gets a remark with the bytes one request
+    needs at `max-context` tokens: device (representations, unit buffer,
+    maps, tables, scratch) against a full device-resident cache, and host.
+  }];
+  let options = [
+    Option<"report", "report", "bool", /*default=*/"false",
+           "Emit a remark per layer with per-request memory accounting">,
+    Option<"maxContext", "max-context", "int64_t", /*default=*/"131072",
+           "Context length (tokens) the report accounts for">,
+  ];
+}
+
+def HSAFuseStages : Pass<"hsa-fuse-stages", "ModuleOp"> {
+  let summary = "Group stage ops that one kernel should run together";
+  let description = [{
+    Wraps each `hsa.diff` directly followed by the `hsa.gather` of its copy
+    list into `hsa.fused "diff_gather"`: one kernel decides the misses and
+    copies them with SM loads from mapped host memory (zero-copy reaches
+    ~51 GB/s where per-page copy-engine calls reach 1-33 GB/s), saving a
+    launch and the copy list's round trip. Leave this pass out (the
+    pipeline's `fuse=false`) to lower and test every stage alone.
+  }];
+}
+
 #endif // HSA_TRANSFORMS_PASSES_TD

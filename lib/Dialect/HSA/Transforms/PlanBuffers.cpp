@@ -1,0 +1,121 @@
+//===- PlanBuffers.cpp - record each layer's buffer plan ------------------===//
+//
+// The plan is derived from the layer alone (LayerOp::getStateBuffers), so
+// every consumer (kernels, artifact, runtime) sees one list. This pass makes
+// it explicit in the IR and reports what a request costs in each tier.
+//
+//===----------------------------------------------------------------------===//
+
+#include "hsa/Dialect/HSA/Transforms/Passes.h"
+
+#include "llvm/Support/Format.h"
+#include "llvm/Support/raw_ostream.h"
+
+namespace mlir {
+namespace hsa {
+#define GEN_PASS_DEF_HSAPLANBUFFERS
+#include "hsa/Dialect/HSA/Transforms/Passes.h.inc"
+} // namespace hsa
+} // namespace mlir
+
+using namespace mlir;
+using namespace mlir::hsa;
+
+static Attribute dimAttr(Builder &b, int64_t dim) {
+  switch (dim) {
+  case kBatchDim: return b.getStringAttr("B");
+  case kUnitsDim: return b.getStringAttr("N");
+  case kPagesDim: return b.getStringAttr("pages");
+  case kTokensDim: return b.getStringAttr("T");
+  case kBatchPlusOneDim: return b.getStringAttr("B+1");
+  default: return b.getI64IntegerAttr(dim);
+  }
+}
+
+static std::string formatBytes(int64_t bytes) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  if (bytes >= (1ll << 30))
+    os << llvm::format("%.2f GiB", bytes / double(1ll << 30));
+  else if (bytes >= (1ll << 20))
+    os << llvm::format("%.2f MiB", bytes / double(1ll << 20));
+  else
+    os << llvm::format("%.1f KiB", bytes / 1024.0);
+  return text;
+}
+
+static std::string ratio(int64_t a, int64_t b) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << llvm::format("%.1fx", a / double(b));
+  return text;
+}
+
+namespace {
+struct PlanBuffersPass
+    : public hsa::impl::HSAPlanBuffersBase<PlanBuffersPass> {
+  using HSAPlanBuffersBase::HSAPlanBuffersBase;
+
+  void runOnOperation() override {
+    getOperation().walk([&](LayerOp layer) {
+      Builder b(layer.getContext());
+      SmallVector<BufferSpec> specs;
+      layer.getStateBuffers(specs);
+      SmallVector<Attribute> entries;
+      for (const BufferSpec &spec : specs) {
+        SmallVector<Attribute> shape;
+        for (int64_t dim : spec.shape)
+          shape.push_back(dimAttr(b, dim));
+        entries.push_back(b.getDictionaryAttr({
+            b.getNamedAttr("name", b.getStringAttr(spec.name)),
+            b.getNamedAttr("tier", PlacementTierAttr::get(layer.getContext(),
+                                                          spec.tier)),
+            b.getNamedAttr("element", TypeAttr::get(spec.elementType)),
+            b.getNamedAttr("shape", b.getArrayAttr(shape)),
+            b.getNamedAttr("fill", b.getI64IntegerAttr(spec.fill)),
+        }));
+      }
+      layer->setAttr("hsa.plan", b.getArrayAttr(entries));
+      if (report)
+        emitReport(layer, specs);
+    });
+  }
+
+  /// Per-request accounting: the GPU memory a request takes with hsa against
+  /// a full device-resident cache of the same context.
+  void emitReport(LayerOp layer, ArrayRef<BufferSpec> specs) {
+    LayerConfigAttr config = layer.getConfig();
+    const int64_t context = maxContext;
+    int64_t device = 0, host = 0, unitBuffer = 0, representations = 0;
+    for (const BufferSpec &spec : specs) {
+      StringRef name = spec.name;
+      // Decode-step inputs and outputs belong to the engine, not to hsa.
+      if (name.starts_with("io."))
+        continue;
+      int64_t bytes = layer.getBytesPerRequest(spec, context);
+      if (spec.tier == PlacementTier::host) {
+        host += bytes;
+        continue;
+      }
+      device += bytes;
+      if (name == "buf.k" || name == "buf.v")
+        unitBuffer += bytes;
+      if (name.starts_with("repr."))
+        representations += bytes;
+    }
+    int64_t rowElements =
+        config.getKeyDim() + (config.isLatent() ? 0 : config.getValueDim());
+    int64_t full = context * config.getKvHeads() * rowElements *
+                   config.getElementBytes();
+    layer.emitRemark() << "per request at " << context
+                       << " tokens: device " << formatBytes(device)
+                       << " (unit buffer " << formatBytes(unitBuffer)
+                       << ", representations " << formatBytes(representations)
+                       << ", maps/tables/scratch "
+                       << formatBytes(device - unitBuffer - representations)
+                       << ") vs full device cache " << formatBytes(full)
+                       << " (" << ratio(full, device)
+                       << " less); host " << formatBytes(host);
+  }
+};
+} // namespace

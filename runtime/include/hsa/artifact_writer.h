@@ -1,0 +1,276 @@
+// Header-only builder of artifact byte images (format in artifact_format.h).
+// Used by the compiler (built with -fno-exceptions) and by the runtime tests so
+// both produce artifacts the same way. No exceptions, no runtime library.
+//
+// Usage:
+//   hsa::artifact::ArtifactWriter w;
+//   w.set_layer_config(cfg);
+//   w.set_target("sm_90a", 80);
+//   w.add_documented_buffers();                 // the tables of docs/BUFFERS.md
+//   uint32_t k = w.add_kernel("score", "hsa_score", cubin, ptx, Expr::constant(0));
+//   w.add_plan("decode_step", {LaunchSpec{k, grid, block, Expr::constant(0),
+//                                         {Arg::buffer(w.buffer_index("io.q")), ...}}});
+//   std::vector<uint8_t> bytes = w.finish();
+#ifndef HSA_ARTIFACT_WRITER_H
+#define HSA_ARTIFACT_WRITER_H
+
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "hsa/artifact_format.h"
+
+namespace hsa {
+namespace artifact {
+
+// A postfix expression under construction: Expr::sym(Symbol::Batch) * ... etc.
+struct Expr {
+  std::vector<ExprInstr> code;
+
+  static Expr constant(int64_t value) { return Expr{{ExprInstr{uint32_t(ExprOp::PushConst), 0, value}}}; }
+  static Expr sym(Symbol symbol) { return Expr{{ExprInstr{uint32_t(ExprOp::PushSym), uint32_t(symbol), 0}}}; }
+  static Expr binary(Expr lhs, const Expr& rhs, ExprOp op) {
+    lhs.code.insert(lhs.code.end(), rhs.code.begin(), rhs.code.end());
+    lhs.code.push_back(ExprInstr{uint32_t(op), 0, 0});
+    return lhs;
+  }
+  static Expr ceil_div(const Expr& a, const Expr& b) { return binary(a, b, ExprOp::CeilDiv); }
+  static Expr min(const Expr& a, const Expr& b) { return binary(a, b, ExprOp::Min); }
+  static Expr max(const Expr& a, const Expr& b) { return binary(a, b, ExprOp::Max); }
+};
+inline Expr operator+(const Expr& a, const Expr& b) { return Expr::binary(a, b, ExprOp::Add); }
+inline Expr operator-(const Expr& a, const Expr& b) { return Expr::binary(a, b, ExprOp::Sub); }
+inline Expr operator*(const Expr& a, const Expr& b) { return Expr::binary(a, b, ExprOp::Mul); }
+
+struct Arg {
+  LaunchArgRecord record;
+  static Arg buffer(uint32_t buffer_index) { return Arg{{uint32_t(ArgKind::BufferPointer), buffer_index, 0}}; }
+  static Arg symbol_i32(Symbol s) { return Arg{{uint32_t(ArgKind::SymbolI32), uint32_t(s), 0}}; }
+  static Arg symbol_i64(Symbol s) { return Arg{{uint32_t(ArgKind::SymbolI64), uint32_t(s), 0}}; }
+  static Arg immediate_i32(int32_t v) { return Arg{{uint32_t(ArgKind::ImmediateI32), 0, v}}; }
+  static Arg immediate_i64(int64_t v) { return Arg{{uint32_t(ArgKind::ImmediateI64), 0, v}}; }
+};
+
+struct LaunchSpec {
+  uint32_t kernel;
+  Expr grid[3];
+  Expr block[3];
+  Expr dynamic_shared_bytes;
+  std::vector<Arg> args;
+};
+
+// One buffer of docs/BUFFERS.md for a given layer config.
+struct DocumentedBuffer {
+  const char* name;
+  Tier tier;
+  ElementType element_type;
+  BufferScope scope;
+  std::vector<Expr> dims;
+};
+
+inline ElementType kv_element_type(const LayerConfigRecord& cfg) {
+  return cfg.kv_dtype == uint32_t(KvDtype::F16) ? ElementType::F16 : ElementType::BF16;
+}
+
+// The buffer table of docs/BUFFERS.md for `cfg` (Quest representations only
+// for Quest; no V buffers when V is a prefix of K).
+inline std::vector<DocumentedBuffer> documented_buffers(const LayerConfigRecord& cfg) {
+  using S = Symbol;
+  const Expr B = Expr::sym(S::Batch), N = Expr::sym(S::MaxUnits), Hq = Expr::sym(S::QHeads),
+             Hkv = Expr::sym(S::KvHeads), D = Expr::sym(S::HeadDim), Dv = Expr::sym(S::ValueDim),
+             P = Expr::sym(S::PageSize), G = Expr::sym(S::Groups), Hu = Expr::sym(S::HeadsPerUnit),
+             K = Expr::sym(S::Budget), C = Expr::sym(S::Capacity), pages = Expr::sym(S::PoolPages);
+  const ElementType T = kv_element_type(cfg);
+  const bool has_v = (cfg.flags & kLayerFlagValueIsKeyPrefix) == 0;
+  const Tier host = Tier::Host, dev = Tier::Device;
+  const BufferScope slot = BufferScope::PerBatchSlot, global = BufferScope::Global;
+  std::vector<DocumentedBuffer> out;
+  out.push_back({"host.k", host, T, global, {pages, Hkv, P, D}});
+  if (has_v) out.push_back({"host.v", host, T, global, {pages, Hkv, P, Dv}});
+  out.push_back({"host.page_of", host, ElementType::I32, slot, {B, N}});
+  if (cfg.algorithm == uint32_t(Algorithm::Quest)) {
+    out.push_back({"repr.kmin", dev, T, slot, {B, Hkv, N, D}});
+    out.push_back({"repr.kmax", dev, T, slot, {B, Hkv, N, D}});
+  }
+  out.push_back({"buf.k", dev, T, slot, {B, G, C, Hu, P, D}});
+  if (has_v) out.push_back({"buf.v", dev, T, slot, {B, G, C, Hu, P, Dv}});
+  out.push_back({"buf.slot_unit", dev, ElementType::I32, slot, {B, G, C}});
+  out.push_back({"buf.last_used", dev, ElementType::I32, slot, {B, G, C}});
+  out.push_back({"sel.scores", dev, ElementType::F32, slot, {B, G, N}});
+  for (const char* name : {"sel.units", "sel.slots", "sel.copy_units", "sel.copy_slots"})
+    out.push_back({name, dev, ElementType::I32, slot, {B, G, K}});
+  out.push_back({"sel.copy_count", dev, ElementType::I32, slot, {B, G}});
+  out.push_back({"req.length", dev, ElementType::I32, slot, {B}});
+  out.push_back({"req.step", dev, ElementType::I32, slot, {B}});
+  out.push_back({"io.q", dev, T, slot, {B, Hq, D}});
+  out.push_back({"io.o", dev, T, slot, {B, Hq, Dv}});
+  out.push_back({"io.new_k", dev, T, slot, {B, Hkv, D}});
+  if (has_v) out.push_back({"io.new_v", dev, T, slot, {B, Hkv, Dv}});
+  return out;
+}
+
+class ArtifactWriter {
+ public:
+  ArtifactWriter() { strings_.push_back('\0'); }  // offset 0 is ""
+
+  uint32_t add_string(const std::string& text) {
+    for (size_t i = 0; i < string_offsets_.size(); ++i)
+      if (string_offsets_[i].first == text) return string_offsets_[i].second;
+    const uint32_t offset = uint32_t(strings_.size());
+    strings_.insert(strings_.end(), text.begin(), text.end());
+    strings_.push_back('\0');
+    string_offsets_.push_back({text, offset});
+    return offset;
+  }
+
+  ExprRef add_expr(const Expr& expr) {
+    const ExprRef ref{uint32_t(code_.size()), uint32_t(expr.code.size())};
+    code_.insert(code_.end(), expr.code.begin(), expr.code.end());
+    return ref;
+  }
+
+  void set_layer_config(const LayerConfigRecord& cfg) { config_ = cfg; }
+  const LayerConfigRecord& layer_config() const { return config_; }
+
+  void set_target(const char* chip, uint32_t ptx_isa_version,
+                  uint32_t kernel_abi_version = kKernelAbiVersion) {
+    target_ = TargetRecord{add_string(chip), ptx_isa_version, kernel_abi_version, 0};
+  }
+
+  uint32_t add_buffer(const std::string& name, Tier tier, ElementType type, BufferScope scope,
+                      const std::vector<Expr>& dims) {
+    BufferRecord r{};
+    r.name = add_string(name);
+    r.tier = uint32_t(tier);
+    r.element_type = uint32_t(type);
+    r.scope = uint32_t(scope);
+    r.rank = uint32_t(dims.size());
+    for (size_t i = 0; i < dims.size() && i < kMaxRank; ++i) r.dims[i] = add_expr(dims[i]);
+    buffers_.push_back(r);
+    buffer_names_.push_back(name);
+    return uint32_t(buffers_.size() - 1);
+  }
+
+  void add_documented_buffers() {
+    for (const DocumentedBuffer& b : documented_buffers(config_))
+      add_buffer(b.name, b.tier, b.element_type, b.scope, b.dims);
+  }
+
+  // Index of a buffer added earlier, or UINT32_MAX.
+  uint32_t buffer_index(const std::string& name) const {
+    for (size_t i = 0; i < buffer_names_.size(); ++i)
+      if (buffer_names_[i] == name) return uint32_t(i);
+    return UINT32_MAX;
+  }
+
+  uint32_t add_kernel(const std::string& name, const std::string& entry_symbol,
+                      const std::vector<uint8_t>& cubin, const std::string& ptx,
+                      const Expr& max_dynamic_shared_bytes, uint32_t static_shared_bytes = 0,
+                      uint32_t max_registers = 0) {
+    KernelRecord r{};
+    r.name = add_string(name);
+    r.entry_symbol = add_string(entry_symbol);
+    r.cubin_offset = add_blob(cubin.data(), cubin.size());
+    r.cubin_size = cubin.size();
+    r.ptx_offset = add_blob(reinterpret_cast<const uint8_t*>(ptx.data()), ptx.size());
+    r.ptx_size = ptx.size();
+    r.static_shared_bytes = static_shared_bytes;
+    r.max_registers = max_registers;
+    r.max_dynamic_shared_bytes = add_expr(max_dynamic_shared_bytes);
+    kernels_.push_back(r);
+    return uint32_t(kernels_.size() - 1);
+  }
+
+  uint32_t add_plan(const std::string& name, const std::vector<LaunchSpec>& launches) {
+    PlanRecord plan{add_string(name), uint32_t(launches_.size()), uint32_t(launches.size()), 0};
+    for (const LaunchSpec& spec : launches) {
+      LaunchRecord r{};
+      r.kernel = spec.kernel;
+      r.first_arg = uint32_t(args_.size());
+      r.arg_count = uint32_t(spec.args.size());
+      for (int i = 0; i < 3; ++i) r.grid[i] = add_expr(spec.grid[i]);
+      for (int i = 0; i < 3; ++i) r.block[i] = add_expr(spec.block[i]);
+      r.dynamic_shared_bytes = add_expr(spec.dynamic_shared_bytes);
+      for (const Arg& a : spec.args) args_.push_back(a.record);
+      launches_.push_back(r);
+    }
+    plans_.push_back(plan);
+    return uint32_t(plans_.size() - 1);
+  }
+
+  // The complete file image: header, section table, then the sections in
+  // SectionKind order, each 8-byte aligned; checksum last.
+  std::vector<uint8_t> finish() const {
+    struct Piece { SectionKind kind; uint32_t record_size; const void* data; size_t size; };
+    const Piece pieces[kSectionKindCount] = {
+        {SectionKind::Strings, 1, strings_.data(), strings_.size()},
+        {SectionKind::Blobs, 1, blobs_.data(), blobs_.size()},
+        {SectionKind::LayerConfig, sizeof(LayerConfigRecord), &config_, sizeof(config_)},
+        {SectionKind::Target, sizeof(TargetRecord), &target_, sizeof(target_)},
+        {SectionKind::ExprCode, sizeof(ExprInstr), code_.data(), code_.size() * sizeof(ExprInstr)},
+        {SectionKind::Buffers, sizeof(BufferRecord), buffers_.data(), buffers_.size() * sizeof(BufferRecord)},
+        {SectionKind::Kernels, sizeof(KernelRecord), kernels_.data(), kernels_.size() * sizeof(KernelRecord)},
+        {SectionKind::Plans, sizeof(PlanRecord), plans_.data(), plans_.size() * sizeof(PlanRecord)},
+        {SectionKind::Launches, sizeof(LaunchRecord), launches_.data(), launches_.size() * sizeof(LaunchRecord)},
+        {SectionKind::LaunchArgs, sizeof(LaunchArgRecord), args_.data(), args_.size() * sizeof(LaunchArgRecord)},
+    };
+    FileHeader header{};
+    std::memcpy(header.magic, kMagic, sizeof(kMagic));
+    header.format_version = kFormatVersion;
+    header.header_size = sizeof(FileHeader);
+    header.section_count = kSectionKindCount;
+    header.section_table_offset = sizeof(FileHeader);
+    SectionEntry table[kSectionKindCount];
+    uint64_t cursor = sizeof(FileHeader) + sizeof(table);
+    for (uint32_t i = 0; i < kSectionKindCount; ++i) {
+      cursor = align8(cursor);
+      table[i] = SectionEntry{uint32_t(pieces[i].kind), pieces[i].record_size, cursor, pieces[i].size};
+      cursor += pieces[i].size;
+    }
+    header.total_size = cursor;
+    std::vector<uint8_t> image(cursor, 0);
+    std::memcpy(image.data() + sizeof(FileHeader), table, sizeof(table));
+    for (uint32_t i = 0; i < kSectionKindCount; ++i)
+      if (pieces[i].size) std::memcpy(image.data() + table[i].offset, pieces[i].data, pieces[i].size);
+    std::memcpy(image.data(), &header, sizeof(header));
+    seal(image);
+    return image;
+  }
+
+  // Recomputes the checksum of an image (tests use it after patching bytes).
+  static void seal(std::vector<uint8_t>& image) {
+    if (image.size() < sizeof(FileHeader)) return;
+    const uint32_t crc = crc32(image.data() + kChecksumCoverageBegin, image.size() - kChecksumCoverageBegin);
+    std::memcpy(image.data() + offsetof(FileHeader, checksum), &crc, sizeof(crc));
+  }
+
+ private:
+  static uint64_t align8(uint64_t v) { return (v + 7) & ~uint64_t(7); }
+
+  uint64_t add_blob(const uint8_t* data, size_t size) {
+    if (size == 0) return 0;
+    const uint64_t offset = align8(blobs_.size());
+    blobs_.resize(offset, 0);
+    blobs_.insert(blobs_.end(), data, data + size);
+    return offset;
+  }
+
+  std::vector<char> strings_;
+  std::vector<std::pair<std::string, uint32_t>> string_offsets_;
+  std::vector<uint8_t> blobs_;
+  LayerConfigRecord config_{};
+  TargetRecord target_{};
+  std::vector<ExprInstr> code_;
+  std::vector<BufferRecord> buffers_;
+  std::vector<std::string> buffer_names_;
+  std::vector<KernelRecord> kernels_;
+  std::vector<PlanRecord> plans_;
+  std::vector<LaunchRecord> launches_;
+  std::vector<LaunchArgRecord> args_;
+};
+
+}  // namespace artifact
+}  // namespace hsa
+
+#endif  // HSA_ARTIFACT_WRITER_H

@@ -1,0 +1,101 @@
+// The hsa runtime, C++ API. One Runtime runs one attention layer described by
+// one artifact, for up to max_batch concurrent requests. Every call returns a
+// Status; nothing throws or aborts on bad input.
+//
+//   std::unique_ptr<hsa::Runtime> rt;
+//   hsa::Runtime::create(options, &rt);
+//   rt->load_artifact_file("layer.hsa");
+//   hsa::RequestId id; rt->create_request(&id);
+//   rt->prefill(id, k, v, tokens);               // K [tokens][Hkv][D], V [tokens][Hkv][Dv]
+//   per step: rt->append(&id, 1, new_k, new_v);  // the new token's K/V
+//             rt->decode_step(&id, 1, q, o, &stats);
+#ifndef HSA_RUNTIME_HPP
+#define HSA_RUNTIME_HPP
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "hsa/artifact_format.h"
+#include "hsa/status.hpp"
+
+namespace hsa {
+
+enum class BackendKind { Auto = 0, Cpu = 1, Cuda = 2 };  // Auto: CUDA when a driver and device exist
+
+struct RuntimeOptions {
+  BackendKind backend = BackendKind::Auto;
+  int device = 0;                     // CUDA device ordinal
+  uint32_t max_batch = 1;             // B: concurrent requests
+  uint64_t max_context_tokens = 4096; // per request; N = ceil(max_context_tokens / P)
+  uint32_t pool_pages = 0;            // host pool pages; 0: max_batch * N
+  bool use_cuda_graph = false;        // capture the decode step once, replay it
+  bool profile_kernels = false;       // time every launch of a step (CUDA)
+  std::string cuda_driver_path;       // empty: "libcuda.so.1"
+};
+
+using RequestId = uint64_t;
+
+// One decode step, summed over the requests of the call.
+struct StepStats {
+  uint64_t units_selected = 0;
+  uint64_t hits = 0;
+  uint64_t misses = 0;
+  uint64_t bytes_copied_h2d = 0;  // misses x unit bytes
+  double hit_rate = 0.0;          // hits / units_selected (0 when nothing was selected)
+};
+
+struct RequestAccounting {
+  uint64_t length_tokens = 0;
+  uint64_t device_bytes = 0;            // this request's share of the per-slot device buffers
+  uint64_t full_device_cache_bytes = 0; // K/V of length_tokens kept whole on the device
+  uint64_t host_bytes = 0;              // host pages held + its page_of row
+};
+
+struct KernelTiming {
+  std::string kernel;
+  float milliseconds;
+};
+
+class Runtime {
+ public:
+  static Status create(const RuntimeOptions& options, std::unique_ptr<Runtime>* out);
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  const char* backend_name() const;
+
+  // Verifies the artifact completely and sizes every buffer. Once per runtime.
+  Status load_artifact_file(const std::string& path);
+  Status load_artifact(const void* data, size_t size);
+  // The loaded layer config (InvalidArgument before load).
+  Status layer_config(artifact::LayerConfigRecord* config) const;
+
+  Status create_request(RequestId* id);
+  Status release_request(RequestId id);
+
+  // Appends `tokens` tokens of K [tokens][Hkv][D] and V [tokens][Hkv][Dv]
+  // (v ignored, may be null, when V is part of K) and builds representations.
+  Status prefill(RequestId id, const void* k, const void* v, uint64_t tokens);
+  // Appends one token to each listed request: new_k [count][Hkv][D], new_v [count][Hkv][Dv].
+  Status append(const RequestId* ids, size_t count, const void* new_k, const void* new_v);
+  // One decode step for each listed request: q [count][Hq][D] in, o [count][Hq][Dv] out.
+  Status decode_step(const RequestId* ids, size_t count, const void* q, void* o, StepStats* stats);
+
+  Status request_accounting(RequestId id, RequestAccounting* accounting) const;
+  // sel.units of the request's last decode step: [S][K] entries, -1 padded.
+  Status selected_units(RequestId id, int32_t* units, size_t capacity) const;
+  // Per-launch times of the last decode step (profile_kernels, CUDA only).
+  Status last_step_kernel_timings(const KernelTiming** timings, size_t* count) const;
+
+ private:
+  struct Impl;
+  explicit Runtime(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hsa
+
+#endif  // HSA_RUNTIME_HPP

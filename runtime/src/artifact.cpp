@@ -1,0 +1,476 @@
+#include "artifact.h"
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <set>
+
+#include "expression.h"
+#include "hsa/artifact_writer.h"
+
+namespace hsa {
+using namespace artifact;
+
+namespace {
+
+Status invalid(const std::string& message) { return Status(StatusCode::InvalidArtifact, message); }
+
+const char* section_name(SectionKind kind) {
+  switch (kind) {
+    case SectionKind::Strings: return "strings";
+    case SectionKind::Blobs: return "blobs";
+    case SectionKind::LayerConfig: return "layer_config";
+    case SectionKind::Target: return "target";
+    case SectionKind::ExprCode: return "expr_code";
+    case SectionKind::Buffers: return "buffers";
+    case SectionKind::Kernels: return "kernels";
+    case SectionKind::Plans: return "plans";
+    case SectionKind::Launches: return "launches";
+    case SectionKind::LaunchArgs: return "launch_args";
+  }
+  return "?";
+}
+
+uint32_t expected_record_size(SectionKind kind) {
+  switch (kind) {
+    case SectionKind::Strings: case SectionKind::Blobs: return 1;
+    case SectionKind::LayerConfig: return sizeof(LayerConfigRecord);
+    case SectionKind::Target: return sizeof(TargetRecord);
+    case SectionKind::ExprCode: return sizeof(ExprInstr);
+    case SectionKind::Buffers: return sizeof(BufferRecord);
+    case SectionKind::Kernels: return sizeof(KernelRecord);
+    case SectionKind::Plans: return sizeof(PlanRecord);
+    case SectionKind::Launches: return sizeof(LaunchRecord);
+    case SectionKind::LaunchArgs: return sizeof(LaunchArgRecord);
+  }
+  return 0;
+}
+
+// Reads an array of records out of a verified section (memcpy: no alignment assumption).
+template <typename Record>
+std::vector<Record> read_records(const uint8_t* data, const SectionEntry& section) {
+  std::vector<Record> records(section.size / sizeof(Record));
+  if (!records.empty()) std::memcpy(records.data(), data + section.offset, section.size);
+  return records;
+}
+
+class Verifier {
+ public:
+  Verifier(const uint8_t* data, size_t size) : data_(data), size_(size) {}
+
+  Status run(Artifact* out) {
+    HSA_RETURN_IF_ERROR(check_header());
+    HSA_RETURN_IF_ERROR(check_section_table());
+    HSA_RETURN_IF_ERROR(check_strings());
+    HSA_RETURN_IF_ERROR(check_config(&out->config));
+    HSA_RETURN_IF_ERROR(check_target(out));
+    out->code = read_records<ExprInstr>(data_, section(SectionKind::ExprCode));
+    code_ = &out->code;
+    HSA_RETURN_IF_ERROR(check_buffers(out));
+    HSA_RETURN_IF_ERROR(check_kernels(out));
+    HSA_RETURN_IF_ERROR(check_plans(out));
+    return Status::ok();
+  }
+
+ private:
+  const SectionEntry& section(SectionKind kind) const { return sections_[uint32_t(kind) - 1]; }
+
+  Status check_header() {
+    if (size_ < sizeof(FileHeader))
+      return invalid("artifact truncated: " + std::to_string(size_) + " bytes, the header alone needs " +
+                     std::to_string(sizeof(FileHeader)));
+    std::memcpy(&header_, data_, sizeof(header_));
+    if (std::memcmp(header_.magic, kMagic, sizeof(kMagic)) != 0)
+      return invalid("not an hsa artifact: wrong magic bytes");
+    if (header_.format_version != kFormatVersion)
+      return invalid("unsupported artifact format version " + std::to_string(header_.format_version) +
+                     " (this runtime reads version " + std::to_string(kFormatVersion) + ")");
+    if (header_.total_size > size_)
+      return invalid("artifact truncated: header says " + std::to_string(header_.total_size) +
+                     " bytes but only " + std::to_string(size_) + " are present");
+    if (header_.total_size < size_)
+      return invalid("artifact has " + std::to_string(size_ - header_.total_size) +
+                     " trailing bytes after its declared size " + std::to_string(header_.total_size));
+    const uint32_t crc = crc32(data_ + kChecksumCoverageBegin, size_ - kChecksumCoverageBegin);
+    if (crc != header_.checksum)
+      return invalid("artifact checksum mismatch (stored " + hex(header_.checksum) + ", computed " + hex(crc) +
+                     "): the file is corrupted");
+    if (header_.header_size != sizeof(FileHeader))
+      return invalid("header_size " + std::to_string(header_.header_size) + " != " +
+                     std::to_string(sizeof(FileHeader)));
+    if (header_.flags != 0) return invalid("unknown header flags " + hex(uint32_t(header_.flags)));
+    return Status::ok();
+  }
+
+  Status check_section_table() {
+    if (header_.section_count != kSectionKindCount)
+      return invalid("artifact has " + std::to_string(header_.section_count) + " sections, expected " +
+                     std::to_string(kSectionKindCount));
+    const uint64_t table_bytes = uint64_t(kSectionKindCount) * sizeof(SectionEntry);
+    if (header_.section_table_offset < sizeof(FileHeader) || header_.section_table_offset > size_ ||
+        size_ - header_.section_table_offset < table_bytes)
+      return invalid("artifact truncated: section table at byte " + std::to_string(header_.section_table_offset) +
+                     " (" + std::to_string(table_bytes) + " bytes) ends past file size " + std::to_string(size_));
+    bool seen[kSectionKindCount] = {};
+    for (uint32_t i = 0; i < kSectionKindCount; ++i) {
+      SectionEntry entry;
+      std::memcpy(&entry, data_ + header_.section_table_offset + i * sizeof(SectionEntry), sizeof(entry));
+      if (entry.kind < 1 || entry.kind > kSectionKindCount)
+        return invalid("section table entry " + std::to_string(i) + " has unknown kind " + std::to_string(entry.kind));
+      const SectionKind kind = SectionKind(entry.kind);
+      const std::string name = std::string("section '") + section_name(kind) + "'";
+      if (seen[entry.kind - 1]) return invalid(name + " appears twice");
+      seen[entry.kind - 1] = true;
+      if (entry.record_size != expected_record_size(kind))
+        return invalid(name + " has record size " + std::to_string(entry.record_size) + ", expected " +
+                       std::to_string(expected_record_size(kind)));
+      if (entry.offset % 8 != 0) return invalid(name + " offset " + std::to_string(entry.offset) + " is not 8-byte aligned");
+      if (entry.offset > size_ || size_ - entry.offset < entry.size)
+        return invalid("artifact truncated: " + name + " ends at byte " +
+                       std::to_string(entry.offset + entry.size) + " past file size " + std::to_string(size_));
+      if (entry.offset < header_.section_table_offset + table_bytes && entry.size > 0)
+        return invalid(name + " overlaps the header or section table");
+      if (entry.size % entry.record_size != 0)
+        return invalid(name + " size " + std::to_string(entry.size) + " is not a multiple of its record size " +
+                       std::to_string(entry.record_size));
+      sections_[entry.kind - 1] = entry;
+    }
+    for (uint32_t a = 0; a < kSectionKindCount; ++a)
+      for (uint32_t b = a + 1; b < kSectionKindCount; ++b) {
+        const SectionEntry &x = sections_[a], &y = sections_[b];
+        if (x.size && y.size && x.offset < y.offset + y.size && y.offset < x.offset + x.size)
+          return invalid(std::string("sections '") + section_name(SectionKind(x.kind)) + "' and '" +
+                         section_name(SectionKind(y.kind)) + "' overlap");
+      }
+    for (SectionKind kind : {SectionKind::LayerConfig, SectionKind::Target})
+      if (section(kind).size != expected_record_size(kind))
+        return invalid(std::string("section '") + section_name(kind) + "' must hold exactly one record");
+    return Status::ok();
+  }
+
+  Status check_strings() {
+    const SectionEntry& s = section(SectionKind::Strings);
+    if (s.size == 0 || data_[s.offset] != 0) return invalid("section 'strings' must start with the empty string");
+    if (data_[s.offset + s.size - 1] != 0) return invalid("section 'strings' does not end with a NUL byte");
+    return Status::ok();
+  }
+
+  Status string_at(uint32_t offset, const std::string& what, std::string* out) const {
+    const SectionEntry& s = section(SectionKind::Strings);
+    if (offset >= s.size)
+      return invalid(what + ": string offset " + std::to_string(offset) + " is outside section 'strings' (" +
+                     std::to_string(s.size) + " bytes)");
+    *out = reinterpret_cast<const char*>(data_ + s.offset + offset);  // NUL-terminated: checked above
+    return Status::ok();
+  }
+
+  Status check_config(LayerConfigRecord* out) {
+    const LayerConfigRecord c = read_records<LayerConfigRecord>(data_, section(SectionKind::LayerConfig))[0];
+    auto bad = [](const std::string& why) { return invalid("inconsistent layer config: " + why); };
+    auto in_range = [&](uint32_t value, uint32_t count, const char* field) {
+      return value < count ? Status::ok()
+                           : bad(std::string(field) + " = " + std::to_string(value) + " is not a known value");
+    };
+    HSA_RETURN_IF_ERROR(in_range(c.kv_dtype, kKvDtypeCount, "kv_dtype"));
+    HSA_RETURN_IF_ERROR(in_range(c.scope, kSelectionScopeCount, "scope"));
+    HSA_RETURN_IF_ERROR(in_range(c.algorithm, kAlgorithmCount, "algorithm"));
+    HSA_RETURN_IF_ERROR(in_range(c.quest_combine, kQuestCombineCount, "quest_combine"));
+    HSA_RETURN_IF_ERROR(in_range(c.page_table_format, kPageTableFormatCount, "page_table_format"));
+    constexpr uint32_t kMaxDim = 1u << 16;
+    const std::pair<uint32_t, const char*> dims[] = {{c.num_q_heads, "num_q_heads"}, {c.num_kv_heads, "num_kv_heads"},
+                                                    {c.head_dim, "head_dim"}, {c.value_dim, "value_dim"},
+                                                    {c.page_size, "page_size"}};
+    for (const auto& d : dims)
+      if (d.first == 0 || d.first > kMaxDim)
+        return bad(std::string(d.second) + " = " + std::to_string(d.first) + " must be in [1, " +
+                   std::to_string(kMaxDim) + "]");
+    if (c.num_q_heads % c.num_kv_heads != 0)
+      return bad("num_q_heads " + std::to_string(c.num_q_heads) + " is not a multiple of num_kv_heads " +
+                 std::to_string(c.num_kv_heads));
+    if (c.flags & ~kLayerKnownFlags) return bad("unknown flags " + std::to_string(c.flags));
+    if ((c.flags & kLayerFlagValueIsKeyPrefix) && c.value_dim > c.head_dim)
+      return bad("value_dim " + std::to_string(c.value_dim) + " exceeds head_dim for a shared latent K/V");
+    if (c.budget_units == 0 || c.budget_units > kMaxDim) return bad("budget_units must be in [1, 65536]");
+    if (c.capacity_units < c.budget_units || c.capacity_units > kMaxDim)
+      return bad("capacity_units " + std::to_string(c.capacity_units) + " must be in [budget_units " +
+                 std::to_string(c.budget_units) + ", 65536]");
+    if (c.window_units == 0) return bad("window_units must be >= 1 (it holds the unit being written)");
+    if (uint64_t(c.sink_units) + c.window_units > c.budget_units)
+      return bad("sink_units + window_units = " + std::to_string(uint64_t(c.sink_units) + c.window_units) +
+                 " exceeds budget_units " + std::to_string(c.budget_units));
+    if (!std::isfinite(c.softmax_scale) || c.softmax_scale < 0.0f)
+      return bad("softmax_scale must be finite and >= 0 (0: 1/sqrt(head_dim))");
+    const Algorithm algorithm = Algorithm(c.algorithm);
+    if (algorithm != Algorithm::Quest && c.quest_combine != 0) return bad("quest_combine set for a non-Quest algorithm");
+    if (algorithm == Algorithm::DSA) {
+      if (c.page_size != 1) return bad("DSA selects tokens: page_size must be 1");
+      if (c.dsa_index_heads == 0 || c.dsa_index_dim == 0) return bad("DSA needs dsa_index_heads and dsa_index_dim");
+    } else if (c.dsa_index_heads != 0 || c.dsa_index_dim != 0) {
+      return bad("dsa_index_* set for a non-DSA algorithm");
+    }
+    if ((algorithm == Algorithm::ClusterKV) != (c.cluster_count != 0))
+      return bad("cluster_count must be > 0 exactly for ClusterKV");
+    const PageTableFormat format = PageTableFormat(c.page_table_format);
+    if ((format == PageTableFormat::FlashAttnBlockTable || format == PageTableFormat::FlashInferCsr) &&
+        SelectionScope(c.scope) != SelectionScope::Request)
+      return bad("FlashAttention/FlashInfer page tables need scope 'request'");
+    if (c.reserved != 0) return bad("reserved field is not 0");
+    *out = c;
+    return Status::ok();
+  }
+
+  Status check_target(Artifact* out) {
+    const TargetRecord t = read_records<TargetRecord>(data_, section(SectionKind::Target))[0];
+    HSA_RETURN_IF_ERROR(string_at(t.chip, "target chip", &out->chip));
+    int number;
+    char suffix;
+    if (!parse_chip(out->chip, &number, &suffix))
+      return invalid("target chip '" + out->chip + "' is not of the form sm_<number>[a|f]");
+    if (t.kernel_abi_version != kKernelAbiVersion)
+      return invalid("kernel ABI version " + std::to_string(t.kernel_abi_version) + " is not supported (this runtime: " +
+                     std::to_string(kKernelAbiVersion) + ")");
+    if (t.reserved != 0) return invalid("target: reserved field is not 0");
+    out->ptx_isa_version = t.ptx_isa_version;
+    out->kernel_abi_version = t.kernel_abi_version;
+    return Status::ok();
+  }
+
+  Status check_expr(ExprRef ref, const std::string& what) const { return verify_expression(*code_, ref, what); }
+
+  Status check_buffers(Artifact* out) {
+    const std::vector<DocumentedBuffer> documented = documented_buffers(out->config);
+    std::set<std::string> names;
+    for (const BufferRecord& r : read_records<BufferRecord>(data_, section(SectionKind::Buffers))) {
+      ArtifactBuffer b;
+      const std::string where = "buffer " + std::to_string(out->buffers.size());
+      HSA_RETURN_IF_ERROR(string_at(r.name, where + " name", &b.name));
+      const std::string what = where + " '" + b.name + "'";
+      if (b.name.empty()) return invalid(where + " has an empty name");
+      if (!names.insert(b.name).second) return invalid(what + " is defined twice");
+      if (r.tier >= kTierCount) return invalid(what + ": unknown tier " + std::to_string(r.tier));
+      if (r.element_type >= kElementTypeCount) return invalid(what + ": unknown element type " + std::to_string(r.element_type));
+      if (r.scope >= kBufferScopeCount) return invalid(what + ": unknown scope " + std::to_string(r.scope));
+      if (r.rank == 0 || r.rank > kMaxRank) return invalid(what + ": rank " + std::to_string(r.rank) + " not in [1, 8]");
+      if (r.reserved != 0) return invalid(what + ": reserved field is not 0");
+      b.tier = Tier(r.tier);
+      b.element_type = ElementType(r.element_type);
+      b.scope = BufferScope(r.scope);
+      for (uint32_t d = 0; d < kMaxRank; ++d) {
+        if (d >= r.rank) {
+          if (r.dims[d].first != 0 || r.dims[d].count != 0) return invalid(what + ": unused dim " + std::to_string(d) + " is set");
+          continue;
+        }
+        HSA_RETURN_IF_ERROR(check_expr(r.dims[d], what + " dim " + std::to_string(d)));
+        b.dims.push_back(r.dims[d]);
+      }
+      if (b.scope == BufferScope::PerBatchSlot) {
+        const ExprInstr& first = (*code_)[r.dims[0].first];
+        if (r.dims[0].count != 1 || ExprOp(first.op) != ExprOp::PushSym || Symbol(first.symbol) != Symbol::Batch)
+          return invalid(what + ": a per-batch-slot buffer's first dim must be the symbol 'batch'");
+      }
+      const DocumentedBuffer* doc = nullptr;
+      for (const DocumentedBuffer& d : documented)
+        if (b.name == d.name) doc = &d;
+      if (doc) {
+        if (doc->tier != b.tier || doc->element_type != b.element_type || doc->scope != b.scope ||
+            doc->dims.size() != b.dims.size())
+          return invalid(what + " does not match docs/BUFFERS.md (tier, element type, scope or rank)");
+      } else if (b.tier == Tier::Host) {
+        return invalid(what + " is a host-tier buffer the runtime does not provide");
+      }
+      out->buffers.push_back(std::move(b));
+    }
+    for (const DocumentedBuffer& d : documented)
+      if (!names.count(d.name)) return invalid(std::string("buffer table lacks '") + d.name + "'");
+    return Status::ok();
+  }
+
+  Status check_kernels(Artifact* out) {
+    const SectionEntry& blobs = section(SectionKind::Blobs);
+    std::set<std::string> names;
+    for (const KernelRecord& r : read_records<KernelRecord>(data_, section(SectionKind::Kernels))) {
+      ArtifactKernel k;
+      const std::string where = "kernel " + std::to_string(out->kernels.size());
+      HSA_RETURN_IF_ERROR(string_at(r.name, where + " name", &k.name));
+      const std::string what = where + " '" + k.name + "'";
+      HSA_RETURN_IF_ERROR(string_at(r.entry_symbol, what + " entry symbol", &k.entry_symbol));
+      if (k.name.empty() || k.entry_symbol.empty()) return invalid(what + " has an empty name or entry symbol");
+      if (!names.insert(k.name).second) return invalid(what + " is defined twice");
+      auto blob_in_range = [&](uint64_t offset, uint64_t size, const char* image) {
+        if (offset > blobs.size || blobs.size - offset < size)
+          return invalid(what + " " + image + " bytes [" + std::to_string(offset) + ", +" + std::to_string(size) +
+                         ") exceed section 'blobs' (" + std::to_string(blobs.size) + " bytes)");
+        return Status::ok();
+      };
+      HSA_RETURN_IF_ERROR(blob_in_range(r.cubin_offset, r.cubin_size, "cubin"));
+      HSA_RETURN_IF_ERROR(blob_in_range(r.ptx_offset, r.ptx_size, "PTX"));
+      if (r.cubin_size == 0 && r.ptx_size == 0) return invalid(what + " has neither cubin nor PTX");
+      const uint8_t* base = data_ + blobs.offset;
+      k.cubin.assign(base + r.cubin_offset, base + r.cubin_offset + r.cubin_size);
+      k.ptx.assign(reinterpret_cast<const char*>(base + r.ptx_offset), r.ptx_size);
+      if (k.ptx.find('\0') != std::string::npos) return invalid(what + " PTX text contains a NUL byte");
+      if (r.ptx_size > 0 && out->ptx_isa_version == 0) return invalid(what + " has PTX but the target's PTX ISA version is 0");
+      if (r.reserved != 0) return invalid(what + ": reserved field is not 0");
+      HSA_RETURN_IF_ERROR(check_expr(r.max_dynamic_shared_bytes, what + " max dynamic shared bytes"));
+      k.static_shared_bytes = r.static_shared_bytes;
+      k.max_registers = r.max_registers;
+      std::memcpy(k.required_block, r.required_block, sizeof(k.required_block));
+      k.max_dynamic_shared_bytes = r.max_dynamic_shared_bytes;
+      out->kernels.push_back(std::move(k));
+    }
+    return Status::ok();
+  }
+
+  Status check_plans(Artifact* out) {
+    const std::vector<LaunchRecord> launches = read_records<LaunchRecord>(data_, section(SectionKind::Launches));
+    const std::vector<LaunchArgRecord> args = read_records<LaunchArgRecord>(data_, section(SectionKind::LaunchArgs));
+    std::set<std::string> names;
+    for (const PlanRecord& r : read_records<PlanRecord>(data_, section(SectionKind::Plans))) {
+      ArtifactPlan plan;
+      const std::string where = "plan " + std::to_string(out->plans.size());
+      HSA_RETURN_IF_ERROR(string_at(r.name, where + " name", &plan.name));
+      const std::string what = where + " '" + plan.name + "'";
+      if (plan.name.empty()) return invalid(where + " has an empty name");
+      if (!names.insert(plan.name).second) return invalid(what + " is defined twice");
+      if (r.reserved != 0) return invalid(what + ": reserved field is not 0");
+      if (uint64_t(r.first_launch) + r.launch_count > launches.size())
+        return invalid(what + " launches [" + std::to_string(r.first_launch) + ", +" + std::to_string(r.launch_count) +
+                       ") exceed the " + std::to_string(launches.size()) + " in section 'launches'");
+      for (uint32_t i = 0; i < r.launch_count; ++i) {
+        const LaunchRecord& l = launches[r.first_launch + i];
+        const std::string lw = what + " launch " + std::to_string(i);
+        if (l.kernel >= out->kernels.size())
+          return invalid(lw + " names kernel " + std::to_string(l.kernel) + " of " + std::to_string(out->kernels.size()));
+        if (l.reserved != 0) return invalid(lw + ": reserved field is not 0");
+        ArtifactLaunch launch;
+        launch.kernel = l.kernel;
+        for (int d = 0; d < 3; ++d) {
+          HSA_RETURN_IF_ERROR(check_expr(l.grid[d], lw + " grid." + "xyz"[d]));
+          HSA_RETURN_IF_ERROR(check_expr(l.block[d], lw + " block." + "xyz"[d]));
+          launch.grid[d] = l.grid[d];
+          launch.block[d] = l.block[d];
+        }
+        HSA_RETURN_IF_ERROR(check_expr(l.dynamic_shared_bytes, lw + " dynamic shared bytes"));
+        launch.dynamic_shared_bytes = l.dynamic_shared_bytes;
+        if (uint64_t(l.first_arg) + l.arg_count > args.size())
+          return invalid(lw + " arguments [" + std::to_string(l.first_arg) + ", +" + std::to_string(l.arg_count) +
+                         ") exceed the " + std::to_string(args.size()) + " in section 'launch_args'");
+        for (uint32_t a = 0; a < l.arg_count; ++a) {
+          const LaunchArgRecord& arg = args[l.first_arg + a];
+          const std::string aw = lw + " argument " + std::to_string(a);
+          switch (ArgKind(arg.kind)) {
+            case ArgKind::BufferPointer:
+              if (arg.index >= out->buffers.size())
+                return invalid(aw + " names buffer " + std::to_string(arg.index) + " of " + std::to_string(out->buffers.size()));
+              break;
+            case ArgKind::SymbolI32: case ArgKind::SymbolI64:
+              if (arg.index >= kSymbolCount) return invalid(aw + " names unknown symbol " + std::to_string(arg.index));
+              break;
+            case ArgKind::ImmediateI32:
+              if (arg.value < INT32_MIN || arg.value > INT32_MAX) return invalid(aw + " immediate does not fit in i32");
+              break;
+            case ArgKind::ImmediateI64:
+              break;
+            default:
+              return invalid(aw + " has unknown kind " + std::to_string(arg.kind));
+          }
+          launch.args.push_back(arg);
+        }
+        plan.launches.push_back(std::move(launch));
+      }
+      out->plans.push_back(std::move(plan));
+    }
+    return Status::ok();
+  }
+
+  static std::string hex(uint32_t v) {
+    char text[16];
+    std::snprintf(text, sizeof(text), "0x%08x", v);
+    return text;
+  }
+
+  const uint8_t* data_;
+  size_t size_;
+  FileHeader header_{};
+  SectionEntry sections_[kSectionKindCount]{};
+  const std::vector<ExprInstr>* code_ = nullptr;
+};
+
+}  // namespace
+
+int Artifact::find_buffer(const std::string& name) const {
+  for (size_t i = 0; i < buffers.size(); ++i)
+    if (buffers[i].name == name) return int(i);
+  return -1;
+}
+
+int Artifact::find_plan(const std::string& name) const {
+  for (size_t i = 0; i < plans.size(); ++i)
+    if (plans[i].name == name) return int(i);
+  return -1;
+}
+
+Status load_artifact(const uint8_t* data, size_t size, Artifact* out) {
+  if (!out) return Status(StatusCode::InvalidArgument, "load_artifact: null output");
+  if (!data && size) return Status(StatusCode::InvalidArgument, "load_artifact: null data");
+  Artifact artifact;
+  try {
+    HSA_RETURN_IF_ERROR(Verifier(data, size).run(&artifact));
+  } catch (const std::bad_alloc&) {
+    return Status(StatusCode::OutOfMemory, "out of memory while loading the artifact");
+  }
+  *out = std::move(artifact);
+  return Status::ok();
+}
+
+Status load_artifact_file(const std::string& path, Artifact* out) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return Status(StatusCode::NotFound, "cannot open artifact file '" + path + "'");
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  if (file.bad()) return Status(StatusCode::InvalidArgument, "cannot read artifact file '" + path + "'");
+  Status status = load_artifact(bytes.data(), bytes.size(), out);
+  if (!status.is_ok()) return Status(status.code(), path + ": " + status.message());
+  return status;
+}
+
+bool parse_chip(const std::string& chip, int* number, char* suffix) {
+  if (chip.size() < 4 || chip.size() > kMaxChipLength || chip.compare(0, 3, "sm_") != 0) return false;
+  size_t i = 3;
+  int value = 0;
+  while (i < chip.size() && chip[i] >= '0' && chip[i] <= '9' && value < 10000) value = value * 10 + (chip[i++] - '0');
+  if (i == 3 || value < 10) return false;
+  char s = 0;
+  if (i < chip.size()) {
+    s = chip[i++];
+    if (s != 'a' && s != 'f') return false;
+  }
+  if (i != chip.size()) return false;
+  *number = value;
+  *suffix = s;
+  return true;
+}
+
+Status choose_kernel_images(const Artifact& artifact, int cc_major, int cc_minor, ImageChoice* choice) {
+  int chip = 0;
+  char suffix = 0;
+  if (!parse_chip(artifact.chip, &chip, &suffix))
+    return Status(StatusCode::InvalidArtifact, "target chip '" + artifact.chip + "' is malformed");
+  const int device = cc_major * 10 + cc_minor;
+  const bool cubin_ok = chip == device;
+  const bool ptx_ok = suffix ? chip == device : device >= chip;
+  for (const ArtifactKernel& k : artifact.kernels) {
+    const bool usable = (cubin_ok && !k.cubin.empty()) || (ptx_ok && !k.ptx.empty());
+    if (!usable)
+      return Status(StatusCode::Unsupported,
+                    "artifact targets " + artifact.chip + " but the device is sm_" + std::to_string(device) +
+                        " (compute capability " + std::to_string(cc_major) + "." + std::to_string(cc_minor) +
+                        "): kernel '" + k.name + "' has no image it can load; recompile for this chip");
+  }
+  choice->use_cubin = cubin_ok;
+  return Status::ok();
+}
+
+}  // namespace hsa

@@ -1,0 +1,51 @@
+// The interface between the runtime front end (requests, validation,
+// accounting) and an execution backend (CPU reference or CUDA).
+#ifndef HSA_RUNTIME_BACKEND_H
+#define HSA_RUNTIME_BACKEND_H
+
+#include <cstddef>
+#include <cstdint>
+
+#include <vector>
+
+#include "artifact.h"
+#include "hsa/runtime.hpp"
+#include "host_cache.h"
+#include "layer_shape.h"
+
+namespace hsa {
+
+// What one decode step did for one batch slot (summed over its groups).
+struct SlotStepResult {
+  uint64_t units_selected = 0;
+  uint64_t misses = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;
+  virtual HostAllocator* host_allocator() = 0;
+  // Called once, after the host cache exists; the backend sets up its buffers.
+  virtual Status prepare(const Artifact& artifact, const LayerShape& shape, HostCache* cache) = 0;
+  // The slot was just given to a new request or released: back to the empty state.
+  virtual Status reset_slot(uint32_t slot) = 0;
+  // Tokens [old_length, cache length) of `slot` were just written to the host
+  // cache: rebuild the representations of the units they touch and drop
+  // resident copies of those units.
+  virtual Status after_prefill(uint32_t slot, uint32_t old_length) = 0;
+  // One token per slot was just written to the host cache; new_k is
+  // [count][Hkv][D], new_v [count][Hkv][Dv] (null when V is part of K).
+  virtual Status after_append(const uint32_t* slots, size_t count, const uint16_t* new_k, const uint16_t* new_v) = 0;
+  // One decode step for the listed slots; q is [count][Hq][D], o [count][Hq][Dv].
+  virtual Status decode(const uint32_t* slots, size_t count, const uint16_t* q, uint16_t* o,
+                        SlotStepResult* results) = 0;
+  // sel.units of the slot's last step: [S][K], -1 padded.
+  virtual Status selected_units(uint32_t slot, int32_t* units) = 0;
+  // Per-launch times of the last decode step, when the backend measures them.
+  virtual const std::vector<KernelTiming>* kernel_timings() const { return nullptr; }
+};
+
+}  // namespace hsa
+
+#endif  // HSA_RUNTIME_BACKEND_H

@@ -1,0 +1,159 @@
+// The C API: handles wrap hsa::Runtime; statuses map 1:1 onto hsa_status_t.
+#include "hsa/hsa_runtime.h"
+
+#include <new>
+#include <string>
+
+#include "hsa/runtime.hpp"
+
+struct hsa_runtime {
+  std::unique_ptr<hsa::Runtime> runtime;
+};
+
+namespace {
+
+thread_local std::string last_error;
+
+hsa_status_t record(const hsa::Status& status) {
+  if (!status.is_ok()) {
+    try {
+      last_error = status.message();
+    } catch (...) {  // keep the code even when the message cannot be stored
+    }
+  }
+  return hsa_status_t(int(status.code()));
+}
+
+hsa_status_t fail(hsa::StatusCode code, const char* message) { return record(hsa::Status(code, message)); }
+
+}  // namespace
+
+extern "C" {
+
+void hsa_runtime_options_init(hsa_runtime_options* options) {
+  if (!options) return;
+  const hsa::RuntimeOptions defaults;
+  options->backend = HSA_BACKEND_AUTO;
+  options->device = defaults.device;
+  options->max_batch = defaults.max_batch;
+  options->max_context_tokens = defaults.max_context_tokens;
+  options->pool_pages = defaults.pool_pages;
+  options->use_cuda_graph = 0;
+  options->profile_kernels = 0;
+  options->cuda_driver_path = nullptr;
+}
+
+const char* hsa_status_message(hsa_status_t status) {
+  switch (status) {
+    case HSA_STATUS_OK: return "ok";
+    case HSA_STATUS_INVALID_ARGUMENT: return "invalid argument";
+    case HSA_STATUS_INVALID_ARTIFACT: return "invalid artifact";
+    case HSA_STATUS_NOT_FOUND: return "not found";
+    case HSA_STATUS_OUT_OF_CAPACITY: return "out of capacity";
+    case HSA_STATUS_UNAVAILABLE: return "unavailable";
+    case HSA_STATUS_UNSUPPORTED: return "unsupported";
+    case HSA_STATUS_DEVICE_ERROR: return "device error";
+    case HSA_STATUS_OUT_OF_MEMORY: return "out of memory";
+    case HSA_STATUS_INTERNAL: return "internal error";
+  }
+  return "unknown status";
+}
+
+const char* hsa_last_error_message(void) { return last_error.c_str(); }
+
+hsa_status_t hsa_runtime_create(const hsa_runtime_options* options, hsa_runtime** runtime) {
+  if (!options || !runtime) return fail(hsa::StatusCode::InvalidArgument, "hsa_runtime_create: null argument");
+  *runtime = nullptr;
+  if (options->backend < HSA_BACKEND_AUTO || options->backend > HSA_BACKEND_CUDA)
+    return fail(hsa::StatusCode::InvalidArgument, "hsa_runtime_create: unknown backend");
+  try {
+    hsa::RuntimeOptions o;
+    o.backend = hsa::BackendKind(int(options->backend));
+    o.device = options->device;
+    o.max_batch = options->max_batch;
+    o.max_context_tokens = options->max_context_tokens;
+    o.pool_pages = options->pool_pages;
+    o.use_cuda_graph = options->use_cuda_graph != 0;
+    o.profile_kernels = options->profile_kernels != 0;
+    if (options->cuda_driver_path) o.cuda_driver_path = options->cuda_driver_path;
+    std::unique_ptr<hsa_runtime> handle(new hsa_runtime());
+    const hsa_status_t status = record(hsa::Runtime::create(o, &handle->runtime));
+    if (status == HSA_STATUS_OK) *runtime = handle.release();
+    return status;
+  } catch (const std::bad_alloc&) {
+    return fail(hsa::StatusCode::OutOfMemory, "hsa_runtime_create: out of memory");
+  }
+}
+
+void hsa_runtime_destroy(hsa_runtime* runtime) { delete runtime; }
+
+const char* hsa_runtime_backend_name(const hsa_runtime* runtime) {
+  return runtime ? runtime->runtime->backend_name() : "";
+}
+
+#define HSA_REQUIRE_RUNTIME(rt) \
+  if (!(rt)) return fail(hsa::StatusCode::InvalidArgument, "null runtime handle")
+
+hsa_status_t hsa_runtime_load_artifact_file(hsa_runtime* runtime, const char* path) {
+  HSA_REQUIRE_RUNTIME(runtime);
+  if (!path) return fail(hsa::StatusCode::InvalidArgument, "null artifact path");
+  try {
+    return record(runtime->runtime->load_artifact_file(path));
+  } catch (const std::bad_alloc&) {
+    return fail(hsa::StatusCode::OutOfMemory, "out of memory");
+  }
+}
+
+hsa_status_t hsa_runtime_load_artifact(hsa_runtime* runtime, const void* data, size_t size) {
+  HSA_REQUIRE_RUNTIME(runtime);
+  return record(runtime->runtime->load_artifact(data, size));
+}
+
+hsa_status_t hsa_request_create(hsa_runtime* runtime, hsa_request_id* id) {
+  HSA_REQUIRE_RUNTIME(runtime);
+  return record(runtime->runtime->create_request(id));
+}
+
+hsa_status_t hsa_request_release(hsa_runtime* runtime, hsa_request_id id) {
+  HSA_REQUIRE_RUNTIME(runtime);
+  return record(runtime->runtime->release_request(id));
+}
+
+hsa_status_t hsa_prefill(hsa_runtime* runtime, hsa_request_id id, const void* k, const void* v, uint64_t tokens) {
+  HSA_REQUIRE_RUNTIME(runtime);
+  return record(runtime->runtime->prefill(id, k, v, tokens));
+}
+
+hsa_status_t hsa_append(hsa_runtime* runtime, const hsa_request_id* ids, size_t count, const void* new_k,
+                        const void* new_v) {
+  HSA_REQUIRE_RUNTIME(runtime);
+  return record(runtime->runtime->append(ids, count, new_k, new_v));
+}
+
+hsa_status_t hsa_decode_step(hsa_runtime* runtime, const hsa_request_id* ids, size_t count, const void* q, void* o,
+                             hsa_step_stats* stats) {
+  HSA_REQUIRE_RUNTIME(runtime);
+  hsa::StepStats s;
+  const hsa_status_t status = record(runtime->runtime->decode_step(ids, count, q, o, &s));
+  if (status == HSA_STATUS_OK && stats) *stats = hsa_step_stats{s.units_selected, s.hits, s.misses, s.bytes_copied_h2d, s.hit_rate};
+  return status;
+}
+
+hsa_status_t hsa_request_get_accounting(const hsa_runtime* runtime, hsa_request_id id,
+                                        hsa_request_accounting* accounting) {
+  HSA_REQUIRE_RUNTIME(runtime);
+  if (!accounting) return fail(hsa::StatusCode::InvalidArgument, "null accounting output");
+  hsa::RequestAccounting a;
+  const hsa_status_t status = record(runtime->runtime->request_accounting(id, &a));
+  if (status == HSA_STATUS_OK)
+    *accounting = hsa_request_accounting{a.length_tokens, a.device_bytes, a.full_device_cache_bytes, a.host_bytes};
+  return status;
+}
+
+hsa_status_t hsa_request_selected_units(const hsa_runtime* runtime, hsa_request_id id, int32_t* units,
+                                        size_t capacity) {
+  HSA_REQUIRE_RUNTIME(runtime);
+  return record(runtime->runtime->selected_units(id, units, capacity));
+}
+
+}  // extern "C"

@@ -1,0 +1,373 @@
+#include "cpu_backend.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "half.h"
+
+namespace hsa {
+using namespace artifact;
+
+namespace {
+
+constexpr float kPositiveInfinity = std::numeric_limits<float>::infinity();
+
+uint32_t unit_count(const LayerShape& s, int32_t length) {
+  return uint32_t((uint64_t(length) + s.page_size - 1) / s.page_size);
+}
+
+// Flat offsets into the documented layouts.
+uint64_t group_index(const LayerShape& s, uint32_t b, uint32_t g) { return uint64_t(b) * s.groups + g; }
+uint64_t slot_key_offset(const LayerShape& s, uint32_t b, uint32_t g, uint32_t c, uint32_t j, uint32_t p, uint32_t width) {
+  return ((((group_index(s, b, g) * s.capacity + c) * s.heads_per_unit + j) * s.page_size) + p) * width;
+}
+uint64_t repr_offset(const LayerShape& s, uint32_t b, uint32_t kv_head, uint32_t u) {
+  return ((uint64_t(b) * s.kv_heads + kv_head) * s.max_units + u) * s.head_dim;
+}
+
+}  // namespace
+
+DeviceBuffers::DeviceBuffers(const LayerShape& s) {
+  const uint64_t B = s.batch, S = s.groups, C = s.capacity, K = s.budget, N = s.max_units;
+  if (s.algorithm == Algorithm::Quest) {
+    repr_kmin.assign(B * s.kv_heads * N * s.head_dim, 0);
+    repr_kmax.assign(repr_kmin.size(), 0);
+  }
+  buf_k.assign(B * S * C * s.heads_per_unit * s.page_size * s.head_dim, 0);
+  if (s.has_separate_v) buf_v.assign(B * S * C * s.heads_per_unit * s.page_size * s.value_dim, 0);
+  buf_slot_unit.assign(B * S * C, -1);
+  buf_last_used.assign(B * S * C, -1);
+  sel_scores.assign(B * S * N, -kPositiveInfinity);
+  for (auto* v : {&sel_units, &sel_slots, &sel_copy_units, &sel_copy_slots}) v->assign(B * S * K, -1);
+  sel_copy_count.assign(B * S, 0);
+  req_length.assign(B, 0);
+  req_step.assign(B, 0);
+  io_q.assign(B * s.q_heads * s.head_dim, 0);
+  io_o.assign(B * s.q_heads * s.value_dim, 0);
+  io_new_k.assign(B * s.kv_heads * s.head_dim, 0);
+  if (s.has_separate_v) io_new_v.assign(B * s.kv_heads * s.value_dim, 0);
+}
+
+void DeviceBuffers::reset_slot(const LayerShape& s, uint32_t b) {
+  const uint64_t SC = uint64_t(s.groups) * s.capacity, SK = uint64_t(s.groups) * s.budget;
+  std::fill_n(buf_slot_unit.begin() + b * SC, SC, -1);
+  std::fill_n(buf_last_used.begin() + b * SC, SC, -1);
+  for (auto* v : {&sel_units, &sel_slots, &sel_copy_units, &sel_copy_slots}) std::fill_n(v->begin() + b * SK, SK, -1);
+  std::fill_n(sel_copy_count.begin() + uint64_t(b) * s.groups, s.groups, 0);
+  req_length[b] = 0;
+  req_step[b] = 0;
+}
+
+namespace reference {
+
+void top_k(const float* scores, uint32_t n, uint32_t k, int32_t* units) {
+  std::vector<int32_t> candidates;
+  candidates.reserve(n);
+  for (uint32_t u = 0; u < n; ++u)
+    if (scores[u] > -kPositiveInfinity) candidates.push_back(int32_t(u));  // false for -inf and NaN
+  const uint32_t take = std::min<uint32_t>(k, uint32_t(candidates.size()));
+  std::partial_sort(candidates.begin(), candidates.begin() + take, candidates.end(), [&](int32_t a, int32_t b) {
+    return scores[a] != scores[b] ? scores[a] > scores[b] : a < b;
+  });
+  std::sort(candidates.begin(), candidates.begin() + take);
+  for (uint32_t i = 0; i < k; ++i) units[i] = i < take ? candidates[i] : -1;
+}
+
+uint32_t lru_diff(const int32_t* units, uint32_t k, int32_t step, uint32_t capacity, int32_t* slot_unit,
+                  int32_t* last_used, int32_t* slots, int32_t* copy_units, int32_t* copy_slots) {
+  std::vector<char> taken(capacity, 0);  // selected this step: never a victim
+  for (uint32_t i = 0; i < k; ++i) {
+    slots[i] = -1;
+    if (units[i] < 0) continue;
+    for (uint32_t c = 0; c < capacity; ++c)
+      if (slot_unit[c] == units[i]) { slots[i] = int32_t(c); taken[c] = 1; break; }
+  }
+  uint32_t misses = 0;
+  for (uint32_t i = 0; i < k; ++i) {  // units ascend, so misses take victims in unit order
+    if (units[i] < 0 || slots[i] >= 0) continue;
+    int32_t victim = -1;
+    for (uint32_t c = 0; c < capacity && victim < 0; ++c)
+      if (!taken[c] && slot_unit[c] < 0) victim = int32_t(c);
+    if (victim < 0)
+      for (uint32_t c = 0; c < capacity; ++c)
+        if (!taken[c] && (victim < 0 || last_used[c] < last_used[victim])) victim = int32_t(c);
+    // C >= K guarantees a victim: at most k - 1 other slots are taken.
+    taken[victim] = 1;
+    slot_unit[victim] = units[i];
+    slots[i] = victim;
+    copy_units[misses] = units[i];
+    copy_slots[misses] = victim;
+    ++misses;
+  }
+  for (uint32_t i = misses; i < k; ++i) copy_units[i] = copy_slots[i] = -1;
+  for (uint32_t i = 0; i < k; ++i)
+    if (slots[i] >= 0) last_used[slots[i]] = step;
+  return misses;
+}
+
+double quest_bound(const double* q, const uint16_t* kmin, const uint16_t* kmax, uint32_t dim, KvDtype dtype) {
+  double bound = 0.0;
+  for (uint32_t d = 0; d < dim; ++d) {
+    const double lo = q[d] * kv_to_float(kmin[d], dtype), hi = q[d] * kv_to_float(kmax[d], dtype);
+    bound += lo > hi ? lo : hi;
+  }
+  return bound;
+}
+
+void score(const LayerShape& s, DeviceBuffers& dev, uint32_t b) {
+  const uint32_t n = unit_count(s, dev.req_length[b]);
+  const uint32_t D = s.head_dim, Gq = s.group_size;
+  // Queries of slot b in double, and each KV head's mean query.
+  std::vector<double> q(uint64_t(s.q_heads) * D), mean(uint64_t(s.kv_heads) * D, 0.0);
+  for (uint64_t i = 0; i < q.size(); ++i) q[i] = kv_to_float(dev.io_q[uint64_t(b) * s.q_heads * D + i], s.dtype);
+  for (uint32_t h = 0; h < s.q_heads; ++h)
+    for (uint32_t d = 0; d < D; ++d) mean[uint64_t(h / Gq) * D + d] += q[uint64_t(h) * D + d] / Gq;
+  for (uint32_t g = 0; g < s.groups; ++g) {
+    float* out = &dev.sel_scores[group_index(s, b, g) * s.max_units];
+    for (uint32_t u = 0; u < s.max_units; ++u) {
+      if (u >= n) { out[u] = -kPositiveInfinity; continue; }
+      if (u < s.sinks || u + s.window >= n) { out[u] = kPositiveInfinity; continue; }
+      if (s.algorithm != Algorithm::Quest) { out[u] = -kPositiveInfinity; continue; }  // StreamingLLM: forced only
+      double combined = s.combine == QuestCombine::Max ? -std::numeric_limits<double>::infinity() : 0.0;
+      for (uint32_t j = 0; j < s.heads_per_unit; ++j) {
+        const uint32_t kv_head = g * s.heads_per_unit + j;
+        const uint16_t* kmin = &dev.repr_kmin[repr_offset(s, b, kv_head, u)];
+        const uint16_t* kmax = &dev.repr_kmax[repr_offset(s, b, kv_head, u)];
+        if (s.combine == QuestCombine::MeanQuery) {
+          combined += quest_bound(&mean[uint64_t(kv_head) * D], kmin, kmax, D, s.dtype);
+          continue;
+        }
+        for (uint32_t h = kv_head * Gq; h < (kv_head + 1) * Gq; ++h) {
+          const double bound = quest_bound(&q[uint64_t(h) * D], kmin, kmax, D, s.dtype);
+          combined = s.combine == QuestCombine::Max ? std::max(combined, bound) : combined + bound;
+        }
+      }
+      out[u] = float(combined);
+    }
+  }
+}
+
+void select(const LayerShape& s, DeviceBuffers& dev, uint32_t b) {
+  const uint32_t n = unit_count(s, dev.req_length[b]);
+  for (uint32_t g = 0; g < s.groups; ++g)
+    top_k(&dev.sel_scores[group_index(s, b, g) * s.max_units], n, s.budget,
+          &dev.sel_units[group_index(s, b, g) * s.budget]);
+}
+
+void diff(const LayerShape& s, DeviceBuffers& dev, uint32_t b) {
+  for (uint32_t g = 0; g < s.groups; ++g) {
+    const uint64_t gi = group_index(s, b, g), sel = gi * s.budget, buf = gi * s.capacity;
+    dev.sel_copy_count[gi] = int32_t(lru_diff(&dev.sel_units[sel], s.budget, dev.req_step[b], s.capacity,
+                                              &dev.buf_slot_unit[buf], &dev.buf_last_used[buf], &dev.sel_slots[sel],
+                                              &dev.sel_copy_units[sel], &dev.sel_copy_slots[sel]));
+  }
+}
+
+void gather(const LayerShape& s, const HostBuffers& host, DeviceBuffers& dev, uint32_t b) {
+  const uint32_t Hu = s.heads_per_unit, P = s.page_size;
+  for (uint32_t g = 0; g < s.groups; ++g) {
+    const uint64_t gi = group_index(s, b, g);
+    for (int32_t i = 0; i < dev.sel_copy_count[gi]; ++i) {
+      const uint32_t u = uint32_t(dev.sel_copy_units[gi * s.budget + i]);
+      const uint32_t c = uint32_t(dev.sel_copy_slots[gi * s.budget + i]);
+      const uint64_t page = uint64_t(host.page_of[uint64_t(b) * s.max_units + u]);
+      // A unit is Hu consecutive heads of one page: contiguous in both layouts.
+      std::memcpy(&dev.buf_k[slot_key_offset(s, b, g, c, 0, 0, s.head_dim)],
+                  host.k + (page * s.kv_heads + uint64_t(g) * Hu) * P * s.head_dim,
+                  uint64_t(Hu) * P * s.head_dim * sizeof(uint16_t));
+      if (s.has_separate_v)
+        std::memcpy(&dev.buf_v[slot_key_offset(s, b, g, c, 0, 0, s.value_dim)],
+                    host.v + (page * s.kv_heads + uint64_t(g) * Hu) * P * s.value_dim,
+                    uint64_t(Hu) * P * s.value_dim * sizeof(uint16_t));
+    }
+  }
+}
+
+void attend(const LayerShape& s, DeviceBuffers& dev, uint32_t b, float* o_f32) {
+  const uint32_t D = s.head_dim, Dv = s.value_dim, P = s.page_size;
+  const int64_t length = dev.req_length[b];
+  std::vector<double> logits, acc(Dv);
+  std::vector<const uint16_t*> values;
+  for (uint32_t h = 0; h < s.q_heads; ++h) {
+    const uint32_t kv_head = h / s.group_size, g = kv_head / s.heads_per_unit, j = kv_head % s.heads_per_unit;
+    const uint16_t* q = &dev.io_q[(uint64_t(b) * s.q_heads + h) * D];
+    std::vector<double> qd(D);
+    for (uint32_t d = 0; d < D; ++d) qd[d] = kv_to_float(q[d], s.dtype);
+    logits.clear();
+    values.clear();
+    const uint64_t sel = group_index(s, b, g) * s.budget;
+    for (uint32_t i = 0; i < s.budget; ++i) {
+      const int32_t u = dev.sel_units[sel + i];
+      if (u < 0) continue;
+      const uint32_t c = uint32_t(dev.sel_slots[sel + i]);
+      for (uint32_t p = 0; p < P && int64_t(u) * P + p < length; ++p) {
+        const uint16_t* k = &dev.buf_k[slot_key_offset(s, b, g, c, j, p, D)];
+        double dot = 0.0;
+        for (uint32_t d = 0; d < D; ++d) dot += qd[d] * kv_to_float(k[d], s.dtype);
+        logits.push_back(double(s.scale) * dot);
+        values.push_back(s.has_separate_v ? &dev.buf_v[slot_key_offset(s, b, g, c, j, p, Dv)] : k);
+      }
+    }
+    std::fill(acc.begin(), acc.end(), 0.0);
+    double max_logit = -std::numeric_limits<double>::infinity(), denominator = 0.0;
+    for (double l : logits) max_logit = std::max(max_logit, l);
+    for (size_t t = 0; t < logits.size(); ++t) {
+      const double p = std::exp(logits[t] - max_logit);
+      denominator += p;
+      for (uint32_t d = 0; d < Dv; ++d) acc[d] += p * kv_to_float(values[t][d], s.dtype);
+    }
+    for (uint32_t d = 0; d < Dv; ++d) {
+      const float value = denominator > 0.0 ? float(acc[d] / denominator) : 0.0f;
+      dev.io_o[(uint64_t(b) * s.q_heads + h) * Dv + d] = float_to_kv(value, s.dtype);
+      if (o_f32) o_f32[uint64_t(h) * Dv + d] = value;
+    }
+  }
+}
+
+void decode_step(const LayerShape& s, const HostBuffers& host, DeviceBuffers& dev, uint32_t b, float* o_f32) {
+  score(s, dev, b);
+  select(s, dev, b);
+  diff(s, dev, b);
+  gather(s, host, dev, b);
+  attend(s, dev, b, o_f32);
+  dev.req_step[b] += 1;
+}
+
+void append_token(const LayerShape& s, DeviceBuffers& dev, uint32_t b) {
+  const uint32_t t = uint32_t(dev.req_length[b]), u = t / s.page_size, p = t % s.page_size;
+  const uint32_t D = s.head_dim, Dv = s.value_dim;
+  for (uint32_t g = 0; g < s.groups; ++g) {
+    const uint64_t buf = group_index(s, b, g) * s.capacity;
+    for (uint32_t c = 0; c < s.capacity; ++c) {
+      if (dev.buf_slot_unit[buf + c] != int32_t(u)) continue;
+      for (uint32_t j = 0; j < s.heads_per_unit; ++j) {
+        const uint64_t kv_head = uint64_t(g) * s.heads_per_unit + j;
+        std::memcpy(&dev.buf_k[slot_key_offset(s, b, g, c, j, p, D)],
+                    &dev.io_new_k[(uint64_t(b) * s.kv_heads + kv_head) * D], D * sizeof(uint16_t));
+        if (s.has_separate_v)
+          std::memcpy(&dev.buf_v[slot_key_offset(s, b, g, c, j, p, Dv)],
+                      &dev.io_new_v[(uint64_t(b) * s.kv_heads + kv_head) * Dv], Dv * sizeof(uint16_t));
+      }
+    }
+  }
+  if (s.algorithm == Algorithm::Quest) {
+    for (uint32_t kv_head = 0; kv_head < s.kv_heads; ++kv_head) {
+      const uint16_t* key = &dev.io_new_k[(uint64_t(b) * s.kv_heads + kv_head) * D];
+      uint16_t* kmin = &dev.repr_kmin[repr_offset(s, b, kv_head, u)];
+      uint16_t* kmax = &dev.repr_kmax[repr_offset(s, b, kv_head, u)];
+      for (uint32_t d = 0; d < D; ++d) {
+        const float x = kv_to_float(key[d], s.dtype);
+        if (p == 0 || x < kv_to_float(kmin[d], s.dtype)) kmin[d] = key[d];
+        if (p == 0 || x > kv_to_float(kmax[d], s.dtype)) kmax[d] = key[d];
+      }
+    }
+  }
+  dev.req_length[b] = int32_t(t + 1);
+}
+
+void build_representations(const LayerShape& s, const HostBuffers& host, DeviceBuffers& dev, uint32_t b,
+                           uint32_t first_unit, uint32_t end_unit) {
+  if (s.algorithm != Algorithm::Quest) return;
+  const uint32_t D = s.head_dim, P = s.page_size;
+  const uint64_t length = uint64_t(dev.req_length[b]);
+  for (uint32_t u = first_unit; u < end_unit && uint64_t(u) * P < length; ++u) {
+    const uint64_t page = uint64_t(host.page_of[uint64_t(b) * s.max_units + u]);
+    const uint32_t tokens = uint32_t(std::min<uint64_t>(P, length - uint64_t(u) * P));
+    for (uint32_t kv_head = 0; kv_head < s.kv_heads; ++kv_head) {
+      uint16_t* kmin = &dev.repr_kmin[repr_offset(s, b, kv_head, u)];
+      uint16_t* kmax = &dev.repr_kmax[repr_offset(s, b, kv_head, u)];
+      const uint16_t* keys = host.k + (page * s.kv_heads + kv_head) * P * D;
+      for (uint32_t d = 0; d < D; ++d) {
+        kmin[d] = kmax[d] = keys[d];
+        for (uint32_t p = 1; p < tokens; ++p) {
+          const uint16_t key = keys[uint64_t(p) * D + d];
+          const float x = kv_to_float(key, s.dtype);
+          if (x < kv_to_float(kmin[d], s.dtype)) kmin[d] = key;
+          if (x > kv_to_float(kmax[d], s.dtype)) kmax[d] = key;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace reference
+
+Status CpuBackend::prepare(const Artifact& artifact, const LayerShape& shape, HostCache* cache) {
+  (void)artifact;
+  if (shape.algorithm != Algorithm::Quest && shape.algorithm != Algorithm::StreamingLLM)
+    return Status(StatusCode::Unsupported, "the CPU backend implements Quest and StreamingLLM; DSA and ClusterKV need "
+                                           "their indexer/cluster inputs, which this runtime version does not take");
+  shape_ = shape;
+  cache_ = cache;
+  try {
+    dev_.reset(new DeviceBuffers(shape));
+  } catch (const std::bad_alloc&) {
+    return Status(StatusCode::OutOfMemory, "CPU backend: cannot allocate the device-tier buffers");
+  }
+  return Status::ok();
+}
+
+HostBuffers CpuBackend::host_buffers() const {
+  return HostBuffers{cache_->host_k(), cache_->host_v(), cache_->host_page_of()};
+}
+
+Status CpuBackend::reset_slot(uint32_t slot) {
+  dev_->reset_slot(shape_, slot);
+  return Status::ok();
+}
+
+Status CpuBackend::after_prefill(uint32_t slot, uint32_t old_length) {
+  DeviceBuffers& dev = *dev_;
+  dev.req_length[slot] = int32_t(cache_->length(slot));
+  const uint32_t first = old_length / shape_.page_size;
+  const uint32_t end = uint32_t((uint64_t(cache_->length(slot)) + shape_.page_size - 1) / shape_.page_size);
+  reference::build_representations(shape_, host_buffers(), dev, slot, first, end);
+  for (uint32_t g = 0; g < shape_.groups; ++g) {
+    const uint64_t buf = (uint64_t(slot) * shape_.groups + g) * shape_.capacity;
+    for (uint32_t c = 0; c < shape_.capacity; ++c)
+      if (dev.buf_slot_unit[buf + c] >= int32_t(first)) dev.buf_slot_unit[buf + c] = dev.buf_last_used[buf + c] = -1;
+  }
+  return Status::ok();
+}
+
+Status CpuBackend::after_append(const uint32_t* slots, size_t count, const uint16_t* new_k, const uint16_t* new_v) {
+  DeviceBuffers& dev = *dev_;
+  const uint64_t row_k = uint64_t(shape_.kv_heads) * shape_.head_dim, row_v = uint64_t(shape_.kv_heads) * shape_.value_dim;
+  for (size_t i = 0; i < count; ++i) {
+    const uint32_t b = slots[i];
+    std::memcpy(&dev.io_new_k[b * row_k], new_k + i * row_k, row_k * sizeof(uint16_t));
+    if (shape_.has_separate_v) std::memcpy(&dev.io_new_v[b * row_v], new_v + i * row_v, row_v * sizeof(uint16_t));
+    reference::append_token(shape_, dev, b);
+  }
+  return Status::ok();
+}
+
+Status CpuBackend::decode(const uint32_t* slots, size_t count, const uint16_t* q, uint16_t* o, SlotStepResult* results) {
+  DeviceBuffers& dev = *dev_;
+  const uint64_t row_q = uint64_t(shape_.q_heads) * shape_.head_dim, row_o = uint64_t(shape_.q_heads) * shape_.value_dim;
+  const HostBuffers host = host_buffers();
+  for (size_t i = 0; i < count; ++i) {
+    const uint32_t b = slots[i];
+    std::memcpy(&dev.io_q[b * row_q], q + i * row_q, row_q * sizeof(uint16_t));
+    reference::decode_step(shape_, host, dev, b);
+    std::memcpy(o + i * row_o, &dev.io_o[b * row_o], row_o * sizeof(uint16_t));
+    SlotStepResult r;
+    for (uint32_t g = 0; g < shape_.groups; ++g) {
+      const uint64_t gi = uint64_t(b) * shape_.groups + g;
+      for (uint32_t k = 0; k < shape_.budget; ++k) r.units_selected += dev.sel_units[gi * shape_.budget + k] >= 0;
+      r.misses += uint64_t(dev.sel_copy_count[gi]);
+    }
+    results[i] = r;
+  }
+  return Status::ok();
+}
+
+Status CpuBackend::selected_units(uint32_t slot, int32_t* units) {
+  const uint64_t SK = uint64_t(shape_.groups) * shape_.budget;
+  std::memcpy(units, &dev_->sel_units[slot * SK], SK * sizeof(int32_t));
+  return Status::ok();
+}
+
+}  // namespace hsa

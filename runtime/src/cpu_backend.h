@@ -1,0 +1,102 @@
+// The CPU reference backend: the golden model of BRIEF.md and docs/BUFFERS.md.
+// Every stage is a separate function over the documented buffers so that GPU
+// kernels can be compared with it element by element. Math is fp64; inputs
+// are converted exactly from bf16/f16 and outputs rounded to nearest even.
+#ifndef HSA_RUNTIME_CPU_BACKEND_H
+#define HSA_RUNTIME_CPU_BACKEND_H
+
+#include <cstdint>
+#include <vector>
+
+#include "backend.h"
+
+namespace hsa {
+
+// Host-tier buffers (owned by the HostCache). v is null when V is part of K.
+struct HostBuffers {
+  const uint16_t* k;
+  const uint16_t* v;
+  const int32_t* page_of;
+};
+
+// Device-tier buffers of docs/BUFFERS.md, same names and layouts, in host memory.
+struct DeviceBuffers {
+  std::vector<uint16_t> repr_kmin, repr_kmax;           // [B][Hkv][N][D] (Quest)
+  std::vector<uint16_t> buf_k, buf_v;                   // [B][S][C][Hu][P][D|Dv]
+  std::vector<int32_t> buf_slot_unit, buf_last_used;    // [B][S][C]
+  std::vector<float> sel_scores;                        // [B][S][N]
+  std::vector<int32_t> sel_units, sel_slots;            // [B][S][K]
+  std::vector<int32_t> sel_copy_units, sel_copy_slots;  // [B][S][K]
+  std::vector<int32_t> sel_copy_count;                  // [B][S]
+  std::vector<int32_t> req_length, req_step;            // [B]
+  std::vector<uint16_t> io_q, io_o;                     // [B][Hq][D], [B][Hq][Dv]
+  std::vector<uint16_t> io_new_k, io_new_v;             // [B][Hkv][D], [B][Hkv][Dv]
+
+  explicit DeviceBuffers(const LayerShape& shape);
+  // Empty state of a batch slot: no slots resident, length and step 0.
+  void reset_slot(const LayerShape& shape, uint32_t b);
+};
+
+namespace reference {
+
+// --- Per-group primitives -------------------------------------------------
+// The min(k, candidates) highest scores, ties toward the lower unit id, output
+// ascending by unit id and padded with -1. Units scoring -inf or NaN are never
+// selected (StreamingLLM scores every non-forced unit -inf).
+void top_k(const float* scores, uint32_t n, uint32_t k, int32_t* units);
+
+// LRU diff of one (b, g): units[0, k) ascending with -1 padding. Updates
+// slot_unit/last_used[0, capacity), writes slots[0, k) and the copy list;
+// returns the number of misses.
+uint32_t lru_diff(const int32_t* units, uint32_t k, int32_t step, uint32_t capacity, int32_t* slot_unit,
+                  int32_t* last_used, int32_t* slots, int32_t* copy_units, int32_t* copy_slots);
+
+// Quest bound sum_d max(q_d * kmin_d, q_d * kmax_d).
+double quest_bound(const double* q, const uint16_t* kmin, const uint16_t* kmax, uint32_t dim, artifact::KvDtype dtype);
+
+// --- Stages over the documented buffers, for batch slot b ------------------
+void score(const LayerShape& shape, DeviceBuffers& dev, uint32_t b);      // -> sel.scores
+void select(const LayerShape& shape, DeviceBuffers& dev, uint32_t b);     // -> sel.units
+void diff(const LayerShape& shape, DeviceBuffers& dev, uint32_t b);       // -> sel.slots, copies, buf.slot_unit/last_used
+void gather(const LayerShape& shape, const HostBuffers& host, DeviceBuffers& dev, uint32_t b);  // -> buf.k/v
+// -> io.o; also the unrounded output [Hq][Dv] when o_f32 is not null.
+void attend(const LayerShape& shape, DeviceBuffers& dev, uint32_t b, float* o_f32 = nullptr);
+// score, select, diff, gather, attend, then req.step += 1.
+void decode_step(const LayerShape& shape, const HostBuffers& host, DeviceBuffers& dev, uint32_t b,
+                 float* o_f32 = nullptr);
+// Token t = req.length[b] (already in the host cache, and in io.new_k/io.new_v
+// row b) goes into every resident slot of its unit; representation updated;
+// req.length += 1.
+void append_token(const LayerShape& shape, DeviceBuffers& dev, uint32_t b);
+// Representations of units [first, end) from the host cache (req.length bounds the last).
+void build_representations(const LayerShape& shape, const HostBuffers& host, DeviceBuffers& dev, uint32_t b,
+                           uint32_t first_unit, uint32_t end_unit);
+
+}  // namespace reference
+
+class CpuBackend : public Backend {
+ public:
+  const char* name() const override { return "cpu"; }
+  HostAllocator* host_allocator() override { return &allocator_; }
+  Status prepare(const Artifact& artifact, const LayerShape& shape, HostCache* cache) override;
+  Status reset_slot(uint32_t slot) override;
+  Status after_prefill(uint32_t slot, uint32_t old_length) override;
+  Status after_append(const uint32_t* slots, size_t count, const uint16_t* new_k, const uint16_t* new_v) override;
+  Status decode(const uint32_t* slots, size_t count, const uint16_t* q, uint16_t* o, SlotStepResult* results) override;
+  Status selected_units(uint32_t slot, int32_t* units) override;
+
+  // For tests that compare stages: the buffers as the last call left them.
+  const DeviceBuffers& buffers() const { return *dev_; }
+
+ private:
+  HostBuffers host_buffers() const;
+
+  AlignedHostAllocator allocator_;
+  LayerShape shape_;
+  HostCache* cache_ = nullptr;
+  std::unique_ptr<DeviceBuffers> dev_;
+};
+
+}  // namespace hsa
+
+#endif  // HSA_RUNTIME_CPU_BACKEND_H

@@ -1,0 +1,81 @@
+// The host KV cache: a pool of pages in the layout of docs/BUFFERS.md
+// (host.k [pages][Hkv][P][D], host.v [pages][Hkv][P][Dv], host.page_of [B][N]),
+// per-request page lists (rows of host.page_of) and token appends.
+#ifndef HSA_RUNTIME_HOST_CACHE_H
+#define HSA_RUNTIME_HOST_CACHE_H
+
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <vector>
+
+#include "hsa/status.hpp"
+#include "layer_shape.h"
+
+namespace hsa {
+
+// Where host-tier memory comes from. The CUDA backend supplies pinned memory
+// mapped into the device address space; the CPU backend plain aligned memory.
+class HostAllocator {
+ public:
+  virtual ~HostAllocator() = default;
+  virtual Status allocate(size_t bytes, void** host) = 0;
+  virtual void release(void* host) = 0;
+  // The device address of `host` (0 when there is no device).
+  virtual uint64_t device_address(const void* host) const = 0;
+};
+
+class AlignedHostAllocator : public HostAllocator {
+ public:
+  Status allocate(size_t bytes, void** host) override;
+  void release(void* host) override;
+  uint64_t device_address(const void*) const override { return 0; }
+};
+
+class HostCache {
+ public:
+  static Status create(const LayerShape& shape, HostAllocator* allocator, std::unique_ptr<HostCache>* out);
+  ~HostCache();
+  HostCache(const HostCache&) = delete;
+  HostCache& operator=(const HostCache&) = delete;
+
+  uint32_t length(uint32_t slot) const { return lengths_[slot]; }
+  uint32_t pages_held(uint32_t slot) const;
+  uint32_t free_pages() const { return uint32_t(free_.size()); }
+  // Pages a request must newly take to grow by `tokens`.
+  uint32_t pages_needed(uint32_t slot, uint64_t tokens) const;
+  // Fails (touching nothing) if the request would exceed max context or the pool.
+  Status check_room(uint32_t slot, uint64_t tokens) const;
+
+  // Appends `tokens` tokens; k is [tokens][Hkv][D], v is [tokens][Hkv][Dv]
+  // (null when V is part of K). All-or-nothing: on error nothing changed.
+  Status append(uint32_t slot, uint64_t tokens, const uint16_t* k, const uint16_t* v);
+  // Returns the request's pages to the pool and empties its row.
+  void release(uint32_t slot);
+
+  // The documented host buffers.
+  uint16_t* host_k() const { return k_; }
+  uint16_t* host_v() const { return v_; }
+  int32_t* host_page_of() const { return page_of_; }
+  uint64_t page_bytes() const;  // K and V bytes of one pool page
+  uint64_t host_bytes(uint32_t slot) const;  // pages held + its page_of row
+  const HostAllocator& allocator() const { return *allocator_; }
+
+  const uint16_t* key(uint32_t slot, uint32_t token, uint32_t head) const;
+  const uint16_t* value(uint32_t slot, uint32_t token, uint32_t head) const;
+
+ private:
+  HostCache(const LayerShape& shape, HostAllocator* allocator) : shape_(shape), allocator_(allocator) {}
+
+  LayerShape shape_;
+  HostAllocator* allocator_;
+  uint16_t* k_ = nullptr;
+  uint16_t* v_ = nullptr;
+  int32_t* page_of_ = nullptr;
+  std::vector<uint32_t> lengths_;
+  std::set<uint32_t> free_;  // lowest page first: deterministic layouts
+};
+
+}  // namespace hsa
+
+#endif  // HSA_RUNTIME_HOST_CACHE_H

@@ -1,0 +1,126 @@
+#include "layer_shape.h"
+
+#include <cmath>
+
+#include "hsa/artifact_writer.h"
+
+namespace hsa {
+using namespace artifact;
+
+uint64_t LayerShape::unit_bytes() const {
+  const uint64_t widths = has_separate_v ? uint64_t(head_dim) + value_dim : head_dim;
+  return uint64_t(heads_per_unit) * page_size * widths * element_bytes;
+}
+
+SymbolValues LayerShape::symbols() const {
+  SymbolValues s{};
+  s[uint32_t(Symbol::Batch)] = batch;
+  s[uint32_t(Symbol::MaxUnits)] = max_units;
+  s[uint32_t(Symbol::MaxTokens)] = int64_t(max_tokens());
+  s[uint32_t(Symbol::PoolPages)] = pool_pages;
+  s[uint32_t(Symbol::QHeads)] = q_heads;
+  s[uint32_t(Symbol::KvHeads)] = kv_heads;
+  s[uint32_t(Symbol::HeadDim)] = head_dim;
+  s[uint32_t(Symbol::ValueDim)] = value_dim;
+  s[uint32_t(Symbol::PageSize)] = page_size;
+  s[uint32_t(Symbol::Groups)] = groups;
+  s[uint32_t(Symbol::HeadsPerUnit)] = heads_per_unit;
+  s[uint32_t(Symbol::Budget)] = budget;
+  s[uint32_t(Symbol::Capacity)] = capacity;
+  s[uint32_t(Symbol::Sinks)] = sinks;
+  s[uint32_t(Symbol::Window)] = window;
+  s[uint32_t(Symbol::ElementBytes)] = element_bytes;
+  return s;
+}
+
+Status LayerShape::create(const LayerConfigRecord& c, uint32_t batch, uint64_t max_context_tokens,
+                          uint32_t pool_pages, LayerShape* out) {
+  if (batch == 0 || batch > (1u << 16))
+    return Status(StatusCode::InvalidArgument, "max_batch must be in [1, 65536], got " + std::to_string(batch));
+  if (max_context_tokens == 0 || max_context_tokens > (uint64_t(1) << 31))
+    return Status(StatusCode::InvalidArgument, "max_context_tokens must be in [1, 2^31]");
+  LayerShape s;
+  s.config = c;
+  s.dtype = KvDtype(c.kv_dtype);
+  s.algorithm = Algorithm(c.algorithm);
+  s.combine = QuestCombine(c.quest_combine);
+  s.batch = batch;
+  s.q_heads = c.num_q_heads;
+  s.kv_heads = c.num_kv_heads;
+  s.head_dim = c.head_dim;
+  s.value_dim = c.value_dim;
+  s.page_size = c.page_size;
+  s.max_units = uint32_t((max_context_tokens + c.page_size - 1) / c.page_size);
+  const uint64_t pages = pool_pages ? pool_pages : uint64_t(batch) * s.max_units;
+  if (pages > UINT32_MAX / 2) return Status(StatusCode::InvalidArgument, "host pool of " + std::to_string(pages) + " pages is too large");
+  s.pool_pages = uint32_t(pages);
+  s.group_size = c.num_q_heads / c.num_kv_heads;
+  s.groups = SelectionScope(c.scope) == SelectionScope::KvHead ? c.num_kv_heads : 1;
+  s.heads_per_unit = c.num_kv_heads / s.groups;
+  s.budget = c.budget_units;
+  s.capacity = c.capacity_units;
+  s.sinks = c.sink_units;
+  s.window = c.window_units;
+  s.has_separate_v = (c.flags & kLayerFlagValueIsKeyPrefix) == 0;
+  s.element_bytes = 2;
+  s.scale = c.softmax_scale > 0.0f ? c.softmax_scale : float(1.0 / std::sqrt(double(c.head_dim)));
+  *out = s;
+  return Status::ok();
+}
+
+Status evaluate_buffer_dims(const Artifact& artifact, const ArtifactBuffer& buffer, const SymbolValues& symbols,
+                            std::vector<int64_t>* dims, uint64_t* bytes) {
+  dims->clear();
+  uint64_t total = element_type_bytes(buffer.element_type);
+  for (size_t d = 0; d < buffer.dims.size(); ++d) {
+    int64_t value = 0;
+    HSA_RETURN_IF_ERROR(evaluate_expression(artifact.code, buffer.dims[d], symbols,
+                                            "buffer '" + buffer.name + "' dim " + std::to_string(d), &value));
+    if (value < 0)
+      return Status(StatusCode::InvalidArtifact, "buffer '" + buffer.name + "' dim " + std::to_string(d) +
+                                                     " evaluates to " + std::to_string(value));
+    if (__builtin_mul_overflow(total, uint64_t(value), &total))
+      return Status(StatusCode::InvalidArtifact, "buffer '" + buffer.name + "' size overflows 64 bits");
+    dims->push_back(value);
+  }
+  *bytes = total;
+  return Status::ok();
+}
+
+Status check_documented_shapes(const Artifact& artifact, const LayerShape& shape) {
+  const SymbolValues symbols = shape.symbols();
+  for (const DocumentedBuffer& doc : documented_buffers(shape.config)) {
+    const int index = artifact.find_buffer(doc.name);
+    if (index < 0) return Status(StatusCode::InvalidArtifact, std::string("buffer table lacks '") + doc.name + "'");
+    std::vector<int64_t> dims;
+    uint64_t bytes = 0;
+    HSA_RETURN_IF_ERROR(evaluate_buffer_dims(artifact, artifact.buffers[index], symbols, &dims, &bytes));
+    for (size_t d = 0; d < doc.dims.size(); ++d) {
+      int64_t expected = 0;
+      const Expr& e = doc.dims[d];
+      std::vector<ExprInstr> code = e.code;
+      HSA_RETURN_IF_ERROR(evaluate_expression(code, ExprRef{0, uint32_t(code.size())}, symbols, "documented dim", &expected));
+      if (dims[d] != expected)
+        return Status(StatusCode::InvalidArtifact, std::string("buffer '") + doc.name + "' dim " + std::to_string(d) +
+                                                       " is " + std::to_string(dims[d]) + ", docs/BUFFERS.md says " +
+                                                       std::to_string(expected));
+    }
+  }
+  return Status::ok();
+}
+
+Status per_request_device_bytes(const Artifact& artifact, const LayerShape& shape, uint64_t* bytes) {
+  const SymbolValues symbols = shape.symbols();
+  uint64_t total = 0;
+  for (const ArtifactBuffer& b : artifact.buffers) {
+    if (b.tier != Tier::Device || b.scope != BufferScope::PerBatchSlot) continue;
+    std::vector<int64_t> dims;
+    uint64_t buffer_bytes = 0;
+    HSA_RETURN_IF_ERROR(evaluate_buffer_dims(artifact, b, symbols, &dims, &buffer_bytes));
+    total += buffer_bytes / shape.batch;
+  }
+  *bytes = total;
+  return Status::ok();
+}
+
+}  // namespace hsa

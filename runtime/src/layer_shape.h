@@ -1,0 +1,56 @@
+// The sizes of one layer instance: the artifact's config plus the runtime's
+// choices (batch slots, max context, pool pages), and the evaluation of the
+// artifact's buffer table against them.
+#ifndef HSA_RUNTIME_LAYER_SHAPE_H
+#define HSA_RUNTIME_LAYER_SHAPE_H
+
+#include <cstdint>
+#include <vector>
+
+#include "artifact.h"
+#include "expression.h"
+
+namespace hsa {
+
+struct LayerShape {
+  artifact::LayerConfigRecord config{};
+  artifact::KvDtype dtype = artifact::KvDtype::BF16;
+  artifact::Algorithm algorithm = artifact::Algorithm::Quest;
+  artifact::QuestCombine combine = artifact::QuestCombine::Max;
+  uint32_t batch = 0;        // B
+  uint32_t max_units = 0;    // N
+  uint32_t pool_pages = 0;
+  uint32_t q_heads = 0, kv_heads = 0, head_dim = 0, value_dim = 0, page_size = 0;
+  uint32_t group_size = 0;   // Gq = Hq / Hkv
+  uint32_t groups = 0;       // S
+  uint32_t heads_per_unit = 0;  // Hu
+  uint32_t budget = 0, capacity = 0, sinks = 0, window = 0;
+  bool has_separate_v = true;  // false: V is the first Dv dims of K (MLA)
+  uint32_t element_bytes = 2;
+  float scale = 0.0f;        // effective softmax scale
+
+  uint64_t max_tokens() const { return uint64_t(max_units) * page_size; }
+  // Bytes of one unit (K and V) moved by a copy: docs/BUFFERS.md.
+  uint64_t unit_bytes() const;
+  SymbolValues symbols() const;
+
+  // pool_pages == 0 means batch * max_units (every slot can reach max context).
+  static Status create(const artifact::LayerConfigRecord& config, uint32_t batch, uint64_t max_context_tokens,
+                       uint32_t pool_pages, LayerShape* out);
+};
+
+// Evaluates the dims of `buffer` with `symbols`; every dim must be >= 0 and the
+// byte size must not overflow.
+Status evaluate_buffer_dims(const Artifact& artifact, const ArtifactBuffer& buffer, const SymbolValues& symbols,
+                            std::vector<int64_t>* dims, uint64_t* bytes);
+
+// Checks that every documented buffer of the artifact has the documented shape
+// for `shape` (the runtime relies on the layouts of docs/BUFFERS.md).
+Status check_documented_shapes(const Artifact& artifact, const LayerShape& shape);
+
+// Device bytes one request occupies: per-batch-slot device buffers / B.
+Status per_request_device_bytes(const Artifact& artifact, const LayerShape& shape, uint64_t* bytes);
+
+}  // namespace hsa
+
+#endif  // HSA_RUNTIME_LAYER_SHAPE_H

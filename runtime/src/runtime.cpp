@@ -1,0 +1,290 @@
+#include "hsa/runtime.hpp"
+
+#include <map>
+#include <new>
+#include <set>
+
+#include "artifact.h"
+#include "backend.h"
+#include "cpu_backend.h"
+#include "host_cache.h"
+#include "layer_shape.h"
+#if HSA_RUNTIME_HAS_CUDA
+#include "cuda_backend.h"
+#endif
+
+namespace hsa {
+
+namespace {
+
+Status invalid_argument(const std::string& message) { return Status(StatusCode::InvalidArgument, message); }
+
+// Runs `body`, turning any escaping exception into a Status.
+template <typename Body>
+Status guarded(Body&& body) {
+  try {
+    return body();
+  } catch (const std::bad_alloc&) {
+    return Status(StatusCode::OutOfMemory, "out of host memory");
+  } catch (const std::exception& e) {
+    return Status(StatusCode::Internal, std::string("internal error: ") + e.what());
+  }
+}
+
+Status create_backend(const RuntimeOptions& options, std::unique_ptr<Backend>* out) {
+  if (options.backend == BackendKind::Cpu) {
+    out->reset(new CpuBackend());
+    return Status::ok();
+  }
+#if HSA_RUNTIME_HAS_CUDA
+  Status status = create_cuda_backend(options, out);
+#else
+  Status status(StatusCode::Unavailable, "this runtime was built without the CUDA backend: use backend=cpu");
+#endif
+  if (status.is_ok() || options.backend == BackendKind::Cuda) return status;
+  out->reset(new CpuBackend());  // Auto: fall back to the reference backend
+  return Status::ok();
+}
+
+}  // namespace
+
+struct Runtime::Impl {
+  RuntimeOptions options;
+  std::unique_ptr<Backend> backend;
+  bool loaded = false;
+  bool backend_failed = false;  // a backend that failed half-way through prepare is not reused
+  Artifact artifact;
+  LayerShape shape;
+  std::unique_ptr<HostCache> cache;
+  std::map<RequestId, uint32_t> slot_of;
+  std::vector<char> slot_used;
+  RequestId next_id = 1;
+  uint64_t device_bytes_per_request = 0;
+
+  Status require_loaded() const {
+    return loaded ? Status::ok() : invalid_argument("no artifact loaded: call load_artifact first");
+  }
+
+  Status find_slot(RequestId id, uint32_t* slot) const {
+    HSA_RETURN_IF_ERROR(require_loaded());
+    auto it = slot_of.find(id);
+    if (it == slot_of.end()) return Status(StatusCode::NotFound, "unknown request id " + std::to_string(id));
+    *slot = it->second;
+    return Status::ok();
+  }
+
+  // Slots of a batch call: ids known, distinct, count within the batch.
+  Status batch_slots(const RequestId* ids, size_t count, std::vector<uint32_t>* slots) const {
+    HSA_RETURN_IF_ERROR(require_loaded());
+    if (count == 0) return invalid_argument("empty request list");
+    if (!ids) return invalid_argument("null request id list");
+    if (count > shape.batch)
+      return invalid_argument(std::to_string(count) + " requests exceed max_batch " + std::to_string(shape.batch));
+    std::set<RequestId> seen;
+    for (size_t i = 0; i < count; ++i) {
+      uint32_t slot = 0;
+      HSA_RETURN_IF_ERROR(find_slot(ids[i], &slot));
+      if (!seen.insert(ids[i]).second) return invalid_argument("request " + std::to_string(ids[i]) + " listed twice");
+      slots->push_back(slot);
+    }
+    return Status::ok();
+  }
+
+  Status load(Artifact&& loaded_artifact) {
+    if (loaded) return invalid_argument("an artifact is already loaded; create another runtime for another layer");
+    if (backend_failed) return invalid_argument("a previous load failed in the backend; create a new runtime");
+    LayerShape s;
+    HSA_RETURN_IF_ERROR(LayerShape::create(loaded_artifact.config, options.max_batch, options.max_context_tokens,
+                                           options.pool_pages, &s));
+    HSA_RETURN_IF_ERROR(check_documented_shapes(loaded_artifact, s));
+    HSA_RETURN_IF_ERROR(per_request_device_bytes(loaded_artifact, s, &device_bytes_per_request));
+    std::unique_ptr<HostCache> new_cache;
+    HSA_RETURN_IF_ERROR(HostCache::create(s, backend->host_allocator(), &new_cache));
+    artifact = std::move(loaded_artifact);
+    shape = s;
+    cache = std::move(new_cache);
+    Status status = backend->prepare(artifact, shape, cache.get());
+    if (!status.is_ok()) {
+      backend_failed = true;
+      return status;
+    }
+    slot_used.assign(shape.batch, 0);
+    loaded = true;
+    return Status::ok();
+  }
+};
+
+Runtime::Runtime(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Runtime::~Runtime() = default;
+
+Status Runtime::create(const RuntimeOptions& options, std::unique_ptr<Runtime>* out) {
+  return guarded([&]() -> Status {
+    if (!out) return invalid_argument("null output runtime");
+    if (options.max_batch == 0) return invalid_argument("max_batch must be >= 1");
+    if (options.max_context_tokens == 0) return invalid_argument("max_context_tokens must be >= 1");
+    std::unique_ptr<Impl> impl(new Impl());
+    impl->options = options;
+    HSA_RETURN_IF_ERROR(create_backend(options, &impl->backend));
+    out->reset(new Runtime(std::move(impl)));
+    return Status::ok();
+  });
+}
+
+const char* Runtime::backend_name() const { return impl_->backend->name(); }
+
+Status Runtime::load_artifact_file(const std::string& path) {
+  return guarded([&]() -> Status {
+    Artifact artifact;
+    HSA_RETURN_IF_ERROR(hsa::load_artifact_file(path, &artifact));
+    return impl_->load(std::move(artifact));
+  });
+}
+
+Status Runtime::load_artifact(const void* data, size_t size) {
+  return guarded([&]() -> Status {
+    if (!data) return invalid_argument("null artifact data");
+    Artifact artifact;
+    HSA_RETURN_IF_ERROR(hsa::load_artifact(static_cast<const uint8_t*>(data), size, &artifact));
+    return impl_->load(std::move(artifact));
+  });
+}
+
+Status Runtime::layer_config(artifact::LayerConfigRecord* config) const {
+  if (!config) return invalid_argument("null config");
+  HSA_RETURN_IF_ERROR(impl_->require_loaded());
+  *config = impl_->artifact.config;
+  return Status::ok();
+}
+
+Status Runtime::create_request(RequestId* id) {
+  return guarded([&]() -> Status {
+    if (!id) return invalid_argument("null request id output");
+    HSA_RETURN_IF_ERROR(impl_->require_loaded());
+    for (uint32_t slot = 0; slot < impl_->shape.batch; ++slot) {
+      if (impl_->slot_used[slot]) continue;
+      HSA_RETURN_IF_ERROR(impl_->backend->reset_slot(slot));
+      impl_->slot_used[slot] = 1;
+      *id = impl_->next_id++;
+      impl_->slot_of[*id] = slot;
+      return Status::ok();
+    }
+    return Status(StatusCode::OutOfCapacity, "all " + std::to_string(impl_->shape.batch) + " batch slots are in use");
+  });
+}
+
+Status Runtime::release_request(RequestId id) {
+  return guarded([&]() -> Status {
+    uint32_t slot = 0;
+    HSA_RETURN_IF_ERROR(impl_->find_slot(id, &slot));
+    impl_->cache->release(slot);
+    impl_->slot_of.erase(id);
+    impl_->slot_used[slot] = 0;
+    return impl_->backend->reset_slot(slot);
+  });
+}
+
+Status Runtime::prefill(RequestId id, const void* k, const void* v, uint64_t tokens) {
+  return guarded([&]() -> Status {
+    uint32_t slot = 0;
+    HSA_RETURN_IF_ERROR(impl_->find_slot(id, &slot));
+    if (tokens == 0) return invalid_argument("prefill of 0 tokens");
+    if (!k || (impl_->shape.has_separate_v && !v)) return invalid_argument("prefill: null K or V");
+    const uint32_t old_length = impl_->cache->length(slot);
+    HSA_RETURN_IF_ERROR(impl_->cache->append(slot, tokens, static_cast<const uint16_t*>(k),
+                                             static_cast<const uint16_t*>(v)));
+    return impl_->backend->after_prefill(slot, old_length);
+  });
+}
+
+Status Runtime::append(const RequestId* ids, size_t count, const void* new_k, const void* new_v) {
+  return guarded([&]() -> Status {
+    std::vector<uint32_t> slots;
+    HSA_RETURN_IF_ERROR(impl_->batch_slots(ids, count, &slots));
+    if (!new_k || (impl_->shape.has_separate_v && !new_v)) return invalid_argument("append: null K or V");
+    HostCache& cache = *impl_->cache;
+    uint64_t pages = 0;
+    for (size_t i = 0; i < count; ++i) {  // all or nothing: check every request first
+      const uint32_t slot = slots[i];
+      // Kernels see req.length == 0 as a free slot, so the first token comes by prefill.
+      if (cache.length(slot) == 0)
+        return invalid_argument("request " + std::to_string(ids[i]) + " has no tokens: prefill at least one first");
+      HSA_RETURN_IF_ERROR(cache.check_room(slot, 1));
+      pages += cache.pages_needed(slot, 1);
+    }
+    if (pages > cache.free_pages())
+      return Status(StatusCode::OutOfCapacity, "host KV pool full: " + std::to_string(pages) + " pages needed, " +
+                                                   std::to_string(cache.free_pages()) + " free");
+    const LayerShape& s = impl_->shape;
+    const uint64_t row_k = uint64_t(s.kv_heads) * s.head_dim, row_v = uint64_t(s.kv_heads) * s.value_dim;
+    const uint16_t* k = static_cast<const uint16_t*>(new_k);
+    const uint16_t* v = s.has_separate_v ? static_cast<const uint16_t*>(new_v) : nullptr;
+    for (size_t i = 0; i < count; ++i)
+      HSA_RETURN_IF_ERROR(cache.append(slots[i], 1, k + i * row_k, v ? v + i * row_v : nullptr));
+    return impl_->backend->after_append(slots.data(), count, k, v);
+  });
+}
+
+Status Runtime::decode_step(const RequestId* ids, size_t count, const void* q, void* o, StepStats* stats) {
+  return guarded([&]() -> Status {
+    std::vector<uint32_t> slots;
+    HSA_RETURN_IF_ERROR(impl_->batch_slots(ids, count, &slots));
+    if (!q || !o) return invalid_argument("decode_step: null q or o");
+    for (size_t i = 0; i < count; ++i)
+      if (impl_->cache->length(slots[i]) == 0)
+        return invalid_argument("request " + std::to_string(ids[i]) + " has no tokens: prefill or append first");
+    std::vector<SlotStepResult> results(count);
+    HSA_RETURN_IF_ERROR(impl_->backend->decode(slots.data(), count, static_cast<const uint16_t*>(q),
+                                               static_cast<uint16_t*>(o), results.data()));
+    if (stats) {
+      StepStats total;
+      for (const SlotStepResult& r : results) {
+        total.units_selected += r.units_selected;
+        total.misses += r.misses;
+      }
+      total.hits = total.units_selected - total.misses;
+      total.bytes_copied_h2d = total.misses * impl_->shape.unit_bytes();
+      total.hit_rate = total.units_selected ? double(total.hits) / double(total.units_selected) : 0.0;
+      *stats = total;
+    }
+    return Status::ok();
+  });
+}
+
+Status Runtime::request_accounting(RequestId id, RequestAccounting* accounting) const {
+  if (!accounting) return invalid_argument("null accounting output");
+  uint32_t slot = 0;
+  HSA_RETURN_IF_ERROR(impl_->find_slot(id, &slot));
+  const LayerShape& s = impl_->shape;
+  RequestAccounting a;
+  a.length_tokens = impl_->cache->length(slot);
+  a.device_bytes = impl_->device_bytes_per_request;
+  const uint64_t widths = s.has_separate_v ? uint64_t(s.head_dim) + s.value_dim : s.head_dim;
+  a.full_device_cache_bytes = a.length_tokens * s.kv_heads * widths * s.element_bytes;
+  a.host_bytes = impl_->cache->host_bytes(slot);
+  *accounting = a;
+  return Status::ok();
+}
+
+Status Runtime::selected_units(RequestId id, int32_t* units, size_t capacity) const {
+  return guarded([&]() -> Status {
+    uint32_t slot = 0;
+    HSA_RETURN_IF_ERROR(impl_->find_slot(id, &slot));
+    const size_t needed = size_t(impl_->shape.groups) * impl_->shape.budget;
+    if (!units || capacity < needed)
+      return invalid_argument("selected_units needs room for " + std::to_string(needed) + " entries");
+    return impl_->backend->selected_units(slot, units);
+  });
+}
+
+Status Runtime::last_step_kernel_timings(const KernelTiming** timings, size_t* count) const {
+  if (!timings || !count) return invalid_argument("null timings output");
+  HSA_RETURN_IF_ERROR(impl_->require_loaded());
+  const std::vector<KernelTiming>* measured = impl_->backend->kernel_timings();
+  if (!measured) return Status(StatusCode::Unsupported, std::string("backend '") + backend_name() +
+                                                            "' does not time kernels (needs cuda and profile_kernels)");
+  *timings = measured->data();
+  *count = measured->size();
+  return Status::ok();
+}
+
+}  // namespace hsa

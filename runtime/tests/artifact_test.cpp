@@ -1,0 +1,335 @@
+// The artifact loader: a valid artifact round-trips and every corruption is
+// an InvalidArtifact status with a message, never a crash (this file also runs
+// under ASan/UBSan as ctest 'loader_tests_under_asan_ubsan').
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <functional>
+
+#include "artifact.h"
+#include "expression.h"
+#include "layer_shape.h"
+#include "test_support.h"
+
+namespace hsa {
+namespace {
+using namespace artifact;
+
+std::vector<uint8_t> valid_artifact() { return test::build_artifact(test::make_config(test::ConfigSpec{})); }
+
+Status load(const std::vector<uint8_t>& bytes) {
+  Artifact a;
+  return load_artifact(bytes.data(), bytes.size(), &a);
+}
+
+void expect_invalid(const std::vector<uint8_t>& bytes, const std::string& needle) {
+  const Status status = load(bytes);
+  EXPECT_EQ(status.code(), StatusCode::InvalidArtifact) << status.message();
+  EXPECT_NE(status.message().find(needle), std::string::npos) << "message: " << status.message();
+}
+
+SectionEntry section_of(const std::vector<uint8_t>& image, SectionKind kind) {
+  FileHeader h;
+  std::memcpy(&h, image.data(), sizeof(h));
+  for (uint32_t i = 0; i < h.section_count; ++i) {
+    SectionEntry e;
+    std::memcpy(&e, image.data() + h.section_table_offset + i * sizeof(e), sizeof(e));
+    if (e.kind == uint32_t(kind)) return e;
+  }
+  ADD_FAILURE() << "no section " << uint32_t(kind);
+  return SectionEntry{};
+}
+
+// Rewrites record `index` of a section and recomputes the checksum, so the
+// structural checks (not the checksum) must catch the change.
+template <typename Record>
+std::vector<uint8_t> patched(std::vector<uint8_t> image, SectionKind kind, uint32_t index,
+                             const std::function<void(Record&)>& change) {
+  const SectionEntry e = section_of(image, kind);
+  Record r;
+  std::memcpy(&r, image.data() + e.offset + index * sizeof(Record), sizeof(r));
+  change(r);
+  std::memcpy(image.data() + e.offset + index * sizeof(Record), &r, sizeof(r));
+  ArtifactWriter::seal(image);
+  return image;
+}
+
+std::vector<uint8_t> patched_header(std::vector<uint8_t> image, const std::function<void(FileHeader&)>& change,
+                                    bool reseal = true) {
+  FileHeader h;
+  std::memcpy(&h, image.data(), sizeof(h));
+  change(h);
+  std::memcpy(image.data(), &h, sizeof(h));
+  if (reseal) ArtifactWriter::seal(image);
+  return image;
+}
+
+TEST(ArtifactLoader, ValidArtifactRoundTrips) {
+  test::ConfigSpec spec;
+  spec.scope = SelectionScope::Request;
+  const LayerConfigRecord config = test::make_config(spec);
+  const std::vector<uint8_t> bytes = test::build_artifact(config);
+  Artifact a;
+  const Status status = load_artifact(bytes.data(), bytes.size(), &a);
+  ASSERT_TRUE(status.is_ok()) << status.message();
+  EXPECT_EQ(std::memcmp(&a.config, &config, sizeof(config)), 0);
+  EXPECT_EQ(a.chip, "sm_90a");
+  EXPECT_EQ(a.ptx_isa_version, 80u);
+  EXPECT_EQ(a.kernel_abi_version, kKernelAbiVersion);
+  ASSERT_EQ(a.kernels.size(), 1u);
+  EXPECT_EQ(a.kernels[0].entry_symbol, "hsa_noop");
+  EXPECT_NE(a.kernels[0].ptx.find(".entry hsa_noop"), std::string::npos);
+  EXPECT_EQ(a.kernels[0].ptx.c_str()[a.kernels[0].ptx.size()], '\0');
+  ASSERT_EQ(a.plans.size(), 3u);
+  EXPECT_GE(a.find_plan("decode_step"), 0);
+  const ArtifactLaunch& launch = a.plans[a.find_plan("append")].launches[0];
+  ASSERT_EQ(launch.args.size(), 3u);
+  EXPECT_EQ(a.buffers[launch.args[0].index].name, "io.q");
+  EXPECT_EQ(launch.args[2].value, 7);
+
+  LayerShape shape;
+  ASSERT_TRUE(LayerShape::create(a.config, 3, 100, 0, &shape).is_ok());
+  EXPECT_TRUE(check_documented_shapes(a, shape).is_ok());
+  std::vector<int64_t> dims;
+  uint64_t bytes_k = 0;
+  ASSERT_TRUE(evaluate_buffer_dims(a, a.buffers[a.find_buffer("buf.k")], shape.symbols(), &dims, &bytes_k).is_ok());
+  // [B][S][C][Hu][P][D] = [3][1][8][2][4][16], bf16
+  EXPECT_EQ(dims, (std::vector<int64_t>{3, 1, 8, 2, 4, 16}));
+  EXPECT_EQ(bytes_k, 3u * 8 * 2 * 4 * 16 * 2);
+  int64_t grid_x = 0;
+  ASSERT_TRUE(evaluate_expression(a.code, launch.grid[0], shape.symbols(), "grid", &grid_x).is_ok());
+  EXPECT_EQ(grid_x, 3);
+}
+
+TEST(ArtifactLoader, EveryTruncationIsRejected) {
+  const std::vector<uint8_t> bytes = valid_artifact();
+  for (size_t length = 0; length < bytes.size(); ++length) {
+    std::vector<uint8_t> prefix(bytes.begin(), bytes.begin() + length);
+    const Status status = load(prefix);
+    ASSERT_EQ(status.code(), StatusCode::InvalidArtifact) << "prefix " << length;
+    ASSERT_FALSE(status.message().empty());
+  }
+  // Truncated files whose header was rewritten to match (and resealed) still
+  // fail on the section bounds.
+  for (size_t length = sizeof(FileHeader) + 8; length < bytes.size(); length += 7) {
+    std::vector<uint8_t> prefix(bytes.begin(), bytes.begin() + length);
+    prefix = patched_header(prefix, [&](FileHeader& h) { h.total_size = length; });
+    const Status status = load(prefix);
+    ASSERT_EQ(status.code(), StatusCode::InvalidArtifact) << "resealed prefix " << length;
+  }
+  expect_invalid(patched_header(std::vector<uint8_t>(bytes.begin(), bytes.begin() + 200),
+                                [](FileHeader& h) { h.total_size = 200; }),
+                 "truncated");
+}
+
+TEST(ArtifactLoader, EveryFlippedByteIsRejected) {
+  const std::vector<uint8_t> bytes = valid_artifact();
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    std::vector<uint8_t> corrupt = bytes;
+    corrupt[i] ^= uint8_t(1u << (i % 8));
+    const Status status = load(corrupt);
+    ASSERT_EQ(status.code(), StatusCode::InvalidArtifact) << "byte " << i;
+  }
+  std::vector<uint8_t> corrupt = bytes;
+  corrupt[bytes.size() / 2] ^= 0x10;
+  expect_invalid(corrupt, "checksum mismatch");
+}
+
+TEST(ArtifactLoader, HeaderErrors) {
+  const std::vector<uint8_t> bytes = valid_artifact();
+  expect_invalid(patched_header(bytes, [](FileHeader& h) { h.magic[0] = 'X'; }), "wrong magic");
+  expect_invalid(patched_header(bytes, [](FileHeader& h) { h.format_version = 2; }), "format version 2");
+  expect_invalid(patched_header(bytes, [](FileHeader& h) { h.flags = 4; }), "header flags");
+  expect_invalid(patched_header(bytes, [](FileHeader& h) { h.section_count = 3; }), "3 sections");
+  expect_invalid(patched_header(bytes, [](FileHeader& h) { h.section_table_offset = 1u << 30; }), "section table");
+  std::vector<uint8_t> longer = bytes;
+  longer.push_back(0);
+  expect_invalid(longer, "trailing bytes");
+  expect_invalid({}, "truncated");
+}
+
+TEST(ArtifactLoader, SectionTableErrors) {
+  const std::vector<uint8_t> bytes = valid_artifact();
+  auto with_entry = [&](uint32_t index, const std::function<void(SectionEntry&)>& change) {
+    std::vector<uint8_t> image = bytes;
+    SectionEntry e;
+    std::memcpy(&e, image.data() + sizeof(FileHeader) + index * sizeof(e), sizeof(e));
+    change(e);
+    std::memcpy(image.data() + sizeof(FileHeader) + index * sizeof(e), &e, sizeof(e));
+    ArtifactWriter::seal(image);
+    return image;
+  };
+  expect_invalid(with_entry(6, [](SectionEntry& e) { e.size += 1u << 20; }), "section 'kernels' ends at byte");
+  expect_invalid(with_entry(6, [](SectionEntry& e) { e.offset = ~uint64_t(0) - 7; }), "truncated");
+  expect_invalid(with_entry(5, [](SectionEntry& e) { e.record_size = 4; }), "record size");
+  expect_invalid(with_entry(5, [](SectionEntry& e) { e.size -= 8; }), "not a multiple");
+  expect_invalid(with_entry(4, [](SectionEntry& e) { e.offset += 4; }), "aligned");
+  expect_invalid(with_entry(3, [](SectionEntry& e) { e.kind = 3; }), "appears twice");
+  expect_invalid(with_entry(3, [](SectionEntry& e) { e.kind = 77; }), "unknown kind");
+  expect_invalid(with_entry(2, [](SectionEntry& e) { e.size = 0; }), "exactly one record");
+  expect_invalid(with_entry(0, [](SectionEntry& e) { e.offset = 0; }), "overlaps the header");
+  const SectionEntry buffers = section_of(bytes, SectionKind::Buffers);
+  expect_invalid(with_entry(4, [&](SectionEntry& e) { e.offset = buffers.offset; e.size = 16; }), "overlap");
+}
+
+TEST(ArtifactLoader, OutOfRangeReferences) {
+  const std::vector<uint8_t> bytes = valid_artifact();
+  expect_invalid(patched<BufferRecord>(bytes, SectionKind::Buffers, 2, [](BufferRecord& r) { r.name = 1u << 20; }),
+                 "outside section 'strings'");
+  expect_invalid(patched<BufferRecord>(bytes, SectionKind::Buffers, 2, [](BufferRecord& r) { r.dims[0].first = 1u << 20; }),
+                 "exceed");
+  expect_invalid(patched<BufferRecord>(bytes, SectionKind::Buffers, 2, [](BufferRecord& r) { r.rank = 9; }), "rank");
+  expect_invalid(patched<BufferRecord>(bytes, SectionKind::Buffers, 2, [](BufferRecord& r) { r.element_type = 6; }),
+                 "unknown element type");
+  expect_invalid(patched<BufferRecord>(bytes, SectionKind::Buffers, 2, [](BufferRecord& r) { r.tier = 5; }),
+                 "unknown tier");
+  expect_invalid(patched<BufferRecord>(bytes, SectionKind::Buffers, 5, [](BufferRecord& r) { r.element_type = 2; }),
+                 "does not match docs/BUFFERS.md");
+  expect_invalid(patched<KernelRecord>(bytes, SectionKind::Kernels, 0, [](KernelRecord& r) { r.ptx_size += 4096; }),
+                 "exceed section 'blobs'");
+  expect_invalid(patched<KernelRecord>(bytes, SectionKind::Kernels, 0,
+                                       [](KernelRecord& r) { r.cubin_offset = ~uint64_t(0); r.cubin_size = 2; }),
+                 "exceed section 'blobs'");
+  expect_invalid(patched<KernelRecord>(bytes, SectionKind::Kernels, 0, [](KernelRecord& r) { r.ptx_size = 0; }),
+                 "neither cubin nor PTX");
+  expect_invalid(patched<PlanRecord>(bytes, SectionKind::Plans, 1, [](PlanRecord& r) { r.launch_count = 9; }),
+                 "exceed the 3 in section 'launches'");
+  expect_invalid(patched<LaunchRecord>(bytes, SectionKind::Launches, 0, [](LaunchRecord& r) { r.kernel = 1; }),
+                 "names kernel 1 of 1");
+  expect_invalid(patched<LaunchRecord>(bytes, SectionKind::Launches, 0, [](LaunchRecord& r) { r.arg_count = 99; }),
+                 "section 'launch_args'");
+  expect_invalid(patched<LaunchArgRecord>(bytes, SectionKind::LaunchArgs, 0, [](LaunchArgRecord& r) { r.index = 500; }),
+                 "names buffer 500");
+  expect_invalid(patched<LaunchArgRecord>(bytes, SectionKind::LaunchArgs, 1, [](LaunchArgRecord& r) { r.index = 99; }),
+                 "unknown symbol");
+  expect_invalid(patched<LaunchArgRecord>(bytes, SectionKind::LaunchArgs, 0, [](LaunchArgRecord& r) { r.kind = 9; }),
+                 "unknown kind");
+  expect_invalid(patched<LaunchArgRecord>(bytes, SectionKind::LaunchArgs, 0,
+                                          [](LaunchArgRecord& r) { r.kind = uint32_t(ArgKind::ImmediateI32); r.value = int64_t(1) << 40; }),
+                 "does not fit in i32");
+  expect_invalid(patched<TargetRecord>(bytes, SectionKind::Target, 0, [](TargetRecord& r) { r.kernel_abi_version = 2; }),
+                 "kernel ABI version 2");
+  // The last byte of the strings section is its terminating NUL.
+  const SectionEntry strings = section_of(bytes, SectionKind::Strings);
+  std::vector<uint8_t> unterminated = bytes;
+  unterminated[strings.offset + strings.size - 1] = 'x';
+  ArtifactWriter::seal(unterminated);
+  expect_invalid(unterminated, "does not end with a NUL");
+}
+
+TEST(ArtifactLoader, MalformedExpressions) {
+  const std::vector<uint8_t> bytes = valid_artifact();
+  const SectionEntry code = section_of(bytes, SectionKind::ExprCode);
+  const uint32_t count = uint32_t(code.size / sizeof(ExprInstr));
+  auto with_instr = [&](uint32_t index, ExprInstr instr) {
+    return patched<ExprInstr>(bytes, SectionKind::ExprCode, index, [&](ExprInstr& r) { r = instr; });
+  };
+  // Instruction 0 is the single PushSym of the first buffer's first dim.
+  expect_invalid(with_instr(0, ExprInstr{99, 0, 0}), "unknown opcode 99");
+  expect_invalid(with_instr(0, ExprInstr{uint32_t(ExprOp::PushSym), 99, 0}), "unknown symbol 99");
+  expect_invalid(with_instr(0, ExprInstr{uint32_t(ExprOp::Add), 0, 0}), "stack underflow");
+  expect_invalid(patched<BufferRecord>(bytes, SectionKind::Buffers, 0, [](BufferRecord& r) { r.dims[0].count = 0; }),
+                 "empty");
+  expect_invalid(patched<BufferRecord>(bytes, SectionKind::Buffers, 0, [](BufferRecord& r) { r.dims[0].count = 2; }),
+                 "leaves 2 values");
+  expect_invalid(patched<BufferRecord>(bytes, SectionKind::Buffers, 0,
+                                       [&](BufferRecord& r) { r.dims[0] = ExprRef{count - 1, 2}; }),
+                 "exceed");
+  // A per-slot buffer must lead with 'batch'.
+  // A per-slot buffer must lead with 'batch': instruction 8 is host.page_of's
+  // first dim (host.k and host.v come first with 4 dims each).
+  expect_invalid(with_instr(8, ExprInstr{uint32_t(ExprOp::PushConst), 0, 5}), "symbol 'batch'");
+}
+
+TEST(ArtifactLoader, InconsistentConfig) {
+  auto config_error = [](const std::function<void(LayerConfigRecord&)>& change, const std::string& needle) {
+    LayerConfigRecord c = test::make_config(test::ConfigSpec{});
+    change(c);
+    expect_invalid(test::build_artifact(c), needle);
+  };
+  config_error([](LayerConfigRecord& c) { c.num_q_heads = 5; }, "not a multiple of num_kv_heads");
+  config_error([](LayerConfigRecord& c) { c.capacity_units = 2; }, "capacity_units");
+  config_error([](LayerConfigRecord& c) { c.budget_units = 0; }, "budget_units");
+  config_error([](LayerConfigRecord& c) { c.window_units = 0; }, "window_units");
+  config_error([](LayerConfigRecord& c) { c.sink_units = 4; }, "exceeds budget_units");
+  config_error([](LayerConfigRecord& c) { c.head_dim = 0; }, "head_dim");
+  config_error([](LayerConfigRecord& c) { c.kv_dtype = 7; }, "kv_dtype");
+  config_error([](LayerConfigRecord& c) { c.algorithm = 9; }, "algorithm");
+  config_error([](LayerConfigRecord& c) { c.quest_combine = 3; }, "quest_combine");
+  config_error([](LayerConfigRecord& c) { c.page_table_format = 4; }, "page_table_format");
+  config_error([](LayerConfigRecord& c) { c.softmax_scale = -1.0f; }, "softmax_scale");
+  config_error([](LayerConfigRecord& c) { c.softmax_scale = NAN; }, "softmax_scale");
+  config_error([](LayerConfigRecord& c) { c.flags = 8; }, "unknown flags");
+  config_error([](LayerConfigRecord& c) { c.page_table_format = uint32_t(PageTableFormat::FlashAttnBlockTable); },
+               "scope 'request'");
+  config_error([](LayerConfigRecord& c) { c.algorithm = uint32_t(Algorithm::DSA); c.quest_combine = 0; }, "page_size must be 1");
+  config_error([](LayerConfigRecord& c) { c.cluster_count = 3; }, "cluster_count");
+}
+
+TEST(ArtifactLoader, MissingDocumentedBufferAndDuplicates) {
+  ArtifactWriter w;
+  w.set_layer_config(test::make_config(test::ConfigSpec{}));
+  w.set_target("sm_90a", 80);
+  w.add_buffer("buf.k", Tier::Device, ElementType::BF16, BufferScope::PerBatchSlot,
+               {Expr::sym(Symbol::Batch), Expr::sym(Symbol::Groups), Expr::sym(Symbol::Capacity),
+                Expr::sym(Symbol::HeadsPerUnit), Expr::sym(Symbol::PageSize), Expr::sym(Symbol::HeadDim)});
+  expect_invalid(w.finish(), "buffer table lacks 'host.k'");
+  w.add_buffer("buf.k", Tier::Device, ElementType::BF16, BufferScope::Global, {Expr::constant(1)});
+  expect_invalid(w.finish(), "defined twice");
+  ArtifactWriter host;
+  host.set_layer_config(test::make_config(test::ConfigSpec{}));
+  host.set_target("sm_90a", 80);
+  host.add_buffer("host.extra", Tier::Host, ElementType::U8, BufferScope::Global, {Expr::constant(1)});
+  expect_invalid(host.finish(), "host-tier buffer the runtime does not provide");
+}
+
+TEST(ArtifactLoader, BadChipNames) {
+  for (const char* chip : {"", "sm_", "sm_9", "gfx90a", "sm_90b", "sm_90a1", "SM_90"}) {
+    const std::vector<uint8_t> bytes = test::build_artifact(test::make_config(test::ConfigSpec{}), chip);
+    expect_invalid(bytes, "target chip");
+  }
+}
+
+TEST(ArtifactTarget, ChoosesImagesForTheDevice) {
+  Artifact a;
+  const std::vector<uint8_t> bytes = valid_artifact();  // sm_90a, PTX only
+  ASSERT_TRUE(load_artifact(bytes.data(), bytes.size(), &a).is_ok());
+  ImageChoice choice{};
+  EXPECT_TRUE(choose_kernel_images(a, 9, 0, &choice).is_ok());
+  EXPECT_TRUE(choice.use_cubin);  // chip matches; this kernel has only PTX, which also fits
+  const Status older = choose_kernel_images(a, 8, 0, &choice);
+  EXPECT_EQ(older.code(), StatusCode::Unsupported);
+  EXPECT_NE(older.message().find("artifact targets sm_90a but the device is sm_80"), std::string::npos) << older.message();
+  // Arch-specific PTX (sm_90a) does not run on a newer chip either.
+  EXPECT_EQ(choose_kernel_images(a, 10, 0, &choice).code(), StatusCode::Unsupported);
+  // Portable PTX (sm_80) JIT-compiles on newer devices.
+  Artifact portable;
+  const std::vector<uint8_t> sm80 = test::build_artifact(test::make_config(test::ConfigSpec{}), "sm_80");
+  ASSERT_TRUE(load_artifact(sm80.data(), sm80.size(), &portable).is_ok());
+  EXPECT_TRUE(choose_kernel_images(portable, 9, 0, &choice).is_ok());
+  EXPECT_FALSE(choice.use_cubin);
+  EXPECT_EQ(choose_kernel_images(portable, 7, 5, &choice).code(), StatusCode::Unsupported);
+}
+
+TEST(Expressions, EvaluationErrors) {
+  SymbolValues symbols{};
+  symbols[uint32_t(Symbol::Batch)] = 4;
+  auto eval = [&](const Expr& e, int64_t* out) {
+    return evaluate_expression(e.code, ExprRef{0, uint32_t(e.code.size())}, symbols, "test", out);
+  };
+  int64_t v = 0;
+  ASSERT_TRUE(eval(Expr::ceil_div(Expr::constant(10), Expr::sym(Symbol::Batch)), &v).is_ok());
+  EXPECT_EQ(v, 3);
+  ASSERT_TRUE(eval(Expr::max(Expr::constant(2), Expr::min(Expr::constant(9), Expr::constant(5))) - Expr::constant(1), &v).is_ok());
+  EXPECT_EQ(v, 4);
+  EXPECT_NE(eval(Expr::ceil_div(Expr::constant(10), Expr::constant(0)), &v).message().find("ceil_div by 0"), std::string::npos);
+  EXPECT_NE(eval(Expr::ceil_div(Expr::constant(-1), Expr::constant(2)), &v).message().find("negative"), std::string::npos);
+  EXPECT_NE(eval(Expr::constant(INT64_MAX) + Expr::constant(1), &v).message().find("overflow"), std::string::npos);
+  EXPECT_NE(eval(Expr::constant(INT64_MAX / 2) * Expr::constant(3), &v).message().find("overflow"), std::string::npos);
+  Expr deep = Expr::constant(1);
+  for (int i = 0; i < 20; ++i) deep.code.push_back(ExprInstr{uint32_t(ExprOp::PushConst), 0, 1});
+  EXPECT_NE(eval(deep, &v).message().find("stack deeper"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace hsa

@@ -1,0 +1,222 @@
+// C API smoke test on the CPU backend: an artifact built with
+// artifact_writer.h, random bf16 K/V, decode steps checked against a direct
+// dense computation over the selected tokens, stats and accounting; then the
+// error paths of the API.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "hsa/hsa_runtime.h"
+#include "test_support.h"
+
+namespace hsa {
+namespace {
+
+constexpr uint32_t kQHeads = 8, kKvHeads = 2, kDim = 32, kPage = 8, kBudget = 6, kCapacity = 12;
+
+struct Engine {
+  hsa_runtime* rt = nullptr;
+  explicit Engine(uint32_t batch = 2, uint64_t max_context = 256, uint32_t pool_pages = 0,
+                  SelectionScope scope = SelectionScope::KvHead) {
+    hsa_runtime_options options;
+    hsa_runtime_options_init(&options);
+    options.backend = HSA_BACKEND_CPU;
+    options.max_batch = batch;
+    options.max_context_tokens = max_context;
+    options.pool_pages = pool_pages;
+    EXPECT_EQ(hsa_runtime_create(&options, &rt), HSA_STATUS_OK) << hsa_last_error_message();
+    test::ConfigSpec spec;
+    spec.q_heads = kQHeads;
+    spec.kv_heads = kKvHeads;
+    spec.head_dim = spec.value_dim = kDim;
+    spec.page_size = kPage;
+    spec.budget = kBudget;
+    spec.capacity = kCapacity;
+    spec.sinks = 1;
+    spec.window = 2;
+    spec.scope = scope;
+    const std::vector<uint8_t> bytes = test::build_artifact(test::make_config(spec));
+    EXPECT_EQ(hsa_runtime_load_artifact(rt, bytes.data(), bytes.size()), HSA_STATUS_OK) << hsa_last_error_message();
+  }
+  ~Engine() { hsa_runtime_destroy(rt); }
+};
+
+double bf16(uint16_t x) { return bf16_to_float(x); }
+
+TEST(CApi, DecodeMatchesDenseAttentionOverSelectedTokens) {
+  Engine engine;
+  EXPECT_STREQ(hsa_runtime_backend_name(engine.rt), "cpu");
+  std::mt19937 rng(2024);
+  const uint32_t kTokens = 100;  // 13 units, the last one partial
+  std::vector<uint16_t> k = test::random_kv(rng, kTokens * kKvHeads * kDim, artifact::KvDtype::BF16);
+  std::vector<uint16_t> v = test::random_kv(rng, kTokens * kKvHeads * kDim, artifact::KvDtype::BF16);
+  hsa_request_id id = 0;
+  ASSERT_EQ(hsa_request_create(engine.rt, &id), HSA_STATUS_OK);
+  ASSERT_EQ(hsa_prefill(engine.rt, id, k.data(), v.data(), kTokens), HSA_STATUS_OK) << hsa_last_error_message();
+
+  const size_t row = size_t(kQHeads) * kDim;
+  std::vector<uint16_t> q = test::random_kv(rng, row, artifact::KvDtype::BF16), o(row);
+  uint64_t previous_misses = 0;
+  for (int step = 0; step < 6; ++step) {
+    if (step > 0) {  // the model produced a new token: append it, then attend
+      std::vector<uint16_t> nk = test::random_kv(rng, kKvHeads * kDim, artifact::KvDtype::BF16);
+      std::vector<uint16_t> nv = test::random_kv(rng, kKvHeads * kDim, artifact::KvDtype::BF16);
+      ASSERT_EQ(hsa_append(engine.rt, &id, 1, nk.data(), nv.data()), HSA_STATUS_OK) << hsa_last_error_message();
+      k.insert(k.end(), nk.begin(), nk.end());
+      v.insert(v.end(), nv.begin(), nv.end());
+      // A slowly drifting query keeps most of the selection.
+      std::normal_distribution<float> noise(0.0f, 0.05f);
+      for (auto& x : q) x = float_to_bf16(bf16_to_float(x) + noise(rng));
+    }
+    hsa_step_stats stats;
+    ASSERT_EQ(hsa_decode_step(engine.rt, &id, 1, q.data(), o.data(), &stats), HSA_STATUS_OK) << hsa_last_error_message();
+    const uint32_t length = uint32_t(k.size() / (kKvHeads * kDim));
+    std::vector<int32_t> units(kKvHeads * kBudget);
+    ASSERT_EQ(hsa_request_selected_units(engine.rt, id, units.data(), units.size()), HSA_STATUS_OK);
+
+    // Dense attention over the selected tokens, straight from the arrays we sent.
+    double error = 0, norm = 0;
+    for (uint32_t h = 0; h < kQHeads; ++h) {
+      const uint32_t kvh = h / (kQHeads / kKvHeads);
+      std::vector<double> logits, out(kDim, 0.0);
+      std::vector<uint32_t> tokens;
+      for (uint32_t i = 0; i < kBudget; ++i) {
+        const int32_t u = units[kvh * kBudget + i];
+        ASSERT_GE(u, 0);  // 13+ units >= budget: no padding
+        for (uint32_t t = uint32_t(u) * kPage; t < std::min(length, uint32_t(u + 1) * kPage); ++t) tokens.push_back(t);
+      }
+      double m = -INFINITY, z = 0;
+      for (uint32_t t : tokens) {
+        double dot = 0;
+        for (uint32_t d = 0; d < kDim; ++d) dot += bf16(q[h * kDim + d]) * bf16(k[(t * kKvHeads + kvh) * kDim + d]);
+        logits.push_back(dot / std::sqrt(double(kDim)));
+        m = std::max(m, logits.back());
+      }
+      for (size_t i = 0; i < tokens.size(); ++i) {
+        const double p = std::exp(logits[i] - m);
+        z += p;
+        for (uint32_t d = 0; d < kDim; ++d) out[d] += p * bf16(v[(tokens[i] * kKvHeads + kvh) * kDim + d]);
+      }
+      for (uint32_t d = 0; d < kDim; ++d) {
+        const double expected = out[d] / z;
+        error += std::pow(bf16(o[h * kDim + d]) - expected, 2);
+        norm += expected * expected;
+      }
+    }
+    // The output is rounded to bf16 (relative error <= 2^-9 per element).
+    EXPECT_LT(std::sqrt(error / norm), 4e-3) << "step " << step;
+
+    EXPECT_EQ(stats.units_selected, uint64_t(kKvHeads) * kBudget);
+    EXPECT_EQ(stats.hits + stats.misses, stats.units_selected);
+    EXPECT_EQ(stats.bytes_copied_h2d, stats.misses * uint64_t(kPage) * (kDim + kDim) * 2);
+    EXPECT_DOUBLE_EQ(stats.hit_rate, double(stats.hits) / double(stats.units_selected));
+    if (step == 0) {
+      EXPECT_EQ(stats.misses, stats.units_selected);  // cold buffer
+    } else {
+      EXPECT_LE(stats.misses, previous_misses + kKvHeads * 2);
+    }
+    previous_misses = stats.misses;
+  }
+
+  hsa_request_accounting accounting;
+  ASSERT_EQ(hsa_request_get_accounting(engine.rt, id, &accounting), HSA_STATUS_OK);
+  EXPECT_EQ(accounting.length_tokens, 105u);
+  EXPECT_EQ(accounting.full_device_cache_bytes, 105u * kKvHeads * (kDim + kDim) * 2);
+  // 14 pages of 8 tokens x 2 heads x (32 + 32) bf16, plus the page_of row (32 units).
+  EXPECT_EQ(accounting.host_bytes, 14u * kPage * kKvHeads * 64 * 2 + 32 * 4);
+  // buf.k + buf.v: S * C * Hu * P * (D + Dv) * 2 bytes dominate the device share.
+  EXPECT_GT(accounting.device_bytes, uint64_t(kKvHeads) * kCapacity * kPage * 64 * 2);
+  ASSERT_EQ(hsa_request_release(engine.rt, id), HSA_STATUS_OK);
+}
+
+TEST(CApi, BatchOfTwoRequestsMatchesSeparateRuns) {
+  Engine together, alone;
+  std::mt19937 rng(77);
+  const uint32_t tokens = 50;
+  const size_t kv = size_t(tokens) * kKvHeads * kDim, row = size_t(kQHeads) * kDim;
+  std::vector<uint16_t> k0 = test::random_kv(rng, kv, artifact::KvDtype::BF16), v0 = test::random_kv(rng, kv, artifact::KvDtype::BF16);
+  std::vector<uint16_t> k1 = test::random_kv(rng, kv, artifact::KvDtype::BF16), v1 = test::random_kv(rng, kv, artifact::KvDtype::BF16);
+  std::vector<uint16_t> q = test::random_kv(rng, 2 * row, artifact::KvDtype::BF16);
+  hsa_request_id ids[2], solo;
+  for (auto& id : ids) ASSERT_EQ(hsa_request_create(together.rt, &id), HSA_STATUS_OK);
+  ASSERT_EQ(hsa_request_create(alone.rt, &solo), HSA_STATUS_OK);
+  ASSERT_EQ(hsa_prefill(together.rt, ids[0], k0.data(), v0.data(), tokens), HSA_STATUS_OK);
+  ASSERT_EQ(hsa_prefill(together.rt, ids[1], k1.data(), v1.data(), tokens), HSA_STATUS_OK);
+  ASSERT_EQ(hsa_prefill(alone.rt, solo, k1.data(), v1.data(), tokens), HSA_STATUS_OK);
+  std::vector<uint16_t> o(2 * row), o_solo(row);
+  ASSERT_EQ(hsa_decode_step(together.rt, ids, 2, q.data(), o.data(), nullptr), HSA_STATUS_OK);
+  ASSERT_EQ(hsa_decode_step(alone.rt, &solo, 1, q.data() + row, o_solo.data(), nullptr), HSA_STATUS_OK);
+  EXPECT_TRUE(std::equal(o_solo.begin(), o_solo.end(), o.begin() + row));
+}
+
+TEST(CApi, ErrorsAreStatusesWithMessages) {
+  Engine engine(1, 64, 4);
+  std::vector<uint16_t> kv(100 * kKvHeads * kDim, 0x3f80), q(kQHeads * kDim, 0x3f80), o(kQHeads * kDim);
+  hsa_request_id id = 0, other = 0;
+  EXPECT_EQ(hsa_request_create(nullptr, &id), HSA_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(hsa_request_create(engine.rt, nullptr), HSA_STATUS_INVALID_ARGUMENT);
+  ASSERT_EQ(hsa_request_create(engine.rt, &id), HSA_STATUS_OK);
+  EXPECT_EQ(hsa_request_create(engine.rt, &other), HSA_STATUS_OUT_OF_CAPACITY);  // one batch slot
+  EXPECT_NE(std::string(hsa_last_error_message()).find("batch slots"), std::string::npos);
+  EXPECT_EQ(hsa_decode_step(engine.rt, &id, 1, q.data(), o.data(), nullptr), HSA_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(hsa_last_error_message()).find("no tokens"), std::string::npos);
+  EXPECT_EQ(hsa_append(engine.rt, &id, 1, kv.data(), kv.data()), HSA_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(hsa_last_error_message()).find("prefill at least one"), std::string::npos);
+  EXPECT_EQ(hsa_prefill(engine.rt, id, kv.data(), nullptr, 4), HSA_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(hsa_prefill(engine.rt, id + 100, kv.data(), kv.data(), 4), HSA_STATUS_NOT_FOUND);
+  EXPECT_NE(std::string(hsa_last_error_message()).find("unknown request id"), std::string::npos);
+  EXPECT_EQ(hsa_prefill(engine.rt, id, kv.data(), kv.data(), 65), HSA_STATUS_OUT_OF_CAPACITY);  // > max context
+  EXPECT_NE(std::string(hsa_last_error_message()).find("max context"), std::string::npos);
+  EXPECT_EQ(hsa_prefill(engine.rt, id, kv.data(), kv.data(), 33), HSA_STATUS_OUT_OF_CAPACITY);  // 5 pages > pool of 4
+  EXPECT_NE(std::string(hsa_last_error_message()).find("pool full"), std::string::npos);
+  ASSERT_EQ(hsa_prefill(engine.rt, id, kv.data(), kv.data(), 32), HSA_STATUS_OK);
+  EXPECT_EQ(hsa_append(engine.rt, &id, 1, kv.data(), kv.data()), HSA_STATUS_OUT_OF_CAPACITY);
+  hsa_request_id twice[2] = {id, id};
+  EXPECT_EQ(hsa_decode_step(engine.rt, twice, 2, q.data(), o.data(), nullptr), HSA_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(hsa_decode_step(engine.rt, &id, 1, nullptr, o.data(), nullptr), HSA_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(hsa_decode_step(engine.rt, nullptr, 1, q.data(), o.data(), nullptr), HSA_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(hsa_decode_step(engine.rt, &id, 1, q.data(), o.data(), nullptr), HSA_STATUS_OK);
+  int32_t small[2];
+  EXPECT_EQ(hsa_request_selected_units(engine.rt, id, small, 2), HSA_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(hsa_runtime_load_artifact(engine.rt, q.data(), 10), HSA_STATUS_INVALID_ARTIFACT);
+  EXPECT_EQ(hsa_request_release(engine.rt, id), HSA_STATUS_OK);
+  EXPECT_EQ(hsa_request_release(engine.rt, id), HSA_STATUS_NOT_FOUND);
+  EXPECT_STREQ(hsa_status_message(HSA_STATUS_OUT_OF_CAPACITY), "out of capacity");
+}
+
+TEST(CApi, CallsBeforeLoadAndBadFiles) {
+  hsa_runtime_options options;
+  hsa_runtime_options_init(&options);
+  options.backend = HSA_BACKEND_CPU;
+  hsa_runtime* rt = nullptr;
+  ASSERT_EQ(hsa_runtime_create(&options, &rt), HSA_STATUS_OK);
+  hsa_request_id id;
+  EXPECT_EQ(hsa_request_create(rt, &id), HSA_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(hsa_last_error_message()).find("no artifact loaded"), std::string::npos);
+  EXPECT_EQ(hsa_runtime_load_artifact_file(rt, "/nonexistent/layer.hsa"), HSA_STATUS_NOT_FOUND);
+  EXPECT_EQ(hsa_runtime_load_artifact_file(rt, nullptr), HSA_STATUS_INVALID_ARGUMENT);
+  hsa_runtime_destroy(rt);
+  options.max_batch = 0;
+  EXPECT_EQ(hsa_runtime_create(&options, &rt), HSA_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(rt, nullptr);
+  EXPECT_EQ(hsa_runtime_create(nullptr, &rt), HSA_STATUS_INVALID_ARGUMENT);
+}
+
+TEST(CApi, UnsupportedAlgorithmsSayWhy) {
+  hsa_runtime_options options;
+  hsa_runtime_options_init(&options);
+  options.backend = HSA_BACKEND_CPU;
+  hsa_runtime* rt = nullptr;
+  ASSERT_EQ(hsa_runtime_create(&options, &rt), HSA_STATUS_OK);
+  test::ConfigSpec spec;
+  spec.algorithm = Algorithm::ClusterKV;
+  artifact::LayerConfigRecord config = test::make_config(spec);
+  config.cluster_count = 16;
+  const std::vector<uint8_t> bytes = test::build_artifact(config);
+  EXPECT_EQ(hsa_runtime_load_artifact(rt, bytes.data(), bytes.size()), HSA_STATUS_UNSUPPORTED);
+  EXPECT_NE(std::string(hsa_last_error_message()).find("ClusterKV"), std::string::npos);
+  hsa_runtime_destroy(rt);
+}
+
+}  // namespace
+}  // namespace hsa
