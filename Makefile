@@ -10,7 +10,7 @@ CMAKE_ARGS ?=
 
 HSA_OPT := $(BUILD)/bin/hsa-opt
 
-.PHONY: all setup configure build check check-lit check-runtime demo clean
+.PHONY: all setup configure build check demo docs clean
 
 all: build
 
@@ -38,6 +38,11 @@ check: build
 	  echo "== ctest: runtime tests =="; \
 	  ctest --test-dir $(BUILD)/runtime --output-on-failure -j $(JOBS); \
 	fi
+
+# Regenerate the dialect and pass reference (docs/reference) from ODS.
+docs: configure
+	ninja -C $(BUILD) mlir-doc
+	mkdir -p docs/reference && cp $(BUILD)/docs/HSA/*.md docs/reference/
 
 demo: build
 	@scripts/demo.sh $(BUILD)
