@@ -125,30 +125,12 @@ static AttendPlan makePlan(LayerOp layer) {
 // Small helpers
 //===----------------------------------------------------------------------===//
 
-// exp2/log2 as the NVVM approximate intrinsics (one MUFU op each).
-// convert-gpu-to-nvvm rejects llvm.intr.exp2/log2 on f32 (it wants libdevice),
-// so they are called by name.
-static Value callIntrinsic(KernelBuilder &b, StringRef name, Value x) {
-  return LLVM::CallIntrinsicOp::create(b, x.getType(),
-                                       b.getStringAttr(name), ValueRange{x})
-      .getResult(0);
-}
-static Value exp2(KernelBuilder &b, Value x) {
-  return callIntrinsic(b, "llvm.nvvm.ex2.approx.ftz.f32", x);
-}
-static Value log2(KernelBuilder &b, Value x) {
-  return callIntrinsic(b, "llvm.nvvm.lg2.approx.ftz.f", x);
-}
 /// x * y + acc as one fma (scalars or vectors): arith's mulf/addf lower to
 /// mul.rn/add.rn, which ptxas never contracts.
 static Value fma(KernelBuilder &b, Value x, Value y, Value acc) {
   return LLVM::FMAOp::create(
       b, x, y, acc,
       LLVM::FastmathFlagsAttr::get(b.getContext(), LLVM::FastmathFlags::none));
-}
-/// e^x for the merge kernel.
-static Value expE(KernelBuilder &b, Value x) {
-  return exp2(b, b.mulF(x, b.f32(kLog2E)));
 }
 static Value negInf(KernelBuilder &b) {
   return b.f32(-std::numeric_limits<double>::infinity());
@@ -415,14 +397,14 @@ static void buildSplitKernel(KernelBuilder &b, gpu::GPUFuncOp fn,
             max = b.maxF(max, logit);
           }
           Value ref = safeMax(b, max);
-          Value alpha = exp2(b, b.subF(s.max[h], ref));
+          Value alpha = b.exp2(b.subF(s.max[h], ref));
           Value sum = b.mulF(s.sum[h], alpha);
           SmallVector<Value> acc;
           Value alphaV = splat(b, vecF32, alpha);
           for (int64_t j = 0; j < p.valueSlots; ++j)
             acc.push_back(b.mulF(s.acc[h][j], alphaV));
           for (int64_t u = 0; u < p.unroll; ++u) {
-            Value weight = exp2(b, b.subF(logits[u], ref));
+            Value weight = b.exp2(b.subF(logits[u], ref));
             sum = b.addF(sum, weight);
             Value weightV = splat(b, vecF32, weight);
             for (int64_t j = 0; j < p.valueSlots; ++j)
@@ -444,8 +426,8 @@ static void buildSplitKernel(KernelBuilder &b, gpu::GPUFuncOp fn,
       Value otherSum = shuffleXor(b, state.sum[h], offset);
       Value max = b.maxF(state.max[h], otherMax);
       Value ref = safeMax(b, max);
-      Value mine = exp2(b, b.subF(state.max[h], ref));
-      Value theirs = exp2(b, b.subF(otherMax, ref));
+      Value mine = b.exp2(b.subF(state.max[h], ref));
+      Value theirs = b.exp2(b.subF(otherMax, ref));
       state.sum[h] = fma(b, otherSum, theirs, b.mulF(state.sum[h], mine));
       state.max[h] = max;
       for (int64_t j = 0; j < p.valueSlots; ++j) {
@@ -505,7 +487,7 @@ static void buildSplitKernel(KernelBuilder &b, gpu::GPUFuncOp fn,
     Value sum = b.f32(0.0);
     Value acc = zeros(b, vec4F32);
     for (int64_t w = 0; w < warps; ++w) {
-      Value weight = exp2(b, b.subF(maxes[w], ref));
+      Value weight = b.exp2(b.subF(maxes[w], ref));
       sum = fma(b, weight, sums[w], sum);
       Value part = b.loadVector(4, shAcc, {b.index(w), h, col});
       acc = fma(b, splat(b, vec4F32, weight), part, acc);
@@ -518,7 +500,7 @@ static void buildSplitKernel(KernelBuilder &b, gpu::GPUFuncOp fn,
                   {batch, head, split, col});
     b.ifThen(b.cmp(Pred::eq, col, b.index(0)), [&] {
       // Natural-log LSE of the split: (max + log2(sum)) * ln 2.
-      Value lse = b.mulF(b.addF(max, log2(b, b.select(seen, sum, b.f32(1.0)))),
+      Value lse = b.mulF(b.addF(max, b.log2(b.select(seen, sum, b.f32(1.0)))),
                          b.f32(kLn2));
       b.store(b.select(seen, lse, negInf(b)), partialLse, {batch, head, split});
     });
@@ -556,7 +538,7 @@ static void buildMergeKernel(KernelBuilder &b, gpu::GPUFuncOp fn,
         b.index(0), b.index(p.splits), b.index(1), init,
         [&](Value s, ValueRange carried) -> SmallVector<Value> {
           Value lse = b.load(partialLse, {batch, head, s});
-          Value weight = expE(b, b.subF(lse, ref));
+          Value weight = b.exp(b.subF(lse, ref));
           Value weightV = splat(b, vec4F32, weight);
           SmallVector<Value> next;
           for (int64_t part = 0; part < quads; ++part) {

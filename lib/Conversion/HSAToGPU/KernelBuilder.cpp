@@ -102,13 +102,17 @@ static Value callNVVMIntrinsic(KernelBuilder &b, StringRef name, Value x) {
                                        ValueRange{x})
       .getResult(0);
 }
+Value KernelBuilder::exp2(Value a) {
+  return callNVVMIntrinsic(*this, "llvm.nvvm.ex2.approx.ftz.f32", a);
+}
+Value KernelBuilder::log2(Value a) {
+  return callNVVMIntrinsic(*this, "llvm.nvvm.lg2.approx.ftz.f", a);
+}
 Value KernelBuilder::exp(Value a) {
-  Value scaled = mulF(a, f32(1.4426950408889634)); // log2(e)
-  return callNVVMIntrinsic(*this, "llvm.nvvm.ex2.approx.ftz.f32", scaled);
+  return exp2(mulF(a, f32(1.4426950408889634))); // log2(e)
 }
 Value KernelBuilder::log(Value a) {
-  Value log2 = callNVVMIntrinsic(*this, "llvm.nvvm.lg2.approx.ftz.f", a);
-  return mulF(log2, f32(0.6931471805599453)); // ln(2)
+  return mulF(log2(a), f32(0.6931471805599453)); // ln(2)
 }
 Value KernelBuilder::cmpF(arith::CmpFPredicate pred, Value a, Value b) {
   return arith::CmpFOp::create(*this, pred, a, b);

@@ -68,6 +68,9 @@ public:
   Value minF(Value a, Value b);
   Value exp(Value a);
   Value log(Value a);
+  /// Base-2 exp/log: one MUFU op each (ex2.approx / lg2.approx).
+  Value exp2(Value a);
+  Value log2(Value a);
   Value cmpF(arith::CmpFPredicate pred, Value a, Value b);
   Value toF32(Value value);
   Value truncTo(Type type, Value value);
