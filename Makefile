@@ -10,7 +10,7 @@ CMAKE_ARGS ?=
 
 HSA_OPT := $(BUILD)/bin/hsa-opt
 
-.PHONY: all setup configure build check demo docs clean
+.PHONY: all setup configure build check demo docs clean gpu-bundle check-gpu
 
 all: build
 
@@ -43,6 +43,15 @@ check: build
 docs: configure
 	ninja -C $(BUILD) mlir-doc
 	mkdir -p docs/reference && cp $(BUILD)/docs/HSA/*.md docs/reference/
+
+# Artifacts for the GPU machine (it has no LLVM/MLIR): carry $(BUILD)/gpu-bundle.
+gpu-bundle: build
+	@scripts/gpu-bundle.sh $(BUILD)
+
+# On the GPU machine: build runtime/ there and check every artifact of the
+# bundle against the CPU reference (README: "GPU checks").
+check-gpu:
+	@scripts/check-gpu.sh $(BUILD)/gpu-bundle build-gpu/runtime
 
 demo: build
 	@scripts/demo.sh $(BUILD)

@@ -28,9 +28,9 @@ func.func @decode_step(%q: memref<?x128x576xbf16, #hsa.tier<device>>,
   return
 }
 
-func.func @append(%latent: memref<?x1x1x576xbf16, #hsa.tier<device>>,
-                  %counts: memref<?xi32, #hsa.tier<device>>) {
-  hsa.append @dsv32_attn keys(%latent : memref<?x1x1x576xbf16, #hsa.tier<device>>)
-      counts(%counts : memref<?xi32, #hsa.tier<device>>)
+func.func @append(%latent: memref<?x1x576xbf16, #hsa.tier<device>>,
+                  %lengths: memref<?xi32, #hsa.tier<device>>) {
+  hsa.append @dsv32_attn keys(%latent : memref<?x1x576xbf16, #hsa.tier<device>>)
+      lengths(%lengths : memref<?xi32, #hsa.tier<device>>)
   return
 }

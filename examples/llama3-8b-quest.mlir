@@ -16,14 +16,10 @@ hsa.layer @llama3_8b_attn
   forced(#hsa.forced<sinks = 1, window = 2>)
   format(#hsa.native)
 
-// Prompt: up to T tokens per request, written to the host cache and folded
-// into the key bounds.
-func.func @prefill(%keys: memref<?x?x8x128xbf16, #hsa.tier<device>>,
-                   %values: memref<?x?x8x128xbf16, #hsa.tier<device>>,
-                   %counts: memref<?xi32, #hsa.tier<device>>) {
-  hsa.prefill @llama3_8b_attn keys(%keys : memref<?x?x8x128xbf16, #hsa.tier<device>>)
-      values(%values : memref<?x?x8x128xbf16, #hsa.tier<device>>)
-      counts(%counts : memref<?xi32, #hsa.tier<device>>)
+// Prompt: the runtime has written the prompts to the host pool and uploaded
+// the new lengths; rebuild the key bounds of every unit from host memory.
+func.func @prefill(%lengths: memref<?xi32, #hsa.tier<device>>) {
+  hsa.prefill @llama3_8b_attn lengths(%lengths : memref<?xi32, #hsa.tier<device>>)
   return
 }
 
@@ -38,12 +34,13 @@ func.func @decode_step(%q: memref<?x32x128xbf16, #hsa.tier<device>>,
   return
 }
 
-// The token the model just produced: host cache, resident slot, key bounds.
-func.func @append(%keys: memref<?x1x8x128xbf16, #hsa.tier<device>>,
-                  %values: memref<?x1x8x128xbf16, #hsa.tier<device>>,
-                  %counts: memref<?xi32, #hsa.tier<device>>) {
-  hsa.append @llama3_8b_attn keys(%keys : memref<?x1x8x128xbf16, #hsa.tier<device>>)
-      values(%values : memref<?x1x8x128xbf16, #hsa.tier<device>>)
-      counts(%counts : memref<?xi32, #hsa.tier<device>>)
+// The token the model just produced (token lengths[b] of request b, already
+// in the host cache): resident slot, key bounds.
+func.func @append(%keys: memref<?x8x128xbf16, #hsa.tier<device>>,
+                  %values: memref<?x8x128xbf16, #hsa.tier<device>>,
+                  %lengths: memref<?xi32, #hsa.tier<device>>) {
+  hsa.append @llama3_8b_attn keys(%keys : memref<?x8x128xbf16, #hsa.tier<device>>)
+      values(%values : memref<?x8x128xbf16, #hsa.tier<device>>)
+      lengths(%lengths : memref<?xi32, #hsa.tier<device>>)
   return
 }

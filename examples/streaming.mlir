@@ -14,6 +14,13 @@ hsa.layer @streaming_attn
   forced(#hsa.forced<sinks = 4, window = 60>)
   format(#hsa.flash_attn_block_table)
 
+// No representations: the prefill has nothing to rebuild (it expands to no
+// stage), and append only writes the token into its resident slot.
+func.func @prefill(%lengths: memref<?xi32, #hsa.tier<device>>) {
+  hsa.prefill @streaming_attn lengths(%lengths : memref<?xi32, #hsa.tier<device>>)
+  return
+}
+
 func.func @decode_step(%q: memref<?x32x128xbf16, #hsa.tier<device>>,
                        %lengths: memref<?xi32, #hsa.tier<device>>,
                        %out: memref<?x32x128xbf16, #hsa.tier<device>>) {
@@ -23,11 +30,11 @@ func.func @decode_step(%q: memref<?x32x128xbf16, #hsa.tier<device>>,
   return
 }
 
-func.func @append(%keys: memref<?x1x8x128xbf16, #hsa.tier<device>>,
-                  %values: memref<?x1x8x128xbf16, #hsa.tier<device>>,
-                  %counts: memref<?xi32, #hsa.tier<device>>) {
-  hsa.append @streaming_attn keys(%keys : memref<?x1x8x128xbf16, #hsa.tier<device>>)
-      values(%values : memref<?x1x8x128xbf16, #hsa.tier<device>>)
-      counts(%counts : memref<?xi32, #hsa.tier<device>>)
+func.func @append(%keys: memref<?x8x128xbf16, #hsa.tier<device>>,
+                  %values: memref<?x8x128xbf16, #hsa.tier<device>>,
+                  %lengths: memref<?xi32, #hsa.tier<device>>) {
+  hsa.append @streaming_attn keys(%keys : memref<?x8x128xbf16, #hsa.tier<device>>)
+      values(%values : memref<?x8x128xbf16, #hsa.tier<device>>)
+      lengths(%lengths : memref<?xi32, #hsa.tier<device>>)
   return
 }

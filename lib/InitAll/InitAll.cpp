@@ -5,6 +5,7 @@
 #include "hsa/Conversion/Passes.h"
 #include "hsa/Dialect/HSA/IR/HSADialect.h"
 #include "hsa/Dialect/HSA/Transforms/Passes.h"
+#include "hsa/Pipelines/Pipelines.h"
 
 void hsa::registerAllDialects(mlir::DialectRegistry &registry) {
   registry.insert<mlir::hsa::HSADialect>();
@@ -13,4 +14,5 @@ void hsa::registerAllDialects(mlir::DialectRegistry &registry) {
 void hsa::registerAllPasses() {
   mlir::hsa::registerHSAPasses();
   mlir::hsa::registerHSAConversionPasses();
+  hsa::registerPipelines();
 }

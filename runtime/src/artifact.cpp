@@ -254,7 +254,10 @@ class Verifier {
       if (r.element_type >= kElementTypeCount) return invalid(what + ": unknown element type " + std::to_string(r.element_type));
       if (r.scope >= kBufferScopeCount) return invalid(what + ": unknown scope " + std::to_string(r.scope));
       if (r.rank == 0 || r.rank > kMaxRank) return invalid(what + ": rank " + std::to_string(r.rank) + " not in [1, 8]");
-      if (r.reserved != 0) return invalid(what + ": reserved field is not 0");
+      if (r.flags & ~kBufferKnownFlags)
+        return invalid(what + ": unknown flag bits " + hex(r.flags & ~kBufferKnownFlags) + " (known: " +
+                       hex(kBufferKnownFlags) + ")");
+      b.flags = r.flags;
       b.tier = Tier(r.tier);
       b.element_type = ElementType(r.element_type);
       b.scope = BufferScope(r.scope);
@@ -278,6 +281,9 @@ class Verifier {
         if (doc->tier != b.tier || doc->element_type != b.element_type || doc->scope != b.scope ||
             doc->dims.size() != b.dims.size())
           return invalid(what + " does not match docs/BUFFERS.md (tier, element type, scope or rank)");
+        if (doc->flags != b.flags)
+          return invalid(what + ": fill flag says its initial contents are " + (b.fills_minus_one() ? "-1" : "0") +
+                         ", docs/BUFFERS.md says " + (doc->flags & kBufferFlagFillMinusOne ? "-1" : "0"));
       } else if (b.tier == Tier::Host) {
         return invalid(what + " is a host-tier buffer the runtime does not provide");
       }
@@ -373,6 +379,12 @@ class Verifier {
               if (arg.value < INT32_MIN || arg.value > INT32_MAX) return invalid(aw + " immediate does not fit in i32");
               break;
             case ArgKind::ImmediateI64:
+              break;
+            case ArgKind::ExprI64:
+              if (arg.value < 1 || arg.value > int64_t(UINT32_MAX))
+                return invalid(aw + " (ExprI64) has instruction count " + std::to_string(arg.value) +
+                               ", must be in [1, 2^32)");
+              HSA_RETURN_IF_ERROR(check_expr(ExprRef{arg.index, uint32_t(arg.value)}, aw + " (ExprI64)"));
               break;
             default:
               return invalid(aw + " has unknown kind " + std::to_string(arg.kind));

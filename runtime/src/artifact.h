@@ -18,7 +18,10 @@ struct ArtifactBuffer {
   artifact::Tier tier;
   artifact::ElementType element_type;
   artifact::BufferScope scope;
+  uint32_t flags = 0;  // artifact::kBufferFlag*
   std::vector<artifact::ExprRef> dims;
+
+  bool fills_minus_one() const { return (flags & artifact::kBufferFlagFillMinusOne) != 0; }
 };
 
 struct ArtifactKernel {

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <string>
 #include <vector>
 
 #include "artifact.h"
@@ -44,6 +45,24 @@ class Backend {
   virtual Status selected_units(uint32_t slot, int32_t* units) = 0;
   // Per-launch times of the last decode step, when the backend measures them.
   virtual const std::vector<KernelTiming>* kernel_timings() const { return nullptr; }
+
+  // --- Debug access (stage checker, GPU tests; not in the public API) -------
+  // Copies a whole device-tier buffer of the artifact (docs/BUFFERS.md name or
+  // a free-form one) to / from host memory, synchronously. `bytes` must be the
+  // buffer's size. NotFound for names the backend does not hold (the CPU
+  // backend holds only the documented buffers), InvalidArgument for host-tier
+  // names and wrong sizes.
+  virtual Status read_buffer(const std::string& name, void* dst, size_t bytes) = 0;
+  virtual Status write_buffer(const std::string& name, const void* src, size_t bytes) = 0;
+  // The req.step value the slot's next decode step uses (runtime-owned state:
+  // the CUDA backend uploads it before every plan, so the device copy may lag).
+  virtual int32_t request_step(uint32_t slot) const = 0;
+  // For people: "host CPU (reference backend, fp64 math)",
+  // "NVIDIA H200 (device 0, sm_90, 139.8 GiB)", ...
+  virtual std::string device_description() const = 0;
+  // Device time of the last decode step (uploads, plan, downloads) in ms,
+  // measured with events; < 0 when the backend does not measure it.
+  virtual double last_step_device_ms() const { return -1.0; }
 };
 
 }  // namespace hsa

@@ -1,11 +1,14 @@
 #include "cpu_backend.h"
 
 #include <algorithm>
+#include <chrono>
+#include <functional>
 #include <cmath>
 #include <cstring>
 #include <limits>
 
 #include "half.h"
+#include "hsa/artifact_writer.h"
 
 namespace hsa {
 using namespace artifact;
@@ -32,32 +35,75 @@ uint64_t repr_offset(const LayerShape& s, uint32_t b, uint32_t kv_head, uint32_t
 DeviceBuffers::DeviceBuffers(const LayerShape& s) {
   const uint64_t B = s.batch, S = s.groups, C = s.capacity, K = s.budget, N = s.max_units;
   if (s.algorithm == Algorithm::Quest) {
-    repr_kmin.assign(B * s.kv_heads * N * s.head_dim, 0);
-    repr_kmax.assign(repr_kmin.size(), 0);
+    repr_kmin.resize(B * s.kv_heads * N * s.head_dim);
+    repr_kmax.resize(repr_kmin.size());
   }
-  buf_k.assign(B * S * C * s.heads_per_unit * s.page_size * s.head_dim, 0);
-  if (s.has_separate_v) buf_v.assign(B * S * C * s.heads_per_unit * s.page_size * s.value_dim, 0);
-  buf_slot_unit.assign(B * S * C, -1);
-  buf_last_used.assign(B * S * C, -1);
-  sel_scores.assign(B * S * N, -kPositiveInfinity);
-  for (auto* v : {&sel_units, &sel_slots, &sel_copy_units, &sel_copy_slots}) v->assign(B * S * K, -1);
-  sel_copy_count.assign(B * S, 0);
-  req_length.assign(B, 0);
-  req_step.assign(B, 0);
-  io_q.assign(B * s.q_heads * s.head_dim, 0);
-  io_o.assign(B * s.q_heads * s.value_dim, 0);
-  io_new_k.assign(B * s.kv_heads * s.head_dim, 0);
-  if (s.has_separate_v) io_new_v.assign(B * s.kv_heads * s.value_dim, 0);
+  buf_k.resize(B * S * C * s.heads_per_unit * s.page_size * s.head_dim);
+  if (s.has_separate_v) buf_v.resize(B * S * C * s.heads_per_unit * s.page_size * s.value_dim);
+  buf_slot_unit.resize(B * S * C);
+  buf_last_used.resize(B * S * C);
+  sel_scores.resize(B * S * N);
+  for (auto* v : {&sel_units, &sel_slots, &sel_copy_units, &sel_copy_slots}) v->resize(B * S * K);
+  sel_copy_count.resize(B * S);
+  req_length.resize(B);
+  req_step.resize(B);
+  io_q.resize(B * s.q_heads * s.head_dim);
+  io_o.resize(B * s.q_heads * s.value_dim);
+  io_new_k.resize(B * s.kv_heads * s.head_dim);
+  if (s.has_separate_v) io_new_v.resize(B * s.kv_heads * s.value_dim);
+  // The documented initial contents (the same table the loader holds artifacts to).
+  for (const DocumentedBuffer& doc : documented_buffers(s.config))
+    if (doc.tier == Tier::Device) set_fill(doc.name, (doc.flags & kBufferFlagFillMinusOne) ? 0xFF : 0x00);
+}
+
+std::vector<DeviceBuffers::Field> DeviceBuffers::fields() {
+  std::vector<Field> out;
+  auto add = [&](const char* name, auto& array) {
+    out.push_back(Field{name, array.data(), array.size() * sizeof(array[0]), &fills_.at(out.size())});
+  };
+  add("repr.kmin", repr_kmin);
+  add("repr.kmax", repr_kmax);
+  add("buf.k", buf_k);
+  add("buf.v", buf_v);
+  add("buf.slot_unit", buf_slot_unit);
+  add("buf.last_used", buf_last_used);
+  add("sel.scores", sel_scores);
+  add("sel.units", sel_units);
+  add("sel.slots", sel_slots);
+  add("sel.copy_units", sel_copy_units);
+  add("sel.copy_slots", sel_copy_slots);
+  add("sel.copy_count", sel_copy_count);
+  add("req.length", req_length);
+  add("req.step", req_step);
+  add("io.q", io_q);
+  add("io.o", io_o);
+  add("io.new_k", io_new_k);
+  add("io.new_v", io_new_v);
+  return out;
+}
+
+const DeviceBuffers::Field* DeviceBuffers::find(const std::string& name, Field* storage) {
+  for (const Field& f : fields())
+    if (name == f.name && f.bytes > 0) {
+      *storage = f;
+      return storage;
+    }
+  return nullptr;
+}
+
+void DeviceBuffers::set_fill(const std::string& name, uint8_t fill) {
+  Field f;
+  if (!find(name, &f)) return;
+  *f.fill = fill;
+  std::memset(f.data, fill, f.bytes);
 }
 
 void DeviceBuffers::reset_slot(const LayerShape& s, uint32_t b) {
-  const uint64_t SC = uint64_t(s.groups) * s.capacity, SK = uint64_t(s.groups) * s.budget;
-  std::fill_n(buf_slot_unit.begin() + b * SC, SC, -1);
-  std::fill_n(buf_last_used.begin() + b * SC, SC, -1);
-  for (auto* v : {&sel_units, &sel_slots, &sel_copy_units, &sel_copy_slots}) std::fill_n(v->begin() + b * SK, SK, -1);
-  std::fill_n(sel_copy_count.begin() + uint64_t(b) * s.groups, s.groups, 0);
-  req_length[b] = 0;
-  req_step[b] = 0;
+  for (const Field& f : fields()) {
+    if (f.bytes == 0) continue;
+    const size_t row = f.bytes / s.batch;  // every documented device buffer leads with B
+    std::memset(static_cast<uint8_t*>(f.data) + size_t(b) * row, *f.fill, row);
+  }
 }
 
 namespace reference {
@@ -295,7 +341,6 @@ void build_representations(const LayerShape& s, const HostBuffers& host, DeviceB
 }  // namespace reference
 
 Status CpuBackend::prepare(const Artifact& artifact, const LayerShape& shape, HostCache* cache) {
-  (void)artifact;
   if (shape.algorithm != Algorithm::Quest && shape.algorithm != Algorithm::StreamingLLM)
     return Status(StatusCode::Unsupported, "the CPU backend implements Quest and StreamingLLM; DSA and ClusterKV need "
                                            "their indexer/cluster inputs, which this runtime version does not take");
@@ -306,6 +351,37 @@ Status CpuBackend::prepare(const Artifact& artifact, const LayerShape& shape, Ho
   } catch (const std::bad_alloc&) {
     return Status(StatusCode::OutOfMemory, "CPU backend: cannot allocate the device-tier buffers");
   }
+  // Initial contents from the artifact's flags. Buffers this backend does not
+  // model (free-form kernel scratch such as buf.unit_slot or scratch.attn_o)
+  // are ignored: the reference stages do not need them.
+  for (const ArtifactBuffer& b : artifact.buffers)
+    if (b.tier == Tier::Device) dev_->set_fill(b.name, b.fills_minus_one() ? 0xFF : 0x00);
+  return Status::ok();
+}
+
+Status CpuBackend::named_field(const std::string& name, size_t bytes, DeviceBuffers::Field* field) {
+  if (name.compare(0, 5, "host.") == 0)
+    return Status(StatusCode::InvalidArgument, "'" + name + "' is a host-tier buffer: read the host cache instead");
+  if (!dev_->find(name, field))
+    return Status(StatusCode::NotFound, "the cpu backend holds no device buffer '" + name +
+                                            "' (it models only the documented buffers of docs/BUFFERS.md)");
+  if (field->bytes != bytes)
+    return Status(StatusCode::InvalidArgument, "buffer '" + name + "' has " + std::to_string(field->bytes) +
+                                                   " bytes, " + std::to_string(bytes) + " requested");
+  return Status::ok();
+}
+
+Status CpuBackend::read_buffer(const std::string& name, void* dst, size_t bytes) {
+  DeviceBuffers::Field field;
+  HSA_RETURN_IF_ERROR(named_field(name, bytes, &field));
+  std::memcpy(dst, field.data, bytes);
+  return Status::ok();
+}
+
+Status CpuBackend::write_buffer(const std::string& name, const void* src, size_t bytes) {
+  DeviceBuffers::Field field;
+  HSA_RETURN_IF_ERROR(named_field(name, bytes, &field));
+  std::memcpy(field.data, src, bytes);
   return Status::ok();
 }
 
@@ -348,10 +424,25 @@ Status CpuBackend::decode(const uint32_t* slots, size_t count, const uint16_t* q
   DeviceBuffers& dev = *dev_;
   const uint64_t row_q = uint64_t(shape_.q_heads) * shape_.head_dim, row_o = uint64_t(shape_.q_heads) * shape_.value_dim;
   const HostBuffers host = host_buffers();
+  for (size_t i = 0; i < count; ++i) std::memcpy(&dev.io_q[slots[i] * row_q], q + i * row_q, row_q * sizeof(uint16_t));
+  // reference::decode_step's stages, stage by stage over the slots (slots are
+  // independent, so the order changes nothing) so that each stage can be timed.
+  timings_.clear();
+  auto stage = [&](const char* name, const std::function<void(uint32_t)>& run) {
+    const auto start = std::chrono::steady_clock::now();
+    for (size_t i = 0; i < count; ++i) run(slots[i]);
+    if (profile_)
+      timings_.push_back(KernelTiming{
+          name, std::chrono::duration<float, std::milli>(std::chrono::steady_clock::now() - start).count()});
+  };
+  stage("reference.score", [&](uint32_t b) { reference::score(shape_, dev, b); });
+  stage("reference.select", [&](uint32_t b) { reference::select(shape_, dev, b); });
+  stage("reference.diff", [&](uint32_t b) { reference::diff(shape_, dev, b); });
+  stage("reference.gather", [&](uint32_t b) { reference::gather(shape_, host, dev, b); });
+  stage("reference.attend", [&](uint32_t b) { reference::attend(shape_, dev, b); });
   for (size_t i = 0; i < count; ++i) {
     const uint32_t b = slots[i];
-    std::memcpy(&dev.io_q[b * row_q], q + i * row_q, row_q * sizeof(uint16_t));
-    reference::decode_step(shape_, host, dev, b);
+    dev.req_step[b] += 1;
     std::memcpy(o + i * row_o, &dev.io_o[b * row_o], row_o * sizeof(uint16_t));
     SlotStepResult r;
     for (uint32_t g = 0; g < shape_.groups; ++g) {

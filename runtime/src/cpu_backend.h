@@ -5,7 +5,9 @@
 #ifndef HSA_RUNTIME_CPU_BACKEND_H
 #define HSA_RUNTIME_CPU_BACKEND_H
 
+#include <array>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "backend.h"
@@ -32,9 +34,31 @@ struct DeviceBuffers {
   std::vector<uint16_t> io_q, io_o;                     // [B][Hq][D], [B][Hq][Dv]
   std::vector<uint16_t> io_new_k, io_new_v;             // [B][Hkv][D], [B][Hkv][Dv]
 
+  // Every array starts at its documented initial contents (docs/BUFFERS.md:
+  // -1 for buf.slot_unit, buf.last_used, sel.units/slots/copy_units/copy_slots,
+  // 0 otherwise).
   explicit DeviceBuffers(const LayerShape& shape);
-  // Empty state of a batch slot: no slots resident, length and step 0.
+  // Empty state of a batch slot: every row of slot b back to its fill (no
+  // slots resident, length and step 0, representations and I/O zeroed).
   void reset_slot(const LayerShape& shape, uint32_t b);
+
+  // Named access by docs/BUFFERS.md name (all of them are per batch slot).
+  struct Field {
+    const char* name;
+    void* data;
+    size_t bytes;  // 0: not part of this config (repr.* for StreamingLLM, *.v for MLA)
+    uint8_t* fill;  // the byte the array starts with and rows reset to (0x00 or 0xFF)
+  };
+  std::vector<Field> fields();
+  // The named field, or null for names this struct does not hold (free-form
+  // artifact buffers such as scratch.*) and for arrays absent from the config.
+  const Field* find(const std::string& name, Field* storage);
+  // Sets the fill byte of a named array and rewrites the whole array with it.
+  void set_fill(const std::string& name, uint8_t fill);
+
+ private:
+  static constexpr size_t kFieldCount = 18;  // the arrays above
+  std::array<uint8_t, kFieldCount> fills_{};  // one per field, in fields() order
 };
 
 namespace reference {
@@ -76,6 +100,8 @@ void build_representations(const LayerShape& shape, const HostBuffers& host, Dev
 
 class CpuBackend : public Backend {
  public:
+  // profile: time each reference stage of a decode step (kernel_timings()).
+  explicit CpuBackend(bool profile = false) : profile_(profile) {}
   const char* name() const override { return "cpu"; }
   HostAllocator* host_allocator() override { return &allocator_; }
   Status prepare(const Artifact& artifact, const LayerShape& shape, HostCache* cache) override;
@@ -84,13 +110,21 @@ class CpuBackend : public Backend {
   Status after_append(const uint32_t* slots, size_t count, const uint16_t* new_k, const uint16_t* new_v) override;
   Status decode(const uint32_t* slots, size_t count, const uint16_t* q, uint16_t* o, SlotStepResult* results) override;
   Status selected_units(uint32_t slot, int32_t* units) override;
+  const std::vector<KernelTiming>* kernel_timings() const override { return profile_ ? &timings_ : nullptr; }
+  Status read_buffer(const std::string& name, void* dst, size_t bytes) override;
+  Status write_buffer(const std::string& name, const void* src, size_t bytes) override;
+  int32_t request_step(uint32_t slot) const override { return dev_->req_step[slot]; }
+  std::string device_description() const override { return "host CPU (reference backend, fp64 math)"; }
 
   // For tests that compare stages: the buffers as the last call left them.
   const DeviceBuffers& buffers() const { return *dev_; }
 
  private:
   HostBuffers host_buffers() const;
+  Status named_field(const std::string& name, size_t bytes, DeviceBuffers::Field* field);
 
+  bool profile_ = false;
+  std::vector<KernelTiming> timings_;
   AlignedHostAllocator allocator_;
   LayerShape shape_;
   HostCache* cache_ = nullptr;

@@ -1,10 +1,12 @@
 #include "cuda_backend.h"
 
+#include <cstdio>
 #include <cstring>
 #include <map>
 
 #include "cuda_driver.h"
 #include "expression.h"
+#include "launch_plan.h"
 
 namespace hsa {
 using namespace artifact;
@@ -48,26 +50,19 @@ class PinnedHostAllocator : public HostAllocator {
 struct PreparedLaunch {
   std::string kernel;
   CUfunction function = nullptr;
-  unsigned grid[3] = {1, 1, 1}, block[3] = {1, 1, 1};
-  unsigned shared_bytes = 0;
-  std::vector<uint64_t> arg_storage;  // one 8-byte cell per parameter (i32 uses the low half)
-  std::vector<void*> params;
+  EvaluatedLaunch launch;  // grid, block, shared bytes, one 8-byte cell per parameter
+  std::vector<void*> params;  // &launch.cells[i]: what cuLaunchKernel reads
 };
 
 struct DeviceBuffer {
   std::string name;
   CUdeviceptr address = 0;
   uint64_t bytes = 0;
-  bool owned = false;  // allocated here (device tier) vs bound host pool
+  bool owned = false;  // allocated here (device tier, bytes > 0)
+  bool host_tier = false;  // bound to the host pool
   bool per_slot = false;
-  bool starts_at_minus_one = false;
+  uint8_t fill = 0;  // the artifact's flag: 0xFF (kBufferFlagFillMinusOne) or 0x00
 };
-
-bool starts_at_minus_one(const std::string& name) {
-  for (const char* n : {"buf.slot_unit", "buf.last_used", "buf.unit_slot", "req.page_of", "sel.units", "sel.slots", "sel.copy_units", "sel.copy_slots"})
-    if (name == n) return true;
-  return false;
-}
 
 class CudaBackend : public Backend {
  public:
@@ -87,6 +82,11 @@ class CudaBackend : public Backend {
   const std::vector<KernelTiming>* kernel_timings() const override {
     return options_.profile_kernels ? &timings_ : nullptr;
   }
+  Status read_buffer(const std::string& name, void* dst, size_t bytes) override;
+  Status write_buffer(const std::string& name, const void* src, size_t bytes) override;
+  int32_t request_step(uint32_t slot) const override { return steps_[slot]; }
+  std::string device_description() const override { return description_; }
+  double last_step_device_ms() const override { return step_ms_; }
 
  private:
   Status check(CUresult r, const std::string& what) const { return driver_->check(r, what); }
@@ -94,8 +94,10 @@ class CudaBackend : public Backend {
   Status bind_buffers(const Artifact& artifact);
   Status prepare_plan(const Artifact& artifact, const std::vector<CUfunction>& functions, const char* plan_name,
                       std::vector<PreparedLaunch>* out);
+  Status check_parameters(const Artifact& artifact, const PreparedLaunch& launch, const std::string& where) const;
   Status allocate_staging(void** host, size_t bytes);
   const DeviceBuffer* buffer(const char* name) const;
+  Status debug_buffer(const std::string& name, size_t bytes, const DeviceBuffer** out) const;
   // Uploads req.length (`lengths`, 0 = not in this call) and req.step.
   Status enqueue_request_state();
   Status enqueue_copy_to(const char* buffer_name, const void* host, size_t bytes);
@@ -111,6 +113,7 @@ class CudaBackend : public Backend {
   CUcontext context_ = nullptr;
   CUstream stream_ = nullptr;
   int cc_major_ = 0, cc_minor_ = 0;
+  std::string description_ = "CUDA device";
   LayerShape shape_;
   HostCache* cache_ = nullptr;
   std::vector<CUmodule> modules_;
@@ -126,11 +129,15 @@ class CudaBackend : public Backend {
   CUgraph graph_ = nullptr;
   CUgraphExec graph_exec_ = nullptr;
   std::vector<KernelTiming> timings_;
+  CUevent step_start_ = nullptr, step_stop_ = nullptr;  // around every decode sequence
+  double step_ms_ = -1.0;
 };
 
 CudaBackend::~CudaBackend() {
   if (context_) driver_->cuCtxSetCurrent(context_);
   if (stream_) driver_->cuStreamSynchronize(stream_);
+  if (step_start_) driver_->cuEventDestroy(step_start_);
+  if (step_stop_) driver_->cuEventDestroy(step_stop_);
   if (graph_exec_) driver_->cuGraphExecDestroy(graph_exec_);
   if (graph_) driver_->cuGraphDestroy(graph_);
   for (void* p : staging_) allocator_.release(p);
@@ -158,6 +165,15 @@ Status CudaBackend::initialize() {
                             "cuDeviceGetAttribute"));
   HSA_RETURN_IF_ERROR(check(driver_->cuDeviceGetAttribute(&cc_minor_, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device_),
                             "cuDeviceGetAttribute"));
+  char device_name[256] = {0};
+  size_t memory = 0;
+  if (driver_->cuDeviceGetName(device_name, sizeof(device_name) - 1, device_) == CUDA_SUCCESS &&
+      driver_->cuDeviceTotalMem(&memory, device_) == CUDA_SUCCESS) {
+    char text[400];
+    std::snprintf(text, sizeof(text), "%s (device %d, sm_%d%d, %.1f GiB)", device_name, options_.device, cc_major_,
+                  cc_minor_, double(memory) / double(1ull << 30));
+    description_ = text;
+  }
   HSA_RETURN_IF_ERROR(check(driver_->cuDevicePrimaryCtxRetain(&context_, device_), "cuDevicePrimaryCtxRetain"));
   HSA_RETURN_IF_ERROR(check(driver_->cuCtxSetCurrent(context_), "cuCtxSetCurrent"));
   return check(driver_->cuStreamCreate(&stream_, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
@@ -201,10 +217,16 @@ Status CudaBackend::bind_buffers(const Artifact& artifact) {
     DeviceBuffer d;
     d.name = b.name;
     d.per_slot = b.scope == BufferScope::PerBatchSlot;
-    d.starts_at_minus_one = starts_at_minus_one(b.name);
+    d.fill = b.fills_minus_one() ? 0xFF : 0x00;
     std::vector<int64_t> dims;
     HSA_RETURN_IF_ERROR(evaluate_buffer_dims(artifact, b, symbols, &dims, &d.bytes));
-    if (b.tier == Tier::Host) {  // the loader admits only the documented host buffers
+    d.host_tier = b.tier == Tier::Host;
+    if (b.name == "buf.unit_slot" && d.bytes != uint64_t(shape_.batch) * shape_.groups * shape_.max_units * 4)
+      return Status(StatusCode::InvalidArtifact, "buf.unit_slot has " + std::to_string(d.bytes) +
+                                                     " bytes; the runtime resets it on prefill as [B][S][N] i32 (" +
+                                                     std::to_string(uint64_t(shape_.batch) * shape_.groups *
+                                                                    shape_.max_units * 4) + " bytes)");
+    if (d.host_tier) {  // the loader admits only the documented host buffers
       const void* host = b.name == "host.k" ? static_cast<const void*>(cache_->host_k())
                          : b.name == "host.v" ? static_cast<const void*>(cache_->host_v())
                                               : static_cast<const void*>(cache_->host_page_of());
@@ -213,8 +235,8 @@ Status CudaBackend::bind_buffers(const Artifact& artifact) {
       HSA_RETURN_IF_ERROR(check(driver_->cuMemAlloc(&d.address, d.bytes),
                                 "cuMemAlloc for '" + b.name + "' (" + std::to_string(d.bytes) + " bytes)"));
       d.owned = true;
-      HSA_RETURN_IF_ERROR(check(driver_->cuMemsetD8Async(d.address, d.starts_at_minus_one ? 0xff : 0, d.bytes, stream_),
-                                "clearing '" + b.name + "'"));
+      HSA_RETURN_IF_ERROR(check(driver_->cuMemsetD8Async(d.address, d.fill, d.bytes, stream_),
+                                "filling '" + b.name + "' with " + (d.fill ? "-1" : "0")));
     }
     buffers_.push_back(d);
   }
@@ -227,60 +249,54 @@ Status CudaBackend::prepare_plan(const Artifact& artifact, const std::vector<CUf
   if (index < 0)
     return Status(StatusCode::InvalidArtifact, std::string("the CUDA backend needs a '") + plan_name +
                                                    "' launch plan and the artifact has none");
-  const SymbolValues symbols = shape_.symbols();
-  const ArtifactPlan& plan = artifact.plans[index];
-  for (size_t i = 0; i < plan.launches.size(); ++i) {
-    const ArtifactLaunch& l = plan.launches[i];
-    const ArtifactKernel& kernel = artifact.kernels[l.kernel];
-    const std::string where = std::string("plan '") + plan_name + "' launch " + std::to_string(i) + " ('" + kernel.name + "')";
-    PreparedLaunch p;
-    p.kernel = kernel.name;
-    p.function = functions[l.kernel];
-    const int64_t grid_limit[3] = {INT32_MAX, 65535, 65535}, block_limit[3] = {1024, 1024, 64};
-    int64_t threads = 1;
-    for (int d = 0; d < 3; ++d) {
-      int64_t g = 0, b = 0;
-      HSA_RETURN_IF_ERROR(evaluate_expression(artifact.code, l.grid[d], symbols, where + " grid", &g));
-      HSA_RETURN_IF_ERROR(evaluate_expression(artifact.code, l.block[d], symbols, where + " block", &b));
-      if (g < 1 || g > grid_limit[d] || b < 1 || b > block_limit[d])
-        return Status(StatusCode::InvalidArtifact, where + ": grid/block dimension " + std::string(1, "xyz"[d]) +
-                                                       " = " + std::to_string(g) + "/" + std::to_string(b) + " out of range");
-      threads *= b;
-      p.grid[d] = unsigned(g);
-      p.block[d] = unsigned(b);
-    }
-    if (threads > 1024) return Status(StatusCode::InvalidArtifact, where + ": " + std::to_string(threads) + " threads per block");
-    int64_t shared = 0, max_shared = 0;
-    HSA_RETURN_IF_ERROR(evaluate_expression(artifact.code, l.dynamic_shared_bytes, symbols, where + " shared bytes", &shared));
-    HSA_RETURN_IF_ERROR(evaluate_expression(artifact.code, kernel.max_dynamic_shared_bytes, symbols, where + " max shared", &max_shared));
-    if (shared < 0 || shared > max_shared)
-      return Status(StatusCode::InvalidArtifact, where + ": dynamic shared bytes " + std::to_string(shared) +
-                                                     " exceed the kernel's declared maximum " + std::to_string(max_shared));
-    p.shared_bytes = unsigned(shared);
-    p.arg_storage.assign(l.args.size(), 0);
-    for (size_t a = 0; a < l.args.size(); ++a) {
-      const LaunchArgRecord& arg = l.args[a];
-      uint64_t& cell = p.arg_storage[a];
-      switch (ArgKind(arg.kind)) {
-        case ArgKind::BufferPointer: cell = uint64_t(buffers_[arg.index].address); break;
-        case ArgKind::SymbolI32: {
-          const int32_t v = int32_t(symbols[arg.index]);
-          std::memcpy(&cell, &v, sizeof(v));
-          break;
-        }
-        case ArgKind::SymbolI64: std::memcpy(&cell, &symbols[arg.index], 8); break;
-        case ArgKind::ImmediateI32: {
-          const int32_t v = int32_t(arg.value);
-          std::memcpy(&cell, &v, sizeof(v));
-          break;
-        }
-        case ArgKind::ImmediateI64: std::memcpy(&cell, &arg.value, 8); break;
-      }
-    }
-    out->push_back(std::move(p));
+  std::vector<EvaluatedLaunch> evaluated;
+  HSA_RETURN_IF_ERROR(evaluate_plan(artifact, size_t(index), shape_.symbols(),
+                                    [&](uint32_t buffer) { return uint64_t(buffers_[buffer].address); }, &evaluated));
+  out->clear();
+  out->resize(evaluated.size());
+  for (size_t i = 0; i < evaluated.size(); ++i) {
+    PreparedLaunch& p = (*out)[i];
+    p.kernel = artifact.kernels[evaluated[i].kernel].name;
+    p.function = functions[evaluated[i].kernel];
+    p.launch = std::move(evaluated[i]);
+    // The cells live in p.launch.cells, which never moves again: `out` is
+    // fully sized above and is not resized after this loop.
+    for (uint64_t& cell : p.launch.cells) p.params.push_back(&cell);
+    HSA_RETURN_IF_ERROR(check_parameters(artifact, p, std::string("plan '") + plan_name + "' launch " +
+                                                           std::to_string(i) + " ('" + p.kernel + "')"));
   }
-  for (PreparedLaunch& p : *out)  // pointers into storage that no longer moves
-    for (uint64_t& cell : p.arg_storage) p.params.push_back(&cell);
+  return Status::ok();
+}
+
+// Kernel ABI v2: one launch argument per kernel parameter, of the same size.
+// cuFuncGetParamInfo (CUDA 12.4+) reads the kernel's real parameter list, so a
+// compiler that forgot to expand a memref descriptor fails here, at load,
+// instead of reading garbage. Skipped on drivers without the entry point.
+Status CudaBackend::check_parameters(const Artifact& artifact, const PreparedLaunch& p, const std::string& where) const {
+  if (!driver_->cuFuncGetParamInfo) return Status::ok();
+  const size_t count = p.launch.cells.size();
+  for (size_t i = 0; i <= count; ++i) {
+    size_t offset = 0, size = 0;
+    const CUresult r = driver_->cuFuncGetParamInfo(p.function, i, &offset, &size);
+    if (i == count) {
+      if (r == CUDA_SUCCESS)
+        return Status(StatusCode::InvalidArtifact, where + ": the kernel takes more than the " + std::to_string(count) +
+                                                       " parameters the launch passes (kernel ABI v2: one argument "
+                                                       "per parameter; memrefs expand to 3 + 2 * rank)");
+      break;
+    }
+    if (r == CUDA_ERROR_INVALID_VALUE)
+      return Status(StatusCode::InvalidArtifact, where + ": the launch passes " + std::to_string(count) +
+                                                     " arguments but the kernel takes " + std::to_string(i) +
+                                                     " parameters (kernel ABI v2: one argument per parameter)");
+    if (r != CUDA_SUCCESS && i == 0) return Status::ok();  // this driver cannot describe the kernel: no check
+    HSA_RETURN_IF_ERROR(check(r, where + ": cuFuncGetParamInfo"));
+    if (size != p.launch.sizes[i])
+      return Status(StatusCode::InvalidArtifact, where + ": parameter " + std::to_string(i) + " of the kernel has " +
+                                                     std::to_string(size) + " bytes but argument " + std::to_string(i) +
+                                                     " is a " + std::to_string(p.launch.sizes[i]) + "-byte value");
+  }
+  (void)artifact;
   return Status::ok();
 }
 
@@ -312,6 +328,8 @@ Status CudaBackend::prepare(const Artifact& artifact, const LayerShape& shape, H
   HSA_RETURN_IF_ERROR(allocate_staging(&p, B * shape.kv_heads * shape.value_dim * 2)); stage_new_v_ = static_cast<uint16_t*>(p);
   HSA_RETURN_IF_ERROR(allocate_staging(&p, B * shape.groups * 4)); stage_copy_count_ = static_cast<int32_t*>(p);
   HSA_RETURN_IF_ERROR(allocate_staging(&p, B * shape.groups * shape.budget * 4)); stage_units_ = static_cast<int32_t*>(p);
+  HSA_RETURN_IF_ERROR(check(driver_->cuEventCreate(&step_start_, CU_EVENT_DEFAULT), "cuEventCreate"));
+  HSA_RETURN_IF_ERROR(check(driver_->cuEventCreate(&step_stop_, CU_EVENT_DEFAULT), "cuEventCreate"));
   return Status::ok();
 }
 
@@ -346,9 +364,11 @@ Status CudaBackend::enqueue_plan(const std::vector<PreparedLaunch>& plan, bool t
       HSA_RETURN_IF_ERROR(check(driver_->cuEventCreate(&stop, CU_EVENT_DEFAULT), "cuEventCreate"));
       HSA_RETURN_IF_ERROR(check(driver_->cuEventRecord(start, stream_), "cuEventRecord"));
     }
-    HSA_RETURN_IF_ERROR(check(driver_->cuLaunchKernel(l.function, l.grid[0], l.grid[1], l.grid[2], l.block[0], l.block[1],
-                                                      l.block[2], l.shared_bytes, stream_,
-                                                      const_cast<void**>(l.params.data()), nullptr),
+    const EvaluatedLaunch& e = l.launch;
+    HSA_RETURN_IF_ERROR(check(driver_->cuLaunchKernel(l.function, e.grid[0], e.grid[1], e.grid[2], e.block[0], e.block[1],
+                                                      e.block[2], e.shared_bytes, stream_,
+                                                      l.params.empty() ? nullptr : const_cast<void**>(l.params.data()),
+                                                      nullptr),
                               "launch of kernel '" + l.kernel + "'"));
     if (timed) {
       HSA_RETURN_IF_ERROR(check(driver_->cuEventRecord(stop, stream_), "cuEventRecord"));
@@ -383,6 +403,8 @@ Status CudaBackend::decode(const uint32_t* slots, size_t count, const uint16_t* 
   }
   for (uint32_t b = 0; b < shape_.batch; ++b) stage_step_[b] = steps_[b];
   timings_.clear();
+  step_ms_ = -1.0;
+  HSA_RETURN_IF_ERROR(check(driver_->cuEventRecord(step_start_, stream_), "cuEventRecord"));
   if (options_.use_cuda_graph) {
     if (!graph_exec_) {  // the staging addresses never change: capture once, replay every step
       HSA_RETURN_IF_ERROR(check(driver_->cuStreamBeginCapture(stream_, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
@@ -399,7 +421,10 @@ Status CudaBackend::decode(const uint32_t* slots, size_t count, const uint16_t* 
   } else {
     HSA_RETURN_IF_ERROR(enqueue_decode_sequence(options_.profile_kernels));
   }
+  HSA_RETURN_IF_ERROR(check(driver_->cuEventRecord(step_stop_, stream_), "cuEventRecord"));
   HSA_RETURN_IF_ERROR(synchronize());
+  float step_ms = 0.0f;
+  if (driver_->cuEventElapsedTime(&step_ms, step_start_, step_stop_) == CUDA_SUCCESS) step_ms_ = step_ms;
   for (size_t i = 0; i < count; ++i) {
     const uint32_t b = slots[i];
     std::memcpy(o + i * row_o, stage_o_ + b * row_o, row_o * 2);
@@ -445,19 +470,18 @@ Status CudaBackend::after_prefill(uint32_t slot, uint32_t old_length) {
   HSA_RETURN_IF_ERROR(check(driver_->cuMemcpyDtoHAsync(used.data(), last_used->address + offset, row * 4, stream_), "download of 'buf.last_used'"));
   HSA_RETURN_IF_ERROR(synchronize());
   const int32_t first = int32_t(old_length / shape_.page_size);
-  // The reverse map must forget the dropped units too: store_kv trusts it.
-  const DeviceBuffer* unit_slot = buffer("buf.unit_slot");
-  const size_t max_units = unit_slot ? unit_slot->bytes / (size_t(shape_.batch) * shape_.groups * 4) : 0;
-  for (size_t c = 0; c < row; ++c) {
-    if (units[c] < first) continue;
-    if (unit_slot && size_t(units[c]) < max_units) {
-      const size_t group = c / shape_.capacity;
-      const int32_t none = -1;
-      const CUdeviceptr at = unit_slot->address + CUdeviceptr(((size_t(slot) * shape_.groups + group) * max_units + size_t(units[c])) * 4);
-      HSA_RETURN_IF_ERROR(check(driver_->cuMemcpyHtoDAsync(at, &none, 4, stream_), "reset of 'buf.unit_slot'"));
-      HSA_RETURN_IF_ERROR(synchronize());
+  for (size_t c = 0; c < row; ++c)
+    if (units[c] >= first) units[c] = used[c] = -1;
+  // Kernels that keep the reverse map buf.unit_slot [B][S][N] (the compiler's
+  // diff does) must forget the dropped units too: every unit >= first.
+  if (const DeviceBuffer* unit_slot = buffer("buf.unit_slot")) {
+    const size_t max_units = shape_.max_units;  // its size was checked at load
+    for (uint32_t g = 0; g < shape_.groups && size_t(first) < max_units; ++g) {
+      const size_t at = ((size_t(slot) * shape_.groups + g) * max_units + size_t(first)) * 4;
+      HSA_RETURN_IF_ERROR(check(driver_->cuMemsetD8Async(unit_slot->address + CUdeviceptr(at), 0xFF,
+                                                         (max_units - size_t(first)) * 4, stream_),
+                                "reset of 'buf.unit_slot'"));
     }
-    units[c] = used[c] = -1;
   }
   HSA_RETURN_IF_ERROR(check(driver_->cuMemcpyHtoDAsync(slot_unit->address + offset, units.data(), row * 4, stream_), "upload of 'buf.slot_unit'"));
   HSA_RETURN_IF_ERROR(check(driver_->cuMemcpyHtoDAsync(last_used->address + offset, used.data(), row * 4, stream_), "upload of 'buf.last_used'"));
@@ -474,8 +498,7 @@ Status CudaBackend::reset_slot(uint32_t slot) {
   for (const DeviceBuffer& b : buffers_) {
     if (!b.owned || !b.per_slot) continue;
     const size_t row = b.bytes / shape_.batch;
-    HSA_RETURN_IF_ERROR(check(driver_->cuMemsetD8Async(b.address + CUdeviceptr(slot * row), b.starts_at_minus_one ? 0xff : 0,
-                                                       row, stream_),
+    HSA_RETURN_IF_ERROR(check(driver_->cuMemsetD8Async(b.address + CUdeviceptr(size_t(slot) * row), b.fill, row, stream_),
                               "resetting '" + b.name + "'"));
   }
   steps_[slot] = 0;
@@ -489,6 +512,36 @@ Status CudaBackend::selected_units(uint32_t slot, int32_t* units) {
                                                        row * 4, stream_),
                             "download of 'sel.units'"));
   return synchronize();
+}
+
+Status CudaBackend::debug_buffer(const std::string& name, size_t bytes, const DeviceBuffer** out) const {
+  const DeviceBuffer* b = buffer(name.c_str());
+  if (!b) return Status(StatusCode::NotFound, "the artifact has no buffer '" + name + "'");
+  if (b->host_tier)
+    return Status(StatusCode::InvalidArgument, "'" + name + "' is a host-tier buffer: read the host cache instead");
+  if (b->bytes != bytes)
+    return Status(StatusCode::InvalidArgument, "buffer '" + name + "' has " + std::to_string(b->bytes) + " bytes, " +
+                                                   std::to_string(bytes) + " requested");
+  *out = b;
+  return Status::ok();
+}
+
+Status CudaBackend::read_buffer(const std::string& name, void* dst, size_t bytes) {
+  HSA_RETURN_IF_ERROR(check(driver_->cuCtxSetCurrent(context_), "cuCtxSetCurrent"));
+  const DeviceBuffer* b = nullptr;
+  HSA_RETURN_IF_ERROR(debug_buffer(name, bytes, &b));
+  if (bytes == 0) return Status::ok();
+  HSA_RETURN_IF_ERROR(check(driver_->cuMemcpyDtoHAsync(dst, b->address, bytes, stream_), "read of '" + name + "'"));
+  return synchronize();
+}
+
+Status CudaBackend::write_buffer(const std::string& name, const void* src, size_t bytes) {
+  HSA_RETURN_IF_ERROR(check(driver_->cuCtxSetCurrent(context_), "cuCtxSetCurrent"));
+  const DeviceBuffer* b = nullptr;
+  HSA_RETURN_IF_ERROR(debug_buffer(name, bytes, &b));
+  if (bytes == 0) return Status::ok();
+  HSA_RETURN_IF_ERROR(check(driver_->cuMemcpyHtoDAsync(b->address, src, bytes, stream_), "write of '" + name + "'"));
+  return synchronize();  // `src` may be pageable and is the caller's: done before returning
 }
 
 }  // namespace

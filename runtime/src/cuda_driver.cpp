@@ -19,6 +19,10 @@ Status CudaDriver::load(const std::string& path, std::unique_ptr<CudaDriver>* ou
                                                HSA_CUDA_STRINGIFY_EXPANDED(name) + " (driver too old?): use backend=cpu");
   HSA_CUDA_DRIVER_FUNCTIONS(HSA_CUDA_RESOLVE_ENTRY)
 #undef HSA_CUDA_RESOLVE_ENTRY
+#define HSA_CUDA_RESOLVE_OPTIONAL_ENTRY(name) \
+  driver->name = reinterpret_cast<decltype(driver->name)>(dlsym(driver->library_, HSA_CUDA_STRINGIFY_EXPANDED(name)));
+  HSA_CUDA_OPTIONAL_DRIVER_FUNCTIONS(HSA_CUDA_RESOLVE_OPTIONAL_ENTRY)
+#undef HSA_CUDA_RESOLVE_OPTIONAL_ENTRY
   *out = std::move(driver);
   return Status::ok();
 }

@@ -22,6 +22,7 @@
   X(cuDeviceGet)                     \
   X(cuDeviceGetAttribute)            \
   X(cuDeviceGetName)                 \
+  X(cuDeviceTotalMem)                \
   X(cuDevicePrimaryCtxRetain)        \
   X(cuDevicePrimaryCtxRelease)       \
   X(cuCtxSetCurrent)                 \
@@ -53,6 +54,10 @@
   X(cuEventSynchronize)              \
   X(cuEventElapsedTime)
 
+// Entry points the runtime uses when the driver has them (null otherwise):
+// cuFuncGetParamInfo (CUDA 12.4+) checks the kernel ABI at load.
+#define HSA_CUDA_OPTIONAL_DRIVER_FUNCTIONS(X) X(cuFuncGetParamInfo)
+
 #define HSA_CUDA_STRINGIFY_EXPANDED(name) HSA_CUDA_STRINGIFY(name)
 #define HSA_CUDA_STRINGIFY(name) #name
 
@@ -72,6 +77,7 @@ class CudaDriver {
 
 #define HSA_CUDA_DECLARE_ENTRY(name) decltype(&::name) name = nullptr;
   HSA_CUDA_DRIVER_FUNCTIONS(HSA_CUDA_DECLARE_ENTRY)
+  HSA_CUDA_OPTIONAL_DRIVER_FUNCTIONS(HSA_CUDA_DECLARE_ENTRY)
 #undef HSA_CUDA_DECLARE_ENTRY
 
  private:

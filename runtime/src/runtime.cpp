@@ -8,7 +8,9 @@
 #include "backend.h"
 #include "cpu_backend.h"
 #include "host_cache.h"
+#include "launch_plan.h"
 #include "layer_shape.h"
+#include "runtime_internal.h"
 #if HSA_RUNTIME_HAS_CUDA
 #include "cuda_backend.h"
 #endif
@@ -33,7 +35,7 @@ Status guarded(Body&& body) {
 
 Status create_backend(const RuntimeOptions& options, std::unique_ptr<Backend>* out) {
   if (options.backend == BackendKind::Cpu) {
-    out->reset(new CpuBackend());
+    out->reset(new CpuBackend(options.profile_kernels));
     return Status::ok();
   }
 #if HSA_RUNTIME_HAS_CUDA
@@ -42,7 +44,7 @@ Status create_backend(const RuntimeOptions& options, std::unique_ptr<Backend>* o
   Status status(StatusCode::Unavailable, "this runtime was built without the CUDA backend: use backend=cpu");
 #endif
   if (status.is_ok() || options.backend == BackendKind::Cuda) return status;
-  out->reset(new CpuBackend());  // Auto: fall back to the reference backend
+  out->reset(new CpuBackend(options.profile_kernels));  // Auto: fall back to the reference backend
   return Status::ok();
 }
 
@@ -98,6 +100,13 @@ struct Runtime::Impl {
                                            options.pool_pages, &s));
     HSA_RETURN_IF_ERROR(check_documented_shapes(loaded_artifact, s));
     HSA_RETURN_IF_ERROR(per_request_device_bytes(loaded_artifact, s, &device_bytes_per_request));
+    // Every launch of every plan must evaluate for this instance (grid, block,
+    // shared bytes, ExprI64 arguments), whichever backend runs: an artifact
+    // the GPU would reject fails on the CPU backend too.
+    for (size_t p = 0; p < loaded_artifact.plans.size(); ++p) {
+      std::vector<EvaluatedLaunch> launches;
+      HSA_RETURN_IF_ERROR(evaluate_plan(loaded_artifact, p, s.symbols(), [](uint32_t) { return uint64_t(0); }, &launches));
+    }
     std::unique_ptr<HostCache> new_cache;
     HSA_RETURN_IF_ERROR(HostCache::create(s, backend->host_allocator(), &new_cache));
     artifact = std::move(loaded_artifact);
@@ -281,10 +290,22 @@ Status Runtime::last_step_kernel_timings(const KernelTiming** timings, size_t* c
   HSA_RETURN_IF_ERROR(impl_->require_loaded());
   const std::vector<KernelTiming>* measured = impl_->backend->kernel_timings();
   if (!measured) return Status(StatusCode::Unsupported, std::string("backend '") + backend_name() +
-                                                            "' does not time kernels (needs cuda and profile_kernels)");
+                                                            "' did not time this step (needs profile_kernels)");
   *timings = measured->data();
   *count = measured->size();
   return Status::ok();
 }
+
+Backend& RuntimeInternals::backend(Runtime& rt) { return *rt.impl_->backend; }
+
+Status RuntimeInternals::require_loaded(const Runtime& rt) { return rt.impl_->require_loaded(); }
+
+const LayerShape& RuntimeInternals::shape(const Runtime& rt) { return rt.impl_->shape; }
+
+const Artifact& RuntimeInternals::artifact(const Runtime& rt) { return rt.impl_->artifact; }
+
+const HostCache& RuntimeInternals::cache(const Runtime& rt) { return *rt.impl_->cache; }
+
+Status RuntimeInternals::slot_of(const Runtime& rt, RequestId id, uint32_t* slot) { return rt.impl_->find_slot(id, slot); }
 
 }  // namespace hsa

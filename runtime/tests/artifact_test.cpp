@@ -138,7 +138,8 @@ TEST(ArtifactLoader, EveryFlippedByteIsRejected) {
 TEST(ArtifactLoader, HeaderErrors) {
   const std::vector<uint8_t> bytes = valid_artifact();
   expect_invalid(patched_header(bytes, [](FileHeader& h) { h.magic[0] = 'X'; }), "wrong magic");
-  expect_invalid(patched_header(bytes, [](FileHeader& h) { h.format_version = 2; }), "format version 2");
+  expect_invalid(patched_header(bytes, [](FileHeader& h) { h.format_version = 1; }), "format version 1");
+  expect_invalid(patched_header(bytes, [](FileHeader& h) { h.format_version = 3; }), "format version 3");
   expect_invalid(patched_header(bytes, [](FileHeader& h) { h.flags = 4; }), "header flags");
   expect_invalid(patched_header(bytes, [](FileHeader& h) { h.section_count = 3; }), "3 sections");
   expect_invalid(patched_header(bytes, [](FileHeader& h) { h.section_table_offset = 1u << 30; }), "section table");
@@ -207,8 +208,8 @@ TEST(ArtifactLoader, OutOfRangeReferences) {
   expect_invalid(patched<LaunchArgRecord>(bytes, SectionKind::LaunchArgs, 0,
                                           [](LaunchArgRecord& r) { r.kind = uint32_t(ArgKind::ImmediateI32); r.value = int64_t(1) << 40; }),
                  "does not fit in i32");
-  expect_invalid(patched<TargetRecord>(bytes, SectionKind::Target, 0, [](TargetRecord& r) { r.kernel_abi_version = 2; }),
-                 "kernel ABI version 2");
+  expect_invalid(patched<TargetRecord>(bytes, SectionKind::Target, 0, [](TargetRecord& r) { r.kernel_abi_version = 1; }),
+                 "kernel ABI version 1");
   // The last byte of the strings section is its terminating NUL.
   const SectionEntry strings = section_of(bytes, SectionKind::Strings);
   std::vector<uint8_t> unterminated = bytes;
@@ -281,6 +282,92 @@ TEST(ArtifactLoader, MissingDocumentedBufferAndDuplicates) {
   host.set_target("sm_90a", 80);
   host.add_buffer("host.extra", Tier::Host, ElementType::U8, BufferScope::Global, {Expr::constant(1)});
   expect_invalid(host.finish(), "host-tier buffer the runtime does not provide");
+}
+
+// Buffer 2 of the documented table is host.page_of (fill -1), buffer 5 buf.k (fill 0).
+TEST(ArtifactLoader, BufferFlags) {
+  const std::vector<uint8_t> bytes = valid_artifact();
+  Artifact a;
+  ASSERT_TRUE(load_artifact(bytes.data(), bytes.size(), &a).is_ok());
+  for (const DocumentedBuffer& doc : documented_buffers(a.config))
+    EXPECT_EQ(a.buffers[a.find_buffer(doc.name)].flags, doc.flags) << doc.name;
+  EXPECT_TRUE(a.buffers[a.find_buffer("buf.slot_unit")].fills_minus_one());
+  EXPECT_TRUE(a.buffers[a.find_buffer("sel.units")].fills_minus_one());
+  EXPECT_FALSE(a.buffers[a.find_buffer("buf.k")].fills_minus_one());
+  expect_invalid(patched<BufferRecord>(bytes, SectionKind::Buffers, 5, [](BufferRecord& r) { r.flags = 2; }),
+                 "unknown flag bits 0x00000002");
+  expect_invalid(patched<BufferRecord>(bytes, SectionKind::Buffers, 5, [](BufferRecord& r) { r.flags = 0x80000001u; }),
+                 "unknown flag bits 0x80000000");
+  ASSERT_EQ(a.buffers[5].name, "buf.k");
+  expect_invalid(patched<BufferRecord>(bytes, SectionKind::Buffers, 5,
+                                       [](BufferRecord& r) { r.flags = kBufferFlagFillMinusOne; }),
+                 "initial contents are -1, docs/BUFFERS.md says 0");
+  ASSERT_EQ(a.buffers[2].name, "host.page_of");
+  expect_invalid(patched<BufferRecord>(bytes, SectionKind::Buffers, 2, [](BufferRecord& r) { r.flags = 0; }),
+                 "initial contents are 0, docs/BUFFERS.md says -1");
+  // Free-form buffers take either fill.
+  ArtifactWriter w;
+  w.set_layer_config(test::make_config(test::ConfigSpec{}));
+  w.set_target("sm_90a", 80);
+  w.add_documented_buffers();
+  w.add_buffer("buf.unit_slot", Tier::Device, ElementType::I32, BufferScope::PerBatchSlot,
+               {Expr::sym(Symbol::Batch), Expr::sym(Symbol::Groups), Expr::sym(Symbol::MaxUnits)},
+               kBufferFlagFillMinusOne);
+  w.add_buffer("scratch.attn_lse", Tier::Device, ElementType::F32, BufferScope::PerBatchSlot,
+               {Expr::sym(Symbol::Batch), Expr::sym(Symbol::QHeads), Expr::constant(4)});
+  const std::vector<uint8_t> free_form = w.finish();
+  Artifact b;
+  ASSERT_TRUE(load_artifact(free_form.data(), free_form.size(), &b).is_ok());
+  EXPECT_TRUE(b.buffers[b.find_buffer("buf.unit_slot")].fills_minus_one());
+  EXPECT_FALSE(b.buffers[b.find_buffer("scratch.attn_lse")].fills_minus_one());
+}
+
+// An artifact whose one launch passes `args` (on top of the documented buffers).
+std::vector<uint8_t> artifact_with_args(const std::vector<Arg>& args) {
+  ArtifactWriter w;
+  w.set_layer_config(test::make_config(test::ConfigSpec{}));
+  w.set_target("sm_90a", 80);
+  w.add_documented_buffers();
+  const uint32_t kernel = w.add_kernel("k", "k", {}, ".version 8.0", Expr::constant(0));
+  w.add_plan("decode_step", {LaunchSpec{kernel,
+                                        {Expr::constant(1), Expr::constant(1), Expr::constant(1)},
+                                        {Expr::constant(32), Expr::constant(1), Expr::constant(1)},
+                                        Expr::constant(0),
+                                        args}});
+  return w.finish();
+}
+
+TEST(ArtifactLoader, ExprI64Arguments) {
+  const Expr units = Expr::sym(Symbol::Batch) * Expr::sym(Symbol::MaxUnits);
+  const std::vector<uint8_t> bytes = artifact_with_args({Arg::immediate_i32(3), Arg::expr_i64(units)});
+  Artifact a;
+  ASSERT_TRUE(load_artifact(bytes.data(), bytes.size(), &a).is_ok());
+  const LaunchArgRecord& arg = a.plans[0].launches[0].args[1];
+  ASSERT_EQ(arg.kind, uint32_t(ArgKind::ExprI64));
+  ASSERT_EQ(arg.value, 3);  // PushSym, PushSym, Mul
+  SymbolValues symbols{};
+  symbols[uint32_t(Symbol::Batch)] = 3;
+  symbols[uint32_t(Symbol::MaxUnits)] = 1000;
+  int64_t v = 0;
+  ASSERT_TRUE(evaluate_expression(a.code, ExprRef{arg.index, uint32_t(arg.value)}, symbols, "arg", &v).is_ok());
+  EXPECT_EQ(v, 3000);
+
+  // Argument 1 is the ExprI64: every malformed reference is an error naming it.
+  const SectionEntry code = section_of(bytes, SectionKind::ExprCode);
+  const uint32_t instructions = uint32_t(code.size / sizeof(ExprInstr));
+  auto with_arg = [&](const std::function<void(LaunchArgRecord&)>& change) {
+    return patched<LaunchArgRecord>(bytes, SectionKind::LaunchArgs, 1, change);
+  };
+  expect_invalid(with_arg([](LaunchArgRecord& r) { r.value = 0; }), "(ExprI64) has instruction count 0");
+  expect_invalid(with_arg([](LaunchArgRecord& r) { r.value = -5; }), "(ExprI64) has instruction count -5");
+  expect_invalid(with_arg([](LaunchArgRecord& r) { r.value = int64_t(1) << 33; }), "must be in [1, 2^32)");
+  expect_invalid(with_arg([&](LaunchArgRecord& r) { r.index = instructions - 1; }), "exceed");
+  expect_invalid(with_arg([](LaunchArgRecord& r) { r.index = 0xfffffff0u; r.value = 0x20; }), "exceed");
+  expect_invalid(with_arg([](LaunchArgRecord& r) { r.value = 2; }), "leaves 2 values");
+  expect_invalid(with_arg([](LaunchArgRecord& r) { r.index += 2; r.value = 1; }), "stack underflow");
+  expect_invalid(with_arg([](LaunchArgRecord& r) { r.kind = 6; }), "unknown kind 6");
+  // The message names the launch argument.
+  expect_invalid(with_arg([](LaunchArgRecord& r) { r.value = 0; }), "plan 0 'decode_step' launch 0 argument 1");
 }
 
 TEST(ArtifactLoader, BadChipNames) {

@@ -19,6 +19,8 @@ TEST(CudaDriver, EveryEntryPointResolvesInTheToolkitStub) {
   ASSERT_TRUE(status.is_ok()) << status.message();
 #define HSA_EXPECT_RESOLVED(name) EXPECT_NE(reinterpret_cast<void*>(driver->name), nullptr) << #name;
   HSA_CUDA_DRIVER_FUNCTIONS(HSA_EXPECT_RESOLVED)
+  // Optional ones (cuFuncGetParamInfo: the kernel ABI check) exist in CUDA 12.4+ stubs.
+  HSA_CUDA_OPTIONAL_DRIVER_FUNCTIONS(HSA_EXPECT_RESOLVED)
 #undef HSA_EXPECT_RESOLVED
 }
 

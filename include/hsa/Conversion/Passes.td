@@ -8,8 +8,9 @@ include "mlir/Pass/PassBase.td"
 def ConvertHSAToGPU : Pass<"convert-hsa-to-gpu", "ModuleOp"> {
   let summary = "Turn hsa stage ops into generated GPU kernels and launches";
   let description = [{
-    Each stage op (`score`, `topk`, `diff`, `gather`, `attend`, `update_repr`,
-    `store_kv`, and the fused ops of `hsa-fuse-stages`) becomes a `gpu.func`
+    Each stage op (`score`, `topk`, `diff`, `gather`, `attend`, `store_kv`,
+    `update_repr`, `rebuild_repr`, and the fused ops of `hsa-fuse-stages`)
+    becomes a `gpu.func`
     in the `gpu.module @hsa_kernels`, specialised at compile time on the
     layer's config, and a `gpu.launch_func` at the op's place. Launch sizes
     are arith expressions over `memref.dim` of the layer's named buffers, so

@@ -75,7 +75,7 @@ struct ConvertHSAToGPUPass
       fusedOps.insert({diff, gather});
     module.walk([&](Operation *op) {
       if (isa<ScoreOp, TopKOp, DiffOp, GatherOp, AttendOp, UpdateReprOp,
-              StoreKVOp>(op) &&
+              RebuildReprOp, StoreKVOp>(op) &&
           !fusedOps.contains(op))
         stages.push_back(op);
     });
@@ -100,6 +100,7 @@ struct ConvertHSAToGPUPass
               .Case([&](GatherOp s) { return lowerGather(ctx, s); })
               .Case([&](AttendOp s) { return lowerAttend(ctx, s); })
               .Case([&](UpdateReprOp s) { return lowerUpdateRepr(ctx, s); })
+              .Case([&](RebuildReprOp s) { return lowerRebuildRepr(ctx, s); })
               .Case([&](StoreKVOp s) { return lowerStoreKV(ctx, s); });
       if (failed(lowered))
         return signalPassFailure();

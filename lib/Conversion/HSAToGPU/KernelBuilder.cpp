@@ -287,8 +287,8 @@ gpu::GPUFuncOp KernelContext::getOrCreateKernel(
     argTypes.push_back(type);
   }
   MLIRContext *ctx = kernels.getContext();
-  // One kernel per (name, argument types): prefill and append share a stage
-  // but not their static token dimension.
+  // One kernel per (name, argument types): two uses of a stage whose operand
+  // types differ (e.g. static vs dynamic dims) get separate kernels.
   std::string unique = name.str();
   for (int variant = 1;; ++variant) {
     auto existing = kernels.lookupSymbol<gpu::GPUFuncOp>(unique);

@@ -154,6 +154,7 @@ LogicalResult lowerGather(KernelContext &ctx, GatherOp op);
 LogicalResult lowerAttend(KernelContext &ctx, AttendOp op);
 LogicalResult lowerUpdateRepr(KernelContext &ctx, UpdateReprOp op);
 LogicalResult lowerStoreKV(KernelContext &ctx, StoreKVOp op);
+LogicalResult lowerRebuildRepr(KernelContext &ctx, RebuildReprOp op);
 /// One kernel for `hsa.fused "diff_gather"`: the diff, then the copies.
 LogicalResult lowerDiffGather(KernelContext &ctx, DiffOp diff, GatherOp gather);
 

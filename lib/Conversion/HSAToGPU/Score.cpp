@@ -29,11 +29,8 @@
 // head for kv_head scope, all of them for request scope, as SGLang does).
 //
 // StreamingLLM has no representations: one thread per unit writes +inf for
-// forced units, -inf past the context and 0.0 for every other valid unit.
-// The budget equals sinks + window, so whenever n >= K top-k (k = min(K, n))
-// picks exactly the forced units; 0.0 is finite (below +inf) and equal for
-// all of them, so any tie among non-forced units would still break
-// deterministically toward the lower unit id.
+// forced units and -inf for every other unit (docs/RUNTIME.md: top-k never
+// selects -inf), so top-k picks exactly the sinks and the window.
 //
 // Quest's bound is computed as written, max(q*kmin, q*kmax) per element
 // (fp32 mul, max, add; no contraction), so it does not rely on kmin <= kmax.
@@ -201,9 +198,9 @@ static LogicalResult lowerStreamingScore(KernelContext &ctx, ScoreOp op,
         b.ifThen(b.cmp(Pred::ult, u, units), [&] {
           Value n = b.ceilDivU(b.toIndex(b.load(lengths, {batch})),
                                b.index(pageSize));
-          // Non-forced valid units: finite and below +inf, so top-k picks
-          // the forced units first (budget = sinks + window).
-          b.store(finalScore(b, u, n, b.f32(0.0), sinks, window), scores,
+          // Non-forced valid units are never selected, like invalid ones.
+          Value never = b.f32(-std::numeric_limits<double>::infinity());
+          b.store(finalScore(b, u, n, never, sinks, window), scores,
                   {batch, group, u});
         });
       });

@@ -1,4 +1,4 @@
-// The hsa artifact binary format, version 1 (documented in docs/ARTIFACT.md).
+// The hsa artifact binary format, version 2 (documented in docs/ARTIFACT.md).
 //
 // This header is shared by the compiler (which writes artifacts and is built
 // with -fno-exceptions) and the runtime (which verifies and reads them). It is
@@ -17,10 +17,14 @@ namespace artifact {
 // "HSAART" + NUL + format generation byte: a file that is not an artifact fails
 // on the first 8 bytes, and a text tool stops printing at the NUL.
 constexpr uint8_t kMagic[8] = {'H', 'S', 'A', 'A', 'R', 'T', 0, 1};
-constexpr uint32_t kFormatVersion = 1;
-// Kernel ABI v1: every kernel parameter is a bare device pointer (u64) or a
-// 32/64-bit scalar, in the order of the launch's argument list.
-constexpr uint32_t kKernelAbiVersion = 1;
+// Version 2: ArgKind::ExprI64 and BufferRecord::flags (version 1 had neither).
+constexpr uint32_t kFormatVersion = 2;
+// Kernel ABI v2: one launch argument is exactly one kernel parameter, in
+// order: a u64 (buffer address), an i32 or an i64. A memref parameter of rank r
+// (MLIR's default convert-gpu-to-nvvm) is written by the compiler as 3 + 2r
+// arguments: BufferPointer (allocated), BufferPointer (aligned), ImmediateI64 0
+// (offset), r ExprI64 sizes, r ExprI64 strides. (v1 listed bare pointers only.)
+constexpr uint32_t kKernelAbiVersion = 2;
 constexpr uint32_t kMaxRank = 8;
 constexpr uint32_t kMaxExprStack = 16;
 constexpr uint32_t kMaxChipLength = 31;
@@ -171,13 +175,20 @@ inline uint32_t element_type_bytes(ElementType type) {
   return 0;
 }
 
+// BufferRecord::flags
+// The buffer starts with every byte 0xFF (i32 -1) instead of 0, and its
+// per-slot rows return to that on request create/release. Documented buffers
+// must carry the fill docs/BUFFERS.md gives them (docs/ARTIFACT.md lists it).
+constexpr uint32_t kBufferFlagFillMinusOne = 1u << 0;
+constexpr uint32_t kBufferKnownFlags = kBufferFlagFillMinusOne;
+
 struct BufferRecord {
   uint32_t name;  // string offset, e.g. "buf.k"; unique
   uint32_t tier;  // Tier
   uint32_t element_type;  // ElementType
   uint32_t scope;  // BufferScope
   uint32_t rank;  // 1..kMaxRank
-  uint32_t reserved;  // must be 0
+  uint32_t flags;  // kBufferFlag*; unknown bits are an error
   ExprRef dims[kMaxRank];  // outermost first; entries >= rank are {0, 0}
 };
 static_assert(sizeof(BufferRecord) == 88, "BufferRecord layout");
@@ -222,13 +233,16 @@ enum class ArgKind : uint32_t {
   SymbolI64 = 2,      // index: Symbol; passed as int64
   ImmediateI32 = 3,   // value (must fit int32)
   ImmediateI64 = 4,   // value
+  ExprI64 = 5,        // index: first instruction, value: instruction count of an
+                      // expression in ExprCode; evaluated when a runtime prepares
+                      // the plan (B, N, pool pages known), passed as int64
 };
-constexpr uint32_t kArgKindCount = 5;
+constexpr uint32_t kArgKindCount = 6;
 
 struct LaunchArgRecord {
   uint32_t kind;  // ArgKind
-  uint32_t index;  // buffer or symbol index; 0 for immediates
-  int64_t value;  // immediate value; 0 otherwise
+  uint32_t index;  // buffer or symbol index; ExprI64: first instruction; 0 for immediates
+  int64_t value;  // immediate value; ExprI64: instruction count; 0 otherwise
 };
 static_assert(sizeof(LaunchArgRecord) == 16, "LaunchArgRecord layout");
 

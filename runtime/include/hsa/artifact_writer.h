@@ -8,8 +8,9 @@
 //   w.set_target("sm_90a", 80);
 //   w.add_documented_buffers();                 // the tables of docs/BUFFERS.md
 //   uint32_t k = w.add_kernel("score", "hsa_score", cubin, ptx, Expr::constant(0));
-//   w.add_plan("decode_step", {LaunchSpec{k, grid, block, Expr::constant(0),
-//                                         {Arg::buffer(w.buffer_index("io.q")), ...}}});
+//   std::vector<Arg> args = w.memref_args(w.buffer_index("io.q"));   // ABI v2: 3 + 2r params
+//   args.push_back(Arg::symbol_i32(Symbol::MaxUnits));
+//   w.add_plan("decode_step", {LaunchSpec{k, grid, block, Expr::constant(0), args}});
 //   std::vector<uint8_t> bytes = w.finish();
 #ifndef HSA_ARTIFACT_WRITER_H
 #define HSA_ARTIFACT_WRITER_H
@@ -43,13 +44,39 @@ inline Expr operator+(const Expr& a, const Expr& b) { return Expr::binary(a, b, 
 inline Expr operator-(const Expr& a, const Expr& b) { return Expr::binary(a, b, ExprOp::Sub); }
 inline Expr operator*(const Expr& a, const Expr& b) { return Expr::binary(a, b, ExprOp::Mul); }
 
+// One launch argument = one kernel parameter (ABI v2). ExprI64 arguments
+// carry their expression until ArtifactWriter::add_plan stores it in expr_code.
 struct Arg {
   LaunchArgRecord record;
-  static Arg buffer(uint32_t buffer_index) { return Arg{{uint32_t(ArgKind::BufferPointer), buffer_index, 0}}; }
-  static Arg symbol_i32(Symbol s) { return Arg{{uint32_t(ArgKind::SymbolI32), uint32_t(s), 0}}; }
-  static Arg symbol_i64(Symbol s) { return Arg{{uint32_t(ArgKind::SymbolI64), uint32_t(s), 0}}; }
-  static Arg immediate_i32(int32_t v) { return Arg{{uint32_t(ArgKind::ImmediateI32), 0, v}}; }
-  static Arg immediate_i64(int64_t v) { return Arg{{uint32_t(ArgKind::ImmediateI64), 0, v}}; }
+  Expr expr;  // ExprI64 only
+
+  static Arg make(ArgKind kind, uint32_t index, int64_t value) {
+    Arg a;
+    a.record = LaunchArgRecord{uint32_t(kind), index, value};
+    return a;
+  }
+  static Arg buffer(uint32_t buffer_index) { return make(ArgKind::BufferPointer, buffer_index, 0); }
+  static Arg symbol_i32(Symbol s) { return make(ArgKind::SymbolI32, uint32_t(s), 0); }
+  static Arg symbol_i64(Symbol s) { return make(ArgKind::SymbolI64, uint32_t(s), 0); }
+  static Arg immediate_i32(int32_t v) { return make(ArgKind::ImmediateI32, 0, v); }
+  static Arg immediate_i64(int64_t v) { return make(ArgKind::ImmediateI64, 0, v); }
+  static Arg expr_i64(const Expr& e) {
+    Arg a = make(ArgKind::ExprI64, 0, 0);
+    a.expr = e;
+    return a;
+  }
+  // The ABI-v2 expansion of a memref kernel parameter of rank r over a buffer:
+  // allocated pointer, aligned pointer, offset 0, r sizes, r row-major strides
+  // (in elements). `sizes` may reshape the buffer (same element count).
+  static std::vector<Arg> memref(uint32_t buffer_index, const std::vector<Expr>& sizes) {
+    std::vector<Arg> out{buffer(buffer_index), buffer(buffer_index), immediate_i64(0)};
+    for (const Expr& size : sizes) out.push_back(expr_i64(size));
+    std::vector<Expr> strides(sizes.size(), Expr::constant(1));
+    for (size_t i = sizes.size(); i-- > 1;)
+      strides[i - 1] = i + 1 == sizes.size() ? sizes[i] : strides[i] * sizes[i];
+    for (const Expr& stride : strides) out.push_back(expr_i64(stride));
+    return out;
+  }
 };
 
 struct LaunchSpec {
@@ -67,6 +94,7 @@ struct DocumentedBuffer {
   ElementType element_type;
   BufferScope scope;
   std::vector<Expr> dims;
+  uint32_t flags;  // the documented initial contents: kBufferFlagFillMinusOne or 0
 };
 
 inline ElementType kv_element_type(const LayerConfigRecord& cfg) {
@@ -74,7 +102,9 @@ inline ElementType kv_element_type(const LayerConfigRecord& cfg) {
 }
 
 // The buffer table of docs/BUFFERS.md for `cfg` (Quest representations only
-// for Quest; no V buffers when V is a prefix of K).
+// for Quest; no V buffers when V is a prefix of K), with the documented
+// initial contents: -1 for host.page_of, buf.slot_unit, buf.last_used and
+// sel.units/slots/copy_units/copy_slots, 0 for everything else.
 inline std::vector<DocumentedBuffer> documented_buffers(const LayerConfigRecord& cfg) {
   using S = Symbol;
   const Expr B = Expr::sym(S::Batch), N = Expr::sym(S::MaxUnits), Hq = Expr::sym(S::QHeads),
@@ -85,28 +115,29 @@ inline std::vector<DocumentedBuffer> documented_buffers(const LayerConfigRecord&
   const bool has_v = (cfg.flags & kLayerFlagValueIsKeyPrefix) == 0;
   const Tier host = Tier::Host, dev = Tier::Device;
   const BufferScope slot = BufferScope::PerBatchSlot, global = BufferScope::Global;
+  const uint32_t zero = 0, minus_one = kBufferFlagFillMinusOne;
   std::vector<DocumentedBuffer> out;
-  out.push_back({"host.k", host, T, global, {pages, Hkv, P, D}});
-  if (has_v) out.push_back({"host.v", host, T, global, {pages, Hkv, P, Dv}});
-  out.push_back({"host.page_of", host, ElementType::I32, slot, {B, N}});
+  out.push_back({"host.k", host, T, global, {pages, Hkv, P, D}, zero});
+  if (has_v) out.push_back({"host.v", host, T, global, {pages, Hkv, P, Dv}, zero});
+  out.push_back({"host.page_of", host, ElementType::I32, slot, {B, N}, minus_one});
   if (cfg.algorithm == uint32_t(Algorithm::Quest)) {
-    out.push_back({"repr.kmin", dev, T, slot, {B, Hkv, N, D}});
-    out.push_back({"repr.kmax", dev, T, slot, {B, Hkv, N, D}});
+    out.push_back({"repr.kmin", dev, T, slot, {B, Hkv, N, D}, zero});
+    out.push_back({"repr.kmax", dev, T, slot, {B, Hkv, N, D}, zero});
   }
-  out.push_back({"buf.k", dev, T, slot, {B, G, C, Hu, P, D}});
-  if (has_v) out.push_back({"buf.v", dev, T, slot, {B, G, C, Hu, P, Dv}});
-  out.push_back({"buf.slot_unit", dev, ElementType::I32, slot, {B, G, C}});
-  out.push_back({"buf.last_used", dev, ElementType::I32, slot, {B, G, C}});
-  out.push_back({"sel.scores", dev, ElementType::F32, slot, {B, G, N}});
+  out.push_back({"buf.k", dev, T, slot, {B, G, C, Hu, P, D}, zero});
+  if (has_v) out.push_back({"buf.v", dev, T, slot, {B, G, C, Hu, P, Dv}, zero});
+  out.push_back({"buf.slot_unit", dev, ElementType::I32, slot, {B, G, C}, minus_one});
+  out.push_back({"buf.last_used", dev, ElementType::I32, slot, {B, G, C}, minus_one});
+  out.push_back({"sel.scores", dev, ElementType::F32, slot, {B, G, N}, zero});
   for (const char* name : {"sel.units", "sel.slots", "sel.copy_units", "sel.copy_slots"})
-    out.push_back({name, dev, ElementType::I32, slot, {B, G, K}});
-  out.push_back({"sel.copy_count", dev, ElementType::I32, slot, {B, G}});
-  out.push_back({"req.length", dev, ElementType::I32, slot, {B}});
-  out.push_back({"req.step", dev, ElementType::I32, slot, {B}});
-  out.push_back({"io.q", dev, T, slot, {B, Hq, D}});
-  out.push_back({"io.o", dev, T, slot, {B, Hq, Dv}});
-  out.push_back({"io.new_k", dev, T, slot, {B, Hkv, D}});
-  if (has_v) out.push_back({"io.new_v", dev, T, slot, {B, Hkv, Dv}});
+    out.push_back({name, dev, ElementType::I32, slot, {B, G, K}, minus_one});
+  out.push_back({"sel.copy_count", dev, ElementType::I32, slot, {B, G}, zero});
+  out.push_back({"req.length", dev, ElementType::I32, slot, {B}, zero});
+  out.push_back({"req.step", dev, ElementType::I32, slot, {B}, zero});
+  out.push_back({"io.q", dev, T, slot, {B, Hq, D}, zero});
+  out.push_back({"io.o", dev, T, slot, {B, Hq, Dv}, zero});
+  out.push_back({"io.new_k", dev, T, slot, {B, Hkv, D}, zero});
+  if (has_v) out.push_back({"io.new_v", dev, T, slot, {B, Hkv, Dv}, zero});
   return out;
 }
 
@@ -138,23 +169,32 @@ class ArtifactWriter {
     target_ = TargetRecord{add_string(chip), ptx_isa_version, kernel_abi_version, 0};
   }
 
+  // flags: kBufferFlagFillMinusOne for buffers that start at -1 (0xFF bytes).
   uint32_t add_buffer(const std::string& name, Tier tier, ElementType type, BufferScope scope,
-                      const std::vector<Expr>& dims) {
+                      const std::vector<Expr>& dims, uint32_t flags = 0) {
     BufferRecord r{};
     r.name = add_string(name);
     r.tier = uint32_t(tier);
     r.element_type = uint32_t(type);
     r.scope = uint32_t(scope);
     r.rank = uint32_t(dims.size());
+    r.flags = flags;
     for (size_t i = 0; i < dims.size() && i < kMaxRank; ++i) r.dims[i] = add_expr(dims[i]);
     buffers_.push_back(r);
     buffer_names_.push_back(name);
+    buffer_dims_.push_back(dims);
     return uint32_t(buffers_.size() - 1);
   }
 
   void add_documented_buffers() {
     for (const DocumentedBuffer& b : documented_buffers(config_))
-      add_buffer(b.name, b.tier, b.element_type, b.scope, b.dims);
+      add_buffer(b.name, b.tier, b.element_type, b.scope, b.dims, b.flags);
+  }
+
+  // Arg::memref over a buffer added earlier, with the dims it was added with.
+  std::vector<Arg> memref_args(uint32_t buffer_index) const {
+    return Arg::memref(buffer_index, buffer_index < buffer_dims_.size() ? buffer_dims_[buffer_index]
+                                                                         : std::vector<Expr>{});
   }
 
   // Index of a buffer added earlier, or UINT32_MAX.
@@ -192,7 +232,15 @@ class ArtifactWriter {
       for (int i = 0; i < 3; ++i) r.grid[i] = add_expr(spec.grid[i]);
       for (int i = 0; i < 3; ++i) r.block[i] = add_expr(spec.block[i]);
       r.dynamic_shared_bytes = add_expr(spec.dynamic_shared_bytes);
-      for (const Arg& a : spec.args) args_.push_back(a.record);
+      for (const Arg& a : spec.args) {
+        LaunchArgRecord record = a.record;
+        if (record.kind == uint32_t(ArgKind::ExprI64)) {
+          const ExprRef ref = add_expr(a.expr);
+          record.index = ref.first;
+          record.value = ref.count;
+        }
+        args_.push_back(record);
+      }
       launches_.push_back(r);
     }
     plans_.push_back(plan);
@@ -248,9 +296,13 @@ class ArtifactWriter {
  private:
   static uint64_t align8(uint64_t v) { return (v + 7) & ~uint64_t(7); }
 
+  // Kernels of one module share its image: identical blobs are stored once.
   uint64_t add_blob(const uint8_t* data, size_t size) {
     if (size == 0) return 0;
+    for (const auto& blob : blob_ranges_)
+      if (blob.second == size && std::memcmp(blobs_.data() + blob.first, data, size) == 0) return blob.first;
     const uint64_t offset = align8(blobs_.size());
+    blob_ranges_.push_back({offset, size});
     blobs_.resize(offset, 0);
     blobs_.insert(blobs_.end(), data, data + size);
     return offset;
@@ -259,11 +311,13 @@ class ArtifactWriter {
   std::vector<char> strings_;
   std::vector<std::pair<std::string, uint32_t>> string_offsets_;
   std::vector<uint8_t> blobs_;
+  std::vector<std::pair<uint64_t, size_t>> blob_ranges_;  // (offset, size) of each distinct blob
   LayerConfigRecord config_{};
   TargetRecord target_{};
   std::vector<ExprInstr> code_;
   std::vector<BufferRecord> buffers_;
   std::vector<std::string> buffer_names_;
+  std::vector<std::vector<Expr>> buffer_dims_;
   std::vector<KernelRecord> kernels_;
   std::vector<PlanRecord> plans_;
   std::vector<LaunchRecord> launches_;

@@ -87,10 +87,13 @@ class Runtime {
   Status request_accounting(RequestId id, RequestAccounting* accounting) const;
   // sel.units of the request's last decode step: [S][K] entries, -1 padded.
   Status selected_units(RequestId id, int32_t* units, size_t capacity) const;
-  // Per-launch times of the last decode step (profile_kernels, CUDA only).
+  // Per-launch times of the last decode step with profile_kernels: CUDA
+  // launches timed with events (not with use_cuda_graph), or the CPU
+  // reference backend's stages ("reference.score", ...).
   Status last_step_kernel_timings(const KernelTiming** timings, size_t* count) const;
 
  private:
+  friend struct RuntimeInternals;  // debug access for the runtime's own tools (src/runtime_internal.h)
   struct Impl;
   explicit Runtime(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;

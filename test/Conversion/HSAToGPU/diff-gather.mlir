@@ -25,9 +25,9 @@ func.func @step() {
   %13 = hsa.state @llama3_8b_attn "buf.v" : memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>
   %14 = hsa.state @llama3_8b_attn "host.v" : memref<?x8x16x128xbf16, #hsa.tier<host>>
   %15 = hsa.state @llama3_8b_attn "host.k" : memref<?x8x16x128xbf16, #hsa.tier<host>>
-  %16 = hsa.state @llama3_8b_attn "req.page_of" : memref<?x?xi32, #hsa.tier<device>>
+  %16 = hsa.state @llama3_8b_attn "host.page_of" : memref<?x?xi32, #hsa.tier<host>>
   hsa.diff @llama3_8b_attn units(%3 : memref<?x8x128xi32, #hsa.tier<device>>) steps(%11 : memref<?xi32, #hsa.tier<device>>) residency(%10, %9, %8 : memref<?x8x512xi32, #hsa.tier<device>>, memref<?x8x512xi32, #hsa.tier<device>>, memref<?x8x?xi32, #hsa.tier<device>>) into(%4, %5, %6, %7 : memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8xi32, #hsa.tier<device>>)
-  hsa.gather @llama3_8b_attn copies(%5, %6, %7 : memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8xi32, #hsa.tier<device>>) pages(%16 : memref<?x?xi32, #hsa.tier<device>>) from(%15, %14 : memref<?x8x16x128xbf16, #hsa.tier<host>>, memref<?x8x16x128xbf16, #hsa.tier<host>>) into(%12, %13 : memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>, memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>)
+  hsa.gather @llama3_8b_attn copies(%5, %6, %7 : memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8xi32, #hsa.tier<device>>) pages(%16 : memref<?x?xi32, #hsa.tier<host>>) from(%15, %14 : memref<?x8x16x128xbf16, #hsa.tier<host>>, memref<?x8x16x128xbf16, #hsa.tier<host>>) into(%12, %13 : memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>, memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>)
   return
 }
 
@@ -87,9 +87,9 @@ func.func @step() {
   %13 = hsa.state @req "buf.v" : memref<?x1x512x8x16x128xbf16, #hsa.tier<device>>
   %14 = hsa.state @req "host.v" : memref<?x8x16x128xbf16, #hsa.tier<host>>
   %15 = hsa.state @req "host.k" : memref<?x8x16x128xbf16, #hsa.tier<host>>
-  %16 = hsa.state @req "req.page_of" : memref<?x?xi32, #hsa.tier<device>>
+  %16 = hsa.state @req "host.page_of" : memref<?x?xi32, #hsa.tier<host>>
   hsa.diff @req units(%3 : memref<?x1x128xi32, #hsa.tier<device>>) steps(%11 : memref<?xi32, #hsa.tier<device>>) residency(%10, %9, %8 : memref<?x1x512xi32, #hsa.tier<device>>, memref<?x1x512xi32, #hsa.tier<device>>, memref<?x1x?xi32, #hsa.tier<device>>) into(%4, %5, %6, %7 : memref<?x1x128xi32, #hsa.tier<device>>, memref<?x1x128xi32, #hsa.tier<device>>, memref<?x1x128xi32, #hsa.tier<device>>, memref<?x1xi32, #hsa.tier<device>>)
-  hsa.gather @req copies(%5, %6, %7 : memref<?x1x128xi32, #hsa.tier<device>>, memref<?x1x128xi32, #hsa.tier<device>>, memref<?x1xi32, #hsa.tier<device>>) pages(%16 : memref<?x?xi32, #hsa.tier<device>>) from(%15, %14 : memref<?x8x16x128xbf16, #hsa.tier<host>>, memref<?x8x16x128xbf16, #hsa.tier<host>>) into(%12, %13 : memref<?x1x512x8x16x128xbf16, #hsa.tier<device>>, memref<?x1x512x8x16x128xbf16, #hsa.tier<device>>)
+  hsa.gather @req copies(%5, %6, %7 : memref<?x1x128xi32, #hsa.tier<device>>, memref<?x1x128xi32, #hsa.tier<device>>, memref<?x1xi32, #hsa.tier<device>>) pages(%16 : memref<?x?xi32, #hsa.tier<host>>) from(%15, %14 : memref<?x8x16x128xbf16, #hsa.tier<host>>, memref<?x8x16x128xbf16, #hsa.tier<host>>) into(%12, %13 : memref<?x1x512x8x16x128xbf16, #hsa.tier<device>>, memref<?x1x512x8x16x128xbf16, #hsa.tier<device>>)
   return
 }
 
@@ -125,9 +125,9 @@ func.func @step() {
   %11 = hsa.state @mla "req.step" : memref<?xi32, #hsa.tier<device>>
   %12 = hsa.state @mla "buf.k" : memref<?x1x4096x1x1x576xbf16, #hsa.tier<device>>
   %13 = hsa.state @mla "host.k" : memref<?x1x1x576xbf16, #hsa.tier<host>>
-  %14 = hsa.state @mla "req.page_of" : memref<?x?xi32, #hsa.tier<device>>
+  %14 = hsa.state @mla "host.page_of" : memref<?x?xi32, #hsa.tier<host>>
   hsa.diff @mla units(%3 : memref<?x1x2048xi32, #hsa.tier<device>>) steps(%11 : memref<?xi32, #hsa.tier<device>>) residency(%10, %9, %8 : memref<?x1x4096xi32, #hsa.tier<device>>, memref<?x1x4096xi32, #hsa.tier<device>>, memref<?x1x?xi32, #hsa.tier<device>>) into(%4, %5, %6, %7 : memref<?x1x2048xi32, #hsa.tier<device>>, memref<?x1x2048xi32, #hsa.tier<device>>, memref<?x1x2048xi32, #hsa.tier<device>>, memref<?x1xi32, #hsa.tier<device>>)
-  hsa.gather @mla copies(%5, %6, %7 : memref<?x1x2048xi32, #hsa.tier<device>>, memref<?x1x2048xi32, #hsa.tier<device>>, memref<?x1xi32, #hsa.tier<device>>) pages(%14 : memref<?x?xi32, #hsa.tier<device>>) from(%13 : memref<?x1x1x576xbf16, #hsa.tier<host>>) into(%12 : memref<?x1x4096x1x1x576xbf16, #hsa.tier<device>>)
+  hsa.gather @mla copies(%5, %6, %7 : memref<?x1x2048xi32, #hsa.tier<device>>, memref<?x1x2048xi32, #hsa.tier<device>>, memref<?x1xi32, #hsa.tier<device>>) pages(%14 : memref<?x?xi32, #hsa.tier<host>>) from(%13 : memref<?x1x1x576xbf16, #hsa.tier<host>>) into(%12 : memref<?x1x4096x1x1x576xbf16, #hsa.tier<device>>)
   return
 }
 
@@ -169,9 +169,9 @@ func.func @step() {
   %13 = hsa.state @kc "buf.v" : memref<?x8x32x1x64x128xbf16, #hsa.tier<device>>
   %14 = hsa.state @kc "host.v" : memref<?x8x64x128xbf16, #hsa.tier<host>>
   %15 = hsa.state @kc "host.k" : memref<?x8x64x128xbf16, #hsa.tier<host>>
-  %16 = hsa.state @kc "req.page_of" : memref<?x?xi32, #hsa.tier<device>>
+  %16 = hsa.state @kc "host.page_of" : memref<?x?xi32, #hsa.tier<host>>
   hsa.diff @kc units(%3 : memref<?x8x32xi32, #hsa.tier<device>>) steps(%11 : memref<?xi32, #hsa.tier<device>>) residency(%10, %9, %8 : memref<?x8x32xi32, #hsa.tier<device>>, memref<?x8x32xi32, #hsa.tier<device>>, memref<?x8x?xi32, #hsa.tier<device>>) into(%4, %5, %6, %7 : memref<?x8x32xi32, #hsa.tier<device>>, memref<?x8x32xi32, #hsa.tier<device>>, memref<?x8x32xi32, #hsa.tier<device>>, memref<?x8xi32, #hsa.tier<device>>)
-  hsa.gather @kc copies(%5, %6, %7 : memref<?x8x32xi32, #hsa.tier<device>>, memref<?x8x32xi32, #hsa.tier<device>>, memref<?x8xi32, #hsa.tier<device>>) pages(%16 : memref<?x?xi32, #hsa.tier<device>>) from(%15, %14 : memref<?x8x64x128xbf16, #hsa.tier<host>>, memref<?x8x64x128xbf16, #hsa.tier<host>>) into(%12, %13 : memref<?x8x32x1x64x128xbf16, #hsa.tier<device>>, memref<?x8x32x1x64x128xbf16, #hsa.tier<device>>)
+  hsa.gather @kc copies(%5, %6, %7 : memref<?x8x32xi32, #hsa.tier<device>>, memref<?x8x32xi32, #hsa.tier<device>>, memref<?x8xi32, #hsa.tier<device>>) pages(%16 : memref<?x?xi32, #hsa.tier<host>>) from(%15, %14 : memref<?x8x64x128xbf16, #hsa.tier<host>>, memref<?x8x64x128xbf16, #hsa.tier<host>>) into(%12, %13 : memref<?x8x32x1x64x128xbf16, #hsa.tier<device>>, memref<?x8x32x1x64x128xbf16, #hsa.tier<device>>)
   return
 }
 
@@ -208,9 +208,9 @@ func.func @step() {
   %13 = hsa.state @one "buf.v" : memref<?x8x1x1x32x64xf16, #hsa.tier<device>>
   %14 = hsa.state @one "host.v" : memref<?x8x32x64xf16, #hsa.tier<host>>
   %15 = hsa.state @one "host.k" : memref<?x8x32x64xf16, #hsa.tier<host>>
-  %16 = hsa.state @one "req.page_of" : memref<?x?xi32, #hsa.tier<device>>
+  %16 = hsa.state @one "host.page_of" : memref<?x?xi32, #hsa.tier<host>>
   hsa.diff @one units(%3 : memref<?x8x1xi32, #hsa.tier<device>>) steps(%11 : memref<?xi32, #hsa.tier<device>>) residency(%10, %9, %8 : memref<?x8x1xi32, #hsa.tier<device>>, memref<?x8x1xi32, #hsa.tier<device>>, memref<?x8x?xi32, #hsa.tier<device>>) into(%4, %5, %6, %7 : memref<?x8x1xi32, #hsa.tier<device>>, memref<?x8x1xi32, #hsa.tier<device>>, memref<?x8x1xi32, #hsa.tier<device>>, memref<?x8xi32, #hsa.tier<device>>)
-  hsa.gather @one copies(%5, %6, %7 : memref<?x8x1xi32, #hsa.tier<device>>, memref<?x8x1xi32, #hsa.tier<device>>, memref<?x8xi32, #hsa.tier<device>>) pages(%16 : memref<?x?xi32, #hsa.tier<device>>) from(%15, %14 : memref<?x8x32x64xf16, #hsa.tier<host>>, memref<?x8x32x64xf16, #hsa.tier<host>>) into(%12, %13 : memref<?x8x1x1x32x64xf16, #hsa.tier<device>>, memref<?x8x1x1x32x64xf16, #hsa.tier<device>>)
+  hsa.gather @one copies(%5, %6, %7 : memref<?x8x1xi32, #hsa.tier<device>>, memref<?x8x1xi32, #hsa.tier<device>>, memref<?x8xi32, #hsa.tier<device>>) pages(%16 : memref<?x?xi32, #hsa.tier<host>>) from(%15, %14 : memref<?x8x32x64xf16, #hsa.tier<host>>, memref<?x8x32x64xf16, #hsa.tier<host>>) into(%12, %13 : memref<?x8x1x1x32x64xf16, #hsa.tier<device>>, memref<?x8x1x1x32x64xf16, #hsa.tier<device>>)
   return
 }
 

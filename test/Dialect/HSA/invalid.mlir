@@ -230,18 +230,18 @@ func.func @f(%u: memref<?x8x128xi32, #hsa.tier<device>>, %step: memref<?xi32, #h
 // -----
 
 hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
-func.func @f(%u: memref<?x8x128xi32, #hsa.tier<device>>, %c: memref<?x8xi32, #hsa.tier<device>>, %p: memref<?x?xi32, #hsa.tier<device>>, %h: memref<?x8x16x128xbf16, #hsa.tier<device>>, %b: memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>) {
+func.func @f(%u: memref<?x8x128xi32, #hsa.tier<device>>, %c: memref<?x8xi32, #hsa.tier<device>>, %p: memref<?x?xi32, #hsa.tier<host>>, %h: memref<?x8x16x128xbf16, #hsa.tier<device>>, %b: memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>) {
   // expected-error @below {{'hsa.gather' op operand 'host_keys' must be in the host tier (gather copies host -> device), but it is in the device tier}}
-  hsa.gather @l copies(%u, %u, %c : memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8xi32, #hsa.tier<device>>) pages(%p : memref<?x?xi32, #hsa.tier<device>>) from(%h, %h : memref<?x8x16x128xbf16, #hsa.tier<device>>, memref<?x8x16x128xbf16, #hsa.tier<device>>) into(%b, %b : memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>, memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>)
+  hsa.gather @l copies(%u, %u, %c : memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8xi32, #hsa.tier<device>>) pages(%p : memref<?x?xi32, #hsa.tier<host>>) from(%h, %h : memref<?x8x16x128xbf16, #hsa.tier<device>>, memref<?x8x16x128xbf16, #hsa.tier<device>>) into(%b, %b : memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>, memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>)
   return
 }
 
 // -----
 
 hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
-func.func @f(%u: memref<?x8x128xi32, #hsa.tier<device>>, %c: memref<?x8xi32, #hsa.tier<device>>, %p: memref<?x?xi32, #hsa.tier<device>>, %h: memref<?x8x16x128xbf16, #hsa.tier<host>>, %b: memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>) {
+func.func @f(%u: memref<?x8x128xi32, #hsa.tier<device>>, %c: memref<?x8xi32, #hsa.tier<device>>, %p: memref<?x?xi32, #hsa.tier<host>>, %h: memref<?x8x16x128xbf16, #hsa.tier<host>>, %b: memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>) {
   // expected-error @below {{'hsa.gather' op needs 'host_values': the layer stores keys and values}}
-  hsa.gather @l copies(%u, %u, %c : memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8xi32, #hsa.tier<device>>) pages(%p : memref<?x?xi32, #hsa.tier<device>>) from(%h : memref<?x8x16x128xbf16, #hsa.tier<host>>) into(%b, %b : memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>, memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>)
+  hsa.gather @l copies(%u, %u, %c : memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8xi32, #hsa.tier<device>>) pages(%p : memref<?x?xi32, #hsa.tier<host>>) from(%h : memref<?x8x16x128xbf16, #hsa.tier<host>>) into(%b, %b : memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>, memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>)
   return
 }
 
@@ -266,27 +266,180 @@ func.func @f(%q: memref<?x32x128xbf16, #hsa.tier<device>>, %len: memref<?xi32, #
 // -----
 
 hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
-func.func @f(%k: memref<?x1x8x128xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %r: memref<?x8x?x128xbf16, #hsa.tier<host>>) {
+func.func @f(%k: memref<?x8x128xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %r: memref<?x8x?x128xbf16, #hsa.tier<host>>) {
   // expected-error @below {{'hsa.update_repr' op operand 'repr.kmin' must be in the device tier (representations live on the device), but it is in the host tier}}
-  hsa.update_repr @l keys(%k : memref<?x1x8x128xbf16, #hsa.tier<device>>) counts(%len : memref<?xi32, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) reprs(%r, %r : memref<?x8x?x128xbf16, #hsa.tier<host>>, memref<?x8x?x128xbf16, #hsa.tier<host>>)
+  hsa.update_repr @l keys(%k : memref<?x8x128xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) reprs(%r, %r : memref<?x8x?x128xbf16, #hsa.tier<host>>, memref<?x8x?x128xbf16, #hsa.tier<host>>)
   return
 }
 
 // -----
 
 hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
-func.func @f(%k: memref<?x1x8x128xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %p: memref<?x?xi32, #hsa.tier<device>>, %rev: memref<?x8x?xi32, #hsa.tier<device>>, %b: memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>) {
-  // expected-error @below {{'hsa.store_kv' op operand 'host_keys' must be in the host tier (store_kv writes the host pool and the device buffer), but it is in the device tier}}
-  hsa.store_kv @l keys(%k : memref<?x1x8x128xbf16, #hsa.tier<device>>) values(%k : memref<?x1x8x128xbf16, #hsa.tier<device>>) counts(%len : memref<?xi32, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) pages(%p : memref<?x?xi32, #hsa.tier<device>>) residency(%rev : memref<?x8x?xi32, #hsa.tier<device>>) host(%p, %p : memref<?x?xi32, #hsa.tier<device>>, memref<?x?xi32, #hsa.tier<device>>) device(%b, %b : memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>, memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>)
+func.func @f(%k: memref<?x8x128xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %rev: memref<?x8x?xi32, #hsa.tier<device>>, %b: memref<?x8x512x1x16x128xbf16, #hsa.tier<host>>) {
+  // expected-error @below {{'hsa.store_kv' op operand 'device_keys' must be in the device tier (store_kv writes only the device buffer; the runtime writes the host pool), but it is in the host tier}}
+  hsa.store_kv @l keys(%k : memref<?x8x128xbf16, #hsa.tier<device>>) values(%k : memref<?x8x128xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) residency(%rev : memref<?x8x?xi32, #hsa.tier<device>>) device(%b, %b : memref<?x8x512x1x16x128xbf16, #hsa.tier<host>>, memref<?x8x512x1x16x128xbf16, #hsa.tier<host>>)
   return
 }
 
 // -----
 
 hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
-func.func @f(%k: memref<?x?x8x128xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>) {
-  // expected-error @below {{'hsa.prefill' op needs 'values': the layer stores keys and values}}
-  hsa.prefill @l keys(%k : memref<?x?x8x128xbf16, #hsa.tier<device>>) counts(%len : memref<?xi32, #hsa.tier<device>>)
+func.func @f(%k: memref<?x8x128xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.append' op needs 'values': the layer stores keys and values}}
+  hsa.append @l keys(%k : memref<?x8x128xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f(%k: memref<?x1x8x128xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.append' op operand 'keys' must have shape [B, 8, 128] (buffer 'io.new_k'), got 'memref<?x1x8x128xbf16, #hsa.tier<device>>'}}
+  hsa.append @l keys(%k : memref<?x1x8x128xbf16, #hsa.tier<device>>) values(%k : memref<?x1x8x128xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f(%k: memref<?x8x128xbf16, #hsa.tier<device>>, %len: memref<?xi64, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.append' op operand 'lengths' must have element type 'i32' (buffer 'req.length'), got 'i64'}}
+  hsa.append @l keys(%k : memref<?x8x128xbf16, #hsa.tier<device>>) values(%k : memref<?x8x128xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi64, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f(%len: memref<?xi32, #hsa.tier<host>>) {
+  // expected-error @below {{'hsa.prefill' op operand 'lengths' must be in the device tier (layer inputs and outputs are device tensors), but it is in the host tier}}
+  hsa.prefill @l lengths(%len : memref<?xi32, #hsa.tier<host>>)
+  return
+}
+
+// -----
+
+func.func @f(%len: memref<?xi32, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.prefill' op '@nope' does not reference an hsa.layer}}
+  hsa.prefill @nope lengths(%len : memref<?xi32, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f(%k: memref<?x8x128xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %rev: memref<?x8x?xi32, #hsa.tier<device>>, %b: memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.store_kv' op needs 'device_values': the layer stores keys and values}}
+  hsa.store_kv @l keys(%k : memref<?x8x128xbf16, #hsa.tier<device>>) values(%k : memref<?x8x128xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) residency(%rev : memref<?x8x?xi32, #hsa.tier<device>>) device(%b : memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f(%k: memref<?x8x128xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %rev: memref<?x8x?xi32, #hsa.tier<host>>, %b: memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.store_kv' op operand 'unit_slot' must be in the device tier (store_kv writes only the device buffer; the runtime writes the host pool), but it is in the host tier}}
+  hsa.store_kv @l keys(%k : memref<?x8x128xbf16, #hsa.tier<device>>) values(%k : memref<?x8x128xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) residency(%rev : memref<?x8x?xi32, #hsa.tier<host>>) device(%b, %b : memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>, memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f(%k: memref<?x1x8x128xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %r: memref<?x8x?x128xbf16, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.update_repr' op operand 'keys' must have shape [B, 8, 128] (buffer 'io.new_k'), got 'memref<?x1x8x128xbf16, #hsa.tier<device>>'}}
+  hsa.update_repr @l keys(%k : memref<?x1x8x128xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) reprs(%r, %r : memref<?x8x?x128xbf16, #hsa.tier<device>>, memref<?x8x?x128xbf16, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f(%len: memref<?xi32, #hsa.tier<device>>, %p: memref<?x?xi32, #hsa.tier<device>>, %h: memref<?x8x16x128xbf16, #hsa.tier<host>>, %r: memref<?x8x?x128xbf16, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.rebuild_repr' op operand 'page_of' must be in the host tier (rebuild_repr reads the host pool into device representations), but it is in the device tier}}
+  hsa.rebuild_repr @l lengths(%len : memref<?xi32, #hsa.tier<device>>) pages(%p : memref<?x?xi32, #hsa.tier<device>>) host(%h : memref<?x8x16x128xbf16, #hsa.tier<host>>) reprs(%r, %r : memref<?x8x?x128xbf16, #hsa.tier<device>>, memref<?x8x?x128xbf16, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f(%len: memref<?xi32, #hsa.tier<device>>, %p: memref<?x?xi32, #hsa.tier<host>>, %h: memref<?x8x16x128xbf16, #hsa.tier<device>>, %r: memref<?x8x?x128xbf16, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.rebuild_repr' op operand 'host_keys' must be in the host tier (rebuild_repr reads the host pool into device representations), but it is in the device tier}}
+  hsa.rebuild_repr @l lengths(%len : memref<?xi32, #hsa.tier<device>>) pages(%p : memref<?x?xi32, #hsa.tier<host>>) host(%h : memref<?x8x16x128xbf16, #hsa.tier<device>>) reprs(%r, %r : memref<?x8x?x128xbf16, #hsa.tier<device>>, memref<?x8x?x128xbf16, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f(%len: memref<?xi32, #hsa.tier<device>>, %p: memref<?x?xi64, #hsa.tier<host>>, %h: memref<?x8x16x128xbf16, #hsa.tier<host>>, %r: memref<?x8x?x128xbf16, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.rebuild_repr' op operand 'page_of' must have element type 'i32' (buffer 'host.page_of'), got 'i64'}}
+  hsa.rebuild_repr @l lengths(%len : memref<?xi32, #hsa.tier<device>>) pages(%p : memref<?x?xi64, #hsa.tier<host>>) host(%h : memref<?x8x16x128xbf16, #hsa.tier<host>>) reprs(%r, %r : memref<?x8x?x128xbf16, #hsa.tier<device>>, memref<?x8x?x128xbf16, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f(%len: memref<?xi32, #hsa.tier<device>>, %p: memref<?x?xi32, #hsa.tier<host>>, %h: memref<?x8x16x128xbf16, #hsa.tier<host>>, %r: memref<?x8x?x128xbf16, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.rebuild_repr' op expects 2 representation(s) for algorithm 'quest', got 1}}
+  hsa.rebuild_repr @l lengths(%len : memref<?xi32, #hsa.tier<device>>) pages(%p : memref<?x?xi32, #hsa.tier<host>>) host(%h : memref<?x8x16x128xbf16, #hsa.tier<host>>) reprs(%r : memref<?x8x?x128xbf16, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f(%len: memref<?xi32, #hsa.tier<device>>, %p: memref<?x?xi32, #hsa.tier<host>>, %h: memref<?x8x16x128xbf16, #hsa.tier<host>>, %r: memref<?x8x?x128xbf16, #hsa.tier<host>>) {
+  // expected-error @below {{'hsa.rebuild_repr' op operand 'repr.kmin' must be in the device tier (rebuild_repr reads the host pool into device representations), but it is in the host tier}}
+  hsa.rebuild_repr @l lengths(%len : memref<?xi32, #hsa.tier<device>>) pages(%p : memref<?x?xi32, #hsa.tier<host>>) host(%h : memref<?x8x16x128xbf16, #hsa.tier<host>>) reprs(%r, %r : memref<?x8x?x128xbf16, #hsa.tier<host>>, memref<?x8x?x128xbf16, #hsa.tier<host>>)
+  return
+}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f(%u: memref<?x8x128xi32, #hsa.tier<device>>, %c: memref<?x8xi32, #hsa.tier<device>>, %p: memref<?x?xi32, #hsa.tier<device>>, %h: memref<?x8x16x128xbf16, #hsa.tier<host>>, %b: memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.gather' op operand 'page_of' must be in the host tier (gather copies host -> device), but it is in the device tier}}
+  hsa.gather @l copies(%u, %u, %c : memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8xi32, #hsa.tier<device>>) pages(%p : memref<?x?xi32, #hsa.tier<device>>) from(%h, %h : memref<?x8x16x128xbf16, #hsa.tier<host>>, memref<?x8x16x128xbf16, #hsa.tier<host>>) into(%b, %b : memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>, memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f() {
+  // expected-error @below {{'hsa.state' op operand 'result' must be in the host tier (where the layer places this buffer), but it is in the device tier}}
+  %0 = hsa.state @l "host.page_of" : memref<?x?xi32, #hsa.tier<device>>
+  return
+}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f() {
+  // The runtime owns the page table: it is host.page_of now.
+  // expected-error @below {{'hsa.state' op layer '@l' has no state buffer named 'req.page_of'}}
+  %0 = hsa.state @l "req.page_of" : memref<?x?xi32, #hsa.tier<device>>
+  return
+}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f() {
+  // expected-error @below {{'hsa.state' op layer '@l' has no state buffer named 'io.counts'}}
+  %0 = hsa.state @l "io.counts" : memref<?xi32, #hsa.tier<device>>
+  return
+}
+
+// -----
+
+hsa.layer @m config(#hsa.config<q_heads = 16, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(64) buffer(#hsa.buffer<capacity = 128, policy = lru>) forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.native)
+func.func @f(%k: memref<?x1x576xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.append' op takes no 'values': a latent (MLA) layer stores one tensor}}
+  hsa.append @m keys(%k : memref<?x1x576xbf16, #hsa.tier<device>>) values(%k : memref<?x1x576xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>)
   return
 }
 
@@ -311,11 +464,11 @@ func.func @f() {
 // -----
 
 hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
-func.func @f(%u: memref<?x8x128xi32, #hsa.tier<device>>, %step: memref<?xi32, #hsa.tier<device>>, %r: memref<?x8x512xi32, #hsa.tier<device>>, %rev: memref<?x8x?xi32, #hsa.tier<device>>, %c: memref<?x8xi32, #hsa.tier<device>>, %p: memref<?x?xi32, #hsa.tier<device>>, %h: memref<?x8x16x128xbf16, #hsa.tier<host>>, %b: memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>, %other: memref<?x8x128xi32, #hsa.tier<device>>) {
+func.func @f(%u: memref<?x8x128xi32, #hsa.tier<device>>, %step: memref<?xi32, #hsa.tier<device>>, %r: memref<?x8x512xi32, #hsa.tier<device>>, %rev: memref<?x8x?xi32, #hsa.tier<device>>, %c: memref<?x8xi32, #hsa.tier<device>>, %p: memref<?x?xi32, #hsa.tier<host>>, %h: memref<?x8x16x128xbf16, #hsa.tier<host>>, %b: memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>, %other: memref<?x8x128xi32, #hsa.tier<device>>) {
   // expected-error @below {{'hsa.fused' op 'diff_gather' needs the gather to copy the diff's copy list of the same layer}}
   hsa.fused "diff_gather" {
     hsa.diff @l units(%u : memref<?x8x128xi32, #hsa.tier<device>>) steps(%step : memref<?xi32, #hsa.tier<device>>) residency(%r, %r, %rev : memref<?x8x512xi32, #hsa.tier<device>>, memref<?x8x512xi32, #hsa.tier<device>>, memref<?x8x?xi32, #hsa.tier<device>>) into(%u, %u, %u, %c : memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8xi32, #hsa.tier<device>>)
-    hsa.gather @l copies(%other, %u, %c : memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8xi32, #hsa.tier<device>>) pages(%p : memref<?x?xi32, #hsa.tier<device>>) from(%h, %h : memref<?x8x16x128xbf16, #hsa.tier<host>>, memref<?x8x16x128xbf16, #hsa.tier<host>>) into(%b, %b : memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>, memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>)
+    hsa.gather @l copies(%other, %u, %c : memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8xi32, #hsa.tier<device>>) pages(%p : memref<?x?xi32, #hsa.tier<host>>) from(%h, %h : memref<?x8x16x128xbf16, #hsa.tier<host>>, memref<?x8x16x128xbf16, #hsa.tier<host>>) into(%b, %b : memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>, memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>)
   }
   return
 }

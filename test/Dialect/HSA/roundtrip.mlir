@@ -1,5 +1,6 @@
 // RUN: hsa-opt %s | hsa-opt | FileCheck %s
 // RUN: hsa-opt %s --mlir-print-op-generic | hsa-opt | FileCheck %s
+// RUN: hsa-opt %s --canonicalize | FileCheck %s --check-prefix=CANON
 
 // Every attribute and op of the dialect prints and parses back unchanged.
 
@@ -69,25 +70,31 @@ hsa.layer @cluster
 
 !q = memref<?x32x128xbf16, #hsa.tier<device>>
 !len = memref<?xi32, #hsa.tier<device>>
-!kv = memref<?x?x8x128xbf16, #hsa.tier<device>>
+!kv = memref<?x8x128xbf16, #hsa.tier<device>>
 !repr = memref<?x8x?x128xbf16, #hsa.tier<device>>
 !scores = memref<?x8x?xf32, #hsa.tier<device>>
 !sel = memref<?x8x128xi32, #hsa.tier<device>>
 !res = memref<?x8x512xi32, #hsa.tier<device>>
 !rev = memref<?x8x?xi32, #hsa.tier<device>>
 !count = memref<?x8xi32, #hsa.tier<device>>
-!pages = memref<?x?xi32, #hsa.tier<device>>
+!pages = memref<?x?xi32, #hsa.tier<host>>
 !host = memref<?x8x16x128xbf16, #hsa.tier<host>>
 !buf = memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>
 
 // CHECK-LABEL: func.func @high_level
-// CHECK: hsa.prefill @quest keys(%{{.*}} : memref<?x?x8x128xbf16, #hsa.tier<device>>) values(%{{.*}} : memref<?x?x8x128xbf16, #hsa.tier<device>>) counts(%{{.*}} : memref<?xi32, #hsa.tier<device>>)
+// CHECK: hsa.prefill @quest lengths(%{{.*}} : memref<?xi32, #hsa.tier<device>>)
 // CHECK: hsa.decode_step @quest queries(%{{.*}} : memref<?x32x128xbf16, #hsa.tier<device>>) lengths(%{{.*}} : memref<?xi32, #hsa.tier<device>>) into(%{{.*}} : memref<?x32x128xbf16, #hsa.tier<device>>)
-// CHECK: hsa.append @quest keys
+// CHECK: hsa.append @quest keys(%{{.*}} : memref<?x8x128xbf16, #hsa.tier<device>>) values(%{{.*}} : memref<?x8x128xbf16, #hsa.tier<device>>) lengths(%{{.*}} : memref<?xi32, #hsa.tier<device>>)
+// prefill and append only read their operands but write the layer's state:
+// canonicalization must keep them.
+// CANON-LABEL: func.func @high_level
+// CANON: hsa.prefill @quest
+// CANON: hsa.decode_step @quest
+// CANON: hsa.append @quest
 func.func @high_level(%q: !q, %len: !len, %k: !kv, %v: !kv, %o: !q) {
-  hsa.prefill @quest keys(%k : !kv) values(%v : !kv) counts(%len : !len)
+  hsa.prefill @quest lengths(%len : !len)
   hsa.decode_step @quest queries(%q : !q) lengths(%len : !len) into(%o : !q)
-  hsa.append @quest keys(%k : !kv) values(%v : !kv) counts(%len : !len)
+  hsa.append @quest keys(%k : !kv) values(%v : !kv) lengths(%len : !len)
   return
 }
 
@@ -98,8 +105,9 @@ func.func @high_level(%q: !q, %len: !len, %k: !kv, %v: !kv, %o: !q) {
 // CHECK: hsa.diff @quest units
 // CHECK: hsa.gather @quest copies
 // CHECK: hsa.attend @quest queries
-// CHECK: hsa.update_repr @quest keys
-// CHECK: hsa.store_kv @quest keys
+// CHECK: hsa.update_repr @quest keys(%{{.*}} : memref<?x8x128xbf16, #hsa.tier<device>>) lengths(%{{.*}} : memref<?xi32, #hsa.tier<device>>) reprs(%[[KMIN]], %{{.*}} : {{.*}})
+// CHECK: hsa.rebuild_repr @quest lengths(%{{.*}} : memref<?xi32, #hsa.tier<device>>) pages(%{{.*}} : memref<?x?xi32, #hsa.tier<host>>) host(%{{.*}} : memref<?x8x16x128xbf16, #hsa.tier<host>>) reprs(%[[KMIN]], %{{.*}} : {{.*}})
+// CHECK: hsa.store_kv @quest keys(%{{.*}} : memref<?x8x128xbf16, #hsa.tier<device>>) values(%{{.*}}) lengths(%{{.*}}) residency(%{{.*}} : memref<?x8x?xi32, #hsa.tier<device>>) device(%{{.*}}, %{{.*}} : memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>, memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>)
 func.func @stages(%q: !q, %len: !len, %k: !kv, %v: !kv, %o: !q) {
   %kmin = hsa.state @quest "repr.kmin" : !repr
   %kmax = hsa.state @quest "repr.kmax" : !repr
@@ -113,7 +121,7 @@ func.func @stages(%q: !q, %len: !len, %k: !kv, %v: !kv, %o: !q) {
   %cu = hsa.state @quest "sel.copy_units" : !sel
   %cs = hsa.state @quest "sel.copy_slots" : !sel
   %cc = hsa.state @quest "sel.copy_count" : !count
-  %pages = hsa.state @quest "req.page_of" : !pages
+  %pages = hsa.state @quest "host.page_of" : !pages
   %hk = hsa.state @quest "host.k" : !host
   %hv = hsa.state @quest "host.v" : !host
   %bk = hsa.state @quest "buf.k" : !buf
@@ -127,24 +135,32 @@ func.func @stages(%q: !q, %len: !len, %k: !kv, %v: !kv, %o: !q) {
       from(%hk, %hv : !host, !host) into(%bk, %bv : !buf, !buf)
   hsa.attend @quest queries(%q : !q) lengths(%len : !len) table(%units, %slots : !sel, !sel)
       kv(%bk, %bv : !buf, !buf) into(%o : !q)
-  hsa.update_repr @quest keys(%k : !kv) counts(%len : !len) lengths(%len : !len) reprs(%kmin, %kmax : !repr, !repr)
-  hsa.store_kv @quest keys(%k : !kv) values(%v : !kv) counts(%len : !len) lengths(%len : !len)
-      pages(%pages : !pages) residency(%unit_slot : !rev) host(%hk, %hv : !host, !host) device(%bk, %bv : !buf, !buf)
+  hsa.update_repr @quest keys(%k : !kv) lengths(%len : !len) reprs(%kmin, %kmax : !repr, !repr)
+  hsa.rebuild_repr @quest lengths(%len : !len) pages(%pages : !pages) host(%hk : !host) reprs(%kmin, %kmax : !repr, !repr)
+  hsa.store_kv @quest keys(%k : !kv) values(%v : !kv) lengths(%len : !len)
+      residency(%unit_slot : !rev) device(%bk, %bv : !buf, !buf)
   return
 }
 
 // CHECK-LABEL: func.func @latent
-// CHECK: hsa.gather @dsa copies({{.*}}) pages({{.*}}) from(%{{[^,]*}} : memref<?x1x1x576xbf16, #hsa.tier<host>>) into(%{{[^,]*}} : memref<?x1x8192x1x1x576xbf16, #hsa.tier<device>>)
-func.func @latent() {
+// CHECK: hsa.gather @dsa copies({{.*}}) pages(%{{.*}} : memref<?x?xi32, #hsa.tier<host>>) from(%{{[^,]*}} : memref<?x1x1x576xbf16, #hsa.tier<host>>) into(%{{[^,]*}} : memref<?x1x8192x1x1x576xbf16, #hsa.tier<device>>)
+// CHECK: hsa.append @dsa keys(%{{.*}} : memref<?x1x576xbf16, #hsa.tier<device>>) lengths(
+// CHECK: hsa.store_kv @dsa keys(%{{.*}} : memref<?x1x576xbf16, #hsa.tier<device>>) lengths({{.*}}) residency({{.*}}) device(%{{[^,]*}} : memref<?x1x8192x1x1x576xbf16, #hsa.tier<device>>)
+func.func @latent(%nk: memref<?x1x576xbf16, #hsa.tier<device>>, %len: !len) {
   %cu = hsa.state @dsa "sel.copy_units" : memref<?x1x2048xi32, #hsa.tier<device>>
   %cs = hsa.state @dsa "sel.copy_slots" : memref<?x1x2048xi32, #hsa.tier<device>>
   %cc = hsa.state @dsa "sel.copy_count" : memref<?x1xi32, #hsa.tier<device>>
-  %pages = hsa.state @dsa "req.page_of" : memref<?x?xi32, #hsa.tier<device>>
+  %pages = hsa.state @dsa "host.page_of" : memref<?x?xi32, #hsa.tier<host>>
   %hk = hsa.state @dsa "host.k" : memref<?x1x1x576xbf16, #hsa.tier<host>>
   %bk = hsa.state @dsa "buf.k" : memref<?x1x8192x1x1x576xbf16, #hsa.tier<device>>
+  %us = hsa.state @dsa "buf.unit_slot" : memref<?x1x?xi32, #hsa.tier<device>>
   hsa.gather @dsa copies(%cu, %cs, %cc : memref<?x1x2048xi32, #hsa.tier<device>>, memref<?x1x2048xi32, #hsa.tier<device>>, memref<?x1xi32, #hsa.tier<device>>)
-      pages(%pages : memref<?x?xi32, #hsa.tier<device>>)
+      pages(%pages : memref<?x?xi32, #hsa.tier<host>>)
       from(%hk : memref<?x1x1x576xbf16, #hsa.tier<host>>)
       into(%bk : memref<?x1x8192x1x1x576xbf16, #hsa.tier<device>>)
+  hsa.append @dsa keys(%nk : memref<?x1x576xbf16, #hsa.tier<device>>) lengths(%len : !len)
+  hsa.store_kv @dsa keys(%nk : memref<?x1x576xbf16, #hsa.tier<device>>) lengths(%len : !len)
+      residency(%us : memref<?x1x?xi32, #hsa.tier<device>>)
+      device(%bk : memref<?x1x8192x1x1x576xbf16, #hsa.tier<device>>)
   return
 }

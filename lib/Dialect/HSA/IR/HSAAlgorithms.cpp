@@ -56,12 +56,23 @@ LogicalResult QuestAttr::buildScore(StageBuilder &stages, Value queries,
 }
 
 LogicalResult QuestAttr::buildUpdateRepresentations(StageBuilder &stages,
-                                                    Value keys, Value counts,
+                                                    Value keys,
                                                     Value lengths) const {
   SmallVector<Value> reprs = {stages.getBuffer("repr.kmin"),
                               stages.getBuffer("repr.kmax")};
   UpdateReprOp::create(stages.getBuilder(), stages.getLoc(), layerRef(stages),
-                       keys, counts, lengths, reprs);
+                       keys, lengths, reprs);
+  return success();
+}
+
+LogicalResult QuestAttr::buildRebuildRepresentations(StageBuilder &stages,
+                                                     Value lengths) const {
+  Value pages = stages.getBuffer("host.page_of");
+  Value hostKeys = stages.getBuffer("host.k");
+  SmallVector<Value> reprs = {stages.getBuffer("repr.kmin"),
+                              stages.getBuffer("repr.kmax")};
+  RebuildReprOp::create(stages.getBuilder(), stages.getLoc(), layerRef(stages),
+                        lengths, pages, hostKeys, reprs);
   return success();
 }
 
@@ -100,9 +111,16 @@ LogicalResult StreamingLLMAttr::buildScore(StageBuilder &stages,
   return success();
 }
 
+// No representations: append only writes the resident slot (store_kv) and
+// prefill has nothing to rebuild.
 LogicalResult StreamingLLMAttr::buildUpdateRepresentations(StageBuilder &,
-                                                           Value, Value,
+                                                           Value,
                                                            Value) const {
+  return success();
+}
+
+LogicalResult
+StreamingLLMAttr::buildRebuildRepresentations(StageBuilder &, Value) const {
   return success();
 }
 
@@ -157,7 +175,12 @@ LogicalResult DSAAttr::buildScore(StageBuilder &stages, Value, Value,
 }
 
 LogicalResult DSAAttr::buildUpdateRepresentations(StageBuilder &stages, Value,
-                                                  Value, Value) const {
+                                                  Value) const {
+  return notImplemented(stages, getAlgorithmName());
+}
+
+LogicalResult DSAAttr::buildRebuildRepresentations(StageBuilder &stages,
+                                                   Value) const {
   return notImplemented(stages, getAlgorithmName());
 }
 
@@ -209,7 +232,11 @@ LogicalResult ClusterKVAttr::buildScore(StageBuilder &stages, Value, Value,
 }
 
 LogicalResult ClusterKVAttr::buildUpdateRepresentations(StageBuilder &stages,
-                                                        Value, Value,
-                                                        Value) const {
+                                                        Value, Value) const {
+  return notImplemented(stages, getAlgorithmName());
+}
+
+LogicalResult ClusterKVAttr::buildRebuildRepresentations(StageBuilder &stages,
+                                                         Value) const {
   return notImplemented(stages, getAlgorithmName());
 }

@@ -3,8 +3,9 @@
 // Every op that refers to a layer checks its operands against the layer's
 // named buffers (docs/BUFFERS.md): shape, element type and placement tier.
 // The tier checks are how the IR enforces the placement rules: score and
-// attend read only device memory, gather copies host -> device, store_kv
-// writes host and device.
+// attend read only device memory, gather copies host -> device, rebuild_repr
+// reads the host pool into device representations, store_kv writes only the
+// device buffer (the runtime writes the host pool).
 //
 //===----------------------------------------------------------------------===//
 
@@ -52,7 +53,9 @@ void LayerOp::getStateBuffers(SmallVectorImpl<BufferSpec> &specs) {
   add("host.k", kv, {kPagesDim, hkv, p, dk}, host);
   if (separateValues)
     add("host.v", kv, {kPagesDim, hkv, p, dv}, host);
-  add("req.page_of", i32, {kBatchDim, kUnitsDim}, device, -1);
+  // Allocated and written by the runtime; kernels read it through its mapped
+  // device address.
+  add("host.page_of", i32, {kBatchDim, kUnitsDim}, host, -1);
   add("req.length", i32, {kBatchDim}, device);
   add("req.step", i32, {kBatchDim}, device);
   getAlgorithm().getRepresentations(config, specs);
@@ -66,14 +69,14 @@ void LayerOp::getStateBuffers(SmallVectorImpl<BufferSpec> &specs) {
   add("sel.scores", f32, {kBatchDim, s, kUnitsDim}, device);
   for (StringRef name :
        {"sel.units", "sel.slots", "sel.copy_units", "sel.copy_slots"})
-    add(name, i32, {kBatchDim, s, k}, device);
+    add(name, i32, {kBatchDim, s, k}, device, -1);
   add("sel.copy_count", i32, {kBatchDim, s}, device);
   add("io.q", kv, {kBatchDim, hq, dk}, device);
   add("io.o", kv, {kBatchDim, hq, dv}, device);
-  add("io.new_k", kv, {kBatchDim, kTokensDim, hkv, dk}, device);
+  // The token being appended, one per request.
+  add("io.new_k", kv, {kBatchDim, hkv, dk}, device);
   if (separateValues)
-    add("io.new_v", kv, {kBatchDim, kTokensDim, hkv, dv}, device);
-  add("io.counts", i32, {kBatchDim}, device);
+    add("io.new_v", kv, {kBatchDim, hkv, dv}, device);
   // Split-K attention partials, merged by log-sum-exp.
   int64_t splits = getAttentionSplits();
   add("scratch.attn_o", f32, {kBatchDim, hq, splits, dv}, device);
@@ -91,7 +94,6 @@ int64_t LayerOp::getBytesPerRequest(const BufferSpec &spec,
     case kBatchDim:
       break; // one request
     case kBatchPlusOneDim:
-    case kTokensDim:
       break; // one row per request
     case kUnitsDim:
     case kPagesDim:
@@ -168,7 +170,6 @@ static std::string describeShape(ArrayRef<int64_t> shape) {
     case kBatchDim: os << "B"; break;
     case kUnitsDim: os << "N"; break;
     case kPagesDim: os << "pages"; break;
-    case kTokensDim: os << "T"; break;
     case kBatchPlusOneDim: os << "B+1"; break;
     default: os << dim;
     }
@@ -292,27 +293,25 @@ LogicalResult StateOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
 static constexpr StringLiteral kHighLevelRule =
     "layer inputs and outputs are device tensors";
 
-template <typename WriteOp>
-static LogicalResult verifyWriteOp(WriteOp op,
-                                   SymbolTableCollection &symbolTable) {
-  FailureOr<LayerOp> layer =
-      lookupLayer(op, op.getLayerAttr(), symbolTable);
-  if (failed(layer) ||
-      failed(verifyValuePresence(op, *layer, "values", op.getValues())))
+LogicalResult PrefillOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  FailureOr<LayerOp> layer = lookupLayer(*this, getLayerAttr(), symbolTable);
+  if (failed(layer))
     return failure();
-  return verifyBindings(op, *layer,
-                        {{"keys", op.getKeys(), "io.new_k"},
-                         {"values", op.getValues(), "io.new_v"},
-                         {"counts", op.getCounts(), "io.counts"}},
+  return verifyBindings(*this, *layer,
+                        {{"lengths", getLengths(), "req.length"}},
                         kHighLevelRule);
 }
 
-LogicalResult PrefillOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
-  return verifyWriteOp(*this, symbolTable);
-}
-
 LogicalResult AppendOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
-  return verifyWriteOp(*this, symbolTable);
+  FailureOr<LayerOp> layer = lookupLayer(*this, getLayerAttr(), symbolTable);
+  if (failed(layer) ||
+      failed(verifyValuePresence(*this, *layer, "values", getValues())))
+    return failure();
+  return verifyBindings(*this, *layer,
+                        {{"keys", getKeys(), "io.new_k"},
+                         {"values", getValues(), "io.new_v"},
+                         {"lengths", getLengths(), "req.length"}},
+                        kHighLevelRule);
 }
 
 LogicalResult
@@ -383,7 +382,7 @@ LogicalResult GatherOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
                         {{"copy_units", getCopyUnits(), "sel.copy_units"},
                          {"copy_slots", getCopySlots(), "sel.copy_slots"},
                          {"copy_count", getCopyCount(), "sel.copy_count"},
-                         {"page_of", getPageOf(), "req.page_of"},
+                         {"page_of", getPageOf(), "host.page_of"},
                          {"host_keys", getHostKeys(), "host.k"},
                          {"host_values", getHostValues(), "host.v"},
                          {"keys", getKeys(), "buf.k"},
@@ -414,8 +413,22 @@ UpdateReprOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
   if (failed(layer) ||
       failed(verifyBindings(*this, *layer,
                             {{"keys", getKeys(), "io.new_k"},
-                             {"counts", getCounts(), "io.counts"},
                              {"lengths", getLengths(), "req.length"}},
+                            rule)))
+    return failure();
+  return verifyRepresentations(*this, *layer, getReprs(), rule);
+}
+
+LogicalResult
+RebuildReprOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  static constexpr StringLiteral rule =
+      "rebuild_repr reads the host pool into device representations";
+  FailureOr<LayerOp> layer = lookupLayer(*this, getLayerAttr(), symbolTable);
+  if (failed(layer) ||
+      failed(verifyBindings(*this, *layer,
+                            {{"lengths", getLengths(), "req.length"},
+                             {"page_of", getPageOf(), "host.page_of"},
+                             {"host_keys", getHostKeys(), "host.k"}},
                             rule)))
     return failure();
   return verifyRepresentations(*this, *layer, getReprs(), rule);
@@ -425,8 +438,6 @@ LogicalResult StoreKVOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
   FailureOr<LayerOp> layer = lookupLayer(*this, getLayerAttr(), symbolTable);
   if (failed(layer) ||
       failed(verifyValuePresence(*this, *layer, "values", getValues())) ||
-      failed(verifyValuePresence(*this, *layer, "host_values",
-                                 getHostValues())) ||
       failed(verifyValuePresence(*this, *layer, "device_values",
                                  getDeviceValues())))
     return failure();
@@ -434,15 +445,12 @@ LogicalResult StoreKVOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
       *this, *layer,
       {{"keys", getKeys(), "io.new_k"},
        {"values", getValues(), "io.new_v"},
-       {"counts", getCounts(), "io.counts"},
        {"lengths", getLengths(), "req.length"},
-       {"page_of", getPageOf(), "req.page_of"},
        {"unit_slot", getUnitSlot(), "buf.unit_slot"},
-       {"host_keys", getHostKeys(), "host.k"},
-       {"host_values", getHostValues(), "host.v"},
        {"device_keys", getDeviceKeys(), "buf.k"},
        {"device_values", getDeviceValues(), "buf.v"}},
-      "store_kv writes the host pool and the device buffer");
+      "store_kv writes only the device buffer; the runtime writes the host "
+      "pool");
 }
 
 //===----------------------------------------------------------------------===//

@@ -1,7 +1,9 @@
 //===- ExpandAlgorithm.cpp - high-level ops to stage ops ------------------===//
 //
-// decode_step becomes score -> topk -> diff -> gather -> attend; prefill and
-// append become store_kv plus the algorithm's representation update. The
+// decode_step becomes score -> topk -> diff -> gather -> attend; append
+// becomes store_kv plus the algorithm's representation update; prefill
+// becomes the algorithm's representation rebuild from the host pool (the
+// runtime writes the host pool itself, docs/RUNTIME.md). The
 // algorithm-specific parts come from SparseAlgorithmAttrInterface, so adding
 // an algorithm never touches this pass.
 //
@@ -9,6 +11,7 @@
 
 #include "hsa/Dialect/HSA/Transforms/Passes.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Interfaces/FunctionInterfaces.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/TypeSwitch.h"
@@ -100,27 +103,81 @@ static LogicalResult expandDecodeStep(DecodeStepOp op, LayerOp layer,
   Value keys = buf("buf.k");
   Value values = latent ? Value() : buf("buf.v");
   GatherOp::create(b, loc, ref, copyUnits, copySlots, copyCount,
-                   buf("req.page_of"), buf("host.k"),
+                   buf("host.page_of"), buf("host.k"),
                    latent ? Value() : buf("host.v"), keys, values);
   AttendOp::create(b, loc, ref, op.getQueries(), op.getLengths(), units, slots,
                    keys, values, op.getOutput());
   return success();
 }
 
-template <typename WriteOp>
-static LogicalResult expandWrite(WriteOp op, LayerOp layer,
-                                 StageBuilder &stages) {
-  OpBuilder &b = stages.getBuilder();
+/// One token per request; the runtime has written it to the host pool, so
+/// only the resident slot and the representations follow it.
+static LogicalResult expandAppend(AppendOp op, LayerOp layer,
+                                  StageBuilder &stages) {
   auto buf = [&](StringRef name) { return stages.getBuffer(name); };
   bool latent = layer.getConfig().isLatent();
-  Value lengths = buf("req.length");
-  StoreKVOp::create(b, op.getLoc(), op.getLayerAttr(), op.getKeys(),
-                    op.getValues(), op.getCounts(), lengths,
-                    buf("req.page_of"), buf("buf.unit_slot"), buf("host.k"),
-                    latent ? Value() : buf("host.v"), buf("buf.k"),
-                    latent ? Value() : buf("buf.v"));
-  return layer.getAlgorithm().buildUpdateRepresentations(
-      stages, op.getKeys(), op.getCounts(), lengths);
+  Value unitSlot = buf("buf.unit_slot");
+  Value keys = buf("buf.k");
+  Value values = latent ? Value() : buf("buf.v");
+  StoreKVOp::create(stages.getBuilder(), op.getLoc(), op.getLayerAttr(),
+                    op.getKeys(), op.getValues(), op.getLengths(), unitSlot,
+                    keys, values);
+  return layer.getAlgorithm().buildUpdateRepresentations(stages, op.getKeys(),
+                                                         op.getLengths());
+}
+
+/// The runtime has written the prompts to the host pool; the representations
+/// are rebuilt from there.
+static LogicalResult expandPrefill(PrefillOp op, LayerOp layer,
+                                   StageBuilder &stages) {
+  return layer.getAlgorithm().buildRebuildRepresentations(stages,
+                                                          op.getLengths());
+}
+
+/// Records, for hsa-translate, which launch plan the enclosing function is
+/// (`hsa.entry`) and which layer buffer each of its arguments is
+/// (`hsa.buffer`): after expansion the kernels only see memrefs.
+static LogicalResult annotateEntry(Operation *op) {
+  auto func = dyn_cast<func::FuncOp>(op->getParentOp());
+  if (!func)
+    return success();
+  StringRef plan;
+  SmallVector<std::pair<Value, StringRef>> operands;
+  if (auto step = dyn_cast<DecodeStepOp>(op)) {
+    plan = "decode_step";
+    operands = {{step.getQueries(), "io.q"},
+                {step.getLengths(), "req.length"},
+                {step.getOutput(), "io.o"}};
+  } else if (auto append = dyn_cast<AppendOp>(op)) {
+    plan = "append";
+    operands = {{append.getKeys(), "io.new_k"},
+                {append.getLengths(), "req.length"}};
+    if (append.getValues())
+      operands.push_back({append.getValues(), "io.new_v"});
+  } else {
+    plan = "prefill";
+    operands = {{cast<PrefillOp>(op).getLengths(), "req.length"}};
+  }
+  auto existing = func->getAttrOfType<StringAttr>("hsa.entry");
+  if (existing && existing.getValue() != plan)
+    return op->emitOpError() << "shares its function with an hsa."
+                             << existing.getValue()
+                             << ": each function is one launch plan";
+  Builder b(op->getContext());
+  func->setAttr("hsa.entry", b.getStringAttr(plan));
+  for (auto [value, name] : operands) {
+    auto arg = dyn_cast<BlockArgument>(value);
+    if (!arg || arg.getOwner() != &func.getBody().front())
+      continue;
+    auto bound = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(),
+                                                   "hsa.buffer");
+    if (bound && bound.getValue() != name)
+      return op->emitOpError()
+             << "uses function argument #" << arg.getArgNumber() << " as '"
+             << name << "', but it is already '" << bound.getValue() << "'";
+    func.setArgAttr(arg.getArgNumber(), "hsa.buffer", b.getStringAttr(name));
+  }
+  return success();
 }
 
 void ExpandAlgorithmPass::runOnOperation() {
@@ -148,6 +205,8 @@ void ExpandAlgorithmPass::runOnOperation() {
       diag.attachNote(layer.getLoc()) << "layer declared here";
       return signalPassFailure();
     }
+    if (failed(annotateEntry(op)))
+      return signalPassFailure();
     OpBuilder builder(op);
     ExpandStageBuilder stages(builder, op, layer, states);
     LogicalResult expanded =
@@ -155,8 +214,12 @@ void ExpandAlgorithmPass::runOnOperation() {
             .Case<DecodeStepOp>([&](auto step) {
               return expandDecodeStep(step, layer, stages);
             })
-            .Case<PrefillOp, AppendOp>(
-                [&](auto write) { return expandWrite(write, layer, stages); });
+            .Case<AppendOp>([&](auto append) {
+              return expandAppend(append, layer, stages);
+            })
+            .Case<PrefillOp>([&](auto prefill) {
+              return expandPrefill(prefill, layer, stages);
+            });
     if (failed(expanded))
       return signalPassFailure();
     op->erase();

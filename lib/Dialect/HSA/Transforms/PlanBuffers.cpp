@@ -26,7 +26,6 @@ static Attribute dimAttr(Builder &b, int64_t dim) {
   case kBatchDim: return b.getStringAttr("B");
   case kUnitsDim: return b.getStringAttr("N");
   case kPagesDim: return b.getStringAttr("pages");
-  case kTokensDim: return b.getStringAttr("T");
   case kBatchPlusOneDim: return b.getStringAttr("B+1");
   default: return b.getI64IntegerAttr(dim);
   }

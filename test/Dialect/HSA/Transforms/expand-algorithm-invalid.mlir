@@ -32,12 +32,69 @@ hsa.layer @cluster
   buffer(#hsa.buffer<capacity = 128, policy = lru>)
   forced(#hsa.forced<sinks = 1, window = 1>) format(#hsa.native)
 
-func.func @append(%k: memref<?x1x8x128xbf16, #hsa.tier<device>>,
-                  %v: memref<?x1x8x128xbf16, #hsa.tier<device>>,
+func.func @append(%k: memref<?x8x128xbf16, #hsa.tier<device>>,
+                  %v: memref<?x8x128xbf16, #hsa.tier<device>>,
                   %n: memref<?xi32, #hsa.tier<device>>) {
   // expected-error @below {{'hsa.append' op cannot be expanded: algorithm 'cluster_kv' has no implementation yet}}
-  hsa.append @cluster keys(%k : memref<?x1x8x128xbf16, #hsa.tier<device>>)
-      values(%v : memref<?x1x8x128xbf16, #hsa.tier<device>>)
-      counts(%n : memref<?xi32, #hsa.tier<device>>)
+  hsa.append @cluster keys(%k : memref<?x8x128xbf16, #hsa.tier<device>>)
+      values(%v : memref<?x8x128xbf16, #hsa.tier<device>>)
+      lengths(%n : memref<?xi32, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+// expected-note @below {{layer declared here}}
+hsa.layer @cluster
+  config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128,
+                     kv_dtype = bf16, page_size = 16, scope = kv_head>)
+  algorithm(#hsa.cluster_kv<clusters = 64, iterations = 4>) budget(64)
+  buffer(#hsa.buffer<capacity = 128, policy = lru>)
+  forced(#hsa.forced<sinks = 1, window = 1>) format(#hsa.native)
+
+func.func @prefill(%n: memref<?xi32, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.prefill' op cannot be expanded: algorithm 'cluster_kv' has no implementation yet}}
+  hsa.prefill @cluster lengths(%n : memref<?xi32, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+// A function is one launch plan: two high-level ops of different kinds in
+// one function cannot be exported.
+hsa.layer @two
+  config(#hsa.config<q_heads = 8, kv_heads = 8, head_dim = 64,
+                     kv_dtype = bf16, page_size = 16, scope = request>)
+  algorithm(#hsa.streaming_llm) budget(2)
+  buffer(#hsa.buffer<capacity = 4, policy = lru>)
+  forced(#hsa.forced<sinks = 1, window = 1>) format(#hsa.native)
+
+func.func @both(%len: memref<?xi32, #hsa.tier<device>>,
+                %q: memref<?x8x64xbf16, #hsa.tier<device>>,
+                %o: memref<?x8x64xbf16, #hsa.tier<device>>) {
+  hsa.prefill @two lengths(%len : memref<?xi32, #hsa.tier<device>>)
+  // expected-error @below {{'hsa.decode_step' op shares its function with an hsa.prefill: each function is one launch plan}}
+  hsa.decode_step @two queries(%q : memref<?x8x64xbf16, #hsa.tier<device>>)
+      lengths(%len : memref<?xi32, #hsa.tier<device>>)
+      into(%o : memref<?x8x64xbf16, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+// One function argument cannot be two layer buffers.
+hsa.layer @alias
+  config(#hsa.config<q_heads = 8, kv_heads = 8, head_dim = 64,
+                     kv_dtype = bf16, page_size = 16, scope = request>)
+  algorithm(#hsa.streaming_llm) budget(2)
+  buffer(#hsa.buffer<capacity = 4, policy = lru>)
+  forced(#hsa.forced<sinks = 1, window = 1>) format(#hsa.native)
+
+func.func @inplace(%q: memref<?x8x64xbf16, #hsa.tier<device>>,
+                   %len: memref<?xi32, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.decode_step' op uses function argument #0 as 'io.o', but it is already 'io.q'}}
+  hsa.decode_step @alias queries(%q : memref<?x8x64xbf16, #hsa.tier<device>>)
+      lengths(%len : memref<?xi32, #hsa.tier<device>>)
+      into(%q : memref<?x8x64xbf16, #hsa.tier<device>>)
   return
 }

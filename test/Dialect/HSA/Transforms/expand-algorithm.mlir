@@ -10,7 +10,7 @@ hsa.layer @quest
   forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
 
 // CHECK-LABEL: func.func @decode
-// CHECK-SAME: (%[[Q:.*]]: memref<?x32x128xbf16, #hsa.tier<device>>, %[[LEN:.*]]: memref<?xi32, #hsa.tier<device>>, %[[O:.*]]: memref<?x32x128xbf16, #hsa.tier<device>>)
+// CHECK-SAME: (%[[Q:[^:]*]]: memref<?x32x128xbf16, #hsa.tier<device>>{{[^,]*}}, %[[LEN:[^:]*]]: memref<?xi32, #hsa.tier<device>>{{[^,]*}}, %[[O:[^:]*]]: memref<?x32x128xbf16, #hsa.tier<device>>
 // CHECK-DAG: %[[SCORES:.*]] = hsa.state @quest "sel.scores" : memref<?x8x?xf32, #hsa.tier<device>>
 // CHECK-DAG: %[[KMIN:.*]] = hsa.state @quest "repr.kmin"
 // CHECK-DAG: %[[KMAX:.*]] = hsa.state @quest "repr.kmax"
@@ -49,19 +49,42 @@ func.func @two_steps(%q: memref<?x32x128xbf16, #hsa.tier<device>>,
   return
 }
 
-// Append: the token goes to host and to its resident slot (store_kv), then
-// Quest folds it into the key bounds.
+// Append: the runtime has written the token to the host pool; store_kv
+// writes it into its resident slot (device only), then Quest folds it into
+// the key bounds. Both take the function's lengths (req.length: the index of
+// the token being appended).
 // CHECK-LABEL: func.func @append
-// CHECK-DAG: %[[LENGTH:.*]] = hsa.state @quest "req.length"
-// CHECK-DAG: %[[REV:.*]] = hsa.state @quest "buf.unit_slot"
-// CHECK: hsa.store_kv @quest keys(%{{.*}}) values(%{{.*}}) counts(%{{.*}}) lengths(%[[LENGTH]] : {{.*}}) pages(%{{.*}}) residency(%[[REV]] : {{.*}})
-// CHECK-NEXT: hsa.update_repr @quest {{.*}} lengths(%[[LENGTH]] : {{.*}}) reprs(
-func.func @append(%k: memref<?x1x8x128xbf16, #hsa.tier<device>>,
-                  %v: memref<?x1x8x128xbf16, #hsa.tier<device>>,
+// CHECK-SAME: (%[[K:[^:]*]]: memref<?x8x128xbf16, #hsa.tier<device>>{{[^,]*}}, %[[V:[^:]*]]: memref<?x8x128xbf16, #hsa.tier<device>>{{[^,]*}}, %[[N:[^:]*]]: memref<?xi32, #hsa.tier<device>>
+// CHECK-DAG: %[[REV:.*]] = hsa.state @quest "buf.unit_slot" : memref<?x8x?xi32, #hsa.tier<device>>
+// CHECK-DAG: %[[BK:.*]] = hsa.state @quest "buf.k"
+// CHECK-DAG: %[[BV:.*]] = hsa.state @quest "buf.v"
+// CHECK-DAG: %[[KMIN:.*]] = hsa.state @quest "repr.kmin"
+// CHECK-DAG: %[[KMAX:.*]] = hsa.state @quest "repr.kmax"
+// CHECK: hsa.store_kv @quest keys(%[[K]] : {{.*}}) values(%[[V]] : {{.*}}) lengths(%[[N]] : {{.*}}) residency(%[[REV]] : {{.*}}) device(%[[BK]], %[[BV]] : {{.*}})
+// CHECK-NEXT: hsa.update_repr @quest keys(%[[K]] : {{.*}}) lengths(%[[N]] : {{.*}}) reprs(%[[KMIN]], %[[KMAX]] : {{.*}})
+// CHECK-NEXT: return
+// CHECK-NOT: hsa.state @quest "host.
+func.func @append(%k: memref<?x8x128xbf16, #hsa.tier<device>>,
+                  %v: memref<?x8x128xbf16, #hsa.tier<device>>,
                   %n: memref<?xi32, #hsa.tier<device>>) {
-  hsa.append @quest keys(%k : memref<?x1x8x128xbf16, #hsa.tier<device>>)
-      values(%v : memref<?x1x8x128xbf16, #hsa.tier<device>>)
-      counts(%n : memref<?xi32, #hsa.tier<device>>)
+  hsa.append @quest keys(%k : memref<?x8x128xbf16, #hsa.tier<device>>)
+      values(%v : memref<?x8x128xbf16, #hsa.tier<device>>)
+      lengths(%n : memref<?xi32, #hsa.tier<device>>)
+  return
+}
+
+// Prefill: the runtime has written the prompts to the host pool; Quest
+// rebuilds the bounds of every unit from host.k through host.page_of.
+// CHECK-LABEL: func.func @prefill
+// CHECK-SAME: (%[[LEN:[^:]*]]: memref<?xi32, #hsa.tier<device>>
+// CHECK-DAG: %[[PAGES:.*]] = hsa.state @quest "host.page_of" : memref<?x?xi32, #hsa.tier<host>>
+// CHECK-DAG: %[[HK:.*]] = hsa.state @quest "host.k" : memref<?x8x16x128xbf16, #hsa.tier<host>>
+// CHECK-DAG: %[[KMIN:.*]] = hsa.state @quest "repr.kmin"
+// CHECK-DAG: %[[KMAX:.*]] = hsa.state @quest "repr.kmax"
+// CHECK: hsa.rebuild_repr @quest lengths(%[[LEN]] : {{.*}}) pages(%[[PAGES]] : {{.*}}) host(%[[HK]] : {{.*}}) reprs(%[[KMIN]], %[[KMAX]] : {{.*}})
+// CHECK-NEXT: return
+func.func @prefill(%len: memref<?xi32, #hsa.tier<device>>) {
+  hsa.prefill @quest lengths(%len : memref<?xi32, #hsa.tier<device>>)
   return
 }
 
@@ -90,14 +113,43 @@ func.func @decode(%q: memref<?x8x64xf16, #hsa.tier<device>>,
 }
 
 // CHECK-LABEL: func.func @append
-// CHECK: hsa.store_kv
+// CHECK: hsa.store_kv @streaming keys({{.*}}) values({{.*}}) lengths({{.*}}) residency({{.*}}) device(
 // CHECK-NOT: hsa.update_repr
 // CHECK: return
-func.func @append(%k: memref<?x1x8x64xf16, #hsa.tier<device>>,
-                  %v: memref<?x1x8x64xf16, #hsa.tier<device>>,
+func.func @append(%k: memref<?x8x64xf16, #hsa.tier<device>>,
+                  %v: memref<?x8x64xf16, #hsa.tier<device>>,
                   %n: memref<?xi32, #hsa.tier<device>>) {
-  hsa.append @streaming keys(%k : memref<?x1x8x64xf16, #hsa.tier<device>>)
-      values(%v : memref<?x1x8x64xf16, #hsa.tier<device>>)
-      counts(%n : memref<?xi32, #hsa.tier<device>>)
+  hsa.append @streaming keys(%k : memref<?x8x64xf16, #hsa.tier<device>>)
+      values(%v : memref<?x8x64xf16, #hsa.tier<device>>)
+      lengths(%n : memref<?xi32, #hsa.tier<device>>)
+  return
+}
+
+// Nothing to rebuild: the prefill expands to no stage.
+// CHECK-LABEL: func.func @prefill
+// CHECK-NEXT: return
+func.func @prefill(%len: memref<?xi32, #hsa.tier<device>>) {
+  hsa.prefill @streaming lengths(%len : memref<?xi32, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+// Latent (MLA) Quest layer: one tensor, no values anywhere.
+hsa.layer @mla
+  config(#hsa.config<q_heads = 16, kv_heads = 1, latent_dim = 512,
+                     rope_dim = 64, kv_dtype = bf16, page_size = 1,
+                     scope = request>)
+  algorithm(#hsa.quest<combine = max>) budget(64)
+  buffer(#hsa.buffer<capacity = 128, policy = lru>)
+  forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.native)
+
+// CHECK-LABEL: func.func @append
+// CHECK: hsa.store_kv @mla keys(%{{[^)]*}}) lengths(%{{[^)]*}}) residency(%{{[^)]*}}) device(%{{[^,]*}} : memref<?x1x128x1x1x576xbf16, #hsa.tier<device>>)
+// CHECK-NEXT: hsa.update_repr @mla keys(
+func.func @append(%k: memref<?x1x576xbf16, #hsa.tier<device>>,
+                  %n: memref<?xi32, #hsa.tier<device>>) {
+  hsa.append @mla keys(%k : memref<?x1x576xbf16, #hsa.tier<device>>)
+      lengths(%n : memref<?xi32, #hsa.tier<device>>)
   return
 }

@@ -36,7 +36,6 @@ enum : int64_t {
   kBatchDim = -2,  ///< `B`: batch slots
   kUnitsDim = -3,  ///< `N`: maximum units per request
   kPagesDim = -4,  ///< host pool pages
-  kTokensDim = -5, ///< tokens written by one prefill/append
   kBatchPlusOneDim = -6, ///< `B + 1`: CSR offsets
 };
 

@@ -51,13 +51,22 @@ def HSA_SparseAlgorithmAttrInterface
            "::mlir::Value":$queries, "::mlir::Value":$lengths,
            "::mlir::Value":$scores)>,
     InterfaceMethod<[{
-        Builds the ops that fold `counts[b]` new keys, written at positions
-        starting from `lengths[b]`, into the representations (used by append
-        with one token and by prefill with many).
+        Builds the ops that fold one appended token per request into the
+        representations: row `b` of `keys` (`io.new_k`) is token `lengths[b]`
+        of request `b`; slots with `lengths[b] == 0` are free (used by
+        append).
       }],
       "::llvm::LogicalResult", "buildUpdateRepresentations",
       (ins "::mlir::hsa::StageBuilder &":$stages, "::mlir::Value":$keys,
-           "::mlir::Value":$counts, "::mlir::Value":$lengths)>
+           "::mlir::Value":$lengths)>,
+    InterfaceMethod<[{
+        Builds the ops that rebuild the representation of every valid unit
+        `u < ceil(lengths[b] / P)` of every slot with `lengths[b] > 0` from
+        the host pool (`host.k` through `host.page_of`), after the runtime
+        wrote a prompt there (used by prefill).
+      }],
+      "::llvm::LogicalResult", "buildRebuildRepresentations",
+      (ins "::mlir::hsa::StageBuilder &":$stages, "::mlir::Value":$lengths)>
   ];
 }
 

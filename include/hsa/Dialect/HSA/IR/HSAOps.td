@@ -93,53 +93,58 @@ class HSA_LayerUserOp<string mnemonic, list<Trait> traits = []>
     : HSA_Op<mnemonic, !listconcat(traits,
         [DeclareOpInterfaceMethods<SymbolUserOpInterface>])>;
 
-def HSA_PrefillOp : HSA_LayerUserOp<"prefill"> {
-  let summary = "writes a prompt's keys and values and builds representations";
+// prefill and append write the layer's state (representations, resident
+// slots), which is not among their operands: the op-level write effect keeps
+// them from being erased as read-only ops without results.
+def HSA_PrefillOp : HSA_LayerUserOp<"prefill", [MemoryEffects<[MemWrite]>]> {
+  let summary = "rebuilds the representations of prompts the runtime wrote";
   let description = [{
-    Appends `counts[b]` tokens (rows of `keys` / `values`, device tensors
-    `[B][T][Hkv][D]`) to each request's cache: to the host pool, to resident
-    device slots, and into the algorithm's representations. Expanded by
-    `hsa-expand-algorithm` into `hsa.store_kv` and the algorithm's
-    representation updates.
+    The runtime has written each prompt's keys and values to the host pool
+    (`host.k`, `host.v`, pages in `host.page_of`) and uploaded the new length
+    `lengths[b]`; slots that are not part of the call have length 0 and are
+    skipped. The prefill rebuilds the algorithm's representation of every
+    valid unit `u < ceil(lengths[b] / P)` from `host.k` (zero-copy reads of the
+    mapped host pool). The runtime itself drops stale resident copies.
+    Expanded by `hsa-expand-algorithm` into the algorithm's rebuild stage
+    (Quest: `hsa.rebuild_repr`; StreamingLLM: nothing).
 
     ```mlir
-    hsa.prefill @attn keys(%k : memref<?x?x8x128xbf16, #hsa.tier<device>>)
-        values(%v : memref<?x?x8x128xbf16, #hsa.tier<device>>)
-        counts(%n : memref<?xi32, #hsa.tier<device>>)
+    hsa.prefill @attn lengths(%len : memref<?xi32, #hsa.tier<device>>)
     ```
   }];
   let arguments = (ins FlatSymbolRefAttr:$layer,
-                       Arg<AnyMemRef, "", [MemRead]>:$keys,
-                       Arg<Optional<AnyMemRef>, "", [MemRead]>:$values,
-                       Arg<AnyMemRef, "", [MemRead]>:$counts);
+                       Arg<AnyMemRef, "", [MemRead]>:$lengths);
   let assemblyFormat = [{
-    $layer `keys` `(` $keys `:` type($keys) `)`
-    (`values` `(` $values^ `:` type($values) `)`)?
-    `counts` `(` $counts `:` type($counts) `)` attr-dict
+    $layer `lengths` `(` $lengths `:` type($lengths) `)` attr-dict
   }];
 }
 
-def HSA_AppendOp : HSA_LayerUserOp<"append"> {
-  let summary = "writes newly decoded tokens and updates representations";
+def HSA_AppendOp : HSA_LayerUserOp<"append", [MemoryEffects<[MemWrite]>]> {
+  let summary = "folds one decoded token per request into the device state";
   let description = [{
-    The decode-time twin of `hsa.prefill`: the tokens produced by the model
-    (usually one per request) go to the host cache, to the device slot of the
-    unit being written when it is resident, and into the representations.
+    One token per request: `keys` / `values` row `b` (`io.new_k` `[B][Hkv][D]`,
+    `io.new_v` `[B][Hkv][Dv]`) is token `lengths[b]` of request `b`. The
+    runtime has already written it to `host.k` / `host.v` (allocating its page
+    in `host.page_of`) and counted it; slots with `lengths[b] == 0` are free
+    and skipped. The append writes the token into the resident slot of its
+    unit, if any, and into the algorithm's representations. Expanded by
+    `hsa-expand-algorithm` into `hsa.store_kv` and the algorithm's
+    representation update (Quest: `hsa.update_repr`).
 
     ```mlir
-    hsa.append @attn keys(%k : memref<?x1x8x128xbf16, #hsa.tier<device>>)
-        values(%v : memref<?x1x8x128xbf16, #hsa.tier<device>>)
-        counts(%n : memref<?xi32, #hsa.tier<device>>)
+    hsa.append @attn keys(%k : memref<?x8x128xbf16, #hsa.tier<device>>)
+        values(%v : memref<?x8x128xbf16, #hsa.tier<device>>)
+        lengths(%len : memref<?xi32, #hsa.tier<device>>)
     ```
   }];
   let arguments = (ins FlatSymbolRefAttr:$layer,
                        Arg<AnyMemRef, "", [MemRead]>:$keys,
                        Arg<Optional<AnyMemRef>, "", [MemRead]>:$values,
-                       Arg<AnyMemRef, "", [MemRead]>:$counts);
+                       Arg<AnyMemRef, "", [MemRead]>:$lengths);
   let assemblyFormat = [{
     $layer `keys` `(` $keys `:` type($keys) `)`
     (`values` `(` $values^ `:` type($values) `)`)?
-    `counts` `(` $counts `:` type($counts) `)` attr-dict
+    `lengths` `(` $lengths `:` type($lengths) `)` attr-dict
   }];
 }
 
@@ -269,13 +274,14 @@ def HSA_GatherOp : HSA_LayerUserOp<"gather", [AttrSizedOperandSegments]> {
   let summary = "copies the missed units from the host pool into their slots";
   let description = [{
     For each of the first `copy_count` entries, copies unit `copy_units[i]`
-    from its host page to slot `copy_slots[i]` of the device buffer. Moves
-    host -> device only; nothing else moves.
+    from its host page (`host.page_of`, read through its mapped device
+    address) to slot `copy_slots[i]` of the device buffer. Moves host ->
+    device only; nothing else moves.
 
     ```mlir
     hsa.gather @attn copies(%cu, %cs, %cc : memref<?x8x128xi32, #hsa.tier<device>>,
                             memref<?x8x128xi32, #hsa.tier<device>>, memref<?x8xi32, #hsa.tier<device>>)
-        pages(%page_of : memref<?x?xi32, #hsa.tier<device>>)
+        pages(%page_of : memref<?x?xi32, #hsa.tier<host>>)
         from(%hk, %hv : memref<?x8x16x128xbf16, #hsa.tier<host>>, memref<?x8x16x128xbf16, #hsa.tier<host>>)
         into(%bk, %bv : memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>,
                         memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>)
@@ -336,16 +342,16 @@ def HSA_AttendOp : HSA_LayerUserOp<"attend"> {
 }
 
 def HSA_UpdateReprOp : HSA_LayerUserOp<"update_repr"> {
-  let summary = "folds newly written keys into the unit representations";
+  let summary = "folds the appended token's key into its unit's representation";
   let description = [{
-    For each request, the first `counts[b]` rows of `keys` are the tokens at
-    positions `lengths[b] + t`; the algorithm's representation of each touched
-    unit absorbs them (Quest: element-wise min and max; a fresh unit starts at
-    the new key).
+    Row `b` of `keys` (`io.new_k`) is token `t = lengths[b]` of request `b`;
+    slots with `lengths[b] == 0` are free and skipped. The algorithm's
+    representation of unit `t / P` absorbs the key (Quest: element-wise min
+    and max; a unit whose first token this is, `t % P == 0`, starts at the
+    new key, so stale bounds never leak in).
 
     ```mlir
-    hsa.update_repr @attn keys(%k : memref<?x1x8x128xbf16, #hsa.tier<device>>)
-        counts(%n : memref<?xi32, #hsa.tier<device>>)
+    hsa.update_repr @attn keys(%k : memref<?x8x128xbf16, #hsa.tier<device>>)
         lengths(%len : memref<?xi32, #hsa.tier<device>>)
         reprs(%kmin, %kmax : memref<?x8x?x128xbf16, #hsa.tier<device>>,
                              memref<?x8x?x128xbf16, #hsa.tier<device>>)
@@ -353,33 +359,63 @@ def HSA_UpdateReprOp : HSA_LayerUserOp<"update_repr"> {
   }];
   let arguments = (ins FlatSymbolRefAttr:$layer,
                        Arg<AnyMemRef, "", [MemRead]>:$keys,
-                       Arg<AnyMemRef, "", [MemRead]>:$counts,
                        Arg<AnyMemRef, "", [MemRead]>:$lengths,
                        Arg<Variadic<AnyMemRef>, "", [MemRead, MemWrite]>:$reprs);
   let assemblyFormat = [{
     $layer `keys` `(` $keys `:` type($keys) `)`
-    `counts` `(` $counts `:` type($counts) `)`
     `lengths` `(` $lengths `:` type($lengths) `)`
     `reprs` `(` $reprs `:` type($reprs) `)` attr-dict
   }];
 }
 
-def HSA_StoreKVOp : HSA_LayerUserOp<"store_kv", [AttrSizedOperandSegments]> {
-  let summary = "writes new tokens to the host pool and to resident slots";
+def HSA_RebuildReprOp : HSA_LayerUserOp<"rebuild_repr"> {
+  let summary = "rebuilds every valid unit's representation from the host pool";
   let description = [{
-    Token `t = lengths[b] + i` (for `i < counts[b]`) goes to its page of the
-    host pool and, when its unit is resident in a slot of the device buffer,
-    into that slot too, so the device copy never goes stale. Writes host and
-    device memory.
+    For every request with `lengths[b] > 0` and every valid unit
+    `u < ceil(lengths[b] / P)` whose page `page_of[b][u]` is allocated (not
+    -1), recomputes the algorithm's representation from the unit's keys in
+    `host.k`, read zero-copy from the mapped, pinned host pool through its
+    device address. Only tokens `t < lengths[b]` count (a partial last unit).
+    Quest: `repr.kmin` / `repr.kmax` are the element-wise min and max over the
+    unit's tokens per KV head and dim (exact in the KV dtype). Slots of
+    length 0 and invalid units are left untouched.
 
     ```mlir
-    hsa.store_kv @attn keys(%k : memref<?x1x8x128xbf16, #hsa.tier<device>>)
-        values(%v : memref<?x1x8x128xbf16, #hsa.tier<device>>)
-        counts(%n : memref<?xi32, #hsa.tier<device>>)
+    hsa.rebuild_repr @attn lengths(%len : memref<?xi32, #hsa.tier<device>>)
+        pages(%page_of : memref<?x?xi32, #hsa.tier<host>>)
+        host(%hk : memref<?x8x16x128xbf16, #hsa.tier<host>>)
+        reprs(%kmin, %kmax : memref<?x8x?x128xbf16, #hsa.tier<device>>,
+                             memref<?x8x?x128xbf16, #hsa.tier<device>>)
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$layer,
+                       Arg<AnyMemRef, "", [MemRead]>:$lengths,
+                       Arg<AnyMemRef, "", [MemRead]>:$page_of,
+                       Arg<AnyMemRef, "", [MemRead]>:$host_keys,
+                       Arg<Variadic<AnyMemRef>, "", [MemWrite]>:$reprs);
+  let assemblyFormat = [{
+    $layer `lengths` `(` $lengths `:` type($lengths) `)`
+    `pages` `(` $page_of `:` type($page_of) `)`
+    `host` `(` $host_keys `:` type($host_keys) `)`
+    `reprs` `(` $reprs `:` type($reprs) `)` attr-dict
+  }];
+}
+
+def HSA_StoreKVOp : HSA_LayerUserOp<"store_kv", [AttrSizedOperandSegments]> {
+  let summary = "writes the appended token into its unit's resident slot";
+  let description = [{
+    Row `b` of `keys` / `values` is token `t = lengths[b]` of request `b`
+    (slots with `lengths[b] == 0` are free and skipped). When unit `t / P` is
+    resident in a slot of group `g` (`unit_slot[b][g][t / P] >= 0`), the
+    token's rows of that group's KV heads go to row `t % P` of the slot, so
+    the device copy never goes stale. Writes device memory only: the runtime
+    has already written the token to the host pool.
+
+    ```mlir
+    hsa.store_kv @attn keys(%k : memref<?x8x128xbf16, #hsa.tier<device>>)
+        values(%v : memref<?x8x128xbf16, #hsa.tier<device>>)
         lengths(%len : memref<?xi32, #hsa.tier<device>>)
-        pages(%page_of : memref<?x?xi32, #hsa.tier<device>>)
         residency(%unit_slot : memref<?x8x?xi32, #hsa.tier<device>>)
-        host(%hk, %hv : memref<?x8x16x128xbf16, #hsa.tier<host>>, memref<?x8x16x128xbf16, #hsa.tier<host>>)
         device(%bk, %bv : memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>,
                           memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>)
     ```
@@ -387,22 +423,15 @@ def HSA_StoreKVOp : HSA_LayerUserOp<"store_kv", [AttrSizedOperandSegments]> {
   let arguments = (ins FlatSymbolRefAttr:$layer,
                        Arg<AnyMemRef, "", [MemRead]>:$keys,
                        Arg<Optional<AnyMemRef>, "", [MemRead]>:$values,
-                       Arg<AnyMemRef, "", [MemRead]>:$counts,
                        Arg<AnyMemRef, "", [MemRead]>:$lengths,
-                       Arg<AnyMemRef, "", [MemRead]>:$page_of,
                        Arg<AnyMemRef, "", [MemRead]>:$unit_slot,
-                       Arg<AnyMemRef, "", [MemWrite]>:$host_keys,
-                       Arg<Optional<AnyMemRef>, "", [MemWrite]>:$host_values,
                        Arg<AnyMemRef, "", [MemWrite]>:$device_keys,
                        Arg<Optional<AnyMemRef>, "", [MemWrite]>:$device_values);
   let assemblyFormat = [{
     $layer `keys` `(` $keys `:` type($keys) `)`
     (`values` `(` $values^ `:` type($values) `)`)?
-    `counts` `(` $counts `:` type($counts) `)`
     `lengths` `(` $lengths `:` type($lengths) `)`
-    `pages` `(` $page_of `:` type($page_of) `)`
     `residency` `(` $unit_slot `:` type($unit_slot) `)`
-    `host` `(` $host_keys (`,` $host_values^)? `:` type($host_keys) (`,` type($host_values)^)? `)`
     `device` `(` $device_keys (`,` $device_values^)? `:` type($device_keys) (`,` type($device_values)^)? `)`
     attr-dict
   }];

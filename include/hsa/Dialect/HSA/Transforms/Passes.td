@@ -13,8 +13,13 @@ def HSAExpandAlgorithm : Pass<"hsa-expand-algorithm", "ModuleOp"> {
 
     - `hsa.decode_step` -> `score` (the algorithm's), `topk`, `diff`,
       `gather`, `attend`;
-    - `hsa.prefill` / `hsa.append` -> `store_kv` and the algorithm's
-      representation update.
+    - `hsa.append` -> `store_kv` (the token into its resident slot) and the
+      algorithm's representation update (Quest: `update_repr`);
+    - `hsa.prefill` -> the algorithm's representation rebuild from the host
+      pool (Quest: `rebuild_repr`; StreamingLLM: nothing).
+
+    The runtime writes prompt and appended tokens to the host pool itself
+    (docs/RUNTIME.md), so no stage writes host memory.
 
     Named state buffers become `hsa.state` ops at the start of the enclosing
     function, one per name. A layer whose algorithm has no IR builders yet
@@ -30,7 +35,7 @@ def HSAPlanBuffers : Pass<"hsa-plan-buffers", "ModuleOp"> {
     attribute: for every named buffer (host pool, representations, unit
     buffer, slot maps, page tables, scratch; docs/BUFFERS.md) its tier,
     element type, shape (constants and the runtime sizes `B`, `N`, `pages`,
-    `T`) and fill value. The artifact exporter writes this plan so the
+    `B+1`) and fill value. The artifact exporter writes this plan so the
     runtime allocates exactly what the kernels were compiled for.
 
     With `report`, each layer also gets a remark with the bytes one request

@@ -1,0 +1,79 @@
+//===- Pipelines.h - hsa's named pass pipelines -----------------*- C++ -*-===//
+//
+// hsa-lower-to-gpu: the hsa dialect down to gpu.func kernels and host-side
+// gpu.launch_func sequences (expand, plan, fuse, convert).
+// hsa-lower-to-nvvm: hsa-lower-to-gpu, then the kernels through NVVM to a
+// gpu.binary (PTX and/or cubin), in the stages of upstream's
+// GPUToNVVMPipeline. The host functions stay as they are: hsa-translate
+// reads them as launch plans; no host code is generated.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef HSA_PIPELINES_PIPELINES_H
+#define HSA_PIPELINES_PIPELINES_H
+
+#include "mlir/Pass/PassOptions.h"
+
+#include <string>
+
+namespace mlir {
+class OpPassManager;
+} // namespace mlir
+
+namespace hsa {
+
+struct LowerToGPUOptions
+    : public mlir::PassPipelineOptions<LowerToGPUOptions> {
+  Option<bool> fuse{*this, "fuse",
+                    llvm::cl::desc("Fuse stages (diff + gather); off keeps "
+                                   "every stage its own kernel"),
+                    llvm::cl::init(true)};
+};
+
+struct LowerToNVVMOptions
+    : public mlir::PassPipelineOptions<LowerToNVVMOptions> {
+  Option<bool> fuse{*this, "fuse",
+                    llvm::cl::desc("Fuse stages (diff + gather)"),
+                    llvm::cl::init(true)};
+  Option<std::string> chip{*this, "chip",
+                           llvm::cl::desc("GPU architecture (sm_90a, ...)"),
+                           llvm::cl::init("sm_90a")};
+  Option<std::string> features{
+      *this, "features",
+      llvm::cl::desc("PTX features, e.g. +ptx80 (the minimum for sm_90a)"),
+      llvm::cl::init("+ptx80")};
+  Option<unsigned> optLevel{*this, "opt-level",
+                            llvm::cl::desc("LLVM optimization level (0-3)"),
+                            llvm::cl::init(3)};
+  Option<std::string> format{
+      *this, "format",
+      llvm::cl::desc("gpu.binary contents: isa (PTX), bin (cubin, runs "
+                     "ptxas), fatbin, or both (PTX and cubin objects)"),
+      llvm::cl::init("isa")};
+  Option<std::string> toolkit{
+      *this, "toolkit",
+      llvm::cl::desc("CUDA toolkit holding ptxas/fatbinary for bin, fatbin "
+                     "and both (default: found in PATH)"),
+      llvm::cl::init("")};
+};
+
+/// Appends hsa-lower-to-gpu to `pm` (a builtin.module pass manager).
+void buildLowerToGPUPipeline(mlir::OpPassManager &pm,
+                             const LowerToGPUOptions &options);
+
+/// Appends the NVVM part of hsa-lower-to-nvvm, up to and excluding the
+/// serialization (nvvm-attach-target, kernels to the LLVM dialect).
+void buildKernelsToNVVMPipeline(mlir::OpPassManager &pm,
+                                const LowerToNVVMOptions &options);
+
+/// Appends all of hsa-lower-to-nvvm. Format "both" serializes twice and
+/// keeps the PTX and the cubin objects in each gpu.binary.
+void buildLowerToNVVMPipeline(mlir::OpPassManager &pm,
+                              const LowerToNVVMOptions &options);
+
+/// Registers hsa-lower-to-gpu and hsa-lower-to-nvvm.
+void registerPipelines();
+
+} // namespace hsa
+
+#endif // HSA_PIPELINES_PIPELINES_H

@@ -1,0 +1,141 @@
+//===- Pipelines.cpp - hsa's named pass pipelines -------------------------===//
+
+#include "hsa/Pipelines/Pipelines.h"
+
+#include "hsa/Conversion/Passes.h"
+#include "hsa/Dialect/HSA/Transforms/Passes.h"
+
+#include "mlir/Conversion/GPUToNVVM/GPUToNVVMPass.h"
+#include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
+#include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Dialect/LLVMIR/Transforms/Passes.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+using ::hsa::LowerToGPUOptions;
+using ::hsa::LowerToNVVMOptions;
+
+namespace {
+
+/// gpu-module-to-binary, but able to keep both the PTX and the cubin of each
+/// kernel module in one gpu.binary (format "both"): the runtime loads the
+/// cubin on the chip it was built for and JIT-compiles the PTX elsewhere.
+struct SerializeKernelsPass
+    : public PassWrapper<SerializeKernelsPass, OperationPass<ModuleOp>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(SerializeKernelsPass)
+
+  SerializeKernelsPass(std::string format, std::string toolkit)
+      : format(std::move(format)), toolkit(std::move(toolkit)) {}
+
+  StringRef getArgument() const override { return "hsa-serialize-kernels"; }
+  StringRef getDescription() const override {
+    return "Serializes gpu.module kernels to PTX and/or cubin objects";
+  }
+
+  gpu::TargetOptions targetOptions(gpu::CompilationTarget target) {
+    return gpu::TargetOptions(toolkit, {}, {}, {}, target);
+  }
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (format != "both") {
+      std::optional<gpu::CompilationTarget> target =
+          llvm::StringSwitch<std::optional<gpu::CompilationTarget>>(format)
+              .Case("isa", gpu::CompilationTarget::Assembly)
+              .Case("bin", gpu::CompilationTarget::Binary)
+              .Case("fatbin", gpu::CompilationTarget::Fatbin)
+              .Default(std::nullopt);
+      if (!target) {
+        module.emitError() << "unknown kernel format '" << format
+                           << "': expected isa, bin, fatbin or both";
+        return signalPassFailure();
+      }
+      if (failed(gpu::transformGpuModulesToBinaries(module, nullptr,
+                                                    targetOptions(*target))))
+        return signalPassFailure();
+      return;
+    }
+
+    // Serialize clones to cubin in a scratch module, then PTX in place, and
+    // append the cubin objects to the PTX binaries of the same name.
+    OpBuilder builder(module.getContext());
+    OwningOpRef<ModuleOp> scratch = ModuleOp::create(module.getLoc());
+    builder.setInsertionPointToEnd(scratch->getBody());
+    for (auto kernels : module.getOps<gpu::GPUModuleOp>())
+      builder.clone(*kernels);
+    if (failed(gpu::transformGpuModulesToBinaries(
+            *scratch, nullptr,
+            targetOptions(gpu::CompilationTarget::Binary))) ||
+        failed(gpu::transformGpuModulesToBinaries(
+            module, nullptr,
+            targetOptions(gpu::CompilationTarget::Assembly))))
+      return signalPassFailure();
+    for (auto cubins : scratch->getOps<gpu::BinaryOp>()) {
+      auto ptx = SymbolTable::lookupSymbolIn(module, cubins.getSymName());
+      auto binary = dyn_cast_or_null<gpu::BinaryOp>(ptx);
+      if (!binary) {
+        cubins.emitError("serialized kernel module has no PTX twin");
+        return signalPassFailure();
+      }
+      SmallVector<Attribute> objects(binary.getObjects().begin(),
+                                     binary.getObjects().end());
+      llvm::append_range(objects, cubins.getObjects());
+      binary.setObjectsAttr(builder.getArrayAttr(objects));
+    }
+  }
+
+  std::string format, toolkit;
+};
+
+} // namespace
+
+void ::hsa::buildLowerToGPUPipeline(OpPassManager &pm,
+                                  const LowerToGPUOptions &options) {
+  pm.addPass(mlir::hsa::createHSAExpandAlgorithm());
+  pm.addPass(mlir::hsa::createHSAPlanBuffers());
+  if (options.fuse)
+    pm.addPass(mlir::hsa::createHSAFuseStages());
+  pm.addPass(mlir::hsa::createConvertHSAToGPU());
+}
+
+void ::hsa::buildKernelsToNVVMPipeline(OpPassManager &pm,
+                                     const LowerToNVVMOptions &options) {
+  GpuNVVMAttachTargetOptions target;
+  target.chip = options.chip;
+  target.features = options.features;
+  target.optLevel = options.optLevel;
+  pm.addPass(createGpuNVVMAttachTarget(target));
+  OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
+  kernels.addPass(createSCFToControlFlowPass());
+  kernels.addPass(createConvertGpuOpsToNVVMOps());
+  kernels.addPass(createCanonicalizerPass());
+  kernels.addPass(createCSEPass());
+  kernels.addPass(createReconcileUnrealizedCastsPass());
+}
+
+void ::hsa::buildLowerToNVVMPipeline(OpPassManager &pm,
+                                   const LowerToNVVMOptions &options) {
+  LowerToGPUOptions gpuOptions;
+  gpuOptions.fuse = options.fuse;
+  ::hsa::buildLowerToGPUPipeline(pm, gpuOptions);
+  ::hsa::buildKernelsToNVVMPipeline(pm, options);
+  pm.addPass(std::make_unique<SerializeKernelsPass>(options.format,
+                                                    options.toolkit));
+}
+
+void ::hsa::registerPipelines() {
+  PassPipelineRegistration<LowerToGPUOptions>(
+      "hsa-lower-to-gpu",
+      "Lowers hsa layers to gpu.func kernels and gpu.launch_func plans",
+      ::hsa::buildLowerToGPUPipeline);
+  PassPipelineRegistration<LowerToNVVMOptions>(
+      "hsa-lower-to-nvvm",
+      "Lowers hsa layers to kernels serialized in gpu.binary (PTX/cubin) "
+      "with host-side launch plans, ready for hsa-translate",
+      ::hsa::buildLowerToNVVMPipeline);
+}

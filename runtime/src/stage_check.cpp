@@ -1,0 +1,429 @@
+#include "stage_check.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cinttypes>
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+
+#include "half.h"
+#include "runtime_internal.h"
+
+namespace hsa {
+using namespace artifact;
+
+const char* check_stage_name(CheckStage stage) {
+  switch (stage) {
+    case CheckStage::Repr: return "repr";
+    case CheckStage::Score: return "score";
+    case CheckStage::TopK: return "top-k";
+    case CheckStage::Diff: return "diff";
+    case CheckStage::Gather: return "gather";
+    case CheckStage::Attend: return "attend";
+  }
+  return "?";
+}
+
+namespace {
+
+std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+std::string format(const char* fmt, ...) {
+  char text[512];
+  va_list args;
+  va_start(args, fmt);
+  std::vsnprintf(text, sizeof(text), fmt, args);
+  va_end(args);
+  return text;
+}
+
+std::string number(double v) { return format("%.9g", v); }
+
+// Records mismatches of one request; the first one of each stage keeps its message.
+struct Recorder {
+  StageCheckReport& report;
+  int64_t step;
+  RequestId id;
+  uint32_t slot;
+
+  void compared(CheckStage s, uint64_t n = 1) { report.stages[int(s)].compared += n; }
+  void mismatch(CheckStage s, int64_t group, const std::string& what) {
+    StageOutcome& o = report.stages[int(s)];
+    o.passed = false;
+    o.mismatches += 1;
+    if (!o.first_mismatch.empty()) return;
+    o.first_mismatch = "step " + std::to_string(step) + ", request " + std::to_string(id) + " (batch slot " +
+                       std::to_string(slot) + ")" + (group >= 0 ? ", group " + std::to_string(group) : "") +
+                       ", stage " + check_stage_name(s) + ": " + what;
+  }
+};
+
+uint32_t unit_count(const LayerShape& s, int32_t length) {
+  return uint32_t((uint64_t(std::max(length, 0)) + s.page_size - 1) / s.page_size);
+}
+
+uint64_t slot_offset(const LayerShape& s, uint32_t b, uint32_t g, uint32_t c, uint32_t width) {
+  return ((uint64_t(b) * s.groups + g) * s.capacity + c) * s.heads_per_unit * s.page_size * width;
+}
+
+// The snapshot's representations vs the reference built from the host pool.
+void check_repr(const LayerShape& s, const HostBuffers& host, StepCapture& cap, size_t call_index, Recorder& rec) {
+  if (s.algorithm != Algorithm::Quest) return;  // StreamingLLM keeps none
+  const uint32_t b = cap.slots[call_index];
+  const RequestId id = call_index < cap.ids.size() ? cap.ids[call_index] : 0;
+  const uint32_t n = unit_count(s, cap.before.req_length[b]);
+  const bool full = id == 0 || cap.repr_checked[b] != id;
+  const uint32_t first = full ? 0 : (n > 2 ? n - 2 : 0);
+  if (id != 0) cap.repr_checked[b] = id;
+  cap.after.req_length[b] = cap.before.req_length[b];
+  reference::build_representations(s, host, cap.after, b, first, n);  // into the capture's scratch repr.*
+  for (uint32_t kv_head = 0; kv_head < s.kv_heads; ++kv_head)
+    for (uint32_t u = first; u < n; ++u) {
+      const uint64_t at = ((uint64_t(b) * s.kv_heads + kv_head) * s.max_units + u) * s.head_dim;
+      for (const auto& pair : {std::make_pair("repr.kmin", &DeviceBuffers::repr_kmin),
+                               std::make_pair("repr.kmax", &DeviceBuffers::repr_kmax)}) {
+        const uint16_t* ref = &(cap.after.*pair.second)[at];
+        const uint16_t* dev = &(cap.before.*pair.second)[at];
+        rec.compared(CheckStage::Repr, s.head_dim);
+        for (uint32_t d = 0; d < s.head_dim; ++d)
+          if (!(kv_to_float(dev[d], s.dtype) == kv_to_float(ref[d], s.dtype))) {
+            rec.mismatch(CheckStage::Repr, kv_head / s.heads_per_unit,
+                         format("%s[%u][kv head %u][unit %u][dim %u]: expected 0x%04x = %s (reference from the host "
+                                "pool, %u tokens), actual 0x%04x = %s (device, before the step)",
+                                pair.first, b, kv_head, u, d, ref[d], number(kv_to_float(ref[d], s.dtype)).c_str(),
+                                cap.before.req_length[b], dev[d], number(kv_to_float(dev[d], s.dtype)).c_str()));
+            break;
+          }
+      }
+    }
+}
+
+void check_score(const LayerShape& s, StepCapture& cap, uint32_t b, Recorder& rec, StageCheckReport& report) {
+  reference::score(s, cap.before, b);  // the snapshot's sel.scores row is scratch for the reference
+  for (uint32_t g = 0; g < s.groups; ++g) {
+    const uint64_t row = (uint64_t(b) * s.groups + g) * s.max_units;
+    const float* ref = &cap.before.sel_scores[row];
+    const float* dev = &cap.after.sel_scores[row];
+    double scale = 1.0;
+    for (uint32_t u = 0; u < s.max_units; ++u)
+      if (std::isfinite(ref[u])) scale = std::max(scale, std::fabs(double(ref[u])));
+    const double bound = kScoreTolerance * scale;
+    for (uint32_t u = 0; u < s.max_units; ++u) {
+      rec.compared(CheckStage::Score);
+      const double r = ref[u], d = dev[u];
+      bool ok;
+      double error = 0.0;
+      if (std::isinf(r)) {
+        ok = d == r;  // forced (+inf) and invalid (-inf) units: exactly
+      } else {
+        error = std::fabs(d - r);
+        ok = std::isfinite(d) && error <= bound;
+        if (std::isfinite(d)) {
+          StageOutcome& o = report.stages[int(CheckStage::Score)];
+          o.worst_error = std::max(o.worst_error, error / scale);
+        }
+      }
+      if (!ok)
+        rec.mismatch(CheckStage::Score, g,
+                     format("sel.scores[%u][%u][%u] (unit %u): expected %s (reference), actual %s (device)", b, g, u,
+                            u, number(r).c_str(), number(d).c_str()) +
+                         (std::isinf(r) ? std::string(", +-inf must match exactly")
+                                        : ", |diff| " + number(error) + " > bound " + number(bound) + " = " +
+                                              number(kScoreTolerance) + " * max(1, row max |score| " +
+                                              number(scale) + ")"));
+    }
+  }
+}
+
+void check_topk(const LayerShape& s, StepCapture& cap, uint32_t b, Recorder& rec) {
+  const uint32_t n = unit_count(s, cap.before.req_length[b]);
+  std::vector<int32_t> ref(s.budget);
+  for (uint32_t g = 0; g < s.groups; ++g) {
+    const uint64_t gi = uint64_t(b) * s.groups + g;
+    reference::top_k(&cap.after.sel_scores[gi * s.max_units], n, s.budget, ref.data());
+    const int32_t* dev = &cap.after.sel_units[gi * s.budget];
+    for (uint32_t i = 0; i < s.budget; ++i) {
+      rec.compared(CheckStage::TopK);
+      if (dev[i] != ref[i])
+        rec.mismatch(CheckStage::TopK, g,
+                     format("sel.units[%u][%u][%u]: expected unit %d (reference top-k of the device's scores, "
+                            "n = %u, K = %u), actual %d (device)",
+                            b, g, i, ref[i], n, s.budget, dev[i]));
+    }
+  }
+}
+
+void check_diff(const LayerShape& s, StepCapture& cap, uint32_t b, Recorder& rec) {
+  const uint32_t K = s.budget, C = s.capacity;
+  const int32_t step = cap.before.req_step[b];
+  for (uint32_t g = 0; g < s.groups; ++g) {
+    const uint64_t gi = uint64_t(b) * s.groups + g, sel = gi * K, buf = gi * C;
+    std::vector<int32_t> slot_unit(&cap.before.buf_slot_unit[buf], &cap.before.buf_slot_unit[buf] + C);
+    std::vector<int32_t> last_used(&cap.before.buf_last_used[buf], &cap.before.buf_last_used[buf] + C);
+    std::vector<int32_t> slots(K), copy_units(K), copy_slots(K);
+    const int32_t misses = int32_t(reference::lru_diff(&cap.after.sel_units[sel], K, step, C, slot_unit.data(),
+                                                       last_used.data(), slots.data(), copy_units.data(),
+                                                       copy_slots.data()));
+    auto expect = [&](const char* buffer, uint64_t index, int32_t expected, int32_t actual, const char* what) {
+      rec.compared(CheckStage::Diff);
+      if (expected != actual)
+        rec.mismatch(CheckStage::Diff, g,
+                     format("%s[%u][%u][%" PRIu64 "]%s: expected %d (reference LRU diff of the device's units, "
+                            "step %d), actual %d (device)",
+                            buffer, b, g, index, what, expected, step, actual));
+    };
+    for (uint32_t i = 0; i < K; ++i) expect("sel.slots", i, slots[i], cap.after.sel_slots[sel + i], "");
+    const int32_t count = cap.after.sel_copy_count[gi];
+    expect("sel.copy_count", 0, misses, count, " (misses)");
+    const int32_t listed = std::max(0, std::min({misses, count, int32_t(K)}));
+    for (int32_t i = 0; i < listed; ++i) {
+      expect("sel.copy_units", uint64_t(i), copy_units[i], cap.after.sel_copy_units[sel + i], "");
+      expect("sel.copy_slots", uint64_t(i), copy_slots[i], cap.after.sel_copy_slots[sel + i], "");
+    }
+    for (uint32_t c = 0; c < C; ++c) {
+      expect("buf.slot_unit", c, slot_unit[c], cap.after.buf_slot_unit[buf + c], "");
+      expect("buf.last_used", c, last_used[c], cap.after.buf_last_used[buf + c], "");
+    }
+  }
+}
+
+void check_gather(const LayerShape& s, const HostBuffers& host, StepCapture& cap, uint32_t b, Recorder& rec) {
+  const uint32_t P = s.page_size, Hu = s.heads_per_unit, K = s.budget, C = s.capacity;
+  const int32_t length = cap.before.req_length[b];
+  const uint32_t n = unit_count(s, length);
+  struct Tensor {
+    const char* name;
+    const std::vector<uint16_t>* device;
+    const std::vector<uint16_t>* before;
+    const uint16_t* host;
+    uint32_t width;
+  };
+  std::vector<Tensor> tensors{{"buf.k", &cap.after.buf_k, &cap.before.buf_k, host.k, s.head_dim}};
+  if (s.has_separate_v) tensors.push_back({"buf.v", &cap.after.buf_v, &cap.before.buf_v, host.v, s.value_dim});
+  for (uint32_t g = 0; g < s.groups; ++g) {
+    const uint64_t gi = uint64_t(b) * s.groups + g;
+    // Slots the step may write: the device's copy list.
+    std::vector<char> copied(C, 0);
+    const int32_t count = std::max(0, std::min(cap.after.sel_copy_count[gi], int32_t(K)));
+    for (int32_t i = 0; i < count; ++i) {
+      const int32_t c = cap.after.sel_copy_slots[gi * K + i];
+      if (c >= 0 && uint32_t(c) < C) copied[c] = 1;
+    }
+    for (uint32_t c = 0; c < C; ++c) {
+      rec.compared(CheckStage::Gather);
+      const int32_t u = cap.after.buf_slot_unit[gi * C + c];
+      bool slot_ok = true;
+      // Only misses move: a slot outside the copy list keeps its bytes.
+      for (const Tensor& t : tensors) {
+        const uint64_t at = slot_offset(s, b, g, c, t.width), bytes = uint64_t(Hu) * P * t.width * 2;
+        if (!copied[c] && slot_ok && std::memcmp(&(*t.device)[at], &(*t.before)[at], bytes) != 0) {
+          rec.mismatch(CheckStage::Gather, g,
+                       format("%s slot %u (unit %d) changed during the step although it is not in the copy list "
+                              "(only misses move)",
+                              t.name, c, u));
+          slot_ok = false;
+        }
+      }
+      if (u < 0 || !slot_ok) continue;
+      if (uint32_t(u) >= n || host.page_of[uint64_t(b) * s.max_units + uint32_t(u)] < 0) {
+        rec.mismatch(CheckStage::Gather, g,
+                     format("buf.slot_unit[%u][%u][%u] = %d names a unit with no host page (request has %u units)", b,
+                            g, c, u, n));
+        continue;
+      }
+      const uint64_t page = uint64_t(host.page_of[uint64_t(b) * s.max_units + uint32_t(u)]);
+      const uint32_t tokens = uint32_t(std::min<int64_t>(P, int64_t(length) - int64_t(u) * P));
+      for (const Tensor& t : tensors) {
+        for (uint32_t j = 0; j < Hu && slot_ok; ++j)
+          for (uint32_t p = 0; p < tokens && slot_ok; ++p) {
+            const uint32_t kv_head = g * Hu + j;
+            const uint16_t* dev = &(*t.device)[slot_offset(s, b, g, c, t.width) + (uint64_t(j) * P + p) * t.width];
+            const uint16_t* ref = t.host + ((page * s.kv_heads + kv_head) * P + p) * t.width;
+            for (uint32_t d = 0; d < t.width; ++d)
+              if (dev[d] != ref[d]) {
+                rec.mismatch(CheckStage::Gather, g,
+                             format("%s[%u][%u][slot %u][head %u][token %u][dim %u] (unit %d, token %d, kv head %u): "
+                                    "expected 0x%04x = %s (host page %" PRIu64 "), actual 0x%04x = %s (device)",
+                                    t.name, b, g, c, j, p, d, u, u * int32_t(P) + int32_t(p), kv_head, ref[d],
+                                    number(kv_to_float(ref[d], s.dtype)).c_str(), page, dev[d],
+                                    number(kv_to_float(dev[d], s.dtype)).c_str()));
+                slot_ok = false;
+                break;
+              }
+          }
+      }
+    }
+  }
+}
+
+void check_attend(const LayerShape& s, StepCapture& cap, uint32_t b, Recorder& rec, StageCheckReport& report) {
+  const uint32_t K = s.budget, C = s.capacity, Dv = s.value_dim;
+  // The reference reads buf.k/v through the device's page table: it must point into the buffer.
+  for (uint32_t g = 0; g < s.groups; ++g)
+    for (uint32_t i = 0; i < K; ++i) {
+      const uint64_t at = (uint64_t(b) * s.groups + g) * K + i;
+      if (cap.after.sel_units[at] >= 0 && (cap.after.sel_slots[at] < 0 || uint32_t(cap.after.sel_slots[at]) >= C)) {
+        rec.mismatch(CheckStage::Attend, g,
+                     format("sel.slots[%u][%u][%u] = %d is not a slot in [0, %u): the reference attention cannot "
+                            "read the device's buffer",
+                            b, g, i, cap.after.sel_slots[at], C));
+        return;
+      }
+    }
+  const uint64_t row = uint64_t(s.q_heads) * Dv;
+  const std::vector<uint16_t> device(cap.after.io_o.begin() + b * row, cap.after.io_o.begin() + (b + 1) * row);
+  std::vector<float> ref(row);
+  reference::attend(s, cap.after, b, ref.data());  // overwrites the capture's io.o row with the rounded reference
+  std::copy(device.begin(), device.end(), cap.after.io_o.begin() + b * row);
+  double error2 = 0.0, norm2 = 0.0, worst = -1.0;
+  uint64_t worst_at = 0;
+  for (uint64_t i = 0; i < row; ++i) {
+    const double d = kv_to_float(device[i], s.dtype), r = ref[i], e = std::fabs(d - r);
+    error2 += (d - r) * (d - r);
+    norm2 += r * r;
+    if (!(e <= worst)) {  // NaN wins
+      worst = e;
+      worst_at = i;
+    }
+  }
+  rec.compared(CheckStage::Attend, row);
+  const double relative = norm2 > 0.0 ? std::sqrt(error2 / norm2) : std::sqrt(error2);
+  StageOutcome& o = report.stages[int(CheckStage::Attend)];
+  if (!(relative <= o.worst_error)) o.worst_error = relative;
+  if (!(worst <= report.attend_max_abs_error)) report.attend_max_abs_error = worst;
+  if (!(relative <= kAttendTolerance)) {
+    const uint32_t h = uint32_t(worst_at / Dv), d = uint32_t(worst_at % Dv);
+    const uint32_t g = (h / s.group_size) / s.heads_per_unit;
+    rec.mismatch(CheckStage::Attend, g,
+                 format("io.o relative L2 error %s > bound %s; largest difference at io.o[%u][head %u][dim %u]: "
+                        "expected %s (reference), actual %s (device), |diff| %s",
+                        number(relative).c_str(), number(kAttendTolerance).c_str(), b, h, d,
+                        number(ref[worst_at]).c_str(), number(kv_to_float(device[worst_at], s.dtype)).c_str(),
+                        number(worst).c_str()));
+  }
+}
+
+// The device-tier arrays of DeviceBuffers that exist in this config, by name.
+Status read_into(Backend& backend, DeviceBuffers& dev, const char* name) {
+  DeviceBuffers::Field field;
+  if (!dev.find(name, &field)) return Status::ok();  // absent in this config (repr.* for StreamingLLM, buf.v for MLA)
+  return backend.read_buffer(name, field.data, field.bytes);
+}
+
+}  // namespace
+
+void StageCheckReport::merge(const StageCheckReport& other) {
+  for (int i = 0; i < kCheckStageCount; ++i) {
+    StageOutcome& a = stages[i];
+    const StageOutcome& b = other.stages[i];
+    a.passed = a.passed && b.passed;
+    a.compared += b.compared;
+    a.mismatches += b.mismatches;
+    if (!(b.worst_error <= a.worst_error)) a.worst_error = b.worst_error;
+    if (a.first_mismatch.empty()) a.first_mismatch = b.first_mismatch;
+  }
+  if (!(other.attend_max_abs_error <= attend_max_abs_error)) attend_max_abs_error = other.attend_max_abs_error;
+  passed = passed && other.passed;
+  if (message.empty()) message = other.message;
+}
+
+std::string StageCheckReport::summary() const {
+  std::string out;
+  for (int i = 0; i < kCheckStageCount; ++i) {
+    const StageOutcome& o = stages[i];
+    if (i) out += ", ";
+    out += check_stage_name(CheckStage(i));
+    out += o.passed ? " ok" : " FAILED (" + std::to_string(o.mismatches) + " mismatches)";
+    if (CheckStage(i) == CheckStage::Repr && o.compared == 0) out += " (none)";
+    if (CheckStage(i) == CheckStage::Score) out += format(" (max rel %.2g)", o.worst_error);
+    if (CheckStage(i) == CheckStage::Attend)
+      out += format(" (max rel L2 %.2g, max abs %.2g)", o.worst_error, attend_max_abs_error);
+  }
+  return out;
+}
+
+StageCheckReport compare_step(const LayerShape& shape, const HostBuffers& host, StepCapture& capture, int64_t step) {
+  StageCheckReport report;
+  const uint64_t row_q = uint64_t(shape.q_heads) * shape.head_dim;
+  for (size_t i = 0; i < capture.slots.size(); ++i) {
+    const uint32_t b = capture.slots[i];
+    Recorder rec{report, step, i < capture.ids.size() ? capture.ids[i] : RequestId(b), b};
+    std::copy(capture.q.begin() + i * row_q, capture.q.begin() + (i + 1) * row_q, capture.before.io_q.begin() + b * row_q);
+    std::copy(capture.q.begin() + i * row_q, capture.q.begin() + (i + 1) * row_q, capture.after.io_q.begin() + b * row_q);
+    capture.after.req_length[b] = capture.before.req_length[b];
+    capture.after.req_step[b] = capture.before.req_step[b];
+    check_repr(shape, host, capture, i, rec);
+    check_score(shape, capture, b, rec, report);
+    check_topk(shape, capture, b, rec);
+    check_diff(shape, capture, b, rec);
+    check_gather(shape, host, capture, b, rec);
+    check_attend(shape, capture, b, rec, report);
+  }
+  for (const StageOutcome& o : report.stages)
+    if (!o.passed) {
+      report.passed = false;
+      if (report.message.empty()) report.message = o.first_mismatch;
+    }
+  return report;
+}
+
+Status checked_decode_step(Runtime& rt, const RequestId* ids, size_t count, const void* q, void* o, StepStats* stats,
+                           const StageCheckOptions& options, StageCheckReport* report) {
+  if (!report) return Status(StatusCode::InvalidArgument, "checked_decode_step: null report");
+  HSA_RETURN_IF_ERROR(RuntimeInternals::require_loaded(rt));
+  if (!ids || !q || !o || count == 0) return Status(StatusCode::InvalidArgument, "checked_decode_step: empty call");
+  const LayerShape& shape = RuntimeInternals::shape(rt);
+  const HostCache& cache = RuntimeInternals::cache(rt);
+  Backend& backend = RuntimeInternals::backend(rt);
+  try {
+    std::unique_ptr<StepCapture> local;
+    std::unique_ptr<StepCapture>& owner = options.workspace ? *options.workspace : local;
+    if (!owner) owner.reset(new StepCapture(shape));
+    // Every array the comparison reads is rewritten below (read back, or set
+    // for the call's slots), so a reused capture needs no clearing.
+    StepCapture& capture = *owner;
+    capture.slots.clear();
+    capture.ids.clear();
+    for (size_t i = 0; i < count; ++i) {
+      uint32_t slot = 0;
+      HSA_RETURN_IF_ERROR(RuntimeInternals::slot_of(rt, ids[i], &slot));
+      capture.slots.push_back(slot);
+      capture.ids.push_back(ids[i]);
+    }
+    const uint64_t row_q = uint64_t(shape.q_heads) * shape.head_dim;
+    const uint16_t* q16 = static_cast<const uint16_t*>(q);
+    capture.q.assign(q16, q16 + count * row_q);
+
+    // a) The pre-step state. req.* are runtime-owned (uploaded before every
+    // plan): the snapshot holds what this step will see, length 0 for slots
+    // outside the call.
+    for (const char* name : {"repr.kmin", "repr.kmax", "buf.k", "buf.v", "buf.slot_unit", "buf.last_used"})
+      HSA_RETURN_IF_ERROR(read_into(backend, capture.before, name));
+    for (uint32_t b = 0; b < shape.batch; ++b) {
+      capture.before.req_length[b] = 0;
+      capture.before.req_step[b] = backend.request_step(b);
+    }
+    for (uint32_t b : capture.slots) capture.before.req_length[b] = int32_t(cache.length(b));
+
+    // b) The step itself, then its results.
+    const auto start = std::chrono::steady_clock::now();
+    HSA_RETURN_IF_ERROR(rt.decode_step(ids, count, q, o, stats));
+    const double decode_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    for (const char* name : {"sel.scores", "sel.units", "sel.slots", "sel.copy_units", "sel.copy_slots",
+                             "sel.copy_count", "buf.slot_unit", "buf.last_used", "buf.k", "buf.v", "io.o"})
+      HSA_RETURN_IF_ERROR(read_into(backend, capture.after, name));
+
+    if (options.perturb) options.perturb(capture);
+    // c) + d) Stage by stage against the reference.
+    const HostBuffers host{cache.host_k(), cache.host_v(), cache.host_page_of()};
+    *report = compare_step(shape, host, capture, options.step);
+    report->decode_wall_ms = decode_ms;
+  } catch (const std::bad_alloc&) {
+    return Status(StatusCode::OutOfMemory, "stage checker: out of host memory for the snapshot");
+  }
+  return Status::ok();
+}
+
+}  // namespace hsa

@@ -1,0 +1,111 @@
+// The stage checker: runs one decode step of a Runtime (any backend) and
+// checks every stage of it against the CPU reference (cpu_backend.h), each
+// reference stage fed with the backend's result of the previous stage, so a
+// near-tie in the scores cannot cascade into false mismatches downstream.
+// Used by `hsa-run --check` and the GPU tests; documented in docs/RUNTIME.md.
+//
+//   repr    the snapshot's repr.* (what prefill/append kernels built) vs
+//           reference::build_representations from the host pool: equal values
+//           (min/max of KV-dtype values are exact); all units the first time a
+//           request is seen by a workspace (every call without one), then the
+//           last two units, the only ones appends change
+//   score   reference::score on the pre-step snapshot (repr.*, req.*) and q
+//           vs sel.scores: +-inf exactly; finite within kScoreTolerance
+//   top-k   reference::top_k on the backend's sel.scores vs sel.units: exact
+//   diff    reference::lru_diff on the snapshot's buf.slot_unit/last_used with
+//           the backend's sel.units vs sel.slots, sel.copy_count, the first
+//           copy_count entries of sel.copy_units/copy_slots, buf.slot_unit and
+//           buf.last_used: exact
+//   gather  every resident slot (buf.slot_unit >= 0) of buf.k/v equals its
+//           host unit bit for bit (tokens < L); every slot not in the copy
+//           list is unchanged from the snapshot (only misses move)
+//   attend  reference::attend with the backend's sel.units/slots and buf.k/v
+//           vs io.o: relative L2 error per request <= kAttendTolerance
+#ifndef HSA_RUNTIME_STAGE_CHECK_H
+#define HSA_RUNTIME_STAGE_CHECK_H
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cpu_backend.h"
+#include "hsa/runtime.hpp"
+
+namespace hsa {
+
+// Score bound: |device - reference| <= kScoreTolerance * max(1, max |reference|)
+// where the max runs over the finite reference scores of the same (request,
+// group) row. The reference is fp64 rounded to f32; a GPU sums D fp32
+// products of bf16 inputs in another order.
+constexpr double kScoreTolerance = 1e-4;
+// Attention bound: ||o_device - o_reference||_2 / ||o_reference||_2 over all
+// heads of one request. io.o is bf16 (relative rounding error <= 2^-9 per
+// element, about 1.1e-3 in L2 for random data), accumulation fp32.
+constexpr double kAttendTolerance = 3e-3;
+
+enum class CheckStage { Repr = 0, Score = 1, TopK = 2, Diff = 3, Gather = 4, Attend = 5 };
+constexpr int kCheckStageCount = 6;
+const char* check_stage_name(CheckStage stage);
+
+struct StageOutcome {
+  bool passed = true;
+  uint64_t compared = 0;    // elements (score, top-k, diff, attend) or slots (gather) compared
+  uint64_t mismatches = 0;  // elements / slots outside the bound
+  // score: largest |d - r| / max(1, row max |r|); attend: largest relative L2
+  // error of a request; exact stages: 0 (mismatches counts them).
+  double worst_error = 0.0;
+  std::string first_mismatch;  // "" when passed
+};
+
+struct StageCheckReport {
+  bool passed = true;
+  std::string message;  // the first mismatch in stage order ("" when passed)
+  StageOutcome stages[kCheckStageCount];
+  double attend_max_abs_error = 0.0;  // largest |o_device - o_reference| of an element
+  double decode_wall_ms = 0.0;  // wall time of the decode step alone (checked_decode_step; not merged)
+
+  const StageOutcome& stage(CheckStage s) const { return stages[int(s)]; }
+  // Folds another step's report into this one (worst errors, counts, first message).
+  void merge(const StageCheckReport& other);
+  // "score ok (max 2.1e-07), top-k ok, diff ok, gather ok (31 slots), attend ok (rel L2 1.1e-03, abs 2.0e-03)"
+  std::string summary() const;
+};
+
+// The pre-step state and the backend's results of one checked decode step.
+// Only the rows of the call's batch slots are meaningful.
+struct StepCapture {
+  std::vector<uint32_t> slots;  // batch slots of the call, in call order
+  std::vector<RequestId> ids;
+  std::vector<uint16_t> q;      // [count][Hq][D], as passed to decode_step
+  DeviceBuffers before;         // repr.*, buf.*, req.* before the step (req.* as the step sees them)
+  DeviceBuffers after;          // sel.*, buf.*, io.o after the step (its repr.* is reference scratch)
+  // Per batch slot, the request whose representations were checked in full
+  // (0: none yet): later steps check only the units appends touch.
+  std::vector<RequestId> repr_checked;
+  explicit StepCapture(const LayerShape& shape) : before(shape), after(shape), repr_checked(shape.batch, 0) {}
+};
+
+struct StageCheckOptions {
+  int64_t step = 0;  // step number named in messages
+  // Test hook: called after the read-back, before the comparison, so a test
+  // can perturb the snapshot or the results and see the check fail.
+  std::function<void(StepCapture&)> perturb;
+  // Optional: the host copies of the buffers kept across steps of the same
+  // runtime (allocated on first use) instead of allocated every step.
+  std::unique_ptr<StepCapture>* workspace = nullptr;
+};
+
+// rt.decode_step(ids, count, q, o, stats), checked stage by stage. A non-ok
+// Status means the step or a buffer read failed; mismatches are reported in
+// `report` (report->passed false) with an ok Status.
+Status checked_decode_step(Runtime& rt, const RequestId* ids, size_t count, const void* q, void* o, StepStats* stats,
+                           const StageCheckOptions& options, StageCheckReport* report);
+
+// The comparison alone, on a capture (what checked_decode_step runs).
+StageCheckReport compare_step(const LayerShape& shape, const HostBuffers& host, StepCapture& capture, int64_t step);
+
+}  // namespace hsa
+
+#endif  // HSA_RUNTIME_STAGE_CHECK_H

@@ -1,0 +1,109 @@
+# hsa-run end to end on the CPU backend (ctest 'hsa_run_cpu_check_json'):
+# a writer-built artifact, --check --json, the JSON's fields, and the error
+# paths. Run with -DHSA_RUN=... -DMAKE_ARTIFACT=... -DWORK_DIR=...
+cmake_minimum_required(VERSION 3.20)
+file(REMOVE_RECURSE ${WORK_DIR})
+file(MAKE_DIRECTORY ${WORK_DIR})
+set(artifact ${WORK_DIR}/small.hsa)
+set(json ${WORK_DIR}/run.json)
+
+function(run_checked)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  set(rc "${rc}" PARENT_SCOPE)
+  set(out "${out}" PARENT_SCOPE)
+  set(err "${err}" PARENT_SCOPE)
+endfunction()
+
+# A small GQA Quest layer: Hq 8, Hkv 2, D 32, P 8, K 6, C 12 (kv_head scope).
+run_checked(${MAKE_ARTIFACT} ${artifact} --q-heads=8 --kv-heads=2 --head-dim=32 --page=8 --budget=6 --capacity=12
+            --sinks=1 --window=2)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "hsa-make-test-artifact failed (${rc}): ${out}${err}")
+endif()
+
+# Two requests of different lengths, every step checked, JSON written, stages profiled.
+run_checked(${HSA_RUN} ${artifact} --backend=cpu --context=300,1000 --steps=12 --seed=7 --check --profile
+            --json=${json} --quiet)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "hsa-run --check failed (${rc}):\n${out}\n${err}")
+endif()
+message(STATUS "hsa-run output:\n${out}")
+foreach(needle "check: 12 steps, all stages match" "hit rate" "h2d / step" "device mem" "top-k overlap" "attn mass"
+        "step time" "reference.score")
+  string(FIND "${out}" "${needle}" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "hsa-run summary lacks '${needle}':\n${out}")
+  endif()
+endforeach()
+
+file(READ ${json} text)
+# Every field a consumer reads, with its type.
+foreach(path "backend" "device" "config;budget_units" "config;capacity_units" "config;unit_bytes"
+        "workload;batch" "workload;steps" "workload;contexts" "prefill;seconds"
+        "totals;units_selected" "totals;hits" "totals;misses" "totals;bytes_h2d"
+        "hit_rate" "hit_rate_after_first_step" "bytes_h2d_per_step" "bytes_h2d_per_step_after_first_step"
+        "bytes_h2d_per_step_without_buffer" "device_bytes_per_request" "full_device_cache_bytes_per_request"
+        "requests" "topk_overlap" "attention_mass;mean" "attention_mass;min" "attention_mass;samples"
+        "step_time_ms;decode_wall_mean" "step_time_ms;append_wall_mean" "kernel_time_ms;reference.score"
+        "check;enabled" "check;steps" "check;passed" "check;max_score_relative_error"
+        "check;max_attend_relative_l2_error" "check;max_attend_abs_error" "per_step")
+  string(JSON value ERROR_VARIABLE problem GET "${text}" ${path})
+  if(problem)
+    message(FATAL_ERROR "JSON lacks ${path}: ${problem}\n${text}")
+  endif()
+endforeach()
+string(JSON backend GET "${text}" backend)
+string(JSON passed GET "${text}" check passed)
+string(JSON steps GET "${text}" check steps)
+string(JSON per_step LENGTH "${text}" per_step)
+string(JSON requests LENGTH "${text}" requests)
+string(JSON batch GET "${text}" workload batch)
+string(JSON hit_rate GET "${text}" hit_rate)
+string(JSON overlap GET "${text}" topk_overlap)
+string(JSON mass GET "${text}" attention_mass mean)
+string(JSON length1 GET "${text}" requests 1 length_tokens)
+string(JSON device GET "${text}" device_bytes_per_request)
+if(NOT backend STREQUAL "cpu" OR NOT passed STREQUAL "ON" OR NOT steps EQUAL 12 OR NOT per_step EQUAL 12
+   OR NOT requests EQUAL 2 OR NOT batch EQUAL 2 OR NOT length1 EQUAL 1012 OR device LESS_EQUAL 0)
+  message(FATAL_ERROR "unexpected JSON values: backend ${backend}, passed ${passed}, steps ${steps}, per_step "
+                      "${per_step}, requests ${requests}, batch ${batch}, length ${length1}, device ${device}")
+endif()
+# Rates are fractions.
+foreach(fraction hit_rate overlap mass)
+  if(${fraction} LESS 0 OR ${fraction} GREATER 1)
+    message(FATAL_ERROR "${fraction} = ${${fraction}} is not in [0, 1]")
+  endif()
+endforeach()
+
+# --help
+run_checked(${HSA_RUN} --help)
+string(FIND "${out}" "usage: hsa-run ARTIFACT" at)
+if(NOT rc EQUAL 0 OR at EQUAL -1)
+  message(FATAL_ERROR "hsa-run --help: ${rc}\n${out}")
+endif()
+
+# Bad options: exit 2 with the problem.
+run_checked(${HSA_RUN} ${artifact} --batch=3 --context=10,20)
+string(FIND "${err}" "--batch=3 but --context lists 2 values" at)
+if(NOT rc EQUAL 2 OR at EQUAL -1)
+  message(FATAL_ERROR "bad options: expected exit 2, got ${rc}: ${err}")
+endif()
+
+# A corrupted artifact: exit 3, the loader's message and what to do.
+file(WRITE ${WORK_DIR}/garbage.hsa "this is not an artifact, just some bytes long enough to have a header.....")
+run_checked(${HSA_RUN} ${WORK_DIR}/garbage.hsa --backend=cpu --quiet)
+string(FIND "${err}" "not an hsa artifact" at1)
+string(FIND "${err}" "what to do: regenerate the artifact" at2)
+if(NOT rc EQUAL 3 OR at1 EQUAL -1 OR at2 EQUAL -1)
+  message(FATAL_ERROR "garbage artifact: expected exit 3 and advice, got ${rc}: ${err}")
+endif()
+
+# --backend=cuda: without a usable GPU (this machine) exit 3 telling to use --backend=cpu.
+# (On a GPU machine the no-op kernels run and the command succeeds.)
+run_checked(${HSA_RUN} ${artifact} --backend=cuda --context=64 --steps=2 --quiet)
+if(NOT rc EQUAL 0)
+  string(FIND "${err}" "--backend=cpu" at)
+  if(NOT rc EQUAL 3 OR at EQUAL -1)
+    message(FATAL_ERROR "--backend=cuda without a GPU: expected exit 3 and '--backend=cpu', got ${rc}: ${err}")
+  endif()
+endif()

@@ -1,0 +1,152 @@
+// hsa-make-test-artifact: writes an artifact built with artifact_writer.h for
+// running hsa-run without the compiler. Its layer config and buffer table are
+// real (the documented buffers plus the free-form ones the compiler emits:
+// buf.unit_slot, scratch.attn_o, scratch.attn_lse); its kernels are PTX
+// no-ops whose parameter lists follow kernel ABI v2 (memref descriptors
+// expanded, ExprI64 sizes and strides), so the CUDA backend can load and
+// launch them, but they compute nothing: with --backend=cuda --check the
+// stage checker must report a score mismatch. The CPU backend ignores kernels.
+//
+//   hsa-make-test-artifact OUT [--q-heads=32] [--kv-heads=8] [--head-dim=128] [--value-dim=D]
+//       [--page=16] [--budget=128] [--capacity=512] [--sinks=1] [--window=2]
+//       [--scope=kv_head|request] [--algorithm=quest|streaming_llm] [--combine=max|sum|mean_query]
+//       [--dtype=bf16|f16] [--chip=sm_90a]
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "hsa/artifact_writer.h"
+
+using namespace hsa::artifact;
+
+namespace {
+
+bool parse_u32(const std::string& text, uint32_t* out) {
+  char* end = nullptr;
+  const unsigned long v = std::strtoul(text.c_str(), &end, 10);
+  if (text.empty() || *end != 0 || v > 0xffffffffUL) return false;
+  *out = uint32_t(v);
+  return true;
+}
+
+// A PTX kernel that takes the launch's parameters and returns.
+std::string noop_ptx(const std::string& chip, const std::string& entry, const std::vector<Arg>& args) {
+  std::string ptx = ".version 8.0\n.target " + chip + "\n.address_size 64\n.visible .entry " + entry + "(";
+  for (size_t i = 0; i < args.size(); ++i) {
+    const ArgKind kind = ArgKind(args[i].record.kind);
+    const bool narrow = kind == ArgKind::SymbolI32 || kind == ArgKind::ImmediateI32;
+    ptx += std::string(i ? ",\n  " : "\n  ") + (narrow ? ".param .u32 p" : ".param .u64 p") + std::to_string(i);
+  }
+  return ptx + ")\n{\n  ret;\n}\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  LayerConfigRecord c{};
+  c.num_q_heads = 32;
+  c.num_kv_heads = 8;
+  c.head_dim = 128;
+  c.value_dim = 0;
+  c.page_size = 16;
+  c.kv_dtype = uint32_t(KvDtype::BF16);
+  c.scope = uint32_t(SelectionScope::KvHead);
+  c.algorithm = uint32_t(Algorithm::Quest);
+  c.budget_units = 128;
+  c.capacity_units = 512;
+  c.sink_units = 1;
+  c.window_units = 2;
+  std::string out, chip = "sm_90a";
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const size_t eq = arg.find('=');
+    const std::string key = arg.substr(0, eq), value = eq == std::string::npos ? "" : arg.substr(eq + 1);
+    bool ok = true;
+    if (arg.rfind("--", 0) != 0) { out = arg; continue; }
+    if (key == "--q-heads") ok = parse_u32(value, &c.num_q_heads);
+    else if (key == "--kv-heads") ok = parse_u32(value, &c.num_kv_heads);
+    else if (key == "--head-dim") ok = parse_u32(value, &c.head_dim);
+    else if (key == "--value-dim") ok = parse_u32(value, &c.value_dim);
+    else if (key == "--page") ok = parse_u32(value, &c.page_size);
+    else if (key == "--budget") ok = parse_u32(value, &c.budget_units);
+    else if (key == "--capacity") ok = parse_u32(value, &c.capacity_units);
+    else if (key == "--sinks") ok = parse_u32(value, &c.sink_units);
+    else if (key == "--window") ok = parse_u32(value, &c.window_units);
+    else if (key == "--chip") chip = value;
+    else if (key == "--scope") {
+      ok = value == "kv_head" || value == "request";
+      c.scope = uint32_t(value == "request" ? SelectionScope::Request : SelectionScope::KvHead);
+    } else if (key == "--algorithm") {
+      ok = value == "quest" || value == "streaming_llm";
+      c.algorithm = uint32_t(value == "quest" ? Algorithm::Quest : Algorithm::StreamingLLM);
+    } else if (key == "--combine") {
+      ok = value == "max" || value == "sum" || value == "mean_query";
+      c.quest_combine = uint32_t(value == "sum" ? QuestCombine::Sum : value == "mean_query" ? QuestCombine::MeanQuery
+                                                                                             : QuestCombine::Max);
+    } else if (key == "--dtype") {
+      ok = value == "bf16" || value == "f16";
+      c.kv_dtype = uint32_t(value == "f16" ? KvDtype::F16 : KvDtype::BF16);
+    } else {
+      ok = false;
+    }
+    if (!ok) {
+      std::fprintf(stderr, "hsa-make-test-artifact: bad option '%s' (see the comment at the top of the source)\n",
+                   arg.c_str());
+      return 2;
+    }
+  }
+  if (out.empty()) {
+    std::fprintf(stderr, "usage: hsa-make-test-artifact OUT [--q-heads=N ...]\n");
+    return 2;
+  }
+  if (c.value_dim == 0) c.value_dim = c.head_dim;
+  if (c.algorithm != uint32_t(Algorithm::Quest)) c.quest_combine = 0;
+
+  ArtifactWriter w;
+  w.set_layer_config(c);
+  w.set_target(chip.c_str(), 80);
+  w.add_documented_buffers();
+  using S = Symbol;
+  const Expr B = Expr::sym(S::Batch), G = Expr::sym(S::Groups), N = Expr::sym(S::MaxUnits), Hq = Expr::sym(S::QHeads),
+             Dv = Expr::sym(S::ValueDim), splits = Expr::constant(4);
+  w.add_buffer("buf.unit_slot", Tier::Device, ElementType::I32, BufferScope::PerBatchSlot, {B, G, N},
+               kBufferFlagFillMinusOne);
+  w.add_buffer("scratch.attn_o", Tier::Device, ElementType::F32, BufferScope::PerBatchSlot, {B, Hq, splits, Dv});
+  w.add_buffer("scratch.attn_lse", Tier::Device, ElementType::F32, BufferScope::PerBatchSlot, {B, Hq, splits});
+
+  // One no-op kernel per plan, each with an ABI-v2 parameter list.
+  auto plan = [&](const char* name, const std::vector<const char*>& memrefs) {
+    std::vector<Arg> args;
+    for (const char* buffer : memrefs) {
+      const std::vector<Arg> descriptor = w.memref_args(w.buffer_index(buffer));
+      args.insert(args.end(), descriptor.begin(), descriptor.end());
+    }
+    args.push_back(Arg::symbol_i32(Symbol::MaxUnits));
+    args.push_back(Arg::expr_i64(Expr::sym(S::Batch) * Expr::sym(S::MaxTokens)));
+    const std::string entry = std::string("hsa_test_noop_") + name;
+    const uint32_t kernel = w.add_kernel(std::string("noop_") + name, entry, {}, noop_ptx(chip, entry, args),
+                                         Expr::constant(0));
+    w.add_plan(name, {LaunchSpec{kernel,
+                                 {B, G, Expr::constant(1)},
+                                 {Expr::constant(128), Expr::constant(1), Expr::constant(1)},
+                                 Expr::constant(0),
+                                 args}});
+  };
+  plan("prefill", {"host.k", "host.page_of", "req.length"});
+  plan("append", {"io.new_k", "host.page_of", "req.length", "buf.slot_unit"});
+  plan("decode_step", {"io.q", "buf.k", "buf.unit_slot", "scratch.attn_o", "io.o"});
+
+  const std::vector<uint8_t> bytes = w.finish();
+  std::ofstream file(out, std::ios::binary);
+  file.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+  if (!file) {
+    std::fprintf(stderr, "hsa-make-test-artifact: cannot write '%s'\n", out.c_str());
+    return 1;
+  }
+  std::printf("wrote %s (%zu bytes): Hq %u, Hkv %u, D %u, P %u, K %u, C %u\n", out.c_str(), bytes.size(), c.num_q_heads,
+              c.num_kv_heads, c.head_dim, c.page_size, c.budget_units, c.capacity_units);
+  return 0;
+}

@@ -1,0 +1,885 @@
+// hsa-run: runs an artifact's attention layer on a synthetic decoding workload
+// and reports what the runtime did: hit rate, host->device bytes, device
+// memory per request, top-k overlap, attention mass captured, timings; with
+// --check every decode step goes through the stage checker (src/stage_check.h).
+// See `hsa-run --help` and docs/RUNTIME.md.
+#include <algorithm>
+#include <chrono>
+#include <cinttypes>
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "artifact.h"
+#include "half.h"
+#include "hsa/runtime.hpp"
+#include "runtime_internal.h"
+#include "stage_check.h"
+
+namespace {
+
+using namespace hsa;
+using Clock = std::chrono::steady_clock;
+
+const char* kUsage =
+    "usage: hsa-run ARTIFACT [options]\n"
+    "\n"
+    "Runs the attention layer of ARTIFACT (an hsa artifact, format v2) on a synthetic\n"
+    "decoding workload: prefill every request, then per step append one token to each\n"
+    "request and run one decode step. Prints a summary of what the runtime did.\n"
+    "\n"
+    "options:\n"
+    "  --backend=cpu|cuda|auto  execution backend (default auto: cuda if a GPU is usable)\n"
+    "  --batch=B                requests decoded together (default: the number of --context values)\n"
+    "  --context=TOKENS         prompt length per request: one value for all, or a comma list with one\n"
+    "                           value per request (e.g. 1000,131072); K suffix = x1024 (default 8192)\n"
+    "  --steps=S                decode steps (default 32); max context = longest prompt + S\n"
+    "  --seed=N                 workload seed (default 1)\n"
+    "  --check                  check every decode step stage by stage against the CPU reference;\n"
+    "                           exit 1 with the first mismatch\n"
+    "  --json=PATH              write every number of the summary (and per-step values) as JSON\n"
+    "  --graph                  capture the decode step in a CUDA graph and replay it (cuda)\n"
+    "  --profile                time every kernel (cuda, not with --graph) or reference stage (cpu)\n"
+    "  --quiet                  no progress on stderr\n"
+    "  --help                   this text\n"
+    "\n"
+    "workload: random-normal bf16 keys and values; per request and KV head a key direction;\n"
+    "queries start near it and drift slowly (q_t = normalize(q_{t-1} + noise)); attention\n"
+    "sinks (the first 4 tokens' keys aligned with it), a recency bias (recent tokens more\n"
+    "aligned) and 8 far 'needle' tokens per KV head whose keys align with it.\n"
+    "\n"
+    "exit status: 0 ok, 1 --check found a mismatch, 2 bad options, 3 setup failed (artifact,\n"
+    "backend, memory), 4 a runtime call failed during the run.\n";
+
+std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+std::string format(const char* fmt, ...) {
+  char text[1024];
+  va_list args;
+  va_start(args, fmt);
+  std::vsnprintf(text, sizeof(text), fmt, args);
+  va_end(args);
+  return text;
+}
+
+std::string bytes_text(double bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (bytes >= 1024.0 && u < 4) {
+    bytes /= 1024.0;
+    ++u;
+  }
+  return u == 0 ? format("%.0f B", bytes) : format("%.2f %s", bytes, units[u]);
+}
+
+// What to do about a failed status, for the person at the terminal.
+const char* advice(StatusCode code) {
+  switch (code) {
+    case StatusCode::InvalidArtifact:
+      return "regenerate the artifact with a compiler of this version (artifact format v2, kernel ABI v2); "
+             "a corrupted file or one from another version cannot be loaded";
+    case StatusCode::NotFound: return "check the path of the artifact";
+    case StatusCode::Unavailable: return "no usable CUDA driver or GPU here: run with --backend=cpu (or --backend=auto)";
+    case StatusCode::Unsupported:
+      return "this backend cannot run this layer (e.g. DSA/ClusterKV on the cpu backend, or an artifact compiled for "
+             "another chip): recompile for this device or pick another --backend";
+    case StatusCode::OutOfMemory:
+    case StatusCode::OutOfCapacity: return "lower --batch or --context";
+    case StatusCode::DeviceError: return "a CUDA call failed: check the GPU (nvidia-smi) or run with --backend=cpu";
+    case StatusCode::InvalidArgument: return "check the options (hsa-run --help)";
+    default: return "this is a bug in the runtime: please report it with the command line";
+  }
+}
+
+const char* code_name(StatusCode code) {
+  switch (code) {
+    case StatusCode::Ok: return "ok";
+    case StatusCode::InvalidArgument: return "invalid argument";
+    case StatusCode::InvalidArtifact: return "invalid artifact";
+    case StatusCode::NotFound: return "not found";
+    case StatusCode::OutOfCapacity: return "out of capacity";
+    case StatusCode::Unavailable: return "unavailable";
+    case StatusCode::Unsupported: return "unsupported";
+    case StatusCode::DeviceError: return "device error";
+    case StatusCode::OutOfMemory: return "out of memory";
+    case StatusCode::Internal: return "internal error";
+  }
+  return "?";
+}
+
+int fail(int exit_code, const std::string& what, const Status& status) {
+  std::fprintf(stderr, "hsa-run: %s: %s\n  status: %s\n  what to do: %s\n", what.c_str(), status.message().c_str(),
+               code_name(status.code()), advice(status.code()));
+  return exit_code;
+}
+
+// ---------------------------------------------------------------------------
+// Options
+
+struct Options {
+  std::string artifact;
+  BackendKind backend = BackendKind::Auto;
+  uint32_t batch = 0;  // 0: the number of contexts
+  std::vector<uint64_t> contexts{8192};
+  uint32_t steps = 32;
+  uint64_t seed = 1;
+  bool check = false, graph = false, profile = false, quiet = false, help = false;
+  std::string json;
+};
+
+bool parse_u64(std::string text, uint64_t* out) {
+  uint64_t scale = 1;
+  if (!text.empty() && (text.back() == 'K' || text.back() == 'k')) {
+    scale = 1024;
+    text.pop_back();
+  }
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos || text.size() > 12) return false;
+  *out = std::strtoull(text.c_str(), nullptr, 10) * scale;
+  return true;
+}
+
+// Returns "" or the problem.
+std::string parse_options(int argc, char** argv, Options* o) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.rfind("--", 0) != 0) {
+      if (!o->artifact.empty()) return "more than one artifact given ('" + o->artifact + "' and '" + arg + "')";
+      o->artifact = arg;
+      continue;
+    }
+    const size_t eq = arg.find('=');
+    const std::string key = arg.substr(0, eq);
+    const bool has_value = eq != std::string::npos;
+    const std::string value = has_value ? arg.substr(eq + 1) : "";
+    auto flag = [&](bool* target) {
+      if (has_value) return key + " takes no value";
+      *target = true;
+      return std::string();
+    };
+    auto number = [&](uint64_t max, uint64_t* target) {
+      uint64_t v = 0;
+      if (!has_value || !parse_u64(value, &v) || v > max) return "bad value for " + key + ": '" + value + "'";
+      *target = v;
+      return std::string();
+    };
+    std::string problem;
+    uint64_t v = 0;
+    if (key == "--help" || key == "-h") problem = flag(&o->help);
+    else if (key == "--check") problem = flag(&o->check);
+    else if (key == "--graph") problem = flag(&o->graph);
+    else if (key == "--profile") problem = flag(&o->profile);
+    else if (key == "--quiet") problem = flag(&o->quiet);
+    else if (key == "--json") {
+      if (value.empty()) problem = "--json needs a path (--json=PATH)";
+      o->json = value;
+    } else if (key == "--backend") {
+      if (value == "cpu") o->backend = BackendKind::Cpu;
+      else if (value == "cuda") o->backend = BackendKind::Cuda;
+      else if (value == "auto") o->backend = BackendKind::Auto;
+      else problem = "--backend must be cpu, cuda or auto, not '" + value + "'";
+    } else if (key == "--batch") {
+      problem = number(65536, &v);
+      if (problem.empty() && v == 0) problem = "--batch must be >= 1";
+      o->batch = uint32_t(v);
+    } else if (key == "--steps") {
+      problem = number(10000000, &v);
+      o->steps = uint32_t(v);
+    } else if (key == "--seed") {
+      problem = number(UINT64_MAX / 1024, &o->seed);
+    } else if (key == "--context") {
+      o->contexts.clear();
+      size_t start = 0;
+      while (problem.empty() && start <= value.size()) {
+        const size_t comma = std::min(value.find(',', start), value.size());
+        uint64_t tokens = 0;
+        if (!parse_u64(value.substr(start, comma - start), &tokens) || tokens == 0 || tokens > (uint64_t(1) << 30))
+          problem = "bad --context value '" + value + "' (tokens >= 1, comma separated, K suffix = x1024)";
+        o->contexts.push_back(tokens);
+        start = comma + 1;
+      }
+    } else {
+      problem = "unknown option " + key;
+    }
+    if (!problem.empty()) return problem;
+  }
+  if (o->help) return "";
+  if (o->artifact.empty()) return "no artifact given";
+  if (o->batch == 0) o->batch = uint32_t(o->contexts.size());
+  if (o->contexts.size() == 1) o->contexts.assign(o->batch, o->contexts[0]);
+  if (o->contexts.size() != o->batch)
+    return format("--batch=%u but --context lists %zu values (give one value, or one per request)", o->batch,
+                  o->contexts.size());
+  if (o->graph && o->backend == BackendKind::Cpu) return "--graph needs the cuda backend";
+  return "";
+}
+
+// ---------------------------------------------------------------------------
+// The synthetic workload
+
+// Inverse of the standard normal CDF (Acklam's rational approximation,
+// relative error < 1.2e-9), for the quantile table below.
+double normal_quantile(double p) {
+  static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
+                             1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00};
+  static const double b[] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
+                             6.680131188771972e+01, -1.328068155288572e+01};
+  static const double c[] = {-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
+                             -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00};
+  static const double d[] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
+                             3.754408661907416e+00};
+  const double low = 0.02425;
+  if (p < low) {
+    const double q = std::sqrt(-2 * std::log(p));
+    return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
+           ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+  }
+  if (p > 1 - low) return -normal_quantile(1 - p);
+  const double q = p - 0.5, r = q * q;
+  return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q /
+         (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
+}
+
+class Rng {  // xoshiro256** seeded by splitmix64: fast, reproducible everywhere
+ public:
+  explicit Rng(uint64_t seed) {
+    for (uint64_t& word : s_) {
+      seed += 0x9e3779b97f4a7c15ull;
+      uint64_t z = seed;
+      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+      z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+      word = z ^ (z >> 31);
+    }
+  }
+  uint64_t next() {
+    const uint64_t result = rotl(s_[1] * 5, 7) * 9, t = s_[1] << 17;
+    s_[2] ^= s_[0];
+    s_[3] ^= s_[1];
+    s_[1] ^= s_[2];
+    s_[0] ^= s_[3];
+    s_[2] ^= t;
+    s_[3] = rotl(s_[3], 45);
+    return result;
+  }
+  double uniform() { return double(next() >> 11) * 0x1.0p-53; }  // [0, 1)
+  // A standard normal sample from 16 random bits: the midpoint quantiles of
+  // 65536 equal-probability bins (|x| <= 4.3). Far finer than the bf16 the
+  // workload stores, and four samples per 64-bit draw: gigabytes of
+  // synthetic K/V in seconds.
+  float normal() {
+    if (bits_left_ == 0) {
+      bits_ = next();
+      bits_left_ = 4;
+    }
+    --bits_left_;
+    const uint32_t index = uint32_t(bits_ & 0xffff);
+    bits_ >>= 16;
+    return table()[index];
+  }
+
+ private:
+  static const float* table() {
+    static const std::vector<float> quantiles = [] {
+      std::vector<float> t(65536);
+      for (size_t i = 0; i < t.size(); ++i) t[i] = float(normal_quantile((double(i) + 0.5) / 65536.0));
+      return t;
+    }();
+    return quantiles.data();
+  }
+  static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  uint64_t s_[4];
+  uint64_t bits_ = 0;
+  int bits_left_ = 0;
+};
+
+// Strength of a key's component along the KV head's direction: a logit of
+// about 0.89 * strength with the starting queries (cos(q, direction) ~ 0.89).
+constexpr uint32_t kSinkTokens = 4;
+constexpr float kSinkStrength = 11.5f;
+constexpr uint32_t kNeedles = 8;  // per request and KV head
+constexpr float kNeedleStrength = 10.0f;
+constexpr float kRecentStrength = 6.0f;  // the newest tokens; prompt tokens decay with distance
+constexpr float kRecentScale = 512.0f;   // tokens
+constexpr float kQueryOffset = 0.5f;     // per-head offset of the starting query from the KV head's direction
+constexpr float kQueryDrift = 0.05f;     // norm of the per-step noise added to the unit query
+
+class Workload {
+ public:
+  Workload(const LayerShape& s, uint64_t seed, const std::vector<uint64_t>& prompts) : s_(s) {
+    for (size_t b = 0; b < prompts.size(); ++b) {
+      Request r{Rng(seed * 0x100000001b3ull + b), prompts[b], {}, {}, {}};
+      r.direction.resize(size_t(s.kv_heads) * s.head_dim);
+      for (uint32_t h = 0; h < s.kv_heads; ++h) random_unit(r.rng, &r.direction[size_t(h) * s.head_dim]);
+      r.query.resize(size_t(s.q_heads) * s.head_dim);
+      std::vector<float> offset(s.head_dim);
+      for (uint32_t h = 0; h < s.q_heads; ++h) {
+        random_unit(r.rng, offset.data());
+        float* q = &r.query[size_t(h) * s.head_dim];
+        const float* d = &r.direction[size_t(h / s.group_size) * s.head_dim];
+        for (uint32_t i = 0; i < s.head_dim; ++i) q[i] = d[i] + kQueryOffset * offset[i];
+        normalize(q);
+      }
+      r.needles.resize(s.kv_heads);
+      if (prompts[b] > 4096)  // far from the end: not in the window, not recent
+        for (auto& list : r.needles)
+          for (uint32_t i = 0; i < kNeedles; ++i)
+            list.push_back(uint64_t(64 + r.rng.uniform() * double(prompts[b] - 2048 - 64)));
+      requests_.push_back(std::move(r));
+    }
+  }
+
+  // Prompt tokens [first, first + count) of request b: k [count][Hkv][D], v [count][Hkv][Dv].
+  void prompt(size_t b, uint64_t first, uint64_t count, std::vector<uint16_t>* k, std::vector<uint16_t>* v) {
+    Request& r = requests_[b];
+    k->resize(count * s_.kv_heads * s_.head_dim);
+    v->resize(count * s_.kv_heads * s_.value_dim);
+    for (uint64_t i = 0; i < count; ++i) {
+      const uint64_t t = first + i;
+      for (uint32_t h = 0; h < s_.kv_heads; ++h) {
+        float strength = kRecentStrength * std::exp(-float(r.prompt - 1 - t) / kRecentScale);
+        if (t < kSinkTokens) strength = kSinkStrength;
+        for (uint64_t needle : r.needles[h])
+          if (needle == t) strength = kNeedleStrength;
+        token(r, &r.direction[size_t(h) * s_.head_dim], strength, &(*k)[(i * s_.kv_heads + h) * s_.head_dim],
+              &(*v)[(i * s_.kv_heads + h) * s_.value_dim]);
+      }
+    }
+  }
+
+  // The new token of a decode step: aligned with the KV head's current mean query (recency).
+  void next_token(size_t b, uint16_t* k, uint16_t* v) {
+    Request& r = requests_[b];
+    std::vector<float> mean(s_.head_dim);
+    for (uint32_t h = 0; h < s_.kv_heads; ++h) {
+      std::fill(mean.begin(), mean.end(), 0.0f);
+      for (uint32_t j = h * s_.group_size; j < (h + 1) * s_.group_size; ++j)
+        for (uint32_t i = 0; i < s_.head_dim; ++i) mean[i] += r.query[size_t(j) * s_.head_dim + i];
+      normalize(mean.data());
+      token(r, mean.data(), kRecentStrength, k + size_t(h) * s_.head_dim, v + size_t(h) * s_.value_dim);
+    }
+  }
+
+  // Drifts request b's queries one step and writes them [Hq][D] (scaled by
+  // sqrt(D): logits of unit vectors with the default 1/sqrt(D) softmax scale).
+  void next_query(size_t b, uint16_t* q) {
+    Request& r = requests_[b];
+    const float sigma = kQueryDrift / std::sqrt(float(s_.head_dim)), norm = std::sqrt(float(s_.head_dim));
+    for (uint32_t h = 0; h < s_.q_heads; ++h) {
+      float* x = &r.query[size_t(h) * s_.head_dim];
+      for (uint32_t i = 0; i < s_.head_dim; ++i) x[i] += sigma * r.rng.normal();
+      normalize(x);
+      for (uint32_t i = 0; i < s_.head_dim; ++i) q[size_t(h) * s_.head_dim + i] = float_to_kv(norm * x[i], s_.dtype);
+    }
+  }
+
+ private:
+  struct Request {
+    Rng rng;
+    uint64_t prompt;
+    std::vector<float> direction;  // [Hkv][D] unit
+    std::vector<float> query;      // [Hq][D] unit, drifting
+    std::vector<std::vector<uint64_t>> needles;  // [Hkv][kNeedles] token positions
+  };
+
+  void token(Request& r, const float* direction, float strength, uint16_t* k, uint16_t* v) {
+    for (uint32_t i = 0; i < s_.head_dim; ++i) k[i] = float_to_kv(r.rng.normal() + strength * direction[i], s_.dtype);
+    for (uint32_t i = 0; i < s_.value_dim; ++i) v[i] = float_to_kv(r.rng.normal(), s_.dtype);
+  }
+  void random_unit(Rng& rng, float* x) {
+    for (uint32_t i = 0; i < s_.head_dim; ++i) x[i] = rng.normal();
+    normalize(x);
+  }
+  void normalize(float* x) const {
+    double n = 0.0;
+    for (uint32_t i = 0; i < s_.head_dim; ++i) n += double(x[i]) * x[i];
+    const float inv = float(1.0 / std::sqrt(std::max(n, 1e-30)));
+    for (uint32_t i = 0; i < s_.head_dim; ++i) x[i] *= inv;
+  }
+
+  LayerShape s_;
+  std::vector<Request> requests_;
+};
+
+// Fraction of dense softmax attention of query head h of `slot` that falls on
+// the tokens of the selected units (`units`: [S][K] of the slot's last step).
+double attention_mass(const LayerShape& s, const HostCache& cache, uint32_t slot, const uint16_t* q, uint32_t h,
+                      const std::vector<int32_t>& units) {
+  const uint32_t length = cache.length(slot), kv_head = h / s.group_size, g = kv_head / s.heads_per_unit;
+  std::vector<double> qd(s.head_dim), logits(length);
+  for (uint32_t d = 0; d < s.head_dim; ++d) qd[d] = kv_to_float(q[size_t(h) * s.head_dim + d], s.dtype);
+  double max_logit = -INFINITY;
+  for (uint32_t t = 0; t < length; ++t) {
+    const uint16_t* k = cache.key(slot, t, kv_head);
+    double dot = 0.0;
+    for (uint32_t d = 0; d < s.head_dim; ++d) dot += qd[d] * kv_to_float(k[d], s.dtype);
+    logits[t] = double(s.scale) * dot;
+    max_logit = std::max(max_logit, logits[t]);
+  }
+  double total = 0.0, selected = 0.0;
+  std::vector<char> chosen(length, 0);
+  for (uint32_t i = 0; i < s.budget; ++i) {
+    const int32_t u = units[size_t(g) * s.budget + i];
+    if (u < 0) continue;
+    for (uint64_t t = uint64_t(u) * s.page_size; t < std::min<uint64_t>(length, uint64_t(u + 1) * s.page_size); ++t)
+      chosen[t] = 1;
+  }
+  for (uint32_t t = 0; t < length; ++t) {
+    const double p = std::exp(logits[t] - max_logit);
+    total += p;
+    if (chosen[t]) selected += p;
+  }
+  return total > 0.0 ? selected / total : 0.0;
+}
+
+// |S_t ∩ S_{t-1}| / |S_t| per group, summed; both lists ascending, -1 padded.
+void overlap(const LayerShape& s, const std::vector<int32_t>& now, const std::vector<int32_t>& before, double* sum,
+             uint64_t* count) {
+  for (uint32_t g = 0; g < s.groups; ++g) {
+    const int32_t* a = &now[size_t(g) * s.budget];
+    const int32_t* b = &before[size_t(g) * s.budget];
+    uint32_t i = 0, j = 0, common = 0, size = 0;
+    while (i < s.budget && a[i] >= 0) ++size, ++i;
+    i = 0;
+    while (i < s.budget && j < s.budget && a[i] >= 0 && b[j] >= 0) {
+      if (a[i] == b[j]) ++common, ++i, ++j;
+      else if (a[i] < b[j]) ++i;
+      else ++j;
+    }
+    if (size) {
+      *sum += double(common) / double(size);
+      ++*count;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// JSON output (a flat writer: numbers, strings, booleans, arrays, objects)
+
+class Json {
+ public:
+  Json& begin(const char* key = nullptr, char bracket = '{') { return open(key, bracket); }
+  Json& end(char bracket = '}') {
+    text_ += '\n' + std::string(2 * (--depth_), ' ') + bracket;
+    first_ = false;
+    return *this;
+  }
+  Json& num(const char* key, double v) { return raw(key, std::isfinite(v) ? format("%.10g", v) : "null"); }
+  Json& integer(const char* key, uint64_t v) { return raw(key, std::to_string(v)); }
+  Json& boolean(const char* key, bool v) { return raw(key, v ? "true" : "false"); }
+  Json& null(const char* key) { return raw(key, "null"); }
+  Json& str(const char* key, const std::string& v) {
+    std::string quoted = "\"";
+    for (char c : v) {
+      if (c == '"' || c == '\\') quoted += '\\', quoted += c;
+      else if (uint8_t(c) < 0x20) quoted += format("\\u%04x", c);
+      else quoted += c;
+    }
+    return raw(key, quoted + "\"");
+  }
+  const std::string& text() const { return text_; }
+
+ private:
+  Json& open(const char* key, char bracket) {
+    separator(key);
+    text_ += bracket;
+    ++depth_;
+    first_ = true;
+    return *this;
+  }
+  Json& raw(const char* key, const std::string& value) {
+    separator(key);
+    text_ += value;
+    return *this;
+  }
+  void separator(const char* key) {
+    if (!first_) text_ += ',';
+    if (depth_ > 0) text_ += '\n' + std::string(2 * depth_, ' ');
+    if (key) text_ += "\"" + std::string(key) + "\": ";
+    first_ = false;
+  }
+  std::string text_;
+  int depth_ = 0;
+  bool first_ = true;
+};
+
+const char* algorithm_name(artifact::Algorithm a) {
+  switch (a) {
+    case artifact::Algorithm::Quest: return "quest";
+    case artifact::Algorithm::StreamingLLM: return "streaming_llm";
+    case artifact::Algorithm::DSA: return "dsa";
+    case artifact::Algorithm::ClusterKV: return "cluster_kv";
+  }
+  return "?";
+}
+
+const char* combine_name(artifact::QuestCombine c) {
+  switch (c) {
+    case artifact::QuestCombine::Max: return "max";
+    case artifact::QuestCombine::Sum: return "sum";
+    case artifact::QuestCombine::MeanQuery: return "mean_query";
+  }
+  return "?";
+}
+
+struct Stats {
+  std::vector<double> values;
+  void add(double v) { values.push_back(v); }
+  double mean() const {
+    double sum = 0.0;
+    for (double v : values) sum += v;
+    return values.empty() ? NAN : sum / double(values.size());
+  }
+  double min() const { return values.empty() ? NAN : *std::min_element(values.begin(), values.end()); }
+  double max() const { return values.empty() ? NAN : *std::max_element(values.begin(), values.end()); }
+  double median() const {
+    if (values.empty()) return NAN;
+    std::vector<double> sorted = values;
+    std::sort(sorted.begin(), sorted.end());
+    return sorted[sorted.size() / 2];
+  }
+};
+
+struct StepRecord {
+  StepStats stats;
+  double decode_ms = 0.0, append_ms = 0.0, device_ms = -1.0, overlap = NAN;
+};
+
+int run(const Options& opt) {
+  // The config first: the host pool is sized from the page size.
+  Artifact probe;
+  Status status = load_artifact_file(opt.artifact, &probe);
+  if (!status.is_ok()) return fail(3, "cannot load '" + opt.artifact + "'", status);
+  const artifact::LayerConfigRecord& config = probe.config;
+  const uint64_t longest = *std::max_element(opt.contexts.begin(), opt.contexts.end());
+  uint64_t pool_pages = 0;
+  for (uint64_t context : opt.contexts) pool_pages += (context + opt.steps + config.page_size - 1) / config.page_size;
+  if (pool_pages > UINT32_MAX / 2)
+    return fail(3, "workload too large", Status(StatusCode::OutOfCapacity, std::to_string(pool_pages) + " host pages"));
+
+  RuntimeOptions options;
+  options.backend = opt.backend;
+  options.max_batch = opt.batch;
+  options.max_context_tokens = longest + opt.steps;
+  options.pool_pages = uint32_t(pool_pages);
+  options.use_cuda_graph = opt.graph;
+  options.profile_kernels = opt.profile;
+  std::unique_ptr<Runtime> rt;
+  status = Runtime::create(options, &rt);
+  if (!status.is_ok()) return fail(3, "cannot create the runtime", status);
+  status = rt->load_artifact_file(opt.artifact);
+  if (!status.is_ok()) return fail(3, "cannot load '" + opt.artifact + "' into the " + rt->backend_name() + " backend", status);
+  const LayerShape& s = RuntimeInternals::shape(*rt);
+  Backend& backend = RuntimeInternals::backend(*rt);
+  const HostCache& cache = RuntimeInternals::cache(*rt);
+  const std::string device = backend.device_description();
+  if (!opt.quiet)
+    std::fprintf(stderr, "hsa-run: %s on %s: %s\n", opt.artifact.c_str(), rt->backend_name(), device.c_str());
+
+  // Requests and prefill.
+  Workload workload(s, opt.seed, opt.contexts);
+  std::vector<RequestId> ids(opt.batch);
+  for (RequestId& id : ids) {
+    status = rt->create_request(&id);
+    if (!status.is_ok()) return fail(3, "cannot create a request", status);
+  }
+  uint64_t total_prompt = 0;
+  for (uint64_t c : opt.contexts) total_prompt += c;
+  const auto prefill_start = Clock::now();
+  uint64_t done = 0, next_report = total_prompt / 10;
+  const uint64_t chunk = 8192;
+  std::vector<uint16_t> k, v;
+  for (uint32_t b = 0; b < opt.batch; ++b)
+    for (uint64_t first = 0; first < opt.contexts[b]; first += chunk) {
+      const uint64_t count = std::min(chunk, opt.contexts[b] - first);
+      workload.prompt(b, first, count, &k, &v);
+      status = rt->prefill(ids[b], k.data(), v.data(), count);
+      if (!status.is_ok()) return fail(3, format("prefill of request %u failed", b), status);
+      done += count;
+      if (!opt.quiet && total_prompt >= 65536 && done >= next_report) {
+        std::fprintf(stderr, "  prefill %3.0f%% (%" PRIu64 " of %" PRIu64 " tokens, %.1f s)\n",
+                     100.0 * double(done) / double(total_prompt), done, total_prompt,
+                     std::chrono::duration<double>(Clock::now() - prefill_start).count());
+        next_report = done + total_prompt / 10;
+      }
+    }
+  const double prefill_seconds = std::chrono::duration<double>(Clock::now() - prefill_start).count();
+
+  // Decode steps.
+  const size_t row_k = size_t(s.kv_heads) * s.head_dim, row_v = size_t(s.kv_heads) * s.value_dim;
+  const size_t row_q = size_t(s.q_heads) * s.head_dim, row_o = size_t(s.q_heads) * s.value_dim;
+  const size_t selection = size_t(s.groups) * s.budget;
+  std::vector<uint16_t> new_k(opt.batch * row_k), new_v(opt.batch * row_v), q(opt.batch * row_q), o(opt.batch * row_o);
+  std::vector<std::vector<int32_t>> units(opt.batch, std::vector<int32_t>(selection)), previous = units;
+  std::vector<StepRecord> records;
+  Stats mass;
+  std::vector<uint32_t> mass_heads;
+  for (uint32_t h : {0u, s.q_heads / 4 + 1, s.q_heads / 2 + 2, 3 * s.q_heads / 4 + 3})
+    if (h < s.q_heads && std::find(mass_heads.begin(), mass_heads.end(), h) == mass_heads.end()) mass_heads.push_back(h);
+  const uint32_t mass_every = std::max<uint32_t>(1, opt.steps / 4);
+  struct KernelTime {
+    std::string name;
+    double sum_ms = 0.0;
+    uint64_t steps = 0;
+  };
+  std::vector<KernelTime> kernel_ms;  // in launch order of the first step
+  StageCheckReport check;
+  std::unique_ptr<StepCapture> check_workspace;
+  uint32_t checked = 0;
+  uint32_t slot0 = 0;
+  (void)RuntimeInternals::slot_of(*rt, ids[0], &slot0);
+  const auto decode_start = Clock::now();
+  for (uint32_t step = 0; step < opt.steps; ++step) {
+    StepRecord rec;
+    for (uint32_t b = 0; b < opt.batch; ++b) workload.next_token(b, &new_k[b * row_k], &new_v[b * row_v]);
+    auto start = Clock::now();
+    status = rt->append(ids.data(), opt.batch, new_k.data(), s.has_separate_v ? new_v.data() : nullptr);
+    if (!status.is_ok()) return fail(4, format("append at step %u failed", step), status);
+    rec.append_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    for (uint32_t b = 0; b < opt.batch; ++b) workload.next_query(b, &q[b * row_q]);
+    if (opt.check) {
+      StageCheckOptions check_options;
+      check_options.step = step;
+      check_options.workspace = &check_workspace;
+      StageCheckReport report;
+      status = checked_decode_step(*rt, ids.data(), opt.batch, q.data(), o.data(), &rec.stats, check_options, &report);
+      if (!status.is_ok()) return fail(4, format("checked decode step %u failed", step), status);
+      rec.decode_ms = report.decode_wall_ms;
+      check.merge(report);
+      ++checked;
+      if (!report.passed) {
+        std::fprintf(stderr, "hsa-run: check FAILED: %s\n  stages: %s\n", report.message.c_str(),
+                     report.summary().c_str());
+        std::printf("check: FAILED at step %u: %s\n", step, report.message.c_str());
+        return 1;
+      }
+    } else {
+      start = Clock::now();
+      status = rt->decode_step(ids.data(), opt.batch, q.data(), o.data(), &rec.stats);
+      if (!status.is_ok()) return fail(4, format("decode step %u failed", step), status);
+      rec.decode_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    }
+    rec.device_ms = backend.last_step_device_ms();
+    const KernelTiming* timings = nullptr;
+    size_t timing_count = 0;
+    if (opt.profile && rt->last_step_kernel_timings(&timings, &timing_count).is_ok())
+      for (size_t i = 0; i < timing_count; ++i) {
+        auto it = std::find_if(kernel_ms.begin(), kernel_ms.end(),
+                               [&](const KernelTime& k) { return k.name == timings[i].kernel; });
+        if (it == kernel_ms.end()) it = kernel_ms.insert(kernel_ms.end(), KernelTime{timings[i].kernel});
+        it->sum_ms += timings[i].milliseconds;
+        it->steps += 1;  // a kernel launched twice in a step counts twice: the mean is per launch
+      }
+    double overlap_sum = 0.0;
+    uint64_t overlap_count = 0;
+    for (uint32_t b = 0; b < opt.batch; ++b) {
+      status = rt->selected_units(ids[b], units[b].data(), selection);
+      if (!status.is_ok()) return fail(4, "selected_units failed", status);
+      if (step > 0) overlap(s, units[b], previous[b], &overlap_sum, &overlap_count);
+    }
+    if (overlap_count) rec.overlap = overlap_sum / double(overlap_count);
+    if (step % mass_every == 0 || step + 1 == opt.steps)
+      for (uint32_t h : mass_heads) mass.add(attention_mass(s, cache, slot0, &q[0], h, units[0]));
+    previous = units;
+    records.push_back(rec);
+    if (!opt.quiet && opt.steps >= 10 && ((step + 1) % ((opt.steps + 9) / 10) == 0 || step + 1 == opt.steps))
+      std::fprintf(stderr, "  step %u/%u: hit rate %.1f%%, decode %.2f ms%s\n", step + 1, opt.steps,
+                   100.0 * rec.stats.hit_rate, rec.decode_ms, opt.check ? " (checked)" : "");
+  }
+  const double decode_seconds = std::chrono::duration<double>(Clock::now() - decode_start).count();
+
+  // Totals.
+  uint64_t selected = 0, hits = 0, misses = 0, bytes = 0, selected_warm = 0, hits_warm = 0, bytes_warm = 0;
+  Stats decode_ms, append_ms, device_ms, overlaps;
+  for (size_t t = 0; t < records.size(); ++t) {
+    const StepStats& st = records[t].stats;
+    selected += st.units_selected;
+    hits += st.hits;
+    misses += st.misses;
+    bytes += st.bytes_copied_h2d;
+    if (t > 0) {
+      selected_warm += st.units_selected;
+      hits_warm += st.hits;
+      bytes_warm += st.bytes_copied_h2d;
+    }
+    decode_ms.add(records[t].decode_ms);
+    append_ms.add(records[t].append_ms);
+    if (records[t].device_ms >= 0) device_ms.add(records[t].device_ms);
+    if (std::isfinite(records[t].overlap)) overlaps.add(records[t].overlap);
+  }
+  const double steps = std::max<double>(1.0, double(records.size()));
+  const double hit_rate = selected ? double(hits) / double(selected) : NAN;
+  const double hit_rate_warm = selected_warm ? double(hits_warm) / double(selected_warm) : NAN;
+  const double bytes_per_step = double(bytes) / steps;
+  const double bytes_per_step_warm = records.size() > 1 ? double(bytes_warm) / double(records.size() - 1) : NAN;
+  const double bytes_without = double(selected) * double(s.unit_bytes()) / steps;
+  std::vector<RequestAccounting> accounting(opt.batch);
+  for (uint32_t b = 0; b < opt.batch; ++b) {
+    status = rt->request_accounting(ids[b], &accounting[b]);
+    if (!status.is_ok()) return fail(4, "request_accounting failed", status);
+  }
+  double full_mean = 0.0;
+  for (const RequestAccounting& a : accounting) full_mean += double(a.full_device_cache_bytes) / opt.batch;
+
+  // The summary.
+  std::string contexts;
+  for (size_t i = 0; i < opt.contexts.size(); ++i) contexts += (i ? "," : "") + std::to_string(opt.contexts[i]);
+  const bool same_lengths = std::all_of(opt.contexts.begin(), opt.contexts.end(),
+                                        [&](uint64_t c) { return c == opt.contexts[0]; });
+  if (same_lengths) contexts = std::to_string(opt.contexts[0]) + (opt.batch > 1 ? " tokens each" : " tokens");
+  else contexts += " tokens";
+  std::printf("hsa-run: %s\n", opt.artifact.c_str());
+  std::printf("  backend      %s: %s%s%s\n", rt->backend_name(), device.c_str(), opt.graph ? ", CUDA graph" : "",
+              opt.profile ? ", profiled" : "");
+  std::printf("  layer        Hq %u, Hkv %u, D %u/%u, %s, P %u, %s", s.q_heads, s.kv_heads, s.head_dim, s.value_dim,
+              s.dtype == artifact::KvDtype::F16 ? "f16" : "bf16", s.page_size, algorithm_name(s.algorithm));
+  if (s.algorithm == artifact::Algorithm::Quest) std::printf(" (%s)", combine_name(s.combine));
+  std::printf(", scope %s (S %u), K %u, C %u, sinks %u, window %u units\n",
+              s.groups == 1 ? "request" : "kv_head", s.groups, s.budget, s.capacity, s.sinks, s.window);
+  std::printf("  workload     B %u, prompts of %s, %u decode steps, seed %" PRIu64 "; prefill %.2f s\n", opt.batch,
+              contexts.c_str(), opt.steps, opt.seed, prefill_seconds);
+  std::printf("  hit rate     %.1f%% after the first step (%.1f%% with the cold first step)\n", 100.0 * hit_rate_warm,
+              100.0 * hit_rate);
+  std::printf("  h2d / step   %s with the LRU buffer (%s incl. the cold first step) vs %s copying every selected "
+              "unit (%.1fx less)\n",
+              bytes_text(bytes_per_step_warm).c_str(), bytes_text(bytes_per_step).c_str(),
+              bytes_text(bytes_without).c_str(), bytes_per_step_warm > 0 ? bytes_without / bytes_per_step_warm : NAN);
+  // Device bytes are the same for every request (buffers are sized for the
+  // max context); the full cache and the host bytes follow each length.
+  for (uint32_t b = 0; b < (same_lengths ? 1u : opt.batch); ++b) {
+    const RequestAccounting& a = accounting[b];
+    const double ratio = double(a.full_device_cache_bytes) / double(std::max<uint64_t>(1, a.device_bytes));
+    std::printf("  device mem   %s%s vs %s for a full device-resident cache at %" PRIu64 " tokens (%.1fx %s); "
+                "host %s\n",
+                same_lengths ? "" : format("request %u: ", b).c_str(), bytes_text(double(a.device_bytes)).c_str(),
+                bytes_text(double(a.full_device_cache_bytes)).c_str(), a.length_tokens, ratio >= 1 ? ratio : 1 / ratio,
+                ratio >= 1 ? "less" : "more", bytes_text(double(a.host_bytes)).c_str());
+  }
+  std::printf("  top-k overlap %.3f (|S_t & S_t-1| / |S_t|, mean over requests, groups and steps)\n", overlaps.mean());
+  std::printf("  attn mass    %.3f of dense softmax attention on the selected tokens (request 0, %zu heads x %zu "
+              "steps; min %.3f)\n",
+              mass.mean(), mass_heads.size(), mass.values.size() / std::max<size_t>(1, mass_heads.size()), mass.min());
+  std::printf("  step time    decode %.2f ms (wall, mean; median %.2f, max %.2f), append %.2f ms", decode_ms.mean(),
+              decode_ms.median(), decode_ms.max(), append_ms.mean());
+  if (!device_ms.values.empty()) std::printf(", device %.3f ms (CUDA events)", device_ms.mean());
+  std::printf("; %.2f s for %u steps%s\n", decode_seconds, opt.steps, opt.check ? " incl. checks" : "");
+  if (opt.profile) {
+    if (kernel_ms.empty()) {
+      std::printf("  kernels      not timed (%s)\n", opt.graph ? "launches inside a CUDA graph are not timed"
+                                                              : "the backend reported no timings");
+    } else {
+      std::string line;
+      for (const KernelTime& k : kernel_ms)
+        line += format("%s%s %.3f ms", line.empty() ? "" : ", ", k.name.c_str(), k.sum_ms / double(k.steps));
+      std::printf("  kernels      %s (mean per launch)\n", line.c_str());
+    }
+  }
+  if (opt.check)
+    std::printf("check: %u steps, all stages match (max errors: score %.2g relative, attend %.2g relative L2, %.2g "
+                "absolute)\n",
+                checked, check.stage(CheckStage::Score).worst_error, check.stage(CheckStage::Attend).worst_error,
+                check.attend_max_abs_error);
+
+  if (!opt.json.empty()) {
+    Json j;
+    j.begin();
+    j.str("tool", "hsa-run").str("artifact", opt.artifact).str("backend", rt->backend_name()).str("device", device);
+    j.begin("config");
+    j.integer("q_heads", s.q_heads).integer("kv_heads", s.kv_heads).integer("head_dim", s.head_dim);
+    j.integer("value_dim", s.value_dim).integer("page_size", s.page_size);
+    j.str("kv_dtype", s.dtype == artifact::KvDtype::F16 ? "f16" : "bf16").str("algorithm", algorithm_name(s.algorithm));
+    j.str("quest_combine", combine_name(s.combine)).str("scope", s.groups == 1 ? "request" : "kv_head");
+    j.integer("groups", s.groups).integer("budget_units", s.budget).integer("capacity_units", s.capacity);
+    j.integer("sink_units", s.sinks).integer("window_units", s.window).num("softmax_scale", s.scale);
+    j.integer("unit_bytes", s.unit_bytes());
+    j.end();
+    j.begin("workload");
+    j.integer("batch", opt.batch).begin("contexts", '[');
+    for (uint64_t c : opt.contexts) j.integer(nullptr, c);
+    j.end(']');
+    j.integer("steps", opt.steps).integer("seed", opt.seed).integer("max_context_tokens", options.max_context_tokens);
+    j.integer("pool_pages", options.pool_pages).boolean("graph", opt.graph).boolean("profile", opt.profile);
+    j.end();
+    j.begin("prefill").integer("tokens", total_prompt).num("seconds", prefill_seconds).end();
+    j.begin("totals").integer("units_selected", selected).integer("hits", hits).integer("misses", misses);
+    j.integer("bytes_h2d", bytes).end();
+    j.num("hit_rate", hit_rate).num("hit_rate_after_first_step", hit_rate_warm);
+    j.num("bytes_h2d_per_step", bytes_per_step).num("bytes_h2d_per_step_after_first_step", bytes_per_step_warm);
+    j.num("bytes_h2d_per_step_without_buffer", bytes_without);
+    j.integer("device_bytes_per_request", accounting[0].device_bytes);
+    j.num("full_device_cache_bytes_per_request", full_mean);
+    j.begin("requests", '[');
+    for (uint32_t b = 0; b < opt.batch; ++b) {
+      j.begin().integer("id", ids[b]).integer("length_tokens", accounting[b].length_tokens);
+      j.integer("device_bytes", accounting[b].device_bytes);
+      j.integer("full_device_cache_bytes", accounting[b].full_device_cache_bytes);
+      j.integer("host_bytes", accounting[b].host_bytes).end();
+    }
+    j.end(']');
+    j.num("topk_overlap", overlaps.mean());
+    j.begin("attention_mass").num("mean", mass.mean()).num("min", mass.min());
+    j.integer("samples", mass.values.size()).integer("request", 0).end();
+    j.begin("step_time_ms").num("decode_wall_mean", decode_ms.mean()).num("decode_wall_median", decode_ms.median());
+    j.num("decode_wall_min", decode_ms.min()).num("decode_wall_max", decode_ms.max());
+    j.num("append_wall_mean", append_ms.mean()).num("device_mean", device_ms.mean()).end();
+    if (kernel_ms.empty()) {
+      j.null("kernel_time_ms");
+    } else {
+      j.begin("kernel_time_ms");
+      for (const KernelTime& k : kernel_ms) j.num(k.name.c_str(), k.sum_ms / double(k.steps));
+      j.end();
+    }
+    j.begin("check").boolean("enabled", opt.check).integer("steps", checked).boolean("passed", opt.check && check.passed);
+    j.num("max_score_relative_error", check.stage(CheckStage::Score).worst_error);
+    j.num("max_attend_relative_l2_error", check.stage(CheckStage::Attend).worst_error);
+    j.num("max_attend_abs_error", check.attend_max_abs_error);
+    j.num("score_tolerance", kScoreTolerance).num("attend_tolerance", kAttendTolerance);
+    j.begin("stages");
+    for (int i = 0; i < kCheckStageCount; ++i) {
+      const StageOutcome& o = check.stages[i];
+      j.begin(check_stage_name(CheckStage(i))).boolean("passed", opt.check && o.passed).integer("compared", o.compared);
+      j.integer("mismatches", o.mismatches).num("worst_error", o.worst_error).end();
+    }
+    j.end().end();
+    j.begin("per_step", '[');
+    for (size_t t = 0; t < records.size(); ++t) {
+      const StepRecord& r = records[t];
+      j.begin().integer("step", t).integer("units_selected", r.stats.units_selected).integer("hits", r.stats.hits);
+      j.integer("misses", r.stats.misses).integer("bytes_h2d", r.stats.bytes_copied_h2d);
+      j.num("decode_ms", r.decode_ms).num("append_ms", r.append_ms).num("device_ms", r.device_ms >= 0 ? r.device_ms : NAN);
+      j.num("topk_overlap", r.overlap).end();
+    }
+    j.end(']');
+    j.end();
+    std::ofstream file(opt.json);
+    file << j.text() << "\n";
+    if (!file) {
+      std::fprintf(stderr, "hsa-run: cannot write '%s'\n", opt.json.c_str());
+      return 4;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options options;
+  const std::string problem = parse_options(argc, argv, &options);
+  if (options.help) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  if (!problem.empty()) {
+    std::fprintf(stderr, "hsa-run: %s (see hsa-run --help)\n", problem.c_str());
+    return 2;
+  }
+  try {
+    return run(options);
+  } catch (const std::bad_alloc&) {
+    return fail(3, "out of host memory", Status(StatusCode::OutOfMemory, "allocation failed"));
+  }
+}

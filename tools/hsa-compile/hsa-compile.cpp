@@ -1,0 +1,155 @@
+//===- hsa-compile.cpp - one-shot driver: .mlir layer -> runtime artifact -===//
+//
+//   hsa-compile examples/llama3-8b-quest.mlir -o llama3.hsa [--header x.h]
+//
+// Runs hsa-lower-to-nvvm (expand, plan, fuse, convert, NVVM, serialize; PTX
+// and cubin by default) and exports the artifact (docs/ARTIFACT.md).
+//
+//===----------------------------------------------------------------------===//
+
+#include "hsa/InitAll.h"
+#include "hsa/Pipelines/Pipelines.h"
+#include "hsa/Target/Artifact.h"
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
+#include "mlir/Target/LLVM/NVVM/Target.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Process.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace llvm;
+
+static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<layer.mlir>"),
+                                      cl::init("-"));
+static cl::opt<std::string> outputFile("o", cl::desc("artifact to write"),
+                                       cl::value_desc("file"), cl::Required);
+static cl::opt<std::string>
+    headerFile("header", cl::desc("also write the artifact as a C/C++ header"),
+               cl::value_desc("file"));
+static cl::opt<std::string>
+    loweredFile("emit-lowered",
+                cl::desc("also write the lowered module (for inspection)"),
+                cl::value_desc("file"));
+static cl::opt<std::string> chip("chip", cl::desc("GPU architecture"),
+                                 cl::init("sm_90a"));
+static cl::opt<std::string> features("features", cl::desc("PTX features"),
+                                     cl::init("+ptx80"));
+static cl::opt<unsigned> optLevel("opt-level", cl::desc("LLVM -O level"),
+                                  cl::init(3));
+static cl::opt<std::string>
+    kernelFormat("format", cl::desc("kernel images: both (PTX + cubin), isa, bin"),
+           cl::init("both"));
+static cl::opt<std::string>
+    toolkit("toolkit", cl::desc("CUDA toolkit with ptxas (default: "
+                                "$CUDA_HOME, else /usr/local/cuda)"));
+static cl::opt<bool> noFuse("no-fuse", cl::desc("keep every stage a kernel"));
+static cl::opt<bool> quiet("quiet", cl::desc("no summary"));
+
+static std::string defaultToolkit() {
+  if (!toolkit.empty())
+    return toolkit;
+  if (std::optional<std::string> home = sys::Process::GetEnv("CUDA_HOME"))
+    return *home;
+  return sys::fs::exists("/usr/local/cuda/bin/ptxas") ? "/usr/local/cuda" : "";
+}
+
+static bool writeFile(StringRef path,
+                      function_ref<mlir::LogicalResult(raw_ostream &)> write) {
+  std::string error;
+  auto out = mlir::openOutputFile(path, &error);
+  if (!out) {
+    errs() << "hsa-compile: " << error << "\n";
+    return false;
+  }
+  if (mlir::failed(write(out->os())))
+    return false;
+  out->keep();
+  return true;
+}
+
+int main(int argc, char **argv) {
+  InitLLVM init(argc, argv);
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "hsa-compile: compile an hsa layer (.mlir) into a runtime artifact\n");
+
+  mlir::DialectRegistry registry;
+  mlir::registerAllDialects(registry);
+  mlir::registerAllExtensions(registry);
+  mlir::NVVM::registerNVVMTargetInterfaceExternalModels(registry);
+  mlir::registerAllToLLVMIRTranslations(registry);
+  hsa::registerAllDialects(registry);
+  mlir::MLIRContext context(registry);
+
+  SourceMgr sourceMgr;
+  mlir::SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  std::string error;
+  auto input = mlir::openInputFile(inputFile, &error);
+  if (!input) {
+    errs() << "hsa-compile: " << error << "\n";
+    return 1;
+  }
+  sourceMgr.AddNewSourceBuffer(std::move(input), SMLoc());
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      mlir::parseSourceFile<mlir::ModuleOp>(sourceMgr, &context);
+  if (!module)
+    return 1;
+
+  hsa::LowerToNVVMOptions options;
+  options.fuse = !noFuse;
+  options.chip = chip;
+  options.features = features;
+  options.optLevel = optLevel;
+  options.format = kernelFormat;
+  options.toolkit = defaultToolkit();
+  if (options.format != "isa" && options.toolkit.empty()) {
+    errs() << "hsa-compile: format '" << kernelFormat
+           << "' needs ptxas: pass --toolkit=<CUDA dir> or --format=isa\n";
+    return 1;
+  }
+  mlir::PassManager pm(&context);
+  hsa::buildLowerToNVVMPipeline(pm, options);
+  if (mlir::failed(pm.run(*module)))
+    return 1;
+
+  if (!loweredFile.empty() &&
+      !writeFile(loweredFile, [&](raw_ostream &os) {
+        module->print(os);
+        return mlir::success();
+      }))
+    return 1;
+  std::vector<uint8_t> image;
+  if (mlir::failed(hsa::buildArtifact(*module, image)))
+    return 1;
+  if (!writeFile(outputFile, [&](raw_ostream &os) {
+        os.write(reinterpret_cast<const char *>(image.data()), image.size());
+        return mlir::success();
+      }))
+    return 1;
+  if (!headerFile.empty() &&
+      !writeFile(headerFile, [&](raw_ostream &os) {
+        return hsa::exportArtifactHeader(*module, os);
+      }))
+    return 1;
+  if (!quiet) {
+    unsigned launches = 0;
+    module->walk([&](mlir::Operation *op) {
+      launches += op->getName().getStringRef() == "gpu.launch_func";
+    });
+    outs() << "hsa-compile: " << inputFile << " -> " << outputFile << " ("
+           << image.size() << " bytes; " << chip << ", kernels as " << kernelFormat
+           << ", " << launches << " launches in 3 plans)\n";
+  }
+  return 0;
+}
