@@ -1575,11 +1575,13 @@ def main(argv=None):
         log("phase 4: compiled peers (flex_attention, compiled Quest score)")
         flex_c = quest_c = None
         try:
-            import torch._dynamo
+            # importlib, not `import torch._dynamo`: that would make `torch` a local of main().
+            import importlib
+            dynamo_config = importlib.import_module("torch._dynamo").config
             for attr in ("cache_size_limit", "recompile_limit", "accumulated_cache_size_limit",
                          "accumulated_recompile_limit"):
-                if hasattr(torch._dynamo.config, attr):
-                    setattr(torch._dynamo.config, attr, max(256, getattr(torch._dynamo.config, attr)))
+                if hasattr(dynamo_config, attr):
+                    setattr(dynamo_config, attr, max(256, getattr(dynamo_config, attr)))
         except Exception as e:
             R.meta["features"]["dynamo_config_error"] = _err(e)
         if R.meta["features"].get("flex_attention"):

@@ -42,13 +42,14 @@ if [ -n "${HSA_RUN:-}" ] && [ -n "${HSA_ARTIFACT:-}" ]; then
     CMD_ENV="HSA_RUN=$HSA_RUN HSA_ARTIFACT=$HSA_ARTIFACT ${HSA_RUN_ARGS:+HSA_RUN_ARGS=\"$HSA_RUN_ARGS\" }"
     if [ -x "$HSA_RUN" ]; then
         # shellcheck disable=SC2206  # HSA_RUN_ARGS is split on purpose
-        cmd=("$HSA_RUN" ${HSA_ARTIFACT_FLAG:+"$HSA_ARTIFACT_FLAG"} "$HSA_ARTIFACT" --backend=cuda --profile --json ${HSA_RUN_ARGS:-})
+        cmd=("$HSA_RUN" ${HSA_ARTIFACT_FLAG:+"$HSA_ARTIFACT_FLAG"} "$HSA_ARTIFACT" --backend=cuda --profile --json="$OUT/hsa-run.json" ${HSA_RUN_ARGS:-})
         echo "== ${cmd[*]}"
         t0=$(date +%s)
-        "${cmd[@]}" > "$OUT/hsa-run.json" 2> "$OUT/hsa-run.log"
+        "${cmd[@]}" > "$OUT/hsa-run.txt" 2> "$OUT/hsa-run.log"
         hrc=$?
-        echo "== hsa-run exit $hrc after $(( $(date +%s) - t0 )) s; stdout $(wc -c < "$OUT/hsa-run.json") bytes; stderr tail:"
-        tail -n 8 "$OUT/hsa-run.log" | cut -c1-300
+        echo "== hsa-run exit $hrc after $(( $(date +%s) - t0 )) s; summary:"
+        cut -c1-200 "$OUT/hsa-run.txt" | head -20
+        tail -n 4 "$OUT/hsa-run.log" | cut -c1-300
         if [ -s "$OUT/hsa-run.json" ]; then
             HSA_ARGS=(--hsa "$OUT/hsa-run.json")
         fi

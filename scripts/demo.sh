@@ -14,15 +14,24 @@ echo "== 2. hsa-expand-algorithm: prefill rebuilds the bounds, decode_step becom
 $OPT --hsa-expand-algorithm "$example" | grep -oE 'hsa\.(rebuild_repr|score|topk|diff|gather|attend|store_kv|update_repr) @[a-z0-9_]+' | sed 's/^/     /'
 echo "== 3. hsa-plan-buffers: GPU memory per request at 128K tokens"
 $OPT --hsa-plan-buffers=report "$example" -o /dev/null 2>&1 | grep remark | sed 's/.*remark: /     /'
-echo "== 4. convert-hsa-to-gpu + NVVM: generated kernels (diff and gather fused)"
-$OPT "$example" --hsa-expand-algorithm --hsa-plan-buffers --hsa-fuse-stages --convert-hsa-to-gpu \
-  | $OPT --pass-pipeline='builtin.module(nvvm-attach-target{chip=sm_90a O=3},gpu.module(convert-scf-to-cf,convert-gpu-to-nvvm,canonicalize,cse,reconcile-unrealized-casts),gpu-module-to-binary{format=isa})' \
-  > "$OUT/llama3-8b-quest.gpu.mlir"
+echo "== 4. hsa-compile (hsa-lower-to-nvvm + hsa-translate): kernels (PTX + cubin) and launch plans -> artifact"
+fmt=both; command -v ptxas >/dev/null || [ -x /usr/local/cuda/bin/ptxas ] || fmt=isa
+$BUILD/bin/hsa-compile "$example" -o "$OUT/llama3-8b-quest.hsa" --format=$fmt \
+  --emit-lowered "$OUT/llama3-8b-quest.gpu.mlir" | sed 's/^/     /'
 python3 scripts/extract-ptx.py "$OUT/llama3-8b-quest.gpu.mlir" "$OUT/llama3-8b-quest.ptx"
-grep -oE '\.entry [a-z0-9_]+' "$OUT/llama3-8b-quest.ptx" | sed 's/.entry /     kernel /'
+echo "     kernels: $(grep -oE '\.entry [a-z0-9_]+' "$OUT/llama3-8b-quest.ptx" | sed 's/.entry llama3_8b_attn_//' | tr '\n' ' ')"
 echo "     16-byte vector loads: $(grep -cE 'ld\.global(\.nc)?\.v4' "$OUT/llama3-8b-quest.ptx"), warp shuffles: $(grep -c 'shfl\.sync' "$OUT/llama3-8b-quest.ptx"); PTX in $OUT/llama3-8b-quest.ptx"
+RUN=$BUILD/runtime/hsa-run
+if [ -x "$RUN" ]; then
+  echo "== 5. hsa-run: decode 2 requests (128K- and 32K-token prompts in host memory) for 32 steps,"
+  echo "     every step checked stage by stage against the CPU reference (--backend=auto: CUDA if a GPU is here)"
+  "$RUN" "$OUT/llama3-8b-quest.hsa" --backend=auto --batch=2 --context=128K,32K --steps=32 --check \
+    --json="$OUT/llama3-8b-quest.run.json" | sed 's/^/   /'
+else
+  echo "== 5. (runtime not built: configure with -DHSA_BUILD_RUNTIME=ON to run the artifact)"
+fi
 for f in examples/streaming.mlir examples/deepseek-v32-dsa.mlir; do
   echo "== also $f:"
   $OPT --hsa-plan-buffers=report "$f" -o /dev/null 2>&1 | grep remark | sed 's/.*remark: /     /'
 done
-echo "== done. The runtime (runtime/, CPU reference + CUDA backend) runs these kernels; see README.md."
+echo "== done. On a GPU machine: make check-gpu (README.md, GPU checks); numbers: docs/PERF.md."

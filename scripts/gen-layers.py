@@ -20,6 +20,9 @@ LAYERS = {
     "quest_kvhead_p1_g1": (8, 8, 128, 1, "kv_head", "#hsa.quest<combine = max>", 512, 2048, 4, 64),
     "quest_kvhead_p64_g8": (64, 8, 128, 64, "kv_head", "#hsa.quest<combine = sum>", 32, 128, 1, 1),
     "quest_request_p16_g1_mean": (8, 8, 64, 16, "request", "#hsa.quest<combine = mean_query>", 32, 64, 1, 1),
+    # DSA-like selection shape on Quest: token-level units (P 1), one group,
+    # k = 2048 of N = context units (top-k over 131072 at 128K), C = 2k.
+    "quest_request_p1_k2048": (32, 8, 128, 1, "request", "#hsa.quest<combine = max>", 2048, 4096, 4, 64),
     "streaming_kvhead_p16_g4": (32, 8, 128, 16, "kv_head", "#hsa.streaming_llm", 8, 16, 4, 4),
     "streaming_request_p64_g8": (64, 8, 128, 64, "request", "#hsa.streaming_llm", 4, 8, 1, 3),
 }

@@ -25,7 +25,11 @@ config.environment["FILECHECK_OPTS"] = "-enable-var-scope --allow-unused-prefixe
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()
 
-tool_dirs = [config.hsa_tools_dir, config.llvm_tools_dir]
+# hsa-run is built by runtime/ (a subproject) into <build>/runtime.
+config.hsa_runtime_dir = os.path.join(config.hsa_obj_root, "runtime")
+tool_dirs = [config.hsa_tools_dir, config.hsa_runtime_dir, config.llvm_tools_dir]
+if os.path.exists(os.path.join(config.hsa_runtime_dir, "hsa-run")):
+    config.available_features.add("hsa-runtime")
 for tool_dir in tool_dirs:
     llvm_config.with_environment("PATH", tool_dir, append_path=True)
 tools = ["hsa-opt", "hsa-translate", "hsa-compile", "hsa-run", "mlir-opt"]
