@@ -16,4 +16,7 @@ for layer in $(cat "$OUT/layers.txt"); do
 done
 "$COMPILE" --quiet examples/llama3-8b-quest.mlir -o "$OUT/llama3-8b-quest.hsa"
 "$COMPILE" --quiet examples/streaming.mlir -o "$OUT/streaming.hsa"
-echo "gpu-bundle: $((n + 2)) artifacts in $OUT ($(du -sh "$OUT" | cut -f1))"
+# Unfused (separate diff and gather kernels): checked too, and benchmarked
+# against the fused diff_gather.
+"$COMPILE" --quiet --no-fuse examples/llama3-8b-quest.mlir -o "$OUT/llama3-8b-quest-unfused.hsa"
+echo "gpu-bundle: $((n + 3)) artifacts in $OUT ($(du -sh "$OUT" | cut -f1))"
