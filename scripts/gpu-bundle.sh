@@ -19,4 +19,6 @@ done
 # Unfused (separate diff and gather kernels): checked too, and benchmarked
 # against the fused diff_gather.
 "$COMPILE" --quiet --no-fuse examples/llama3-8b-quest.mlir -o "$OUT/llama3-8b-quest-unfused.hsa"
-echo "gpu-bundle: $((n + 3)) artifacts in $OUT ($(du -sh "$OUT" | cut -f1))"
+# PTX only: the runtime JIT-compiles it (once per module) on the device.
+"$COMPILE" --quiet --format=isa examples/llama3-8b-quest.mlir -o "$OUT/llama3-8b-quest-ptx.hsa"
+echo "gpu-bundle: $((n + 4)) artifacts in $OUT ($(du -sh "$OUT" | cut -f1))"

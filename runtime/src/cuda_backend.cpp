@@ -183,17 +183,26 @@ Status CudaBackend::load_kernels(const Artifact& artifact, std::vector<CUfunctio
   ImageChoice choice{};
   HSA_RETURN_IF_ERROR(choose_kernel_images(artifact, cc_major_, cc_minor_, &choice));
   const SymbolValues symbols = shape_.symbols();
+  // Kernels of one compiled module share its image: load (and JIT) it once.
+  std::vector<std::pair<const ArtifactKernel*, CUmodule>> loaded;
   for (const ArtifactKernel& k : artifact.kernels) {
     const bool cubin = choice.use_cubin && !k.cubin.empty();
     const void* image = cubin ? static_cast<const void*>(k.cubin.data()) : static_cast<const void*>(k.ptx.c_str());
-    char log[4096] = {0};
-    CUjit_option jit_options[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
-    void* jit_values[] = {log, reinterpret_cast<void*>(uintptr_t(sizeof(log)))};
     CUmodule module = nullptr;
-    Status status = check(driver_->cuModuleLoadDataEx(&module, image, 2, jit_options, jit_values),
-                          "loading kernel '" + k.name + "' from " + (cubin ? "cubin" : "PTX"));
-    if (!status.is_ok()) return Status(status.code(), status.message() + (log[0] ? std::string(": ") + log : ""));
-    modules_.push_back(module);
+    for (const auto& prior : loaded) {
+      const bool same = cubin ? (!prior.first->cubin.empty() && prior.first->cubin == k.cubin) : prior.first->ptx == k.ptx;
+      if (same && (cubin == (choice.use_cubin && !prior.first->cubin.empty()))) module = prior.second;
+    }
+    if (!module) {
+      char log[4096] = {0};
+      CUjit_option jit_options[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+      void* jit_values[] = {log, reinterpret_cast<void*>(uintptr_t(sizeof(log)))};
+      Status status = check(driver_->cuModuleLoadDataEx(&module, image, 2, jit_options, jit_values),
+                            "loading kernel '" + k.name + "' from " + (cubin ? "cubin" : "PTX"));
+      if (!status.is_ok()) return Status(status.code(), status.message() + (log[0] ? std::string(": ") + log : ""));
+      modules_.push_back(module);
+      loaded.push_back({&k, module});
+    }
     CUfunction function = nullptr;
     HSA_RETURN_IF_ERROR(check(driver_->cuModuleGetFunction(&function, module, k.entry_symbol.c_str()),
                               "kernel '" + k.name + "' entry '" + k.entry_symbol + "'"));
