@@ -15,6 +15,12 @@ namespace hsa {
 /// Adds the hsa dialect to `registry`.
 void registerAllDialects(mlir::DialectRegistry &registry);
 
+/// Everything hsa's tools parse and lower: upstream's dialects and
+/// extensions (without the ConvertToLLVM extensions convert-gpu-to-nvvm
+/// silently leaves memref ops behind), the NVVM target and the LLVM IR
+/// translations (gpu-module-to-binary needs both), and hsa's dialect.
+void registerToolDialects(mlir::DialectRegistry &registry);
+
 /// Registers hsa's passes and named pipelines with the global registry.
 void registerAllPasses();
 

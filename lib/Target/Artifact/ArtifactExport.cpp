@@ -643,25 +643,22 @@ void registerArtifactTranslations() {
                     gpu::GPUDialect, memref::MemRefDialect, NVVM::NVVMDialect,
                     scf::SCFDialect>();
   };
+  using Exporter = LogicalResult (*)(ModuleOp, llvm::raw_ostream &);
+  auto onModule = [](Exporter exporter) {
+    return [exporter](Operation *op, llvm::raw_ostream &os) -> LogicalResult {
+      auto module = dyn_cast<ModuleOp>(op);
+      if (!module)
+        return op->emitError("expected a builtin.module");
+      return exporter(module, os);
+    };
+  };
   TranslateFromMLIRRegistration toArtifact(
       "hsa-to-artifact", "write the hsa runtime artifact of a lowered module",
-      [](Operation *op, llvm::raw_ostream &os) -> LogicalResult {
-        auto module = dyn_cast<ModuleOp>(op);
-        if (!module)
-          return op->emitError("expected a builtin.module");
-        return exportArtifact(module, os);
-      },
-      dialects);
+      onModule(exportArtifact), dialects);
   TranslateFromMLIRRegistration toHeader(
       "hsa-to-cpp-header",
       "write the hsa runtime artifact of a lowered module as a C/C++ header",
-      [](Operation *op, llvm::raw_ostream &os) -> LogicalResult {
-        auto module = dyn_cast<ModuleOp>(op);
-        if (!module)
-          return op->emitError("expected a builtin.module");
-        return exportArtifactHeader(module, os);
-      },
-      dialects);
+      onModule(exportArtifactHeader), dialects);
 }
 
 } // namespace hsa
