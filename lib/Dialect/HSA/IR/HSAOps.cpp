@@ -19,6 +19,47 @@
 using namespace mlir;
 using namespace mlir::hsa;
 
+// The layer's algorithm and format are attribute interfaces; parse any
+// attribute and say which kinds fit, instead of the generic "invalid kind of
+// attribute specified".
+template <typename InterfaceT>
+static ParseResult parseInterfaceAttr(OpAsmParser &parser, InterfaceT &result,
+                                      StringRef expected) {
+  SMLoc loc = parser.getCurrentLocation();
+  Attribute attr;
+  if (parser.parseAttribute(attr))
+    return failure();
+  result = dyn_cast<InterfaceT>(attr);
+  if (!result)
+    return parser.emitError(loc) << "expected " << expected << ", got " << attr;
+  return success();
+}
+
+static ParseResult parseAlgorithm(OpAsmParser &parser,
+                                  SparseAlgorithmAttrInterface &algorithm) {
+  return parseInterfaceAttr(parser, algorithm,
+                            "a sparse-attention algorithm (#hsa.quest, "
+                            "#hsa.streaming_llm, #hsa.dsa, #hsa.cluster_kv)");
+}
+
+static void printAlgorithm(OpAsmPrinter &printer, Operation *,
+                           SparseAlgorithmAttrInterface algorithm) {
+  printer.printAttribute(algorithm);
+}
+
+static ParseResult parseFormat(OpAsmParser &parser,
+                               PageTableFormatAttrInterface &format) {
+  return parseInterfaceAttr(parser, format,
+                            "a page-table format (#hsa.native, "
+                            "#hsa.flash_attn_block_table, #hsa.flashinfer_csr, "
+                            "#hsa.token_indices)");
+}
+
+static void printFormat(OpAsmPrinter &printer, Operation *,
+                        PageTableFormatAttrInterface format) {
+  printer.printAttribute(format);
+}
+
 #define GET_OP_CLASSES
 #include "hsa/Dialect/HSA/IR/HSAOps.cpp.inc"
 

@@ -38,9 +38,9 @@ def HSA_LayerOp : HSA_Op<"layer", [Symbol]> {
                        HSA_PageTableFormatAttrInterface:$format,
                        OptionalAttr<F32Attr>:$softmax_scale);
   let assemblyFormat = [{
-    $sym_name `config` `(` $config `)` `algorithm` `(` $algorithm `)`
+    $sym_name `config` `(` $config `)` `algorithm` `(` custom<Algorithm>($algorithm) `)`
     `budget` `(` $budget `)` `buffer` `(` $buffer `)`
-    `forced` `(` $forced `)` `format` `(` $format `)` attr-dict
+    `forced` `(` $forced `)` `format` `(` custom<Format>($format) `)` attr-dict
   }];
   let hasVerifier = 1;
   let extraClassDeclaration = [{
