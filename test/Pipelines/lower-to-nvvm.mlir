@@ -43,8 +43,7 @@ func.func @append(%k: memref<?x4x64xf16, #hsa.tier<device>>,
 // CHECK:   gpu.launch_func @hsa_kernels::@attn_score
 // CHECK:   gpu.launch_func @hsa_kernels::@attn_topk
 // CHECK:   gpu.launch_func @hsa_kernels::@attn_diff_gather
-// CHECK:   gpu.launch_func @hsa_kernels::@attn_attend_split
-// CHECK:   gpu.launch_func @hsa_kernels::@attn_attend_merge
+// CHECK:   gpu.launch_func @hsa_kernels::@attn_attend
 // CHECK: func.func @append({{.*}}{hsa.buffer = "io.new_k"}{{.*}}{hsa.buffer = "io.new_v"}{{.*}}{hsa.buffer = "req.length"}) attributes {hsa.entry = "append"}
 // CHECK:   gpu.launch_func @hsa_kernels::@attn_store_kv
 // CHECK:   gpu.launch_func @hsa_kernels::@attn_update_repr

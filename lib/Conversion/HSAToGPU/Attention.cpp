@@ -1,10 +1,10 @@
 //===- Attention.cpp - sparse attention: split-K decode + LSE merge -------===//
 //
-// hsa.attend becomes two kernels (flash-decoding):
+// hsa.attend becomes one kernel (flash-decoding, merge by the last split):
 //
-// attend_split, grid (B, Hkv * head chunks, splits), 4 warps: one block
-//   attends one chunk of the query heads of one KV head (all G heads of the
-//   group when they fit in registers) to the tokens of `units per split`
+// attend, grid (B, Hkv * head chunks, splits), 4 warps: one block attends
+//   one chunk of the query heads of one KV head (all G heads of the group
+//   when they fit in registers) to the tokens of `units per split`
 //   consecutive selection entries (about 128 tokens), so each K/V row is read
 //   once per chunk, never once per query head. A row is read by `rowThreads`
 //   lanes with 16-byte vector loads (D = 128, bf16: 16 lanes of 8 elements,
@@ -14,10 +14,12 @@
 //   through shuffles, warps through shared memory; the block writes
 //   scratch.attn_o[b][h][split] (normalised) and scratch.attn_lse (natural
 //   log; -inf for a split without tokens, whose output row is zero).
-//
-// attend_merge, grid (B, ceil(Hq * Dv / 8 / 128)), 128 threads: one thread per
-//   8 output elements combines the splits with weights exp(lse - max lse) and
-//   writes io.o in the KV dtype (zeros when no split saw a token).
+//   Then every thread fences its stores and thread 0 counts the split in
+//   scratch.attn_done[b][first head of the chunk]; the block that counts
+//   last (the threadFenceReduction pattern) combines all splits of its
+//   heads with weights exp(lse - max lse), writes io.o in the KV dtype
+//   (zeros when no split saw a token) and resets the count to 0. One launch
+//   instead of a split and a merge kernel.
 //
 // Semantics (docs/BUFFERS.md): query head h reads KV head h / G, selection
 // group (h / G) / Hu, head Hu-index (h / G) % Hu; tokens are u * P + r of
@@ -43,7 +45,6 @@ using FPred = arith::CmpFPredicate;
 
 static constexpr int64_t kAttendWarps = 4;
 static constexpr int64_t kAttendBlock = kAttendWarps * kWarpSize;
-static constexpr int64_t kMergeBlock = 128;
 /// f32 registers per lane for the queries and accumulators of one block's
 /// heads; more heads per KV head than fit become more blocks (grid y).
 static constexpr int64_t kStateRegisters = 160;
@@ -166,10 +167,17 @@ static Value addSharedBuffer(gpu::GPUFuncOp fn, ArrayRef<int64_t> shape,
   return buffer;
 }
 
-/// The split kernel's scratch buffers (scratch.attn_o, scratch.attn_lse).
-/// They are not operands of hsa.attend: the launch fetches them by name.
-static FailureOr<std::pair<Value, Value>>
-getAttendScratch(OpBuilder &builder, AttendOp op, LayerOp layer) {
+/// The attention kernel's scratch buffers (scratch.attn_o, scratch.attn_lse,
+/// scratch.attn_done). They are not operands of hsa.attend: the launch
+/// fetches them by name.
+namespace {
+struct AttendScratch {
+  Value partialOut, partialLse, done;
+};
+} // namespace
+
+static FailureOr<AttendScratch> getAttendScratch(OpBuilder &builder,
+                                                 AttendOp op, LayerOp layer) {
   auto get = [&](StringRef name) -> Value {
     FailureOr<BufferSpec> spec = layer.getStateBuffer(name);
     if (failed(spec))
@@ -177,15 +185,76 @@ getAttendScratch(OpBuilder &builder, AttendOp op, LayerOp layer) {
     return StateOp::create(builder, op.getLoc(), Type(getBufferType(*spec)),
                            layer.getSymName(), name);
   };
-  Value partial = get("scratch.attn_o"), lse = get("scratch.attn_lse");
-  if (!partial || !lse)
+  AttendScratch scratch{get("scratch.attn_o"), get("scratch.attn_lse"),
+                        get("scratch.attn_done")};
+  if (!scratch.partialOut || !scratch.partialLse || !scratch.done)
     return op.emitOpError() << "layer '" << layer.getSymName()
                             << "' has no attention scratch buffers";
-  return std::make_pair(partial, lse);
+  return scratch;
 }
 
 //===----------------------------------------------------------------------===//
-// attend_split
+// merge of the splits
+//===----------------------------------------------------------------------===//
+
+/// Output vector `col` (p.lanes elements) of query head `head`: the splits'
+/// partial outputs weighted by exp(lse - max lse), normalised, in the KV
+/// dtype; zeros when no split saw a token.
+static void emitMergeItem(KernelBuilder &b, const AttendPlan &p, Type kvType,
+                          Value partialOut, Value partialLse, Value output,
+                          Value batch, Value head, Value col) {
+  Type f32 = b.getF32Type();
+  auto vec4F32 = VectorType::get({4}, f32);
+  auto vecKV = VectorType::get({p.lanes}, kvType);
+  SmallVector<Value> maxLse = b.forRange(
+      b.index(0), b.index(p.splits), b.index(1), {negInf(b)},
+      [&](Value s, ValueRange carried) -> SmallVector<Value> {
+        return {b.maxF(carried[0], b.load(partialLse, {batch, head, s}))};
+      });
+  Value ref = safeMax(b, maxLse[0]);
+  const int64_t quads = p.lanes / 4;
+  SmallVector<Value> init(quads, zeros(b, vec4F32));
+  init.push_back(b.f32(0.0));
+  SmallVector<Value> sums = b.forRange(
+      b.index(0), b.index(p.splits), b.index(1), init,
+      [&](Value s, ValueRange carried) -> SmallVector<Value> {
+        Value lse = b.load(partialLse, {batch, head, s});
+        Value weight = b.exp(b.subF(lse, ref));
+        Value weightV = splat(b, vec4F32, weight);
+        SmallVector<Value> next;
+        for (int64_t part = 0; part < quads; ++part) {
+          Value o = b.loadVector(
+              4, partialOut, {batch, head, s, b.add(col, b.index(part * 4))});
+          next.push_back(fma(b, weightV, o, carried[part]));
+        }
+        next.push_back(b.addF(carried[quads], weight));
+        return next;
+      });
+  Value total = sums[quads];
+  Value seen = b.cmpF(FPred::OGT, total, b.f32(0.0));
+  Value inv = b.select(seen, arith::DivFOp::create(b, b.f32(1.0), total),
+                       b.f32(0.0));
+  Value invV = splat(b, vec4F32, inv);
+  // Concatenate the quads (vector.shuffle: lowered by convert-gpu-to-nvvm,
+  // unlike the strided-slice ops).
+  SmallVector<Value> pieces;
+  for (int64_t part = 0; part < quads; ++part)
+    pieces.push_back(b.mulF(sums[part], invV));
+  while (pieces.size() > 1) {
+    SmallVector<Value> joined;
+    for (size_t i = 0; i + 1 < pieces.size(); i += 2) {
+      int64_t width = cast<VectorType>(pieces[i].getType()).getNumElements();
+      auto mask = llvm::to_vector(llvm::seq<int64_t>(0, 2 * width));
+      joined.push_back(
+          vector::ShuffleOp::create(b, pieces[i], pieces[i + 1], mask));
+    }
+    pieces = std::move(joined);
+  }
+  b.storeVector(b.truncTo(vecKV, pieces.front()), output, {batch, head, col});
+}
+
+//===----------------------------------------------------------------------===//
+// attend (split + merge by the last split)
 //===----------------------------------------------------------------------===//
 
 /// Online-softmax state of one lane: per head the running max (base 2), the
@@ -227,6 +296,7 @@ static void buildSplitKernel(KernelBuilder &b, gpu::GPUFuncOp fn,
   unsigned next = 5;
   Value values = p.latent ? Value() : arg(next++);
   Value partialOut = arg(next++), partialLse = arg(next++);
+  Value done = arg(next++), output = arg(next++);
 
   Type f32 = b.getF32Type(), i32 = b.getI32Type();
   auto vecF32 = VectorType::get({p.lanes}, f32);
@@ -239,6 +309,7 @@ static void buildSplitKernel(KernelBuilder &b, gpu::GPUFuncOp fn,
   Value shMax = addSharedBuffer(fn, {warps, hb}, f32);
   Value shSum = addSharedBuffer(fn, {warps, hb}, f32);
   Value shAcc = addSharedBuffer(fn, {warps, hb, p.dv}, f32);
+  Value shLast = addSharedBuffer(fn, {1}, i32);
 
   Value batch = b.blockId(gpu::Dimension::x);
   Value yBlock = b.blockId(gpu::Dimension::y);
@@ -505,73 +576,33 @@ static void buildSplitKernel(KernelBuilder &b, gpu::GPUFuncOp fn,
       b.store(b.select(seen, lse, negInf(b)), partialLse, {batch, head, split});
     });
   });
-}
 
-//===----------------------------------------------------------------------===//
-// attend_merge
-//===----------------------------------------------------------------------===//
-
-static void buildMergeKernel(KernelBuilder &b, gpu::GPUFuncOp fn,
-                             const AttendPlan &p, Type kvType) {
-  Value partialOut = fn.getArgument(0), partialLse = fn.getArgument(1),
-        output = fn.getArgument(2);
-  const int64_t vectors = p.valueVectors, items = p.hq * vectors;
-  Type f32 = b.getF32Type();
-  auto vec4F32 = VectorType::get({4}, f32);
-  auto vecKV = VectorType::get({p.lanes}, kvType);
-  Value batch = b.blockId(gpu::Dimension::x);
-  Value item = b.add(b.mul(b.blockId(gpu::Dimension::y), b.index(kMergeBlock)),
-                     b.threadId());
-  b.ifThen(b.cmp(Pred::ult, item, b.index(items)), [&] {
-    Value head = b.divU(item, b.index(vectors));
-    Value col = b.mul(b.remU(item, b.index(vectors)), b.index(p.lanes));
-    SmallVector<Value> maxLse = b.forRange(
-        b.index(0), b.index(p.splits), b.index(1), {negInf(b)},
-        [&](Value s, ValueRange carried) -> SmallVector<Value> {
-          return {b.maxF(carried[0], b.load(partialLse, {batch, head, s}))};
-        });
-    Value ref = safeMax(b, maxLse[0]);
-    const int64_t quads = p.lanes / 4;
-    SmallVector<Value> init(quads, zeros(b, vec4F32));
-    init.push_back(b.f32(0.0));
-    SmallVector<Value> sums = b.forRange(
-        b.index(0), b.index(p.splits), b.index(1), init,
-        [&](Value s, ValueRange carried) -> SmallVector<Value> {
-          Value lse = b.load(partialLse, {batch, head, s});
-          Value weight = b.exp(b.subF(lse, ref));
-          Value weightV = splat(b, vec4F32, weight);
-          SmallVector<Value> next;
-          for (int64_t part = 0; part < quads; ++part) {
-            Value o = b.loadVector(4, partialOut,
-                                   {batch, head, s,
-                                    b.add(col, b.index(part * 4))});
-            next.push_back(fma(b, weightV, o, carried[part]));
-          }
-          next.push_back(b.addF(carried[quads], weight));
-          return next;
-        });
-    Value total = sums[quads];
-    Value seen = b.cmpF(FPred::OGT, total, b.f32(0.0));
-    Value inv = b.select(seen, arith::DivFOp::create(b, b.f32(1.0), total),
-                         b.f32(0.0));
-    Value invV = splat(b, vec4F32, inv);
-    // Concatenate the quads (vector.shuffle: lowered by convert-gpu-to-nvvm,
-    // unlike the strided-slice ops).
-    SmallVector<Value> pieces;
-    for (int64_t part = 0; part < quads; ++part)
-      pieces.push_back(b.mulF(sums[part], invV));
-    while (pieces.size() > 1) {
-      SmallVector<Value> joined;
-      for (size_t i = 0; i + 1 < pieces.size(); i += 2) {
-        int64_t width = cast<VectorType>(pieces[i].getType()).getNumElements();
-        auto mask = llvm::to_vector(llvm::seq<int64_t>(0, 2 * width));
-        joined.push_back(
-            vector::ShuffleOp::create(b, pieces[i], pieces[i + 1], mask));
-      }
-      pieces = std::move(joined);
-    }
-    Value result = pieces.front();
-    b.storeVector(b.truncTo(vecKV, result), output, {batch, head, col});
+  // Phase 4: count this split; the last split of the chunk merges. Every
+  // thread fences its partial stores before the barrier, so when thread 0's
+  // atomic is the last count, every split's partials are visible.
+  LLVM::FenceOp::create(b, LLVM::AtomicOrdering::acq_rel);
+  b.barrier();
+  b.ifThen(b.cmp(Pred::eq, tid, b.index(0)), [&] {
+    Value before = b.atomicAdd(b.i32(1), done, {batch, firstHead});
+    b.store(before, shLast, {b.index(0)});
+  });
+  b.barrier();
+  Value last = b.cmp(Pred::eq, b.load(shLast, {b.index(0)}),
+                     b.i32(p.splits - 1));
+  b.ifThen(last, [&] {
+    LLVM::FenceOp::create(b, LLVM::AtomicOrdering::acq_rel);
+    const int64_t vectors = p.valueVectors;
+    b.forRange(tid, b.index(hb * vectors), b.index(kAttendBlock),
+               [&](Value item) {
+                 Value head = b.add(firstHead, b.divU(item, b.index(vectors)));
+                 Value col = b.mul(b.remU(item, b.index(vectors)),
+                                   b.index(p.lanes));
+                 emitMergeItem(b, p, kvType, partialOut, partialLse, output,
+                               batch, head, col);
+               });
+    // Ready for the next step (kernel boundaries order it).
+    b.ifThen(b.cmp(Pred::eq, tid, b.index(0)),
+             [&] { b.store(b.i32(0), done, {batch, firstHead}); });
   });
 }
 
@@ -595,48 +626,30 @@ LogicalResult mlir::hsa::lowerAttend(KernelContext &ctx, AttendOp op) {
 
   OpBuilder builder(op);
   Location loc = op.getLoc();
-  FailureOr<std::pair<Value, Value>> scratch =
-      getAttendScratch(builder, op, layer);
+  FailureOr<AttendScratch> scratch = getAttendScratch(builder, op, layer);
   if (failed(scratch))
     return failure();
-  auto [partialOut, partialLse] = *scratch;
 
-  SmallVector<Value> splitOperands = {op.getQueries(), op.getLengths(),
-                                      op.getUnits(), op.getSlots(),
-                                      op.getKeys()};
+  SmallVector<Value> operands = {op.getQueries(), op.getLengths(),
+                                 op.getUnits(), op.getSlots(), op.getKeys()};
   if (!plan.latent)
-    splitOperands.push_back(op.getValues());
-  llvm::append_values(splitOperands, partialOut, partialLse);
-  gpu::GPUFuncOp splitKernel = ctx.getOrCreateKernel(
-      kernelName(layer, "attend_split"), splitOperands, {kAttendBlock},
+    operands.push_back(op.getValues());
+  llvm::append_values(operands, scratch->partialOut, scratch->partialLse,
+                      scratch->done, op.getOutput());
+  gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
+      kernelName(layer, "attend"), operands, {kAttendBlock},
       [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
         buildSplitKernel(b, fn, plan, kvType);
-      });
-  SmallVector<Value> mergeOperands = {partialOut, partialLse, op.getOutput()};
-  gpu::GPUFuncOp mergeKernel = ctx.getOrCreateKernel(
-      kernelName(layer, "attend_merge"), mergeOperands, {kMergeBlock},
-      [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
-        buildMergeKernel(b, fn, plan, kvType);
       });
 
   auto c = [&](int64_t v) {
     return arith::ConstantIndexOp::create(builder, loc, v).getResult();
   };
-  Value batch = memref::DimOp::create(builder, loc, op.getQueries(), 0);
-  LaunchShape splitShape;
-  splitShape.gridX = batch;
-  splitShape.gridY = c(plan.hkv * plan.headChunks);
-  splitShape.gridZ = c(plan.splits);
-  splitShape.blockX = kAttendBlock;
-  LaunchShape mergeShape;
-  mergeShape.gridX = batch;
-  mergeShape.gridY =
-      c(llvm::divideCeil(plan.hq * plan.valueVectors, kMergeBlock));
-  mergeShape.blockX = kMergeBlock;
-  // KernelContext::launch replaces the op it is given: the split launch
-  // replaces a placeholder, the merge launch the attend op.
-  Operation *placeholder = arith::ConstantIndexOp::create(builder, loc, 0);
-  ctx.launch(placeholder, splitKernel, splitShape, splitOperands);
-  ctx.launch(op, mergeKernel, mergeShape, mergeOperands);
+  LaunchShape shape;
+  shape.gridX = memref::DimOp::create(builder, loc, op.getQueries(), 0);
+  shape.gridY = c(plan.hkv * plan.headChunks);
+  shape.gridZ = c(plan.splits);
+  shape.blockX = kAttendBlock;
+  ctx.launch(op, kernel, shape, operands);
   return success();
 }

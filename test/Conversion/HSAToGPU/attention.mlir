@@ -41,15 +41,12 @@ func.func @llama_step(%q: memref<?x32x128xbf16, #hsa.tier<device>>, %len: memref
 // CHECK: hsa.state @llama "scratch.attn_o" : memref<?x32x16x128xf32, #hsa.tier<device>>
 // CHECK: hsa.state @llama "scratch.attn_lse" : memref<?x32x16xf32, #hsa.tier<device>>
 // CHECK: %[[B:.*]] = memref.dim %arg0, %c0{{(_[0-9]+)?}} : memref<?x32x128xbf16, #hsa.tier<device>>
-// CHECK: gpu.launch_func @hsa_kernels::@llama_attend_split blocks in (%[[B]], %c8{{(_[0-9]+)?}}, %c16{{(_[0-9]+)?}}) threads in (%c128{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
-// CHECK-SAME: args(%{{.*}} : memref<?x32x128xbf16>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x8x128xi32>, %{{.*}} : memref<?x8x128xi32>, %{{.*}} : memref<?x8x512x1x16x128xbf16>, %{{.*}} : memref<?x8x512x1x16x128xbf16>, %{{.*}} : memref<?x32x16x128xf32>, %{{.*}} : memref<?x32x16xf32>)
-// CHECK-NEXT: memref.memory_space_cast
-// CHECK: gpu.launch_func @hsa_kernels::@llama_attend_merge blocks in (%[[B]], %c4{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}) threads in (%c128{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
-// CHECK-SAME: args(%{{.*}} : memref<?x32x16x128xf32>, %{{.*}} : memref<?x32x16xf32>, %{{.*}} : memref<?x32x128xbf16>)
+// CHECK: gpu.launch_func @hsa_kernels::@llama_attend blocks in (%[[B]], %c8{{(_[0-9]+)?}}, %c16{{(_[0-9]+)?}}) threads in (%c128{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
+// CHECK-SAME: args(%{{.*}} : memref<?x32x128xbf16>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x8x128xi32>, %{{.*}} : memref<?x8x128xi32>, %{{.*}} : memref<?x8x512x1x16x128xbf16>, %{{.*}} : memref<?x8x512x1x16x128xbf16>, %{{.*}} : memref<?x32x16x128xf32>, %{{.*}} : memref<?x32x16xf32>, %{{.*}} : memref<?x{{[0-9]+}}xi32>, %{{.*}} : memref<?x{{[0-9]+}}x{{[0-9]+}}x{{bf16|f16}}>)
 // CHECK-NOT: hsa.attend
-// CHECK-LABEL: gpu.func @llama_attend_split(
+// CHECK-LABEL: gpu.func @llama_attend(
 // CHECK-SAME: workgroup(%{{.*}} : memref<8xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<8xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}
-// CHECK-SAME: memref<4x4x128xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// CHECK-SAME: memref<4x4x128xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<1xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
 // CHECK-SAME: known_block_size = array<i32: 128, 1, 1>
 // CHECK: gpu.barrier
 // CHECK: scf.for
@@ -63,16 +60,19 @@ func.func @llama_step(%q: memref<?x32x128xbf16, #hsa.tier<device>>, %len: memref
 // CHECK: vector.store %{{.*}}, %{{.*}}[%{{.*}}] {alignment = 16 : i64} : memref<?x32x16x128xf32>, vector<4xf32>
 // CHECK: llvm.call_intrinsic "llvm.nvvm.lg2.approx.ftz.f"
 // CHECK: memref.store %{{.*}}, %{{.*}}[%{{.*}}] : memref<?x32x16xf32>
-// CHECK-LABEL: gpu.func @llama_attend_merge(
+// CHECK: llvm.fence acq_rel
+// CHECK: memref.atomic_rmw addi
+// CHECK: llvm.fence acq_rel
 // CHECK: memref.load %{{.*}}[%{{.*}}] : memref<?x32x16xf32>
 // CHECK: vector.load %{{.*}}[%{{.*}}] {alignment = 16 : i64} : memref<?x32x16x128xf32>, vector<4xf32>
 // CHECK: arith.truncf %{{.*}} : vector<8xf32> to vector<8xbf16>
 // CHECK: vector.store %{{.*}}, %{{.*}}[%{{.*}}] {alignment = 16 : i64} : memref<?x32x128xbf16>, vector<8xbf16>
 
 // PTX-LABEL: gpu.binary @hsa_kernels
-// PTX-DAG: .shared .align 16 .b8 __wg_llama_attend_split_5[
-// PTX-DAG: .entry llama_attend_split(
-// PTX-DAG: .entry llama_attend_merge(
+// PTX-DAG: .shared .align 16 .b8 __wg_llama_attend_5[
+// PTX-DAG: .entry llama_attend(
+// PTX-DAG: atom.global.add.u32
+// PTX-DAG: fence.acq_rel.sys
 // PTX-DAG: ld.global.v4.b32
 // PTX-DAG: shfl.sync.bfly.b32
 // PTX-DAG: fma.rn.f32
@@ -110,15 +110,12 @@ func.func @gqa1_step(%q: memref<?x8x128xbf16, #hsa.tier<device>>, %len: memref<?
 // CHECK: hsa.state @gqa1 "scratch.attn_o" : memref<?x8x16x128xf32, #hsa.tier<device>>
 // CHECK: hsa.state @gqa1 "scratch.attn_lse" : memref<?x8x16xf32, #hsa.tier<device>>
 // CHECK: %[[B:.*]] = memref.dim %arg0, %c0{{(_[0-9]+)?}} : memref<?x8x128xbf16, #hsa.tier<device>>
-// CHECK: gpu.launch_func @hsa_kernels::@gqa1_attend_split blocks in (%[[B]], %c8{{(_[0-9]+)?}}, %c16{{(_[0-9]+)?}}) threads in (%c128{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
-// CHECK-SAME: args(%{{.*}} : memref<?x8x128xbf16>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x8x128xi32>, %{{.*}} : memref<?x8x128xi32>, %{{.*}} : memref<?x8x512x1x16x128xbf16>, %{{.*}} : memref<?x8x512x1x16x128xbf16>, %{{.*}} : memref<?x8x16x128xf32>, %{{.*}} : memref<?x8x16xf32>)
-// CHECK-NEXT: memref.memory_space_cast
-// CHECK: gpu.launch_func @hsa_kernels::@gqa1_attend_merge blocks in (%[[B]], %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}) threads in (%c128{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
-// CHECK-SAME: args(%{{.*}} : memref<?x8x16x128xf32>, %{{.*}} : memref<?x8x16xf32>, %{{.*}} : memref<?x8x128xbf16>)
+// CHECK: gpu.launch_func @hsa_kernels::@gqa1_attend blocks in (%[[B]], %c8{{(_[0-9]+)?}}, %c16{{(_[0-9]+)?}}) threads in (%c128{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
+// CHECK-SAME: args(%{{.*}} : memref<?x8x128xbf16>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x8x128xi32>, %{{.*}} : memref<?x8x128xi32>, %{{.*}} : memref<?x8x512x1x16x128xbf16>, %{{.*}} : memref<?x8x512x1x16x128xbf16>, %{{.*}} : memref<?x8x16x128xf32>, %{{.*}} : memref<?x8x16xf32>, %{{.*}} : memref<?x{{[0-9]+}}xi32>, %{{.*}} : memref<?x{{[0-9]+}}x{{[0-9]+}}x{{bf16|f16}}>)
 // CHECK-NOT: hsa.attend
-// CHECK-LABEL: gpu.func @gqa1_attend_split(
+// CHECK-LABEL: gpu.func @gqa1_attend(
 // CHECK-SAME: workgroup(%{{.*}} : memref<8xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<8xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}
-// CHECK-SAME: memref<4x1x128xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// CHECK-SAME: memref<4x1x128xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<1xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
 // CHECK-SAME: known_block_size = array<i32: 128, 1, 1>
 // CHECK: gpu.barrier
 // CHECK: scf.for
@@ -132,16 +129,19 @@ func.func @gqa1_step(%q: memref<?x8x128xbf16, #hsa.tier<device>>, %len: memref<?
 // CHECK: vector.store %{{.*}}, %{{.*}}[%{{.*}}] {alignment = 16 : i64} : memref<?x8x16x128xf32>, vector<4xf32>
 // CHECK: llvm.call_intrinsic "llvm.nvvm.lg2.approx.ftz.f"
 // CHECK: memref.store %{{.*}}, %{{.*}}[%{{.*}}] : memref<?x8x16xf32>
-// CHECK-LABEL: gpu.func @gqa1_attend_merge(
+// CHECK: llvm.fence acq_rel
+// CHECK: memref.atomic_rmw addi
+// CHECK: llvm.fence acq_rel
 // CHECK: memref.load %{{.*}}[%{{.*}}] : memref<?x8x16xf32>
 // CHECK: vector.load %{{.*}}[%{{.*}}] {alignment = 16 : i64} : memref<?x8x16x128xf32>, vector<4xf32>
 // CHECK: arith.truncf %{{.*}} : vector<8xf32> to vector<8xbf16>
 // CHECK: vector.store %{{.*}}, %{{.*}}[%{{.*}}] {alignment = 16 : i64} : memref<?x8x128xbf16>, vector<8xbf16>
 
 // PTX-LABEL: gpu.binary @hsa_kernels
-// PTX-DAG: .shared .align 16 .b8 __wg_gqa1_attend_split_5[
-// PTX-DAG: .entry gqa1_attend_split(
-// PTX-DAG: .entry gqa1_attend_merge(
+// PTX-DAG: .shared .align 16 .b8 __wg_gqa1_attend_5[
+// PTX-DAG: .entry gqa1_attend(
+// PTX-DAG: atom.global.add.u32
+// PTX-DAG: fence.acq_rel.sys
 // PTX-DAG: ld.global.v4.b32
 // PTX-DAG: shfl.sync.bfly.b32
 // PTX-DAG: fma.rn.f32
@@ -179,15 +179,12 @@ func.func @gqa8_step(%q: memref<?x64x128xbf16, #hsa.tier<device>>, %len: memref<
 // CHECK: hsa.state @gqa8 "scratch.attn_o" : memref<?x64x16x128xf32, #hsa.tier<device>>
 // CHECK: hsa.state @gqa8 "scratch.attn_lse" : memref<?x64x16xf32, #hsa.tier<device>>
 // CHECK: %[[B:.*]] = memref.dim %arg0, %c0{{(_[0-9]+)?}} : memref<?x64x128xbf16, #hsa.tier<device>>
-// CHECK: gpu.launch_func @hsa_kernels::@gqa8_attend_split blocks in (%[[B]], %c8{{(_[0-9]+)?}}, %c16{{(_[0-9]+)?}}) threads in (%c128{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
-// CHECK-SAME: args(%{{.*}} : memref<?x64x128xbf16>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x8x128xi32>, %{{.*}} : memref<?x8x128xi32>, %{{.*}} : memref<?x8x512x1x16x128xbf16>, %{{.*}} : memref<?x8x512x1x16x128xbf16>, %{{.*}} : memref<?x64x16x128xf32>, %{{.*}} : memref<?x64x16xf32>)
-// CHECK-NEXT: memref.memory_space_cast
-// CHECK: gpu.launch_func @hsa_kernels::@gqa8_attend_merge blocks in (%[[B]], %c8{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}) threads in (%c128{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
-// CHECK-SAME: args(%{{.*}} : memref<?x64x16x128xf32>, %{{.*}} : memref<?x64x16xf32>, %{{.*}} : memref<?x64x128xbf16>)
+// CHECK: gpu.launch_func @hsa_kernels::@gqa8_attend blocks in (%[[B]], %c8{{(_[0-9]+)?}}, %c16{{(_[0-9]+)?}}) threads in (%c128{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
+// CHECK-SAME: args(%{{.*}} : memref<?x64x128xbf16>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x8x128xi32>, %{{.*}} : memref<?x8x128xi32>, %{{.*}} : memref<?x8x512x1x16x128xbf16>, %{{.*}} : memref<?x8x512x1x16x128xbf16>, %{{.*}} : memref<?x64x16x128xf32>, %{{.*}} : memref<?x64x16xf32>, %{{.*}} : memref<?x{{[0-9]+}}xi32>, %{{.*}} : memref<?x{{[0-9]+}}x{{[0-9]+}}x{{bf16|f16}}>)
 // CHECK-NOT: hsa.attend
-// CHECK-LABEL: gpu.func @gqa8_attend_split(
+// CHECK-LABEL: gpu.func @gqa8_attend(
 // CHECK-SAME: workgroup(%{{.*}} : memref<8xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<8xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}
-// CHECK-SAME: memref<4x8x128xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// CHECK-SAME: memref<4x8x128xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<1xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
 // CHECK-SAME: known_block_size = array<i32: 128, 1, 1>
 // CHECK: gpu.barrier
 // CHECK: scf.for
@@ -201,16 +198,19 @@ func.func @gqa8_step(%q: memref<?x64x128xbf16, #hsa.tier<device>>, %len: memref<
 // CHECK: vector.store %{{.*}}, %{{.*}}[%{{.*}}] {alignment = 16 : i64} : memref<?x64x16x128xf32>, vector<4xf32>
 // CHECK: llvm.call_intrinsic "llvm.nvvm.lg2.approx.ftz.f"
 // CHECK: memref.store %{{.*}}, %{{.*}}[%{{.*}}] : memref<?x64x16xf32>
-// CHECK-LABEL: gpu.func @gqa8_attend_merge(
+// CHECK: llvm.fence acq_rel
+// CHECK: memref.atomic_rmw addi
+// CHECK: llvm.fence acq_rel
 // CHECK: memref.load %{{.*}}[%{{.*}}] : memref<?x64x16xf32>
 // CHECK: vector.load %{{.*}}[%{{.*}}] {alignment = 16 : i64} : memref<?x64x16x128xf32>, vector<4xf32>
 // CHECK: arith.truncf %{{.*}} : vector<8xf32> to vector<8xbf16>
 // CHECK: vector.store %{{.*}}, %{{.*}}[%{{.*}}] {alignment = 16 : i64} : memref<?x64x128xbf16>, vector<8xbf16>
 
 // PTX-LABEL: gpu.binary @hsa_kernels
-// PTX-DAG: .shared .align 16 .b8 __wg_gqa8_attend_split_5[
-// PTX-DAG: .entry gqa8_attend_split(
-// PTX-DAG: .entry gqa8_attend_merge(
+// PTX-DAG: .shared .align 16 .b8 __wg_gqa8_attend_5[
+// PTX-DAG: .entry gqa8_attend(
+// PTX-DAG: atom.global.add.u32
+// PTX-DAG: fence.acq_rel.sys
 // PTX-DAG: ld.global.v4.b32
 // PTX-DAG: shfl.sync.bfly.b32
 // PTX-DAG: fma.rn.f32
@@ -248,15 +248,12 @@ func.func @token_step(%q: memref<?x32x128xbf16, #hsa.tier<device>>, %len: memref
 // CHECK: hsa.state @token "scratch.attn_o" : memref<?x32x2x128xf32, #hsa.tier<device>>
 // CHECK: hsa.state @token "scratch.attn_lse" : memref<?x32x2xf32, #hsa.tier<device>>
 // CHECK: %[[B:.*]] = memref.dim %arg0, %c0{{(_[0-9]+)?}} : memref<?x32x128xbf16, #hsa.tier<device>>
-// CHECK: gpu.launch_func @hsa_kernels::@token_attend_split blocks in (%[[B]], %c8{{(_[0-9]+)?}}, %c2{{(_[0-9]+)?}}) threads in (%c128{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
-// CHECK-SAME: args(%{{.*}} : memref<?x32x128xbf16>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x8x256xi32>, %{{.*}} : memref<?x8x256xi32>, %{{.*}} : memref<?x8x512x1x1x128xbf16>, %{{.*}} : memref<?x8x512x1x1x128xbf16>, %{{.*}} : memref<?x32x2x128xf32>, %{{.*}} : memref<?x32x2xf32>)
-// CHECK-NEXT: memref.memory_space_cast
-// CHECK: gpu.launch_func @hsa_kernels::@token_attend_merge blocks in (%[[B]], %c4{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}) threads in (%c128{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
-// CHECK-SAME: args(%{{.*}} : memref<?x32x2x128xf32>, %{{.*}} : memref<?x32x2xf32>, %{{.*}} : memref<?x32x128xbf16>)
+// CHECK: gpu.launch_func @hsa_kernels::@token_attend blocks in (%[[B]], %c8{{(_[0-9]+)?}}, %c2{{(_[0-9]+)?}}) threads in (%c128{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
+// CHECK-SAME: args(%{{.*}} : memref<?x32x128xbf16>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x8x256xi32>, %{{.*}} : memref<?x8x256xi32>, %{{.*}} : memref<?x8x512x1x1x128xbf16>, %{{.*}} : memref<?x8x512x1x1x128xbf16>, %{{.*}} : memref<?x32x2x128xf32>, %{{.*}} : memref<?x32x2xf32>, %{{.*}} : memref<?x{{[0-9]+}}xi32>, %{{.*}} : memref<?x{{[0-9]+}}x{{[0-9]+}}x{{bf16|f16}}>)
 // CHECK-NOT: hsa.attend
-// CHECK-LABEL: gpu.func @token_attend_split(
+// CHECK-LABEL: gpu.func @token_attend(
 // CHECK-SAME: workgroup(%{{.*}} : memref<128xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<128xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}
-// CHECK-SAME: memref<4x4x128xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// CHECK-SAME: memref<4x4x128xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<1xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
 // CHECK-SAME: known_block_size = array<i32: 128, 1, 1>
 // CHECK: gpu.barrier
 // CHECK: scf.for
@@ -270,16 +267,19 @@ func.func @token_step(%q: memref<?x32x128xbf16, #hsa.tier<device>>, %len: memref
 // CHECK: vector.store %{{.*}}, %{{.*}}[%{{.*}}] {alignment = 16 : i64} : memref<?x32x2x128xf32>, vector<4xf32>
 // CHECK: llvm.call_intrinsic "llvm.nvvm.lg2.approx.ftz.f"
 // CHECK: memref.store %{{.*}}, %{{.*}}[%{{.*}}] : memref<?x32x2xf32>
-// CHECK-LABEL: gpu.func @token_attend_merge(
+// CHECK: llvm.fence acq_rel
+// CHECK: memref.atomic_rmw addi
+// CHECK: llvm.fence acq_rel
 // CHECK: memref.load %{{.*}}[%{{.*}}] : memref<?x32x2xf32>
 // CHECK: vector.load %{{.*}}[%{{.*}}] {alignment = 16 : i64} : memref<?x32x2x128xf32>, vector<4xf32>
 // CHECK: arith.truncf %{{.*}} : vector<8xf32> to vector<8xbf16>
 // CHECK: vector.store %{{.*}}, %{{.*}}[%{{.*}}] {alignment = 16 : i64} : memref<?x32x128xbf16>, vector<8xbf16>
 
 // PTX-LABEL: gpu.binary @hsa_kernels
-// PTX-DAG: .shared .align 16 .b8 __wg_token_attend_split_5[
-// PTX-DAG: .entry token_attend_split(
-// PTX-DAG: .entry token_attend_merge(
+// PTX-DAG: .shared .align 16 .b8 __wg_token_attend_5[
+// PTX-DAG: .entry token_attend(
+// PTX-DAG: atom.global.add.u32
+// PTX-DAG: fence.acq_rel.sys
 // PTX-DAG: ld.global.v4.b32
 // PTX-DAG: shfl.sync.bfly.b32
 // PTX-DAG: fma.rn.f32
@@ -317,15 +317,12 @@ func.func @request_step(%q: memref<?x32x128xbf16, #hsa.tier<device>>, %len: memr
 // CHECK: hsa.state @request "scratch.attn_o" : memref<?x32x16x128xf32, #hsa.tier<device>>
 // CHECK: hsa.state @request "scratch.attn_lse" : memref<?x32x16xf32, #hsa.tier<device>>
 // CHECK: %[[B:.*]] = memref.dim %arg0, %c0{{(_[0-9]+)?}} : memref<?x32x128xbf16, #hsa.tier<device>>
-// CHECK: gpu.launch_func @hsa_kernels::@request_attend_split blocks in (%[[B]], %c8{{(_[0-9]+)?}}, %c16{{(_[0-9]+)?}}) threads in (%c128{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
-// CHECK-SAME: args(%{{.*}} : memref<?x32x128xbf16>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x1x128xi32>, %{{.*}} : memref<?x1x128xi32>, %{{.*}} : memref<?x1x256x8x16x128xbf16>, %{{.*}} : memref<?x1x256x8x16x128xbf16>, %{{.*}} : memref<?x32x16x128xf32>, %{{.*}} : memref<?x32x16xf32>)
-// CHECK-NEXT: memref.memory_space_cast
-// CHECK: gpu.launch_func @hsa_kernels::@request_attend_merge blocks in (%[[B]], %c4{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}) threads in (%c128{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
-// CHECK-SAME: args(%{{.*}} : memref<?x32x16x128xf32>, %{{.*}} : memref<?x32x16xf32>, %{{.*}} : memref<?x32x128xbf16>)
+// CHECK: gpu.launch_func @hsa_kernels::@request_attend blocks in (%[[B]], %c8{{(_[0-9]+)?}}, %c16{{(_[0-9]+)?}}) threads in (%c128{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
+// CHECK-SAME: args(%{{.*}} : memref<?x32x128xbf16>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x1x128xi32>, %{{.*}} : memref<?x1x128xi32>, %{{.*}} : memref<?x1x256x8x16x128xbf16>, %{{.*}} : memref<?x1x256x8x16x128xbf16>, %{{.*}} : memref<?x32x16x128xf32>, %{{.*}} : memref<?x32x16xf32>, %{{.*}} : memref<?x{{[0-9]+}}xi32>, %{{.*}} : memref<?x{{[0-9]+}}x{{[0-9]+}}x{{bf16|f16}}>)
 // CHECK-NOT: hsa.attend
-// CHECK-LABEL: gpu.func @request_attend_split(
+// CHECK-LABEL: gpu.func @request_attend(
 // CHECK-SAME: workgroup(%{{.*}} : memref<8xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<8xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}
-// CHECK-SAME: memref<4x4x128xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// CHECK-SAME: memref<4x4x128xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<1xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
 // CHECK-SAME: known_block_size = array<i32: 128, 1, 1>
 // CHECK: gpu.barrier
 // CHECK: scf.for
@@ -339,16 +336,19 @@ func.func @request_step(%q: memref<?x32x128xbf16, #hsa.tier<device>>, %len: memr
 // CHECK: vector.store %{{.*}}, %{{.*}}[%{{.*}}] {alignment = 16 : i64} : memref<?x32x16x128xf32>, vector<4xf32>
 // CHECK: llvm.call_intrinsic "llvm.nvvm.lg2.approx.ftz.f"
 // CHECK: memref.store %{{.*}}, %{{.*}}[%{{.*}}] : memref<?x32x16xf32>
-// CHECK-LABEL: gpu.func @request_attend_merge(
+// CHECK: llvm.fence acq_rel
+// CHECK: memref.atomic_rmw addi
+// CHECK: llvm.fence acq_rel
 // CHECK: memref.load %{{.*}}[%{{.*}}] : memref<?x32x16xf32>
 // CHECK: vector.load %{{.*}}[%{{.*}}] {alignment = 16 : i64} : memref<?x32x16x128xf32>, vector<4xf32>
 // CHECK: arith.truncf %{{.*}} : vector<8xf32> to vector<8xbf16>
 // CHECK: vector.store %{{.*}}, %{{.*}}[%{{.*}}] {alignment = 16 : i64} : memref<?x32x128xbf16>, vector<8xbf16>
 
 // PTX-LABEL: gpu.binary @hsa_kernels
-// PTX-DAG: .shared .align 16 .b8 __wg_request_attend_split_5[
-// PTX-DAG: .entry request_attend_split(
-// PTX-DAG: .entry request_attend_merge(
+// PTX-DAG: .shared .align 16 .b8 __wg_request_attend_5[
+// PTX-DAG: .entry request_attend(
+// PTX-DAG: atom.global.add.u32
+// PTX-DAG: fence.acq_rel.sys
 // PTX-DAG: ld.global.v4.b32
 // PTX-DAG: shfl.sync.bfly.b32
 // PTX-DAG: fma.rn.f32
@@ -385,15 +385,12 @@ func.func @mla_step(%q: memref<?x128x576xbf16, #hsa.tier<device>>, %len: memref<
 // CHECK: hsa.state @mla "scratch.attn_o" : memref<?x128x16x512xf32, #hsa.tier<device>>
 // CHECK: hsa.state @mla "scratch.attn_lse" : memref<?x128x16xf32, #hsa.tier<device>>
 // CHECK: %[[B:.*]] = memref.dim %arg0, %c0{{(_[0-9]+)?}} : memref<?x128x576xbf16, #hsa.tier<device>>
-// CHECK: gpu.launch_func @hsa_kernels::@mla_attend_split blocks in (%[[B]], %c32{{(_[0-9]+)?}}, %c16{{(_[0-9]+)?}}) threads in (%c128{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
-// CHECK-SAME: args(%{{.*}} : memref<?x128x576xbf16>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x1x2048xi32>, %{{.*}} : memref<?x1x2048xi32>, %{{.*}} : memref<?x1x4096x1x1x576xbf16>, %{{.*}} : memref<?x128x16x512xf32>, %{{.*}} : memref<?x128x16xf32>)
-// CHECK-NEXT: memref.memory_space_cast
-// CHECK: gpu.launch_func @hsa_kernels::@mla_attend_merge blocks in (%[[B]], %c64{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}) threads in (%c128{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
-// CHECK-SAME: args(%{{.*}} : memref<?x128x16x512xf32>, %{{.*}} : memref<?x128x16xf32>, %{{.*}} : memref<?x128x512xbf16>)
+// CHECK: gpu.launch_func @hsa_kernels::@mla_attend blocks in (%[[B]], %c32{{(_[0-9]+)?}}, %c16{{(_[0-9]+)?}}) threads in (%c128{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
+// CHECK-SAME: args(%{{.*}} : memref<?x128x576xbf16>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x1x2048xi32>, %{{.*}} : memref<?x1x2048xi32>, %{{.*}} : memref<?x1x4096x1x1x576xbf16>, %{{.*}} : memref<?x128x16x512xf32>, %{{.*}} : memref<?x128x16xf32>, %{{.*}} : memref<?x{{[0-9]+}}xi32>, %{{.*}} : memref<?x{{[0-9]+}}x{{[0-9]+}}x{{bf16|f16}}>)
 // CHECK-NOT: hsa.attend
-// CHECK-LABEL: gpu.func @mla_attend_split(
+// CHECK-LABEL: gpu.func @mla_attend(
 // CHECK-SAME: workgroup(%{{.*}} : memref<128xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<128xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}
-// CHECK-SAME: memref<4x4x512xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// CHECK-SAME: memref<4x4x512xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<1xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
 // CHECK-SAME: known_block_size = array<i32: 128, 1, 1>
 // CHECK: gpu.barrier
 // CHECK: scf.for
@@ -407,16 +404,19 @@ func.func @mla_step(%q: memref<?x128x576xbf16, #hsa.tier<device>>, %len: memref<
 // CHECK: vector.store %{{.*}}, %{{.*}}[%{{.*}}] {alignment = 16 : i64} : memref<?x128x16x512xf32>, vector<4xf32>
 // CHECK: llvm.call_intrinsic "llvm.nvvm.lg2.approx.ftz.f"
 // CHECK: memref.store %{{.*}}, %{{.*}}[%{{.*}}] : memref<?x128x16xf32>
-// CHECK-LABEL: gpu.func @mla_attend_merge(
+// CHECK: llvm.fence acq_rel
+// CHECK: memref.atomic_rmw addi
+// CHECK: llvm.fence acq_rel
 // CHECK: memref.load %{{.*}}[%{{.*}}] : memref<?x128x16xf32>
 // CHECK: vector.load %{{.*}}[%{{.*}}] {alignment = 16 : i64} : memref<?x128x16x512xf32>, vector<4xf32>
 // CHECK: arith.truncf %{{.*}} : vector<8xf32> to vector<8xbf16>
 // CHECK: vector.store %{{.*}}, %{{.*}}[%{{.*}}] {alignment = 16 : i64} : memref<?x128x512xbf16>, vector<8xbf16>
 
 // PTX-LABEL: gpu.binary @hsa_kernels
-// PTX-DAG: .shared .align 16 .b8 __wg_mla_attend_split_5[
-// PTX-DAG: .entry mla_attend_split(
-// PTX-DAG: .entry mla_attend_merge(
+// PTX-DAG: .shared .align 16 .b8 __wg_mla_attend_5[
+// PTX-DAG: .entry mla_attend(
+// PTX-DAG: atom.global.add.u32
+// PTX-DAG: fence.acq_rel.sys
 // PTX-DAG: ld.global.v4.b32
 // PTX-DAG: shfl.sync.bfly.b32
 // PTX-DAG: fma.rn.f32
@@ -454,15 +454,12 @@ func.func @one_step(%q: memref<?x32x128xf16, #hsa.tier<device>>, %len: memref<?x
 // CHECK: hsa.state @one "scratch.attn_o" : memref<?x32x1x128xf32, #hsa.tier<device>>
 // CHECK: hsa.state @one "scratch.attn_lse" : memref<?x32x1xf32, #hsa.tier<device>>
 // CHECK: %[[B:.*]] = memref.dim %arg0, %c0{{(_[0-9]+)?}} : memref<?x32x128xf16, #hsa.tier<device>>
-// CHECK: gpu.launch_func @hsa_kernels::@one_attend_split blocks in (%[[B]], %c8{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}) threads in (%c128{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
-// CHECK-SAME: args(%{{.*}} : memref<?x32x128xf16>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x8x1xi32>, %{{.*}} : memref<?x8x1xi32>, %{{.*}} : memref<?x8x1x1x64x128xf16>, %{{.*}} : memref<?x8x1x1x64x128xf16>, %{{.*}} : memref<?x32x1x128xf32>, %{{.*}} : memref<?x32x1xf32>)
-// CHECK-NEXT: memref.memory_space_cast
-// CHECK: gpu.launch_func @hsa_kernels::@one_attend_merge blocks in (%[[B]], %c4{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}) threads in (%c128{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
-// CHECK-SAME: args(%{{.*}} : memref<?x32x1x128xf32>, %{{.*}} : memref<?x32x1xf32>, %{{.*}} : memref<?x32x128xf16>)
+// CHECK: gpu.launch_func @hsa_kernels::@one_attend blocks in (%[[B]], %c8{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}) threads in (%c128{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
+// CHECK-SAME: args(%{{.*}} : memref<?x32x128xf16>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x8x1xi32>, %{{.*}} : memref<?x8x1xi32>, %{{.*}} : memref<?x8x1x1x64x128xf16>, %{{.*}} : memref<?x8x1x1x64x128xf16>, %{{.*}} : memref<?x32x1x128xf32>, %{{.*}} : memref<?x32x1xf32>, %{{.*}} : memref<?x{{[0-9]+}}xi32>, %{{.*}} : memref<?x{{[0-9]+}}x{{[0-9]+}}x{{bf16|f16}}>)
 // CHECK-NOT: hsa.attend
-// CHECK-LABEL: gpu.func @one_attend_split(
+// CHECK-LABEL: gpu.func @one_attend(
 // CHECK-SAME: workgroup(%{{.*}} : memref<2xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<2xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}
-// CHECK-SAME: memref<4x4x128xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// CHECK-SAME: memref<4x4x128xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<1xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
 // CHECK-SAME: known_block_size = array<i32: 128, 1, 1>
 // CHECK: gpu.barrier
 // CHECK: scf.for
@@ -476,16 +473,19 @@ func.func @one_step(%q: memref<?x32x128xf16, #hsa.tier<device>>, %len: memref<?x
 // CHECK: vector.store %{{.*}}, %{{.*}}[%{{.*}}] {alignment = 16 : i64} : memref<?x32x1x128xf32>, vector<4xf32>
 // CHECK: llvm.call_intrinsic "llvm.nvvm.lg2.approx.ftz.f"
 // CHECK: memref.store %{{.*}}, %{{.*}}[%{{.*}}] : memref<?x32x1xf32>
-// CHECK-LABEL: gpu.func @one_attend_merge(
+// CHECK: llvm.fence acq_rel
+// CHECK: memref.atomic_rmw addi
+// CHECK: llvm.fence acq_rel
 // CHECK: memref.load %{{.*}}[%{{.*}}] : memref<?x32x1xf32>
 // CHECK: vector.load %{{.*}}[%{{.*}}] {alignment = 16 : i64} : memref<?x32x1x128xf32>, vector<4xf32>
 // CHECK: arith.truncf %{{.*}} : vector<8xf32> to vector<8xf16>
 // CHECK: vector.store %{{.*}}, %{{.*}}[%{{.*}}] {alignment = 16 : i64} : memref<?x32x128xf16>, vector<8xf16>
 
 // PTX-LABEL: gpu.binary @hsa_kernels
-// PTX-DAG: .shared .align 16 .b8 __wg_one_attend_split_5[
-// PTX-DAG: .entry one_attend_split(
-// PTX-DAG: .entry one_attend_merge(
+// PTX-DAG: .shared .align 16 .b8 __wg_one_attend_5[
+// PTX-DAG: .entry one_attend(
+// PTX-DAG: atom.global.add.u32
+// PTX-DAG: fence.acq_rel.sys
 // PTX-DAG: ld.global.v4.b32
 // PTX-DAG: shfl.sync.bfly.b32
 // PTX-DAG: fma.rn.f32

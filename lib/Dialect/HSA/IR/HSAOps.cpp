@@ -122,6 +122,9 @@ void LayerOp::getStateBuffers(SmallVectorImpl<BufferSpec> &specs) {
   int64_t splits = getAttentionSplits();
   add("scratch.attn_o", f32, {kBatchDim, hq, splits, dv}, device);
   add("scratch.attn_lse", f32, {kBatchDim, hq, splits}, device);
+  // Splits finished per (request, first head of a block's head chunk): the
+  // last one merges, then puts the count back to 0 for the next step.
+  add("scratch.attn_done", i32, {kBatchDim, hq}, device);
   getFormat().getExportedTables(config, k, specs);
 }
 
