@@ -30,6 +30,9 @@ config.hsa_runtime_dir = os.path.join(config.hsa_obj_root, "runtime")
 tool_dirs = [config.hsa_tools_dir, config.hsa_runtime_dir, config.llvm_tools_dir]
 if os.path.exists(os.path.join(config.hsa_runtime_dir, "hsa-run")):
     config.available_features.add("hsa-runtime")
+config.substitutions.append(("%hsa_runtime_dir", config.hsa_runtime_dir))
+config.substitutions.append(("%cxx", shutil.which("c++") or "g++"))
+config.substitutions.append(("%cc", shutil.which("cc") or "gcc"))
 for tool_dir in tool_dirs:
     llvm_config.with_environment("PATH", tool_dir, append_path=True)
 tools = ["hsa-opt", "hsa-translate", "hsa-compile", "hsa-run", "mlir-opt"]
