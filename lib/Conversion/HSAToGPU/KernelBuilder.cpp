@@ -2,6 +2,8 @@
 
 #include "KernelBuilder.h"
 
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -361,4 +363,10 @@ LayerOp mlir::hsa::getLayer(Operation *op) {
 
 std::string mlir::hsa::kernelName(LayerOp layer, StringRef stage) {
   return (layer.getSymName() + "_" + stage).str();
+}
+
+void KernelContext::setMinBlocksPerSM(gpu::GPUFuncOp kernel, int64_t blocks) {
+  kernel->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
+                  IntegerAttr::get(IntegerType::get(kernel.getContext(), 32),
+                                   blocks));
 }

@@ -136,6 +136,11 @@ public:
   static Value addSharedBuffer(gpu::GPUFuncOp kernel, ArrayRef<int64_t> shape,
                                Type elementType);
 
+  /// Asks ptxas for at least `blocks` resident blocks per SM (PTX
+  /// .minnctapersm), which caps the kernel's registers: for latency-bound
+  /// streaming kernels more resident warps beat more registers per thread.
+  static void setMinBlocksPerSM(gpu::GPUFuncOp kernel, int64_t blocks);
+
 private:
   gpu::GPUModuleOp kernels;
 };

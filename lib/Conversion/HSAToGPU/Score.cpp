@@ -523,6 +523,11 @@ static LogicalResult lowerQuestScore(KernelContext &ctx, ScoreOp op,
               return {};
             });
       });
+  // Memory-bound: 3 resident blocks per SM (<= 85 registers) instead of 2
+  // measured 12% faster on the H200 at B=64 (docs/PERF.md). Larger GQA
+  // groups keep more per-head state and would spill under the cap.
+  if (config.getGroupSize() <= 4)
+    KernelContext::setMinBlocksPerSM(kernel, 3);
 
   OpBuilder builder(op);
   Location loc = op.getLoc();
