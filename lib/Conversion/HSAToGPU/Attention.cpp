@@ -642,9 +642,13 @@ LogicalResult mlir::hsa::lowerAttend(KernelContext &ctx, AttendOp op) {
         buildSplitKernel(b, fn, plan, kvType);
       });
   // Memory-bound: 4 resident blocks per SM (<= 128 registers) instead of 3
-  // measured 12% faster on the H200 at B=64 (docs/PERF.md); more than 4
-  // heads per block keep too much softmax state in registers for the cap.
-  if (plan.headsPerBlock <= 4)
+  // measured 12% faster on the H200 at B=64 (docs/PERF.md). Only where the
+  // per-lane query + accumulator state is small (4 heads of one 16-byte
+  // vector each, as for D = 128): larger states (GQA 8, MLA's 576-wide
+  // rows) spill under the cap.
+  int64_t stateRegisters =
+      plan.headsPerBlock * (plan.keySlots + plan.valueSlots) * plan.lanes;
+  if (stateRegisters <= 64)
     KernelContext::setMinBlocksPerSM(kernel, 4);
 
   auto c = [&](int64_t v) {

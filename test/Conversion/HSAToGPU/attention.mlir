@@ -48,6 +48,7 @@ func.func @llama_step(%q: memref<?x32x128xbf16, #hsa.tier<device>>, %len: memref
 // CHECK-SAME: workgroup(%{{.*}} : memref<8xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<8xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}
 // CHECK-SAME: memref<4x4x128xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<1xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
 // CHECK-SAME: known_block_size = array<i32: 128, 1, 1>
+// CHECK-SAME: nvvm.minctasm = 4 : i32
 // CHECK: gpu.barrier
 // CHECK: scf.for
 // CHECK: vector.load %arg4[{{.*}}] {alignment = 16 : i64} : memref<?x8x512x1x16x128xbf16>, vector<8xbf16>
@@ -186,6 +187,7 @@ func.func @gqa8_step(%q: memref<?x64x128xbf16, #hsa.tier<device>>, %len: memref<
 // CHECK-SAME: workgroup(%{{.*}} : memref<8xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<8xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}
 // CHECK-SAME: memref<4x8x128xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<1xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
 // CHECK-SAME: known_block_size = array<i32: 128, 1, 1>
+// CHECK-NOT: nvvm.minctasm
 // CHECK: gpu.barrier
 // CHECK: scf.for
 // CHECK: vector.load %arg4[{{.*}}] {alignment = 16 : i64} : memref<?x8x512x1x16x128xbf16>, vector<8xbf16>
