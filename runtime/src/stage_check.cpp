@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "half.h"
+#include "text_format.h"
 #include "runtime_internal.h"
 
 namespace hsa {
@@ -28,17 +29,8 @@ const char* check_stage_name(CheckStage stage) {
 
 namespace {
 
-std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
-std::string format(const char* fmt, ...) {
-  char text[512];
-  va_list args;
-  va_start(args, fmt);
-  std::vsnprintf(text, sizeof(text), fmt, args);
-  va_end(args);
-  return text;
-}
 
-std::string number(double v) { return format("%.9g", v); }
+std::string number(double v) { return format_text("%.9g", v); }
 
 // Records mismatches of one request; the first one of each stage keeps its message.
 struct Recorder {
@@ -89,7 +81,7 @@ void check_repr(const LayerShape& s, const HostBuffers& host, StepCapture& cap, 
         for (uint32_t d = 0; d < s.head_dim; ++d)
           if (!(kv_to_float(dev[d], s.dtype) == kv_to_float(ref[d], s.dtype))) {
             rec.mismatch(CheckStage::Repr, kv_head / s.heads_per_unit,
-                         format("%s[%u][kv head %u][unit %u][dim %u]: expected 0x%04x = %s (reference from the host "
+                         format_text("%s[%u][kv head %u][unit %u][dim %u]: expected 0x%04x = %s (reference from the host "
                                 "pool, %u tokens), actual 0x%04x = %s (device, before the step)",
                                 pair.first, b, kv_head, u, d, ref[d], number(kv_to_float(ref[d], s.dtype)).c_str(),
                                 cap.before.req_length[b], dev[d], number(kv_to_float(dev[d], s.dtype)).c_str()));
@@ -126,7 +118,7 @@ void check_score(const LayerShape& s, StepCapture& cap, uint32_t b, Recorder& re
       }
       if (!ok)
         rec.mismatch(CheckStage::Score, g,
-                     format("sel.scores[%u][%u][%u] (unit %u): expected %s (reference), actual %s (device)", b, g, u,
+                     format_text("sel.scores[%u][%u][%u] (unit %u): expected %s (reference), actual %s (device)", b, g, u,
                             u, number(r).c_str(), number(d).c_str()) +
                          (std::isinf(r) ? std::string(", +-inf must match exactly")
                                         : ", |diff| " + number(error) + " > bound " + number(bound) + " = " +
@@ -147,7 +139,7 @@ void check_topk(const LayerShape& s, StepCapture& cap, uint32_t b, Recorder& rec
       rec.compared(CheckStage::TopK);
       if (dev[i] != ref[i])
         rec.mismatch(CheckStage::TopK, g,
-                     format("sel.units[%u][%u][%u]: expected unit %d (reference top-k of the device's scores, "
+                     format_text("sel.units[%u][%u][%u]: expected unit %d (reference top-k of the device's scores, "
                             "n = %u, K = %u), actual %d (device)",
                             b, g, i, ref[i], n, s.budget, dev[i]));
     }
@@ -169,7 +161,7 @@ void check_diff(const LayerShape& s, StepCapture& cap, uint32_t b, Recorder& rec
       rec.compared(CheckStage::Diff);
       if (expected != actual)
         rec.mismatch(CheckStage::Diff, g,
-                     format("%s[%u][%u][%" PRIu64 "]%s: expected %d (reference LRU diff of the device's units, "
+                     format_text("%s[%u][%u][%" PRIu64 "]%s: expected %d (reference LRU diff of the device's units, "
                             "step %d), actual %d (device)",
                             buffer, b, g, index, what, expected, step, actual));
     };
@@ -219,7 +211,7 @@ void check_gather(const LayerShape& s, const HostBuffers& host, StepCapture& cap
         const uint64_t at = slot_offset(s, b, g, c, t.width), bytes = uint64_t(Hu) * P * t.width * 2;
         if (!copied[c] && slot_ok && std::memcmp(&(*t.device)[at], &(*t.before)[at], bytes) != 0) {
           rec.mismatch(CheckStage::Gather, g,
-                       format("%s slot %u (unit %d) changed during the step although it is not in the copy list "
+                       format_text("%s slot %u (unit %d) changed during the step although it is not in the copy list "
                               "(only misses move)",
                               t.name, c, u));
           slot_ok = false;
@@ -228,7 +220,7 @@ void check_gather(const LayerShape& s, const HostBuffers& host, StepCapture& cap
       if (u < 0 || !slot_ok) continue;
       if (uint32_t(u) >= n || host.page_of[uint64_t(b) * s.max_units + uint32_t(u)] < 0) {
         rec.mismatch(CheckStage::Gather, g,
-                     format("buf.slot_unit[%u][%u][%u] = %d names a unit with no host page (request has %u units)", b,
+                     format_text("buf.slot_unit[%u][%u][%u] = %d names a unit with no host page (request has %u units)", b,
                             g, c, u, n));
         continue;
       }
@@ -243,7 +235,7 @@ void check_gather(const LayerShape& s, const HostBuffers& host, StepCapture& cap
             for (uint32_t d = 0; d < t.width; ++d)
               if (dev[d] != ref[d]) {
                 rec.mismatch(CheckStage::Gather, g,
-                             format("%s[%u][%u][slot %u][head %u][token %u][dim %u] (unit %d, token %d, kv head %u): "
+                             format_text("%s[%u][%u][slot %u][head %u][token %u][dim %u] (unit %d, token %d, kv head %u): "
                                     "expected 0x%04x = %s (host page %" PRIu64 "), actual 0x%04x = %s (device)",
                                     t.name, b, g, c, j, p, d, u, u * int32_t(P) + int32_t(p), kv_head, ref[d],
                                     number(kv_to_float(ref[d], s.dtype)).c_str(), page, dev[d],
@@ -265,7 +257,7 @@ void check_attend(const LayerShape& s, StepCapture& cap, uint32_t b, Recorder& r
       const uint64_t at = (uint64_t(b) * s.groups + g) * K + i;
       if (cap.after.sel_units[at] >= 0 && (cap.after.sel_slots[at] < 0 || uint32_t(cap.after.sel_slots[at]) >= C)) {
         rec.mismatch(CheckStage::Attend, g,
-                     format("sel.slots[%u][%u][%u] = %d is not a slot in [0, %u): the reference attention cannot "
+                     format_text("sel.slots[%u][%u][%u] = %d is not a slot in [0, %u): the reference attention cannot "
                             "read the device's buffer",
                             b, g, i, cap.after.sel_slots[at], C));
         return;
@@ -296,7 +288,7 @@ void check_attend(const LayerShape& s, StepCapture& cap, uint32_t b, Recorder& r
     const uint32_t h = uint32_t(worst_at / Dv), d = uint32_t(worst_at % Dv);
     const uint32_t g = (h / s.group_size) / s.heads_per_unit;
     rec.mismatch(CheckStage::Attend, g,
-                 format("io.o relative L2 error %s > bound %s; largest difference at io.o[%u][head %u][dim %u]: "
+                 format_text("io.o relative L2 error %s > bound %s; largest difference at io.o[%u][head %u][dim %u]: "
                         "expected %s (reference), actual %s (device), |diff| %s",
                         number(relative).c_str(), number(kAttendTolerance).c_str(), b, h, d,
                         number(ref[worst_at]).c_str(), number(kv_to_float(device[worst_at], s.dtype)).c_str(),
@@ -336,9 +328,9 @@ std::string StageCheckReport::summary() const {
     out += check_stage_name(CheckStage(i));
     out += o.passed ? " ok" : " FAILED (" + std::to_string(o.mismatches) + " mismatches)";
     if (CheckStage(i) == CheckStage::Repr && o.compared == 0) out += " (none)";
-    if (CheckStage(i) == CheckStage::Score) out += format(" (max rel %.2g)", o.worst_error);
+    if (CheckStage(i) == CheckStage::Score) out += format_text(" (max rel %.2g)", o.worst_error);
     if (CheckStage(i) == CheckStage::Attend)
-      out += format(" (max rel L2 %.2g, max abs %.2g)", o.worst_error, attend_max_abs_error);
+      out += format_text(" (max rel L2 %.2g, max abs %.2g)", o.worst_error, attend_max_abs_error);
   }
   return out;
 }

@@ -18,6 +18,7 @@
 
 #include "artifact.h"
 #include "half.h"
+#include "text_format.h"
 #include "hsa/runtime.hpp"
 #include "runtime_internal.h"
 #include "stage_check.h"
@@ -57,15 +58,6 @@ const char* kUsage =
     "exit status: 0 ok, 1 --check found a mismatch, 2 bad options, 3 setup failed (artifact,\n"
     "backend, memory), 4 a runtime call failed during the run.\n";
 
-std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
-std::string format(const char* fmt, ...) {
-  char text[1024];
-  va_list args;
-  va_start(args, fmt);
-  std::vsnprintf(text, sizeof(text), fmt, args);
-  va_end(args);
-  return text;
-}
 
 std::string bytes_text(double bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -74,7 +66,7 @@ std::string bytes_text(double bytes) {
     bytes /= 1024.0;
     ++u;
   }
-  return u == 0 ? format("%.0f B", bytes) : format("%.2f %s", bytes, units[u]);
+  return u == 0 ? format_text("%.0f B", bytes) : format_text("%.2f %s", bytes, units[u]);
 }
 
 // What to do about a failed status, for the person at the terminal.
@@ -212,7 +204,7 @@ std::string parse_options(int argc, char** argv, Options* o) {
   if (o->batch == 0) o->batch = uint32_t(o->contexts.size());
   if (o->contexts.size() == 1) o->contexts.assign(o->batch, o->contexts[0]);
   if (o->contexts.size() != o->batch)
-    return format("--batch=%u but --context lists %zu values (give one value, or one per request)", o->batch,
+    return format_text("--batch=%u but --context lists %zu values (give one value, or one per request)", o->batch,
                   o->contexts.size());
   if (o->graph && o->backend == BackendKind::Cpu) return "--graph needs the cuda backend";
   return "";
@@ -467,7 +459,7 @@ class Json {
     first_ = false;
     return *this;
   }
-  Json& num(const char* key, double v) { return raw(key, std::isfinite(v) ? format("%.10g", v) : "null"); }
+  Json& num(const char* key, double v) { return raw(key, std::isfinite(v) ? format_text("%.10g", v) : "null"); }
   Json& integer(const char* key, uint64_t v) { return raw(key, std::to_string(v)); }
   Json& boolean(const char* key, bool v) { return raw(key, v ? "true" : "false"); }
   Json& null(const char* key) { return raw(key, "null"); }
@@ -475,7 +467,7 @@ class Json {
     std::string quoted = "\"";
     for (char c : v) {
       if (c == '"' || c == '\\') quoted += '\\', quoted += c;
-      else if (uint8_t(c) < 0x20) quoted += format("\\u%04x", c);
+      else if (uint8_t(c) < 0x20) quoted += format_text("\\u%04x", c);
       else quoted += c;
     }
     return raw(key, quoted + "\"");
@@ -597,7 +589,7 @@ int run(const Options& opt) {
       const uint64_t count = std::min(chunk, opt.contexts[b] - first);
       workload.prompt(b, first, count, &k, &v);
       status = rt->prefill(ids[b], k.data(), v.data(), count);
-      if (!status.is_ok()) return fail(3, format("prefill of request %u failed", b), status);
+      if (!status.is_ok()) return fail(3, format_text("prefill of request %u failed", b), status);
       done += count;
       if (!opt.quiet && total_prompt >= 65536 && done >= next_report) {
         std::fprintf(stderr, "  prefill %3.0f%% (%" PRIu64 " of %" PRIu64 " tokens, %.1f s)\n",
@@ -637,7 +629,7 @@ int run(const Options& opt) {
     for (uint32_t b = 0; b < opt.batch; ++b) workload.next_token(b, &new_k[b * row_k], &new_v[b * row_v]);
     auto start = Clock::now();
     status = rt->append(ids.data(), opt.batch, new_k.data(), s.has_separate_v ? new_v.data() : nullptr);
-    if (!status.is_ok()) return fail(4, format("append at step %u failed", step), status);
+    if (!status.is_ok()) return fail(4, format_text("append at step %u failed", step), status);
     rec.append_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
     for (uint32_t b = 0; b < opt.batch; ++b) workload.next_query(b, &q[b * row_q]);
     if (opt.check) {
@@ -646,7 +638,7 @@ int run(const Options& opt) {
       check_options.workspace = &check_workspace;
       StageCheckReport report;
       status = checked_decode_step(*rt, ids.data(), opt.batch, q.data(), o.data(), &rec.stats, check_options, &report);
-      if (!status.is_ok()) return fail(4, format("checked decode step %u failed", step), status);
+      if (!status.is_ok()) return fail(4, format_text("checked decode step %u failed", step), status);
       rec.decode_ms = report.decode_wall_ms;
       check.merge(report);
       ++checked;
@@ -659,7 +651,7 @@ int run(const Options& opt) {
     } else {
       start = Clock::now();
       status = rt->decode_step(ids.data(), opt.batch, q.data(), o.data(), &rec.stats);
-      if (!status.is_ok()) return fail(4, format("decode step %u failed", step), status);
+      if (!status.is_ok()) return fail(4, format_text("decode step %u failed", step), status);
       rec.decode_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
     }
     rec.device_ms = backend.last_step_device_ms();
@@ -754,7 +746,7 @@ int run(const Options& opt) {
     const double ratio = double(a.full_device_cache_bytes) / double(std::max<uint64_t>(1, a.device_bytes));
     std::printf("  device mem   %s%s vs %s for a full device-resident cache at %" PRIu64 " tokens (%.1fx %s); "
                 "host %s\n",
-                same_lengths ? "" : format("request %u: ", b).c_str(), bytes_text(double(a.device_bytes)).c_str(),
+                same_lengths ? "" : format_text("request %u: ", b).c_str(), bytes_text(double(a.device_bytes)).c_str(),
                 bytes_text(double(a.full_device_cache_bytes)).c_str(), a.length_tokens, ratio >= 1 ? ratio : 1 / ratio,
                 ratio >= 1 ? "less" : "more", bytes_text(double(a.host_bytes)).c_str());
   }
@@ -773,7 +765,7 @@ int run(const Options& opt) {
     } else {
       std::string line;
       for (const KernelTime& k : kernel_ms)
-        line += format("%s%s %.3f ms", line.empty() ? "" : ", ", k.name.c_str(), k.sum_ms / double(k.steps));
+        line += format_text("%s%s %.3f ms", line.empty() ? "" : ", ", k.name.c_str(), k.sum_ms / double(k.steps));
       std::printf("  kernels      %s (mean per launch)\n", line.c_str());
     }
   }
