@@ -98,8 +98,11 @@ void ::hsa::buildLowerToGPUPipeline(OpPassManager &pm,
                                   const LowerToGPUOptions &options) {
   pm.addPass(mlir::hsa::createHSAExpandAlgorithm());
   pm.addPass(mlir::hsa::createHSAPlanBuffers());
-  if (options.fuse)
-    pm.addPass(mlir::hsa::createHSAFuseStages());
+  if (options.fuse) {
+    mlir::hsa::HSAFuseStagesOptions fuse;
+    fuse.scoreTopKMinPageSize = options.scoreTopKMinPageSize;
+    pm.addPass(mlir::hsa::createHSAFuseStages(fuse));
+  }
   pm.addPass(mlir::hsa::createConvertHSAToGPU());
 }
 
@@ -122,6 +125,7 @@ void ::hsa::buildLowerToNVVMPipeline(OpPassManager &pm,
                                    const LowerToNVVMOptions &options) {
   LowerToGPUOptions gpuOptions;
   gpuOptions.fuse = options.fuse;
+  gpuOptions.scoreTopKMinPageSize = options.scoreTopKMinPageSize;
   ::hsa::buildLowerToGPUPipeline(pm, gpuOptions);
   ::hsa::buildKernelsToNVVMPipeline(pm, options);
   pm.addPass(std::make_unique<SerializeKernelsPass>(options.format,

@@ -2,6 +2,8 @@
 // host functions that are straight launch sequences, annotated for export.
 // RUN: hsa-opt --hsa-lower-to-nvvm %s | FileCheck %s
 // RUN: hsa-opt --hsa-lower-to-nvvm="fuse=false" %s | FileCheck %s --check-prefix=UNFUSED
+// Pages of 32 tokens: score + top-k fuse unless the threshold is above 32.
+// RUN: hsa-opt --hsa-lower-to-nvvm="score-topk-min-page-size=64" %s | FileCheck %s --check-prefix=SPLIT
 // RUN: not hsa-opt --hsa-lower-to-nvvm="format=elf" %s 2>&1 | FileCheck %s --check-prefix=BADFORMAT
 // Format "both" keeps PTX and cubin (ptxas from the CUDA toolkit).
 // RUN: %if ptxas %{ hsa-compile %s -o %t.hsa --emit-lowered %t.mlir --quiet && FileCheck %s --check-prefix=BOTH < %t.mlir %}
@@ -40,8 +42,7 @@ func.func @append(%k: memref<?x4x64xf16, #hsa.tier<device>>,
 // CHECK: func.func @prefill(%{{.*}}: memref<?xi32, #hsa.tier<device>> {hsa.buffer = "req.length"}) attributes {hsa.entry = "prefill"}
 // CHECK:   gpu.launch_func @hsa_kernels::@attn_rebuild_repr
 // CHECK: func.func @step(%{{.*}}: memref<?x16x64xf16, #hsa.tier<device>> {hsa.buffer = "io.q"}, %{{.*}}: memref<?xi32, #hsa.tier<device>> {hsa.buffer = "req.length"}, %{{.*}}: memref<?x16x64xf16, #hsa.tier<device>> {hsa.buffer = "io.o"}) attributes {hsa.entry = "decode_step"}
-// CHECK:   gpu.launch_func @hsa_kernels::@attn_score
-// CHECK:   gpu.launch_func @hsa_kernels::@attn_topk
+// CHECK:   gpu.launch_func @hsa_kernels::@attn_score_topk
 // CHECK:   gpu.launch_func @hsa_kernels::@attn_diff_gather
 // CHECK:   gpu.launch_func @hsa_kernels::@attn_attend
 // CHECK: func.func @append({{.*}}{hsa.buffer = "io.new_k"}{{.*}}{hsa.buffer = "io.new_v"}{{.*}}{hsa.buffer = "req.length"}) attributes {hsa.entry = "append"}
@@ -50,8 +51,14 @@ func.func @append(%k: memref<?x4x64xf16, #hsa.tier<device>>,
 // CHECK: gpu.binary @hsa_kernels [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">, properties = {{.*}}, assembly = "
 // CHECK-NOT: gpu.module
 
-// UNFUSED: gpu.launch_func @hsa_kernels::@attn_diff
-// UNFUSED: gpu.launch_func @hsa_kernels::@attn_gather
+// UNFUSED: gpu.launch_func @hsa_kernels::@attn_score blocks
+// UNFUSED: gpu.launch_func @hsa_kernels::@attn_topk blocks
+// UNFUSED: gpu.launch_func @hsa_kernels::@attn_diff blocks
+// UNFUSED: gpu.launch_func @hsa_kernels::@attn_gather blocks
+
+// SPLIT: gpu.launch_func @hsa_kernels::@attn_score blocks
+// SPLIT: gpu.launch_func @hsa_kernels::@attn_topk blocks
+// SPLIT: gpu.launch_func @hsa_kernels::@attn_diff_gather blocks
 
 // BADFORMAT: unknown kernel format 'elf': expected isa, bin, fatbin or both
 

@@ -50,6 +50,11 @@ static cl::opt<std::string>
     toolkit("toolkit", cl::desc("CUDA toolkit with ptxas (default: "
                                 "$CUDA_HOME, else /usr/local/cuda)"));
 static cl::opt<bool> noFuse("no-fuse", cl::desc("keep every stage a kernel"));
+static cl::opt<int64_t> scoreTopKMinPageSize(
+    "score-topk-min-page-size",
+    cl::desc("fuse score + top-k for layers with at least this many tokens "
+             "per unit (0: never; default 16)"),
+    cl::init(16));
 static cl::opt<bool> quiet("quiet", cl::desc("no summary"));
 
 static std::string defaultToolkit() {
@@ -100,6 +105,7 @@ int main(int argc, char **argv) {
 
   hsa::LowerToNVVMOptions options;
   options.fuse = !noFuse;
+  options.scoreTopKMinPageSize = scoreTopKMinPageSize;
   options.chip = chip;
   options.features = features;
   options.optLevel = optLevel;

@@ -25,16 +25,28 @@ namespace hsa {
 struct LowerToGPUOptions
     : public mlir::PassPipelineOptions<LowerToGPUOptions> {
   Option<bool> fuse{*this, "fuse",
-                    llvm::cl::desc("Fuse stages (diff + gather); off keeps "
-                                   "every stage its own kernel"),
+                    llvm::cl::desc("Fuse stages (diff + gather, score + "
+                                   "top-k); off keeps every stage its own "
+                                   "kernel"),
                     llvm::cl::init(true)};
+  Option<int64_t> scoreTopKMinPageSize{
+      *this, "score-topk-min-page-size",
+      llvm::cl::desc("Fuse score + top-k for layers with at least this many "
+                     "tokens per unit (0: never)"),
+      llvm::cl::init(16)};
 };
 
 struct LowerToNVVMOptions
     : public mlir::PassPipelineOptions<LowerToNVVMOptions> {
   Option<bool> fuse{*this, "fuse",
-                    llvm::cl::desc("Fuse stages (diff + gather)"),
+                    llvm::cl::desc("Fuse stages (diff + gather, score + "
+                                   "top-k)"),
                     llvm::cl::init(true)};
+  Option<int64_t> scoreTopKMinPageSize{
+      *this, "score-topk-min-page-size",
+      llvm::cl::desc("Fuse score + top-k for layers with at least this many "
+                     "tokens per unit (0: never)"),
+      llvm::cl::init(16)};
   Option<std::string> chip{*this, "chip",
                            llvm::cl::desc("GPU architecture (sm_90a, ...)"),
                            llvm::cl::init("sm_90a")};

@@ -580,7 +580,7 @@ static void buildSplitKernel(KernelBuilder &b, gpu::GPUFuncOp fn,
   // Phase 4: count this split; the last split of the chunk merges. Every
   // thread fences its partial stores before the barrier, so when thread 0's
   // atomic is the last count, every split's partials are visible.
-  LLVM::FenceOp::create(b, LLVM::AtomicOrdering::acq_rel);
+  b.fenceDevice();
   b.barrier();
   b.ifThen(b.cmp(Pred::eq, tid, b.index(0)), [&] {
     Value before = b.atomicAdd(b.i32(1), done, {batch, firstHead});
@@ -590,7 +590,7 @@ static void buildSplitKernel(KernelBuilder &b, gpu::GPUFuncOp fn,
   Value last = b.cmp(Pred::eq, b.load(shLast, {b.index(0)}),
                      b.i32(p.splits - 1));
   b.ifThen(last, [&] {
-    LLVM::FenceOp::create(b, LLVM::AtomicOrdering::acq_rel);
+    b.fenceDevice();
     const int64_t vectors = p.valueVectors;
     b.forRange(tid, b.index(hb * vectors), b.index(kAttendBlock),
                [&](Value item) {

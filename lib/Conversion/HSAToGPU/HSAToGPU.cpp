@@ -58,34 +58,42 @@ struct ConvertHSAToGPUPass
     ModuleOp module = getOperation();
     // Fused groups: move their ops out, in order, and lower them together.
     SmallVector<std::pair<DiffOp, GatherOp>> diffGathers;
+    SmallVector<std::pair<ScoreOp, TopKOp>> scoreTopKs;
+    llvm::SmallPtrSet<Operation *, 8> fusedOps;
     SmallVector<FusedOp> fused;
     module.walk([&](FusedOp op) { fused.push_back(op); });
     for (FusedOp op : fused) {
       Block &body = op.getBody().front();
-      auto diff = cast<DiffOp>(body.front());
-      auto gather = cast<GatherOp>(body.back());
-      diff->moveBefore(op);
-      gather->moveBefore(op);
+      Operation *first = &body.front(), *second = &body.back();
+      first->moveBefore(op);
+      second->moveBefore(op);
+      fusedOps.insert({first, second});
+      // The verifier admits these two kinds only.
+      if (op.getKind() == "diff_gather")
+        diffGathers.push_back({cast<DiffOp>(first), cast<GatherOp>(second)});
+      else
+        scoreTopKs.push_back({cast<ScoreOp>(first), cast<TopKOp>(second)});
       op->erase();
-      diffGathers.push_back({diff, gather});
     }
     SmallVector<Operation *> stages;
-    llvm::SmallPtrSet<Operation *, 8> fusedOps;
-    for (auto [diff, gather] : diffGathers)
-      fusedOps.insert({diff, gather});
     module.walk([&](Operation *op) {
       if (isa<ScoreOp, TopKOp, DiffOp, GatherOp, AttendOp, UpdateReprOp,
               RebuildReprOp, StoreKVOp>(op) &&
           !fusedOps.contains(op))
         stages.push_back(op);
     });
-    if (stages.empty() && diffGathers.empty())
+    if (stages.empty() && fusedOps.empty())
       return;
 
     KernelContext ctx(module);
     for (auto [diff, gather] : diffGathers) {
       if (failed(checkSupported(diff, getLayer(diff))) ||
           failed(lowerDiffGather(ctx, diff, gather)))
+        return signalPassFailure();
+    }
+    for (auto [score, topk] : scoreTopKs) {
+      if (failed(checkSupported(score, getLayer(score))) ||
+          failed(lowerScore(ctx, score, topk)))
         return signalPassFailure();
     }
     for (Operation *op : stages) {

@@ -222,6 +222,12 @@ Value KernelBuilder::atomicAdd(Value value, Value memref, ValueRange indices) {
 
 void KernelBuilder::barrier() { gpu::BarrierOp::create(*this); }
 
+void KernelBuilder::fenceDevice() {
+  // syncscope "device" is PTX's .gpu scope: the blocks of one kernel only
+  // share device memory, so the system scope would wait for nothing more.
+  LLVM::FenceOp::create(*this, LLVM::AtomicOrdering::acq_rel, "device");
+}
+
 Value KernelBuilder::warpReduce(Value value, WarpReduceKind kind,
                                 int64_t width) {
   for (int64_t offset = width / 2; offset > 0; offset /= 2) {

@@ -99,6 +99,10 @@ public:
 
   // Cooperation.
   void barrier();
+  /// Acquire-release fence at device (PTX .gpu) scope: this thread's stores
+  /// are visible to, and its later loads see the stores of, every other
+  /// block that synchronised through an atomic (threadFenceReduction).
+  void fenceDevice();
   /// Butterfly reduction over groups of `width` consecutive lanes
   /// (gpu.shuffle xor); every lane of the group gets the result.
   Value warpReduce(Value value, WarpReduceKind kind, int64_t width = kWarpSize);
@@ -151,8 +155,29 @@ LayerOp getLayer(Operation *op);
 /// `name`_`stage` kernel names: unique per layer and stage.
 std::string kernelName(LayerOp layer, StringRef stage);
 
+/// One (request, group) row of top-k selection, emitted into a kernel body
+/// by `emitTopKRow` (TopK.cpp) for the top-k kernel and for the fused
+/// score + top-k kernel.
+struct TopKRow {
+  Value scores, lengths, units; ///< kernel arguments (sel.scores, req.length, sel.units)
+  Value batch, group;           ///< the row (index values)
+  int64_t blockSize = 1024;     ///< threads of the block (32..1024, divides 2048)
+  int64_t pageSize = 1, groups = 1, budget = 1;
+};
+/// The row's selection: every thread of the block must reach it (it has
+/// barriers); adds its shared buffers to `fn`.
+void emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn, const TopKRow &row);
+/// Shapes the top-k kernels need (located error otherwise).
+LogicalResult checkTopK(TopKOp op);
+/// The row description of `op`'s layer for kernel values of its operands.
+TopKRow topKRowOf(TopKOp op, Value scores, Value lengths, Value units,
+                  Value batch, Value group, int64_t blockSize);
+
 // Kernel families, one file each. Each replaces its op by a launch.
-LogicalResult lowerScore(KernelContext &ctx, ScoreOp op);
+/// `fusedTopK`: the top-k of these scores, fused into the score kernel (the
+/// last block of each row to finish selects; the top-k op is erased).
+LogicalResult lowerScore(KernelContext &ctx, ScoreOp op,
+                         TopKOp fusedTopK = nullptr);
 LogicalResult lowerTopK(KernelContext &ctx, TopKOp op);
 LogicalResult lowerDiff(KernelContext &ctx, DiffOp op);
 LogicalResult lowerGather(KernelContext &ctx, GatherOp op);

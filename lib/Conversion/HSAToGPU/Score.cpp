@@ -35,6 +35,14 @@
 // Quest's bound is computed as written, max(q*kmin, q*kmax) per element
 // (fp32 mul, max, add; no contraction), so it does not rely on kmin <= kmax.
 //
+// Fused with top-k (`hsa.fused "score_topk"`, kernel `<layer>_score_topk`):
+// after writing its scores every block fences them and thread 0 counts the
+// block in scratch.topk_done[b][g]; the block that counts last (the
+// threadFenceReduction pattern, as the attention merge) selects the row's
+// top-k with its 256 threads (emitTopKRow, TopK.cpp) from the scores the
+// other blocks left in L2, and puts the count back to 0. One launch and no
+// kernel boundary between scoring and selection.
+//
 //===----------------------------------------------------------------------===//
 
 #include "KernelBuilder.h"
@@ -180,14 +188,112 @@ static void storeF32Vector(KernelBuilder &b, Value vector, Value memref,
                           llvm::MaybeAlign(16));
 }
 
+//===----------------------------------------------------------------------===//
+// fused top-k
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// The top-k fused into a score kernel: the kernel arguments it adds
+/// (sel.units, scratch.topk_done) follow the score kernel's own.
+struct FusedSelect {
+  mutable TopKOp topk; // op accessors are not const
+  Value done;          ///< scratch.topk_done at the launch site
+
+  explicit operator bool() const { return bool(topk); }
+  StringRef stage() const { return topk ? "score_topk" : "score"; }
+  void appendOperands(SmallVectorImpl<Value> &operands) const {
+    if (topk)
+      llvm::append_values(operands, topk.getUnits(), done);
+  }
+};
+} // namespace
+
+static FailureOr<FusedSelect> getFusedSelect(ScoreOp op, LayerOp layer,
+                                             TopKOp topk) {
+  FusedSelect fused{topk, Value()};
+  if (!topk)
+    return fused;
+  if (failed(checkTopK(topk)))
+    return failure();
+  FailureOr<BufferSpec> spec = layer.getStateBuffer("scratch.topk_done");
+  if (failed(spec))
+    return op.emitOpError() << "layer '" << layer.getSymName()
+                            << "' has no scratch.topk_done buffer";
+  OpBuilder builder(op);
+  fused.done = StateOp::create(builder, op.getLoc(),
+                               Type(getBufferType(*spec)), layer.getSymName(),
+                               "scratch.topk_done");
+  return fused;
+}
+
+/// The tail of a fused score kernel: every block counts itself done for its
+/// (b, g) row once its scores are visible; the last one selects the row.
+/// `units` and `done` are the kernel arguments `FusedSelect` added.
+static void emitSelectByLastBlock(KernelBuilder &b, gpu::GPUFuncOp fn,
+                                  const FusedSelect &fused, Value scores,
+                                  Value lengths, Value units, Value done,
+                                  Value batch, Value group,
+                                  int64_t blockSize) {
+  Value arrival = KernelContext::addSharedBuffer(fn, {1}, b.getI32Type());
+  Value tid = b.threadId();
+  // Every thread fences its score stores before the barrier, so when thread
+  // 0's count is the last, every block's scores are visible.
+  b.fenceDevice();
+  b.barrier();
+  b.ifThen(b.cmp(Pred::eq, tid, b.index(0)), [&] {
+    b.store(b.atomicAdd(b.i32(1), done, {batch, group}), arrival,
+            {b.index(0)});
+  });
+  b.barrier();
+  Value blocks = b.toI32(gpu::GridDimOp::create(b, gpu::Dimension::x));
+  Value last = b.cmp(Pred::eq, b.load(arrival, {b.index(0)}),
+                     b.sub(blocks, b.i32(1)));
+  b.ifThen(last, [&] {
+    b.fenceDevice();
+    emitTopKRow(b, fn,
+                topKRowOf(fused.topk, scores, lengths, units, batch, group,
+                          blockSize));
+    // Ready for the next step (kernel boundaries order it).
+    b.ifThen(b.cmp(Pred::eq, tid, b.index(0)),
+             [&] { b.store(b.i32(0), done, {batch, group}); });
+  });
+}
+
+/// Launches a score kernel (grid x over unit chunks, y groups, z batch) in
+/// place of `op`, and of the fused top-k op when there is one.
+static void launchScore(KernelContext &ctx, ScoreOp op,
+                        const FusedSelect &fused, gpu::GPUFuncOp kernel,
+                        int64_t unitsPerBlock, int64_t blockSize,
+                        ValueRange operands) {
+  OpBuilder builder(op);
+  Location loc = op.getLoc();
+  Value units = memref::DimOp::create(builder, loc, op.getScores(), 2);
+  LaunchShape shape;
+  shape.gridX = arith::CeilDivUIOp::create(
+      builder, loc, units,
+      arith::ConstantIndexOp::create(builder, loc, unitsPerBlock));
+  shape.gridY = memref::DimOp::create(builder, loc, op.getScores(), 1);
+  shape.gridZ = memref::DimOp::create(builder, loc, op.getScores(), 0);
+  shape.blockX = blockSize;
+  ctx.launch(op, kernel, shape, operands);
+  if (fused)
+    fused.topk->erase();
+}
+
+//===----------------------------------------------------------------------===//
+// score kernels
+//===----------------------------------------------------------------------===//
+
 static LogicalResult lowerStreamingScore(KernelContext &ctx, ScoreOp op,
-                                         LayerOp layer) {
+                                         LayerOp layer,
+                                         const FusedSelect &fused) {
   const int64_t pageSize = layer.getConfig().getPageSize();
   const int64_t sinks = layer.getForced().getSinks();
   const int64_t window = layer.getForced().getWindow();
   SmallVector<Value> operands = {op.getLengths(), op.getScores()};
+  fused.appendOperands(operands);
   gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
-      kernelName(layer, "score"), operands, {kMarkBlock},
+      kernelName(layer, fused.stage()), operands, {kMarkBlock},
       [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
         Value lengths = fn.getArgument(0), scores = fn.getArgument(1);
         Value batch = b.blockId(gpu::Dimension::z);
@@ -203,22 +309,18 @@ static LogicalResult lowerStreamingScore(KernelContext &ctx, ScoreOp op,
           b.store(finalScore(b, u, n, never, sinks, window), scores,
                   {batch, group, u});
         });
+        if (fused)
+          emitSelectByLastBlock(b, fn, fused, scores, lengths,
+                                fn.getArgument(2), fn.getArgument(3), batch,
+                                group, kMarkBlock);
       });
-  OpBuilder builder(op);
-  Location loc = op.getLoc();
-  Value units = memref::DimOp::create(builder, loc, op.getScores(), 2);
-  LaunchShape shape;
-  shape.gridX = arith::CeilDivUIOp::create(
-      builder, loc, units, arith::ConstantIndexOp::create(builder, loc, kMarkBlock));
-  shape.gridY = memref::DimOp::create(builder, loc, op.getScores(), 1);
-  shape.gridZ = memref::DimOp::create(builder, loc, op.getScores(), 0);
-  shape.blockX = kMarkBlock;
-  ctx.launch(op, kernel, shape, operands);
+  launchScore(ctx, op, fused, kernel, kMarkBlock, kMarkBlock, operands);
   return success();
 }
 
 static LogicalResult lowerQuestScore(KernelContext &ctx, ScoreOp op,
-                                     LayerOp layer, QuestAttr quest) {
+                                     LayerOp layer, QuestAttr quest,
+                                     const FusedSelect &fused) {
   LayerConfigAttr config = layer.getConfig();
   const int64_t groupSize = config.getGroupSize(); // query heads per KV head
   const int64_t hu = config.getHeadsPerUnit();     // KV heads per group
@@ -259,8 +361,9 @@ static LogicalResult lowerQuestScore(KernelContext &ctx, ScoreOp op,
   Value kminArg = op.getReprs()[0], kmaxArg = op.getReprs()[1];
   SmallVector<Value> operands = {op.getQueries(), op.getLengths(), kminArg,
                                  kmaxArg, op.getScores()};
+  fused.appendOperands(operands);
   gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
-      kernelName(layer, "score"), operands, {kScoreBlock},
+      kernelName(layer, fused.stage()), operands, {kScoreBlock},
       [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
         Value queries = fn.getArgument(0), lengths = fn.getArgument(1),
               kmin = fn.getArgument(2), kmax = fn.getArgument(3),
@@ -522,6 +625,10 @@ static LogicalResult lowerQuestScore(KernelContext &ctx, ScoreOp op,
               });
               return {};
             });
+        if (fused)
+          emitSelectByLastBlock(b, fn, fused, scores, lengths,
+                                fn.getArgument(5), fn.getArgument(6), batch,
+                                group, kScoreBlock);
       });
   // Memory-bound: 3 resident blocks per SM (<= 85 registers) instead of 2
   // measured 12% faster on the H200 at B=64 (docs/PERF.md). Larger GQA
@@ -529,30 +636,24 @@ static LogicalResult lowerQuestScore(KernelContext &ctx, ScoreOp op,
   if (config.getGroupSize() <= 4)
     KernelContext::setMinBlocksPerSM(kernel, 3);
 
-  OpBuilder builder(op);
-  Location loc = op.getLoc();
-  Value units = memref::DimOp::create(builder, loc, op.getScores(), 2);
-  LaunchShape shape;
-  shape.gridX = arith::CeilDivUIOp::create(
-      builder, loc, units,
-      arith::ConstantIndexOp::create(builder, loc, unitsPerBlock));
-  shape.gridY = memref::DimOp::create(builder, loc, op.getScores(), 1);
-  shape.gridZ = memref::DimOp::create(builder, loc, op.getScores(), 0);
-  shape.blockX = kScoreBlock;
-  ctx.launch(op, kernel, shape, operands);
+  launchScore(ctx, op, fused, kernel, unitsPerBlock, kScoreBlock, operands);
   return success();
 }
 
-LogicalResult mlir::hsa::lowerScore(KernelContext &ctx, ScoreOp op) {
+LogicalResult mlir::hsa::lowerScore(KernelContext &ctx, ScoreOp op,
+                                    TopKOp fusedTopK) {
   LayerOp layer = getLayer(op);
   Attribute algorithm = layer.getAlgorithm();
+  FailureOr<FusedSelect> fused = getFusedSelect(op, layer, fusedTopK);
+  if (failed(fused))
+    return failure();
   if (auto quest = dyn_cast<QuestAttr>(algorithm)) {
     if (op.getReprs().size() != 2)
       return op.emitOpError() << "expects Quest's kmin and kmax";
-    return lowerQuestScore(ctx, op, layer, quest);
+    return lowerQuestScore(ctx, op, layer, quest, *fused);
   }
   if (isa<StreamingLLMAttr>(algorithm))
-    return lowerStreamingScore(ctx, op, layer);
+    return lowerStreamingScore(ctx, op, layer, *fused);
   return op.emitOpError() << "has no score kernel for algorithm '"
                           << layer.getAlgorithm().getAlgorithmName() << "'";
 }

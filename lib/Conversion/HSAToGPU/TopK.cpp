@@ -5,9 +5,11 @@
 // highest `sel.scores[b][g][u]` (u < n[b]) to `sel.units[b][g][0..k)` in
 // ascending unit order and -1 to [k, K). Ties go to the lower unit id.
 //
-// One block of 1024 threads per (b, g) row. Scores map to order-preserving
-// u32 keys (negative: all bits flipped; otherwise the sign bit set), so +inf
-// and -inf are ordinary values.
+// One block per (b, g) row: 1024 threads in the top-k kernel, the 256
+// threads of the score kernel's last block of the row when score and top-k
+// are fused (`emitTopKRow`, Score.cpp). Scores map to order-preserving u32
+// keys (negative: all bits flipped; otherwise the sign bit set), so +inf and
+// -inf are ordinary values.
 //
 //  * k == n (all units fit, including n == 0): units 0..n-1 are written
 //    directly.
@@ -20,7 +22,7 @@
 //    Result: (prefix, mask, need): a key is above the threshold if
 //    (key & mask) > prefix; among keys with (key & mask) == prefix the first
 //    `need` in unit order are selected.
-//  * Compaction: tiles of 16384 units (16 consecutive units per thread);
+//  * Compaction: tiles of 16 consecutive units per thread;
 //    one block-wide exclusive scan of packed counts (above | equal << 16)
 //    gives each unit's output position, so the output is ascending by unit
 //    id by construction and ties go to the lower unit ids.
@@ -42,7 +44,6 @@ using namespace mlir::hsa;
 using Pred = arith::CmpIPredicate;
 
 static constexpr int64_t kTopKBlock = 1024;
-static constexpr int64_t kWarps = kTopKBlock / kWarpSize;
 static constexpr int64_t kBins = 2048;
 /// 16-byte vectors of 4 scores each thread reads per loop step.
 static constexpr int64_t kVectorsPerThread = 4;
@@ -54,8 +55,9 @@ struct TopKBody {
   KernelBuilder &b;
   Value flat;    // memref<?xf32>: the whole scores buffer
   Value total;   // elements of `flat` (index)
-  Value scan;    // memref<33xi32, workgroup>
+  Value scan;    // memref<(warps + 1) x i32, workgroup>
   Value tid;
+  int64_t warps; // warps of the block (at most 32)
 
   /// Block-wide exclusive scan of an i32; returns (exclusive, total).
   /// Every thread must call it (it has barriers).
@@ -66,15 +68,19 @@ struct TopKBody {
              [&] { b.store(incl, scan, {warp}); });
     b.barrier();
     b.ifThen(b.cmp(Pred::eq, warp, b.index(0)), [&] {
-      Value t = b.load(scan, {lane});
+      // Lanes past the block's warps scan zeros.
+      Value inBlock = b.cmp(Pred::ult, lane, b.index(warps));
+      Value t = b.select(inBlock,
+                         b.load(scan, {b.minS(lane, b.index(warps - 1))}),
+                         b.i32(0));
       Value ti = b.warpInclusiveScan(t);
-      b.store(b.sub(ti, t), scan, {lane});
+      b.ifThen(inBlock, [&] { b.store(b.sub(ti, t), scan, {lane}); });
       b.ifThen(b.cmp(Pred::eq, lane, b.index(kWarpSize - 1)),
-               [&] { b.store(ti, scan, {b.index(kWarps)}); });
+               [&] { b.store(ti, scan, {b.index(warps)}); });
     });
     b.barrier();
     Value excl = b.add(b.load(scan, {warp}), b.sub(incl, v));
-    Value sum = b.load(scan, {b.index(kWarps)});
+    Value sum = b.load(scan, {b.index(warps)});
     b.barrier(); // `scan` is reused by the next call
     return {excl, sum};
   }
@@ -114,11 +120,231 @@ struct TopKBody {
 };
 } // namespace
 
-LogicalResult mlir::hsa::lowerTopK(KernelContext &ctx, TopKOp op) {
+void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
+                            const TopKRow &row) {
+  assert(row.blockSize % kWarpSize == 0 && row.blockSize <= 1024 &&
+         kBins % row.blockSize == 0 && "a block size the scans support");
+  const int64_t blockSize = row.blockSize;
+  const int64_t warps = blockSize / kWarpSize;
+  const int64_t pageSize = row.pageSize, groups = row.groups,
+                budget = row.budget;
+  Value scores = row.scores, lengths = row.lengths, units = row.units;
+  Value batch = row.batch, group = row.group;
+  Value hist = KernelContext::addSharedBuffer(fn, {kBins}, b.getI32Type());
+  Value scan = KernelContext::addSharedBuffer(fn, {warps + 1}, b.getI32Type());
+  Value state = KernelContext::addSharedBuffer(fn, {4}, b.getI32Type());
+
+  Value tid = b.threadId();
+  Value block = b.index(blockSize);
+  Value numUnits = memref::DimOp::create(b, scores, 2);
+  Value numBatch = memref::DimOp::create(b, scores, 0);
+  Value n = b.minS(b.ceilDivU(b.toIndex(b.load(lengths, {batch})),
+                              b.index(pageSize)),
+                   numUnits);
+  Value k = b.minS(n, b.index(budget));
+
+  // Padding: -1 in [k, K).
+  b.forRange(b.add(k, tid), b.index(budget), block, [&](Value i) {
+    b.store(b.i32(-1), units, {batch, group, i});
+  });
+
+  b.ifThenElse(
+      b.cmp(Pred::eq, k, n), {},
+      [&]() -> SmallVector<Value> {
+        // Every valid unit is selected.
+        b.forRange(tid, n, block, [&](Value u) {
+          b.store(b.toI32(u), units, {batch, group, u});
+        });
+        return {};
+      },
+      [&]() -> SmallVector<Value> {
+        // The scores as one flat array (identity layout).
+        Value total = b.mul(b.mul(numBatch, b.index(groups)), numUnits);
+        auto flatType = MemRefType::get({ShapedType::kDynamic},
+                                        b.getF32Type());
+        Value flat = memref::ReinterpretCastOp::create(
+            b, flatType, scores, /*offset=*/b.getIndexAttr(0),
+            /*sizes=*/ArrayRef<OpFoldResult>{total},
+            /*strides=*/ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
+        TopKBody body{b, flat, total, scan, tid, warps};
+
+        Value rowStart = b.mul(
+            b.add(b.mul(batch, b.index(groups)), group), numUnits);
+        Value rowEnd = b.add(rowStart, n);
+        Value g0 = b.divU(rowStart, b.index(kScoreLanes));
+        Value g1 = b.ceilDivU(rowEnd, b.index(kScoreLanes));
+        Value gLast = b.sub(g1, b.index(1));
+        Value numGroups = b.sub(g1, g0);
+        Value stride = b.index(blockSize * kVectorsPerThread);
+        Value steps = b.ceilDivU(numGroups, stride);
+
+        // The keys of groups j (q < kVectorsPerThread) with a validity
+        // flag each: [q*4 + e] -> (key, valid, flat index).
+        struct Elem {
+          Value key, valid, lin;
+        };
+        auto readKeys = [&](ArrayRef<Value> groupIds) {
+          SmallVector<Value> vecs;
+          for (Value j : groupIds)
+            vecs.push_back(body.loadGroup(b.minS(j, gLast)));
+          SmallVector<Elem> elems;
+          for (auto [q, j] : llvm::enumerate(groupIds))
+            for (int64_t e = 0; e < kScoreLanes; ++e) {
+              Value lin = b.add(b.mul(j, b.index(kScoreLanes)),
+                                b.index(e));
+              Value valid = b.andI(b.cmp(Pred::uge, lin, rowStart),
+                                   b.cmp(Pred::ult, lin, rowEnd));
+              elems.push_back({body.key(b.extract(vecs[q], e)), valid,
+                               lin});
+            }
+          return elems;
+        };
+
+        // Radix select.
+        Value prefix = b.i32(0), mask = b.i32(0),
+              need = b.toI32(k), done = b.i32(0);
+        const int64_t passBits[3] = {11, 11, 10};
+        int64_t shift = 32;
+        for (int64_t bits : passBits) {
+          shift -= bits;
+          const int64_t digitMask = (int64_t(1) << bits) - 1;
+          SmallVector<Value> next = b.ifThenElse(
+              b.cmp(Pred::eq, done, b.i32(0)),
+              {b.getI32Type(), b.getI32Type(), b.getI32Type(),
+               b.getI32Type()},
+              [&]() -> SmallVector<Value> {
+                b.forRange(tid, b.index(kBins), block, [&](Value i) {
+                  b.store(b.i32(0), hist, {i});
+                });
+                b.barrier();
+                b.forRange(b.index(0), steps, b.index(1), [&](Value it) {
+                  SmallVector<Value> ids;
+                  for (int64_t q = 0; q < kVectorsPerThread; ++q)
+                    ids.push_back(b.add(
+                        b.add(g0, b.mul(it, stride)),
+                        b.add(b.index(q * blockSize), tid)));
+                  for (Elem &el : readKeys(ids)) {
+                    Value match = b.cmp(Pred::eq, b.andI(el.key, mask),
+                                        prefix);
+                    Value digit = b.andI(
+                        arith::ShRUIOp::create(b, el.key, b.i32(shift)),
+                        b.i32(digitMask));
+                    b.ifThen(b.andI(el.valid, match), [&] {
+                      b.atomicAdd(b.i32(1), hist, {b.toIndex(digit)});
+                    });
+                  }
+                });
+                b.barrier();
+                // Thread t owns the digitsPerThread digits from
+                // 2047 - t * digitsPerThread down (largest first), so the scan
+                // counts the keys of larger digits.
+                const int64_t digitsPerThread = kBins / blockSize;
+                Value top = b.sub(b.index(kBins - 1),
+                                  b.mul(tid, b.index(digitsPerThread)));
+                SmallVector<Value> digits, counts;
+                Value owned = b.i32(0);
+                for (int64_t j = 0; j < digitsPerThread; ++j) {
+                  digits.push_back(b.sub(top, b.index(j)));
+                  counts.push_back(b.load(hist, {digits.back()}));
+                  owned = b.add(owned, counts.back());
+                }
+                auto [excl, sum] = body.blockScan(owned);
+                (void)sum;
+                Value above = excl; // keys of digits larger than digits[j]
+                for (int64_t j = 0; j < digitsPerThread; ++j) {
+                  Value through = b.add(above, counts[j]);
+                  Value holds = b.andI(b.cmp(Pred::slt, above, need),
+                                       b.cmp(Pred::sle, need, through));
+                  b.ifThen(holds, [&] {
+                    Value digit = b.toI32(digits[j]);
+                    Value left = b.sub(need, above);
+                    b.store(b.orI(prefix,
+                                  arith::ShLIOp::create(b, digit, b.i32(shift))),
+                            state, {b.index(0)});
+                    b.store(b.orI(mask, b.i32(int32_t(uint32_t(digitMask << shift)))),
+                            state, {b.index(1)});
+                    b.store(left, state, {b.index(2)});
+                    b.store(arith::ExtUIOp::create(b, b.getI32Type(),
+                                                   b.cmp(Pred::eq, counts[j], left)),
+                            state, {b.index(3)});
+                  });
+                  above = through;
+                }
+                b.barrier();
+                return {b.load(state, {b.index(0)}),
+                        b.load(state, {b.index(1)}),
+                        b.load(state, {b.index(2)}),
+                        b.load(state, {b.index(3)})};
+              },
+              [&]() -> SmallVector<Value> {
+                return {prefix, mask, need, done};
+              });
+          prefix = next[0];
+          mask = next[1];
+          need = next[2];
+          done = next[3];
+        }
+
+        // Ordered compaction: keys above the threshold plus the first
+        // `need` keys equal to it, in unit order.
+        constexpr int64_t perThread = kVectorsPerThread * kScoreLanes;
+        b.forRange(
+            b.index(0), steps, b.index(1), {b.i32(0), b.i32(0)},
+            [&](Value it, ValueRange bases) -> SmallVector<Value> {
+              Value first = b.add(
+                  b.add(g0, b.mul(it, stride)),
+                  b.mul(tid, b.index(kVectorsPerThread)));
+              SmallVector<Value> ids;
+              for (int64_t q = 0; q < kVectorsPerThread; ++q)
+                ids.push_back(b.add(first, b.index(q)));
+              SmallVector<Elem> elems = readKeys(ids);
+              SmallVector<Value> above, equal;
+              Value counts = b.i32(0);
+              for (Elem &el : elems) {
+                Value masked = b.andI(el.key, mask);
+                above.push_back(b.andI(
+                    el.valid, b.cmp(Pred::ugt, masked, prefix)));
+                equal.push_back(b.andI(
+                    el.valid, b.cmp(Pred::eq, masked, prefix)));
+                Value inc = b.add(
+                    arith::ExtUIOp::create(b, b.getI32Type(),
+                                           above.back()),
+                    b.select(equal.back(), b.i32(1 << 16), b.i32(0)));
+                counts = b.add(counts, inc);
+              }
+              auto [excl, sum] = body.blockScan(counts);
+              Value low = b.i32(0xffff);
+              Value gtBefore = b.add(bases[0], b.andI(excl, low));
+              Value eqBefore = b.add(
+                  bases[1], arith::ShRUIOp::create(b, excl, b.i32(16)));
+              for (int64_t e = 0; e < perThread; ++e) {
+                Value take = b.orI(
+                    above[e],
+                    b.andI(equal[e],
+                           b.cmp(Pred::slt, eqBefore, need)));
+                Value pos = b.add(gtBefore, b.minS(eqBefore, need));
+                Value lin = elems[e].lin;
+                b.ifThen(take, [&] {
+                  b.store(b.toI32(b.sub(lin, rowStart)), units,
+                          {batch, group, b.toIndex(pos)});
+                });
+                gtBefore = b.add(gtBefore, arith::ExtUIOp::create(
+                                               b, b.getI32Type(),
+                                               above[e]));
+                eqBefore = b.add(eqBefore, arith::ExtUIOp::create(
+                                               b, b.getI32Type(),
+                                               equal[e]));
+              }
+              return {b.add(bases[0], b.andI(sum, low)),
+                      b.add(bases[1],
+                            arith::ShRUIOp::create(b, sum, b.i32(16)))};
+            });
+        return {};
+      });
+}
+
+LogicalResult mlir::hsa::checkTopK(TopKOp op) {
   LayerOp layer = getLayer(op);
-  LayerConfigAttr config = layer.getConfig();
-  const int64_t pageSize = config.getPageSize();
-  const int64_t groups = config.getSelectionGroups();
   const int64_t budget = layer.getBudget();
   auto unitsType = cast<MemRefType>(op.getUnits().getType());
   if (unitsType.getRank() != 3 || unitsType.getDimSize(2) != budget)
@@ -126,224 +352,41 @@ LogicalResult mlir::hsa::lowerTopK(KernelContext &ctx, TopKOp op) {
                             << "]";
   if (budget >= (1 << 16))
     return op.emitOpError() << "budget must be below 65536 units";
+  return success();
+}
 
+TopKRow mlir::hsa::topKRowOf(TopKOp op, Value scores, Value lengths,
+                             Value units, Value batch, Value group,
+                             int64_t blockSize) {
+  LayerOp layer = getLayer(op);
+  LayerConfigAttr config = layer.getConfig();
+  TopKRow row;
+  row.scores = scores;
+  row.lengths = lengths;
+  row.units = units;
+  row.batch = batch;
+  row.group = group;
+  row.blockSize = blockSize;
+  row.pageSize = config.getPageSize();
+  row.groups = config.getSelectionGroups();
+  row.budget = layer.getBudget();
+  return row;
+}
+
+LogicalResult mlir::hsa::lowerTopK(KernelContext &ctx, TopKOp op) {
+  if (failed(checkTopK(op)))
+    return failure();
   SmallVector<Value> operands = {op.getScores(), op.getLengths(),
                                  op.getUnits()};
   gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
-      kernelName(layer, "topk"), operands, {kTopKBlock},
+      kernelName(getLayer(op), "topk"), operands, {kTopKBlock},
       [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
-        Value scores = fn.getArgument(0), lengths = fn.getArgument(1),
-              units = fn.getArgument(2);
-        Value hist = KernelContext::addSharedBuffer(fn, {kBins}, b.getI32Type());
-        Value scan =
-            KernelContext::addSharedBuffer(fn, {kWarps + 1}, b.getI32Type());
-        Value state = KernelContext::addSharedBuffer(fn, {4}, b.getI32Type());
-
-        Value group = b.blockId(gpu::Dimension::x);
-        Value batch = b.blockId(gpu::Dimension::y);
-        Value tid = b.threadId();
-        Value block = b.index(kTopKBlock);
-        Value numUnits = memref::DimOp::create(b, scores, 2);
-        Value numBatch = memref::DimOp::create(b, scores, 0);
-        Value n = b.minS(b.ceilDivU(b.toIndex(b.load(lengths, {batch})),
-                                    b.index(pageSize)),
-                         numUnits);
-        Value k = b.minS(n, b.index(budget));
-
-        // Padding: -1 in [k, K).
-        b.forRange(b.add(k, tid), b.index(budget), block, [&](Value i) {
-          b.store(b.i32(-1), units, {batch, group, i});
-        });
-
-        b.ifThenElse(
-            b.cmp(Pred::eq, k, n), {},
-            [&]() -> SmallVector<Value> {
-              // Every valid unit is selected.
-              b.forRange(tid, n, block, [&](Value u) {
-                b.store(b.toI32(u), units, {batch, group, u});
-              });
-              return {};
-            },
-            [&]() -> SmallVector<Value> {
-              // The scores as one flat array (identity layout).
-              Value total = b.mul(b.mul(numBatch, b.index(groups)), numUnits);
-              auto flatType = MemRefType::get({ShapedType::kDynamic},
-                                              b.getF32Type());
-              Value flat = memref::ReinterpretCastOp::create(
-                  b, flatType, scores, /*offset=*/b.getIndexAttr(0),
-                  /*sizes=*/ArrayRef<OpFoldResult>{total},
-                  /*strides=*/ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
-              TopKBody body{b, flat, total, scan, tid};
-
-              Value rowStart = b.mul(
-                  b.add(b.mul(batch, b.index(groups)), group), numUnits);
-              Value rowEnd = b.add(rowStart, n);
-              Value g0 = b.divU(rowStart, b.index(kScoreLanes));
-              Value g1 = b.ceilDivU(rowEnd, b.index(kScoreLanes));
-              Value gLast = b.sub(g1, b.index(1));
-              Value numGroups = b.sub(g1, g0);
-              Value stride = b.index(kTopKBlock * kVectorsPerThread);
-              Value steps = b.ceilDivU(numGroups, stride);
-
-              // The keys of groups j (q < kVectorsPerThread) with a validity
-              // flag each: [q*4 + e] -> (key, valid, flat index).
-              struct Elem {
-                Value key, valid, lin;
-              };
-              auto readKeys = [&](ArrayRef<Value> groupIds) {
-                SmallVector<Value> vecs;
-                for (Value j : groupIds)
-                  vecs.push_back(body.loadGroup(b.minS(j, gLast)));
-                SmallVector<Elem> elems;
-                for (auto [q, j] : llvm::enumerate(groupIds))
-                  for (int64_t e = 0; e < kScoreLanes; ++e) {
-                    Value lin = b.add(b.mul(j, b.index(kScoreLanes)),
-                                      b.index(e));
-                    Value valid = b.andI(b.cmp(Pred::uge, lin, rowStart),
-                                         b.cmp(Pred::ult, lin, rowEnd));
-                    elems.push_back({body.key(b.extract(vecs[q], e)), valid,
-                                     lin});
-                  }
-                return elems;
-              };
-
-              // Radix select.
-              Value prefix = b.i32(0), mask = b.i32(0),
-                    need = b.toI32(k), done = b.i32(0);
-              const int64_t passBits[3] = {11, 11, 10};
-              int64_t shift = 32;
-              for (int64_t bits : passBits) {
-                shift -= bits;
-                const int64_t digitMask = (int64_t(1) << bits) - 1;
-                SmallVector<Value> next = b.ifThenElse(
-                    b.cmp(Pred::eq, done, b.i32(0)),
-                    {b.getI32Type(), b.getI32Type(), b.getI32Type(),
-                     b.getI32Type()},
-                    [&]() -> SmallVector<Value> {
-                      b.forRange(tid, b.index(kBins), block, [&](Value i) {
-                        b.store(b.i32(0), hist, {i});
-                      });
-                      b.barrier();
-                      b.forRange(b.index(0), steps, b.index(1), [&](Value it) {
-                        SmallVector<Value> ids;
-                        for (int64_t q = 0; q < kVectorsPerThread; ++q)
-                          ids.push_back(b.add(
-                              b.add(g0, b.mul(it, stride)),
-                              b.add(b.index(q * kTopKBlock), tid)));
-                        for (Elem &el : readKeys(ids)) {
-                          Value match = b.cmp(Pred::eq, b.andI(el.key, mask),
-                                              prefix);
-                          Value digit = b.andI(
-                              arith::ShRUIOp::create(b, el.key, b.i32(shift)),
-                              b.i32(digitMask));
-                          b.ifThen(b.andI(el.valid, match), [&] {
-                            b.atomicAdd(b.i32(1), hist, {b.toIndex(digit)});
-                          });
-                        }
-                      });
-                      b.barrier();
-                      // Thread t owns digits 2047-2t and 2046-2t (largest
-                      // first), so the scan counts keys of larger digits.
-                      Value d0 = b.sub(b.index(kBins - 1),
-                                       b.mul(tid, b.index(2)));
-                      Value d1 = b.sub(d0, b.index(1));
-                      Value c0 = b.load(hist, {d0}), c1 = b.load(hist, {d1});
-                      auto [excl, sum] = body.blockScan(b.add(c0, c1));
-                      (void)sum;
-                      Value mid = b.add(excl, c0);
-                      Value in0 = b.andI(b.cmp(Pred::slt, excl, need),
-                                         b.cmp(Pred::sle, need, mid));
-                      Value in1 = b.andI(b.cmp(Pred::slt, mid, need),
-                                         b.cmp(Pred::sle, need,
-                                               b.add(mid, c1)));
-                      b.ifThen(b.orI(in0, in1), [&] {
-                        Value digit = b.toI32(b.select(in0, d0, d1));
-                        Value above = b.select(in0, excl, mid);
-                        Value count = b.select(in0, c0, c1);
-                        Value left = b.sub(need, above);
-                        b.store(b.orI(prefix, arith::ShLIOp::create(
-                                                  b, digit, b.i32(shift))),
-                                state, {b.index(0)});
-                        b.store(b.orI(mask, b.i32(int32_t(uint32_t(
-                                                digitMask << shift)))),
-                                state, {b.index(1)});
-                        b.store(left, state, {b.index(2)});
-                        b.store(arith::ExtUIOp::create(
-                                    b, b.getI32Type(),
-                                    b.cmp(Pred::eq, count, left)),
-                                state, {b.index(3)});
-                      });
-                      b.barrier();
-                      return {b.load(state, {b.index(0)}),
-                              b.load(state, {b.index(1)}),
-                              b.load(state, {b.index(2)}),
-                              b.load(state, {b.index(3)})};
-                    },
-                    [&]() -> SmallVector<Value> {
-                      return {prefix, mask, need, done};
-                    });
-                prefix = next[0];
-                mask = next[1];
-                need = next[2];
-                done = next[3];
-              }
-
-              // Ordered compaction: keys above the threshold plus the first
-              // `need` keys equal to it, in unit order.
-              constexpr int64_t perThread = kVectorsPerThread * kScoreLanes;
-              b.forRange(
-                  b.index(0), steps, b.index(1), {b.i32(0), b.i32(0)},
-                  [&](Value it, ValueRange bases) -> SmallVector<Value> {
-                    Value first = b.add(
-                        b.add(g0, b.mul(it, stride)),
-                        b.mul(tid, b.index(kVectorsPerThread)));
-                    SmallVector<Value> ids;
-                    for (int64_t q = 0; q < kVectorsPerThread; ++q)
-                      ids.push_back(b.add(first, b.index(q)));
-                    SmallVector<Elem> elems = readKeys(ids);
-                    SmallVector<Value> above, equal;
-                    Value counts = b.i32(0);
-                    for (Elem &el : elems) {
-                      Value masked = b.andI(el.key, mask);
-                      above.push_back(b.andI(
-                          el.valid, b.cmp(Pred::ugt, masked, prefix)));
-                      equal.push_back(b.andI(
-                          el.valid, b.cmp(Pred::eq, masked, prefix)));
-                      Value inc = b.add(
-                          arith::ExtUIOp::create(b, b.getI32Type(),
-                                                 above.back()),
-                          b.select(equal.back(), b.i32(1 << 16), b.i32(0)));
-                      counts = b.add(counts, inc);
-                    }
-                    auto [excl, sum] = body.blockScan(counts);
-                    Value low = b.i32(0xffff);
-                    Value gtBefore = b.add(bases[0], b.andI(excl, low));
-                    Value eqBefore = b.add(
-                        bases[1], arith::ShRUIOp::create(b, excl, b.i32(16)));
-                    for (int64_t e = 0; e < perThread; ++e) {
-                      Value take = b.orI(
-                          above[e],
-                          b.andI(equal[e],
-                                 b.cmp(Pred::slt, eqBefore, need)));
-                      Value pos = b.add(gtBefore, b.minS(eqBefore, need));
-                      Value lin = elems[e].lin;
-                      b.ifThen(take, [&] {
-                        b.store(b.toI32(b.sub(lin, rowStart)), units,
-                                {batch, group, b.toIndex(pos)});
-                      });
-                      gtBefore = b.add(gtBefore, arith::ExtUIOp::create(
-                                                     b, b.getI32Type(),
-                                                     above[e]));
-                      eqBefore = b.add(eqBefore, arith::ExtUIOp::create(
-                                                     b, b.getI32Type(),
-                                                     equal[e]));
-                    }
-                    return {b.add(bases[0], b.andI(sum, low)),
-                            b.add(bases[1],
-                                  arith::ShRUIOp::create(b, sum, b.i32(16)))};
-                  });
-              return {};
-            });
+        emitTopKRow(b, fn,
+                    topKRowOf(op, fn.getArgument(0), fn.getArgument(1),
+                              fn.getArgument(2),
+                              /*batch=*/b.blockId(gpu::Dimension::y),
+                              /*group=*/b.blockId(gpu::Dimension::x),
+                              kTopKBlock));
       });
 
   OpBuilder builder(op);

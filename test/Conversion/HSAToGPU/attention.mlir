@@ -61,9 +61,9 @@ func.func @llama_step(%q: memref<?x32x128xbf16, #hsa.tier<device>>, %len: memref
 // CHECK: vector.store %{{.*}}, %{{.*}}[%{{.*}}] {alignment = 16 : i64} : memref<?x32x16x128xf32>, vector<4xf32>
 // CHECK: llvm.call_intrinsic "llvm.nvvm.lg2.approx.ftz.f"
 // CHECK: memref.store %{{.*}}, %{{.*}}[%{{.*}}] : memref<?x32x16xf32>
-// CHECK: llvm.fence acq_rel
+// CHECK: llvm.fence syncscope("device") acq_rel
 // CHECK: memref.atomic_rmw addi
-// CHECK: llvm.fence acq_rel
+// CHECK: llvm.fence syncscope("device") acq_rel
 // CHECK: memref.load %{{.*}}[%{{.*}}] : memref<?x32x16xf32>
 // CHECK: vector.load %{{.*}}[%{{.*}}] {alignment = 16 : i64} : memref<?x32x16x128xf32>, vector<4xf32>
 // CHECK: arith.truncf %{{.*}} : vector<8xf32> to vector<8xbf16>
@@ -73,7 +73,7 @@ func.func @llama_step(%q: memref<?x32x128xbf16, #hsa.tier<device>>, %len: memref
 // PTX-DAG: .shared .align 16 .b8 __wg_llama_attend_5[
 // PTX-DAG: .entry llama_attend(
 // PTX-DAG: atom.global.add.u32
-// PTX-DAG: fence.acq_rel.sys
+// PTX-DAG: fence.acq_rel.gpu
 // PTX-DAG: ld.global.v4.b32
 // PTX-DAG: shfl.sync.bfly.b32
 // PTX-DAG: fma.rn.f32
@@ -130,9 +130,9 @@ func.func @gqa1_step(%q: memref<?x8x128xbf16, #hsa.tier<device>>, %len: memref<?
 // CHECK: vector.store %{{.*}}, %{{.*}}[%{{.*}}] {alignment = 16 : i64} : memref<?x8x16x128xf32>, vector<4xf32>
 // CHECK: llvm.call_intrinsic "llvm.nvvm.lg2.approx.ftz.f"
 // CHECK: memref.store %{{.*}}, %{{.*}}[%{{.*}}] : memref<?x8x16xf32>
-// CHECK: llvm.fence acq_rel
+// CHECK: llvm.fence syncscope("device") acq_rel
 // CHECK: memref.atomic_rmw addi
-// CHECK: llvm.fence acq_rel
+// CHECK: llvm.fence syncscope("device") acq_rel
 // CHECK: memref.load %{{.*}}[%{{.*}}] : memref<?x8x16xf32>
 // CHECK: vector.load %{{.*}}[%{{.*}}] {alignment = 16 : i64} : memref<?x8x16x128xf32>, vector<4xf32>
 // CHECK: arith.truncf %{{.*}} : vector<8xf32> to vector<8xbf16>
@@ -142,7 +142,7 @@ func.func @gqa1_step(%q: memref<?x8x128xbf16, #hsa.tier<device>>, %len: memref<?
 // PTX-DAG: .shared .align 16 .b8 __wg_gqa1_attend_5[
 // PTX-DAG: .entry gqa1_attend(
 // PTX-DAG: atom.global.add.u32
-// PTX-DAG: fence.acq_rel.sys
+// PTX-DAG: fence.acq_rel.gpu
 // PTX-DAG: ld.global.v4.b32
 // PTX-DAG: shfl.sync.bfly.b32
 // PTX-DAG: fma.rn.f32
@@ -200,9 +200,9 @@ func.func @gqa8_step(%q: memref<?x64x128xbf16, #hsa.tier<device>>, %len: memref<
 // CHECK: vector.store %{{.*}}, %{{.*}}[%{{.*}}] {alignment = 16 : i64} : memref<?x64x16x128xf32>, vector<4xf32>
 // CHECK: llvm.call_intrinsic "llvm.nvvm.lg2.approx.ftz.f"
 // CHECK: memref.store %{{.*}}, %{{.*}}[%{{.*}}] : memref<?x64x16xf32>
-// CHECK: llvm.fence acq_rel
+// CHECK: llvm.fence syncscope("device") acq_rel
 // CHECK: memref.atomic_rmw addi
-// CHECK: llvm.fence acq_rel
+// CHECK: llvm.fence syncscope("device") acq_rel
 // CHECK: memref.load %{{.*}}[%{{.*}}] : memref<?x64x16xf32>
 // CHECK: vector.load %{{.*}}[%{{.*}}] {alignment = 16 : i64} : memref<?x64x16x128xf32>, vector<4xf32>
 // CHECK: arith.truncf %{{.*}} : vector<8xf32> to vector<8xbf16>
@@ -212,7 +212,7 @@ func.func @gqa8_step(%q: memref<?x64x128xbf16, #hsa.tier<device>>, %len: memref<
 // PTX-DAG: .shared .align 16 .b8 __wg_gqa8_attend_5[
 // PTX-DAG: .entry gqa8_attend(
 // PTX-DAG: atom.global.add.u32
-// PTX-DAG: fence.acq_rel.sys
+// PTX-DAG: fence.acq_rel.gpu
 // PTX-DAG: ld.global.v4.b32
 // PTX-DAG: shfl.sync.bfly.b32
 // PTX-DAG: fma.rn.f32
@@ -269,9 +269,9 @@ func.func @token_step(%q: memref<?x32x128xbf16, #hsa.tier<device>>, %len: memref
 // CHECK: vector.store %{{.*}}, %{{.*}}[%{{.*}}] {alignment = 16 : i64} : memref<?x32x2x128xf32>, vector<4xf32>
 // CHECK: llvm.call_intrinsic "llvm.nvvm.lg2.approx.ftz.f"
 // CHECK: memref.store %{{.*}}, %{{.*}}[%{{.*}}] : memref<?x32x2xf32>
-// CHECK: llvm.fence acq_rel
+// CHECK: llvm.fence syncscope("device") acq_rel
 // CHECK: memref.atomic_rmw addi
-// CHECK: llvm.fence acq_rel
+// CHECK: llvm.fence syncscope("device") acq_rel
 // CHECK: memref.load %{{.*}}[%{{.*}}] : memref<?x32x2xf32>
 // CHECK: vector.load %{{.*}}[%{{.*}}] {alignment = 16 : i64} : memref<?x32x2x128xf32>, vector<4xf32>
 // CHECK: arith.truncf %{{.*}} : vector<8xf32> to vector<8xbf16>
@@ -281,7 +281,7 @@ func.func @token_step(%q: memref<?x32x128xbf16, #hsa.tier<device>>, %len: memref
 // PTX-DAG: .shared .align 16 .b8 __wg_token_attend_5[
 // PTX-DAG: .entry token_attend(
 // PTX-DAG: atom.global.add.u32
-// PTX-DAG: fence.acq_rel.sys
+// PTX-DAG: fence.acq_rel.gpu
 // PTX-DAG: ld.global.v4.b32
 // PTX-DAG: shfl.sync.bfly.b32
 // PTX-DAG: fma.rn.f32
@@ -338,9 +338,9 @@ func.func @request_step(%q: memref<?x32x128xbf16, #hsa.tier<device>>, %len: memr
 // CHECK: vector.store %{{.*}}, %{{.*}}[%{{.*}}] {alignment = 16 : i64} : memref<?x32x16x128xf32>, vector<4xf32>
 // CHECK: llvm.call_intrinsic "llvm.nvvm.lg2.approx.ftz.f"
 // CHECK: memref.store %{{.*}}, %{{.*}}[%{{.*}}] : memref<?x32x16xf32>
-// CHECK: llvm.fence acq_rel
+// CHECK: llvm.fence syncscope("device") acq_rel
 // CHECK: memref.atomic_rmw addi
-// CHECK: llvm.fence acq_rel
+// CHECK: llvm.fence syncscope("device") acq_rel
 // CHECK: memref.load %{{.*}}[%{{.*}}] : memref<?x32x16xf32>
 // CHECK: vector.load %{{.*}}[%{{.*}}] {alignment = 16 : i64} : memref<?x32x16x128xf32>, vector<4xf32>
 // CHECK: arith.truncf %{{.*}} : vector<8xf32> to vector<8xbf16>
@@ -350,7 +350,7 @@ func.func @request_step(%q: memref<?x32x128xbf16, #hsa.tier<device>>, %len: memr
 // PTX-DAG: .shared .align 16 .b8 __wg_request_attend_5[
 // PTX-DAG: .entry request_attend(
 // PTX-DAG: atom.global.add.u32
-// PTX-DAG: fence.acq_rel.sys
+// PTX-DAG: fence.acq_rel.gpu
 // PTX-DAG: ld.global.v4.b32
 // PTX-DAG: shfl.sync.bfly.b32
 // PTX-DAG: fma.rn.f32
@@ -406,9 +406,9 @@ func.func @mla_step(%q: memref<?x128x576xbf16, #hsa.tier<device>>, %len: memref<
 // CHECK: vector.store %{{.*}}, %{{.*}}[%{{.*}}] {alignment = 16 : i64} : memref<?x128x16x512xf32>, vector<4xf32>
 // CHECK: llvm.call_intrinsic "llvm.nvvm.lg2.approx.ftz.f"
 // CHECK: memref.store %{{.*}}, %{{.*}}[%{{.*}}] : memref<?x128x16xf32>
-// CHECK: llvm.fence acq_rel
+// CHECK: llvm.fence syncscope("device") acq_rel
 // CHECK: memref.atomic_rmw addi
-// CHECK: llvm.fence acq_rel
+// CHECK: llvm.fence syncscope("device") acq_rel
 // CHECK: memref.load %{{.*}}[%{{.*}}] : memref<?x128x16xf32>
 // CHECK: vector.load %{{.*}}[%{{.*}}] {alignment = 16 : i64} : memref<?x128x16x512xf32>, vector<4xf32>
 // CHECK: arith.truncf %{{.*}} : vector<8xf32> to vector<8xbf16>
@@ -418,7 +418,7 @@ func.func @mla_step(%q: memref<?x128x576xbf16, #hsa.tier<device>>, %len: memref<
 // PTX-DAG: .shared .align 16 .b8 __wg_mla_attend_5[
 // PTX-DAG: .entry mla_attend(
 // PTX-DAG: atom.global.add.u32
-// PTX-DAG: fence.acq_rel.sys
+// PTX-DAG: fence.acq_rel.gpu
 // PTX-DAG: ld.global.v4.b32
 // PTX-DAG: shfl.sync.bfly.b32
 // PTX-DAG: fma.rn.f32
@@ -475,9 +475,9 @@ func.func @one_step(%q: memref<?x32x128xf16, #hsa.tier<device>>, %len: memref<?x
 // CHECK: vector.store %{{.*}}, %{{.*}}[%{{.*}}] {alignment = 16 : i64} : memref<?x32x1x128xf32>, vector<4xf32>
 // CHECK: llvm.call_intrinsic "llvm.nvvm.lg2.approx.ftz.f"
 // CHECK: memref.store %{{.*}}, %{{.*}}[%{{.*}}] : memref<?x32x1xf32>
-// CHECK: llvm.fence acq_rel
+// CHECK: llvm.fence syncscope("device") acq_rel
 // CHECK: memref.atomic_rmw addi
-// CHECK: llvm.fence acq_rel
+// CHECK: llvm.fence syncscope("device") acq_rel
 // CHECK: memref.load %{{.*}}[%{{.*}}] : memref<?x32x1xf32>
 // CHECK: vector.load %{{.*}}[%{{.*}}] {alignment = 16 : i64} : memref<?x32x1x128xf32>, vector<4xf32>
 // CHECK: arith.truncf %{{.*}} : vector<8xf32> to vector<8xf16>
@@ -487,7 +487,7 @@ func.func @one_step(%q: memref<?x32x128xf16, #hsa.tier<device>>, %len: memref<?x
 // PTX-DAG: .shared .align 16 .b8 __wg_one_attend_5[
 // PTX-DAG: .entry one_attend(
 // PTX-DAG: atom.global.add.u32
-// PTX-DAG: fence.acq_rel.sys
+// PTX-DAG: fence.acq_rel.gpu
 // PTX-DAG: ld.global.v4.b32
 // PTX-DAG: shfl.sync.bfly.b32
 // PTX-DAG: fma.rn.f32

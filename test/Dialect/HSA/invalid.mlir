@@ -220,6 +220,27 @@ func.func @f(%s: memref<?x8x?xf32, #hsa.tier<device>>, %len: memref<?xi32, #hsa.
 
 // -----
 
+func.func @f() {
+  // expected-error @below {{'hsa.fused' op 'score_topk' holds exactly one hsa.score followed by one hsa.topk}}
+  hsa.fused "score_topk" {
+  }
+  return
+}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f(%q: memref<?x32x128xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %kmin: memref<?x8x?x128xbf16, #hsa.tier<device>>, %kmax: memref<?x8x?x128xbf16, #hsa.tier<device>>, %s: memref<?x8x?xf32, #hsa.tier<device>>, %other: memref<?x8x?xf32, #hsa.tier<device>>, %u: memref<?x8x128xi32, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.fused' op 'score_topk' needs the top-k to select from the score's output, with the same lengths and layer}}
+  hsa.fused "score_topk" {
+    hsa.score @l queries(%q : memref<?x32x128xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) reprs(%kmin, %kmax : memref<?x8x?x128xbf16, #hsa.tier<device>>, memref<?x8x?x128xbf16, #hsa.tier<device>>) into(%s : memref<?x8x?xf32, #hsa.tier<device>>)
+    hsa.topk @l scores(%other : memref<?x8x?xf32, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) into(%u : memref<?x8x128xi32, #hsa.tier<device>>)
+  }
+  return
+}
+
+// -----
+
 hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
 func.func @f(%u: memref<?x8x128xi32, #hsa.tier<device>>, %step: memref<?xi32, #hsa.tier<device>>, %r: memref<?x8x512xi32, #hsa.tier<host>>, %rev: memref<?x8x?xi32, #hsa.tier<device>>, %c: memref<?x8xi32, #hsa.tier<device>>) {
   // expected-error @below {{'hsa.diff' op operand 'slot_unit' must be in the device tier (the buffer's residency lives on the device), but it is in the host tier}}
@@ -446,8 +467,8 @@ func.func @f(%k: memref<?x1x576xbf16, #hsa.tier<device>>, %len: memref<?xi32, #h
 // -----
 
 func.func @f() {
-  // expected-error @below {{'hsa.fused' op unknown fusion 'score_topk' (known: diff_gather)}}
-  hsa.fused "score_topk" {
+  // expected-error @below {{'hsa.fused' op unknown fusion 'topk_diff' (known: diff_gather, score_topk)}}
+  hsa.fused "topk_diff" {
   }
   return
 }

@@ -125,6 +125,9 @@ void LayerOp::getStateBuffers(SmallVectorImpl<BufferSpec> &specs) {
   // Splits finished per (request, first head of a block's head chunk): the
   // last one merges, then puts the count back to 0 for the next step.
   add("scratch.attn_done", i32, {kBatchDim, hq}, device);
+  // Score blocks finished per (request, group) when score and top-k are one
+  // kernel: the last one selects, then puts the count back to 0.
+  add("scratch.topk_done", i32, {kBatchDim, s}, device);
   getFormat().getExportedTables(config, k, specs);
 }
 
@@ -502,21 +505,38 @@ LogicalResult StoreKVOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
 //===----------------------------------------------------------------------===//
 
 LogicalResult FusedOp::verify() {
-  if (getKind() != "diff_gather")
-    return emitOpError() << "unknown fusion '" << getKind()
-                         << "' (known: diff_gather)";
   Block &body = getBody().front();
   auto ops = llvm::to_vector(llvm::make_pointer_range(body.getOperations()));
-  auto diff = ops.size() == 2 ? dyn_cast<DiffOp>(ops[0]) : DiffOp();
-  auto gather = ops.size() == 2 ? dyn_cast<GatherOp>(ops[1]) : GatherOp();
-  if (!diff || !gather)
-    return emitOpError() << "'diff_gather' holds exactly one hsa.diff followed "
-                            "by one hsa.gather";
-  if (gather.getCopyUnits() != diff.getCopyUnits() ||
-      gather.getCopySlots() != diff.getCopySlots() ||
-      gather.getCopyCount() != diff.getCopyCount() ||
-      gather.getLayer() != diff.getLayer())
-    return emitOpError() << "'diff_gather' needs the gather to copy the diff's "
-                            "copy list of the same layer";
-  return success();
+  Operation *first = ops.size() == 2 ? ops[0] : nullptr;
+  Operation *second = ops.size() == 2 ? ops[1] : nullptr;
+  if (getKind() == "diff_gather") {
+    auto diff = dyn_cast_or_null<DiffOp>(first);
+    auto gather = dyn_cast_or_null<GatherOp>(second);
+    if (!diff || !gather)
+      return emitOpError() << "'diff_gather' holds exactly one hsa.diff "
+                              "followed by one hsa.gather";
+    if (gather.getCopyUnits() != diff.getCopyUnits() ||
+        gather.getCopySlots() != diff.getCopySlots() ||
+        gather.getCopyCount() != diff.getCopyCount() ||
+        gather.getLayer() != diff.getLayer())
+      return emitOpError() << "'diff_gather' needs the gather to copy the "
+                              "diff's copy list of the same layer";
+    return success();
+  }
+  if (getKind() == "score_topk") {
+    auto score = dyn_cast_or_null<ScoreOp>(first);
+    auto topk = dyn_cast_or_null<TopKOp>(second);
+    if (!score || !topk)
+      return emitOpError() << "'score_topk' holds exactly one hsa.score "
+                              "followed by one hsa.topk";
+    if (topk.getScores() != score.getScores() ||
+        topk.getLengths() != score.getLengths() ||
+        topk.getLayer() != score.getLayer())
+      return emitOpError() << "'score_topk' needs the top-k to select from "
+                              "the score's output, with the same lengths and "
+                              "layer";
+    return success();
+  }
+  return emitOpError() << "unknown fusion '" << getKind()
+                       << "' (known: diff_gather, score_topk)";
 }

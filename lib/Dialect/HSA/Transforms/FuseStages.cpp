@@ -13,12 +13,29 @@ using namespace mlir;
 using namespace mlir::hsa;
 
 namespace {
+/// Moves `first` and `second` (adjacent, in order) into a new
+/// `hsa.fused kind` at `first`'s place.
+void fuse(Operation *first, Operation *second, StringRef kind) {
+  OpBuilder builder(first);
+  auto fused = FusedOp::create(builder, first->getLoc(), kind);
+  Block *body = builder.createBlock(&fused.getBody());
+  first->moveBefore(body, body->end());
+  second->moveBefore(body, body->end());
+}
+
 struct FuseStagesPass : public hsa::impl::HSAFuseStagesBase<FuseStagesPass> {
+  using Base::Base;
+
   void runOnOperation() override {
     SmallVector<DiffOp> diffs;
-    getOperation().walk([&](DiffOp diff) {
-      if (!diff->getParentOfType<FusedOp>())
+    SmallVector<ScoreOp> scores;
+    getOperation().walk([&](Operation *op) {
+      if (op->getParentOfType<FusedOp>())
+        return;
+      if (auto diff = dyn_cast<DiffOp>(op))
         diffs.push_back(diff);
+      else if (auto score = dyn_cast<ScoreOp>(op))
+        scores.push_back(score);
     });
     for (DiffOp diff : diffs) {
       auto gather = dyn_cast_or_null<GatherOp>(diff->getNextNode());
@@ -27,11 +44,22 @@ struct FuseStagesPass : public hsa::impl::HSAFuseStagesBase<FuseStagesPass> {
           gather.getCopyCount() != diff.getCopyCount() ||
           gather.getLayer() != diff.getLayer())
         continue;
-      OpBuilder builder(diff);
-      auto fused = FusedOp::create(builder, diff.getLoc(), "diff_gather");
-      Block *body = builder.createBlock(&fused.getBody());
-      diff->moveBefore(body, body->end());
-      gather->moveBefore(body, body->end());
+      fuse(diff, gather, "diff_gather");
+    }
+    for (ScoreOp score : scores) {
+      auto topk = dyn_cast_or_null<TopKOp>(score->getNextNode());
+      if (!topk || topk.getScores() != score.getScores() ||
+          topk.getLengths() != score.getLengths() ||
+          topk.getLayer() != score.getLayer())
+        continue;
+      // A row of L tokens has ceil(L / P) units: small enough for one block
+      // only when units are pages.
+      auto layer = SymbolTable::lookupNearestSymbolFrom<LayerOp>(
+          score, score.getLayerAttr());
+      if (!layer || scoreTopKMinPageSize <= 0 ||
+          layer.getConfig().getPageSize() < scoreTopKMinPageSize)
+        continue;
+      fuse(score, topk, "score_topk");
     }
   }
 };

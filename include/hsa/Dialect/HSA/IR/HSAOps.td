@@ -448,13 +448,21 @@ def HSA_FusedOp : HSA_Op<"fused", [SingleBlock, NoTerminator,
     Created by `hsa-fuse-stages`. The body holds the stage ops in program
     order; `convert-hsa-to-gpu` emits one kernel for all of them, saving a
     launch and the round trip of intermediate buffers through memory.
-    `kind` names the fusion: `diff_gather` (the LRU diff decides the misses
-    and the same kernel copies them from host memory).
+    `kind` names the fusion:
+    - `diff_gather`: the LRU diff decides the misses and the same kernel
+      copies them from host memory (the gather copies the diff's copy list);
+    - `score_topk`: the score kernel's last block of each (request, group)
+      row selects the row's top-k (the top-k reads the score's output, with
+      the same lengths).
 
     ```mlir
     hsa.fused "diff_gather" {
       hsa.diff @attn units(...) steps(...) residency(...) into(...)
       hsa.gather @attn copies(...) pages(...) from(...) into(...)
+    }
+    hsa.fused "score_topk" {
+      hsa.score @attn queries(...) lengths(%len : ...) reprs(...) into(%s : ...)
+      hsa.topk @attn scores(%s : ...) lengths(%len : ...) into(...)
     }
     ```
   }];

@@ -57,9 +57,26 @@ def HSAFuseStages : Pass<"hsa-fuse-stages", "ModuleOp"> {
     list into `hsa.fused "diff_gather"`: one kernel decides the misses and
     copies them with SM loads from mapped host memory (zero-copy reaches
     ~51 GB/s where per-page copy-engine calls reach 1-33 GB/s), saving a
-    launch and the copy list's round trip. Leave this pass out (the
-    pipeline's `fuse=false`) to lower and test every stage alone.
+    launch and the copy list's round trip.
+
+    Wraps each `hsa.score` directly followed by the `hsa.topk` of its scores
+    into `hsa.fused "score_topk"` where the unit count allows: the last
+    score block of a row selects it with 256 threads, which beats a separate
+    1024-thread top-k launch while a row holds a few thousand units, so only
+    layers whose units are pages of at least `score-topk-min-page-size`
+    tokens are fused (a row of a 128K context then has at most 8192 units);
+    token-level layers (DSA, page size 1: a unit per token) keep the top-k
+    kernel.
+
+    Leave this pass out (the pipeline's `fuse=false`) to lower and test
+    every stage alone.
   }];
+  let options = [
+    Option<"scoreTopKMinPageSize", "score-topk-min-page-size", "int64_t",
+           /*default=*/"16",
+           "Fuse score and top-k for layers with at least this many tokens "
+           "per unit (0: never)">,
+  ];
 }
 
 #endif // HSA_TRANSFORMS_PASSES_TD
