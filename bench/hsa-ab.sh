@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# A/B of two artifacts of one layer on the GPU machine: the decode step
+# replayed as a CUDA graph (hsa-run --graph), A and B interleaved REPS times
+# per shape so drift hits both; prints the steady-state median step of each
+# (median over the repetitions of hsa-table.py's per-run median) and B/A.
+#   bench/hsa-ab.sh HSA_RUN ART_A ART_B OUT_DIR [SHAPES] [REPS]
+# SHAPES: "batch:context:steps ..." (default: the Llama-3-8B bench shapes).
+set -u
+RUN=$1 A=$2 B=$3 OUT=$4
+SHAPES=${5:-"1:32K:64 8:32K:64 64:32K:24 1:128K:64 8:128K:32"}
+REPS=${6:-2}
+mkdir -p "$OUT"
+for shape in $SHAPES; do
+  IFS=: read -r b ctx steps <<<"$shape"
+  for rep in $(seq 1 "$REPS"); do
+    for art in "$A" "$B"; do
+      tag="$(basename "$art" .hsa)_b${b}_${ctx}_r${rep}"
+      timeout 300 "$RUN" "$art" --backend=cuda --quiet --batch="$b" --context="$ctx" --steps="$steps" \
+        --graph --seed=7 --json="$OUT/$tag.json" > "$OUT/$tag.txt" 2>&1 || echo "FAIL $tag (rc $?)"
+    done
+  done
+done
+python3 - "$OUT" "$(basename "$A" .hsa)" "$(basename "$B" .hsa)" "$SHAPES" <<'PY'
+import glob, json, statistics, sys
+out, a, b, shapes = sys.argv[1:5]
+def step_us(path):
+    d = json.load(open(path))
+    return statistics.median(p["device_ms"] * 1000 for p in d["per_step"][1:] if p.get("device_ms"))
+print(f"| shape | {a} us | {b} us | B/A |")
+print("| --- | --- | --- | --- |")
+for shape in shapes.split():
+    bs, ctx, _ = shape.split(":")
+    med = []
+    for name in (a, b):
+        runs = [step_us(f) for f in sorted(glob.glob(f"{out}/{name}_b{bs}_{ctx}_r*.json"))]
+        med.append(statistics.median(runs) if runs else float("nan"))
+    print(f"| B={bs} {ctx} | {med[0]:.1f} | {med[1]:.1f} | {med[1] / med[0]:.3f} |")
+PY
