@@ -49,7 +49,7 @@ static constexpr int64_t kAttendBlock = kAttendWarps * kWarpSize;
 /// heads; more heads per KV head than fit become more blocks (grid y).
 static constexpr int64_t kStateRegisters = 160;
 /// Static shared memory the split kernel may use.
-static constexpr int64_t kSharedBytes = 48 * 1024;
+static constexpr int64_t kSharedBytes = kStaticSharedBytes;
 static constexpr double kLog2E = 1.4426950408889634;
 static constexpr double kLn2 = 0.6931471805599453;
 

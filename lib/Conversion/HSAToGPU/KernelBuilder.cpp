@@ -346,6 +346,16 @@ void KernelContext::launch(Operation *op, gpu::GPUFuncOp kernel,
   op->erase();
 }
 
+int64_t KernelContext::sharedBytes(gpu::GPUFuncOp kernel) {
+  int64_t bytes = 0;
+  for (BlockArgument buffer : kernel.getWorkgroupAttributions()) {
+    auto type = cast<MemRefType>(buffer.getType());
+    bytes = llvm::alignTo(bytes, 16) +
+            type.getNumElements() * type.getElementTypeBitWidth() / 8;
+  }
+  return bytes;
+}
+
 Value KernelContext::addSharedBuffer(gpu::GPUFuncOp kernel,
                                      ArrayRef<int64_t> shape,
                                      Type elementType) {

@@ -23,6 +23,9 @@ namespace hsa {
 
 /// Bytes one thread moves per vector load on bulk data paths.
 constexpr int64_t kVectorBytes = 16;
+/// Static shared memory one block may declare (dynamic shared memory, which
+/// could go beyond it, needs a launch attribute the artifact does not carry).
+constexpr int64_t kStaticSharedBytes = 48 * 1024;
 constexpr int64_t kWarpSize = 32;
 
 enum class WarpReduceKind { Sum, Max, Min };
@@ -136,6 +139,10 @@ public:
   void launch(Operation *op, gpu::GPUFuncOp kernel, const LaunchShape &shape,
               ValueRange operands);
 
+  /// Bytes of the kernel's static workgroup buffers so far (16-byte aligned
+  /// each, as addSharedBuffer places them).
+  static int64_t sharedBytes(gpu::GPUFuncOp kernel);
+
   /// Adds a static workgroup (shared memory) buffer to a kernel.
   static Value addSharedBuffer(gpu::GPUFuncOp kernel, ArrayRef<int64_t> shape,
                                Type elementType);
@@ -163,7 +170,13 @@ struct TopKRow {
   Value batch, group;           ///< the row (index values)
   int64_t blockSize = 1024;     ///< threads of the block (32..1024, divides 2048)
   int64_t pageSize = 1, groups = 1, budget = 1;
+  /// Rows of up to this many units are staged in shared memory as keys
+  /// (one read of the scores instead of four); 0: never.
+  int64_t stagedKeys = 0;
 };
+/// The largest power-of-two key count (at most 8192, at least 1024, else 0)
+/// whose shared buffer fits in `fn` beside what emitTopKRow adds.
+int64_t stagedKeysThatFit(gpu::GPUFuncOp fn, int64_t blockSize);
 /// The row's selection: every thread of the block must reach it (it has
 /// barriers); adds its shared buffers to `fn`.
 void emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn, const TopKRow &row);

@@ -250,9 +250,10 @@ static void emitSelectByLastBlock(KernelBuilder &b, gpu::GPUFuncOp fn,
                      b.sub(blocks, b.i32(1)));
   b.ifThen(last, [&] {
     b.fenceDevice();
-    emitTopKRow(b, fn,
-                topKRowOf(fused.topk, scores, lengths, units, batch, group,
-                          blockSize));
+    TopKRow row = topKRowOf(fused.topk, scores, lengths, units, batch, group,
+                            blockSize);
+    row.stagedKeys = stagedKeysThatFit(fn, blockSize);
+    emitTopKRow(b, fn, row);
     // Ready for the next step (kernel boundaries order it).
     b.ifThen(b.cmp(Pred::eq, tid, b.index(0)),
              [&] { b.store(b.i32(0), done, {batch, group}); });

@@ -48,6 +48,11 @@ static constexpr int64_t kBins = 2048;
 /// 16-byte vectors of 4 scores each thread reads per loop step.
 static constexpr int64_t kVectorsPerThread = 4;
 static constexpr int64_t kScoreLanes = 4;
+/// Rows staged in shared memory as keys: at most 32 KiB of them (8192
+/// units: a 128K context in pages of 16); staging fewer than 1024 saves
+/// little.
+static constexpr int64_t kMaxStagedKeys = 8192;
+static constexpr int64_t kMinStagedKeys = 1024;
 
 namespace {
 /// Pieces of the top-k kernel body.
@@ -133,6 +138,10 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
   Value hist = KernelContext::addSharedBuffer(fn, {kBins}, b.getI32Type());
   Value scan = KernelContext::addSharedBuffer(fn, {warps + 1}, b.getI32Type());
   Value state = KernelContext::addSharedBuffer(fn, {4}, b.getI32Type());
+  Value stagedKeys;
+  if (row.stagedKeys > 0)
+    stagedKeys = KernelContext::addSharedBuffer(fn, {row.stagedKeys},
+                                                b.getI32Type());
 
   Value tid = b.threadId();
   Value block = b.index(blockSize);
@@ -178,15 +187,28 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
         Value stride = b.index(blockSize * kVectorsPerThread);
         Value steps = b.ceilDivU(numGroups, stride);
 
+        // The 4 keys of group j (a vector<4xi32>), read from the scores
+        // (global memory) or from the keys staged in shared memory.
+        using KeySource = function_ref<Value(Value)>;
+        auto globalKeys = [&](Value j) {
+          Value v = body.loadGroup(j);
+          auto type = VectorType::get({kScoreLanes}, b.getI32Type());
+          Value keys = arith::ConstantOp::create(
+              b, type, DenseElementsAttr::get(type, b.getI32IntegerAttr(0)));
+          for (int64_t e = 0; e < kScoreLanes; ++e)
+            keys = b.insert(body.key(b.extract(v, e)), keys, e);
+          return keys;
+        };
+
         // The keys of groups j (q < kVectorsPerThread) with a validity
         // flag each: [q*4 + e] -> (key, valid, flat index).
         struct Elem {
           Value key, valid, lin;
         };
-        auto readKeys = [&](ArrayRef<Value> groupIds) {
+        auto readKeys = [&](KeySource source, ArrayRef<Value> groupIds) {
           SmallVector<Value> vecs;
           for (Value j : groupIds)
-            vecs.push_back(body.loadGroup(b.minS(j, gLast)));
+            vecs.push_back(source(b.minS(j, gLast)));
           SmallVector<Elem> elems;
           for (auto [q, j] : llvm::enumerate(groupIds))
             for (int64_t e = 0; e < kScoreLanes; ++e) {
@@ -194,153 +216,195 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
                                 b.index(e));
               Value valid = b.andI(b.cmp(Pred::uge, lin, rowStart),
                                    b.cmp(Pred::ult, lin, rowEnd));
-              elems.push_back({body.key(b.extract(vecs[q], e)), valid,
-                               lin});
+              elems.push_back({b.extract(vecs[q], e), valid, lin});
             }
           return elems;
         };
 
-        // Radix select.
-        Value prefix = b.i32(0), mask = b.i32(0),
-              need = b.toI32(k), done = b.i32(0);
-        const int64_t passBits[3] = {11, 11, 10};
-        int64_t shift = 32;
-        for (int64_t bits : passBits) {
-          shift -= bits;
-          const int64_t digitMask = (int64_t(1) << bits) - 1;
-          SmallVector<Value> next = b.ifThenElse(
-              b.cmp(Pred::eq, done, b.i32(0)),
-              {b.getI32Type(), b.getI32Type(), b.getI32Type(),
-               b.getI32Type()},
-              [&]() -> SmallVector<Value> {
-                b.forRange(tid, b.index(kBins), block, [&](Value i) {
-                  b.store(b.i32(0), hist, {i});
-                });
-                b.barrier();
-                b.forRange(b.index(0), steps, b.index(1), [&](Value it) {
-                  SmallVector<Value> ids;
-                  for (int64_t q = 0; q < kVectorsPerThread; ++q)
-                    ids.push_back(b.add(
-                        b.add(g0, b.mul(it, stride)),
-                        b.add(b.index(q * blockSize), tid)));
-                  for (Elem &el : readKeys(ids)) {
-                    Value match = b.cmp(Pred::eq, b.andI(el.key, mask),
-                                        prefix);
-                    Value digit = b.andI(
-                        arith::ShRUIOp::create(b, el.key, b.i32(shift)),
-                        b.i32(digitMask));
-                    b.ifThen(b.andI(el.valid, match), [&] {
-                      b.atomicAdd(b.i32(1), hist, {b.toIndex(digit)});
-                    });
-                  }
-                });
-                b.barrier();
-                // Thread t owns the digitsPerThread digits from
-                // 2047 - t * digitsPerThread down (largest first), so the scan
-                // counts the keys of larger digits.
-                const int64_t digitsPerThread = kBins / blockSize;
-                Value top = b.sub(b.index(kBins - 1),
-                                  b.mul(tid, b.index(digitsPerThread)));
-                SmallVector<Value> digits, counts;
-                Value owned = b.i32(0);
-                for (int64_t j = 0; j < digitsPerThread; ++j) {
-                  digits.push_back(b.sub(top, b.index(j)));
-                  counts.push_back(b.load(hist, {digits.back()}));
-                  owned = b.add(owned, counts.back());
-                }
-                auto [excl, sum] = body.blockScan(owned);
-                (void)sum;
-                Value above = excl; // keys of digits larger than digits[j]
-                for (int64_t j = 0; j < digitsPerThread; ++j) {
-                  Value through = b.add(above, counts[j]);
-                  Value holds = b.andI(b.cmp(Pred::slt, above, need),
-                                       b.cmp(Pred::sle, need, through));
-                  b.ifThen(holds, [&] {
-                    Value digit = b.toI32(digits[j]);
-                    Value left = b.sub(need, above);
-                    b.store(b.orI(prefix,
-                                  arith::ShLIOp::create(b, digit, b.i32(shift))),
-                            state, {b.index(0)});
-                    b.store(b.orI(mask, b.i32(int32_t(uint32_t(digitMask << shift)))),
-                            state, {b.index(1)});
-                    b.store(left, state, {b.index(2)});
-                    b.store(arith::ExtUIOp::create(b, b.getI32Type(),
-                                                   b.cmp(Pred::eq, counts[j], left)),
-                            state, {b.index(3)});
-                  });
-                  above = through;
-                }
-                b.barrier();
-                return {b.load(state, {b.index(0)}),
-                        b.load(state, {b.index(1)}),
-                        b.load(state, {b.index(2)}),
-                        b.load(state, {b.index(3)})};
-              },
-              [&]() -> SmallVector<Value> {
-                return {prefix, mask, need, done};
-              });
-          prefix = next[0];
-          mask = next[1];
-          need = next[2];
-          done = next[3];
-        }
+        auto select = [&](KeySource source) {
 
-        // Ordered compaction: keys above the threshold plus the first
-        // `need` keys equal to it, in unit order.
-        constexpr int64_t perThread = kVectorsPerThread * kScoreLanes;
-        b.forRange(
-            b.index(0), steps, b.index(1), {b.i32(0), b.i32(0)},
-            [&](Value it, ValueRange bases) -> SmallVector<Value> {
-              Value first = b.add(
-                  b.add(g0, b.mul(it, stride)),
-                  b.mul(tid, b.index(kVectorsPerThread)));
-              SmallVector<Value> ids;
-              for (int64_t q = 0; q < kVectorsPerThread; ++q)
-                ids.push_back(b.add(first, b.index(q)));
-              SmallVector<Elem> elems = readKeys(ids);
-              SmallVector<Value> above, equal;
-              Value counts = b.i32(0);
-              for (Elem &el : elems) {
-                Value masked = b.andI(el.key, mask);
-                above.push_back(b.andI(
-                    el.valid, b.cmp(Pred::ugt, masked, prefix)));
-                equal.push_back(b.andI(
-                    el.valid, b.cmp(Pred::eq, masked, prefix)));
-                Value inc = b.add(
-                    arith::ExtUIOp::create(b, b.getI32Type(),
-                                           above.back()),
-                    b.select(equal.back(), b.i32(1 << 16), b.i32(0)));
-                counts = b.add(counts, inc);
-              }
-              auto [excl, sum] = body.blockScan(counts);
-              Value low = b.i32(0xffff);
-              Value gtBefore = b.add(bases[0], b.andI(excl, low));
-              Value eqBefore = b.add(
-                  bases[1], arith::ShRUIOp::create(b, excl, b.i32(16)));
-              for (int64_t e = 0; e < perThread; ++e) {
-                Value take = b.orI(
-                    above[e],
-                    b.andI(equal[e],
-                           b.cmp(Pred::slt, eqBefore, need)));
-                Value pos = b.add(gtBefore, b.minS(eqBefore, need));
-                Value lin = elems[e].lin;
-                b.ifThen(take, [&] {
-                  b.store(b.toI32(b.sub(lin, rowStart)), units,
-                          {batch, group, b.toIndex(pos)});
+          // Radix select.
+          Value prefix = b.i32(0), mask = b.i32(0),
+                need = b.toI32(k), done = b.i32(0);
+          const int64_t passBits[3] = {11, 11, 10};
+          int64_t shift = 32;
+          for (int64_t bits : passBits) {
+            shift -= bits;
+            const int64_t digitMask = (int64_t(1) << bits) - 1;
+            SmallVector<Value> next = b.ifThenElse(
+                b.cmp(Pred::eq, done, b.i32(0)),
+                {b.getI32Type(), b.getI32Type(), b.getI32Type(),
+                 b.getI32Type()},
+                [&]() -> SmallVector<Value> {
+                  b.forRange(tid, b.index(kBins), block, [&](Value i) {
+                    b.store(b.i32(0), hist, {i});
+                  });
+                  b.barrier();
+                  b.forRange(b.index(0), steps, b.index(1), [&](Value it) {
+                    SmallVector<Value> ids;
+                    for (int64_t q = 0; q < kVectorsPerThread; ++q)
+                      ids.push_back(b.add(
+                          b.add(g0, b.mul(it, stride)),
+                          b.add(b.index(q * blockSize), tid)));
+                    for (Elem &el : readKeys(source, ids)) {
+                      Value match = b.cmp(Pred::eq, b.andI(el.key, mask),
+                                          prefix);
+                      Value digit = b.andI(
+                          arith::ShRUIOp::create(b, el.key, b.i32(shift)),
+                          b.i32(digitMask));
+                      b.ifThen(b.andI(el.valid, match), [&] {
+                        b.atomicAdd(b.i32(1), hist, {b.toIndex(digit)});
+                      });
+                    }
+                  });
+                  b.barrier();
+                  // Thread t owns the digitsPerThread digits from
+                  // 2047 - t * digitsPerThread down (largest first), so the scan
+                  // counts the keys of larger digits.
+                  const int64_t digitsPerThread = kBins / blockSize;
+                  Value top = b.sub(b.index(kBins - 1),
+                                    b.mul(tid, b.index(digitsPerThread)));
+                  SmallVector<Value> digits, counts;
+                  Value owned = b.i32(0);
+                  for (int64_t j = 0; j < digitsPerThread; ++j) {
+                    digits.push_back(b.sub(top, b.index(j)));
+                    counts.push_back(b.load(hist, {digits.back()}));
+                    owned = b.add(owned, counts.back());
+                  }
+                  auto [excl, sum] = body.blockScan(owned);
+                  (void)sum;
+                  Value above = excl; // keys of digits larger than digits[j]
+                  for (int64_t j = 0; j < digitsPerThread; ++j) {
+                    Value through = b.add(above, counts[j]);
+                    Value holds = b.andI(b.cmp(Pred::slt, above, need),
+                                         b.cmp(Pred::sle, need, through));
+                    b.ifThen(holds, [&] {
+                      Value digit = b.toI32(digits[j]);
+                      Value left = b.sub(need, above);
+                      b.store(b.orI(prefix,
+                                    arith::ShLIOp::create(b, digit, b.i32(shift))),
+                              state, {b.index(0)});
+                      b.store(b.orI(mask, b.i32(int32_t(uint32_t(digitMask << shift)))),
+                              state, {b.index(1)});
+                      b.store(left, state, {b.index(2)});
+                      b.store(arith::ExtUIOp::create(b, b.getI32Type(),
+                                                     b.cmp(Pred::eq, counts[j], left)),
+                              state, {b.index(3)});
+                    });
+                    above = through;
+                  }
+                  b.barrier();
+                  return {b.load(state, {b.index(0)}),
+                          b.load(state, {b.index(1)}),
+                          b.load(state, {b.index(2)}),
+                          b.load(state, {b.index(3)})};
+                },
+                [&]() -> SmallVector<Value> {
+                  return {prefix, mask, need, done};
                 });
-                gtBefore = b.add(gtBefore, arith::ExtUIOp::create(
-                                               b, b.getI32Type(),
-                                               above[e]));
-                eqBefore = b.add(eqBefore, arith::ExtUIOp::create(
-                                               b, b.getI32Type(),
-                                               equal[e]));
-              }
-              return {b.add(bases[0], b.andI(sum, low)),
-                      b.add(bases[1],
-                            arith::ShRUIOp::create(b, sum, b.i32(16)))};
+            prefix = next[0];
+            mask = next[1];
+            need = next[2];
+            done = next[3];
+          }
+
+          // Ordered compaction: keys above the threshold plus the first
+          // `need` keys equal to it, in unit order.
+          constexpr int64_t perThread = kVectorsPerThread * kScoreLanes;
+          b.forRange(
+              b.index(0), steps, b.index(1), {b.i32(0), b.i32(0)},
+              [&](Value it, ValueRange bases) -> SmallVector<Value> {
+                Value first = b.add(
+                    b.add(g0, b.mul(it, stride)),
+                    b.mul(tid, b.index(kVectorsPerThread)));
+                SmallVector<Value> ids;
+                for (int64_t q = 0; q < kVectorsPerThread; ++q)
+                  ids.push_back(b.add(first, b.index(q)));
+                SmallVector<Elem> elems = readKeys(source, ids);
+                SmallVector<Value> above, equal;
+                Value counts = b.i32(0);
+                for (Elem &el : elems) {
+                  Value masked = b.andI(el.key, mask);
+                  above.push_back(b.andI(
+                      el.valid, b.cmp(Pred::ugt, masked, prefix)));
+                  equal.push_back(b.andI(
+                      el.valid, b.cmp(Pred::eq, masked, prefix)));
+                  Value inc = b.add(
+                      arith::ExtUIOp::create(b, b.getI32Type(),
+                                             above.back()),
+                      b.select(equal.back(), b.i32(1 << 16), b.i32(0)));
+                  counts = b.add(counts, inc);
+                }
+                auto [excl, sum] = body.blockScan(counts);
+                Value low = b.i32(0xffff);
+                Value gtBefore = b.add(bases[0], b.andI(excl, low));
+                Value eqBefore = b.add(
+                    bases[1], arith::ShRUIOp::create(b, excl, b.i32(16)));
+                for (int64_t e = 0; e < perThread; ++e) {
+                  Value take = b.orI(
+                      above[e],
+                      b.andI(equal[e],
+                             b.cmp(Pred::slt, eqBefore, need)));
+                  Value pos = b.add(gtBefore, b.minS(eqBefore, need));
+                  Value lin = elems[e].lin;
+                  b.ifThen(take, [&] {
+                    b.store(b.toI32(b.sub(lin, rowStart)), units,
+                            {batch, group, b.toIndex(pos)});
+                  });
+                  gtBefore = b.add(gtBefore, arith::ExtUIOp::create(
+                                                 b, b.getI32Type(),
+                                                 above[e]));
+                  eqBefore = b.add(eqBefore, arith::ExtUIOp::create(
+                                                 b, b.getI32Type(),
+                                                 equal[e]));
+                }
+                return {b.add(bases[0], b.andI(sum, low)),
+                        b.add(bases[1],
+                              arith::ShRUIOp::create(b, sum, b.i32(16)))};
+              });
+        };
+
+        if (row.stagedKeys <= 0) {
+          select(globalKeys);
+          return {};
+        }
+        // Rows that fit: one read of the scores into shared memory as keys;
+        // the radix passes and the compaction then read shared memory
+        // instead of L2 (4 reads of the row).
+        Value fits = b.cmp(Pred::ule, b.mul(numGroups, b.index(kScoreLanes)),
+                           b.index(row.stagedKeys));
+        b.ifThenElse(
+            fits, {},
+            [&]() -> SmallVector<Value> {
+              b.forRange(tid, numGroups, block, [&](Value i) {
+                b.storeVector(globalKeys(b.add(g0, i)), stagedKeys,
+                              {b.mul(i, b.index(kScoreLanes))});
+              });
+              b.barrier();
+              select([&](Value j) {
+                return b.loadVector(kScoreLanes, stagedKeys,
+                                    {b.mul(b.sub(j, g0),
+                                           b.index(kScoreLanes))});
+              });
+              return {};
+            },
+            [&]() -> SmallVector<Value> {
+              select(globalKeys);
+              return {};
             });
         return {};
       });
+}
+
+int64_t mlir::hsa::stagedKeysThatFit(gpu::GPUFuncOp fn, int64_t blockSize) {
+  // emitTopKRow's own buffers: histogram, scan (warps + 1), state (4).
+  int64_t own = kBins * 4 + llvm::alignTo((blockSize / kWarpSize + 1) * 4, 16) +
+                16;
+  int64_t room = kStaticSharedBytes - KernelContext::sharedBytes(fn) - own;
+  int64_t keys = std::min<int64_t>(kMaxStagedKeys, room / 4);
+  if (keys < kMinStagedKeys)
+    return 0;
+  return int64_t(llvm::bit_floor(uint64_t(keys)));
 }
 
 LogicalResult mlir::hsa::checkTopK(TopKOp op) {
@@ -381,12 +445,13 @@ LogicalResult mlir::hsa::lowerTopK(KernelContext &ctx, TopKOp op) {
   gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
       kernelName(getLayer(op), "topk"), operands, {kTopKBlock},
       [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
-        emitTopKRow(b, fn,
-                    topKRowOf(op, fn.getArgument(0), fn.getArgument(1),
-                              fn.getArgument(2),
-                              /*batch=*/b.blockId(gpu::Dimension::y),
-                              /*group=*/b.blockId(gpu::Dimension::x),
-                              kTopKBlock));
+        TopKRow row = topKRowOf(op, fn.getArgument(0), fn.getArgument(1),
+                                fn.getArgument(2),
+                                /*batch=*/b.blockId(gpu::Dimension::y),
+                                /*group=*/b.blockId(gpu::Dimension::x),
+                                kTopKBlock);
+        row.stagedKeys = stagedKeysThatFit(fn, kTopKBlock);
+        emitTopKRow(b, fn, row);
       });
 
   OpBuilder builder(op);
