@@ -222,6 +222,22 @@ Value KernelBuilder::atomicAdd(Value value, Value memref, ValueRange indices) {
 
 void KernelBuilder::barrier() { gpu::BarrierOp::create(*this); }
 
+void KernelBuilder::warpAggregatedIncrement(Value counts, Value bin,
+                                            Value pred) {
+  Type i32 = getI32Type();
+  // Idle lanes match each other on -1 (no bin) and never write.
+  Value tag = select(pred, bin, this->i32(-1));
+  Value peers = NVVM::MatchSyncOp::create(*this, i32, this->i32(-1), tag,
+                                          NVVM::MatchSyncKind::any);
+  Value lower = NVVM::LaneMaskLtOp::create(*this, i32);
+  Value leader = cmp(arith::CmpIPredicate::eq, andI(peers, lower),
+                     this->i32(0));
+  ifThen(andI(pred, leader), [&] {
+    atomicAdd(LLVM::CtPopOp::create(*this, i32, peers), counts,
+              {toIndex(bin)});
+  });
+}
+
 void KernelBuilder::fenceDevice() {
   // syncscope "device" is PTX's .gpu scope: the blocks of one kernel only
   // share device memory, so the system scope would wait for nothing more.

@@ -111,6 +111,11 @@ public:
   Value warpReduce(Value value, WarpReduceKind kind, int64_t width = kWarpSize);
   /// Inclusive prefix sum of an i32 over the warp (gpu.shuffle up).
   Value warpInclusiveScan(Value value);
+  /// counts[bin] += 1 (i32, shared memory) for every lane where `pred`,
+  /// with one atomic per distinct bin of the warp (match.any.sync): lanes
+  /// whose keys share a bin would otherwise serialise up to 32 atomics on one
+  /// address. All 32 lanes of the warp must reach it.
+  void warpAggregatedIncrement(Value counts, Value bin, Value pred);
 };
 
 /// A plain memref type: the tier memory space erased (kernel argument type).

@@ -252,9 +252,8 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
                       Value digit = b.andI(
                           arith::ShRUIOp::create(b, el.key, b.i32(shift)),
                           b.i32(digitMask));
-                      b.ifThen(b.andI(el.valid, match), [&] {
-                        b.atomicAdd(b.i32(1), hist, {b.toIndex(digit)});
-                      });
+                      b.warpAggregatedIncrement(hist, digit,
+                                                b.andI(el.valid, match));
                     }
                   });
                   b.barrier();
