@@ -21,11 +21,12 @@ done
 "$COMPILE" --quiet --no-fuse examples/llama3-8b-quest.mlir -o "$OUT/llama3-8b-quest-unfused.hsa"
 # PTX only: the runtime JIT-compiles it (once per module) on the device.
 "$COMPILE" --quiet --format=isa examples/llama3-8b-quest.mlir -o "$OUT/llama3-8b-quest-ptx.hsa"
-# Score and top-k as two kernels (diff + gather still fused): the A/B peer of
-# the fused score_topk kernel in bench/hsa-ab.sh.
-"$COMPILE" --quiet --score-topk-min-page-size=0 examples/llama3-8b-quest.mlir -o "$OUT/llama3-8b-quest-split.hsa"
-# Token-level units fused anyway (the default keeps them apart): checks the
-# fused kernel on rows of up to 131072 units, and measures the threshold.
-"$COMPILE" --quiet --score-topk-min-page-size=1 "$OUT/layers/quest_request_p1_k2048.mlir" \
+# Score and top-k fused (compiled for a 32K max context: 2048 units per row;
+# the default 128K keeps this layer's 8192 units in two kernels): the A/B
+# peer of llama3-8b-quest.hsa in bench/hsa-ab.sh.
+"$COMPILE" --quiet --max-context=32768 examples/llama3-8b-quest.mlir -o "$OUT/llama3-8b-quest-fused.hsa"
+# Token-level units fused anyway: checks the fused kernel on rows of up to
+# 131072 units, and measures the threshold.
+"$COMPILE" --quiet --score-topk-max-units=262144 "$OUT/layers/quest_request_p1_k2048.mlir" \
   -o "$OUT/quest_request_p1_k2048-fused.hsa"
 echo "gpu-bundle: $((n + 6)) artifacts in $OUT ($(du -sh "$OUT" | cut -f1))"

@@ -100,7 +100,8 @@ void ::hsa::buildLowerToGPUPipeline(OpPassManager &pm,
   pm.addPass(mlir::hsa::createHSAPlanBuffers());
   if (options.fuse) {
     mlir::hsa::HSAFuseStagesOptions fuse;
-    fuse.scoreTopKMinPageSize = options.scoreTopKMinPageSize;
+    fuse.maxContext = options.maxContext;
+    fuse.scoreTopKMaxUnits = options.scoreTopKMaxUnits;
     pm.addPass(mlir::hsa::createHSAFuseStages(fuse));
   }
   pm.addPass(mlir::hsa::createConvertHSAToGPU());
@@ -125,7 +126,8 @@ void ::hsa::buildLowerToNVVMPipeline(OpPassManager &pm,
                                    const LowerToNVVMOptions &options) {
   LowerToGPUOptions gpuOptions;
   gpuOptions.fuse = options.fuse;
-  gpuOptions.scoreTopKMinPageSize = options.scoreTopKMinPageSize;
+  gpuOptions.maxContext = options.maxContext;
+  gpuOptions.scoreTopKMaxUnits = options.scoreTopKMaxUnits;
   ::hsa::buildLowerToGPUPipeline(pm, gpuOptions);
   ::hsa::buildKernelsToNVVMPipeline(pm, options);
   pm.addPass(std::make_unique<SerializeKernelsPass>(options.format,

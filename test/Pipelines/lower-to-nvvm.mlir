@@ -2,8 +2,10 @@
 // host functions that are straight launch sequences, annotated for export.
 // RUN: hsa-opt --hsa-lower-to-nvvm %s | FileCheck %s
 // RUN: hsa-opt --hsa-lower-to-nvvm="fuse=false" %s | FileCheck %s --check-prefix=UNFUSED
-// Pages of 32 tokens: score + top-k fuse unless the threshold is above 32.
-// RUN: hsa-opt --hsa-lower-to-nvvm="score-topk-min-page-size=64" %s | FileCheck %s --check-prefix=SPLIT
+// Pages of 32 tokens: 4096 units per row at 128K, so score + top-k fuse
+// (default threshold 4096 units) unless the threshold or context says not.
+// RUN: hsa-opt --hsa-lower-to-nvvm="score-topk-max-units=2048" %s | FileCheck %s --check-prefix=SPLIT
+// RUN: hsa-opt --hsa-lower-to-nvvm="max-context=262144" %s | FileCheck %s --check-prefix=SPLIT
 // RUN: not hsa-opt --hsa-lower-to-nvvm="format=elf" %s 2>&1 | FileCheck %s --check-prefix=BADFORMAT
 // Format "both" keeps PTX and cubin (ptxas from the CUDA toolkit).
 // RUN: %if ptxas %{ hsa-compile %s -o %t.hsa --emit-lowered %t.mlir --quiet && FileCheck %s --check-prefix=BOTH < %t.mlir %}

@@ -50,11 +50,17 @@ static cl::opt<std::string>
     toolkit("toolkit", cl::desc("CUDA toolkit with ptxas (default: "
                                 "$CUDA_HOME, else /usr/local/cuda)"));
 static cl::opt<bool> noFuse("no-fuse", cl::desc("keep every stage a kernel"));
-static cl::opt<int64_t> scoreTopKMinPageSize(
-    "score-topk-min-page-size",
-    cl::desc("fuse score + top-k for layers with at least this many tokens "
-             "per unit (0: never; default 16)"),
-    cl::init(16));
+static cl::opt<int64_t> maxContext(
+    "max-context",
+    cl::desc("longest context (tokens) a request reaches (default 131072): "
+             "score + top-k fuse when a row then holds at most "
+             "--score-topk-max-units units"),
+    cl::init(131072));
+static cl::opt<int64_t> scoreTopKMaxUnits(
+    "score-topk-max-units",
+    cl::desc("units per row up to which score + top-k fuse (0: never; "
+             "default 4096)"),
+    cl::init(4096));
 static cl::opt<bool> quiet("quiet", cl::desc("no summary"));
 
 static std::string defaultToolkit() {
@@ -105,7 +111,8 @@ int main(int argc, char **argv) {
 
   hsa::LowerToNVVMOptions options;
   options.fuse = !noFuse;
-  options.scoreTopKMinPageSize = scoreTopKMinPageSize;
+  options.maxContext = maxContext;
+  options.scoreTopKMaxUnits = scoreTopKMaxUnits;
   options.chip = chip;
   options.features = features;
   options.optLevel = optLevel;

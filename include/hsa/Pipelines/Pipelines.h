@@ -29,11 +29,16 @@ struct LowerToGPUOptions
                                    "top-k); off keeps every stage its own "
                                    "kernel"),
                     llvm::cl::init(true)};
-  Option<int64_t> scoreTopKMinPageSize{
-      *this, "score-topk-min-page-size",
-      llvm::cl::desc("Fuse score + top-k for layers with at least this many "
-                     "tokens per unit (0: never)"),
-      llvm::cl::init(16)};
+  Option<int64_t> maxContext{
+      *this, "max-context",
+      llvm::cl::desc("Longest context (tokens) a request reaches: bounds the "
+                     "units per row for the score + top-k fusion"),
+      llvm::cl::init(131072)};
+  Option<int64_t> scoreTopKMaxUnits{
+      *this, "score-topk-max-units",
+      llvm::cl::desc("Fuse score + top-k when a row holds at most this many "
+                     "units at max-context (0: never)"),
+      llvm::cl::init(4096)};
 };
 
 struct LowerToNVVMOptions
@@ -42,11 +47,16 @@ struct LowerToNVVMOptions
                     llvm::cl::desc("Fuse stages (diff + gather, score + "
                                    "top-k)"),
                     llvm::cl::init(true)};
-  Option<int64_t> scoreTopKMinPageSize{
-      *this, "score-topk-min-page-size",
-      llvm::cl::desc("Fuse score + top-k for layers with at least this many "
-                     "tokens per unit (0: never)"),
-      llvm::cl::init(16)};
+  Option<int64_t> maxContext{
+      *this, "max-context",
+      llvm::cl::desc("Longest context (tokens) a request reaches: bounds the "
+                     "units per row for the score + top-k fusion"),
+      llvm::cl::init(131072)};
+  Option<int64_t> scoreTopKMaxUnits{
+      *this, "score-topk-max-units",
+      llvm::cl::desc("Fuse score + top-k when a row holds at most this many "
+                     "units at max-context (0: never)"),
+      llvm::cl::init(4096)};
   Option<std::string> chip{*this, "chip",
                            llvm::cl::desc("GPU architecture (sm_90a, ...)"),
                            llvm::cl::init("sm_90a")};

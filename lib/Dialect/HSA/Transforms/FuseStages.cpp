@@ -27,6 +27,12 @@ struct FuseStagesPass : public hsa::impl::HSAFuseStagesBase<FuseStagesPass> {
   using Base::Base;
 
   void runOnOperation() override {
+    if (maxContext < 1) {
+      getOperation().emitError()
+          << "hsa-fuse-stages: max-context must be at least 1 token (got "
+          << maxContext << ")";
+      return signalPassFailure();
+    }
     SmallVector<DiffOp> diffs;
     SmallVector<ScoreOp> scores;
     getOperation().walk([&](Operation *op) {
@@ -52,12 +58,14 @@ struct FuseStagesPass : public hsa::impl::HSAFuseStagesBase<FuseStagesPass> {
           topk.getLengths() != score.getLengths() ||
           topk.getLayer() != score.getLayer())
         continue;
-      // A row of L tokens has ceil(L / P) units: small enough for one block
-      // only when units are pages.
+      // The longest row: ceil(max-context / P) units for one block.
       auto layer = SymbolTable::lookupNearestSymbolFrom<LayerOp>(
           score, score.getLayerAttr());
-      if (!layer || scoreTopKMinPageSize <= 0 ||
-          layer.getConfig().getPageSize() < scoreTopKMinPageSize)
+      if (!layer)
+        continue;
+      int64_t pageSize = layer.getConfig().getPageSize();
+      int64_t rowUnits = (maxContext + pageSize - 1) / pageSize;
+      if (rowUnits > scoreTopKMaxUnits)
         continue;
       fuse(score, topk, "score_topk");
     }

@@ -43,10 +43,14 @@ static std::string formatBytes(int64_t bytes) {
   return text;
 }
 
-static std::string ratio(int64_t a, int64_t b) {
+/// "4.0x less" / "1.2x more": hsa's device bytes against the full cache's.
+static std::string comparison(int64_t full, int64_t device) {
   std::string text;
   llvm::raw_string_ostream os(text);
-  os << llvm::format("%.1fx", a / double(b));
+  if (device <= full)
+    os << llvm::format("%.1fx less", full / double(std::max<int64_t>(device, 1)));
+  else
+    os << llvm::format("%.1fx more", device / double(full));
   return text;
 }
 
@@ -56,6 +60,12 @@ struct PlanBuffersPass
   using HSAPlanBuffersBase::HSAPlanBuffersBase;
 
   void runOnOperation() override {
+    if (report && maxContext < 1) {
+      getOperation().emitError()
+          << "hsa-plan-buffers: max-context must be at least 1 token (got "
+          << maxContext << ")";
+      return signalPassFailure();
+    }
     getOperation().walk([&](LayerOp layer) {
       Builder b(layer.getContext());
       SmallVector<BufferSpec> specs;
@@ -113,8 +123,8 @@ struct PlanBuffersPass
                        << ", maps/tables/scratch "
                        << formatBytes(device - unitBuffer - representations)
                        << ") vs full device cache " << formatBytes(full)
-                       << " (" << ratio(full, device)
-                       << " less); host " << formatBytes(host);
+                       << " (" << comparison(full, device)
+                       << "); host " << formatBytes(host);
   }
 };
 } // namespace

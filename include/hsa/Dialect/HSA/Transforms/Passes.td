@@ -62,20 +62,25 @@ def HSAFuseStages : Pass<"hsa-fuse-stages", "ModuleOp"> {
     Wraps each `hsa.score` directly followed by the `hsa.topk` of its scores
     into `hsa.fused "score_topk"` where the unit count allows: the last
     score block of a row selects it with 256 threads, which beats a separate
-    1024-thread top-k launch while a row holds a few thousand units, so only
-    layers whose units are pages of at least `score-topk-min-page-size`
-    tokens are fused (a row of a 128K context then has at most 8192 units);
-    token-level layers (DSA, page size 1: a unit per token) keep the top-k
-    kernel.
+    top-k launch of 1024 threads per row while a row holds a few thousand
+    units and loses beyond (on the H200, docs/PERF.md: 2-10% faster steps at
+    2048 units per row, 2-10% slower at 8192). The unit count is a runtime
+    size, so the pass decides on its bound: a row of the longest context
+    the layer serves (`max-context`) holds ceil(max-context / page size)
+    units, and the layer is fused when that is at most
+    `score-topk-max-units`. The fused kernel is correct for any unit count;
+    a longer context only makes it slower than two kernels.
 
     Leave this pass out (the pipeline's `fuse=false`) to lower and test
     every stage alone.
   }];
   let options = [
-    Option<"scoreTopKMinPageSize", "score-topk-min-page-size", "int64_t",
-           /*default=*/"16",
-           "Fuse score and top-k for layers with at least this many tokens "
-           "per unit (0: never)">,
+    Option<"maxContext", "max-context", "int64_t", /*default=*/"131072",
+           "Longest context (tokens) a request of the layer reaches">,
+    Option<"scoreTopKMaxUnits", "score-topk-max-units", "int64_t",
+           /*default=*/"4096",
+           "Fuse score and top-k when a row holds at most this many units at "
+           "max-context (0: never)">,
   ];
 }
 

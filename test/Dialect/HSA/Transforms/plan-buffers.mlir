@@ -1,0 +1,236 @@
+// RUN: hsa-opt %s -split-input-file --hsa-plan-buffers | FileCheck %s
+// RUN: hsa-opt %s -split-input-file --hsa-plan-buffers=report=true -verify-diagnostics -o /dev/null
+// RUN: hsa-opt %s -split-input-file --hsa-plan-buffers="report=true max-context=2048" -o /dev/null 2>&1 | FileCheck %s --check-prefix=CTX
+// RUN: not hsa-opt %s -split-input-file --hsa-plan-buffers="report=true max-context=-5" -o /dev/null 2>&1 | FileCheck %s --check-prefix=BADCTX
+// BADCTX: error: hsa-plan-buffers: max-context must be at least 1 token (got -5)
+
+// hsa-plan-buffers records each layer's buffer table as `hsa.plan` (name,
+// tier, element type, shape over B/N/pages, fill), in table order; with
+// `report` it remarks the device/host bytes of one request at `max-context`
+// tokens against a full device-resident KV cache.
+
+// The llama3 example (Hq 32, Hkv 8, D 128, bf16, P 16, kv_head: S 8, Hu 1;
+// K 128, C 512): the whole table. Attention splits: 128 tokens / 16 per page
+// = 8 units per split, 128 / 8 = 16 splits.
+// expected-remark @below {{per request at 131072 tokens: device 64.80 MiB (unit buffer 32.00 MiB, representations 32.00 MiB, maps/tables/scratch 818.2 KiB) vs full device cache 512.00 MiB (7.9x less); host 512.03 MiB}}
+hsa.layer @llama3
+  config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128,
+                     kv_dtype = bf16, page_size = 16, scope = kv_head>)
+  algorithm(#hsa.quest<combine = max>) budget(128)
+  buffer(#hsa.buffer<capacity = 512, policy = lru>)
+  forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// CHECK-LABEL: hsa.layer @llama3
+// CHECK-SAME: {hsa.plan = [{element = bf16, fill = 0 : i64, name = "host.k", shape = ["pages", 8, 16, 128], tier = #hsa.tier<host>},
+// CHECK-SAME: {element = bf16, fill = 0 : i64, name = "host.v", shape = ["pages", 8, 16, 128], tier = #hsa.tier<host>},
+// CHECK-SAME: {element = i32, fill = -1 : i64, name = "host.page_of", shape = ["B", "N"], tier = #hsa.tier<host>},
+// CHECK-SAME: {element = i32, fill = 0 : i64, name = "req.length", shape = ["B"], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = i32, fill = 0 : i64, name = "req.step", shape = ["B"], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = bf16, fill = 0 : i64, name = "repr.kmin", shape = ["B", 8, "N", 128], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = bf16, fill = 0 : i64, name = "repr.kmax", shape = ["B", 8, "N", 128], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = bf16, fill = 0 : i64, name = "buf.k", shape = ["B", 8, 512, 1, 16, 128], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = bf16, fill = 0 : i64, name = "buf.v", shape = ["B", 8, 512, 1, 16, 128], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = i32, fill = -1 : i64, name = "buf.slot_unit", shape = ["B", 8, 512], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = i32, fill = -1 : i64, name = "buf.last_used", shape = ["B", 8, 512], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = i32, fill = -1 : i64, name = "buf.unit_slot", shape = ["B", 8, "N"], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = f32, fill = 0 : i64, name = "sel.scores", shape = ["B", 8, "N"], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = i32, fill = -1 : i64, name = "sel.units", shape = ["B", 8, 128], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = i32, fill = -1 : i64, name = "sel.slots", shape = ["B", 8, 128], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = i32, fill = -1 : i64, name = "sel.copy_units", shape = ["B", 8, 128], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = i32, fill = -1 : i64, name = "sel.copy_slots", shape = ["B", 8, 128], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = i32, fill = 0 : i64, name = "sel.copy_count", shape = ["B", 8], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = bf16, fill = 0 : i64, name = "io.q", shape = ["B", 32, 128], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = bf16, fill = 0 : i64, name = "io.o", shape = ["B", 32, 128], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = bf16, fill = 0 : i64, name = "io.new_k", shape = ["B", 8, 128], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = bf16, fill = 0 : i64, name = "io.new_v", shape = ["B", 8, 128], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = f32, fill = 0 : i64, name = "scratch.attn_o", shape = ["B", 32, 16, 128], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = f32, fill = 0 : i64, name = "scratch.attn_lse", shape = ["B", 32, 16], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = i32, fill = 0 : i64, name = "scratch.attn_done", shape = ["B", 32], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = i32, fill = 0 : i64, name = "scratch.topk_done", shape = ["B", 8], tier = #hsa.tier<device>}]}
+
+// At 2048 tokens the 512-page buffer alone is 4x the full cache: the report
+// reads "more".
+// CTX: remark: per request at 2048 tokens: device 32.81 MiB (unit buffer 32.00 MiB, representations 512.0 KiB, maps/tables/scratch 314.2 KiB) vs full device cache 8.00 MiB (4.1x more); host 8.00 MiB
+// CTX-NEXT: hsa.layer @llama3
+
+// -----
+
+// Budget = capacity (K = C = 512): selections as wide as the buffer, and 4x
+// the attention splits (512 / 8 = 64).
+// expected-remark @below {{per request at 131072 tokens: device 65.60 MiB (unit buffer 32.00 MiB, representations 32.00 MiB, maps/tables/scratch 1.60 MiB) vs full device cache 512.00 MiB (7.8x less); host 512.03 MiB}}
+hsa.layer @full
+  config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128,
+                     kv_dtype = bf16, page_size = 16, scope = kv_head>)
+  algorithm(#hsa.quest<combine = max>) budget(512)
+  buffer(#hsa.buffer<capacity = 512, policy = lru>)
+  forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// CHECK-LABEL: hsa.layer @full
+// CHECK-SAME: {element = bf16, fill = 0 : i64, name = "buf.k", shape = ["B", 8, 512, 1, 16, 128], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = i32, fill = -1 : i64, name = "buf.slot_unit", shape = ["B", 8, 512], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = i32, fill = -1 : i64, name = "sel.units", shape = ["B", 8, 512], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = i32, fill = -1 : i64, name = "sel.copy_slots", shape = ["B", 8, 512], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = f32, fill = 0 : i64, name = "scratch.attn_o", shape = ["B", 32, 64, 128], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = f32, fill = 0 : i64, name = "scratch.attn_lse", shape = ["B", 32, 64], tier = #hsa.tier<device>},
+
+// -----
+
+// One unit: budget 1, capacity 1 (f16, Hkv 2, D 64). Every K and C dimension
+// is 1, and one attention split.
+// expected-remark @below {{per request at 131072 tokens: device 4.13 MiB (unit buffer 8.0 KiB, representations 4.00 MiB, maps/tables/scratch 130.1 KiB) vs full device cache 64.00 MiB (15.5x less); host 64.03 MiB}}
+hsa.layer @one
+  config(#hsa.config<q_heads = 8, kv_heads = 2, head_dim = 64,
+                     kv_dtype = f16, page_size = 16, scope = kv_head>)
+  algorithm(#hsa.quest<combine = max>) budget(1)
+  buffer(#hsa.buffer<capacity = 1, policy = lru>)
+  forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.native)
+
+// CHECK-LABEL: hsa.layer @one
+// CHECK-SAME: {element = f16, fill = 0 : i64, name = "host.k", shape = ["pages", 2, 16, 64], tier = #hsa.tier<host>},
+// CHECK-SAME: {element = f16, fill = 0 : i64, name = "repr.kmin", shape = ["B", 2, "N", 64], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = f16, fill = 0 : i64, name = "repr.kmax", shape = ["B", 2, "N", 64], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = f16, fill = 0 : i64, name = "buf.k", shape = ["B", 2, 1, 1, 16, 64], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = f16, fill = 0 : i64, name = "buf.v", shape = ["B", 2, 1, 1, 16, 64], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = i32, fill = -1 : i64, name = "buf.slot_unit", shape = ["B", 2, 1], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = i32, fill = -1 : i64, name = "buf.last_used", shape = ["B", 2, 1], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = i32, fill = -1 : i64, name = "sel.units", shape = ["B", 2, 1], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = i32, fill = 0 : i64, name = "sel.copy_count", shape = ["B", 2], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = f32, fill = 0 : i64, name = "scratch.attn_o", shape = ["B", 8, 1, 64], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = i32, fill = 0 : i64, name = "scratch.topk_done", shape = ["B", 2], tier = #hsa.tier<device>}]}
+
+// -----
+
+// Page size 1 (the llama3 layer with token units): P is 1 in the host pool
+// and the buffer; 128 units per attention split, so one split. Quest bounds
+// per token cost as much as the whole K+V cache.
+// expected-remark @below {{per request at 131072 tokens: device 522.06 MiB (unit buffer 2.00 MiB, representations 512.00 MiB, maps/tables/scratch 8.06 MiB) vs full device cache 512.00 MiB (1.0x more); host 512.50 MiB}}
+hsa.layer @token
+  config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128,
+                     kv_dtype = bf16, page_size = 1, scope = kv_head>)
+  algorithm(#hsa.quest<combine = max>) budget(128)
+  buffer(#hsa.buffer<capacity = 512, policy = lru>)
+  forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// CHECK-LABEL: hsa.layer @token
+// CHECK-SAME: {element = bf16, fill = 0 : i64, name = "host.k", shape = ["pages", 8, 1, 128], tier = #hsa.tier<host>},
+// CHECK-SAME: {element = bf16, fill = 0 : i64, name = "host.v", shape = ["pages", 8, 1, 128], tier = #hsa.tier<host>},
+// CHECK-SAME: {element = bf16, fill = 0 : i64, name = "buf.k", shape = ["B", 8, 512, 1, 1, 128], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = bf16, fill = 0 : i64, name = "buf.v", shape = ["B", 8, 512, 1, 1, 128], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = i32, fill = -1 : i64, name = "sel.units", shape = ["B", 8, 128], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = f32, fill = 0 : i64, name = "scratch.attn_o", shape = ["B", 32, 1, 128], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = f32, fill = 0 : i64, name = "scratch.attn_lse", shape = ["B", 32, 1], tier = #hsa.tier<device>},
+
+// -----
+
+// GQA group 1 (Hq = Hkv = 8): query-head buffers have as many heads as the
+// KV ones. K 64 at P 16: 8 splits.
+// expected-remark @below {{per request at 131072 tokens: device 20.53 MiB (unit buffer 4.00 MiB, representations 16.00 MiB, maps/tables/scratch 544.4 KiB) vs full device cache 256.00 MiB (12.5x less); host 256.03 MiB}}
+hsa.layer @mha
+  config(#hsa.config<q_heads = 8, kv_heads = 8, head_dim = 64,
+                     kv_dtype = f16, page_size = 16, scope = kv_head>)
+  algorithm(#hsa.quest<combine = sum>) budget(64)
+  buffer(#hsa.buffer<capacity = 128, policy = lru>)
+  forced(#hsa.forced<sinks = 1, window = 1>) format(#hsa.native)
+
+// CHECK-LABEL: hsa.layer @mha
+// CHECK-SAME: {element = f16, fill = 0 : i64, name = "buf.k", shape = ["B", 8, 128, 1, 16, 64], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = i32, fill = -1 : i64, name = "sel.units", shape = ["B", 8, 64], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = f16, fill = 0 : i64, name = "io.q", shape = ["B", 8, 64], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = f16, fill = 0 : i64, name = "io.o", shape = ["B", 8, 64], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = f16, fill = 0 : i64, name = "io.new_k", shape = ["B", 8, 64], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = f32, fill = 0 : i64, name = "scratch.attn_o", shape = ["B", 8, 8, 64], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = i32, fill = 0 : i64, name = "scratch.attn_done", shape = ["B", 8], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = i32, fill = 0 : i64, name = "scratch.topk_done", shape = ["B", 8], tier = #hsa.tier<device>}]}
+
+// -----
+
+// GQA group 8 (Hq 64, Hkv 8): query-head buffers get 64 heads, the KV side
+// and the per-group selection stay at 8.
+// expected-remark @below {{per request at 131072 tokens: device 65.05 MiB (unit buffer 32.00 MiB, representations 32.00 MiB, maps/tables/scratch 1.05 MiB) vs full device cache 512.00 MiB (7.9x less); host 512.03 MiB}}
+hsa.layer @gqa8
+  config(#hsa.config<q_heads = 64, kv_heads = 8, head_dim = 128,
+                     kv_dtype = bf16, page_size = 16, scope = kv_head>)
+  algorithm(#hsa.quest<combine = max>) budget(128)
+  buffer(#hsa.buffer<capacity = 512, policy = lru>)
+  forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// CHECK-LABEL: hsa.layer @gqa8
+// CHECK-SAME: {element = bf16, fill = 0 : i64, name = "buf.k", shape = ["B", 8, 512, 1, 16, 128], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = i32, fill = -1 : i64, name = "sel.units", shape = ["B", 8, 128], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = bf16, fill = 0 : i64, name = "io.q", shape = ["B", 64, 128], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = bf16, fill = 0 : i64, name = "io.o", shape = ["B", 64, 128], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = bf16, fill = 0 : i64, name = "io.new_k", shape = ["B", 8, 128], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = f32, fill = 0 : i64, name = "scratch.attn_o", shape = ["B", 64, 16, 128], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = f32, fill = 0 : i64, name = "scratch.attn_lse", shape = ["B", 64, 16], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = i32, fill = 0 : i64, name = "scratch.attn_done", shape = ["B", 64], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = i32, fill = 0 : i64, name = "scratch.topk_done", shape = ["B", 8], tier = #hsa.tier<device>}]}
+
+// -----
+
+// Request scope: one selection group (S 1) whose units hold all 8 KV heads
+// (Hu 8). Representations stay per KV head.
+// expected-remark @below {{per request at 131072 tokens: device 64.32 MiB (unit buffer 32.00 MiB, representations 32.00 MiB, maps/tables/scratch 328.1 KiB) vs full device cache 512.00 MiB (8.0x less); host 512.03 MiB}}
+hsa.layer @req
+  config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128,
+                     kv_dtype = bf16, page_size = 16, scope = request>)
+  algorithm(#hsa.quest<combine = max>) budget(128)
+  buffer(#hsa.buffer<capacity = 512, policy = lru>)
+  forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// CHECK-LABEL: hsa.layer @req
+// CHECK-SAME: {element = bf16, fill = 0 : i64, name = "repr.kmin", shape = ["B", 8, "N", 128], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = bf16, fill = 0 : i64, name = "buf.k", shape = ["B", 1, 512, 8, 16, 128], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = bf16, fill = 0 : i64, name = "buf.v", shape = ["B", 1, 512, 8, 16, 128], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = i32, fill = -1 : i64, name = "buf.slot_unit", shape = ["B", 1, 512], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = i32, fill = -1 : i64, name = "buf.unit_slot", shape = ["B", 1, "N"], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = f32, fill = 0 : i64, name = "sel.scores", shape = ["B", 1, "N"], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = i32, fill = -1 : i64, name = "sel.units", shape = ["B", 1, 128], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = i32, fill = 0 : i64, name = "sel.copy_count", shape = ["B", 1], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = bf16, fill = 0 : i64, name = "io.new_k", shape = ["B", 8, 128], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = f32, fill = 0 : i64, name = "scratch.attn_o", shape = ["B", 32, 16, 128], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = i32, fill = 0 : i64, name = "scratch.topk_done", shape = ["B", 1], tier = #hsa.tier<device>}]}
+
+// -----
+
+// StreamingLLM: no representations (nothing between req.step and buf.k).
+// Budget = sinks + window = 68 pages: ceil(68 / 8) = 9 attention splits.
+// expected-remark @below {{per request at 131072 tokens: device 4.90 MiB (unit buffer 4.25 MiB, representations 0.0 KiB, maps/tables/scratch 670.1 KiB) vs full device cache 512.00 MiB (104.4x less); host 512.03 MiB}}
+hsa.layer @streaming
+  config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128,
+                     kv_dtype = bf16, page_size = 16, scope = kv_head>)
+  algorithm(#hsa.streaming_llm) budget(68)
+  buffer(#hsa.buffer<capacity = 68, policy = lru>)
+  forced(#hsa.forced<sinks = 4, window = 64>) format(#hsa.native)
+
+// CHECK-LABEL: hsa.layer @streaming
+// CHECK-SAME: {element = i32, fill = 0 : i64, name = "req.step", shape = ["B"], tier = #hsa.tier<device>},
+// CHECK-NOT: repr.
+// CHECK-SAME: {element = bf16, fill = 0 : i64, name = "buf.k", shape = ["B", 8, 68, 1, 16, 128], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = i32, fill = -1 : i64, name = "buf.slot_unit", shape = ["B", 8, 68], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = i32, fill = -1 : i64, name = "sel.units", shape = ["B", 8, 68], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = f32, fill = 0 : i64, name = "scratch.attn_o", shape = ["B", 32, 9, 128], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = i32, fill = 0 : i64, name = "scratch.topk_done", shape = ["B", 8], tier = #hsa.tier<device>}]}
+
+// -----
+
+// Latent (MLA): one 576-wide tensor, so no host.v, buf.v or io.new_v; the
+// output is 512 wide. Per-token bounds over 576 dims outweigh the cache.
+// expected-remark @below {{per request at 131072 tokens: device 289.17 MiB (unit buffer 144.0 KiB, representations 288.00 MiB, maps/tables/scratch 1.03 MiB) vs full device cache 144.00 MiB (2.0x more); host 144.50 MiB}}
+hsa.layer @mla
+  config(#hsa.config<q_heads = 16, kv_heads = 1, latent_dim = 512,
+                     rope_dim = 64, kv_dtype = bf16, page_size = 1,
+                     scope = request>)
+  algorithm(#hsa.quest<combine = max>) budget(64)
+  buffer(#hsa.buffer<capacity = 128, policy = lru>)
+  forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.native)
+
+// CHECK-LABEL: hsa.layer @mla
+// CHECK-SAME: {hsa.plan = [{element = bf16, fill = 0 : i64, name = "host.k", shape = ["pages", 1, 1, 576], tier = #hsa.tier<host>},
+// CHECK-SAME: {element = i32, fill = -1 : i64, name = "host.page_of", shape = ["B", "N"], tier = #hsa.tier<host>},
+// CHECK-SAME: {element = bf16, fill = 0 : i64, name = "buf.k", shape = ["B", 1, 128, 1, 1, 576], tier = #hsa.tier<device>},
+// CHECK-NOT: buf.v
+// CHECK-SAME: {element = i32, fill = -1 : i64, name = "buf.slot_unit", shape = ["B", 1, 128], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = bf16, fill = 0 : i64, name = "io.o", shape = ["B", 16, 512], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = bf16, fill = 0 : i64, name = "io.new_k", shape = ["B", 1, 576], tier = #hsa.tier<device>},
+// CHECK-NOT: io.new_v
+// CHECK-SAME: {element = f32, fill = 0 : i64, name = "scratch.attn_o", shape = ["B", 16, 1, 512], tier = #hsa.tier<device>},
