@@ -38,7 +38,7 @@ RUN="$RT/hsa-run"
 # name | runs: "batch:contexts:steps" (contexts: one value, or one per request)
 cases() {
   case "$1" in
-    llama3-8b-quest|quest_kvhead_p16_g4)
+    llama3-8b-quest|llama3-8b-quest-fused|quest_kvhead_p16_g4)
       echo "1:1000:8 4:1,17,4097,33000:8 64:2048:3 2:131072,131071:3" ;;
     quest_kvhead_p1_g1) echo "1:700:8 8:3000,1,513,2049,64,65,66,4096:5" ;;
     quest_request_p1_k2048*) echo "1:1000:8 5:1,16,2049,4095,20000:6 2:131072,70001:3" ;;
