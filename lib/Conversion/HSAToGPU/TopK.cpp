@@ -13,9 +13,15 @@
 //
 //  * k == n (all units fit, including n == 0): units 0..n-1 are written
 //    directly.
+//  * Rows of up to `stagedKeys` units (8192 in the top-k kernel; what the
+//    score kernel's shared memory leaves in the fused tail) are first copied
+//    into shared memory as keys, so the passes below read the row once from
+//    global memory instead of four times.
 //  * Radix select, 3 passes of 11/11/10 bits from the top: every pass
-//    builds a 2048-bin histogram in shared memory (atom.shared.add) of the
-//    keys that match the prefix found so far, then a block-wide scan of the
+//    builds a 2048-bin histogram in shared memory of the keys that match
+//    the prefix found so far (atom.shared.add, one per distinct bin of a
+//    warp: match.any.sync groups the lanes of equal digits, since scores of
+//    a narrow range share their top bits), then a block-wide scan of the
 //    bins (from the largest digit down) finds the bin holding the `need`-th
 //    largest remaining key. A pass stops the search early when that bin
 //    holds exactly the keys still needed.

@@ -1,7 +1,9 @@
 // The top-k kernel generator (TopK.cpp): one block of 1024 threads per
 // (request, group) row; radix select over order-preserving u32 keys in
 // 3 passes of 11/11/10 bits with a 2048-bin shared histogram
-// (atomic adds), then an ordered compaction with a block-wide prefix scan
+// (warp-aggregated atomic adds: match.any.sync), rows of up to 8192 units
+// staged in shared memory as keys first (8 KiB histogram + 32 KiB keys),
+// then an ordered compaction with a block-wide prefix scan
 // (output ascending by unit id, ties to the lower unit id), -1 padding.
 // Layers: the example (K 128, kv_head, 8 groups), request scope (one
 // group), page size 1 (DSA-like: K 2048, C 4096), K = C, one unit (K 1).
@@ -34,9 +36,22 @@ func.func @llama3_8b_attn_topk(%len: memref<?xi32, #hsa.tier<device>>) {
 // CHECK: arith.minsi %{{.*}}, %c128{{.*}} : index
 // CHECK: memref.store %c-1_i32, %arg2
 // CHECK: memref.reinterpret_cast %arg0 to offset: [0], sizes: [%{{.*}}], strides: [1]
+// Rows of up to 8192 units: keys staged in shared memory, then the passes.
+// CHECK: scf.if
+// CHECK: vector.load %{{.*}} {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
+// CHECK: arith.bitcast %{{.*}} : f32 to i32
+// CHECK: vector.store %{{.*}}, %arg6[%{{.*}}] {alignment = 16 : i64} : memref<8192xi32, #gpu.address_space<workgroup>>, vector<4xi32>
+// CHECK: gpu.barrier
+// CHECK: gpu.barrier
+// CHECK-COUNT-4: vector.load %arg6[%{{.*}}] {alignment = 16 : i64} : memref<8192xi32, #gpu.address_space<workgroup>>, vector<4xi32>
+// CHECK: nvvm.match.sync any
+// CHECK: memref.atomic_rmw addi %{{.*}}, %arg3[%{{.*}}] : (i32, memref<2048xi32, #gpu.address_space<workgroup>>{{[^)]*}}) -> i32
+// Longer rows read the scores (16-byte loads) in every pass.
+// CHECK: } else {
 // CHECK: gpu.barrier
 // CHECK-COUNT-4: vector.load %{{.*}} {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
 // CHECK: arith.bitcast %{{.*}} : f32 to i32
+// CHECK: nvvm.match.sync any
 // CHECK: memref.atomic_rmw addi %{{.*}}, %arg3[%{{.*}}] : (i32, memref<2048xi32, #gpu.address_space<workgroup>>{{[^)]*}}) -> i32
 // CHECK: gpu.barrier
 // CHECK: gpu.shuffle  up
@@ -44,7 +59,6 @@ func.func @llama3_8b_attn_topk(%len: memref<?xi32, #hsa.tier<device>>) {
 // CHECK: gpu.barrier
 // CHECK: gpu.barrier
 // CHECK: gpu.barrier
-// CHECK-COUNT-2: memref.atomic_rmw addi
 // CHECK: scf.for {{.*}} iter_args
 // CHECK-COUNT-4: vector.load %{{.*}} {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
 // CHECK: gpu.shuffle  up
@@ -52,6 +66,7 @@ func.func @llama3_8b_attn_topk(%len: memref<?xi32, #hsa.tier<device>>) {
 // PTX: .entry llama3_8b_attn_topk
 // PTX: .maxntid 1024, 1, 1
 // PTX: ld.global.v4
+// PTX: match.any.sync.b32
 // PTX: atom.shared.add.u32
 // PTX: shfl.sync.up.b32
 // PTX: bar.sync

@@ -30,7 +30,7 @@ struct FuseStagesPass : public hsa::impl::HSAFuseStagesBase<FuseStagesPass> {
     if (maxContext < 1) {
       getOperation().emitError()
           << "hsa-fuse-stages: max-context must be at least 1 token (got "
-          << maxContext << ")";
+          << maxContext.getValue() << ")";
       return signalPassFailure();
     }
     SmallVector<DiffOp> diffs;

@@ -63,7 +63,7 @@ struct PlanBuffersPass
     if (report && maxContext < 1) {
       getOperation().emitError()
           << "hsa-plan-buffers: max-context must be at least 1 token (got "
-          << maxContext << ")";
+          << maxContext.getValue() << ")";
       return signalPassFailure();
     }
     getOperation().walk([&](LayerOp layer) {
