@@ -504,34 +504,44 @@ LogicalResult StoreKVOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
 // FusedOp
 //===----------------------------------------------------------------------===//
 
+bool FusedOp::isFusion(StringRef kind, Operation *first, Operation *second) {
+  if (kind == "diff_gather") {
+    auto diff = dyn_cast_or_null<DiffOp>(first);
+    auto gather = dyn_cast_or_null<GatherOp>(second);
+    return diff && gather && gather.getCopyUnits() == diff.getCopyUnits() &&
+           gather.getCopySlots() == diff.getCopySlots() &&
+           gather.getCopyCount() == diff.getCopyCount() &&
+           gather.getLayer() == diff.getLayer();
+  }
+  if (kind == "score_topk") {
+    auto score = dyn_cast_or_null<ScoreOp>(first);
+    auto topk = dyn_cast_or_null<TopKOp>(second);
+    return score && topk && topk.getScores() == score.getScores() &&
+           topk.getLengths() == score.getLengths() &&
+           topk.getLayer() == score.getLayer();
+  }
+  return false;
+}
+
 LogicalResult FusedOp::verify() {
   Block &body = getBody().front();
   auto ops = llvm::to_vector(llvm::make_pointer_range(body.getOperations()));
   Operation *first = ops.size() == 2 ? ops[0] : nullptr;
   Operation *second = ops.size() == 2 ? ops[1] : nullptr;
   if (getKind() == "diff_gather") {
-    auto diff = dyn_cast_or_null<DiffOp>(first);
-    auto gather = dyn_cast_or_null<GatherOp>(second);
-    if (!diff || !gather)
+    if (!isa_and_present<DiffOp>(first) || !isa_and_present<GatherOp>(second))
       return emitOpError() << "'diff_gather' holds exactly one hsa.diff "
                               "followed by one hsa.gather";
-    if (gather.getCopyUnits() != diff.getCopyUnits() ||
-        gather.getCopySlots() != diff.getCopySlots() ||
-        gather.getCopyCount() != diff.getCopyCount() ||
-        gather.getLayer() != diff.getLayer())
+    if (!isFusion(getKind(), first, second))
       return emitOpError() << "'diff_gather' needs the gather to copy the "
                               "diff's copy list of the same layer";
     return success();
   }
   if (getKind() == "score_topk") {
-    auto score = dyn_cast_or_null<ScoreOp>(first);
-    auto topk = dyn_cast_or_null<TopKOp>(second);
-    if (!score || !topk)
+    if (!isa_and_present<ScoreOp>(first) || !isa_and_present<TopKOp>(second))
       return emitOpError() << "'score_topk' holds exactly one hsa.score "
                               "followed by one hsa.topk";
-    if (topk.getScores() != score.getScores() ||
-        topk.getLengths() != score.getLengths() ||
-        topk.getLayer() != score.getLayer())
+    if (!isFusion(getKind(), first, second))
       return emitOpError() << "'score_topk' needs the top-k to select from "
                               "the score's output, with the same lengths and "
                               "layer";

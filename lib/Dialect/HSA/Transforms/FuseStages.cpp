@@ -44,19 +44,13 @@ struct FuseStagesPass : public hsa::impl::HSAFuseStagesBase<FuseStagesPass> {
         scores.push_back(score);
     });
     for (DiffOp diff : diffs) {
-      auto gather = dyn_cast_or_null<GatherOp>(diff->getNextNode());
-      if (!gather || gather.getCopyUnits() != diff.getCopyUnits() ||
-          gather.getCopySlots() != diff.getCopySlots() ||
-          gather.getCopyCount() != diff.getCopyCount() ||
-          gather.getLayer() != diff.getLayer())
-        continue;
-      fuse(diff, gather, "diff_gather");
+      Operation *next = diff->getNextNode();
+      if (FusedOp::isFusion("diff_gather", diff, next))
+        fuse(diff, next, "diff_gather");
     }
     for (ScoreOp score : scores) {
-      auto topk = dyn_cast_or_null<TopKOp>(score->getNextNode());
-      if (!topk || topk.getScores() != score.getScores() ||
-          topk.getLengths() != score.getLengths() ||
-          topk.getLayer() != score.getLayer())
+      Operation *next = score->getNextNode();
+      if (!FusedOp::isFusion("score_topk", score, next))
         continue;
       // The longest row: ceil(max-context / P) units for one block.
       auto layer = SymbolTable::lookupNearestSymbolFrom<LayerOp>(
@@ -67,7 +61,7 @@ struct FuseStagesPass : public hsa::impl::HSAFuseStagesBase<FuseStagesPass> {
       int64_t rowUnits = (maxContext + pageSize - 1) / pageSize;
       if (rowUnits > scoreTopKMaxUnits)
         continue;
-      fuse(score, topk, "score_topk");
+      fuse(score, next, "score_topk");
     }
   }
 };

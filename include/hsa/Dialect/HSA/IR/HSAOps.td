@@ -470,6 +470,13 @@ def HSA_FusedOp : HSA_Op<"fused", [SingleBlock, NoTerminator,
   let regions = (region SizedRegion<1>:$body);
   let assemblyFormat = "$kind attr-dict-with-keyword $body";
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// Whether `first` followed by `second` is a fusion of this kind: the
+    /// rule the verifier enforces and hsa-fuse-stages fuses by (ops of the
+    /// wrong types or an unknown kind: false).
+    static bool isFusion(::llvm::StringRef kind, ::mlir::Operation *first,
+                         ::mlir::Operation *second);
+  }];
 }
 
 #endif // HSA_OPS_TD
