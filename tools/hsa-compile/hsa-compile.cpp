@@ -7,10 +7,13 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "hsa/Dialect/HSA/Transforms/Passes.h"
 #include "hsa/InitAll.h"
 #include "hsa/Pipelines/Pipelines.h"
 #include "hsa/Target/Artifact.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
@@ -123,6 +126,20 @@ int main(int argc, char **argv) {
            << "' needs ptxas: pass --toolkit=<CUDA dir> or --format=isa\n";
     return 1;
   }
+  // What the fusion pass will decide, for the summary (the layers are gone
+  // after lowering).
+  std::string fusionNotes;
+  if (!noFuse)
+    module->walk([&](mlir::hsa::LayerOp layer) {
+      mlir::hsa::ScoreTopKFusion decision = mlir::hsa::decideScoreTopKFusion(
+          layer, maxContext, scoreTopKMaxUnits);
+      raw_string_ostream os(fusionNotes);
+      os << "  @" << layer.getSymName() << ": score + top-k "
+         << (decision.fused ? "fused" : "two kernels") << " ("
+         << decision.rowUnits << " units per row at --max-context="
+         << maxContext << (decision.fused ? " <= " : " > ")
+         << "--score-topk-max-units=" << scoreTopKMaxUnits << ")\n";
+    });
   mlir::PassManager pm(&context);
   hsa::buildLowerToNVVMPipeline(pm, options);
   if (mlir::failed(pm.run(*module)))
@@ -155,6 +172,18 @@ int main(int argc, char **argv) {
     outs() << "hsa-compile: " << inputFile << " -> " << outputFile << " ("
            << image.size() << " bytes; " << chip << ", kernels as " << kernelFormat
            << ", " << launches << " launches in 3 plans)\n";
+    // The kernels of each plan, in launch order.
+    module->walk([&](mlir::func::FuncOp fn) {
+      auto entry = fn->getAttrOfType<mlir::StringAttr>("hsa.entry");
+      if (!entry)
+        return;
+      outs() << "  " << entry.getValue() << ":";
+      fn.walk([&](mlir::gpu::LaunchFuncOp launch) {
+        outs() << " " << launch.getKernelName().getValue();
+      });
+      outs() << "\n";
+    });
+    outs() << fusionNotes;
   }
   return 0;
 }

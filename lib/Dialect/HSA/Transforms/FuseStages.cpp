@@ -12,6 +12,17 @@ namespace hsa {
 using namespace mlir;
 using namespace mlir::hsa;
 
+ScoreTopKFusion mlir::hsa::decideScoreTopKFusion(LayerOp layer,
+                                                 int64_t maxContext,
+                                                 int64_t maxUnits) {
+  ScoreTopKFusion decision;
+  int64_t pageSize = layer.getConfig().getPageSize();
+  decision.rowUnits = (std::max<int64_t>(maxContext, 1) + pageSize - 1) /
+                      pageSize;
+  decision.fused = maxUnits > 0 && decision.rowUnits <= maxUnits;
+  return decision;
+}
+
 namespace {
 /// Moves `first` and `second` (adjacent, in order) into a new
 /// `hsa.fused kind` at `first`'s place.
@@ -55,11 +66,8 @@ struct FuseStagesPass : public hsa::impl::HSAFuseStagesBase<FuseStagesPass> {
       // The longest row: ceil(max-context / P) units for one block.
       auto layer = SymbolTable::lookupNearestSymbolFrom<LayerOp>(
           score, score.getLayerAttr());
-      if (!layer)
-        continue;
-      int64_t pageSize = layer.getConfig().getPageSize();
-      int64_t rowUnits = (maxContext + pageSize - 1) / pageSize;
-      if (rowUnits > scoreTopKMaxUnits)
+      if (!layer ||
+          !decideScoreTopKFusion(layer, maxContext, scoreTopKMaxUnits).fused)
         continue;
       fuse(score, next, "score_topk");
     }

@@ -15,6 +15,16 @@ namespace hsa {
 #define GEN_PASS_REGISTRATION
 #include "hsa/Dialect/HSA/Transforms/Passes.h.inc"
 
+/// hsa-fuse-stages' score + top-k rule for one layer: a row of the longest
+/// context holds ceil(maxContext / page size) units; score and top-k become
+/// one kernel when that is at most `maxUnits` (0: never).
+struct ScoreTopKFusion {
+  int64_t rowUnits = 0;
+  bool fused = false;
+};
+ScoreTopKFusion decideScoreTopKFusion(LayerOp layer, int64_t maxContext,
+                                      int64_t maxUnits);
+
 } // namespace hsa
 } // namespace mlir
 
