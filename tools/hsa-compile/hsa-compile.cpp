@@ -53,18 +53,31 @@ static cl::opt<std::string>
     toolkit("toolkit", cl::desc("CUDA toolkit with ptxas (default: "
                                 "$CUDA_HOME, else /usr/local/cuda)"));
 static cl::opt<bool> noFuse("no-fuse", cl::desc("keep every stage a kernel"));
-static cl::opt<int64_t> maxContext(
+static cl::opt<std::string> maxContextText(
     "max-context",
-    cl::desc("longest context (tokens) a request reaches (default 131072): "
-             "score + top-k fuse when a row then holds at most "
-             "--score-topk-max-units units"),
-    cl::init(131072));
+    cl::desc("longest context (tokens; K suffix = x1024) a request reaches "
+             "(default 128K): score + top-k fuse when a row then holds at "
+             "most --score-topk-max-units units"),
+    cl::init("131072"));
 static cl::opt<int64_t> scoreTopKMaxUnits(
     "score-topk-max-units",
     cl::desc("units per row up to which score + top-k fuse (0: never; "
              "default 4096)"),
     cl::init(4096));
 static cl::opt<bool> quiet("quiet", cl::desc("no summary"));
+
+/// Tokens from "131072" or "128K"; nullopt for anything else or < 1.
+static std::optional<int64_t> parseTokens(StringRef text) {
+  int64_t scale = 1;
+  if (text.ends_with("K") || text.ends_with("k")) {
+    scale = 1024;
+    text = text.drop_back();
+  }
+  int64_t value = 0;
+  if (text.getAsInteger(10, value) || value < 1 || value > (int64_t(1) << 40))
+    return std::nullopt;
+  return value * scale;
+}
 
 static std::string defaultToolkit() {
   if (!toolkit.empty())
@@ -112,6 +125,13 @@ int main(int argc, char **argv) {
   if (!module)
     return 1;
 
+  std::optional<int64_t> parsedContext = parseTokens(maxContextText);
+  if (!parsedContext) {
+    errs() << "hsa-compile: bad --max-context '" << maxContextText
+           << "': tokens >= 1, e.g. 32768 or 32K\n";
+    return 1;
+  }
+  const int64_t maxContext = *parsedContext;
   hsa::LowerToNVVMOptions options;
   options.fuse = !noFuse;
   options.maxContext = maxContext;
