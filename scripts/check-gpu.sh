@@ -65,18 +65,25 @@ for artifact in "$BUNDLE"/*.hsa; do
 done
 
 if command -v compute-sanitizer >/dev/null 2>&1; then
-  small="$BUNDLE/quest_kvhead_p16_g4.hsa"
-  [ -f "$small" ] || small=$(ls "$BUNDLE"/*.hsa | head -1)
+  # One layer with score and top-k as two kernels and one with them fused
+  # (the fused tail reads what other blocks wrote).
+  small=""
+  for name in quest_kvhead_p16_g4 llama3-8b-quest-fused; do
+    [ -f "$BUNDLE/$name.hsa" ] && small="$small $BUNDLE/$name.hsa"
+  done
+  [ -n "$small" ] || small=$(ls "$BUNDLE"/*.hsa | head -1)
   # --report-api-errors no: the runtime probes each kernel's parameter count
   # with one deliberately out-of-range cuFuncGetParamInfo; every other driver
   # error already fails hsa-run itself (each call's status is checked).
-  for tool in memcheck racecheck; do
-    out=$(compute-sanitizer --tool "$tool" --report-api-errors no --error-exitcode 7 "$RUN" "$small" --backend=cuda \
-          --quiet --batch=2 --context=300,1000 --steps=2 2>&1)
-    rc=$?
-    echo "$out" >>"$LOG"
-    if [ $rc -eq 0 ]; then say "== compute-sanitizer $tool: clean ($(basename "$small"))"
-    else say "== compute-sanitizer $tool: FAIL (rc $rc)"; echo "$out" | grep -m8 -E "=====|Error" ; fail=1; fi
+  for artifact in $small; do
+    for tool in memcheck racecheck; do
+      out=$(compute-sanitizer --tool "$tool" --report-api-errors no --error-exitcode 7 "$RUN" "$artifact" --backend=cuda \
+            --quiet --batch=2 --context=300,1000 --steps=2 2>&1)
+      rc=$?
+      echo "$out" >>"$LOG"
+      if [ $rc -eq 0 ]; then say "== compute-sanitizer $tool: clean ($(basename "$artifact"))"
+      else say "== compute-sanitizer $tool: FAIL (rc $rc, $(basename "$artifact"))"; echo "$out" | grep -m8 -E "=====|Error" ; fail=1; fi
+    done
   done
 else
   say "== compute-sanitizer not found: sanitizer runs skipped"
