@@ -196,12 +196,12 @@ namespace {
 /// The top-k fused into a score kernel: the kernel arguments it adds
 /// (sel.units, scratch.topk_done) follow the score kernel's own.
 struct FusedSelect {
-  mutable TopKOp topk; // op accessors are not const
-  Value done;          ///< scratch.topk_done at the launch site
+  TopKOp topk;
+  Value done; ///< scratch.topk_done at the launch site
 
   explicit operator bool() const { return bool(topk); }
   StringRef stage() const { return topk ? "score_topk" : "score"; }
-  void appendOperands(SmallVectorImpl<Value> &operands) const {
+  void appendOperands(SmallVectorImpl<Value> &operands) {
     if (topk)
       llvm::append_values(operands, topk.getUnits(), done);
   }
@@ -230,7 +230,7 @@ static FailureOr<FusedSelect> getFusedSelect(ScoreOp op, LayerOp layer,
 /// (b, g) row once its scores are visible; the last one selects the row.
 /// `units` and `done` are the kernel arguments `FusedSelect` added.
 static void emitSelectByLastBlock(KernelBuilder &b, gpu::GPUFuncOp fn,
-                                  const FusedSelect &fused, Value scores,
+                                  FusedSelect fused, Value scores,
                                   Value lengths, Value units, Value done,
                                   Value batch, Value group,
                                   int64_t blockSize) {
@@ -263,7 +263,7 @@ static void emitSelectByLastBlock(KernelBuilder &b, gpu::GPUFuncOp fn,
 /// Launches a score kernel (grid x over unit chunks, y groups, z batch) in
 /// place of `op`, and of the fused top-k op when there is one.
 static void launchScore(KernelContext &ctx, ScoreOp op,
-                        const FusedSelect &fused, gpu::GPUFuncOp kernel,
+                        FusedSelect fused, gpu::GPUFuncOp kernel,
                         int64_t unitsPerBlock, int64_t blockSize,
                         ValueRange operands) {
   OpBuilder builder(op);
@@ -287,7 +287,7 @@ static void launchScore(KernelContext &ctx, ScoreOp op,
 
 static LogicalResult lowerStreamingScore(KernelContext &ctx, ScoreOp op,
                                          LayerOp layer,
-                                         const FusedSelect &fused) {
+                                         FusedSelect fused) {
   const int64_t pageSize = layer.getConfig().getPageSize();
   const int64_t sinks = layer.getForced().getSinks();
   const int64_t window = layer.getForced().getWindow();
@@ -321,7 +321,7 @@ static LogicalResult lowerStreamingScore(KernelContext &ctx, ScoreOp op,
 
 static LogicalResult lowerQuestScore(KernelContext &ctx, ScoreOp op,
                                      LayerOp layer, QuestAttr quest,
-                                     const FusedSelect &fused) {
+                                     FusedSelect fused) {
   LayerConfigAttr config = layer.getConfig();
   const int64_t groupSize = config.getGroupSize(); // query heads per KV head
   const int64_t hu = config.getHeadsPerUnit();     // KV heads per group
