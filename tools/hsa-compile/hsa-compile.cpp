@@ -156,8 +156,9 @@ int main(int argc, char **argv) {
       raw_string_ostream os(fusionNotes);
       os << "  @" << layer.getSymName() << ": score + top-k "
          << (decision.fused ? "fused" : "two kernels") << " ("
-         << decision.rowUnits << " units per row at --max-context="
-         << maxContext << (decision.fused ? " <= " : " > ")
+         << decision.rowUnits
+         << " units per row at --max-context=" << maxContext
+         << (decision.fused ? " <= " : " > ")
          << "--score-topk-max-units=" << scoreTopKMaxUnits << ")\n";
     });
   mlir::PassManager pm(&context);

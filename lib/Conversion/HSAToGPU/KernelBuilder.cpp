@@ -230,11 +230,10 @@ void KernelBuilder::warpAggregatedIncrement(Value counts, Value bin,
   Value peers = NVVM::MatchSyncOp::create(*this, i32, this->i32(-1), tag,
                                           NVVM::MatchSyncKind::any);
   Value lower = NVVM::LaneMaskLtOp::create(*this, i32);
-  Value leader = cmp(arith::CmpIPredicate::eq, andI(peers, lower),
-                     this->i32(0));
+  Value leader =
+      cmp(arith::CmpIPredicate::eq, andI(peers, lower), this->i32(0));
   ifThen(andI(pred, leader), [&] {
-    atomicAdd(LLVM::CtPopOp::create(*this, i32, peers), counts,
-              {toIndex(bin)});
+    atomicAdd(LLVM::CtPopOp::create(*this, i32, peers), counts, {toIndex(bin)});
   });
 }
 

@@ -171,9 +171,12 @@ std::string kernelName(LayerOp layer, StringRef stage);
 /// by `emitTopKRow` (TopK.cpp) for the top-k kernel and for the fused
 /// score + top-k kernel.
 struct TopKRow {
-  Value scores, lengths, units; ///< kernel arguments (sel.scores, req.length, sel.units)
-  Value batch, group;           ///< the row (index values)
-  int64_t blockSize = 1024;     ///< threads of the block (32..1024, divides 2048)
+  /// Kernel arguments: sel.scores, req.length, sel.units.
+  Value scores, lengths, units;
+  /// The row (index values).
+  Value batch, group;
+  /// Threads of the block (32..1024, a divisor of 2048).
+  int64_t blockSize = 1024;
   int64_t pageSize = 1, groups = 1, budget = 1;
   /// Rows of up to this many units are staged in shared memory as keys
   /// (one read of the scores instead of four); 0: never.

@@ -220,9 +220,8 @@ static FailureOr<FusedSelect> getFusedSelect(ScoreOp op, LayerOp layer,
     return op.emitOpError() << "layer '" << layer.getSymName()
                             << "' has no scratch.topk_done buffer";
   OpBuilder builder(op);
-  fused.done = StateOp::create(builder, op.getLoc(),
-                               Type(getBufferType(*spec)), layer.getSymName(),
-                               "scratch.topk_done");
+  fused.done = StateOp::create(builder, op.getLoc(), Type(getBufferType(*spec)),
+                               layer.getSymName(), "scratch.topk_done");
   return fused;
 }
 
@@ -232,8 +231,7 @@ static FailureOr<FusedSelect> getFusedSelect(ScoreOp op, LayerOp layer,
 static void emitSelectByLastBlock(KernelBuilder &b, gpu::GPUFuncOp fn,
                                   FusedSelect fused, Value scores,
                                   Value lengths, Value units, Value done,
-                                  Value batch, Value group,
-                                  int64_t blockSize) {
+                                  Value batch, Value group, int64_t blockSize) {
   Value arrival = KernelContext::addSharedBuffer(fn, {1}, b.getI32Type());
   Value tid = b.threadId();
   // Every thread fences its score stores before the barrier, so when thread
@@ -241,31 +239,30 @@ static void emitSelectByLastBlock(KernelBuilder &b, gpu::GPUFuncOp fn,
   b.fenceDevice();
   b.barrier();
   b.ifThen(b.cmp(Pred::eq, tid, b.index(0)), [&] {
-    b.store(b.atomicAdd(b.i32(1), done, {batch, group}), arrival,
-            {b.index(0)});
+    b.store(b.atomicAdd(b.i32(1), done, {batch, group}), arrival, {b.index(0)});
   });
   b.barrier();
   Value blocks = b.toI32(gpu::GridDimOp::create(b, gpu::Dimension::x));
-  Value last = b.cmp(Pred::eq, b.load(arrival, {b.index(0)}),
-                     b.sub(blocks, b.i32(1)));
+  Value last =
+      b.cmp(Pred::eq, b.load(arrival, {b.index(0)}), b.sub(blocks, b.i32(1)));
   b.ifThen(last, [&] {
     b.fenceDevice();
-    TopKRow row = topKRowOf(fused.topk, scores, lengths, units, batch, group,
-                            blockSize);
+    TopKRow row =
+        topKRowOf(fused.topk, scores, lengths, units, batch, group, blockSize);
     row.stagedKeys = stagedKeysThatFit(fn, blockSize);
     emitTopKRow(b, fn, row);
     // Ready for the next step (kernel boundaries order it).
-    b.ifThen(b.cmp(Pred::eq, tid, b.index(0)),
-             [&] { b.store(b.i32(0), done, {batch, group}); });
+    b.ifThen(b.cmp(Pred::eq, tid, b.index(0)), [&] {
+      b.store(b.i32(0), done, {batch, group});
+    });
   });
 }
 
 /// Launches a score kernel (grid x over unit chunks, y groups, z batch) in
 /// place of `op`, and of the fused top-k op when there is one.
-static void launchScore(KernelContext &ctx, ScoreOp op,
-                        FusedSelect fused, gpu::GPUFuncOp kernel,
-                        int64_t unitsPerBlock, int64_t blockSize,
-                        ValueRange operands) {
+static void launchScore(KernelContext &ctx, ScoreOp op, FusedSelect fused,
+                        gpu::GPUFuncOp kernel, int64_t unitsPerBlock,
+                        int64_t blockSize, ValueRange operands) {
   OpBuilder builder(op);
   Location loc = op.getLoc();
   Value units = memref::DimOp::create(builder, loc, op.getScores(), 2);
@@ -286,8 +283,7 @@ static void launchScore(KernelContext &ctx, ScoreOp op,
 //===----------------------------------------------------------------------===//
 
 static LogicalResult lowerStreamingScore(KernelContext &ctx, ScoreOp op,
-                                         LayerOp layer,
-                                         FusedSelect fused) {
+                                         LayerOp layer, FusedSelect fused) {
   const int64_t pageSize = layer.getConfig().getPageSize();
   const int64_t sinks = layer.getForced().getSinks();
   const int64_t window = layer.getForced().getWindow();

@@ -81,9 +81,8 @@ struct TopKBody {
     b.ifThen(b.cmp(Pred::eq, warp, b.index(0)), [&] {
       // Lanes past the block's warps scan zeros.
       Value inBlock = b.cmp(Pred::ult, lane, b.index(warps));
-      Value t = b.select(inBlock,
-                         b.load(scan, {b.minS(lane, b.index(warps - 1))}),
-                         b.i32(0));
+      Value t = b.select(
+          inBlock, b.load(scan, {b.minS(lane, b.index(warps - 1))}), b.i32(0));
       Value ti = b.warpInclusiveScan(t);
       b.ifThen(inBlock, [&] { b.store(b.sub(ti, t), scan, {lane}); });
       b.ifThen(b.cmp(Pred::eq, lane, b.index(kWarpSize - 1)),
@@ -146,16 +145,16 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
   Value state = KernelContext::addSharedBuffer(fn, {4}, b.getI32Type());
   Value stagedKeys;
   if (row.stagedKeys > 0)
-    stagedKeys = KernelContext::addSharedBuffer(fn, {row.stagedKeys},
-                                                b.getI32Type());
+    stagedKeys =
+        KernelContext::addSharedBuffer(fn, {row.stagedKeys}, b.getI32Type());
 
   Value tid = b.threadId();
   Value block = b.index(blockSize);
   Value numUnits = memref::DimOp::create(b, scores, 2);
   Value numBatch = memref::DimOp::create(b, scores, 0);
-  Value n = b.minS(b.ceilDivU(b.toIndex(b.load(lengths, {batch})),
-                              b.index(pageSize)),
-                   numUnits);
+  Value n =
+      b.minS(b.ceilDivU(b.toIndex(b.load(lengths, {batch})), b.index(pageSize)),
+             numUnits);
   Value k = b.minS(n, b.index(budget));
 
   // Padding: -1 in [k, K).
@@ -175,16 +174,15 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
       [&]() -> SmallVector<Value> {
         // The scores as one flat array (identity layout).
         Value total = b.mul(b.mul(numBatch, b.index(groups)), numUnits);
-        auto flatType = MemRefType::get({ShapedType::kDynamic},
-                                        b.getF32Type());
+        auto flatType = MemRefType::get({ShapedType::kDynamic}, b.getF32Type());
         Value flat = memref::ReinterpretCastOp::create(
             b, flatType, scores, /*offset=*/b.getIndexAttr(0),
             /*sizes=*/ArrayRef<OpFoldResult>{total},
             /*strides=*/ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
         TopKBody body{b, flat, total, scan, tid, warps};
 
-        Value rowStart = b.mul(
-            b.add(b.mul(batch, b.index(groups)), group), numUnits);
+        Value rowStart =
+            b.mul(b.add(b.mul(batch, b.index(groups)), group), numUnits);
         Value rowEnd = b.add(rowStart, n);
         Value g0 = b.divU(rowStart, b.index(kScoreLanes));
         Value g1 = b.ceilDivU(rowEnd, b.index(kScoreLanes));
@@ -218,8 +216,7 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
           SmallVector<Elem> elems;
           for (auto [q, j] : llvm::enumerate(groupIds))
             for (int64_t e = 0; e < kScoreLanes; ++e) {
-              Value lin = b.add(b.mul(j, b.index(kScoreLanes)),
-                                b.index(e));
+              Value lin = b.add(b.mul(j, b.index(kScoreLanes)), b.index(e));
               Value valid = b.andI(b.cmp(Pred::uge, lin, rowStart),
                                    b.cmp(Pred::ult, lin, rowEnd));
               elems.push_back({b.extract(vecs[q], e), valid, lin});
@@ -228,10 +225,9 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
         };
 
         auto select = [&](KeySource source) {
-
           // Radix select.
-          Value prefix = b.i32(0), mask = b.i32(0),
-                need = b.toI32(k), done = b.i32(0);
+          Value prefix = b.i32(0), mask = b.i32(0), need = b.toI32(k),
+                done = b.i32(0);
           const int64_t passBits[3] = {11, 11, 10};
           int64_t shift = 32;
           for (int64_t bits : passBits) {
@@ -242,19 +238,17 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
                 {b.getI32Type(), b.getI32Type(), b.getI32Type(),
                  b.getI32Type()},
                 [&]() -> SmallVector<Value> {
-                  b.forRange(tid, b.index(kBins), block, [&](Value i) {
-                    b.store(b.i32(0), hist, {i});
-                  });
+                  b.forRange(tid, b.index(kBins), block,
+                             [&](Value i) { b.store(b.i32(0), hist, {i}); });
                   b.barrier();
                   b.forRange(b.index(0), steps, b.index(1), [&](Value it) {
                     SmallVector<Value> ids;
                     for (int64_t q = 0; q < kVectorsPerThread; ++q)
-                      ids.push_back(b.add(
-                          b.add(g0, b.mul(it, stride)),
-                          b.add(b.index(q * blockSize), tid)));
+                      ids.push_back(b.add(b.add(g0, b.mul(it, stride)),
+                                          b.add(b.index(q * blockSize), tid)));
                     for (Elem &el : readKeys(source, ids)) {
-                      Value match = b.cmp(Pred::eq, b.andI(el.key, mask),
-                                          prefix);
+                      Value match =
+                          b.cmp(Pred::eq, b.andI(el.key, mask), prefix);
                       Value digit = b.andI(
                           arith::ShRUIOp::create(b, el.key, b.i32(shift)),
                           b.i32(digitMask));
@@ -264,8 +258,8 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
                   });
                   b.barrier();
                   // Thread t owns the digitsPerThread digits from
-                  // 2047 - t * digitsPerThread down (largest first), so the scan
-                  // counts the keys of larger digits.
+                  // 2047 - t * digitsPerThread down (largest first), so the
+                  // scan counts the keys of larger digits.
                   const int64_t digitsPerThread = kBins / blockSize;
                   Value top = b.sub(b.index(kBins - 1),
                                     b.mul(tid, b.index(digitsPerThread)));
@@ -286,23 +280,24 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
                     b.ifThen(holds, [&] {
                       Value digit = b.toI32(digits[j]);
                       Value left = b.sub(need, above);
-                      b.store(b.orI(prefix,
-                                    arith::ShLIOp::create(b, digit, b.i32(shift))),
+                      b.store(b.orI(prefix, arith::ShLIOp::create(
+                                                b, digit, b.i32(shift))),
                               state, {b.index(0)});
-                      b.store(b.orI(mask, b.i32(int32_t(uint32_t(digitMask << shift)))),
+                      b.store(b.orI(mask, b.i32(int32_t(
+                                              uint32_t(digitMask << shift)))),
                               state, {b.index(1)});
                       b.store(left, state, {b.index(2)});
-                      b.store(arith::ExtUIOp::create(b, b.getI32Type(),
-                                                     b.cmp(Pred::eq, counts[j], left)),
+                      b.store(arith::ExtUIOp::create(
+                                  b, b.getI32Type(),
+                                  b.cmp(Pred::eq, counts[j], left)),
                               state, {b.index(3)});
                     });
                     above = through;
                   }
                   b.barrier();
-                  return {b.load(state, {b.index(0)}),
-                          b.load(state, {b.index(1)}),
-                          b.load(state, {b.index(2)}),
-                          b.load(state, {b.index(3)})};
+                  return {
+                      b.load(state, {b.index(0)}), b.load(state, {b.index(1)}),
+                      b.load(state, {b.index(2)}), b.load(state, {b.index(3)})};
                 },
                 [&]() -> SmallVector<Value> {
                   return {prefix, mask, need, done};
@@ -319,9 +314,8 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
           b.forRange(
               b.index(0), steps, b.index(1), {b.i32(0), b.i32(0)},
               [&](Value it, ValueRange bases) -> SmallVector<Value> {
-                Value first = b.add(
-                    b.add(g0, b.mul(it, stride)),
-                    b.mul(tid, b.index(kVectorsPerThread)));
+                Value first = b.add(b.add(g0, b.mul(it, stride)),
+                                    b.mul(tid, b.index(kVectorsPerThread)));
                 SmallVector<Value> ids;
                 for (int64_t q = 0; q < kVectorsPerThread; ++q)
                   ids.push_back(b.add(first, b.index(q)));
@@ -330,26 +324,24 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
                 Value counts = b.i32(0);
                 for (Elem &el : elems) {
                   Value masked = b.andI(el.key, mask);
-                  above.push_back(b.andI(
-                      el.valid, b.cmp(Pred::ugt, masked, prefix)));
-                  equal.push_back(b.andI(
-                      el.valid, b.cmp(Pred::eq, masked, prefix)));
+                  above.push_back(
+                      b.andI(el.valid, b.cmp(Pred::ugt, masked, prefix)));
+                  equal.push_back(
+                      b.andI(el.valid, b.cmp(Pred::eq, masked, prefix)));
                   Value inc = b.add(
-                      arith::ExtUIOp::create(b, b.getI32Type(),
-                                             above.back()),
+                      arith::ExtUIOp::create(b, b.getI32Type(), above.back()),
                       b.select(equal.back(), b.i32(1 << 16), b.i32(0)));
                   counts = b.add(counts, inc);
                 }
                 auto [excl, sum] = body.blockScan(counts);
                 Value low = b.i32(0xffff);
                 Value gtBefore = b.add(bases[0], b.andI(excl, low));
-                Value eqBefore = b.add(
-                    bases[1], arith::ShRUIOp::create(b, excl, b.i32(16)));
+                Value eqBefore =
+                    b.add(bases[1], arith::ShRUIOp::create(b, excl, b.i32(16)));
                 for (int64_t e = 0; e < perThread; ++e) {
-                  Value take = b.orI(
-                      above[e],
-                      b.andI(equal[e],
-                             b.cmp(Pred::slt, eqBefore, need)));
+                  Value take =
+                      b.orI(above[e],
+                            b.andI(equal[e], b.cmp(Pred::slt, eqBefore, need)));
                   Value pos = b.add(gtBefore, b.minS(eqBefore, need));
                   Value lin = elems[e].lin;
                   b.ifThen(take, [&] {
@@ -357,15 +349,13 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
                             {batch, group, b.toIndex(pos)});
                   });
                   gtBefore = b.add(gtBefore, arith::ExtUIOp::create(
-                                                 b, b.getI32Type(),
-                                                 above[e]));
+                                                 b, b.getI32Type(), above[e]));
                   eqBefore = b.add(eqBefore, arith::ExtUIOp::create(
-                                                 b, b.getI32Type(),
-                                                 equal[e]));
+                                                 b, b.getI32Type(), equal[e]));
                 }
-                return {b.add(bases[0], b.andI(sum, low)),
-                        b.add(bases[1],
-                              arith::ShRUIOp::create(b, sum, b.i32(16)))};
+                return {
+                    b.add(bases[0], b.andI(sum, low)),
+                    b.add(bases[1], arith::ShRUIOp::create(b, sum, b.i32(16)))};
               });
         };
 
@@ -387,9 +377,9 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
               });
               b.barrier();
               select([&](Value j) {
-                return b.loadVector(kScoreLanes, stagedKeys,
-                                    {b.mul(b.sub(j, g0),
-                                           b.index(kScoreLanes))});
+                return b.loadVector(
+                    kScoreLanes, stagedKeys,
+                    {b.mul(b.sub(j, g0), b.index(kScoreLanes))});
               });
               return {};
             },
@@ -403,8 +393,8 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
 
 int64_t mlir::hsa::stagedKeysThatFit(gpu::GPUFuncOp fn, int64_t blockSize) {
   // emitTopKRow's own buffers: histogram, scan (warps + 1), state (4).
-  int64_t own = kBins * 4 + llvm::alignTo((blockSize / kWarpSize + 1) * 4, 16) +
-                16;
+  int64_t own =
+      kBins * 4 + llvm::alignTo((blockSize / kWarpSize + 1) * 4, 16) + 16;
   int64_t room = kStaticSharedBytes - KernelContext::sharedBytes(fn) - own;
   int64_t keys = std::min<int64_t>(kMaxStagedKeys, room / 4);
   if (keys < kMinStagedKeys)
@@ -417,8 +407,8 @@ LogicalResult mlir::hsa::checkTopK(TopKOp op) {
   const int64_t budget = layer.getBudget();
   auto unitsType = cast<MemRefType>(op.getUnits().getType());
   if (unitsType.getRank() != 3 || unitsType.getDimSize(2) != budget)
-    return op.emitOpError() << "expects sel.units of shape [B][S][" << budget
-                            << "]";
+    return op.emitOpError()
+           << "expects sel.units of shape [B][S][" << budget << "]";
   if (budget >= (1 << 16))
     return op.emitOpError() << "budget must be below 65536 units";
   return success();
@@ -450,11 +440,10 @@ LogicalResult mlir::hsa::lowerTopK(KernelContext &ctx, TopKOp op) {
   gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
       kernelName(getLayer(op), "topk"), operands, {kTopKBlock},
       [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
-        TopKRow row = topKRowOf(op, fn.getArgument(0), fn.getArgument(1),
-                                fn.getArgument(2),
-                                /*batch=*/b.blockId(gpu::Dimension::y),
-                                /*group=*/b.blockId(gpu::Dimension::x),
-                                kTopKBlock);
+        TopKRow row = topKRowOf(
+            op, fn.getArgument(0), fn.getArgument(1), fn.getArgument(2),
+            /*batch=*/b.blockId(gpu::Dimension::y),
+            /*group=*/b.blockId(gpu::Dimension::x), kTopKBlock);
         row.stagedKeys = stagedKeysThatFit(fn, kTopKBlock);
         emitTopKRow(b, fn, row);
       });

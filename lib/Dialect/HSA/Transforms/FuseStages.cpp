@@ -17,8 +17,8 @@ ScoreTopKFusion mlir::hsa::decideScoreTopKFusion(LayerOp layer,
                                                  int64_t maxUnits) {
   ScoreTopKFusion decision;
   int64_t pageSize = layer.getConfig().getPageSize();
-  decision.rowUnits = (std::max<int64_t>(maxContext, 1) + pageSize - 1) /
-                      pageSize;
+  decision.rowUnits =
+      (std::max<int64_t>(maxContext, 1) + pageSize - 1) / pageSize;
   decision.fused = maxUnits > 0 && decision.rowUnits <= maxUnits;
   return decision;
 }

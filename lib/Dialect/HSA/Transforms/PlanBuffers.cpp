@@ -48,7 +48,8 @@ static std::string comparison(int64_t full, int64_t device) {
   std::string text;
   llvm::raw_string_ostream os(text);
   if (device <= full)
-    os << llvm::format("%.1fx less", full / double(std::max<int64_t>(device, 1)));
+    os << llvm::format("%.1fx less",
+                       full / double(std::max<int64_t>(device, 1)));
   else
     os << llvm::format("%.1fx more", device / double(full));
   return text;
@@ -116,15 +117,15 @@ struct PlanBuffersPass
         config.getKeyDim() + (config.isLatent() ? 0 : config.getValueDim());
     int64_t full = context * config.getKvHeads() * rowElements *
                    config.getElementBytes();
-    layer.emitRemark() << "per request at " << context
-                       << " tokens: device " << formatBytes(device)
-                       << " (unit buffer " << formatBytes(unitBuffer)
-                       << ", representations " << formatBytes(representations)
+    layer.emitRemark() << "per request at " << context << " tokens: device "
+                       << formatBytes(device) << " (unit buffer "
+                       << formatBytes(unitBuffer) << ", representations "
+                       << formatBytes(representations)
                        << ", maps/tables/scratch "
                        << formatBytes(device - unitBuffer - representations)
-                       << ") vs full device cache " << formatBytes(full)
-                       << " (" << comparison(full, device)
-                       << "); host " << formatBytes(host);
+                       << ") vs full device cache " << formatBytes(full) << " ("
+                       << comparison(full, device) << "); host "
+                       << formatBytes(host);
   }
 };
 } // namespace
