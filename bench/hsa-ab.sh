@@ -20,12 +20,14 @@ for shape in $SHAPES; do
     done
   done
 done
-python3 - "$OUT" "$(basename "$A" .hsa)" "$(basename "$B" .hsa)" "$SHAPES" <<'PY'
-import glob, json, statistics, sys
-out, a, b, shapes = sys.argv[1:5]
+python3 - "$OUT" "$(basename "$A" .hsa)" "$(basename "$B" .hsa)" "$SHAPES" "$(dirname "$0")/hsa-table.py" <<'PY'
+import glob, importlib.util, json, statistics, sys
+out, a, b, shapes, table_py = sys.argv[1:6]
+spec = importlib.util.spec_from_file_location("hsa_table", table_py)
+hsa_table = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(hsa_table)
 def step_us(path):
-    d = json.load(open(path))
-    return statistics.median(p["device_ms"] * 1000 for p in d["per_step"][1:] if p.get("device_ms"))
+    return statistics.median(hsa_table.steady_device_us(json.load(open(path))))
 print(f"| shape | {a} us | {b} us | B/A |")
 print("| --- | --- | --- | --- |")
 for shape in shapes.split():

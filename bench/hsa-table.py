@@ -13,6 +13,11 @@ import statistics
 import sys
 
 
+def steady_device_us(run):
+    """Device times (us) of the steady steps (>= 1) of one hsa-run --json."""
+    return sorted(p["device_ms"] * 1000 for p in run["per_step"][1:] if p.get("device_ms"))
+
+
 def main():
     print("| run | mode | steady step, median us (p90) | first step us | h2d per step, median KiB | device MiB/request (full cache) |")
     print("| --- | --- | --- | --- | --- | --- |")
@@ -20,7 +25,7 @@ def main():
         d = json.load(open(path))
         w = d["workload"]
         steps = d["per_step"][1:]
-        dev = sorted(p["device_ms"] * 1000 for p in steps if p.get("device_ms"))
+        dev = steady_device_us(d)
         h2d = [p["bytes_h2d"] for p in steps]
         mode = "graph" if w.get("graph") else "profile"
         ctx = w["contexts"][0]

@@ -94,8 +94,10 @@ struct SerializeKernelsPass
 
 } // namespace
 
-void ::hsa::buildLowerToGPUPipeline(OpPassManager &pm,
-                                  const LowerToGPUOptions &options) {
+/// hsa-lower-to-gpu's passes, from its options as either pipeline has them.
+template <typename Derived>
+static void addLowerToGPUPasses(OpPassManager &pm,
+                                const ::hsa::LowerToGPUOptionsBase<Derived> &options) {
   pm.addPass(mlir::hsa::createHSAExpandAlgorithm());
   pm.addPass(mlir::hsa::createHSAPlanBuffers());
   if (options.fuse) {
@@ -105,6 +107,11 @@ void ::hsa::buildLowerToGPUPipeline(OpPassManager &pm,
     pm.addPass(mlir::hsa::createHSAFuseStages(fuse));
   }
   pm.addPass(mlir::hsa::createConvertHSAToGPU());
+}
+
+void ::hsa::buildLowerToGPUPipeline(OpPassManager &pm,
+                                  const LowerToGPUOptions &options) {
+  addLowerToGPUPasses(pm, options);
 }
 
 void ::hsa::buildKernelsToNVVMPipeline(OpPassManager &pm,
@@ -124,11 +131,7 @@ void ::hsa::buildKernelsToNVVMPipeline(OpPassManager &pm,
 
 void ::hsa::buildLowerToNVVMPipeline(OpPassManager &pm,
                                    const LowerToNVVMOptions &options) {
-  LowerToGPUOptions gpuOptions;
-  gpuOptions.fuse = options.fuse;
-  gpuOptions.maxContext = options.maxContext;
-  gpuOptions.scoreTopKMaxUnits = options.scoreTopKMaxUnits;
-  ::hsa::buildLowerToGPUPipeline(pm, gpuOptions);
+  addLowerToGPUPasses(pm, options);
   ::hsa::buildKernelsToNVVMPipeline(pm, options);
   pm.addPass(std::make_unique<SerializeKernelsPass>(options.format,
                                                     options.toolkit));

@@ -22,41 +22,32 @@ class OpPassManager;
 
 namespace hsa {
 
-struct LowerToGPUOptions
-    : public mlir::PassPipelineOptions<LowerToGPUOptions> {
-  Option<bool> fuse{*this, "fuse",
-                    llvm::cl::desc("Fuse stages (diff + gather, score + "
-                                   "top-k); off keeps every stage its own "
-                                   "kernel"),
-                    llvm::cl::init(true)};
-  Option<int64_t> maxContext{
+/// The options of hsa-lower-to-gpu, which hsa-lower-to-nvvm has too (the
+/// derived options struct `Derived` parses them as its own).
+template <typename Derived>
+struct LowerToGPUOptionsBase : public mlir::PassPipelineOptions<Derived> {
+  using Base = mlir::PassPipelineOptions<Derived>;
+  typename Base::template Option<bool> fuse{
+      *this, "fuse",
+      llvm::cl::desc("Fuse stages (diff + gather, score + top-k); off keeps "
+                     "every stage its own kernel"),
+      llvm::cl::init(true)};
+  typename Base::template Option<int64_t> maxContext{
       *this, "max-context",
       llvm::cl::desc("Longest context (tokens) a request reaches: bounds the "
                      "units per row for the score + top-k fusion"),
       llvm::cl::init(131072)};
-  Option<int64_t> scoreTopKMaxUnits{
+  typename Base::template Option<int64_t> scoreTopKMaxUnits{
       *this, "score-topk-max-units",
       llvm::cl::desc("Fuse score + top-k when a row holds at most this many "
                      "units at max-context (0: never)"),
       llvm::cl::init(4096)};
 };
 
+struct LowerToGPUOptions : public LowerToGPUOptionsBase<LowerToGPUOptions> {};
+
 struct LowerToNVVMOptions
-    : public mlir::PassPipelineOptions<LowerToNVVMOptions> {
-  Option<bool> fuse{*this, "fuse",
-                    llvm::cl::desc("Fuse stages (diff + gather, score + "
-                                   "top-k)"),
-                    llvm::cl::init(true)};
-  Option<int64_t> maxContext{
-      *this, "max-context",
-      llvm::cl::desc("Longest context (tokens) a request reaches: bounds the "
-                     "units per row for the score + top-k fusion"),
-      llvm::cl::init(131072)};
-  Option<int64_t> scoreTopKMaxUnits{
-      *this, "score-topk-max-units",
-      llvm::cl::desc("Fuse score + top-k when a row holds at most this many "
-                     "units at max-context (0: never)"),
-      llvm::cl::init(4096)};
+    : public LowerToGPUOptionsBase<LowerToNVVMOptions> {
   Option<std::string> chip{*this, "chip",
                            llvm::cl::desc("GPU architecture (sm_90a, ...)"),
                            llvm::cl::init("sm_90a")};
