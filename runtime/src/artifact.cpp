@@ -1,11 +1,14 @@
 #include "artifact.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <set>
 
 #include "expression.h"
@@ -438,11 +441,54 @@ Status load_artifact(const uint8_t* data, size_t size, Artifact* out) {
   return Status::ok();
 }
 
+Status read_artifact_file(const std::string& path, std::vector<uint8_t>* bytes) {
+  // O_NONBLOCK: opening a FIFO must not wait for a writer (a regular file
+  // ignores it); fstat on the open descriptor then refuses everything but a
+  // regular file, with no window between the check and the read.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    const int error = errno;
+    const StatusCode code = error == ENOENT || error == ENOTDIR ? StatusCode::NotFound : StatusCode::InvalidArgument;
+    return Status(code, "cannot open artifact file '" + path + "': " + std::strerror(error));
+  }
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat info;
+  if (::fstat(fd, &info) != 0)
+    return Status(StatusCode::InvalidArgument, "cannot stat artifact file '" + path + "': " + std::strerror(errno));
+  if (S_ISDIR(info.st_mode))
+    return Status(StatusCode::InvalidArgument, "'" + path + "' is a directory, not an artifact file");
+  if (!S_ISREG(info.st_mode))
+    return Status(StatusCode::InvalidArgument, "'" + path + "' is not a regular file (a device, FIFO or socket): "
+                                               "give the path of an artifact written by hsa-compile");
+  if (uint64_t(info.st_size) > kMaxArtifactFileBytes)
+    return Status(StatusCode::InvalidArgument, "'" + path + "' has " + std::to_string(uint64_t(info.st_size)) +
+                                                   " bytes, more than any artifact (at most " +
+                                                   std::to_string(kMaxArtifactFileBytes) + ")");
+  bytes->resize(size_t(info.st_size));
+  size_t done = 0;
+  while (done < bytes->size()) {
+    const ssize_t got = ::read(fd, bytes->data() + done, bytes->size() - done);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0)
+      return Status(StatusCode::InvalidArgument, "cannot read artifact file '" + path + "': " + std::strerror(errno));
+    if (got == 0) break;  // the file shrank while we read it: the verifier sees a truncated artifact
+    done += size_t(got);
+  }
+  bytes->resize(done);
+  return Status::ok();
+}
+
 Status load_artifact_file(const std::string& path, Artifact* out) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return Status(StatusCode::NotFound, "cannot open artifact file '" + path + "'");
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  if (file.bad()) return Status(StatusCode::InvalidArgument, "cannot read artifact file '" + path + "'");
+  if (!out) return Status(StatusCode::InvalidArgument, "load_artifact_file: null output");
+  std::vector<uint8_t> bytes;
+  try {
+    HSA_RETURN_IF_ERROR(read_artifact_file(path, &bytes));
+  } catch (const std::bad_alloc&) {
+    return Status(StatusCode::OutOfMemory, "out of memory while reading artifact file '" + path + "'");
+  }
   Status status = load_artifact(bytes.data(), bytes.size(), out);
   if (!status.is_ok()) return Status(status.code(), path + ": " + status.message());
   return status;

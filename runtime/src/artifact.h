@@ -66,7 +66,15 @@ struct Artifact {
 // Verifies `data[0, size)` completely (see docs/ARTIFACT.md, "Verification")
 // and fills `out` only on success.
 Status load_artifact(const uint8_t* data, size_t size, Artifact* out);
+// Reads a regular file and verifies it. NotFound when the path does not exist;
+// InvalidArgument naming the path for a directory, a device/FIFO/socket, an
+// unreadable file or one larger than kMaxArtifactFileBytes.
 Status load_artifact_file(const std::string& path, Artifact* out);
+// The bytes of a regular file (the checks of load_artifact_file, no verification).
+Status read_artifact_file(const std::string& path, std::vector<uint8_t>* bytes);
+// Far above any artifact (kernels of one layer are megabytes): a larger file
+// is refused before it is read into memory.
+constexpr uint64_t kMaxArtifactFileBytes = uint64_t(1) << 31;
 
 // Which kernel image a device of compute capability major.minor can use.
 // cubin: the chip's number equals the device's (e.g. sm_90a on 9.0).

@@ -14,17 +14,41 @@ namespace {
 
 thread_local std::string last_error;
 
-hsa_status_t record(const hsa::Status& status) {
+// Stores the message of a failed status for hsa_last_error_message(); when
+// even that copy fails (no memory), the message is empty rather than stale.
+hsa_status_t record(const hsa::Status& status) noexcept {
   if (!status.is_ok()) {
     try {
       last_error = status.message();
-    } catch (...) {  // keep the code even when the message cannot be stored
+    } catch (...) {
+      last_error.clear();
     }
   }
   return hsa_status_t(int(status.code()));
 }
 
-hsa_status_t fail(hsa::StatusCode code, const char* message) { return record(hsa::Status(code, message)); }
+hsa_status_t fail(hsa::StatusCode code, const char* message) noexcept {
+  try {
+    return record(hsa::Status(code, message));
+  } catch (...) {  // the message could not be allocated: keep the code
+    last_error.clear();
+    return hsa_status_t(int(code));
+  }
+}
+
+// Runs the body of a C API function: no C++ exception crosses into C (the
+// Runtime methods already return statuses; this covers the wrapper's own
+// allocations, e.g. copying a message or a path).
+template <typename Body>
+hsa_status_t guard(Body&& body) noexcept {
+  try {
+    return body();
+  } catch (const std::bad_alloc&) {
+    return fail(hsa::StatusCode::OutOfMemory, "out of host memory");
+  } catch (...) {
+    return fail(hsa::StatusCode::Internal, "internal error: an exception reached the C API");
+  }
+}
 
 }  // namespace
 
@@ -62,11 +86,11 @@ const char* hsa_status_message(hsa_status_t status) {
 const char* hsa_last_error_message(void) { return last_error.c_str(); }
 
 hsa_status_t hsa_runtime_create(const hsa_runtime_options* options, hsa_runtime** runtime) {
-  if (!options || !runtime) return fail(hsa::StatusCode::InvalidArgument, "hsa_runtime_create: null argument");
-  *runtime = nullptr;
-  if (options->backend < HSA_BACKEND_AUTO || options->backend > HSA_BACKEND_CUDA)
-    return fail(hsa::StatusCode::InvalidArgument, "hsa_runtime_create: unknown backend");
-  try {
+  return guard([&]() -> hsa_status_t {
+    if (!options || !runtime) return fail(hsa::StatusCode::InvalidArgument, "hsa_runtime_create: null argument");
+    *runtime = nullptr;
+    if (options->backend < HSA_BACKEND_AUTO || options->backend > HSA_BACKEND_CUDA)
+      return fail(hsa::StatusCode::InvalidArgument, "hsa_runtime_create: unknown backend");
     hsa::RuntimeOptions o;
     o.backend = hsa::BackendKind(int(options->backend));
     o.device = options->device;
@@ -80,9 +104,7 @@ hsa_status_t hsa_runtime_create(const hsa_runtime_options* options, hsa_runtime*
     const hsa_status_t status = record(hsa::Runtime::create(o, &handle->runtime));
     if (status == HSA_STATUS_OK) *runtime = handle.release();
     return status;
-  } catch (const std::bad_alloc&) {
-    return fail(hsa::StatusCode::OutOfMemory, "hsa_runtime_create: out of memory");
-  }
+  });
 }
 
 void hsa_runtime_destroy(hsa_runtime* runtime) { delete runtime; }
@@ -95,65 +117,80 @@ const char* hsa_runtime_backend_name(const hsa_runtime* runtime) {
   if (!(rt)) return fail(hsa::StatusCode::InvalidArgument, "null runtime handle")
 
 hsa_status_t hsa_runtime_load_artifact_file(hsa_runtime* runtime, const char* path) {
-  HSA_REQUIRE_RUNTIME(runtime);
-  if (!path) return fail(hsa::StatusCode::InvalidArgument, "null artifact path");
-  try {
+  return guard([&]() -> hsa_status_t {
+    HSA_REQUIRE_RUNTIME(runtime);
+    if (!path) return fail(hsa::StatusCode::InvalidArgument, "null artifact path");
     return record(runtime->runtime->load_artifact_file(path));
-  } catch (const std::bad_alloc&) {
-    return fail(hsa::StatusCode::OutOfMemory, "out of memory");
-  }
+  });
 }
 
 hsa_status_t hsa_runtime_load_artifact(hsa_runtime* runtime, const void* data, size_t size) {
-  HSA_REQUIRE_RUNTIME(runtime);
-  return record(runtime->runtime->load_artifact(data, size));
+  return guard([&]() -> hsa_status_t {
+    HSA_REQUIRE_RUNTIME(runtime);
+    return record(runtime->runtime->load_artifact(data, size));
+  });
 }
 
 hsa_status_t hsa_request_create(hsa_runtime* runtime, hsa_request_id* id) {
-  HSA_REQUIRE_RUNTIME(runtime);
-  return record(runtime->runtime->create_request(id));
+  return guard([&]() -> hsa_status_t {
+    HSA_REQUIRE_RUNTIME(runtime);
+    return record(runtime->runtime->create_request(id));
+  });
 }
 
 hsa_status_t hsa_request_release(hsa_runtime* runtime, hsa_request_id id) {
-  HSA_REQUIRE_RUNTIME(runtime);
-  return record(runtime->runtime->release_request(id));
+  return guard([&]() -> hsa_status_t {
+    HSA_REQUIRE_RUNTIME(runtime);
+    return record(runtime->runtime->release_request(id));
+  });
 }
 
 hsa_status_t hsa_prefill(hsa_runtime* runtime, hsa_request_id id, const void* k, const void* v, uint64_t tokens) {
-  HSA_REQUIRE_RUNTIME(runtime);
-  return record(runtime->runtime->prefill(id, k, v, tokens));
+  return guard([&]() -> hsa_status_t {
+    HSA_REQUIRE_RUNTIME(runtime);
+    return record(runtime->runtime->prefill(id, k, v, tokens));
+  });
 }
 
 hsa_status_t hsa_append(hsa_runtime* runtime, const hsa_request_id* ids, size_t count, const void* new_k,
                         const void* new_v) {
-  HSA_REQUIRE_RUNTIME(runtime);
-  return record(runtime->runtime->append(ids, count, new_k, new_v));
+  return guard([&]() -> hsa_status_t {
+    HSA_REQUIRE_RUNTIME(runtime);
+    return record(runtime->runtime->append(ids, count, new_k, new_v));
+  });
 }
 
 hsa_status_t hsa_decode_step(hsa_runtime* runtime, const hsa_request_id* ids, size_t count, const void* q, void* o,
                              hsa_step_stats* stats) {
-  HSA_REQUIRE_RUNTIME(runtime);
-  hsa::StepStats s;
-  const hsa_status_t status = record(runtime->runtime->decode_step(ids, count, q, o, &s));
-  if (status == HSA_STATUS_OK && stats) *stats = hsa_step_stats{s.units_selected, s.hits, s.misses, s.bytes_copied_h2d, s.hit_rate};
-  return status;
+  return guard([&]() -> hsa_status_t {
+    HSA_REQUIRE_RUNTIME(runtime);
+    hsa::StepStats s;
+    const hsa_status_t status = record(runtime->runtime->decode_step(ids, count, q, o, &s));
+    if (status == HSA_STATUS_OK && stats)
+      *stats = hsa_step_stats{s.units_selected, s.hits, s.misses, s.bytes_copied_h2d, s.hit_rate};
+    return status;
+  });
 }
 
 hsa_status_t hsa_request_get_accounting(const hsa_runtime* runtime, hsa_request_id id,
                                         hsa_request_accounting* accounting) {
-  HSA_REQUIRE_RUNTIME(runtime);
-  if (!accounting) return fail(hsa::StatusCode::InvalidArgument, "null accounting output");
-  hsa::RequestAccounting a;
-  const hsa_status_t status = record(runtime->runtime->request_accounting(id, &a));
-  if (status == HSA_STATUS_OK)
-    *accounting = hsa_request_accounting{a.length_tokens, a.device_bytes, a.full_device_cache_bytes, a.host_bytes};
-  return status;
+  return guard([&]() -> hsa_status_t {
+    HSA_REQUIRE_RUNTIME(runtime);
+    if (!accounting) return fail(hsa::StatusCode::InvalidArgument, "null accounting output");
+    hsa::RequestAccounting a;
+    const hsa_status_t status = record(runtime->runtime->request_accounting(id, &a));
+    if (status == HSA_STATUS_OK)
+      *accounting = hsa_request_accounting{a.length_tokens, a.device_bytes, a.full_device_cache_bytes, a.host_bytes};
+    return status;
+  });
 }
 
 hsa_status_t hsa_request_selected_units(const hsa_runtime* runtime, hsa_request_id id, int32_t* units,
                                         size_t capacity) {
-  HSA_REQUIRE_RUNTIME(runtime);
-  return record(runtime->runtime->selected_units(id, units, capacity));
+  return guard([&]() -> hsa_status_t {
+    HSA_REQUIRE_RUNTIME(runtime);
+    return record(runtime->runtime->selected_units(id, units, capacity));
+  });
 }
 
 }  // extern "C"

@@ -21,15 +21,32 @@ namespace {
 
 Status invalid_argument(const std::string& message) { return Status(StatusCode::InvalidArgument, message); }
 
-// Runs `body`, turning any escaping exception into a Status.
+// A status for a failure that may be the lack of memory itself: without its
+// message if even that cannot be allocated.
+Status failure(StatusCode code, const char* message) noexcept {
+  try {
+    return Status(code, message);
+  } catch (...) {
+    return Status(code, std::string());
+  }
+}
+
+// Runs `body`, turning any escaping exception into a Status: no exception
+// leaves a public function (std::bad_alloc is OutOfMemory, anything else a bug).
 template <typename Body>
-Status guarded(Body&& body) {
+Status guarded(Body&& body) noexcept {
   try {
     return body();
   } catch (const std::bad_alloc&) {
-    return Status(StatusCode::OutOfMemory, "out of host memory");
+    return failure(StatusCode::OutOfMemory, "out of host memory");
   } catch (const std::exception& e) {
-    return Status(StatusCode::Internal, std::string("internal error: ") + e.what());
+    try {
+      return Status(StatusCode::Internal, std::string("internal error: ") + e.what());
+    } catch (...) {
+      return failure(StatusCode::Internal, "internal error");
+    }
+  } catch (...) {
+    return failure(StatusCode::Internal, "internal error: unknown exception");
   }
 }
 
@@ -159,10 +176,12 @@ Status Runtime::load_artifact(const void* data, size_t size) {
 }
 
 Status Runtime::layer_config(artifact::LayerConfigRecord* config) const {
-  if (!config) return invalid_argument("null config");
-  HSA_RETURN_IF_ERROR(impl_->require_loaded());
-  *config = impl_->artifact.config;
-  return Status::ok();
+  return guarded([&]() -> Status {
+    if (!config) return invalid_argument("null config");
+    HSA_RETURN_IF_ERROR(impl_->require_loaded());
+    *config = impl_->artifact.config;
+    return Status::ok();
+  });
 }
 
 Status Runtime::create_request(RequestId* id) {
@@ -260,18 +279,20 @@ Status Runtime::decode_step(const RequestId* ids, size_t count, const void* q, v
 }
 
 Status Runtime::request_accounting(RequestId id, RequestAccounting* accounting) const {
-  if (!accounting) return invalid_argument("null accounting output");
-  uint32_t slot = 0;
-  HSA_RETURN_IF_ERROR(impl_->find_slot(id, &slot));
-  const LayerShape& s = impl_->shape;
-  RequestAccounting a;
-  a.length_tokens = impl_->cache->length(slot);
-  a.device_bytes = impl_->device_bytes_per_request;
-  const uint64_t widths = s.has_separate_v ? uint64_t(s.head_dim) + s.value_dim : s.head_dim;
-  a.full_device_cache_bytes = a.length_tokens * s.kv_heads * widths * s.element_bytes;
-  a.host_bytes = impl_->cache->host_bytes(slot);
-  *accounting = a;
-  return Status::ok();
+  return guarded([&]() -> Status {
+    if (!accounting) return invalid_argument("null accounting output");
+    uint32_t slot = 0;
+    HSA_RETURN_IF_ERROR(impl_->find_slot(id, &slot));
+    const LayerShape& s = impl_->shape;
+    RequestAccounting a;
+    a.length_tokens = impl_->cache->length(slot);
+    a.device_bytes = impl_->device_bytes_per_request;
+    const uint64_t widths = s.has_separate_v ? uint64_t(s.head_dim) + s.value_dim : s.head_dim;
+    a.full_device_cache_bytes = a.length_tokens * s.kv_heads * widths * s.element_bytes;
+    a.host_bytes = impl_->cache->host_bytes(slot);
+    *accounting = a;
+    return Status::ok();
+  });
 }
 
 Status Runtime::selected_units(RequestId id, int32_t* units, size_t capacity) const {
@@ -286,14 +307,17 @@ Status Runtime::selected_units(RequestId id, int32_t* units, size_t capacity) co
 }
 
 Status Runtime::last_step_kernel_timings(const KernelTiming** timings, size_t* count) const {
-  if (!timings || !count) return invalid_argument("null timings output");
-  HSA_RETURN_IF_ERROR(impl_->require_loaded());
-  const std::vector<KernelTiming>* measured = impl_->backend->kernel_timings();
-  if (!measured) return Status(StatusCode::Unsupported, std::string("backend '") + backend_name() +
-                                                            "' did not time this step (needs profile_kernels)");
-  *timings = measured->data();
-  *count = measured->size();
-  return Status::ok();
+  return guarded([&]() -> Status {
+    if (!timings || !count) return invalid_argument("null timings output");
+    HSA_RETURN_IF_ERROR(impl_->require_loaded());
+    const std::vector<KernelTiming>* measured = impl_->backend->kernel_timings();
+    if (!measured)
+      return Status(StatusCode::Unsupported,
+                    std::string("backend '") + backend_name() + "' did not time this step (needs profile_kernels)");
+    *timings = measured->data();
+    *count = measured->size();
+    return Status::ok();
+  });
 }
 
 Backend& RuntimeInternals::backend(Runtime& rt) { return *rt.impl_->backend; }

@@ -3,7 +3,11 @@
 // under ASan/UBSan as ctest 'loader_tests_under_asan_ubsan').
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstring>
+#include <fstream>
 #include <functional>
 
 #include "artifact.h"
@@ -416,6 +420,66 @@ TEST(Expressions, EvaluationErrors) {
   Expr deep = Expr::constant(1);
   for (int i = 0; i < 20; ++i) deep.code.push_back(ExprInstr{uint32_t(ExprOp::PushConst), 0, 1});
   EXPECT_NE(eval(deep, &v).message().find("stack deeper"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace hsa
+
+namespace hsa {
+namespace {
+
+// Paths that are not artifact files: statuses naming the path, never an
+// exception (a directory used to throw std::ios_base::failure out of the
+// loader) and never a hang (opening a FIFO used to wait for a writer).
+TEST(ArtifactFiles, PathsThatAreNotArtifactFilesAreRefused) {
+  const std::string dir = ::testing::TempDir() + "hsa_artifact_files_" + std::to_string(::getpid());
+  ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
+  Artifact a;
+  Status s = load_artifact_file(dir, &a);
+  EXPECT_EQ(s.code(), StatusCode::InvalidArgument) << s.message();
+  EXPECT_NE(s.message().find("'" + dir + "' is a directory"), std::string::npos) << s.message();
+
+  const std::string fifo = dir + "/fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  s = load_artifact_file(fifo, &a);
+  EXPECT_EQ(s.code(), StatusCode::InvalidArgument) << s.message();
+  EXPECT_NE(s.message().find("'" + fifo + "' is not a regular file"), std::string::npos) << s.message();
+
+  s = load_artifact_file("/dev/null", &a);
+  EXPECT_EQ(s.code(), StatusCode::InvalidArgument) << s.message();
+  EXPECT_NE(s.message().find("'/dev/null' is not a regular file"), std::string::npos) << s.message();
+
+  s = load_artifact_file(dir + "/missing.hsa", &a);
+  EXPECT_EQ(s.code(), StatusCode::NotFound) << s.message();
+  EXPECT_NE(s.message().find(dir + "/missing.hsa"), std::string::npos) << s.message();
+  s = load_artifact_file(dir + "/fifo/below.hsa", &a);  // a path through a non-directory
+  EXPECT_EQ(s.code(), StatusCode::NotFound) << s.message();
+
+  const std::string empty = dir + "/empty.hsa";
+  { std::ofstream(empty, std::ios::binary); }
+  s = load_artifact_file(empty, &a);
+  EXPECT_EQ(s.code(), StatusCode::InvalidArtifact) << s.message();
+  EXPECT_NE(s.message().find(empty + ": artifact truncated"), std::string::npos) << s.message();
+
+  // Unreadable (root reads everything, so only as another user).
+  const std::string locked = dir + "/locked.hsa";
+  { std::ofstream(locked, std::ios::binary) << "x"; }
+  ASSERT_EQ(::chmod(locked.c_str(), 0), 0);
+  if (::geteuid() != 0) {
+    s = load_artifact_file(locked, &a);
+    EXPECT_EQ(s.code(), StatusCode::InvalidArgument) << s.message();
+    EXPECT_NE(s.message().find("cannot open artifact file '" + locked + "'"), std::string::npos) << s.message();
+  }
+
+  // A valid file still loads.
+  const std::vector<uint8_t> bytes = valid_artifact();
+  const std::string good = dir + "/good.hsa";
+  { std::ofstream(good, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size())); }
+  s = load_artifact_file(good, &a);
+  EXPECT_TRUE(s.is_ok()) << s.message();
+
+  for (const std::string& file : {fifo, empty, locked, good}) ::unlink(file.c_str());
+  ::rmdir(dir.c_str());
 }
 
 }  // namespace

@@ -195,6 +195,12 @@ TEST(CApi, CallsBeforeLoadAndBadFiles) {
   EXPECT_NE(std::string(hsa_last_error_message()).find("no artifact loaded"), std::string::npos);
   EXPECT_EQ(hsa_runtime_load_artifact_file(rt, "/nonexistent/layer.hsa"), HSA_STATUS_NOT_FOUND);
   EXPECT_EQ(hsa_runtime_load_artifact_file(rt, nullptr), HSA_STATUS_INVALID_ARGUMENT);
+  // A directory is not an artifact file (it used to escape as an ios_base::failure: INTERNAL).
+  const std::string dir = ::testing::TempDir();
+  EXPECT_EQ(hsa_runtime_load_artifact_file(rt, dir.c_str()), HSA_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(hsa_last_error_message()).find("is a directory"), std::string::npos) << hsa_last_error_message();
+  EXPECT_EQ(hsa_runtime_load_artifact_file(rt, "/dev/null"), HSA_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(hsa_last_error_message()).find("not a regular file"), std::string::npos);
   hsa_runtime_destroy(rt);
   options.max_batch = 0;
   EXPECT_EQ(hsa_runtime_create(&options, &rt), HSA_STATUS_INVALID_ARGUMENT);

@@ -98,6 +98,18 @@ if(NOT rc EQUAL 3 OR at1 EQUAL -1 OR at2 EQUAL -1)
   message(FATAL_ERROR "garbage artifact: expected exit 3 and advice, got ${rc}: ${err}")
 endif()
 
+# A directory or a device as the artifact: exit 3 naming the path (a directory used to abort with 134).
+run_checked(${HSA_RUN} ${WORK_DIR} --backend=cpu --quiet)
+string(FIND "${err}" "'${WORK_DIR}' is a directory" at)
+if(NOT rc EQUAL 3 OR at EQUAL -1)
+  message(FATAL_ERROR "directory as artifact: expected exit 3 naming it, got ${rc}: ${err}")
+endif()
+run_checked(${HSA_RUN} /dev/null --backend=cpu --quiet)
+string(FIND "${err}" "'/dev/null' is not a regular file" at)
+if(NOT rc EQUAL 3 OR at EQUAL -1)
+  message(FATAL_ERROR "/dev/null as artifact: expected exit 3 naming it, got ${rc}: ${err}")
+endif()
+
 # --backend=cuda: without a usable GPU (this machine) exit 3 telling to use --backend=cpu.
 # (On a GPU machine the no-op kernels run and the command succeeds.)
 run_checked(${HSA_RUN} ${artifact} --backend=cuda --context=64 --steps=2 --quiet)

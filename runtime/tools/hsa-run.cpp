@@ -104,9 +104,9 @@ const char* code_name(StatusCode code) {
   return "?";
 }
 
-int fail(int exit_code, const std::string& what, const Status& status) {
+int fail(int exit_code, const std::string& what, const Status& status, const char* what_to_do = nullptr) {
   std::fprintf(stderr, "hsa-run: %s: %s\n  status: %s\n  what to do: %s\n", what.c_str(), status.message().c_str(),
-               code_name(status.code()), advice(status.code()));
+               code_name(status.code()), what_to_do ? what_to_do : advice(status.code()));
   return exit_code;
 }
 
@@ -544,6 +544,9 @@ int run(const Options& opt) {
   // The config first: the host pool is sized from the page size.
   Artifact probe;
   Status status = load_artifact_file(opt.artifact, &probe);
+  if (status.code() == StatusCode::InvalidArgument || status.code() == StatusCode::NotFound)
+    return fail(3, "cannot load '" + opt.artifact + "'", status,
+                "give the path of an artifact file written by hsa-compile (or hsa-make-test-artifact)");
   if (!status.is_ok()) return fail(3, "cannot load '" + opt.artifact + "'", status);
   const artifact::LayerConfigRecord& config = probe.config;
   const uint64_t longest = *std::max_element(opt.contexts.begin(), opt.contexts.end());
