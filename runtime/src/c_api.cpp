@@ -1,8 +1,10 @@
 // The C API: handles wrap hsa::Runtime; statuses map 1:1 onto hsa_status_t.
 #include "hsa/hsa_runtime.h"
 
+#include <cstring>
 #include <new>
 #include <string>
+#include <type_traits>
 
 #include "hsa/runtime.hpp"
 
@@ -25,6 +27,18 @@ hsa_status_t record(const hsa::Status& status) noexcept {
     }
   }
   return hsa_status_t(int(status.code()));
+}
+
+// The integer a C caller stored in an enum-typed field or parameter. C lets
+// any int live there; loading a value outside the enumerators as the C++
+// enum type would be undefined behaviour (UBSan: "load of value 77, which is
+// not a valid value for type 'hsa_backend_t'"), so it is read as bytes.
+template <typename Enum>
+int enum_as_int(const Enum& value) {
+  static_assert(std::is_enum<Enum>::value && sizeof(Enum) == sizeof(int), "a C enum is int-sized");
+  int v;
+  std::memcpy(&v, &value, sizeof(v));
+  return v;
 }
 
 hsa_status_t fail(hsa::StatusCode code, const char* message) noexcept {
@@ -68,7 +82,7 @@ void hsa_runtime_options_init(hsa_runtime_options* options) {
 }
 
 const char* hsa_status_message(hsa_status_t status) {
-  switch (status) {
+  switch (enum_as_int(status)) {
     case HSA_STATUS_OK: return "ok";
     case HSA_STATUS_INVALID_ARGUMENT: return "invalid argument";
     case HSA_STATUS_INVALID_ARTIFACT: return "invalid artifact";
@@ -89,10 +103,13 @@ hsa_status_t hsa_runtime_create(const hsa_runtime_options* options, hsa_runtime*
   return guard([&]() -> hsa_status_t {
     if (!options || !runtime) return fail(hsa::StatusCode::InvalidArgument, "hsa_runtime_create: null argument");
     *runtime = nullptr;
-    if (options->backend < HSA_BACKEND_AUTO || options->backend > HSA_BACKEND_CUDA)
-      return fail(hsa::StatusCode::InvalidArgument, "hsa_runtime_create: unknown backend");
+    const int backend = enum_as_int(options->backend);
+    if (backend < HSA_BACKEND_AUTO || backend > HSA_BACKEND_CUDA)
+      return record(hsa::Status(hsa::StatusCode::InvalidArgument,
+                                "hsa_runtime_create: unknown backend " + std::to_string(backend) +
+                                    " (HSA_BACKEND_AUTO 0, HSA_BACKEND_CPU 1, HSA_BACKEND_CUDA 2)"));
     hsa::RuntimeOptions o;
-    o.backend = hsa::BackendKind(int(options->backend));
+    o.backend = hsa::BackendKind(backend);
     o.device = options->device;
     o.max_batch = options->max_batch;
     o.max_context_tokens = options->max_context_tokens;

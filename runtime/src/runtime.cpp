@@ -146,6 +146,9 @@ Runtime::~Runtime() = default;
 Status Runtime::create(const RuntimeOptions& options, std::unique_ptr<Runtime>* out) {
   return guarded([&]() -> Status {
     if (!out) return invalid_argument("null output runtime");
+    const int backend = int(options.backend);
+    if (backend < int(BackendKind::Auto) || backend > int(BackendKind::Cuda))
+      return invalid_argument("unknown backend " + std::to_string(backend) + " (Auto 0, Cpu 1, Cuda 2)");
     if (options.max_batch == 0) return invalid_argument("max_batch must be >= 1");
     if (options.max_context_tokens == 0) return invalid_argument("max_context_tokens must be >= 1");
     std::unique_ptr<Impl> impl(new Impl());

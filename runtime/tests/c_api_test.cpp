@@ -226,3 +226,40 @@ TEST(CApi, UnsupportedAlgorithmsSayWhy) {
 
 }  // namespace
 }  // namespace hsa
+
+extern "C" hsa_status_t hsa_test_create_with_backend(int backend, hsa_runtime** runtime);
+extern "C" const char* hsa_test_status_message(int status);
+
+namespace hsa {
+namespace {
+
+// Enum values a C caller may pass: unknown ones are refused, never loaded as
+// the C++ enum type (UBSan: "load of value 77, which is not a valid value").
+TEST(CApi, UnknownEnumValuesFromCAreRefused) {
+  for (int backend : {77, -1, 3, 0x7fffffff}) {
+    hsa_runtime* rt = reinterpret_cast<hsa_runtime*>(0x1);
+    EXPECT_EQ(hsa_test_create_with_backend(backend, &rt), HSA_STATUS_INVALID_ARGUMENT) << backend;
+    EXPECT_EQ(rt, nullptr);
+    EXPECT_NE(std::string(hsa_last_error_message()).find("unknown backend " + std::to_string(backend)),
+              std::string::npos)
+        << hsa_last_error_message();
+  }
+  hsa_runtime* rt = nullptr;
+  ASSERT_EQ(hsa_test_create_with_backend(HSA_BACKEND_CPU, &rt), HSA_STATUS_OK) << hsa_last_error_message();
+  EXPECT_STREQ(hsa_runtime_backend_name(rt), "cpu");
+  hsa_runtime_destroy(rt);
+  EXPECT_STREQ(hsa_test_status_message(77), "unknown status");
+  EXPECT_STREQ(hsa_test_status_message(-3), "unknown status");
+  EXPECT_STREQ(hsa_test_status_message(HSA_STATUS_NOT_FOUND), "not found");
+  // The C++ API takes BackendKind, whose underlying type is int: any int is a
+  // value of it, and unknown ones are refused too.
+  RuntimeOptions options;
+  options.backend = BackendKind(77);
+  std::unique_ptr<Runtime> runtime;
+  const Status status = Runtime::create(options, &runtime);
+  EXPECT_EQ(status.code(), StatusCode::InvalidArgument) << status.message();
+  EXPECT_NE(status.message().find("unknown backend 77"), std::string::npos) << status.message();
+}
+
+}  // namespace
+}  // namespace hsa
