@@ -98,6 +98,41 @@ if(NOT rc EQUAL 3 OR at1 EQUAL -1 OR at2 EQUAL -1)
   message(FATAL_ERROR "garbage artifact: expected exit 3 and advice, got ${rc}: ${err}")
 endif()
 
+# Runs with nothing to average print "n/a" (or leave the line out), never nan:
+# no steps, one step (no warm steps, no overlap), and a run where nothing
+# misses after the first step (the LRU saving has no finite ratio).
+foreach(case "--steps=0;--context=100" "--steps=1;--context=100" "--steps=3;--context=16")
+  run_checked(${HSA_RUN} ${artifact} --backend=cpu --quiet ${case})
+  string(TOLOWER "${out}" lower)
+  string(FIND "${lower}" "nan" at)
+  if(NOT rc EQUAL 0 OR NOT at EQUAL -1)
+    message(FATAL_ERROR "hsa-run ${case}: expected exit 0 and no 'nan', got ${rc}:\n${out}\n${err}")
+  endif()
+endforeach()
+string(FIND "${out}" "nothing copied after the first step" at)
+if(at EQUAL -1)
+  message(FATAL_ERROR "hsa-run --context=16 --steps=3: expected 'nothing copied after the first step':\n${out}")
+endif()
+
+# Options take their value after '=' or as the next argument (as hsa-compile's do).
+run_checked(${HSA_RUN} ${artifact} --backend cpu --context 64,80 --steps 2 --seed 3 --json ${WORK_DIR}/spaced.json --quiet)
+string(FIND "${out}" "B 2, prompts of 64,80 tokens, 2 decode steps, seed 3" at)
+if(NOT rc EQUAL 0 OR at EQUAL -1 OR NOT EXISTS ${WORK_DIR}/spaced.json)
+  message(FATAL_ERROR "space-separated option values: expected exit 0, got ${rc}:\n${out}\n${err}")
+endif()
+run_checked(${HSA_RUN} ${artifact} --backend=cpu --steps)
+string(FIND "${err}" "--steps needs a value" at)
+if(NOT rc EQUAL 2 OR at EQUAL -1)
+  message(FATAL_ERROR "--steps without a value: expected exit 2, got ${rc}: ${err}")
+endif()
+
+# --json into a directory that does not exist fails before the run, not after it.
+run_checked(${HSA_RUN} ${artifact} --backend=cpu --context=300 --steps=4 --quiet --json=${WORK_DIR}/no/such/dir/r.json)
+string(FIND "${err}" "cannot write --json file '${WORK_DIR}/no/such/dir/r.json'" at)
+if(NOT rc EQUAL 2 OR at EQUAL -1 OR NOT out STREQUAL "")
+  message(FATAL_ERROR "--json to a missing directory: expected exit 2 before any output, got ${rc}:\n${out}\n${err}")
+endif()
+
 # A directory or a device as the artifact: exit 3 naming the path (a directory used to abort with 134).
 run_checked(${HSA_RUN} ${WORK_DIR} --backend=cpu --quiet)
 string(FIND "${err}" "'${WORK_DIR}' is a directory" at)

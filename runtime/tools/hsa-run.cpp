@@ -3,7 +3,11 @@
 // memory per request, top-k overlap, attention mass captured, timings; with
 // --check every decode step goes through the stage checker (src/stage_check.h).
 // See `hsa-run --help` and docs/RUNTIME.md.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cinttypes>
 #include <cmath>
@@ -12,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,7 +40,7 @@ const char* kUsage =
     "decoding workload: prefill every request, then per step append one token to each\n"
     "request and run one decode step. Prints a summary of what the runtime did.\n"
     "\n"
-    "options:\n"
+    "options (a value follows '=' or comes as the next argument: --steps=8 or --steps 8):\n"
     "  --backend=cpu|cuda|auto  execution backend (default auto: cuda if a GPU is usable)\n"
     "  --batch=B                requests decoded together (default: the number of --context values)\n"
     "  --context=TOKENS         prompt length per request: one value for all, or a comma list with one\n"
@@ -45,6 +50,7 @@ const char* kUsage =
     "  --check                  check every decode step stage by stage against the CPU reference;\n"
     "                           exit 1 with the first mismatch\n"
     "  --json=PATH              write every number of the summary (and per-step values) as JSON\n"
+    "                           (checked for writability before the run)\n"
     "  --graph                  capture the decode step in a CUDA graph and replay it (cuda)\n"
     "  --profile                time every kernel (cuda, not with --graph) or reference stage (cpu)\n"
     "  --quiet                  no progress on stderr\n"
@@ -59,7 +65,16 @@ const char* kUsage =
     "backend, memory), 4 a runtime call failed during the run.\n";
 
 
+// A value for the summary, or "n/a" where there is none (no steps, or no
+// steps after the first): the summary never prints nan.
+std::string number_text(double value, const char* format) {
+  return std::isfinite(value) ? format_text(format, value) : std::string("n/a");
+}
+
+std::string percent_text(double fraction) { return number_text(100.0 * fraction, "%.1f%%"); }
+
 std::string bytes_text(double bytes) {
+  if (!std::isfinite(bytes)) return "n/a";
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   int u = 0;
   while (bytes >= 1024.0 && u < 4) {
@@ -139,15 +154,24 @@ bool parse_u64(std::string text, uint64_t* out) {
 std::string parse_options(int argc, char** argv, Options* o) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg.rfind("--", 0) != 0) {
+    if (arg.rfind("--", 0) != 0 && arg != "-h") {
       if (!o->artifact.empty()) return "more than one artifact given ('" + o->artifact + "' and '" + arg + "')";
       o->artifact = arg;
       continue;
     }
     const size_t eq = arg.find('=');
     const std::string key = arg.substr(0, eq);
-    const bool has_value = eq != std::string::npos;
-    const std::string value = has_value ? arg.substr(eq + 1) : "";
+    bool has_value = eq != std::string::npos;
+    std::string value = has_value ? arg.substr(eq + 1) : "";
+    // Options with a value take it after '=' or as the next argument ("--steps 2", as hsa-compile's do).
+    static const char* const kValued[] = {"--backend", "--batch", "--context", "--steps", "--seed", "--json"};
+    const bool valued = std::find(std::begin(kValued), std::end(kValued), key) != std::end(kValued);
+    if (valued && !has_value) {
+      if (i + 1 >= argc || std::string(argv[i + 1]).rfind("--", 0) == 0)
+        return key + " needs a value (" + key + "=VALUE or " + key + " VALUE)";
+      value = argv[++i];
+      has_value = true;
+    }
     auto flag = [&](bool* target) {
       if (has_value) return key + " takes no value";
       *target = true;
@@ -167,7 +191,7 @@ std::string parse_options(int argc, char** argv, Options* o) {
     else if (key == "--profile") problem = flag(&o->profile);
     else if (key == "--quiet") problem = flag(&o->quiet);
     else if (key == "--json") {
-      if (value.empty()) problem = "--json needs a path (--json=PATH)";
+      if (value.empty()) problem = "--json needs a path (--json=PATH or --json PATH)";
       o->json = value;
     } else if (key == "--backend") {
       if (value == "cpu") o->backend = BackendKind::Cpu;
@@ -734,14 +758,23 @@ int run(const Options& opt) {
   if (s.algorithm == artifact::Algorithm::Quest) std::printf(" (%s)", combine_name(s.combine));
   std::printf(", scope %s (S %u), K %u, C %u, sinks %u, window %u units\n",
               s.groups == 1 ? "request" : "kv_head", s.groups, s.budget, s.capacity, s.sinks, s.window);
-  std::printf("  workload     B %u, prompts of %s, %u decode steps, seed %" PRIu64 "; prefill %.2f s\n", opt.batch,
-              contexts.c_str(), opt.steps, opt.seed, prefill_seconds);
-  std::printf("  hit rate     %.1f%% after the first step (%.1f%% with the cold first step)\n", 100.0 * hit_rate_warm,
-              100.0 * hit_rate);
-  std::printf("  h2d / step   %s with the LRU buffer (%s incl. the cold first step) vs %s copying every selected "
-              "unit (%.1fx less)\n",
-              bytes_text(bytes_per_step_warm).c_str(), bytes_text(bytes_per_step).c_str(),
-              bytes_text(bytes_without).c_str(), bytes_per_step_warm > 0 ? bytes_without / bytes_per_step_warm : NAN);
+  std::printf("  workload     B %u, prompts of %s, %u decode step%s, seed %" PRIu64 "; prefill %.2f s\n", opt.batch,
+              contexts.c_str(), opt.steps, opt.steps == 1 ? "" : "s", opt.seed, prefill_seconds);
+  if (records.empty()) {
+    std::printf("  decode       no decode steps (--steps=0): nothing selected, copied or timed\n");
+  } else {
+    std::printf("  hit rate     %s after the first step (%s with the cold first step)\n",
+                percent_text(hit_rate_warm).c_str(), percent_text(hit_rate).c_str());
+    // The LRU buffer's saving: after the first step nothing may miss at all.
+    const std::string saving = !std::isfinite(bytes_per_step_warm) ? "no steps after the first"
+                               : bytes_per_step_warm > 0
+                                   ? format_text("%.1fx less", bytes_without / bytes_per_step_warm)
+                                   : std::string("nothing copied after the first step");
+    std::printf("  h2d / step   %s with the LRU buffer (%s incl. the cold first step) vs %s copying every selected "
+                "unit (%s)\n",
+                bytes_text(bytes_per_step_warm).c_str(), bytes_text(bytes_per_step).c_str(),
+                bytes_text(bytes_without).c_str(), saving.c_str());
+  }
   // Device bytes are the same for every request (buffers are sized for the
   // max context); the full cache and the host bytes follow each length.
   for (uint32_t b = 0; b < (same_lengths ? 1u : opt.batch); ++b) {
@@ -753,14 +786,21 @@ int run(const Options& opt) {
                 bytes_text(double(a.full_device_cache_bytes)).c_str(), a.length_tokens, ratio >= 1 ? ratio : 1 / ratio,
                 ratio >= 1 ? "less" : "more", bytes_text(double(a.host_bytes)).c_str());
   }
-  std::printf("  top-k overlap %.3f (|S_t & S_t-1| / |S_t|, mean over requests, groups and steps)\n", overlaps.mean());
-  std::printf("  attn mass    %.3f of dense softmax attention on the selected tokens (request 0, %zu heads x %zu "
-              "steps; min %.3f)\n",
-              mass.mean(), mass_heads.size(), mass.values.size() / std::max<size_t>(1, mass_heads.size()), mass.min());
-  std::printf("  step time    decode %.2f ms (wall, mean; median %.2f, max %.2f), append %.2f ms", decode_ms.mean(),
-              decode_ms.median(), decode_ms.max(), append_ms.mean());
-  if (!device_ms.values.empty()) std::printf(", device %.3f ms (CUDA events)", device_ms.mean());
-  std::printf("; %.2f s for %u steps%s\n", decode_seconds, opt.steps, opt.check ? " incl. checks" : "");
+  if (!records.empty()) {
+    std::printf("  top-k overlap %s (|S_t & S_t-1| / |S_t|, mean over requests, groups and steps)\n",
+                number_text(overlaps.mean(), "%.3f").c_str());
+    std::printf("  attn mass    %s of dense softmax attention on the selected tokens (request 0, %zu heads x %zu "
+                "steps; min %s)\n",
+                number_text(mass.mean(), "%.3f").c_str(), mass_heads.size(),
+                mass.values.size() / std::max<size_t>(1, mass_heads.size()), number_text(mass.min(), "%.3f").c_str());
+  }
+  if (!records.empty()) {
+    std::printf("  step time    decode %.2f ms (wall, mean; median %.2f, max %.2f), append %.2f ms", decode_ms.mean(),
+                decode_ms.median(), decode_ms.max(), append_ms.mean());
+    if (!device_ms.values.empty()) std::printf(", device %.3f ms (CUDA events)", device_ms.mean());
+    std::printf("; %.2f s for %u step%s%s\n", decode_seconds, opt.steps, opt.steps == 1 ? "" : "s",
+                opt.check ? " incl. checks" : "");
+  }
   if (opt.profile) {
     if (kernel_ms.empty()) {
       std::printf("  kernels      not timed (%s)\n", opt.graph ? "launches inside a CUDA graph are not timed"
@@ -859,6 +899,22 @@ int run(const Options& opt) {
   return 0;
 }
 
+// "" when `path` can be written, else why not. Checked before the run so that
+// a mistyped directory fails at once, not after minutes of decoding; a file
+// created by the check is removed again (a failed run leaves nothing).
+std::string check_writable(const std::string& path) {
+  struct stat info;
+  const bool existed = ::stat(path.c_str(), &info) == 0;
+  if (existed && S_ISDIR(info.st_mode)) return "it is a directory";
+  errno = 0;
+  {
+    std::ofstream probe(path, std::ios::app);
+    if (!probe) return errno ? std::strerror(errno) : "cannot open it for writing";
+  }
+  if (!existed) ::unlink(path.c_str());
+  return "";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -871,6 +927,14 @@ int main(int argc, char** argv) {
   if (!problem.empty()) {
     std::fprintf(stderr, "hsa-run: %s (see hsa-run --help)\n", problem.c_str());
     return 2;
+  }
+  if (!options.json.empty()) {
+    const std::string why = check_writable(options.json);
+    if (!why.empty()) {
+      std::fprintf(stderr, "hsa-run: cannot write --json file '%s': %s (nothing was run)\n", options.json.c_str(),
+                   why.c_str());
+      return 2;
+    }
   }
   try {
     return run(options);
