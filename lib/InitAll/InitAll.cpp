@@ -2,6 +2,7 @@
 
 #include "hsa/InitAll.h"
 
+#include "hsa/Conversion/HSAToGPU/LoweringLimits.h"
 #include "hsa/Conversion/Passes.h"
 #include "hsa/Dialect/HSA/IR/HSADialect.h"
 #include "hsa/Dialect/HSA/Transforms/Passes.h"
@@ -28,4 +29,5 @@ void hsa::registerToolDialects(mlir::DialectRegistry &registry) {
   mlir::NVVM::registerNVVMTargetInterfaceExternalModels(registry);
   mlir::registerAllToLLVMIRTranslations(registry);
   hsa::registerAllDialects(registry);
+  mlir::hsa::registerLoweringLimits(registry);
 }

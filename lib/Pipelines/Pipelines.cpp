@@ -4,6 +4,7 @@
 
 #include "hsa/Conversion/Passes.h"
 #include "hsa/Dialect/HSA/Transforms/Passes.h"
+#include "hsa/Pipelines/Targets.h"
 
 #include "mlir/Conversion/GPUToNVVM/GPUToNVVMPass.h"
 #include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
@@ -99,7 +100,10 @@ template <typename Derived>
 static void addLowerToGPUPasses(OpPassManager &pm,
                                 const ::hsa::LowerToGPUOptionsBase<Derived> &options) {
   pm.addPass(mlir::hsa::createHSAExpandAlgorithm());
-  pm.addPass(mlir::hsa::createHSAPlanBuffers());
+  mlir::hsa::HSAPlanBuffersOptions plan;
+  plan.maxContext = options.maxContext;
+  plan.deviceMemoryGiB = options.deviceMemoryGiB;
+  pm.addPass(mlir::hsa::createHSAPlanBuffers(plan));
   if (options.fuse) {
     mlir::hsa::HSAFuseStagesOptions fuse;
     fuse.maxContext = options.maxContext;
@@ -116,9 +120,13 @@ void ::hsa::buildLowerToGPUPipeline(OpPassManager &pm,
 
 void ::hsa::buildKernelsToNVVMPipeline(OpPassManager &pm,
                                      const LowerToNVVMOptions &options) {
+  std::string error;
+  std::optional<std::string> features = ::hsa::resolveNVVMTarget(
+      options.chip, options.features, options.format, error);
+  assert(features && "options not checked (checkLowerToNVVMOptions)");
   GpuNVVMAttachTargetOptions target;
   target.chip = options.chip;
-  target.features = options.features;
+  target.features = features.value_or(options.features);
   target.optLevel = options.optLevel;
   pm.addPass(createGpuNVVMAttachTarget(target));
   OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
@@ -128,6 +136,14 @@ void ::hsa::buildKernelsToNVVMPipeline(OpPassManager &pm,
   kernels.addPass(createCSEPass());
   kernels.addPass(createReconcileUnrealizedCastsPass());
 }
+
+namespace hsa {
+LogicalResult checkLowerToNVVMOptions(const LowerToNVVMOptions &options,
+                                      std::string &error) {
+  return success(static_cast<bool>(resolveNVVMTarget(
+      options.chip, options.features, options.format, error)));
+}
+} // namespace hsa
 
 void ::hsa::buildLowerToNVVMPipeline(OpPassManager &pm,
                                    const LowerToNVVMOptions &options) {
@@ -142,9 +158,25 @@ void ::hsa::registerPipelines() {
       "hsa-lower-to-gpu",
       "Lowers hsa layers to gpu.func kernels and gpu.launch_func plans",
       ::hsa::buildLowerToGPUPipeline);
-  PassPipelineRegistration<LowerToNVVMOptions>(
+  // Registered by hand (not PassPipelineRegistration) so that a chip, PTX
+  // ISA or format hsa cannot build fails the pipeline's construction with a
+  // message, before NVPTX would abort the process.
+  registerPassPipeline(
       "hsa-lower-to-nvvm",
       "Lowers hsa layers to kernels serialized in gpu.binary (PTX/cubin) "
       "with host-side launch plans, ready for hsa-translate",
-      ::hsa::buildLowerToNVVMPipeline);
+      [](OpPassManager &pm, StringRef text,
+         function_ref<LogicalResult(const Twine &)> errorHandler) {
+        LowerToNVVMOptions options;
+        if (failed(options.parseFromString(text)))
+          return failure();
+        std::string error;
+        if (failed(::hsa::checkLowerToNVVMOptions(options, error)))
+          return errorHandler("hsa-lower-to-nvvm: " + error);
+        ::hsa::buildLowerToNVVMPipeline(pm, options);
+        return success();
+      },
+      [](function_ref<void(const detail::PassOptions &)> optionHandler) {
+        optionHandler(LowerToNVVMOptions());
+      });
 }

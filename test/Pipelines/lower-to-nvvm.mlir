@@ -7,6 +7,13 @@
 // RUN: hsa-opt --hsa-lower-to-nvvm="score-topk-max-units=2048" %s | FileCheck %s --check-prefix=SPLIT
 // RUN: hsa-opt --hsa-lower-to-nvvm="max-context=262144" %s | FileCheck %s --check-prefix=SPLIT
 // RUN: not hsa-opt --hsa-lower-to-nvvm="format=elf" %s 2>&1 | FileCheck %s --check-prefix=BADFORMAT
+// The target is checked before anything is lowered (NVPTX would abort on an
+// unknown chip or a PTX ISA below the chip's minimum); features default to
+// the chip's minimum PTX ISA.
+// RUN: not hsa-opt --hsa-lower-to-nvvm="chip=sm_999" %s 2>&1 | FileCheck %s --check-prefix=BADCHIP
+// RUN: not hsa-opt --hsa-lower-to-nvvm="chip=sm_100a features=+ptx80" %s 2>&1 | FileCheck %s --check-prefix=LOWPTX
+// RUN: not hsa-opt --hsa-lower-to-nvvm="features=+sm90" %s 2>&1 | FileCheck %s --check-prefix=BADFEATURE
+// RUN: hsa-opt --hsa-lower-to-nvvm="chip=sm_100a" %s | FileCheck %s --check-prefix=SM100
 // Format "both" keeps PTX and cubin (ptxas from the CUDA toolkit).
 // RUN: %if ptxas %{ hsa-compile %s -o %t.hsa --emit-lowered %t.mlir --quiet && FileCheck %s --check-prefix=BOTH < %t.mlir %}
 
@@ -62,6 +69,13 @@ func.func @append(%k: memref<?x4x64xf16, #hsa.tier<device>>,
 // SPLIT: gpu.launch_func @hsa_kernels::@attn_topk blocks
 // SPLIT: gpu.launch_func @hsa_kernels::@attn_diff_gather blocks
 
-// BADFORMAT: unknown kernel format 'elf': expected isa, bin, fatbin or both
+// BADFORMAT: hsa-lower-to-nvvm: unknown kernel format 'elf': expected isa (PTX), bin (cubin), fatbin or both (PTX + cubin)
+// BADFORMAT-NOT: see current operation
+
+// BADCHIP: hsa-lower-to-nvvm: unsupported chip 'sm_999': hsa's kernels build for sm_75, sm_80,
+// BADCHIP-NOT: LLVM ERROR
+// LOWPTX: hsa-lower-to-nvvm: chip sm_100a needs PTX ISA 8.6 or later, but features are '+ptx80': pass features +ptx86
+// BADFEATURE: hsa-lower-to-nvvm: unsupported feature '+sm90' in '+sm90': expected +ptxNN
+// SM100: #nvvm.target<O = 3, chip = "sm_100a", features = "+ptx86">
 
 // BOTH: gpu.binary @hsa_kernels [#gpu.object<{{.*}}assembly = "{{.*}}#gpu.object<{{.*}}bin = "

@@ -42,8 +42,10 @@ static cl::opt<std::string>
                 cl::value_desc("file"));
 static cl::opt<std::string> chip("chip", cl::desc("GPU architecture"),
                                  cl::init("sm_90a"));
-static cl::opt<std::string> features("features", cl::desc("PTX features"),
-                                     cl::init("+ptx80"));
+static cl::opt<std::string>
+    features("features",
+             cl::desc("PTX ISA as +ptxNN (default: the chip's minimum)"),
+             cl::init(""));
 static cl::opt<unsigned> optLevel("opt-level", cl::desc("LLVM -O level"),
                                   cl::init(3));
 static cl::opt<std::string>
@@ -110,6 +112,9 @@ int main(int argc, char **argv) {
   mlir::DialectRegistry registry;
   hsa::registerToolDialects(registry);
   mlir::MLIRContext context(registry);
+  // A diagnostic names its op by location; dumping the op (a whole lowered
+  // module for a module-level error) buries the message.
+  context.printOpOnDiagnostic(false);
 
   SourceMgr sourceMgr;
   mlir::SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
@@ -124,6 +129,24 @@ int main(int argc, char **argv) {
       mlir::parseSourceFile<mlir::ModuleOp>(sourceMgr, &context);
   if (!module)
     return 1;
+
+  // One layer per artifact: say so before lowering (minutes for many layers).
+  {
+    auto layers = module->getOps<mlir::hsa::LayerOp>();
+    size_t count = std::distance(layers.begin(), layers.end());
+    if (count == 0) {
+      module->emitError() << "no hsa.layer in " << inputFile
+                          << ": an artifact holds exactly one layer";
+      return 1;
+    }
+    if (count > 1) {
+      auto second = *std::next(layers.begin());
+      second.emitError() << "an artifact holds one hsa.layer; " << inputFile
+                         << " has " << count
+                         << ": compile each layer from a module of its own";
+      return 1;
+    }
+  }
 
   std::optional<int64_t> parsedContext = parseTokens(maxContextText);
   if (!parsedContext) {
@@ -141,6 +164,11 @@ int main(int argc, char **argv) {
   options.optLevel = optLevel;
   options.format = kernelFormat;
   options.toolkit = defaultToolkit();
+  if (std::string targetError;
+      mlir::failed(hsa::checkLowerToNVVMOptions(options, targetError))) {
+    errs() << "hsa-compile: " << targetError << "\n";
+    return 1;
+  }
   if (options.format != "isa" && options.toolkit.empty()) {
     errs() << "hsa-compile: format '" << kernelFormat
            << "' needs ptxas: pass --toolkit=<CUDA dir> or --format=isa\n";

@@ -13,6 +13,7 @@
 #define HSA_PIPELINES_PIPELINES_H
 
 #include "mlir/Pass/PassOptions.h"
+#include "mlir/Support/LogicalResult.h"
 
 #include <string>
 
@@ -37,6 +38,11 @@ struct LowerToGPUOptionsBase : public mlir::PassPipelineOptions<Derived> {
       llvm::cl::desc("Longest context (tokens) a request reaches: bounds the "
                      "units per row for the score + top-k fusion"),
       llvm::cl::init(131072)};
+  typename Base::template Option<int64_t> deviceMemoryGiB{
+      *this, "device-memory-gib",
+      llvm::cl::desc("GPU memory (GiB) one request must fit in (0: "
+                     "unchecked)"),
+      llvm::cl::init(140)};
   typename Base::template Option<int64_t> scoreTopKMaxUnits{
       *this, "score-topk-max-units",
       llvm::cl::desc("Fuse score + top-k when a row holds at most this many "
@@ -53,8 +59,9 @@ struct LowerToNVVMOptions
                            llvm::cl::init("sm_90a")};
   Option<std::string> features{
       *this, "features",
-      llvm::cl::desc("PTX features, e.g. +ptx80 (the minimum for sm_90a)"),
-      llvm::cl::init("+ptx80")};
+      llvm::cl::desc("PTX ISA as +ptxNN (default: the chip's minimum, "
+                     "+ptx80 for sm_90a)"),
+      llvm::cl::init("")};
   Option<unsigned> optLevel{*this, "opt-level",
                             llvm::cl::desc("LLVM optimization level (0-3)"),
                             llvm::cl::init(3)};
@@ -74,13 +81,19 @@ struct LowerToNVVMOptions
 void buildLowerToGPUPipeline(mlir::OpPassManager &pm,
                              const LowerToGPUOptions &options);
 
+/// Checks the chip, features and format of `options` (Targets.h); on failure
+/// sets `error` to a message naming the option.
+mlir::LogicalResult checkLowerToNVVMOptions(const LowerToNVVMOptions &options,
+                                            std::string &error);
+
 /// Appends the NVVM part of hsa-lower-to-nvvm, up to and excluding the
 /// serialization (nvvm-attach-target, kernels to the LLVM dialect).
 void buildKernelsToNVVMPipeline(mlir::OpPassManager &pm,
                                 const LowerToNVVMOptions &options);
 
 /// Appends all of hsa-lower-to-nvvm. Format "both" serializes twice and
-/// keeps the PTX and the cubin objects in each gpu.binary.
+/// keeps the PTX and the cubin objects in each gpu.binary. The options must
+/// have passed checkLowerToNVVMOptions.
 void buildLowerToNVVMPipeline(mlir::OpPassManager &pm,
                               const LowerToNVVMOptions &options);
 

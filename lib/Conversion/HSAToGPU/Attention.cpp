@@ -610,19 +610,27 @@ static void buildSplitKernel(KernelBuilder &b, gpu::GPUFuncOp fn,
 // lowerAttend
 //===----------------------------------------------------------------------===//
 
+LogicalResult mlir::hsa::checkAttendLimits(LayerOp layer,
+                                           EmitErrorFn emitError) {
+  AttendPlan plan = makePlan(layer);
+  if (plan.lanes % 4 != 0)
+    return emitError() << "cannot be lowered: attention kernels need at "
+                          "least 4 elements per 16-byte vector";
+  if (plan.sharedBytes() > kSharedBytes)
+    return emitError() << "cannot be lowered: the attention split kernel "
+                          "needs "
+                       << plan.sharedBytes()
+                       << " bytes of shared memory (limit " << kSharedBytes
+                       << ")";
+  return success();
+}
+
 LogicalResult mlir::hsa::lowerAttend(KernelContext &ctx, AttendOp op) {
   LayerOp layer = getLayer(op);
+  if (failed(checkAttendLimits(layer, [&] { return op.emitOpError(); })))
+    return failure();
   AttendPlan plan = makePlan(layer);
   Type kvType = layer.getConfig().getKvDtype();
-  if (plan.lanes % 4 != 0)
-    return op.emitOpError() << "attention kernels need at least 4 elements "
-                               "per 16-byte vector";
-  if (plan.sharedBytes() > kSharedBytes)
-    return op.emitOpError() << "attention split kernel needs "
-                            << plan.sharedBytes()
-                            << " bytes of shared memory (limit "
-                            << kSharedBytes << ")";
-
 
   OpBuilder builder(op);
   Location loc = op.getLoc();

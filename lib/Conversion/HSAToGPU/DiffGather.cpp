@@ -125,6 +125,22 @@ static Value shuffleIdx(KernelBuilder &b, Value v, Value src) {
 // diff
 //===----------------------------------------------------------------------===//
 
+/// Sort keys of the diff: C padded to a power of two, at least a warp chunk.
+static int64_t sortKeysOf(int64_t capacity) {
+  return std::max<int64_t>(llvm::PowerOf2Ceil(capacity), kWarpChunk);
+}
+
+LogicalResult mlir::hsa::checkDiffLimits(LayerOp layer, EmitErrorFn emitError) {
+  int64_t capacity = layer.getBuffer().getCapacity();
+  if (sortKeysOf(capacity) * 8 > kMaxSortKeyBytes)
+    return emitError() << "cannot be lowered: buffer capacity " << capacity
+                       << " exceeds the LRU diff kernel's limit of "
+                       << kMaxSortKeyBytes / 8
+                       << " slots (it sorts one 8-byte key per slot, padded "
+                          "to a power of two, in 32 KiB of shared memory)";
+  return success();
+}
+
 namespace {
 /// Compile-time geometry of the diff for one layer.
 struct DiffPlan {
@@ -138,14 +154,9 @@ struct DiffPlan {
     p.budget = layer.getBudget();
     p.capacity = layer.getBuffer().getCapacity();
     p.groups = layer.getConfig().getSelectionGroups();
-    p.sortKeys = std::max<int64_t>(llvm::PowerOf2Ceil(p.capacity), kWarpChunk);
-    if (p.sortKeys * 8 > kMaxSortKeyBytes)
-      return op->emitOpError()
-             << "cannot be lowered: buffer capacity " << p.capacity
-             << " exceeds the LRU diff kernel's limit of "
-             << kMaxSortKeyBytes / 8
-             << " slots (it sorts one 8-byte key per slot, padded to a power "
-                "of two, in 32 KiB of shared memory)";
+    p.sortKeys = sortKeysOf(p.capacity);
+    if (failed(checkDiffLimits(layer, [&] { return op->emitOpError(); })))
+      return failure();
     p.threads = std::clamp<int64_t>(
         llvm::PowerOf2Ceil(std::max(p.budget, p.sortKeys / 2)), 64,
         kMaxDiffThreads);

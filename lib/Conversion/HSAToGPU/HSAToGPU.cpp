@@ -28,19 +28,25 @@ using namespace mlir::hsa;
 
 /// Configurations the kernel generators do not cover get a located error
 /// instead of a wrong kernel.
-static LogicalResult checkSupported(Operation *op, LayerOp layer) {
+LogicalResult mlir::hsa::checkVectorDims(LayerOp layer, EmitErrorFn emitError) {
   LayerConfigAttr config = layer.getConfig();
   int64_t lanes = kVectorBytes / config.getElementBytes();
   for (auto [what, dim] : {std::pair<StringRef, int64_t>{"key", config.getKeyDim()},
                            {"value", config.getValueDim()}})
-    if (dim % lanes != 0) {
-      InFlightDiagnostic diag = op->emitOpError()
-                                << "cannot be lowered: the " << what
-                                << " dim (" << dim << ") must be a multiple of "
-                                << lanes << " (kernels move 16-byte vectors)";
-      diag.attachNote(layer.getLoc()) << "layer declared here";
-      return diag;
-    }
+    if (dim % lanes != 0)
+      return emitError() << "cannot be lowered: the " << what << " dim ("
+                         << dim << ") must be a multiple of " << lanes
+                         << " (kernels move 16-byte vectors)";
+  return success();
+}
+
+static LogicalResult checkSupported(Operation *op, LayerOp layer) {
+  if (failed(checkVectorDims(layer, [&] {
+        InFlightDiagnostic diag = op->emitOpError();
+        diag.attachNote(layer.getLoc()) << "layer declared here";
+        return diag;
+      })))
+    return failure();
   if (!layer.getAlgorithm().hasImplementation()) {
     InFlightDiagnostic diag = op->emitOpError()
                               << "cannot be lowered: algorithm '"

@@ -194,6 +194,18 @@ LogicalResult checkTopK(TopKOp op);
 TopKRow topKRowOf(TopKOp op, Value scores, Value lengths, Value units,
                   Value batch, Value group, int64_t blockSize);
 
+// What each kernel family can generate, checked on the layer alone so that
+// the layer's verifier can refuse it (Limits.cpp attaches them to hsa.layer
+// as its LoweringLimitsOpInterface) and the family's lowering checks the same
+// rule. `emitError` starts a diagnostic at the caller's op.
+using EmitErrorFn = llvm::function_ref<InFlightDiagnostic()>;
+/// Key and value dims a whole number of 16-byte vectors (every family).
+LogicalResult checkVectorDims(LayerOp layer, EmitErrorFn emitError);
+LogicalResult checkScoreLimits(LayerOp layer, EmitErrorFn emitError);
+LogicalResult checkTopKLimits(LayerOp layer, EmitErrorFn emitError);
+LogicalResult checkDiffLimits(LayerOp layer, EmitErrorFn emitError);
+LogicalResult checkAttendLimits(LayerOp layer, EmitErrorFn emitError);
+
 // Kernel families, one file each. Each replaces its op by a launch.
 /// `fusedTopK`: the top-k of these scores, fused into the score kernel (the
 /// last block of each row to finish selects; the top-k op is erased).

@@ -344,9 +344,7 @@ static LogicalResult lowerQuestScore(KernelContext &ctx, ScoreOp op,
   const int64_t stagedRows = hu * rowsPerKvh;
   const bool staged = stagedRows * dim * 4 <= kMaxStagedQueryBytes;
   if (isMean && !staged)
-    return op.emitOpError() << "cannot be lowered: mean_query needs "
-                            << stagedRows * dim * 4
-                            << " bytes of staged queries";
+    return checkScoreLimits(layer, [&] { return op.emitOpError(); });
   // Heads reduced together per chunk (max only): U * chunk values <= 2R.
   const int64_t headsPadded = llvm::PowerOf2Ceil(groupSize);
   const int64_t chunkHeads =
@@ -634,6 +632,21 @@ static LogicalResult lowerQuestScore(KernelContext &ctx, ScoreOp op,
     KernelContext::setMinBlocksPerSM(kernel, 3);
 
   launchScore(ctx, op, fused, kernel, unitsPerBlock, kScoreBlock, operands);
+  return success();
+}
+
+LogicalResult mlir::hsa::checkScoreLimits(LayerOp layer,
+                                          EmitErrorFn emitError) {
+  auto quest = dyn_cast<QuestAttr>(layer.getAlgorithm());
+  if (!quest || quest.getCombine() != ScoreCombine::mean_query)
+    return success();
+  // mean_query stages the mean query of each KV head of a unit (f32).
+  LayerConfigAttr config = layer.getConfig();
+  int64_t bytes = config.getHeadsPerUnit() * config.getKeyDim() * 4;
+  if (bytes > kMaxStagedQueryBytes)
+    return emitError() << "cannot be lowered: mean_query needs " << bytes
+                       << " bytes of staged queries (limit "
+                       << kMaxStagedQueryBytes << ")";
   return success();
 }
 

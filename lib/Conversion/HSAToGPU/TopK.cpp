@@ -409,8 +409,15 @@ LogicalResult mlir::hsa::checkTopK(TopKOp op) {
   if (unitsType.getRank() != 3 || unitsType.getDimSize(2) != budget)
     return op.emitOpError()
            << "expects sel.units of shape [B][S][" << budget << "]";
-  if (budget >= (1 << 16))
-    return op.emitOpError() << "budget must be below 65536 units";
+  return checkTopKLimits(layer, [&] { return op.emitOpError(); });
+}
+
+LogicalResult mlir::hsa::checkTopKLimits(LayerOp layer, EmitErrorFn emitError) {
+  // Selected units are ranked with 16-bit counters.
+  if (layer.getBudget() >= (1 << 16))
+    return emitError() << "cannot be lowered: budget must be below 65536 "
+                          "units, got "
+                       << layer.getBudget();
   return success();
 }
 

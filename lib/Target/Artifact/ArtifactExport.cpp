@@ -562,10 +562,15 @@ LogicalResult ArtifactBuilder::addPlan(func::FuncOp func, StringRef name) {
 
 LogicalResult ArtifactBuilder::build(std::vector<uint8_t> &image) {
   SmallVector<LayerOp> layers(module.getOps<LayerOp>());
-  if (layers.size() != 1)
-    return module.emitError() << "an artifact holds one hsa.layer; the module "
-                                 "has "
-                              << layers.size();
+  if (layers.empty())
+    return module.emitError() << "no hsa.layer in the module: an artifact "
+                                 "holds exactly one layer";
+  if (layers.size() > 1)
+    return layers[1].emitError()
+           << "an artifact holds one hsa.layer; the module has "
+           << layers.size() << " (@" << layers[0].getSymName() << ", @"
+           << layers[1].getSymName()
+           << ", ...): compile each layer from a module of its own";
   LayerOp layer = layers.front();
   if (failed(addConfig(layer)) || failed(addBuffers(layer)) ||
       failed(collectBinaries()))

@@ -91,11 +91,12 @@ module attributes {gpu.container_module} {
 
 #ptx = #gpu.object<#nvvm.target<chip = "sm_90a">, assembly = ".version 8.0\n.target sm_90a\n.address_size 64\n">
 
-// expected-error @+1 {{an artifact holds one hsa.layer; the module has 2}}
+// Located at the second layer, not at the module (0:0).
 module attributes {gpu.container_module} {
   hsa.layer @l config(#hsa.config<q_heads = 8, kv_heads = 8, head_dim = 64, kv_dtype = bf16, page_size = 16, scope = request>)
     algorithm(#hsa.streaming_llm) budget(2) buffer(#hsa.buffer<capacity = 4, policy = lru>)
     forced(#hsa.forced<sinks = 1, window = 1>) format(#hsa.native)
+  // expected-error @+1 {{an artifact holds one hsa.layer; the module has 2 (@l, @m, ...): compile each layer from a module of its own}}
   hsa.layer @m config(#hsa.config<q_heads = 8, kv_heads = 8, head_dim = 64, kv_dtype = bf16, page_size = 16, scope = request>)
     algorithm(#hsa.streaming_llm) budget(2) buffer(#hsa.buffer<capacity = 4, policy = lru>)
     forced(#hsa.forced<sinks = 1, window = 1>) format(#hsa.native)

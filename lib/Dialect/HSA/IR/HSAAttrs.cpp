@@ -10,6 +10,7 @@ using namespace mlir::hsa;
 
 #include "hsa/Dialect/HSA/IR/HSAEnums.cpp.inc"
 #include "hsa/Dialect/HSA/IR/HSAInterfaces.cpp.inc"
+#include "hsa/Dialect/HSA/IR/HSAOpInterfaces.cpp.inc"
 
 #define GET_ATTRDEF_CLASSES
 #include "hsa/Dialect/HSA/IR/HSAAttrs.cpp.inc"

@@ -191,9 +191,13 @@ LogicalResult LayerOp::verify() {
       return emitOpError() << "softmax_scale must be positive and finite";
   auto emitError = [&]() { return emitOpError(); };
   if (failed(getAlgorithm().verifyLayer(emitError, getConfig(), budget,
-                                        forced)))
+                                        forced)) ||
+      failed(getFormat().verifyLayer(emitError, getConfig())))
     return failure();
-  return getFormat().verifyLayer(emitError, getConfig());
+  // A registered lowering's limits (LoweringLimitsOpInterface).
+  if (auto limits = dyn_cast<LoweringLimitsOpInterface>(getOperation()))
+    return limits.verifyLoweringLimits();
+  return success();
 }
 
 //===----------------------------------------------------------------------===//

@@ -56,17 +56,61 @@ static std::string comparison(int64_t full, int64_t device) {
 }
 
 namespace {
+/// The bytes one request of `context` tokens takes in each tier, and what a
+/// full device-resident cache of that context would take.
+struct RequestBytes {
+  int64_t context = 0;
+  int64_t device = 0, host = 0, unitBuffer = 0, representations = 0;
+  int64_t fullCache = 0;
+
+  static RequestBytes of(LayerOp layer, ArrayRef<BufferSpec> specs,
+                         int64_t context) {
+    RequestBytes r;
+    r.context = context;
+    for (const BufferSpec &spec : specs) {
+      StringRef name = spec.name;
+      // Decode-step inputs and outputs belong to the engine, not to hsa.
+      if (name.starts_with("io."))
+        continue;
+      int64_t bytes = layer.getBytesPerRequest(spec, context);
+      if (spec.tier == PlacementTier::host) {
+        r.host += bytes;
+        continue;
+      }
+      r.device += bytes;
+      if (name == "buf.k" || name == "buf.v")
+        r.unitBuffer += bytes;
+      if (name.starts_with("repr."))
+        r.representations += bytes;
+    }
+    LayerConfigAttr config = layer.getConfig();
+    int64_t rowElements =
+        config.getKeyDim() + (config.isLatent() ? 0 : config.getValueDim());
+    r.fullCache = context * config.getKvHeads() * rowElements *
+                  config.getElementBytes();
+    return r;
+  }
+};
+
 struct PlanBuffersPass
     : public hsa::impl::HSAPlanBuffersBase<PlanBuffersPass> {
   using HSAPlanBuffersBase::HSAPlanBuffersBase;
 
   void runOnOperation() override {
-    if (report && maxContext < 1) {
+    if (maxContext < 1) {
       getOperation().emitError()
           << "hsa-plan-buffers: max-context must be at least 1 token (got "
           << maxContext.getValue() << ")";
       return signalPassFailure();
     }
+    if (deviceMemoryGiB < 0) {
+      getOperation().emitError()
+          << "hsa-plan-buffers: device-memory-gib must be 0 (unchecked) or "
+             "positive (got "
+          << deviceMemoryGiB.getValue() << ")";
+      return signalPassFailure();
+    }
+    bool servable = true;
     getOperation().walk([&](LayerOp layer) {
       Builder b(layer.getContext());
       SmallVector<BufferSpec> specs;
@@ -86,46 +130,56 @@ struct PlanBuffersPass
         }));
       }
       layer->setAttr("hsa.plan", b.getArrayAttr(entries));
+      RequestBytes atMax = RequestBytes::of(layer, specs, maxContext);
       if (report)
-        emitReport(layer, specs);
+        emitReport(layer, atMax);
+      servable &= succeeded(checkServable(layer, specs, atMax));
     });
+    if (!servable)
+      signalPassFailure();
+  }
+
+  /// Refuses a layer no batch of which fits the device; warns where hsa
+  /// needs more device memory than not offloading would.
+  LogicalResult checkServable(LayerOp layer, ArrayRef<BufferSpec> specs,
+                              const RequestBytes &atMax) {
+    const int64_t limit = deviceMemoryGiB * (int64_t(1) << 30);
+    RequestBytes atOne = RequestBytes::of(layer, specs, 1);
+    if (limit > 0 && atOne.device > limit)
+      return layer.emitError()
+             << "one request needs " << formatBytes(atOne.device)
+             << " of device memory even at 1 token (unit buffer "
+             << formatBytes(atOne.unitBuffer) << "), more than the "
+             << deviceMemoryGiB.getValue()
+             << " GiB of device-memory-gib: no batch can be served; lower "
+                "the buffer capacity, the page size or the head count";
+    if (atMax.device > atMax.fullCache)
+      layer.emitWarning()
+          << "a request needs " << formatBytes(atMax.device)
+          << " of device memory at " << maxContext.getValue()
+          << " tokens (unit buffer " << formatBytes(atMax.unitBuffer)
+          << "), more than a full device-resident cache of that context ("
+          << formatBytes(atMax.fullCache)
+          << "): offloading saves nothing; lower the buffer capacity or the "
+             "page size";
+    return success();
   }
 
   /// Per-request accounting: the GPU memory a request takes with hsa against
   /// a full device-resident cache of the same context.
-  void emitReport(LayerOp layer, ArrayRef<BufferSpec> specs) {
-    LayerConfigAttr config = layer.getConfig();
-    const int64_t context = maxContext;
-    int64_t device = 0, host = 0, unitBuffer = 0, representations = 0;
-    for (const BufferSpec &spec : specs) {
-      StringRef name = spec.name;
-      // Decode-step inputs and outputs belong to the engine, not to hsa.
-      if (name.starts_with("io."))
-        continue;
-      int64_t bytes = layer.getBytesPerRequest(spec, context);
-      if (spec.tier == PlacementTier::host) {
-        host += bytes;
-        continue;
-      }
-      device += bytes;
-      if (name == "buf.k" || name == "buf.v")
-        unitBuffer += bytes;
-      if (name.starts_with("repr."))
-        representations += bytes;
-    }
-    int64_t rowElements =
-        config.getKeyDim() + (config.isLatent() ? 0 : config.getValueDim());
-    int64_t full = context * config.getKvHeads() * rowElements *
-                   config.getElementBytes();
-    layer.emitRemark() << "per request at " << context << " tokens: device "
-                       << formatBytes(device) << " (unit buffer "
-                       << formatBytes(unitBuffer) << ", representations "
-                       << formatBytes(representations)
+  void emitReport(LayerOp layer, const RequestBytes &bytes) {
+    layer.emitRemark() << "per request at " << bytes.context
+                       << " tokens: device " << formatBytes(bytes.device)
+                       << " (unit buffer " << formatBytes(bytes.unitBuffer)
+                       << ", representations "
+                       << formatBytes(bytes.representations)
                        << ", maps/tables/scratch "
-                       << formatBytes(device - unitBuffer - representations)
-                       << ") vs full device cache " << formatBytes(full) << " ("
-                       << comparison(full, device) << "); host "
-                       << formatBytes(host);
+                       << formatBytes(bytes.device - bytes.unitBuffer -
+                                      bytes.representations)
+                       << ") vs full device cache "
+                       << formatBytes(bytes.fullCache) << " ("
+                       << comparison(bytes.fullCache, bytes.device)
+                       << "); host " << formatBytes(bytes.host);
   }
 };
 } // namespace

@@ -104,6 +104,7 @@ hsa.layer @one
 // and the buffer; 128 units per attention split, so one split. Quest bounds
 // per token cost as much as the whole K+V cache.
 // expected-remark @below {{per request at 131072 tokens: device 522.06 MiB (unit buffer 2.00 MiB, representations 512.00 MiB, maps/tables/scratch 8.06 MiB) vs full device cache 512.00 MiB (1.0x more); host 512.50 MiB}}
+// expected-warning @below {{a request needs 522.06 MiB of device memory at 131072 tokens (unit buffer 2.00 MiB), more than a full device-resident cache of that context (512.00 MiB): offloading saves nothing}}
 hsa.layer @token
   config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128,
                      kv_dtype = bf16, page_size = 1, scope = kv_head>)
@@ -216,6 +217,7 @@ hsa.layer @streaming
 // Latent (MLA): one 576-wide tensor, so no host.v, buf.v or io.new_v; the
 // output is 512 wide. Per-token bounds over 576 dims outweigh the cache.
 // expected-remark @below {{per request at 131072 tokens: device 289.17 MiB (unit buffer 144.0 KiB, representations 288.00 MiB, maps/tables/scratch 1.03 MiB) vs full device cache 144.00 MiB (2.0x more); host 144.50 MiB}}
+// expected-warning @below {{a request needs 289.17 MiB of device memory at 131072 tokens (unit buffer 144.0 KiB), more than a full device-resident cache}}
 hsa.layer @mla
   config(#hsa.config<q_heads = 16, kv_heads = 1, latent_dim = 512,
                      rope_dim = 64, kv_dtype = bf16, page_size = 1,

@@ -60,6 +60,7 @@ class StageBuilder;
 } // namespace mlir
 
 #include "hsa/Dialect/HSA/IR/HSAInterfaces.h.inc"
+#include "hsa/Dialect/HSA/IR/HSAOpInterfaces.h.inc"
 
 #define GET_ATTRDEF_CLASSES
 #include "hsa/Dialect/HSA/IR/HSAAttrs.h.inc"

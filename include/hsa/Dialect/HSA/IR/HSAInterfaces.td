@@ -95,4 +95,24 @@ def HSA_PageTableFormatAttrInterface
   ];
 }
 
+def HSA_LoweringLimitsOpInterface : OpInterface<"LoweringLimitsOpInterface"> {
+  let cppNamespace = "::mlir::hsa";
+  let description = [{
+    What a lowering of hsa can generate kernels for. The dialect declares
+    the interface and knows no lowering; a lowering library attaches a model
+    to `hsa.layer` (HSAToGPU: `registerLoweringLimits`), and the layer's
+    verifier then refuses, at the layer, a configuration that lowering would
+    refuse later at some stage op (a buffer capacity above the LRU diff
+    kernel's shared memory, a head dim that is not a whole number of 16-byte
+    vectors). Tools that do not register a lowering verify layers without it.
+  }];
+  let methods = [
+    InterfaceMethod<[{
+        Emits an error at the op and fails if the attached lowering cannot
+        generate its kernels.
+      }],
+      "::llvm::LogicalResult", "verifyLoweringLimits">
+  ];
+}
+
 #endif // HSA_INTERFACES_TD

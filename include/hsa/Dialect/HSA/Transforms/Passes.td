@@ -41,12 +41,22 @@ def HSAPlanBuffers : Pass<"hsa-plan-buffers", "ModuleOp"> {
     With `report`, each layer also gets a remark with the bytes one request
     needs at `max-context` tokens: device (representations, unit buffer,
     maps, tables, scratch) against a full device-resident cache, and host.
+
+    Always, a layer whose request needs more device memory at `max-context`
+    than a full device-resident cache of that context gets a warning (hsa
+    then saves nothing), and a layer whose request needs more than
+    `device-memory-gib` even at one token gets an error: no batch of it can
+    be served.
   }];
   let options = [
     Option<"report", "report", "bool", /*default=*/"false",
            "Emit a remark per layer with per-request memory accounting">,
     Option<"maxContext", "max-context", "int64_t", /*default=*/"131072",
-           "Context length (tokens) the report accounts for">,
+           "Context length (tokens) the report and the warning account for">,
+    Option<"deviceMemoryGiB", "device-memory-gib", "int64_t",
+           /*default=*/"140",
+           "GPU memory (GiB) one request must fit in (default: an H200's "
+           "140; 0: unchecked)">,
   ];
 }
 

@@ -1,0 +1,45 @@
+//===- Targets.h - the GPU targets hsa's kernels can be built for -*- C++ -*-===//
+//
+// hsa-lower-to-nvvm and hsa-compile check the chip, the PTX features and the
+// kernel format before anything is lowered: NVPTX aborts the process on a
+// chip it does not know and on a PTX ISA below the chip's minimum, and an
+// unknown format would otherwise fail after the whole lowering.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef HSA_PIPELINES_TARGETS_H
+#define HSA_PIPELINES_TARGETS_H
+
+#include "llvm/ADT/StringRef.h"
+
+#include <optional>
+#include <string>
+
+namespace hsa {
+
+/// A chip hsa can generate kernels for.
+struct ChipInfo {
+  llvm::StringLiteral chip;
+  /// Minimum PTX ISA version of the chip, major * 10 + minor (NVPTX's rule).
+  unsigned minPtxVersion;
+};
+
+/// The chip's entry, or nullopt if hsa cannot target it (below sm_75, which
+/// CUDA 13 needs, or unknown to LLVM's NVPTX or to CUDA 13's ptxas).
+std::optional<ChipInfo> lookupChip(llvm::StringRef chip);
+
+/// The supported chips, comma separated, for messages.
+std::string supportedChips();
+
+/// Checks `chip`, `features` and `format`, and resolves the features: empty
+/// features become the chip's minimum PTX ISA ("+ptx80" for sm_90a). On
+/// success returns the features to use; otherwise sets `error` to a message
+/// that names the option and what to pass instead.
+std::optional<std::string> resolveNVVMTarget(llvm::StringRef chip,
+                                             llvm::StringRef features,
+                                             llvm::StringRef format,
+                                             std::string &error);
+
+} // namespace hsa
+
+#endif // HSA_PIPELINES_TARGETS_H

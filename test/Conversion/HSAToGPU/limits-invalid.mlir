@@ -1,0 +1,32 @@
+// Every limit of the kernel generators (check*Limits, one per kernel family)
+// refuses the layer at its declaration when HSAToGPU is registered, as in
+// hsa-opt and hsa-compile; a layer whose algorithm has no kernels yet still
+// verifies (lowering refuses it with that reason).
+//
+// RUN: hsa-opt %s -split-input-file -verify-diagnostics
+
+// Kernels move 16-byte vectors: 8 bf16 elements.
+// expected-error @below {{cannot be lowered: the key dim (100) must be a multiple of 8 (kernels move 16-byte vectors)}}
+hsa.layer @dim config(<q_heads = 8, kv_heads = 8, head_dim = 100, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(16) buffer(<capacity = 64, policy = lru>) forced(<sinks = 1, window = 1>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{cannot be lowered: the value dim (36) must be a multiple of 8}}
+hsa.layer @latent config(<q_heads = 16, kv_heads = 1, latent_dim = 36, rope_dim = 68, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.quest<combine = max>) budget(64) buffer(<capacity = 128, policy = lru>) forced(<sinks = 0, window = 1>) format(#hsa.native)
+
+// -----
+
+// mean_query stages each unit's mean query in f32: 16 KV heads x 576 x 4 B.
+// expected-error @below {{cannot be lowered: mean_query needs 36864 bytes of staged queries (limit 32768)}}
+hsa.layer @mean config(<q_heads = 16, kv_heads = 16, head_dim = 576, kv_dtype = bf16, page_size = 16, scope = request>) algorithm(#hsa.quest<combine = mean_query>) budget(16) buffer(<capacity = 64, policy = lru>) forced(<sinks = 1, window = 1>) format(#hsa.native)
+
+// -----
+
+// The top-k check comes before the diff's (whose capacity limit this breaks too).
+// expected-error @below {{cannot be lowered: budget must be below 65536 units, got 65536}}
+hsa.layer @budget config(<q_heads = 8, kv_heads = 8, head_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.quest<combine = max>) budget(65536) buffer(<capacity = 65536, policy = lru>) forced(<sinks = 1, window = 1>) format(#hsa.native)
+
+// -----
+
+// No kernels for DSA yet: the layer verifies; lowering says why it stops.
+hsa.layer @dsa config(<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>) budget(2048) buffer(<capacity = 8192, policy = lru>) forced(<sinks = 0, window = 1>) format(#hsa.native)

@@ -1,0 +1,6 @@
+hsa.layer @first config(#hsa.config<q_heads = 8, kv_heads = 8, head_dim = 64, kv_dtype = bf16, page_size = 16, scope = request>)
+  algorithm(#hsa.streaming_llm) budget(2) buffer(#hsa.buffer<capacity = 4, policy = lru>)
+  forced(#hsa.forced<sinks = 1, window = 1>) format(#hsa.native)
+hsa.layer @second config(#hsa.config<q_heads = 8, kv_heads = 8, head_dim = 64, kv_dtype = bf16, page_size = 16, scope = request>)
+  algorithm(#hsa.streaming_llm) budget(2) buffer(#hsa.buffer<capacity = 4, policy = lru>)
+  forced(#hsa.forced<sinks = 1, window = 1>) format(#hsa.native)
