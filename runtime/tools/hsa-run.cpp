@@ -47,6 +47,9 @@ const char* kUsage =
     "                           value per request (e.g. 1000,131072); K suffix = x1024 (default 8192)\n"
     "  --steps=S                decode steps (default 32); max context = longest prompt + S\n"
     "  --seed=N                 workload seed (default 1)\n"
+    "  --query-jump=N           every N steps each request's queries jump to new random directions\n"
+    "                           (default 0: never), so the selection changes and, once the buffer\n"
+    "                           is full, misses evict resident units\n"
     "  --check                  check every decode step stage by stage against the CPU reference;\n"
     "                           exit 1 with the first mismatch\n"
     "  --json=PATH              write every number of the summary (and per-step values) as JSON\n"
@@ -135,6 +138,7 @@ struct Options {
   std::vector<uint64_t> contexts{8192};
   uint32_t steps = 32;
   uint64_t seed = 1;
+  uint32_t query_jump = 0;  // 0: queries only drift
   bool check = false, graph = false, profile = false, quiet = false, help = false;
   std::string json;
 };
@@ -164,7 +168,8 @@ std::string parse_options(int argc, char** argv, Options* o) {
     bool has_value = eq != std::string::npos;
     std::string value = has_value ? arg.substr(eq + 1) : "";
     // Options with a value take it after '=' or as the next argument ("--steps 2", as hsa-compile's do).
-    static const char* const kValued[] = {"--backend", "--batch", "--context", "--steps", "--seed", "--json"};
+    static const char* const kValued[] = {"--backend", "--batch", "--context", "--steps", "--seed", "--json",
+                                          "--query-jump"};
     const bool valued = std::find(std::begin(kValued), std::end(kValued), key) != std::end(kValued);
     if (valued && !has_value) {
       if (i + 1 >= argc || std::string(argv[i + 1]).rfind("--", 0) == 0)
@@ -205,6 +210,9 @@ std::string parse_options(int argc, char** argv, Options* o) {
     } else if (key == "--steps") {
       problem = number(10000000, &v);
       o->steps = uint32_t(v);
+    } else if (key == "--query-jump") {
+      problem = number(10000000, &v);
+      o->query_jump = uint32_t(v);
     } else if (key == "--seed") {
       problem = number(UINT64_MAX / 1024, &o->seed);
     } else if (key == "--context") {
@@ -377,6 +385,13 @@ class Workload {
       normalize(mean.data());
       token(r, mean.data(), kRecentStrength, k + size_t(h) * s_.head_dim, v + size_t(h) * s_.value_dim);
     }
+  }
+
+  // Request b's queries leave their neighbourhood: each head takes a fresh
+  // random unit direction (then drifts from there).
+  void jump_query(size_t b) {
+    Request& r = requests_[b];
+    for (uint32_t h = 0; h < s_.q_heads; ++h) random_unit(r.rng, &r.query[size_t(h) * s_.head_dim]);
   }
 
   // Drifts request b's queries one step and writes them [Hq][D] (scaled by
@@ -658,7 +673,11 @@ int run(const Options& opt) {
     status = rt->append(ids.data(), opt.batch, new_k.data(), s.has_separate_v ? new_v.data() : nullptr);
     if (!status.is_ok()) return fail(4, format_text("append at step %u failed", step), status);
     rec.append_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-    for (uint32_t b = 0; b < opt.batch; ++b) workload.next_query(b, &q[b * row_q]);
+    const bool jump = opt.query_jump > 0 && step > 0 && step % opt.query_jump == 0;
+    for (uint32_t b = 0; b < opt.batch; ++b) {
+      if (jump) workload.jump_query(b);
+      workload.next_query(b, &q[b * row_q]);
+    }
     if (opt.check) {
       StageCheckOptions check_options;
       check_options.step = step;
@@ -787,6 +806,12 @@ int run(const Options& opt) {
                 ratio >= 1 ? "less" : "more", bytes_text(double(a.host_bytes)).c_str());
   }
   if (!records.empty()) {
+    // Misses fill free slots first; every miss beyond the B x S x C slots
+    // replaced a resident unit (a lower bound: groups miss unevenly).
+    const uint64_t slots = uint64_t(opt.batch) * s.groups * s.capacity;
+    std::printf("  evictions    >= %" PRIu64 " (misses beyond the %" PRIu64 " slots of the buffers%s)\n",
+                misses > slots ? misses - slots : 0, slots,
+                opt.query_jump ? format_text(", queries jump every %u steps", opt.query_jump).c_str() : "");
     std::printf("  top-k overlap %s (|S_t & S_t-1| / |S_t|, mean over requests, groups and steps)\n",
                 number_text(overlaps.mean(), "%.3f").c_str());
     std::printf("  attn mass    %s of dense softmax attention on the selected tokens (request 0, %zu heads x %zu "
@@ -835,11 +860,12 @@ int run(const Options& opt) {
     j.integer("batch", opt.batch).begin("contexts", '[');
     for (uint64_t c : opt.contexts) j.integer(nullptr, c);
     j.end(']');
-    j.integer("steps", opt.steps).integer("seed", opt.seed).integer("max_context_tokens", options.max_context_tokens);
+    j.integer("steps", opt.steps).integer("seed", opt.seed).integer("query_jump", opt.query_jump).integer("max_context_tokens", options.max_context_tokens);
     j.integer("pool_pages", options.pool_pages).boolean("graph", opt.graph).boolean("profile", opt.profile);
     j.end();
     j.begin("prefill").integer("tokens", total_prompt).num("seconds", prefill_seconds).end();
-    j.begin("totals").integer("units_selected", selected).integer("hits", hits).integer("misses", misses);
+    j.begin("totals").integer("units_selected", selected).integer("hits", hits).integer("misses", misses)
+        .integer("evictions_at_least", misses > uint64_t(opt.batch) * s.groups * s.capacity ? misses - uint64_t(opt.batch) * s.groups * s.capacity : 0);
     j.integer("bytes_h2d", bytes).end();
     j.num("hit_rate", hit_rate).num("hit_rate_after_first_step", hit_rate_warm);
     j.num("bytes_h2d_per_step", bytes_per_step).num("bytes_h2d_per_step_after_first_step", bytes_per_step_warm);
