@@ -13,6 +13,7 @@
 #include "hsa/runtime.hpp"
 #include "host_cache.h"
 #include "layer_shape.h"
+#include "memory_limits.h"
 
 namespace hsa {
 
@@ -27,6 +28,11 @@ class Backend {
   virtual ~Backend() = default;
   virtual const char* name() const = 0;
   virtual HostAllocator* host_allocator() = 0;
+  // Adds to `needs` what prepare() would allocate for this instance, without
+  // allocating: the backend's own host memory (beyond the host cache, which
+  // the runtime counts) and its device memory with what the device has free.
+  // The runtime refuses an instance that does not fit before creating anything.
+  virtual Status memory_needs(const Artifact& artifact, const LayerShape& shape, MemoryNeeds* needs) = 0;
   // Called once, after the host cache exists; the backend sets up its buffers.
   virtual Status prepare(const Artifact& artifact, const LayerShape& shape, HostCache* cache) = 0;
   // The slot was just given to a new request or released: back to the empty state.

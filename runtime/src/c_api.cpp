@@ -79,6 +79,7 @@ void hsa_runtime_options_init(hsa_runtime_options* options) {
   options->use_cuda_graph = 0;
   options->profile_kernels = 0;
   options->cuda_driver_path = nullptr;
+  options->host_memory_limit_bytes = defaults.host_memory_limit_bytes;
 }
 
 const char* hsa_status_message(hsa_status_t status) {
@@ -117,6 +118,7 @@ hsa_status_t hsa_runtime_create(const hsa_runtime_options* options, hsa_runtime*
     o.use_cuda_graph = options->use_cuda_graph != 0;
     o.profile_kernels = options->profile_kernels != 0;
     if (options->cuda_driver_path) o.cuda_driver_path = options->cuda_driver_path;
+    o.host_memory_limit_bytes = options->host_memory_limit_bytes;
     std::unique_ptr<hsa_runtime> handle(new hsa_runtime());
     const hsa_status_t status = record(hsa::Runtime::create(o, &handle->runtime));
     if (status == HSA_STATUS_OK) *runtime = handle.release();

@@ -340,6 +340,22 @@ void build_representations(const LayerShape& s, const HostBuffers& host, DeviceB
 
 }  // namespace reference
 
+// The CPU backend keeps the documented device-tier buffers (DeviceBuffers,
+// same dims as the artifact's, checked at load) in host memory.
+Status CpuBackend::memory_needs(const Artifact& artifact, const LayerShape& shape, MemoryNeeds* needs) {
+  const SymbolValues symbols = shape.symbols();
+  for (const DocumentedBuffer& doc : documented_buffers(shape.config)) {
+    if (doc.tier != Tier::Device) continue;
+    const int index = artifact.find_buffer(doc.name);
+    if (index < 0) return Status(StatusCode::InvalidArtifact, std::string("buffer table lacks '") + doc.name + "'");
+    std::vector<int64_t> dims;
+    uint64_t bytes = 0;
+    HSA_RETURN_IF_ERROR(evaluate_buffer_dims(artifact, artifact.buffers[index], symbols, &dims, &bytes));
+    needs->host_buffers.push_back(BufferBytes{doc.name + std::string(" (cpu backend)"), bytes});
+  }
+  return Status::ok();
+}
+
 Status CpuBackend::prepare(const Artifact& artifact, const LayerShape& shape, HostCache* cache) {
   if (shape.algorithm != Algorithm::Quest && shape.algorithm != Algorithm::StreamingLLM)
     return Status(StatusCode::Unsupported, "the CPU backend implements Quest and StreamingLLM; DSA and ClusterKV need "

@@ -101,9 +101,13 @@ void build_representations(const LayerShape& shape, const HostBuffers& host, Dev
 class CpuBackend : public Backend {
  public:
   // profile: time each reference stage of a decode step (kernel_timings()).
-  explicit CpuBackend(bool profile = false) : profile_(profile) {}
+  // allocator: where the host cache's memory comes from (null: aligned_alloc;
+  // tests pass one that fails, to see every allocation failure handled).
+  explicit CpuBackend(bool profile = false, HostAllocator* allocator = nullptr)
+      : profile_(profile), host_allocator_(allocator ? allocator : &allocator_) {}
   const char* name() const override { return "cpu"; }
-  HostAllocator* host_allocator() override { return &allocator_; }
+  HostAllocator* host_allocator() override { return host_allocator_; }
+  Status memory_needs(const Artifact& artifact, const LayerShape& shape, MemoryNeeds* needs) override;
   Status prepare(const Artifact& artifact, const LayerShape& shape, HostCache* cache) override;
   Status reset_slot(uint32_t slot) override;
   Status after_prefill(uint32_t slot, uint32_t old_length) override;
@@ -126,6 +130,7 @@ class CpuBackend : public Backend {
   bool profile_ = false;
   std::vector<KernelTiming> timings_;
   AlignedHostAllocator allocator_;
+  HostAllocator* host_allocator_;
   LayerShape shape_;
   HostCache* cache_ = nullptr;
   std::unique_ptr<DeviceBuffers> dev_;

@@ -73,6 +73,7 @@ class CudaBackend : public Backend {
   Status initialize();
   const char* name() const override { return "cuda"; }
   HostAllocator* host_allocator() override { return &allocator_; }
+  Status memory_needs(const Artifact& artifact, const LayerShape& shape, MemoryNeeds* needs) override;
   Status prepare(const Artifact& artifact, const LayerShape& shape, HostCache* cache) override;
   Status reset_slot(uint32_t slot) override;
   Status after_prefill(uint32_t slot, uint32_t old_length) override;
@@ -316,6 +317,41 @@ Status CudaBackend::allocate_staging(void** host, size_t bytes) {
   return Status::ok();
 }
 
+// The pinned staging areas prepare() allocates, in its order: req.length,
+// req.step, io.q, io.o, io.new_k, io.new_v, sel.copy_count, sel.units.
+std::vector<size_t> staging_bytes(const LayerShape& shape) {
+  const size_t B = shape.batch;
+  return {B * 4,
+          B * 4,
+          B * shape.q_heads * shape.head_dim * 2,
+          B * shape.q_heads * shape.value_dim * 2,
+          B * shape.kv_heads * shape.head_dim * 2,
+          B * shape.kv_heads * shape.value_dim * 2,
+          B * shape.groups * 4,
+          B * shape.groups * shape.budget * 4};
+}
+
+Status CudaBackend::memory_needs(const Artifact& artifact, const LayerShape& shape, MemoryNeeds* needs) {
+  const SymbolValues symbols = shape.symbols();
+  for (const ArtifactBuffer& b : artifact.buffers) {
+    if (b.tier != Tier::Device) continue;  // host-tier buffers are the host cache's
+    std::vector<int64_t> dims;
+    uint64_t bytes = 0;
+    HSA_RETURN_IF_ERROR(evaluate_buffer_dims(artifact, b, symbols, &dims, &bytes));
+    needs->device_buffers.push_back(BufferBytes{b.name, bytes});
+  }
+  uint64_t staging = 0;
+  for (size_t bytes : staging_bytes(shape)) staging += bytes;
+  needs->host_buffers.push_back(BufferBytes{"pinned staging", staging});
+  HSA_RETURN_IF_ERROR(check(driver_->cuCtxSetCurrent(context_), "cuCtxSetCurrent"));
+  size_t free_bytes = 0, total_bytes = 0;
+  HSA_RETURN_IF_ERROR(check(driver_->cuMemGetInfo(&free_bytes, &total_bytes), "cuMemGetInfo"));
+  needs->device_limited = true;
+  needs->device_usable_bytes = usable_device_memory(free_bytes);
+  needs->device_name = description_;
+  return Status::ok();
+}
+
 Status CudaBackend::prepare(const Artifact& artifact, const LayerShape& shape, HostCache* cache) {
   shape_ = shape;
   cache_ = cache;
@@ -327,16 +363,18 @@ Status CudaBackend::prepare(const Artifact& artifact, const LayerShape& shape, H
   HSA_RETURN_IF_ERROR(prepare_plan(artifact, functions, "decode_step", &decode_plan_));
   HSA_RETURN_IF_ERROR(prepare_plan(artifact, functions, "append", &append_plan_));
   HSA_RETURN_IF_ERROR(prepare_plan(artifact, functions, "prefill", &prefill_plan_));
-  const size_t B = shape.batch;
-  void* p = nullptr;
-  HSA_RETURN_IF_ERROR(allocate_staging(&p, B * 4)); stage_length_ = static_cast<int32_t*>(p);
-  HSA_RETURN_IF_ERROR(allocate_staging(&p, B * 4)); stage_step_ = static_cast<int32_t*>(p);
-  HSA_RETURN_IF_ERROR(allocate_staging(&p, B * shape.q_heads * shape.head_dim * 2)); stage_q_ = static_cast<uint16_t*>(p);
-  HSA_RETURN_IF_ERROR(allocate_staging(&p, B * shape.q_heads * shape.value_dim * 2)); stage_o_ = static_cast<uint16_t*>(p);
-  HSA_RETURN_IF_ERROR(allocate_staging(&p, B * shape.kv_heads * shape.head_dim * 2)); stage_new_k_ = static_cast<uint16_t*>(p);
-  HSA_RETURN_IF_ERROR(allocate_staging(&p, B * shape.kv_heads * shape.value_dim * 2)); stage_new_v_ = static_cast<uint16_t*>(p);
-  HSA_RETURN_IF_ERROR(allocate_staging(&p, B * shape.groups * 4)); stage_copy_count_ = static_cast<int32_t*>(p);
-  HSA_RETURN_IF_ERROR(allocate_staging(&p, B * shape.groups * shape.budget * 4)); stage_units_ = static_cast<int32_t*>(p);
+  const std::vector<size_t> sizes = staging_bytes(shape);
+  void* areas[8] = {};
+  staging_.reserve(sizes.size());  // allocate_staging's push_back cannot throw after an allocation
+  for (size_t i = 0; i < sizes.size(); ++i) HSA_RETURN_IF_ERROR(allocate_staging(&areas[i], sizes[i]));
+  stage_length_ = static_cast<int32_t*>(areas[0]);
+  stage_step_ = static_cast<int32_t*>(areas[1]);
+  stage_q_ = static_cast<uint16_t*>(areas[2]);
+  stage_o_ = static_cast<uint16_t*>(areas[3]);
+  stage_new_k_ = static_cast<uint16_t*>(areas[4]);
+  stage_new_v_ = static_cast<uint16_t*>(areas[5]);
+  stage_copy_count_ = static_cast<int32_t*>(areas[6]);
+  stage_units_ = static_cast<int32_t*>(areas[7]);
   HSA_RETURN_IF_ERROR(check(driver_->cuEventCreate(&step_start_, CU_EVENT_DEFAULT), "cuEventCreate"));
   HSA_RETURN_IF_ERROR(check(driver_->cuEventCreate(&step_stop_, CU_EVENT_DEFAULT), "cuEventCreate"));
   return Status::ok();

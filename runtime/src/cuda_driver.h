@@ -23,6 +23,7 @@
   X(cuDeviceGetAttribute)            \
   X(cuDeviceGetName)                 \
   X(cuDeviceTotalMem)                \
+  X(cuMemGetInfo)                    \
   X(cuDevicePrimaryCtxRetain)        \
   X(cuDevicePrimaryCtxRelease)       \
   X(cuCtxSetCurrent)                 \

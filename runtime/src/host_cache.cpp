@@ -54,9 +54,14 @@ uint32_t HostCache::pages_needed(uint32_t slot, uint64_t tokens) const {
 
 Status HostCache::check_room(uint32_t slot, uint64_t tokens) const {
   if (slot >= shape_.batch) return Status(StatusCode::Internal, "host cache: bad batch slot");
-  if (uint64_t(lengths_[slot]) + tokens > shape_.max_tokens())
-    return Status(StatusCode::OutOfCapacity, "request would hold " + std::to_string(uint64_t(lengths_[slot]) + tokens) +
-                                                 " tokens, more than max context " + std::to_string(shape_.max_tokens()));
+  // Compared without forming length + tokens, which a huge `tokens` would
+  // wrap around to a small number that passes.
+  const uint64_t length = lengths_[slot];
+  if (tokens > shape_.max_tokens() - length)
+    return Status(StatusCode::OutOfCapacity, "request holds " + std::to_string(length) + " tokens; " +
+                                                 std::to_string(tokens) + " more exceed its max context " +
+                                                 std::to_string(shape_.max_tokens()) +
+                                                 " (max_context_tokens rounded up to whole units)");
   const uint32_t needed = pages_needed(slot, tokens);
   if (needed > free_.size())
     return Status(StatusCode::OutOfCapacity, "host KV pool full: " + std::to_string(needed) + " pages needed, " +

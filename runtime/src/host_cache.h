@@ -42,7 +42,7 @@ class HostCache {
   uint32_t length(uint32_t slot) const { return lengths_[slot]; }
   uint32_t pages_held(uint32_t slot) const;
   uint32_t free_pages() const { return uint32_t(free_.size()); }
-  // Pages a request must newly take to grow by `tokens`.
+  // Pages a request must newly take to grow by `tokens` (tokens within its max context: check_room first).
   uint32_t pages_needed(uint32_t slot, uint64_t tokens) const;
   // Fails (touching nothing) if the request would exceed max context or the pool.
   Status check_room(uint32_t slot, uint64_t tokens) const;

@@ -1,5 +1,6 @@
 #include "hsa/runtime.hpp"
 
+#include <algorithm>
 #include <map>
 #include <new>
 #include <set>
@@ -10,6 +11,7 @@
 #include "host_cache.h"
 #include "launch_plan.h"
 #include "layer_shape.h"
+#include "memory_limits.h"
 #include "runtime_internal.h"
 #if HSA_RUNTIME_HAS_CUDA
 #include "cuda_backend.h"
@@ -50,6 +52,15 @@ Status guarded(Body&& body) noexcept {
   }
 }
 
+Status validate_options(const RuntimeOptions& options) {
+  const int backend = int(options.backend);
+  if (backend < int(BackendKind::Auto) || backend > int(BackendKind::Cuda))
+    return invalid_argument("unknown backend " + std::to_string(backend) + " (Auto 0, Cpu 1, Cuda 2)");
+  if (options.max_batch == 0) return invalid_argument("max_batch must be >= 1");
+  if (options.max_context_tokens == 0) return invalid_argument("max_context_tokens must be >= 1");
+  return Status::ok();
+}
+
 Status create_backend(const RuntimeOptions& options, std::unique_ptr<Backend>* out) {
   if (options.backend == BackendKind::Cpu) {
     out->reset(new CpuBackend(options.profile_kernels));
@@ -79,6 +90,7 @@ struct Runtime::Impl {
   std::vector<char> slot_used;
   RequestId next_id = 1;
   uint64_t device_bytes_per_request = 0;
+  MemoryNeeds memory;  // what the loaded instance allocated
 
   Status require_loaded() const {
     return loaded ? Status::ok() : invalid_argument("no artifact loaded: call load_artifact first");
@@ -109,6 +121,31 @@ struct Runtime::Impl {
     return Status::ok();
   }
 
+  // The host cache's buffers (the host tier of the table) and the backend's.
+  Status memory_needs(const Artifact& a, const LayerShape& s, MemoryNeeds* needs) {
+    const SymbolValues symbols = s.symbols();
+    for (const ArtifactBuffer& b : a.buffers) {
+      if (b.tier != artifact::Tier::Host) continue;
+      std::vector<int64_t> dims;
+      uint64_t bytes = 0;
+      HSA_RETURN_IF_ERROR(evaluate_buffer_dims(a, b, symbols, &dims, &bytes));
+      needs->host_buffers.push_back(BufferBytes{b.name, bytes});
+    }
+    HSA_RETURN_IF_ERROR(backend->memory_needs(a, s, needs));
+    // Each buffer's size fits 64 bits (checked); their sum saturates.
+    auto total = [](std::vector<BufferBytes>& list) {
+      std::stable_sort(list.begin(), list.end(),
+                       [](const BufferBytes& x, const BufferBytes& y) { return x.bytes > y.bytes; });
+      uint64_t sum = 0;
+      for (const BufferBytes& b : list)
+        if (__builtin_add_overflow(sum, b.bytes, &sum)) sum = UINT64_MAX;
+      return sum;
+    };
+    needs->host_bytes = total(needs->host_buffers);
+    needs->device_bytes = total(needs->device_buffers);
+    return Status::ok();
+  }
+
   Status load(Artifact&& loaded_artifact) {
     if (loaded) return invalid_argument("an artifact is already loaded; create another runtime for another layer");
     if (backend_failed) return invalid_argument("a previous load failed in the backend; create a new runtime");
@@ -124,8 +161,17 @@ struct Runtime::Impl {
       std::vector<EvaluatedLaunch> launches;
       HSA_RETURN_IF_ERROR(evaluate_plan(loaded_artifact, p, s.symbols(), [](uint32_t) { return uint64_t(0); }, &launches));
     }
+    // Everything this instance will allocate, from the buffer table, checked
+    // against the host and device memory before anything is allocated.
+    MemoryNeeds needs;
+    HSA_RETURN_IF_ERROR(memory_needs(loaded_artifact, s, &needs));
+    HSA_RETURN_IF_ERROR(check_memory_needs(needs, host_memory_limit(options.host_memory_limit_bytes),
+                                           "max_batch " + std::to_string(s.batch) + ", max_context_tokens " +
+                                               std::to_string(options.max_context_tokens) + ", pool_pages " +
+                                               std::to_string(s.pool_pages)));
     std::unique_ptr<HostCache> new_cache;
     HSA_RETURN_IF_ERROR(HostCache::create(s, backend->host_allocator(), &new_cache));
+    memory = std::move(needs);
     artifact = std::move(loaded_artifact);
     shape = s;
     cache = std::move(new_cache);
@@ -146,14 +192,23 @@ Runtime::~Runtime() = default;
 Status Runtime::create(const RuntimeOptions& options, std::unique_ptr<Runtime>* out) {
   return guarded([&]() -> Status {
     if (!out) return invalid_argument("null output runtime");
-    const int backend = int(options.backend);
-    if (backend < int(BackendKind::Auto) || backend > int(BackendKind::Cuda))
-      return invalid_argument("unknown backend " + std::to_string(backend) + " (Auto 0, Cpu 1, Cuda 2)");
-    if (options.max_batch == 0) return invalid_argument("max_batch must be >= 1");
-    if (options.max_context_tokens == 0) return invalid_argument("max_context_tokens must be >= 1");
+    HSA_RETURN_IF_ERROR(validate_options(options));
     std::unique_ptr<Impl> impl(new Impl());
     impl->options = options;
     HSA_RETURN_IF_ERROR(create_backend(options, &impl->backend));
+    out->reset(new Runtime(std::move(impl)));
+    return Status::ok();
+  });
+}
+
+Status RuntimeInternals::create(const RuntimeOptions& options, std::unique_ptr<Backend> backend,
+                                std::unique_ptr<Runtime>* out) {
+  return guarded([&]() -> Status {
+    if (!out || !backend) return invalid_argument("null runtime output or backend");
+    HSA_RETURN_IF_ERROR(validate_options(options));
+    std::unique_ptr<Runtime::Impl> impl(new Runtime::Impl());
+    impl->options = options;
+    impl->backend = std::move(backend);
     out->reset(new Runtime(std::move(impl)));
     return Status::ok();
   });
@@ -332,6 +387,8 @@ const LayerShape& RuntimeInternals::shape(const Runtime& rt) { return rt.impl_->
 const Artifact& RuntimeInternals::artifact(const Runtime& rt) { return rt.impl_->artifact; }
 
 const HostCache& RuntimeInternals::cache(const Runtime& rt) { return *rt.impl_->cache; }
+
+const MemoryNeeds& RuntimeInternals::memory_needs(const Runtime& rt) { return rt.impl_->memory; }
 
 Status RuntimeInternals::slot_of(const Runtime& rt, RequestId id, uint32_t* slot) { return rt.impl_->find_slot(id, slot); }
 

@@ -8,16 +8,23 @@
 #include "host_cache.h"
 #include "hsa/runtime.hpp"
 #include "layer_shape.h"
+#include "memory_limits.h"
 
 namespace hsa {
 
 struct RuntimeInternals {
+  // Runtime::create with a given backend instead of the one options.backend
+  // names (tests: a CPU backend with a failing host allocator, a CUDA backend
+  // over a fake driver table).
+  static Status create(const RuntimeOptions& options, std::unique_ptr<Backend> backend, std::unique_ptr<Runtime>* out);
   // All but require_loaded need a loaded artifact (check require_loaded first).
   static Status require_loaded(const Runtime& rt);
   static Backend& backend(Runtime& rt);
   static const LayerShape& shape(const Runtime& rt);
   static const Artifact& artifact(const Runtime& rt);
   static const HostCache& cache(const Runtime& rt);
+  // What the loaded instance allocated (host and device buffers), as checked at load.
+  static const MemoryNeeds& memory_needs(const Runtime& rt);
   static Status slot_of(const Runtime& rt, RequestId id, uint32_t* slot);
 };
 

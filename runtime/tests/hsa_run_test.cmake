@@ -1,6 +1,6 @@
 # hsa-run end to end on the CPU backend (ctest 'hsa_run_cpu_check_json'):
 # a writer-built artifact, --check --json, the JSON's fields, and the error
-# paths. Run with -DHSA_RUN=... -DMAKE_ARTIFACT=... -DWORK_DIR=...
+# paths. Run with -DHSA_RUN=... -DMAKE_ARTIFACT=... -DWORK_DIR=... [-DSANITIZE=address|thread]
 cmake_minimum_required(VERSION 3.20)
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})
@@ -131,6 +131,19 @@ run_checked(${HSA_RUN} ${artifact} --backend=cpu --context=300 --steps=4 --quiet
 string(FIND "${err}" "cannot write --json file '${WORK_DIR}/no/such/dir/r.json'" at)
 if(NOT rc EQUAL 2 OR at EQUAL -1 OR NOT out STREQUAL "")
   message(FATAL_ERROR "--json to a missing directory: expected exit 2 before any output, got ${rc}:\n${out}\n${err}")
+endif()
+
+# A layer instance larger than the host memory limit is refused at load,
+# before the prompts are generated: RLIMIT_AS 1 GiB (ulimit -v) against 1.1 GiB
+# for a 4M-token context. (Sanitizer runtimes reserve terabytes of address
+# space and cannot run under ulimit -v: not in sanitized builds.)
+if(NOT SANITIZE OR SANITIZE STREQUAL "OFF")
+  run_checked(sh -c "ulimit -v 1048576 && exec '${HSA_RUN}' '${artifact}' --backend=cpu --context=4000K --steps=2 --quiet")
+  string(FIND "${err}" "needs 1.10 GiB of host memory" at1)
+  string(FIND "${err}" "are available (RLIMIT_AS (ulimit -v) 1.00 GiB minus 1/8)" at2)
+  if(NOT rc EQUAL 3 OR at1 EQUAL -1 OR at2 EQUAL -1)
+    message(FATAL_ERROR "layer above RLIMIT_AS: expected exit 3 with the numbers, got ${rc}: ${err}")
+  endif()
 endif()
 
 # A directory or a device as the artifact: exit 3 naming the path (a directory used to abort with 134).

@@ -38,6 +38,11 @@ typedef struct hsa_runtime_options {
   int use_cuda_graph;
   int profile_kernels;
   const char* cuda_driver_path; /* NULL: "libcuda.so.1" */
+  /* Host memory the runtime may use (host pool, pinned staging, the CPU
+   * backend's buffers); 0: automatic (physical memory, RLIMIT_AS/RLIMIT_DATA,
+   * cgroup memory.max, minus 1/8). Loading a layer that needs more fails with
+   * HSA_STATUS_OUT_OF_MEMORY before anything is allocated. */
+  uint64_t host_memory_limit_bytes;
 } hsa_runtime_options;
 
 typedef struct hsa_step_stats {

@@ -33,6 +33,13 @@ struct RuntimeOptions {
   bool use_cuda_graph = false;        // capture the decode step once, replay it
   bool profile_kernels = false;       // time every launch of a step (CUDA)
   std::string cuda_driver_path;       // empty: "libcuda.so.1"
+  // Host memory this runtime may use: the host KV pool, pinned staging and,
+  // on the CPU backend, its device-tier buffers (which live in host memory).
+  // 0: automatic, the smallest of physical memory, RLIMIT_AS, RLIMIT_DATA and
+  // the cgroup's memory.max, minus 1/8. load_artifact refuses a layer that
+  // needs more (OutOfMemory, before allocating anything); device memory is
+  // checked against the device's free memory the same way.
+  uint64_t host_memory_limit_bytes = 0;
 };
 
 using RequestId = uint64_t;
