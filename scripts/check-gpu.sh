@@ -2,15 +2,28 @@
 # make check-gpu: run on the GPU machine. Builds the runtime there, runs its
 # tests, then `hsa-run --check` (every stage of the CUDA backend against the
 # CPU reference, on fresh random inputs) over the artifacts of the bundle
-# (scripts/gpu-bundle.sh, compiled where the compiler builds) and a matrix of
-# batch sizes and context lengths, and compute-sanitizer on one small case.
+# (scripts/gpu-bundle.sh, compiled where the compiler builds):
+#   check     a matrix of batch sizes and context lengths per artifact;
+#   evict     runs of hundreds of steps whose queries jump to new directions,
+#             so the selection changes and misses evict resident units
+#             (budget = capacity layers evict from the second step on);
+#   sanitize  compute-sanitizer memcheck, racecheck, initcheck and synccheck
+#             on every kernel family and fused variant, with rows longer than
+#             the budget (top-k selects) and evicting steps, all checked.
+# Any mismatch, failed run or sanitizer report (errors and warnings alike)
+# fails the whole check.
 #   scripts/check-gpu.sh [BUNDLE_DIR] [RUNTIME_BUILD_DIR]
+#   PARTS=tests,check,evict,sanitize (default: all)   JOBS=N parallel runs (default 8)
+#   RUNTIME_SRC=DIR  the runtime sources to build (default runtime)
 set -uo pipefail
 BUNDLE=${1:-build/gpu-bundle}
 RT=${2:-build-gpu/runtime}
 LOG=${LOG:-$RT/check-gpu.log}
+PARTS=${PARTS:-tests,check,evict,sanitize}
+JOBS=${JOBS:-8}
 fail=0
 say() { echo "$@"; }
+want() { [[ ",$PARTS," == *",$1,"* ]]; }
 
 if [ ! -d "$BUNDLE" ] || ! ls "$BUNDLE"/*.hsa >/dev/null 2>&1; then
   say "check-gpu: no artifacts in $BUNDLE: run 'make gpu-bundle' where the compiler builds and carry $BUNDLE"
@@ -23,18 +36,27 @@ fi
 mkdir -p "$RT"
 : > "$LOG"
 say "== build runtime ($RT)"
-if ! { cmake -S runtime -B "$RT" -G Ninja -DCMAKE_BUILD_TYPE=Release >>"$LOG" 2>&1 &&
+if ! { cmake -S "${RUNTIME_SRC:-runtime}" -B "$RT" -G Ninja -DCMAKE_BUILD_TYPE=Release >>"$LOG" 2>&1 &&
        ninja -C "$RT" >>"$LOG" 2>&1; }; then
   tail -30 "$LOG"; exit 1
 fi
-say "== runtime tests"
-if ctest --test-dir "$RT" -j 8 >>"$LOG" 2>&1; then
-  say "   $(grep -E 'tests passed' "$LOG" | tail -1)"
-else
-  grep -E "tests passed|Failed|\*\*\*" "$LOG" | tail -15; fail=1
+if want tests; then
+  say "== runtime tests"
+  if ctest --test-dir "$RT" -j 8 >>"$LOG" 2>&1; then
+    say "   $(grep -E 'tests passed' "$LOG" | tail -1)"
+  else
+    grep -E "tests passed|Failed|\*\*\*" "$LOG" | tail -15; fail=1
+  fi
 fi
 
 RUN="$RT/hsa-run"
+WORK=$(mktemp -d)
+JOBLIST="$WORK/jobs"
+: > "$JOBLIST"
+# One job: "label|kind|command"; kind is 'check' (rc 0 passes) or a
+# compute-sanitizer tool (rc 0 and a clean summary line pass).
+job() { echo "$1|$2|$3" >>"$JOBLIST"; }
+
 # name | runs: "batch:contexts:steps" (contexts: one value, or one per request)
 cases() {
   case "$1" in
@@ -45,48 +67,103 @@ cases() {
     *) echo "1:1000:8 5:1,16,1023,4095,20000:6 32:777:3" ;;
   esac
 }
-say "== hsa-run --check (CUDA backend vs CPU reference, every stage, every step)"
-for artifact in "$BUNDLE"/*.hsa; do
-  name=$(basename "$artifact" .hsa)
-  for c in $(cases "$name"); do
-    IFS=: read -r batch contexts steps <<<"$c"
-    out=$("$RUN" "$artifact" --backend=cuda --check --quiet --batch="$batch" \
-          --context="$contexts" --steps="$steps" --seed=$RANDOM 2>&1)
-    rc=$?
-    echo "$out" >>"$LOG"
-    if [ $rc -eq 0 ]; then
-      say "   ok   $name B=$batch ctx=$contexts steps=$steps: $(echo "$out" | grep -m1 '^check:' | cut -c1-110)"
-    else
-      say "   FAIL $name B=$batch ctx=$contexts steps=$steps (rc $rc):"
-      echo "$out" | tail -6 | sed 's/^/        /'
-      fail=1
-    fi
-  done
-done
+# Eviction runs: "artifact batch:contexts:steps:jump". Rows are longer than
+# the budget; queries jump every `jump` steps.
+EVICT_RUNS="
+llama3-8b-quest 4:9000,20000,33000,5000:300:5
+llama3-8b-quest-unfused 2:9000,20000:240:3
+quest_kvhead_p32_g3_fused 2:9000,20000:300:4
+quest_kvhead_p16_g4_kc 2:9000,20000:240:3
+quest_request_p32_g4_kc_fused 3:9000,20000,70000:240:3
+streaming_kvhead_p16_kc 2:9000,20000:240:3
+quest_kvhead_p1_g1 2:9000,20000:200:2
+quest_request_p1_k2048 2:9000,20000:120:2
+"
+# Sanitized: every kernel family (score of each algorithm and combine, top-k,
+# diff, gather, diff_gather, attention, store_kv, update_repr, rebuild_repr)
+# and every fusion (diff_gather, score_topk on short and long rows), budget =
+# capacity layers among them so that the steps evict.
+SANITIZED="llama3-8b-quest-unfused llama3-8b-quest llama3-8b-quest-fused quest_kvhead_p32_g3_fused
+quest_kvhead_p16_g4_kc quest_request_p32_g4_kc_fused streaming_kvhead_p16_kc quest_request_p16_g1_mean
+quest_kvhead_p64_g8 quest_request_p1_k2048-fused"
+# 40 steps with a jump every step: every layer evicts (budget = capacity ones
+# from the second step), and the StreamingLLM window moves past its units.
+SAN_SHAPE="--batch=2 --context=9000,20000 --steps=40 --query-jump=1"
 
-if command -v compute-sanitizer >/dev/null 2>&1; then
-  # One layer with score and top-k as two kernels and one with them fused
-  # (the fused tail reads what other blocks wrote).
-  small=""
-  for name in quest_kvhead_p16_g4 llama3-8b-quest-fused; do
-    [ -f "$BUNDLE/$name.hsa" ] && small="$small $BUNDLE/$name.hsa"
-  done
-  [ -n "$small" ] || small=$(ls "$BUNDLE"/*.hsa | head -1)
-  # --report-api-errors no: the runtime probes each kernel's parameter count
-  # with one deliberately out-of-range cuFuncGetParamInfo; every other driver
-  # error already fails hsa-run itself (each call's status is checked).
-  for artifact in $small; do
-    for tool in memcheck racecheck; do
-      out=$(compute-sanitizer --tool "$tool" --report-api-errors no --error-exitcode 7 "$RUN" "$artifact" --backend=cuda \
-            --quiet --batch=2 --context=300,1000 --steps=2 2>&1)
-      rc=$?
-      echo "$out" >>"$LOG"
-      if [ $rc -eq 0 ]; then say "== compute-sanitizer $tool: clean ($(basename "$artifact"))"
-      else say "== compute-sanitizer $tool: FAIL (rc $rc, $(basename "$artifact"))"; echo "$out" | grep -m8 -E "=====|Error" ; fail=1; fi
+if want check; then
+  for artifact in "$BUNDLE"/*.hsa; do
+    name=$(basename "$artifact" .hsa)
+    for c in $(cases "$name"); do
+      IFS=: read -r batch contexts steps <<<"$c"
+      job "check $name B=$batch ctx=$contexts steps=$steps" check \
+        "$RUN $artifact --backend=cuda --check --quiet --batch=$batch --context=$contexts --steps=$steps --seed=$RANDOM"
     done
   done
-else
-  say "== compute-sanitizer not found: sanitizer runs skipped"
 fi
+if want evict; then
+  while read -r name spec; do
+    [ -n "$name" ] || continue
+    [ -f "$BUNDLE/$name.hsa" ] || { say "   FAIL evict: $name.hsa not in the bundle"; fail=1; continue; }
+    IFS=: read -r batch contexts steps jump <<<"$spec"
+    job "evict $name B=$batch ctx=$contexts steps=$steps jump=$jump" check \
+      "$RUN $BUNDLE/$name.hsa --backend=cuda --check --quiet --batch=$batch --context=$contexts --steps=$steps --query-jump=$jump --seed=$RANDOM"
+  done <<<"$EVICT_RUNS"
+fi
+if want sanitize; then
+  if command -v compute-sanitizer >/dev/null 2>&1; then
+    for name in $SANITIZED; do
+      [ -f "$BUNDLE/$name.hsa" ] || { say "   FAIL sanitize: $name.hsa not in the bundle"; fail=1; continue; }
+      # --report-api-errors no: the runtime probes each kernel's parameter
+      # count with one deliberately out-of-range cuFuncGetParamInfo; every
+      # other driver error already fails hsa-run itself.
+      for tool in memcheck racecheck initcheck synccheck; do
+        job "$tool $name" "$tool" \
+          "compute-sanitizer --tool $tool --report-api-errors no --error-exitcode 7 $RUN $BUNDLE/$name.hsa --backend=cuda --check --quiet $SAN_SHAPE --seed=$RANDOM"
+      done
+    done
+  else
+    say "== compute-sanitizer not found: FAIL (the sanitizer part needs it)"; fail=1
+  fi
+fi
+
+# Runs job number $1 of the list; writes $WORK/$1.out and $WORK/$1.rc.
+run_job() {
+  IFS='|' read -r label kind command < <(sed -n "${1}p" "$JOBLIST")
+  bash -c "$command" >"$WORK/$1.out" 2>&1
+  echo $? >"$WORK/$1.rc"
+}
+export -f run_job
+export JOBLIST WORK
+total=$(wc -l <"$JOBLIST")
+say "== $total runs ($PARTS), $JOBS at a time"
+seq 1 "$total" | xargs -P "$JOBS" -I{} bash -c 'run_job {}'
+
+# In list order: pass or fail, one line each.
+i=0
+while IFS='|' read -r label kind command; do
+  i=$((i + 1))
+  out="$WORK/$i.out"; rc=$(cat "$WORK/$i.rc" 2>/dev/null || echo 99)
+  { echo "### $label"; echo "\$ $command"; cat "$out"; } >>"$LOG"
+  ok=0; note=""
+  if [ "$kind" = check ]; then
+    [ "$rc" -eq 0 ] && ok=1
+    note=$(grep -m1 '^check:' "$out" | cut -c1-100)
+    ev=$(grep -m1 'evictions' "$out" | sed 's/^ *evictions *//' | cut -d' ' -f1-2)
+    [ -n "$ev" ] && note="evictions $ev; $note"
+  else
+    # Every tool prints a summary; a missing one is a failure too.
+    summary=$(grep -E "(ERROR|RACECHECK) SUMMARY:" "$out" | tail -1 | sed 's/^=* *//')
+    if [ "$rc" -eq 0 ] && [[ "$summary" =~ SUMMARY:\ 0\  ]] && grep -q '^check:.*all stages match' "$out"; then ok=1; fi
+    note="$summary"
+  fi
+  if [ $ok -eq 1 ]; then
+    say "   ok   $label: $note"
+  else
+    say "   FAIL $label (rc $rc): $note"
+    grep -E "=====|FAIL|mismatch|error" "$out" | head -8 | sed 's/^/        /'
+    fail=1
+  fi
+done <"$JOBLIST"
+rm -rf "$WORK"
 [ $fail -eq 0 ] && say "check-gpu: PASS (log: $LOG)" || say "check-gpu: FAIL (log: $LOG)"
 exit $fail

@@ -25,6 +25,15 @@ LAYERS = {
     "quest_request_p1_k2048": (32, 8, 128, 1, "request", "#hsa.quest<combine = max>", 2048, 4096, 4, 64),
     "streaming_kvhead_p16_g4": (32, 8, 128, 16, "kv_head", "#hsa.streaming_llm", 8, 16, 4, 4),
     "streaming_request_p64_g8": (64, 8, 128, 64, "request", "#hsa.streaming_llm", 4, 8, 1, 3),
+    # Small heads, pages of 32: 4096 units per row at 128K, so score + top-k
+    # fuse at the default max-context; 40 of 120 slots (the fused selection
+    # path under racecheck, issue 10).
+    "quest_kvhead_p32_g3_fused": (12, 4, 64, 32, "kv_head", "#hsa.quest<combine = max>", 40, 120, 1, 2),
+    # Budget = capacity: every step's misses evict (once the first step has
+    # filled the buffer), split and fused score + top-k, and StreamingLLM.
+    "quest_kvhead_p16_g4_kc": (32, 8, 128, 16, "kv_head", "#hsa.quest<combine = max>", 64, 64, 1, 2),
+    "quest_request_p32_g4_kc_fused": (32, 8, 128, 32, "request", "#hsa.quest<combine = sum>", 32, 32, 1, 1),
+    "streaming_kvhead_p16_kc": (32, 8, 128, 16, "kv_head", "#hsa.streaming_llm", 8, 8, 4, 4),
 }
 
 TEMPLATE = """\

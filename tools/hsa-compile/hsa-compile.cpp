@@ -11,6 +11,7 @@
 #include "hsa/InitAll.h"
 #include "hsa/Pipelines/Pipelines.h"
 #include "hsa/Target/Artifact.h"
+#include "hsa/sha256.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -67,6 +68,11 @@ static cl::opt<int64_t> scoreTopKMaxUnits(
              "default 4096)"),
     cl::init(4096));
 static cl::opt<bool> quiet("quiet", cl::desc("no summary"));
+static cl::opt<std::string> digestFile(
+    "sha256-file",
+    cl::desc("also write the artifact's SHA-256 (hex) to this file, for "
+             "pinning it at load time (hsa-run --sha256, docs/ARTIFACT.md)"),
+    cl::value_desc("file"));
 
 /// Tokens from "131072" or "128K"; nullopt for anything else or < 1.
 static std::optional<int64_t> parseTokens(StringRef text) {
@@ -213,6 +219,12 @@ int main(int argc, char **argv) {
         return hsa::exportArtifactHeader(*module, os);
       }))
     return 1;
+  const std::string digest = hsa::sha256_hex(image.data(), image.size());
+  if (!digestFile.empty() && !writeFile(digestFile, [&](raw_ostream &os) {
+        os << digest << "\n";
+        return mlir::success();
+      }))
+    return 1;
   if (!quiet) {
     unsigned launches = 0;
     module->walk([&](mlir::Operation *op) {
@@ -220,7 +232,8 @@ int main(int argc, char **argv) {
     });
     outs() << "hsa-compile: " << inputFile << " -> " << outputFile << " ("
            << image.size() << " bytes; " << chip << ", kernels as " << kernelFormat
-           << ", " << launches << " launches in 3 plans)\n";
+           << ", " << launches << " launches in 3 plans)\n"
+           << "  sha256 " << digest << "\n";
     // The kernels of each plan, in launch order.
     module->walk([&](mlir::func::FuncOp fn) {
       auto entry = fn->getAttrOfType<mlir::StringAttr>("hsa.entry");

@@ -79,10 +79,15 @@ struct TopKBody {
              [&] { b.store(incl, scan, {warp}); });
     b.barrier();
     b.ifThen(b.cmp(Pred::eq, warp, b.index(0)), [&] {
-      // Lanes past the block's warps scan zeros.
+      // Lanes past the block's warps scan zeros, and do not read: a clamped
+      // read of the last warp's total would race (intra-warp, ordered only
+      // by the shuffles) with that lane's store below; racecheck flags it
+      // in blocks of fewer than 32 warps (the fused score + top-k tail).
       Value inBlock = b.cmp(Pred::ult, lane, b.index(warps));
-      Value t = b.select(
-          inBlock, b.load(scan, {b.minS(lane, b.index(warps - 1))}), b.i32(0));
+      Value t = b.ifThenElse(
+          inBlock, {b.getI32Type()},
+          [&]() -> SmallVector<Value> { return {b.load(scan, {lane})}; },
+          [&]() -> SmallVector<Value> { return {b.i32(0)}; })[0];
       Value ti = b.warpInclusiveScan(t);
       b.ifThen(inBlock, [&] { b.store(b.sub(ti, t), scan, {lane}); });
       b.ifThen(b.cmp(Pred::eq, lane, b.index(kWarpSize - 1)),
