@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "hsa/Dialect/HSA/IR/HSADialect.h"
+#include "hsa/layer_contract.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/raw_ostream.h"
@@ -74,6 +75,8 @@ double LayerOp::getEffectiveSoftmaxScale() {
 }
 
 void LayerOp::getStateBuffers(SmallVectorImpl<BufferSpec> &specs) {
+  namespace contract = ::hsa::artifact::contract;
+  using Symbol = ::hsa::artifact::Symbol;
   LayerConfigAttr config = getConfig();
   MLIRContext *ctx = getContext();
   Type kv = config.getKvDtype();
@@ -91,34 +94,48 @@ void LayerOp::getStateBuffers(SmallVectorImpl<BufferSpec> &specs) {
                  PlacementTier tier, int64_t fill = 0) {
     specs.push_back({name.str(), type, std::move(shape), tier, fill});
   };
-  add("host.k", kv, {kPagesDim, hkv, p, dk}, host);
-  if (separateValues)
-    add("host.v", kv, {kPagesDim, hkv, p, dv}, host);
-  // Allocated and written by the runtime; kernels read it through its mapped
-  // device address.
-  add("host.page_of", i32, {kBatchDim, kUnitsDim}, host, -1);
-  add("req.length", i32, {kBatchDim}, device);
-  add("req.step", i32, {kBatchDim}, device);
-  getAlgorithm().getRepresentations(config, specs);
-  add("buf.k", kv, {kBatchDim, s, c, hu, p, dk}, device);
-  if (separateValues)
-    add("buf.v", kv, {kBatchDim, s, c, hu, p, dv}, device);
-  add("buf.slot_unit", i32, {kBatchDim, s, c}, device, -1);
-  add("buf.last_used", i32, {kBatchDim, s, c}, device, -1);
-  // Reverse of slot_unit, so the diff finds a unit's slot in O(1).
-  add("buf.unit_slot", i32, {kBatchDim, s, kUnitsDim}, device, -1);
-  add("sel.scores", f32, {kBatchDim, s, kUnitsDim}, device);
-  for (StringRef name :
-       {"sel.units", "sel.slots", "sel.copy_units", "sel.copy_slots"})
-    add(name, i32, {kBatchDim, s, k}, device, -1);
-  add("sel.copy_count", i32, {kBatchDim, s}, device);
-  add("io.q", kv, {kBatchDim, hq, dk}, device);
-  add("io.o", kv, {kBatchDim, hq, dv}, device);
-  // The token being appended, one per request.
-  add("io.new_k", kv, {kBatchDim, hkv, dk}, device);
-  if (separateValues)
-    add("io.new_v", kv, {kBatchDim, hkv, dv}, device);
-  // Split-K attention partials, merged by log-sum-exp.
+  // A contract dim: a constant of this layer, or a runtime size.
+  auto dimOf = [&](Symbol symbol) -> int64_t {
+    switch (symbol) {
+    case Symbol::Batch: return kBatchDim;
+    case Symbol::MaxUnits: return kUnitsDim;
+    case Symbol::PoolPages: return kPagesDim;
+    case Symbol::QHeads: return hq;
+    case Symbol::KvHeads: return hkv;
+    case Symbol::HeadDim: return dk;
+    case Symbol::ValueDim: return dv;
+    case Symbol::PageSize: return p;
+    case Symbol::Groups: return s;
+    case Symbol::HeadsPerUnit: return hu;
+    case Symbol::Budget: return k;
+    case Symbol::Capacity: return c;
+    default: break;
+    }
+    llvm_unreachable("a symbol the layer contract does not use as a dim");
+  };
+  // The layer contract (runtime/include/hsa/layer_contract.def), the table
+  // the runtime checks artifacts against.
+  for (const contract::BufferEntry &entry : contract::buffers()) {
+    if (entry.algorithm_buffers) {
+      getAlgorithm().getRepresentations(config, specs);
+      continue;
+    }
+    if (entry.presence == contract::Presence::SeparateValues &&
+        !separateValues)
+      continue;
+    SmallVector<int64_t> shape;
+    for (uint32_t i = 0; i < entry.rank; ++i)
+      shape.push_back(dimOf(entry.dims[i]));
+    Type type = entry.element == contract::Element::Kv    ? kv
+                : entry.element == contract::Element::I32 ? i32
+                                                          : f32;
+    add(entry.name, type, std::move(shape),
+        entry.tier == ::hsa::artifact::Tier::Host ? host : device,
+        entry.fill == contract::Fill::MinusOne ? -1 : 0);
+  }
+  // Kernel-family scratch (not part of the contract; the runtime allocates
+  // what the artifact lists). Split-K attention partials, merged by
+  // log-sum-exp.
   int64_t splits = getAttentionSplits();
   add("scratch.attn_o", f32, {kBatchDim, hq, splits, dv}, device);
   add("scratch.attn_lse", f32, {kBatchDim, hq, splits}, device);
