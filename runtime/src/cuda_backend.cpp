@@ -242,11 +242,14 @@ Status CudaBackend::bind_buffers(const Artifact& artifact) {
                                               : static_cast<const void*>(cache_->host_page_of());
       d.address = CUdeviceptr(allocator_.device_address(host));
     } else if (d.bytes > 0) {
+      buffers_.reserve(artifact.buffers.size());  // the push_back below cannot throw after cuMemAlloc
       HSA_RETURN_IF_ERROR(check(driver_->cuMemAlloc(&d.address, d.bytes),
                                 "cuMemAlloc for '" + b.name + "' (" + std::to_string(d.bytes) + " bytes)"));
       d.owned = true;
+      buffers_.push_back(d);  // owned from here on: the destructor frees it whatever fails next
       HSA_RETURN_IF_ERROR(check(driver_->cuMemsetD8Async(d.address, d.fill, d.bytes, stream_),
                                 "filling '" + b.name + "' with " + (d.fill ? "-1" : "0")));
+      continue;
     }
     buffers_.push_back(d);
   }
@@ -405,7 +408,17 @@ Status CudaBackend::enqueue_request_state() {
 
 Status CudaBackend::enqueue_plan(const std::vector<PreparedLaunch>& plan, bool timed) {
   for (const PreparedLaunch& l : plan) {
-    CUevent start = nullptr, stop = nullptr;
+    // The launch's timing events, destroyed on every path out of this iteration.
+    struct Events {
+      const CudaDriver* driver;
+      CUevent start = nullptr, stop = nullptr;
+      ~Events() {
+        if (start) driver->cuEventDestroy(start);
+        if (stop) driver->cuEventDestroy(stop);
+      }
+    } events{driver_.get()};
+    CUevent& start = events.start;
+    CUevent& stop = events.stop;
     if (timed) {
       HSA_RETURN_IF_ERROR(check(driver_->cuEventCreate(&start, CU_EVENT_DEFAULT), "cuEventCreate"));
       HSA_RETURN_IF_ERROR(check(driver_->cuEventCreate(&stop, CU_EVENT_DEFAULT), "cuEventCreate"));
@@ -423,8 +436,6 @@ Status CudaBackend::enqueue_plan(const std::vector<PreparedLaunch>& plan, bool t
       float ms = 0;
       HSA_RETURN_IF_ERROR(check(driver_->cuEventElapsedTime(&ms, start, stop), "cuEventElapsedTime"));
       timings_.push_back(KernelTiming{l.kernel, ms});
-      driver_->cuEventDestroy(start);
-      driver_->cuEventDestroy(stop);
     }
   }
   return Status::ok();
@@ -456,13 +467,23 @@ Status CudaBackend::decode(const uint32_t* slots, size_t count, const uint16_t* 
     if (!graph_exec_) {  // the staging addresses never change: capture once, replay every step
       HSA_RETURN_IF_ERROR(check(driver_->cuStreamBeginCapture(stream_, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
                                 "cuStreamBeginCapture"));
-      Status captured = enqueue_decode_sequence(false);
+      const Status captured = enqueue_decode_sequence(false);
       CUgraph graph = nullptr;
       const CUresult end = driver_->cuStreamEndCapture(stream_, &graph);
-      HSA_RETURN_IF_ERROR(captured);
-      HSA_RETURN_IF_ERROR(check(end, "cuStreamEndCapture"));
+      // A failed capture or instantiation keeps nothing: the next step captures afresh.
+      if (!captured.is_ok() || end != CUDA_SUCCESS) {
+        if (graph) driver_->cuGraphDestroy(graph);
+        HSA_RETURN_IF_ERROR(captured);
+        return check(end, "cuStreamEndCapture");
+      }
+      CUgraphExec exec = nullptr;
+      const Status instantiated = check(driver_->cuGraphInstantiate(&exec, graph, 0), "cuGraphInstantiate");
+      if (!instantiated.is_ok()) {
+        driver_->cuGraphDestroy(graph);
+        return instantiated;
+      }
       graph_ = graph;
-      HSA_RETURN_IF_ERROR(check(driver_->cuGraphInstantiate(&graph_exec_, graph_, 0), "cuGraphInstantiate"));
+      graph_exec_ = exec;
     }
     HSA_RETURN_IF_ERROR(check(driver_->cuGraphLaunch(graph_exec_, stream_), "cuGraphLaunch"));
   } else {
@@ -596,6 +617,12 @@ Status CudaBackend::write_buffer(const std::string& name, const void* src, size_
 Status create_cuda_backend(const RuntimeOptions& options, std::unique_ptr<Backend>* out) {
   std::unique_ptr<CudaDriver> driver;
   HSA_RETURN_IF_ERROR(CudaDriver::load(options.cuda_driver_path.empty() ? "libcuda.so.1" : options.cuda_driver_path, &driver));
+  return create_cuda_backend(options, std::move(driver), out);
+}
+
+Status create_cuda_backend(const RuntimeOptions& options, std::unique_ptr<CudaDriver> driver,
+                           std::unique_ptr<Backend>* out) {
+  if (!driver) return Status(StatusCode::InvalidArgument, "null CUDA driver table");
   std::unique_ptr<CudaBackend> backend(new CudaBackend(std::move(driver), options));
   HSA_RETURN_IF_ERROR(backend->initialize());
   *out = std::move(backend);

@@ -11,8 +11,13 @@
 
 namespace hsa {
 
+class CudaDriver;
+
 // Unavailable when there is no driver or device (the message says to use backend=cpu).
 Status create_cuda_backend(const RuntimeOptions& options, std::unique_ptr<Backend>* out);
+// The same over a given driver table (tests: a fake driver in host memory).
+Status create_cuda_backend(const RuntimeOptions& options, std::unique_ptr<CudaDriver> driver,
+                           std::unique_ptr<Backend>* out);
 
 }  // namespace hsa
 

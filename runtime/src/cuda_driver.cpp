@@ -37,8 +37,9 @@ Status CudaDriver::check(CUresult result, const std::string& what) const {
   const char* text = nullptr;
   if (cuGetErrorName) cuGetErrorName(result, &name);
   if (cuGetErrorString) cuGetErrorString(result, &text);
-  return Status(StatusCode::DeviceError, what + ": " + (name ? name : "CUDA error " + std::to_string(int(result))) +
-                                             " (" + (text ? text : "no description") + ")");
+  const StatusCode code = result == CUDA_ERROR_OUT_OF_MEMORY ? StatusCode::OutOfMemory : StatusCode::DeviceError;
+  return Status(code, what + ": " + (name ? name : "CUDA error " + std::to_string(int(result))) + " (" +
+                          (text ? text : "no description") + ")");
 }
 
 }  // namespace hsa

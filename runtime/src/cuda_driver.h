@@ -69,11 +69,16 @@ class CudaDriver {
   // dlopen(path) and resolve every entry point; Unavailable with the reason
   // (and "use backend=cpu") when the library or a symbol is missing.
   static Status load(const std::string& path, std::unique_ptr<CudaDriver>* out);
+  // A table with no library behind it, every entry null: tests fill it with a
+  // fake driver (tests/fake_cuda_driver.h) to run the CUDA backend, and to
+  // fail any call, without a GPU.
+  static std::unique_ptr<CudaDriver> without_library() { return std::unique_ptr<CudaDriver>(new CudaDriver()); }
   ~CudaDriver();
   CudaDriver(const CudaDriver&) = delete;
   CudaDriver& operator=(const CudaDriver&) = delete;
 
-  // Ok, or DeviceError "what: CUDA_ERROR_X (description)".
+  // Ok, or DeviceError "what: CUDA_ERROR_X (description)" (OutOfMemory for
+  // CUDA_ERROR_OUT_OF_MEMORY: a device or pinned allocation that failed).
   Status check(CUresult result, const std::string& what) const;
 
 #define HSA_CUDA_DECLARE_ENTRY(name) decltype(&::name) name = nullptr;

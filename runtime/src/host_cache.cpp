@@ -52,6 +52,13 @@ uint32_t HostCache::pages_needed(uint32_t slot, uint64_t tokens) const {
   return uint32_t(after - pages_held(slot));
 }
 
+Status HostCache::pool_full(uint64_t pages_needed) const {
+  return Status(StatusCode::OutOfCapacity, "host KV pool full: " + std::to_string(pages_needed) + " pages needed, " +
+                                               std::to_string(free_.size()) + " of " +
+                                               std::to_string(shape_.pool_pages) +
+                                               " free (release requests, or create the runtime with more pool_pages)");
+}
+
 Status HostCache::check_room(uint32_t slot, uint64_t tokens) const {
   if (slot >= shape_.batch) return Status(StatusCode::Internal, "host cache: bad batch slot");
   // Compared without forming length + tokens, which a huge `tokens` would
@@ -63,42 +70,50 @@ Status HostCache::check_room(uint32_t slot, uint64_t tokens) const {
                                                  std::to_string(shape_.max_tokens()) +
                                                  " (max_context_tokens rounded up to whole units)");
   const uint32_t needed = pages_needed(slot, tokens);
-  if (needed > free_.size())
-    return Status(StatusCode::OutOfCapacity, "host KV pool full: " + std::to_string(needed) + " pages needed, " +
-                                                 std::to_string(free_.size()) + " of " +
-                                                 std::to_string(shape_.pool_pages) + " free");
-  return Status::ok();
+  return needed > free_.size() ? pool_full(needed) : Status::ok();
 }
 
-Status HostCache::append(uint32_t slot, uint64_t tokens, const uint16_t* k, const uint16_t* v) {
-  HSA_RETURN_IF_ERROR(check_room(slot, tokens));
+Status HostCache::append(const uint32_t* slots, size_t count, uint64_t tokens, const uint16_t* k, const uint16_t* v) {
   if (tokens && (!k || (shape_.has_separate_v && !v)))
     return Status(StatusCode::InvalidArgument, "append: null K or V data");
+  uint64_t pages = 0;
+  for (size_t i = 0; i < count; ++i) {
+    HSA_RETURN_IF_ERROR(check_room(slots[i], tokens));
+    pages += pages_needed(slots[i], tokens);
+  }
+  if (pages > free_.size()) return pool_full(pages);
   const uint32_t P = shape_.page_size, H = shape_.kv_heads, D = shape_.head_dim, Dv = shape_.value_dim;
-  int32_t* row = page_of_ + uint64_t(slot) * shape_.max_units;
-  for (uint64_t i = 0; i < tokens; ++i) {
-    const uint32_t t = lengths_[slot];
-    if (t % P == 0) {  // first token of a unit: take the lowest free page
-      row[t / P] = int32_t(*free_.begin());
-      free_.erase(free_.begin());
+  for (size_t i = 0; i < count; ++i) {
+    const uint32_t slot = slots[i];
+    int32_t* row = page_of_ + uint64_t(slot) * shape_.max_units;
+    const uint16_t* slot_k = k + i * tokens * H * D;
+    const uint16_t* slot_v = v ? v + i * tokens * H * Dv : nullptr;
+    for (uint64_t j = 0; j < tokens; ++j) {
+      const uint32_t t = lengths_[slot];
+      if (t % P == 0) {  // first token of a unit: take the lowest free page
+        row[t / P] = int32_t(*free_.begin());
+        free_.erase(free_.begin());
+      }
+      const uint64_t page = uint64_t(row[t / P]);
+      for (uint32_t h = 0; h < H; ++h) {
+        std::memcpy(k_ + ((page * H + h) * P + t % P) * D, slot_k + (j * H + h) * D, D * sizeof(uint16_t));
+        if (v_) std::memcpy(v_ + ((page * H + h) * P + t % P) * Dv, slot_v + (j * H + h) * Dv, Dv * sizeof(uint16_t));
+      }
+      lengths_[slot] = t + 1;
     }
-    const uint64_t page = uint64_t(row[t / P]);
-    for (uint32_t h = 0; h < H; ++h) {
-      std::memcpy(k_ + ((page * H + h) * P + t % P) * D, k + (i * H + h) * D, D * sizeof(uint16_t));
-      if (v_) std::memcpy(v_ + ((page * H + h) * P + t % P) * Dv, v + (i * H + h) * Dv, Dv * sizeof(uint16_t));
-    }
-    lengths_[slot] = t + 1;
   }
   return Status::ok();
 }
 
-void HostCache::release(uint32_t slot) {
+void HostCache::truncate(uint32_t slot, uint32_t length) {
+  if (length >= lengths_[slot]) return;
   int32_t* row = page_of_ + uint64_t(slot) * shape_.max_units;
-  for (uint32_t u = 0; u < shape_.max_units; ++u) {
+  const uint32_t keep = uint32_t((uint64_t(length) + shape_.page_size - 1) / shape_.page_size);
+  for (uint32_t u = keep; u < shape_.max_units; ++u) {
     if (row[u] >= 0) free_.insert(uint32_t(row[u]));
     row[u] = -1;
   }
-  lengths_[slot] = 0;
+  lengths_[slot] = length;
 }
 
 uint64_t HostCache::page_bytes() const {

@@ -47,11 +47,19 @@ class HostCache {
   // Fails (touching nothing) if the request would exceed max context or the pool.
   Status check_room(uint32_t slot, uint64_t tokens) const;
 
-  // Appends `tokens` tokens; k is [tokens][Hkv][D], v is [tokens][Hkv][Dv]
-  // (null when V is part of K). All-or-nothing: on error nothing changed.
-  Status append(uint32_t slot, uint64_t tokens, const uint16_t* k, const uint16_t* v);
+  // Appends `tokens` tokens to each of the `count` (distinct) slots; k is
+  // [count][tokens][Hkv][D], v [count][tokens][Hkv][Dv] (null when V is part
+  // of K). All-or-nothing: every slot's room and the pages of all of them are
+  // checked first; on error nothing changed.
+  Status append(const uint32_t* slots, size_t count, uint64_t tokens, const uint16_t* k, const uint16_t* v);
+  Status append(uint32_t slot, uint64_t tokens, const uint16_t* k, const uint16_t* v) {
+    return append(&slot, 1, tokens, k, v);
+  }
+  // Shrinks a request back to `length` (<= its length) tokens, returning the
+  // pages it no longer needs: undoes an append whose backend step failed.
+  void truncate(uint32_t slot, uint32_t length);
   // Returns the request's pages to the pool and empties its row.
-  void release(uint32_t slot);
+  void release(uint32_t slot) { truncate(slot, 0); }
 
   // The documented host buffers.
   uint16_t* host_k() const { return k_; }
@@ -66,6 +74,7 @@ class HostCache {
 
  private:
   HostCache(const LayerShape& shape, HostAllocator* allocator) : shape_(shape), allocator_(allocator) {}
+  Status pool_full(uint64_t pages_needed) const;
 
   LayerShape shape_;
   HostAllocator* allocator_;

@@ -275,10 +275,15 @@ Status Runtime::prefill(RequestId id, const void* k, const void* v, uint64_t tok
     HSA_RETURN_IF_ERROR(impl_->find_slot(id, &slot));
     if (tokens == 0) return invalid_argument("prefill of 0 tokens");
     if (!k || (impl_->shape.has_separate_v && !v)) return invalid_argument("prefill: null K or V");
-    const uint32_t old_length = impl_->cache->length(slot);
-    HSA_RETURN_IF_ERROR(impl_->cache->append(slot, tokens, static_cast<const uint16_t*>(k),
-                                             static_cast<const uint16_t*>(v)));
-    return impl_->backend->after_prefill(slot, old_length);
+    HostCache& cache = *impl_->cache;
+    const uint32_t old_length = cache.length(slot);
+    HSA_RETURN_IF_ERROR(cache.append(slot, tokens, static_cast<const uint16_t*>(k),
+                                     impl_->shape.has_separate_v ? static_cast<const uint16_t*>(v) : nullptr));
+    const Status status = impl_->backend->after_prefill(slot, old_length);
+    // The backend did not take the tokens: the host cache gives them back, so
+    // the request keeps its old length (release it if the device failed).
+    if (!status.is_ok()) cache.truncate(slot, old_length);
+    return status;
   });
 }
 
@@ -288,25 +293,20 @@ Status Runtime::append(const RequestId* ids, size_t count, const void* new_k, co
     HSA_RETURN_IF_ERROR(impl_->batch_slots(ids, count, &slots));
     if (!new_k || (impl_->shape.has_separate_v && !new_v)) return invalid_argument("append: null K or V");
     HostCache& cache = *impl_->cache;
-    uint64_t pages = 0;
-    for (size_t i = 0; i < count; ++i) {  // all or nothing: check every request first
-      const uint32_t slot = slots[i];
+    std::vector<uint32_t> old_lengths(count);
+    for (size_t i = 0; i < count; ++i) {
       // Kernels see req.length == 0 as a free slot, so the first token comes by prefill.
-      if (cache.length(slot) == 0)
+      old_lengths[i] = cache.length(slots[i]);
+      if (old_lengths[i] == 0)
         return invalid_argument("request " + std::to_string(ids[i]) + " has no tokens: prefill at least one first");
-      HSA_RETURN_IF_ERROR(cache.check_room(slot, 1));
-      pages += cache.pages_needed(slot, 1);
     }
-    if (pages > cache.free_pages())
-      return Status(StatusCode::OutOfCapacity, "host KV pool full: " + std::to_string(pages) + " pages needed, " +
-                                                   std::to_string(cache.free_pages()) + " free");
-    const LayerShape& s = impl_->shape;
-    const uint64_t row_k = uint64_t(s.kv_heads) * s.head_dim, row_v = uint64_t(s.kv_heads) * s.value_dim;
     const uint16_t* k = static_cast<const uint16_t*>(new_k);
-    const uint16_t* v = s.has_separate_v ? static_cast<const uint16_t*>(new_v) : nullptr;
-    for (size_t i = 0; i < count; ++i)
-      HSA_RETURN_IF_ERROR(cache.append(slots[i], 1, k + i * row_k, v ? v + i * row_v : nullptr));
-    return impl_->backend->after_append(slots.data(), count, k, v);
+    const uint16_t* v = impl_->shape.has_separate_v ? static_cast<const uint16_t*>(new_v) : nullptr;
+    HSA_RETURN_IF_ERROR(cache.append(slots.data(), count, 1, k, v));  // all requests or none
+    const Status status = impl_->backend->after_append(slots.data(), count, k, v);
+    if (!status.is_ok())  // as in prefill: the requests keep their old lengths
+      for (size_t i = 0; i < count; ++i) cache.truncate(slots[i], old_lengths[i]);
+    return status;
   });
 }
 

@@ -18,7 +18,8 @@
 #include <string>
 #include <vector>
 
-#include "hsa/artifact_writer.h"
+#include "hsa/sha256.h"
+#include "test_artifact.h"
 
 using namespace hsa::artifact;
 
@@ -32,33 +33,11 @@ bool parse_u32(const std::string& text, uint32_t* out) {
   return true;
 }
 
-// A PTX kernel that takes the launch's parameters and returns.
-std::string noop_ptx(const std::string& chip, const std::string& entry, const std::vector<Arg>& args) {
-  std::string ptx = ".version 8.0\n.target " + chip + "\n.address_size 64\n.visible .entry " + entry + "(";
-  for (size_t i = 0; i < args.size(); ++i) {
-    const ArgKind kind = ArgKind(args[i].record.kind);
-    const bool narrow = kind == ArgKind::SymbolI32 || kind == ArgKind::ImmediateI32;
-    ptx += std::string(i ? ",\n  " : "\n  ") + (narrow ? ".param .u32 p" : ".param .u64 p") + std::to_string(i);
-  }
-  return ptx + ")\n{\n  ret;\n}\n";
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  LayerConfigRecord c{};
-  c.num_q_heads = 32;
-  c.num_kv_heads = 8;
-  c.head_dim = 128;
-  c.value_dim = 0;
-  c.page_size = 16;
-  c.kv_dtype = uint32_t(KvDtype::BF16);
-  c.scope = uint32_t(SelectionScope::KvHead);
-  c.algorithm = uint32_t(Algorithm::Quest);
-  c.budget_units = 128;
-  c.capacity_units = 512;
-  c.sink_units = 1;
-  c.window_units = 2;
+  LayerConfigRecord c = default_test_config();
+  c.value_dim = 0;  // --value-dim, else D
   std::string out, chip = "sm_90a";
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -105,48 +84,15 @@ int main(int argc, char** argv) {
   if (c.value_dim == 0) c.value_dim = c.head_dim;
   if (c.algorithm != uint32_t(Algorithm::Quest)) c.quest_combine = 0;
 
-  ArtifactWriter w;
-  w.set_layer_config(c);
-  w.set_target(chip.c_str(), 80);
-  w.add_documented_buffers();
-  using S = Symbol;
-  const Expr B = Expr::sym(S::Batch), G = Expr::sym(S::Groups), N = Expr::sym(S::MaxUnits), Hq = Expr::sym(S::QHeads),
-             Dv = Expr::sym(S::ValueDim), splits = Expr::constant(4);
-  w.add_buffer("buf.unit_slot", Tier::Device, ElementType::I32, BufferScope::PerBatchSlot, {B, G, N},
-               kBufferFlagFillMinusOne);
-  w.add_buffer("scratch.attn_o", Tier::Device, ElementType::F32, BufferScope::PerBatchSlot, {B, Hq, splits, Dv});
-  w.add_buffer("scratch.attn_lse", Tier::Device, ElementType::F32, BufferScope::PerBatchSlot, {B, Hq, splits});
-
-  // One no-op kernel per plan, each with an ABI-v2 parameter list.
-  auto plan = [&](const char* name, const std::vector<const char*>& memrefs) {
-    std::vector<Arg> args;
-    for (const char* buffer : memrefs) {
-      const std::vector<Arg> descriptor = w.memref_args(w.buffer_index(buffer));
-      args.insert(args.end(), descriptor.begin(), descriptor.end());
-    }
-    args.push_back(Arg::symbol_i32(Symbol::MaxUnits));
-    args.push_back(Arg::expr_i64(Expr::sym(S::Batch) * Expr::sym(S::MaxTokens)));
-    const std::string entry = std::string("hsa_test_noop_") + name;
-    const uint32_t kernel = w.add_kernel(std::string("noop_") + name, entry, {}, noop_ptx(chip, entry, args),
-                                         Expr::constant(0));
-    w.add_plan(name, {LaunchSpec{kernel,
-                                 {B, G, Expr::constant(1)},
-                                 {Expr::constant(128), Expr::constant(1), Expr::constant(1)},
-                                 Expr::constant(0),
-                                 args}});
-  };
-  plan("prefill", {"host.k", "host.page_of", "req.length"});
-  plan("append", {"io.new_k", "host.page_of", "req.length", "buf.slot_unit"});
-  plan("decode_step", {"io.q", "buf.k", "buf.unit_slot", "scratch.attn_o", "io.o"});
-
-  const std::vector<uint8_t> bytes = w.finish();
+  const std::vector<uint8_t> bytes = make_test_artifact(c, chip);
   std::ofstream file(out, std::ios::binary);
   file.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
   if (!file) {
     std::fprintf(stderr, "hsa-make-test-artifact: cannot write '%s'\n", out.c_str());
     return 1;
   }
-  std::printf("wrote %s (%zu bytes): Hq %u, Hkv %u, D %u, P %u, K %u, C %u\n", out.c_str(), bytes.size(), c.num_q_heads,
-              c.num_kv_heads, c.head_dim, c.page_size, c.budget_units, c.capacity_units);
+  std::printf("wrote %s (%zu bytes, sha256 %s): Hq %u, Hkv %u, D %u, P %u, K %u, C %u\n", out.c_str(), bytes.size(),
+              hsa::sha256_hex(bytes.data(), bytes.size()).c_str(), c.num_q_heads, c.num_kv_heads, c.head_dim,
+              c.page_size, c.budget_units, c.capacity_units);
   return 0;
 }

@@ -79,6 +79,21 @@ struct Arg {
   }
 };
 
+// A PTX kernel that takes exactly `args` as its parameters (.u32 for the i32
+// kinds, .u64 for the rest: kernel ABI v2) and returns: the kernel of
+// writer-built test artifacts, which the CUDA backend loads and launches and
+// whose parameter list the loader checks against the launches.
+inline std::string noop_kernel_ptx(const std::string& chip, const std::string& entry, const std::vector<Arg>& args) {
+  std::string ptx = ".version 8.0\n.target " + chip + "\n.address_size 64\n\n.visible .entry " + entry + "(";
+  for (size_t i = 0; i < args.size(); ++i) {
+    const ArgKind kind = ArgKind(args[i].record.kind);
+    const bool narrow = kind == ArgKind::SymbolI32 || kind == ArgKind::ImmediateI32;
+    ptx += std::string(i ? ",\n\t" : "\n\t") + (narrow ? ".param .u32 " : ".param .u64 ") + entry + "_param_" +
+           std::to_string(i);
+  }
+  return ptx + "\n)\n{\n\tret;\n}\n";
+}
+
 struct LaunchSpec {
   uint32_t kernel;
   Expr grid[3];

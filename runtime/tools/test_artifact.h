@@ -1,0 +1,77 @@
+// The writer-built test artifact of hsa-make-test-artifact (also built by the
+// runtime's tests and the fuzzer's seed corpus): the layer config's
+// documented buffer table plus the free-form buffers the compiler emits
+// (buf.unit_slot, scratch.attn_o, scratch.attn_lse) and one PTX no-op kernel
+// per plan whose parameter list follows kernel ABI v2 (memref descriptors
+// expanded, ExprI64 sizes and strides). The CUDA backend loads and launches
+// the kernels, which compute nothing; the CPU backend ignores them.
+#ifndef HSA_RUNTIME_TOOLS_TEST_ARTIFACT_H
+#define HSA_RUNTIME_TOOLS_TEST_ARTIFACT_H
+
+#include <string>
+#include <vector>
+
+#include "hsa/artifact_writer.h"
+
+namespace hsa {
+namespace artifact {
+
+// Hq 32, Hkv 8, D 128, bf16, P 16, Quest (max) kv_head, K 128, C 512, sinks 1, window 2.
+inline LayerConfigRecord default_test_config() {
+  LayerConfigRecord c{};
+  c.num_q_heads = 32;
+  c.num_kv_heads = 8;
+  c.head_dim = 128;
+  c.value_dim = 128;
+  c.page_size = 16;
+  c.kv_dtype = uint32_t(KvDtype::BF16);
+  c.scope = uint32_t(SelectionScope::KvHead);
+  c.algorithm = uint32_t(Algorithm::Quest);
+  c.budget_units = 128;
+  c.capacity_units = 512;
+  c.sink_units = 1;
+  c.window_units = 2;
+  return c;
+}
+
+inline std::vector<uint8_t> make_test_artifact(const LayerConfigRecord& c, const std::string& chip = "sm_90a") {
+  ArtifactWriter w;
+  w.set_layer_config(c);
+  w.set_target(chip.c_str(), 80);
+  w.add_documented_buffers();
+  using S = Symbol;
+  const Expr B = Expr::sym(S::Batch), G = Expr::sym(S::Groups), N = Expr::sym(S::MaxUnits), Hq = Expr::sym(S::QHeads),
+             Dv = Expr::sym(S::ValueDim), splits = Expr::constant(4);
+  w.add_buffer("buf.unit_slot", Tier::Device, ElementType::I32, BufferScope::PerBatchSlot, {B, G, N},
+               kBufferFlagFillMinusOne);
+  w.add_buffer("scratch.attn_o", Tier::Device, ElementType::F32, BufferScope::PerBatchSlot, {B, Hq, splits, Dv});
+  w.add_buffer("scratch.attn_lse", Tier::Device, ElementType::F32, BufferScope::PerBatchSlot, {B, Hq, splits});
+
+  // One no-op kernel per plan, each with its own ABI-v2 parameter list.
+  auto plan = [&](const char* name, std::vector<const char*> memrefs) {
+    std::vector<Arg> args;
+    for (const char* buffer : memrefs) {
+      const std::vector<Arg> descriptor = w.memref_args(w.buffer_index(buffer));
+      args.insert(args.end(), descriptor.begin(), descriptor.end());
+    }
+    args.push_back(Arg::symbol_i32(Symbol::MaxUnits));
+    args.push_back(Arg::expr_i64(Expr::sym(S::Batch) * Expr::sym(S::MaxTokens)));
+    const std::string entry = std::string("hsa_test_noop_") + name;
+    const uint32_t kernel =
+        w.add_kernel(std::string("noop_") + name, entry, {}, noop_kernel_ptx(chip, entry, args), Expr::constant(0));
+    w.add_plan(name, {LaunchSpec{kernel,
+                                 {B, G, Expr::constant(1)},
+                                 {Expr::constant(128), Expr::constant(1), Expr::constant(1)},
+                                 Expr::constant(0),
+                                 args}});
+  };
+  plan("prefill", {"host.k", "host.page_of", "req.length"});
+  plan("append", {"io.new_k", "host.page_of", "req.length", "buf.slot_unit"});
+  plan("decode_step", {"io.q", "buf.k", "buf.unit_slot", "scratch.attn_o", "io.o"});
+  return w.finish();
+}
+
+}  // namespace artifact
+}  // namespace hsa
+
+#endif  // HSA_RUNTIME_TOOLS_TEST_ARTIFACT_H
