@@ -30,8 +30,13 @@ struct SerializeKernelsPass
     : public PassWrapper<SerializeKernelsPass, OperationPass<ModuleOp>> {
   MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(SerializeKernelsPass)
 
-  SerializeKernelsPass(std::string format, std::string toolkit)
-      : format(std::move(format)), toolkit(std::move(toolkit)) {}
+  SerializeKernelsPass() = default;
+  SerializeKernelsPass(const SerializeKernelsPass &other)
+      : PassWrapper(other) {}
+  SerializeKernelsPass(StringRef formatValue, StringRef toolkitValue) {
+    format = formatValue.str();
+    toolkit = toolkitValue.str();
+  }
 
   StringRef getArgument() const override { return "hsa-serialize-kernels"; }
   StringRef getDescription() const override {
@@ -46,7 +51,8 @@ struct SerializeKernelsPass
     ModuleOp module = getOperation();
     if (format != "both") {
       std::optional<gpu::CompilationTarget> target =
-          llvm::StringSwitch<std::optional<gpu::CompilationTarget>>(format)
+          llvm::StringSwitch<std::optional<gpu::CompilationTarget>>(
+              StringRef(format))
               .Case("isa", gpu::CompilationTarget::Assembly)
               .Case("bin", gpu::CompilationTarget::Binary)
               .Case("fatbin", gpu::CompilationTarget::Fatbin)
@@ -90,7 +96,16 @@ struct SerializeKernelsPass
     }
   }
 
-  std::string format, toolkit;
+  // Options, so that a printed pipeline (--dump-pass-pipeline) replays.
+  Option<std::string> format{
+      *this, "format",
+      llvm::cl::desc("isa (PTX), bin (cubin), fatbin, or both (PTX and "
+                     "cubin objects in one gpu.binary)"),
+      llvm::cl::init("isa")};
+  Option<std::string> toolkit{
+      *this, "toolkit",
+      llvm::cl::desc("CUDA toolkit holding ptxas (default: PATH)"),
+      llvm::cl::init("")};
 };
 
 } // namespace
@@ -154,6 +169,7 @@ void ::hsa::buildLowerToNVVMPipeline(OpPassManager &pm,
 }
 
 void ::hsa::registerPipelines() {
+  PassRegistration<SerializeKernelsPass>();
   PassPipelineRegistration<LowerToGPUOptions>(
       "hsa-lower-to-gpu",
       "Lowers hsa layers to gpu.func kernels and gpu.launch_func plans",
