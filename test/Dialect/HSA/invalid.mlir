@@ -493,3 +493,30 @@ func.func @f(%u: memref<?x8x128xi32, #hsa.tier<device>>, %step: memref<?xi32, #h
   }
   return
 }
+
+// -----
+
+// Upper bounds keep every derived size within int64 (found by fuzzing:
+// sinks + window overflowed with window = 2^63 - 1).
+// expected-error @below {{q_heads (8192) and kv_heads (8) must be at most 4096}}
+hsa.layer @l config(#hsa.config<q_heads = 8192, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{head and latent dims must be at most 65536, got 9223372036854775807}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 9223372036854775807, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{page_size must be at most 1048576 tokens, got 2097152}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 2097152, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{buffer capacity must be at most 16777216 units, got 16777217}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 16777217, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{sinks (1) and window (9223372036854775807) must be at most 16777216 units}}
+hsa.layer @l config(<q_heads = 8, kv_heads = 8, head_dim = 64, kv_dtype = f16, page_size = 16, scope = request>) algorithm(#hsa.streaming_llm) budget(4) buffer(<capacity = 4, policy = lru>) forced(<sinks = 1, window = 9223372036854775807>) format(#hsa.native)

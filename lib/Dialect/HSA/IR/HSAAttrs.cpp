@@ -26,6 +26,13 @@ void HSADialect::registerAttributes() {
 // LayerConfigAttr
 //===----------------------------------------------------------------------===//
 
+// Upper bounds far above any model, so that every size the compiler and the
+// runtime derive (products of heads, dims, pages, units) fits in int64.
+static constexpr int64_t kMaxHeads = 4096;
+static constexpr int64_t kMaxHeadDim = 65536;
+static constexpr int64_t kMaxPageSize = 1 << 20;
+static constexpr int64_t kMaxUnits = 1 << 24;
+
 LogicalResult
 LayerConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                         int64_t qHeads, int64_t kvHeads,
@@ -36,6 +43,9 @@ LayerConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (qHeads <= 0 || kvHeads <= 0)
     return emitError() << "q_heads (" << qHeads << ") and kv_heads ("
                        << kvHeads << ") must be positive";
+  if (qHeads > kMaxHeads || kvHeads > kMaxHeads)
+    return emitError() << "q_heads (" << qHeads << ") and kv_heads ("
+                       << kvHeads << ") must be at most " << kMaxHeads;
   if (qHeads % kvHeads != 0)
     return emitError() << "q_heads (" << qHeads
                        << ") must be a multiple of kv_heads (" << kvHeads
@@ -49,6 +59,9 @@ LayerConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
     if (dim && *dim <= 0)
       return emitError() << "head and latent dims must be positive, got "
                          << *dim;
+    else if (dim && *dim > kMaxHeadDim)
+      return emitError() << "head and latent dims must be at most "
+                         << kMaxHeadDim << ", got " << *dim;
   if (latentDim && kvHeads != 1)
     return emitError() << "a latent (MLA) layer has one KV head, got kv_heads = "
                        << kvHeads;
@@ -56,6 +69,9 @@ LayerConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
     return emitError() << "kv_dtype must be bf16 or f16, got " << kvDtype;
   if (pageSize <= 0)
     return emitError() << "page_size must be positive, got " << pageSize;
+  if (pageSize > kMaxPageSize)
+    return emitError() << "page_size must be at most " << kMaxPageSize
+                       << " tokens, got " << pageSize;
   return success();
 }
 
@@ -93,6 +109,9 @@ BufferPolicyAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                          int64_t capacity, EvictionPolicy) {
   if (capacity <= 0)
     return emitError() << "buffer capacity must be positive, got " << capacity;
+  if (capacity > kMaxUnits)
+    return emitError() << "buffer capacity must be at most " << kMaxUnits
+                       << " units, got " << capacity;
   return success();
 }
 
@@ -105,6 +124,9 @@ ForcedUnitsAttr::verify(function_ref<InFlightDiagnostic()> emitError,
     return emitError() << "window must be at least 1 (it always holds the "
                           "unit being written), got "
                        << window;
+  if (sinks > kMaxUnits || window > kMaxUnits)
+    return emitError() << "sinks (" << sinks << ") and window (" << window
+                       << ") must be at most " << kMaxUnits << " units";
   return success();
 }
 
