@@ -2,6 +2,7 @@
 
 #include "hsa/InitAll.h"
 
+#include "hsa/Conversion/HSAToGPU/AlgorithmKernels.h"
 #include "hsa/Conversion/HSAToGPU/LoweringLimits.h"
 #include "hsa/Conversion/Passes.h"
 #include "hsa/Dialect/HSA/IR/HSADialect.h"
@@ -30,4 +31,5 @@ void hsa::registerToolDialects(mlir::DialectRegistry &registry) {
   mlir::registerAllToLLVMIRTranslations(registry);
   hsa::registerAllDialects(registry);
   mlir::hsa::registerLoweringLimits(registry);
+  mlir::hsa::registerAlgorithmKernels(registry);
 }

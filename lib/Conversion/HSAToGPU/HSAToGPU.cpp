@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "hsa/Conversion/Passes.h"
+#include "hsa/Conversion/HSAToGPU/AlgorithmKernels.h"
 
 #include "KernelBuilder.h"
 
@@ -61,6 +62,13 @@ static LogicalResult checkSupported(Operation *op, LayerOp layer) {
 namespace {
 struct ConvertHSAToGPUPass
     : public hsa::impl::ConvertHSAToGPUBase<ConvertHSAToGPUPass> {
+  // The algorithm packages' kernels are models of their attributes: attach
+  // them wherever the pass runs.
+  void getDependentDialects(DialectRegistry &registry) const override {
+    ConvertHSAToGPUBase::getDependentDialects(registry);
+    registerAlgorithmKernels(registry);
+  }
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
     // Fused groups: move their ops out, in order, and lower them together.

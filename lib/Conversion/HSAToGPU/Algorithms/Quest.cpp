@@ -1,0 +1,728 @@
+//===- Quest.cpp - the Quest package's kernels ----------------------------===//
+//
+// Quest (Tang et al., 2024): per unit and KV head the element-wise min and
+// max of its keys (repr.kmin, repr.kmax); a unit's score is the upper bound
+// sum_d max(q_d*kmin_d, q_d*kmax_d) of q . k over its tokens.
+//
+// score: one block of 256 threads handles one (request, group, chunk of
+// units). R lanes (R = 16 for a 128-dim bf16 row) share one unit row: each
+// lane reads 16-byte vectors of kmin/kmax (8 elements) and keeps its partial
+// bound sum_d max(q_d*kmin_d, q_d*kmax_d) per (unit, query row) in fp32.
+// A lane handles U units (rows u = chunkStart + i*RG + r, i < U, RG = 256/R
+// row groups) so that 2*U 16-byte loads are in flight per thread. The
+// group's queries are staged once per block into shared memory as f32 (for
+// `mean_query`, the mean of every KV head's query heads).
+//
+// The partial sums of all (unit, head) pairs are reduced over the R lanes of
+// a row with a butterfly *reduce-scatter*: at every xor step a lane keeps
+// half of its values and sends the other half, so U*H values need
+// U*H/2 + U*H/4 + ... shuffles instead of U*H*log2(R); afterwards every lane
+// holds the full sum of one (unit, head) pair, and `max` combines heads with
+// a few more xor-max shuffles. `sum` and `mean_query` are linear, so their
+// lanes add all heads first and reduce only U values.
+//
+// Combine rules (docs/BUFFERS.md, BRIEF.md): the group's KV heads are
+// [g*Hu, (g+1)*Hu); `max`: max over all their query heads of the per-head
+// bound; `sum`: the sum of those bounds; `mean_query`: per KV head the bound
+// of the mean of its G query heads, summed over the group's KV heads (one KV
+// head for kv_head scope, all of them for request scope, as SGLang does).
+//
+// Quest's bound is computed as written, max(q*kmin, q*kmax) per element
+// (fp32 mul, max, add; no contraction), so it does not rely on kmin <= kmax.
+//
+// update_repr, grid (B, ceil(Hkv * D/8 / 128)), 128 threads: one thread per
+// 8 key dims of one KV head folds the appended key into the min/max bounds
+// of unit t / P; a unit whose first token this is (t % P == 0) starts at the
+// key, so stale bounds never leak in.
+//
+// rebuild_repr, grid (ceil(N * Hkv * D/8 / 128), B), 128 threads: one
+// thread per (unit, KV head, 8 key dims) recomputes the unit's min/max from
+// its host page, read zero-copy through the mapped pool's device address.
+// Consecutive threads cover consecutive dims, then heads, of one unit, so a
+// warp's load at token row p touches two 256-byte runs. A thread issues its
+// P 16-byte row loads in batches of up to 8 before folding them; rows past
+// the last token of a partial unit re-read the last token (no guard, no
+// effect on min/max). Units past the length or without a page (page_of ==
+// -1) are skipped and keep their old bounds.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Algorithms.h"
+#include "../ScoreFrame.h"
+
+#include "hsa/Conversion/HSAToGPU/AlgorithmKernels.h"
+
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "llvm/ADT/bit.h"
+#include "llvm/Support/MathExtras.h"
+
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::hsa;
+
+using Pred = arith::CmpIPredicate;
+using FPred = arith::CmpFPredicate;
+
+static constexpr int64_t kScoreBlock = 256;
+/// Largest f32 query staging buffer (static shared memory is 48 KiB).
+static constexpr int64_t kMaxStagedQueryBytes = 32 * 1024;
+/// Most query heads whose partial bounds a lane keeps at once (max combine).
+static constexpr int64_t kMaxChunkHeads = 16;
+static constexpr int64_t kWriteBlock = 128;
+/// 16-byte host loads a rebuild thread issues before folding them.
+static constexpr int64_t kRebuildInFlight = 8;
+
+/// mean_query stages the mean query of each KV head of a unit (f32).
+static LogicalResult checkQuestLimits(LayerOp layer, EmitErrorFn emitError) {
+  auto quest = cast<QuestAttr>(layer.getAlgorithm());
+  if (quest.getCombine() != ScoreCombine::mean_query)
+    return success();
+  LayerConfigAttr config = layer.getConfig();
+  int64_t bytes = config.getHeadsPerUnit() * config.getKeyDim() * 4;
+  if (bytes > kMaxStagedQueryBytes)
+    return emitError() << "cannot be lowered: mean_query needs " << bytes
+                       << " bytes of staged queries (limit "
+                       << kMaxStagedQueryBytes << ")";
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// score
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// Result of a butterfly reduce-scatter over the R lanes of a row: `vals`
+/// are what this lane keeps; the original index of `vals[j]` is
+/// `j + sum over steps of (lane & offset ? weight : 0)`; a step of weight 0
+/// was a plain all-reduce step.
+struct Scattered {
+  SmallVector<Value> vals;
+  SmallVector<std::pair<int64_t, int64_t>> steps; // (lane offset, weight)
+};
+} // namespace
+
+static Value shuffleXor(KernelBuilder &b, Value v, int64_t offset) {
+  return gpu::ShuffleOp::create(b, v, offset, kWarpSize, gpu::ShuffleMode::XOR)
+      .getShuffleResult();
+}
+
+/// Sums `vals` (a power-of-two count) over the `width` lanes of a row.
+static Scattered reduceScatter(KernelBuilder &b, SmallVector<Value> vals,
+                               int64_t width, Value lane) {
+  Scattered out;
+  for (int64_t offset = width / 2; offset >= 1; offset /= 2) {
+    if (vals.size() == 1) {
+      vals[0] = b.addF(vals[0], shuffleXor(b, vals[0], offset));
+      out.steps.push_back({offset, 0});
+      continue;
+    }
+    int64_t half = vals.size() / 2;
+    Value upper = b.cmp(Pred::ne, b.andI(lane, b.i32(offset)), b.i32(0));
+    SmallVector<Value> next;
+    for (int64_t j = 0; j < half; ++j) {
+      Value keep = b.select(upper, vals[j + half], vals[j]);
+      Value send = b.select(upper, vals[j], vals[j + half]);
+      next.push_back(b.addF(keep, shuffleXor(b, send, offset)));
+    }
+    out.steps.push_back({offset, half});
+    vals = std::move(next);
+  }
+  out.vals = std::move(vals);
+  return out;
+}
+
+/// Which unit the values a lane keeps after `reduceUnits` belong to: value
+/// `jj` is unit `jj + unitBase`; lanes with any bit of `nonUnitMask` set hold
+/// duplicates. Mirrors `reduceUnits` (integer work on the lane id only).
+static Value unitLayout(KernelBuilder &b, int64_t count, int64_t heads,
+                        int64_t width, Value lane, int64_t &nonUnitMask) {
+  Value unitBase = b.i32(0);
+  nonUnitMask = 0;
+  int64_t kept = count;
+  for (int64_t offset = width / 2; offset >= 1; offset /= 2) {
+    if (kept == 1) {
+      nonUnitMask |= offset;
+      continue;
+    }
+    int64_t weight = kept / 2;
+    if (weight >= heads) {
+      Value bit = b.cmp(Pred::ne, b.andI(lane, b.i32(offset)), b.i32(0));
+      unitBase =
+          b.add(unitBase, b.select(bit, b.i32(weight / heads), b.i32(0)));
+    } else {
+      nonUnitMask |= offset;
+    }
+    kept = weight;
+  }
+  return unitBase;
+}
+
+/// Reduces `vals` (index `unit * heads + head`, a power-of-two count) over
+/// the lanes of a row and, for `heads > 1`, takes the max over the heads.
+/// Returns the values this lane keeps (see `unitLayout`).
+static SmallVector<Value> reduceUnits(KernelBuilder &b, SmallVector<Value> vals,
+                                      int64_t heads, int64_t width,
+                                      Value lane) {
+  Scattered s = reduceScatter(b, std::move(vals), width, lane);
+  int64_t kept = s.vals.size();
+  SmallVector<Value> out;
+  if (kept >= heads) {
+    for (int64_t jj = 0; jj < kept / heads; ++jj) {
+      Value v = s.vals[jj * heads];
+      for (int64_t t = 1; t < heads; ++t)
+        v = b.maxF(v, s.vals[jj * heads + t]);
+      out.push_back(v);
+    }
+    return out;
+  }
+  // Fewer kept values than heads: the kept values are heads of one unit;
+  // the other heads sit in the lanes of the low-weight scatter steps.
+  Value v = s.vals[0];
+  for (int64_t j = 1; j < kept; ++j)
+    v = b.maxF(v, s.vals[j]);
+  for (auto [offset, weight] : s.steps)
+    if (weight > 0 && weight < heads)
+      v = b.maxF(v, shuffleXor(b, v, offset));
+  out.push_back(v);
+  return out;
+}
+
+static Value loadF32Vector(KernelBuilder &b, Value memref, ValueRange indices,
+                           int64_t lanes) {
+  auto type = VectorType::get({lanes}, b.getF32Type());
+  return vector::LoadOp::create(b, type, memref, indices,
+                                /*nontemporal=*/false, llvm::MaybeAlign(16));
+}
+
+static void storeF32Vector(KernelBuilder &b, Value vector, Value memref,
+                           ValueRange indices) {
+  vector::StoreOp::create(b, vector, memref, indices, /*nontemporal=*/false,
+                          llvm::MaybeAlign(16));
+}
+
+static LogicalResult lowerQuestScore(KernelContext &ctx, ScoreOp op,
+                                     QuestAttr quest, ScoreFrame &fused) {
+  LayerOp layer = getLayer(op);
+  LayerConfigAttr config = layer.getConfig();
+  const int64_t groupSize = config.getGroupSize(); // query heads per KV head
+  const int64_t hu = config.getHeadsPerUnit();     // KV heads per group
+  const int64_t dim = config.getKeyDim();
+  const int64_t pageSize = config.getPageSize();
+  const int64_t sinks = layer.getForced().getSinks();
+  const int64_t window = layer.getForced().getWindow();
+  const int64_t lanes = kVectorBytes / config.getElementBytes();
+  const int64_t vectors = dim / lanes;                 // vectors per row
+  const int64_t width = std::min<int64_t>(
+      kWarpSize, llvm::PowerOf2Ceil(vectors));          // lanes per row (R)
+  const int64_t perLane = (vectors + width - 1) / width; // vectors per lane
+  const int64_t rowGroups = kScoreBlock / width;         // RG
+  int64_t unitsPerLane = std::max<int64_t>(1, int64_t(llvm::bit_floor(uint64_t(4 / perLane))));
+  if (hu > 1)
+    unitsPerLane = std::max<int64_t>(1, unitsPerLane / 2);
+  const int64_t U = unitsPerLane;
+  const int64_t unitsPerBlock = U * rowGroups;
+
+  const ScoreCombine combine = quest.getCombine();
+  const bool isMax = combine == ScoreCombine::max;
+  const bool isMean = combine == ScoreCombine::mean_query;
+  const int64_t rowsPerKvh = isMean ? 1 : groupSize;
+  const int64_t stagedRows = hu * rowsPerKvh;
+  const bool staged = stagedRows * dim * 4 <= kMaxStagedQueryBytes;
+  if (isMean && !staged)
+    return checkQuestLimits(layer, [&] { return op.emitOpError(); });
+  // Heads reduced together per chunk (max only): U * chunk values <= 2R.
+  const int64_t headsPadded = llvm::PowerOf2Ceil(groupSize);
+  const int64_t chunkHeads =
+      isMax ? std::min<int64_t>({headsPadded, kMaxChunkHeads,
+                                 std::max<int64_t>(1, 2 * width / U)})
+            : 1;
+  const int64_t chunks = isMax ? (groupSize + chunkHeads - 1) / chunkHeads : 1;
+
+  Value kminArg = op.getReprs()[0], kmaxArg = op.getReprs()[1];
+  SmallVector<Value> operands = {op.getQueries(), op.getLengths(), kminArg,
+                                 kmaxArg, op.getScores()};
+  fused.appendOperands(operands);
+  gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
+      kernelName(layer, fused.stage()), operands, {kScoreBlock},
+      [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
+        Value queries = fn.getArgument(0), lengths = fn.getArgument(1),
+              kmin = fn.getArgument(2), kmax = fn.getArgument(3),
+              scores = fn.getArgument(4);
+        Value qStage;
+        if (staged)
+          qStage = KernelContext::addSharedBuffer(fn, {stagedRows, dim},
+                                                  b.getF32Type());
+        Value batch = b.blockId(gpu::Dimension::z);
+        Value group = b.blockId(gpu::Dimension::y);
+        Value chunkStart =
+            b.mul(b.blockId(gpu::Dimension::x), b.index(unitsPerBlock));
+        Value tid = b.threadId();
+        Value row = b.divU(tid, b.index(width));      // row group r
+        Value lane = b.remU(tid, b.index(width));     // lane in the row
+        Value lane32 = b.toI32(lane);
+        Value units = memref::DimOp::create(b, scores, 2);
+        Value n = b.minS(b.ceilDivU(b.toIndex(b.load(lengths, {batch})),
+                                    b.index(pageSize)),
+                         units);
+        Value ninf = b.f32(-std::numeric_limits<double>::infinity());
+        Value zero = b.f32(0.0);
+        Value firstKvh = b.mul(group, b.index(hu));
+
+        b.ifThenElse(
+            b.cmp(Pred::ult, chunkStart, n), {},
+            [&]() -> SmallVector<Value> {
+              // Stage the group's query rows as f32.
+              if (staged) {
+                b.forRange(tid, b.index(stagedRows * vectors),
+                           b.index(kScoreBlock), [&](Value item) {
+                  Value srow = b.divU(item, b.index(vectors));
+                  Value col = b.mul(b.remU(item, b.index(vectors)),
+                                    b.index(lanes));
+                  Value q;
+                  if (isMean) {
+                    Value head0 = b.mul(b.add(firstKvh, srow),
+                                        b.index(groupSize));
+                    q = b.toF32(b.loadVector(lanes, queries, {batch, head0, col}));
+                    for (int64_t t = 1; t < groupSize; ++t)
+                      q = b.addF(q, b.toF32(b.loadVector(
+                                        lanes, queries,
+                                        {batch, b.add(head0, b.index(t)), col})));
+                    if (groupSize > 1) {
+                      Value div = vector::BroadcastOp::create(
+                          b, q.getType(), b.f32(double(groupSize)));
+                      q = arith::DivFOp::create(b, q, div);
+                    }
+                  } else {
+                    Value head = b.add(b.mul(firstKvh, b.index(groupSize)), srow);
+                    q = b.toF32(b.loadVector(lanes, queries, {batch, head, col}));
+                  }
+                  storeF32Vector(b, q, qStage, {srow, col});
+                });
+                b.barrier();
+              }
+
+              // This lane's units and vector columns.
+              Value nLast = b.sub(n, b.index(1));
+              SmallVector<Value> unitIds, loadIds;
+              for (int64_t i = 0; i < U; ++i) {
+                Value u = b.add(chunkStart,
+                                b.add(b.index(i * rowGroups), row));
+                unitIds.push_back(u);
+                loadIds.push_back(b.minS(u, nLast));
+              }
+              SmallVector<Value> cols, colValid;
+              for (int64_t j = 0; j < perLane; ++j) {
+                Value vc = b.add(lane, b.index(j * width));
+                if ((j + 1) * width <= vectors) {
+                  cols.push_back(b.mul(vc, b.index(lanes)));
+                  colValid.push_back(nullptr);
+                } else {
+                  Value ok = b.cmp(Pred::ult, vc, b.index(vectors));
+                  colValid.push_back(ok);
+                  cols.push_back(
+                      b.mul(b.select(ok, vc, b.index(0)), b.index(lanes)));
+                }
+              }
+
+              // Query row `qrow` (index into the staged rows, or a global
+              // head) for vector j of this lane: lanes x f32 scalars, zero in
+              // columns past the row.
+              auto queryScalars = [&](Value kvhLocal, Value t, int64_t j) {
+                Value q;
+                if (staged) {
+                  Value srow = b.add(b.mul(kvhLocal, b.index(rowsPerKvh)), t);
+                  q = loadF32Vector(b, qStage, {srow, cols[j]}, lanes);
+                } else {
+                  Value head = b.add(
+                      b.mul(b.add(firstKvh, kvhLocal), b.index(groupSize)), t);
+                  q = b.toF32(b.loadVector(lanes, queries, {batch, head, cols[j]}));
+                }
+                SmallVector<Value> s;
+                for (int64_t e = 0; e < lanes; ++e) {
+                  Value x = b.extract(q, e);
+                  if (colValid[j])
+                    x = b.select(colValid[j], x, zero);
+                  s.push_back(x);
+                }
+                return s;
+              };
+
+              // One KV head of the group: loads the lanes' slices of the U
+              // unit rows, then the partial bounds per (unit, query row).
+              using Bounds = SmallVector<SmallVector<Value>>; // [i][e] over j
+              auto loadUnits = [&](Value kvh) {
+                std::pair<Bounds, Bounds> rows; // kmin, kmax scalars [i][j*lanes+e]
+                SmallVector<Value> vmin, vmax;
+                for (int64_t i = 0; i < U; ++i)
+                  for (int64_t j = 0; j < perLane; ++j) {
+                    vmin.push_back(
+                        b.loadVector(lanes, kmin, {batch, kvh, loadIds[i], cols[j]}));
+                    vmax.push_back(
+                        b.loadVector(lanes, kmax, {batch, kvh, loadIds[i], cols[j]}));
+                  }
+                for (int64_t i = 0; i < U; ++i) {
+                  SmallVector<Value> lo, hi;
+                  for (int64_t j = 0; j < perLane; ++j) {
+                    Value fmin = b.toF32(vmin[i * perLane + j]);
+                    Value fmax = b.toF32(vmax[i * perLane + j]);
+                    for (int64_t e = 0; e < lanes; ++e) {
+                      lo.push_back(b.extract(fmin, e));
+                      hi.push_back(b.extract(fmax, e));
+                    }
+                  }
+                  rows.first.push_back(lo);
+                  rows.second.push_back(hi);
+                }
+                return rows;
+              };
+              // Partial bound of query row t for every unit: [i].
+              auto partials = [&](const std::pair<Bounds, Bounds> &rows,
+                                  Value kvhLocal, Value t) {
+                SmallVector<SmallVector<Value>> q;
+                for (int64_t j = 0; j < perLane; ++j)
+                  q.push_back(queryScalars(kvhLocal, t, j));
+                SmallVector<Value> out;
+                for (int64_t i = 0; i < U; ++i) {
+                  Value acc;
+                  for (int64_t j = 0; j < perLane; ++j)
+                    for (int64_t e = 0; e < lanes; ++e) {
+                      Value qe = q[j][e];
+                      Value c = b.maxF(b.mulF(qe, rows.first[i][j * lanes + e]),
+                                       b.mulF(qe, rows.second[i][j * lanes + e]));
+                      acc = acc ? b.addF(acc, c) : c;
+                    }
+                  out.push_back(acc);
+                }
+                return out;
+              };
+
+              // Loop over the group's KV heads (one for kv_head scope).
+              auto overKvHeads =
+                  [&](SmallVector<Value> init,
+                      function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+                    if (hu == 1)
+                      return body(b.index(0), init);
+                    return b.forRange(b.index(0), b.index(hu), b.index(1), init,
+                                      body);
+                  };
+
+              SmallVector<Value> results;
+              Value unitBase;
+              int64_t nonUnitMask = 0;
+              if (isMax) {
+                // Per-lane maxima of whole units; which unit a lane holds is
+                // the same for every chunk and KV head.
+                int64_t count = U * chunkHeads;
+                int64_t kept = std::max<int64_t>(1, count / width);
+                int64_t perLaneUnits =
+                    kept >= chunkHeads ? kept / chunkHeads : 1;
+                SmallVector<Value> init(perLaneUnits, ninf);
+                results = overKvHeads(init, [&](Value kvhLocal, ValueRange acc0) {
+                  auto rows = loadUnits(b.add(firstKvh, kvhLocal));
+                  auto chunkBody = [&](Value c, ValueRange acc)
+                      -> SmallVector<Value> {
+                    SmallVector<Value> vals(count);
+                    for (int64_t t = 0; t < chunkHeads; ++t) {
+                      if (chunks == 1 && t >= groupSize) {
+                        for (int64_t i = 0; i < U; ++i)
+                          vals[i * chunkHeads + t] = ninf;
+                        continue;
+                      }
+                      Value head = b.add(b.mul(c, b.index(chunkHeads)),
+                                         b.index(t));
+                      Value headOk;
+                      if (chunks > 1 && chunks * chunkHeads != groupSize) {
+                        headOk = b.cmp(Pred::ult, head, b.index(groupSize));
+                        head = b.minS(head, b.index(groupSize - 1));
+                      }
+                      SmallVector<Value> p = partials(rows, kvhLocal, head);
+                      for (int64_t i = 0; i < U; ++i)
+                        vals[i * chunkHeads + t] =
+                            headOk ? b.select(headOk, p[i], ninf) : p[i];
+                    }
+                    SmallVector<Value> unitVals =
+                        reduceUnits(b, vals, chunkHeads, width, lane32);
+                    SmallVector<Value> next;
+                    for (auto [a, v] : llvm::zip(acc, unitVals))
+                      next.push_back(b.maxF(a, v));
+                    return next;
+                  };
+                  if (chunks == 1)
+                    return chunkBody(b.index(0), acc0);
+                  return b.forRange(b.index(0), b.index(chunks), b.index(1),
+                                    acc0, chunkBody);
+                });
+                unitBase = unitLayout(b, count, chunkHeads, width, lane32,
+                                      nonUnitMask);
+              } else {
+                // sum / mean_query: linear, so every lane adds its partials
+                // over all rows and KV heads first.
+                SmallVector<Value> init(U, zero);
+                SmallVector<Value> sums =
+                    overKvHeads(init, [&](Value kvhLocal, ValueRange acc0) {
+                      auto rows = loadUnits(b.add(firstKvh, kvhLocal));
+                      auto rowBody = [&](Value t, ValueRange acc)
+                          -> SmallVector<Value> {
+                        SmallVector<Value> p = partials(rows, kvhLocal, t);
+                        SmallVector<Value> next;
+                        for (auto [a, v] : llvm::zip(acc, p))
+                          next.push_back(b.addF(a, v));
+                        return next;
+                      };
+                      if (rowsPerKvh == 1)
+                        return rowBody(b.index(0), acc0);
+                      return b.forRange(b.index(0), b.index(rowsPerKvh),
+                                        b.index(1), acc0, rowBody);
+                    });
+                results = reduceUnits(b, sums, /*heads=*/1, width, lane32);
+                unitBase = unitLayout(b, U, 1, width, lane32, nonUnitMask);
+              }
+
+              // Lanes holding a unit's final value write it.
+              Value writer = b.cmp(Pred::eq,
+                                   b.andI(lane32, b.i32(nonUnitMask)),
+                                   b.i32(0));
+              Value base = b.toIndex(unitBase);
+              for (auto [jj, v] : llvm::enumerate(results)) {
+                Value i = b.add(base, b.index(jj));
+                Value u = b.add(chunkStart,
+                                b.add(b.mul(i, b.index(rowGroups)), row));
+                Value ok = b.andI(writer, b.cmp(Pred::ult, u, units));
+                b.ifThen(ok, [&] {
+                  b.store(ScoreFrame::finalScore(b, u, n, v, sinks, window), scores,
+                          {batch, group, u});
+                });
+              }
+              return {};
+            },
+            [&]() -> SmallVector<Value> {
+              // The whole chunk lies past the context.
+              b.forRange(tid, b.index(unitsPerBlock), b.index(kScoreBlock),
+                         [&](Value item) {
+                Value u = b.add(chunkStart, item);
+                b.ifThen(b.cmp(Pred::ult, u, units),
+                         [&] { b.store(ninf, scores, {batch, group, u}); });
+              });
+              return {};
+            });
+        if (fused)
+          fused.emitTail(b, fn, scores, lengths, fn.getArgument(5),
+                         fn.getArgument(6), batch, group, kScoreBlock);
+      });
+  // Memory-bound: 3 resident blocks per SM (<= 85 registers) instead of 2
+  // measured 12% faster on the H200 at B=64 (docs/PERF.md). Larger GQA
+  // groups keep more per-head state and would spill under the cap.
+  if (config.getGroupSize() <= 4)
+    KernelContext::setMinBlocksPerSM(kernel, 3);
+
+  fused.launch(ctx, op, kernel, unitsPerBlock, kScoreBlock, operands);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// update_repr, rebuild_repr
+//===----------------------------------------------------------------------===//
+
+static LogicalResult lowerQuestUpdateRepr(KernelContext &ctx,
+                                          UpdateReprOp op) {
+  LayerOp layer = getLayer(op);
+  LayerConfigAttr config = layer.getConfig();
+  const int64_t hkv = config.getKvHeads();
+  const int64_t pageSize = config.getPageSize();
+  const int64_t lanes = kVectorBytes / config.getElementBytes();
+  const int64_t vectors = config.getKeyDim() / lanes;
+  const int64_t items = hkv * vectors;
+
+  SmallVector<Value> operands = {op.getKeys(), op.getLengths(),
+                                 op.getReprs()[0], op.getReprs()[1]};
+  gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
+      kernelName(layer, "update_repr"), operands, {kWriteBlock},
+      [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
+        Value newKeys = fn.getArgument(0), lengths = fn.getArgument(1),
+              kmin = fn.getArgument(2), kmax = fn.getArgument(3);
+        Value batch = b.blockId(gpu::Dimension::x);
+        Value item = b.add(b.mul(b.blockId(gpu::Dimension::y),
+                                 b.index(kWriteBlock)),
+                           b.threadId());
+        Value length = b.load(lengths, {batch});
+        Value pos = b.toIndex(length);
+        Value unit = b.divU(pos, b.index(pageSize));
+        Value units = memref::DimOp::create(b, kmin, 2);
+        Value valid = b.andI(b.andI(b.cmp(Pred::ult, item, b.index(items)),
+                                    b.cmp(Pred::sgt, length, b.i32(0))),
+                             b.cmp(Pred::ult, unit, units));
+        b.ifThen(valid, [&] {
+          Value head = b.divU(item, b.index(vectors));
+          Value col = b.mul(b.remU(item, b.index(vectors)), b.index(lanes));
+          Value key = b.loadVector(lanes, newKeys, {batch, head, col});
+          SmallVector<Value> bounds = {key, key};
+          // With one token per unit every token starts its unit.
+          if (pageSize > 1) {
+            Value fresh =
+                b.cmp(Pred::eq, b.remU(pos, b.index(pageSize)), b.index(0));
+            Type vecType = key.getType();
+            bounds = b.ifThenElse(
+                fresh, {vecType, vecType},
+                [&]() -> SmallVector<Value> { return {key, key}; },
+                [&]() -> SmallVector<Value> {
+                  // min/max of values of the KV dtype are exact in it.
+                  Value k = b.toF32(key);
+                  Value lo = b.toF32(
+                      b.loadVector(lanes, kmin, {batch, head, unit, col}));
+                  Value hi = b.toF32(
+                      b.loadVector(lanes, kmax, {batch, head, unit, col}));
+                  return {b.truncTo(vecType, b.minF(lo, k)),
+                          b.truncTo(vecType, b.maxF(hi, k))};
+                });
+          }
+          b.storeVector(bounds[0], kmin, {batch, head, unit, col});
+          b.storeVector(bounds[1], kmax, {batch, head, unit, col});
+        });
+      });
+
+  OpBuilder builder(op);
+  Location loc = op.getLoc();
+  LaunchShape shape;
+  shape.gridX = memref::DimOp::create(builder, loc, op.getKeys(), 0);
+  shape.gridY = arith::ConstantIndexOp::create(
+      builder, loc, llvm::divideCeil(items, kWriteBlock));
+  shape.blockX = kWriteBlock;
+  ctx.launch(op, kernel, shape, operands);
+  return success();
+}
+
+static LogicalResult lowerQuestRebuildRepr(KernelContext &ctx,
+                                           RebuildReprOp op) {
+  LayerOp layer = getLayer(op);
+  LayerConfigAttr config = layer.getConfig();
+  const int64_t hkv = config.getKvHeads();
+  const int64_t pageSize = config.getPageSize();
+  const int64_t lanes = kVectorBytes / config.getElementBytes();
+  const int64_t vectors = config.getKeyDim() / lanes;
+  const int64_t perUnit = hkv * vectors;
+  const int64_t inFlight = std::min(pageSize, kRebuildInFlight);
+  const int64_t batches = llvm::divideCeil(pageSize, inFlight);
+
+  SmallVector<Value> operands = {op.getLengths(), op.getPageOf(),
+                                 op.getHostKeys(), op.getReprs()[0],
+                                 op.getReprs()[1]};
+  gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
+      kernelName(layer, "rebuild_repr"), operands, {kWriteBlock},
+      [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
+        Value lengths = fn.getArgument(0), pageOf = fn.getArgument(1),
+              hostKeys = fn.getArgument(2), kmin = fn.getArgument(3),
+              kmax = fn.getArgument(4);
+        Value batch = b.blockId(gpu::Dimension::y);
+        Value item = b.add(b.mul(b.blockId(gpu::Dimension::x),
+                                 b.index(kWriteBlock)),
+                           b.threadId());
+        Value unit = b.divU(item, b.index(perUnit));
+        Value units = memref::DimOp::create(b, kmin, 2);
+        Value length = b.toIndex(b.load(lengths, {batch}));
+        Value unitStart = b.mul(unit, b.index(pageSize));
+        // A valid unit holds at least one token (so the slot is not free).
+        Value valid = b.andI(b.cmp(Pred::ult, unit, units),
+                             b.cmp(Pred::ult, unitStart, length));
+        b.ifThen(valid, [&] {
+          Value page = b.load(pageOf, {batch, unit});
+          b.ifThen(b.cmp(Pred::sge, page, b.i32(0)), [&] {
+            Value pageIdx = b.toIndex(page);
+            Value rem = b.remU(item, b.index(perUnit));
+            Value head = b.divU(rem, b.index(vectors));
+            Value col = b.mul(b.remU(rem, b.index(vectors)), b.index(lanes));
+            Value last = b.sub(b.minS(b.sub(length, unitStart),
+                                      b.index(pageSize)),
+                               b.index(1));
+            auto f32Type = VectorType::get({lanes}, b.getF32Type());
+            auto splat = [&](float value) -> Value {
+              return arith::ConstantOp::create(
+                  b, f32Type, DenseElementsAttr::get(f32Type, value));
+            };
+            SmallVector<Value> init = {
+                splat(std::numeric_limits<float>::infinity()),
+                splat(-std::numeric_limits<float>::infinity())};
+            // Rows first..first+inFlight-1, clamped to the last token: all
+            // loads issue before the first min/max needs one.
+            auto foldBatch = [&](Value first,
+                                 ValueRange acc) -> SmallVector<Value> {
+              SmallVector<Value> rows;
+              for (int64_t k = 0; k < inFlight; ++k) {
+                Value row = b.minS(b.add(first, b.index(k)), last);
+                rows.push_back(
+                    b.loadVector(lanes, hostKeys, {pageIdx, head, row, col}));
+              }
+              // Widened one row at a time, so only the raw rows stay live.
+              Value lo = acc[0], hi = acc[1];
+              for (Value row : rows) {
+                Value key = b.toF32(row);
+                lo = b.minF(lo, key);
+                hi = b.maxF(hi, key);
+              }
+              return {lo, hi};
+            };
+            SmallVector<Value> bounds =
+                batches == 1
+                    ? foldBatch(b.index(0), init)
+                    : b.forRange(b.index(0), b.index(batches * inFlight),
+                                 b.index(inFlight), init, foldBatch);
+            Type storeType = VectorType::get({lanes}, config.getKvDtype());
+            b.storeVector(b.truncTo(storeType, bounds[0]), kmin,
+                          {batch, head, unit, col});
+            b.storeVector(b.truncTo(storeType, bounds[1]), kmax,
+                          {batch, head, unit, col});
+          });
+        });
+      });
+
+  OpBuilder builder(op);
+  Location loc = op.getLoc();
+  Value kmin = op.getReprs()[0];
+  // Every (unit, KV head, vector) of the N units a request may have.
+  Value units = memref::DimOp::create(builder, loc, kmin, 2);
+  Value items = arith::MulIOp::create(
+      builder, loc, units,
+      arith::ConstantIndexOp::create(builder, loc, perUnit));
+  LaunchShape shape;
+  shape.gridX = arith::CeilDivUIOp::create(
+      builder, loc, items,
+      arith::ConstantIndexOp::create(builder, loc, kWriteBlock));
+  shape.gridY = memref::DimOp::create(builder, loc, kmin, 0);
+  shape.blockX = kWriteBlock;
+  ctx.launch(op, kernel, shape, operands);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// The package's model
+//===----------------------------------------------------------------------===//
+
+namespace {
+struct QuestKernels
+    : public AlgorithmKernelsAttrInterface::ExternalModel<QuestKernels,
+                                                          QuestAttr> {
+  LogicalResult verifyKernelLimits(Attribute, LayerOp layer,
+                                   EmitErrorFn emitError) const {
+    return checkQuestLimits(layer, emitError);
+  }
+  LogicalResult lowerScore(Attribute algorithm, KernelContext &ctx, ScoreOp op,
+                           ScoreFrame &frame) const {
+    if (op.getReprs().size() != 2)
+      return op.emitOpError() << "expects Quest's kmin and kmax";
+    return lowerQuestScore(ctx, op, cast<QuestAttr>(algorithm), frame);
+  }
+  LogicalResult lowerUpdateRepresentations(Attribute, KernelContext &ctx,
+                                           UpdateReprOp op) const {
+    return lowerQuestUpdateRepr(ctx, op);
+  }
+  LogicalResult lowerRebuildRepresentations(Attribute, KernelContext &ctx,
+                                            RebuildReprOp op) const {
+    return lowerQuestRebuildRepr(ctx, op);
+  }
+};
+} // namespace
+
+void mlir::hsa::registerQuestKernels(MLIRContext &context) {
+  QuestAttr::attachInterface<QuestKernels>(context);
+}

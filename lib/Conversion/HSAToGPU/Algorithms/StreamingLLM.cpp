@@ -1,0 +1,84 @@
+//===- StreamingLLM.cpp - the StreamingLLM package's kernels -------------===//
+//
+// StreamingLLM (Xiao et al., 2024) keeps the attention sinks and a window of
+// recent units and has no representations: one thread per unit writes +inf
+// for forced units and -inf for every other unit (docs/RUNTIME.md: top-k
+// never selects -inf), so top-k picks exactly the sinks and the window.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Algorithms.h"
+#include "../ScoreFrame.h"
+
+#include "hsa/Conversion/HSAToGPU/AlgorithmKernels.h"
+
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::hsa;
+
+using Pred = arith::CmpIPredicate;
+
+static constexpr int64_t kMarkBlock = 256;
+
+static LogicalResult lowerStreamingScore(KernelContext &ctx, ScoreOp op,
+                                         ScoreFrame &fused) {
+  LayerOp layer = getLayer(op);
+  const int64_t pageSize = layer.getConfig().getPageSize();
+  const int64_t sinks = layer.getForced().getSinks();
+  const int64_t window = layer.getForced().getWindow();
+  SmallVector<Value> operands = {op.getLengths(), op.getScores()};
+  fused.appendOperands(operands);
+  gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
+      kernelName(layer, fused.stage()), operands, {kMarkBlock},
+      [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
+        Value lengths = fn.getArgument(0), scores = fn.getArgument(1);
+        Value batch = b.blockId(gpu::Dimension::z);
+        Value group = b.blockId(gpu::Dimension::y);
+        Value u = b.add(b.mul(b.blockId(gpu::Dimension::x), b.index(kMarkBlock)),
+                        b.threadId());
+        Value units = memref::DimOp::create(b, scores, 2);
+        b.ifThen(b.cmp(Pred::ult, u, units), [&] {
+          Value n = b.ceilDivU(b.toIndex(b.load(lengths, {batch})),
+                               b.index(pageSize));
+          // Non-forced valid units are never selected, like invalid ones.
+          Value never = b.f32(-std::numeric_limits<double>::infinity());
+          b.store(ScoreFrame::finalScore(b, u, n, never, sinks, window), scores,
+                  {batch, group, u});
+        });
+        if (fused)
+          fused.emitTail(b, fn, scores, lengths, fn.getArgument(2),
+                         fn.getArgument(3), batch, group, kMarkBlock);
+      });
+  fused.launch(ctx, op, kernel, kMarkBlock, kMarkBlock, operands);
+  return success();
+}
+
+namespace {
+struct StreamingLLMKernels
+    : public AlgorithmKernelsAttrInterface::ExternalModel<StreamingLLMKernels,
+                                                          StreamingLLMAttr> {
+  LogicalResult verifyKernelLimits(Attribute, LayerOp, EmitErrorFn) const {
+    return success();
+  }
+  LogicalResult lowerScore(Attribute, KernelContext &ctx, ScoreOp op,
+                           ScoreFrame &frame) const {
+    return lowerStreamingScore(ctx, op, frame);
+  }
+  // No representations: hsa-expand-algorithm builds no representation ops.
+  LogicalResult lowerUpdateRepresentations(Attribute, KernelContext &,
+                                           UpdateReprOp op) const {
+    return op.emitOpError() << "streaming_llm has no representations";
+  }
+  LogicalResult lowerRebuildRepresentations(Attribute, KernelContext &,
+                                            RebuildReprOp op) const {
+    return op.emitOpError() << "streaming_llm has no representations";
+  }
+};
+} // namespace
+
+void mlir::hsa::registerStreamingLLMKernels(MLIRContext &context) {
+  StreamingLLMAttr::attachInterface<StreamingLLMKernels>(context);
+}

@@ -1,0 +1,56 @@
+//===- ScoreFrame.h - what every score kernel shares -------------*- C++ -*-===//
+//
+// Private to lib/Conversion/HSAToGPU. An algorithm's score kernel
+// (Algorithms/<Name>.cpp) computes its units' scores inside this frame:
+// finalScore marks forced and invalid units, emitTail is the fused top-k of
+// the row (when score and top-k are one kernel), launch replaces the score
+// op (and the fused top-k op) by the kernel's launch.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef HSA_LIB_CONVERSION_HSATOGPU_SCOREFRAME_H
+#define HSA_LIB_CONVERSION_HSATOGPU_SCOREFRAME_H
+
+#include "KernelBuilder.h"
+
+namespace mlir {
+namespace hsa {
+
+class ScoreFrame {
+public:
+  /// The frame of `op`; with `topk`, a score + top-k kernel (its arguments
+  /// sel.units and scratch.topk_done follow the score kernel's own).
+  static FailureOr<ScoreFrame> get(ScoreOp op, LayerOp layer, TopKOp topk);
+
+  /// Score of unit `u` from its algorithm's `bound`: -inf past the context
+  /// (u >= n), +inf if forced (u < sinks or u >= n - window).
+  static Value finalScore(KernelBuilder &b, Value u, Value n, Value bound,
+                          int64_t sinks, int64_t window);
+
+  /// Whether top-k is fused into the kernel.
+  explicit operator bool() const { return bool(topk); }
+  /// The kernel's stage name: "score" or "score_topk".
+  StringRef stage() const { return topk ? "score_topk" : "score"; }
+  /// Appends the fused top-k's kernel arguments.
+  void appendOperands(SmallVectorImpl<Value> &operands);
+  /// The tail of a fused kernel: every block counts itself done for its
+  /// (b, g) row once its scores are visible; the last one selects the row.
+  /// `units` and `done` are the kernel arguments appendOperands added.
+  void emitTail(KernelBuilder &b, gpu::GPUFuncOp fn, Value scores,
+                Value lengths, Value units, Value done, Value batch,
+                Value group, int64_t blockSize);
+  /// Launches `kernel` (grid x over chunks of `unitsPerBlock` units, y
+  /// groups, z batch) in place of the score op and the fused top-k op.
+  void launch(KernelContext &ctx, ScoreOp op, gpu::GPUFuncOp kernel,
+              int64_t unitsPerBlock, int64_t blockSize,
+              ValueRange operands);
+
+private:
+  TopKOp topk;
+  Value done; ///< scratch.topk_done at the launch site
+};
+
+} // namespace hsa
+} // namespace mlir
+
+#endif // HSA_LIB_CONVERSION_HSATOGPU_SCOREFRAME_H
