@@ -1,7 +1,9 @@
 #include "host_cache.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 
 namespace hsa {
 
@@ -32,7 +34,8 @@ Status HostCache::create(const LayerShape& shape, HostAllocator* allocator, std:
   cache->page_of_ = static_cast<int32_t*>(memory);
   for (uint64_t i = 0; i < rows; ++i) cache->page_of_[i] = -1;
   cache->lengths_.assign(shape.batch, 0);
-  for (uint32_t p = 0; p < shape.pool_pages; ++p) cache->free_.insert(cache->free_.end(), p);
+  cache->free_.reserve(shape.pool_pages);
+  for (uint32_t p = 0; p < shape.pool_pages; ++p) cache->free_.push_back(p);  // ascending: already a min-heap
   *out = std::move(cache);
   return Status::ok();
 }
@@ -60,6 +63,11 @@ Status HostCache::pool_full(uint64_t pages_needed) const {
 }
 
 Status HostCache::check_room(uint32_t slot, uint64_t tokens) const {
+  std::lock_guard<std::mutex> lock(pool_mutex_);
+  return check_room_locked(slot, tokens);
+}
+
+Status HostCache::check_room_locked(uint32_t slot, uint64_t tokens) const {
   if (slot >= shape_.batch) return Status(StatusCode::Internal, "host cache: bad batch slot");
   // Compared without forming length + tokens, which a huge `tokens` would
   // wrap around to a small number that passes.
@@ -76,31 +84,43 @@ Status HostCache::check_room(uint32_t slot, uint64_t tokens) const {
 Status HostCache::append(const uint32_t* slots, size_t count, uint64_t tokens, const uint16_t* k, const uint16_t* v) {
   if (tokens && (!k || (shape_.has_separate_v && !v)))
     return Status(StatusCode::InvalidArgument, "append: null K or V data");
-  uint64_t pages = 0;
-  for (size_t i = 0; i < count; ++i) {
-    HSA_RETURN_IF_ERROR(check_room(slots[i], tokens));
-    pages += pages_needed(slots[i], tokens);
-  }
-  if (pages > free_.size()) return pool_full(pages);
   const uint32_t P = shape_.page_size, H = shape_.kv_heads, D = shape_.head_dim, Dv = shape_.value_dim;
+  {
+    // Room for every slot and the pages of all of them, then the pages taken,
+    // in one critical section: a concurrent append or release cannot take the
+    // pages between the check and the use.
+    std::lock_guard<std::mutex> lock(pool_mutex_);
+    uint64_t pages = 0;
+    for (size_t i = 0; i < count; ++i) {
+      HSA_RETURN_IF_ERROR(check_room_locked(slots[i], tokens));
+      pages += pages_needed(slots[i], tokens);
+    }
+    if (pages > free_.size()) return pool_full(pages);
+    for (size_t i = 0; i < count; ++i) {
+      int32_t* row = page_of_ + uint64_t(slots[i]) * shape_.max_units;
+      const uint32_t first = pages_held(slots[i]), end = first + pages_needed(slots[i], tokens);
+      for (uint32_t u = first; u < end; ++u) {  // the lowest free pages
+        std::pop_heap(free_.begin(), free_.end(), std::greater<uint32_t>());
+        row[u] = int32_t(free_.back());
+        free_.pop_back();
+      }
+    }
+  }
+  // The tokens go into pages this slot now owns: no lock needed.
   for (size_t i = 0; i < count; ++i) {
     const uint32_t slot = slots[i];
-    int32_t* row = page_of_ + uint64_t(slot) * shape_.max_units;
+    const int32_t* row = page_of_ + uint64_t(slot) * shape_.max_units;
     const uint16_t* slot_k = k + i * tokens * H * D;
     const uint16_t* slot_v = v ? v + i * tokens * H * Dv : nullptr;
+    const uint32_t length = lengths_[slot];
     for (uint64_t j = 0; j < tokens; ++j) {
-      const uint32_t t = lengths_[slot];
-      if (t % P == 0) {  // first token of a unit: take the lowest free page
-        row[t / P] = int32_t(*free_.begin());
-        free_.erase(free_.begin());
-      }
-      const uint64_t page = uint64_t(row[t / P]);
+      const uint64_t t = length + j, page = uint64_t(row[t / P]);
       for (uint32_t h = 0; h < H; ++h) {
         std::memcpy(k_ + ((page * H + h) * P + t % P) * D, slot_k + (j * H + h) * D, D * sizeof(uint16_t));
         if (v_) std::memcpy(v_ + ((page * H + h) * P + t % P) * Dv, slot_v + (j * H + h) * Dv, Dv * sizeof(uint16_t));
       }
-      lengths_[slot] = t + 1;
     }
+    lengths_[slot] = uint32_t(length + tokens);
   }
   return Status::ok();
 }
@@ -109,8 +129,12 @@ void HostCache::truncate(uint32_t slot, uint32_t length) {
   if (length >= lengths_[slot]) return;
   int32_t* row = page_of_ + uint64_t(slot) * shape_.max_units;
   const uint32_t keep = uint32_t((uint64_t(length) + shape_.page_size - 1) / shape_.page_size);
+  std::lock_guard<std::mutex> lock(pool_mutex_);
   for (uint32_t u = keep; u < shape_.max_units; ++u) {
-    if (row[u] >= 0) free_.insert(uint32_t(row[u]));
+    if (row[u] >= 0) {
+      free_.push_back(uint32_t(row[u]));  // within the reserved capacity: no allocation
+      std::push_heap(free_.begin(), free_.end(), std::greater<uint32_t>());
+    }
     row[u] = -1;
   }
   lengths_[slot] = length;

@@ -6,7 +6,7 @@
 
 #include <cstdint>
 #include <memory>
-#include <set>
+#include <mutex>
 #include <vector>
 
 #include "hsa/status.hpp"
@@ -39,9 +39,15 @@ class HostCache {
   HostCache(const HostCache&) = delete;
   HostCache& operator=(const HostCache&) = delete;
 
+  // Threads: calls for different slots may run at the same time (the page
+  // pool has a lock); calls for one slot must not (the runtime's contract:
+  // the caller serialises calls on one request).
   uint32_t length(uint32_t slot) const { return lengths_[slot]; }
   uint32_t pages_held(uint32_t slot) const;
-  uint32_t free_pages() const { return uint32_t(free_.size()); }
+  uint32_t free_pages() const {
+    std::lock_guard<std::mutex> lock(pool_mutex_);
+    return uint32_t(free_.size());
+  }
   // Pages a request must newly take to grow by `tokens` (tokens within its max context: check_room first).
   uint32_t pages_needed(uint32_t slot, uint64_t tokens) const;
   // Fails (touching nothing) if the request would exceed max context or the pool.
@@ -74,15 +80,21 @@ class HostCache {
 
  private:
   HostCache(const LayerShape& shape, HostAllocator* allocator) : shape_(shape), allocator_(allocator) {}
-  Status pool_full(uint64_t pages_needed) const;
+  Status pool_full(uint64_t pages_needed) const;  // with pool_mutex_ held
+  Status check_room_locked(uint32_t slot, uint64_t tokens) const;
 
   LayerShape shape_;
   HostAllocator* allocator_;
   uint16_t* k_ = nullptr;
   uint16_t* v_ = nullptr;
   int32_t* page_of_ = nullptr;
-  std::vector<uint32_t> lengths_;
-  std::set<uint32_t> free_;  // lowest page first: deterministic layouts
+  std::vector<uint32_t> lengths_;  // per slot: only calls on that slot touch its entry
+  mutable std::mutex pool_mutex_;
+  // Free pages, a min-heap (lowest page first: deterministic layouts) whose
+  // capacity is the whole pool, reserved at create: giving pages back never
+  // allocates, so release and the undo of a failed append cannot fail.
+  // Guarded by pool_mutex_.
+  std::vector<uint32_t> free_;
 };
 
 }  // namespace hsa

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <mutex>
 #include <new>
 #include <set>
 
@@ -78,6 +79,18 @@ Status create_backend(const RuntimeOptions& options, std::unique_ptr<Backend>* o
 
 }  // namespace
 
+// Threads (docs/RUNTIME.md): calls on different requests may run at the same
+// time; the caller serialises calls on one request, loads before and destroys
+// after everything else. Three locks make that true, none held while taking
+// another:
+//  - requests_mutex: the request table (slot_of, slot_used, next_id);
+//  - the host cache's own lock: its page pool (free list, page_of entries);
+//  - backend_mutex: every backend call. Steps are serialised internally: the
+//    backends share per-runtime state across batch slots (CUDA: one stream,
+//    the pinned staging rows of all slots, the graph, the timings; CPU: the
+//    timings), and a step already uses the whole GPU.
+// Per-request data (a slot's length, pages and rows) is touched only by calls
+// on that request, which the caller serialises.
 struct Runtime::Impl {
   RuntimeOptions options;
   std::unique_ptr<Backend> backend;
@@ -86,22 +99,31 @@ struct Runtime::Impl {
   Artifact artifact;
   LayerShape shape;
   std::unique_ptr<HostCache> cache;
-  std::map<RequestId, uint32_t> slot_of;
-  std::vector<char> slot_used;
-  RequestId next_id = 1;
   uint64_t device_bytes_per_request = 0;
   MemoryNeeds memory;  // what the loaded instance allocated
+
+  mutable std::mutex requests_mutex;
+  std::map<RequestId, uint32_t> slot_of;  // guarded by requests_mutex
+  std::vector<char> slot_used;            // guarded by requests_mutex (1: a request or a create in progress)
+  RequestId next_id = 1;                  // guarded by requests_mutex
+
+  mutable std::mutex backend_mutex;  // held for every call into `backend` after load
 
   Status require_loaded() const {
     return loaded ? Status::ok() : invalid_argument("no artifact loaded: call load_artifact first");
   }
 
-  Status find_slot(RequestId id, uint32_t* slot) const {
-    HSA_RETURN_IF_ERROR(require_loaded());
+  Status find_slot_locked(RequestId id, uint32_t* slot) const {
     auto it = slot_of.find(id);
     if (it == slot_of.end()) return Status(StatusCode::NotFound, "unknown request id " + std::to_string(id));
     *slot = it->second;
     return Status::ok();
+  }
+
+  Status find_slot(RequestId id, uint32_t* slot) const {
+    HSA_RETURN_IF_ERROR(require_loaded());
+    std::lock_guard<std::mutex> lock(requests_mutex);
+    return find_slot_locked(id, slot);
   }
 
   // Slots of a batch call: ids known, distinct, count within the batch.
@@ -112,9 +134,10 @@ struct Runtime::Impl {
     if (count > shape.batch)
       return invalid_argument(std::to_string(count) + " requests exceed max_batch " + std::to_string(shape.batch));
     std::set<RequestId> seen;
+    std::lock_guard<std::mutex> lock(requests_mutex);
     for (size_t i = 0; i < count; ++i) {
       uint32_t slot = 0;
-      HSA_RETURN_IF_ERROR(find_slot(ids[i], &slot));
+      HSA_RETURN_IF_ERROR(find_slot_locked(ids[i], &slot));
       if (!seen.insert(ids[i]).second) return invalid_argument("request " + std::to_string(ids[i]) + " listed twice");
       slots->push_back(slot);
     }
@@ -180,7 +203,10 @@ struct Runtime::Impl {
       backend_failed = true;
       return status;
     }
-    slot_used.assign(shape.batch, 0);
+    {
+      std::lock_guard<std::mutex> lock(requests_mutex);
+      slot_used.assign(shape.batch, 0);
+    }
     loaded = true;
     return Status::ok();
   }
@@ -246,26 +272,64 @@ Status Runtime::create_request(RequestId* id) {
   return guarded([&]() -> Status {
     if (!id) return invalid_argument("null request id output");
     HSA_RETURN_IF_ERROR(impl_->require_loaded());
-    for (uint32_t slot = 0; slot < impl_->shape.batch; ++slot) {
-      if (impl_->slot_used[slot]) continue;
-      HSA_RETURN_IF_ERROR(impl_->backend->reset_slot(slot));
-      impl_->slot_used[slot] = 1;
-      *id = impl_->next_id++;
-      impl_->slot_of[*id] = slot;
-      return Status::ok();
+    Impl& m = *impl_;
+    uint32_t slot = 0;
+    {  // reserve a free slot; the id is published once the slot is reset
+      std::lock_guard<std::mutex> lock(m.requests_mutex);
+      while (slot < m.shape.batch && m.slot_used[slot]) ++slot;
+      if (slot == m.shape.batch)
+        return Status(StatusCode::OutOfCapacity, "all " + std::to_string(m.shape.batch) +
+                                                     " batch slots are in use (release a request, or create the "
+                                                     "runtime with a larger max_batch)");
+      m.slot_used[slot] = 1;
     }
-    return Status(StatusCode::OutOfCapacity, "all " + std::to_string(impl_->shape.batch) + " batch slots are in use");
+    Status status = Status::ok();
+    try {
+      {
+        std::lock_guard<std::mutex> lock(m.backend_mutex);
+        status = m.backend->reset_slot(slot);
+      }
+      if (status.is_ok()) {
+        std::lock_guard<std::mutex> lock(m.requests_mutex);
+        const RequestId new_id = m.next_id;
+        m.slot_of[new_id] = slot;  // may throw: then the slot is given back below
+        ++m.next_id;
+        *id = new_id;
+        return status;
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(m.requests_mutex);
+      m.slot_used[slot] = 0;
+      throw;
+    }
+    std::lock_guard<std::mutex> lock(m.requests_mutex);
+    m.slot_used[slot] = 0;
+    return status;
   });
 }
 
 Status Runtime::release_request(RequestId id) {
   return guarded([&]() -> Status {
+    HSA_RETURN_IF_ERROR(impl_->require_loaded());
+    Impl& m = *impl_;
     uint32_t slot = 0;
-    HSA_RETURN_IF_ERROR(impl_->find_slot(id, &slot));
-    impl_->cache->release(slot);
-    impl_->slot_of.erase(id);
-    impl_->slot_used[slot] = 0;
-    return impl_->backend->reset_slot(slot);
+    {  // from here on the id is unknown to every other call
+      std::lock_guard<std::mutex> lock(m.requests_mutex);
+      HSA_RETURN_IF_ERROR(m.find_slot_locked(id, &slot));
+      m.slot_of.erase(id);
+    }
+    m.cache->release(slot);
+    Status status;
+    {
+      std::lock_guard<std::mutex> lock(m.backend_mutex);
+      status = m.backend->reset_slot(slot);
+    }
+    // Free for a new request only now, after its rows were reset: a create
+    // racing with this release cannot see the slot half-cleared. (A failed
+    // reset frees it too: create_request resets the slot again.)
+    std::lock_guard<std::mutex> lock(m.requests_mutex);
+    m.slot_used[slot] = 0;
+    return status;
   });
 }
 
@@ -279,7 +343,11 @@ Status Runtime::prefill(RequestId id, const void* k, const void* v, uint64_t tok
     const uint32_t old_length = cache.length(slot);
     HSA_RETURN_IF_ERROR(cache.append(slot, tokens, static_cast<const uint16_t*>(k),
                                      impl_->shape.has_separate_v ? static_cast<const uint16_t*>(v) : nullptr));
-    const Status status = impl_->backend->after_prefill(slot, old_length);
+    Status status;
+    {
+      std::lock_guard<std::mutex> lock(impl_->backend_mutex);
+      status = impl_->backend->after_prefill(slot, old_length);
+    }
     // The backend did not take the tokens: the host cache gives them back, so
     // the request keeps its old length (release it if the device failed).
     if (!status.is_ok()) cache.truncate(slot, old_length);
@@ -303,7 +371,11 @@ Status Runtime::append(const RequestId* ids, size_t count, const void* new_k, co
     const uint16_t* k = static_cast<const uint16_t*>(new_k);
     const uint16_t* v = impl_->shape.has_separate_v ? static_cast<const uint16_t*>(new_v) : nullptr;
     HSA_RETURN_IF_ERROR(cache.append(slots.data(), count, 1, k, v));  // all requests or none
-    const Status status = impl_->backend->after_append(slots.data(), count, k, v);
+    Status status;
+    {
+      std::lock_guard<std::mutex> lock(impl_->backend_mutex);
+      status = impl_->backend->after_append(slots.data(), count, k, v);
+    }
     if (!status.is_ok())  // as in prefill: the requests keep their old lengths
       for (size_t i = 0; i < count; ++i) cache.truncate(slots[i], old_lengths[i]);
     return status;
@@ -319,8 +391,11 @@ Status Runtime::decode_step(const RequestId* ids, size_t count, const void* q, v
       if (impl_->cache->length(slots[i]) == 0)
         return invalid_argument("request " + std::to_string(ids[i]) + " has no tokens: prefill or append first");
     std::vector<SlotStepResult> results(count);
-    HSA_RETURN_IF_ERROR(impl_->backend->decode(slots.data(), count, static_cast<const uint16_t*>(q),
-                                               static_cast<uint16_t*>(o), results.data()));
+    {
+      std::lock_guard<std::mutex> lock(impl_->backend_mutex);
+      HSA_RETURN_IF_ERROR(impl_->backend->decode(slots.data(), count, static_cast<const uint16_t*>(q),
+                                                 static_cast<uint16_t*>(o), results.data()));
+    }
     if (stats) {
       StepStats total;
       for (const SlotStepResult& r : results) {
@@ -360,6 +435,7 @@ Status Runtime::selected_units(RequestId id, int32_t* units, size_t capacity) co
     const size_t needed = size_t(impl_->shape.groups) * impl_->shape.budget;
     if (!units || capacity < needed)
       return invalid_argument("selected_units needs room for " + std::to_string(needed) + " entries");
+    std::lock_guard<std::mutex> lock(impl_->backend_mutex);
     return impl_->backend->selected_units(slot, units);
   });
 }
@@ -368,6 +444,7 @@ Status Runtime::last_step_kernel_timings(const KernelTiming** timings, size_t* c
   return guarded([&]() -> Status {
     if (!timings || !count) return invalid_argument("null timings output");
     HSA_RETURN_IF_ERROR(impl_->require_loaded());
+    std::lock_guard<std::mutex> lock(impl_->backend_mutex);
     const std::vector<KernelTiming>* measured = impl_->backend->kernel_timings();
     if (!measured)
       return Status(StatusCode::Unsupported,

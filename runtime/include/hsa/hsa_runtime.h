@@ -1,6 +1,15 @@
 /* The hsa runtime, C API: a thin wrapper of hsa/runtime.hpp with opaque
  * handles. Every function returns an hsa_status_t; on error the detailed
- * message of the calling thread's last failure is hsa_last_error_message(). */
+ * message of the calling thread's last failure is hsa_last_error_message().
+ *
+ * Threads: hsa_runtime_load_artifact* (once) happens before any other
+ * call on the handle, hsa_runtime_destroy after all calls returned. In
+ * between, calls on different requests may run concurrently from different
+ * threads (hsa_request_create/release, hsa_prefill, hsa_append,
+ * hsa_decode_step with disjoint id lists, hsa_request_get_accounting,
+ * hsa_request_selected_units); calls on one request must be serialised by the
+ * caller. Backend work (steps, appends, prefills, resets) is serialised
+ * inside the runtime. */
 #ifndef HSA_RUNTIME_H
 #define HSA_RUNTIME_H
 

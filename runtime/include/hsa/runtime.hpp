@@ -9,6 +9,19 @@
 //   rt->prefill(id, k, v, tokens);               // K [tokens][Hkv][D], V [tokens][Hkv][Dv]
 //   per step: rt->append(&id, 1, new_k, new_v);  // the new token's K/V
 //             rt->decode_step(&id, 1, q, o, &stats);
+//
+// Threads. load_artifact (once) happens before any other call and the
+// Runtime is destroyed after every call has returned. Between the two, calls
+// on *different* requests may run concurrently from different threads:
+// create_request, release_request, prefill, append, decode_step (each call's
+// id list disjoint from the others'), request_accounting, selected_units,
+// layer_config, backend_name. Calls on the *same* request (an id in two
+// concurrent calls' lists) must be serialised by the caller. Backend work is
+// serialised internally: concurrent steps of disjoint batches are safe but run
+// one after the other (the backend's stream, staging and graph are shared),
+// so one decode_step over the whole batch is the fast way. The array
+// last_step_kernel_timings returns is valid until the next decode_step: do
+// not call it concurrently with steps.
 #ifndef HSA_RUNTIME_HPP
 #define HSA_RUNTIME_HPP
 
