@@ -13,6 +13,7 @@
 #include "hsa/layer_contract.h"
 
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/MathExtras.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <cmath>
@@ -150,9 +151,13 @@ void LayerOp::getStateBuffers(SmallVectorImpl<BufferSpec> &specs) {
 
 int64_t LayerOp::getBytesPerRequest(const BufferSpec &spec,
                                     int64_t contextTokens) {
-  int64_t units = (contextTokens + getConfig().getPageSize() - 1) /
-                  getConfig().getPageSize();
-  int64_t elements = 1;
+  // Saturates at INT64_MAX: a context option far beyond any device must not
+  // overflow (the attributes' bounds keep the layer's own dims small).
+  const uint64_t pageSize = getConfig().getPageSize();
+  const uint64_t units =
+      contextTokens <= 0 ? 0 : (uint64_t(contextTokens) - 1) / pageSize + 1;
+  bool overflow = false;
+  uint64_t elements = 1;
   for (int64_t dim : spec.shape) {
     switch (dim) {
     case kBatchDim:
@@ -161,13 +166,16 @@ int64_t LayerOp::getBytesPerRequest(const BufferSpec &spec,
       break; // one row per request
     case kUnitsDim:
     case kPagesDim:
-      elements *= units;
+      elements = llvm::SaturatingMultiply(elements, units, &overflow);
       break;
     default:
-      elements *= dim;
+      elements = llvm::SaturatingMultiply(elements, uint64_t(dim), &overflow);
     }
   }
-  return elements * spec.elementType.getIntOrFloatBitWidth() / 8;
+  uint64_t bytes = llvm::SaturatingMultiply(
+      elements, uint64_t(spec.elementType.getIntOrFloatBitWidth() / 8),
+      &overflow);
+  return int64_t(std::min<uint64_t>(bytes, INT64_MAX));
 }
 
 int64_t LayerOp::getAttentionUnitsPerSplit() {

@@ -9,6 +9,7 @@
 #include "hsa/Dialect/HSA/Transforms/Passes.h"
 
 #include "llvm/Support/Format.h"
+#include "llvm/Support/MathExtras.h"
 #include "llvm/Support/raw_ostream.h"
 
 namespace mlir {
@@ -55,6 +56,17 @@ static std::string comparison(int64_t full, int64_t device) {
   return text;
 }
 
+/// Byte counts saturate at INT64_MAX (options may ask for absurd contexts).
+static int64_t addBytes(int64_t a, int64_t b) {
+  return int64_t(std::min<uint64_t>(uint64_t(a) + uint64_t(b), INT64_MAX));
+}
+static int64_t mulBytes(int64_t a, int64_t b) {
+  bool overflow = false;
+  return int64_t(std::min<uint64_t>(
+      llvm::SaturatingMultiply(uint64_t(a), uint64_t(b), &overflow),
+      INT64_MAX));
+}
+
 namespace {
 /// The bytes one request of `context` tokens takes in each tier, and what a
 /// full device-resident cache of that context would take.
@@ -74,20 +86,20 @@ struct RequestBytes {
         continue;
       int64_t bytes = layer.getBytesPerRequest(spec, context);
       if (spec.tier == PlacementTier::host) {
-        r.host += bytes;
+        r.host = addBytes(r.host, bytes);
         continue;
       }
-      r.device += bytes;
+      r.device = addBytes(r.device, bytes);
       if (name == "buf.k" || name == "buf.v")
-        r.unitBuffer += bytes;
+        r.unitBuffer = addBytes(r.unitBuffer, bytes);
       if (name.starts_with("repr."))
-        r.representations += bytes;
+        r.representations = addBytes(r.representations, bytes);
     }
     LayerConfigAttr config = layer.getConfig();
     int64_t rowElements =
         config.getKeyDim() + (config.isLatent() ? 0 : config.getValueDim());
-    r.fullCache = context * config.getKvHeads() * rowElements *
-                  config.getElementBytes();
+    r.fullCache = mulBytes(mulBytes(context, config.getKvHeads()),
+                           rowElements * config.getElementBytes());
     return r;
   }
 };
@@ -97,9 +109,10 @@ struct PlanBuffersPass
   using HSAPlanBuffersBase::HSAPlanBuffersBase;
 
   void runOnOperation() override {
-    if (maxContext < 1) {
+    if (maxContext < 1 || maxContext > (int64_t(1) << 40)) {
       getOperation().emitError()
-          << "hsa-plan-buffers: max-context must be at least 1 token (got "
+          << "hsa-plan-buffers: max-context must be between 1 and 2^40 "
+             "tokens (got "
           << maxContext.getValue() << ")";
       return signalPassFailure();
     }
@@ -143,7 +156,7 @@ struct PlanBuffersPass
   /// needs more device memory than not offloading would.
   LogicalResult checkServable(LayerOp layer, ArrayRef<BufferSpec> specs,
                               const RequestBytes &atMax) {
-    const int64_t limit = deviceMemoryGiB * (int64_t(1) << 30);
+    const int64_t limit = mulBytes(deviceMemoryGiB, int64_t(1) << 30);
     RequestBytes atOne = RequestBytes::of(layer, specs, 1);
     if (limit > 0 && atOne.device > limit)
       return layer.emitError()

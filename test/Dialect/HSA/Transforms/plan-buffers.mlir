@@ -2,7 +2,9 @@
 // RUN: hsa-opt %s -split-input-file --hsa-plan-buffers=report=true -verify-diagnostics -o /dev/null
 // RUN: hsa-opt %s -split-input-file --hsa-plan-buffers="report=true max-context=2048" -o /dev/null 2>&1 | FileCheck %s --check-prefix=CTX
 // RUN: not hsa-opt %s -split-input-file --hsa-plan-buffers="report=true max-context=-5" -o /dev/null 2>&1 | FileCheck %s --check-prefix=BADCTX
-// BADCTX: error: hsa-plan-buffers: max-context must be at least 1 token (got -5)
+// BADCTX: error: hsa-plan-buffers: max-context must be between 1 and 2^40 tokens (got -5)
+// RUN: not hsa-opt %s -split-input-file --hsa-plan-buffers="max-context=9223372036854775807" -o /dev/null 2>&1 | FileCheck %s --check-prefix=HUGECTX
+// HUGECTX: error: hsa-plan-buffers: max-context must be between 1 and 2^40 tokens (got 9223372036854775807)
 
 // hsa-plan-buffers records each layer's buffer table as `hsa.plan` (name,
 // tier, element type, shape over B/N/pages, fill), in table order; with
