@@ -34,6 +34,13 @@ LAYERS = {
     "quest_kvhead_p16_g4_kc": (32, 8, 128, 16, "kv_head", "#hsa.quest<combine = max>", 64, 64, 1, 2),
     "quest_request_p32_g4_kc_fused": (32, 8, 128, 32, "request", "#hsa.quest<combine = sum>", 32, 32, 1, 1),
     "streaming_kvhead_p16_kc": (32, 8, 128, 16, "kv_head", "#hsa.streaming_llm", 8, 8, 4, 4),
+    # Buffers beyond 4096 slots: the LRU diff sorts its keys in dynamic shared
+    # memory (64 KiB at 8192 slots, 128 KiB at 16384). DSA-like: top-2048 of
+    # token units with an 8x buffer, the largest capacity the diff lowers.
+    "quest_request_p1_k2048_c16k": (32, 8, 128, 1, "request", "#hsa.quest<combine = max>", 2048, 16384, 4, 64),
+    # Per KV head, pages of 16, 8192 slots (128K tokens per head resident);
+    # small heads keep the buffers at 128 MiB per request.
+    "quest_kvhead_p16_g4_c8k": (16, 4, 64, 16, "kv_head", "#hsa.quest<combine = max>", 1024, 8192, 1, 2),
 }
 
 TEMPLATE = """\

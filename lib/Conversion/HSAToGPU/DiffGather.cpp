@@ -1,14 +1,20 @@
 //===- DiffGather.cpp - LRU diff and host -> device gather kernels --------===//
 //
-// diff, grid (B, S), T threads (T = pow2 in [64, 1024], enough for K units
-// and C/2 compare-exchange pairs): one block runs the LRU diff of one
-// (request, group) exactly as docs/BUFFERS.md and the CPU reference
-// (`reference::lru_diff`) define it:
+// diff, grid (B, S), T threads (T = pow2 >= max(K, Cp/2), clamped to [64,
+// 1024]): one block runs the LRU diff of one (request, group) exactly as
+// docs/BUFFERS.md and the CPU reference (`reference::lru_diff`) define it:
 //   0. every slot c gets the 64-bit sort key (primary << 32 | c), primary 0
 //      for an empty slot and last_used + 2 for a resident one, so ascending
 //      keys are: empty slots by id, then resident slots by (last_used, id).
 //      Keys live in shared memory (Cp = pow2 >= max(C, 64) entries, 8 bytes
-//      each; at most 32 KiB, so C <= 4096); padding slots key INT64_MAX.
+//      each; padding slots key INT64_MAX): static shared memory up to 32 KiB
+//      (C <= 4096), above that dynamic shared memory (gpu.dynamic_shared_
+//      memory viewed as memref<Cp x i64>, the launch's dynamic_shared_memory_
+//      size = Cp * 8) up to 128 KiB, so C <= 16384. 64 and 128 KiB exceed the
+//      48 KiB a block gets by default: the artifact records the kernel's
+//      maximum and the runtime raises the kernel's limit; the GPU must have
+//      that much per block (sm_80: 163 KiB, sm_90: 227 KiB; sm_86/sm_89: 99
+//      KiB, so C > 8192 fails to load there with the driver's error).
 //   1. thread t handles entries i = r*T + t of sel.units (r < ceil(K/T), in
 //      registers for the whole kernel): a unit u whose reverse map entry
 //      s = unit_slot[u] is a slot that really holds u (slot_unit[s] == u, so
@@ -19,11 +25,13 @@
 //      each warp, warp totals through shared memory, scanned again by one
 //      shuffle scan in every warp; m = number of misses.
 //   2. if m > 0: a block-wide bitonic sort of the Cp keys. Partner distances
-//      >= 64 go through shared memory (one compare-exchange pair per thread
-//      and barrier), distances <= 32 in registers: a warp loads a 64-key
+//      >= 64 go through shared memory: thread t handles compare-exchange
+//      pairs t, t + T, ... (Cp / 2T of them: 8 at Cp = 16384), then a
+//      barrier; distances <= 32 run in registers: a warp loads a 64-key
 //      chunk (2 keys per lane) and runs those stages with shfl.xor (the
-//      first six merge levels entirely), so a 4096-key sort needs 28
-//      barriers instead of 78.
+//      first six merge levels entirely), looping over chunks w, w + T/32,
+//      ... (Cp / 2T per warp), so a 4096-key sort needs 28 barriers instead
+//      of 78 (16384 keys: 45).
 //   3. miss number j takes victim v = low32(key[j]): old = slot_unit[v]
 //      loses its reverse entry (unit_slot[old] = -1), barrier, then
 //      unit_slot[u] = v, slot_unit[v] = u, last_used[v] = step, slots[i] =
@@ -66,8 +74,15 @@ using Pred = arith::CmpIPredicate;
 
 /// Largest diff block.
 static constexpr int64_t kMaxDiffThreads = 1024;
-/// Shared memory the diff's sort keys may use (static limit is 48 KiB).
-static constexpr int64_t kMaxSortKeyBytes = 32 * 1024;
+/// Sort keys up to this size live in static shared memory (whose limit is 48
+/// KiB); the kernels of C <= 4096 are unchanged by the dynamic path.
+static constexpr int64_t kMaxStaticSortKeyBytes = 32 * 1024;
+/// Sort keys up to this size live in dynamic shared memory: 16384 slots. The
+/// launch needs that much shared memory per block (beside the scan's few
+/// static bytes): sm_80 allows 163 KiB, sm_90 227 KiB; sm_86/sm_89 allow 99
+/// KiB, where a layer above 8192 slots fails to load (the runtime reports the
+/// driver's error).
+static constexpr int64_t kMaxSortKeyBytes = 128 * 1024;
 /// Keys a warp sorts in registers (two per lane).
 static constexpr int64_t kWarpChunk = 2 * kWarpSize;
 /// Gather kernel: warps per block and copy entries per warp.
@@ -133,11 +148,17 @@ static int64_t sortKeysOf(int64_t capacity) {
 LogicalResult mlir::hsa::checkDiffLimits(LayerOp layer, EmitErrorFn emitError) {
   int64_t capacity = layer.getBuffer().getCapacity();
   if (sortKeysOf(capacity) * 8 > kMaxSortKeyBytes)
-    return emitError() << "cannot be lowered: buffer capacity " << capacity
-                       << " exceeds the LRU diff kernel's limit of "
-                       << kMaxSortKeyBytes / 8
-                       << " slots (it sorts one 8-byte key per slot, padded "
-                          "to a power of two, in 32 KiB of shared memory)";
+    return emitError()
+           << "cannot be lowered: buffer capacity " << capacity
+           << " exceeds the LRU diff kernel's limit of "
+           << kMaxSortKeyBytes / 8
+           << " slots (it sorts one 8-byte key per slot, padded to a power of "
+              "two, in at most "
+           << kMaxSortKeyBytes / 1024
+           << " KiB of shared memory per block: dynamic shared memory above "
+           << kMaxStaticSortKeyBytes / 8
+           << " slots, which the GPU must provide: sm_80 allows 163 KiB, "
+              "sm_90 227 KiB, sm_86/sm_89 99 KiB)";
   return success();
 }
 
@@ -148,6 +169,9 @@ struct DiffPlan {
   int64_t sortKeys;  ///< Cp: pow2 >= max(C, 64)
   int64_t threads;   ///< T
   int64_t rounds;    ///< ceil(K / T)
+  /// Bytes of dynamic shared memory for the keys (Cp * 8), 0 when they are
+  /// static shared memory.
+  int64_t dynamicKeyBytes;
 
   static FailureOr<DiffPlan> get(Operation *op, LayerOp layer) {
     DiffPlan p;
@@ -161,6 +185,8 @@ struct DiffPlan {
         llvm::PowerOf2Ceil(std::max(p.budget, p.sortKeys / 2)), 64,
         kMaxDiffThreads);
     p.rounds = llvm::divideCeil(p.budget, p.threads);
+    p.dynamicKeyBytes =
+        p.sortKeys * 8 > kMaxStaticSortKeyBytes ? p.sortKeys * 8 : 0;
     return p;
   }
 };
@@ -269,7 +295,9 @@ static Value emitDiffBody(KernelBuilder &b, gpu::GPUFuncOp fn,
                           Value group) {
   const int64_t T = plan.threads, K = plan.budget, C = plan.capacity;
   const int64_t Cp = plan.sortKeys, numWarps = T / kWarpSize;
-  Value keys = KernelContext::addSharedBuffer(fn, {Cp}, b.getI64Type());
+  Value keys = plan.dynamicKeyBytes
+                   ? b.dynamicSharedBuffer({Cp}, b.getI64Type())
+                   : KernelContext::addSharedBuffer(fn, {Cp}, b.getI64Type());
   Value warpTotals = KernelContext::addSharedBuffer(
       fn, {plan.rounds, kWarpSize}, b.getI32Type());
   Value tid = b.threadId(), lane = b.laneId(), warp = b.warpId();
@@ -561,6 +589,7 @@ static LaunchShape diffLaunchShape(DiffOp op, const DiffPlan &plan) {
   shape.gridX = memref::DimOp::create(builder, loc, op.getUnits(), 0);
   shape.gridY = arith::ConstantIndexOp::create(builder, loc, plan.groups);
   shape.blockX = plan.threads;
+  shape.dynamicSharedBytes = plan.dynamicKeyBytes;
   return shape;
 }
 

@@ -220,6 +220,40 @@ Value KernelBuilder::atomicAdd(Value value, Value memref, ValueRange indices) {
   return memref::AtomicRMWOp::create(*this, kind, value, memref, indices);
 }
 
+/// The symbol the kernels' dynamic shared memory lowers to.
+static constexpr StringLiteral kDynamicSharedSymbol = "__hsa_dynamic_shared";
+
+Value KernelBuilder::dynamicSharedBuffer(ArrayRef<int64_t> shape,
+                                        Type elementType, int64_t byteOffset) {
+  // convert-gpu-to-nvvm lowers gpu.dynamic_shared_memory to a 16-byte aligned
+  // [0 x i8] global in address space 3 of the gpu.module, reusing one that
+  // exists. Its own has internal linkage, which the NVPTX backend demotes to
+  // a one-byte static `.shared` variable inside the kernel (ptxas then
+  // counts it as 16 bytes of static shared memory, and the "dynamic" buffer
+  // overlaps the kernel's static buffers). An external one is printed as
+  // `.extern .shared .align 16 .b8 __hsa_dynamic_shared[]`: CUDA's dynamic
+  // shared memory, placed after the static buffers.
+  auto module =
+      getInsertionBlock()->getParentOp()->getParentOfType<gpu::GPUModuleOp>();
+  if (!module.lookupSymbol(kDynamicSharedSymbol)) {
+    auto global = OpBuilder::atBlockBegin(module.getBody());
+    LLVM::GlobalOp::create(global, module.getLoc(),
+                           LLVM::LLVMArrayType::get(getI8Type(), 0),
+                           /*isConstant=*/false, LLVM::Linkage::External,
+                           kDynamicSharedSymbol, /*value=*/Attribute(),
+                           /*alignment=*/16, /*addrSpace=*/3);
+  }
+  auto space =
+      gpu::AddressSpaceAttr::get(getContext(), gpu::AddressSpace::Workgroup);
+  auto bytesType = MemRefType::get({ShapedType::kDynamic}, getI8Type(),
+                                   MemRefLayoutAttrInterface(), space);
+  Value base = gpu::DynamicSharedMemoryOp::create(*this, bytesType);
+  auto viewType =
+      MemRefType::get(shape, elementType, MemRefLayoutAttrInterface(), space);
+  return memref::ViewOp::create(*this, viewType, base, index(byteOffset),
+                                ValueRange{});
+}
+
 void KernelBuilder::barrier() { gpu::BarrierOp::create(*this); }
 
 void KernelBuilder::warpAggregatedIncrement(Value counts, Value bin,
@@ -356,8 +390,12 @@ void KernelContext::launch(Operation *op, gpu::GPUFuncOp kernel,
   gpu::KernelDim3 grid{shape.gridX, shape.gridY ? shape.gridY : c(1),
                        shape.gridZ ? shape.gridZ : c(1)};
   gpu::KernelDim3 block{c(shape.blockX), c(shape.blockY), c(shape.blockZ)};
-  gpu::LaunchFuncOp::create(builder, loc, kernel, grid, block,
-                            /*dynamicSharedMemorySize=*/Value(), args);
+  Value dynamicShared;
+  if (shape.dynamicSharedBytes > 0)
+    dynamicShared = arith::ConstantOp::create(
+        builder, loc, builder.getI32IntegerAttr(shape.dynamicSharedBytes));
+  gpu::LaunchFuncOp::create(builder, loc, kernel, grid, block, dynamicShared,
+                            args);
   op->erase();
 }
 

@@ -23,8 +23,10 @@ namespace hsa {
 
 /// Bytes one thread moves per vector load on bulk data paths.
 constexpr int64_t kVectorBytes = 16;
-/// Static shared memory one block may declare (dynamic shared memory, which
-/// could go beyond it, needs a launch attribute the artifact does not carry).
+/// Static shared memory one block may declare. Dynamic shared memory
+/// (KernelBuilder::dynamicSharedBuffer, LaunchShape::dynamicSharedBytes) can
+/// go beyond it: the artifact records each kernel's largest dynamic size and
+/// the runtime raises the kernel's limit above 48 KiB.
 constexpr int64_t kStaticSharedBytes = 48 * 1024;
 constexpr int64_t kWarpSize = 32;
 
@@ -99,6 +101,14 @@ public:
   Value extract(Value vector, int64_t position);
   Value insert(Value scalar, Value vector, int64_t position);
   Value atomicAdd(Value value, Value memref, ValueRange indices);
+  /// A static-shape view (`shape` x `elementType`, identity layout, workgroup
+  /// address space) at byte `byteOffset` of the block's dynamic shared memory
+  /// (gpu.dynamic_shared_memory + memref.view; the first use declares the
+  /// external symbol it lowers to in the gpu.module). The launch must pass at
+  /// least byteOffset + the view's bytes as LaunchShape::dynamicSharedBytes;
+  /// the base is 16-byte aligned.
+  Value dynamicSharedBuffer(ArrayRef<int64_t> shape, Type elementType,
+                            int64_t byteOffset = 0);
 
   // Cooperation.
   void barrier();
@@ -125,6 +135,9 @@ MemRefType stripTier(MemRefType type);
 struct LaunchShape {
   Value gridX, gridY, gridZ; ///< `index` values over the layer's dims
   int64_t blockX = 1, blockY = 1, blockZ = 1;
+  /// Bytes of dynamic shared memory per block (0: none; the launch then has
+  /// no dynamic_shared_memory_size, as before this field existed).
+  int64_t dynamicSharedBytes = 0;
 };
 
 /// Owns the `gpu.module @hsa_kernels` and the kernels generated into it.

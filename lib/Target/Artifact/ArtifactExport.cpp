@@ -7,7 +7,10 @@
 // (traced from memref.dim and arith ops) and whose arguments follow kernel
 // ABI v2: each memref operand is expanded into the fields of its MLIR
 // descriptor (allocated and aligned pointer, offset 0, sizes, strides),
-// because that is what convert-gpu-to-nvvm makes the kernel take.
+// because that is what convert-gpu-to-nvvm makes the kernel take. Each
+// kernel record's max_dynamic_shared_bytes is the largest dynamic shared
+// memory size of that kernel's launches over all plans (the runtime checks
+// every launch against it and raises the kernel's limit above 48 KiB).
 //
 //===----------------------------------------------------------------------===//
 
@@ -60,9 +63,12 @@ private:
   LogicalResult addBuffers(LayerOp layer);
   LogicalResult collectBinaries();
   LogicalResult addPlan(func::FuncOp func, StringRef name);
+  LogicalResult collectDynamicShared();
   FailureOr<uint32_t> getKernel(gpu::LaunchFuncOp launch);
   FailureOr<StringRef> traceBuffer(Value value, Operation *user);
-  FailureOr<Expr> toExpr(Value value, Operation *user, unsigned depth = 0);
+  FailureOr<Expr> toExpr(Value value, Operation *user,
+                         StringRef what = "launch size", unsigned depth = 0);
+  FailureOr<Expr> dynamicSharedExpr(gpu::LaunchFuncOp launch);
   LogicalResult addMemRefArgs(Value operand, unsigned position,
                               gpu::LaunchFuncOp launch,
                               std::vector<art::Arg> &args);
@@ -72,6 +78,9 @@ private:
   llvm::StringMap<PlannedBuffer> buffers;
   llvm::StringMap<KernelImages> binaries;
   llvm::StringMap<uint32_t> kernels;
+  /// Per kernel (module::name): the largest dynamic shared memory of its
+  /// launches, for its KernelRecord.
+  llvm::StringMap<Expr> maxDynamicShared;
   std::string chip;
   uint32_t ptxIsa = 0;
 };
@@ -79,6 +88,29 @@ private:
 } // namespace
 
 static Expr constant(int64_t v) { return Expr::constant(v); }
+
+/// The value of an expression that is one constant.
+static std::optional<int64_t> constantValue(const Expr &e) {
+  if (e.code.size() == 1 && e.code[0].op == uint32_t(art::ExprOp::PushConst))
+    return e.code[0].value;
+  return std::nullopt;
+}
+
+static bool sameExpr(const Expr &a, const Expr &b) {
+  return a.code.size() == b.code.size() &&
+         std::equal(a.code.begin(), a.code.end(), b.code.begin(),
+                    [](const art::ExprInstr &x, const art::ExprInstr &y) {
+                      return x.op == y.op && x.symbol == y.symbol &&
+                             x.value == y.value;
+                    });
+}
+
+/// The key of a launched kernel in `kernels` and `maxDynamicShared`.
+static std::string kernelKey(gpu::LaunchFuncOp launch) {
+  return (launch.getKernelModuleName().getValue() +
+          "::" + launch.getKernelName().getValue())
+      .str();
+}
 
 /// The product of `factors`, folding constants so expressions stay short.
 static Expr product(ArrayRef<std::pair<std::optional<int64_t>, Expr>> factors) {
@@ -330,19 +362,73 @@ LogicalResult ArtifactBuilder::collectBinaries() {
   return success();
 }
 
+/// The launch's dynamic shared memory size (constant 0 without one).
+FailureOr<Expr> ArtifactBuilder::dynamicSharedExpr(gpu::LaunchFuncOp launch) {
+  Value shared = launch.getDynamicSharedMemorySize();
+  if (!shared)
+    return constant(0);
+  FailureOr<Expr> expr = toExpr(shared, launch, "dynamic shared memory size");
+  if (failed(expr))
+    return failure();
+  if (std::optional<int64_t> bytes = constantValue(*expr); bytes && *bytes < 0)
+    return launch.emitError()
+           << "dynamic shared memory size " << *bytes << " is negative";
+  return expr;
+}
+
+// Every kernel record is written at the kernel's first launch, so the
+// maximum over all of its launches (in every plan) is taken first: the
+// largest constant, and the distinct non-constant sizes under Max.
+LogicalResult ArtifactBuilder::collectDynamicShared() {
+  struct Bound {
+    int64_t constant = 0;
+    SmallVector<Expr> exprs;
+  };
+  llvm::StringMap<Bound> bounds;
+  for (auto func : module.getOps<func::FuncOp>()) {
+    if (func.isExternal())
+      continue;
+    // The launches addPlan turns into records (it refuses any others).
+    for (auto launch : func.getBody().getOps<gpu::LaunchFuncOp>()) {
+      FailureOr<Expr> expr = dynamicSharedExpr(launch);
+      if (failed(expr))
+        return failure();
+      Bound &bound = bounds[kernelKey(launch)];
+      if (std::optional<int64_t> bytes = constantValue(*expr))
+        bound.constant = std::max(bound.constant, *bytes);
+      else if (llvm::none_of(bound.exprs, [&](const Expr &e) {
+                 return sameExpr(e, *expr);
+               }))
+        bound.exprs.push_back(*expr);
+    }
+  }
+  for (auto &[key, bound] : bounds) {
+    std::optional<Expr> result;
+    for (const Expr &e : bound.exprs)
+      result = result ? Expr::max(*result, e) : e;
+    if (!result)
+      result = constant(bound.constant);
+    else if (bound.constant > 0)
+      result = Expr::max(*result, constant(bound.constant));
+    maxDynamicShared.insert({key, *result});
+  }
+  return success();
+}
+
 FailureOr<uint32_t> ArtifactBuilder::getKernel(gpu::LaunchFuncOp launch) {
   StringRef moduleName = launch.getKernelModuleName().getValue();
   StringRef name = launch.getKernelName().getValue();
-  std::string key = (moduleName + "::" + name).str();
+  std::string key = kernelKey(launch);
   if (auto it = kernels.find(key); it != kernels.end())
     return it->second;
   auto images = binaries.find(moduleName);
   if (images == binaries.end())
     return launch.emitError() << "kernel module @" << moduleName
                               << " is not a serialized gpu.binary";
-  uint32_t index = writer.add_kernel(name.str(), name.str(),
-                                     images->second.cubin, images->second.ptx,
-                                     constant(0));
+  auto shared = maxDynamicShared.find(key);
+  uint32_t index = writer.add_kernel(
+      name.str(), name.str(), images->second.cubin, images->second.ptx,
+      shared != maxDynamicShared.end() ? shared->second : constant(0));
   kernels[key] = index;
   return index;
 }
@@ -376,13 +462,14 @@ FailureOr<StringRef> ArtifactBuilder::traceBuffer(Value value,
 }
 
 FailureOr<Expr> ArtifactBuilder::toExpr(Value value, Operation *user,
-                                        unsigned depth) {
+                                        StringRef what, unsigned depth) {
   if (depth > 32)
     return user->emitError("size expression too deep for a launch plan");
   Operation *def = value.getDefiningOp();
   auto fail = [&]() -> FailureOr<Expr> {
     InFlightDiagnostic diag = user->emitError()
-                              << "launch size is not an expression over "
+                              << what
+                              << " is not an expression over "
                                  "buffer dimensions and constants";
     if (def)
       diag.attachNote(def->getLoc()) << "computed by '" << def->getName()
@@ -413,7 +500,7 @@ FailureOr<Expr> ArtifactBuilder::toExpr(Value value, Operation *user,
   }
   if (isa<arith::IndexCastOp, arith::IndexCastUIOp, arith::ExtUIOp,
           arith::ExtSIOp>(def))
-    return toExpr(def->getOperand(0), user, depth + 1);
+    return toExpr(def->getOperand(0), user, what, depth + 1);
   std::optional<art::ExprOp> op =
       llvm::TypeSwitch<Operation *, std::optional<art::ExprOp>>(def)
           .Case<arith::AddIOp>([](auto) { return art::ExprOp::Add; })
@@ -428,10 +515,10 @@ FailureOr<Expr> ArtifactBuilder::toExpr(Value value, Operation *user,
           .Default([](auto) { return std::nullopt; });
   if (!op)
     return fail();
-  FailureOr<Expr> lhs = toExpr(def->getOperand(0), user, depth + 1);
+  FailureOr<Expr> lhs = toExpr(def->getOperand(0), user, what, depth + 1);
   if (failed(lhs))
     return failure();
-  FailureOr<Expr> rhs = toExpr(def->getOperand(1), user, depth + 1);
+  FailureOr<Expr> rhs = toExpr(def->getOperand(1), user, what, depth + 1);
   if (failed(rhs))
     return failure();
   return Expr::binary(*lhs, *rhs, *op);
@@ -511,13 +598,10 @@ LogicalResult ArtifactBuilder::addPlan(func::FuncOp func, StringRef name) {
         return failure();
       (i < 3 ? spec.grid[i] : spec.block[i - 3]) = *expr;
     }
-    spec.dynamic_shared_bytes = constant(0);
-    if (Value shared = launch.getDynamicSharedMemorySize()) {
-      FailureOr<Expr> expr = toExpr(shared, launch);
-      if (failed(expr))
-        return failure();
-      spec.dynamic_shared_bytes = *expr;
-    }
+    FailureOr<Expr> shared = dynamicSharedExpr(launch);
+    if (failed(shared))
+      return failure();
+    spec.dynamic_shared_bytes = *shared;
     for (auto [position, operand] :
          llvm::enumerate(launch.getKernelOperands())) {
       Type type = operand.getType();
@@ -576,6 +660,8 @@ LogicalResult ArtifactBuilder::build(std::vector<uint8_t> &image) {
       failed(collectBinaries()))
     return failure();
   writer.set_target(chip.c_str(), ptxIsa);
+  if (failed(collectDynamicShared()))
+    return failure();
 
   llvm::StringSet<> planned;
   for (auto func : module.getOps<func::FuncOp>()) {
