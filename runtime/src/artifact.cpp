@@ -10,9 +10,11 @@
 #include <cstdio>
 #include <cstring>
 #include <set>
+#include <utility>
 
 #include "expression.h"
 #include "hsa/artifact_writer.h"
+#include "hsa/sha256.h"
 
 namespace hsa {
 using namespace artifact;
@@ -394,9 +396,82 @@ class Verifier {
           }
           launch.args.push_back(arg);
         }
+        HSA_RETURN_IF_ERROR(check_descriptors(out->buffers, lw, &launch));
+        HSA_RETURN_IF_ERROR(check_kernel_parameters(out->kernels[l.kernel], l.kernel, lw, launch));
         plan.launches.push_back(std::move(launch));
       }
       out->plans.push_back(std::move(plan));
+    }
+    return Status::ok();
+  }
+
+  // Kernel ABI v2 passes every buffer as a memref descriptor: each
+  // BufferPointer starts BufferPointer b, BufferPointer b, ImmediateI64 0,
+  // rank(b) ExprI64 sizes, rank(b) ExprI64 strides (what the compiler writes;
+  // whether the sizes and strides are b's own is checked when the runtime
+  // evaluates the plan). A binding edited to another buffer, a descriptor cut
+  // short or a bare pointer fails here.
+  Status check_descriptors(const std::vector<ArtifactBuffer>& buffers, const std::string& where,
+                           ArtifactLaunch* launch) const {
+    const std::vector<LaunchArgRecord>& args = launch->args;
+    auto kind = [&](size_t i) { return ArgKind(args[i].kind); };
+    for (size_t i = 0; i < args.size();) {
+      if (kind(i) != ArgKind::BufferPointer) {
+        ++i;
+        continue;
+      }
+      const uint32_t b = args[i].index;
+      const std::string what = where + " argument " + std::to_string(i) + " (memref descriptor of buffer '" +
+                               buffers[b].name + "')";
+      const char* form = ": kernel ABI v2 passes a buffer as allocated pointer, aligned pointer (both BufferPointer "
+                         "of the buffer), ImmediateI64 0, rank sizes and rank strides (ExprI64)";
+      if (i + 1 >= args.size() || kind(i + 1) != ArgKind::BufferPointer)
+        return invalid(what + ": the allocated pointer is not followed by the aligned pointer" + form);
+      if (args[i + 1].index != b)
+        return invalid(what + ": the aligned pointer (argument " + std::to_string(i + 1) + ") names buffer '" +
+                       buffers[args[i + 1].index].name + "', the allocated pointer '" + buffers[b].name + "'" + form);
+      if (i + 2 >= args.size() || kind(i + 2) != ArgKind::ImmediateI64 || args[i + 2].value != 0)
+        return invalid(what + ": argument " + std::to_string(i + 2) + " (the offset) is not ImmediateI64 0" + form);
+      const uint32_t rank = uint32_t(buffers[b].dims.size());
+      const size_t end = i + 3 + 2 * size_t(rank);
+      for (size_t a = i + 3; a < end; ++a)
+        if (a >= args.size() || kind(a) != ArgKind::ExprI64)
+          return invalid(what + ": buffer '" + buffers[b].name + "' has rank " + std::to_string(rank) + ", so arguments " +
+                         std::to_string(i + 3) + ".." + std::to_string(end - 1) + " must be its " +
+                         std::to_string(rank) + " sizes and " + std::to_string(rank) + " strides (ExprI64); argument " +
+                         std::to_string(a) + (a >= args.size() ? " is missing" : " is not") + form);
+      launch->descriptors.push_back(MemrefDescriptor{uint32_t(i), b, rank});
+      i = end;
+    }
+    return Status::ok();
+  }
+
+  // Where the kernel has PTX, its `.entry` takes exactly the launch's
+  // arguments, each of the argument's size: a launch edited to name another
+  // kernel (of another signature), or an argument list that does not match
+  // the kernel, fails at load instead of launching with garbage. (Kernels
+  // with only a cubin are checked by the CUDA backend through
+  // cuFuncGetParamInfo where the driver has it.)
+  Status check_kernel_parameters(const ArtifactKernel& kernel, uint32_t index, const std::string& where,
+                                 const ArtifactLaunch& launch) {
+    if (kernel.ptx.empty()) return Status::ok();
+    if (entry_sizes_.size() <= index) entry_sizes_.resize(index + 1);
+    std::vector<uint32_t>& sizes = entry_sizes_[index].second;
+    if (!entry_sizes_[index].first) {
+      std::string why;
+      if (!ptx_entry_parameter_sizes(kernel.ptx, kernel.entry_symbol, &sizes, &why))
+        return invalid("kernel " + std::to_string(index) + " '" + kernel.name + "': " + why);
+      entry_sizes_[index].first = true;
+    }
+    const std::string what = where + " (kernel '" + kernel.name + "', PTX entry '" + kernel.entry_symbol + "')";
+    if (sizes.size() != launch.args.size())
+      return invalid(what + ": the kernel takes " + std::to_string(sizes.size()) + " parameters but the launch passes " +
+                     std::to_string(launch.args.size()) + " arguments (kernel ABI v2: one argument per parameter)");
+    for (size_t a = 0; a < sizes.size(); ++a) {
+      const uint32_t bytes = argument_bytes(ArgKind(launch.args[a].kind));
+      if (sizes[a] != bytes)
+        return invalid(what + ": parameter " + std::to_string(a) + " has " + std::to_string(sizes[a]) +
+                       " bytes but argument " + std::to_string(a) + " is a " + std::to_string(bytes) + "-byte value");
     }
     return Status::ok();
   }
@@ -412,7 +487,26 @@ class Verifier {
   FileHeader header_{};
   SectionEntry sections_[kSectionKindCount]{};
   const std::vector<ExprInstr>* code_ = nullptr;
+  std::vector<std::pair<bool, std::vector<uint32_t>>> entry_sizes_;  // per kernel: parsed, parameter sizes
 };
+
+bool is_identifier_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '$' ||
+         c == '.' || c == '%';
+}
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+
+// Bytes of a PTX fundamental type (".u64" 8, ".b32" 4, ...), 0 if not one.
+uint32_t ptx_type_bytes(const std::string& t) {
+  if (t.size() < 3 || t[0] != '.' || (t[1] != 'u' && t[1] != 's' && t[1] != 'b' && t[1] != 'f')) return 0;
+  const std::string bits = t.substr(2);
+  if (bits == "8" && t[1] != 'f') return 1;
+  if (bits == "16") return 2;
+  if (bits == "32") return 4;
+  if (bits == "64") return 8;
+  return 0;
+}
 
 }  // namespace
 
@@ -428,9 +522,115 @@ int Artifact::find_plan(const std::string& name) const {
   return -1;
 }
 
-Status load_artifact(const uint8_t* data, size_t size, Artifact* out) {
+uint32_t argument_bytes(ArgKind kind) { return kind == ArgKind::SymbolI32 || kind == ArgKind::ImmediateI32 ? 4 : 8; }
+
+bool ptx_entry_parameter_sizes(const std::string& ptx, const std::string& symbol, std::vector<uint32_t>* sizes,
+                               std::string* why) {
+  // Find ".entry <symbol>(" as a whole word.
+  size_t open = std::string::npos;
+  for (size_t at = ptx.find(".entry"); at != std::string::npos; at = ptx.find(".entry", at + 6)) {
+    size_t i = at + 6;
+    if (at > 0 && is_identifier_char(ptx[at - 1])) continue;
+    if (i >= ptx.size() || !is_space(ptx[i])) continue;
+    while (i < ptx.size() && is_space(ptx[i])) ++i;
+    const size_t name = i;
+    while (i < ptx.size() && is_identifier_char(ptx[i])) ++i;
+    if (ptx.compare(name, i - name, symbol) != 0 || i - name != symbol.size()) continue;
+    while (i < ptx.size() && is_space(ptx[i])) ++i;
+    if (i < ptx.size() && ptx[i] == '(') {
+      open = i;
+      break;
+    }
+  }
+  if (open == std::string::npos) {
+    *why = "its PTX has no '.entry " + symbol + "(...)': the entry symbol does not name a kernel of the image";
+    return false;
+  }
+  const size_t close = ptx.find(')', open);
+  if (close == std::string::npos) {
+    *why = "the parameter list of PTX entry '" + symbol + "' is not closed";
+    return false;
+  }
+  sizes->clear();
+  std::string list = ptx.substr(open + 1, close - open - 1);
+  for (size_t c = list.find("//"); c != std::string::npos; c = list.find("//", c)) {  // line comments
+    const size_t eol = list.find('\n', c);
+    list.erase(c, eol == std::string::npos ? std::string::npos : eol - c);
+  }
+  size_t start = 0;
+  while (start <= list.size()) {
+    const size_t comma = std::min(list.find(',', start), list.size());
+    std::vector<std::string> tokens;
+    for (size_t i = start; i < comma;) {
+      while (i < comma && is_space(list[i])) ++i;
+      const size_t t = i;
+      while (i < comma && !is_space(list[i])) ++i;
+      if (i > t) tokens.push_back(list.substr(t, i - t));
+    }
+    start = comma + 1;
+    if (tokens.empty()) {
+      if (comma == list.size() && sizes->empty()) break;  // "()": no parameters
+      *why = "PTX entry '" + symbol + "' has an empty parameter in its list";
+      return false;
+    }
+    const std::string which = "parameter " + std::to_string(sizes->size()) + " of PTX entry '" + symbol + "'";
+    if (tokens[0] != ".param") {
+      *why = which + " is not a .param";
+      return false;
+    }
+    uint32_t bytes = 0;
+    for (size_t k = 1; k < tokens.size(); ++k) {
+      if (tokens[k] == ".align") {
+        ++k;  // its number
+        continue;
+      }
+      if (const uint32_t b = ptx_type_bytes(tokens[k])) {
+        bytes = b;
+        // The name may carry an array length: "name[16]".
+        if (k + 1 < tokens.size()) {
+          const std::string& name = tokens.back();
+          const size_t bracket = name.find('[');
+          if (bracket != std::string::npos) {
+            const std::string count = name.substr(bracket + 1, name.size() - bracket - 2);
+            if (name.back() != ']' || count.empty() || count.size() > 6 ||
+                count.find_first_not_of("0123456789") != std::string::npos) {
+              *why = which + " has a malformed array length";
+              return false;
+            }
+            bytes *= uint32_t(std::stoul(count));
+          }
+        }
+        break;
+      }
+    }
+    if (bytes == 0) {
+      *why = which + " has no type of a known size (.u32, .b64, ...)";
+      return false;
+    }
+    sizes->push_back(bytes);
+    if (comma == list.size()) break;
+  }
+  return true;
+}
+
+Status check_artifact_digest(const uint8_t* data, size_t size, const std::string& expected_hex) {
+  Sha256Digest expected;
+  if (!parse_sha256_hex(expected_hex.c_str(), &expected))
+    return Status(StatusCode::InvalidArgument, "the expected artifact digest must be 64 hex digits (SHA-256), got '" +
+                                                   expected_hex.substr(0, 80) + "'");
+  const Sha256Digest actual = sha256(data, size);
+  if (actual != expected)
+    return Status(StatusCode::InvalidArtifact,
+                  "artifact SHA-256 " + sha256_hex(actual) + " is not the pinned " + sha256_hex(expected) +
+                      ": these are not the bytes that were pinned (rebuilt, edited or another file); load only "
+                      "artifacts you trust, and pin the digest hsa-compile printed for them");
+  return Status::ok();
+}
+
+Status load_artifact(const uint8_t* data, size_t size, Artifact* out, const std::string& expected_sha256) {
   if (!out) return Status(StatusCode::InvalidArgument, "load_artifact: null output");
   if (!data && size) return Status(StatusCode::InvalidArgument, "load_artifact: null data");
+  if (!expected_sha256.empty()) HSA_RETURN_IF_ERROR(check_artifact_digest(data, size, expected_sha256));
   Artifact artifact;
   try {
     HSA_RETURN_IF_ERROR(Verifier(data, size).run(&artifact));
@@ -481,7 +681,7 @@ Status read_artifact_file(const std::string& path, std::vector<uint8_t>* bytes) 
   return Status::ok();
 }
 
-Status load_artifact_file(const std::string& path, Artifact* out) {
+Status load_artifact_file(const std::string& path, Artifact* out, const std::string& expected_sha256) {
   if (!out) return Status(StatusCode::InvalidArgument, "load_artifact_file: null output");
   std::vector<uint8_t> bytes;
   try {
@@ -489,7 +689,7 @@ Status load_artifact_file(const std::string& path, Artifact* out) {
   } catch (const std::bad_alloc&) {
     return Status(StatusCode::OutOfMemory, "out of memory while reading artifact file '" + path + "'");
   }
-  Status status = load_artifact(bytes.data(), bytes.size(), out);
+  Status status = load_artifact(bytes.data(), bytes.size(), out, expected_sha256);
   if (!status.is_ok()) return Status(status.code(), path + ": " + status.message());
   return status;
 }

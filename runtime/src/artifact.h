@@ -35,12 +35,24 @@ struct ArtifactKernel {
   artifact::ExprRef max_dynamic_shared_bytes;
 };
 
+// One memref descriptor among a launch's arguments (kernel ABI v2): at
+// `first_arg`, BufferPointer `buffer` twice (allocated, aligned), ImmediateI64
+// 0 (offset), then rank(buffer) ExprI64 sizes and as many ExprI64 strides. The
+// loader checks the form; the runtime checks, when it evaluates the plan, that
+// the sizes are the buffer's dims and the strides its row-major strides.
+struct MemrefDescriptor {
+  uint32_t first_arg;
+  uint32_t buffer;
+  uint32_t rank;
+};
+
 struct ArtifactLaunch {
   uint32_t kernel;
   artifact::ExprRef grid[3];
   artifact::ExprRef block[3];
   artifact::ExprRef dynamic_shared_bytes;
   std::vector<artifact::LaunchArgRecord> args;
+  std::vector<MemrefDescriptor> descriptors;  // every BufferPointer argument starts one
 };
 
 struct ArtifactPlan {
@@ -64,12 +76,25 @@ struct Artifact {
 };
 
 // Verifies `data[0, size)` completely (see docs/ARTIFACT.md, "Verification")
-// and fills `out` only on success.
-Status load_artifact(const uint8_t* data, size_t size, Artifact* out);
+// and fills `out` only on success. With `expected_sha256` (64 hex digits; ""
+// for none) the bytes must have exactly that SHA-256, checked before anything
+// is parsed: InvalidArtifact giving both digests otherwise, InvalidArgument
+// for a malformed digest.
+Status load_artifact(const uint8_t* data, size_t size, Artifact* out, const std::string& expected_sha256 = "");
 // Reads a regular file and verifies it. NotFound when the path does not exist;
 // InvalidArgument naming the path for a directory, a device/FIFO/socket, an
 // unreadable file or one larger than kMaxArtifactFileBytes.
-Status load_artifact_file(const std::string& path, Artifact* out);
+Status load_artifact_file(const std::string& path, Artifact* out, const std::string& expected_sha256 = "");
+// Ok when `data` has the SHA-256 `expected_hex` (the pinned digest).
+Status check_artifact_digest(const uint8_t* data, size_t size, const std::string& expected_hex);
+
+// The parameter sizes (bytes) of `.entry <symbol>(...)` in a PTX text: .u64/.s64/.b64/.f64
+// 8, .u32/.s32/.b32/.f32 4, arrays (`.b8 name[16]`) their total. False with
+// `why` when the entry is missing or its parameter list cannot be read.
+bool ptx_entry_parameter_sizes(const std::string& ptx, const std::string& symbol, std::vector<uint32_t>* sizes,
+                               std::string* why);
+// Bytes of the kernel parameter an argument of this kind is (ABI v2): 4 for the i32 kinds, else 8.
+uint32_t argument_bytes(artifact::ArgKind kind);
 // The bytes of a regular file (the checks of load_artifact_file, no verification).
 Status read_artifact_file(const std::string& path, std::vector<uint8_t>* bytes);
 // Far above any artifact (kernels of one layer are megabytes): a larger file

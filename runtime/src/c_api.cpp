@@ -150,6 +150,28 @@ hsa_status_t hsa_runtime_load_artifact(hsa_runtime* runtime, const void* data, s
   });
 }
 
+hsa_status_t hsa_runtime_load_artifact_file_checked(hsa_runtime* runtime, const char* path, const char* sha256_hex) {
+  return guard([&]() -> hsa_status_t {
+    HSA_REQUIRE_RUNTIME(runtime);
+    if (!path) return fail(hsa::StatusCode::InvalidArgument, "null artifact path");
+    if (!sha256_hex)
+      return fail(hsa::StatusCode::InvalidArgument,
+                  "null expected SHA-256: give the artifact's digest, or use hsa_runtime_load_artifact_file");
+    return record(runtime->runtime->load_artifact_file(path, sha256_hex));
+  });
+}
+
+hsa_status_t hsa_runtime_load_artifact_checked(hsa_runtime* runtime, const void* data, size_t size,
+                                               const char* sha256_hex) {
+  return guard([&]() -> hsa_status_t {
+    HSA_REQUIRE_RUNTIME(runtime);
+    if (!sha256_hex)
+      return fail(hsa::StatusCode::InvalidArgument,
+                  "null expected SHA-256: give the artifact's digest, or use hsa_runtime_load_artifact");
+    return record(runtime->runtime->load_artifact(data, size, sha256_hex));
+  });
+}
+
 hsa_status_t hsa_request_create(hsa_runtime* runtime, hsa_request_id* id) {
   return guard([&]() -> hsa_status_t {
     HSA_REQUIRE_RUNTIME(runtime);

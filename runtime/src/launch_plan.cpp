@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "layer_shape.h"
+
 namespace hsa {
 using namespace artifact;
 
@@ -71,6 +73,35 @@ Status evaluate_launch(const Artifact& artifact, const ArtifactLaunch& l, const 
       }
       default:  // the loader admits only the kinds above
         return Status(StatusCode::Internal, where + " argument " + std::to_string(a) + " has an unknown kind");
+    }
+  }
+  // Each memref descriptor must describe its buffer (ABI v2): sizes = the
+  // buffer's dims, strides = their row-major strides, for this instance. A
+  // size expression edited in the artifact, or a binding moved to a buffer of
+  // another shape, fails here on every backend.
+  for (const MemrefDescriptor& d : l.descriptors) {
+    const ArtifactBuffer& buffer = artifact.buffers[d.buffer];
+    std::vector<int64_t> dims;
+    uint64_t bytes = 0;
+    HSA_RETURN_IF_ERROR(evaluate_buffer_dims(artifact, buffer, symbols, &dims, &bytes));
+    std::vector<int64_t> strides(d.rank, 1);
+    for (uint32_t i = d.rank; i-- > 1;)
+      if (__builtin_mul_overflow(strides[i], dims[i], &strides[i - 1]))
+        return Status(StatusCode::InvalidArtifact, where + ": the strides of '" + buffer.name + "' overflow 64 bits");
+    for (uint32_t i = 0; i < 2 * d.rank; ++i) {
+      const bool is_size = i < d.rank;
+      const uint32_t dim = is_size ? i : i - d.rank, arg = d.first_arg + 3 + i;
+      const int64_t expected = is_size ? dims[dim] : strides[dim];
+      int64_t given = 0;
+      std::memcpy(&given, &p.cells[arg], 8);
+      if (given != expected)
+        return Status(StatusCode::InvalidArtifact,
+                      where + " argument " + std::to_string(arg) + ": " + (is_size ? "size " : "stride ") +
+                          std::to_string(dim) + " of the memref descriptor of '" + buffer.name + "' is " +
+                          std::to_string(given) + " but the buffer's " +
+                          (is_size ? "dim " + std::to_string(dim) : "row-major stride " + std::to_string(dim)) +
+                          " is " + std::to_string(expected) +
+                          " (kernel ABI v2: a descriptor passes its buffer's own dims and row-major strides)");
     }
   }
   *out = std::move(p);

@@ -259,6 +259,35 @@ Status Runtime::load_artifact(const void* data, size_t size) {
   });
 }
 
+namespace {
+// The pinned loads take a digest; an empty one is a mistake, not "unpinned".
+Status require_digest(const std::string& expected_sha256) {
+  if (expected_sha256.empty())
+    return invalid_argument("empty expected SHA-256: give the artifact's 64-hex-digit digest, or load it unpinned "
+                            "with the overload without a digest");
+  return Status::ok();
+}
+}  // namespace
+
+Status Runtime::load_artifact_file(const std::string& path, const std::string& expected_sha256) {
+  return guarded([&]() -> Status {
+    HSA_RETURN_IF_ERROR(require_digest(expected_sha256));
+    Artifact artifact;
+    HSA_RETURN_IF_ERROR(hsa::load_artifact_file(path, &artifact, expected_sha256));
+    return impl_->load(std::move(artifact));
+  });
+}
+
+Status Runtime::load_artifact(const void* data, size_t size, const std::string& expected_sha256) {
+  return guarded([&]() -> Status {
+    if (!data) return invalid_argument("null artifact data");
+    HSA_RETURN_IF_ERROR(require_digest(expected_sha256));
+    Artifact artifact;
+    HSA_RETURN_IF_ERROR(hsa::load_artifact(static_cast<const uint8_t*>(data), size, &artifact, expected_sha256));
+    return impl_->load(std::move(artifact));
+  });
+}
+
 Status Runtime::layer_config(artifact::LayerConfigRecord* config) const {
   return guarded([&]() -> Status {
     if (!config) return invalid_argument("null config");

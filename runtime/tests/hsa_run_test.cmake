@@ -38,7 +38,7 @@ endforeach()
 
 file(READ ${json} text)
 # Every field a consumer reads, with its type.
-foreach(path "backend" "device" "config;budget_units" "config;capacity_units" "config;unit_bytes"
+foreach(path "artifact_sha256" "artifact_pinned" "backend" "device" "config;budget_units" "config;capacity_units" "config;unit_bytes"
         "workload;batch" "workload;steps" "workload;contexts" "prefill;seconds"
         "totals;units_selected" "totals;hits" "totals;misses" "totals;bytes_h2d"
         "hit_rate" "hit_rate_after_first_step" "bytes_h2d_per_step" "bytes_h2d_per_step_after_first_step"
@@ -144,6 +144,27 @@ if(NOT SANITIZE OR SANITIZE STREQUAL "OFF")
   if(NOT rc EQUAL 3 OR at1 EQUAL -1 OR at2 EQUAL -1)
     message(FATAL_ERROR "layer above RLIMIT_AS: expected exit 3 with the numbers, got ${rc}: ${err}")
   endif()
+endif()
+
+# --sha256 pins the artifact: its digest loads (and the summary says so), any
+# other is refused before the run (exit 3), a malformed one is a bad option.
+file(SHA256 ${artifact} digest)
+run_checked(${HSA_RUN} ${artifact} --backend=cpu --context=40 --steps=2 --quiet --sha256 ${digest})
+string(FIND "${out}" "sha256 ${digest} (pinned)" at)
+if(NOT rc EQUAL 0 OR at EQUAL -1)
+  message(FATAL_ERROR "--sha256 of the artifact: expected exit 0 and '(pinned)', got ${rc}:\n${out}\n${err}")
+endif()
+string(REPLACE "a" "b" other "${digest}")
+string(REPLACE "0" "1" other "${other}")
+run_checked(${HSA_RUN} ${artifact} --backend=cpu --context=40 --steps=2 --quiet --sha256=${other})
+string(FIND "${err}" "its SHA-256 is ${digest}, --sha256 pins ${other}" at)
+if(NOT rc EQUAL 3 OR at EQUAL -1 OR NOT out STREQUAL "")
+  message(FATAL_ERROR "--sha256 of another artifact: expected exit 3 before the run, got ${rc}:\n${out}\n${err}")
+endif()
+run_checked(${HSA_RUN} ${artifact} --backend=cpu --sha256=1234)
+string(FIND "${err}" "--sha256 needs 64 hex digits" at)
+if(NOT rc EQUAL 2 OR at EQUAL -1)
+  message(FATAL_ERROR "malformed --sha256: expected exit 2, got ${rc}: ${err}")
 endif()
 
 # A directory or a device as the artifact: exit 3 naming the path (a directory used to abort with 134).

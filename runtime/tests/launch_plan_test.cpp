@@ -26,7 +26,7 @@ Built build(const std::vector<Arg>& args, const Expr& block_x = Expr::constant(1
   w.set_layer_config(test::make_config(test::ConfigSpec{}));
   w.set_target("sm_90a", 80);
   w.add_documented_buffers();
-  const uint32_t kernel = w.add_kernel("k", "k", {}, ".version 8.0", Expr::constant(1024));
+  const uint32_t kernel = w.add_kernel("k", "k", {}, noop_kernel_ptx("sm_90a", "k", args), Expr::constant(1024));
   w.add_plan("decode_step", {LaunchSpec{kernel,
                                         {Expr::sym(Symbol::Batch), Expr::sym(Symbol::Groups), Expr::constant(1)},
                                         {block_x, Expr::constant(1), Expr::constant(1)},
@@ -108,18 +108,63 @@ TEST(LaunchPlan, MemrefDescriptorOfBufK) {
   EXPECT_EQ(l.block[0], 128u);
 }
 
-TEST(LaunchPlan, ReshapedMemrefStrides) {
-  // buf.k viewed as [B*S*C][Hu*P*D]: strides {Hu*P*D, 1}.
-  const Expr rows = Expr::sym(Symbol::Batch) * Expr::sym(Symbol::Groups) * Expr::sym(Symbol::Capacity);
-  const Expr cols = Expr::sym(Symbol::HeadsPerUnit) * Expr::sym(Symbol::PageSize) * Expr::sym(Symbol::HeadDim);
-  Built b = build(Arg::memref(5, {rows, cols}));
+// A descriptor describes its buffer exactly (ABI v2, what the compiler
+// writes): a view of another rank is refused at load, one whose sizes or
+// strides do not evaluate to the buffer's dims and row-major strides when the
+// runtime evaluates the plan (the values depend on B, N and the pool).
+TEST(LaunchPlan, DescriptorsMustDescribeTheirBuffer) {
+  ArtifactWriter probe;
+  probe.set_layer_config(test::make_config(test::ConfigSpec{}));
+  probe.add_documented_buffers();
+  const uint32_t buf_k = probe.buffer_index("buf.k");
+  const Expr B = Expr::sym(Symbol::Batch), S = Expr::sym(Symbol::Groups), C = Expr::sym(Symbol::Capacity),
+             Hu = Expr::sym(Symbol::HeadsPerUnit), P = Expr::sym(Symbol::PageSize), D = Expr::sym(Symbol::HeadDim);
+  auto load_of = [](const std::vector<Arg>& args) {
+    ArtifactWriter w;
+    w.set_layer_config(test::make_config(test::ConfigSpec{}));
+    w.set_target("sm_90a", 80);
+    w.add_documented_buffers();
+    const uint32_t k = w.add_kernel("k", "k", {}, noop_kernel_ptx("sm_90a", "k", args), Expr::constant(0));
+    w.add_plan("decode_step", {LaunchSpec{k,
+                                          {Expr::constant(1), Expr::constant(1), Expr::constant(1)},
+                                          {Expr::constant(32), Expr::constant(1), Expr::constant(1)},
+                                          Expr::constant(0),
+                                          args}});
+    const std::vector<uint8_t> bytes = w.finish();
+    Artifact a;
+    return load_artifact(bytes.data(), bytes.size(), &a);
+  };
+  // buf.k viewed as [B*S*C][Hu*P*D]: rank 2 for a rank-6 buffer.
+  Status s = load_of(Arg::memref(buf_k, {B * S * C, Hu * P * D}));
+  EXPECT_EQ(s.code(), StatusCode::InvalidArtifact);
+  EXPECT_NE(s.message().find("memref descriptor of buffer 'buf.k'): buffer 'buf.k' has rank 6, so arguments 3..14 "
+                             "must be its 6 sizes and 6 strides"),
+            std::string::npos)
+      << s.message();
+
+  // Same rank, other sizes: [B][S][C][Hu][P*D][1] has the right element count
+  // and strides of its own, but not buf.k's dims.
+  Built reshaped = build(Arg::memref(buf_k, {B, S, C, Hu, P * D, Expr::constant(1)}));
   std::vector<EvaluatedLaunch> launches;
-  ASSERT_TRUE(evaluate(b, &launches).is_ok());
-  ASSERT_EQ(launches[0].cells.size(), 7u);
-  EXPECT_EQ(cell64(launches[0], 3), 3 * 2 * 8);
-  EXPECT_EQ(cell64(launches[0], 4), 64);
-  EXPECT_EQ(cell64(launches[0], 5), 64);
-  EXPECT_EQ(cell64(launches[0], 6), 1);
+  s = evaluate(reshaped, &launches);
+  EXPECT_EQ(s.code(), StatusCode::InvalidArtifact);
+  EXPECT_NE(s.message().find("plan 'decode_step' launch 0 ('k') argument 7: size 4 of the memref descriptor of "
+                             "'buf.k' is 64 but the buffer's dim 4 is 4"),
+            std::string::npos)
+      << s.message();
+  // Right sizes, a wrong stride (the size expressions are buf.k's own dims).
+  std::vector<Arg> args = probe.memref_args(buf_k);
+  args[3 + 6 + 2] = Arg::expr_i64(Hu * P * D + Expr::constant(1));  // stride 2 of [B][S][C][Hu][P][D]
+  s = evaluate(build(args), &launches);
+  EXPECT_NE(s.message().find("argument 11: stride 2 of the memref descriptor of 'buf.k' is 65 but the buffer's "
+                             "row-major stride 2 is 64"),
+            std::string::npos)
+      << s.message();
+  // Different expressions of the same values are fine (the compiler writes
+  // static dims as constants): D as 16.
+  args = probe.memref_args(buf_k);
+  args[3 + 5] = Arg::expr_i64(Expr::constant(16));
+  EXPECT_TRUE(evaluate(build(args), &launches).is_ok());
 }
 
 TEST(LaunchPlan, EvaluationErrorsNameTheLaunch) {

@@ -40,13 +40,14 @@ struct Fixture {
                    kBufferFlagFillMinusOne);
       w.add_buffer("scratch.attn_o", Tier::Device, ElementType::F32, BufferScope::PerBatchSlot,
                    {Expr::sym(Symbol::Batch), Expr::sym(Symbol::QHeads), Expr::constant(4), Expr::sym(Symbol::ValueDim)});
-      const uint32_t k = w.add_kernel("noop", "noop", {}, ".version 8.0", Expr::constant(0));
+      const std::vector<Arg> args = w.memref_args(w.buffer_index("scratch.attn_o"));
+      const uint32_t k = w.add_kernel("noop", "noop", {}, noop_kernel_ptx("sm_90a", "noop", args), Expr::constant(0));
       for (const char* plan : {"prefill", "decode_step", "append"})
         w.add_plan(plan, {LaunchSpec{k,
                                      {Expr::constant(1), Expr::constant(1), Expr::constant(1)},
                                      {Expr::constant(32), Expr::constant(1), Expr::constant(1)},
                                      Expr::constant(0),
-                                     w.memref_args(w.buffer_index("scratch.attn_o"))}});
+                                     args}});
       bytes = w.finish();
     } else {
       bytes = test::build_artifact(test::make_config(spec));

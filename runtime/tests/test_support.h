@@ -45,22 +45,32 @@ inline artifact::LayerConfigRecord make_config(const ConfigSpec& s) {
   return c;
 }
 
+// The arguments of build_artifact's launches: io.q's memref descriptor
+// (arguments 0..8: [B][Hq][D]), max_units as i32 (9), the immediate 7 (10).
+inline std::vector<artifact::Arg> test_launch_args(const artifact::ArtifactWriter& w) {
+  using namespace artifact;
+  std::vector<Arg> args = w.memref_args(w.buffer_index("io.q"));
+  args.push_back(Arg::symbol_i32(Symbol::MaxUnits));
+  args.push_back(Arg::immediate_i64(7));
+  return args;
+}
+
 // An artifact with the documented buffer table, one PTX kernel and the three
-// standard plans (the kernel is a placeholder: CPU tests never launch it).
+// standard plans (the kernel is a no-op: CPU tests never launch it).
 inline std::vector<uint8_t> build_artifact(const artifact::LayerConfigRecord& config, const char* chip = "sm_90a") {
   using namespace artifact;
   ArtifactWriter w;
   w.set_layer_config(config);
   w.set_target(chip, 80);
   w.add_documented_buffers();
-  const std::string ptx = ".version 8.0\n.target sm_90a\n.address_size 64\n.visible .entry hsa_noop() { ret; }\n";
-  const uint32_t kernel = w.add_kernel("noop", "hsa_noop", {}, ptx, Expr::constant(0));
+  const std::vector<Arg> args = test_launch_args(w);
+  const uint32_t kernel = w.add_kernel("noop", "hsa_noop", {}, noop_kernel_ptx(chip, "hsa_noop", args), Expr::constant(0));
   for (const char* plan : {"prefill", "decode_step", "append"}) {
     LaunchSpec launch{kernel,
                       {Expr::sym(Symbol::Batch), Expr::sym(Symbol::Groups), Expr::constant(1)},
                       {Expr::constant(128), Expr::constant(1), Expr::constant(1)},
                       Expr::constant(0),
-                      {Arg::buffer(w.buffer_index("io.q")), Arg::symbol_i32(Symbol::MaxUnits), Arg::immediate_i64(7)}};
+                      args};
     w.add_plan(plan, {launch});
   }
   return w.finish();

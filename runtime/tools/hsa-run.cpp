@@ -23,6 +23,7 @@
 
 #include "artifact.h"
 #include "half.h"
+#include "hsa/sha256.h"
 #include "text_format.h"
 #include "hsa/runtime.hpp"
 #include "runtime_internal.h"
@@ -52,6 +53,8 @@ const char* kUsage =
     "                           is full, misses evict resident units\n"
     "  --check                  check every decode step stage by stage against the CPU reference;\n"
     "                           exit 1 with the first mismatch\n"
+    "  --sha256=HEX             load the artifact only if its SHA-256 is HEX (64 hex digits: the digest\n"
+    "                           hsa-compile printed, or hsa-run's 'artifact' line); exit 3 otherwise\n"
     "  --json=PATH              write every number of the summary (and per-step values) as JSON\n"
     "                           (checked for writability before the run)\n"
     "  --graph                  capture the decode step in a CUDA graph and replay it (cuda)\n"
@@ -141,6 +144,7 @@ struct Options {
   uint32_t query_jump = 0;  // 0: queries only drift
   bool check = false, graph = false, profile = false, quiet = false, help = false;
   std::string json;
+  std::string sha256;  // the pinned digest, lower case; empty: not pinned
 };
 
 bool parse_u64(std::string text, uint64_t* out) {
@@ -169,7 +173,7 @@ std::string parse_options(int argc, char** argv, Options* o) {
     std::string value = has_value ? arg.substr(eq + 1) : "";
     // Options with a value take it after '=' or as the next argument ("--steps 2", as hsa-compile's do).
     static const char* const kValued[] = {"--backend", "--batch", "--context", "--steps", "--seed", "--json",
-                                          "--query-jump"};
+                                          "--query-jump", "--sha256"};
     const bool valued = std::find(std::begin(kValued), std::end(kValued), key) != std::end(kValued);
     if (valued && !has_value) {
       if (i + 1 >= argc || std::string(argv[i + 1]).rfind("--", 0) == 0)
@@ -195,7 +199,11 @@ std::string parse_options(int argc, char** argv, Options* o) {
     else if (key == "--graph") problem = flag(&o->graph);
     else if (key == "--profile") problem = flag(&o->profile);
     else if (key == "--quiet") problem = flag(&o->quiet);
-    else if (key == "--json") {
+    else if (key == "--sha256") {
+      Sha256Digest digest;
+      if (!parse_sha256_hex(value.c_str(), &digest)) problem = "--sha256 needs 64 hex digits, not '" + value + "'";
+      else o->sha256 = sha256_hex(digest);
+    } else if (key == "--json") {
       if (value.empty()) problem = "--json needs a path (--json=PATH or --json PATH)";
       o->json = value;
     } else if (key == "--backend") {
@@ -581,11 +589,19 @@ struct StepRecord {
 
 int run(const Options& opt) {
   // The config first: the host pool is sized from the page size.
-  Artifact probe;
-  Status status = load_artifact_file(opt.artifact, &probe);
-  if (status.code() == StatusCode::InvalidArgument || status.code() == StatusCode::NotFound)
+  // The file is read once: the probe and the runtime load the same bytes.
+  std::vector<uint8_t> artifact_bytes;
+  Status status = read_artifact_file(opt.artifact, &artifact_bytes);
+  if (!status.is_ok())
     return fail(3, "cannot load '" + opt.artifact + "'", status,
                 "give the path of an artifact file written by hsa-compile (or hsa-make-test-artifact)");
+  const std::string digest = sha256_hex(artifact_bytes.data(), artifact_bytes.size());
+  if (!opt.sha256.empty() && digest != opt.sha256)
+    return fail(3, "cannot load '" + opt.artifact + "'",
+                Status(StatusCode::InvalidArtifact, "its SHA-256 is " + digest + ", --sha256 pins " + opt.sha256),
+                "this is not the artifact you pinned: check the path, or pin the digest of the artifact you trust");
+  Artifact probe;
+  status = load_artifact(artifact_bytes.data(), artifact_bytes.size(), &probe, opt.sha256);
   if (!status.is_ok()) return fail(3, "cannot load '" + opt.artifact + "'", status);
   const artifact::LayerConfigRecord& config = probe.config;
   const uint64_t longest = *std::max_element(opt.contexts.begin(), opt.contexts.end());
@@ -604,7 +620,8 @@ int run(const Options& opt) {
   std::unique_ptr<Runtime> rt;
   status = Runtime::create(options, &rt);
   if (!status.is_ok()) return fail(3, "cannot create the runtime", status);
-  status = rt->load_artifact_file(opt.artifact);
+  status = opt.sha256.empty() ? rt->load_artifact(artifact_bytes.data(), artifact_bytes.size())
+                              : rt->load_artifact(artifact_bytes.data(), artifact_bytes.size(), opt.sha256);
   if (!status.is_ok()) return fail(3, "cannot load '" + opt.artifact + "' into the " + rt->backend_name() + " backend", status);
   const LayerShape& s = RuntimeInternals::shape(*rt);
   Backend& backend = RuntimeInternals::backend(*rt);
@@ -770,6 +787,8 @@ int run(const Options& opt) {
   if (same_lengths) contexts = std::to_string(opt.contexts[0]) + (opt.batch > 1 ? " tokens each" : " tokens");
   else contexts += " tokens";
   std::printf("hsa-run: %s\n", opt.artifact.c_str());
+  std::printf("  artifact     %zu bytes, sha256 %s%s\n", artifact_bytes.size(), digest.c_str(),
+              opt.sha256.empty() ? " (not pinned: --sha256 pins it)" : " (pinned)");
   std::printf("  backend      %s: %s%s%s\n", rt->backend_name(), device.c_str(), opt.graph ? ", CUDA graph" : "",
               opt.profile ? ", profiled" : "");
   std::printf("  layer        Hq %u, Hkv %u, D %u/%u, %s, P %u, %s", s.q_heads, s.kv_heads, s.head_dim, s.value_dim,
@@ -846,7 +865,9 @@ int run(const Options& opt) {
   if (!opt.json.empty()) {
     Json j;
     j.begin();
-    j.str("tool", "hsa-run").str("artifact", opt.artifact).str("backend", rt->backend_name()).str("device", device);
+    j.str("tool", "hsa-run").str("artifact", opt.artifact).str("artifact_sha256", digest);
+    j.boolean("artifact_pinned", !opt.sha256.empty());
+    j.str("backend", rt->backend_name()).str("device", device);
     j.begin("config");
     j.integer("q_heads", s.q_heads).integer("kv_heads", s.kv_heads).integer("head_dim", s.head_dim);
     j.integer("value_dim", s.value_dim).integer("page_size", s.page_size);

@@ -82,6 +82,15 @@ const char* hsa_runtime_backend_name(const hsa_runtime* runtime);
 
 hsa_status_t hsa_runtime_load_artifact_file(hsa_runtime* runtime, const char* path);
 hsa_status_t hsa_runtime_load_artifact(hsa_runtime* runtime, const void* data, size_t size);
+/* Pinned loads: the artifact's bytes must have the SHA-256 `sha256_hex` (64
+ * hex digits, as hsa-compile and hsa-run print it), checked before anything is
+ * parsed: HSA_STATUS_INVALID_ARTIFACT giving both digests on a mismatch,
+ * HSA_STATUS_INVALID_ARGUMENT for a NULL or malformed digest. An artifact is
+ * code (its kernels run with this process's privileges): load only artifacts
+ * you trust, or pin their digest (docs/ARTIFACT.md, "Trust model"). */
+hsa_status_t hsa_runtime_load_artifact_file_checked(hsa_runtime* runtime, const char* path, const char* sha256_hex);
+hsa_status_t hsa_runtime_load_artifact_checked(hsa_runtime* runtime, const void* data, size_t size,
+                                               const char* sha256_hex);
 
 hsa_status_t hsa_request_create(hsa_runtime* runtime, hsa_request_id* id);
 hsa_status_t hsa_request_release(hsa_runtime* runtime, hsa_request_id id);

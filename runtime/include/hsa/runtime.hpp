@@ -90,6 +90,14 @@ class Runtime {
   // Verifies the artifact completely and sizes every buffer. Once per runtime.
   Status load_artifact_file(const std::string& path);
   Status load_artifact(const void* data, size_t size);
+  // The same for a pinned artifact: its bytes must have the SHA-256
+  // `expected_sha256` (64 hex digits, as hsa-compile and hsa-run print it),
+  // checked before anything is parsed. A mismatch is InvalidArtifact giving
+  // both digests; an empty or malformed digest InvalidArgument. An artifact is
+  // code (its kernels run with this process's privileges): load only
+  // artifacts you trust, or pin their digest (docs/ARTIFACT.md, "Trust model").
+  Status load_artifact_file(const std::string& path, const std::string& expected_sha256);
+  Status load_artifact(const void* data, size_t size, const std::string& expected_sha256);
   // The loaded layer config (InvalidArgument before load).
   Status layer_config(artifact::LayerConfigRecord* config) const;
 
