@@ -78,6 +78,8 @@ quest_request_p32_g4_kc_fused 3:9000,20000,70000:240:3
 streaming_kvhead_p16_kc 2:9000,20000:240:3
 quest_kvhead_p1_g1 2:9000,20000:200:2
 quest_request_p1_k2048 2:9000,20000:120:2
+quest_request_p1_k2048_c16k 2:40000,131072:40:2
+quest_kvhead_p16_g4_c8k 2:262144,262144:40:1
 "
 # Sanitized: every kernel family (score of each algorithm and combine, top-k,
 # diff, gather, diff_gather, attention, store_kv, update_repr, rebuild_repr)
@@ -85,7 +87,7 @@ quest_request_p1_k2048 2:9000,20000:120:2
 # capacity layers among them so that the steps evict.
 SANITIZED="llama3-8b-quest-unfused llama3-8b-quest llama3-8b-quest-fused quest_kvhead_p32_g3_fused
 quest_kvhead_p16_g4_kc quest_request_p32_g4_kc_fused streaming_kvhead_p16_kc quest_request_p16_g1_mean
-quest_kvhead_p64_g8 quest_request_p1_k2048-fused"
+quest_kvhead_p64_g8 quest_request_p1_k2048-fused quest_request_p1_k2048_c16k quest_kvhead_p16_g4_c8k"
 # 40 steps with a jump every step: every layer evicts (budget = capacity ones
 # from the second step), and the StreamingLLM window moves past its units.
 SAN_SHAPE="--batch=2 --context=9000,20000 --steps=40 --query-jump=1"
