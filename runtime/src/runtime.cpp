@@ -157,8 +157,9 @@ struct Runtime::Impl {
     HSA_RETURN_IF_ERROR(backend->memory_needs(a, s, needs));
     // Each buffer's size fits 64 bits (checked); their sum saturates.
     auto total = [](std::vector<BufferBytes>& list) {
-      std::stable_sort(list.begin(), list.end(),
-                       [](const BufferBytes& x, const BufferBytes& y) { return x.bytes > y.bytes; });
+      std::sort(list.begin(), list.end(), [](const BufferBytes& x, const BufferBytes& y) {
+        return x.bytes != y.bytes ? x.bytes > y.bytes : x.name < y.name;
+      });
       uint64_t sum = 0;
       for (const BufferBytes& b : list)
         if (__builtin_add_overflow(sum, b.bytes, &sum)) sum = UINT64_MAX;
