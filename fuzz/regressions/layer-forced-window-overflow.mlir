@@ -1,0 +1,2 @@
+// hsa-fuzz-parse-verify, before 74f29f0: UBSan signed-integer-overflow in mlir::hsa::LayerOp::verify (HSAOps.cpp, sinks + window with window = 2^63-1); fixed by 74f29f0 (window <= 2^24)
+hsa.layer @l config(<q_heads = 8, kv_heads = 8, head_dim = 64, kv_dtype = f16, page_size = 16, scope = request>) algorithm(#hsa.streaming_llm) budget(4) buffer(<capacity = 4, policy = lru>) forced(<sinks = 1, window = 9223372036854775807>) format(#hsa.native)

@@ -1,0 +1,2 @@
+// hsa-fuzz-passes (hsa-plan-buffers), before 74f29f0: UBSan signed-integer-overflow in mlir::hsa::LayerOp::getBytesPerRequest (HSAOps.cpp, elements *= dim) from PlanBuffers.cpp RequestBytes::of, capacity = 2^63-1; fixed by 74f29f0 (capacity <= 2^24)
+hsa.layer @l config(<q_heads = 8, kv_heads = 8, head_dim = 64, kv_dtype = f16, page_size = 16, scope = request>) algorithm(#hsa.quest<combine = sum>) budget(4) buffer(<capacity = 9223372036854775807, policy = lru>) forced(<sinks = 1, window = 1>) format(#hsa.native)
