@@ -10,7 +10,11 @@ CMAKE_ARGS ?=
 
 HSA_OPT := $(BUILD)/bin/hsa-opt
 
-.PHONY: all setup configure build check demo docs clean gpu-bundle check-gpu
+# Seconds each fuzz target runs in `make check` (CI) and in `make fuzz`.
+CHECK_FUZZ_SECONDS ?= 60
+FUZZ_SECONDS       ?= 600
+
+.PHONY: all setup configure build check check-fast fuzz demo docs clean gpu-bundle check-gpu
 
 all: build
 
@@ -31,13 +35,29 @@ configure: $(BUILD)/build.ninja
 build: setup configure
 	ninja -C $(BUILD) -j $(JOBS)
 
-check: build
+# Every suite: lit and ctest, then the runtime's suite again under
+# ASan+UBSan and under TSan with its libFuzzer target, and the compiler's
+# fuzz targets under ASan+UBSan, each for CHECK_FUZZ_SECONDS.
+check: check-fast
+	@echo "== runtime under ASan+UBSan and TSan, artifact fuzzer ($(CHECK_FUZZ_SECONDS) s) =="
+	scripts/check-runtime-sanitized.sh $(BUILD) $(CHECK_FUZZ_SECONDS)
+	@echo "== compiler fuzz targets under ASan+UBSan ($(CHECK_FUZZ_SECONDS) s each) =="
+	scripts/fuzz-compiler.sh $(BUILD)/fuzz-compiler $(CHECK_FUZZ_SECONDS)
+
+# lit and ctest only (minutes, for the edit-compile-test loop).
+check-fast: build
 	@echo "== lit: compiler tests =="
 	$(LLVM_DIR)/bin/lit -sv $(BUILD)/test
 	@if [ -f $(BUILD)/runtime/CTestTestfile.cmake ]; then \
 	  echo "== ctest: runtime tests =="; \
 	  ctest --test-dir $(BUILD)/runtime --output-on-failure -j $(JOBS); \
 	fi
+
+# Longer fuzzing of every target (FUZZ_SECONDS each); corpora grow in the
+# build tree and are reused by the next run.
+fuzz: setup
+	scripts/fuzz-compiler.sh $(BUILD)/fuzz-compiler $(FUZZ_SECONDS)
+	FUZZ_ONLY=1 scripts/check-runtime-sanitized.sh $(BUILD) $(FUZZ_SECONDS)
 
 # Regenerate the dialect and pass reference (docs/reference) from ODS.
 docs: configure

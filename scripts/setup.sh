@@ -4,7 +4,10 @@
 set -euo pipefail
 
 LLVM_PREFIX=/usr/lib/llvm-22
+# clang-22 and libclang-rt-22-dev: libFuzzer and the sanitizers of the
+# fuzz targets and the sanitized runtime suites (make check).
 packages=(llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
+          clang-22 libclang-rt-22-dev
           ninja-build ccache cmake g++ libgtest-dev python3)
 
 missing=()
