@@ -50,9 +50,11 @@ struct BufferBytes {
 // allocates: host memory (the host cache plus the backend's own, which on the
 // CPU backend includes its "device" buffers) and device memory.
 struct MemoryNeeds {
+  // Backends add entries to the lists; the runtime sorts them (largest
+  // first) and sums them into the totals (saturating).
   uint64_t host_bytes = 0;
   uint64_t device_bytes = 0;
-  std::vector<BufferBytes> host_buffers, device_buffers;  // what the totals are made of, largest first
+  std::vector<BufferBytes> host_buffers, device_buffers;
   uint64_t device_usable_bytes = 0;  // valid when device_limited
   bool device_limited = false;       // false: the backend has no device memory (CPU)
   std::string device_name;           // "device 0 (NVIDIA H200)", for messages

@@ -69,7 +69,9 @@ typedef struct hsa_request_accounting {
   uint64_t host_bytes;
 } hsa_request_accounting;
 
-/* Fills defaults: auto backend, device 0, batch 1, 4096 tokens. */
+/* Fills defaults: auto backend, device 0, batch 1, 4096 tokens, pool for
+ * every slot at max context, no graph, no profiling, the automatic host
+ * memory limit (0). */
 void hsa_runtime_options_init(hsa_runtime_options* options);
 /* A static description of a status code. */
 const char* hsa_status_message(hsa_status_t status);
