@@ -219,7 +219,9 @@ TEST(FaultInjection, EveryCudaDriverCallFailureIsACleanStatus) {
       if (!r.failed) continue;  // a failure the backend tolerates (e.g. the step timer)
       EXPECT_TRUE(is_allocation_or_device_failure(r.failure.code())) << what;
       EXPECT_NE(r.failure.message().find("injected by the fake driver"), std::string::npos) << what;
-      if (r.loaded) EXPECT_TRUE(r.recovered) << what;
+      if (r.loaded) {
+        EXPECT_TRUE(r.recovered) << what;
+      }
     }
   }
 }
@@ -263,7 +265,9 @@ TEST(FaultInjection, CudaCreateWithAFailingDriverIsAStatus) {
       const Status s = create_cuda_backend(options, fake.table(), &backend);
       EXPECT_FALSE(s.is_ok()) << entry;
       EXPECT_TRUE(s.code() == StatusCode::Unavailable || s.code() == StatusCode::DeviceError) << s.message();
-      if (std::string(entry) == "cuInit") EXPECT_NE(s.message().find("use backend=cpu"), std::string::npos);
+      if (std::string(entry) == "cuInit") {
+        EXPECT_NE(s.message().find("use backend=cpu"), std::string::npos) << s.message();
+      }
     }
     EXPECT_EQ(fake.leaks(), "") << entry;
   }
