@@ -29,7 +29,12 @@ class PinnedHostAllocator : public HostAllocator {
       driver_->cuMemFreeHost(*host);
       return status;
     }
-    device_of_[*host] = uint64_t(device);
+    try {
+      device_of_[*host] = uint64_t(device);
+    } catch (...) {  // no memory for the map entry: do not leak the pinned block
+      driver_->cuMemFreeHost(*host);
+      throw;
+    }
     return Status::ok();
   }
   void release(void* host) override {
@@ -186,6 +191,8 @@ Status CudaBackend::load_kernels(const Artifact& artifact, std::vector<CUfunctio
   const SymbolValues symbols = shape_.symbols();
   // Kernels of one compiled module share its image: load (and JIT) it once.
   std::vector<std::pair<const ArtifactKernel*, CUmodule>> loaded;
+  loaded.reserve(artifact.kernels.size());
+  modules_.reserve(artifact.kernels.size());  // the push_back after a module load cannot throw
   for (const ArtifactKernel& k : artifact.kernels) {
     const bool cubin = choice.use_cubin && !k.cubin.empty();
     const void* image = cubin ? static_cast<const void*>(k.cubin.data()) : static_cast<const void*>(k.ptx.c_str());
