@@ -53,7 +53,7 @@ private:
 mlir::OwningOpRef<mlir::ModuleOp> parseAndVerify(FuzzContext &context,
                                                  llvm::StringRef input);
 
-/// `op` printed (custom form, or generic with `generic`), with locations.
+/// `op` printed (custom form, or generic with `generic`), without locations.
 std::string print(mlir::Operation *op, bool generic);
 
 /// Reports a finding that is not a crash by itself (a pass leaving invalid

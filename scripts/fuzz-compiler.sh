@@ -2,6 +2,7 @@
 # Fuzzes the compiler's parser, verifier and passes (fuzz/README.md).
 #
 #   scripts/fuzz-compiler.sh [BUILD_DIR=build/fuzz-compiler] [SECONDS_PER_TARGET=60]
+#   (a relative BUILD_DIR is relative to the repository root)
 #
 # Configures a clang build of hsa's compiler libraries with ASan + UBSan and
 # libFuzzer's coverage (its own build dir; the main build is untouched),
