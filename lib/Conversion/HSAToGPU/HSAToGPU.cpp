@@ -71,6 +71,22 @@ struct ConvertHSAToGPUPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    // The kernels go into this module's gpu.module and it becomes the
+    // gpu.container_module: stage ops of a nested module would launch from
+    // outside it (found by hsa-fuzz-passes).
+    WalkResult nested = module.walk([&](Operation *op) {
+      if (isa<ScoreOp, TopKOp, DiffOp, GatherOp, AttendOp, UpdateReprOp,
+              RebuildReprOp, StoreKVOp, FusedOp>(op) &&
+          op->getParentOfType<ModuleOp>() != module) {
+        op->emitOpError() << "is in a nested module: convert-hsa-to-gpu "
+                             "lowers stage ops of the module it runs on only "
+                             "(run it on the nested module)";
+        return WalkResult::interrupt();
+      }
+      return WalkResult::advance();
+    });
+    if (nested.wasInterrupted())
+      return signalPassFailure();
     // Fused groups: move their ops out, in order, and lower them together.
     SmallVector<std::pair<DiffOp, GatherOp>> diffGathers;
     SmallVector<std::pair<ScoreOp, TopKOp>> scoreTopKs;
