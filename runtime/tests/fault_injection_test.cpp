@@ -20,16 +20,6 @@
 namespace hsa {
 namespace {
 
-artifact::LayerConfigRecord small_config() {
-  artifact::LayerConfigRecord c = artifact::default_test_config();
-  c.num_q_heads = 8;
-  c.num_kv_heads = 2;
-  c.head_dim = c.value_dim = 32;
-  c.page_size = 8;
-  c.budget_units = 6;
-  c.capacity_units = 12;
-  return c;
-}
 
 RuntimeOptions small_options() {
   RuntimeOptions options;
@@ -42,7 +32,7 @@ RuntimeOptions small_options() {
 // selection, release and reuse. Returns the first failed status (the calls
 // after a failure are not made) and which call it was.
 struct Workload {
-  const artifact::LayerConfigRecord config = small_config();
+  const artifact::LayerConfigRecord config = artifact::small_selecting_config();
   std::mt19937 rng{5};
   std::vector<uint16_t> k = test::random_kv(rng, 100 * 2 * 32, artifact::KvDtype::BF16);
   std::vector<uint16_t> q = test::random_kv(rng, 2 * 8 * 32, artifact::KvDtype::BF16);
@@ -98,7 +88,7 @@ bool is_allocation_or_device_failure(StatusCode code) {
 }
 
 TEST(FaultInjection, EveryHostAllocationFailureIsACleanStatus) {
-  const std::vector<uint8_t> bytes = artifact::make_test_artifact(small_config());
+  const std::vector<uint8_t> bytes = artifact::make_test_artifact(artifact::small_selecting_config());
   uint64_t allocations = 0;
   {
     test::FailingHostAllocator counting;
@@ -194,7 +184,7 @@ FakeRun run_on_fake_driver(uint64_t fail_call, const std::string& only, Mode mod
 }
 
 TEST(FaultInjection, CudaBackendRunsOnTheFakeDriver) {
-  const std::vector<uint8_t> bytes = artifact::make_test_artifact(small_config());
+  const std::vector<uint8_t> bytes = artifact::make_test_artifact(artifact::small_selecting_config());
   for (Mode mode : {Mode::Plain, Mode::Graph, Mode::Profiled}) {
     uint64_t calls = 0;
     const FakeRun r = run_on_fake_driver(0, "", mode, bytes, &calls);
@@ -207,7 +197,7 @@ TEST(FaultInjection, CudaBackendRunsOnTheFakeDriver) {
 // Every counted driver call of the lifecycle fails once, in turn: device and
 // pinned allocations (OutOfMemory), copies, launches, syncs, graph capture...
 TEST(FaultInjection, EveryCudaDriverCallFailureIsACleanStatus) {
-  const std::vector<uint8_t> bytes = artifact::make_test_artifact(small_config());
+  const std::vector<uint8_t> bytes = artifact::make_test_artifact(artifact::small_selecting_config());
   for (Mode mode : {Mode::Plain, Mode::Graph, Mode::Profiled}) {
     uint64_t calls = 0;
     ASSERT_FALSE(run_on_fake_driver(0, "", mode, bytes, &calls).failed);
@@ -227,7 +217,7 @@ TEST(FaultInjection, EveryCudaDriverCallFailureIsACleanStatus) {
 }
 
 TEST(FaultInjection, EveryDeviceAndPinnedAllocationFailureIsOutOfMemory) {
-  const std::vector<uint8_t> bytes = artifact::make_test_artifact(small_config());
+  const std::vector<uint8_t> bytes = artifact::make_test_artifact(artifact::small_selecting_config());
   for (const char* entry : {"cuMemAlloc", "cuMemHostAlloc"}) {
     uint64_t allocations = 0;  // how many a clean load makes
     {
@@ -276,7 +266,7 @@ TEST(FaultInjection, CudaCreateWithAFailingDriverIsAStatus) {
 // The device memory check: a layer larger than the device's free memory is
 // refused before any device or pinned allocation.
 TEST(FaultInjection, LayerLargerThanFreeDeviceMemoryIsRefusedBeforeAllocating) {
-  const std::vector<uint8_t> bytes = artifact::make_test_artifact(small_config());
+  const std::vector<uint8_t> bytes = artifact::make_test_artifact(artifact::small_selecting_config());
   test::FakeCudaDriver fake;
   fake.free_bytes = 64 << 10;
   {

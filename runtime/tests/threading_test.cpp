@@ -18,16 +18,6 @@
 namespace hsa {
 namespace {
 
-artifact::LayerConfigRecord threaded_config() {
-  artifact::LayerConfigRecord c = artifact::default_test_config();
-  c.num_q_heads = 8;
-  c.num_kv_heads = 2;
-  c.head_dim = c.value_dim = 32;
-  c.page_size = 8;
-  c.budget_units = 6;
-  c.capacity_units = 12;
-  return c;
-}
 
 constexpr uint32_t kKvRow = 2 * 32, kQRow = 8 * 32;
 
@@ -39,7 +29,7 @@ std::unique_ptr<Runtime> make_runtime(uint32_t batch, uint32_t pool_pages, uint6
   options.pool_pages = pool_pages;
   std::unique_ptr<Runtime> rt;
   EXPECT_TRUE(Runtime::create(options, &rt).is_ok());
-  const std::vector<uint8_t> bytes = artifact::make_test_artifact(threaded_config());
+  const std::vector<uint8_t> bytes = artifact::make_test_artifact(artifact::small_selecting_config());
   EXPECT_TRUE(rt->load_artifact(bytes.data(), bytes.size()).is_ok());
   return rt;
 }

@@ -34,6 +34,19 @@ inline LayerConfigRecord default_test_config() {
   return c;
 }
 
+// A small Quest layer whose rows select (K 6 < units) and whose runs evict
+// quickly (C 12): the fault-injection and threading tests' layer.
+inline LayerConfigRecord small_selecting_config() {
+  LayerConfigRecord c = default_test_config();
+  c.num_q_heads = 8;
+  c.num_kv_heads = 2;
+  c.head_dim = c.value_dim = 32;
+  c.page_size = 8;
+  c.budget_units = 6;
+  c.capacity_units = 12;
+  return c;
+}
+
 inline std::vector<uint8_t> make_test_artifact(const LayerConfigRecord& c, const std::string& chip = "sm_90a") {
   ArtifactWriter w;
   w.set_layer_config(c);
