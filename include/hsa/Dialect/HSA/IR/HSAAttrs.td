@@ -120,70 +120,11 @@ class HSA_AlgorithmAttr<string name, string mnemonic>
     : HSA_Attr<name, mnemonic, [DeclareAttrInterfaceMethods<
         HSA_SparseAlgorithmAttrInterface>]>;
 
-def HSA_QuestAttr : HSA_AlgorithmAttr<"Quest", "quest"> {
-  let summary = "Quest: per-unit key bounds give an upper bound of every logit";
-  let description = [{
-    Representations are the per-dimension minimum and maximum of the unit's
-    keys (`repr.kmin`, `repr.kmax`). A query scores a unit with
-    `sum_d max(q_d * kmin_d, q_d * kmax_d)`; `combine` says how the query heads
-    of a selection group are merged: `max` of the per-head bounds (still an
-    upper bound), `sum`, or `mean_query` (the bound of the mean query).
-
-    ```mlir
-    #hsa.quest<combine = max>
-    ```
-  }];
-  let parameters = (ins EnumParameter<HSA_ScoreCombine>:$combine);
-  let assemblyFormat = "`<` struct(params) `>`";
-}
-
-def HSA_StreamingLLMAttr : HSA_AlgorithmAttr<"StreamingLLM", "streaming_llm"> {
-  let summary = "StreamingLLM: attention sinks plus a recent window only";
-  let description = [{
-    No representations and no scoring: every step selects exactly the forced
-    units (`sinks` first and `window` last units of `#hsa.forced`).
-
-    ```mlir
-    #hsa.streaming_llm
-    ```
-  }];
-}
-
-def HSA_DSAAttr : HSA_AlgorithmAttr<"DSA", "dsa"> {
-  let summary = "DeepSeek sparse attention: a learned token-level indexer";
-  let description = [{
-    Per-token indexer keys (`index_dim` elements of `index_dtype`, one fp32
-    scale per token) scored by `index_heads` indexer query heads:
-    `k_scale[t] * sum_j max(0, qI[j] . kI[t]) * w[j]`. Token-level selection
-    (`page_size = 1`) over one latent KV head. IR builders come later; layers
-    using it verify but do not lower yet.
-
-    ```mlir
-    #hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>
-    ```
-  }];
-  let parameters = (ins "int64_t":$index_heads, "int64_t":$index_dim,
-                        "::mlir::Type":$index_dtype);
-  let assemblyFormat = "`<` struct(params) `>`";
-  let genVerifyDecl = 1;
-}
-
-def HSA_ClusterKVAttr : HSA_AlgorithmAttr<"ClusterKV", "cluster_kv"> {
-  let summary = "ClusterKV: k-means centroids of keys select clusters";
-  let description = [{
-    Keys are clustered into `clusters` centroids per KV head with `iterations`
-    rounds of k-means at prefill; a query scores centroids and selects the
-    units of the best clusters. IR builders come later; layers using it
-    verify but do not lower yet.
-
-    ```mlir
-    #hsa.cluster_kv<clusters = 400, iterations = 8>
-    ```
-  }];
-  let parameters = (ins "int64_t":$clusters, "int64_t":$iterations);
-  let assemblyFormat = "`<` struct(params) `>`";
-  let genVerifyDecl = 1;
-}
+// One line per algorithm package (include/hsa/Dialect/HSA/IR/Algorithms/).
+include "hsa/Dialect/HSA/IR/Algorithms/Quest.td"
+include "hsa/Dialect/HSA/IR/Algorithms/StreamingLLM.td"
+include "hsa/Dialect/HSA/IR/Algorithms/DSA.td"
+include "hsa/Dialect/HSA/IR/Algorithms/ClusterKV.td"
 
 //===----------------------------------------------------------------------===//
 // Page-table formats

@@ -50,6 +50,22 @@ struct BufferSpec {
   int64_t fill = 0;
 };
 
+/// One algorithm parameter as an artifact records it: an integer, or an enum
+/// case by its spelling (`isString`).
+struct AlgorithmParameter {
+  std::string name;
+  int64_t intValue = 0;
+  std::string stringValue;
+  bool isString = false;
+
+  static AlgorithmParameter integer(StringRef name, int64_t value) {
+    return {name.str(), value, std::string(), false};
+  }
+  static AlgorithmParameter string(StringRef name, StringRef value) {
+    return {name.str(), 0, value.str(), true};
+  }
+};
+
 /// Tokens one attention work item (split) covers; the split count is
 /// ceil(budget / units per split) and fixes the scratch buffers.
 constexpr int64_t kAttentionSplitTokens = 128;

@@ -39,6 +39,14 @@ def HSA_SparseAlgorithmAttrInterface
       (ins "const ::mlir::hsa::LayerConfigAttr &":$config,
            "::llvm::SmallVectorImpl<::mlir::hsa::BufferSpec> &":$specs)>,
     InterfaceMethod<[{
+        Appends the parameters the artifact records for the runtime's package
+        of the same name (docs/ARTIFACT.md, "Algorithm parameters"): every
+        attribute parameter by its ODS name, integers as integers and enum
+        cases by their spelling.
+      }],
+      "void", "getArtifactParameters",
+      (ins "::llvm::SmallVectorImpl<::mlir::hsa::AlgorithmParameter> &":$params)>,
+    InterfaceMethod<[{
         Whether this algorithm's IR builders exist. Layers whose algorithm
         is not yet implemented verify but cannot be expanded or lowered.
       }],
