@@ -74,13 +74,58 @@ hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_d
 
 // -----
 
-// expected-error @below {{cluster_kv clusters must be positive, got 0}}
+// expected-error @below {{cluster_kv clusters must be in [1, 4096], got 0}}
 hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.cluster_kv<clusters = 0, iterations = 8>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
 
 // -----
 
-// expected-error @below {{cluster_kv iterations must be positive, got 0}}
+// expected-error @below {{cluster_kv clusters must be in [1, 4096], got 4097}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.cluster_kv<clusters = 4097, iterations = 8>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{cluster_kv iterations must be in [1, 64], got 0}}
 hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.cluster_kv<clusters = 16, iterations = 0>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{cluster_kv iterations must be in [1, 64], got 65}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.cluster_kv<clusters = 16, iterations = 65>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{cluster_kv recluster_every must be in [1, 65536], got 0}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.cluster_kv<clusters = 16, iterations = 4, recluster_every = 0>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{cluster_kv recluster_every must be in [1, 65536], got 65537}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.cluster_kv<clusters = 16, iterations = 4, recluster_every = 65537>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{cluster_kv new_clusters must be in [1, 4096], got 0}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.cluster_kv<clusters = 16, iterations = 4, new_clusters = 0>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{cluster_kv new_clusters (8) must not exceed recluster_every (4)}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.cluster_kv<clusters = 16, iterations = 4, recluster_every = 4, new_clusters = 8>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{cluster_kv max_clusters must be 0 or in [clusters (64), 16384], got 32}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.cluster_kv<clusters = 64, iterations = 4, max_clusters = 32>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{cluster_kv max_clusters must be 0 or in [clusters (64), 16384], got 16385}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.cluster_kv<clusters = 64, iterations = 4, max_clusters = 16385>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{cluster_kv max_clusters = 0 resolves to clusters + 16 * new_clusters = 20480, above 16384; give max_clusters}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.cluster_kv<clusters = 4096, iterations = 4, recluster_every = 4096, new_clusters = 1024>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
 
 // -----
 

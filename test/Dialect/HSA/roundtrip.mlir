@@ -68,6 +68,29 @@ hsa.layer @cluster
   buffer(#hsa.buffer<capacity = 4096, policy = lru>)
   forced(#hsa.forced<sinks = 16, window = 64>) format(#hsa.native)
 
+// Every ClusterKV parameter given; defaults (recluster_every 256,
+// new_clusters 4, max_clusters 0, combine max) are not printed.
+// CHECK-LABEL: hsa.layer @cluster_full
+// CHECK-SAME: algorithm(#hsa.cluster_kv<clusters = 64, iterations = 4, recluster_every = 512, new_clusters = 8, max_clusters = 256, combine = mean_query>)
+hsa.layer @cluster_full
+  config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128,
+                     kv_dtype = bf16, page_size = 16, scope = request>)
+  algorithm(#hsa.cluster_kv<clusters = 64, iterations = 4, recluster_every = 512,
+                            new_clusters = 8, max_clusters = 256,
+                            combine = mean_query>) budget(64)
+  buffer(#hsa.buffer<capacity = 128, policy = lru>)
+  forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// CHECK-LABEL: hsa.layer @cluster_defaults
+// CHECK-SAME: algorithm(#hsa.cluster_kv<clusters = 64, iterations = 4, combine = sum>)
+hsa.layer @cluster_defaults
+  config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128,
+                     kv_dtype = bf16, page_size = 16, scope = kv_head>)
+  algorithm(#hsa.cluster_kv<clusters = 64, iterations = 4, recluster_every = 256,
+                            max_clusters = 0, combine = sum>) budget(64)
+  buffer(#hsa.buffer<capacity = 128, policy = lru>)
+  forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
 !q = memref<?x32x128xbf16, #hsa.tier<device>>
 !len = memref<?xi32, #hsa.tier<device>>
 !kv = memref<?x8x128xbf16, #hsa.tier<device>>

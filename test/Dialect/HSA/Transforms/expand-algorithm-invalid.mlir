@@ -25,19 +25,18 @@ func.func @decode(%q: memref<?x128x576xbf16, #hsa.tier<device>>,
 // -----
 
 // expected-note @below {{layer declared here}}
-hsa.layer @cluster
-  config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128,
-                     kv_dtype = bf16, page_size = 16, scope = kv_head>)
-  algorithm(#hsa.cluster_kv<clusters = 64, iterations = 4>) budget(64)
-  buffer(#hsa.buffer<capacity = 128, policy = lru>)
-  forced(#hsa.forced<sinks = 1, window = 1>) format(#hsa.native)
+hsa.layer @dsa
+  config(#hsa.config<q_heads = 128, kv_heads = 1, latent_dim = 512,
+                     rope_dim = 64, kv_dtype = bf16, page_size = 1,
+                     scope = request>)
+  algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>)
+  budget(2048) buffer(#hsa.buffer<capacity = 8192, policy = lru>)
+  forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.token_indices)
 
-func.func @append(%k: memref<?x8x128xbf16, #hsa.tier<device>>,
-                  %v: memref<?x8x128xbf16, #hsa.tier<device>>,
+func.func @append(%k: memref<?x1x576xbf16, #hsa.tier<device>>,
                   %n: memref<?xi32, #hsa.tier<device>>) {
-  // expected-error @below {{'hsa.append' op cannot be expanded: algorithm 'cluster_kv' has no implementation yet}}
-  hsa.append @cluster keys(%k : memref<?x8x128xbf16, #hsa.tier<device>>)
-      values(%v : memref<?x8x128xbf16, #hsa.tier<device>>)
+  // expected-error @below {{'hsa.append' op cannot be expanded: algorithm 'dsa' has no implementation yet}}
+  hsa.append @dsa keys(%k : memref<?x1x576xbf16, #hsa.tier<device>>)
       lengths(%n : memref<?xi32, #hsa.tier<device>>)
   return
 }
@@ -45,16 +44,17 @@ func.func @append(%k: memref<?x8x128xbf16, #hsa.tier<device>>,
 // -----
 
 // expected-note @below {{layer declared here}}
-hsa.layer @cluster
-  config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128,
-                     kv_dtype = bf16, page_size = 16, scope = kv_head>)
-  algorithm(#hsa.cluster_kv<clusters = 64, iterations = 4>) budget(64)
-  buffer(#hsa.buffer<capacity = 128, policy = lru>)
-  forced(#hsa.forced<sinks = 1, window = 1>) format(#hsa.native)
+hsa.layer @dsa
+  config(#hsa.config<q_heads = 128, kv_heads = 1, latent_dim = 512,
+                     rope_dim = 64, kv_dtype = bf16, page_size = 1,
+                     scope = request>)
+  algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>)
+  budget(2048) buffer(#hsa.buffer<capacity = 8192, policy = lru>)
+  forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.token_indices)
 
 func.func @prefill(%n: memref<?xi32, #hsa.tier<device>>) {
-  // expected-error @below {{'hsa.prefill' op cannot be expanded: algorithm 'cluster_kv' has no implementation yet}}
-  hsa.prefill @cluster lengths(%n : memref<?xi32, #hsa.tier<device>>)
+  // expected-error @below {{'hsa.prefill' op cannot be expanded: algorithm 'dsa' has no implementation yet}}
+  hsa.prefill @dsa lengths(%n : memref<?xi32, #hsa.tier<device>>)
   return
 }
 
