@@ -20,6 +20,7 @@ LayerConfigRecord small() {
   c.num_q_heads = 4;
   c.num_kv_heads = 2;
   c.head_dim = c.value_dim = 8;
+  c.softmax_scale = 0.35355339059327373f;  // 1/sqrt(8)
   c.page_size = 4;
   c.budget_units = 4;
   c.capacity_units = 6;
@@ -43,34 +44,36 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string dir = argv[1];
-  std::vector<std::pair<std::string, LayerConfigRecord>> layers;
-  layers.push_back({"quest-kvhead-max", small()});
+  struct Layer {
+    std::string name;
+    LayerConfigRecord config;
+    TestAlgorithm algorithm;
+  };
+  std::vector<Layer> layers;
+  layers.push_back({"quest-kvhead-max", small(), TestAlgorithm::quest("max")});
   LayerConfigRecord c = small();
   c.scope = uint32_t(SelectionScope::Request);
-  c.quest_combine = uint32_t(QuestCombine::Sum);
   c.kv_dtype = uint32_t(KvDtype::F16);
-  layers.push_back({"quest-request-sum-f16", c});
+  layers.push_back({"quest-request-sum-f16", c, TestAlgorithm::quest("sum")});
   c = small();
-  c.quest_combine = uint32_t(QuestCombine::MeanQuery);
   c.num_q_heads = 16;  // GQA 8
-  layers.push_back({"quest-kvhead-mean-gqa8", c});
+  layers.push_back({"quest-kvhead-mean-gqa8", c, TestAlgorithm::quest("mean_query")});
   c = small();
-  c.algorithm = uint32_t(Algorithm::StreamingLLM);
-  c.quest_combine = 0;
-  layers.push_back({"streaming-kvhead", c});
+  c.budget_units = 2;  // sinks + window
+  layers.push_back({"streaming-kvhead", c, TestAlgorithm::streaming_llm()});
   c = small();
   c.flags = kLayerFlagValueIsKeyPrefix;
   c.value_dim = 4;
-  layers.push_back({"quest-mla-value-prefix", c});
+  layers.push_back({"quest-mla-value-prefix", c, TestAlgorithm::quest("max")});
   c = small();
   c.page_size = 1;
   c.budget_units = c.capacity_units = 8;
   c.window_units = 2;
-  layers.push_back({"quest-page1-k-equals-c", c});
+  layers.push_back({"quest-page1-k-equals-c", c, TestAlgorithm::quest("max")});
   int written = 0;
-  for (const auto& layer : layers) {
-    const std::vector<uint8_t> bytes = make_test_artifact(layer.second);
-    if (!write(dir + "/" + layer.first + ".hsa", bytes)) return 1;
+  for (const Layer& layer : layers) {
+    const std::vector<uint8_t> bytes = make_test_artifact(layer.config, "sm_90a", layer.algorithm);
+    if (!write(dir + "/" + layer.name + ".hsa", bytes)) return 1;
     ++written;
   }
   const std::vector<uint8_t> whole = make_test_artifact(small());

@@ -35,6 +35,7 @@ const char* section_name(SectionKind kind) {
     case SectionKind::Plans: return "plans";
     case SectionKind::Launches: return "launches";
     case SectionKind::LaunchArgs: return "launch_args";
+    case SectionKind::AlgorithmParams: return "algorithm_params";
   }
   return "?";
 }
@@ -50,6 +51,7 @@ uint32_t expected_record_size(SectionKind kind) {
     case SectionKind::Plans: return sizeof(PlanRecord);
     case SectionKind::Launches: return sizeof(LaunchRecord);
     case SectionKind::LaunchArgs: return sizeof(LaunchArgRecord);
+    case SectionKind::AlgorithmParams: return sizeof(AlgorithmParamRecord);
   }
   return 0;
 }
@@ -71,6 +73,7 @@ class Verifier {
     HSA_RETURN_IF_ERROR(check_section_table());
     HSA_RETURN_IF_ERROR(check_strings());
     HSA_RETURN_IF_ERROR(check_config(&out->config));
+    HSA_RETURN_IF_ERROR(check_algorithm(out));
     HSA_RETURN_IF_ERROR(check_target(out));
     out->code = read_records<ExprInstr>(data_, section(SectionKind::ExprCode));
     code_ = &out->code;
@@ -181,8 +184,6 @@ class Verifier {
     };
     HSA_RETURN_IF_ERROR(in_range(c.kv_dtype, kKvDtypeCount, "kv_dtype"));
     HSA_RETURN_IF_ERROR(in_range(c.scope, kSelectionScopeCount, "scope"));
-    HSA_RETURN_IF_ERROR(in_range(c.algorithm, kAlgorithmCount, "algorithm"));
-    HSA_RETURN_IF_ERROR(in_range(c.quest_combine, kQuestCombineCount, "quest_combine"));
     HSA_RETURN_IF_ERROR(in_range(c.page_table_format, kPageTableFormatCount, "page_table_format"));
     constexpr uint32_t kMaxDim = 1u << 16;
     const std::pair<uint32_t, const char*> dims[] = {{c.num_q_heads, "num_q_heads"}, {c.num_kv_heads, "num_kv_heads"},
@@ -206,18 +207,8 @@ class Verifier {
     if (uint64_t(c.sink_units) + c.window_units > c.budget_units)
       return bad("sink_units + window_units = " + std::to_string(uint64_t(c.sink_units) + c.window_units) +
                  " exceeds budget_units " + std::to_string(c.budget_units));
-    if (!std::isfinite(c.softmax_scale) || c.softmax_scale < 0.0f)
-      return bad("softmax_scale must be finite and >= 0 (0: 1/sqrt(head_dim))");
-    const Algorithm algorithm = Algorithm(c.algorithm);
-    if (algorithm != Algorithm::Quest && c.quest_combine != 0) return bad("quest_combine set for a non-Quest algorithm");
-    if (algorithm == Algorithm::DSA) {
-      if (c.page_size != 1) return bad("DSA selects tokens: page_size must be 1");
-      if (c.dsa_index_heads == 0 || c.dsa_index_dim == 0) return bad("DSA needs dsa_index_heads and dsa_index_dim");
-    } else if (c.dsa_index_heads != 0 || c.dsa_index_dim != 0) {
-      return bad("dsa_index_* set for a non-DSA algorithm");
-    }
-    if ((algorithm == Algorithm::ClusterKV) != (c.cluster_count != 0))
-      return bad("cluster_count must be > 0 exactly for ClusterKV");
+    if (!std::isfinite(c.softmax_scale) || !(c.softmax_scale > 0.0f))
+      return bad("softmax_scale must be finite and > 0 (the compiler writes the effective scale)");
     const PageTableFormat format = PageTableFormat(c.page_table_format);
     if ((format == PageTableFormat::FlashAttnBlockTable || format == PageTableFormat::FlashInferCsr) &&
         SelectionScope(c.scope) != SelectionScope::Request)
@@ -225,6 +216,32 @@ class Verifier {
     if (c.reserved != 0) return bad("reserved field is not 0");
     *out = c;
     return Status::ok();
+  }
+
+  // The package the config names, and its parameter block.
+  Status check_algorithm(Artifact* out) {
+    std::string name;
+    HSA_RETURN_IF_ERROR(string_at(out->config.algorithm, "layer config algorithm name", &name));
+    out->algorithm = find_algorithm(name);
+    if (!out->algorithm)
+      return invalid("unknown algorithm '" + name + "': this runtime has the packages " + registered_algorithms() +
+                     " (a newer runtime, or an artifact for another build of hsa?)");
+    for (const AlgorithmParamRecord& r : read_records<AlgorithmParamRecord>(data_, section(SectionKind::AlgorithmParams))) {
+      AlgorithmParam p;
+      const std::string where = "algorithm parameter " + std::to_string(out->params.items.size());
+      HSA_RETURN_IF_ERROR(string_at(r.name, where + " name", &p.name));
+      if (r.kind >= kParamKindCount) return invalid(where + " '" + p.name + "': unknown kind " + std::to_string(r.kind));
+      p.kind = ParamKind(r.kind);
+      if (p.kind == ParamKind::String) {
+        if (r.value < 0 || r.value > int64_t(UINT32_MAX))
+          return invalid(where + " '" + p.name + "': string offset " + std::to_string(r.value) + " is out of range");
+        HSA_RETURN_IF_ERROR(string_at(uint32_t(r.value), where + " '" + p.name + "' value", &p.text));
+      } else {
+        p.integer = r.value;
+      }
+      out->params.items.push_back(std::move(p));
+    }
+    return validate_algorithm_params(*out->algorithm, out->config, out->params);
   }
 
   Status check_target(Artifact* out) {
@@ -246,7 +263,8 @@ class Verifier {
   Status check_expr(ExprRef ref, const std::string& what) const { return verify_expression(*code_, ref, what); }
 
   Status check_buffers(Artifact* out) {
-    const std::vector<DocumentedBuffer> documented = documented_buffers(out->config);
+    const std::vector<DocumentedBuffer> documented =
+        documented_buffers(out->config, out->algorithm->buffers(out->config, out->params));
     std::set<std::string> names;
     for (const BufferRecord& r : read_records<BufferRecord>(data_, section(SectionKind::Buffers))) {
       ArtifactBuffer b;
@@ -285,10 +303,10 @@ class Verifier {
       if (doc) {
         if (doc->tier != b.tier || doc->element_type != b.element_type || doc->scope != b.scope ||
             doc->dims.size() != b.dims.size())
-          return invalid(what + " does not match docs/BUFFERS.md (tier, element type, scope or rank)");
+          return invalid(what + " does not match the layer's buffer table (docs/BUFFERS.md and the algorithm's docs/algorithms page: tier, element type, scope or rank)");
         if (doc->flags != b.flags)
           return invalid(what + ": fill flag says its initial contents are " + (b.fills_minus_one() ? "-1" : "0") +
-                         ", docs/BUFFERS.md says " + (doc->flags & kBufferFlagFillMinusOne ? "-1" : "0"));
+                         ", the buffer table says " + (doc->flags & kBufferFlagFillMinusOne ? "-1" : "0"));
       } else if (b.tier == Tier::Host) {
         return invalid(what + " is a host-tier buffer the runtime does not provide");
       }

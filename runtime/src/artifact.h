@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "algorithms/algorithm.h"
 #include "hsa/artifact_format.h"
 #include "hsa/status.hpp"
 
@@ -62,6 +63,8 @@ struct ArtifactPlan {
 
 struct Artifact {
   artifact::LayerConfigRecord config{};
+  const AlgorithmPackage* algorithm = nullptr;  // the package config.algorithm names
+  AlgorithmParams params;
   std::string chip;
   uint32_t ptx_isa_version = 0;
   uint32_t kernel_abi_version = 0;

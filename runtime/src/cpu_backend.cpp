@@ -9,6 +9,7 @@
 
 #include "half.h"
 #include "hsa/artifact_writer.h"
+#include "expression.h"
 
 namespace hsa {
 using namespace artifact;
@@ -26,83 +27,68 @@ uint64_t group_index(const LayerShape& s, uint32_t b, uint32_t g) { return uint6
 uint64_t slot_key_offset(const LayerShape& s, uint32_t b, uint32_t g, uint32_t c, uint32_t j, uint32_t p, uint32_t width) {
   return ((((group_index(s, b, g) * s.capacity + c) * s.heads_per_unit + j) * s.page_size) + p) * width;
 }
-uint64_t repr_offset(const LayerShape& s, uint32_t b, uint32_t kv_head, uint32_t u) {
-  return ((uint64_t(b) * s.kv_heads + kv_head) * s.max_units + u) * s.head_dim;
-}
 
 }  // namespace
 
 DeviceBuffers::DeviceBuffers(const LayerShape& s) {
-  const uint64_t B = s.batch, S = s.groups, C = s.capacity, K = s.budget, N = s.max_units;
-  if (s.algorithm == Algorithm::Quest) {
-    repr_kmin.resize(B * s.kv_heads * N * s.head_dim);
-    repr_kmax.resize(repr_kmin.size());
-  }
-  buf_k.resize(B * S * C * s.heads_per_unit * s.page_size * s.head_dim);
-  if (s.has_separate_v) buf_v.resize(B * S * C * s.heads_per_unit * s.page_size * s.value_dim);
-  buf_slot_unit.resize(B * S * C);
-  buf_last_used.resize(B * S * C);
-  sel_scores.resize(B * S * N);
-  for (auto* v : {&sel_units, &sel_slots, &sel_copy_units, &sel_copy_slots}) v->resize(B * S * K);
-  sel_copy_count.resize(B * S);
-  req_length.resize(B);
-  req_step.resize(B);
-  io_q.resize(B * s.q_heads * s.head_dim);
-  io_o.resize(B * s.q_heads * s.value_dim);
-  io_new_k.resize(B * s.kv_heads * s.head_dim);
-  if (s.has_separate_v) io_new_v.resize(B * s.kv_heads * s.value_dim);
-  // The documented initial contents (the same table the loader holds artifacts to).
-  for (const DocumentedBuffer& doc : documented_buffers(s.config))
-    if (doc.tier == Tier::Device) set_fill(doc.name, (doc.flags & kBufferFlagFillMinusOne) ? 0xFF : 0x00);
-}
-
-std::vector<DeviceBuffers::Field> DeviceBuffers::fields() {
-  std::vector<Field> out;
-  auto add = [&](const char* name, auto& array) {
-    out.push_back(Field{name, array.data(), array.size() * sizeof(array[0]), &fills_.at(out.size())});
-  };
-  add("repr.kmin", repr_kmin);
-  add("repr.kmax", repr_kmax);
-  add("buf.k", buf_k);
-  add("buf.v", buf_v);
-  add("buf.slot_unit", buf_slot_unit);
-  add("buf.last_used", buf_last_used);
-  add("sel.scores", sel_scores);
-  add("sel.units", sel_units);
-  add("sel.slots", sel_slots);
-  add("sel.copy_units", sel_copy_units);
-  add("sel.copy_slots", sel_copy_slots);
-  add("sel.copy_count", sel_copy_count);
-  add("req.length", req_length);
-  add("req.step", req_step);
-  add("io.q", io_q);
-  add("io.o", io_o);
-  add("io.new_k", io_new_k);
-  add("io.new_v", io_new_v);
-  return out;
-}
-
-const DeviceBuffers::Field* DeviceBuffers::find(const std::string& name, Field* storage) {
-  for (const Field& f : fields())
-    if (name == f.name && f.bytes > 0) {
-      *storage = f;
-      return storage;
+  const SymbolValues symbols = s.symbols();
+  for (const DocumentedBuffer& doc : s.device_buffers()) {
+    Array a;
+    a.name = doc.name;
+    a.type = doc.element_type;
+    a.fill = (doc.flags & kBufferFlagFillMinusOne) ? 0xFF : 0x00;
+    uint64_t bytes = element_type_bytes(doc.element_type);
+    for (const Expr& dim : doc.dims) {
+      int64_t value = 0;
+      std::vector<ExprInstr> code = dim.code;
+      // The contract's dims are symbols and the packages' small expressions of
+      // them; the loader evaluated the artifact's equal ones already.
+      if (!evaluate_expression(code, ExprRef{0, uint32_t(code.size())}, symbols, a.name, &value).is_ok() || value < 0)
+        throw std::bad_alloc();
+      bytes *= uint64_t(value);
     }
+    a.bytes = size_t(bytes);
+    a.storage.assign((a.bytes + 7) / 8, a.fill == 0xFF ? ~uint64_t(0) : 0);
+    arrays_.push_back(std::move(a));
+  }
+  bind();
+}
+
+void DeviceBuffers::bind() {
+  buf_k = view<uint16_t>("buf.k");
+  buf_v = view<uint16_t>("buf.v");
+  buf_slot_unit = view<int32_t>("buf.slot_unit");
+  buf_last_used = view<int32_t>("buf.last_used");
+  buf_unit_slot = view<int32_t>("buf.unit_slot");
+  sel_scores = view<float>("sel.scores");
+  sel_units = view<int32_t>("sel.units");
+  sel_slots = view<int32_t>("sel.slots");
+  sel_copy_units = view<int32_t>("sel.copy_units");
+  sel_copy_slots = view<int32_t>("sel.copy_slots");
+  sel_copy_count = view<int32_t>("sel.copy_count");
+  req_length = view<int32_t>("req.length");
+  req_step = view<int32_t>("req.step");
+  io_q = view<uint16_t>("io.q");
+  io_o = view<uint16_t>("io.o");
+  io_new_k = view<uint16_t>("io.new_k");
+  io_new_v = view<uint16_t>("io.new_v");
+}
+
+DeviceBuffers::Array* DeviceBuffers::find(const std::string& name) {
+  for (Array& a : arrays_)
+    if (a.name == name) return &a;
   return nullptr;
 }
 
-void DeviceBuffers::set_fill(const std::string& name, uint8_t fill) {
-  Field f;
-  if (!find(name, &f)) return;
-  *f.fill = fill;
-  std::memset(f.data, fill, f.bytes);
+const DeviceBuffers::Array* DeviceBuffers::find(const std::string& name) const {
+  return const_cast<DeviceBuffers*>(this)->find(name);
 }
 
 void DeviceBuffers::reset_slot(const LayerShape& s, uint32_t b) {
-  for (const Field& f : fields()) {
-    if (f.bytes == 0) continue;
-    const size_t row = f.bytes / s.batch;  // every documented device buffer leads with B
-    std::memset(static_cast<uint8_t*>(f.data) + size_t(b) * row, *f.fill, row);
+  for (Array& a : arrays_) {
+    if (a.bytes == 0) continue;
+    const size_t row = a.bytes / s.batch;  // every device buffer of the tables leads with B
+    std::memset(static_cast<uint8_t*>(a.data()) + size_t(b) * row, a.fill, row);
   }
 }
 
@@ -153,45 +139,15 @@ uint32_t lru_diff(const int32_t* units, uint32_t k, int32_t step, uint32_t capac
   return misses;
 }
 
-double quest_bound(const double* q, const uint16_t* kmin, const uint16_t* kmax, uint32_t dim, KvDtype dtype) {
-  double bound = 0.0;
-  for (uint32_t d = 0; d < dim; ++d) {
-    const double lo = q[d] * kv_to_float(kmin[d], dtype), hi = q[d] * kv_to_float(kmax[d], dtype);
-    bound += lo > hi ? lo : hi;
-  }
-  return bound;
-}
-
 void score(const LayerShape& s, DeviceBuffers& dev, uint32_t b) {
   const uint32_t n = unit_count(s, dev.req_length[b]);
-  const uint32_t D = s.head_dim, Gq = s.group_size;
-  // Queries of slot b in double, and each KV head's mean query.
-  std::vector<double> q(uint64_t(s.q_heads) * D), mean(uint64_t(s.kv_heads) * D, 0.0);
-  for (uint64_t i = 0; i < q.size(); ++i) q[i] = kv_to_float(dev.io_q[uint64_t(b) * s.q_heads * D + i], s.dtype);
-  for (uint32_t h = 0; h < s.q_heads; ++h)
-    for (uint32_t d = 0; d < D; ++d) mean[uint64_t(h / Gq) * D + d] += q[uint64_t(h) * D + d] / Gq;
+  // Forced units are [0, sinks) and [n - window, n); the package scores the rest.
+  const uint32_t first = std::min(s.sinks, n), end = n > s.window ? std::max(first, n - s.window) : first;
   for (uint32_t g = 0; g < s.groups; ++g) {
     float* out = &dev.sel_scores[group_index(s, b, g) * s.max_units];
-    for (uint32_t u = 0; u < s.max_units; ++u) {
-      if (u >= n) { out[u] = -kPositiveInfinity; continue; }
-      if (u < s.sinks || u + s.window >= n) { out[u] = kPositiveInfinity; continue; }
-      if (s.algorithm != Algorithm::Quest) { out[u] = -kPositiveInfinity; continue; }  // StreamingLLM: forced only
-      double combined = s.combine == QuestCombine::Max ? -std::numeric_limits<double>::infinity() : 0.0;
-      for (uint32_t j = 0; j < s.heads_per_unit; ++j) {
-        const uint32_t kv_head = g * s.heads_per_unit + j;
-        const uint16_t* kmin = &dev.repr_kmin[repr_offset(s, b, kv_head, u)];
-        const uint16_t* kmax = &dev.repr_kmax[repr_offset(s, b, kv_head, u)];
-        if (s.combine == QuestCombine::MeanQuery) {
-          combined += quest_bound(&mean[uint64_t(kv_head) * D], kmin, kmax, D, s.dtype);
-          continue;
-        }
-        for (uint32_t h = kv_head * Gq; h < (kv_head + 1) * Gq; ++h) {
-          const double bound = quest_bound(&q[uint64_t(h) * D], kmin, kmax, D, s.dtype);
-          combined = s.combine == QuestCombine::Max ? std::max(combined, bound) : combined + bound;
-        }
-      }
-      out[u] = float(combined);
-    }
+    for (uint32_t u = 0; u < s.max_units; ++u)
+      out[u] = u >= n ? -kPositiveInfinity : (u >= first && u < end) ? 0.0f : kPositiveInfinity;
+    if (first < end) s.algorithm->score(s, dev, b, g, first, end, out);
   }
 }
 
@@ -203,11 +159,21 @@ void select(const LayerShape& s, DeviceBuffers& dev, uint32_t b) {
 }
 
 void diff(const LayerShape& s, DeviceBuffers& dev, uint32_t b) {
+  std::vector<int32_t> resident(s.capacity);
   for (uint32_t g = 0; g < s.groups; ++g) {
     const uint64_t gi = group_index(s, b, g), sel = gi * s.budget, buf = gi * s.capacity;
-    dev.sel_copy_count[gi] = int32_t(lru_diff(&dev.sel_units[sel], s.budget, dev.req_step[b], s.capacity,
-                                              &dev.buf_slot_unit[buf], &dev.buf_last_used[buf], &dev.sel_slots[sel],
-                                              &dev.sel_copy_units[sel], &dev.sel_copy_slots[sel]));
+    std::copy(&dev.buf_slot_unit[buf], &dev.buf_slot_unit[buf] + s.capacity, resident.begin());
+    const uint32_t misses = lru_diff(&dev.sel_units[sel], s.budget, dev.req_step[b], s.capacity,
+                                     &dev.buf_slot_unit[buf], &dev.buf_last_used[buf], &dev.sel_slots[sel],
+                                     &dev.sel_copy_units[sel], &dev.sel_copy_slots[sel]);
+    dev.sel_copy_count[gi] = int32_t(misses);
+    // The reverse map follows: evicted units lose their slot, then misses get theirs.
+    int32_t* unit_slot = &dev.buf_unit_slot[gi * s.max_units];
+    for (uint32_t i = 0; i < misses; ++i) {
+      const int32_t evicted = resident[size_t(dev.sel_copy_slots[sel + i])];
+      if (evicted >= 0) unit_slot[evicted] = -1;
+    }
+    for (uint32_t i = 0; i < misses; ++i) unit_slot[dev.sel_copy_units[sel + i]] = dev.sel_copy_slots[sel + i];
   }
 }
 
@@ -281,7 +247,7 @@ void decode_step(const LayerShape& s, const HostBuffers& host, DeviceBuffers& de
   dev.req_step[b] += 1;
 }
 
-void append_token(const LayerShape& s, DeviceBuffers& dev, uint32_t b) {
+void append_token(const LayerShape& s, const HostBuffers& host, DeviceBuffers& dev, uint32_t b) {
   const uint32_t t = uint32_t(dev.req_length[b]), u = t / s.page_size, p = t % s.page_size;
   const uint32_t D = s.head_dim, Dv = s.value_dim;
   for (uint32_t g = 0; g < s.groups; ++g) {
@@ -298,54 +264,22 @@ void append_token(const LayerShape& s, DeviceBuffers& dev, uint32_t b) {
       }
     }
   }
-  if (s.algorithm == Algorithm::Quest) {
-    for (uint32_t kv_head = 0; kv_head < s.kv_heads; ++kv_head) {
-      const uint16_t* key = &dev.io_new_k[(uint64_t(b) * s.kv_heads + kv_head) * D];
-      uint16_t* kmin = &dev.repr_kmin[repr_offset(s, b, kv_head, u)];
-      uint16_t* kmax = &dev.repr_kmax[repr_offset(s, b, kv_head, u)];
-      for (uint32_t d = 0; d < D; ++d) {
-        const float x = kv_to_float(key[d], s.dtype);
-        if (p == 0 || x < kv_to_float(kmin[d], s.dtype)) kmin[d] = key[d];
-        if (p == 0 || x > kv_to_float(kmax[d], s.dtype)) kmax[d] = key[d];
-      }
-    }
-  }
+  s.algorithm->append(s, host, dev, b);
   dev.req_length[b] = int32_t(t + 1);
 }
 
 void build_representations(const LayerShape& s, const HostBuffers& host, DeviceBuffers& dev, uint32_t b,
                            uint32_t first_unit, uint32_t end_unit) {
-  if (s.algorithm != Algorithm::Quest) return;
-  const uint32_t D = s.head_dim, P = s.page_size;
-  const uint64_t length = uint64_t(dev.req_length[b]);
-  for (uint32_t u = first_unit; u < end_unit && uint64_t(u) * P < length; ++u) {
-    const uint64_t page = uint64_t(host.page_of[uint64_t(b) * s.max_units + u]);
-    const uint32_t tokens = uint32_t(std::min<uint64_t>(P, length - uint64_t(u) * P));
-    for (uint32_t kv_head = 0; kv_head < s.kv_heads; ++kv_head) {
-      uint16_t* kmin = &dev.repr_kmin[repr_offset(s, b, kv_head, u)];
-      uint16_t* kmax = &dev.repr_kmax[repr_offset(s, b, kv_head, u)];
-      const uint16_t* keys = host.k + (page * s.kv_heads + kv_head) * P * D;
-      for (uint32_t d = 0; d < D; ++d) {
-        kmin[d] = kmax[d] = keys[d];
-        for (uint32_t p = 1; p < tokens; ++p) {
-          const uint16_t key = keys[uint64_t(p) * D + d];
-          const float x = kv_to_float(key, s.dtype);
-          if (x < kv_to_float(kmin[d], s.dtype)) kmin[d] = key;
-          if (x > kv_to_float(kmax[d], s.dtype)) kmax[d] = key;
-        }
-      }
-    }
-  }
+  s.algorithm->build_representations(s, host, dev, b, first_unit, end_unit);
 }
 
 }  // namespace reference
 
-// The CPU backend keeps the documented device-tier buffers (DeviceBuffers,
-// same dims as the artifact's, checked at load) in host memory.
+// The CPU backend keeps the device-tier buffers of the layer's table
+// (DeviceBuffers, same dims as the artifact's, checked at load) in host memory.
 Status CpuBackend::memory_needs(const Artifact& artifact, const LayerShape& shape, MemoryNeeds* needs) {
   const SymbolValues symbols = shape.symbols();
-  for (const DocumentedBuffer& doc : documented_buffers(shape.config)) {
-    if (doc.tier != Tier::Device) continue;
+  for (const DocumentedBuffer& doc : shape.device_buffers()) {
     const int index = artifact.find_buffer(doc.name);
     if (index < 0) return Status(StatusCode::InvalidArtifact, std::string("buffer table lacks '") + doc.name + "'");
     std::vector<int64_t> dims;
@@ -357,9 +291,6 @@ Status CpuBackend::memory_needs(const Artifact& artifact, const LayerShape& shap
 }
 
 Status CpuBackend::prepare(const Artifact& artifact, const LayerShape& shape, HostCache* cache) {
-  if (shape.algorithm != Algorithm::Quest && shape.algorithm != Algorithm::StreamingLLM)
-    return Status(StatusCode::Unsupported, "the CPU backend implements Quest and StreamingLLM; DSA and ClusterKV need "
-                                           "their indexer/cluster inputs, which this runtime version does not take");
   shape_ = shape;
   cache_ = cache;
   try {
@@ -367,37 +298,35 @@ Status CpuBackend::prepare(const Artifact& artifact, const LayerShape& shape, Ho
   } catch (const std::bad_alloc&) {
     return Status(StatusCode::OutOfMemory, "CPU backend: cannot allocate the device-tier buffers");
   }
-  // Initial contents from the artifact's flags. Buffers this backend does not
-  // model (free-form kernel scratch such as buf.unit_slot or scratch.attn_o)
-  // are ignored: the reference stages do not need them.
-  for (const ArtifactBuffer& b : artifact.buffers)
-    if (b.tier == Tier::Device) dev_->set_fill(b.name, b.fills_minus_one() ? 0xFF : 0x00);
+  // Kernel scratch (scratch.*) is not modelled: the reference stages need none.
   return Status::ok();
 }
 
-Status CpuBackend::named_field(const std::string& name, size_t bytes, DeviceBuffers::Field* field) {
+Status CpuBackend::named_array(const std::string& name, size_t bytes, DeviceBuffers::Array** array) {
   if (name.compare(0, 5, "host.") == 0)
     return Status(StatusCode::InvalidArgument, "'" + name + "' is a host-tier buffer: read the host cache instead");
-  if (!dev_->find(name, field))
+  *array = dev_->find(name);
+  if (!*array || (*array)->bytes == 0)
     return Status(StatusCode::NotFound, "the cpu backend holds no device buffer '" + name +
-                                            "' (it models only the documented buffers of docs/BUFFERS.md)");
-  if (field->bytes != bytes)
-    return Status(StatusCode::InvalidArgument, "buffer '" + name + "' has " + std::to_string(field->bytes) +
+                                            "' (it models the layer contract's buffers, docs/BUFFERS.md, and the "
+                                            "algorithm's; kernel scratch is not modelled)");
+  if ((*array)->bytes != bytes)
+    return Status(StatusCode::InvalidArgument, "buffer '" + name + "' has " + std::to_string((*array)->bytes) +
                                                    " bytes, " + std::to_string(bytes) + " requested");
   return Status::ok();
 }
 
 Status CpuBackend::read_buffer(const std::string& name, void* dst, size_t bytes) {
-  DeviceBuffers::Field field;
-  HSA_RETURN_IF_ERROR(named_field(name, bytes, &field));
-  std::memcpy(dst, field.data, bytes);
+  DeviceBuffers::Array* array = nullptr;
+  HSA_RETURN_IF_ERROR(named_array(name, bytes, &array));
+  std::memcpy(dst, array->data(), bytes);
   return Status::ok();
 }
 
 Status CpuBackend::write_buffer(const std::string& name, const void* src, size_t bytes) {
-  DeviceBuffers::Field field;
-  HSA_RETURN_IF_ERROR(named_field(name, bytes, &field));
-  std::memcpy(field.data, src, bytes);
+  DeviceBuffers::Array* array = nullptr;
+  HSA_RETURN_IF_ERROR(named_array(name, bytes, &array));
+  std::memcpy(array->data(), src, bytes);
   return Status::ok();
 }
 
@@ -416,10 +345,13 @@ Status CpuBackend::after_prefill(uint32_t slot, uint32_t old_length) {
   const uint32_t first = old_length / shape_.page_size;
   const uint32_t end = uint32_t((uint64_t(cache_->length(slot)) + shape_.page_size - 1) / shape_.page_size);
   reference::build_representations(shape_, host_buffers(), dev, slot, first, end);
+  // Drop resident copies of the units the prefill wrote (as the CUDA backend
+  // does), in both directions of the slot map.
   for (uint32_t g = 0; g < shape_.groups; ++g) {
-    const uint64_t buf = (uint64_t(slot) * shape_.groups + g) * shape_.capacity;
+    const uint64_t gi = uint64_t(slot) * shape_.groups + g, buf = gi * shape_.capacity;
     for (uint32_t c = 0; c < shape_.capacity; ++c)
       if (dev.buf_slot_unit[buf + c] >= int32_t(first)) dev.buf_slot_unit[buf + c] = dev.buf_last_used[buf + c] = -1;
+    for (uint32_t u = first; u < shape_.max_units; ++u) dev.buf_unit_slot[gi * shape_.max_units + u] = -1;
   }
   return Status::ok();
 }
@@ -431,7 +363,7 @@ Status CpuBackend::after_append(const uint32_t* slots, size_t count, const uint1
     const uint32_t b = slots[i];
     std::memcpy(&dev.io_new_k[b * row_k], new_k + i * row_k, row_k * sizeof(uint16_t));
     if (shape_.has_separate_v) std::memcpy(&dev.io_new_v[b * row_v], new_v + i * row_v, row_v * sizeof(uint16_t));
-    reference::append_token(shape_, dev, b);
+    reference::append_token(shape_, host_buffers(), dev, b);
   }
   return Status::ok();
 }

@@ -21,44 +21,79 @@ struct HostBuffers {
   const int32_t* page_of;
 };
 
-// Device-tier buffers of docs/BUFFERS.md, same names and layouts, in host memory.
-struct DeviceBuffers {
-  std::vector<uint16_t> repr_kmin, repr_kmax;           // [B][Hkv][N][D] (Quest)
-  std::vector<uint16_t> buf_k, buf_v;                   // [B][S][C][Hu][P][D|Dv]
-  std::vector<int32_t> buf_slot_unit, buf_last_used;    // [B][S][C]
-  std::vector<float> sel_scores;                        // [B][S][N]
-  std::vector<int32_t> sel_units, sel_slots;            // [B][S][K]
-  std::vector<int32_t> sel_copy_units, sel_copy_slots;  // [B][S][K]
-  std::vector<int32_t> sel_copy_count;                  // [B][S]
-  std::vector<int32_t> req_length, req_step;            // [B]
-  std::vector<uint16_t> io_q, io_o;                     // [B][Hq][D], [B][Hq][Dv]
-  std::vector<uint16_t> io_new_k, io_new_v;             // [B][Hkv][D], [B][Hkv][Dv]
+// A typed window on one array of DeviceBuffers (empty when the layer has no
+// such buffer, e.g. buf.v for MLA).
+template <typename T>
+class BufferView {
+ public:
+  BufferView() = default;
+  BufferView(T* data, size_t size) : data_(data), size_(size) {}
+  T* data() const { return data_; }
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  T& operator[](size_t i) const { return data_[i]; }
+  T* begin() const { return data_; }
+  T* end() const { return data_ + size_; }
 
-  // Every array starts at its documented initial contents (docs/BUFFERS.md:
-  // -1 for buf.slot_unit, buf.last_used, sel.units/slots/copy_units/copy_slots,
-  // 0 otherwise).
+ private:
+  T* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+// The device-tier buffers of the layer contract (layer_contract.def) and of
+// the algorithm package, same names and layouts as the artifact's (which the
+// loader checked against the same tables), in host memory. The contract's
+// arrays have typed members; a package reads its own by name (view<T>).
+struct DeviceBuffers {
+  struct Array {
+    std::string name;
+    artifact::ElementType type;
+    uint8_t fill;  // the byte the array starts with and rows reset to (0x00 or 0xFF)
+    size_t bytes;
+    std::vector<uint64_t> storage;  // 8-byte aligned
+    void* data() { return storage.data(); }
+    const void* data() const { return storage.data(); }
+  };
+
+  BufferView<uint16_t> buf_k, buf_v;                   // [B][S][C][Hu][P][D|Dv]
+  BufferView<int32_t> buf_slot_unit, buf_last_used;    // [B][S][C]
+  BufferView<int32_t> buf_unit_slot;                   // [B][S][N]
+  BufferView<float> sel_scores;                        // [B][S][N]
+  BufferView<int32_t> sel_units, sel_slots;            // [B][S][K]
+  BufferView<int32_t> sel_copy_units, sel_copy_slots;  // [B][S][K]
+  BufferView<int32_t> sel_copy_count;                  // [B][S]
+  BufferView<int32_t> req_length, req_step;            // [B]
+  BufferView<uint16_t> io_q, io_o;                     // [B][Hq][D], [B][Hq][Dv]
+  BufferView<uint16_t> io_new_k, io_new_v;             // [B][Hkv][D], [B][Hkv][Dv]
+
+  // Every array at its documented initial contents (its fill). Throws
+  // std::bad_alloc when the arrays do not fit.
   explicit DeviceBuffers(const LayerShape& shape);
+  DeviceBuffers(const DeviceBuffers& other) : arrays_(other.arrays_) { bind(); }
+  DeviceBuffers& operator=(const DeviceBuffers& other) {
+    arrays_ = other.arrays_;
+    bind();
+    return *this;
+  }
+
   // Empty state of a batch slot: every row of slot b back to its fill (no
   // slots resident, length and step 0, representations and I/O zeroed).
   void reset_slot(const LayerShape& shape, uint32_t b);
-
-  // Named access by docs/BUFFERS.md name (all of them are per batch slot).
-  struct Field {
-    const char* name;
-    void* data;
-    size_t bytes;  // 0: not part of this config (repr.* for StreamingLLM, *.v for MLA)
-    uint8_t* fill;  // the byte the array starts with and rows reset to (0x00 or 0xFF)
-  };
-  std::vector<Field> fields();
-  // The named field, or null for names this struct does not hold (free-form
-  // artifact buffers such as scratch.*) and for arrays absent from the config.
-  const Field* find(const std::string& name, Field* storage);
-  // Sets the fill byte of a named array and rewrites the whole array with it.
-  void set_fill(const std::string& name, uint8_t fill);
+  // The named array, or null.
+  Array* find(const std::string& name);
+  const Array* find(const std::string& name) const;
+  const std::vector<Array>& arrays() const { return arrays_; }
+  // A typed view of the named array; empty if absent or of another element size.
+  template <typename T>
+  BufferView<T> view(const std::string& name) const {
+    const Array* a = find(name);
+    if (!a || artifact::element_type_bytes(a->type) != sizeof(T)) return {};
+    return BufferView<T>(static_cast<T*>(const_cast<void*>(a->data())), a->bytes / sizeof(T));
+  }
 
  private:
-  static constexpr size_t kFieldCount = 18;  // the arrays above
-  std::array<uint8_t, kFieldCount> fills_{};  // one per field, in fields() order
+  void bind();
+  std::vector<Array> arrays_;
 };
 
 namespace reference {
@@ -75,9 +110,6 @@ void top_k(const float* scores, uint32_t n, uint32_t k, int32_t* units);
 uint32_t lru_diff(const int32_t* units, uint32_t k, int32_t step, uint32_t capacity, int32_t* slot_unit,
                   int32_t* last_used, int32_t* slots, int32_t* copy_units, int32_t* copy_slots);
 
-// Quest bound sum_d max(q_d * kmin_d, q_d * kmax_d).
-double quest_bound(const double* q, const uint16_t* kmin, const uint16_t* kmax, uint32_t dim, artifact::KvDtype dtype);
-
 // --- Stages over the documented buffers, for batch slot b ------------------
 void score(const LayerShape& shape, DeviceBuffers& dev, uint32_t b);      // -> sel.scores
 void select(const LayerShape& shape, DeviceBuffers& dev, uint32_t b);     // -> sel.units
@@ -89,10 +121,11 @@ void attend(const LayerShape& shape, DeviceBuffers& dev, uint32_t b, float* o_f3
 void decode_step(const LayerShape& shape, const HostBuffers& host, DeviceBuffers& dev, uint32_t b,
                  float* o_f32 = nullptr);
 // Token t = req.length[b] (already in the host cache, and in io.new_k/io.new_v
-// row b) goes into every resident slot of its unit; representation updated;
-// req.length += 1.
-void append_token(const LayerShape& shape, DeviceBuffers& dev, uint32_t b);
-// Representations of units [first, end) from the host cache (req.length bounds the last).
+// row b) goes into every resident slot of its unit; the algorithm's
+// representations take it; req.length += 1.
+void append_token(const LayerShape& shape, const HostBuffers& host, DeviceBuffers& dev, uint32_t b);
+// The algorithm's representations of units [first, end) from the host cache
+// (req.length bounds the last).
 void build_representations(const LayerShape& shape, const HostBuffers& host, DeviceBuffers& dev, uint32_t b,
                            uint32_t first_unit, uint32_t end_unit);
 
@@ -125,7 +158,7 @@ class CpuBackend : public Backend {
 
  private:
   HostBuffers host_buffers() const;
-  Status named_field(const std::string& name, size_t bytes, DeviceBuffers::Field* field);
+  Status named_array(const std::string& name, size_t bytes, DeviceBuffers::Array** array);
 
   bool profile_ = false;
   std::vector<KernelTiming> timings_;

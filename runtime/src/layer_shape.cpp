@@ -33,8 +33,17 @@ SymbolValues LayerShape::symbols() const {
   return s;
 }
 
-Status LayerShape::create(const LayerConfigRecord& c, uint32_t batch, uint64_t max_context_tokens,
-                          uint32_t pool_pages, LayerShape* out) {
+std::vector<DocumentedBuffer> LayerShape::device_buffers() const {
+  std::vector<DocumentedBuffer> out;
+  for (DocumentedBuffer& b : documented_buffers(config, algorithm ? algorithm->buffers(config, params)
+                                                                   : std::vector<DocumentedBuffer>{}))
+    if (b.tier == Tier::Device) out.push_back(std::move(b));
+  return out;
+}
+
+Status LayerShape::create(const LayerConfigRecord& c, const AlgorithmPackage* algorithm, const AlgorithmParams& params,
+                          uint32_t batch, uint64_t max_context_tokens, uint32_t pool_pages, LayerShape* out) {
+  if (!algorithm) return Status(StatusCode::InvalidArgument, "layer shape without an algorithm package");
   if (batch == 0 || batch > (1u << 16))
     return Status(StatusCode::InvalidArgument, "max_batch must be in [1, 65536], got " + std::to_string(batch));
   if (max_context_tokens == 0 || max_context_tokens > (uint64_t(1) << 31))
@@ -42,8 +51,8 @@ Status LayerShape::create(const LayerConfigRecord& c, uint32_t batch, uint64_t m
   LayerShape s;
   s.config = c;
   s.dtype = KvDtype(c.kv_dtype);
-  s.algorithm = Algorithm(c.algorithm);
-  s.combine = QuestCombine(c.quest_combine);
+  s.algorithm = algorithm;
+  s.params = params;
   s.batch = batch;
   s.q_heads = c.num_q_heads;
   s.kv_heads = c.num_kv_heads;
@@ -63,7 +72,7 @@ Status LayerShape::create(const LayerConfigRecord& c, uint32_t batch, uint64_t m
   s.window = c.window_units;
   s.has_separate_v = (c.flags & kLayerFlagValueIsKeyPrefix) == 0;
   s.element_bytes = 2;
-  s.scale = c.softmax_scale > 0.0f ? c.softmax_scale : float(1.0 / std::sqrt(double(c.head_dim)));
+  s.scale = c.softmax_scale;
   *out = s;
   return Status::ok();
 }
@@ -89,7 +98,7 @@ Status evaluate_buffer_dims(const Artifact& artifact, const ArtifactBuffer& buff
 
 Status check_documented_shapes(const Artifact& artifact, const LayerShape& shape) {
   const SymbolValues symbols = shape.symbols();
-  for (const DocumentedBuffer& doc : documented_buffers(shape.config)) {
+  for (const DocumentedBuffer& doc : documented_buffers(shape.config, shape.algorithm->buffers(shape.config, shape.params))) {
     const int index = artifact.find_buffer(doc.name);
     if (index < 0) return Status(StatusCode::InvalidArtifact, std::string("buffer table lacks '") + doc.name + "'");
     std::vector<int64_t> dims;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "algorithms/algorithm.h"
 #include "artifact.h"
 #include "expression.h"
 
@@ -15,8 +16,8 @@ namespace hsa {
 struct LayerShape {
   artifact::LayerConfigRecord config{};
   artifact::KvDtype dtype = artifact::KvDtype::BF16;
-  artifact::Algorithm algorithm = artifact::Algorithm::Quest;
-  artifact::QuestCombine combine = artifact::QuestCombine::Max;
+  const AlgorithmPackage* algorithm = nullptr;  // the artifact's package (validated at load)
+  AlgorithmParams params;
   uint32_t batch = 0;        // B
   uint32_t max_units = 0;    // N
   uint32_t pool_pages = 0;
@@ -27,16 +28,25 @@ struct LayerShape {
   uint32_t budget = 0, capacity = 0, sinks = 0, window = 0;
   bool has_separate_v = true;  // false: V is the first Dv dims of K (MLA)
   uint32_t element_bytes = 2;
-  float scale = 0.0f;        // effective softmax scale
+  float scale = 0.0f;        // softmax scale, as the artifact states it
 
   uint64_t max_tokens() const { return uint64_t(max_units) * page_size; }
   // Bytes of one unit (K and V) moved by a copy: docs/BUFFERS.md.
   uint64_t unit_bytes() const;
   SymbolValues symbols() const;
 
+  // The device-tier buffers of the contract and the package, dims evaluated:
+  // what the CPU reference holds (DeviceBuffers).
+  std::vector<artifact::DocumentedBuffer> device_buffers() const;
+
   // pool_pages == 0 means batch * max_units (every slot can reach max context).
-  static Status create(const artifact::LayerConfigRecord& config, uint32_t batch, uint64_t max_context_tokens,
+  static Status create(const artifact::LayerConfigRecord& config, const AlgorithmPackage* algorithm,
+                       const AlgorithmParams& params, uint32_t batch, uint64_t max_context_tokens,
                        uint32_t pool_pages, LayerShape* out);
+  static Status create(const Artifact& artifact, uint32_t batch, uint64_t max_context_tokens, uint32_t pool_pages,
+                       LayerShape* out) {
+    return create(artifact.config, artifact.algorithm, artifact.params, batch, max_context_tokens, pool_pages, out);
+  }
 };
 
 // Evaluates the dims of `buffer` with `symbols`; every dim must be >= 0 and the

@@ -108,6 +108,9 @@ struct Runtime::Impl {
   RequestId next_id = 1;                  // guarded by requests_mutex
 
   mutable std::mutex backend_mutex;  // held for every call into `backend` after load
+  // Per batch slot, the length its last prefill left (guarded by
+  // backend_mutex): the stage checker replays the algorithm's reference from it.
+  std::vector<uint32_t> prefill_end;
 
   Status require_loaded() const {
     return loaded ? Status::ok() : invalid_argument("no artifact loaded: call load_artifact first");
@@ -174,7 +177,7 @@ struct Runtime::Impl {
     if (loaded) return invalid_argument("an artifact is already loaded; create another runtime for another layer");
     if (backend_failed) return invalid_argument("a previous load failed in the backend; create a new runtime");
     LayerShape s;
-    HSA_RETURN_IF_ERROR(LayerShape::create(loaded_artifact.config, options.max_batch, options.max_context_tokens,
+    HSA_RETURN_IF_ERROR(LayerShape::create(loaded_artifact, options.max_batch, options.max_context_tokens,
                                            options.pool_pages, &s));
     HSA_RETURN_IF_ERROR(check_documented_shapes(loaded_artifact, s));
     HSA_RETURN_IF_ERROR(per_request_device_bytes(loaded_artifact, s, &device_bytes_per_request));
@@ -207,6 +210,7 @@ struct Runtime::Impl {
     {
       std::lock_guard<std::mutex> lock(requests_mutex);
       slot_used.assign(shape.batch, 0);
+      prefill_end.assign(shape.batch, 0);
     }
     loaded = true;
     return Status::ok();
@@ -318,6 +322,7 @@ Status Runtime::create_request(RequestId* id) {
       {
         std::lock_guard<std::mutex> lock(m.backend_mutex);
         status = m.backend->reset_slot(slot);
+        m.prefill_end[slot] = 0;
       }
       if (status.is_ok()) {
         std::lock_guard<std::mutex> lock(m.requests_mutex);
@@ -377,6 +382,7 @@ Status Runtime::prefill(RequestId id, const void* k, const void* v, uint64_t tok
     {
       std::lock_guard<std::mutex> lock(impl_->backend_mutex);
       status = impl_->backend->after_prefill(slot, old_length);
+      if (status.is_ok()) impl_->prefill_end[slot] = cache.length(slot);
     }
     // The backend did not take the tokens: the host cache gives them back, so
     // the request keeps its old length (release it if the device failed).
@@ -498,5 +504,10 @@ const HostCache& RuntimeInternals::cache(const Runtime& rt) { return *rt.impl_->
 const MemoryNeeds& RuntimeInternals::memory_needs(const Runtime& rt) { return rt.impl_->memory; }
 
 Status RuntimeInternals::slot_of(const Runtime& rt, RequestId id, uint32_t* slot) { return rt.impl_->find_slot(id, slot); }
+
+uint32_t RuntimeInternals::prefill_length(const Runtime& rt, uint32_t slot) {
+  std::lock_guard<std::mutex> lock(rt.impl_->backend_mutex);
+  return slot < rt.impl_->prefill_end.size() ? rt.impl_->prefill_end[slot] : 0;
+}
 
 }  // namespace hsa

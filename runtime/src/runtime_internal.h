@@ -26,6 +26,8 @@ struct RuntimeInternals {
   // What the loaded instance allocated (host and device buffers), as checked at load.
   static const MemoryNeeds& memory_needs(const Runtime& rt);
   static Status slot_of(const Runtime& rt, RequestId id, uint32_t* slot);
+  // The request length the slot's last prefill left (0 for none).
+  static uint32_t prefill_length(const Runtime& rt, uint32_t slot);
 };
 
 }  // namespace hsa

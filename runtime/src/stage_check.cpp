@@ -59,36 +59,40 @@ uint64_t slot_offset(const LayerShape& s, uint32_t b, uint32_t g, uint32_t c, ui
   return ((uint64_t(b) * s.groups + g) * s.capacity + c) * s.heads_per_unit * s.page_size * width;
 }
 
-// The snapshot's representations vs the reference built from the host pool.
+// The snapshot's representations vs the algorithm's reference, replayed from
+// the host pool: the request's last prefill, then every token appended since
+// (the model persists in a workspace, so a step replays only its new tokens).
 void check_repr(const LayerShape& s, const HostBuffers& host, StepCapture& cap, size_t call_index, Recorder& rec) {
-  if (s.algorithm != Algorithm::Quest) return;  // StreamingLLM keeps none
   const uint32_t b = cap.slots[call_index];
   const RequestId id = call_index < cap.ids.size() ? cap.ids[call_index] : 0;
-  const uint32_t n = unit_count(s, cap.before.req_length[b]);
-  const bool full = id == 0 || cap.repr_checked[b] != id;
-  const uint32_t first = full ? 0 : (n > 2 ? n - 2 : 0);
-  if (id != 0) cap.repr_checked[b] = id;
-  cap.after.req_length[b] = cap.before.req_length[b];
-  reference::build_representations(s, host, cap.after, b, first, n);  // into the capture's scratch repr.*
-  for (uint32_t kv_head = 0; kv_head < s.kv_heads; ++kv_head)
-    for (uint32_t u = first; u < n; ++u) {
-      const uint64_t at = ((uint64_t(b) * s.kv_heads + kv_head) * s.max_units + u) * s.head_dim;
-      for (const auto& pair : {std::make_pair("repr.kmin", &DeviceBuffers::repr_kmin),
-                               std::make_pair("repr.kmax", &DeviceBuffers::repr_kmax)}) {
-        const uint16_t* ref = &(cap.after.*pair.second)[at];
-        const uint16_t* dev = &(cap.before.*pair.second)[at];
-        rec.compared(CheckStage::Repr, s.head_dim);
-        for (uint32_t d = 0; d < s.head_dim; ++d)
-          if (!(kv_to_float(dev[d], s.dtype) == kv_to_float(ref[d], s.dtype))) {
-            rec.mismatch(CheckStage::Repr, kv_head / s.heads_per_unit,
-                         format_text("%s[%u][kv head %u][unit %u][dim %u]: expected 0x%04x = %s (reference from the host "
-                                "pool, %u tokens), actual 0x%04x = %s (device, before the step)",
-                                pair.first, b, kv_head, u, d, ref[d], number(kv_to_float(ref[d], s.dtype)).c_str(),
-                                cap.before.req_length[b], dev[d], number(kv_to_float(dev[d], s.dtype)).c_str()));
-            break;
-          }
-      }
-    }
+  const uint32_t length = uint32_t(std::max(cap.before.req_length[b], 0));
+  uint32_t prefill = cap.prefill_length.empty() ? length : cap.prefill_length[b];
+  if (prefill == 0 || prefill > length) prefill = length;
+  DeviceBuffers& model = cap.model;
+  const bool full = id == 0 || cap.model_request[b] != id || cap.model_prefill[b] != prefill ||
+                    uint32_t(model.req_length[b]) > length;
+  if (full) {
+    model.reset_slot(s, b);
+    model.req_length[b] = int32_t(prefill);
+    reference::build_representations(s, host, model, b, 0, unit_count(s, int32_t(prefill)));
+    cap.model_request[b] = id;
+    cap.model_prefill[b] = prefill;
+  }
+  const uint32_t D = s.head_dim, P = s.page_size;
+  for (uint32_t t = uint32_t(model.req_length[b]); t < length; ++t) {
+    const uint64_t page = uint64_t(host.page_of[uint64_t(b) * s.max_units + t / P]);
+    for (uint32_t h = 0; h < s.kv_heads; ++h)
+      std::memcpy(&model.io_new_k[(uint64_t(b) * s.kv_heads + h) * D], host.k + ((page * s.kv_heads + h) * P + t % P) * D,
+                  D * sizeof(uint16_t));
+    s.algorithm->append(s, host, model, b);
+    model.req_length[b] = int32_t(t + 1);
+  }
+  ReprCheckResult result;
+  s.algorithm->check_representations(s, host, cap.before, model, b, full, &result);
+  rec.compared(CheckStage::Repr, result.compared);
+  if (result.mismatches) rec.mismatch(CheckStage::Repr, -1, result.first_mismatch);
+  StageOutcome& o = rec.report.stages[int(CheckStage::Repr)];
+  o.worst_error = std::max(o.worst_error, 1.0 - result.agreement);
 }
 
 void check_score(const LayerShape& s, StepCapture& cap, uint32_t b, Recorder& rec, StageCheckReport& report) {
@@ -177,6 +181,16 @@ void check_diff(const LayerShape& s, StepCapture& cap, uint32_t b, Recorder& rec
       expect("buf.slot_unit", c, slot_unit[c], cap.after.buf_slot_unit[buf + c], "");
       expect("buf.last_used", c, last_used[c], cap.after.buf_last_used[buf + c], "");
     }
+    // The reverse map: evicted units lose their slot, misses get theirs.
+    const uint64_t row = gi * s.max_units;
+    std::vector<int32_t> unit_slot(&cap.before.buf_unit_slot[row], &cap.before.buf_unit_slot[row] + s.max_units);
+    for (int32_t i = 0; i < misses; ++i) {
+      const int32_t evicted = cap.before.buf_slot_unit[buf + uint32_t(copy_slots[i])];
+      if (evicted >= 0 && uint32_t(evicted) < s.max_units) unit_slot[uint32_t(evicted)] = -1;
+    }
+    for (int32_t i = 0; i < misses; ++i) unit_slot[uint32_t(copy_units[i])] = copy_slots[i];
+    for (uint32_t u = 0; u < s.max_units; ++u)
+      expect("buf.unit_slot", u, unit_slot[u], cap.after.buf_unit_slot[row + u], " (reverse of buf.slot_unit)");
   }
 }
 
@@ -186,8 +200,8 @@ void check_gather(const LayerShape& s, const HostBuffers& host, StepCapture& cap
   const uint32_t n = unit_count(s, length);
   struct Tensor {
     const char* name;
-    const std::vector<uint16_t>* device;
-    const std::vector<uint16_t>* before;
+    const BufferView<uint16_t>* device;
+    const BufferView<uint16_t>* before;
     const uint16_t* host;
     uint32_t width;
   };
@@ -296,11 +310,11 @@ void check_attend(const LayerShape& s, StepCapture& cap, uint32_t b, Recorder& r
   }
 }
 
-// The device-tier arrays of DeviceBuffers that exist in this config, by name.
-Status read_into(Backend& backend, DeviceBuffers& dev, const char* name) {
-  DeviceBuffers::Field field;
-  if (!dev.find(name, &field)) return Status::ok();  // absent in this config (repr.* for StreamingLLM, buf.v for MLA)
-  return backend.read_buffer(name, field.data, field.bytes);
+// A device-tier array of DeviceBuffers, read back by name.
+Status read_into(Backend& backend, DeviceBuffers& dev, const std::string& name) {
+  DeviceBuffers::Array* array = dev.find(name);
+  if (!array || array->bytes == 0) return Status::ok();  // absent in this config (buf.v for MLA)
+  return backend.read_buffer(name, array->data(), array->bytes);
 }
 
 }  // namespace
@@ -390,13 +404,17 @@ Status checked_decode_step(Runtime& rt, const RequestId* ids, size_t count, cons
     // a) The pre-step state. req.* are runtime-owned (uploaded before every
     // plan): the snapshot holds what this step will see, length 0 for slots
     // outside the call.
-    for (const char* name : {"repr.kmin", "repr.kmax", "buf.k", "buf.v", "buf.slot_unit", "buf.last_used"})
+    for (const DeviceBuffers::Array& a : capture.before.arrays())
+      if (a.name.compare(0, 5, "repr.") == 0) HSA_RETURN_IF_ERROR(read_into(backend, capture.before, a.name));
+    for (const char* name : {"buf.k", "buf.v", "buf.slot_unit", "buf.last_used", "buf.unit_slot"})
       HSA_RETURN_IF_ERROR(read_into(backend, capture.before, name));
     for (uint32_t b = 0; b < shape.batch; ++b) {
       capture.before.req_length[b] = 0;
       capture.before.req_step[b] = backend.request_step(b);
     }
     for (uint32_t b : capture.slots) capture.before.req_length[b] = int32_t(cache.length(b));
+    capture.prefill_length.assign(shape.batch, 0);
+    for (uint32_t b : capture.slots) capture.prefill_length[b] = RuntimeInternals::prefill_length(rt, b);
 
     // b) The step itself, then its results.
     const auto start = std::chrono::steady_clock::now();
@@ -404,7 +422,8 @@ Status checked_decode_step(Runtime& rt, const RequestId* ids, size_t count, cons
     const double decode_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     for (const char* name : {"sel.scores", "sel.units", "sel.slots", "sel.copy_units", "sel.copy_slots",
-                             "sel.copy_count", "buf.slot_unit", "buf.last_used", "buf.k", "buf.v", "io.o"})
+                             "sel.copy_count", "buf.slot_unit", "buf.last_used", "buf.unit_slot", "buf.k", "buf.v",
+                             "io.o"})
       HSA_RETURN_IF_ERROR(read_into(backend, capture.after, name));
 
     if (options.perturb) options.perturb(capture);

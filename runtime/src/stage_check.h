@@ -4,18 +4,20 @@
 // near-tie in the scores cannot cascade into false mismatches downstream.
 // Used by `hsa-run --check` and the GPU tests; documented in docs/RUNTIME.md.
 //
-//   repr    the snapshot's repr.* (what prefill/append kernels built) vs
-//           reference::build_representations from the host pool: equal values
-//           (min/max of KV-dtype values are exact); all units the first time a
-//           request is seen by a workspace (every call without one), then the
-//           last two units, the only ones appends change
+//   repr    the snapshot's repr.* (what prefill/append kernels built) vs the
+//           algorithm package's reference replayed from the host pool (the
+//           request's last prefill, then its appends), compared as the package
+//           says (Quest: equal values, all units the first time a request is
+//           seen by a workspace, then the last two units; ClusterKV:
+//           docs/algorithms/cluster_kv.md)
 //   score   reference::score on the pre-step snapshot (repr.*, req.*) and q
 //           vs sel.scores: +-inf exactly; finite within kScoreTolerance
 //   top-k   reference::top_k on the backend's sel.scores vs sel.units: exact
-//   diff    reference::lru_diff on the snapshot's buf.slot_unit/last_used with
-//           the backend's sel.units vs sel.slots, sel.copy_count, the first
-//           copy_count entries of sel.copy_units/copy_slots, buf.slot_unit and
-//           buf.last_used: exact
+//   diff    reference::diff on the snapshot's buf.slot_unit/last_used/unit_slot
+//           with the backend's sel.units vs sel.slots, sel.copy_count, the
+//           first copy_count entries of sel.copy_units/copy_slots,
+//           buf.slot_unit, buf.last_used and the reverse map buf.unit_slot:
+//           exact
 //   gather  every resident slot (buf.slot_unit >= 0) of buf.k/v equals its
 //           host unit bit for bit (tokens < L); every slot not in the copy
 //           list is unchanged from the snapshot (only misses move)
@@ -80,11 +82,18 @@ struct StepCapture {
   std::vector<RequestId> ids;
   std::vector<uint16_t> q;      // [count][Hq][D], as passed to decode_step
   DeviceBuffers before;         // repr.*, buf.*, req.* before the step (req.* as the step sees them)
-  DeviceBuffers after;          // sel.*, buf.*, io.o after the step (its repr.* is reference scratch)
-  // Per batch slot, the request whose representations were checked in full
-  // (0: none yet): later steps check only the units appends touch.
-  std::vector<RequestId> repr_checked;
-  explicit StepCapture(const LayerShape& shape) : before(shape), after(shape), repr_checked(shape.batch, 0) {}
+  DeviceBuffers after;          // sel.*, buf.*, io.o after the step
+  // Per batch slot, the length of the request's last prefill (empty: the
+  // current length, as if the request had only been prefilled).
+  std::vector<uint32_t> prefill_length;
+  // The algorithm's reference representations, replayed from the host pool
+  // (repr.* and req.length of `model`), per slot for the request
+  // `model_request` (0: none yet) from its prefill of `model_prefill` tokens.
+  DeviceBuffers model;
+  std::vector<RequestId> model_request;
+  std::vector<uint32_t> model_prefill;
+  explicit StepCapture(const LayerShape& shape)
+      : before(shape), after(shape), model(shape), model_request(shape.batch, 0), model_prefill(shape.batch, 0) {}
 };
 
 struct StageCheckOptions {

@@ -76,7 +76,10 @@ TEST(ArtifactLoader, ValidArtifactRoundTrips) {
   Artifact a;
   const Status status = load_artifact(bytes.data(), bytes.size(), &a);
   ASSERT_TRUE(status.is_ok()) << status.message();
-  EXPECT_EQ(std::memcmp(&a.config, &config, sizeof(config)), 0);
+  LayerConfigRecord expected = config;
+  expected.algorithm = a.config.algorithm;  // the writer's string offset of "quest"
+  EXPECT_EQ(std::memcmp(&a.config, &expected, sizeof(expected)), 0);
+  EXPECT_STREQ(a.algorithm->name(), "quest");
   EXPECT_EQ(a.chip, "sm_90a");
   EXPECT_EQ(a.ptx_isa_version, 80u);
   EXPECT_EQ(a.kernel_abi_version, kKernelAbiVersion);
@@ -95,7 +98,7 @@ TEST(ArtifactLoader, ValidArtifactRoundTrips) {
   EXPECT_EQ(launch.args[10].value, 7);
 
   LayerShape shape;
-  ASSERT_TRUE(LayerShape::create(a.config, 3, 100, 0, &shape).is_ok());
+  ASSERT_TRUE(LayerShape::create(a, 3, 100, 0, &shape).is_ok());
   EXPECT_TRUE(check_documented_shapes(a, shape).is_ok());
   std::vector<int64_t> dims;
   uint64_t bytes_k = 0;
@@ -146,7 +149,8 @@ TEST(ArtifactLoader, HeaderErrors) {
   const std::vector<uint8_t> bytes = valid_artifact();
   expect_invalid(patched_header(bytes, [](FileHeader& h) { h.magic[0] = 'X'; }), "wrong magic");
   expect_invalid(patched_header(bytes, [](FileHeader& h) { h.format_version = 1; }), "format version 1");
-  expect_invalid(patched_header(bytes, [](FileHeader& h) { h.format_version = 3; }), "format version 3");
+  expect_invalid(patched_header(bytes, [](FileHeader& h) { h.format_version = 2; }), "format version 2");
+  expect_invalid(patched_header(bytes, [](FileHeader& h) { h.format_version = 4; }), "format version 4");
   expect_invalid(patched_header(bytes, [](FileHeader& h) { h.flags = 4; }), "header flags");
   expect_invalid(patched_header(bytes, [](FileHeader& h) { h.section_count = 3; }), "3 sections");
   expect_invalid(patched_header(bytes, [](FileHeader& h) { h.section_table_offset = 1u << 30; }), "section table");
@@ -192,7 +196,7 @@ TEST(ArtifactLoader, OutOfRangeReferences) {
   expect_invalid(patched<BufferRecord>(bytes, SectionKind::Buffers, 2, [](BufferRecord& r) { r.tier = 5; }),
                  "unknown tier");
   expect_invalid(patched<BufferRecord>(bytes, SectionKind::Buffers, 5, [](BufferRecord& r) { r.element_type = 2; }),
-                 "does not match docs/BUFFERS.md");
+                 "does not match the layer's buffer table");
   expect_invalid(patched<KernelRecord>(bytes, SectionKind::Kernels, 0, [](KernelRecord& r) { r.ptx_size += 4096; }),
                  "exceed section 'blobs'");
   expect_invalid(patched<KernelRecord>(bytes, SectionKind::Kernels, 0,
@@ -262,21 +266,64 @@ TEST(ArtifactLoader, InconsistentConfig) {
   config_error([](LayerConfigRecord& c) { c.sink_units = 4; }, "exceeds budget_units");
   config_error([](LayerConfigRecord& c) { c.head_dim = 0; }, "head_dim");
   config_error([](LayerConfigRecord& c) { c.kv_dtype = 7; }, "kv_dtype");
-  config_error([](LayerConfigRecord& c) { c.algorithm = 9; }, "algorithm");
-  config_error([](LayerConfigRecord& c) { c.quest_combine = 3; }, "quest_combine");
+  config_error([](LayerConfigRecord& c) { c.softmax_scale = 0.0f; }, "softmax_scale");
   config_error([](LayerConfigRecord& c) { c.page_table_format = 4; }, "page_table_format");
   config_error([](LayerConfigRecord& c) { c.softmax_scale = -1.0f; }, "softmax_scale");
   config_error([](LayerConfigRecord& c) { c.softmax_scale = NAN; }, "softmax_scale");
   config_error([](LayerConfigRecord& c) { c.flags = 8; }, "unknown flags");
   config_error([](LayerConfigRecord& c) { c.page_table_format = uint32_t(PageTableFormat::FlashAttnBlockTable); },
                "scope 'request'");
-  config_error([](LayerConfigRecord& c) { c.algorithm = uint32_t(Algorithm::DSA); c.quest_combine = 0; }, "page_size must be 1");
-  config_error([](LayerConfigRecord& c) { c.cluster_count = 3; }, "cluster_count");
+}
+
+// The algorithm is a package name plus a parameter block: an unknown name or a
+// block that does not match the package is refused, naming what is wrong.
+TEST(ArtifactLoader, AlgorithmPackageAndParameters) {
+  const LayerConfigRecord config = test::make_config(test::ConfigSpec{});
+  auto build = [&](const TestAlgorithm& a) { return test::build_artifact(config, "sm_90a", a); };
+  const Param max = Param::string("combine", "max");
+  expect_invalid(build({"frobnicate", {}}), "unknown algorithm 'frobnicate': this runtime has the packages quest");
+  expect_invalid(build({"", {}}), "unknown algorithm ''");
+  expect_invalid(build({"quest", {}}), "algorithm 'quest': parameter 'combine' is missing");
+  expect_invalid(build({"quest", {Param::string("combine", "median")}}), "'median' is not one of: max, sum, mean_query");
+  expect_invalid(build({"quest", {Param::number("combine", 1)}}), "parameter 'combine' must be a string");
+  expect_invalid(build({"quest", {max, Param::number("depth", 3)}}), "unknown parameter 'depth' (it takes: combine)");
+  expect_invalid(build({"quest", {max, max}}), "parameter 'combine' is given twice");
+  expect_invalid(build({"streaming_llm", {max}}), "unknown parameter 'combine' (it takes: none)");
+  // The package's layer rules: StreamingLLM selects exactly the forced units.
+  expect_invalid(build(TestAlgorithm::streaming_llm()), "budget_units 4 must equal sink_units + window_units = 2");
+  // A parameter record of an unknown kind, and a string value outside the strings.
+  std::vector<uint8_t> bytes = build(TestAlgorithm::quest("sum"));
+  Artifact a;
+  ASSERT_TRUE(load_artifact(bytes.data(), bytes.size(), &a).is_ok());
+  EXPECT_STREQ(a.algorithm->name(), "quest");
+  EXPECT_EQ(a.params.text("combine"), "sum");
+  FileHeader header;
+  std::memcpy(&header, bytes.data(), sizeof(header));
+  SectionEntry entry;
+  std::memcpy(&entry, bytes.data() + header.section_table_offset + (uint32_t(SectionKind::AlgorithmParams) - 1) * sizeof(entry),
+              sizeof(entry));
+  ASSERT_EQ(entry.kind, uint32_t(SectionKind::AlgorithmParams));
+  ASSERT_EQ(entry.size, sizeof(AlgorithmParamRecord));
+  AlgorithmParamRecord record;
+  std::memcpy(&record, bytes.data() + entry.offset, sizeof(record));
+  std::vector<uint8_t> kind = bytes;
+  AlgorithmParamRecord bad_kind = record;
+  bad_kind.kind = 7;
+  std::memcpy(kind.data() + entry.offset, &bad_kind, sizeof(bad_kind));
+  ArtifactWriter::seal(kind);
+  expect_invalid(kind, "algorithm parameter 0 'combine': unknown kind 7");
+  std::vector<uint8_t> offset = bytes;
+  AlgorithmParamRecord bad_offset = record;
+  bad_offset.value = int64_t(1) << 40;
+  std::memcpy(offset.data() + entry.offset, &bad_offset, sizeof(bad_offset));
+  ArtifactWriter::seal(offset);
+  expect_invalid(offset, "string offset 1099511627776 is out of range");
 }
 
 TEST(ArtifactLoader, MissingDocumentedBufferAndDuplicates) {
   ArtifactWriter w;
   w.set_layer_config(test::make_config(test::ConfigSpec{}));
+  w.set_algorithm(test::ConfigSpec{}.test_algorithm().name, test::ConfigSpec{}.test_algorithm().params);
   w.set_target("sm_90a", 80);
   w.add_buffer("buf.k", Tier::Device, ElementType::BF16, BufferScope::PerBatchSlot,
                {Expr::sym(Symbol::Batch), Expr::sym(Symbol::Groups), Expr::sym(Symbol::Capacity),
@@ -286,6 +333,7 @@ TEST(ArtifactLoader, MissingDocumentedBufferAndDuplicates) {
   expect_invalid(w.finish(), "defined twice");
   ArtifactWriter host;
   host.set_layer_config(test::make_config(test::ConfigSpec{}));
+  host.set_algorithm(test::ConfigSpec{}.test_algorithm().name, test::ConfigSpec{}.test_algorithm().params);
   host.set_target("sm_90a", 80);
   host.add_buffer("host.extra", Tier::Host, ElementType::U8, BufferScope::Global, {Expr::constant(1)});
   expect_invalid(host.finish(), "host-tier buffer the runtime does not provide");
@@ -296,36 +344,36 @@ TEST(ArtifactLoader, BufferFlags) {
   const std::vector<uint8_t> bytes = valid_artifact();
   Artifact a;
   ASSERT_TRUE(load_artifact(bytes.data(), bytes.size(), &a).is_ok());
-  for (const DocumentedBuffer& doc : documented_buffers(a.config))
+  for (const DocumentedBuffer& doc : documented_buffers(a.config, a.algorithm->buffers(a.config, a.params)))
     EXPECT_EQ(a.buffers[a.find_buffer(doc.name)].flags, doc.flags) << doc.name;
   EXPECT_TRUE(a.buffers[a.find_buffer("buf.slot_unit")].fills_minus_one());
   EXPECT_TRUE(a.buffers[a.find_buffer("sel.units")].fills_minus_one());
   EXPECT_FALSE(a.buffers[a.find_buffer("buf.k")].fills_minus_one());
-  expect_invalid(patched<BufferRecord>(bytes, SectionKind::Buffers, 5, [](BufferRecord& r) { r.flags = 2; }),
+  const uint32_t buf_k = uint32_t(a.find_buffer("buf.k"));
+  expect_invalid(patched<BufferRecord>(bytes, SectionKind::Buffers, buf_k, [](BufferRecord& r) { r.flags = 2; }),
                  "unknown flag bits 0x00000002");
-  expect_invalid(patched<BufferRecord>(bytes, SectionKind::Buffers, 5, [](BufferRecord& r) { r.flags = 0x80000001u; }),
+  expect_invalid(patched<BufferRecord>(bytes, SectionKind::Buffers, buf_k, [](BufferRecord& r) { r.flags = 0x80000001u; }),
                  "unknown flag bits 0x80000000");
-  ASSERT_EQ(a.buffers[5].name, "buf.k");
-  expect_invalid(patched<BufferRecord>(bytes, SectionKind::Buffers, 5,
+  expect_invalid(patched<BufferRecord>(bytes, SectionKind::Buffers, buf_k,
                                        [](BufferRecord& r) { r.flags = kBufferFlagFillMinusOne; }),
-                 "initial contents are -1, docs/BUFFERS.md says 0");
+                 "initial contents are -1, the buffer table says 0");
   ASSERT_EQ(a.buffers[2].name, "host.page_of");
   expect_invalid(patched<BufferRecord>(bytes, SectionKind::Buffers, 2, [](BufferRecord& r) { r.flags = 0; }),
-                 "initial contents are 0, docs/BUFFERS.md says -1");
+                 "initial contents are 0, the buffer table says -1");
   // Free-form buffers take either fill.
   ArtifactWriter w;
   w.set_layer_config(test::make_config(test::ConfigSpec{}));
+  w.set_algorithm(test::ConfigSpec{}.test_algorithm().name, test::ConfigSpec{}.test_algorithm().params);
   w.set_target("sm_90a", 80);
-  w.add_documented_buffers();
-  w.add_buffer("buf.unit_slot", Tier::Device, ElementType::I32, BufferScope::PerBatchSlot,
-               {Expr::sym(Symbol::Batch), Expr::sym(Symbol::Groups), Expr::sym(Symbol::MaxUnits)},
-               kBufferFlagFillMinusOne);
+  w.add_documented_buffers(test::layer_algorithm_buffers(w));
+  w.add_buffer("scratch.attn_done", Tier::Device, ElementType::I32, BufferScope::PerBatchSlot,
+               {Expr::sym(Symbol::Batch), Expr::sym(Symbol::QHeads)}, kBufferFlagFillMinusOne);
   w.add_buffer("scratch.attn_lse", Tier::Device, ElementType::F32, BufferScope::PerBatchSlot,
                {Expr::sym(Symbol::Batch), Expr::sym(Symbol::QHeads), Expr::constant(4)});
   const std::vector<uint8_t> free_form = w.finish();
   Artifact b;
   ASSERT_TRUE(load_artifact(free_form.data(), free_form.size(), &b).is_ok());
-  EXPECT_TRUE(b.buffers[b.find_buffer("buf.unit_slot")].fills_minus_one());
+  EXPECT_TRUE(b.buffers[b.find_buffer("scratch.attn_done")].fills_minus_one());
   EXPECT_FALSE(b.buffers[b.find_buffer("scratch.attn_lse")].fills_minus_one());
 }
 
@@ -333,8 +381,9 @@ TEST(ArtifactLoader, BufferFlags) {
 std::vector<uint8_t> artifact_with_args(const std::vector<Arg>& args) {
   ArtifactWriter w;
   w.set_layer_config(test::make_config(test::ConfigSpec{}));
+  w.set_algorithm(test::ConfigSpec{}.test_algorithm().name, test::ConfigSpec{}.test_algorithm().params);
   w.set_target("sm_90a", 80);
-  w.add_documented_buffers();
+  w.add_documented_buffers(test::layer_algorithm_buffers(w));
   const uint32_t kernel = w.add_kernel("k", "k", {}, noop_kernel_ptx("sm_90a", "k", args), Expr::constant(0));
   w.add_plan("decode_step", {LaunchSpec{kernel,
                                         {Expr::constant(1), Expr::constant(1), Expr::constant(1)},
@@ -530,8 +579,9 @@ TEST(PtxEntryParameters, LaunchesMustMatchTheirKernelsEntry) {
   auto with_ptx = [](const std::vector<Arg>& args, const std::string& ptx) {
     ArtifactWriter w;
     w.set_layer_config(test::make_config(test::ConfigSpec{}));
+    w.set_algorithm(test::ConfigSpec{}.test_algorithm().name, test::ConfigSpec{}.test_algorithm().params);
     w.set_target("sm_90a", 80);
-    w.add_documented_buffers();
+    w.add_documented_buffers(test::layer_algorithm_buffers(w));
     const uint32_t k = w.add_kernel("k", "k", {}, ptx, Expr::constant(0));
     w.add_plan("decode_step", {LaunchSpec{k,
                                           {Expr::constant(1), Expr::constant(1), Expr::constant(1)},

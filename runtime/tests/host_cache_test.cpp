@@ -16,7 +16,7 @@ struct CacheFixture {
     spec.head_dim = 3;
     spec.value_dim = 2;
     spec.q_heads = 2;
-    EXPECT_TRUE(LayerShape::create(test::make_config(spec), batch, max_context, pool_pages, &shape).is_ok());
+    EXPECT_TRUE(LayerShape::create(test::make_config(spec), find_algorithm("quest"), spec.test_algorithm().parsed(), batch, max_context, pool_pages, &shape).is_ok());
     EXPECT_TRUE(HostCache::create(shape, &allocator, &cache).is_ok());
   }
   // Token t of a request: K value (100 * request + t) * 10 + head, V the negative.

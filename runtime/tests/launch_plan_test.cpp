@@ -24,8 +24,9 @@ Built build(const std::vector<Arg>& args, const Expr& block_x = Expr::constant(1
             const Expr& shared = Expr::constant(0), uint32_t required_block_x = 0) {
   ArtifactWriter w;
   w.set_layer_config(test::make_config(test::ConfigSpec{}));
+  w.set_algorithm(test::ConfigSpec{}.test_algorithm().name, test::ConfigSpec{}.test_algorithm().params);
   w.set_target("sm_90a", 80);
-  w.add_documented_buffers();
+  w.add_documented_buffers(test::layer_algorithm_buffers(w));
   const uint32_t kernel = w.add_kernel("k", "k", {}, noop_kernel_ptx("sm_90a", "k", args), Expr::constant(1024));
   w.add_plan("decode_step", {LaunchSpec{kernel,
                                         {Expr::sym(Symbol::Batch), Expr::sym(Symbol::Groups), Expr::constant(1)},
@@ -49,7 +50,7 @@ Built build(const std::vector<Arg>& args, const Expr& block_x = Expr::constant(1
     ArtifactWriter::seal(b.bytes);
   }
   EXPECT_TRUE(load_artifact(b.bytes.data(), b.bytes.size(), &b.artifact).is_ok());
-  EXPECT_TRUE(LayerShape::create(b.artifact.config, 3, 100, 0, &b.shape).is_ok());
+  EXPECT_TRUE(LayerShape::create(b.artifact, 3, 100, 0, &b.shape).is_ok());
   return b;
 }
 
@@ -72,7 +73,8 @@ int32_t cell32(const EvaluatedLaunch& l, size_t i) {
 TEST(LaunchPlan, MemrefDescriptorOfBufK) {
   ArtifactWriter probe;  // buffer indices and dims as the documented table adds them
   probe.set_layer_config(test::make_config(test::ConfigSpec{}));
-  probe.add_documented_buffers();
+  probe.set_algorithm(test::ConfigSpec{}.test_algorithm().name, test::ConfigSpec{}.test_algorithm().params);
+  probe.add_documented_buffers(test::layer_algorithm_buffers(probe));
   const uint32_t buf_k = probe.buffer_index("buf.k");
   std::vector<Arg> args = probe.memref_args(buf_k);
   ASSERT_EQ(args.size(), 3u + 2 * 6);  // rank 6: [B][S][C][Hu][P][D]
@@ -115,15 +117,17 @@ TEST(LaunchPlan, MemrefDescriptorOfBufK) {
 TEST(LaunchPlan, DescriptorsMustDescribeTheirBuffer) {
   ArtifactWriter probe;
   probe.set_layer_config(test::make_config(test::ConfigSpec{}));
-  probe.add_documented_buffers();
+  probe.set_algorithm(test::ConfigSpec{}.test_algorithm().name, test::ConfigSpec{}.test_algorithm().params);
+  probe.add_documented_buffers(test::layer_algorithm_buffers(probe));
   const uint32_t buf_k = probe.buffer_index("buf.k");
   const Expr B = Expr::sym(Symbol::Batch), S = Expr::sym(Symbol::Groups), C = Expr::sym(Symbol::Capacity),
              Hu = Expr::sym(Symbol::HeadsPerUnit), P = Expr::sym(Symbol::PageSize), D = Expr::sym(Symbol::HeadDim);
   auto load_of = [](const std::vector<Arg>& args) {
     ArtifactWriter w;
     w.set_layer_config(test::make_config(test::ConfigSpec{}));
+    w.set_algorithm(test::ConfigSpec{}.test_algorithm().name, test::ConfigSpec{}.test_algorithm().params);
     w.set_target("sm_90a", 80);
-    w.add_documented_buffers();
+    w.add_documented_buffers(test::layer_algorithm_buffers(w));
     const uint32_t k = w.add_kernel("k", "k", {}, noop_kernel_ptx("sm_90a", "k", args), Expr::constant(0));
     w.add_plan("decode_step", {LaunchSpec{k,
                                           {Expr::constant(1), Expr::constant(1), Expr::constant(1)},

@@ -106,7 +106,7 @@ TEST(MemoryLimits, NeedsAreExactlyWhatTheInstanceAllocates) {
   const MemoryNeeds& needs = RuntimeInternals::memory_needs(*rt);
   uint64_t cpu_buffers = 0;
   auto& cpu = static_cast<CpuBackend&>(RuntimeInternals::backend(*rt));
-  for (const DeviceBuffers::Field& f : const_cast<DeviceBuffers&>(cpu.buffers()).fields()) cpu_buffers += f.bytes;
+  for (const DeviceBuffers::Array& a : cpu.buffers().arrays()) cpu_buffers += a.bytes;
   EXPECT_EQ(needs.host_bytes, allocator.bytes() + cpu_buffers);
   EXPECT_EQ(needs.device_bytes, 0u);
   EXPECT_FALSE(needs.device_limited);

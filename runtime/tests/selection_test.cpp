@@ -36,7 +36,7 @@ TEST(TopK, MinusInfinityAndNaNAreNeverSelected) {
 
 // Builds a layer with random keys, scores it and checks that every Quest score
 // bounds the logits of every token of its unit.
-void check_quest_upper_bound(SelectionScope scope, artifact::QuestCombine combine, uint32_t page_size) {
+void check_quest_upper_bound(SelectionScope scope, const std::string& combine, uint32_t page_size) {
   ConfigSpec spec;
   spec.q_heads = 8;
   spec.kv_heads = 2;
@@ -64,10 +64,10 @@ void check_quest_upper_bound(SelectionScope scope, artifact::QuestCombine combin
         continue;
       }
       for (uint32_t t = u * s.page_size; t < std::min(L, (u + 1) * s.page_size); ++t) {
-        double bound_target = combine == artifact::QuestCombine::Max ? -INFINITY : 0.0;
+        double bound_target = combine == "max" ? -INFINITY : 0.0;
         for (uint32_t j = 0; j < s.heads_per_unit; ++j) {
           const uint32_t kvh = g * s.heads_per_unit + j;
-          if (combine == artifact::QuestCombine::MeanQuery) {
+          if (combine == "mean_query") {
             double logit = 0;
             for (uint32_t d = 0; d < s.head_dim; ++d) {
               double mean = 0;
@@ -80,7 +80,7 @@ void check_quest_upper_bound(SelectionScope scope, artifact::QuestCombine combin
           for (uint32_t h = kvh * s.group_size; h < (kvh + 1) * s.group_size; ++h) {
             double logit = 0;
             for (uint32_t d = 0; d < s.head_dim; ++d) logit += q_of(h, d) * k_of(t, kvh, d);
-            bound_target = combine == artifact::QuestCombine::Max ? std::max(bound_target, logit) : bound_target + logit;
+            bound_target = combine == "max" ? std::max(bound_target, logit) : bound_target + logit;
           }
         }
         EXPECT_GE(double(score) + 1e-4 * (1 + std::fabs(score)), bound_target) << "unit " << u << " token " << t;
@@ -90,17 +90,17 @@ void check_quest_upper_bound(SelectionScope scope, artifact::QuestCombine combin
 }
 
 TEST(QuestScore, UpperBoundsEveryTokenLogitPerKvHead) {
-  for (uint32_t p : {1u, 4u, 16u}) check_quest_upper_bound(SelectionScope::KvHead, artifact::QuestCombine::Max, p);
+  for (uint32_t p : {1u, 4u, 16u}) check_quest_upper_bound(SelectionScope::KvHead, "max", p);
 }
 TEST(QuestScore, UpperBoundsEveryTokenLogitRequestScope) {
-  check_quest_upper_bound(SelectionScope::Request, artifact::QuestCombine::Max, 8);
+  check_quest_upper_bound(SelectionScope::Request, "max", 8);
 }
 TEST(QuestScore, SumCombineBoundsTheSumOfLogits) {
-  check_quest_upper_bound(SelectionScope::Request, artifact::QuestCombine::Sum, 4);
+  check_quest_upper_bound(SelectionScope::Request, "sum", 4);
 }
 TEST(QuestScore, MeanQueryBoundsTheMeanQueryLogit) {
-  check_quest_upper_bound(SelectionScope::KvHead, artifact::QuestCombine::MeanQuery, 4);
-  check_quest_upper_bound(SelectionScope::Request, artifact::QuestCombine::MeanQuery, 4);
+  check_quest_upper_bound(SelectionScope::KvHead, "mean_query", 4);
+  check_quest_upper_bound(SelectionScope::Request, "mean_query", 4);
 }
 
 TEST(QuestSelection, ForcedUnitsAlwaysSelectedInvalidNever) {
@@ -129,7 +129,7 @@ TEST(QuestSelection, ForcedUnitsAlwaysSelectedInvalidNever) {
 
 TEST(StreamingLLM, SelectsExactlySinksAndWindow) {
   ConfigSpec spec;
-  spec.algorithm = Algorithm::StreamingLLM;
+  spec.algorithm = "streaming_llm";
   spec.budget = 6;
   spec.capacity = 6;
   spec.sinks = 2;

@@ -33,11 +33,9 @@ struct Fixture {
     if (extra_buffers) {  // the free-form buffers a compiler emits: the CPU backend ignores them
       ArtifactWriter w;
       w.set_layer_config(test::make_config(spec));
+      w.set_algorithm(spec.test_algorithm().name, spec.test_algorithm().params);
       w.set_target("sm_90a", 80);
-      w.add_documented_buffers();
-      w.add_buffer("buf.unit_slot", Tier::Device, ElementType::I32, BufferScope::PerBatchSlot,
-                   {Expr::sym(Symbol::Batch), Expr::sym(Symbol::Groups), Expr::sym(Symbol::MaxUnits)},
-                   kBufferFlagFillMinusOne);
+      w.add_documented_buffers(test::layer_algorithm_buffers(w));
       w.add_buffer("scratch.attn_o", Tier::Device, ElementType::F32, BufferScope::PerBatchSlot,
                    {Expr::sym(Symbol::Batch), Expr::sym(Symbol::QHeads), Expr::constant(4), Expr::sym(Symbol::ValueDim)});
       const std::vector<Arg> args = w.memref_args(w.buffer_index("scratch.attn_o"));
@@ -151,7 +149,7 @@ TEST(StageCheck, PassesOnTheCpuBackendAcrossSteps) {
 
 TEST(StageCheck, PassesForStreamingLlmAndIgnoresFreeFormBuffers) {
   test::ConfigSpec spec;
-  spec.algorithm = Algorithm::StreamingLLM;
+  spec.algorithm = "streaming_llm";
   Fixture streaming(spec);
   for (int step = 0; step < 4; ++step) EXPECT_TRUE(streaming.step(step).passed);
   Fixture extra(test::ConfigSpec{}, {70, 45}, /*extra_buffers=*/true);
@@ -166,7 +164,8 @@ TEST(StageCheck, ReprMismatchIsCaught) {
   const StageCheckReport r = f.step(3, [&](StepCapture& cap) {
     // The snapshot (what the device's prefill/append built) disagrees with the host pool.
     const uint64_t at = ((uint64_t(cap.slots[1]) * f.shape.kv_heads + 1) * f.shape.max_units + 4) * f.shape.head_dim + 9;
-    cap.before.repr_kmax[at] = float_to_bf16(bf16_to_float(cap.before.repr_kmax[at]) + 0.25f);
+    const BufferView<uint16_t> kmax = cap.before.view<uint16_t>("repr.kmax");
+    kmax[at] = float_to_bf16(bf16_to_float(kmax[at]) + 0.25f);
   });
   expect_only_stage_fails(r, CheckStage::Repr, "repr.kmax[1][kv head 1][unit 4][dim 9]: expected");
   EXPECT_NE(r.message.find("batch slot 1"), std::string::npos) << r.message;
@@ -361,7 +360,8 @@ TEST(BackendDebugAccess, ReadWriteAndErrors) {
   std::vector<int32_t> slot_unit(rows);
   EXPECT_EQ(backend.read_buffer("buf.slot_unit", slot_unit.data(), 4).code(), StatusCode::InvalidArgument);
   EXPECT_EQ(backend.read_buffer("host.k", slot_unit.data(), 4).code(), StatusCode::InvalidArgument);
-  EXPECT_EQ(backend.read_buffer("buf.unit_slot", slot_unit.data(), 4).code(), StatusCode::NotFound);
+  EXPECT_EQ(backend.read_buffer("buf.unit_slot", slot_unit.data(), 4).code(), StatusCode::InvalidArgument);
+  EXPECT_EQ(backend.read_buffer("scratch.attn_o", slot_unit.data(), 4).code(), StatusCode::NotFound);
   ASSERT_TRUE(backend.read_buffer("buf.slot_unit", slot_unit.data(), rows * 4).is_ok());
   for (int32_t u : slot_unit) EXPECT_EQ(u, -1);  // prefill only: nothing resident yet
   std::vector<int32_t> length(f.shape.batch);

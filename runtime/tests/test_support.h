@@ -11,9 +11,9 @@
 
 #include "half.h"
 #include "hsa/artifact_writer.h"
+#include "test_artifact.h"
 
 namespace hsa {
-using artifact::Algorithm;
 using artifact::SelectionScope;
 
 namespace test {
@@ -22,9 +22,14 @@ struct ConfigSpec {
   uint32_t q_heads = 4, kv_heads = 2, head_dim = 16, value_dim = 16, page_size = 4;
   uint32_t budget = 4, capacity = 8, sinks = 1, window = 1;
   SelectionScope scope = SelectionScope::KvHead;
-  Algorithm algorithm = Algorithm::Quest;
-  artifact::QuestCombine combine = artifact::QuestCombine::Max;
+  std::string algorithm = "quest";  // a package name
+  std::string combine = "max";      // Quest's combine
   artifact::KvDtype dtype = artifact::KvDtype::BF16;
+
+  artifact::TestAlgorithm test_algorithm() const {
+    return algorithm == "quest" ? artifact::TestAlgorithm::quest(combine)
+                                : artifact::TestAlgorithm{algorithm, {}};
+  }
 };
 
 inline artifact::LayerConfigRecord make_config(const ConfigSpec& s) {
@@ -36,13 +41,18 @@ inline artifact::LayerConfigRecord make_config(const ConfigSpec& s) {
   c.page_size = s.page_size;
   c.kv_dtype = uint32_t(s.dtype);
   c.scope = uint32_t(s.scope);
-  c.algorithm = uint32_t(s.algorithm);
-  c.quest_combine = s.algorithm == Algorithm::Quest ? uint32_t(s.combine) : 0;
+  c.softmax_scale = float(1.0 / std::sqrt(double(s.head_dim)));
   c.budget_units = s.budget;
   c.capacity_units = s.capacity;
   c.sink_units = s.sinks;
   c.window_units = s.window;
   return c;
+}
+
+// The algorithm package's buffers for a writer's layer (the algorithm named
+// by its set_algorithm; Quest when the test did not set one).
+inline std::vector<artifact::DocumentedBuffer> layer_algorithm_buffers(const artifact::ArtifactWriter& w) {
+  return artifact::TestAlgorithm{w.algorithm_name(), w.algorithm_params()}.buffers(w.layer_config());
 }
 
 // The arguments of build_artifact's launches: io.q's memref descriptor
@@ -57,12 +67,14 @@ inline std::vector<artifact::Arg> test_launch_args(const artifact::ArtifactWrite
 
 // An artifact with the documented buffer table, one PTX kernel and the three
 // standard plans (the kernel is a no-op: CPU tests never launch it).
-inline std::vector<uint8_t> build_artifact(const artifact::LayerConfigRecord& config, const char* chip = "sm_90a") {
+inline std::vector<uint8_t> build_artifact(const artifact::LayerConfigRecord& config, const char* chip = "sm_90a",
+                                           const artifact::TestAlgorithm& algorithm = artifact::TestAlgorithm()) {
   using namespace artifact;
   ArtifactWriter w;
   w.set_layer_config(config);
+  w.set_algorithm(algorithm.name, algorithm.params);
   w.set_target(chip, 80);
-  w.add_documented_buffers();
+  w.add_documented_buffers(algorithm.buffers(config));
   const std::vector<Arg> args = test_launch_args(w);
   const uint32_t kernel = w.add_kernel("noop", "hsa_noop", {}, noop_kernel_ptx(chip, "hsa_noop", args), Expr::constant(0));
   for (const char* plan : {"prefill", "decode_step", "append"}) {
@@ -132,7 +144,10 @@ struct ReferenceLayer {
   std::vector<std::vector<uint16_t>> keys, values;  // per slot: [t][Hkv][D], [t][Hkv][Dv]
 
   explicit ReferenceLayer(const ConfigSpec& spec, uint32_t batch = 1, uint32_t max_context = 512) {
-    EXPECT_TRUE(LayerShape::create(make_config(spec), batch, max_context, 0, &shape).is_ok());
+    const artifact::TestAlgorithm algorithm = spec.test_algorithm();
+    EXPECT_TRUE(LayerShape::create(make_config(spec), find_algorithm(algorithm.name), algorithm.parsed(), batch,
+                                   max_context, 0, &shape)
+                    .is_ok());
     EXPECT_TRUE(HostCache::create(shape, &allocator, &cache).is_ok());
     dev.reset(new DeviceBuffers(shape));
     keys.resize(batch);
@@ -146,7 +161,7 @@ struct ReferenceLayer {
     ASSERT_TRUE(cache->append(b, 1, k, v).is_ok());
     std::copy(k, k + rk, dev->io_new_k.begin() + b * rk);
     std::copy(v, v + rv, dev->io_new_v.begin() + b * rv);
-    reference::append_token(shape, *dev, b);
+    reference::append_token(shape, host(), *dev, b);
     keys[b].insert(keys[b].end(), k, k + rk);
     values[b].insert(values[b].end(), v, v + rv);
   }

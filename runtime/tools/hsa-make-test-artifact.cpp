@@ -11,6 +11,7 @@
 //       [--page=16] [--budget=128] [--capacity=512] [--sinks=1] [--window=2]
 //       [--scope=kv_head|request] [--algorithm=quest|streaming_llm] [--combine=max|sum|mean_query]
 //       [--dtype=bf16|f16] [--chip=sm_90a]
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -38,7 +39,7 @@ bool parse_u32(const std::string& text, uint32_t* out) {
 int main(int argc, char** argv) {
   LayerConfigRecord c = default_test_config();
   c.value_dim = 0;  // --value-dim, else D
-  std::string out, chip = "sm_90a";
+  std::string out, chip = "sm_90a", algorithm = "quest", combine = "max";
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     const size_t eq = arg.find('=');
@@ -59,12 +60,11 @@ int main(int argc, char** argv) {
       ok = value == "kv_head" || value == "request";
       c.scope = uint32_t(value == "request" ? SelectionScope::Request : SelectionScope::KvHead);
     } else if (key == "--algorithm") {
-      ok = value == "quest" || value == "streaming_llm";
-      c.algorithm = uint32_t(value == "quest" ? Algorithm::Quest : Algorithm::StreamingLLM);
+      ok = value == "quest" || value == "streaming_llm";  // the packages whose parameters this tool knows
+      algorithm = value;
     } else if (key == "--combine") {
       ok = value == "max" || value == "sum" || value == "mean_query";
-      c.quest_combine = uint32_t(value == "sum" ? QuestCombine::Sum : value == "mean_query" ? QuestCombine::MeanQuery
-                                                                                             : QuestCombine::Max);
+      combine = value;
     } else if (key == "--dtype") {
       ok = value == "bf16" || value == "f16";
       c.kv_dtype = uint32_t(value == "f16" ? KvDtype::F16 : KvDtype::BF16);
@@ -82,9 +82,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (c.value_dim == 0) c.value_dim = c.head_dim;
-  if (c.algorithm != uint32_t(Algorithm::Quest)) c.quest_combine = 0;
+  c.softmax_scale = float(1.0 / std::sqrt(double(c.head_dim)));
 
-  const std::vector<uint8_t> bytes = make_test_artifact(c, chip);
+  const TestAlgorithm test_algorithm =
+      algorithm == "quest" ? TestAlgorithm::quest(combine) : TestAlgorithm::streaming_llm();
+  const std::vector<uint8_t> bytes = make_test_artifact(c, chip, test_algorithm);
   std::ofstream file(out, std::ios::binary);
   file.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
   if (!file) {

@@ -545,25 +545,6 @@ class Json {
   bool first_ = true;
 };
 
-const char* algorithm_name(artifact::Algorithm a) {
-  switch (a) {
-    case artifact::Algorithm::Quest: return "quest";
-    case artifact::Algorithm::StreamingLLM: return "streaming_llm";
-    case artifact::Algorithm::DSA: return "dsa";
-    case artifact::Algorithm::ClusterKV: return "cluster_kv";
-  }
-  return "?";
-}
-
-const char* combine_name(artifact::QuestCombine c) {
-  switch (c) {
-    case artifact::QuestCombine::Max: return "max";
-    case artifact::QuestCombine::Sum: return "sum";
-    case artifact::QuestCombine::MeanQuery: return "mean_query";
-  }
-  return "?";
-}
-
 struct Stats {
   std::vector<double> values;
   void add(double v) { values.push_back(v); }
@@ -792,8 +773,8 @@ int run(const Options& opt) {
   std::printf("  backend      %s: %s%s%s\n", rt->backend_name(), device.c_str(), opt.graph ? ", CUDA graph" : "",
               opt.profile ? ", profiled" : "");
   std::printf("  layer        Hq %u, Hkv %u, D %u/%u, %s, P %u, %s", s.q_heads, s.kv_heads, s.head_dim, s.value_dim,
-              s.dtype == artifact::KvDtype::F16 ? "f16" : "bf16", s.page_size, algorithm_name(s.algorithm));
-  if (s.algorithm == artifact::Algorithm::Quest) std::printf(" (%s)", combine_name(s.combine));
+              s.dtype == artifact::KvDtype::F16 ? "f16" : "bf16", s.page_size, s.algorithm->name());
+  if (!s.params.items.empty()) std::printf(" (%s)", s.params.describe().c_str());
   std::printf(", scope %s (S %u), K %u, C %u, sinks %u, window %u units\n",
               s.groups == 1 ? "request" : "kv_head", s.groups, s.budget, s.capacity, s.sinks, s.window);
   std::printf("  workload     B %u, prompts of %s, %u decode step%s, seed %" PRIu64 "; prefill %.2f s\n", opt.batch,
@@ -871,8 +852,14 @@ int run(const Options& opt) {
     j.begin("config");
     j.integer("q_heads", s.q_heads).integer("kv_heads", s.kv_heads).integer("head_dim", s.head_dim);
     j.integer("value_dim", s.value_dim).integer("page_size", s.page_size);
-    j.str("kv_dtype", s.dtype == artifact::KvDtype::F16 ? "f16" : "bf16").str("algorithm", algorithm_name(s.algorithm));
-    j.str("quest_combine", combine_name(s.combine)).str("scope", s.groups == 1 ? "request" : "kv_head");
+    j.str("kv_dtype", s.dtype == artifact::KvDtype::F16 ? "f16" : "bf16").str("algorithm", s.algorithm->name());
+    j.begin("algorithm_params");
+    for (const AlgorithmParam& p : s.params.items) {
+      if (p.kind == artifact::ParamKind::String) j.str(p.name.c_str(), p.text);
+      else j.integer(p.name.c_str(), p.integer);
+    }
+    j.end();
+    j.str("scope", s.groups == 1 ? "request" : "kv_head");
     j.integer("groups", s.groups).integer("budget_units", s.budget).integer("capacity_units", s.capacity);
     j.integer("sink_units", s.sinks).integer("window_units", s.window).num("softmax_scale", s.scale);
     j.integer("unit_bytes", s.unit_bytes());

@@ -1,7 +1,7 @@
 // The writer-built test artifact of hsa-make-test-artifact (also built by the
-// runtime's tests and the fuzzer's seed corpus): the layer config's
-// documented buffer table plus the free-form buffers the compiler emits
-// (buf.unit_slot, scratch.attn_o, scratch.attn_lse) and one PTX no-op kernel
+// runtime's tests and the fuzzer's seed corpus): the layer contract's buffer
+// table with the algorithm package's buffers, plus the kernel scratch the
+// compiler emits (scratch.attn_o, scratch.attn_lse) and one PTX no-op kernel
 // per plan whose parameter list follows kernel ABI v2 (memref descriptors
 // expanded, ExprI64 sizes and strides). The CUDA backend loads and launches
 // the kernels, which compute nothing; the CPU backend ignores them.
@@ -11,10 +11,34 @@
 #include <string>
 #include <vector>
 
+#include "algorithms/algorithm.h"
 #include "hsa/artifact_writer.h"
 
 namespace hsa {
 namespace artifact {
+
+// The algorithm package of a test layer and its parameters, as an artifact
+// records them.
+struct TestAlgorithm {
+  std::string name = "quest";
+  std::vector<Param> params = {Param::string("combine", "max")};
+
+  static TestAlgorithm quest(const std::string& combine = "max") {
+    return TestAlgorithm{"quest", {Param::string("combine", combine)}};
+  }
+  static TestAlgorithm streaming_llm() { return TestAlgorithm{"streaming_llm", {}}; }
+
+  AlgorithmParams parsed() const {
+    AlgorithmParams out;
+    for (const Param& p : params) out.items.push_back(AlgorithmParam{p.name, p.kind, p.integer, p.text});
+    return out;
+  }
+  // The package's own buffers for `c` (none for a name no package has).
+  std::vector<DocumentedBuffer> buffers(const LayerConfigRecord& c) const {
+    const AlgorithmPackage* package = find_algorithm(name);
+    return package ? package->buffers(c, parsed()) : std::vector<DocumentedBuffer>{};
+  }
+};
 
 // Hq 32, Hkv 8, D 128, bf16, P 16, Quest (max) kv_head, K 128, C 512, sinks 1, window 2.
 inline LayerConfigRecord default_test_config() {
@@ -26,7 +50,7 @@ inline LayerConfigRecord default_test_config() {
   c.page_size = 16;
   c.kv_dtype = uint32_t(KvDtype::BF16);
   c.scope = uint32_t(SelectionScope::KvHead);
-  c.algorithm = uint32_t(Algorithm::Quest);
+  c.softmax_scale = 0.08838834764831845f;  // 1/sqrt(128)
   c.budget_units = 128;
   c.capacity_units = 512;
   c.sink_units = 1;
@@ -41,22 +65,23 @@ inline LayerConfigRecord small_selecting_config() {
   c.num_q_heads = 8;
   c.num_kv_heads = 2;
   c.head_dim = c.value_dim = 32;
+  c.softmax_scale = 0.17677669529663687f;  // 1/sqrt(32)
   c.page_size = 8;
   c.budget_units = 6;
   c.capacity_units = 12;
   return c;
 }
 
-inline std::vector<uint8_t> make_test_artifact(const LayerConfigRecord& c, const std::string& chip = "sm_90a") {
+inline std::vector<uint8_t> make_test_artifact(const LayerConfigRecord& c, const std::string& chip = "sm_90a",
+                                               const TestAlgorithm& algorithm = TestAlgorithm()) {
   ArtifactWriter w;
   w.set_layer_config(c);
+  w.set_algorithm(algorithm.name, algorithm.params);
   w.set_target(chip.c_str(), 80);
-  w.add_documented_buffers();
+  w.add_documented_buffers(algorithm.buffers(c));
   using S = Symbol;
-  const Expr B = Expr::sym(S::Batch), G = Expr::sym(S::Groups), N = Expr::sym(S::MaxUnits), Hq = Expr::sym(S::QHeads),
+  const Expr B = Expr::sym(S::Batch), G = Expr::sym(S::Groups), Hq = Expr::sym(S::QHeads),
              Dv = Expr::sym(S::ValueDim), splits = Expr::constant(4);
-  w.add_buffer("buf.unit_slot", Tier::Device, ElementType::I32, BufferScope::PerBatchSlot, {B, G, N},
-               kBufferFlagFillMinusOne);
   w.add_buffer("scratch.attn_o", Tier::Device, ElementType::F32, BufferScope::PerBatchSlot, {B, Hq, splits, Dv});
   w.add_buffer("scratch.attn_lse", Tier::Device, ElementType::F32, BufferScope::PerBatchSlot, {B, Hq, splits});
 

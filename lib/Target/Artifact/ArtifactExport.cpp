@@ -148,33 +148,16 @@ LogicalResult ArtifactBuilder::addConfig(LayerOp layer) {
   cfg.scope = config.getScope() == SelectionScope::kv_head
                   ? uint32_t(art::SelectionScope::KvHead)
                   : uint32_t(art::SelectionScope::Request);
-  Attribute algorithm = layer.getAlgorithm();
-  if (auto quest = dyn_cast<QuestAttr>(algorithm)) {
-    cfg.algorithm = uint32_t(art::Algorithm::Quest);
-    switch (quest.getCombine()) {
-    case ScoreCombine::max:
-      cfg.quest_combine = uint32_t(art::QuestCombine::Max);
-      break;
-    case ScoreCombine::sum:
-      cfg.quest_combine = uint32_t(art::QuestCombine::Sum);
-      break;
-    case ScoreCombine::mean_query:
-      cfg.quest_combine = uint32_t(art::QuestCombine::MeanQuery);
-      break;
-    }
-  } else if (isa<StreamingLLMAttr>(algorithm)) {
-    cfg.algorithm = uint32_t(art::Algorithm::StreamingLLM);
-  } else if (auto dsa = dyn_cast<DSAAttr>(algorithm)) {
-    cfg.algorithm = uint32_t(art::Algorithm::DSA);
-    cfg.dsa_index_heads = dsa.getIndexHeads();
-    cfg.dsa_index_dim = dsa.getIndexDim();
-  } else if (auto cluster = dyn_cast<ClusterKVAttr>(algorithm)) {
-    cfg.algorithm = uint32_t(art::Algorithm::ClusterKV);
-    cfg.cluster_count = cluster.getClusters();
-  } else {
-    return layer.emitError() << "algorithm " << algorithm
-                             << " has no artifact encoding";
-  }
+  // The algorithm is its package's name plus its parameters, whatever the
+  // algorithm: a new one needs no change here nor in the format.
+  auto algorithm = cast<SparseAlgorithmAttrInterface>(layer.getAlgorithm());
+  SmallVector<AlgorithmParameter> parameters;
+  algorithm.getArtifactParameters(parameters);
+  std::vector<art::Param> params;
+  for (const AlgorithmParameter &p : parameters)
+    params.push_back(p.isString ? art::Param::string(p.name, p.stringValue)
+                                : art::Param::number(p.name, p.intValue));
+  writer.set_algorithm(algorithm.getAlgorithmName().str(), params);
   Attribute format = layer.getFormat();
   if (isa<NativeFormatAttr>(format))
     cfg.page_table_format = uint32_t(art::PageTableFormat::Native);

@@ -1,4 +1,4 @@
-// The hsa artifact binary format, version 2 (documented in docs/ARTIFACT.md).
+// The hsa artifact binary format, version 3 (documented in docs/ARTIFACT.md).
 //
 // This header is shared by the compiler (which writes artifacts and is built
 // with -fno-exceptions) and the runtime (which verifies and reads them). It is
@@ -17,8 +17,11 @@ namespace artifact {
 // "HSAART" + NUL + format generation byte: a file that is not an artifact fails
 // on the first 8 bytes, and a text tool stops printing at the NUL.
 constexpr uint8_t kMagic[8] = {'H', 'S', 'A', 'A', 'R', 'T', 0, 1};
-// Version 2: ArgKind::ExprI64 and BufferRecord::flags (version 1 had neither).
-constexpr uint32_t kFormatVersion = 2;
+// Version 3: the algorithm is a package name plus a parameter section
+// (AlgorithmParams), so a new algorithm needs no format change. Version 2 had
+// an Algorithm enum and per-algorithm fields in LayerConfigRecord; version 1
+// had neither ArgKind::ExprI64 nor BufferRecord::flags.
+constexpr uint32_t kFormatVersion = 3;
 // Kernel ABI v2: one launch argument is exactly one kernel parameter, in
 // order: a u64 (buffer address), an i32 or an i64. A memref parameter of rank r
 // (MLIR's default convert-gpu-to-nvvm) is written by the compiler as 3 + 2r
@@ -56,8 +59,9 @@ enum class SectionKind : uint32_t {
   Plans = 8,        // PlanRecord[]
   Launches = 9,     // LaunchRecord[]
   LaunchArgs = 10,  // LaunchArgRecord[]
+  AlgorithmParams = 11,  // AlgorithmParamRecord[]: the algorithm package's parameters
 };
-constexpr uint32_t kSectionKindCount = 10;  // every kind appears exactly once
+constexpr uint32_t kSectionKindCount = 11;  // every kind appears exactly once
 
 struct SectionEntry {
   uint32_t kind;  // SectionKind
@@ -69,13 +73,10 @@ static_assert(sizeof(SectionEntry) == 24, "SectionEntry layout");
 
 enum class KvDtype : uint32_t { BF16 = 0, F16 = 1 };
 enum class SelectionScope : uint32_t { Request = 0, KvHead = 1 };
-enum class Algorithm : uint32_t { Quest = 0, StreamingLLM = 1, DSA = 2, ClusterKV = 3 };
-enum class QuestCombine : uint32_t { Max = 0, Sum = 1, MeanQuery = 2 };
 enum class PageTableFormat : uint32_t {
   Native = 0, FlashAttnBlockTable = 1, FlashInferCsr = 2, TokenIndices = 3
 };
-constexpr uint32_t kKvDtypeCount = 2, kSelectionScopeCount = 2, kAlgorithmCount = 4,
-                   kQuestCombineCount = 3, kPageTableFormatCount = 4;
+constexpr uint32_t kKvDtypeCount = 2, kSelectionScopeCount = 2, kPageTableFormatCount = 4;
 
 // LayerConfigRecord::flags
 constexpr uint32_t kLayerFlagValueIsKeyPrefix = 1u << 0;  // MLA: V = first Dv dims of K
@@ -89,21 +90,30 @@ struct LayerConfigRecord {
   uint32_t page_size;  // P (tokens per unit)
   uint32_t kv_dtype;  // KvDtype
   uint32_t scope;  // SelectionScope
-  uint32_t algorithm;  // Algorithm
-  uint32_t quest_combine;  // QuestCombine (Quest only; 0 otherwise)
+  uint32_t algorithm;  // string offset: the algorithm package's name ("quest")
   uint32_t page_table_format;  // PageTableFormat
   uint32_t budget_units;  // K
   uint32_t capacity_units;  // C >= K
   uint32_t sink_units;  // forced first units
   uint32_t window_units;  // forced last units, >= 1
-  float softmax_scale;  // 0 means 1/sqrt(D)
+  float softmax_scale;  // > 0 (the compiler writes 1/sqrt(D) unless configured)
   uint32_t flags;  // kLayerFlag*
-  uint32_t dsa_index_heads;  // DSA indexer heads (DSA only; 0 otherwise)
-  uint32_t dsa_index_dim;  // DSA indexer head dim (DSA only; 0 otherwise)
-  uint32_t cluster_count;  // ClusterKV clusters (ClusterKV only; 0 otherwise)
   uint32_t reserved;  // must be 0
 };
-static_assert(sizeof(LayerConfigRecord) == 80, "LayerConfigRecord layout");
+static_assert(sizeof(LayerConfigRecord) == 64, "LayerConfigRecord layout");
+
+// One parameter of the layer's algorithm package, by name: what the attribute
+// says in the IR (`#hsa.quest<combine = max>` gives combine = "max"). The
+// runtime's package of that name validates names, kinds and ranges.
+enum class ParamKind : uint32_t { Integer = 0, String = 1 };
+constexpr uint32_t kParamKindCount = 2;
+
+struct AlgorithmParamRecord {
+  uint32_t name;  // string offset; unique within the section
+  uint32_t kind;  // ParamKind
+  int64_t value;  // Integer: the value; String: a string offset
+};
+static_assert(sizeof(AlgorithmParamRecord) == 16, "AlgorithmParamRecord layout");
 
 struct TargetRecord {
   uint32_t chip;  // string offset, e.g. "sm_90a"

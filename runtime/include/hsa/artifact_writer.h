@@ -5,8 +5,9 @@
 // Usage:
 //   hsa::artifact::ArtifactWriter w;
 //   w.set_layer_config(cfg);
+//   w.set_algorithm("quest", {Param::string("combine", "max")});
 //   w.set_target("sm_90a", 80);
-//   w.add_documented_buffers();                 // the tables of docs/BUFFERS.md
+//   w.add_documented_buffers(algorithm_buffers);  // the layer contract + the package's
 //   uint32_t k = w.add_kernel("score", "hsa_score", cubin, ptx, Expr::constant(0));
 //   std::vector<Arg> args = w.memref_args(w.buffer_index("io.q"));   // ABI v2: 3 + 2r params
 //   args.push_back(Arg::symbol_i32(Symbol::MaxUnits));
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "hsa/artifact_format.h"
+#include "hsa/layer_contract.h"
 
 namespace hsa {
 namespace artifact {
@@ -102,7 +104,7 @@ struct LaunchSpec {
   std::vector<Arg> args;
 };
 
-// One buffer of docs/BUFFERS.md for a given layer config.
+// One buffer of the layer's table for a given layer config.
 struct DocumentedBuffer {
   const char* name;
   Tier tier;
@@ -116,45 +118,42 @@ inline ElementType kv_element_type(const LayerConfigRecord& cfg) {
   return cfg.kv_dtype == uint32_t(KvDtype::F16) ? ElementType::F16 : ElementType::BF16;
 }
 
-// The buffer table of docs/BUFFERS.md for `cfg` (Quest representations only
-// for Quest; no V buffers when V is a prefix of K), with the documented
-// initial contents: -1 for host.page_of, buf.slot_unit, buf.last_used and
-// sel.units/slots/copy_units/copy_slots, 0 for everything else.
-inline std::vector<DocumentedBuffer> documented_buffers(const LayerConfigRecord& cfg) {
-  using S = Symbol;
-  const Expr B = Expr::sym(S::Batch), N = Expr::sym(S::MaxUnits), Hq = Expr::sym(S::QHeads),
-             Hkv = Expr::sym(S::KvHeads), D = Expr::sym(S::HeadDim), Dv = Expr::sym(S::ValueDim),
-             P = Expr::sym(S::PageSize), G = Expr::sym(S::Groups), Hu = Expr::sym(S::HeadsPerUnit),
-             K = Expr::sym(S::Budget), C = Expr::sym(S::Capacity), pages = Expr::sym(S::PoolPages);
-  const ElementType T = kv_element_type(cfg);
+// The layer's buffer table: the rows of layer_contract.def that `cfg` has (no
+// V buffers when V is a prefix of K), with `algorithm` (the package's own
+// buffers) where the contract places them. docs/BUFFERS.md is generated from
+// the same rows.
+inline std::vector<DocumentedBuffer> documented_buffers(const LayerConfigRecord& cfg,
+                                                        const std::vector<DocumentedBuffer>& algorithm = {}) {
+  const ElementType kv = kv_element_type(cfg);
   const bool has_v = (cfg.flags & kLayerFlagValueIsKeyPrefix) == 0;
-  const Tier host = Tier::Host, dev = Tier::Device;
-  const BufferScope slot = BufferScope::PerBatchSlot, global = BufferScope::Global;
-  const uint32_t zero = 0, minus_one = kBufferFlagFillMinusOne;
   std::vector<DocumentedBuffer> out;
-  out.push_back({"host.k", host, T, global, {pages, Hkv, P, D}, zero});
-  if (has_v) out.push_back({"host.v", host, T, global, {pages, Hkv, P, Dv}, zero});
-  out.push_back({"host.page_of", host, ElementType::I32, slot, {B, N}, minus_one});
-  if (cfg.algorithm == uint32_t(Algorithm::Quest)) {
-    out.push_back({"repr.kmin", dev, T, slot, {B, Hkv, N, D}, zero});
-    out.push_back({"repr.kmax", dev, T, slot, {B, Hkv, N, D}, zero});
+  for (const contract::BufferEntry& row : contract::buffers()) {
+    if (row.algorithm_buffers) {
+      out.insert(out.end(), algorithm.begin(), algorithm.end());
+      continue;
+    }
+    if (row.presence == contract::Presence::SeparateValues && !has_v) continue;
+    DocumentedBuffer b{row.name, row.tier, contract::element_type(row.element, kv),
+                       row.dims[0] == Symbol::Batch ? BufferScope::PerBatchSlot : BufferScope::Global, {},
+                       row.fill == contract::Fill::MinusOne ? kBufferFlagFillMinusOne : 0u};
+    for (uint32_t d = 0; d < row.rank; ++d) b.dims.push_back(Expr::sym(row.dims[d]));
+    out.push_back(std::move(b));
   }
-  out.push_back({"buf.k", dev, T, slot, {B, G, C, Hu, P, D}, zero});
-  if (has_v) out.push_back({"buf.v", dev, T, slot, {B, G, C, Hu, P, Dv}, zero});
-  out.push_back({"buf.slot_unit", dev, ElementType::I32, slot, {B, G, C}, minus_one});
-  out.push_back({"buf.last_used", dev, ElementType::I32, slot, {B, G, C}, minus_one});
-  out.push_back({"sel.scores", dev, ElementType::F32, slot, {B, G, N}, zero});
-  for (const char* name : {"sel.units", "sel.slots", "sel.copy_units", "sel.copy_slots"})
-    out.push_back({name, dev, ElementType::I32, slot, {B, G, K}, minus_one});
-  out.push_back({"sel.copy_count", dev, ElementType::I32, slot, {B, G}, zero});
-  out.push_back({"req.length", dev, ElementType::I32, slot, {B}, zero});
-  out.push_back({"req.step", dev, ElementType::I32, slot, {B}, zero});
-  out.push_back({"io.q", dev, T, slot, {B, Hq, D}, zero});
-  out.push_back({"io.o", dev, T, slot, {B, Hq, Dv}, zero});
-  out.push_back({"io.new_k", dev, T, slot, {B, Hkv, D}, zero});
-  if (has_v) out.push_back({"io.new_v", dev, T, slot, {B, Hkv, Dv}, zero});
   return out;
 }
+
+// One algorithm parameter for ArtifactWriter::set_algorithm.
+struct Param {
+  std::string name;
+  ParamKind kind;
+  int64_t integer;
+  std::string text;
+
+  static Param number(const std::string& name, int64_t value) { return Param{name, ParamKind::Integer, value, ""}; }
+  static Param string(const std::string& name, const std::string& value) {
+    return Param{name, ParamKind::String, 0, value};
+  }
+};
 
 class ArtifactWriter {
  public:
@@ -176,8 +175,22 @@ class ArtifactWriter {
     return ref;
   }
 
+  // The config's `algorithm` field is written from set_algorithm's name.
   void set_layer_config(const LayerConfigRecord& cfg) { config_ = cfg; }
   const LayerConfigRecord& layer_config() const { return config_; }
+  const std::string& algorithm_name() const { return algorithm_name_; }
+  const std::vector<Param>& algorithm_params() const { return algorithm_params_; }
+
+  // The algorithm package the layer uses and its parameters, in order.
+  void set_algorithm(const std::string& name, const std::vector<Param>& params) {
+    algorithm_name_ = name;
+    algorithm_params_ = params;
+    algorithm_ = add_string(name);
+    params_.clear();
+    for (const Param& p : params)
+      params_.push_back(AlgorithmParamRecord{add_string(p.name), uint32_t(p.kind),
+                                             p.kind == ParamKind::String ? int64_t(add_string(p.text)) : p.integer});
+  }
 
   void set_target(const char* chip, uint32_t ptx_isa_version,
                   uint32_t kernel_abi_version = kKernelAbiVersion) {
@@ -201,8 +214,8 @@ class ArtifactWriter {
     return uint32_t(buffers_.size() - 1);
   }
 
-  void add_documented_buffers() {
-    for (const DocumentedBuffer& b : documented_buffers(config_))
+  void add_documented_buffers(const std::vector<DocumentedBuffer>& algorithm = {}) {
+    for (const DocumentedBuffer& b : documented_buffers(config_, algorithm))
       add_buffer(b.name, b.tier, b.element_type, b.scope, b.dims, b.flags);
   }
 
@@ -266,10 +279,12 @@ class ArtifactWriter {
   // SectionKind order, each 8-byte aligned; checksum last.
   std::vector<uint8_t> finish() const {
     struct Piece { SectionKind kind; uint32_t record_size; const void* data; size_t size; };
+    LayerConfigRecord config = config_;
+    config.algorithm = algorithm_;
     const Piece pieces[kSectionKindCount] = {
         {SectionKind::Strings, 1, strings_.data(), strings_.size()},
         {SectionKind::Blobs, 1, blobs_.data(), blobs_.size()},
-        {SectionKind::LayerConfig, sizeof(LayerConfigRecord), &config_, sizeof(config_)},
+        {SectionKind::LayerConfig, sizeof(LayerConfigRecord), &config, sizeof(config)},
         {SectionKind::Target, sizeof(TargetRecord), &target_, sizeof(target_)},
         {SectionKind::ExprCode, sizeof(ExprInstr), code_.data(), code_.size() * sizeof(ExprInstr)},
         {SectionKind::Buffers, sizeof(BufferRecord), buffers_.data(), buffers_.size() * sizeof(BufferRecord)},
@@ -277,6 +292,8 @@ class ArtifactWriter {
         {SectionKind::Plans, sizeof(PlanRecord), plans_.data(), plans_.size() * sizeof(PlanRecord)},
         {SectionKind::Launches, sizeof(LaunchRecord), launches_.data(), launches_.size() * sizeof(LaunchRecord)},
         {SectionKind::LaunchArgs, sizeof(LaunchArgRecord), args_.data(), args_.size() * sizeof(LaunchArgRecord)},
+        {SectionKind::AlgorithmParams, sizeof(AlgorithmParamRecord), params_.data(),
+         params_.size() * sizeof(AlgorithmParamRecord)},
     };
     FileHeader header{};
     std::memcpy(header.magic, kMagic, sizeof(kMagic));
@@ -328,6 +345,10 @@ class ArtifactWriter {
   std::vector<uint8_t> blobs_;
   std::vector<std::pair<uint64_t, size_t>> blob_ranges_;  // (offset, size) of each distinct blob
   LayerConfigRecord config_{};
+  uint32_t algorithm_ = 0;  // string offset of the package name
+  std::string algorithm_name_;
+  std::vector<Param> algorithm_params_;
+  std::vector<AlgorithmParamRecord> params_;
   TargetRecord target_{};
   std::vector<ExprInstr> code_;
   std::vector<BufferRecord> buffers_;

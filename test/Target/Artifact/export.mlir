@@ -33,7 +33,7 @@ func.func @append(%k: memref<?x8x128xbf16, #hsa.tier<device>>,
   return
 }
 
-// CPU: layer Hq 64, Hkv 8, D 128/128, bf16, P 16, quest (max), scope kv_head (S 8), K 4, C 4
+// CPU: layer Hq 64, Hkv 8, D 128/128, bf16, P 16, quest (combine=max), scope kv_head (S 8), K 4, C 4
 // CPU: check: 3 steps, all stages match
 
 // HEADER: #pragma once

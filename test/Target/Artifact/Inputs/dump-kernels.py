@@ -7,7 +7,7 @@ with their shared-memory sizes, one line each, for FileCheck:
 
 EXPR is the postfix size expression in infix form (symbols by name, e.g.
 `max(131072, batch * 64)`). Reads the format directly (no runtime needed);
-exits non-zero on a file it cannot read as a version-2 artifact.
+exits non-zero on a file it cannot read as a version-3 artifact.
 
 usage: dump-kernels.py ARTIFACT
 """
@@ -25,8 +25,8 @@ def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     data = open(sys.argv[1], "rb").read()
-    if data[:8] != b"HSAART\x00\x01" or struct.unpack_from("<I", data, 8)[0] != 2:
-        sys.exit(f"{sys.argv[1]}: not an hsa artifact of format version 2")
+    if data[:8] != b"HSAART\x00\x01" or struct.unpack_from("<I", data, 8)[0] != 3:
+        sys.exit(f"{sys.argv[1]}: not an hsa artifact of format version 3")
     section_count, table = struct.unpack_from("<IQ", data, 28)
     sections = {}
     for i in range(section_count):

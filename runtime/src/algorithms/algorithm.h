@@ -1,0 +1,121 @@
+// The runtime side of an algorithm package: its parameters (validated when an
+// artifact is loaded), the buffers its representations live in, and its CPU
+// reference (score, prefill, append) with the check of a device's
+// representations against it. One package per file in this directory,
+// registered by one line of algorithms.def; the loader, the CPU backend, the
+// stage checker, hsa-run and the test-artifact tool find it by the name the
+// artifact records (LayerConfigRecord::algorithm). docs/ALGORITHMS.md walks
+// through adding one.
+#ifndef HSA_RUNTIME_ALGORITHMS_ALGORITHM_H
+#define HSA_RUNTIME_ALGORITHMS_ALGORITHM_H
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "hsa/artifact_writer.h"
+#include "hsa/status.hpp"
+
+namespace hsa {
+
+struct LayerShape;
+struct HostBuffers;
+struct DeviceBuffers;
+
+// One parameter as the artifact records it (AlgorithmParamRecord).
+struct AlgorithmParam {
+  std::string name;
+  artifact::ParamKind kind = artifact::ParamKind::Integer;
+  int64_t integer = 0;  // Integer
+  std::string text;     // String
+};
+
+struct AlgorithmParams {
+  std::vector<AlgorithmParam> items;
+
+  const AlgorithmParam* find(const std::string& name) const;
+  // The value of a parameter the package declared (validated at load, so
+  // present with its kind); 0 / "" otherwise.
+  int64_t integer(const std::string& name) const;
+  const std::string& text(const std::string& name) const;
+  // "combine=max, clusters=64" for summaries.
+  std::string describe() const;
+};
+
+// A parameter a package accepts: an integer in [min, max], or one of `choices`.
+struct ParamSpec {
+  const char* name;
+  artifact::ParamKind kind;
+  int64_t min = 0, max = 0;
+  std::vector<const char*> choices;
+
+  static ParamSpec integer(const char* name, int64_t min, int64_t max) {
+    return ParamSpec{name, artifact::ParamKind::Integer, min, max, {}};
+  }
+  static ParamSpec choice(const char* name, std::vector<const char*> choices) {
+    return ParamSpec{name, artifact::ParamKind::String, 0, 0, std::move(choices)};
+  }
+};
+
+// What a representation check found for one request: `compared` elements,
+// and the first mismatch of each kind (the stage checker attributes them).
+struct ReprCheckResult {
+  uint64_t compared = 0;
+  uint64_t mismatches = 0;
+  std::string first_mismatch;  // "" when none
+  double agreement = 1.0;      // packages with approximate representations: fraction that agreed
+  void mismatch(const std::string& what) {
+    if (mismatches++ == 0) first_mismatch = what;
+  }
+};
+
+class AlgorithmPackage {
+ public:
+  virtual ~AlgorithmPackage() = default;
+  // The name in artifacts and in the IR (`#hsa.<name>`).
+  virtual const char* name() const = 0;
+  virtual std::vector<ParamSpec> parameters() const = 0;
+  // Rules that tie parameters to the layer (after every parameter is in range).
+  virtual Status check_layer(const artifact::LayerConfigRecord& config, const AlgorithmParams& params) const {
+    return Status::ok();
+  }
+  // The package's own device buffers (repr.*; kernel scratch is not listed:
+  // the CPU reference does not need it), in the table's order.
+  virtual std::vector<artifact::DocumentedBuffer> buffers(const artifact::LayerConfigRecord& config,
+                                                          const AlgorithmParams& params) const {
+    return {};
+  }
+
+  // --- The CPU reference (docs/algorithms/<name>.md) -------------------------
+  // Scores units [first, end) of row (b, g) of sel.scores: exactly the valid,
+  // non-forced units (the frame writes +inf/-inf for the others).
+  virtual void score(const LayerShape& shape, const DeviceBuffers& dev, uint32_t b, uint32_t g, uint32_t first,
+                     uint32_t end, float* row) const = 0;
+  // Prefill: the request in slot b has req.length[b] tokens in the host pool;
+  // units [first_unit, end_unit) are new or changed.
+  virtual void build_representations(const LayerShape& shape, const HostBuffers& host, DeviceBuffers& dev,
+                                     uint32_t b, uint32_t first_unit, uint32_t end_unit) const {}
+  // Append: token t = req.length[b] (io.new_k row b, and already in the host
+  // pool) joins the representations; req.length is not yet incremented.
+  virtual void append(const LayerShape& shape, const HostBuffers& host, DeviceBuffers& dev, uint32_t b) const {}
+  // Compares the device's representations (`device`, a snapshot) of slot b
+  // with the reference's (`model`, built by the calls above from the same
+  // history). `full`: the first check of this request (else only what the
+  // last appends can have changed needs a look).
+  virtual void check_representations(const LayerShape& shape, const HostBuffers& host, const DeviceBuffers& device,
+                                     const DeviceBuffers& model, uint32_t b, bool full,
+                                     ReprCheckResult* result) const {}
+};
+
+// The package registered under `name`, or null.
+const AlgorithmPackage* find_algorithm(const std::string& name);
+// "quest, streaming_llm, cluster_kv": for messages.
+std::string registered_algorithms();
+// Every parameter declared and in range, no unknown or duplicate name, then
+// the package's layer rules. `where` prefixes messages ("algorithm 'quest'").
+Status validate_algorithm_params(const AlgorithmPackage& package, const artifact::LayerConfigRecord& config,
+                                 const AlgorithmParams& params);
+
+}  // namespace hsa
+
+#endif  // HSA_RUNTIME_ALGORITHMS_ALGORITHM_H
