@@ -88,7 +88,7 @@ void check_repr(const LayerShape& s, const HostBuffers& host, StepCapture& cap, 
     model.req_length[b] = int32_t(t + 1);
   }
   ReprCheckResult result;
-  s.algorithm->check_representations(s, host, cap.before, model, b, full, &result);
+  s.algorithm->check_representations(s, host, cap.before, model, b, prefill, full, &result);
   rec.compared(CheckStage::Repr, result.compared);
   if (result.mismatches) rec.mismatch(CheckStage::Repr, -1, result.first_mismatch);
   StageOutcome& o = rec.report.stages[int(CheckStage::Repr)];

@@ -48,7 +48,7 @@ struct Fixture {
                                      args}});
       bytes = w.finish();
     } else {
-      bytes = test::build_artifact(test::make_config(spec));
+      bytes = test::build_artifact(test::make_config(spec), "sm_90a", spec.test_algorithm());
     }
     const Status loaded = rt->load_artifact(bytes.data(), bytes.size());
     EXPECT_TRUE(loaded.is_ok()) << loaded.message();
@@ -150,6 +150,7 @@ TEST(StageCheck, PassesOnTheCpuBackendAcrossSteps) {
 TEST(StageCheck, PassesForStreamingLlmAndIgnoresFreeFormBuffers) {
   test::ConfigSpec spec;
   spec.algorithm = "streaming_llm";
+  spec.budget = spec.sinks + spec.window;  // it selects exactly the forced units
   Fixture streaming(spec);
   for (int step = 0; step < 4; ++step) EXPECT_TRUE(streaming.step(step).passed);
   Fixture extra(test::ConfigSpec{}, {70, 45}, /*extra_buffers=*/true);
@@ -157,6 +158,41 @@ TEST(StageCheck, PassesForStreamingLlmAndIgnoresFreeFormBuffers) {
   std::vector<float> scratch(2 * 4 * 4 * 16);
   const Status s = RuntimeInternals::backend(*extra.rt).read_buffer("scratch.attn_o", scratch.data(), scratch.size() * 4);
   EXPECT_EQ(s.code(), StatusCode::NotFound) << s.message();
+}
+
+// ClusterKV: prefill k-means, appends that take the nearest centroid, and
+// re-clusterings every 6 tokens (2 centroids each, up to 11), replayed by the
+// checker's model and checked by the package (docs/algorithms/cluster_kv.md).
+TEST(StageCheck, ClusterKvPassesAndCatchesWrongCentroids) {
+  test::ConfigSpec spec;
+  spec.algorithm = "cluster_kv";
+  Fixture f(spec, {70, 9});
+  std::unique_ptr<StepCapture> workspace;
+  for (int step = 0; step < 20; ++step) {
+    const StageCheckReport r = f.step(step, nullptr, &workspace);
+    ASSERT_TRUE(r.passed) << r.message;
+    EXPECT_GT(r.stage(CheckStage::Repr).compared, 0u);
+  }
+  // 70 prompt tokens: 5 centroids, then 20 appends close 3 segments (76, 82,
+  // 88): 5 + 2 + 2 + 2 = 11, the table's size; the 9-token prompt likewise.
+  std::vector<int32_t> state(2 * f.shape.batch);
+  ASSERT_TRUE(RuntimeInternals::backend(*f.rt).read_buffer("repr.cluster_state", state.data(), state.size() * 4).is_ok());
+  EXPECT_EQ(state, (std::vector<int32_t>{11, 88, 11, 27}));
+  // A token moved to another centroid (of its range: not the nearest) is caught.
+  // (Token 80 is in the segment [76, 82), whose centroids are 7 and 8.)
+  StageCheckReport r = f.step(3, [&](StepCapture& cap) {
+    const BufferView<int32_t> of = cap.before.view<int32_t>("repr.cluster_of");
+    const uint64_t at = uint64_t(cap.slots[0]) * f.shape.kv_heads * f.shape.max_tokens() + 80;
+    of[at] = of[at] == 7 ? 8 : 7;
+  });
+  expect_only_stage_fails(r, CheckStage::Repr, "is not the nearest of the device's centroids");
+  r = f.step(3, [&](StepCapture& cap) {
+    const BufferView<int32_t> of = cap.before.view<int32_t>("repr.cluster_of");
+    of[uint64_t(cap.slots[0]) * f.shape.kv_heads * f.shape.max_tokens() + 80] = 5;
+  });
+  expect_only_stage_fails(r, CheckStage::Repr, "token 80] = 5: outside the centroids [7, 9) it chooses from");
+  r = f.step(3, [&](StepCapture& cap) { cap.before.view<int32_t>("repr.cluster_state")[0] += 1; });
+  expect_only_stage_fails(r, CheckStage::Repr, "repr.cluster_state[0][0] (centroids in use): expected 11");
 }
 
 TEST(StageCheck, ReprMismatchIsCaught) {

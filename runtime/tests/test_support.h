@@ -27,8 +27,10 @@ struct ConfigSpec {
   artifact::KvDtype dtype = artifact::KvDtype::BF16;
 
   artifact::TestAlgorithm test_algorithm() const {
-    return algorithm == "quest" ? artifact::TestAlgorithm::quest(combine)
-                                : artifact::TestAlgorithm{algorithm, {}};
+    if (algorithm == "quest") return artifact::TestAlgorithm::quest(combine);
+    // ClusterKV: 5 prefill clusters, 3 rounds; every 6 tokens 2 more, up to 11.
+    if (algorithm == "cluster_kv") return artifact::TestAlgorithm::cluster_kv(5, 3, 6, 2, 11, combine);
+    return artifact::TestAlgorithm{algorithm, {}};
   }
 };
 

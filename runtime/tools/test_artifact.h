@@ -27,6 +27,13 @@ struct TestAlgorithm {
     return TestAlgorithm{"quest", {Param::string("combine", combine)}};
   }
   static TestAlgorithm streaming_llm() { return TestAlgorithm{"streaming_llm", {}}; }
+  static TestAlgorithm cluster_kv(int64_t clusters, int64_t iterations, int64_t every, int64_t new_clusters,
+                                  int64_t max_clusters, const std::string& combine = "max") {
+    return TestAlgorithm{"cluster_kv",
+                         {Param::number("clusters", clusters), Param::number("iterations", iterations),
+                          Param::number("recluster_every", every), Param::number("new_clusters", new_clusters),
+                          Param::number("max_clusters", max_clusters), Param::string("combine", combine)}};
+  }
 
   AlgorithmParams parsed() const {
     AlgorithmParams out;

@@ -100,10 +100,11 @@ class AlgorithmPackage {
   virtual void append(const LayerShape& shape, const HostBuffers& host, DeviceBuffers& dev, uint32_t b) const {}
   // Compares the device's representations (`device`, a snapshot) of slot b
   // with the reference's (`model`, built by the calls above from the same
-  // history). `full`: the first check of this request (else only what the
+  // history: a prefill of `prefill_length` tokens, then appends up to
+  // req.length). `full`: the first check of this request (else only what the
   // last appends can have changed needs a look).
   virtual void check_representations(const LayerShape& shape, const HostBuffers& host, const DeviceBuffers& device,
-                                     const DeviceBuffers& model, uint32_t b, bool full,
+                                     const DeviceBuffers& model, uint32_t b, uint32_t prefill_length, bool full,
                                      ReprCheckResult* result) const {}
 };
 

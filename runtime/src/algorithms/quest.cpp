@@ -118,7 +118,8 @@ class Quest final : public AlgorithmPackage {
   // Min and max of KV-dtype values are exact: equal values. All units the
   // first time, then the last two (the only ones appends change).
   void check_representations(const LayerShape& s, const HostBuffers&, const DeviceBuffers& device,
-                             const DeviceBuffers& model, uint32_t b, bool full, ReprCheckResult* result) const override {
+                             const DeviceBuffers& model, uint32_t b, uint32_t, bool full,
+                             ReprCheckResult* result) const override {
     const uint32_t n = uint32_t((uint64_t(std::max(model.req_length[b], 0)) + s.page_size - 1) / s.page_size);
     const uint32_t first = full ? 0 : (n > 2 ? n - 2 : 0);
     for (const char* name : {"repr.kmin", "repr.kmax"}) {
