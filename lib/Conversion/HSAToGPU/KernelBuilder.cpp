@@ -374,6 +374,13 @@ gpu::GPUFuncOp KernelContext::getOrCreateKernel(
 
 void KernelContext::launch(Operation *op, gpu::GPUFuncOp kernel,
                            const LaunchShape &shape, ValueRange operands) {
+  launchBefore(op, kernel, shape, operands);
+  op->erase();
+}
+
+void KernelContext::launchBefore(Operation *op, gpu::GPUFuncOp kernel,
+                                 const LaunchShape &shape,
+                                 ValueRange operands) {
   OpBuilder builder(op);
   Location loc = op->getLoc();
   SmallVector<Value> args;
@@ -396,7 +403,6 @@ void KernelContext::launch(Operation *op, gpu::GPUFuncOp kernel,
         builder, loc, builder.getI32IntegerAttr(shape.dynamicSharedBytes));
   gpu::LaunchFuncOp::create(builder, loc, kernel, grid, block, dynamicShared,
                             args);
-  op->erase();
 }
 
 int64_t KernelContext::sharedBytes(gpu::GPUFuncOp kernel) {

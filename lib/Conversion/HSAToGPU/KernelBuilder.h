@@ -156,6 +156,10 @@ public:
   /// are cast to plain memrefs at the launch).
   void launch(Operation *op, gpu::GPUFuncOp kernel, const LaunchShape &shape,
               ValueRange operands);
+  /// Adds a launch of `kernel` over `operands` before `op` and keeps `op`:
+  /// a stage lowered to several launches (launch replaces it with the last).
+  void launchBefore(Operation *op, gpu::GPUFuncOp kernel,
+                    const LaunchShape &shape, ValueRange operands);
 
   /// Bytes of the kernel's static workgroup buffers so far (16-byte aligned
   /// each, as addSharedBuffer places them).
