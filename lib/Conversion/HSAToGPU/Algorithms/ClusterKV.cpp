@@ -209,14 +209,20 @@ Value divF(KernelBuilder &b, Value x, Value y) {
   return arith::DivFOp::create(b, x, y);
 }
 
+/// acc + x * y, contractible into one FMA (fp32 dot products, whose
+/// rounding the contract leaves open).
+Value fma(KernelBuilder &b, Value acc, Value x, Value y) {
+  auto contract = arith::FastMathFlags::contract;
+  Value product = arith::MulFOp::create(b, x, y, contract);
+  return arith::AddFOp::create(b, acc, product, contract);
+}
+
 /// sum_e x[e] * y[e] of two f32 vectors, in order.
 Value dot(KernelBuilder &b, Value x, Value y) {
   int64_t n = cast<VectorType>(x.getType()).getNumElements();
-  Value acc;
-  for (int64_t e = 0; e < n; ++e) {
-    Value p = b.mulF(b.extract(x, e), b.extract(y, e));
-    acc = acc ? b.addF(acc, p) : p;
-  }
+  Value acc = b.mulF(b.extract(x, 0), b.extract(y, 0));
+  for (int64_t e = 1; e < n; ++e)
+    acc = fma(b, acc, b.extract(x, e), b.extract(y, e));
   return acc;
 }
 
@@ -453,7 +459,7 @@ void KMeansEmitter::stageCentroids(Value first, Value valid) {
                         {b.f32(0.0)},
                         [&](Value d, ValueRange acc) -> SmallVector<Value> {
                           Value x = b.load(space.centroids, {d, c});
-                          return {b.addF(acc[0], b.mulF(x, x))};
+                          return {fma(b, acc[0], x, x)};
                         })[0];
   b.store(n2, space.normParts, {part, c});
   b.barrier();
@@ -486,7 +492,7 @@ SmallVector<Value> KMeansEmitter::tileDots() {
             Value k = b.extract(keys[j], e);
             for (int64_t c = 0; c < kPerThread; ++c) {
               Value &a = next[j * kPerThread + c];
-              a = b.addF(a, b.mulF(k, b.extract(cents[e], c)));
+              a = fma(b, a, k, b.extract(cents[e], c));
             }
           }
         return next;
