@@ -31,8 +31,8 @@
 // of req.length per block:
 //   cluster_init, grid (ceil(M0*V / 256), Hkv): thread item (i, v) copies
 //     vector v of key T0' + floor(i*n/m) into centroid i and zeroes its sums
-//     (and size); the tokens < T0' get cluster_of = -1; one thread writes
-//     cluster_state = {m, L}.
+//     (and size); the tokens < T0' and >= L get cluster_of = -1; one thread
+//     writes cluster_state = {m, L}.
 //   I x cluster_assign, grid (min(ceil(N*P / 64), ceil(256 / Hkv)), Hkv):
 //     each block takes the token tiles x, x + gridDim.x, ... of the segment
 //     (a PCIe-bound pass: every block keeps 16 KiB of host loads in flight)
@@ -676,7 +676,13 @@ gpu::GPUFuncOp buildInitKernel(KernelContext &ctx, LayerOp layer,
           Segment seg = prefillSegment(b, s, length);
           KMeansEmitter km(b, s, args, TileSpace(), batch, head);
           km.init(seg, first, step);
+          // No centroid for the sink tokens, nor for stale tokens past the
+          // request (the reference resets them too).
           b.forRange(first, seg.t0, step,
+                     [&](Value t) { km.storeClusterOf(t, b.i32(-1)); });
+          Value tokens = b.mul(memref::DimOp::create(b, args.clusterOf, 2),
+                               b.index(s.page));
+          b.forRange(b.add(length, first), tokens, step,
                      [&](Value t) { km.storeClusterOf(t, b.i32(-1)); });
           Value writer = b.andI(
               b.andI(b.cmp(Pred::eq, blockX, b.index(0)),
