@@ -3,14 +3,17 @@
 
 Each layer is compiled (hsa-compile) into its own artifact, because kernels are
 specialised at compile time on the config. The matrix covers what issue 5
-asks of the GPU checks: Quest and StreamingLLM, scope request and kv_head,
-page sizes 1, 16 and 64, GQA groups 1, 4 and 8. Context lengths and batch
+asks of the GPU checks: Quest and StreamingLLM (and ClusterKV), scope request
+and kv_head, page sizes 1, 16 and 64, GQA groups 1, 4 and 8. Context lengths and batch
 sizes are runtime sizes: scripts/check-gpu.sh varies them per artifact.
 
 usage: gen-layers.py OUT_DIR   (prints the names it wrote)
 """
 import os
 import sys
+
+CLUSTER_KV = ("#hsa.cluster_kv<clusters = 64, iterations = 4, recluster_every = 256, "
+              "new_clusters = 4, max_clusters = 128, combine = {combine}>")
 
 # name: (q_heads, kv_heads, head_dim, page, scope, algorithm, budget, capacity, sinks, window)
 LAYERS = {
@@ -41,6 +44,12 @@ LAYERS = {
     # Per KV head, pages of 16, 8192 slots (128K tokens per head resident);
     # small heads keep the buffers at 128 MiB per request.
     "quest_kvhead_p16_g4_c8k": (16, 4, 64, 16, "kv_head", "#hsa.quest<combine = max>", 1024, 8192, 1, 2),
+    # ClusterKV (docs/algorithms/cluster_kv.md), Llama-3-8B-like: per KV
+    # head with pages of 16; token-level units in one request-scope group
+    # (the DSA-like shape) with `sum`; the mean query over pages of 16.
+    "cluster_kvhead_p16_g4": (32, 8, 128, 16, "kv_head", CLUSTER_KV.format(combine="max"), 64, 128, 1, 2),
+    "cluster_request_p1_k2048": (32, 8, 128, 1, "request", CLUSTER_KV.format(combine="sum"), 2048, 4096, 4, 64),
+    "cluster_request_p16_mean": (32, 8, 128, 16, "request", CLUSTER_KV.format(combine="mean_query"), 64, 128, 1, 2),
 }
 
 TEMPLATE = """\

@@ -22,6 +22,24 @@ hsa.layer @mean config(<q_heads = 16, kv_heads = 16, head_dim = 576, kv_dtype = 
 
 // -----
 
+// ClusterKV rows of a key or centroid live in at most 32 lanes of 8 elements.
+// expected-error @below {{cannot be lowered: cluster_kv kernels hold a key row in at most 32 lanes of 8 elements, so the head dim must be at most 256, got 512}}
+hsa.layer @wide config(<q_heads = 8, kv_heads = 8, head_dim = 512, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.cluster_kv<clusters = 64, iterations = 4>) budget(16) buffer(<capacity = 64, policy = lru>) forced(<sinks = 1, window = 1>) format(#hsa.native)
+
+// -----
+
+// ClusterKV's `sum` over pages keeps one score-table row per query head of a
+// KV head in the k-means scratch (Cmax x D floats): G <= D.
+// expected-error @below {{cannot be lowered: cluster_kv's sum score keeps one table row per query head of a KV head in scratch.cluster_sums, so the GQA group (128) must be at most the head dim (64)}}
+hsa.layer @group config(<q_heads = 128, kv_heads = 1, head_dim = 64, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.cluster_kv<clusters = 64, iterations = 4, combine = sum>) budget(16) buffer(<capacity = 64, policy = lru>) forced(<sinks = 1, window = 1>) format(#hsa.native)
+
+// -----
+
+// The same group with one token per unit needs one summed row: it lowers.
+hsa.layer @group_tokens config(<q_heads = 128, kv_heads = 1, head_dim = 64, kv_dtype = bf16, page_size = 1, scope = kv_head>) algorithm(#hsa.cluster_kv<clusters = 64, iterations = 4, combine = sum>) budget(16) buffer(<capacity = 64, policy = lru>) forced(<sinks = 1, window = 1>) format(#hsa.native)
+
+// -----
+
 // The top-k check comes before the diff's (whose capacity limit this breaks too).
 // expected-error @below {{cannot be lowered: budget must be below 65536 units, got 65536}}
 hsa.layer @budget config(<q_heads = 8, kv_heads = 8, head_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.quest<combine = max>) budget(65536) buffer(<capacity = 65536, policy = lru>) forced(<sinks = 1, window = 1>) format(#hsa.native)

@@ -238,3 +238,24 @@ hsa.layer @mla
 // CHECK-SAME: {element = bf16, fill = 0 : i64, name = "io.new_k", shape = ["B", 1, 576], tier = #hsa.tier<device>},
 // CHECK-NOT: io.new_v
 // CHECK-SAME: {element = f32, fill = 0 : i64, name = "scratch.attn_o", shape = ["B", 16, 1, 512], tier = #hsa.tier<device>},
+
+// -----
+
+// ClusterKV (Cmax 128): centroids and k-means scratch per KV head, a centroid
+// per token (none: -1), count and open segment per request.
+// expected-remark @below {{per request at 131072 tokens: device 13.65 MiB (unit buffer 8.00 MiB, representations 4.50 MiB, maps/tables/scratch 1.15 MiB) vs full device cache 512.00 MiB (37.5x less); host 512.03 MiB}}
+hsa.layer @cluster
+  config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128,
+                     kv_dtype = bf16, page_size = 16, scope = kv_head>)
+  algorithm(#hsa.cluster_kv<clusters = 64, iterations = 4, max_clusters = 128>) budget(64)
+  buffer(#hsa.buffer<capacity = 128, policy = lru>)
+  forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// CHECK-LABEL: hsa.layer @cluster
+// CHECK-SAME: {element = i32, fill = 0 : i64, name = "req.step", shape = ["B"], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = f32, fill = 0 : i64, name = "repr.centroids", shape = ["B", 8, 128, 128], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = i32, fill = -1 : i64, name = "repr.cluster_of", shape = ["B", 8, "N", 16], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = i32, fill = 0 : i64, name = "repr.cluster_state", shape = ["B", 2], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = f32, fill = 0 : i64, name = "scratch.cluster_sums", shape = ["B", 8, 128, 128], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = i32, fill = 0 : i64, name = "scratch.cluster_sizes", shape = ["B", 8, 128], tier = #hsa.tier<device>},
+// CHECK-SAME: {element = bf16, fill = 0 : i64, name = "buf.k", shape = ["B", 8, 128, 1, 16, 128], tier = #hsa.tier<device>},
