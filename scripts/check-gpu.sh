@@ -80,6 +80,9 @@ quest_kvhead_p1_g1 2:9000,20000:200:2
 quest_request_p1_k2048 2:9000,20000:120:2
 quest_request_p1_k2048_c16k 2:40000,131072:40:2
 quest_kvhead_p16_g4_c8k 2:262144,262144:40:1
+cluster_kvhead_p16_g4 2:9000,20000:300:3
+cluster_request_p1_k2048 2:9000,20000:300:2
+cluster_request_p16_mean 3:5000,9000,20000:270:3
 "
 # Sanitized: every kernel family (score of each algorithm and combine, top-k,
 # diff, gather, diff_gather, attention, store_kv, update_repr, rebuild_repr)
@@ -87,7 +90,8 @@ quest_kvhead_p16_g4_c8k 2:262144,262144:40:1
 # capacity layers among them so that the steps evict.
 SANITIZED="llama3-8b-quest-unfused llama3-8b-quest llama3-8b-quest-fused quest_kvhead_p32_g3_fused
 quest_kvhead_p16_g4_kc quest_request_p32_g4_kc_fused streaming_kvhead_p16_kc quest_request_p16_g1_mean
-quest_kvhead_p64_g8 quest_request_p1_k2048-fused quest_request_p1_k2048_c16k quest_kvhead_p16_g4_c8k"
+quest_kvhead_p64_g8 quest_request_p1_k2048-fused quest_request_p1_k2048_c16k quest_kvhead_p16_g4_c8k
+cluster_kvhead_p16_g4 cluster_request_p1_k2048"
 # 40 steps with a jump every step: every layer evicts (budget = capacity ones
 # from the second step), and the StreamingLLM window moves past its units.
 SAN_SHAPE="--batch=2 --context=9000,20000 --steps=40 --query-jump=1"
