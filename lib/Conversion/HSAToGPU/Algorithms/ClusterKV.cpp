@@ -868,6 +868,38 @@ Value seededCount(KernelBuilder &b, const ClusterShape &s, Value count) {
   return b.maxS(c, b.index(1));
 }
 
+/// Token t >= T0 of (batch, head): seed centroid 0 if none is in use, take
+/// the nearest centroid, re-cluster the open segment when it is full.
+void appendClusteredToken(KernelBuilder &b, const ClusterShape &s,
+                          const KMeansArgs &args, const TileSpace &space,
+                          KMeansEmitter &km, Value newKeys, Value batch,
+                          Value head, Value t) {
+  Value tid = b.threadId();
+  Value stateCount = b.load(args.state, {batch, b.index(0)});
+  Value count = seededCount(b, s, stateCount);
+  // This lane's 8 dims of the key (lanes past V hold dims of the last
+  // vector and are masked in the dot products).
+  Value lane = b.remU(tid, b.index(s.rowLanes()));
+  Value col = b.mul(b.minS(lane, b.index(s.vectors - 1)), b.index(s.lanes));
+  Value key = b.toF32(b.loadVector(s.lanes, newKeys, {batch, head, col}));
+  Value seed = b.andI(b.cmp(Pred::sle, stateCount, b.i32(0)),
+                      b.cmp(Pred::ult, tid, b.index(s.vectors)));
+  b.ifThen(seed, [&] {
+    storeF32s(b, key, args.centroids, {batch, head, b.index(0), col});
+  });
+  b.barrier();
+  Value nearest =
+      nearestCentroid(b, s, args, space, batch, head, key, count);
+  b.ifThen(b.cmp(Pred::eq, tid, b.index(0)),
+           [&] { km.storeClusterOf(t, nearest); });
+  Value seg = b.load(args.state, {batch, b.index(1)});
+  Recluster r = reclusterOf(b, s, t, seg, count);
+  Value due = b.andI(r.due, b.cmp(Pred::sgt, r.added, b.index(0)));
+  b.ifThen(due, [&] {
+    km.run({r.start, r.tokens, r.added, count}, s.newClusters, s.iterations);
+  });
+}
+
 gpu::GPUFuncOp buildAppendKernel(KernelContext &ctx, LayerOp layer,
                                  const ClusterShape &s, ValueRange operands) {
   return ctx.getOrCreateKernel(
@@ -878,7 +910,6 @@ gpu::GPUFuncOp buildAppendKernel(KernelContext &ctx, LayerOp layer,
         TileSpace space = TileSpace::create(b, s.dim);
         Value head = b.blockId(gpu::Dimension::x);
         Value batch = b.blockId(gpu::Dimension::y);
-        Value tid = b.threadId();
         Value length = b.load(args.lengths, {batch});
         Value t = b.toIndex(length);
         Value tokens = b.mul(memref::DimOp::create(b, args.clusterOf, 2),
@@ -886,44 +917,20 @@ gpu::GPUFuncOp buildAppendKernel(KernelContext &ctx, LayerOp layer,
         Value active = b.andI(b.cmp(Pred::sgt, length, b.i32(0)),
                               b.cmp(Pred::slt, t, tokens));
         KMeansEmitter km(b, s, args, space, batch, head);
+        // Uniform over the block (one request and KV head): the barriers
+        // inside see every thread.
         b.ifThen(active, [&] {
           Value sink = b.cmp(Pred::slt, t, b.index(s.sinkTokens));
           b.ifThenElse(
               sink, {},
               [&]() -> SmallVector<Value> {
-                b.ifThen(b.cmp(Pred::eq, tid, b.index(0)),
+                b.ifThen(b.cmp(Pred::eq, b.threadId(), b.index(0)),
                          [&] { km.storeClusterOf(t, b.i32(-1)); });
                 return {};
               },
               [&]() -> SmallVector<Value> {
-                Value stateCount = b.load(args.state, {batch, b.index(0)});
-                Value count = seededCount(b, s, stateCount);
-                // This lane's 8 dims of the key (lanes past V hold dims of
-                // the last vector and are masked in the dot products).
-                Value lane = b.remU(tid, b.index(s.rowLanes()));
-                Value col = b.mul(b.minS(lane, b.index(s.vectors - 1)),
-                                  b.index(s.lanes));
-                Value key = b.toF32(
-                    b.loadVector(s.lanes, newKeys, {batch, head, col}));
-                Value seed = b.andI(b.cmp(Pred::sle, stateCount, b.i32(0)),
-                                    b.cmp(Pred::ult, tid, b.index(s.vectors)));
-                b.ifThen(seed, [&] {
-                  storeF32s(b, key, args.centroids,
-                            {batch, head, b.index(0), col});
-                });
-                b.barrier();
-                Value nearest = nearestCentroid(b, s, args, space, batch,
-                                                head, key, count);
-                b.ifThen(b.cmp(Pred::eq, tid, b.index(0)),
-                         [&] { km.storeClusterOf(t, nearest); });
-                Value seg = b.load(args.state, {batch, b.index(1)});
-                Recluster r = reclusterOf(b, s, t, seg, count);
-                Value due = b.andI(r.due,
-                                   b.cmp(Pred::sgt, r.added, b.index(0)));
-                b.ifThen(due, [&] {
-                  km.run({r.start, r.tokens, r.added, count}, s.newClusters,
-                         s.iterations);
-                });
+                appendClusteredToken(b, s, args, space, km, newKeys, batch,
+                                     head, t);
                 return {};
               });
         });
@@ -1021,10 +1028,71 @@ Value queryVector(KernelBuilder &b, const ClusterShape &s, Value queries,
   return b.toF32(b.loadVector(s.lanes, queries, {batch, row, col}));
 }
 
+/// The centroids one table block handles (4 per row of R lanes) and the
+/// entries it writes for them.
+struct TableBlock {
+  KernelBuilder &b;
+  const ClusterShape &s;
+  Value queries, sums, batch, kvh, lane, col, count;
+  SmallVector<Value> ids, cents;
+
+  /// Head h's 8 dims of this lane, f32.
+  Value headQuery(Value h) {
+    return queryVector(b, s, queries, batch, kvh, col, h);
+  }
+  /// q . centroid k of this row, on every lane of the row.
+  Value rowDot(Value q, int64_t k) {
+    return b.warpReduce(dot(b, q, cents[k]), WarpReduceKind::Sum,
+                        s.rowLanes());
+  }
+  void write(Value r, int64_t k, Value v) {
+    Value ok = b.andI(b.cmp(Pred::eq, lane, b.index(0)),
+                      b.cmp(Pred::ult, ids[k], count));
+    b.ifThen(ok, [&] {
+      b.store(v, sums, tableIndex(b, s, batch, kvh, r, ids[k]));
+    });
+  }
+  /// `sum` with P = 1 and `mean_query`: one row of the summed (mean) query.
+  void emitCombinedRow() {
+    Value q = b.forRange(b.index(0), b.index(s.group), b.index(1),
+                         {splatF32(b, s.lanes, 0.0)},
+                         [&](Value h, ValueRange acc) -> SmallVector<Value> {
+                           return {b.addF(acc[0], headQuery(h))};
+                         })[0];
+    if (s.combine == ScoreCombine::mean_query && s.group > 1)
+      q = divF(b, q, vector::BroadcastOp::create(b, q.getType(),
+                                                 b.f32(double(s.group))));
+    for (int64_t k = 0; k < kTableCentroidsPerRow; ++k)
+      write(b.index(0), k, rowDot(q, k));
+  }
+  /// `max`: one row of the max over the KV head's query heads.
+  void emitMaxRow() {
+    SmallVector<Value> init(kTableCentroidsPerRow, b.f32(-kInf));
+    SmallVector<Value> maxima = b.forRange(
+        b.index(0), b.index(s.group), b.index(1), init,
+        [&](Value h, ValueRange acc) -> SmallVector<Value> {
+          Value q = headQuery(h);
+          SmallVector<Value> next;
+          for (int64_t k = 0; k < kTableCentroidsPerRow; ++k)
+            next.push_back(b.maxF(acc[k], rowDot(q, k)));
+          return next;
+        });
+    for (int64_t k = 0; k < kTableCentroidsPerRow; ++k)
+      write(b.index(0), k, maxima[k]);
+  }
+  /// `sum` with P > 1: one row per query head.
+  void emitHeadRows() {
+    b.forRange(b.index(0), b.index(s.group), b.index(1), [&](Value h) {
+      Value q = headQuery(h);
+      for (int64_t k = 0; k < kTableCentroidsPerRow; ++k)
+        write(h, k, rowDot(q, k));
+    });
+  }
+};
+
 gpu::GPUFuncOp buildTableKernel(KernelContext &ctx, LayerOp layer,
                                 const ClusterShape &s, ValueRange operands) {
   const int64_t width = s.rowLanes(), rows = kBlock / width;
-  const bool summed = s.combine != ScoreCombine::max && s.tableRows() == 1;
   return ctx.getOrCreateKernel(
       kernelName(layer, "cluster_score_table"), operands, {kBlock},
       [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
@@ -1049,64 +1117,22 @@ gpu::GPUFuncOp buildTableKernel(KernelContext &ctx, LayerOp layer,
                               b.cmp(Pred::ult, first, count));
         // Uniform over the block: the shuffles below see every lane.
         b.ifThen(active, [&] {
-          SmallVector<Value> ids, cents;
+          TableBlock block{b, s, queries, sums, batch, kvh, lane, col, count,
+                           {}, {}};
           for (int64_t k = 0; k < kTableCentroidsPerRow; ++k) {
             Value i = b.add(first, b.add(b.index(k * rows), row));
-            ids.push_back(i);
             Value at = b.minS(i, b.index(s.table - 1));
             Value c = loadF32s(b, s.lanes, centroids, {batch, kvh, at, col});
-            cents.push_back(
+            block.ids.push_back(i);
+            block.cents.push_back(
                 b.select(laneOk, c, splatF32(b, s.lanes, 0.0)));
           }
-          auto rowDot = [&](Value q, int64_t k) {
-            return b.warpReduce(dot(b, q, cents[k]), WarpReduceKind::Sum,
-                                width);
-          };
-          auto write = [&](Value r, int64_t k, Value v) {
-            Value ok = b.andI(b.cmp(Pred::eq, lane, b.index(0)),
-                              b.cmp(Pred::ult, ids[k], count));
-            b.ifThen(ok, [&] {
-              b.store(v, sums, tableIndex(b, s, batch, kvh, r, ids[k]));
-            });
-          };
-          auto headQuery = [&](Value h) {
-            return queryVector(b, s, queries, batch, kvh, col, h);
-          };
-          if (summed) {
-            Value q = b.forRange(b.index(0), b.index(s.group), b.index(1),
-                                 {splatF32(b, s.lanes, 0.0)},
-                                 [&](Value h, ValueRange acc)
-                                     -> SmallVector<Value> {
-                                   return {b.addF(acc[0], headQuery(h))};
-                                 })[0];
-            if (s.combine == ScoreCombine::mean_query && s.group > 1)
-              q = divF(b, q, vector::BroadcastOp::create(
-                                 b, q.getType(), b.f32(double(s.group))));
-            for (int64_t k = 0; k < kTableCentroidsPerRow; ++k)
-              write(b.index(0), k, rowDot(q, k));
-            return;
-          }
-          if (s.combine == ScoreCombine::max) {
-            SmallVector<Value> init(kTableCentroidsPerRow, b.f32(-kInf));
-            SmallVector<Value> maxima = b.forRange(
-                b.index(0), b.index(s.group), b.index(1), init,
-                [&](Value h, ValueRange acc) -> SmallVector<Value> {
-                  Value q = headQuery(h);
-                  SmallVector<Value> next;
-                  for (int64_t k = 0; k < kTableCentroidsPerRow; ++k)
-                    next.push_back(b.maxF(acc[k], rowDot(q, k)));
-                  return next;
-                });
-            for (int64_t k = 0; k < kTableCentroidsPerRow; ++k)
-              write(b.index(0), k, maxima[k]);
-            return;
-          }
-          // sum with P > 1: one row per query head.
-          b.forRange(b.index(0), b.index(s.group), b.index(1), [&](Value h) {
-            Value q = headQuery(h);
-            for (int64_t k = 0; k < kTableCentroidsPerRow; ++k)
-              write(h, k, rowDot(q, k));
-          });
+          if (s.combine == ScoreCombine::max)
+            block.emitMaxRow();
+          else if (s.tableRows() == 1)
+            block.emitCombinedRow();
+          else
+            block.emitHeadRows();
         });
       });
 }
@@ -1226,39 +1252,51 @@ Value unitScore(KernelBuilder &b, const ClusterShape &s, const ScoreTable &tbl,
   })[0];
 }
 
-LogicalResult lowerClusterScore(KernelContext &ctx, ScoreOp op,
+/// Units one score block covers: 4 per thread when a unit is one token.
+int64_t scoreUnitsPerThread(const ClusterShape &s) {
+  return s.page == 1 ? kTokenUnitsPerThread : 1;
+}
+
+/// Table rows of a group (Hu KV heads) and whether they fit shared memory.
+int64_t stagedTableRows(const ClusterShape &s) { return s.hu * s.tableRows(); }
+bool stagesTable(const ClusterShape &s) {
+  return stagedTableRows(s) * s.table * 4 <= kMaxStagedTableBytes;
+}
+
+/// Copies the group's table entries < count into `tbl.shared` [r][i].
+void stageTable(KernelBuilder &b, const ClusterShape &s, const ScoreTable &tbl,
+                Value count) {
+  b.forRange(b.threadId(), b.index(stagedTableRows(s) * s.table),
+             b.index(kBlock), [&](Value item) {
+    Value r = b.divU(item, b.index(s.table));
+    Value i = b.remU(item, b.index(s.table));
+    b.ifThen(b.cmp(Pred::ult, i, count), [&] {
+      Value kvh = b.add(tbl.firstKvh, b.divU(r, b.index(s.tableRows())));
+      Value row = b.remU(r, b.index(s.tableRows()));
+      Value v = b.load(tbl.sums, tableIndex(b, s, tbl.batch, kvh, row, i));
+      b.store(v, tbl.shared, {r, i});
+    });
+  });
+  b.barrier();
+}
+
+gpu::GPUFuncOp buildScoreKernel(KernelContext &ctx, LayerOp layer,
+                                const ClusterShape &s, ValueRange operands,
                                 ScoreFrame &fused) {
-  LayerOp layer = getLayer(op);
-  ClusterShape s = ClusterShape::of(layer);
-  if (failed(checkClusterLimits(layer, [&] { return op.emitOpError(); })))
-    return failure();
   const int64_t sinks = layer.getForced().getSinks();
   const int64_t window = layer.getForced().getWindow();
-  const int64_t perThread = s.page == 1 ? kTokenUnitsPerThread : 1;
+  const int64_t perThread = scoreUnitsPerThread(s);
   const int64_t unitsPerBlock = perThread * kBlock;
-  const int64_t stagedRows = s.hu * s.tableRows();
-  const bool staged = stagedRows * s.table * 4 <= kMaxStagedTableBytes;
-  ValueRange reprs = op.getReprs();
-  Value centroidsArg = reprs[0], clusterOfArg = reprs[1], stateArg = reprs[2],
-        sumsArg = reprs[3];
-
-  SmallVector<Value> tableOperands = {op.getQueries(), op.getLengths(),
-                                      centroidsArg, stateArg, sumsArg};
-  gpu::GPUFuncOp table = buildTableKernel(ctx, layer, s, tableOperands);
-
-  SmallVector<Value> operands = {op.getLengths(), clusterOfArg, stateArg,
-                                 sumsArg, op.getScores()};
-  fused.appendOperands(operands);
-  gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
+  return ctx.getOrCreateKernel(
       kernelName(layer, fused.stage()), operands, {kBlock},
       [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
         Value lengths = fn.getArgument(0), clusterOf = fn.getArgument(1),
               state = fn.getArgument(2), sums = fn.getArgument(3),
               scores = fn.getArgument(4);
         Value shared;
-        if (staged)
-          shared = KernelContext::addSharedBuffer(fn, {stagedRows, s.table},
-                                                  b.getF32Type());
+        if (stagesTable(s))
+          shared = KernelContext::addSharedBuffer(
+              fn, {stagedTableRows(s), s.table}, b.getF32Type());
         Value batch = b.blockId(gpu::Dimension::z);
         Value group = b.blockId(gpu::Dimension::y);
         Value chunkStart =
@@ -1272,37 +1310,22 @@ LogicalResult lowerClusterScore(KernelContext &ctx, ScoreOp op,
             b.index(s.table));
         ScoreTable tbl{shared, sums, batch, b.mul(group, b.index(s.hu))};
         Value ninf = b.f32(-kInf);
+        auto scoreOf = [&](Value u) -> SmallVector<Value> {
+          Value first = b.mul(u, b.index(s.page));
+          Value valid = b.minS(b.sub(length, first), b.index(s.page));
+          return {unitScore(b, s, tbl, clusterOf, batch, u, valid, count)};
+        };
         b.ifThenElse(
             b.cmp(Pred::ult, chunkStart, n), {},
             [&]() -> SmallVector<Value> {
-              if (staged) {
-                b.forRange(tid, b.index(stagedRows * s.table),
-                           b.index(kBlock), [&](Value item) {
-                  Value r = b.divU(item, b.index(s.table));
-                  Value i = b.remU(item, b.index(s.table));
-                  b.ifThen(b.cmp(Pred::ult, i, count), [&] {
-                    Value kvhLocal = b.divU(r, b.index(s.tableRows()));
-                    Value rr = b.remU(r, b.index(s.tableRows()));
-                    Value v = b.load(
-                        sums, tableIndex(b, s, batch,
-                                         b.add(tbl.firstKvh, kvhLocal), rr, i));
-                    b.store(v, shared, {r, i});
-                  });
-                });
-                b.barrier();
-              }
+              if (shared)
+                stageTable(b, s, tbl, count);
               for (int64_t k = 0; k < perThread; ++k) {
                 Value u = b.add(chunkStart, b.add(b.index(k * kBlock), tid));
                 b.ifThen(b.cmp(Pred::ult, u, units), [&] {
                   Value bound = b.ifThenElse(
                       b.cmp(Pred::ult, u, n), {b.getF32Type()},
-                      [&]() -> SmallVector<Value> {
-                        Value first = b.mul(u, b.index(s.page));
-                        Value valid =
-                            b.minS(b.sub(length, first), b.index(s.page));
-                        return {unitScore(b, s, tbl, clusterOf, batch, u,
-                                          valid, count)};
-                      },
+                      [&] { return scoreOf(u); },
                       [&]() -> SmallVector<Value> { return {ninf}; })[0];
                   b.store(ScoreFrame::finalScore(b, u, n, bound, sinks, window),
                           scores, {batch, group, u});
@@ -1324,6 +1347,24 @@ LogicalResult lowerClusterScore(KernelContext &ctx, ScoreOp op,
           fused.emitTail(b, fn, scores, lengths, fn.getArgument(5),
                          fn.getArgument(6), batch, group, kBlock);
       });
+}
+
+LogicalResult lowerClusterScore(KernelContext &ctx, ScoreOp op,
+                                ScoreFrame &fused) {
+  LayerOp layer = getLayer(op);
+  ClusterShape s = ClusterShape::of(layer);
+  if (failed(checkClusterLimits(layer, [&] { return op.emitOpError(); })))
+    return failure();
+  ValueRange reprs = op.getReprs();
+  Value centroids = reprs[0], clusterOf = reprs[1], state = reprs[2],
+        sums = reprs[3];
+  SmallVector<Value> tableOperands = {op.getQueries(), op.getLengths(),
+                                      centroids, state, sums};
+  gpu::GPUFuncOp table = buildTableKernel(ctx, layer, s, tableOperands);
+  SmallVector<Value> operands = {op.getLengths(), clusterOf, state, sums,
+                                 op.getScores()};
+  fused.appendOperands(operands);
+  gpu::GPUFuncOp kernel = buildScoreKernel(ctx, layer, s, operands, fused);
 
   OpBuilder builder(op);
   Location loc = op.getLoc();
@@ -1337,7 +1378,8 @@ LogicalResult lowerClusterScore(KernelContext &ctx, ScoreOp op,
                          memref::DimOp::create(builder, loc, op.getQueries(), 0),
                          kBlock};
   ctx.launchBefore(op, table, tableShape, tableOperands);
-  fused.launch(ctx, op, kernel, unitsPerBlock, kBlock, operands);
+  fused.launch(ctx, op, kernel, scoreUnitsPerThread(s) * kBlock, kBlock,
+               operands);
   return success();
 }
 
