@@ -701,7 +701,7 @@ gpu::GPUFuncOp buildPassKernel(KernelContext &ctx, LayerOp layer,
                                PassMode mode) {
   StringRef stage =
       mode == PassMode::Accumulate ? "cluster_assign" : "cluster_final";
-  return ctx.getOrCreateKernel(
+  gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
       kernelName(layer, stage), operands, {kBlock},
       [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
         KMeansArgs args = KMeansArgs::at(fn, 0);
@@ -718,6 +718,10 @@ gpu::GPUFuncOp buildPassKernel(KernelContext &ctx, LayerOp layer,
           });
         });
       });
+  // Two blocks per SM (at most 128 registers; the tile's shared memory
+  // allows three): ptxas' own choice spills a value at 400 clusters.
+  KernelContext::setMinBlocksPerSM(kernel, 2);
+  return kernel;
 }
 
 /// Centroids one update block owns: one thread per 4 dims.
