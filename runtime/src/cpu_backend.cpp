@@ -18,10 +18,6 @@ namespace {
 
 constexpr float kPositiveInfinity = std::numeric_limits<float>::infinity();
 
-uint32_t unit_count(const LayerShape& s, int32_t length) {
-  return uint32_t((uint64_t(length) + s.page_size - 1) / s.page_size);
-}
-
 // Flat offsets into the documented layouts.
 uint64_t group_index(const LayerShape& s, uint32_t b, uint32_t g) { return uint64_t(b) * s.groups + g; }
 uint64_t slot_key_offset(const LayerShape& s, uint32_t b, uint32_t g, uint32_t c, uint32_t j, uint32_t p, uint32_t width) {
@@ -93,6 +89,20 @@ void DeviceBuffers::reset_slot(const LayerShape& s, uint32_t b) {
 }
 
 namespace reference {
+
+uint32_t unit_count(const LayerShape& s, int32_t length) {
+  return uint32_t((uint64_t(std::max(length, 0)) + s.page_size - 1) / s.page_size);
+}
+
+void group_queries(const LayerShape& s, const DeviceBuffers& dev, uint32_t b, std::vector<double>* q,
+                   std::vector<double>* mean) {
+  const uint32_t D = s.head_dim, Gq = s.group_size;
+  q->assign(uint64_t(s.q_heads) * D, 0.0);
+  mean->assign(uint64_t(s.kv_heads) * D, 0.0);
+  for (uint64_t i = 0; i < q->size(); ++i) (*q)[i] = kv_to_float(dev.io_q[uint64_t(b) * s.q_heads * D + i], s.dtype);
+  for (uint32_t h = 0; h < s.q_heads; ++h)
+    for (uint32_t d = 0; d < D; ++d) (*mean)[uint64_t(h / Gq) * D + d] += (*q)[uint64_t(h) * D + d] / Gq;
+}
 
 void top_k(const float* scores, uint32_t n, uint32_t k, int32_t* units) {
   std::vector<int32_t> candidates;

@@ -98,6 +98,13 @@ struct DeviceBuffers {
 
 namespace reference {
 
+// Units of a request of `length` tokens: ceil(length / P) (0 for length <= 0).
+uint32_t unit_count(const LayerShape& shape, int32_t length);
+// Slot b's queries widened to double, [Hq][D], and each KV head's mean query,
+// [Hkv][D]: what the packages' scores combine.
+void group_queries(const LayerShape& shape, const DeviceBuffers& dev, uint32_t b, std::vector<double>* q,
+                   std::vector<double>* mean);
+
 // --- Per-group primitives -------------------------------------------------
 // The min(k, candidates) highest scores, ties toward the lower unit id, output
 // ascending by unit id and padded with -1. Units scoring -inf or NaN are never

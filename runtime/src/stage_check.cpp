@@ -51,9 +51,7 @@ struct Recorder {
   }
 };
 
-uint32_t unit_count(const LayerShape& s, int32_t length) {
-  return uint32_t((uint64_t(std::max(length, 0)) + s.page_size - 1) / s.page_size);
-}
+using reference::unit_count;
 
 uint64_t slot_offset(const LayerShape& s, uint32_t b, uint32_t g, uint32_t c, uint32_t width) {
   return ((uint64_t(b) * s.groups + g) * s.capacity + c) * s.heads_per_unit * s.page_size * width;

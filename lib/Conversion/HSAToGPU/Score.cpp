@@ -42,6 +42,28 @@ Value ScoreFrame::finalScore(KernelBuilder &b, Value u, Value n, Value bound,
   return b.select(valid, b.select(forced, inf, bound), ninf);
 }
 
+void ScoreFrame::forChunk(KernelBuilder &b, Value chunkStart, Value n,
+                          Value units, Value tid, Value ninf, Value scores,
+                          Value batch, Value group, int64_t unitsPerBlock,
+                          int64_t blockSize, function_ref<void()> scoreChunk) {
+  b.ifThenElse(
+      b.cmp(Pred::ult, chunkStart, n), {},
+      [&]() -> SmallVector<Value> {
+        scoreChunk();
+        return {};
+      },
+      [&]() -> SmallVector<Value> {
+        // The whole chunk lies past the context.
+        b.forRange(tid, b.index(unitsPerBlock), b.index(blockSize),
+                   [&](Value item) {
+          Value u = b.add(chunkStart, item);
+          b.ifThen(b.cmp(Pred::ult, u, units),
+                   [&] { b.store(ninf, scores, {batch, group, u}); });
+        });
+        return {};
+      });
+}
+
 FailureOr<ScoreFrame> ScoreFrame::get(ScoreOp op, LayerOp layer, TopKOp topk) {
   ScoreFrame frame;
   frame.topk = topk;

@@ -27,6 +27,15 @@ public:
   static Value finalScore(KernelBuilder &b, Value u, Value n, Value bound,
                           int64_t sinks, int64_t window);
 
+  /// One block's chunk of units [chunkStart, chunkStart + unitsPerBlock) of
+  /// row (batch, group): `scoreChunk` when the chunk starts inside the
+  /// context (chunkStart < n); otherwise every unit of the chunk below the
+  /// row's `units` gets `ninf` without the algorithm's work.
+  static void forChunk(KernelBuilder &b, Value chunkStart, Value n,
+                       Value units, Value tid, Value ninf, Value scores,
+                       Value batch, Value group, int64_t unitsPerBlock,
+                       int64_t blockSize, function_ref<void()> scoreChunk);
+
   /// Whether top-k is fused into the kernel.
   explicit operator bool() const { return bool(topk); }
   /// The kernel's stage name: "score" or "score_topk".

@@ -173,10 +173,9 @@ class ClusterKV final : public AlgorithmPackage {
     const Repr r(dev);
     const bool max = p.combine == "max", mean_query = p.combine == "mean_query";
     const uint32_t D = s.head_dim, Gq = s.group_size, P = s.page_size, L = uint32_t(dev.req_length[b]);
-    std::vector<double> q(uint64_t(s.q_heads) * D), mean(uint64_t(s.kv_heads) * D, 0.0), c(D);
-    for (uint64_t i = 0; i < q.size(); ++i) q[i] = kv_to_float(dev.io_q[uint64_t(b) * s.q_heads * D + i], s.dtype);
-    for (uint32_t h = 0; h < s.q_heads; ++h)
-      for (uint32_t d = 0; d < D; ++d) mean[uint64_t(h / Gq) * D + d] += q[uint64_t(h) * D + d] / Gq;
+    std::vector<double> q, mean;
+    reference::group_queries(s, dev, b, &q, &mean);
+    std::vector<double> c(D);
     for (uint32_t u = first; u < end; ++u) {
       double combined = max ? -std::numeric_limits<double>::infinity() : 0.0;
       bool any = false;

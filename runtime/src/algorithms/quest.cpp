@@ -52,10 +52,8 @@ class Quest final : public AlgorithmPackage {
     const uint32_t D = s.head_dim, Gq = s.group_size;
     const BufferView<uint16_t> kmin = dev.view<uint16_t>("repr.kmin"), kmax = dev.view<uint16_t>("repr.kmax");
     // The group's queries in double, and each KV head's mean query.
-    std::vector<double> q(uint64_t(s.q_heads) * D), mean(uint64_t(s.kv_heads) * D, 0.0);
-    for (uint64_t i = 0; i < q.size(); ++i) q[i] = kv_to_float(dev.io_q[uint64_t(b) * s.q_heads * D + i], s.dtype);
-    for (uint32_t h = 0; h < s.q_heads; ++h)
-      for (uint32_t d = 0; d < D; ++d) mean[uint64_t(h / Gq) * D + d] += q[uint64_t(h) * D + d] / Gq;
+    std::vector<double> q, mean;
+    reference::group_queries(s, dev, b, &q, &mean);
     for (uint32_t u = first; u < end; ++u) {
       double combined = max ? -std::numeric_limits<double>::infinity() : 0.0;
       for (uint32_t j = 0; j < s.heads_per_unit; ++j) {
@@ -120,7 +118,7 @@ class Quest final : public AlgorithmPackage {
   void check_representations(const LayerShape& s, const HostBuffers&, const DeviceBuffers& device,
                              const DeviceBuffers& model, uint32_t b, uint32_t, bool full,
                              ReprCheckResult* result) const override {
-    const uint32_t n = uint32_t((uint64_t(std::max(model.req_length[b], 0)) + s.page_size - 1) / s.page_size);
+    const uint32_t n = reference::unit_count(s, model.req_length[b]);
     const uint32_t first = full ? 0 : (n > 2 ? n - 2 : 0);
     for (const char* name : {"repr.kmin", "repr.kmax"}) {
       const BufferView<uint16_t> dev = device.view<uint16_t>(name), ref = model.view<uint16_t>(name);

@@ -41,9 +41,8 @@
 //     where size > 0, sums zeroed; after a barrier the sizes.
 //   cluster_final (same grid as cluster_assign): writes cluster_of.
 // The passes ask for two resident blocks per SM (at most 128 registers; the
-// shared memory allows three). A 128K-token prefill is bound by the PCIe
-// reads of the keys: I + 1 passes over them (26.6 ms at M0 = 64, I = 4 on
-// an H200; 49 ms at 400 clusters and 8 rounds).
+// shared memory allows three). A long prefill is bound by the PCIe reads of
+// the keys: I + 1 passes over them (measured in docs/PERF.md, "ClusterKV").
 //
 // append (update_repr): two launches.
 //   cluster_append, grid (Hkv, B), 256 threads: block (h, b) appends token
@@ -1323,9 +1322,9 @@ gpu::GPUFuncOp buildScoreKernel(KernelContext &ctx, LayerOp layer,
           Value valid = b.minS(b.sub(length, first), b.index(s.page));
           return {unitScore(b, s, tbl, clusterOf, batch, u, valid, count)};
         };
-        b.ifThenElse(
-            b.cmp(Pred::ult, chunkStart, n), {},
-            [&]() -> SmallVector<Value> {
+        ScoreFrame::forChunk(
+            b, chunkStart, n, units, tid, ninf, scores, batch, group,
+            unitsPerBlock, kBlock, [&] {
               if (shared)
                 stageTable(b, s, tbl, count);
               for (int64_t k = 0; k < perThread; ++k) {
@@ -1339,17 +1338,6 @@ gpu::GPUFuncOp buildScoreKernel(KernelContext &ctx, LayerOp layer,
                           scores, {batch, group, u});
                 });
               }
-              return {};
-            },
-            [&]() -> SmallVector<Value> {
-              // The whole chunk lies past the context.
-              b.forRange(tid, b.index(unitsPerBlock), b.index(kBlock),
-                         [&](Value item) {
-                Value u = b.add(chunkStart, item);
-                b.ifThen(b.cmp(Pred::ult, u, units),
-                         [&] { b.store(ninf, scores, {batch, group, u}); });
-              });
-              return {};
             });
         if (fused)
           fused.emitTail(b, fn, scores, lengths, fn.getArgument(5),

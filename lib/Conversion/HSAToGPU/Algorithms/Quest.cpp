@@ -270,9 +270,9 @@ static LogicalResult lowerQuestScore(KernelContext &ctx, ScoreOp op,
         Value zero = b.f32(0.0);
         Value firstKvh = b.mul(group, b.index(hu));
 
-        b.ifThenElse(
-            b.cmp(Pred::ult, chunkStart, n), {},
-            [&]() -> SmallVector<Value> {
+        ScoreFrame::forChunk(
+            b, chunkStart, n, units, tid, ninf, scores, batch, group,
+            unitsPerBlock, kScoreBlock, [&] {
               // Stage the group's query rows as f32.
               if (staged) {
                 b.forRange(tid, b.index(stagedRows * vectors),
@@ -495,17 +495,6 @@ static LogicalResult lowerQuestScore(KernelContext &ctx, ScoreOp op,
                           {batch, group, u});
                 });
               }
-              return {};
-            },
-            [&]() -> SmallVector<Value> {
-              // The whole chunk lies past the context.
-              b.forRange(tid, b.index(unitsPerBlock), b.index(kScoreBlock),
-                         [&](Value item) {
-                Value u = b.add(chunkStart, item);
-                b.ifThen(b.cmp(Pred::ult, u, units),
-                         [&] { b.store(ninf, scores, {batch, group, u}); });
-              });
-              return {};
             });
         if (fused)
           fused.emitTail(b, fn, scores, lengths, fn.getArgument(5),
