@@ -8,6 +8,7 @@
 
 #include "../cpu_backend.h"
 #include "../half.h"
+#include "../parallel.h"
 #include "../text_format.h"
 #include "algorithm.h"
 
@@ -61,16 +62,29 @@ double dot(const double* a, const double* b, uint32_t n) {
   return sum;
 }
 
-// argmax_i (k . c_i) / sqrt(max(c_i . c_i, 1e-30)) over m centroids; ties to the lower i.
-uint32_t nearest(const double* key, const double* centroids, uint32_t m, uint32_t dim) {
+// sqrt(max(c_i . c_i, 1e-30)) of m centroids: the denominators of nearest().
+std::vector<double> centroid_norms(const double* centroids, uint32_t m, uint32_t dim) {
+  std::vector<double> norms(m);
+  for (uint32_t i = 0; i < m; ++i) {
+    const double* c = centroids + uint64_t(i) * dim;
+    norms[i] = std::sqrt(std::max(dot(c, c, dim), 1e-30));
+  }
+  return norms;
+}
+
+// argmax_i (k . c_i) / norms[i] over m centroids; ties to the lower i.
+uint32_t nearest(const double* key, const double* centroids, const double* norms, uint32_t m, uint32_t dim) {
   uint32_t best = 0;
   double best_sim = -std::numeric_limits<double>::infinity();
   for (uint32_t i = 0; i < m; ++i) {
-    const double* c = centroids + uint64_t(i) * dim;
-    const double sim = dot(key, c, dim) / std::sqrt(std::max(dot(c, c, dim), 1e-30));
+    const double sim = dot(key, centroids + uint64_t(i) * dim, dim) / norms[i];
     if (sim > best_sim) best_sim = sim, best = i;
   }
   return best;
+}
+
+uint32_t nearest(const double* key, const double* centroids, uint32_t m, uint32_t dim) {
+  return nearest(key, centroids, centroid_norms(centroids, m, dim).data(), m, dim);
 }
 
 // The contract's kmeans(b, h, [t0, t1), M, base); returns m.
@@ -83,8 +97,13 @@ uint32_t kmeans(const LayerShape& s, const Params& p, const HostBuffers& host, R
   for (uint32_t t = 0; t < n; ++t) load_key(s, host, b, h, t0 + t, &keys[uint64_t(t) * D]);
   for (uint32_t i = 0; i < m; ++i)
     std::copy_n(&keys[(uint64_t(i) * n / m) * D], D, &c[uint64_t(i) * D]);
+  // Each token's nearest centroid is independent of the others': the split
+  // over threads cannot change the result.
   auto assign_all = [&] {
-    for (uint32_t t = 0; t < n; ++t) assign[t] = nearest(&keys[uint64_t(t) * D], c.data(), m, D);
+    const std::vector<double> norms = centroid_norms(c.data(), m, D);
+    parallel_for(n, uint64_t(m) * D, [&](uint64_t begin, uint64_t end) {
+      for (uint64_t t = begin; t < end; ++t) assign[t] = nearest(&keys[t * D], c.data(), norms.data(), m, D);
+    });
   };
   for (uint32_t it = 0; it < p.iterations; ++it) {
     assign_all();
@@ -175,24 +194,39 @@ class ClusterKV final : public AlgorithmPackage {
     const uint32_t D = s.head_dim, Gq = s.group_size, P = s.page_size, L = uint32_t(dev.req_length[b]);
     std::vector<double> q, mean;
     reference::group_queries(s, dev, b, &q, &mean);
+    // q . c for each (KV head, query row, centroid), computed when first
+    // needed: a token scores as its centroid, so a row of N tokens costs
+    // N lookups, not N dot products.
+    const uint32_t rows = mean_query ? 1 : Gq, C = p.max_clusters;
+    std::vector<double> table(uint64_t(s.heads_per_unit) * rows * C);
+    std::vector<uint8_t> known(uint64_t(s.heads_per_unit) * C, 0);
     std::vector<double> c(D);
+    auto centroid_dots = [&](uint32_t j, uint32_t kvh, uint32_t cluster) -> const double* {
+      double* out = &table[(uint64_t(j) * C + cluster) * rows];
+      if (!known[uint64_t(j) * C + cluster]) {
+        for (uint32_t d = 0; d < D; ++d) c[d] = r.centroids[centroid_at(s, C, b, kvh, cluster) + d];
+        for (uint32_t i = 0; i < rows; ++i) {
+          const double* query = mean_query ? &mean[uint64_t(kvh) * D] : &q[uint64_t(kvh * Gq + i) * D];
+          out[i] = dot(query, c.data(), D);
+        }
+        known[uint64_t(j) * C + cluster] = 1;
+      }
+      return out;
+    };
+    std::vector<double> best(rows);
     for (uint32_t u = first; u < end; ++u) {
       double combined = max ? -std::numeric_limits<double>::infinity() : 0.0;
       bool any = false;
       for (uint32_t j = 0; j < s.heads_per_unit; ++j) {
         const uint32_t kvh = g * s.heads_per_unit + j;
         // Per query row (each query head, or the mean query), the max over the unit's tokens.
-        const uint32_t rows = mean_query ? 1 : Gq;
-        std::vector<double> best(rows, -std::numeric_limits<double>::infinity());
+        std::fill(best.begin(), best.end(), -std::numeric_limits<double>::infinity());
         for (uint32_t t = u * P; t < std::min(u * P + P, L); ++t) {
           const int32_t cluster = r.cluster_of[token_at(s, b, kvh, t)];
-          if (cluster < 0) continue;
+          if (cluster < 0 || uint32_t(cluster) >= C) continue;
           any = true;
-          for (uint32_t d = 0; d < D; ++d) c[d] = r.centroids[centroid_at(s, p.max_clusters, b, kvh, uint32_t(cluster)) + d];
-          for (uint32_t i = 0; i < rows; ++i) {
-            const double* query = mean_query ? &mean[uint64_t(kvh) * D] : &q[uint64_t(kvh * Gq + i) * D];
-            best[i] = std::max(best[i], dot(query, c.data(), D));
-          }
+          const double* dots = centroid_dots(j, kvh, uint32_t(cluster));
+          for (uint32_t i = 0; i < rows; ++i) best[i] = std::max(best[i], dots[i]);
         }
         for (double v : best) combined = max ? std::max(combined, v) : combined + v;
       }
@@ -260,7 +294,6 @@ class ClusterKV final : public AlgorithmPackage {
     // Tokens a step can change: the open segment and the one that closed last.
     const uint32_t from = full ? 0 : (L > p.every + 2 ? L - p.every - 2 : 0);
     uint64_t checked = 0, disagree = 0;
-    std::vector<double> key(D);
     for (uint32_t h = 0; h < s.kv_heads; ++h) {
       for (uint32_t t = from; t < T0; ++t) {
         result->compared += 1;
@@ -271,29 +304,49 @@ class ClusterKV final : public AlgorithmPackage {
       for (const Range& range : history(s, p, prefill, L)) {
         if (range.end_token <= from || range.hi <= range.lo) continue;
         const std::vector<double> c = centroids_of(s, p, dev, b, h, range.lo, range.hi);
-        for (uint32_t t = std::max(range.first_token, from); t < range.end_token; ++t) {
+        const uint32_t m = range.hi - range.lo, first = std::max(range.first_token, from);
+        const std::vector<double> norms = centroid_norms(c.data(), m, D);
+        // Per token, in parallel (each token's verdict is its own); the
+        // messages are then reported in token order.
+        struct Verdict {
+          uint32_t best = 0;
+          double chosen_sim = 0, best_sim = 0;
+          bool outside = false, not_nearest = false;
+        };
+        std::vector<Verdict> verdicts(range.end_token - first);
+        parallel_for(verdicts.size(), uint64_t(m) * D, [&](uint64_t begin, uint64_t end) {
+          std::vector<double> key(D);
+          for (uint64_t i = begin; i < end; ++i) {
+            const uint32_t t = first + uint32_t(i);
+            const int32_t chosen = dev.cluster_of[token_at(s, b, h, t)];
+            Verdict& v = verdicts[i];
+            if (chosen < int32_t(range.lo) || chosen >= int32_t(range.hi)) {
+              v.outside = true;
+              continue;
+            }
+            load_key(s, host, b, h, t, key.data());
+            v.best = nearest(key.data(), c.data(), norms.data(), m, D);
+            auto sim = [&](uint32_t j) { return dot(key.data(), &c[uint64_t(j) * D], D) / norms[j]; };
+            v.best_sim = sim(v.best);
+            v.chosen_sim = sim(uint32_t(chosen) - range.lo);
+            const double norm = std::sqrt(dot(key.data(), key.data(), D));
+            v.not_nearest = v.chosen_sim < v.best_sim - kNearestTolerance * std::max(norm, 1e-30);
+          }
+        });
+        for (uint32_t t = first; t < range.end_token; ++t) {
+          const Verdict& v = verdicts[t - first];
           const int32_t chosen = dev.cluster_of[token_at(s, b, h, t)];
           result->compared += 1;
           ++checked;
           disagree += chosen != ref.cluster_of[token_at(s, b, h, t)];
-          if (chosen < int32_t(range.lo) || chosen >= int32_t(range.hi)) {
+          if (v.outside)
             result->mismatch(format_text("repr.cluster_of[%u][kv head %u][token %u] = %d: outside the centroids "
                                          "[%u, %u) it chooses from (reference %d)", b, h, t, chosen, range.lo,
                                          range.hi, ref.cluster_of[token_at(s, b, h, t)]));
-            continue;
-          }
-          load_key(s, host, b, h, t, key.data());
-          const uint32_t m = range.hi - range.lo;
-          const uint32_t best = nearest(key.data(), c.data(), m, D);
-          auto sim = [&](uint32_t i) {
-            const double* ci = &c[uint64_t(i) * D];
-            return dot(key.data(), ci, D) / std::sqrt(std::max(dot(ci, ci, D), 1e-30));
-          };
-          const double norm = std::sqrt(dot(key.data(), key.data(), D));
-          if (sim(uint32_t(chosen) - range.lo) < sim(best) - kNearestTolerance * std::max(norm, 1e-30))
+          else if (v.not_nearest)
             result->mismatch(format_text("repr.cluster_of[%u][kv head %u][token %u] = %d is not the nearest of the "
                                          "device's centroids: %u is closer (%.9g vs %.9g, tolerance %.2g * |k|)",
-                                         b, h, t, chosen, range.lo + best, sim(best), sim(uint32_t(chosen) - range.lo),
+                                         b, h, t, chosen, range.lo + v.best, v.best_sim, v.chosen_sim,
                                          kNearestTolerance));
         }
       }
