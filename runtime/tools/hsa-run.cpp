@@ -28,6 +28,7 @@
 #include "hsa/runtime.hpp"
 #include "runtime_internal.h"
 #include "stage_check.h"
+#include "workload.h"
 
 namespace {
 
@@ -48,6 +49,10 @@ const char* kUsage =
     "                           value per request (e.g. 1000,131072); K suffix = x1024 (default 8192)\n"
     "  --steps=S                decode steps (default 32); max context = longest prompt + S\n"
     "  --seed=N                 workload seed (default 1)\n"
+    "  --workload=NAME          the decoding workload: a preset (drift, the default; rope, outliers,\n"
+    "                           topics, needles, sinks-recency, llm) or trace:PATH (a recorded trace,\n"
+    "                           docs/ACCURACY.md; its prompt length is the default --context)\n"
+    "  --temperature=T          divide every logit by T (default: the preset's, 1)\n"
     "  --query-jump=N           every N steps each request's queries jump to new random directions\n"
     "                           (default 0: never), so the selection changes and, once the buffer\n"
     "                           is full, misses evict resident units\n"
@@ -62,10 +67,13 @@ const char* kUsage =
     "  --quiet                  no progress on stderr\n"
     "  --help                   this text\n"
     "\n"
-    "workload: random-normal bf16 keys and values; per request and KV head a key direction;\n"
+    "workload drift: random-normal bf16 keys and values; per request and KV head a key direction;\n"
     "queries start near it and drift slowly (q_t = normalize(q_{t-1} + noise)); attention\n"
     "sinks (the first 4 tokens' keys aligned with it), a recency bias (recent tokens more\n"
-    "aligned) and 8 far 'needle' tokens per KV head whose keys align with it.\n"
+    "aligned) and 8 far 'needle' tokens per KV head whose keys align with it. The other\n"
+    "presets (runtime/tools/workload.h, docs/ACCURACY.md) add RoPE, outlier channels, topics,\n"
+    "needles at set distances or sinks with steep recency. Accuracy against dense attention and\n"
+    "the oracle, for every algorithm: hsa-accuracy.\n"
     "\n"
     "exit status: 0 ok, 1 --check found a mismatch, 2 bad options, 3 setup failed (artifact,\n"
     "backend, memory), 4 a runtime call failed during the run.\n";
@@ -142,6 +150,9 @@ struct Options {
   uint32_t steps = 32;
   uint64_t seed = 1;
   uint32_t query_jump = 0;  // 0: queries only drift
+  std::string workload = "drift";  // a preset of workload.h or trace:PATH
+  float temperature = 0.0f;        // 0: the preset's
+  bool context_given = false;
   bool check = false, graph = false, profile = false, quiet = false, help = false;
   std::string json;
   std::string sha256;  // the pinned digest, lower case; empty: not pinned
@@ -173,7 +184,7 @@ std::string parse_options(int argc, char** argv, Options* o) {
     std::string value = has_value ? arg.substr(eq + 1) : "";
     // Options with a value take it after '=' or as the next argument ("--steps 2", as hsa-compile's do).
     static const char* const kValued[] = {"--backend", "--batch", "--context", "--steps", "--seed", "--json",
-                                          "--query-jump", "--sha256"};
+                                          "--query-jump", "--sha256", "--workload", "--temperature"};
     const bool valued = std::find(std::begin(kValued), std::end(kValued), key) != std::end(kValued);
     if (valued && !has_value) {
       if (i + 1 >= argc || std::string(argv[i + 1]).rfind("--", 0) == 0)
@@ -223,7 +234,20 @@ std::string parse_options(int argc, char** argv, Options* o) {
       o->query_jump = uint32_t(v);
     } else if (key == "--seed") {
       problem = number(UINT64_MAX / 1024, &o->seed);
+    } else if (key == "--workload") {
+      workload::Params params;
+      const Status known = value.rfind("trace:", 0) == 0 ? Status::ok() : workload::preset(value, &params);
+      if (!known.is_ok()) problem = known.message();
+      else if (value == "trace:") problem = "--workload=trace:PATH needs a path";
+      o->workload = value;
+    } else if (key == "--temperature") {
+      char* end = nullptr;
+      const double t = std::strtod(value.c_str(), &end);
+      if (value.empty() || *end != 0 || !(t > 0.0) || t > 1000.0)
+        problem = "bad value for --temperature: '" + value + "' (a number > 0)";
+      o->temperature = float(t);
     } else if (key == "--context") {
+      o->context_given = true;
       o->contexts.clear();
       size_t start = 0;
       while (problem.empty() && start <= value.size()) {
@@ -249,199 +273,6 @@ std::string parse_options(int argc, char** argv, Options* o) {
   if (o->graph && o->backend == BackendKind::Cpu) return "--graph needs the cuda backend";
   return "";
 }
-
-// ---------------------------------------------------------------------------
-// The synthetic workload
-
-// Inverse of the standard normal CDF (Acklam's rational approximation,
-// relative error < 1.2e-9), for the quantile table below.
-double normal_quantile(double p) {
-  static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
-                             1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00};
-  static const double b[] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
-                             6.680131188771972e+01, -1.328068155288572e+01};
-  static const double c[] = {-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
-                             -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00};
-  static const double d[] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
-                             3.754408661907416e+00};
-  const double low = 0.02425;
-  if (p < low) {
-    const double q = std::sqrt(-2 * std::log(p));
-    return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
-           ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
-  }
-  if (p > 1 - low) return -normal_quantile(1 - p);
-  const double q = p - 0.5, r = q * q;
-  return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q /
-         (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
-}
-
-class Rng {  // xoshiro256** seeded by splitmix64: fast, reproducible everywhere
- public:
-  explicit Rng(uint64_t seed) {
-    for (uint64_t& word : s_) {
-      seed += 0x9e3779b97f4a7c15ull;
-      uint64_t z = seed;
-      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-      z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-      word = z ^ (z >> 31);
-    }
-  }
-  uint64_t next() {
-    const uint64_t result = rotl(s_[1] * 5, 7) * 9, t = s_[1] << 17;
-    s_[2] ^= s_[0];
-    s_[3] ^= s_[1];
-    s_[1] ^= s_[2];
-    s_[0] ^= s_[3];
-    s_[2] ^= t;
-    s_[3] = rotl(s_[3], 45);
-    return result;
-  }
-  double uniform() { return double(next() >> 11) * 0x1.0p-53; }  // [0, 1)
-  // A standard normal sample from 16 random bits: the midpoint quantiles of
-  // 65536 equal-probability bins (|x| <= 4.3). Far finer than the bf16 the
-  // workload stores, and four samples per 64-bit draw: gigabytes of
-  // synthetic K/V in seconds.
-  float normal() {
-    if (bits_left_ == 0) {
-      bits_ = next();
-      bits_left_ = 4;
-    }
-    --bits_left_;
-    const uint32_t index = uint32_t(bits_ & 0xffff);
-    bits_ >>= 16;
-    return table()[index];
-  }
-
- private:
-  static const float* table() {
-    static const std::vector<float> quantiles = [] {
-      std::vector<float> t(65536);
-      for (size_t i = 0; i < t.size(); ++i) t[i] = float(normal_quantile((double(i) + 0.5) / 65536.0));
-      return t;
-    }();
-    return quantiles.data();
-  }
-  static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-  uint64_t s_[4];
-  uint64_t bits_ = 0;
-  int bits_left_ = 0;
-};
-
-// Strength of a key's component along the KV head's direction: a logit of
-// about 0.89 * strength with the starting queries (cos(q, direction) ~ 0.89).
-constexpr uint32_t kSinkTokens = 4;
-constexpr float kSinkStrength = 11.5f;
-constexpr uint32_t kNeedles = 8;  // per request and KV head
-constexpr float kNeedleStrength = 10.0f;
-constexpr float kRecentStrength = 6.0f;  // the newest tokens; prompt tokens decay with distance
-constexpr float kRecentScale = 512.0f;   // tokens
-constexpr float kQueryOffset = 0.5f;     // per-head offset of the starting query from the KV head's direction
-constexpr float kQueryDrift = 0.05f;     // norm of the per-step noise added to the unit query
-
-class Workload {
- public:
-  Workload(const LayerShape& s, uint64_t seed, const std::vector<uint64_t>& prompts) : s_(s) {
-    for (size_t b = 0; b < prompts.size(); ++b) {
-      Request r{Rng(seed * 0x100000001b3ull + b), prompts[b], {}, {}, {}};
-      r.direction.resize(size_t(s.kv_heads) * s.head_dim);
-      for (uint32_t h = 0; h < s.kv_heads; ++h) random_unit(r.rng, &r.direction[size_t(h) * s.head_dim]);
-      r.query.resize(size_t(s.q_heads) * s.head_dim);
-      std::vector<float> offset(s.head_dim);
-      for (uint32_t h = 0; h < s.q_heads; ++h) {
-        random_unit(r.rng, offset.data());
-        float* q = &r.query[size_t(h) * s.head_dim];
-        const float* d = &r.direction[size_t(h / s.group_size) * s.head_dim];
-        for (uint32_t i = 0; i < s.head_dim; ++i) q[i] = d[i] + kQueryOffset * offset[i];
-        normalize(q);
-      }
-      r.needles.resize(s.kv_heads);
-      if (prompts[b] > 4096)  // far from the end: not in the window, not recent
-        for (auto& list : r.needles)
-          for (uint32_t i = 0; i < kNeedles; ++i)
-            list.push_back(uint64_t(64 + r.rng.uniform() * double(prompts[b] - 2048 - 64)));
-      requests_.push_back(std::move(r));
-    }
-  }
-
-  // Prompt tokens [first, first + count) of request b: k [count][Hkv][D], v [count][Hkv][Dv].
-  void prompt(size_t b, uint64_t first, uint64_t count, std::vector<uint16_t>* k, std::vector<uint16_t>* v) {
-    Request& r = requests_[b];
-    k->resize(count * s_.kv_heads * s_.head_dim);
-    v->resize(count * s_.kv_heads * s_.value_dim);
-    for (uint64_t i = 0; i < count; ++i) {
-      const uint64_t t = first + i;
-      for (uint32_t h = 0; h < s_.kv_heads; ++h) {
-        float strength = kRecentStrength * std::exp(-float(r.prompt - 1 - t) / kRecentScale);
-        if (t < kSinkTokens) strength = kSinkStrength;
-        for (uint64_t needle : r.needles[h])
-          if (needle == t) strength = kNeedleStrength;
-        token(r, &r.direction[size_t(h) * s_.head_dim], strength, &(*k)[(i * s_.kv_heads + h) * s_.head_dim],
-              &(*v)[(i * s_.kv_heads + h) * s_.value_dim]);
-      }
-    }
-  }
-
-  // The new token of a decode step: aligned with the KV head's current mean query (recency).
-  void next_token(size_t b, uint16_t* k, uint16_t* v) {
-    Request& r = requests_[b];
-    std::vector<float> mean(s_.head_dim);
-    for (uint32_t h = 0; h < s_.kv_heads; ++h) {
-      std::fill(mean.begin(), mean.end(), 0.0f);
-      for (uint32_t j = h * s_.group_size; j < (h + 1) * s_.group_size; ++j)
-        for (uint32_t i = 0; i < s_.head_dim; ++i) mean[i] += r.query[size_t(j) * s_.head_dim + i];
-      normalize(mean.data());
-      token(r, mean.data(), kRecentStrength, k + size_t(h) * s_.head_dim, v + size_t(h) * s_.value_dim);
-    }
-  }
-
-  // Request b's queries leave their neighbourhood: each head takes a fresh
-  // random unit direction (then drifts from there).
-  void jump_query(size_t b) {
-    Request& r = requests_[b];
-    for (uint32_t h = 0; h < s_.q_heads; ++h) random_unit(r.rng, &r.query[size_t(h) * s_.head_dim]);
-  }
-
-  // Drifts request b's queries one step and writes them [Hq][D] (scaled by
-  // sqrt(D): logits of unit vectors with the default 1/sqrt(D) softmax scale).
-  void next_query(size_t b, uint16_t* q) {
-    Request& r = requests_[b];
-    const float sigma = kQueryDrift / std::sqrt(float(s_.head_dim)), norm = std::sqrt(float(s_.head_dim));
-    for (uint32_t h = 0; h < s_.q_heads; ++h) {
-      float* x = &r.query[size_t(h) * s_.head_dim];
-      for (uint32_t i = 0; i < s_.head_dim; ++i) x[i] += sigma * r.rng.normal();
-      normalize(x);
-      for (uint32_t i = 0; i < s_.head_dim; ++i) q[size_t(h) * s_.head_dim + i] = float_to_kv(norm * x[i], s_.dtype);
-    }
-  }
-
- private:
-  struct Request {
-    Rng rng;
-    uint64_t prompt;
-    std::vector<float> direction;  // [Hkv][D] unit
-    std::vector<float> query;      // [Hq][D] unit, drifting
-    std::vector<std::vector<uint64_t>> needles;  // [Hkv][kNeedles] token positions
-  };
-
-  void token(Request& r, const float* direction, float strength, uint16_t* k, uint16_t* v) {
-    for (uint32_t i = 0; i < s_.head_dim; ++i) k[i] = float_to_kv(r.rng.normal() + strength * direction[i], s_.dtype);
-    for (uint32_t i = 0; i < s_.value_dim; ++i) v[i] = float_to_kv(r.rng.normal(), s_.dtype);
-  }
-  void random_unit(Rng& rng, float* x) {
-    for (uint32_t i = 0; i < s_.head_dim; ++i) x[i] = rng.normal();
-    normalize(x);
-  }
-  void normalize(float* x) const {
-    double n = 0.0;
-    for (uint32_t i = 0; i < s_.head_dim; ++i) n += double(x[i]) * x[i];
-    const float inv = float(1.0 / std::sqrt(std::max(n, 1e-30)));
-    for (uint32_t i = 0; i < s_.head_dim; ++i) x[i] *= inv;
-  }
-
-  LayerShape s_;
-  std::vector<Request> requests_;
-};
 
 // Fraction of dense softmax attention of query head h of `slot` that falls on
 // the tokens of the selected units (`units`: [S][K] of the slot's last step).
@@ -568,7 +399,14 @@ struct StepRecord {
   double decode_ms = 0.0, append_ms = 0.0, device_ms = -1.0, overlap = NAN;
 };
 
-int run(const Options& opt) {
+int run(Options opt) {
+  // A trace has its own prompt length: the default --context.
+  if (opt.workload.rfind("trace:", 0) == 0 && !opt.context_given) {
+    workload::TraceHeader header;
+    const Status read = workload::read_trace_header(opt.workload.substr(6), &header);
+    if (!read.is_ok()) return fail(2, "bad --workload", read, "give the path of a trace file (docs/ACCURACY.md)");
+    opt.contexts.assign(opt.batch, header.prompt_tokens);
+  }
   // The config first: the host pool is sized from the page size.
   // The file is read once: the probe and the runtime load the same bytes.
   std::vector<uint8_t> artifact_bytes;
@@ -612,7 +450,16 @@ int run(const Options& opt) {
     std::fprintf(stderr, "hsa-run: %s on %s: %s\n", opt.artifact.c_str(), rt->backend_name(), device.c_str());
 
   // Requests and prefill.
-  Workload workload(s, opt.seed, opt.contexts);
+  std::unique_ptr<workload::Workload> workload;
+  {
+    workload::Dims dims;
+    dims.q_heads = s.q_heads, dims.kv_heads = s.kv_heads, dims.head_dim = s.head_dim, dims.value_dim = s.value_dim;
+    dims.dtype = s.dtype;
+    workload::Overrides overrides;
+    overrides.temperature = opt.temperature;
+    status = workload::make_workload(opt.workload, dims, opt.seed, opt.contexts, opt.steps, overrides, &workload);
+    if (!status.is_ok()) return fail(2, "bad --workload", status, "see hsa-run --help for the workloads");
+  }
   std::vector<RequestId> ids(opt.batch);
   for (RequestId& id : ids) {
     status = rt->create_request(&id);
@@ -627,7 +474,7 @@ int run(const Options& opt) {
   for (uint32_t b = 0; b < opt.batch; ++b)
     for (uint64_t first = 0; first < opt.contexts[b]; first += chunk) {
       const uint64_t count = std::min(chunk, opt.contexts[b] - first);
-      workload.prompt(b, first, count, &k, &v);
+      workload->prompt(b, first, count, &k, &v);
       status = rt->prefill(ids[b], k.data(), v.data(), count);
       if (!status.is_ok()) return fail(3, format_text("prefill of request %u failed", b), status);
       done += count;
@@ -666,15 +513,15 @@ int run(const Options& opt) {
   const auto decode_start = Clock::now();
   for (uint32_t step = 0; step < opt.steps; ++step) {
     StepRecord rec;
-    for (uint32_t b = 0; b < opt.batch; ++b) workload.next_token(b, &new_k[b * row_k], &new_v[b * row_v]);
+    for (uint32_t b = 0; b < opt.batch; ++b) workload->next_token(b, &new_k[b * row_k], &new_v[b * row_v]);
     auto start = Clock::now();
     status = rt->append(ids.data(), opt.batch, new_k.data(), s.has_separate_v ? new_v.data() : nullptr);
     if (!status.is_ok()) return fail(4, format_text("append at step %u failed", step), status);
     rec.append_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
     const bool jump = opt.query_jump > 0 && step > 0 && step % opt.query_jump == 0;
     for (uint32_t b = 0; b < opt.batch; ++b) {
-      if (jump) workload.jump_query(b);
-      workload.next_query(b, &q[b * row_q]);
+      if (jump) workload->jump_query(b);
+      workload->next_query(b, &q[b * row_q]);
     }
     if (opt.check) {
       StageCheckOptions check_options;
@@ -777,8 +624,9 @@ int run(const Options& opt) {
   if (!s.params.items.empty()) std::printf(" (%s)", s.params.describe().c_str());
   std::printf(", scope %s (S %u), K %u, C %u, sinks %u, window %u units\n",
               s.groups == 1 ? "request" : "kv_head", s.groups, s.budget, s.capacity, s.sinks, s.window);
-  std::printf("  workload     B %u, prompts of %s, %u decode step%s, seed %" PRIu64 "; prefill %.2f s\n", opt.batch,
-              contexts.c_str(), opt.steps, opt.steps == 1 ? "" : "s", opt.seed, prefill_seconds);
+  std::printf("  workload     %s: B %u, prompts of %s, %u decode step%s, seed %" PRIu64 "; prefill %.2f s\n",
+              workload->describe().c_str(), opt.batch, contexts.c_str(), opt.steps, opt.steps == 1 ? "" : "s",
+              opt.seed, prefill_seconds);
   if (records.empty()) {
     std::printf("  decode       no decode steps (--steps=0): nothing selected, copied or timed\n");
   } else {
@@ -865,7 +713,7 @@ int run(const Options& opt) {
     j.integer("unit_bytes", s.unit_bytes());
     j.end();
     j.begin("workload");
-    j.integer("batch", opt.batch).begin("contexts", '[');
+    j.str("preset", workload->describe()).integer("batch", opt.batch).begin("contexts", '[');
     for (uint64_t c : opt.contexts) j.integer(nullptr, c);
     j.end(']');
     j.integer("steps", opt.steps).integer("seed", opt.seed).integer("query_jump", opt.query_jump).integer("max_context_tokens", options.max_context_tokens);
