@@ -13,7 +13,7 @@
 #include <random>
 #include <vector>
 
-#include "hsa/hsa_runtime.h"
+#include "hsa/hsattn.h"
 #include "hsa/runtime.hpp"
 #include "test_artifact.h"
 #include "test_support.h"
@@ -75,33 +75,33 @@ struct Lifecycle {
   std::vector<uint16_t>& q;
   std::vector<uint16_t>& o;
   std::vector<int32_t>& units;
-  hsa_status_t status[kCalls];
+  hsattn_status_t status[kCalls];
   int made = 0;
 
   void run() {
-    hsa_runtime_options options;
-    hsa_runtime_options_init(&options);
-    options.backend = HSA_BACKEND_CPU;
+    hsattn_runtime_options options;
+    hsattn_runtime_options_init(&options);
+    options.backend = HSATTN_BACKEND_CPU;
     options.max_batch = 2;
     options.max_context_tokens = 128;
-    hsa_runtime* rt = nullptr;
-    auto call = [&](hsa_status_t s) {
+    hsattn_runtime* rt = nullptr;
+    auto call = [&](hsattn_status_t s) {
       status[made++] = s;
-      return s == HSA_STATUS_OK;
+      return s == HSATTN_STATUS_OK;
     };
-    if (!call(hsa_runtime_create(&options, &rt))) return;
-    hsa_request_id ids[2] = {0, 0};
-    hsa_step_stats stats;
-    hsa_request_accounting accounting;
-    if (call(hsa_runtime_load_artifact(rt, artifact.data(), artifact.size())) &&
-        call(hsa_request_create(rt, &ids[0])) && call(hsa_request_create(rt, &ids[1])) &&
-        call(hsa_prefill(rt, ids[0], k.data(), k.data(), 30)) && call(hsa_prefill(rt, ids[1], k.data(), k.data(), 17)) &&
-        call(hsa_append(rt, ids, 2, k.data(), k.data())) &&
-        call(hsa_decode_step(rt, ids, 2, q.data(), o.data(), &stats)) &&
-        call(hsa_request_get_accounting(rt, ids[1], &accounting)) &&
-        call(hsa_request_selected_units(rt, ids[0], units.data(), units.size())))
-      call(hsa_request_release(rt, ids[0]));
-    hsa_runtime_destroy(rt);
+    if (!call(hsattn_runtime_create(&options, &rt))) return;
+    hsattn_request_id ids[2] = {0, 0};
+    hsattn_step_stats stats;
+    hsattn_request_accounting accounting;
+    if (call(hsattn_runtime_load_artifact(rt, artifact.data(), artifact.size())) &&
+        call(hsattn_request_create(rt, &ids[0])) && call(hsattn_request_create(rt, &ids[1])) &&
+        call(hsattn_prefill(rt, ids[0], k.data(), k.data(), 30)) && call(hsattn_prefill(rt, ids[1], k.data(), k.data(), 17)) &&
+        call(hsattn_append(rt, ids, 2, k.data(), k.data())) &&
+        call(hsattn_decode_step(rt, ids, 2, q.data(), o.data(), &stats)) &&
+        call(hsattn_request_get_accounting(rt, ids[1], &accounting)) &&
+        call(hsattn_request_selected_units(rt, ids[0], units.data(), units.size())))
+      call(hsattn_request_release(rt, ids[0]));
+    hsattn_runtime_destroy(rt);
   }
 };
 
@@ -169,7 +169,7 @@ void check_every_allocation_failure(bool memory_stays_exhausted) {
   counting = false;
   const uint64_t total = allocations;
   ASSERT_EQ(clean.made, kCalls - 1);
-  for (int i = 0; i < clean.made; ++i) ASSERT_EQ(clean.status[i], HSA_STATUS_OK) << i;
+  for (int i = 0; i < clean.made; ++i) ASSERT_EQ(clean.status[i], HSATTN_STATUS_OK) << i;
   ASSERT_GT(total, 20u);
 
   uint64_t out_of_memory = 0;
@@ -190,8 +190,8 @@ void check_every_allocation_failure(bool memory_stays_exhausted) {
     for (int i = 0; i < run.made; ++i) {
       // A failed allocation is OUT_OF_MEMORY, or success where the runtime
       // can do without (e.g. reading the cgroup's memory limit).
-      EXPECT_NE(run.status[i], HSA_STATUS_INTERNAL) << "allocation " << n << ", call " << i;
-      if (run.status[i] == HSA_STATUS_OUT_OF_MEMORY) {
+      EXPECT_NE(run.status[i], HSATTN_STATUS_INTERNAL) << "allocation " << n << ", call " << i;
+      if (run.status[i] == HSATTN_STATUS_OUT_OF_MEMORY) {
         ++out_of_memory;
         break;
       }

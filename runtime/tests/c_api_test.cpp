@@ -6,7 +6,7 @@
 
 #include <cmath>
 
-#include "hsa/hsa_runtime.h"
+#include "hsa/hsattn.h"
 #include "test_support.h"
 
 namespace hsa {
@@ -15,16 +15,16 @@ namespace {
 constexpr uint32_t kQHeads = 8, kKvHeads = 2, kDim = 32, kPage = 8, kBudget = 6, kCapacity = 12;
 
 struct Engine {
-  hsa_runtime* rt = nullptr;
+  hsattn_runtime* rt = nullptr;
   explicit Engine(uint32_t batch = 2, uint64_t max_context = 256, uint32_t pool_pages = 0,
                   SelectionScope scope = SelectionScope::KvHead) {
-    hsa_runtime_options options;
-    hsa_runtime_options_init(&options);
-    options.backend = HSA_BACKEND_CPU;
+    hsattn_runtime_options options;
+    hsattn_runtime_options_init(&options);
+    options.backend = HSATTN_BACKEND_CPU;
     options.max_batch = batch;
     options.max_context_tokens = max_context;
     options.pool_pages = pool_pages;
-    EXPECT_EQ(hsa_runtime_create(&options, &rt), HSA_STATUS_OK) << hsa_last_error_message();
+    EXPECT_EQ(hsattn_runtime_create(&options, &rt), HSATTN_STATUS_OK) << hsattn_last_error_message();
     test::ConfigSpec spec;
     spec.q_heads = kQHeads;
     spec.kv_heads = kKvHeads;
@@ -36,23 +36,23 @@ struct Engine {
     spec.window = 2;
     spec.scope = scope;
     const std::vector<uint8_t> bytes = test::build_artifact(test::make_config(spec));
-    EXPECT_EQ(hsa_runtime_load_artifact(rt, bytes.data(), bytes.size()), HSA_STATUS_OK) << hsa_last_error_message();
+    EXPECT_EQ(hsattn_runtime_load_artifact(rt, bytes.data(), bytes.size()), HSATTN_STATUS_OK) << hsattn_last_error_message();
   }
-  ~Engine() { hsa_runtime_destroy(rt); }
+  ~Engine() { hsattn_runtime_destroy(rt); }
 };
 
 double bf16(uint16_t x) { return bf16_to_float(x); }
 
 TEST(CApi, DecodeMatchesDenseAttentionOverSelectedTokens) {
   Engine engine;
-  EXPECT_STREQ(hsa_runtime_backend_name(engine.rt), "cpu");
+  EXPECT_STREQ(hsattn_runtime_backend_name(engine.rt), "cpu");
   std::mt19937 rng(2024);
   const uint32_t kTokens = 100;  // 13 units, the last one partial
   std::vector<uint16_t> k = test::random_kv(rng, kTokens * kKvHeads * kDim, artifact::KvDtype::BF16);
   std::vector<uint16_t> v = test::random_kv(rng, kTokens * kKvHeads * kDim, artifact::KvDtype::BF16);
-  hsa_request_id id = 0;
-  ASSERT_EQ(hsa_request_create(engine.rt, &id), HSA_STATUS_OK);
-  ASSERT_EQ(hsa_prefill(engine.rt, id, k.data(), v.data(), kTokens), HSA_STATUS_OK) << hsa_last_error_message();
+  hsattn_request_id id = 0;
+  ASSERT_EQ(hsattn_request_create(engine.rt, &id), HSATTN_STATUS_OK);
+  ASSERT_EQ(hsattn_prefill(engine.rt, id, k.data(), v.data(), kTokens), HSATTN_STATUS_OK) << hsattn_last_error_message();
 
   const size_t row = size_t(kQHeads) * kDim;
   std::vector<uint16_t> q = test::random_kv(rng, row, artifact::KvDtype::BF16), o(row);
@@ -61,18 +61,18 @@ TEST(CApi, DecodeMatchesDenseAttentionOverSelectedTokens) {
     if (step > 0) {  // the model produced a new token: append it, then attend
       std::vector<uint16_t> nk = test::random_kv(rng, kKvHeads * kDim, artifact::KvDtype::BF16);
       std::vector<uint16_t> nv = test::random_kv(rng, kKvHeads * kDim, artifact::KvDtype::BF16);
-      ASSERT_EQ(hsa_append(engine.rt, &id, 1, nk.data(), nv.data()), HSA_STATUS_OK) << hsa_last_error_message();
+      ASSERT_EQ(hsattn_append(engine.rt, &id, 1, nk.data(), nv.data()), HSATTN_STATUS_OK) << hsattn_last_error_message();
       k.insert(k.end(), nk.begin(), nk.end());
       v.insert(v.end(), nv.begin(), nv.end());
       // A slowly drifting query keeps most of the selection.
       std::normal_distribution<float> noise(0.0f, 0.05f);
       for (auto& x : q) x = float_to_bf16(bf16_to_float(x) + noise(rng));
     }
-    hsa_step_stats stats;
-    ASSERT_EQ(hsa_decode_step(engine.rt, &id, 1, q.data(), o.data(), &stats), HSA_STATUS_OK) << hsa_last_error_message();
+    hsattn_step_stats stats;
+    ASSERT_EQ(hsattn_decode_step(engine.rt, &id, 1, q.data(), o.data(), &stats), HSATTN_STATUS_OK) << hsattn_last_error_message();
     const uint32_t length = uint32_t(k.size() / (kKvHeads * kDim));
     std::vector<int32_t> units(kKvHeads * kBudget);
-    ASSERT_EQ(hsa_request_selected_units(engine.rt, id, units.data(), units.size()), HSA_STATUS_OK);
+    ASSERT_EQ(hsattn_request_selected_units(engine.rt, id, units.data(), units.size()), HSATTN_STATUS_OK);
 
     // Dense attention over the selected tokens, straight from the arrays we sent.
     double error = 0, norm = 0;
@@ -118,15 +118,15 @@ TEST(CApi, DecodeMatchesDenseAttentionOverSelectedTokens) {
     previous_misses = stats.misses;
   }
 
-  hsa_request_accounting accounting;
-  ASSERT_EQ(hsa_request_get_accounting(engine.rt, id, &accounting), HSA_STATUS_OK);
+  hsattn_request_accounting accounting;
+  ASSERT_EQ(hsattn_request_get_accounting(engine.rt, id, &accounting), HSATTN_STATUS_OK);
   EXPECT_EQ(accounting.length_tokens, 105u);
   EXPECT_EQ(accounting.full_device_cache_bytes, 105u * kKvHeads * (kDim + kDim) * 2);
   // 14 pages of 8 tokens x 2 heads x (32 + 32) bf16, plus the page_of row (32 units).
   EXPECT_EQ(accounting.host_bytes, 14u * kPage * kKvHeads * 64 * 2 + 32 * 4);
   // buf.k + buf.v: S * C * Hu * P * (D + Dv) * 2 bytes dominate the device share.
   EXPECT_GT(accounting.device_bytes, uint64_t(kKvHeads) * kCapacity * kPage * 64 * 2);
-  ASSERT_EQ(hsa_request_release(engine.rt, id), HSA_STATUS_OK);
+  ASSERT_EQ(hsattn_request_release(engine.rt, id), HSATTN_STATUS_OK);
 }
 
 TEST(CApi, BatchOfTwoRequestsMatchesSeparateRuns) {
@@ -137,98 +137,98 @@ TEST(CApi, BatchOfTwoRequestsMatchesSeparateRuns) {
   std::vector<uint16_t> k0 = test::random_kv(rng, kv, artifact::KvDtype::BF16), v0 = test::random_kv(rng, kv, artifact::KvDtype::BF16);
   std::vector<uint16_t> k1 = test::random_kv(rng, kv, artifact::KvDtype::BF16), v1 = test::random_kv(rng, kv, artifact::KvDtype::BF16);
   std::vector<uint16_t> q = test::random_kv(rng, 2 * row, artifact::KvDtype::BF16);
-  hsa_request_id ids[2], solo;
-  for (auto& id : ids) ASSERT_EQ(hsa_request_create(together.rt, &id), HSA_STATUS_OK);
-  ASSERT_EQ(hsa_request_create(alone.rt, &solo), HSA_STATUS_OK);
-  ASSERT_EQ(hsa_prefill(together.rt, ids[0], k0.data(), v0.data(), tokens), HSA_STATUS_OK);
-  ASSERT_EQ(hsa_prefill(together.rt, ids[1], k1.data(), v1.data(), tokens), HSA_STATUS_OK);
-  ASSERT_EQ(hsa_prefill(alone.rt, solo, k1.data(), v1.data(), tokens), HSA_STATUS_OK);
+  hsattn_request_id ids[2], solo;
+  for (auto& id : ids) ASSERT_EQ(hsattn_request_create(together.rt, &id), HSATTN_STATUS_OK);
+  ASSERT_EQ(hsattn_request_create(alone.rt, &solo), HSATTN_STATUS_OK);
+  ASSERT_EQ(hsattn_prefill(together.rt, ids[0], k0.data(), v0.data(), tokens), HSATTN_STATUS_OK);
+  ASSERT_EQ(hsattn_prefill(together.rt, ids[1], k1.data(), v1.data(), tokens), HSATTN_STATUS_OK);
+  ASSERT_EQ(hsattn_prefill(alone.rt, solo, k1.data(), v1.data(), tokens), HSATTN_STATUS_OK);
   std::vector<uint16_t> o(2 * row), o_solo(row);
-  ASSERT_EQ(hsa_decode_step(together.rt, ids, 2, q.data(), o.data(), nullptr), HSA_STATUS_OK);
-  ASSERT_EQ(hsa_decode_step(alone.rt, &solo, 1, q.data() + row, o_solo.data(), nullptr), HSA_STATUS_OK);
+  ASSERT_EQ(hsattn_decode_step(together.rt, ids, 2, q.data(), o.data(), nullptr), HSATTN_STATUS_OK);
+  ASSERT_EQ(hsattn_decode_step(alone.rt, &solo, 1, q.data() + row, o_solo.data(), nullptr), HSATTN_STATUS_OK);
   EXPECT_TRUE(std::equal(o_solo.begin(), o_solo.end(), o.begin() + row));
 }
 
 TEST(CApi, ErrorsAreStatusesWithMessages) {
   Engine engine(1, 64, 4);
   std::vector<uint16_t> kv(100 * kKvHeads * kDim, 0x3f80), q(kQHeads * kDim, 0x3f80), o(kQHeads * kDim);
-  hsa_request_id id = 0, other = 0;
-  EXPECT_EQ(hsa_request_create(nullptr, &id), HSA_STATUS_INVALID_ARGUMENT);
-  EXPECT_EQ(hsa_request_create(engine.rt, nullptr), HSA_STATUS_INVALID_ARGUMENT);
-  ASSERT_EQ(hsa_request_create(engine.rt, &id), HSA_STATUS_OK);
-  EXPECT_EQ(hsa_request_create(engine.rt, &other), HSA_STATUS_OUT_OF_CAPACITY);  // one batch slot
-  EXPECT_NE(std::string(hsa_last_error_message()).find("batch slots"), std::string::npos);
-  EXPECT_EQ(hsa_decode_step(engine.rt, &id, 1, q.data(), o.data(), nullptr), HSA_STATUS_INVALID_ARGUMENT);
-  EXPECT_NE(std::string(hsa_last_error_message()).find("no tokens"), std::string::npos);
-  EXPECT_EQ(hsa_append(engine.rt, &id, 1, kv.data(), kv.data()), HSA_STATUS_INVALID_ARGUMENT);
-  EXPECT_NE(std::string(hsa_last_error_message()).find("prefill at least one"), std::string::npos);
-  EXPECT_EQ(hsa_prefill(engine.rt, id, kv.data(), nullptr, 4), HSA_STATUS_INVALID_ARGUMENT);
-  EXPECT_EQ(hsa_prefill(engine.rt, id + 100, kv.data(), kv.data(), 4), HSA_STATUS_NOT_FOUND);
-  EXPECT_NE(std::string(hsa_last_error_message()).find("unknown request id"), std::string::npos);
-  EXPECT_EQ(hsa_prefill(engine.rt, id, kv.data(), kv.data(), 65), HSA_STATUS_OUT_OF_CAPACITY);  // > max context
-  EXPECT_NE(std::string(hsa_last_error_message()).find("max context"), std::string::npos);
-  EXPECT_EQ(hsa_prefill(engine.rt, id, kv.data(), kv.data(), 33), HSA_STATUS_OUT_OF_CAPACITY);  // 5 pages > pool of 4
-  EXPECT_NE(std::string(hsa_last_error_message()).find("pool full"), std::string::npos);
-  ASSERT_EQ(hsa_prefill(engine.rt, id, kv.data(), kv.data(), 32), HSA_STATUS_OK);
-  EXPECT_EQ(hsa_append(engine.rt, &id, 1, kv.data(), kv.data()), HSA_STATUS_OUT_OF_CAPACITY);
-  hsa_request_id twice[2] = {id, id};
-  EXPECT_EQ(hsa_decode_step(engine.rt, twice, 2, q.data(), o.data(), nullptr), HSA_STATUS_INVALID_ARGUMENT);
-  EXPECT_EQ(hsa_decode_step(engine.rt, &id, 1, nullptr, o.data(), nullptr), HSA_STATUS_INVALID_ARGUMENT);
-  EXPECT_EQ(hsa_decode_step(engine.rt, nullptr, 1, q.data(), o.data(), nullptr), HSA_STATUS_INVALID_ARGUMENT);
-  EXPECT_EQ(hsa_decode_step(engine.rt, &id, 1, q.data(), o.data(), nullptr), HSA_STATUS_OK);
+  hsattn_request_id id = 0, other = 0;
+  EXPECT_EQ(hsattn_request_create(nullptr, &id), HSATTN_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(hsattn_request_create(engine.rt, nullptr), HSATTN_STATUS_INVALID_ARGUMENT);
+  ASSERT_EQ(hsattn_request_create(engine.rt, &id), HSATTN_STATUS_OK);
+  EXPECT_EQ(hsattn_request_create(engine.rt, &other), HSATTN_STATUS_OUT_OF_CAPACITY);  // one batch slot
+  EXPECT_NE(std::string(hsattn_last_error_message()).find("batch slots"), std::string::npos);
+  EXPECT_EQ(hsattn_decode_step(engine.rt, &id, 1, q.data(), o.data(), nullptr), HSATTN_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(hsattn_last_error_message()).find("no tokens"), std::string::npos);
+  EXPECT_EQ(hsattn_append(engine.rt, &id, 1, kv.data(), kv.data()), HSATTN_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(hsattn_last_error_message()).find("prefill at least one"), std::string::npos);
+  EXPECT_EQ(hsattn_prefill(engine.rt, id, kv.data(), nullptr, 4), HSATTN_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(hsattn_prefill(engine.rt, id + 100, kv.data(), kv.data(), 4), HSATTN_STATUS_NOT_FOUND);
+  EXPECT_NE(std::string(hsattn_last_error_message()).find("unknown request id"), std::string::npos);
+  EXPECT_EQ(hsattn_prefill(engine.rt, id, kv.data(), kv.data(), 65), HSATTN_STATUS_OUT_OF_CAPACITY);  // > max context
+  EXPECT_NE(std::string(hsattn_last_error_message()).find("max context"), std::string::npos);
+  EXPECT_EQ(hsattn_prefill(engine.rt, id, kv.data(), kv.data(), 33), HSATTN_STATUS_OUT_OF_CAPACITY);  // 5 pages > pool of 4
+  EXPECT_NE(std::string(hsattn_last_error_message()).find("pool full"), std::string::npos);
+  ASSERT_EQ(hsattn_prefill(engine.rt, id, kv.data(), kv.data(), 32), HSATTN_STATUS_OK);
+  EXPECT_EQ(hsattn_append(engine.rt, &id, 1, kv.data(), kv.data()), HSATTN_STATUS_OUT_OF_CAPACITY);
+  hsattn_request_id twice[2] = {id, id};
+  EXPECT_EQ(hsattn_decode_step(engine.rt, twice, 2, q.data(), o.data(), nullptr), HSATTN_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(hsattn_decode_step(engine.rt, &id, 1, nullptr, o.data(), nullptr), HSATTN_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(hsattn_decode_step(engine.rt, nullptr, 1, q.data(), o.data(), nullptr), HSATTN_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(hsattn_decode_step(engine.rt, &id, 1, q.data(), o.data(), nullptr), HSATTN_STATUS_OK);
   int32_t small[2];
-  EXPECT_EQ(hsa_request_selected_units(engine.rt, id, small, 2), HSA_STATUS_INVALID_ARGUMENT);
-  EXPECT_EQ(hsa_runtime_load_artifact(engine.rt, q.data(), 10), HSA_STATUS_INVALID_ARTIFACT);
-  EXPECT_EQ(hsa_request_release(engine.rt, id), HSA_STATUS_OK);
-  EXPECT_EQ(hsa_request_release(engine.rt, id), HSA_STATUS_NOT_FOUND);
-  EXPECT_STREQ(hsa_status_message(HSA_STATUS_OUT_OF_CAPACITY), "out of capacity");
+  EXPECT_EQ(hsattn_request_selected_units(engine.rt, id, small, 2), HSATTN_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(hsattn_runtime_load_artifact(engine.rt, q.data(), 10), HSATTN_STATUS_INVALID_ARTIFACT);
+  EXPECT_EQ(hsattn_request_release(engine.rt, id), HSATTN_STATUS_OK);
+  EXPECT_EQ(hsattn_request_release(engine.rt, id), HSATTN_STATUS_NOT_FOUND);
+  EXPECT_STREQ(hsattn_status_message(HSATTN_STATUS_OUT_OF_CAPACITY), "out of capacity");
 }
 
 TEST(CApi, CallsBeforeLoadAndBadFiles) {
-  hsa_runtime_options options;
-  hsa_runtime_options_init(&options);
-  options.backend = HSA_BACKEND_CPU;
-  hsa_runtime* rt = nullptr;
-  ASSERT_EQ(hsa_runtime_create(&options, &rt), HSA_STATUS_OK);
-  hsa_request_id id;
-  EXPECT_EQ(hsa_request_create(rt, &id), HSA_STATUS_INVALID_ARGUMENT);
-  EXPECT_NE(std::string(hsa_last_error_message()).find("no artifact loaded"), std::string::npos);
-  EXPECT_EQ(hsa_runtime_load_artifact_file(rt, "/nonexistent/layer.hsa"), HSA_STATUS_NOT_FOUND);
-  EXPECT_EQ(hsa_runtime_load_artifact_file(rt, nullptr), HSA_STATUS_INVALID_ARGUMENT);
+  hsattn_runtime_options options;
+  hsattn_runtime_options_init(&options);
+  options.backend = HSATTN_BACKEND_CPU;
+  hsattn_runtime* rt = nullptr;
+  ASSERT_EQ(hsattn_runtime_create(&options, &rt), HSATTN_STATUS_OK);
+  hsattn_request_id id;
+  EXPECT_EQ(hsattn_request_create(rt, &id), HSATTN_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(hsattn_last_error_message()).find("no artifact loaded"), std::string::npos);
+  EXPECT_EQ(hsattn_runtime_load_artifact_file(rt, "/nonexistent/layer.hsa"), HSATTN_STATUS_NOT_FOUND);
+  EXPECT_EQ(hsattn_runtime_load_artifact_file(rt, nullptr), HSATTN_STATUS_INVALID_ARGUMENT);
   // A directory is not an artifact file (it used to escape as an ios_base::failure: INTERNAL).
   const std::string dir = ::testing::TempDir();
-  EXPECT_EQ(hsa_runtime_load_artifact_file(rt, dir.c_str()), HSA_STATUS_INVALID_ARGUMENT);
-  EXPECT_NE(std::string(hsa_last_error_message()).find("is a directory"), std::string::npos) << hsa_last_error_message();
-  EXPECT_EQ(hsa_runtime_load_artifact_file(rt, "/dev/null"), HSA_STATUS_INVALID_ARGUMENT);
-  EXPECT_NE(std::string(hsa_last_error_message()).find("not a regular file"), std::string::npos);
-  hsa_runtime_destroy(rt);
+  EXPECT_EQ(hsattn_runtime_load_artifact_file(rt, dir.c_str()), HSATTN_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(hsattn_last_error_message()).find("is a directory"), std::string::npos) << hsattn_last_error_message();
+  EXPECT_EQ(hsattn_runtime_load_artifact_file(rt, "/dev/null"), HSATTN_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(hsattn_last_error_message()).find("not a regular file"), std::string::npos);
+  hsattn_runtime_destroy(rt);
   options.max_batch = 0;
-  EXPECT_EQ(hsa_runtime_create(&options, &rt), HSA_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(hsattn_runtime_create(&options, &rt), HSATTN_STATUS_INVALID_ARGUMENT);
   EXPECT_EQ(rt, nullptr);
-  EXPECT_EQ(hsa_runtime_create(nullptr, &rt), HSA_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(hsattn_runtime_create(nullptr, &rt), HSATTN_STATUS_INVALID_ARGUMENT);
 }
 
 // An algorithm this runtime has no package for (DSA has none yet) is refused
 // at load, naming the packages it has.
 TEST(CApi, UnknownAlgorithmsSayWhy) {
-  hsa_runtime_options options;
-  hsa_runtime_options_init(&options);
-  options.backend = HSA_BACKEND_CPU;
-  hsa_runtime* rt = nullptr;
-  ASSERT_EQ(hsa_runtime_create(&options, &rt), HSA_STATUS_OK);
+  hsattn_runtime_options options;
+  hsattn_runtime_options_init(&options);
+  options.backend = HSATTN_BACKEND_CPU;
+  hsattn_runtime* rt = nullptr;
+  ASSERT_EQ(hsattn_runtime_create(&options, &rt), HSATTN_STATUS_OK);
   const artifact::LayerConfigRecord config = test::make_config(test::ConfigSpec{});
   const std::vector<uint8_t> bytes = test::build_artifact(config, "sm_90a", artifact::TestAlgorithm{"dsa", {}});
-  EXPECT_EQ(hsa_runtime_load_artifact(rt, bytes.data(), bytes.size()), HSA_STATUS_INVALID_ARTIFACT);
-  EXPECT_NE(std::string(hsa_last_error_message()).find("unknown algorithm 'dsa'"), std::string::npos)
-      << hsa_last_error_message();
-  hsa_runtime_destroy(rt);
+  EXPECT_EQ(hsattn_runtime_load_artifact(rt, bytes.data(), bytes.size()), HSATTN_STATUS_INVALID_ARTIFACT);
+  EXPECT_NE(std::string(hsattn_last_error_message()).find("unknown algorithm 'dsa'"), std::string::npos)
+      << hsattn_last_error_message();
+  hsattn_runtime_destroy(rt);
 }
 
 }  // namespace
 }  // namespace hsa
 
-extern "C" hsa_status_t hsa_test_create_with_backend(int backend, hsa_runtime** runtime);
-extern "C" const char* hsa_test_status_message(int status);
+extern "C" hsattn_status_t hsattn_test_create_with_backend(int backend, hsattn_runtime** runtime);
+extern "C" const char* hsattn_test_status_message(int status);
 
 namespace hsa {
 namespace {
@@ -237,20 +237,20 @@ namespace {
 // the C++ enum type (UBSan: "load of value 77, which is not a valid value").
 TEST(CApi, UnknownEnumValuesFromCAreRefused) {
   for (int backend : {77, -1, 3, 0x7fffffff}) {
-    hsa_runtime* rt = reinterpret_cast<hsa_runtime*>(0x1);
-    EXPECT_EQ(hsa_test_create_with_backend(backend, &rt), HSA_STATUS_INVALID_ARGUMENT) << backend;
+    hsattn_runtime* rt = reinterpret_cast<hsattn_runtime*>(0x1);
+    EXPECT_EQ(hsattn_test_create_with_backend(backend, &rt), HSATTN_STATUS_INVALID_ARGUMENT) << backend;
     EXPECT_EQ(rt, nullptr);
-    EXPECT_NE(std::string(hsa_last_error_message()).find("unknown backend " + std::to_string(backend)),
+    EXPECT_NE(std::string(hsattn_last_error_message()).find("unknown backend " + std::to_string(backend)),
               std::string::npos)
-        << hsa_last_error_message();
+        << hsattn_last_error_message();
   }
-  hsa_runtime* rt = nullptr;
-  ASSERT_EQ(hsa_test_create_with_backend(HSA_BACKEND_CPU, &rt), HSA_STATUS_OK) << hsa_last_error_message();
-  EXPECT_STREQ(hsa_runtime_backend_name(rt), "cpu");
-  hsa_runtime_destroy(rt);
-  EXPECT_STREQ(hsa_test_status_message(77), "unknown status");
-  EXPECT_STREQ(hsa_test_status_message(-3), "unknown status");
-  EXPECT_STREQ(hsa_test_status_message(HSA_STATUS_NOT_FOUND), "not found");
+  hsattn_runtime* rt = nullptr;
+  ASSERT_EQ(hsattn_test_create_with_backend(HSATTN_BACKEND_CPU, &rt), HSATTN_STATUS_OK) << hsattn_last_error_message();
+  EXPECT_STREQ(hsattn_runtime_backend_name(rt), "cpu");
+  hsattn_runtime_destroy(rt);
+  EXPECT_STREQ(hsattn_test_status_message(77), "unknown status");
+  EXPECT_STREQ(hsattn_test_status_message(-3), "unknown status");
+  EXPECT_STREQ(hsattn_test_status_message(HSATTN_STATUS_NOT_FOUND), "not found");
   // The C++ API takes BackendKind, whose underlying type is int: any int is a
   // value of it, and unknown ones are refused too.
   RuntimeOptions options;

@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "fault_injection.h"
-#include "hsa/hsa_runtime.h"
+#include "hsa/hsattn.h"
 #include "memory_limits.h"
 #include "test_support.h"
 
@@ -122,19 +122,19 @@ TEST(MemoryLimits, NeedsAreExactlyWhatTheInstanceAllocates) {
 }
 
 TEST(MemoryLimits, CApiTakesTheHostLimit) {
-  hsa_runtime_options options;
-  hsa_runtime_options_init(&options);
+  hsattn_runtime_options options;
+  hsattn_runtime_options_init(&options);
   EXPECT_EQ(options.host_memory_limit_bytes, 0u);
-  options.backend = HSA_BACKEND_CPU;
+  options.backend = HSATTN_BACKEND_CPU;
   options.host_memory_limit_bytes = 4096;
-  hsa_runtime* rt = nullptr;
-  ASSERT_EQ(hsa_runtime_create(&options, &rt), HSA_STATUS_OK);
+  hsattn_runtime* rt = nullptr;
+  ASSERT_EQ(hsattn_runtime_create(&options, &rt), HSATTN_STATUS_OK);
   const std::vector<uint8_t> bytes = test::build_artifact(test::make_config(test::ConfigSpec{}));
-  EXPECT_EQ(hsa_runtime_load_artifact(rt, bytes.data(), bytes.size()), HSA_STATUS_OUT_OF_MEMORY);
-  EXPECT_NE(std::string(hsa_last_error_message()).find("but 4.00 KiB are available (host_memory_limit_bytes)"),
+  EXPECT_EQ(hsattn_runtime_load_artifact(rt, bytes.data(), bytes.size()), HSATTN_STATUS_OUT_OF_MEMORY);
+  EXPECT_NE(std::string(hsattn_last_error_message()).find("but 4.00 KiB are available (host_memory_limit_bytes)"),
             std::string::npos)
-      << hsa_last_error_message();
-  hsa_runtime_destroy(rt);
+      << hsattn_last_error_message();
+  hsattn_runtime_destroy(rt);
 }
 
 // A token count that wraps the length around 2^64 used to pass the room

@@ -14,7 +14,7 @@
 #include <fstream>
 #include <functional>
 
-#include "hsa/hsa_runtime.h"
+#include "hsa/hsattn.h"
 #include "hsa/runtime.hpp"
 #include "hsa/sha256.h"
 #include "test_artifact.h"
@@ -210,41 +210,41 @@ TEST(TrustModel, CApiPinsFilesAndBytes) {
     std::ofstream file(path, std::ios::binary);
     file.write(reinterpret_cast<const char*>(o.bytes.data()), std::streamsize(o.bytes.size()));
   }
-  hsa_runtime_options options;
-  hsa_runtime_options_init(&options);
-  options.backend = HSA_BACKEND_CPU;
-  auto with_runtime = [&](const std::function<hsa_status_t(hsa_runtime*)>& body) {
-    hsa_runtime* rt = nullptr;
-    EXPECT_EQ(hsa_runtime_create(&options, &rt), HSA_STATUS_OK);
-    const hsa_status_t s = body(rt);
-    hsa_runtime_destroy(rt);
+  hsattn_runtime_options options;
+  hsattn_runtime_options_init(&options);
+  options.backend = HSATTN_BACKEND_CPU;
+  auto with_runtime = [&](const std::function<hsattn_status_t(hsattn_runtime*)>& body) {
+    hsattn_runtime* rt = nullptr;
+    EXPECT_EQ(hsattn_runtime_create(&options, &rt), HSATTN_STATUS_OK);
+    const hsattn_status_t s = body(rt);
+    hsattn_runtime_destroy(rt);
     return s;
   };
-  EXPECT_EQ(with_runtime([&](hsa_runtime* rt) {
-              return hsa_runtime_load_artifact_file_checked(rt, path.c_str(), o.digest.c_str());
+  EXPECT_EQ(with_runtime([&](hsattn_runtime* rt) {
+              return hsattn_runtime_load_artifact_file_checked(rt, path.c_str(), o.digest.c_str());
             }),
-            HSA_STATUS_OK);
+            HSATTN_STATUS_OK);
   std::string wrong = o.digest;
   wrong[0] = wrong[0] == '0' ? '1' : '0';
-  EXPECT_EQ(with_runtime([&](hsa_runtime* rt) {
-              return hsa_runtime_load_artifact_file_checked(rt, path.c_str(), wrong.c_str());
+  EXPECT_EQ(with_runtime([&](hsattn_runtime* rt) {
+              return hsattn_runtime_load_artifact_file_checked(rt, path.c_str(), wrong.c_str());
             }),
-            HSA_STATUS_INVALID_ARTIFACT);
-  EXPECT_NE(std::string(hsa_last_error_message()).find(o.digest + " is not the pinned " + wrong), std::string::npos)
-      << hsa_last_error_message();
-  EXPECT_NE(std::string(hsa_last_error_message()).find(path + ": "), std::string::npos) << hsa_last_error_message();
-  EXPECT_EQ(with_runtime([&](hsa_runtime* rt) {
-              return hsa_runtime_load_artifact_file_checked(rt, path.c_str(), nullptr);
+            HSATTN_STATUS_INVALID_ARTIFACT);
+  EXPECT_NE(std::string(hsattn_last_error_message()).find(o.digest + " is not the pinned " + wrong), std::string::npos)
+      << hsattn_last_error_message();
+  EXPECT_NE(std::string(hsattn_last_error_message()).find(path + ": "), std::string::npos) << hsattn_last_error_message();
+  EXPECT_EQ(with_runtime([&](hsattn_runtime* rt) {
+              return hsattn_runtime_load_artifact_file_checked(rt, path.c_str(), nullptr);
             }),
-            HSA_STATUS_INVALID_ARGUMENT);
-  EXPECT_EQ(with_runtime([&](hsa_runtime* rt) {
-              return hsa_runtime_load_artifact_checked(rt, o.bytes.data(), o.bytes.size(), o.digest.c_str());
+            HSATTN_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(with_runtime([&](hsattn_runtime* rt) {
+              return hsattn_runtime_load_artifact_checked(rt, o.bytes.data(), o.bytes.size(), o.digest.c_str());
             }),
-            HSA_STATUS_OK);
-  EXPECT_EQ(with_runtime([&](hsa_runtime* rt) {
-              return hsa_runtime_load_artifact_checked(rt, o.bytes.data(), o.bytes.size(), "not a digest");
+            HSATTN_STATUS_OK);
+  EXPECT_EQ(with_runtime([&](hsattn_runtime* rt) {
+              return hsattn_runtime_load_artifact_checked(rt, o.bytes.data(), o.bytes.size(), "not a digest");
             }),
-            HSA_STATUS_INVALID_ARGUMENT);
+            HSATTN_STATUS_INVALID_ARGUMENT);
   ::unlink(path.c_str());
 }
 

@@ -1,13 +1,13 @@
 // Status: the error value every runtime call returns (no exception crosses the API).
-#ifndef HSA_STATUS_HPP
-#define HSA_STATUS_HPP
+#ifndef HSATTN_STATUS_HPP
+#define HSATTN_STATUS_HPP
 
 #include <string>
 #include <utility>
 
 namespace hsa {
 
-// Values are those of hsa_status_t in hsa_runtime.h.
+// Values are those of hsattn_status_t in hsattn.h.
 enum class StatusCode : int {
   Ok = 0,
   InvalidArgument = 1,   // bad pointer, shape, id or option
@@ -41,8 +41,8 @@ class [[nodiscard]] Status {
 
 #define HSA_RETURN_IF_ERROR(expr)          \
   do {                                     \
-    ::hsa::Status hsa_status_ = (expr);    \
-    if (!hsa_status_.is_ok()) return hsa_status_; \
+    ::hsa::Status hsa_return_status_ = (expr);    \
+    if (!hsa_return_status_.is_ok()) return hsa_return_status_; \
   } while (0)
 
-#endif  // HSA_STATUS_HPP
+#endif  // HSATTN_STATUS_HPP

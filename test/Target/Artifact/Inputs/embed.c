@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hsa/hsa_runtime.h"
+#include "hsa/hsattn.h"
 
 enum { kTokens = 300, kKvHeads = 8, kQHeads = 64, kDim = 128 };
 
@@ -29,15 +29,15 @@ static void fill(uint16_t* data, size_t count) {
 }
 
 int main(void) {
-  hsa_runtime_options options;
-  hsa_runtime_options_init(&options);
-  options.backend = HSA_BACKEND_CPU;
+  hsattn_runtime_options options;
+  hsattn_runtime_options_init(&options);
+  options.backend = HSATTN_BACKEND_CPU;
   options.max_batch = 2;
   options.max_context_tokens = 512;
-  hsa_runtime* rt = NULL;
-  if (hsa_runtime_create(&options, &rt) != HSA_STATUS_OK ||
-      hsa_runtime_load_artifact(rt, hsa_artifact_gqa8, hsa_artifact_gqa8_size) != HSA_STATUS_OK) {
-    printf("load failed: %s\n", hsa_last_error_message());
+  hsattn_runtime* rt = NULL;
+  if (hsattn_runtime_create(&options, &rt) != HSATTN_STATUS_OK ||
+      hsattn_runtime_load_artifact(rt, hsa_artifact_gqa8, hsa_artifact_gqa8_size) != HSATTN_STATUS_OK) {
+    printf("load failed: %s\n", hsattn_last_error_message());
     return 1;
   }
   srand(7);
@@ -47,11 +47,11 @@ int main(void) {
   fill(k, (size_t)kTokens * kKvHeads * kDim);
   fill(v, (size_t)kTokens * kKvHeads * kDim);
   fill(q, kQHeads * kDim);
-  hsa_request_id id;
-  hsa_step_stats stats;
-  if (hsa_request_create(rt, &id) != HSA_STATUS_OK || hsa_prefill(rt, id, k, v, kTokens) != HSA_STATUS_OK ||
-      hsa_decode_step(rt, &id, 1, q, o, &stats) != HSA_STATUS_OK) {
-    printf("step failed: %s\n", hsa_last_error_message());
+  hsattn_request_id id;
+  hsattn_step_stats stats;
+  if (hsattn_request_create(rt, &id) != HSATTN_STATUS_OK || hsattn_prefill(rt, id, k, v, kTokens) != HSATTN_STATUS_OK ||
+      hsattn_decode_step(rt, &id, 1, q, o, &stats) != HSATTN_STATUS_OK) {
+    printf("step failed: %s\n", hsattn_last_error_message());
     return 1;
   }
   double norm = 0;
@@ -64,18 +64,18 @@ int main(void) {
     norm += (double)x * x;
   }
   printf("embedded artifact on %s: %llu units selected, %llu misses, output norm > 0: %s\n",
-         hsa_runtime_backend_name(rt), (unsigned long long)stats.units_selected,
+         hsattn_runtime_backend_name(rt), (unsigned long long)stats.units_selected,
          (unsigned long long)stats.misses, norm > 0 ? "yes" : "no");
 
   unsigned char* bad = malloc(hsa_artifact_gqa8_size);
   memcpy(bad, hsa_artifact_gqa8, hsa_artifact_gqa8_size);
   bad[hsa_artifact_gqa8_size / 2] ^= 0x40;
-  hsa_runtime* rt2 = NULL;
-  hsa_runtime_create(&options, &rt2);
-  hsa_status_t status = hsa_runtime_load_artifact(rt2, bad, hsa_artifact_gqa8_size);
-  printf("corrupted copy: %s\n", hsa_status_message(status));
-  hsa_runtime_destroy(rt2);
-  hsa_runtime_destroy(rt);
+  hsattn_runtime* rt2 = NULL;
+  hsattn_runtime_create(&options, &rt2);
+  hsattn_status_t status = hsattn_runtime_load_artifact(rt2, bad, hsa_artifact_gqa8_size);
+  printf("corrupted copy: %s\n", hsattn_status_message(status));
+  hsattn_runtime_destroy(rt2);
+  hsattn_runtime_destroy(rt);
   free(bad);
   free(k);
   free(v);
