@@ -105,6 +105,7 @@ Status preset(const std::string& name, Params* out) {
     p.topics = 8;
     p.key_noise = 0.3f;
     p.needles = 0;
+    p.recent_strength = 2.0f;
   } else if (name == "needles") {
     p.needles = 0;
     p.needle_distances = {1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072};
@@ -121,7 +122,7 @@ Status preset(const std::string& name, Params* out) {
     p.key_noise = 0.5f;
     p.needles = 0;
     p.sink_strength = 20.0f;
-    p.recent_strength = 4.0f;
+    p.recent_strength = 2.0f;
     p.recent_scale = 256.0f;
   } else {
     return Status(StatusCode::InvalidArgument,
@@ -193,7 +194,10 @@ class Synthetic : public Workload {
           r.segments.push_back(Segment{t, uint32_t(r.aux.uniform() * p_.topics)});
           t += uint64_t(p_.topic_segment * (0.5 + r.aux.uniform()));
         }
-        r.topic = r.segments.empty() ? 0 : r.segments.back().topic;
+        // The queries return to an earlier topic: not the one the prompt ends on.
+        const uint32_t last = r.segments.empty() ? 0 : r.segments.back().topic;
+        const uint32_t other = uint32_t(r.aux.uniform() * (p_.topics - 1));
+        r.topic = p_.topics == 1 ? 0 : other >= last ? other + 1 : other;
         reset_topic_queries(r);
       }
       requests_.push_back(std::move(r));
@@ -252,7 +256,7 @@ class Synthetic : public Workload {
     const uint32_t D = d_.head_dim;
     if (p_.topics && r.steps > 0 && r.steps % p_.topic_switch_every == 0) {
       const uint32_t other = uint32_t(r.aux.uniform() * (p_.topics - 1));
-      r.topic = other >= r.topic ? other + 1 : other;
+      r.topic = p_.topics == 1 ? 0 : other >= r.topic ? other + 1 : other;
       reset_topic_queries(r);
     }
     ++r.steps;

@@ -22,9 +22,9 @@
 //                  measure in real keys. Per-channel min/max bounds (Quest)
 //                  are dominated by these channels' spread.
 //   topics         low-rank keys: 8 topic vectors per KV head, the prompt in
-//                  segments of ~1024 tokens each on one topic, small noise; the
-//                  queries follow one topic and switch to an earlier one every
-//                  4 decode steps. Mass sits on a few thousand far tokens that
+//                  segments of ~1024 tokens each on one topic, small noise, weak
+//                  recency; the queries follow a topic the prompt does not end
+//                  on and switch to another every 4 decode steps. Mass sits on a few thousand far tokens that
 //                  only content-based selection finds, and the switches test
 //                  the LRU buffer (hit rate, top-k overlap).
 //   needles        weak background, sinks, and one strongly attended token

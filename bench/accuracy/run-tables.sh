@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Reproduces every number and plot of docs/ACCURACY.md on this machine (CPU
+# reference backend; 2 cores: about 15 minutes at 32K, 25 at 128K).
+#   bench/accuracy/run-tables.sh [BIN=build/runtime] [which=32K|128K|all]
+set -euo pipefail
+BIN=${1:-build/runtime}
+WHICH=${2:-all}
+RESULTS=bench/accuracy/results
+mkdir -p "$RESULTS" docs/accuracy
+if [ "$WHICH" = 32K ] || [ "$WHICH" = all ]; then
+  "$BIN/hsa-accuracy" --workload=drift,topics,llm,needles,sinks-recency --context=32K \
+    --budgets=512,1024,2048,4096 --steps=8 --csv="$RESULTS/rows-32K.csv" > "$RESULTS/table-32K.md"
+fi
+if [ "$WHICH" = 128K ] || [ "$WHICH" = all ]; then
+  "$BIN/hsa-accuracy" --workload=drift,topics,llm --context=128K \
+    --budgets=512,1024,2048,4096 --steps=4 --csv="$RESULTS/rows-128K.csv" > "$RESULTS/table-128K.md"
+fi
+python3 bench/accuracy/plot.py "$RESULTS"/rows-*.csv --out docs/accuracy --hit-budget 2048
