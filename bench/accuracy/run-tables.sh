@@ -10,9 +10,11 @@ mkdir -p "$RESULTS" docs/accuracy
 if [ "$WHICH" = 32K ] || [ "$WHICH" = all ]; then
   "$BIN/hsa-accuracy" --workload=drift,topics,llm,needles,sinks-recency --context=32K \
     --budgets=512,1024,2048,4096 --steps=8 --csv="$RESULTS/rows-32K.csv" > "$RESULTS/table-32K.md"
+  "$BIN/hsa-accuracy" --workload=llm --temperature=0.5 --context=32K \
+    --budgets=512,1024,2048,4096 --steps=8 --csv="$RESULTS/rows-32K-llm-t0.5.csv" > "$RESULTS/table-32K-llm-t0.5.md"
 fi
 if [ "$WHICH" = 128K ] || [ "$WHICH" = all ]; then
   "$BIN/hsa-accuracy" --workload=drift,topics,llm --context=128K \
     --budgets=512,1024,2048,4096 --steps=4 --csv="$RESULTS/rows-128K.csv" > "$RESULTS/table-128K.md"
 fi
-python3 bench/accuracy/plot.py "$RESULTS"/rows-*.csv --out docs/accuracy --hit-budget 2048
+python3 bench/accuracy/plot.py "$RESULTS"/rows-32K.csv "$RESULTS"/rows-128K.csv --out docs/accuracy --hit-budget 2048

@@ -57,6 +57,7 @@ const char* kUsage =
     "  --clusters=M        ClusterKV's clusters at prefill (default 64; 4 k-means rounds)\n"
     "  --jobs=N            configurations run in parallel (default 2)\n"
     "  --csv=PATH          also write one CSV row per configuration (bench/accuracy/plot.py reads it)\n"
+    "  --write-trace=PATH  write the workload (one, at one context) as a trace file and stop\n"
     "  --quiet             no progress on stderr\n"
     "\n"
     "exit status: 0 ok, 2 bad options (unknown preset or algorithm, a budget larger than the\n"
@@ -76,6 +77,7 @@ struct Options {
   bool request_scope = false;
   uint32_t clusters = 64, jobs = 2;
   std::string csv;
+  std::string write_trace;  // write the (one) workload as a trace instead of evaluating
   bool quiet = false, help = false;
 };
 
@@ -192,12 +194,17 @@ std::string parse_options(int argc, char** argv, Options* o) {
       problem = number(&o->jobs, 1, 64);
     } else if (key == "--csv") {
       o->csv = value;
+    } else if (key == "--write-trace") {
+      if (value.empty()) problem = "--write-trace needs a path";
+      o->write_trace = value;
     } else {
       problem = "unknown option " + key;
     }
     if (!problem.empty()) return problem;
   }
   if (o->q_heads % o->kv_heads != 0) return "--q-heads must be a multiple of --kv-heads";
+  if (!o->write_trace.empty() && (o->workloads.size() != 1 || o->contexts.size() != 1))
+    return "--write-trace writes one workload at one context";
   return "";
 }
 
@@ -363,7 +370,7 @@ int run(const Options& o) {
       if (!o.context_given) contexts = {h.prompt_tokens};
     }
     for (uint64_t context : contexts) {
-      for (uint64_t budget : o.budgets) {
+      for (uint64_t budget : o.write_trace.empty() ? o.budgets : std::vector<uint64_t>{}) {
         const Status s = accuracy::check_budget(budget, context, o.page, 3);
         if (!s.is_ok()) {
           std::fprintf(stderr, "hsa-accuracy: --budgets: %s\n", s.message().c_str());
@@ -403,6 +410,19 @@ int run(const Options& o) {
       c.vf.resize(c.v.size());
       for (size_t i = 0; i < c.k.size(); ++i) c.kf[i] = kv_to_float(c.k[i], dims.dtype);
       for (size_t i = 0; i < c.v.size(); ++i) c.vf[i] = kv_to_float(c.v[i], dims.dtype);
+      if (!o.write_trace.empty()) {
+        std::vector<float> qf(c.q.size());
+        for (size_t i = 0; i < c.q.size(); ++i) qf[i] = kv_to_float(c.q[i], dims.dtype);
+        status = workload::write_trace(o.write_trace, dims, context, o.steps, c.kf, c.vf, qf);
+        if (!status.is_ok()) {
+          std::fprintf(stderr, "hsa-accuracy: %s\n", status.message().c_str());
+          return 3;
+        }
+        std::printf("wrote %s: %s, %llu-token prompt, %u steps (Hq %u, Hkv %u, D %u)\n", o.write_trace.c_str(),
+                    w->describe().c_str(), (unsigned long long)context, o.steps, dims.q_heads, dims.kv_heads,
+                    dims.head_dim);
+        return 0;
+      }
       c.dense.resize(o.steps);
       std::vector<float> qf(row_q);
       for (uint32_t t = 0; t < o.steps; ++t) {
