@@ -5,8 +5,11 @@
 # (median over the repetitions of hsa-table.py's per-run median) and B/A.
 #   bench/hsa-ab.sh HSA_RUN ART_A ART_B OUT_DIR [SHAPES] [REPS]
 # SHAPES: "batch:context:steps ..." (default: the Llama-3-8B bench shapes).
+# RUN_B=PATH runs B with another hsa-run (e.g. a runtime of another commit,
+# for an artifact of another format version); A and B need distinct names.
 set -u
 RUN=$1 A=$2 B=$3 OUT=$4
+RUN_B=${RUN_B:-$RUN}
 SHAPES=${5:-"1:32K:64 8:32K:64 64:32K:24 1:128K:64 8:128K:32"}
 REPS=${6:-2}
 mkdir -p "$OUT"
@@ -15,7 +18,8 @@ for shape in $SHAPES; do
   for rep in $(seq 1 "$REPS"); do
     for art in "$A" "$B"; do
       tag="$(basename "$art" .hsa)_b${b}_${ctx}_r${rep}"
-      timeout 300 "$RUN" "$art" --backend=cuda --quiet --batch="$b" --context="$ctx" --steps="$steps" \
+      run=$RUN; [ "$art" = "$B" ] && run=$RUN_B
+      timeout 300 "$run" "$art" --backend=cuda --quiet --batch="$b" --context="$ctx" --steps="$steps" \
         --graph --seed=7 --json="$OUT/$tag.json" > "$OUT/$tag.txt" 2>&1 || echo "FAIL $tag (rc $?)"
     done
   done
