@@ -25,7 +25,7 @@ export LC_ALL=C
     printf '\n\n==> %s <==\n' "$f"
     cat -- "$f"
   done
-} | head -c $((MAX_MB * 1024 * 1024)) > "$tmp"
+} 2>/dev/null | head -c $((MAX_MB * 1024 * 1024)) > "$tmp" || true  # head closing the pipe ends the producer
 # Text only: bytes outside printable ASCII, tab and newline become spaces.
 tr -c '\11\12\40-\176' ' ' < "$tmp" | xz -T2 -6 > "$OUT"
 echo "corpus: $OUT, $(stat -c %s "$OUT") bytes compressed from $(stat -c %s "$tmp"), sha256 $(sha256sum "$OUT" | cut -d' ' -f1)"

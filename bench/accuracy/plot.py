@@ -32,11 +32,19 @@ def main():
     ap.add_argument("csv", nargs="+")
     ap.add_argument("--out", required=True)
     ap.add_argument("--hit-budget", type=int, default=2048)
+    ap.add_argument("--hit-csv", nargs="*", default=None,
+                    help="rows for the hit-rate plots (default: the same rows; longer runs show more reuse)")
     args = ap.parse_args()
-    rows = []
-    for path in args.csv:
-        with open(path) as f:
-            rows += list(csv.DictReader(f))
+
+    def read(paths):
+        out = []
+        for path in paths:
+            with open(path) as f:
+                out += [r for r in csv.DictReader(f) if None not in r.values()]
+        return out
+
+    rows = read(args.csv)
+    hit_rows = read(args.hit_csv) if args.hit_csv else rows
     if not rows:
         sys.exit("no rows")
     os.makedirs(args.out, exist_ok=True)
@@ -53,6 +61,9 @@ def main():
                 color, marker, line = STYLE.get(alg, ("gray", ".", "-"))
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], line, color=color, marker=marker, label=alg)
             ax.set_xscale("log", base=2)
+            budgets = sorted({int(r["budget_tokens"]) for r in at if r["workload"] == w})
+            ax.set_xticks(budgets, [str(b) for b in budgets])
+            ax.minorticks_off()
             ax.set_title(f"{w}, {label} context")
             ax.set_xlabel("budget (tokens)")
             ax.set_ylim(0, 1.05)
@@ -65,10 +76,15 @@ def main():
         plt.close(fig)
         print("wrote", path)
 
-        fig, axes = plt.subplots(1, len(workloads), figsize=(4.2 * len(workloads), 3.6), squeeze=False)
-        for ax, w in zip(axes[0], workloads):
-            for alg in dict.fromkeys(r["algorithm"] for r in at):
-                sel = [r for r in at if r["workload"] == w and r["algorithm"] == alg
+        hat = [r for r in hit_rows if int(r["context"]) == context]
+        hit_workloads = list(dict.fromkeys(r["workload"] for r in hat))
+        if not hat:
+            continue
+        steps = max(int(r["steps"]) for r in hat)
+        fig, axes = plt.subplots(1, len(hit_workloads), figsize=(4.2 * len(hit_workloads), 3.6), squeeze=False)
+        for ax, w in zip(axes[0], hit_workloads):
+            for alg in dict.fromkeys(r["algorithm"] for r in hat):
+                sel = [r for r in hat if r["workload"] == w and r["algorithm"] == alg
                        and int(r["budget_tokens"]) == args.hit_budget]
                 if not sel:
                     continue
@@ -78,7 +94,8 @@ def main():
                         color=color, marker=marker, label=alg)
             ax.set_xscale("log", base=2)
             ax.set_xticks([1, 2, 4], ["1x", "2x", "4x"])
-            ax.set_title(f"{w}, {label}, budget {args.hit_budget}")
+            ax.minorticks_off()
+            ax.set_title(f"{w}, {label}, budget {args.hit_budget}, {steps} steps", fontsize=10)
             ax.set_xlabel("LRU buffer (x budget)")
             ax.grid(alpha=0.3)
         axes[0][0].set_ylabel("hit rate after the first step")

@@ -17,4 +17,11 @@ if [ "$WHICH" = 128K ] || [ "$WHICH" = all ]; then
   "$BIN/hsa-accuracy" --workload=drift,topics,llm --context=128K \
     --budgets=512,1024,2048,4096 --steps=4 --csv="$RESULTS/rows-128K.csv" > "$RESULTS/table-128K.md"
 fi
-python3 bench/accuracy/plot.py "$RESULTS"/rows-32K.csv "$RESULTS"/rows-128K.csv --out docs/accuracy --hit-budget 2048
+# The Debian python3-matplotlib (scripts/setup.sh) is /usr/bin/python3's; another python3 may come first.
+PY=python3
+for candidate in python3 /usr/bin/python3; do
+  if "$candidate" -c 'import matplotlib' 2>/dev/null; then PY=$candidate; break; fi
+done
+python3 bench/accuracy/summarize.py "$RESULTS"/rows-32K.csv "$RESULTS"/rows-32K-llm-t0.5.csv "$RESULTS"/rows-128K.csv \
+  > "$RESULTS/summary.md"
+"$PY" bench/accuracy/plot.py "$RESULTS"/rows-32K.csv "$RESULTS"/rows-128K.csv --out docs/accuracy --hit-budget 2048

@@ -510,6 +510,7 @@ int run(const Options& o) {
                     fixed(token_mass).c_str());
       }
       std::fflush(stdout);
+      if (csv) std::fflush(csv);
     }
   }
   if (csv) std::fclose(csv);

@@ -151,11 +151,7 @@ class Synthetic : public Workload {
       for (uint32_t h = 0; h < d_.kv_heads; ++h) {
         float* dir = &r.direction[size_t(h) * D];
         random_unit(r.rng, dir);
-        if (p_.rope) {  // matching content in the slow pairs: fast ones are down-weighted
-          for (uint32_t i = 0; i < D; ++i)
-            if (fast_pair(i % (D / 2))) dir[i] *= p_.rope_high_frequency_weight;
-          normalize(dir);
-        }
+        slow_weighted(dir);
       }
       r.query.resize(size_t(d_.q_heads) * D);
       std::vector<float> offset(D);
@@ -188,7 +184,10 @@ class Synthetic : public Workload {
       }
       if (p_.topics) {
         r.topic_vectors.resize(size_t(d_.kv_heads) * p_.topics * D);
-        for (uint32_t i = 0; i < d_.kv_heads * p_.topics; ++i) random_unit(r.aux, &r.topic_vectors[size_t(i) * D]);
+        for (uint32_t i = 0; i < d_.kv_heads * p_.topics; ++i) {
+          random_unit(r.aux, &r.topic_vectors[size_t(i) * D]);
+          slow_weighted(&r.topic_vectors[size_t(i) * D]);
+        }
         uint64_t t = 0;
         while (t < prompts[b]) {
           r.segments.push_back(Segment{t, uint32_t(r.aux.uniform() * p_.topics)});
@@ -309,6 +308,15 @@ class Synthetic : public Workload {
   bool fast_pair(uint32_t i) const {
     const double wavelength = 2.0 * M_PI * std::pow(p_.rope_theta, 2.0 * double(i) / double(d_.head_dim));
     return wavelength < 8192.0;
+  }
+  // With RoPE, matching content lives in the slow pairs: the fast ones of a
+  // direction (sinks, needles, recency) or topic are down-weighted.
+  void slow_weighted(float* x) const {
+    if (!p_.rope) return;
+    const uint32_t D = d_.head_dim;
+    for (uint32_t i = 0; i < D; ++i)
+      if (fast_pair(i % (D / 2))) x[i] *= p_.rope_high_frequency_weight;
+    normalize(x);
   }
   const float* topic_vector(const Request& r, uint32_t h, uint32_t topic) const {
     return &r.topic_vectors[(size_t(h) * p_.topics + topic) * d_.head_dim];
