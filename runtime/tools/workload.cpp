@@ -204,7 +204,7 @@ class Synthetic : public Workload {
   }
 
   std::string describe() const override {
-    return p_.temperature == 1.0f ? p_.name : format_text("%s, temperature %g", p_.name.c_str(), p_.temperature);
+    return p_.temperature == 1.0f ? p_.name : format_text("%s at temperature %g", p_.name.c_str(), p_.temperature);
   }
 
   void prompt(size_t b, uint64_t first, uint64_t count, std::vector<uint16_t>* k, std::vector<uint16_t>* v) override {
