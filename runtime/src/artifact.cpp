@@ -213,7 +213,6 @@ class Verifier {
     if ((format == PageTableFormat::FlashAttnBlockTable || format == PageTableFormat::FlashInferCsr) &&
         SelectionScope(c.scope) != SelectionScope::Request)
       return bad("FlashAttention/FlashInfer page tables need scope 'request'");
-    if (c.reserved != 0) return bad("reserved field is not 0");
     *out = c;
     return Status::ok();
   }
@@ -221,6 +220,7 @@ class Verifier {
   // The package the config names, and its parameter block.
   Status check_algorithm(Artifact* out) {
     std::string name;
+    HSA_RETURN_IF_ERROR(string_at(out->config.name, "layer config name", &out->name));
     HSA_RETURN_IF_ERROR(string_at(out->config.algorithm, "layer config algorithm name", &name));
     out->algorithm = find_algorithm(name);
     if (!out->algorithm)

@@ -63,6 +63,7 @@ struct ArtifactPlan {
 
 struct Artifact {
   artifact::LayerConfigRecord config{};
+  std::string name;  // the layer's name, config.name ("" when unnamed)
   const AlgorithmPackage* algorithm = nullptr;  // the package config.algorithm names
   AlgorithmParams params;
   std::string chip;

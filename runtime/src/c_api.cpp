@@ -1,6 +1,7 @@
 // The C API: handles wrap hsa::Runtime; statuses map 1:1 onto hsattn_status_t.
 #include "hsa/hsattn.h"
 
+#include <cstddef>
 #include <cstring>
 #include <new>
 #include <string>
@@ -10,7 +11,22 @@
 
 struct hsattn_runtime {
   std::unique_ptr<hsa::Runtime> runtime;
+  // The loaded layer, kept from the load on (the contract orders the load
+  // before every other call): its strings are what
+  // hsattn_runtime_get_layer_config hands out, valid until destroy.
+  bool has_layer = false;
+  hsa::LayerInfo layer;
 };
+
+// The first version of hsattn_layer_config ends after `flags`; callers of
+// that version pass at least this size. Fields are only appended.
+constexpr size_t kLayerConfigV1Size = offsetof(hsattn_layer_config, flags) + sizeof(uint32_t);
+static_assert(sizeof(void*) != 8 || sizeof(hsattn_layer_config) == 96, "hsattn_layer_config's LP64 layout is fixed");
+static_assert(int(HSATTN_DTYPE_F16) == int(hsa::artifact::KvDtype::F16) &&
+                  int(HSATTN_SCOPE_KV_HEAD) == int(hsa::artifact::SelectionScope::KvHead) &&
+                  int(HSATTN_PAGE_TABLE_TOKEN_INDICES) == int(hsa::artifact::PageTableFormat::TokenIndices) &&
+                  HSATTN_LAYER_VALUE_IS_KEY_PREFIX == hsa::artifact::kLayerFlagValueIsKeyPrefix,
+              "the C enums are the artifact's values");
 
 namespace {
 
@@ -62,6 +78,17 @@ hsattn_status_t guard(Body&& body) noexcept {
   } catch (...) {
     return fail(hsa::StatusCode::Internal, "internal error: an exception reached the C API");
   }
+}
+
+// A load's status; on success the handle keeps the layer for the config query.
+hsattn_status_t loaded(hsattn_runtime* handle, const hsa::Status& status) {
+  const hsattn_status_t result = record(status);
+  if (result == HSATTN_STATUS_OK) {
+    const hsattn_status_t info = record(handle->runtime->layer_info(&handle->layer));
+    if (info != HSATTN_STATUS_OK) return info;
+    handle->has_layer = true;
+  }
+  return result;
 }
 
 }  // namespace
@@ -139,14 +166,14 @@ hsattn_status_t hsattn_runtime_load_artifact_file(hsattn_runtime* runtime, const
   return guard([&]() -> hsattn_status_t {
     HSATTN_REQUIRE_RUNTIME(runtime);
     if (!path) return fail(hsa::StatusCode::InvalidArgument, "null artifact path");
-    return record(runtime->runtime->load_artifact_file(path));
+    return loaded(runtime, runtime->runtime->load_artifact_file(path));
   });
 }
 
 hsattn_status_t hsattn_runtime_load_artifact(hsattn_runtime* runtime, const void* data, size_t size) {
   return guard([&]() -> hsattn_status_t {
     HSATTN_REQUIRE_RUNTIME(runtime);
-    return record(runtime->runtime->load_artifact(data, size));
+    return loaded(runtime, runtime->runtime->load_artifact(data, size));
   });
 }
 
@@ -157,7 +184,7 @@ hsattn_status_t hsattn_runtime_load_artifact_file_checked(hsattn_runtime* runtim
     if (!sha256_hex)
       return fail(hsa::StatusCode::InvalidArgument,
                   "null expected SHA-256: give the artifact's digest, or use hsattn_runtime_load_artifact_file");
-    return record(runtime->runtime->load_artifact_file(path, sha256_hex));
+    return loaded(runtime, runtime->runtime->load_artifact_file(path, sha256_hex));
   });
 }
 
@@ -168,7 +195,53 @@ hsattn_status_t hsattn_runtime_load_artifact_checked(hsattn_runtime* runtime, co
     if (!sha256_hex)
       return fail(hsa::StatusCode::InvalidArgument,
                   "null expected SHA-256: give the artifact's digest, or use hsattn_runtime_load_artifact");
-    return record(runtime->runtime->load_artifact(data, size, sha256_hex));
+    return loaded(runtime, runtime->runtime->load_artifact(data, size, sha256_hex));
+  });
+}
+
+hsattn_status_t hsattn_runtime_get_layer_config(const hsattn_runtime* runtime, hsattn_layer_config* config) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_RUNTIME(runtime);
+    if (!config) return fail(hsa::StatusCode::InvalidArgument, "null layer config output");
+    if (config->struct_size < kLayerConfigV1Size)
+      return record(hsa::Status(hsa::StatusCode::InvalidArgument,
+                                "hsattn_layer_config.struct_size " + std::to_string(config->struct_size) +
+                                    " is below the first version's " + std::to_string(kLayerConfigV1Size) +
+                                    ": set it to sizeof(hsattn_layer_config)"));
+    if (!runtime->has_layer) {
+      hsa::LayerInfo unused;
+      const hsattn_status_t status = record(runtime->runtime->layer_info(&unused));
+      return status != HSATTN_STATUS_OK ? status : fail(hsa::StatusCode::Internal, "layer config not kept at load");
+    }
+    const hsa::LayerInfo& l = runtime->layer;
+    hsattn_layer_config c;
+    std::memset(&c, 0, sizeof(c));
+    c.struct_size = sizeof(c);
+    c.name = l.name.c_str();
+    c.algorithm = l.algorithm.c_str();
+    c.max_batch = l.max_batch;
+    c.pool_pages = l.pool_pages;
+    c.max_context_tokens = l.max_context_tokens;
+    c.num_q_heads = l.num_q_heads;
+    c.num_kv_heads = l.num_kv_heads;
+    c.head_dim = l.head_dim;
+    c.value_dim = l.value_dim;
+    c.page_size = l.page_size;
+    c.budget_units = l.budget_units;
+    c.capacity_units = l.capacity_units;
+    c.sink_units = l.sink_units;
+    c.window_units = l.window_units;
+    c.kv_dtype = uint32_t(l.kv_dtype);
+    c.scope = uint32_t(l.scope);
+    c.page_table_format = uint32_t(l.page_table_format);
+    c.softmax_scale = l.softmax_scale;
+    c.flags = l.value_is_key_prefix ? HSATTN_LAYER_VALUE_IS_KEY_PREFIX : 0u;
+    // The fields of the caller's version that this runtime knows; the tail
+    // of a newer caller's struct is left as it was.
+    const size_t filled = config->struct_size < sizeof(c) ? config->struct_size : sizeof(c);
+    c.struct_size = filled;
+    std::memcpy(config, &c, filled);
+    return HSATTN_STATUS_OK;
   });
 }
 

@@ -302,6 +302,37 @@ Status Runtime::layer_config(artifact::LayerConfigRecord* config) const {
   });
 }
 
+Status Runtime::layer_info(LayerInfo* info) const {
+  return guarded([&]() -> Status {
+    if (!info) return invalid_argument("null layer info");
+    HSA_RETURN_IF_ERROR(impl_->require_loaded());
+    const Artifact& a = impl_->artifact;
+    const LayerShape& s = impl_->shape;
+    LayerInfo out;
+    out.name = a.name;
+    out.algorithm = s.algorithm ? s.algorithm->name() : "";
+    out.max_batch = s.batch;
+    out.max_context_tokens = s.max_tokens();
+    out.pool_pages = s.pool_pages;
+    out.num_q_heads = s.q_heads;
+    out.num_kv_heads = s.kv_heads;
+    out.head_dim = s.head_dim;
+    out.value_dim = s.value_dim;
+    out.page_size = s.page_size;
+    out.budget_units = s.budget;
+    out.capacity_units = s.capacity;
+    out.sink_units = s.sinks;
+    out.window_units = s.window;
+    out.kv_dtype = s.dtype;
+    out.scope = artifact::SelectionScope(a.config.scope);
+    out.page_table_format = artifact::PageTableFormat(a.config.page_table_format);
+    out.softmax_scale = s.scale;
+    out.value_is_key_prefix = !s.has_separate_v;
+    *info = std::move(out);
+    return Status::ok();
+  });
+}
+
 Status Runtime::create_request(RequestId* id) {
   return guarded([&]() -> Status {
     if (!id) return invalid_argument("null request id output");

@@ -13,3 +13,11 @@ hsattn_status_t hsattn_test_create_with_backend(int backend, hsattn_runtime** ru
 }
 
 const char* hsattn_test_status_message(int status) { return hsattn_status_message((hsattn_status_t)status); }
+
+/* The layer-config query as C fills it in. */
+unsigned hsattn_test_layer_page_size(const hsattn_runtime* runtime) {
+  hsattn_layer_config config;
+  config.struct_size = sizeof config;
+  if (hsattn_runtime_get_layer_config(runtime, &config) != HSATTN_STATUS_OK) return 0;
+  return config.page_size;
+}

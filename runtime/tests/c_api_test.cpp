@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "hsa/hsattn.h"
 #include "test_support.h"
@@ -229,6 +230,7 @@ TEST(CApi, UnknownAlgorithmsSayWhy) {
 
 extern "C" hsattn_status_t hsattn_test_create_with_backend(int backend, hsattn_runtime** runtime);
 extern "C" const char* hsattn_test_status_message(int status);
+extern "C" unsigned hsattn_test_layer_page_size(const hsattn_runtime* runtime);
 
 namespace hsa {
 namespace {
@@ -259,6 +261,125 @@ TEST(CApi, UnknownEnumValuesFromCAreRefused) {
   const Status status = Runtime::create(options, &runtime);
   EXPECT_EQ(status.code(), StatusCode::InvalidArgument) << status.message();
   EXPECT_NE(status.message().find("unknown backend 77"), std::string::npos) << status.message();
+}
+
+}  // namespace
+}  // namespace hsa
+
+#include "test_artifact.h"
+
+namespace hsa {
+namespace {
+
+// The loaded layer's config through the C API: every field, the strings, the
+// sizes the runtime chose, and struct_size for callers of other versions.
+TEST(CApi, LayerConfigQuery) {
+  hsattn_runtime_options options;
+  hsattn_runtime_options_init(&options);
+  options.backend = HSATTN_BACKEND_CPU;
+  options.max_batch = 3;
+  options.max_context_tokens = 1000;  // 63 pages of 16: 1008 tokens
+  hsattn_runtime* rt = nullptr;
+  ASSERT_EQ(hsattn_runtime_create(&options, &rt), HSATTN_STATUS_OK) << hsattn_last_error_message();
+
+  hsattn_layer_config config;
+  std::memset(&config, 0, sizeof(config));
+  config.struct_size = sizeof(config);
+  EXPECT_EQ(hsattn_runtime_get_layer_config(rt, &config), HSATTN_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(hsattn_last_error_message()).find("no artifact loaded"), std::string::npos)
+      << hsattn_last_error_message();
+
+  artifact::LayerConfigRecord record = artifact::default_test_config();
+  record.kv_dtype = uint32_t(artifact::KvDtype::F16);
+  const std::vector<uint8_t> bytes = artifact::make_test_artifact(record);
+  ASSERT_EQ(hsattn_runtime_load_artifact(rt, bytes.data(), bytes.size()), HSATTN_STATUS_OK)
+      << hsattn_last_error_message();
+
+  ASSERT_EQ(hsattn_runtime_get_layer_config(rt, &config), HSATTN_STATUS_OK) << hsattn_last_error_message();
+  EXPECT_EQ(config.struct_size, sizeof(hsattn_layer_config));
+  EXPECT_STREQ(config.name, "test_layer");
+  EXPECT_STREQ(config.algorithm, "quest");
+  EXPECT_EQ(config.max_batch, 3u);
+  EXPECT_EQ(config.pool_pages, 3u * 63);
+  EXPECT_EQ(config.max_context_tokens, 1008u);
+  EXPECT_EQ(config.num_q_heads, record.num_q_heads);
+  EXPECT_EQ(config.num_kv_heads, record.num_kv_heads);
+  EXPECT_EQ(config.head_dim, record.head_dim);
+  EXPECT_EQ(config.value_dim, record.value_dim);
+  EXPECT_EQ(config.page_size, record.page_size);
+  EXPECT_EQ(config.budget_units, record.budget_units);
+  EXPECT_EQ(config.capacity_units, record.capacity_units);
+  EXPECT_EQ(config.sink_units, record.sink_units);
+  EXPECT_EQ(config.window_units, record.window_units);
+  EXPECT_EQ(config.kv_dtype, uint32_t(HSATTN_DTYPE_F16));
+  EXPECT_EQ(config.scope, record.scope);
+  EXPECT_EQ(config.page_table_format, uint32_t(HSATTN_PAGE_TABLE_NATIVE));
+  EXPECT_EQ(config.softmax_scale, record.softmax_scale);
+  EXPECT_EQ(config.flags, 0u);
+
+  // The C++ API says the same.
+  RuntimeOptions cpp_options;
+  cpp_options.backend = BackendKind::Cpu;
+  cpp_options.max_batch = 3;
+  cpp_options.max_context_tokens = 1000;
+  std::unique_ptr<Runtime> cpp;
+  ASSERT_TRUE(Runtime::create(cpp_options, &cpp).is_ok());
+  LayerInfo info;
+  EXPECT_EQ(cpp->layer_info(&info).code(), StatusCode::InvalidArgument);
+  ASSERT_TRUE(cpp->load_artifact(bytes.data(), bytes.size()).is_ok());
+  ASSERT_TRUE(cpp->layer_info(&info).is_ok());
+  EXPECT_EQ(info.name, "test_layer");
+  EXPECT_EQ(info.algorithm, "quest");
+  EXPECT_EQ(info.max_batch, 3u);
+  EXPECT_EQ(info.max_context_tokens, 1008u);
+  EXPECT_EQ(info.pool_pages, 3u * 63);
+  EXPECT_EQ(info.budget_units, record.budget_units);
+  EXPECT_EQ(info.kv_dtype, artifact::KvDtype::F16);
+  EXPECT_FALSE(info.value_is_key_prefix);
+  EXPECT_EQ(cpp->layer_info(nullptr).code(), StatusCode::InvalidArgument);
+
+  // A caller compiled against a newer, longer struct: the known prefix is
+  // filled, struct_size says how much, the tail is left alone.
+  struct Newer {
+    hsattn_layer_config v1;
+    uint64_t later_field;
+  } newer;
+  std::memset(&newer, 0, sizeof(newer));
+  newer.v1.struct_size = sizeof(newer);
+  newer.later_field = 0x5a5a5a5a5a5a5a5aull;
+  ASSERT_EQ(hsattn_runtime_get_layer_config(rt, &newer.v1), HSATTN_STATUS_OK);
+  EXPECT_EQ(newer.v1.struct_size, sizeof(hsattn_layer_config));
+  EXPECT_EQ(newer.v1.page_size, record.page_size);
+  EXPECT_EQ(newer.later_field, 0x5a5a5a5a5a5a5a5aull);
+
+  // Sizes below the first version, a null output or handle: statuses.
+  for (size_t size : {size_t(0), sizeof(size_t), sizeof(hsattn_layer_config) - 1}) {
+    hsattn_layer_config small;
+    std::memset(&small, 0, sizeof(small));
+    small.struct_size = size;
+    EXPECT_EQ(hsattn_runtime_get_layer_config(rt, &small), HSATTN_STATUS_INVALID_ARGUMENT) << size;
+    EXPECT_NE(std::string(hsattn_last_error_message()).find("struct_size " + std::to_string(size)), std::string::npos)
+        << hsattn_last_error_message();
+    EXPECT_EQ(small.name, nullptr);
+  }
+  EXPECT_EQ(hsattn_runtime_get_layer_config(rt, nullptr), HSATTN_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(hsattn_runtime_get_layer_config(nullptr, &config), HSATTN_STATUS_INVALID_ARGUMENT);
+  hsattn_runtime_destroy(rt);
+}
+
+// An artifact without a layer name (older compilers) reports "".
+TEST(CApi, UnnamedLayerHasAnEmptyName) {
+  Engine engine;
+  hsattn_layer_config config;
+  config.struct_size = sizeof(config);
+  ASSERT_EQ(hsattn_runtime_get_layer_config(engine.rt, &config), HSATTN_STATUS_OK) << hsattn_last_error_message();
+  EXPECT_STREQ(config.name, "");
+  EXPECT_STREQ(config.algorithm, "quest");
+  EXPECT_EQ(config.max_batch, 2u);
+  EXPECT_EQ(config.max_context_tokens, 256u);
+  EXPECT_EQ(config.budget_units, kBudget);
+  EXPECT_EQ(config.scope, uint32_t(HSATTN_SCOPE_KV_HEAD));
+  EXPECT_EQ(hsattn_test_layer_page_size(engine.rt), kPage);  // the same call compiled as C
 }
 
 }  // namespace

@@ -84,6 +84,7 @@ inline std::vector<uint8_t> make_test_artifact(const LayerConfigRecord& c, const
   ArtifactWriter w;
   w.set_layer_config(c);
   w.set_algorithm(algorithm.name, algorithm.params);
+  w.set_layer_name("test_layer");
   w.set_target(chip.c_str(), 80);
   w.add_documented_buffers(algorithm.buffers(c));
   using S = Symbol;

@@ -158,6 +158,7 @@ LogicalResult ArtifactBuilder::addConfig(LayerOp layer) {
     params.push_back(p.isString ? art::Param::string(p.name, p.stringValue)
                                 : art::Param::number(p.name, p.intValue));
   writer.set_algorithm(algorithm.getAlgorithmName().str(), params);
+  writer.set_layer_name(layer.getSymName().str());
   Attribute format = layer.getFormat();
   if (isa<NativeFormatAttr>(format))
     cfg.page_table_format = uint32_t(art::PageTableFormat::Native);

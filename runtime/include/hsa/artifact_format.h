@@ -98,7 +98,7 @@ struct LayerConfigRecord {
   uint32_t window_units;  // forced last units, >= 1
   float softmax_scale;  // > 0 (the compiler writes 1/sqrt(D) unless configured)
   uint32_t flags;  // kLayerFlag*
-  uint32_t reserved;  // must be 0
+  uint32_t name;  // string offset: the layer's name ("llama3_8b_attn"); 0 ("") when unnamed
 };
 static_assert(sizeof(LayerConfigRecord) == 64, "LayerConfigRecord layout");
 

@@ -175,8 +175,11 @@ class ArtifactWriter {
     return ref;
   }
 
-  // The config's `algorithm` field is written from set_algorithm's name.
+  // The config's `algorithm` and `name` fields are written from
+  // set_algorithm's and set_layer_name's strings.
   void set_layer_config(const LayerConfigRecord& cfg) { config_ = cfg; }
+  // The layer's name (the IR's symbol name); unnamed ("") by default.
+  void set_layer_name(const std::string& name) { name_ = name.empty() ? 0 : add_string(name); }
   const LayerConfigRecord& layer_config() const { return config_; }
   const std::string& algorithm_name() const { return algorithm_name_; }
   const std::vector<Param>& algorithm_params() const { return algorithm_params_; }
@@ -281,6 +284,7 @@ class ArtifactWriter {
     struct Piece { SectionKind kind; uint32_t record_size; const void* data; size_t size; };
     LayerConfigRecord config = config_;
     config.algorithm = algorithm_;
+    config.name = name_;
     const Piece pieces[kSectionKindCount] = {
         {SectionKind::Strings, 1, strings_.data(), strings_.size()},
         {SectionKind::Blobs, 1, blobs_.data(), blobs_.size()},
@@ -345,6 +349,7 @@ class ArtifactWriter {
   std::vector<uint8_t> blobs_;
   std::vector<std::pair<uint64_t, size_t>> blob_ranges_;  // (offset, size) of each distinct blob
   LayerConfigRecord config_{};
+  uint32_t name_ = 0;
   uint32_t algorithm_ = 0;  // string offset of the package name
   std::string algorithm_name_;
   std::vector<Param> algorithm_params_;

@@ -69,6 +69,46 @@ typedef struct hsattn_request_accounting {
   uint64_t host_bytes;
 } hsattn_request_accounting;
 
+/* The loaded layer (hsattn_runtime_get_layer_config). */
+typedef enum hsattn_dtype_t { HSATTN_DTYPE_BF16 = 0, HSATTN_DTYPE_F16 = 1 } hsattn_dtype_t;
+typedef enum hsattn_scope_t { HSATTN_SCOPE_REQUEST = 0, HSATTN_SCOPE_KV_HEAD = 1 } hsattn_scope_t;
+typedef enum hsattn_page_table_format_t {
+  HSATTN_PAGE_TABLE_NATIVE = 0,
+  HSATTN_PAGE_TABLE_FLASH_ATTN_BLOCK_TABLE = 1,
+  HSATTN_PAGE_TABLE_FLASHINFER_CSR = 2,
+  HSATTN_PAGE_TABLE_TOKEN_INDICES = 3
+} hsattn_page_table_format_t;
+#define HSATTN_LAYER_VALUE_IS_KEY_PREFIX 1u /* flags: MLA, V is the first value_dim dims of K */
+
+/* Fields are only ever appended. Set struct_size = sizeof(hsattn_layer_config)
+ * before the call: the runtime fills the fields that fit in struct_size (it
+ * must hold at least this first version's fields) and sets struct_size to the
+ * bytes it filled, so a caller compiled against a newer header knows which
+ * trailing fields an older runtime left alone. */
+typedef struct hsattn_layer_config {
+  size_t struct_size;
+  const char* name;       /* the layer's IR name ("llama3_8b_attn"); "" when the artifact has none */
+  const char* algorithm;  /* the algorithm package: "quest", "streaming_llm", "cluster_kv" */
+  /* (both strings stay valid until hsattn_runtime_destroy) */
+  uint32_t max_batch;     /* B: batch slots, as hsattn_runtime_options.max_batch */
+  uint32_t pool_pages;    /* host pool pages */
+  uint64_t max_context_tokens; /* longest request: max_context_tokens rounded up to whole pages */
+  uint32_t num_q_heads;   /* Hq */
+  uint32_t num_kv_heads;  /* Hkv */
+  uint32_t head_dim;      /* D */
+  uint32_t value_dim;     /* Dv */
+  uint32_t page_size;     /* P: tokens per unit */
+  uint32_t budget_units;  /* K: units each step selects (top-k), sinks and window included */
+  uint32_t capacity_units; /* C: units the device buffer holds per selection group */
+  uint32_t sink_units;    /* forced first units */
+  uint32_t window_units;  /* forced last units */
+  uint32_t kv_dtype;      /* hsattn_dtype_t */
+  uint32_t scope;         /* hsattn_scope_t: one selection per request, or per KV head */
+  uint32_t page_table_format; /* hsattn_page_table_format_t */
+  float softmax_scale;
+  uint32_t flags;         /* HSATTN_LAYER_* */
+} hsattn_layer_config;
+
 /* Fills defaults: auto backend, device 0, batch 1, 4096 tokens, pool for
  * every slot at max context, no graph, no profiling, the automatic host
  * memory limit (0). */
@@ -93,6 +133,10 @@ hsattn_status_t hsattn_runtime_load_artifact(hsattn_runtime* runtime, const void
 hsattn_status_t hsattn_runtime_load_artifact_file_checked(hsattn_runtime* runtime, const char* path, const char* sha256_hex);
 hsattn_status_t hsattn_runtime_load_artifact_checked(hsattn_runtime* runtime, const void* data, size_t size,
                                                const char* sha256_hex);
+
+/* The loaded layer's config: HSATTN_STATUS_INVALID_ARGUMENT before a load, or
+ * for a NULL config or a struct_size below the first version's. */
+hsattn_status_t hsattn_runtime_get_layer_config(const hsattn_runtime* runtime, hsattn_layer_config* config);
 
 hsattn_status_t hsattn_request_create(hsattn_runtime* runtime, hsattn_request_id* id);
 hsattn_status_t hsattn_request_release(hsattn_runtime* runtime, hsattn_request_id id);

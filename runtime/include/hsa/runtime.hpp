@@ -73,6 +73,29 @@ struct RequestAccounting {
   uint64_t host_bytes = 0;              // host pages held + its page_of row
 };
 
+// The loaded layer: what the artifact states and how this runtime sized it.
+struct LayerInfo {
+  std::string name;                   // the layer's IR name ("llama3_8b_attn"); "" when the artifact has none
+  std::string algorithm;              // the algorithm package ("quest", "streaming_llm", "cluster_kv")
+  uint32_t max_batch = 0;             // B: batch slots (RuntimeOptions::max_batch)
+  uint64_t max_context_tokens = 0;    // longest request: N * P (max_context_tokens rounded up to whole pages)
+  uint32_t pool_pages = 0;            // host pool pages
+  uint32_t num_q_heads = 0;           // Hq
+  uint32_t num_kv_heads = 0;          // Hkv
+  uint32_t head_dim = 0;              // D
+  uint32_t value_dim = 0;             // Dv
+  uint32_t page_size = 0;             // P: tokens per unit
+  uint32_t budget_units = 0;          // K: units each step selects (top-k), sinks and window included
+  uint32_t capacity_units = 0;        // C: units the device buffer holds per selection group
+  uint32_t sink_units = 0;            // forced first units
+  uint32_t window_units = 0;          // forced last units
+  artifact::KvDtype kv_dtype = artifact::KvDtype::BF16;
+  artifact::SelectionScope scope = artifact::SelectionScope::Request;
+  artifact::PageTableFormat page_table_format = artifact::PageTableFormat::Native;
+  float softmax_scale = 0.0f;
+  bool value_is_key_prefix = false;   // MLA: V is the first Dv dims of K (no separate V)
+};
+
 struct KernelTiming {
   std::string kernel;
   float milliseconds;
@@ -100,6 +123,9 @@ class Runtime {
   Status load_artifact(const void* data, size_t size, const std::string& expected_sha256);
   // The loaded layer config (InvalidArgument before load).
   Status layer_config(artifact::LayerConfigRecord* config) const;
+  // The loaded layer with its strings resolved and the sizes this runtime
+  // chose (InvalidArgument before load).
+  Status layer_info(LayerInfo* info) const;
 
   Status create_request(RequestId* id);
   Status release_request(RequestId id);
