@@ -122,51 +122,6 @@ static AttendPlan makePlan(LayerOp layer) {
   return p;
 }
 
-//===----------------------------------------------------------------------===//
-// Small helpers
-//===----------------------------------------------------------------------===//
-
-/// x * y + acc as one fma (scalars or vectors): arith's mulf/addf lower to
-/// mul.rn/add.rn, which ptxas never contracts.
-static Value fma(KernelBuilder &b, Value x, Value y, Value acc) {
-  return LLVM::FMAOp::create(
-      b, x, y, acc,
-      LLVM::FastmathFlagsAttr::get(b.getContext(), LLVM::FastmathFlags::none));
-}
-static Value negInf(KernelBuilder &b) {
-  return b.f32(-std::numeric_limits<double>::infinity());
-}
-static Value splat(KernelBuilder &b, VectorType type, Value scalar) {
-  return vector::BroadcastOp::create(b, type, scalar);
-}
-static Value zeros(KernelBuilder &b, VectorType type) {
-  return arith::ConstantOp::create(b, b.getZeroAttr(type));
-}
-/// `max` unless it is -inf (no token seen), then 0: exponents relative to it
-/// stay finite (exp2(-inf - 0) = 0) instead of NaN.
-static Value safeMax(KernelBuilder &b, Value max) {
-  Value empty = b.cmpF(FPred::OEQ, max, negInf(b));
-  return b.select(empty, b.f32(0.0), max);
-}
-static Value shuffleXor(KernelBuilder &b, Value value, int64_t offset) {
-  return gpu::ShuffleOp::create(b, value, offset, kWarpSize,
-                                gpu::ShuffleMode::XOR)
-      .getShuffleResult();
-}
-
-/// A static shared-memory buffer aligned to 16 bytes, so that 16-byte vector
-/// loads and stores on it are legal (KernelContext::addSharedBuffer leaves
-/// the global at its element alignment).
-static Value addSharedBuffer(gpu::GPUFuncOp fn, ArrayRef<int64_t> shape,
-                             Type elementType) {
-  Value buffer = KernelContext::addSharedBuffer(fn, shape, elementType);
-  fn.setWorkgroupAttributionAttr(
-      fn.getNumWorkgroupAttributions() - 1,
-      LLVM::LLVMDialect::getAlignAttrName(),
-      IntegerAttr::get(IntegerType::get(fn.getContext(), 64), kVectorBytes));
-  return buffer;
-}
-
 /// The attention kernel's scratch buffers (scratch.attn_o, scratch.attn_lse,
 /// scratch.attn_done). They are not operands of hsa.attend: the launch
 /// fetches them by name.
@@ -207,50 +162,38 @@ static void emitMergeItem(KernelBuilder &b, const AttendPlan &p, Type kvType,
   auto vec4F32 = VectorType::get({4}, f32);
   auto vecKV = VectorType::get({p.lanes}, kvType);
   SmallVector<Value> maxLse = b.forRange(
-      b.index(0), b.index(p.splits), b.index(1), {negInf(b)},
+      b.index(0), b.index(p.splits), b.index(1), {b.negInf()},
       [&](Value s, ValueRange carried) -> SmallVector<Value> {
         return {b.maxF(carried[0], b.load(partialLse, {batch, head, s}))};
       });
-  Value ref = safeMax(b, maxLse[0]);
+  Value ref = b.safeMax(maxLse[0]);
   const int64_t quads = p.lanes / 4;
-  SmallVector<Value> init(quads, zeros(b, vec4F32));
+  SmallVector<Value> init(quads, b.zeros(vec4F32));
   init.push_back(b.f32(0.0));
   SmallVector<Value> sums = b.forRange(
       b.index(0), b.index(p.splits), b.index(1), init,
       [&](Value s, ValueRange carried) -> SmallVector<Value> {
         Value lse = b.load(partialLse, {batch, head, s});
         Value weight = b.exp(b.subF(lse, ref));
-        Value weightV = splat(b, vec4F32, weight);
+        Value weightV = b.splat(vec4F32, weight);
         SmallVector<Value> next;
         for (int64_t part = 0; part < quads; ++part) {
           Value o = b.loadVector(
               4, partialOut, {batch, head, s, b.add(col, b.index(part * 4))});
-          next.push_back(fma(b, weightV, o, carried[part]));
+          next.push_back(b.fma(weightV, o, carried[part]));
         }
         next.push_back(b.addF(carried[quads], weight));
         return next;
       });
   Value total = sums[quads];
   Value seen = b.cmpF(FPred::OGT, total, b.f32(0.0));
-  Value inv = b.select(seen, arith::DivFOp::create(b, b.f32(1.0), total),
+  Value inv = b.select(seen, b.divF(b.f32(1.0), total),
                        b.f32(0.0));
-  Value invV = splat(b, vec4F32, inv);
-  // Concatenate the quads (vector.shuffle: lowered by convert-gpu-to-nvvm,
-  // unlike the strided-slice ops).
+  Value invV = b.splat(vec4F32, inv);
   SmallVector<Value> pieces;
   for (int64_t part = 0; part < quads; ++part)
     pieces.push_back(b.mulF(sums[part], invV));
-  while (pieces.size() > 1) {
-    SmallVector<Value> joined;
-    for (size_t i = 0; i + 1 < pieces.size(); i += 2) {
-      int64_t width = cast<VectorType>(pieces[i].getType()).getNumElements();
-      auto mask = llvm::to_vector(llvm::seq<int64_t>(0, 2 * width));
-      joined.push_back(
-          vector::ShuffleOp::create(b, pieces[i], pieces[i + 1], mask));
-    }
-    pieces = std::move(joined);
-  }
-  b.storeVector(b.truncTo(vecKV, pieces.front()), output, {batch, head, col});
+  b.storeVector(b.truncTo(vecKV, b.concat(pieces)), output, {batch, head, col});
 }
 
 //===----------------------------------------------------------------------===//
@@ -303,13 +246,13 @@ static void buildSplitKernel(KernelBuilder &b, gpu::GPUFuncOp fn,
   auto vecKV = VectorType::get({p.lanes}, kvType);
   auto vec4F32 = VectorType::get({4}, f32);
 
-  Value shSlot = addSharedBuffer(fn, {ups}, i32);
-  Value shRows = addSharedBuffer(fn, {ups}, i32);
-  Value shBound = addSharedBuffer(fn, {warps}, i32);
-  Value shMax = addSharedBuffer(fn, {warps, hb}, f32);
-  Value shSum = addSharedBuffer(fn, {warps, hb}, f32);
-  Value shAcc = addSharedBuffer(fn, {warps, hb, p.dv}, f32);
-  Value shLast = addSharedBuffer(fn, {1}, i32);
+  Value shSlot = KernelContext::addSharedBuffer(fn, {ups}, i32);
+  Value shRows = KernelContext::addSharedBuffer(fn, {ups}, i32);
+  Value shBound = KernelContext::addSharedBuffer(fn, {warps}, i32);
+  Value shMax = KernelContext::addSharedBuffer(fn, {warps, hb}, f32);
+  Value shSum = KernelContext::addSharedBuffer(fn, {warps, hb}, f32);
+  Value shAcc = KernelContext::addSharedBuffer(fn, {warps, hb, p.dv}, f32);
+  Value shLast = KernelContext::addSharedBuffer(fn, {1}, i32);
 
   Value batch = b.blockId(gpu::Dimension::x);
   Value yBlock = b.blockId(gpu::Dimension::y);
@@ -383,7 +326,7 @@ static void buildSplitKernel(KernelBuilder &b, gpu::GPUFuncOp fn,
     valueCols.push_back(column(j, p.valueVectors));
 
   // Queries of the block's heads, f32, pre-scaled to base-2 logits.
-  Value qScale = splat(b, vecF32, b.f32(p.scale * kLog2E));
+  Value qScale = b.splat(vecF32, b.f32(p.scale * kLog2E));
   SmallVector<SmallVector<Value>> q(hb);
   for (int64_t h = 0; h < hb; ++h)
     for (int64_t j = 0; j < p.keySlots; ++j) {
@@ -392,7 +335,7 @@ static void buildSplitKernel(KernelBuilder &b, gpu::GPUFuncOp fn,
                                             {batch, head, keyCols[j]})),
                        qScale);
       if (Value inside = inRow(j, p.keyVectors))
-        v = b.select(inside, v, zeros(b, vecF32));
+        v = b.select(inside, v, b.zeros(vecF32));
       q[h].push_back(v);
     }
 
@@ -401,9 +344,9 @@ static void buildSplitKernel(KernelBuilder &b, gpu::GPUFuncOp fn,
   // row t % P.
   SoftmaxState init;
   for (int64_t h = 0; h < hb; ++h) {
-    init.max.push_back(negInf(b));
+    init.max.push_back(b.negInf());
     init.sum.push_back(b.f32(0.0));
-    init.acc.emplace_back(p.valueSlots, zeros(b, vecF32));
+    init.acc.emplace_back(p.valueSlots, b.zeros(vecF32));
   }
   const int64_t stride = kAttendWarps * rpw;
   SmallVector<Value> loopState = b.forRange(
@@ -438,7 +381,7 @@ static void buildSplitKernel(KernelBuilder &b, gpu::GPUFuncOp fn,
                                             valueCols[j]});
             // Masked rows contribute p = 0; zero them so that 0 * NaN of
             // an unwritten slot cannot leak in.
-            v.push_back(b.select(ok, raw, zeros(b, vecKV)));
+            v.push_back(b.select(ok, raw, b.zeros(vecKV)));
           }
           keyRows.push_back(std::move(k));
           valueRows.push_back(std::move(v));
@@ -460,26 +403,26 @@ static void buildSplitKernel(KernelBuilder &b, gpu::GPUFuncOp fn,
             for (int64_t j = 0; j < p.keySlots; ++j)
               for (int64_t e = 0; e < p.lanes; ++e) {
                 Value x = b.extract(q[h][j], e), y = b.extract(keyF[u][j], e);
-                dot = dot ? fma(b, x, y, dot) : b.mulF(x, y);
+                dot = dot ? b.fma(x, y, dot) : b.mulF(x, y);
               }
             dot = b.warpReduce(dot, WarpReduceKind::Sum, tpr);
-            Value logit = b.select(valid[u], dot, negInf(b));
+            Value logit = b.select(valid[u], dot, b.negInf());
             logits.push_back(logit);
             max = b.maxF(max, logit);
           }
-          Value ref = safeMax(b, max);
+          Value ref = b.safeMax(max);
           Value alpha = b.exp2(b.subF(s.max[h], ref));
           Value sum = b.mulF(s.sum[h], alpha);
           SmallVector<Value> acc;
-          Value alphaV = splat(b, vecF32, alpha);
+          Value alphaV = b.splat(vecF32, alpha);
           for (int64_t j = 0; j < p.valueSlots; ++j)
             acc.push_back(b.mulF(s.acc[h][j], alphaV));
           for (int64_t u = 0; u < p.unroll; ++u) {
             Value weight = b.exp2(b.subF(logits[u], ref));
             sum = b.addF(sum, weight);
-            Value weightV = splat(b, vecF32, weight);
+            Value weightV = b.splat(vecF32, weight);
             for (int64_t j = 0; j < p.valueSlots; ++j)
-              acc[j] = fma(b, weightV, valueF[u][j], acc[j]);
+              acc[j] = b.fma(weightV, valueF[u][j], acc[j]);
           }
           out.max.push_back(max);
           out.sum.push_back(sum);
@@ -493,21 +436,21 @@ static void buildSplitKernel(KernelBuilder &b, gpu::GPUFuncOp fn,
   // (shared memory).
   for (int64_t offset = tpr; offset < kWarpSize; offset *= 2)
     for (int64_t h = 0; h < hb; ++h) {
-      Value otherMax = shuffleXor(b, state.max[h], offset);
-      Value otherSum = shuffleXor(b, state.sum[h], offset);
+      Value otherMax = b.shuffleXor(state.max[h], offset);
+      Value otherSum = b.shuffleXor(state.sum[h], offset);
       Value max = b.maxF(state.max[h], otherMax);
-      Value ref = safeMax(b, max);
+      Value ref = b.safeMax(max);
       Value mine = b.exp2(b.subF(state.max[h], ref));
       Value theirs = b.exp2(b.subF(otherMax, ref));
-      state.sum[h] = fma(b, otherSum, theirs, b.mulF(state.sum[h], mine));
+      state.sum[h] = b.fma(otherSum, theirs, b.mulF(state.sum[h], mine));
       state.max[h] = max;
       for (int64_t j = 0; j < p.valueSlots; ++j) {
         Value acc = state.acc[h][j];
         Value merged = acc;
         for (int64_t e = 0; e < p.lanes; ++e) {
           Value x = b.extract(acc, e);
-          Value y = shuffleXor(b, x, offset);
-          merged = b.insert(fma(b, y, theirs, b.mulF(x, mine)), merged, e);
+          Value y = b.shuffleXor(x, offset);
+          merged = b.insert(b.fma(y, theirs, b.mulF(x, mine)), merged, e);
         }
         state.acc[h][j] = merged;
       }
@@ -523,9 +466,7 @@ static void buildSplitKernel(KernelBuilder &b, gpu::GPUFuncOp fn,
         auto write = [&] {
           // Two 16-byte shared stores per vector of 8.
           for (int64_t part = 0; part < p.lanes; part += 4) {
-            Value piece = vector::ShuffleOp::create(
-                b, state.acc[h][j], state.acc[h][j],
-                ArrayRef<int64_t>{part, part + 1, part + 2, part + 3});
+            Value piece = b.slice(state.acc[h][j], part, 4);
             Value col = b.add(b.mul(b.add(b.index(j * tpr), sub),
                                     b.index(p.lanes)),
                               b.index(part));
@@ -548,62 +489,48 @@ static void buildSplitKernel(KernelBuilder &b, gpu::GPUFuncOp fn,
     Value h = b.divU(item, b.index(quads));
     Value col = b.mul(b.remU(item, b.index(quads)), b.index(4));
     SmallVector<Value> maxes, sums;
-    Value max = negInf(b);
+    Value max = b.negInf();
     for (int64_t w = 0; w < warps; ++w) {
       maxes.push_back(b.load(shMax, {b.index(w), h}));
       sums.push_back(b.load(shSum, {b.index(w), h}));
       max = b.maxF(max, maxes.back());
     }
-    Value ref = safeMax(b, max);
+    Value ref = b.safeMax(max);
     Value sum = b.f32(0.0);
-    Value acc = zeros(b, vec4F32);
+    Value acc = b.zeros(vec4F32);
     for (int64_t w = 0; w < warps; ++w) {
       Value weight = b.exp2(b.subF(maxes[w], ref));
-      sum = fma(b, weight, sums[w], sum);
+      sum = b.fma(weight, sums[w], sum);
       Value part = b.loadVector(4, shAcc, {b.index(w), h, col});
-      acc = fma(b, splat(b, vec4F32, weight), part, acc);
+      acc = b.fma(b.splat(vec4F32, weight), part, acc);
     }
     Value seen = b.cmpF(FPred::OGT, sum, b.f32(0.0));
-    Value inv = b.select(seen, arith::DivFOp::create(b, b.f32(1.0), sum),
+    Value inv = b.select(seen, b.divF(b.f32(1.0), sum),
                          b.f32(0.0));
     Value head = b.add(firstHead, h);
-    b.storeVector(b.mulF(acc, splat(b, vec4F32, inv)), partialOut,
+    b.storeVector(b.mulF(acc, b.splat(vec4F32, inv)), partialOut,
                   {batch, head, split, col});
     b.ifThen(b.cmp(Pred::eq, col, b.index(0)), [&] {
       // Natural-log LSE of the split: (max + log2(sum)) * ln 2.
       Value lse = b.mulF(b.addF(max, b.log2(b.select(seen, sum, b.f32(1.0)))),
                          b.f32(kLn2));
-      b.store(b.select(seen, lse, negInf(b)), partialLse, {batch, head, split});
+      b.store(b.select(seen, lse, b.negInf()), partialLse, {batch, head, split});
     });
   });
 
-  // Phase 4: count this split; the last split of the chunk merges. Every
-  // thread fences its partial stores before the barrier, so when thread 0's
-  // atomic is the last count, every split's partials are visible.
-  b.fenceDevice();
-  b.barrier();
-  b.ifThen(b.cmp(Pred::eq, tid, b.index(0)), [&] {
-    Value before = b.atomicAdd(b.i32(1), done, {batch, firstHead});
-    b.store(before, shLast, {b.index(0)});
-  });
-  b.barrier();
-  Value last = b.cmp(Pred::eq, b.load(shLast, {b.index(0)}),
-                     b.i32(p.splits - 1));
-  b.ifThen(last, [&] {
-    b.fenceDevice();
-    const int64_t vectors = p.valueVectors;
-    b.forRange(tid, b.index(hb * vectors), b.index(kAttendBlock),
-               [&](Value item) {
-                 Value head = b.add(firstHead, b.divU(item, b.index(vectors)));
-                 Value col = b.mul(b.remU(item, b.index(vectors)),
-                                   b.index(p.lanes));
-                 emitMergeItem(b, p, kvType, partialOut, partialLse, output,
-                               batch, head, col);
-               });
-    // Ready for the next step (kernel boundaries order it).
-    b.ifThen(b.cmp(Pred::eq, tid, b.index(0)),
-             [&] { b.store(b.i32(0), done, {batch, firstHead}); });
-  });
+  // Phase 4: count this split; the last split of the chunk merges.
+  b.lastArrival(
+      done, {batch, firstHead}, shLast, [&] { return b.i32(p.splits - 1); },
+      [&] {
+        const int64_t vectors = p.valueVectors;
+        b.forRange(tid, b.index(hb * vectors), b.index(kAttendBlock),
+                   [&](Value item) {
+          Value head = b.add(firstHead, b.divU(item, b.index(vectors)));
+          Value col = b.mul(b.remU(item, b.index(vectors)), b.index(p.lanes));
+          emitMergeItem(b, p, kvType, partialOut, partialLse, output, batch,
+                        head, col);
+        });
+      });
 }
 
 //===----------------------------------------------------------------------===//

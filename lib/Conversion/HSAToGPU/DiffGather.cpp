@@ -83,8 +83,8 @@ static constexpr int64_t kMaxStaticSortKeyBytes = 32 * 1024;
 /// KiB, where a layer above 8192 slots fails to load (the runtime reports the
 /// driver's error).
 static constexpr int64_t kMaxSortKeyBytes = 128 * 1024;
-/// Keys a warp sorts in registers (two per lane).
-static constexpr int64_t kWarpChunk = 2 * kWarpSize;
+/// The bitonic sort's smallest key count (a warp chunk, two keys per lane).
+static constexpr int64_t kMinSortKeys = 2 * kWarpSize;
 /// Gather kernel: warps per block and copy entries per warp.
 static constexpr int64_t kGatherWarps = 8;
 static constexpr int64_t kGatherBlock = kGatherWarps * kWarpSize;
@@ -93,56 +93,12 @@ static constexpr int64_t kGatherUnitsPerWarp = 2;
 static constexpr int64_t kGatherInFlight = 8;
 
 //===----------------------------------------------------------------------===//
-// Small helpers
-//===----------------------------------------------------------------------===//
-
-static Value shl(KernelBuilder &b, Value a, Value c) {
-  return arith::ShLIOp::create(b, a, c);
-}
-static Value shrU(KernelBuilder &b, Value a, Value c) {
-  return arith::ShRUIOp::create(b, a, c);
-}
-static Value i64(KernelBuilder &b, int64_t v) {
-  return arith::ConstantOp::create(b, b.getI64IntegerAttr(v));
-}
-static Value extU64(KernelBuilder &b, Value v) {
-  return arith::ExtUIOp::create(b, b.getI64Type(), v);
-}
-static Value notI(KernelBuilder &b, Value v) {
-  return arith::XOrIOp::create(
-      b, v, arith::ConstantOp::create(b, b.getBoolAttr(true)));
-}
-static Value extS64(KernelBuilder &b, Value v) {
-  return arith::ExtSIOp::create(b, b.getI64Type(), v);
-}
-
-/// Shuffles an i64 as two i32 halves (xor mode).
-static Value shuffleXor64(KernelBuilder &b, Value v, int64_t offset) {
-  Value lo = b.toI32(v);
-  Value hi = b.toI32(shrU(b, v, i64(b, 32)));
-  auto shuffle = [&](Value x) {
-    return gpu::ShuffleOp::create(b, x, offset, kWarpSize,
-                                  gpu::ShuffleMode::XOR)
-        .getShuffleResult();
-  };
-  return b.orI(shl(b, extU64(b, shuffle(hi)), i64(b, 32)),
-               extU64(b, shuffle(lo)));
-}
-
-/// Lane `src` (i32) of `v` (i32) for every lane.
-static Value shuffleIdx(KernelBuilder &b, Value v, Value src) {
-  return gpu::ShuffleOp::create(b, v, src, b.i32(kWarpSize),
-                                gpu::ShuffleMode::IDX)
-      .getShuffleResult();
-}
-
-//===----------------------------------------------------------------------===//
 // diff
 //===----------------------------------------------------------------------===//
 
 /// Sort keys of the diff: C padded to a power of two, at least a warp chunk.
 static int64_t sortKeysOf(int64_t capacity) {
-  return std::max<int64_t>(llvm::PowerOf2Ceil(capacity), kWarpChunk);
+  return std::max<int64_t>(llvm::PowerOf2Ceil(capacity), kMinSortKeys);
 }
 
 LogicalResult mlir::hsa::checkDiffLimits(LayerOp layer, EmitErrorFn emitError) {
@@ -204,89 +160,6 @@ struct GatherArgs {
 };
 } // namespace
 
-/// Compare-exchange result for the element at the lower (`isLower`) or upper
-/// position of a pair sorted ascending (`ascending`) or descending.
-static Value bitonicPick(KernelBuilder &b, Value mine, Value other,
-                         Value isLower, Value ascending) {
-  Value lo = b.minS(mine, other), hi = b.maxS(mine, other);
-  Value keepMin = b.cmp(Pred::eq, isLower, ascending);
-  return b.select(keepMin, lo, hi);
-}
-
-/// Bitonic stages (merge size, partner distance <= 32) run in registers: each
-/// warp takes 64-key chunks of `keys`, two keys per lane (lane, lane + 32).
-static void emitRegisterStages(KernelBuilder &b, Value keys, int64_t numKeys,
-                               int64_t numWarps,
-                               ArrayRef<std::pair<int64_t, int64_t>> stages) {
-  Value lane = b.laneId(), warp = b.warpId();
-  Value laneI32 = b.toI32(lane);
-  Value zeroIdx = b.index(0);
-  b.forRange(warp, b.index(numKeys / kWarpChunk), b.index(numWarps),
-             [&](Value chunk) {
-    Value i0 = b.add(b.mul(chunk, b.index(kWarpChunk)), lane);
-    Value i1 = b.add(i0, b.index(kWarpSize));
-    Value e0 = b.load(keys, {i0}), e1 = b.load(keys, {i1});
-    for (auto [size, dist] : stages) {
-      Value asc0 = b.cmp(Pred::eq, b.andI(i0, b.index(size)), zeroIdx);
-      if (dist == kWarpSize) {
-        // Partners are the lane's own two keys.
-        Value lo = b.minS(e0, e1), hi = b.maxS(e0, e1);
-        e0 = b.select(asc0, lo, hi);
-        e1 = b.select(asc0, hi, lo);
-        continue;
-      }
-      Value asc1 = b.cmp(Pred::eq, b.andI(i1, b.index(size)), zeroIdx);
-      Value isLower =
-          b.cmp(Pred::eq, b.andI(laneI32, b.i32(dist)), b.i32(0));
-      Value o0 = shuffleXor64(b, e0, dist), o1 = shuffleXor64(b, e1, dist);
-      e0 = bitonicPick(b, e0, o0, isLower, asc0);
-      e1 = bitonicPick(b, e1, o1, isLower, asc1);
-    }
-    b.store(e0, keys, {i0});
-    b.store(e1, keys, {i1});
-  });
-  b.barrier();
-}
-
-/// One bitonic stage with partner distance `dist` >= 64 through shared
-/// memory: thread t handles pairs t, t + T, ...
-static void emitSharedStage(KernelBuilder &b, Value keys, int64_t numKeys,
-                            int64_t threads, int64_t size, int64_t dist) {
-  b.forRange(b.threadId(), b.index(numKeys / 2), b.index(threads),
-             [&](Value pair) {
-    Value i = b.add(b.mul(b.divU(pair, b.index(dist)), b.index(2 * dist)),
-                    b.remU(pair, b.index(dist)));
-    Value j = b.add(i, b.index(dist));
-    Value asc = b.cmp(Pred::eq, b.andI(i, b.index(size)), b.index(0));
-    Value x = b.load(keys, {i}), y = b.load(keys, {j});
-    Value lo = b.minS(x, y), hi = b.maxS(x, y);
-    b.store(b.select(asc, lo, hi), keys, {i});
-    b.store(b.select(asc, hi, lo), keys, {j});
-  });
-  b.barrier();
-}
-
-/// Sorts `numKeys` (pow2 >= 64) i64 keys in shared memory ascending.
-/// Expects a barrier before; ends with one.
-static void emitBitonicSort(KernelBuilder &b, Value keys, int64_t numKeys,
-                            int64_t threads) {
-  int64_t numWarps = threads / kWarpSize;
-  // Merge sizes up to 64 entirely within each warp's chunks.
-  SmallVector<std::pair<int64_t, int64_t>> stages;
-  for (int64_t size = 2; size <= kWarpChunk; size *= 2)
-    for (int64_t dist = size / 2; dist >= 1; dist /= 2)
-      stages.push_back({size, dist});
-  emitRegisterStages(b, keys, numKeys, numWarps, stages);
-  for (int64_t size = 2 * kWarpChunk; size <= numKeys; size *= 2) {
-    for (int64_t dist = size / 2; dist >= kWarpChunk; dist /= 2)
-      emitSharedStage(b, keys, numKeys, threads, size, dist);
-    stages.clear();
-    for (int64_t dist = kWarpSize; dist >= 1; dist /= 2)
-      stages.push_back({size, dist});
-    emitRegisterStages(b, keys, numKeys, numWarps, stages);
-  }
-}
-
 /// The LRU diff of (batch, group) by the whole block (see the file comment).
 /// Ends with a barrier: the copy list and residency are complete and visible
 /// to the block. Returns the miss count (index, block-uniform).
@@ -303,7 +176,7 @@ static Value emitDiffBody(KernelBuilder &b, gpu::GPUFuncOp fn,
   Value tid = b.threadId(), lane = b.laneId(), warp = b.warpId();
   Value step = b.load(a.steps, {batch});
   Value minusOne = b.i32(-1), zero = b.i32(0);
-  Value maxKey = i64(b, std::numeric_limits<int64_t>::max());
+  Value maxKey = b.i64(std::numeric_limits<int64_t>::max());
 
   // 0. Sort keys of all slots (reads slot_unit/last_used before any write).
   b.forRange(tid, b.index(Cp), b.index(T), [&](Value c) {
@@ -312,10 +185,10 @@ static Value emitDiffBody(KernelBuilder &b, gpu::GPUFuncOp fn,
         [&]() -> SmallVector<Value> {
           Value resident = b.load(a.slotUnit, {batch, group, c});
           Value used = b.load(a.lastUsed, {batch, group, c});
-          Value primary = b.select(b.cmp(Pred::slt, resident, zero), i64(b, 0),
-                                   b.add(extS64(b, used), i64(b, 2)));
-          return {b.orI(shl(b, primary, i64(b, 32)),
-                        extU64(b, b.toI32(c)))};
+          Value primary = b.select(b.cmp(Pred::slt, resident, zero), b.i64(0),
+                                   b.add(b.extS64(used), b.i64(2)));
+          return {b.orI(b.shl(primary, b.i64(32)),
+                        b.extU64(b.toI32(c)))};
         },
         [&]() -> SmallVector<Value> { return {maxKey}; });
     b.store(key[0], keys, {c});
@@ -324,7 +197,7 @@ static Value emitDiffBody(KernelBuilder &b, gpu::GPUFuncOp fn,
 
   // 1. Hits, padding, miss flags; per-warp inclusive miss scans.
   struct Entry {
-    Value index, valid, unit, isMiss, inclusive;
+    Value index, valid, unit, isMiss, flag, inclusive;
   };
   SmallVector<Entry> entries;
   for (int64_t r = 0; r < plan.rounds; ++r) {
@@ -359,11 +232,11 @@ static Value emitDiffBody(KernelBuilder &b, gpu::GPUFuncOp fn,
       b.store(step, a.lastUsed, {batch, group, s});
     });
     // Hits and padding are final now; misses are written in phase 3.
-    b.ifThen(b.andI(e.valid, notI(b, e.isMiss)), [&] {
+    b.ifThen(b.andI(e.valid, b.notI(e.isMiss)), [&] {
       b.store(hitSlot[0], a.slots, {batch, group, e.index});
     });
-    Value flag = b.select(e.isMiss, b.i32(1), zero);
-    e.inclusive = b.warpInclusiveScan(flag);
+    e.flag = b.select(e.isMiss, b.i32(1), zero);
+    e.inclusive = b.warpInclusiveScan(e.flag);
     b.ifThen(b.cmp(Pred::eq, lane, b.index(kWarpSize - 1)), [&] {
       b.store(e.inclusive, warpTotals, {b.index(r), warp});
     });
@@ -371,32 +244,21 @@ static Value emitDiffBody(KernelBuilder &b, gpu::GPUFuncOp fn,
   }
   b.barrier();
 
-  // Exclusive miss ranks across the block: scan the warp totals of each
-  // round in every warp (lane l holds warp l's total).
-  Value base = zero;
-  SmallVector<Value> ranks;
-  for (int64_t r = 0; r < plan.rounds; ++r) {
-    Value total = b.ifThenElse(
-        b.cmp(Pred::ult, lane, b.index(numWarps)), {b.getI32Type()},
-        [&]() -> SmallVector<Value> {
-          return {b.load(warpTotals, {b.index(r), lane})};
-        },
-        [&]() -> SmallVector<Value> { return {zero}; })[0];
-    Value scanned = b.warpInclusiveScan(total);
-    Value warpI32 = b.toI32(warp);
-    Value before = shuffleIdx(b, scanned, b.maxS(b.sub(warpI32, b.i32(1)), zero));
-    before = b.select(b.cmp(Pred::eq, warpI32, zero), zero, before);
-    Value roundTotal = shuffleIdx(b, scanned, b.i32(kWarpSize - 1));
-    Value flag = b.select(entries[r].isMiss, b.i32(1), zero);
-    ranks.push_back(
-        b.add(b.add(base, before), b.sub(entries[r].inclusive, flag)));
-    base = b.add(base, roundTotal);
+  // Exclusive miss ranks across the block.
+  SmallVector<Value> flags, inclusive;
+  for (const Entry &e : entries) {
+    flags.push_back(e.flag);
+    inclusive.push_back(e.inclusive);
   }
+  auto scanned =
+      b.blockExclusiveScanRounds(flags, inclusive, warpTotals, numWarps);
+  SmallVector<Value> ranks = scanned.first;
+  Value base = scanned.second; // the miss count
   Value misses = b.toIndex(base);
 
   // 2. Victim order: sort the keys (hits are INT64_MAX) when anything misses.
   b.ifThen(b.cmp(Pred::sgt, base, zero),
-           [&] { emitBitonicSort(b, keys, Cp, T); });
+           [&] { b.blockBitonicSort(keys, Cp, T); });
 
   // 3. Miss j takes victim j: evict the old units first ...
   SmallVector<Value> victims;
@@ -490,8 +352,7 @@ static void emitUnitCopy(KernelBuilder &b, Value src, ValueRange srcPrefix,
       valid.push_back(b.cmp(Pred::ult, item, b.index(vectors)));
       data.push_back(b.ifThenElse(valid.back(), {vecType}, load,
                                   [&]() -> SmallVector<Value> {
-                                    return {arith::ConstantOp::create(
-                                        b, vecType, b.getZeroAttr(vecType))};
+                                    return {b.zeros(vecType)};
                                   })[0]);
     }
     for (int64_t k = 0; k < inFlight; ++k) {

@@ -21,6 +21,9 @@ Value KernelBuilder::index(int64_t value) {
 Value KernelBuilder::i32(int64_t value) {
   return arith::ConstantOp::create(*this, getI32IntegerAttr(value));
 }
+Value KernelBuilder::i64(int64_t value) {
+  return arith::ConstantOp::create(*this, getI64IntegerAttr(value));
+}
 Value KernelBuilder::f32(double value) {
   return arith::ConstantOp::create(*this, getF32FloatAttr(value));
 }
@@ -30,6 +33,9 @@ Value KernelBuilder::threadId(gpu::Dimension dim) {
 }
 Value KernelBuilder::blockId(gpu::Dimension dim) {
   return gpu::BlockIdOp::create(*this, dim);
+}
+Value KernelBuilder::gridDim(gpu::Dimension dim) {
+  return gpu::GridDimOp::create(*this, dim);
 }
 
 Value KernelBuilder::add(Value a, Value b) {
@@ -65,6 +71,19 @@ Value KernelBuilder::andI(Value a, Value b) {
 Value KernelBuilder::orI(Value a, Value b) {
   return arith::OrIOp::create(*this, a, b);
 }
+Value KernelBuilder::xorI(Value a, Value b) {
+  return arith::XOrIOp::create(*this, a, b);
+}
+Value KernelBuilder::notI(Value a) {
+  return arith::XOrIOp::create(
+      *this, a, arith::ConstantOp::create(*this, getBoolAttr(true)));
+}
+Value KernelBuilder::shl(Value a, Value b) {
+  return arith::ShLIOp::create(*this, a, b);
+}
+Value KernelBuilder::shrU(Value a, Value b) {
+  return arith::ShRUIOp::create(*this, a, b);
+}
 Value KernelBuilder::select(Value cond, Value a, Value b) {
   return arith::SelectOp::create(*this, cond, a, b);
 }
@@ -80,6 +99,18 @@ Value KernelBuilder::toI32(Value value) {
     return arith::IndexCastOp::create(*this, getI32Type(), value);
   return arith::TruncIOp::create(*this, getI32Type(), value);
 }
+Value KernelBuilder::extU64(Value value) {
+  return arith::ExtUIOp::create(*this, getI64Type(), value);
+}
+Value KernelBuilder::extS64(Value value) {
+  return arith::ExtSIOp::create(*this, getI64Type(), value);
+}
+Value KernelBuilder::extU32(Value value) {
+  return arith::ExtUIOp::create(*this, getI32Type(), value);
+}
+Value KernelBuilder::bitcast(Type type, Value value) {
+  return arith::BitcastOp::create(*this, type, value);
+}
 
 Value KernelBuilder::addF(Value a, Value b) {
   return arith::AddFOp::create(*this, a, b);
@@ -89,6 +120,9 @@ Value KernelBuilder::subF(Value a, Value b) {
 }
 Value KernelBuilder::mulF(Value a, Value b) {
   return arith::MulFOp::create(*this, a, b);
+}
+Value KernelBuilder::divF(Value a, Value b) {
+  return arith::DivFOp::create(*this, a, b);
 }
 Value KernelBuilder::maxF(Value a, Value b) {
   return arith::MaximumFOp::create(*this, a, b);
@@ -116,6 +150,30 @@ Value KernelBuilder::exp(Value a) {
 Value KernelBuilder::log(Value a) {
   return mulF(log2(a), f32(0.6931471805599453)); // ln(2)
 }
+Value KernelBuilder::sqrt(Value a) {
+  return callNVVMIntrinsic(*this, "llvm.nvvm.sqrt.rn.f", a);
+}
+Value KernelBuilder::fma(Value x, Value y, Value acc) {
+  return LLVM::FMAOp::create(
+      *this, x, y, acc,
+      LLVM::FastmathFlagsAttr::get(getContext(), LLVM::FastmathFlags::none));
+}
+Value KernelBuilder::mulAddContract(Value acc, Value x, Value y) {
+  auto contract = arith::FastMathFlags::contract;
+  Value product = arith::MulFOp::create(*this, x, y, contract);
+  return arith::AddFOp::create(*this, acc, product, contract);
+}
+Value KernelBuilder::dot(Value x, Value y) {
+  int64_t n = cast<VectorType>(x.getType()).getNumElements();
+  Value acc = mulF(extract(x, 0), extract(y, 0));
+  for (int64_t e = 1; e < n; ++e)
+    acc = mulAddContract(acc, extract(x, e), extract(y, e));
+  return acc;
+}
+Value KernelBuilder::safeMax(Value max) {
+  Value empty = cmpF(arith::CmpFPredicate::OEQ, max, negInf());
+  return select(empty, f32(0.0), max);
+}
 Value KernelBuilder::cmpF(arith::CmpFPredicate pred, Value a, Value b) {
   return arith::CmpFOp::create(*this, pred, a, b);
 }
@@ -127,10 +185,43 @@ Value KernelBuilder::toF32(Value value) {
     f32Type = VectorType::get(vector.getShape(), f32Type);
   return arith::ExtFOp::create(*this, f32Type, value);
 }
+Value KernelBuilder::sToF32(Value value) {
+  return arith::SIToFPOp::create(*this, getF32Type(), value);
+}
 Value KernelBuilder::truncTo(Type type, Value value) {
   if (value.getType() == type)
     return value;
   return arith::TruncFOp::create(*this, type, value);
+}
+
+Value KernelBuilder::splat(VectorType type, Value scalar) {
+  return vector::BroadcastOp::create(*this, type, scalar);
+}
+Value KernelBuilder::zeros(Type type) {
+  return arith::ConstantOp::create(*this, getZeroAttr(type));
+}
+Value KernelBuilder::splatF32(int64_t n, double value) {
+  auto type = VectorType::get({n}, getF32Type());
+  return arith::ConstantOp::create(
+      *this, type, DenseElementsAttr::get(type, float(value)));
+}
+Value KernelBuilder::concat(ArrayRef<Value> parts) {
+  SmallVector<Value> pieces(parts);
+  while (pieces.size() > 1) {
+    SmallVector<Value> joined;
+    for (size_t i = 0; i + 1 < pieces.size(); i += 2) {
+      int64_t width = cast<VectorType>(pieces[i].getType()).getNumElements();
+      auto mask = llvm::to_vector(llvm::seq<int64_t>(0, 2 * width));
+      joined.push_back(
+          vector::ShuffleOp::create(*this, pieces[i], pieces[i + 1], mask));
+    }
+    pieces = std::move(joined);
+  }
+  return pieces.front();
+}
+Value KernelBuilder::slice(Value vector, int64_t first, int64_t count) {
+  auto mask = llvm::to_vector(llvm::seq<int64_t>(first, first + count));
+  return vector::ShuffleOp::create(*this, vector, vector, mask);
 }
 
 void KernelBuilder::forRange(Value lb, Value ub, Value step,
@@ -182,6 +273,18 @@ KernelBuilder::ifThenElse(Value cond, TypeRange types,
   return SmallVector<Value>(ifOp.getResults());
 }
 
+Value KernelBuilder::dim(Value memref, int64_t dim) {
+  return memref::DimOp::create(*this, memref, dim);
+}
+Value KernelBuilder::flatten(Value memref, Value elements) {
+  auto type = cast<MemRefType>(memref.getType());
+  auto flatType =
+      MemRefType::get({ShapedType::kDynamic}, type.getElementType());
+  return memref::ReinterpretCastOp::create(
+      *this, flatType, memref, /*offset=*/getIndexAttr(0),
+      /*sizes=*/ArrayRef<OpFoldResult>{elements},
+      /*strides=*/ArrayRef<OpFoldResult>{getIndexAttr(1)});
+}
 Value KernelBuilder::load(Value memref, ValueRange indices) {
   return memref::LoadOp::create(*this, memref, indices);
 }
@@ -190,19 +293,21 @@ void KernelBuilder::store(Value value, Value memref, ValueRange indices) {
 }
 
 Value KernelBuilder::loadVector(int64_t lanes, Value memref,
-                                ValueRange indices) {
+                                ValueRange indices, int64_t align) {
   Type element = cast<MemRefType>(memref.getType()).getElementType();
   auto type = VectorType::get({lanes}, element);
-  int64_t bytes = lanes * element.getIntOrFloatBitWidth() / 8;
+  int64_t bytes = align ? align : lanes * element.getIntOrFloatBitWidth() / 8;
   return vector::LoadOp::create(*this, type, memref, indices,
                                 /*nontemporal=*/false, llvm::MaybeAlign(bytes));
 }
 
-void KernelBuilder::storeVector(Value vector, Value memref,
-                                ValueRange indices) {
+void KernelBuilder::storeVector(Value vector, Value memref, ValueRange indices,
+                                int64_t align) {
   auto type = cast<VectorType>(vector.getType());
   int64_t bytes =
-      type.getNumElements() * type.getElementType().getIntOrFloatBitWidth() / 8;
+      align ? align
+            : type.getNumElements() *
+                  type.getElementType().getIntOrFloatBitWidth() / 8;
   vector::StoreOp::create(*this, vector, memref, indices,
                           /*nontemporal=*/false, llvm::MaybeAlign(bytes));
 }
@@ -277,12 +382,29 @@ void KernelBuilder::fenceDevice() {
   LLVM::FenceOp::create(*this, LLVM::AtomicOrdering::acq_rel, "device");
 }
 
+Value KernelBuilder::shuffleXor(Value value, int64_t offset) {
+  if (value.getType().isInteger(64)) {
+    // Two i32 halves.
+    Value lo = toI32(value);
+    Value hi = toI32(shrU(value, i64(32)));
+    return orI(shl(extU64(shuffleXor(hi, offset)), i64(32)),
+               extU64(shuffleXor(lo, offset)));
+  }
+  return gpu::ShuffleOp::create(*this, value, offset, kWarpSize,
+                                gpu::ShuffleMode::XOR)
+      .getShuffleResult();
+}
+
+Value KernelBuilder::shuffleIdx(Value value, Value src) {
+  return gpu::ShuffleOp::create(*this, value, src, i32(kWarpSize),
+                                gpu::ShuffleMode::IDX)
+      .getShuffleResult();
+}
+
 Value KernelBuilder::warpReduce(Value value, WarpReduceKind kind,
                                 int64_t width) {
   for (int64_t offset = width / 2; offset > 0; offset /= 2) {
-    Value other = gpu::ShuffleOp::create(*this, value, offset, kWarpSize,
-                                         gpu::ShuffleMode::XOR)
-                      .getShuffleResult();
+    Value other = shuffleXor(value, offset);
     bool isFloat = isa<FloatType>(value.getType());
     switch (kind) {
     case WarpReduceKind::Sum:
@@ -309,6 +431,208 @@ Value KernelBuilder::warpInclusiveScan(Value value) {
     value = select(inRange, add(value, other), value);
   }
   return value;
+}
+
+std::pair<Value, Value> KernelBuilder::argMax(Value v, Value i, Value ov,
+                                              Value oi) {
+  Value take = orI(cmpF(arith::CmpFPredicate::OGT, ov, v),
+                   andI(cmpF(arith::CmpFPredicate::OEQ, ov, v),
+                        cmp(arith::CmpIPredicate::slt, oi, i)));
+  return {select(take, ov, v), select(take, oi, i)};
+}
+
+std::pair<Value, Value> KernelBuilder::warpArgMax(Value v, Value i,
+                                                  ArrayRef<int64_t> offsets) {
+  for (int64_t offset : offsets)
+    std::tie(v, i) =
+        argMax(v, i, shuffleXor(v, offset), shuffleXor(i, offset));
+  return {v, i};
+}
+
+std::pair<Value, Value> KernelBuilder::blockExclusiveScan(Value v,
+                                                          Value scratch,
+                                                          int64_t warps) {
+  using Pred = arith::CmpIPredicate;
+  Value lane = laneId(), warp = warpId();
+  Value incl = warpInclusiveScan(v);
+  ifThen(cmp(Pred::eq, lane, index(kWarpSize - 1)),
+         [&] { store(incl, scratch, {warp}); });
+  barrier();
+  ifThen(cmp(Pred::eq, warp, index(0)), [&] {
+    // Lanes past the block's warps scan zeros, and do not read: a clamped
+    // read of the last warp's total would race (intra-warp, ordered only
+    // by the shuffles) with that lane's store below; racecheck flags it
+    // in blocks of fewer than 32 warps (the fused score + top-k tail).
+    Value inBlock = cmp(Pred::ult, lane, index(warps));
+    Value t = ifThenElse(
+        inBlock, {getI32Type()},
+        [&]() -> SmallVector<Value> { return {load(scratch, {lane})}; },
+        [&]() -> SmallVector<Value> { return {i32(0)}; })[0];
+    Value ti = warpInclusiveScan(t);
+    ifThen(inBlock, [&] { store(sub(ti, t), scratch, {lane}); });
+    ifThen(cmp(Pred::eq, lane, index(kWarpSize - 1)),
+           [&] { store(ti, scratch, {index(warps)}); });
+  });
+  barrier();
+  Value excl = add(load(scratch, {warp}), sub(incl, v));
+  Value sum = load(scratch, {index(warps)});
+  barrier(); // `scratch` is reused by the next call
+  return {excl, sum};
+}
+
+std::pair<SmallVector<Value>, Value> KernelBuilder::blockExclusiveScanRounds(
+    ArrayRef<Value> values, ArrayRef<Value> inclusive, Value warpTotals,
+    int64_t warps) {
+  using Pred = arith::CmpIPredicate;
+  Value lane = laneId(), warp = warpId();
+  Value zero = i32(0);
+  Value base = zero;
+  SmallVector<Value> exclusive;
+  for (auto [r, value] : llvm::enumerate(values)) {
+    // Lane l holds warp l's total of round r.
+    Value total = ifThenElse(
+        cmp(Pred::ult, lane, index(warps)), {getI32Type()},
+        [&]() -> SmallVector<Value> {
+          return {load(warpTotals, {index(r), lane})};
+        },
+        [&]() -> SmallVector<Value> { return {zero}; })[0];
+    Value scanned = warpInclusiveScan(total);
+    Value warpI32 = toI32(warp);
+    Value before = shuffleIdx(scanned, maxS(sub(warpI32, i32(1)), zero));
+    before = select(cmp(Pred::eq, warpI32, zero), zero, before);
+    Value roundTotal = shuffleIdx(scanned, i32(kWarpSize - 1));
+    exclusive.push_back(add(add(base, before), sub(inclusive[r], value)));
+    base = add(base, roundTotal);
+  }
+  return {exclusive, base};
+}
+
+void KernelBuilder::lastArrival(Value counter, ValueRange indices,
+                                Value arrival,
+                                function_ref<Value()> expectedMinusOne,
+                                function_ref<void()> last) {
+  using Pred = arith::CmpIPredicate;
+  Value tid = threadId();
+  // Every thread fences its stores before the barrier, so when thread 0's
+  // count is the last, every block's stores are visible.
+  fenceDevice();
+  barrier();
+  ifThen(cmp(Pred::eq, tid, index(0)), [&] {
+    store(atomicAdd(i32(1), counter, indices), arrival, {index(0)});
+  });
+  barrier();
+  Value isLast =
+      cmp(Pred::eq, load(arrival, {index(0)}), expectedMinusOne());
+  ifThen(isLast, [&] {
+    fenceDevice();
+    last();
+    // Ready for the next launch (kernel boundaries order it).
+    ifThen(cmp(Pred::eq, tid, index(0)),
+           [&] { store(i32(0), counter, indices); });
+  });
+}
+
+void KernelBuilder::forStrided(Value first, int64_t count, int64_t stride,
+                               function_ref<void(int64_t, Value)> body) {
+  int64_t rounds = llvm::divideCeil(count, stride);
+  for (int64_t k = 0; k < rounds; ++k) {
+    Value item = add(first, index(k * stride));
+    if ((k + 1) * stride <= count)
+      body(k, item);
+    else
+      ifThen(cmp(arith::CmpIPredicate::ult, item, index(count)),
+             [&] { body(k, item); });
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Bitonic sort
+//===----------------------------------------------------------------------===//
+
+/// Keys a warp sorts in registers (two per lane).
+static constexpr int64_t kWarpChunk = 2 * kWarpSize;
+
+/// Compare-exchange result for the element at the lower (`isLower`) or upper
+/// position of a pair sorted ascending (`ascending`) or descending.
+static Value bitonicPick(KernelBuilder &b, Value mine, Value other,
+                         Value isLower, Value ascending) {
+  Value lo = b.minS(mine, other), hi = b.maxS(mine, other);
+  Value keepMin = b.cmp(arith::CmpIPredicate::eq, isLower, ascending);
+  return b.select(keepMin, lo, hi);
+}
+
+/// Bitonic stages (merge size, partner distance <= 32) run in registers: each
+/// warp takes 64-key chunks of `keys`, two keys per lane (lane, lane + 32).
+static void emitRegisterStages(KernelBuilder &b, Value keys, int64_t numKeys,
+                               int64_t numWarps,
+                               ArrayRef<std::pair<int64_t, int64_t>> stages) {
+  using Pred = arith::CmpIPredicate;
+  Value lane = b.laneId(), warp = b.warpId();
+  Value laneI32 = b.toI32(lane);
+  Value zeroIdx = b.index(0);
+  b.forRange(warp, b.index(numKeys / kWarpChunk), b.index(numWarps),
+             [&](Value chunk) {
+    Value i0 = b.add(b.mul(chunk, b.index(kWarpChunk)), lane);
+    Value i1 = b.add(i0, b.index(kWarpSize));
+    Value e0 = b.load(keys, {i0}), e1 = b.load(keys, {i1});
+    for (auto [size, dist] : stages) {
+      Value asc0 = b.cmp(Pred::eq, b.andI(i0, b.index(size)), zeroIdx);
+      if (dist == kWarpSize) {
+        // Partners are the lane's own two keys.
+        Value lo = b.minS(e0, e1), hi = b.maxS(e0, e1);
+        e0 = b.select(asc0, lo, hi);
+        e1 = b.select(asc0, hi, lo);
+        continue;
+      }
+      Value asc1 = b.cmp(Pred::eq, b.andI(i1, b.index(size)), zeroIdx);
+      Value isLower =
+          b.cmp(Pred::eq, b.andI(laneI32, b.i32(dist)), b.i32(0));
+      Value o0 = b.shuffleXor(e0, dist), o1 = b.shuffleXor(e1, dist);
+      e0 = bitonicPick(b, e0, o0, isLower, asc0);
+      e1 = bitonicPick(b, e1, o1, isLower, asc1);
+    }
+    b.store(e0, keys, {i0});
+    b.store(e1, keys, {i1});
+  });
+  b.barrier();
+}
+
+/// One bitonic stage with partner distance `dist` >= 64 through shared
+/// memory: thread t handles pairs t, t + T, ...
+static void emitSharedStage(KernelBuilder &b, Value keys, int64_t numKeys,
+                            int64_t threads, int64_t size, int64_t dist) {
+  b.forRange(b.threadId(), b.index(numKeys / 2), b.index(threads),
+             [&](Value pair) {
+    Value i = b.add(b.mul(b.divU(pair, b.index(dist)), b.index(2 * dist)),
+                    b.remU(pair, b.index(dist)));
+    Value j = b.add(i, b.index(dist));
+    Value asc = b.cmp(arith::CmpIPredicate::eq, b.andI(i, b.index(size)),
+                      b.index(0));
+    Value x = b.load(keys, {i}), y = b.load(keys, {j});
+    Value lo = b.minS(x, y), hi = b.maxS(x, y);
+    b.store(b.select(asc, lo, hi), keys, {i});
+    b.store(b.select(asc, hi, lo), keys, {j});
+  });
+  b.barrier();
+}
+
+void KernelBuilder::blockBitonicSort(Value keys, int64_t numKeys,
+                                     int64_t threads) {
+  int64_t numWarps = threads / kWarpSize;
+  // Merge sizes up to 64 entirely within each warp's chunks.
+  SmallVector<std::pair<int64_t, int64_t>> stages;
+  for (int64_t size = 2; size <= kWarpChunk; size *= 2)
+    for (int64_t dist = size / 2; dist >= 1; dist /= 2)
+      stages.push_back({size, dist});
+  emitRegisterStages(*this, keys, numKeys, numWarps, stages);
+  for (int64_t size = 2 * kWarpChunk; size <= numKeys; size *= 2) {
+    for (int64_t dist = size / 2; dist >= kWarpChunk; dist /= 2)
+      emitSharedStage(*this, keys, numKeys, threads, size, dist);
+    stages.clear();
+    for (int64_t dist = kWarpSize; dist >= 1; dist /= 2)
+      stages.push_back({size, dist});
+    emitRegisterStages(*this, keys, numKeys, numWarps, stages);
+  }
 }
 
 //===----------------------------------------------------------------------===//

@@ -18,6 +18,8 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
+#include <limits>
+
 namespace mlir {
 namespace hsa {
 
@@ -41,11 +43,15 @@ public:
   // Constants.
   Value index(int64_t value);
   Value i32(int64_t value);
+  Value i64(int64_t value);
   Value f32(double value);
+  Value negInf() { return f32(-std::numeric_limits<double>::infinity()); }
+  Value posInf() { return f32(std::numeric_limits<double>::infinity()); }
 
   // Thread geometry.
   Value threadId(gpu::Dimension dim = gpu::Dimension::x);
   Value blockId(gpu::Dimension dim = gpu::Dimension::x);
+  Value gridDim(gpu::Dimension dim = gpu::Dimension::x);
   Value laneId() { return remU(threadId(), index(kWarpSize)); }
   Value warpId() { return divU(threadId(), index(kWarpSize)); }
 
@@ -61,16 +67,40 @@ public:
   Value cmp(arith::CmpIPredicate pred, Value a, Value b);
   Value andI(Value a, Value b);
   Value orI(Value a, Value b);
+  Value xorI(Value a, Value b);
+  /// Logical not of an i1.
+  Value notI(Value a);
+  Value shl(Value a, Value b);
+  Value shrU(Value a, Value b);
   Value select(Value cond, Value a, Value b);
   Value toIndex(Value value);
   Value toI32(Value value);
+  /// Zero- / sign-extension to i64, zero-extension (of an i1) to i32.
+  Value extU64(Value value);
+  Value extS64(Value value);
+  Value extU32(Value value);
+  Value bitcast(Type type, Value value);
 
   // Float arithmetic.
   Value addF(Value a, Value b);
   Value subF(Value a, Value b);
   Value mulF(Value a, Value b);
+  Value divF(Value a, Value b);
   Value maxF(Value a, Value b);
   Value minF(Value a, Value b);
+  /// x * y + acc as one fma (scalars or vectors): arith's mulf/addf lower
+  /// to mul.rn/add.rn, which ptxas never contracts.
+  Value fma(Value x, Value y, Value acc);
+  /// acc + x * y with `contract` fast-math flags: one FMA where the rounding
+  /// is left open (fp32 dot products).
+  Value mulAddContract(Value acc, Value x, Value y);
+  /// sum_e x[e] * y[e] of two f32 vectors, in order (mulAddContract).
+  Value dot(Value x, Value y);
+  /// IEEE sqrt (sqrt.rn.f32).
+  Value sqrt(Value a);
+  /// `max` unless it is -inf (nothing seen), then 0: exponents relative to
+  /// it stay finite (exp2(-inf - 0) = 0) instead of NaN (online softmax).
+  Value safeMax(Value max);
   Value exp(Value a);
   Value log(Value a);
   /// Base-2 exp/log: one MUFU op each (ex2.approx / lg2.approx).
@@ -78,7 +108,20 @@ public:
   Value log2(Value a);
   Value cmpF(arith::CmpFPredicate pred, Value a, Value b);
   Value toF32(Value value);
+  /// Signed integer to f32.
+  Value sToF32(Value value);
   Value truncTo(Type type, Value value);
+
+  // Vectors.
+  Value splat(VectorType type, Value scalar);
+  Value zeros(Type type);
+  /// A constant vector<n x f32> of `value`.
+  Value splatF32(int64_t n, double value);
+  /// Concatenation of equal-width vectors (vector.shuffle: lowered by
+  /// convert-gpu-to-nvvm, unlike the strided-slice ops).
+  Value concat(ArrayRef<Value> pieces);
+  /// Elements [first, first + count) of a vector (vector.shuffle).
+  Value slice(Value vector, int64_t first, int64_t count);
 
   // Control flow.
   void forRange(Value lb, Value ub, Value step,
@@ -92,12 +135,19 @@ public:
                                 function_ref<SmallVector<Value>()> otherwise);
 
   // Memory.
+  /// Size of dimension `dim` of a memref (index).
+  Value dim(Value memref, int64_t dim);
+  /// The identity-layout memref as a 1-D memref of `elements` elements.
+  Value flatten(Value memref, Value elements);
   Value load(Value memref, ValueRange indices);
   void store(Value value, Value memref, ValueRange indices);
-  /// A 16-byte-aligned vector load of `lanes` elements along the innermost
-  /// dimension (one `ld.global.v4` for 8 x bf16).
-  Value loadVector(int64_t lanes, Value memref, ValueRange indices);
-  void storeVector(Value vector, Value memref, ValueRange indices);
+  /// A vector load of `lanes` elements along the innermost dimension,
+  /// aligned to its size (one `ld.global.v4` for 8 x bf16) or to `align`
+  /// bytes (e.g. 16 for 8 x f32: two 16-byte loads).
+  Value loadVector(int64_t lanes, Value memref, ValueRange indices,
+                   int64_t align = 0);
+  void storeVector(Value vector, Value memref, ValueRange indices,
+                   int64_t align = 0);
   Value extract(Value vector, int64_t position);
   Value insert(Value scalar, Value vector, int64_t position);
   Value atomicAdd(Value value, Value memref, ValueRange indices);
@@ -119,8 +169,55 @@ public:
   /// Butterfly reduction over groups of `width` consecutive lanes
   /// (gpu.shuffle xor); every lane of the group gets the result.
   Value warpReduce(Value value, WarpReduceKind kind, int64_t width = kWarpSize);
+  /// Lane `offset` xor this lane's `value` (i32 or f32; i64 as two halves).
+  Value shuffleXor(Value value, int64_t offset);
+  /// Lane `src` (i32) of `value` (i32) for every lane.
+  Value shuffleIdx(Value value, Value src);
   /// Inclusive prefix sum of an i32 over the warp (gpu.shuffle up).
   Value warpInclusiveScan(Value value);
+  /// (value, index) of the better of two candidates: the larger value, on
+  /// equal values the lower index.
+  std::pair<Value, Value> argMax(Value v, Value i, Value otherV,
+                                 Value otherI);
+  /// argMax over the lanes `offsets` apart (xor butterfly): every lane of a
+  /// group gets the group's best.
+  std::pair<Value, Value> warpArgMax(Value v, Value i,
+                                     ArrayRef<int64_t> offsets);
+  /// Block-wide exclusive prefix sum of an i32 (one value per thread):
+  /// returns (exclusive, block total). `scratch` is memref<(warps + 1) x
+  /// i32, workgroup>; two barriers, plus one so that `scratch` can be
+  /// reused. Every thread of the block must reach it.
+  std::pair<Value, Value> blockExclusiveScan(Value value, Value scratch,
+                                             int64_t warps);
+  /// Block-wide exclusive prefix sums of R i32 values per thread (value r
+  /// of thread t is element r * T + t), given each warp's inclusive scan
+  /// `inclusive[r]` of `values[r]` and its total already stored in
+  /// `warpTotals[r][warp]` before a barrier: every warp re-scans the totals
+  /// (shuffles instead of a second barrier). Returns the R exclusive
+  /// prefixes and the total over all rounds.
+  std::pair<SmallVector<Value>, Value>
+  blockExclusiveScanRounds(ArrayRef<Value> values, ArrayRef<Value> inclusive,
+                           Value warpTotals, int64_t warps);
+  /// Sorts `numKeys` (a power of two >= 64) i64 keys of the shared buffer
+  /// `keys` ascending with the block's `threads` threads (bitonic: partner
+  /// distances >= 64 through shared memory, <= 32 in registers with
+  /// shuffles over 64-key warp chunks). Expects a barrier before; ends with
+  /// one.
+  void blockBitonicSort(Value keys, int64_t numKeys, int64_t threads);
+  /// The last-arrival pattern (threadFenceReduction): every thread fences
+  /// its stores, thread 0 counts the block in `counter[indices]` (i32,
+  /// global) and keeps the old count in `arrival` (memref<1 x i32,
+  /// workgroup>); the block whose count is `expected(...)` - 1, i.e. the
+  /// last of `expected` blocks, runs `last` after an acquire fence and puts
+  /// the count back to 0 for the next launch. Every thread must reach it.
+  void lastArrival(Value counter, ValueRange indices, Value arrival,
+                   function_ref<Value()> expectedMinusOne,
+                   function_ref<void()> last);
+  /// `body(k, item)` for item = first + k * stride, k < ceil(count /
+  /// stride), unrolled; guarded by item < count where the last round is
+  /// partial.
+  void forStrided(Value first, int64_t count, int64_t stride,
+                  function_ref<void(int64_t, Value)> body);
   /// counts[bin] += 1 (i32, shared memory) for every lane where `pred`,
   /// with one atomic per distinct bin of the warp (match.any.sync): lanes
   /// whose keys share a bin would otherwise serialise up to 32 atomics on one

@@ -90,29 +90,15 @@ void ScoreFrame::emitTail(KernelBuilder &b, gpu::GPUFuncOp fn, Value scores,
                           Value lengths, Value units, Value done, Value batch,
                           Value group, int64_t blockSize) {
   Value arrival = KernelContext::addSharedBuffer(fn, {1}, b.getI32Type());
-  Value tid = b.threadId();
-  // Every thread fences its score stores before the barrier, so when thread
-  // 0's count is the last, every block's scores are visible.
-  b.fenceDevice();
-  b.barrier();
-  b.ifThen(b.cmp(Pred::eq, tid, b.index(0)), [&] {
-    b.store(b.atomicAdd(b.i32(1), done, {batch, group}), arrival, {b.index(0)});
-  });
-  b.barrier();
-  Value blocks = b.toI32(gpu::GridDimOp::create(b, gpu::Dimension::x));
-  Value last =
-      b.cmp(Pred::eq, b.load(arrival, {b.index(0)}), b.sub(blocks, b.i32(1)));
-  b.ifThen(last, [&] {
-    b.fenceDevice();
-    TopKRow row = topKRowOf(topk, scores, lengths, units, batch, group,
-                            blockSize);
-    row.stagedKeys = stagedKeysThatFit(fn, blockSize);
-    emitTopKRow(b, fn, row);
-    // Ready for the next step (kernel boundaries order it).
-    b.ifThen(b.cmp(Pred::eq, tid, b.index(0)), [&] {
-      b.store(b.i32(0), done, {batch, group});
-    });
-  });
+  b.lastArrival(
+      done, {batch, group}, arrival,
+      [&] { return b.sub(b.toI32(b.gridDim()), b.i32(1)); },
+      [&] {
+        TopKRow row =
+            topKRowOf(topk, scores, lengths, units, batch, group, blockSize);
+        row.stagedKeys = stagedKeysThatFit(fn, blockSize);
+        emitTopKRow(b, fn, row);
+      });
 }
 
 void ScoreFrame::launch(KernelContext &ctx, ScoreOp op, gpu::GPUFuncOp kernel,

@@ -71,33 +71,8 @@ struct TopKBody {
   int64_t warps; // warps of the block (at most 32)
 
   /// Block-wide exclusive scan of an i32; returns (exclusive, total).
-  /// Every thread must call it (it has barriers).
   std::pair<Value, Value> blockScan(Value v) {
-    Value lane = b.laneId(), warp = b.warpId();
-    Value incl = b.warpInclusiveScan(v);
-    b.ifThen(b.cmp(Pred::eq, lane, b.index(kWarpSize - 1)),
-             [&] { b.store(incl, scan, {warp}); });
-    b.barrier();
-    b.ifThen(b.cmp(Pred::eq, warp, b.index(0)), [&] {
-      // Lanes past the block's warps scan zeros, and do not read: a clamped
-      // read of the last warp's total would race (intra-warp, ordered only
-      // by the shuffles) with that lane's store below; racecheck flags it
-      // in blocks of fewer than 32 warps (the fused score + top-k tail).
-      Value inBlock = b.cmp(Pred::ult, lane, b.index(warps));
-      Value t = b.ifThenElse(
-          inBlock, {b.getI32Type()},
-          [&]() -> SmallVector<Value> { return {b.load(scan, {lane})}; },
-          [&]() -> SmallVector<Value> { return {b.i32(0)}; })[0];
-      Value ti = b.warpInclusiveScan(t);
-      b.ifThen(inBlock, [&] { b.store(b.sub(ti, t), scan, {lane}); });
-      b.ifThen(b.cmp(Pred::eq, lane, b.index(kWarpSize - 1)),
-               [&] { b.store(ti, scan, {b.index(warps)}); });
-    });
-    b.barrier();
-    Value excl = b.add(b.load(scan, {warp}), b.sub(incl, v));
-    Value sum = b.load(scan, {b.index(warps)});
-    b.barrier(); // `scan` is reused by the next call
-    return {excl, sum};
+    return b.blockExclusiveScan(v, scan, warps);
   }
 
   /// The 4 scores at flat elements [4*group, 4*group + 4): one 16-byte load,
@@ -114,8 +89,7 @@ struct TopKBody {
           return {b.loadVector(kScoreLanes, flat, {first})};
         },
         [&]() -> SmallVector<Value> {
-          Value v = arith::ConstantOp::create(
-              b, type, DenseElementsAttr::get(type, b.getF32FloatAttr(0.0f)));
+          Value v = b.zeros(type);
           Value last = b.sub(total, b.index(1));
           for (int64_t e = 0; e < kScoreLanes; ++e)
             v = b.insert(
@@ -126,9 +100,9 @@ struct TopKBody {
 
   /// Order-preserving u32 key (as i32) of an f32 score.
   Value key(Value score) {
-    Value bits = arith::BitcastOp::create(b, b.getI32Type(), score);
+    Value bits = b.bitcast(b.getI32Type(), score);
     Value negative = b.cmp(Pred::slt, bits, b.i32(0));
-    Value flipped = arith::XOrIOp::create(b, bits, b.i32(-1));
+    Value flipped = b.xorI(bits, b.i32(-1));
     Value signSet = b.orI(bits, b.i32(int32_t(0x80000000u)));
     return b.select(negative, flipped, signSet);
   }
@@ -155,8 +129,8 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
 
   Value tid = b.threadId();
   Value block = b.index(blockSize);
-  Value numUnits = memref::DimOp::create(b, scores, 2);
-  Value numBatch = memref::DimOp::create(b, scores, 0);
+  Value numUnits = b.dim(scores, 2);
+  Value numBatch = b.dim(scores, 0);
   Value n =
       b.minS(b.ceilDivU(b.toIndex(b.load(lengths, {batch})), b.index(pageSize)),
              numUnits);
@@ -179,11 +153,7 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
       [&]() -> SmallVector<Value> {
         // The scores as one flat array (identity layout).
         Value total = b.mul(b.mul(numBatch, b.index(groups)), numUnits);
-        auto flatType = MemRefType::get({ShapedType::kDynamic}, b.getF32Type());
-        Value flat = memref::ReinterpretCastOp::create(
-            b, flatType, scores, /*offset=*/b.getIndexAttr(0),
-            /*sizes=*/ArrayRef<OpFoldResult>{total},
-            /*strides=*/ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
+        Value flat = b.flatten(scores, total);
         TopKBody body{b, flat, total, scan, tid, warps};
 
         Value rowStart =
@@ -202,8 +172,7 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
         auto globalKeys = [&](Value j) {
           Value v = body.loadGroup(j);
           auto type = VectorType::get({kScoreLanes}, b.getI32Type());
-          Value keys = arith::ConstantOp::create(
-              b, type, DenseElementsAttr::get(type, b.getI32IntegerAttr(0)));
+          Value keys = b.zeros(type);
           for (int64_t e = 0; e < kScoreLanes; ++e)
             keys = b.insert(body.key(b.extract(v, e)), keys, e);
           return keys;
@@ -255,7 +224,7 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
                       Value match =
                           b.cmp(Pred::eq, b.andI(el.key, mask), prefix);
                       Value digit = b.andI(
-                          arith::ShRUIOp::create(b, el.key, b.i32(shift)),
+                          b.shrU(el.key, b.i32(shift)),
                           b.i32(digitMask));
                       b.warpAggregatedIncrement(hist, digit,
                                                 b.andI(el.valid, match));
@@ -285,8 +254,7 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
                     b.ifThen(holds, [&] {
                       Value digit = b.toI32(digits[j]);
                       Value left = b.sub(need, above);
-                      b.store(b.orI(prefix, arith::ShLIOp::create(
-                                                b, digit, b.i32(shift))),
+                      b.store(b.orI(prefix, b.shl(digit, b.i32(shift))),
                               state, {b.index(0)});
                       b.store(b.orI(mask, b.i32(int32_t(
                                               uint32_t(digitMask << shift)))),
@@ -334,7 +302,7 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
                   equal.push_back(
                       b.andI(el.valid, b.cmp(Pred::eq, masked, prefix)));
                   Value inc = b.add(
-                      arith::ExtUIOp::create(b, b.getI32Type(), above.back()),
+                      b.extU32(above.back()),
                       b.select(equal.back(), b.i32(1 << 16), b.i32(0)));
                   counts = b.add(counts, inc);
                 }
@@ -342,7 +310,7 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
                 Value low = b.i32(0xffff);
                 Value gtBefore = b.add(bases[0], b.andI(excl, low));
                 Value eqBefore =
-                    b.add(bases[1], arith::ShRUIOp::create(b, excl, b.i32(16)));
+                    b.add(bases[1], b.shrU(excl, b.i32(16)));
                 for (int64_t e = 0; e < perThread; ++e) {
                   Value take =
                       b.orI(above[e],
@@ -353,14 +321,12 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
                     b.store(b.toI32(b.sub(lin, rowStart)), units,
                             {batch, group, b.toIndex(pos)});
                   });
-                  gtBefore = b.add(gtBefore, arith::ExtUIOp::create(
-                                                 b, b.getI32Type(), above[e]));
-                  eqBefore = b.add(eqBefore, arith::ExtUIOp::create(
-                                                 b, b.getI32Type(), equal[e]));
+                  gtBefore = b.add(gtBefore, b.extU32(above[e]));
+                  eqBefore = b.add(eqBefore, b.extU32(equal[e]));
                 }
                 return {
                     b.add(bases[0], b.andI(sum, low)),
-                    b.add(bases[1], arith::ShRUIOp::create(b, sum, b.i32(16)))};
+                    b.add(bases[1], b.shrU(sum, b.i32(16)))};
               });
         };
 

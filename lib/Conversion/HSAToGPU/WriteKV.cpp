@@ -55,7 +55,7 @@ LogicalResult mlir::hsa::lowerStoreKV(KernelContext &ctx, StoreKVOp op) {
         Value batch = b.blockId(gpu::Dimension::x);
         Value length = b.load(lengths, {batch});
         Value unit = b.divU(b.toIndex(length), b.index(pageSize));
-        Value units = memref::DimOp::create(b, unitSlot, 2);
+        Value units = b.dim(unitSlot, 2);
         // Length 0: a free slot. A unit past N cannot be resident.
         Value active = b.andI(b.cmp(Pred::sgt, length, b.i32(0)),
                               b.cmp(Pred::ult, unit, units));

@@ -182,95 +182,9 @@ LogicalResult checkClusterLimits(LayerOp layer, EmitErrorFn emitError) {
 // Small helpers
 //===----------------------------------------------------------------------===//
 
-Value splatF32(KernelBuilder &b, int64_t n, double value) {
-  auto type = VectorType::get({n}, b.getF32Type());
-  return arith::ConstantOp::create(
-      b, type, DenseElementsAttr::get(type, float(value)));
-}
-
-Value loadF32s(KernelBuilder &b, int64_t n, Value memref, ValueRange indices) {
-  auto type = VectorType::get({n}, b.getF32Type());
-  return vector::LoadOp::create(b, type, memref, indices,
-                                /*nontemporal=*/false, llvm::MaybeAlign(16));
-}
-
-void storeF32s(KernelBuilder &b, Value vector, Value memref,
-               ValueRange indices) {
-  vector::StoreOp::create(b, vector, memref, indices, /*nontemporal=*/false,
-                          llvm::MaybeAlign(16));
-}
-
-/// IEEE sqrt (sqrt.rn.f32), called by name: convert-gpu-to-nvvm rejects
-/// llvm.intr.sqrt on f32 (it wants libdevice).
-Value sqrtF(KernelBuilder &b, Value x) {
-  return LLVM::CallIntrinsicOp::create(b, x.getType(),
-                                       b.getStringAttr("llvm.nvvm.sqrt.rn.f"),
-                                       ValueRange{x})
-      .getResult(0);
-}
-Value divF(KernelBuilder &b, Value x, Value y) {
-  return arith::DivFOp::create(b, x, y);
-}
-
-/// acc + x * y, contractible into one FMA (fp32 dot products, whose
-/// rounding the contract leaves open).
-Value fma(KernelBuilder &b, Value acc, Value x, Value y) {
-  auto contract = arith::FastMathFlags::contract;
-  Value product = arith::MulFOp::create(b, x, y, contract);
-  return arith::AddFOp::create(b, acc, product, contract);
-}
-
-/// sum_e x[e] * y[e] of two f32 vectors, in order.
-Value dot(KernelBuilder &b, Value x, Value y) {
-  int64_t n = cast<VectorType>(x.getType()).getNumElements();
-  Value acc = b.mulF(b.extract(x, 0), b.extract(y, 0));
-  for (int64_t e = 1; e < n; ++e)
-    acc = fma(b, acc, b.extract(x, e), b.extract(y, e));
-  return acc;
-}
-
 /// 1 / sqrt(max(n2, 1e-30)): the contract's cosine normalisation.
 Value inverseNorm(KernelBuilder &b, Value n2) {
-  return divF(b, b.f32(1.0), sqrtF(b, b.maxF(n2, b.f32(kMinNorm2))));
-}
-
-Value shuffleXor(KernelBuilder &b, Value v, int64_t offset) {
-  return gpu::ShuffleOp::create(b, v, offset, kWarpSize, gpu::ShuffleMode::XOR)
-      .getShuffleResult();
-}
-
-/// (value, index) of the better candidate: the larger value, on equal values
-/// the lower index (the contract's ties).
-std::pair<Value, Value> better(KernelBuilder &b, Value v, Value i, Value ov,
-                               Value oi) {
-  Value take = b.orI(b.cmpF(FPred::OGT, ov, v),
-                     b.andI(b.cmpF(FPred::OEQ, ov, v),
-                            b.cmp(Pred::slt, oi, i)));
-  return {b.select(take, ov, v), b.select(take, oi, i)};
-}
-
-/// Merges (value, index) over the lanes `offsets` apart (xor butterfly).
-std::pair<Value, Value> mergeLanes(KernelBuilder &b, Value v, Value i,
-                                   ArrayRef<int64_t> offsets) {
-  for (int64_t offset : offsets)
-    std::tie(v, i) =
-        better(b, v, i, shuffleXor(b, v, offset), shuffleXor(b, i, offset));
-  return {v, i};
-}
-
-/// Emits `body(k, item)` for item = first + k * stride, k < ceil(count /
-/// stride), guarded by item < count where the last round is partial.
-void forItems(KernelBuilder &b, Value first, int64_t count, int64_t stride,
-              function_ref<void(int64_t, Value)> body) {
-  int64_t rounds = llvm::divideCeil(count, stride);
-  for (int64_t k = 0; k < rounds; ++k) {
-    Value item = b.add(first, b.index(k * stride));
-    if ((k + 1) * stride <= count)
-      body(k, item);
-    else
-      b.ifThen(b.cmp(Pred::ult, item, b.index(count)),
-               [&] { body(k, item); });
-  }
+  return b.divF(b.f32(1.0), b.sqrt(b.maxF(n2, b.f32(kMinNorm2))));
 }
 
 //===----------------------------------------------------------------------===//
@@ -392,7 +306,7 @@ KMeansEmitter::KeyLoad KMeansEmitter::issueKeyLoad(Value t, Value vector) {
 
 Value KMeansEmitter::finishKeyLoad(const KeyLoad &load) {
   // A token without a page (never for t < L) reads as zeros.
-  return b.select(load.ok, b.toF32(load.raw), splatF32(b, s.lanes, 0.0));
+  return b.select(load.ok, b.toF32(load.raw), b.splatF32(s.lanes, 0.0));
 }
 
 void KMeansEmitter::storeClusterOf(Value t, Value value) {
@@ -408,8 +322,8 @@ void KMeansEmitter::init(const Segment &seg, Value first, Value step) {
     Value t = b.add(seg.t0, b.divU(b.mul(i, seg.n), seg.m));
     Value key = finishKeyLoad(issueKeyLoad(t, v));
     Value c = b.add(seg.base, i), col = b.mul(v, b.index(s.lanes));
-    storeF32s(b, key, args.centroids, {batch, head, c, col});
-    storeF32s(b, splatF32(b, s.lanes, 0.0), args.sums, {batch, head, c, col});
+    b.storeVector(key, args.centroids, {batch, head, c, col}, /*align=*/16);
+    b.storeVector(b.splatF32(s.lanes, 0.0), args.sums, {batch, head, c, col}, /*align=*/16);
     b.ifThen(b.cmp(Pred::eq, v, b.index(0)),
              [&] { b.store(b.i32(0), args.sizes, {batch, head, c}); });
   });
@@ -433,21 +347,21 @@ void KMeansEmitter::stageKeys(Value start, Value valid) {
         {tok, v, issueKeyLoad(b.add(start, b.minS(tok, last)), v)});
   }
   for (auto &[tok, v, load] : loads)
-    storeF32s(b, finishKeyLoad(load), space.keys,
-              {tok, b.mul(v, b.index(s.lanes))});
+    b.storeVector(finishKeyLoad(load), space.keys,
+              {tok, b.mul(v, b.index(s.lanes))}, /*align=*/16);
   b.barrier();
 }
 
 void KMeansEmitter::stageCentroids(Value first, Value valid) {
   const int64_t quads = s.dim / 4;
-  forItems(b, tid, kTileCentroids * quads, kBlock, [&](int64_t, Value item) {
+  b.forStrided(tid, kTileCentroids * quads, kBlock, [&](int64_t, Value item) {
     Value c = b.remU(item, b.index(kTileCentroids));
     Value quad = b.divU(item, b.index(kTileCentroids));
     Value ok = b.cmp(Pred::ult, c, valid);
     Value at = b.add(first, b.select(ok, c, b.index(0)));
-    Value v = loadF32s(b, 4, args.centroids,
-                       {batch, head, at, b.mul(quad, b.index(4))});
-    v = b.select(ok, v, splatF32(b, 4, 0.0));
+    Value v = b.loadVector(4, args.centroids,
+                       {batch, head, at, b.mul(quad, b.index(4))}, /*align=*/16);
+    v = b.select(ok, v, b.splatF32(4, 0.0));
     for (int64_t e = 0; e < 4; ++e)
       b.store(b.extract(v, e), space.centroids,
               {b.add(b.mul(quad, b.index(4)), b.index(e)), c});
@@ -462,7 +376,7 @@ void KMeansEmitter::stageCentroids(Value first, Value valid) {
                         {b.f32(0.0)},
                         [&](Value d, ValueRange acc) -> SmallVector<Value> {
                           Value x = b.load(space.centroids, {d, c});
-                          return {fma(b, acc[0], x, x)};
+                          return {b.mulAddContract(acc[0], x, x)};
                         })[0];
   b.store(n2, space.normParts, {part, c});
   b.barrier();
@@ -485,17 +399,17 @@ SmallVector<Value> KMeansEmitter::tileDots() {
         SmallVector<Value> keys, cents;
         for (int64_t j = 0; j < kPerThread; ++j)
           keys.push_back(
-              loadF32s(b, 4, space.keys, {b.add(row0, b.index(j)), d}));
+              b.loadVector(4, space.keys, {b.add(row0, b.index(j)), d}, /*align=*/16));
         for (int64_t e = 0; e < 4; ++e)
-          cents.push_back(loadF32s(b, 4, space.centroids,
-                                   {b.add(d, b.index(e)), col0}));
+          cents.push_back(b.loadVector(4, space.centroids,
+                                   {b.add(d, b.index(e)), col0}, /*align=*/16));
         SmallVector<Value> next(acc.begin(), acc.end());
         for (int64_t e = 0; e < 4; ++e)
           for (int64_t j = 0; j < kPerThread; ++j) {
             Value k = b.extract(keys[j], e);
             for (int64_t c = 0; c < kPerThread; ++c) {
               Value &a = next[j * kPerThread + c];
-              a = fma(b, a, k, b.extract(cents[e], c));
+              a = b.mulAddContract(a, k, b.extract(cents[e], c));
             }
           }
         return next;
@@ -505,7 +419,7 @@ SmallVector<Value> KMeansEmitter::tileDots() {
 void KMeansEmitter::updateBest(ArrayRef<Value> dots, Value firstRel, Value m,
                                SmallVectorImpl<Value> &best) {
   Value col0 = b.mul(tx, b.index(kPerThread));
-  Value inv = loadF32s(b, 4, space.invNorms, {col0});
+  Value inv = b.loadVector(4, space.invNorms, {col0}, /*align=*/16);
   Value ninf = b.f32(-kInf);
   for (int64_t c = 0; c < kPerThread; ++c) {
     Value rel = b.add(firstRel, b.add(col0, b.index(c)));
@@ -548,14 +462,14 @@ void KMeansEmitter::emitResults(Value start, Value valid, ArrayRef<Value> best,
   });
   b.barrier();
   const int64_t quads = s.dim / 4;
-  forItems(b, tid, kTileTokens * quads, kBlock, [&](int64_t, Value item) {
+  b.forStrided(tid, kTileTokens * quads, kBlock, [&](int64_t, Value item) {
     Value tok = b.divU(item, b.index(quads));
     Value quad = b.remU(item, b.index(quads));
     Value rel = b.load(space.assigned, {tok});
     b.ifThen(b.cmp(Pred::sge, rel, b.i32(0)), [&] {
       Value c = b.add(seg.base, b.toIndex(rel));
       Value col = b.mul(quad, b.index(4));
-      Value key = loadF32s(b, 4, space.keys, {tok, col});
+      Value key = b.loadVector(4, space.keys, {tok, col}, /*align=*/16);
       for (int64_t e = 0; e < 4; ++e)
         b.atomicAdd(b.extract(key, e), args.sums,
                     {batch, head, c, b.add(col, b.index(e))});
@@ -597,7 +511,7 @@ void KMeansEmitter::pass(const Segment &seg, Value firstTile, Value tileStep,
     }
     for (int64_t j = 0; j < kPerThread; ++j)
       std::tie(best[j], best[kPerThread + j]) =
-          mergeLanes(b, best[j], best[kPerThread + j], {8, 4, 2, 1});
+          b.warpArgMax(best[j], best[kPerThread + j], {8, 4, 2, 1});
     emitResults(start, valid, best, seg, mode);
     b.barrier(); // the next tile overwrites the staged keys
   });
@@ -611,13 +525,12 @@ void KMeansEmitter::update(const Segment &seg, Value begin, Value end) {
     Value col = b.mul(b.remU(item, b.index(quads)), b.index(4));
     Value size = b.load(args.sizes, {batch, head, c});
     b.ifThen(b.cmp(Pred::sgt, size, b.i32(0)), [&] {
-      Value sum = loadF32s(b, 4, args.sums, {batch, head, c, col});
-      Value count = arith::SIToFPOp::create(b, b.getF32Type(), size);
-      Value mean = divF(
-          b, sum, vector::BroadcastOp::create(b, sum.getType(), count));
-      storeF32s(b, mean, args.centroids, {batch, head, c, col});
+      Value sum = b.loadVector(4, args.sums, {batch, head, c, col}, /*align=*/16);
+      Value count = b.sToF32(size);
+      Value mean = b.divF(sum, b.splat(cast<VectorType>(sum.getType()), count));
+      b.storeVector(mean, args.centroids, {batch, head, c, col}, /*align=*/16);
     });
-    storeF32s(b, splatF32(b, 4, 0.0), args.sums, {batch, head, c, col});
+    b.storeVector(b.splatF32(4, 0.0), args.sums, {batch, head, c, col}, /*align=*/16);
   });
   // Every thread of a centroid has read its size.
   b.barrier();
@@ -641,8 +554,8 @@ void KMeansEmitter::run(const Segment &seg, int64_t maxM, int64_t iterations) {
 void forActiveSlots(KernelBuilder &b, const ClusterShape &s,
                     const KMeansArgs &args,
                     function_ref<void(Value batch, Value length)> body) {
-  Value slots = memref::DimOp::create(b, args.lengths, 0);
-  Value tokens = b.mul(memref::DimOp::create(b, args.clusterOf, 2),
+  Value slots = b.dim(args.lengths, 0);
+  Value tokens = b.mul(b.dim(args.clusterOf, 2),
                        b.index(s.page));
   b.forRange(b.index(0), slots, b.index(1), [&](Value batch) {
     Value length = b.load(args.lengths, {batch});
@@ -672,7 +585,7 @@ gpu::GPUFuncOp buildInitKernel(KernelContext &ctx, LayerOp layer,
         Value head = b.blockId(gpu::Dimension::y);
         Value blockX = b.blockId(gpu::Dimension::x);
         Value first = b.add(b.mul(blockX, b.index(kBlock)), b.threadId());
-        Value step = b.mul(gpu::GridDimOp::create(b, gpu::Dimension::x),
+        Value step = b.mul(b.gridDim(),
                            b.index(kBlock));
         // No shared memory and no barrier: the tile space is never used.
         forActiveSlots(b, s, args, [&](Value batch, Value length) {
@@ -683,7 +596,7 @@ gpu::GPUFuncOp buildInitKernel(KernelContext &ctx, LayerOp layer,
           // request (the reference resets them too).
           b.forRange(first, seg.t0, step,
                      [&](Value t) { km.storeClusterOf(t, b.i32(-1)); });
-          Value tokens = b.mul(memref::DimOp::create(b, args.clusterOf, 2),
+          Value tokens = b.mul(b.dim(args.clusterOf, 2),
                                b.index(s.page));
           b.forRange(b.add(length, first), tokens, step,
                      [&](Value t) { km.storeClusterOf(t, b.i32(-1)); });
@@ -711,7 +624,7 @@ gpu::GPUFuncOp buildPassKernel(KernelContext &ctx, LayerOp layer,
         TileSpace space = TileSpace::create(b, s.dim);
         Value head = b.blockId(gpu::Dimension::y);
         Value firstTile = b.blockId(gpu::Dimension::x);
-        Value tileStep = gpu::GridDimOp::create(b, gpu::Dimension::x);
+        Value tileStep = b.gridDim();
         forActiveSlots(b, s, args, [&](Value batch, Value length) {
           Segment seg = prefillSegment(b, s, length);
           b.ifThen(b.cmp(Pred::sgt, seg.m, b.index(0)), [&] {
@@ -821,11 +734,11 @@ Value nearestCentroid(KernelBuilder &b, const ClusterShape &s,
       b.index(0), count, b.index(rows), {b.f32(-kInf), b.i32(0)},
       [&](Value first, ValueRange carried) -> SmallVector<Value> {
         Value i = b.add(first, row);
-        Value c = loadF32s(b, s.lanes, args.centroids,
-                           {batch, head, b.minS(i, last), col});
+        Value c = b.loadVector(s.lanes, args.centroids,
+                           {batch, head, b.minS(i, last), col}, /*align=*/16);
         Value zero = b.f32(0.0);
-        Value d = b.select(laneOk, dot(b, key, c), zero);
-        Value n2 = b.select(laneOk, dot(b, c, c), zero);
+        Value d = b.select(laneOk, b.dot(key, c), zero);
+        Value n2 = b.select(laneOk, b.dot(c, c), zero);
         d = b.warpReduce(d, WarpReduceKind::Sum, width);
         n2 = b.warpReduce(n2, WarpReduceKind::Sum, width);
         Value score = b.select(b.cmp(Pred::ult, i, count),
@@ -837,7 +750,7 @@ Value nearestCentroid(KernelBuilder &b, const ClusterShape &s,
   SmallVector<int64_t> offsets;
   for (int64_t offset = width; offset < kWarpSize; offset *= 2)
     offsets.push_back(offset);
-  auto [value, index] = mergeLanes(b, best[0], best[1], offsets);
+  auto [value, index] = b.warpArgMax(best[0], best[1], offsets);
   Value warp = b.divU(tid, b.index(kWarpSize));
   b.ifThen(b.cmp(Pred::eq, b.remU(tid, b.index(kWarpSize)), b.index(0)), [&] {
     b.store(value, space.warpBest, {warp});
@@ -847,7 +760,7 @@ Value nearestCentroid(KernelBuilder &b, const ClusterShape &s,
   Value v = b.load(space.warpBest, {b.index(0)});
   Value idx = b.load(space.warpBestIndex, {b.index(0)});
   for (int64_t w = 1; w < kBlock / kWarpSize; ++w)
-    std::tie(v, idx) = better(b, v, idx, b.load(space.warpBest, {b.index(w)}),
+    std::tie(v, idx) = b.argMax(v, idx, b.load(space.warpBest, {b.index(w)}),
                               b.load(space.warpBestIndex, {b.index(w)}));
   return idx;
 }
@@ -892,7 +805,7 @@ void appendClusteredToken(KernelBuilder &b, const ClusterShape &s,
   Value seed = b.andI(b.cmp(Pred::sle, stateCount, b.i32(0)),
                       b.cmp(Pred::ult, tid, b.index(s.vectors)));
   b.ifThen(seed, [&] {
-    storeF32s(b, key, args.centroids, {batch, head, b.index(0), col});
+    b.storeVector(key, args.centroids, {batch, head, b.index(0), col}, /*align=*/16);
   });
   b.barrier();
   Value nearest =
@@ -919,7 +832,7 @@ gpu::GPUFuncOp buildAppendKernel(KernelContext &ctx, LayerOp layer,
         Value batch = b.blockId(gpu::Dimension::y);
         Value length = b.load(args.lengths, {batch});
         Value t = b.toIndex(length);
-        Value tokens = b.mul(memref::DimOp::create(b, args.clusterOf, 2),
+        Value tokens = b.mul(b.dim(args.clusterOf, 2),
                              b.index(s.page));
         Value active = b.andI(b.cmp(Pred::sgt, length, b.i32(0)),
                               b.cmp(Pred::slt, t, tokens));
@@ -954,11 +867,11 @@ gpu::GPUFuncOp buildStateKernel(KernelContext &ctx, LayerOp layer,
         Value batch = b.add(
             b.mul(b.blockId(gpu::Dimension::x), b.index(kStateBlock)),
             b.threadId());
-        Value slots = memref::DimOp::create(b, lengths, 0);
+        Value slots = b.dim(lengths, 0);
         b.ifThen(b.cmp(Pred::ult, batch, slots), [&] {
           Value length = b.load(lengths, {batch});
           Value t = b.toIndex(length);
-          Value tokens = b.mul(memref::DimOp::create(b, clusterOf, 2),
+          Value tokens = b.mul(b.dim(clusterOf, 2),
                                b.index(s.page));
           Value clustered = b.andI(
               b.andI(b.cmp(Pred::sgt, length, b.i32(0)),
@@ -1049,7 +962,7 @@ struct TableBlock {
   }
   /// q . centroid k of this row, on every lane of the row.
   Value rowDot(Value q, int64_t k) {
-    return b.warpReduce(dot(b, q, cents[k]), WarpReduceKind::Sum,
+    return b.warpReduce(b.dot(q, cents[k]), WarpReduceKind::Sum,
                         s.rowLanes());
   }
   void write(Value r, int64_t k, Value v) {
@@ -1062,13 +975,13 @@ struct TableBlock {
   /// `sum` with P = 1 and `mean_query`: one row of the summed (mean) query.
   void emitCombinedRow() {
     Value q = b.forRange(b.index(0), b.index(s.group), b.index(1),
-                         {splatF32(b, s.lanes, 0.0)},
+                         {b.splatF32(s.lanes, 0.0)},
                          [&](Value h, ValueRange acc) -> SmallVector<Value> {
                            return {b.addF(acc[0], headQuery(h))};
                          })[0];
     if (s.combine == ScoreCombine::mean_query && s.group > 1)
-      q = divF(b, q, vector::BroadcastOp::create(b, q.getType(),
-                                                 b.f32(double(s.group))));
+      q = b.divF(q, b.splat(cast<VectorType>(q.getType()),
+                                   b.f32(double(s.group))));
     for (int64_t k = 0; k < kTableCentroidsPerRow; ++k)
       write(b.index(0), k, rowDot(q, k));
   }
@@ -1129,10 +1042,10 @@ gpu::GPUFuncOp buildTableKernel(KernelContext &ctx, LayerOp layer,
           for (int64_t k = 0; k < kTableCentroidsPerRow; ++k) {
             Value i = b.add(first, b.add(b.index(k * rows), row));
             Value at = b.minS(i, b.index(s.table - 1));
-            Value c = loadF32s(b, s.lanes, centroids, {batch, kvh, at, col});
+            Value c = b.loadVector(s.lanes, centroids, {batch, kvh, at, col}, /*align=*/16);
             block.ids.push_back(i);
             block.cents.push_back(
-                b.select(laneOk, c, splatF32(b, s.lanes, 0.0)));
+                b.select(laneOk, c, b.splatF32(s.lanes, 0.0)));
           }
           if (s.combine == ScoreCombine::max)
             block.emitMaxRow();
@@ -1309,7 +1222,7 @@ gpu::GPUFuncOp buildScoreKernel(KernelContext &ctx, LayerOp layer,
         Value chunkStart =
             b.mul(b.blockId(gpu::Dimension::x), b.index(unitsPerBlock));
         Value tid = b.threadId();
-        Value units = memref::DimOp::create(b, scores, 2);
+        Value units = b.dim(scores, 2);
         Value length = b.toIndex(b.load(lengths, {batch}));
         Value n = b.minS(b.ceilDivU(length, b.index(s.page)), units);
         Value count = b.minS(

@@ -103,18 +103,13 @@ struct Scattered {
 };
 } // namespace
 
-static Value shuffleXor(KernelBuilder &b, Value v, int64_t offset) {
-  return gpu::ShuffleOp::create(b, v, offset, kWarpSize, gpu::ShuffleMode::XOR)
-      .getShuffleResult();
-}
-
 /// Sums `vals` (a power-of-two count) over the `width` lanes of a row.
 static Scattered reduceScatter(KernelBuilder &b, SmallVector<Value> vals,
                                int64_t width, Value lane) {
   Scattered out;
   for (int64_t offset = width / 2; offset >= 1; offset /= 2) {
     if (vals.size() == 1) {
-      vals[0] = b.addF(vals[0], shuffleXor(b, vals[0], offset));
+      vals[0] = b.addF(vals[0], b.shuffleXor(vals[0], offset));
       out.steps.push_back({offset, 0});
       continue;
     }
@@ -124,7 +119,7 @@ static Scattered reduceScatter(KernelBuilder &b, SmallVector<Value> vals,
     for (int64_t j = 0; j < half; ++j) {
       Value keep = b.select(upper, vals[j + half], vals[j]);
       Value send = b.select(upper, vals[j], vals[j + half]);
-      next.push_back(b.addF(keep, shuffleXor(b, send, offset)));
+      next.push_back(b.addF(keep, b.shuffleXor(send, offset)));
     }
     out.steps.push_back({offset, half});
     vals = std::move(next);
@@ -184,22 +179,9 @@ static SmallVector<Value> reduceUnits(KernelBuilder &b, SmallVector<Value> vals,
     v = b.maxF(v, s.vals[j]);
   for (auto [offset, weight] : s.steps)
     if (weight > 0 && weight < heads)
-      v = b.maxF(v, shuffleXor(b, v, offset));
+      v = b.maxF(v, b.shuffleXor(v, offset));
   out.push_back(v);
   return out;
-}
-
-static Value loadF32Vector(KernelBuilder &b, Value memref, ValueRange indices,
-                           int64_t lanes) {
-  auto type = VectorType::get({lanes}, b.getF32Type());
-  return vector::LoadOp::create(b, type, memref, indices,
-                                /*nontemporal=*/false, llvm::MaybeAlign(16));
-}
-
-static void storeF32Vector(KernelBuilder &b, Value vector, Value memref,
-                           ValueRange indices) {
-  vector::StoreOp::create(b, vector, memref, indices, /*nontemporal=*/false,
-                          llvm::MaybeAlign(16));
 }
 
 static LogicalResult lowerQuestScore(KernelContext &ctx, ScoreOp op,
@@ -262,11 +244,11 @@ static LogicalResult lowerQuestScore(KernelContext &ctx, ScoreOp op,
         Value row = b.divU(tid, b.index(width));      // row group r
         Value lane = b.remU(tid, b.index(width));     // lane in the row
         Value lane32 = b.toI32(lane);
-        Value units = memref::DimOp::create(b, scores, 2);
+        Value units = b.dim(scores, 2);
         Value n = b.minS(b.ceilDivU(b.toIndex(b.load(lengths, {batch})),
                                     b.index(pageSize)),
                          units);
-        Value ninf = b.f32(-std::numeric_limits<double>::infinity());
+        Value ninf = b.negInf();
         Value zero = b.f32(0.0);
         Value firstKvh = b.mul(group, b.index(hu));
 
@@ -290,15 +272,15 @@ static LogicalResult lowerQuestScore(KernelContext &ctx, ScoreOp op,
                                         lanes, queries,
                                         {batch, b.add(head0, b.index(t)), col})));
                     if (groupSize > 1) {
-                      Value div = vector::BroadcastOp::create(
-                          b, q.getType(), b.f32(double(groupSize)));
-                      q = arith::DivFOp::create(b, q, div);
+                      Value div = b.splat(cast<VectorType>(q.getType()),
+                                          b.f32(double(groupSize)));
+                      q = b.divF(q, div);
                     }
                   } else {
                     Value head = b.add(b.mul(firstKvh, b.index(groupSize)), srow);
                     q = b.toF32(b.loadVector(lanes, queries, {batch, head, col}));
                   }
-                  storeF32Vector(b, q, qStage, {srow, col});
+                  b.storeVector(q, qStage, {srow, col}, /*align=*/16);
                 });
                 b.barrier();
               }
@@ -333,7 +315,7 @@ static LogicalResult lowerQuestScore(KernelContext &ctx, ScoreOp op,
                 Value q;
                 if (staged) {
                   Value srow = b.add(b.mul(kvhLocal, b.index(rowsPerKvh)), t);
-                  q = loadF32Vector(b, qStage, {srow, cols[j]}, lanes);
+                  q = b.loadVector(lanes, qStage, {srow, cols[j]}, /*align=*/16);
                 } else {
                   Value head = b.add(
                       b.mul(b.add(firstKvh, kvhLocal), b.index(groupSize)), t);
@@ -538,7 +520,7 @@ static LogicalResult lowerQuestUpdateRepr(KernelContext &ctx,
         Value length = b.load(lengths, {batch});
         Value pos = b.toIndex(length);
         Value unit = b.divU(pos, b.index(pageSize));
-        Value units = memref::DimOp::create(b, kmin, 2);
+        Value units = b.dim(kmin, 2);
         Value valid = b.andI(b.andI(b.cmp(Pred::ult, item, b.index(items)),
                                     b.cmp(Pred::sgt, length, b.i32(0))),
                              b.cmp(Pred::ult, unit, units));
@@ -608,7 +590,7 @@ static LogicalResult lowerQuestRebuildRepr(KernelContext &ctx,
                                  b.index(kWriteBlock)),
                            b.threadId());
         Value unit = b.divU(item, b.index(perUnit));
-        Value units = memref::DimOp::create(b, kmin, 2);
+        Value units = b.dim(kmin, 2);
         Value length = b.toIndex(b.load(lengths, {batch}));
         Value unitStart = b.mul(unit, b.index(pageSize));
         // A valid unit holds at least one token (so the slot is not free).
@@ -624,14 +606,9 @@ static LogicalResult lowerQuestRebuildRepr(KernelContext &ctx,
             Value last = b.sub(b.minS(b.sub(length, unitStart),
                                       b.index(pageSize)),
                                b.index(1));
-            auto f32Type = VectorType::get({lanes}, b.getF32Type());
-            auto splat = [&](float value) -> Value {
-              return arith::ConstantOp::create(
-                  b, f32Type, DenseElementsAttr::get(f32Type, value));
-            };
             SmallVector<Value> init = {
-                splat(std::numeric_limits<float>::infinity()),
-                splat(-std::numeric_limits<float>::infinity())};
+                b.splatF32(lanes, std::numeric_limits<float>::infinity()),
+                b.splatF32(lanes, -std::numeric_limits<float>::infinity())};
             // Rows first..first+inFlight-1, clamped to the last token: all
             // loads issue before the first min/max needs one.
             auto foldBatch = [&](Value first,

@@ -39,7 +39,7 @@ static LogicalResult lowerStreamingScore(KernelContext &ctx, ScoreOp op,
         Value group = b.blockId(gpu::Dimension::y);
         Value u = b.add(b.mul(b.blockId(gpu::Dimension::x), b.index(kMarkBlock)),
                         b.threadId());
-        Value units = memref::DimOp::create(b, scores, 2);
+        Value units = b.dim(scores, 2);
         b.ifThen(b.cmp(Pred::ult, u, units), [&] {
           Value n = b.ceilDivU(b.toIndex(b.load(lengths, {batch})),
                                b.index(pageSize));
