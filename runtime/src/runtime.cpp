@@ -1,6 +1,7 @@
 #include "hsa/runtime.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <new>
@@ -111,6 +112,25 @@ struct Runtime::Impl {
   // Per batch slot, the length its last prefill left (guarded by
   // backend_mutex): the stage checker replays the algorithm's reference from it.
   std::vector<uint32_t> prefill_end;
+  // Per batch slot, the length before the first prefill whose representations
+  // are not built yet, kNothingPending if none (guarded by backend_mutex).
+  // Prefill only fills the host pool; the build runs once over every chunk,
+  // at finish_prefill or before the request's next append or decode step.
+  static constexpr uint32_t kNothingPending = UINT32_MAX;
+  std::vector<uint32_t> build_from;
+
+  // Builds the slot's pending representations (backend_mutex held). On an
+  // error they stay pending: the next call retries.
+  Status build_pending_locked(uint32_t slot) {
+    if (build_from[slot] == kNothingPending) return Status::ok();
+    HSA_RETURN_IF_ERROR(backend->after_prefill(slot, build_from[slot]));
+    build_from[slot] = kNothingPending;
+    return Status::ok();
+  }
+  Status build_pending_locked(const std::vector<uint32_t>& slots) {
+    for (uint32_t slot : slots) HSA_RETURN_IF_ERROR(build_pending_locked(slot));
+    return Status::ok();
+  }
 
   Status require_loaded() const {
     return loaded ? Status::ok() : invalid_argument("no artifact loaded: call load_artifact first");
@@ -211,6 +231,7 @@ struct Runtime::Impl {
       std::lock_guard<std::mutex> lock(requests_mutex);
       slot_used.assign(shape.batch, 0);
       prefill_end.assign(shape.batch, 0);
+      build_from.assign(shape.batch, kNothingPending);
     }
     loaded = true;
     return Status::ok();
@@ -354,6 +375,7 @@ Status Runtime::create_request(RequestId* id) {
         std::lock_guard<std::mutex> lock(m.backend_mutex);
         status = m.backend->reset_slot(slot);
         m.prefill_end[slot] = 0;
+        m.build_from[slot] = Impl::kNothingPending;
       }
       if (status.is_ok()) {
         std::lock_guard<std::mutex> lock(m.requests_mutex);
@@ -409,16 +431,20 @@ Status Runtime::prefill(RequestId id, const void* k, const void* v, uint64_t tok
     const uint32_t old_length = cache.length(slot);
     HSA_RETURN_IF_ERROR(cache.append(slot, tokens, static_cast<const uint16_t*>(k),
                                      impl_->shape.has_separate_v ? static_cast<const uint16_t*>(v) : nullptr));
-    Status status;
-    {
-      std::lock_guard<std::mutex> lock(impl_->backend_mutex);
-      status = impl_->backend->after_prefill(slot, old_length);
-      if (status.is_ok()) impl_->prefill_end[slot] = cache.length(slot);
-    }
-    // The backend did not take the tokens: the host cache gives them back, so
-    // the request keeps its old length (release it if the device failed).
-    if (!status.is_ok()) cache.truncate(slot, old_length);
-    return status;
+    std::lock_guard<std::mutex> lock(impl_->backend_mutex);
+    uint32_t& from = impl_->build_from[slot];
+    from = std::min(from, old_length);
+    impl_->prefill_end[slot] = cache.length(slot);
+    return Status::ok();
+  });
+}
+
+Status Runtime::finish_prefill(RequestId id) {
+  return guarded([&]() -> Status {
+    uint32_t slot = 0;
+    HSA_RETURN_IF_ERROR(impl_->find_slot(id, &slot));
+    std::lock_guard<std::mutex> lock(impl_->backend_mutex);
+    return impl_->build_pending_locked(slot);
   });
 }
 
@@ -437,6 +463,10 @@ Status Runtime::append(const RequestId* ids, size_t count, const void* new_k, co
     }
     const uint16_t* k = static_cast<const uint16_t*>(new_k);
     const uint16_t* v = impl_->shape.has_separate_v ? static_cast<const uint16_t*>(new_v) : nullptr;
+    {  // the prompt's representations first: the append extends them
+      std::lock_guard<std::mutex> lock(impl_->backend_mutex);
+      HSA_RETURN_IF_ERROR(impl_->build_pending_locked(slots));
+    }
     HSA_RETURN_IF_ERROR(cache.append(slots.data(), count, 1, k, v));  // all requests or none
     Status status;
     {
@@ -460,6 +490,7 @@ Status Runtime::decode_step(const RequestId* ids, size_t count, const void* q, v
     std::vector<SlotStepResult> results(count);
     {
       std::lock_guard<std::mutex> lock(impl_->backend_mutex);
+      HSA_RETURN_IF_ERROR(impl_->build_pending_locked(slots));
       HSA_RETURN_IF_ERROR(impl_->backend->decode(slots.data(), count, static_cast<const uint16_t*>(q),
                                                  static_cast<uint16_t*>(o), results.data()));
     }

@@ -399,6 +399,11 @@ Status checked_decode_step(Runtime& rt, const RequestId* ids, size_t count, cons
     const uint16_t* q16 = static_cast<const uint16_t*>(q);
     capture.q.assign(q16, q16 + count * row_q);
 
+    // The representations of prefilled tokens are built before the step
+    // (Runtime::prefill defers them): build them now so that the snapshot
+    // holds what the step will see.
+    for (size_t i = 0; i < count; ++i) HSA_RETURN_IF_ERROR(rt.finish_prefill(ids[i]));
+
     // a) The pre-step state. req.* are runtime-owned (uploaded before every
     // plan): the snapshot holds what this step will see, length 0 for slots
     // outside the call.

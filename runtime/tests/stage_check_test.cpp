@@ -400,7 +400,11 @@ TEST(BackendDebugAccess, ReadWriteAndErrors) {
   EXPECT_EQ(backend.read_buffer("scratch.attn_o", slot_unit.data(), 4).code(), StatusCode::NotFound);
   ASSERT_TRUE(backend.read_buffer("buf.slot_unit", slot_unit.data(), rows * 4).is_ok());
   for (int32_t u : slot_unit) EXPECT_EQ(u, -1);  // prefill only: nothing resident yet
+  // Prefill defers the representations; the build sets the lengths.
   std::vector<int32_t> length(f.shape.batch);
+  ASSERT_TRUE(backend.read_buffer("req.length", length.data(), length.size() * 4).is_ok());
+  EXPECT_EQ(length, (std::vector<int32_t>{0, 0}));
+  for (RequestId id : f.ids) ASSERT_TRUE(f.rt->finish_prefill(id).is_ok());
   ASSERT_TRUE(backend.read_buffer("req.length", length.data(), length.size() * 4).is_ok());
   EXPECT_EQ(length, (std::vector<int32_t>{70, 45}));
   std::vector<int32_t> garbage(rows, 1234);

@@ -131,8 +131,17 @@ class Runtime {
   Status release_request(RequestId id);
 
   // Appends `tokens` tokens of K [tokens][Hkv][D] and V [tokens][Hkv][Dv]
-  // (v ignored, may be null, when V is part of K) and builds representations.
+  // (v ignored, may be null, when V is part of K) to the host pool. The
+  // representations of prefilled tokens are built once for all chunks since
+  // the last build: by finish_prefill, or else before the request's next
+  // append or decode_step. A prompt prefilled in many chunks is summarised
+  // once (ClusterKV clusters it once), and a chunk costs only its copy.
   Status prefill(RequestId id, const void* k, const void* v, uint64_t tokens);
+  // Builds the representations of the tokens prefilled since the last build
+  // (nothing to do: Ok). Call it after a prompt's last chunk to keep the
+  // build off the next step's latency. On an error the build stays pending
+  // and the tokens stay in the pool; the next call retries.
+  Status finish_prefill(RequestId id);
   // Appends one token to each listed request: new_k [count][Hkv][D], new_v [count][Hkv][Dv].
   Status append(const RequestId* ids, size_t count, const void* new_k, const void* new_v);
   // One decode step for each listed request: q [count][Hq][D] in, o [count][Hq][Dv] out.
