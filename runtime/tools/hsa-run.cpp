@@ -752,7 +752,8 @@ int run(Options opt) {
     j.integer("samples", mass.values.size()).integer("request", 0).end();
     j.begin("step_time_ms").num("decode_wall_mean", decode_ms.mean()).num("decode_wall_median", decode_ms.median());
     j.num("decode_wall_min", decode_ms.min()).num("decode_wall_max", decode_ms.max());
-    j.num("append_wall_mean", append_ms.mean()).num("device_mean", device_ms.mean()).end();
+    j.num("append_wall_mean", append_ms.mean()).num("append_wall_median", append_ms.median());
+    j.num("append_wall_max", append_ms.max()).num("device_mean", device_ms.mean()).end();
     if (kernel_ms.empty()) {
       j.null("kernel_time_ms");
     } else {
