@@ -9,13 +9,15 @@
 #     and 128K;
 #  3. the append that re-clusters: 300 steps cross one re-clustering
 #     (every 256 appended tokens): append median vs max.
-#   bench/cluster-kv.sh BUNDLE_DIR RUNTIME_BUILD_DIR [OUT_DIR]
+#   [SECTIONS="step build append"] bench/cluster-kv.sh BUNDLE_DIR RUNTIME_BUILD_DIR [OUT_DIR]
 set -euo pipefail
+SECTIONS=${SECTIONS:-"step build append"}
+want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 BUNDLE=${1:-build/gpu-bundle}
 RUN=${2:-build-gpu/runtime}/hsa-run
 OUT=${3:-/tmp/cluster-kv-bench}
 mkdir -p "$OUT"
-for shape in "1 131072" "8 32768"; do
+want step && for shape in "1 131072" "8 32768"; do
   read -r batch context <<<"$shape"
   for layer in llama3-8b-quest cluster_kvhead_p16_g4; do
     echo "### $layer B=$batch context=$context"
@@ -25,6 +27,7 @@ for shape in "1 131072" "8 32768"; do
       grep -E "kernels" || true
   done
 done
+if want build; then
 echo "### prefill build (representations), ms per batch"
 echo "| layer | B x context | build ms | per request ms |"
 echo "|---|---|---|---|"
@@ -37,6 +40,8 @@ for shape in "1 32768" "1 131072" "8 32768" "8 131072"; do
       "$OUT/build_${layer}_${batch}_${context}.json"
   done
 done
+fi
+if want append; then
 echo "### append with one re-clustering (300 steps, every 256)"
 echo "| layer | B x context | append median ms | append max ms |"
 echo "|---|---|---|---|"
@@ -49,3 +54,4 @@ for shape in "1 32768" "8 32768"; do
       "$OUT/append_${layer}_${batch}_${context}.json"
   done
 done
+fi
