@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hsa/hsattn_export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -112,49 +114,52 @@ typedef struct hsattn_layer_config {
 /* Fills defaults: auto backend, device 0, batch 1, 4096 tokens, pool for
  * every slot at max context, no graph, no profiling, the automatic host
  * memory limit (0). */
-void hsattn_runtime_options_init(hsattn_runtime_options* options);
+HSATTN_EXPORT void hsattn_runtime_options_init(hsattn_runtime_options* options);
 /* A static description of a status code. */
-const char* hsattn_status_message(hsattn_status_t status);
+HSATTN_EXPORT const char* hsattn_status_message(hsattn_status_t status);
 /* The detailed message of this thread's last failed call ("" if none). */
-const char* hsattn_last_error_message(void);
+HSATTN_EXPORT const char* hsattn_last_error_message(void);
 
-hsattn_status_t hsattn_runtime_create(const hsattn_runtime_options* options, hsattn_runtime** runtime);
-void hsattn_runtime_destroy(hsattn_runtime* runtime);
-const char* hsattn_runtime_backend_name(const hsattn_runtime* runtime);
+HSATTN_EXPORT hsattn_status_t hsattn_runtime_create(const hsattn_runtime_options* options, hsattn_runtime** runtime);
+HSATTN_EXPORT void hsattn_runtime_destroy(hsattn_runtime* runtime);
+HSATTN_EXPORT const char* hsattn_runtime_backend_name(const hsattn_runtime* runtime);
 
-hsattn_status_t hsattn_runtime_load_artifact_file(hsattn_runtime* runtime, const char* path);
-hsattn_status_t hsattn_runtime_load_artifact(hsattn_runtime* runtime, const void* data, size_t size);
+HSATTN_EXPORT hsattn_status_t hsattn_runtime_load_artifact_file(hsattn_runtime* runtime, const char* path);
+HSATTN_EXPORT hsattn_status_t hsattn_runtime_load_artifact(hsattn_runtime* runtime, const void* data, size_t size);
 /* Pinned loads: the artifact's bytes must have the SHA-256 `sha256_hex` (64
  * hex digits, as hsa-compile and hsa-run print it), checked before anything is
  * parsed: HSATTN_STATUS_INVALID_ARTIFACT giving both digests on a mismatch,
  * HSATTN_STATUS_INVALID_ARGUMENT for a NULL or malformed digest. An artifact is
  * code (its kernels run with this process's privileges): load only artifacts
  * you trust, or pin their digest (docs/ARTIFACT.md, "Trust model"). */
-hsattn_status_t hsattn_runtime_load_artifact_file_checked(hsattn_runtime* runtime, const char* path, const char* sha256_hex);
-hsattn_status_t hsattn_runtime_load_artifact_checked(hsattn_runtime* runtime, const void* data, size_t size,
-                                               const char* sha256_hex);
+HSATTN_EXPORT hsattn_status_t hsattn_runtime_load_artifact_file_checked(hsattn_runtime* runtime, const char* path,
+                                                                        const char* sha256_hex);
+HSATTN_EXPORT hsattn_status_t hsattn_runtime_load_artifact_checked(hsattn_runtime* runtime, const void* data,
+                                                                   size_t size, const char* sha256_hex);
 
 /* The loaded layer's config: HSATTN_STATUS_INVALID_ARGUMENT before a load, or
  * for a NULL config or a struct_size below the first version's. */
-hsattn_status_t hsattn_runtime_get_layer_config(const hsattn_runtime* runtime, hsattn_layer_config* config);
+HSATTN_EXPORT hsattn_status_t hsattn_runtime_get_layer_config(const hsattn_runtime* runtime,
+                                                              hsattn_layer_config* config);
 
-hsattn_status_t hsattn_request_create(hsattn_runtime* runtime, hsattn_request_id* id);
-hsattn_status_t hsattn_request_release(hsattn_runtime* runtime, hsattn_request_id id);
+HSATTN_EXPORT hsattn_status_t hsattn_request_create(hsattn_runtime* runtime, hsattn_request_id* id);
+HSATTN_EXPORT hsattn_status_t hsattn_request_release(hsattn_runtime* runtime, hsattn_request_id id);
 
 /* K [tokens][Hkv][D], V [tokens][Hkv][Dv] in the layer's KV dtype (bf16/f16 bits). */
-hsattn_status_t hsattn_prefill(hsattn_runtime* runtime, hsattn_request_id id, const void* k, const void* v, uint64_t tokens);
+HSATTN_EXPORT hsattn_status_t hsattn_prefill(hsattn_runtime* runtime, hsattn_request_id id, const void* k,
+                                             const void* v, uint64_t tokens);
 /* One token per request: new_k [count][Hkv][D], new_v [count][Hkv][Dv]. */
-hsattn_status_t hsattn_append(hsattn_runtime* runtime, const hsattn_request_id* ids, size_t count, const void* new_k,
-                        const void* new_v);
+HSATTN_EXPORT hsattn_status_t hsattn_append(hsattn_runtime* runtime, const hsattn_request_id* ids, size_t count,
+                                            const void* new_k, const void* new_v);
 /* q [count][Hq][D] in, o [count][Hq][Dv] out; stats may be NULL. */
-hsattn_status_t hsattn_decode_step(hsattn_runtime* runtime, const hsattn_request_id* ids, size_t count, const void* q, void* o,
-                             hsattn_step_stats* stats);
+HSATTN_EXPORT hsattn_status_t hsattn_decode_step(hsattn_runtime* runtime, const hsattn_request_id* ids, size_t count,
+                                                 const void* q, void* o, hsattn_step_stats* stats);
 
-hsattn_status_t hsattn_request_get_accounting(const hsattn_runtime* runtime, hsattn_request_id id,
-                                        hsattn_request_accounting* accounting);
+HSATTN_EXPORT hsattn_status_t hsattn_request_get_accounting(const hsattn_runtime* runtime, hsattn_request_id id,
+                                                            hsattn_request_accounting* accounting);
 /* The request's selected units of its last step: S*K entries, -1 padded. */
-hsattn_status_t hsattn_request_selected_units(const hsattn_runtime* runtime, hsattn_request_id id, int32_t* units,
-                                        size_t capacity);
+HSATTN_EXPORT hsattn_status_t hsattn_request_selected_units(const hsattn_runtime* runtime, hsattn_request_id id,
+                                                            int32_t* units, size_t capacity);
 
 #ifdef __cplusplus
 }

@@ -31,6 +31,7 @@
 #include <string>
 
 #include "hsa/artifact_format.h"
+#include "hsa/hsattn_export.h"
 #include "hsa/status.hpp"
 
 namespace hsa {
@@ -101,7 +102,7 @@ struct KernelTiming {
   float milliseconds;
 };
 
-class Runtime {
+class HSATTN_EXPORT Runtime {
  public:
   static Status create(const RuntimeOptions& options, std::unique_ptr<Runtime>* out);
   ~Runtime();
