@@ -53,8 +53,12 @@ def main():
         workloads = list(dict.fromkeys(r["workload"] for r in at))
         label = f"{context // 1024}K" if context % 1024 == 0 else str(context)
 
-        fig, axes = plt.subplots(1, len(workloads), figsize=(4.2 * len(workloads), 3.6), squeeze=False)
-        for ax, w in zip(axes[0], workloads):
+        cols = min(4, len(workloads))
+        nrows = (len(workloads) + cols - 1) // cols
+        fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.6 * nrows), squeeze=False)
+        for ax in axes.flat[len(workloads):]:
+            ax.set_visible(False)
+        for ax, w in zip(axes.flat, workloads):
             for alg in dict.fromkeys(r["algorithm"] for r in at):
                 pts = sorted((int(r["budget_tokens"]), float(r["recall"])) for r in at
                              if r["workload"] == w and r["algorithm"] == alg)
@@ -68,8 +72,9 @@ def main():
             ax.set_xlabel("budget (tokens)")
             ax.set_ylim(0, 1.05)
             ax.grid(alpha=0.3)
-        axes[0][0].set_ylabel("recall (mass / unit-oracle mass)")
-        axes[0][-1].legend(fontsize=7, loc="lower right")
+        for row in axes:
+            row[0].set_ylabel("recall (mass / unit-oracle mass)")
+        axes.flat[0].legend(fontsize=7, loc="lower right")
         fig.tight_layout()
         path = os.path.join(args.out, f"recall-{label}.png")
         fig.savefig(path, dpi=110)
@@ -99,7 +104,7 @@ def main():
             ax.set_xlabel("LRU buffer (x budget)")
             ax.grid(alpha=0.3)
         axes[0][0].set_ylabel("hit rate after the first step")
-        axes[0][-1].legend(fontsize=7, loc="lower right")
+        axes[0][0].legend(fontsize=7, loc="lower left")
         fig.tight_layout()
         path = os.path.join(args.out, f"hitrate-{label}.png")
         fig.savefig(path, dpi=110)
