@@ -1,5 +1,5 @@
 # ctest shared_library_exports: the dynamic symbols libhsa_runtime.so defines
-# are the C API (hsattn_*) and hsa::Runtime's members, plus the weak C++
+# are the C API (hsattn_*) and hsa::Runtime's and hsa::ModelRuntime's members, plus the weak C++
 # standard library instantiations every C++ library carries; never an hsa_*
 # or HSA_* C symbol (ROCm's HSA runtime owns that prefix) nor another hsa::
 # internal. The SONAME is the versioned one.
@@ -20,7 +20,7 @@ foreach(line IN LISTS raw_lines)
   set(symbol ${CMAKE_MATCH_2})
   if(symbol MATCHES "^hsattn_")
     math(EXPR c_api "${c_api} + 1")
-  elseif(symbol MATCHES "^_ZN(K?)3hsa7Runtime")  # hsa::Runtime::...
+  elseif(symbol MATCHES "^_ZN(K?)3hsa(7Runtime|12ModelRuntime)")  # hsa::Runtime::, hsa::ModelRuntime::
     math(EXPR cpp_api "${cpp_api} + 1")
   elseif(symbol MATCHES "^(hsa_|HSA_|_ZN3hsa|_ZNK3hsa|_ZTVN3hsa|_ZTIN3hsa|_ZTSN3hsa)")
     string(APPEND bad "  ${kind} ${symbol}\n")

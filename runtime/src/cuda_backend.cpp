@@ -247,7 +247,7 @@ Status CudaBackend::bind_buffers(const Artifact& artifact) {
       const void* host = b.name == "host.k" ? static_cast<const void*>(cache_->host_k())
                          : b.name == "host.v" ? static_cast<const void*>(cache_->host_v())
                                               : static_cast<const void*>(cache_->host_page_of());
-      d.address = CUdeviceptr(allocator_.device_address(host));
+      d.address = CUdeviceptr(cache_->device_address(host));
     } else if (d.bytes > 0) {
       buffers_.reserve(artifact.buffers.size());  // the push_back below cannot throw after cuMemAlloc
       HSA_RETURN_IF_ERROR(check(driver_->cuMemAlloc(&d.address, d.bytes),

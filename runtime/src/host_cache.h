@@ -32,9 +32,62 @@ class AlignedHostAllocator : public HostAllocator {
   uint64_t device_address(const void*) const override { return 0; }
 };
 
+// Page ids and the per-request page lists (host.page_of [B][N]) shared by
+// the layers of a model: page p of a request holds the same token positions
+// in every layer, each layer keeping its own K/V storage for the pool's
+// pages. Layers grow one after another within a step (layer 0 appends its
+// token before layer 1 does), so a request holds the pages its longest layer
+// needs, and a page goes back to the pool when no layer uses it. A runtime
+// of one layer makes its own pool of one layer.
+class PagePool {
+ public:
+  static Status create(uint32_t batch, uint32_t max_units, uint32_t pool_pages, HostAllocator* allocator,
+                       std::shared_ptr<PagePool>* out);
+  ~PagePool();
+  PagePool(const PagePool&) = delete;
+  PagePool& operator=(const PagePool&) = delete;
+
+  uint32_t batch() const { return batch_; }
+  uint32_t max_units() const { return max_units_; }
+  uint32_t pool_pages() const { return pool_pages_; }
+  int32_t* page_of() const { return page_of_; }
+  const HostAllocator& allocator() const { return *allocator_; }
+  uint32_t free_pages() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return uint32_t(free_.size());
+  }
+  // A new layer's index (its used-page counts start at 0).
+  uint32_t add_layer();
+
+ private:
+  friend class HostCache;
+  PagePool(uint32_t batch, uint32_t max_units, uint32_t pool_pages, HostAllocator* allocator)
+      : batch_(batch), max_units_(max_units), pool_pages_(pool_pages), allocator_(allocator) {}
+  // With mutex_ held: pages slot holds (page_of entries >= 0, a prefix of its row).
+  uint32_t held_locked(uint32_t slot) const { return held_[slot]; }
+  // With mutex_ held: makes the slot hold at least `units` pages, the lowest free first (the caller checked the room).
+  void grow_locked(uint32_t slot, uint32_t units);
+  // With mutex_ held: layer `layer` of `slot` uses `units` pages now; pages no layer uses go back.
+  void set_used_locked(uint32_t layer, uint32_t slot, uint32_t units);
+
+  const uint32_t batch_, max_units_, pool_pages_;
+  HostAllocator* allocator_;
+  int32_t* page_of_ = nullptr;
+  mutable std::mutex mutex_;
+  // Free pages, a min-heap (lowest page first: deterministic layouts) whose
+  // capacity is the whole pool, reserved at create: giving pages back never
+  // allocates, so release and the undo of a failed append cannot fail.
+  std::vector<uint32_t> free_;
+  std::vector<uint32_t> held_;               // [slot]
+  std::vector<std::vector<uint32_t>> used_;  // [layer][slot]
+};
+
 class HostCache {
  public:
-  static Status create(const LayerShape& shape, HostAllocator* allocator, std::unique_ptr<HostCache>* out);
+  // One layer's cache over `pool` (shape.batch, max_units and pool_pages
+  // must match it), or over a pool of its own when `pool` is null.
+  static Status create(const LayerShape& shape, HostAllocator* allocator, std::unique_ptr<HostCache>* out,
+                       std::shared_ptr<PagePool> pool = nullptr);
   ~HostCache();
   HostCache(const HostCache&) = delete;
   HostCache& operator=(const HostCache&) = delete;
@@ -44,10 +97,8 @@ class HostCache {
   // the caller serialises calls on one request).
   uint32_t length(uint32_t slot) const { return lengths_[slot]; }
   uint32_t pages_held(uint32_t slot) const;
-  uint32_t free_pages() const {
-    std::lock_guard<std::mutex> lock(pool_mutex_);
-    return uint32_t(free_.size());
-  }
+  uint32_t free_pages() const { return pool_->free_pages(); }
+  const std::shared_ptr<PagePool>& pool() const { return pool_; }
   // Pages a request must newly take to grow by `tokens` (tokens within its max context: check_room first).
   uint32_t pages_needed(uint32_t slot, uint64_t tokens) const;
   // Fails (touching nothing) if the request would exceed max context or the pool.
@@ -70,7 +121,9 @@ class HostCache {
   // The documented host buffers.
   uint16_t* host_k() const { return k_; }
   uint16_t* host_v() const { return v_; }
-  int32_t* host_page_of() const { return page_of_; }
+  int32_t* host_page_of() const { return pool_->page_of(); }
+  // The device address of one of the host buffers above (0 without a device).
+  uint64_t device_address(const void* host_buffer) const;
   uint64_t page_bytes() const;  // K and V bytes of one pool page
   uint64_t host_bytes(uint32_t slot) const;  // pages held + its page_of row
   const HostAllocator& allocator() const { return *allocator_; }
@@ -80,21 +133,17 @@ class HostCache {
 
  private:
   HostCache(const LayerShape& shape, HostAllocator* allocator) : shape_(shape), allocator_(allocator) {}
-  Status pool_full(uint64_t pages_needed) const;  // with pool_mutex_ held
+  Status pool_full(uint64_t pages_needed) const;  // with the pool's mutex held
   Status check_room_locked(uint32_t slot, uint64_t tokens) const;
+  uint32_t pages_needed_locked(uint32_t slot, uint64_t tokens) const;
 
   LayerShape shape_;
   HostAllocator* allocator_;
   uint16_t* k_ = nullptr;
   uint16_t* v_ = nullptr;
-  int32_t* page_of_ = nullptr;
+  std::shared_ptr<PagePool> pool_;
+  uint32_t layer_ = 0;             // this cache's index in the pool
   std::vector<uint32_t> lengths_;  // per slot: only calls on that slot touch its entry
-  mutable std::mutex pool_mutex_;
-  // Free pages, a min-heap (lowest page first: deterministic layouts) whose
-  // capacity is the whole pool, reserved at create: giving pages back never
-  // allocates, so release and the undo of a failed append cannot fail.
-  // Guarded by pool_mutex_.
-  std::vector<uint32_t> free_;
 };
 
 }  // namespace hsa

@@ -10,6 +10,7 @@
 #include "artifact.h"
 #include "backend.h"
 #include "cpu_backend.h"
+#include "guarded.h"
 #include "host_cache.h"
 #include "launch_plan.h"
 #include "layer_shape.h"
@@ -24,35 +25,6 @@ namespace hsa {
 namespace {
 
 Status invalid_argument(const std::string& message) { return Status(StatusCode::InvalidArgument, message); }
-
-// A status for a failure that may be the lack of memory itself: without its
-// message if even that cannot be allocated.
-Status failure(StatusCode code, const char* message) noexcept {
-  try {
-    return Status(code, message);
-  } catch (...) {
-    return Status(code, std::string());
-  }
-}
-
-// Runs `body`, turning any escaping exception into a Status: no exception
-// leaves a public function (std::bad_alloc is OutOfMemory, anything else a bug).
-template <typename Body>
-Status guarded(Body&& body) noexcept {
-  try {
-    return body();
-  } catch (const std::bad_alloc&) {
-    return failure(StatusCode::OutOfMemory, "out of host memory");
-  } catch (const std::exception& e) {
-    try {
-      return Status(StatusCode::Internal, std::string("internal error: ") + e.what());
-    } catch (...) {
-      return failure(StatusCode::Internal, "internal error");
-    }
-  } catch (...) {
-    return failure(StatusCode::Internal, "internal error: unknown exception");
-  }
-}
 
 Status validate_options(const RuntimeOptions& options) {
   const int backend = int(options.backend);
@@ -100,6 +72,11 @@ struct Runtime::Impl {
   Artifact artifact;
   LayerShape shape;
   std::unique_ptr<HostCache> cache;
+  // Set by a ModelRuntime before load: the page pool its layers share and the
+  // host memory its other layers already hold (this layer's limit is what
+  // remains of the model's).
+  std::shared_ptr<PagePool> shared_pool;
+  uint64_t host_bytes_elsewhere = 0;
   uint64_t device_bytes_per_request = 0;
   MemoryNeeds memory;  // what the loaded instance allocated
 
@@ -212,12 +189,17 @@ struct Runtime::Impl {
     // against the host and device memory before anything is allocated.
     MemoryNeeds needs;
     HSA_RETURN_IF_ERROR(memory_needs(loaded_artifact, s, &needs));
-    HSA_RETURN_IF_ERROR(check_memory_needs(needs, host_memory_limit(options.host_memory_limit_bytes),
+    HostMemoryLimit limit = host_memory_limit(options.host_memory_limit_bytes);
+    if (host_bytes_elsewhere > 0 && limit.bytes > 0) {
+      limit.bytes = limit.bytes > host_bytes_elsewhere ? limit.bytes - host_bytes_elsewhere : 1;
+      limit.source += ", minus " + std::to_string(host_bytes_elsewhere) + " bytes the model's other layers hold";
+    }
+    HSA_RETURN_IF_ERROR(check_memory_needs(needs, limit,
                                            "max_batch " + std::to_string(s.batch) + ", max_context_tokens " +
                                                std::to_string(options.max_context_tokens) + ", pool_pages " +
                                                std::to_string(s.pool_pages)));
     std::unique_ptr<HostCache> new_cache;
-    HSA_RETURN_IF_ERROR(HostCache::create(s, backend->host_allocator(), &new_cache));
+    HSA_RETURN_IF_ERROR(HostCache::create(s, backend->host_allocator(), &new_cache, shared_pool));
     memory = std::move(needs);
     artifact = std::move(loaded_artifact);
     shape = s;
@@ -394,6 +376,44 @@ Status Runtime::create_request(RequestId* id) {
     m.slot_used[slot] = 0;
     return status;
   });
+}
+
+Status RuntimeInternals::create_request_as(Runtime& rt, RequestId id, uint32_t slot) {
+  return guarded([&]() -> Status {
+    HSA_RETURN_IF_ERROR(rt.impl_->require_loaded());
+    Runtime::Impl& m = *rt.impl_;
+    {
+      std::lock_guard<std::mutex> lock(m.requests_mutex);
+      if (slot >= m.shape.batch || m.slot_used[slot]) return invalid_argument("batch slot " + std::to_string(slot) + " is not free");
+      if (m.slot_of.count(id)) return invalid_argument("request id " + std::to_string(id) + " exists");
+      m.slot_used[slot] = 1;
+    }
+    Status status;
+    {
+      std::lock_guard<std::mutex> lock(m.backend_mutex);
+      status = m.backend->reset_slot(slot);
+      m.prefill_end[slot] = 0;
+      m.build_from[slot] = Runtime::Impl::kNothingPending;
+    }
+    std::lock_guard<std::mutex> lock(m.requests_mutex);
+    if (!status.is_ok()) {
+      m.slot_used[slot] = 0;
+      return status;
+    }
+    try {
+      m.slot_of[id] = slot;
+    } catch (...) {
+      m.slot_used[slot] = 0;
+      throw;
+    }
+    m.next_id = std::max(m.next_id, id + 1);
+    return Status::ok();
+  });
+}
+
+void RuntimeInternals::share_pool(Runtime& rt, std::shared_ptr<PagePool> pool, uint64_t host_bytes_elsewhere) {
+  rt.impl_->shared_pool = std::move(pool);
+  rt.impl_->host_bytes_elsewhere = host_bytes_elsewhere;
 }
 
 Status Runtime::release_request(RequestId id) {

@@ -28,6 +28,12 @@ struct RuntimeInternals {
   static Status slot_of(const Runtime& rt, RequestId id, uint32_t* slot);
   // The request length the slot's last prefill left (0 for none).
   static uint32_t prefill_length(const Runtime& rt, uint32_t slot);
+
+  // For ModelRuntime: before load, the page pool the layers share and the
+  // host bytes the other layers hold; after load, a request with a given id
+  // in a given (free) slot, so that a request has one slot in every layer.
+  static void share_pool(Runtime& rt, std::shared_ptr<PagePool> pool, uint64_t host_bytes_elsewhere);
+  static Status create_request_as(Runtime& rt, RequestId id, uint32_t slot);
 };
 
 }  // namespace hsa
