@@ -6,7 +6,9 @@
 #include <new>
 #include <string>
 #include <type_traits>
+#include <vector>
 
+#include "hsa/model_runtime.hpp"
 #include "hsa/runtime.hpp"
 
 struct hsattn_runtime {
@@ -16,6 +18,11 @@ struct hsattn_runtime {
   // hsattn_runtime_get_layer_config hands out, valid until destroy.
   bool has_layer = false;
   hsa::LayerInfo layer;
+};
+
+struct hsattn_model {
+  std::unique_ptr<hsa::ModelRuntime> model;
+  std::vector<hsa::LayerInfo> layers;  // kept from each add on: the config query's strings
 };
 
 // The first version of hsattn_layer_config ends after `flags`; callers of
@@ -91,6 +98,69 @@ hsattn_status_t loaded(hsattn_runtime* handle, const hsa::Status& status) {
   return result;
 }
 
+// The C options as the C++ ones (the backend checked first: see enum_as_int).
+hsattn_status_t runtime_options(const hsattn_runtime_options* options, const char* caller, hsa::RuntimeOptions* out) {
+  const int backend = enum_as_int(options->backend);
+  if (backend < HSATTN_BACKEND_AUTO || backend > HSATTN_BACKEND_CUDA)
+    return record(hsa::Status(hsa::StatusCode::InvalidArgument,
+                              std::string(caller) + ": unknown backend " + std::to_string(backend) +
+                                  " (HSATTN_BACKEND_AUTO 0, HSATTN_BACKEND_CPU 1, HSATTN_BACKEND_CUDA 2)"));
+  hsa::RuntimeOptions o;
+  o.backend = hsa::BackendKind(backend);
+  o.device = options->device;
+  o.max_batch = options->max_batch;
+  o.max_context_tokens = options->max_context_tokens;
+  o.pool_pages = options->pool_pages;
+  o.use_cuda_graph = options->use_cuda_graph != 0;
+  o.profile_kernels = options->profile_kernels != 0;
+  if (options->cuda_driver_path) o.cuda_driver_path = options->cuda_driver_path;
+  o.host_memory_limit_bytes = options->host_memory_limit_bytes;
+  *out = o;
+  return HSATTN_STATUS_OK;
+}
+
+// Fills the caller's version of the config (its struct_size) from a layer.
+hsattn_status_t layer_config(const hsa::LayerInfo& l, hsattn_layer_config* config) {
+  if (!config) return fail(hsa::StatusCode::InvalidArgument, "null layer config output");
+  if (config->struct_size < kLayerConfigV1Size)
+    return record(hsa::Status(hsa::StatusCode::InvalidArgument,
+                              "hsattn_layer_config.struct_size " + std::to_string(config->struct_size) +
+                                  " is below the first version's " + std::to_string(kLayerConfigV1Size) +
+                                  ": set it to sizeof(hsattn_layer_config)"));
+  hsattn_layer_config c;
+  std::memset(&c, 0, sizeof(c));
+  c.struct_size = sizeof(c);
+  c.name = l.name.c_str();
+  c.algorithm = l.algorithm.c_str();
+  c.max_batch = l.max_batch;
+  c.pool_pages = l.pool_pages;
+  c.max_context_tokens = l.max_context_tokens;
+  c.num_q_heads = l.num_q_heads;
+  c.num_kv_heads = l.num_kv_heads;
+  c.head_dim = l.head_dim;
+  c.value_dim = l.value_dim;
+  c.page_size = l.page_size;
+  c.budget_units = l.budget_units;
+  c.capacity_units = l.capacity_units;
+  c.sink_units = l.sink_units;
+  c.window_units = l.window_units;
+  c.kv_dtype = uint32_t(l.kv_dtype);
+  c.scope = uint32_t(l.scope);
+  c.page_table_format = uint32_t(l.page_table_format);
+  c.softmax_scale = l.softmax_scale;
+  c.flags = l.value_is_key_prefix ? HSATTN_LAYER_VALUE_IS_KEY_PREFIX : 0u;
+  // The fields of the caller's version that this runtime knows; the tail
+  // of a newer caller's struct is left as it was.
+  const size_t filled = config->struct_size < sizeof(c) ? config->struct_size : sizeof(c);
+  c.struct_size = filled;
+  std::memcpy(config, &c, filled);
+  return HSATTN_STATUS_OK;
+}
+
+hsattn_step_stats c_stats(const hsa::StepStats& s) {
+  return hsattn_step_stats{s.units_selected, s.hits, s.misses, s.bytes_copied_h2d, s.hit_rate};
+}
+
 }  // namespace
 
 extern "C" {
@@ -131,21 +201,9 @@ hsattn_status_t hsattn_runtime_create(const hsattn_runtime_options* options, hsa
   return guard([&]() -> hsattn_status_t {
     if (!options || !runtime) return fail(hsa::StatusCode::InvalidArgument, "hsattn_runtime_create: null argument");
     *runtime = nullptr;
-    const int backend = enum_as_int(options->backend);
-    if (backend < HSATTN_BACKEND_AUTO || backend > HSATTN_BACKEND_CUDA)
-      return record(hsa::Status(hsa::StatusCode::InvalidArgument,
-                                "hsattn_runtime_create: unknown backend " + std::to_string(backend) +
-                                    " (HSATTN_BACKEND_AUTO 0, HSATTN_BACKEND_CPU 1, HSATTN_BACKEND_CUDA 2)"));
     hsa::RuntimeOptions o;
-    o.backend = hsa::BackendKind(backend);
-    o.device = options->device;
-    o.max_batch = options->max_batch;
-    o.max_context_tokens = options->max_context_tokens;
-    o.pool_pages = options->pool_pages;
-    o.use_cuda_graph = options->use_cuda_graph != 0;
-    o.profile_kernels = options->profile_kernels != 0;
-    if (options->cuda_driver_path) o.cuda_driver_path = options->cuda_driver_path;
-    o.host_memory_limit_bytes = options->host_memory_limit_bytes;
+    const hsattn_status_t converted = runtime_options(options, "hsattn_runtime_create", &o);
+    if (converted != HSATTN_STATUS_OK) return converted;
     std::unique_ptr<hsattn_runtime> handle(new hsattn_runtime());
     const hsattn_status_t status = record(hsa::Runtime::create(o, &handle->runtime));
     if (status == HSATTN_STATUS_OK) *runtime = handle.release();
@@ -202,46 +260,12 @@ hsattn_status_t hsattn_runtime_load_artifact_checked(hsattn_runtime* runtime, co
 hsattn_status_t hsattn_runtime_get_layer_config(const hsattn_runtime* runtime, hsattn_layer_config* config) {
   return guard([&]() -> hsattn_status_t {
     HSATTN_REQUIRE_RUNTIME(runtime);
-    if (!config) return fail(hsa::StatusCode::InvalidArgument, "null layer config output");
-    if (config->struct_size < kLayerConfigV1Size)
-      return record(hsa::Status(hsa::StatusCode::InvalidArgument,
-                                "hsattn_layer_config.struct_size " + std::to_string(config->struct_size) +
-                                    " is below the first version's " + std::to_string(kLayerConfigV1Size) +
-                                    ": set it to sizeof(hsattn_layer_config)"));
-    if (!runtime->has_layer) {
+    if (config && config->struct_size >= kLayerConfigV1Size && !runtime->has_layer) {
       hsa::LayerInfo unused;
       const hsattn_status_t status = record(runtime->runtime->layer_info(&unused));
       return status != HSATTN_STATUS_OK ? status : fail(hsa::StatusCode::Internal, "layer config not kept at load");
     }
-    const hsa::LayerInfo& l = runtime->layer;
-    hsattn_layer_config c;
-    std::memset(&c, 0, sizeof(c));
-    c.struct_size = sizeof(c);
-    c.name = l.name.c_str();
-    c.algorithm = l.algorithm.c_str();
-    c.max_batch = l.max_batch;
-    c.pool_pages = l.pool_pages;
-    c.max_context_tokens = l.max_context_tokens;
-    c.num_q_heads = l.num_q_heads;
-    c.num_kv_heads = l.num_kv_heads;
-    c.head_dim = l.head_dim;
-    c.value_dim = l.value_dim;
-    c.page_size = l.page_size;
-    c.budget_units = l.budget_units;
-    c.capacity_units = l.capacity_units;
-    c.sink_units = l.sink_units;
-    c.window_units = l.window_units;
-    c.kv_dtype = uint32_t(l.kv_dtype);
-    c.scope = uint32_t(l.scope);
-    c.page_table_format = uint32_t(l.page_table_format);
-    c.softmax_scale = l.softmax_scale;
-    c.flags = l.value_is_key_prefix ? HSATTN_LAYER_VALUE_IS_KEY_PREFIX : 0u;
-    // The fields of the caller's version that this runtime knows; the tail
-    // of a newer caller's struct is left as it was.
-    const size_t filled = config->struct_size < sizeof(c) ? config->struct_size : sizeof(c);
-    c.struct_size = filled;
-    std::memcpy(config, &c, filled);
-    return HSATTN_STATUS_OK;
+    return layer_config(runtime->layer, config);
   });
 }
 
@@ -266,6 +290,13 @@ hsattn_status_t hsattn_prefill(hsattn_runtime* runtime, hsattn_request_id id, co
   });
 }
 
+hsattn_status_t hsattn_finish_prefill(hsattn_runtime* runtime, hsattn_request_id id) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_RUNTIME(runtime);
+    return record(runtime->runtime->finish_prefill(id));
+  });
+}
+
 hsattn_status_t hsattn_append(hsattn_runtime* runtime, const hsattn_request_id* ids, size_t count, const void* new_k,
                         const void* new_v) {
   return guard([&]() -> hsattn_status_t {
@@ -280,8 +311,7 @@ hsattn_status_t hsattn_decode_step(hsattn_runtime* runtime, const hsattn_request
     HSATTN_REQUIRE_RUNTIME(runtime);
     hsa::StepStats s;
     const hsattn_status_t status = record(runtime->runtime->decode_step(ids, count, q, o, &s));
-    if (status == HSATTN_STATUS_OK && stats)
-      *stats = hsattn_step_stats{s.units_selected, s.hits, s.misses, s.bytes_copied_h2d, s.hit_rate};
+    if (status == HSATTN_STATUS_OK && stats) *stats = c_stats(s);
     return status;
   });
 }
@@ -304,6 +334,134 @@ hsattn_status_t hsattn_request_selected_units(const hsattn_runtime* runtime, hsa
   return guard([&]() -> hsattn_status_t {
     HSATTN_REQUIRE_RUNTIME(runtime);
     return record(runtime->runtime->selected_units(id, units, capacity));
+  });
+}
+
+// --- the model runtime ---
+
+#define HSATTN_REQUIRE_MODEL(m) \
+  if (!(m)) return fail(hsa::StatusCode::InvalidArgument, "null model handle")
+
+hsattn_status_t hsattn_model_create(const hsattn_runtime_options* options, hsattn_model** model) {
+  return guard([&]() -> hsattn_status_t {
+    if (!options || !model) return fail(hsa::StatusCode::InvalidArgument, "hsattn_model_create: null argument");
+    *model = nullptr;
+    hsa::RuntimeOptions o;
+    const hsattn_status_t converted = runtime_options(options, "hsattn_model_create", &o);
+    if (converted != HSATTN_STATUS_OK) return converted;
+    std::unique_ptr<hsattn_model> handle(new hsattn_model());
+    const hsattn_status_t status = record(hsa::ModelRuntime::create(o, &handle->model));
+    if (status == HSATTN_STATUS_OK) *model = handle.release();
+    return status;
+  });
+}
+
+void hsattn_model_destroy(hsattn_model* model) { delete model; }
+
+namespace {
+// An add's status; on success the handle keeps the new layer's config.
+hsattn_status_t added(hsattn_model* handle, const hsa::Status& status) {
+  const hsattn_status_t result = record(status);
+  if (result != HSATTN_STATUS_OK) return result;
+  hsa::LayerInfo info;
+  const hsattn_status_t got = record(handle->model->layer_info(handle->model->num_layers() - 1, &info));
+  if (got != HSATTN_STATUS_OK) return got;
+  handle->layers.push_back(std::move(info));
+  return HSATTN_STATUS_OK;
+}
+}  // namespace
+
+hsattn_status_t hsattn_model_add_layer(hsattn_model* model, const void* data, size_t size) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_MODEL(model);
+    if (!data) return fail(hsa::StatusCode::InvalidArgument, "hsattn_model_add_layer: null artifact data");
+    model->layers.reserve(model->layers.size() + 1);  // the push_back after a successful add cannot throw
+    return added(model, model->model->add_layer(data, size));
+  });
+}
+
+hsattn_status_t hsattn_model_add_layer_file(hsattn_model* model, const char* path) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_MODEL(model);
+    if (!path) return fail(hsa::StatusCode::InvalidArgument, "hsattn_model_add_layer_file: null path");
+    model->layers.reserve(model->layers.size() + 1);
+    return added(model, model->model->add_layer_file(path));
+  });
+}
+
+uint32_t hsattn_model_num_layers(const hsattn_model* model) { return model ? model->model->num_layers() : 0; }
+uint32_t hsattn_model_pool_pages(const hsattn_model* model) { return model ? model->model->pool_pages() : 0; }
+uint32_t hsattn_model_free_pages(const hsattn_model* model) { return model ? model->model->free_pages() : 0; }
+
+hsattn_status_t hsattn_model_get_layer_config(const hsattn_model* model, uint32_t layer, hsattn_layer_config* config) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_MODEL(model);
+    if (layer >= model->layers.size())
+      return record(hsa::Status(hsa::StatusCode::InvalidArgument,
+                                "layer " + std::to_string(layer) + " out of range (the model has " +
+                                    std::to_string(model->layers.size()) + " layers)"));
+    return layer_config(model->layers[layer], config);
+  });
+}
+
+hsattn_status_t hsattn_model_request_create(hsattn_model* model, hsattn_request_id* id) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_MODEL(model);
+    return record(model->model->create_request(id));
+  });
+}
+
+hsattn_status_t hsattn_model_request_release(hsattn_model* model, hsattn_request_id id) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_MODEL(model);
+    return record(model->model->release_request(id));
+  });
+}
+
+hsattn_status_t hsattn_model_prefill(hsattn_model* model, uint32_t layer, hsattn_request_id id, const void* k,
+                                     const void* v, uint64_t tokens) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_MODEL(model);
+    return record(model->model->prefill(layer, id, k, v, tokens));
+  });
+}
+
+hsattn_status_t hsattn_model_finish_prefill(hsattn_model* model, hsattn_request_id id) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_MODEL(model);
+    return record(model->model->finish_prefill(id));
+  });
+}
+
+hsattn_status_t hsattn_model_append(hsattn_model* model, uint32_t layer, const hsattn_request_id* ids, size_t count,
+                                    const void* new_k, const void* new_v) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_MODEL(model);
+    return record(model->model->append(layer, ids, count, new_k, new_v));
+  });
+}
+
+hsattn_status_t hsattn_model_decode_step(hsattn_model* model, uint32_t layer, const hsattn_request_id* ids,
+                                         size_t count, const void* q, void* o, hsattn_step_stats* stats) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_MODEL(model);
+    hsa::StepStats s;
+    const hsattn_status_t status = record(model->model->decode_step(layer, ids, count, q, o, &s));
+    if (status == HSATTN_STATUS_OK && stats) *stats = c_stats(s);
+    return status;
+  });
+}
+
+hsattn_status_t hsattn_model_request_get_accounting(const hsattn_model* model, uint32_t layer, hsattn_request_id id,
+                                                    hsattn_request_accounting* accounting) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_MODEL(model);
+    if (!accounting) return fail(hsa::StatusCode::InvalidArgument, "null accounting output");
+    hsa::RequestAccounting a;
+    const hsattn_status_t status = record(model->model->request_accounting(layer, id, &a));
+    if (status == HSATTN_STATUS_OK)
+      *accounting = hsattn_request_accounting{a.length_tokens, a.device_bytes, a.full_device_cache_bytes, a.host_bytes};
+    return status;
   });
 }
 

@@ -145,9 +145,16 @@ HSATTN_EXPORT hsattn_status_t hsattn_runtime_get_layer_config(const hsattn_runti
 HSATTN_EXPORT hsattn_status_t hsattn_request_create(hsattn_runtime* runtime, hsattn_request_id* id);
 HSATTN_EXPORT hsattn_status_t hsattn_request_release(hsattn_runtime* runtime, hsattn_request_id id);
 
-/* K [tokens][Hkv][D], V [tokens][Hkv][Dv] in the layer's KV dtype (bf16/f16 bits). */
+/* K [tokens][Hkv][D], V [tokens][Hkv][Dv] in the layer's KV dtype (bf16/f16 bits),
+ * into the host pool. The representations of prefilled tokens are built once
+ * for all chunks since the last build: by hsattn_finish_prefill, or else
+ * before the request's next append or decode step. */
 HSATTN_EXPORT hsattn_status_t hsattn_prefill(hsattn_runtime* runtime, hsattn_request_id id, const void* k,
                                              const void* v, uint64_t tokens);
+/* Builds the representations of the tokens prefilled since the last build
+ * (none: OK). Call it after a prompt's last chunk to keep the build off the
+ * next step's latency; on an error the build stays pending. */
+HSATTN_EXPORT hsattn_status_t hsattn_finish_prefill(hsattn_runtime* runtime, hsattn_request_id id);
 /* One token per request: new_k [count][Hkv][D], new_v [count][Hkv][Dv]. */
 HSATTN_EXPORT hsattn_status_t hsattn_append(hsattn_runtime* runtime, const hsattn_request_id* ids, size_t count,
                                             const void* new_k, const void* new_v);
@@ -160,6 +167,40 @@ HSATTN_EXPORT hsattn_status_t hsattn_request_get_accounting(const hsattn_runtime
 /* The request's selected units of its last step: S*K entries, -1 padded. */
 HSATTN_EXPORT hsattn_status_t hsattn_request_selected_units(const hsattn_runtime* runtime, hsattn_request_id id,
                                                             int32_t* units, size_t capacity);
+
+/* A whole model: its attention layers (one artifact each, added in order)
+ * with one request table and one host KV page pool shared by the layers
+ * (hsa::ModelRuntime, docs/RUNTIME.md). A request has a slot in every layer;
+ * the calls below take the layer index where the runtime calls above act on
+ * their single layer. The options are a runtime's: max_batch and
+ * max_context_tokens hold for every layer, pool_pages counts model pages,
+ * host_memory_limit_bytes bounds all layers together. Layers share the page
+ * size and are all added before the first request. */
+typedef struct hsattn_model hsattn_model; /* opaque */
+HSATTN_EXPORT hsattn_status_t hsattn_model_create(const hsattn_runtime_options* options, hsattn_model** model);
+HSATTN_EXPORT void hsattn_model_destroy(hsattn_model* model);
+HSATTN_EXPORT hsattn_status_t hsattn_model_add_layer(hsattn_model* model, const void* data, size_t size);
+HSATTN_EXPORT hsattn_status_t hsattn_model_add_layer_file(hsattn_model* model, const char* path);
+HSATTN_EXPORT uint32_t hsattn_model_num_layers(const hsattn_model* model);
+/* Host pool pages in all, and those no request holds. */
+HSATTN_EXPORT uint32_t hsattn_model_pool_pages(const hsattn_model* model);
+HSATTN_EXPORT uint32_t hsattn_model_free_pages(const hsattn_model* model);
+HSATTN_EXPORT hsattn_status_t hsattn_model_get_layer_config(const hsattn_model* model, uint32_t layer,
+                                                            hsattn_layer_config* config);
+HSATTN_EXPORT hsattn_status_t hsattn_model_request_create(hsattn_model* model, hsattn_request_id* id);
+HSATTN_EXPORT hsattn_status_t hsattn_model_request_release(hsattn_model* model, hsattn_request_id id);
+HSATTN_EXPORT hsattn_status_t hsattn_model_prefill(hsattn_model* model, uint32_t layer, hsattn_request_id id,
+                                                   const void* k, const void* v, uint64_t tokens);
+/* Every layer's pending build. */
+HSATTN_EXPORT hsattn_status_t hsattn_model_finish_prefill(hsattn_model* model, hsattn_request_id id);
+HSATTN_EXPORT hsattn_status_t hsattn_model_append(hsattn_model* model, uint32_t layer, const hsattn_request_id* ids,
+                                                  size_t count, const void* new_k, const void* new_v);
+HSATTN_EXPORT hsattn_status_t hsattn_model_decode_step(hsattn_model* model, uint32_t layer,
+                                                       const hsattn_request_id* ids, size_t count, const void* q,
+                                                       void* o, hsattn_step_stats* stats);
+HSATTN_EXPORT hsattn_status_t hsattn_model_request_get_accounting(const hsattn_model* model, uint32_t layer,
+                                                                  hsattn_request_id id,
+                                                                  hsattn_request_accounting* accounting);
 
 #ifdef __cplusplus
 }
