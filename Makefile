@@ -45,7 +45,7 @@ check: check-fast
 	# A fixed seed: a CI run replays the same mutations (make fuzz explores freely).
 	HSA_FUZZ_ARGS="-seed=1 $(HSA_FUZZ_ARGS)" scripts/fuzz-compiler.sh $(BUILD)/fuzz-compiler $(CHECK_FUZZ_SECONDS)
 
-# lit and ctest only (minutes, for the edit-compile-test loop).
+# lit, ctest and the installed tree (minutes, for the edit-compile-test loop).
 check-fast: build
 	@echo "== lit: compiler tests =="
 	$(LLVM_DIR)/bin/lit -sv $(BUILD)/test
@@ -53,6 +53,12 @@ check-fast: build
 	  echo "== ctest: runtime tests =="; \
 	  ctest --test-dir $(BUILD)/runtime --output-on-failure -j $(JOBS); \
 	fi
+	@echo "== installed tree: cmake --install into $(BUILD)/install, its hsa-compile and hsa-run =="
+	rm -rf $(BUILD)/install
+	cmake --install $(BUILD) --prefix $(BUILD)/install >/dev/null
+	$(BUILD)/install/bin/hsa-compile examples/llama3-8b-quest.mlir -o $(BUILD)/install-check.hsa >/dev/null
+	$(BUILD)/install/bin/hsa-run $(BUILD)/install-check.hsa --backend=cpu --context=1K --steps=2 --check \
+	  > $(BUILD)/install-check.log 2>&1 && grep '^check: .*all stages match' $(BUILD)/install-check.log
 
 # Longer fuzzing of every target (FUZZ_SECONDS each); corpora grow in the
 # build tree and are reused by the next run.
