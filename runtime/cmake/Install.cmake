@@ -37,23 +37,23 @@ set_property(TARGET hsa_runtime PROPERTY INTERFACE_INCLUDE_DIRECTORIES
 set(hsa_installed_libraries hsa_runtime)
 
 if(HSA_RUNTIME_SHARED)
-  add_library(hsa_runtime_shared SHARED $<TARGET_OBJECTS:hsa_runtime>)
-  set_target_properties(hsa_runtime_shared PROPERTIES
+  add_library(hsa_shared_runtime SHARED $<TARGET_OBJECTS:hsa_runtime>)
+  set_target_properties(hsa_shared_runtime PROPERTIES
     OUTPUT_NAME hsa_runtime VERSION ${HSA_RUNTIME_VERSION} SOVERSION ${HSA_RUNTIME_SOVERSION}
     EXPORT_NAME runtime LINKER_LANGUAGE CXX)
-  target_include_directories(hsa_runtime_shared INTERFACE
+  target_include_directories(hsa_shared_runtime INTERFACE
     $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include> $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
-  target_link_libraries(hsa_runtime_shared PRIVATE ${CMAKE_DL_LIBS} Threads::Threads)
+  target_link_libraries(hsa_shared_runtime PRIVATE ${CMAKE_DL_LIBS} Threads::Threads)
   # Every symbol resolved at link time (libcuda is dlopen'ed, not linked).
-  target_link_options(hsa_runtime_shared PRIVATE -Wl,--no-undefined)
-  list(APPEND hsa_installed_libraries hsa_runtime_shared)
+  target_link_options(hsa_shared_runtime PRIVATE -Wl,--no-undefined)
+  list(APPEND hsa_installed_libraries hsa_shared_runtime)
 endif()
 
 install(TARGETS ${hsa_installed_libraries} EXPORT hsaTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-install(TARGETS hsa-run RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS hsa-run hsa-model-run RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(DIRECTORY include/hsa DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 
 set(hsa_cmake_dir ${CMAKE_INSTALL_LIBDIR}/cmake/hsa)
@@ -87,7 +87,7 @@ if(HSA_RUNTIME_TESTS)
   target_compile_options(hsa_rocm_coexistence_test PRIVATE ${HSA_WARNING_FLAGS} -Werror
     $<$<COMPILE_LANGUAGE:C>:-std=c99 -pedantic-errors>)
   if(HSA_RUNTIME_SHARED)
-    target_link_libraries(hsa_rocm_coexistence_test PRIVATE hsa_runtime_shared)
+    target_link_libraries(hsa_rocm_coexistence_test PRIVATE hsa_shared_runtime)
   else()
     target_link_libraries(hsa_rocm_coexistence_test PRIVATE hsa_runtime)
   endif()
@@ -97,7 +97,7 @@ if(HSA_RUNTIME_TESTS)
     # What the shared library exports: the C API and hsa::Runtime, no hsa_*
     # or HSA_* symbol, no other hsa:: internals.
     add_test(NAME shared_library_exports
-      COMMAND ${CMAKE_COMMAND} -DLIBRARY=$<TARGET_FILE:hsa_runtime_shared> -DNM=${CMAKE_NM}
+      COMMAND ${CMAKE_COMMAND} -DLIBRARY=$<TARGET_FILE:hsa_shared_runtime> -DNM=${CMAKE_NM}
         -DSONAME=libhsa_runtime.so.${HSA_RUNTIME_SOVERSION} -DREADELF=${CMAKE_READELF}
         -P ${CMAKE_CURRENT_LIST_DIR}/CheckExports.cmake)
     # An installed tree used from outside: cmake --install into the build
