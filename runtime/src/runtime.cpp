@@ -26,6 +26,10 @@ namespace {
 
 Status invalid_argument(const std::string& message) { return Status(StatusCode::InvalidArgument, message); }
 
+// Runtime::Impl::build_from of a slot with nothing to build (a file-scope
+// constant: a static member would be exported from the shared library).
+constexpr uint32_t kNothingPending = UINT32_MAX;
+
 Status validate_options(const RuntimeOptions& options) {
   const int backend = int(options.backend);
   if (backend < int(BackendKind::Auto) || backend > int(BackendKind::Cuda))
@@ -64,7 +68,7 @@ Status create_backend(const RuntimeOptions& options, std::unique_ptr<Backend>* o
 //    timings), and a step already uses the whole GPU.
 // Per-request data (a slot's length, pages and rows) is touched only by calls
 // on that request, which the caller serialises.
-struct Runtime::Impl {
+struct HSATTN_HIDDEN Runtime::Impl {
   RuntimeOptions options;
   std::unique_ptr<Backend> backend;
   bool loaded = false;
@@ -93,7 +97,6 @@ struct Runtime::Impl {
   // are not built yet, kNothingPending if none (guarded by backend_mutex).
   // Prefill only fills the host pool; the build runs once over every chunk,
   // at finish_prefill or before the request's next append or decode step.
-  static constexpr uint32_t kNothingPending = UINT32_MAX;
   std::vector<uint32_t> build_from;
 
   // Builds the slot's pending representations (backend_mutex held). On an
@@ -357,7 +360,7 @@ Status Runtime::create_request(RequestId* id) {
         std::lock_guard<std::mutex> lock(m.backend_mutex);
         status = m.backend->reset_slot(slot);
         m.prefill_end[slot] = 0;
-        m.build_from[slot] = Impl::kNothingPending;
+        m.build_from[slot] = kNothingPending;
       }
       if (status.is_ok()) {
         std::lock_guard<std::mutex> lock(m.requests_mutex);
@@ -393,7 +396,7 @@ Status RuntimeInternals::create_request_as(Runtime& rt, RequestId id, uint32_t s
       std::lock_guard<std::mutex> lock(m.backend_mutex);
       status = m.backend->reset_slot(slot);
       m.prefill_end[slot] = 0;
-      m.build_from[slot] = Runtime::Impl::kNothingPending;
+      m.build_from[slot] = kNothingPending;
     }
     std::lock_guard<std::mutex> lock(m.requests_mutex);
     if (!status.is_ok()) {
