@@ -5,10 +5,14 @@
 #ifndef HSATTN_EXPORT_H
 #define HSATTN_EXPORT_H
 
+/* HSATTN_HIDDEN keeps the library's own parts of an exported class (the
+ * Runtime::Impl it defines) out of the exports a nested class inherits. */
 #if defined(__GNUC__) || defined(__clang__)
 #define HSATTN_EXPORT __attribute__((visibility("default")))
+#define HSATTN_HIDDEN __attribute__((visibility("hidden")))
 #else
 #define HSATTN_EXPORT
+#define HSATTN_HIDDEN
 #endif
 
 #endif /* HSATTN_EXPORT_H */
