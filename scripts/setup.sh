@@ -9,6 +9,7 @@ LLVM_PREFIX=/usr/lib/llvm-22
 packages=(llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
           clang-22 libclang-rt-22-dev
           ninja-build ccache cmake pkg-config g++ libgtest-dev python3
+          python3-numpy       # python/hsattn, the binding, and its ctest hsattn_python
           python3-matplotlib)  # bench/accuracy/plot.py: docs/accuracy/*.png
 
 missing=()

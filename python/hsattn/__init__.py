@@ -1,0 +1,391 @@
+"""hsattn: Python binding of the hsa runtime (hierarchical sparse attention).
+
+A ctypes layer over the C API (runtime/include/hsa/hsattn.h) of
+libhsa_runtime.so: nothing to compile, nothing from PyPI. ``Model`` holds a
+model's attention layers with one request table and one host KV page pool
+(hsa::ModelRuntime, docs/ENGINE.md); ``Runtime`` one layer.
+
+Tensors are host arrays in the layer's KV dtype: numpy ``uint16``/``int16``
+arrays of bf16 or f16 bits, numpy ``float16`` for f16 layers, or torch CPU
+tensors (``bfloat16``/``float16``). Their shapes are checked against the layer
+before the C call. Device tensors need the device API (issue 13) and are
+refused with a message rather than copied silently.
+
+The library is found by ``HSATTN_LIBRARY`` (a path), else next to this
+package's repository build (``build/runtime``), else by the loader
+(``libhsa_runtime.so.0``).
+"""
+
+import ctypes
+import os
+
+import numpy as np
+
+__all__ = ["HsaError", "Model", "Runtime", "LayerConfig", "bf16_bits", "bits_to_float", "library"]
+
+STATUS_NAMES = [
+    "OK", "INVALID_ARGUMENT", "INVALID_ARTIFACT", "NOT_FOUND", "OUT_OF_CAPACITY", "UNAVAILABLE",
+    "UNSUPPORTED", "DEVICE_ERROR", "OUT_OF_MEMORY", "INTERNAL",
+]
+BACKENDS = {"auto": 0, "cpu": 1, "cuda": 2}
+DTYPES = {0: "bf16", 1: "f16"}
+SCOPES = {0: "request", 1: "kv_head"}
+
+
+class HsaError(RuntimeError):
+    """A call of the runtime failed: ``status`` is the status name, the message says why."""
+
+    def __init__(self, status, message):
+        self.status = STATUS_NAMES[status] if 0 <= status < len(STATUS_NAMES) else str(status)
+        super().__init__(f"{self.status}: {message}")
+
+
+class _Options(ctypes.Structure):
+    _fields_ = [("backend", ctypes.c_int), ("device", ctypes.c_int), ("max_batch", ctypes.c_uint32),
+                ("max_context_tokens", ctypes.c_uint64), ("pool_pages", ctypes.c_uint32),
+                ("use_cuda_graph", ctypes.c_int), ("profile_kernels", ctypes.c_int),
+                ("cuda_driver_path", ctypes.c_char_p), ("host_memory_limit_bytes", ctypes.c_uint64)]
+
+
+class _StepStats(ctypes.Structure):
+    _fields_ = [("units_selected", ctypes.c_uint64), ("hits", ctypes.c_uint64), ("misses", ctypes.c_uint64),
+                ("bytes_copied_h2d", ctypes.c_uint64), ("hit_rate", ctypes.c_double)]
+
+
+class _Accounting(ctypes.Structure):
+    _fields_ = [("length_tokens", ctypes.c_uint64), ("device_bytes", ctypes.c_uint64),
+                ("full_device_cache_bytes", ctypes.c_uint64), ("host_bytes", ctypes.c_uint64)]
+
+
+class _LayerConfig(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("name", ctypes.c_char_p), ("algorithm", ctypes.c_char_p),
+                ("max_batch", ctypes.c_uint32), ("pool_pages", ctypes.c_uint32),
+                ("max_context_tokens", ctypes.c_uint64), ("num_q_heads", ctypes.c_uint32),
+                ("num_kv_heads", ctypes.c_uint32), ("head_dim", ctypes.c_uint32), ("value_dim", ctypes.c_uint32),
+                ("page_size", ctypes.c_uint32), ("budget_units", ctypes.c_uint32),
+                ("capacity_units", ctypes.c_uint32), ("sink_units", ctypes.c_uint32),
+                ("window_units", ctypes.c_uint32), ("kv_dtype", ctypes.c_uint32), ("scope", ctypes.c_uint32),
+                ("page_table_format", ctypes.c_uint32), ("softmax_scale", ctypes.c_float),
+                ("flags", ctypes.c_uint32)]
+
+
+class LayerConfig:
+    """What a loaded layer states (hsattn_layer_config), as plain attributes."""
+
+    def __init__(self, c):
+        for name, _ in _LayerConfig._fields_:
+            if name != "struct_size":
+                setattr(self, name, getattr(c, name))
+        self.name = (c.name or b"").decode()
+        self.algorithm = (c.algorithm or b"").decode()
+        self.dtype = DTYPES.get(c.kv_dtype, str(c.kv_dtype))
+        self.scope = SCOPES.get(c.scope, str(c.scope))
+        self.value_is_key_prefix = bool(c.flags & 1)
+
+    def __repr__(self):
+        return (f"LayerConfig({self.name or '<unnamed>'}: {self.algorithm}, Hq {self.num_q_heads}, "
+                f"Hkv {self.num_kv_heads}, D {self.head_dim}/{self.value_dim}, {self.dtype}, P {self.page_size}, "
+                f"K {self.budget_units}, C {self.capacity_units}, scope {self.scope})")
+
+
+_lib = None
+
+
+def _find_library():
+    explicit = os.environ.get("HSATTN_LIBRARY")
+    if explicit:
+        return explicit
+    here = os.path.dirname(os.path.abspath(__file__))
+    for candidate in (os.path.join(here, "..", "..", "build", "runtime", "libhsa_runtime.so.0"),
+                      os.path.join(here, "..", "lib", "libhsa_runtime.so.0")):
+        if os.path.exists(candidate):
+            return candidate
+    return "libhsa_runtime.so.0"
+
+
+def library():
+    """The loaded C library (ctypes.CDLL), with every function's signature declared."""
+    global _lib
+    if _lib is not None:
+        return _lib
+    lib = ctypes.CDLL(_find_library())
+    P, u32, u64, sz, st = ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint64, ctypes.c_size_t, ctypes.c_int
+    ids = ctypes.POINTER(ctypes.c_uint64)
+    sigs = {
+        "hsattn_runtime_options_init": (None, [ctypes.POINTER(_Options)]),
+        "hsattn_last_error_message": (ctypes.c_char_p, []),
+        "hsattn_runtime_create": (st, [ctypes.POINTER(_Options), ctypes.POINTER(P)]),
+        "hsattn_runtime_destroy": (None, [P]),
+        "hsattn_runtime_backend_name": (ctypes.c_char_p, [P]),
+        "hsattn_runtime_load_artifact": (st, [P, ctypes.c_char_p, sz]),
+        "hsattn_runtime_get_layer_config": (st, [P, ctypes.POINTER(_LayerConfig)]),
+        "hsattn_request_create": (st, [P, ids]),
+        "hsattn_request_release": (st, [P, u64]),
+        "hsattn_prefill": (st, [P, u64, P, P, u64]),
+        "hsattn_finish_prefill": (st, [P, u64]),
+        "hsattn_append": (st, [P, ids, sz, P, P]),
+        "hsattn_decode_step": (st, [P, ids, sz, P, P, ctypes.POINTER(_StepStats)]),
+        "hsattn_request_get_accounting": (st, [P, u64, ctypes.POINTER(_Accounting)]),
+        "hsattn_request_selected_units": (st, [P, u64, ctypes.POINTER(ctypes.c_int32), sz]),
+        "hsattn_model_create": (st, [ctypes.POINTER(_Options), ctypes.POINTER(P)]),
+        "hsattn_model_destroy": (None, [P]),
+        "hsattn_model_add_layer": (st, [P, ctypes.c_char_p, sz]),
+        "hsattn_model_num_layers": (u32, [P]),
+        "hsattn_model_pool_pages": (u32, [P]),
+        "hsattn_model_free_pages": (u32, [P]),
+        "hsattn_model_get_layer_config": (st, [P, u32, ctypes.POINTER(_LayerConfig)]),
+        "hsattn_model_request_create": (st, [P, ids]),
+        "hsattn_model_request_release": (st, [P, u64]),
+        "hsattn_model_prefill": (st, [P, u32, u64, P, P, u64]),
+        "hsattn_model_finish_prefill": (st, [P, u64]),
+        "hsattn_model_append": (st, [P, u32, ids, sz, P, P]),
+        "hsattn_model_decode_step": (st, [P, u32, ids, sz, P, P, ctypes.POINTER(_StepStats)]),
+        "hsattn_model_request_get_accounting": (st, [P, u32, u64, ctypes.POINTER(_Accounting)]),
+    }
+    for name, (restype, argtypes) in sigs.items():
+        fn = getattr(lib, name)
+        fn.restype, fn.argtypes = restype, argtypes
+    _lib = lib
+    return lib
+
+
+def _check(status):
+    if status != 0:
+        raise HsaError(status, library().hsattn_last_error_message().decode(errors="replace"))
+
+
+def _options(backend, max_batch, max_context_tokens, pool_pages, host_memory_limit_bytes, device):
+    if backend not in BACKENDS:
+        raise ValueError(f"backend {backend!r}: expected one of {sorted(BACKENDS)}")
+    o = _Options()
+    library().hsattn_runtime_options_init(ctypes.byref(o))
+    o.backend, o.device, o.max_batch = BACKENDS[backend], device, max_batch
+    o.max_context_tokens, o.pool_pages, o.host_memory_limit_bytes = max_context_tokens, pool_pages, host_memory_limit_bytes
+    return o
+
+
+def bf16_bits(x):
+    """float array -> bf16 bits (uint16), round to nearest even."""
+    f = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
+    rounded = f + 0x7FFF + ((f >> 16) & 1)
+    return (rounded >> 16).astype(np.uint16)
+
+
+def bits_to_float(bits, dtype="bf16"):
+    """bf16 or f16 bits (uint16) -> float32."""
+    b = np.ascontiguousarray(bits).view(np.uint16)
+    if dtype == "f16":
+        return b.view(np.float16).astype(np.float32)
+    return (b.astype(np.uint32) << 16).view(np.float32)
+
+
+def _host_bits(name, tensor, shape, dtype):
+    """The tensor's bits as a C-contiguous uint16 array of `shape` (checked), and the array to keep alive."""
+    module = type(tensor).__module__
+    if module.startswith("torch"):
+        if tensor.device.type != "cpu":
+            raise ValueError(f"{name}: a tensor on {tensor.device} is not supported yet: hsa's calls take host "
+                             "memory until the device API lands (issue 13); pass tensor.cpu()")
+        want = {"bf16": "torch.bfloat16", "f16": "torch.float16"}[dtype]
+        if str(tensor.dtype) != want:
+            raise ValueError(f"{name}: dtype {tensor.dtype}, the layer's KV dtype is {want}")
+        import torch  # only when given a torch tensor
+        tensor = tensor.contiguous().view(torch.int16).numpy()
+    array = np.asarray(tensor)
+    if array.dtype == np.float16 and dtype == "f16":
+        array = array.view(np.uint16)
+    if array.dtype not in (np.uint16, np.int16):
+        raise ValueError(f"{name}: dtype {array.dtype}: pass {dtype} bits as uint16 (bf16_bits() converts floats)")
+    if tuple(array.shape) != tuple(shape):
+        raise ValueError(f"{name}: shape {tuple(array.shape)}, expected {tuple(shape)}")
+    array = np.ascontiguousarray(array).view(np.uint16)
+    return array
+
+
+def _ids(request_ids):
+    ids = np.ascontiguousarray(np.asarray(request_ids, dtype=np.uint64).reshape(-1))
+    return ids, ids.ctypes.data_as(ctypes.POINTER(ctypes.c_uint64))
+
+
+def _stats(s):
+    return {"units_selected": s.units_selected, "hits": s.hits, "misses": s.misses,
+            "bytes_copied_h2d": s.bytes_copied_h2d, "hit_rate": s.hit_rate}
+
+
+def _read_artifact(artifact):
+    if isinstance(artifact, (bytes, bytearray)):
+        return bytes(artifact)
+    with open(os.fspath(artifact), "rb") as f:
+        return f.read()
+
+
+class _Layered:
+    """Shared tensor checks of Runtime and Model (per layer)."""
+
+    def config(self, layer=0):
+        raise NotImplementedError
+
+    def _kv(self, layer, k, v, tokens, batch=None):
+        c = self.config(layer)
+        lead = (tokens,) if batch is None else (batch,)
+        k_bits = _host_bits("k", k, lead + (c.num_kv_heads, c.head_dim), c.dtype)
+        v_bits = None
+        if not c.value_is_key_prefix:
+            v_bits = _host_bits("v", v, lead + (c.num_kv_heads, c.value_dim), c.dtype)
+        return k_bits, v_bits
+
+    def _qo(self, layer, q, count):
+        c = self.config(layer)
+        q_bits = _host_bits("q", q, (count, c.num_q_heads, c.head_dim), c.dtype)
+        o = np.zeros((count, c.num_q_heads, c.value_dim), dtype=np.uint16)
+        return q_bits, o
+
+
+def _ptr(array):
+    return None if array is None else array.ctypes.data
+
+
+class Runtime(_Layered):
+    """One layer (hsattn_runtime)."""
+
+    def __init__(self, artifact, max_batch=1, max_context_tokens=4096, backend="auto", pool_pages=0,
+                 host_memory_limit_bytes=0, device=0):
+        lib = library()
+        self._lib, self._handle = lib, ctypes.c_void_p()
+        _check(lib.hsattn_runtime_create(ctypes.byref(_options(backend, max_batch, max_context_tokens, pool_pages,
+                                                                host_memory_limit_bytes, device)),
+                                         ctypes.byref(self._handle)))
+        data = _read_artifact(artifact)
+        _check(lib.hsattn_runtime_load_artifact(self._handle, data, len(data)))
+        c = _LayerConfig()
+        c.struct_size = ctypes.sizeof(c)
+        _check(lib.hsattn_runtime_get_layer_config(self._handle, ctypes.byref(c)))
+        self._config = LayerConfig(c)
+
+    def __del__(self):
+        if getattr(self, "_handle", None):
+            self._lib.hsattn_runtime_destroy(self._handle)
+            self._handle = None
+
+    @property
+    def backend(self):
+        return self._lib.hsattn_runtime_backend_name(self._handle).decode()
+
+    def config(self, layer=0):
+        return self._config
+
+    def create_request(self):
+        rid = ctypes.c_uint64()
+        _check(self._lib.hsattn_request_create(self._handle, ctypes.byref(rid)))
+        return rid.value
+
+    def release_request(self, request):
+        _check(self._lib.hsattn_request_release(self._handle, request))
+
+    def prefill(self, request, k, v=None):
+        tokens = len(k)
+        kb, vb = self._kv(0, k, v, tokens)
+        _check(self._lib.hsattn_prefill(self._handle, request, _ptr(kb), _ptr(vb), tokens))
+
+    def finish_prefill(self, request):
+        _check(self._lib.hsattn_finish_prefill(self._handle, request))
+
+    def append(self, requests, k, v=None):
+        ids, p = _ids(requests)
+        kb, vb = self._kv(0, k, v, None, batch=len(ids))
+        _check(self._lib.hsattn_append(self._handle, p, len(ids), _ptr(kb), _ptr(vb)))
+
+    def decode_step(self, requests, q):
+        """Returns (o as uint16 bits [count][Hq][Dv], stats dict)."""
+        ids, p = _ids(requests)
+        qb, o = self._qo(0, q, len(ids))
+        s = _StepStats()
+        _check(self._lib.hsattn_decode_step(self._handle, p, len(ids), _ptr(qb), _ptr(o), ctypes.byref(s)))
+        return o, _stats(s)
+
+    def selected_units(self, request):
+        c = self._config
+        groups = 1 if c.scope == "request" else c.num_kv_heads
+        units = np.full(groups * c.budget_units, -1, dtype=np.int32)
+        _check(self._lib.hsattn_request_selected_units(self._handle, request,
+                                                       units.ctypes.data_as(ctypes.POINTER(ctypes.c_int32)),
+                                                       len(units)))
+        return units.reshape(groups, c.budget_units)
+
+
+class Model(_Layered):
+    """A model's attention layers with one request table and one host page pool (hsattn_model)."""
+
+    def __init__(self, artifacts, max_batch=1, max_context_tokens=4096, backend="auto", pool_pages=0,
+                 host_memory_limit_bytes=0, device=0):
+        lib = library()
+        self._lib, self._handle = lib, ctypes.c_void_p()
+        _check(lib.hsattn_model_create(ctypes.byref(_options(backend, max_batch, max_context_tokens, pool_pages,
+                                                              host_memory_limit_bytes, device)),
+                                       ctypes.byref(self._handle)))
+        self._configs = []
+        for artifact in artifacts:
+            data = _read_artifact(artifact)
+            _check(lib.hsattn_model_add_layer(self._handle, data, len(data)))
+            c = _LayerConfig()
+            c.struct_size = ctypes.sizeof(c)
+            _check(lib.hsattn_model_get_layer_config(self._handle, len(self._configs), ctypes.byref(c)))
+            self._configs.append(LayerConfig(c))
+
+    def __del__(self):
+        if getattr(self, "_handle", None):
+            self._lib.hsattn_model_destroy(self._handle)
+            self._handle = None
+
+    @property
+    def num_layers(self):
+        return len(self._configs)
+
+    @property
+    def pool_pages(self):
+        return self._lib.hsattn_model_pool_pages(self._handle)
+
+    @property
+    def free_pages(self):
+        return self._lib.hsattn_model_free_pages(self._handle)
+
+    def config(self, layer=0):
+        if not 0 <= layer < len(self._configs):
+            raise IndexError(f"layer {layer} out of range (the model has {len(self._configs)} layers)")
+        return self._configs[layer]
+
+    def create_request(self):
+        rid = ctypes.c_uint64()
+        _check(self._lib.hsattn_model_request_create(self._handle, ctypes.byref(rid)))
+        return rid.value
+
+    def release_request(self, request):
+        _check(self._lib.hsattn_model_request_release(self._handle, request))
+
+    def prefill(self, layer, request, k, v=None):
+        tokens = len(k)
+        kb, vb = self._kv(layer, k, v, tokens)
+        _check(self._lib.hsattn_model_prefill(self._handle, layer, request, _ptr(kb), _ptr(vb), tokens))
+
+    def finish_prefill(self, request):
+        _check(self._lib.hsattn_model_finish_prefill(self._handle, request))
+
+    def append(self, layer, requests, k, v=None):
+        ids, p = _ids(requests)
+        kb, vb = self._kv(layer, k, v, None, batch=len(ids))
+        _check(self._lib.hsattn_model_append(self._handle, layer, p, len(ids), _ptr(kb), _ptr(vb)))
+
+    def decode_step(self, layer, requests, q):
+        """Returns (o as uint16 bits [count][Hq][Dv], stats dict)."""
+        ids, p = _ids(requests)
+        qb, o = self._qo(layer, q, len(ids))
+        s = _StepStats()
+        _check(self._lib.hsattn_model_decode_step(self._handle, layer, p, len(ids), _ptr(qb), _ptr(o),
+                                                  ctypes.byref(s)))
+        return o, _stats(s)
+
+    def accounting(self, layer, request):
+        a = _Accounting()
+        _check(self._lib.hsattn_model_request_get_accounting(self._handle, layer, request, ctypes.byref(a)))
+        return {"length_tokens": a.length_tokens, "device_bytes": a.device_bytes,
+                "full_device_cache_bytes": a.full_device_cache_bytes, "host_bytes": a.host_bytes}
