@@ -14,6 +14,10 @@ if [ "$WHICH" = 32K ] || [ "$WHICH" = all ]; then
     --budgets=512,1024,2048,4096 --steps=8 --csv="$RESULTS/rows-32K.csv" > "$RESULTS/table-32K.md"
   "$BIN/hsa-accuracy" --workload=llm --temperature=0.5 --context=32K \
     --budgets=512,1024,2048,4096 --steps=8 --csv="$RESULTS/rows-32K-llm-t0.5.csv" > "$RESULTS/table-32K-llm-t0.5.md"
+  # ClusterKV with 256 clusters (fewer ties between units; rows cluster_kv:256).
+  "$BIN/hsa-accuracy" --workload=drift,topics,llm --context=32K --budgets=512,1024,2048,4096 \
+    --algorithms=cluster_kv --clusters=256 --steps=8 --csv="$RESULTS/rows-32K-clusterkv256.csv" \
+    > "$RESULTS/table-32K-clusterkv256.md"
   # Longer runs for the hit rate vs buffer size (topic switches return to earlier topics).
   "$BIN/hsa-accuracy" --workload=topics,llm --context=32K --budgets=2048 --steps=32 \
     --csv="$RESULTS/rows-32K-32steps.csv" > "$RESULTS/table-32K-32steps.md"

@@ -17,6 +17,8 @@ def main():
         with open(path) as f:
             rows += [r for r in csv.DictReader(f) if None not in r.values()]
     present = [a for a in ALGORITHMS if any(r["algorithm"] == a for r in rows)]
+    present += [a for a in dict.fromkeys(r["algorithm"] for r in rows)
+                if a not in present and not a.startswith("oracle")]
     print("| workload | context | budget | " + " | ".join(present) + " | unit oracle mass | token oracle mass |")
     print("|---|---:|---:|" + "---:|" * len(present) + "---:|---:|")
     keys = list(dict.fromkeys((r["workload"], int(r["context"]), int(r["budget_tokens"])) for r in rows))

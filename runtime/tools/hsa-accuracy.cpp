@@ -54,7 +54,8 @@ const char* kUsage =
     "  --q-heads=32 --kv-heads=8 --head-dim=128 --page=16 --scope=kv_head|request\n"
     "                      the layer (a trace sets the heads and dims); sinks 1 unit, window 2\n"
     "                      units (StreamingLLM: window = budget - 1 unit)\n"
-    "  --clusters=M        ClusterKV's clusters at prefill (default 64; 4 k-means rounds)\n"
+    "  --clusters=M        ClusterKV's clusters at prefill (default 64; 4 k-means rounds; other values\n"
+    "                      name its rows cluster_kv:M)\n"
     "  --jobs=N            configurations run in parallel (default 2)\n"
     "  --csv=PATH          also write one CSV row per configuration (bench/accuracy/plot.py reads it)\n"
     "  --write-trace=PATH  write the workload (one, at one context) as a trace file and stop\n"
@@ -484,6 +485,7 @@ int run(const Options& o) {
             return 4;
           }
           job.row.algorithm = job.algorithm;
+          if (job.algorithm == "cluster_kv" && o.clusters != 64) job.row.algorithm += ":" + std::to_string(o.clusters);
           block.push_back(job.row);
           if (std::isfinite(job.row.runtime_hit) && std::fabs(job.row.runtime_hit - job.row.hit[0]) > 1e-12)
             std::fprintf(stderr, "hsa-accuracy: warning: %s: the LRU replay at C = K (%.6f) differs from the "
