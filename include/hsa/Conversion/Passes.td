@@ -21,6 +21,12 @@ def ConvertHSAToGPU : Pass<"convert-hsa-to-gpu", "ModuleOp"> {
     descriptor (allocated pointer, aligned pointer, offset, sizes, strides),
     scalars as i32; the artifact records it (docs/ARTIFACT.md).
   }];
+  let options = [
+    Option<"printPlans", "print-plans", "bool", /*default=*/"false",
+           "Print every kernel's plan (grid, block, shared memory, tiles, "
+           "splits, unrolls: computed from the layer before its IR is "
+           "built) to stdout, one line per kernel">,
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::gpu::GPUDialect",

@@ -69,12 +69,23 @@ struct AttendPlan {
   int64_t headsPerBlock, headChunks;
   int64_t unroll; ///< tokens per lane group per loop iteration
   double scale;   ///< softmax scale
+  /// PTX .minnctapersm (0: ptxas' own choice).
+  int64_t minBlocksPerSM;
   int64_t tokensPerIteration() const {
     return unroll * kAttendWarps * rowsPerWarp;
   }
   int64_t sharedBytes() const {
     return kAttendWarps * headsPerBlock * (dv + 2) * 4 +
            unitsPerSplit * 2 * 4 + kAttendWarps * 4;
+  }
+  void print(raw_ostream &os) const {
+    os << "grid (B, " << hkv * headChunks << " = Hkv x head chunks, " << splits
+       << " splits) block " << kAttendBlock << " shared " << sharedBytes()
+       << "; heads/block " << headsPerBlock << ", units/split "
+       << unitsPerSplit << ", row threads " << rowThreads << " (rows/warp "
+       << rowsPerWarp << "), key/value vectors/lane " << keySlots << "/"
+       << valueSlots << ", unroll " << unroll << ", min blocks/SM "
+       << minBlocksPerSM;
   }
 };
 } // namespace
@@ -119,6 +130,13 @@ static AttendPlan makePlan(LayerOp layer) {
   // Enough 16-byte loads in flight per lane (about 8) to cover latency.
   int64_t loadsPerToken = p.keySlots + (p.latent ? 0 : p.valueSlots);
   p.unroll = std::clamp<int64_t>(8 / loadsPerToken, 1, 4);
+  // Memory-bound: 4 resident blocks per SM (<= 128 registers) instead of 3
+  // measured 12% faster on the H200 at B=64 (docs/PERF.md). Only where the
+  // per-lane query + accumulator state is small (4 heads of one 16-byte
+  // vector each, as for D = 128): larger states (GQA 8, MLA's 576-wide
+  // rows) spill under the cap.
+  int64_t stateRegisters = p.headsPerBlock * perHead;
+  p.minBlocksPerSM = stateRegisters <= 64 ? 4 : 0;
   return p;
 }
 
@@ -576,15 +594,9 @@ LogicalResult mlir::hsa::lowerAttend(KernelContext &ctx, AttendOp op) {
       [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
         buildSplitKernel(b, fn, plan, kvType);
       });
-  // Memory-bound: 4 resident blocks per SM (<= 128 registers) instead of 3
-  // measured 12% faster on the H200 at B=64 (docs/PERF.md). Only where the
-  // per-lane query + accumulator state is small (4 heads of one 16-byte
-  // vector each, as for D = 128): larger states (GQA 8, MLA's 576-wide
-  // rows) spill under the cap.
-  int64_t stateRegisters =
-      plan.headsPerBlock * (plan.keySlots + plan.valueSlots) * plan.lanes;
-  if (stateRegisters <= 64)
-    KernelContext::setMinBlocksPerSM(kernel, 4);
+  if (plan.minBlocksPerSM)
+    KernelContext::setMinBlocksPerSM(kernel, plan.minBlocksPerSM);
+  ctx.notePlan(kernel, plan);
 
   auto c = [&](int64_t v) {
     return arith::ConstantIndexOp::create(builder, loc, v).getResult();

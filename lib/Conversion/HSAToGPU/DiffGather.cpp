@@ -145,6 +145,79 @@ struct DiffPlan {
         p.sortKeys * 8 > kMaxStaticSortKeyBytes ? p.sortKeys * 8 : 0;
     return p;
   }
+  /// Static shared memory: the keys unless dynamic, the scan's warp totals.
+  int64_t staticSharedBytes() const {
+    int64_t keys = dynamicKeyBytes ? 0 : sortKeys * 8;
+    return llvm::alignTo(keys, 16) + rounds * kWarpSize * 4;
+  }
+  void print(raw_ostream &os) const {
+    os << "grid (B, " << groups << " groups) block " << threads << " shared "
+       << staticSharedBytes() << " dynamic " << dynamicKeyBytes
+       << "; sort keys " << sortKeys << ", entries/thread " << rounds;
+  }
+};
+
+/// Compile-time geometry of the gather for one layer: the warps copying a
+/// (request, group)'s copy list, one unit per warp at a time.
+struct GatherPlan {
+  int64_t groups, heads, pageSize, lanes, keyDim, valueDim;
+  bool latent;
+  /// Separate gather kernel: blocks per (request, group) of kGatherWarps.
+  int64_t chunks;
+
+  static GatherPlan get(LayerOp layer) {
+    LayerConfigAttr config = layer.getConfig();
+    GatherPlan p;
+    p.groups = config.getSelectionGroups();
+    p.heads = config.getHeadsPerUnit();
+    p.pageSize = config.getPageSize();
+    p.lanes = kVectorBytes / config.getElementBytes();
+    p.keyDim = config.getKeyDim();
+    p.valueDim = config.getValueDim();
+    p.latent = config.isLatent();
+    p.chunks =
+        llvm::divideCeil(layer.getBudget(), kGatherWarps * kGatherUnitsPerWarp);
+    return p;
+  }
+  /// 16-byte vectors per lane of one tensor's unit copy, issued `inFlight`
+  /// at a time in `batches`.
+  struct Copy {
+    int64_t vectors, perLane, inFlight, batches;
+  };
+  Copy copyOf(int64_t dim) const {
+    Copy c;
+    c.vectors = heads * pageSize * dim / lanes;
+    c.perLane = llvm::divideCeil(c.vectors, kWarpSize);
+    c.inFlight = std::min(c.perLane, kGatherInFlight);
+    c.batches = llvm::divideCeil(c.perLane, c.inFlight);
+    return c;
+  }
+  void printCopies(raw_ostream &os) const {
+    Copy k = copyOf(keyDim);
+    os << "key copy " << k.vectors << " vectors (" << k.inFlight
+       << " in flight x " << k.batches << ")";
+    if (!latent) {
+      Copy v = copyOf(valueDim);
+      os << ", value copy " << v.vectors << " vectors (" << v.inFlight
+         << " in flight x " << v.batches << ")";
+    }
+  }
+  void print(raw_ostream &os) const {
+    os << "grid (" << chunks << " chunks, " << groups << " groups, B) block "
+       << kGatherBlock << "; units/warp " << kGatherUnitsPerWarp << ", ";
+    printCopies(os);
+  }
+};
+
+/// The fused diff + gather: the diff's block, then its warps copy.
+struct DiffGatherPlan {
+  DiffPlan diff;
+  GatherPlan gather;
+  void print(raw_ostream &os) const {
+    diff.print(os);
+    os << "; then " << diff.threads / kWarpSize << " copying warps, ";
+    gather.printCopies(os);
+  }
 };
 
 /// Kernel arguments of the diff body (plain memrefs).
@@ -313,15 +386,14 @@ static Value emitDiffBody(KernelBuilder &b, gpu::GPUFuncOp fn,
 /// vectors for q < ceil(vectors/32), `kGatherInFlight` 16-byte loads issued
 /// before their stores. `src`/`dst` are indexed as `srcPrefix` ++ [head0 +
 /// h, p, d] and `dstPrefix` ++ [h, p, d].
-static void emitUnitCopy(KernelBuilder &b, Value src, ValueRange srcPrefix,
-                         Value srcHead0, Value dst, ValueRange dstPrefix,
-                         int64_t heads, int64_t pageSize, int64_t dim,
-                         int64_t lanes) {
+static void emitUnitCopy(KernelBuilder &b, const GatherPlan &plan, Value src,
+                         ValueRange srcPrefix, Value srcHead0, Value dst,
+                         ValueRange dstPrefix, int64_t dim) {
   Value lane = b.laneId();
-  const int64_t vectors = heads * pageSize * dim / lanes;
-  const int64_t perLane = llvm::divideCeil(vectors, kWarpSize);
-  const int64_t inFlight = std::min(perLane, kGatherInFlight);
-  const int64_t batches = llvm::divideCeil(perLane, inFlight);
+  const GatherPlan::Copy copy = plan.copyOf(dim);
+  const int64_t heads = plan.heads, pageSize = plan.pageSize;
+  const int64_t lanes = plan.lanes, vectors = copy.vectors;
+  const int64_t inFlight = copy.inFlight, batches = copy.batches;
   // Guards only where the vector count does not tile the warp's batches.
   const bool guarded = batches * inFlight * kWarpSize != vectors;
   auto vecType =
@@ -378,11 +450,9 @@ static void emitUnitCopy(KernelBuilder &b, Value src, ValueRange srcPrefix,
 /// count of (batch, group) with one warp each (`firstWarp` is this warp's
 /// global warp index). `count` (index) is the copy count when the caller
 /// has it (fused kernel), else null: it is read from copy_count.
-static void emitGatherBody(KernelBuilder &b, LayerConfigAttr config,
+static void emitGatherBody(KernelBuilder &b, const GatherPlan &plan,
                            const GatherArgs &a, Value batch, Value group,
                            Value firstWarp, int64_t warpStride, Value count) {
-  const int64_t hu = config.getHeadsPerUnit(), pageSize = config.getPageSize();
-  const int64_t lanes = kVectorBytes / config.getElementBytes();
   if (!count)
     count = b.toIndex(b.load(a.copyCount, {batch, group}));
   b.forRange(firstWarp, count, b.index(warpStride), [&](Value j) {
@@ -393,14 +463,12 @@ static void emitGatherBody(KernelBuilder &b, LayerConfigAttr config,
     // pages before the step).
     b.ifThen(b.cmp(Pred::sge, page, b.i32(0)), [&] {
       Value pageIdx = b.toIndex(page);
-      Value head0 = b.mul(group, b.index(hu));
-      emitUnitCopy(b, a.hostKeys, {pageIdx}, head0, a.keys,
-                   {batch, group, slot}, hu, pageSize, config.getKeyDim(),
-                   lanes);
+      Value head0 = b.mul(group, b.index(plan.heads));
+      emitUnitCopy(b, plan, a.hostKeys, {pageIdx}, head0, a.keys,
+                   {batch, group, slot}, plan.keyDim);
       if (a.values)
-        emitUnitCopy(b, a.hostValues, {pageIdx}, head0, a.values,
-                     {batch, group, slot}, hu, pageSize, config.getValueDim(),
-                     lanes);
+        emitUnitCopy(b, plan, a.hostValues, {pageIdx}, head0, a.values,
+                     {batch, group, slot}, plan.valueDim);
     });
   });
 }
@@ -475,6 +543,7 @@ LogicalResult mlir::hsa::lowerDiff(KernelContext &ctx, DiffOp op) {
         emitDiffBody(b, fn, *plan, diffArgs(fn), b.blockId(gpu::Dimension::x),
                      b.blockId(gpu::Dimension::y));
       });
+  ctx.notePlan(kernel, *plan);
   ctx.launch(op, kernel, diffLaunchShape(op, *plan), operands);
   return success();
 }
@@ -484,9 +553,8 @@ LogicalResult mlir::hsa::lowerGather(KernelContext &ctx, GatherOp op) {
   LayerConfigAttr config = layer.getConfig();
   if (failed(checkGather(op, config)))
     return failure();
-  const int64_t budget = layer.getBudget();
-  const int64_t chunks =
-      llvm::divideCeil(budget, kGatherWarps * kGatherUnitsPerWarp);
+  const GatherPlan plan = GatherPlan::get(layer);
+  const int64_t chunks = plan.chunks;
   SmallVector<Value> operands = {op.getCopyUnits(), op.getCopySlots(),
                                  op.getCopyCount()};
   llvm::append_range(operands, gatherDataOperands(op));
@@ -501,10 +569,11 @@ LogicalResult mlir::hsa::lowerGather(KernelContext &ctx, GatherOp op) {
         Value firstWarp =
             b.add(b.mul(b.blockId(gpu::Dimension::x), b.index(kGatherWarps)),
                   b.warpId());
-        emitGatherBody(b, config, a, b.blockId(gpu::Dimension::z),
+        emitGatherBody(b, plan, a, b.blockId(gpu::Dimension::z),
                        b.blockId(gpu::Dimension::y), firstWarp,
                        chunks * kGatherWarps, /*count=*/Value());
       });
+  ctx.notePlan(kernel, plan);
 
   OpBuilder builder(op);
   Location loc = op.getLoc();
@@ -534,6 +603,7 @@ static LogicalResult emitDiffGather(KernelContext &ctx, DiffOp diff,
   FailureOr<DiffPlan> plan = DiffPlan::get(diff, layer);
   if (failed(plan))
     return failure();
+  const GatherPlan gatherPlan = GatherPlan::get(layer);
   SmallVector<Value> operands = diffOperands(diff);
   llvm::append_range(operands, gatherDataOperands(gather));
   gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
@@ -549,9 +619,10 @@ static LogicalResult emitDiffGather(KernelContext &ctx, DiffOp diff,
         a.copySlots = d.copySlots;
         a.copyCount = d.copyCount;
         setGatherData(a, fn, 9, !config.isLatent());
-        emitGatherBody(b, config, a, batch, group, b.warpId(),
+        emitGatherBody(b, gatherPlan, a, batch, group, b.warpId(),
                        plan->threads / kWarpSize, misses);
       });
+  ctx.notePlan(kernel, DiffGatherPlan{*plan, gatherPlan});
   LaunchShape shape = diffLaunchShape(diff, *plan);
   ctx.launch(diff, kernel, shape, operands);
   return success();

@@ -62,6 +62,8 @@ static LogicalResult checkSupported(Operation *op, LayerOp layer) {
 namespace {
 struct ConvertHSAToGPUPass
     : public hsa::impl::ConvertHSAToGPUBase<ConvertHSAToGPUPass> {
+  using ConvertHSAToGPUBase::ConvertHSAToGPUBase;
+
   // The algorithm packages' kernels are models of their attributes: attach
   // them wherever the pass runs.
   void getDependentDialects(DialectRegistry &registry) const override {
@@ -116,7 +118,9 @@ struct ConvertHSAToGPUPass
     if (stages.empty() && fusedOps.empty())
       return;
 
-    KernelContext ctx(module);
+    KernelOptions options;
+    options.printPlans = printPlans;
+    KernelContext ctx(module, options);
     for (auto [diff, gather] : diffGathers) {
       if (failed(checkSupported(diff, getLayer(diff))) ||
           failed(lowerDiffGather(ctx, diff, gather)))

@@ -646,7 +646,8 @@ MemRefType mlir::hsa::stripTier(MemRefType type) {
 
 static constexpr StringLiteral kKernelModuleName = "hsa_kernels";
 
-KernelContext::KernelContext(ModuleOp module) {
+KernelContext::KernelContext(ModuleOp module, KernelOptions options)
+    : options(options) {
   module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
                   UnitAttr::get(module.getContext()));
   kernels = module.lookupSymbol<gpu::GPUModuleOp>(kKernelModuleName);
@@ -728,6 +729,8 @@ void KernelContext::launchBefore(Operation *op, gpu::GPUFuncOp kernel,
   gpu::LaunchFuncOp::create(builder, loc, kernel, grid, block, dynamicShared,
                             args);
 }
+
+llvm::raw_ostream &KernelContext::planStream() { return llvm::outs(); }
 
 int64_t KernelContext::sharedBytes(gpu::GPUFuncOp kernel) {
   int64_t bytes = 0;

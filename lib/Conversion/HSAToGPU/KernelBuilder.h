@@ -17,6 +17,8 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "llvm/ADT/SmallPtrSet.h"
+#include "llvm/Support/raw_ostream.h"
 
 #include <limits>
 
@@ -237,10 +239,30 @@ struct LaunchShape {
   int64_t dynamicSharedBytes = 0;
 };
 
+/// Options of the conversion that shape kernels (ConvertHSAToGPU's).
+struct KernelOptions {
+  /// Print each kernel's plan (KernelContext::notePlan).
+  bool printPlans = false;
+};
+
 /// Owns the `gpu.module @hsa_kernels` and the kernels generated into it.
 class KernelContext {
 public:
-  explicit KernelContext(ModuleOp module);
+  explicit KernelContext(ModuleOp module, KernelOptions options = {});
+
+  const KernelOptions &getOptions() const { return options; }
+
+  /// With `print-plans`: prints `plan <kernel>: ` and the plan (a struct with
+  /// `print(raw_ostream &)`) once per generated kernel.
+  template <typename PlanT>
+  void notePlan(gpu::GPUFuncOp kernel, const PlanT &plan) {
+    if (!options.printPlans || !printedPlans.insert(kernel).second)
+      return;
+    llvm::raw_ostream &os = planStream();
+    os << "plan " << kernel.getName() << ": ";
+    plan.print(os);
+    os << "\n";
+  }
 
   /// The kernel `name`, generated the first time it is asked for: its
   /// arguments are `operands`' types with tiers erased; `build` fills the
@@ -272,7 +294,11 @@ public:
   static void setMinBlocksPerSM(gpu::GPUFuncOp kernel, int64_t blocks);
 
 private:
+  static llvm::raw_ostream &planStream();
+
   gpu::GPUModuleOp kernels;
+  KernelOptions options;
+  llvm::SmallPtrSet<Operation *, 16> printedPlans;
 };
 
 /// The layer an op refers to (verified to exist).
@@ -297,8 +323,15 @@ struct TopKRow {
   int64_t stagedKeys = 0;
 };
 /// The largest power-of-two key count (at most 8192, at least 1024, else 0)
-/// whose shared buffer fits in `fn` beside what emitTopKRow adds.
+/// whose shared buffer fits in `fn` (or beside `usedSharedBytes` of static
+/// shared memory) beside what emitTopKRow adds.
 int64_t stagedKeysThatFit(gpu::GPUFuncOp fn, int64_t blockSize);
+int64_t stagedKeysThatFit(int64_t usedSharedBytes, int64_t blockSize);
+/// The plan of one top-k row (the top-k kernel's, or the fused tail's).
+struct TopKRowPlan {
+  int64_t blockSize = 1024, budget = 1, stagedKeys = 0;
+  void print(raw_ostream &os) const;
+};
 /// The row's selection: every thread of the block must reach it (it has
 /// barriers); adds its shared buffers to `fn`.
 void emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn, const TopKRow &row);

@@ -86,9 +86,52 @@ void ScoreFrame::appendOperands(SmallVectorImpl<Value> &operands) {
     llvm::append_values(operands, topk.getUnits(), done);
 }
 
-void ScoreFrame::emitTail(KernelBuilder &b, gpu::GPUFuncOp fn, Value scores,
+ScoreFramePlan ScoreFrame::plan(LayerOp layer, int64_t unitsPerBlock,
+                                int64_t blockSize,
+                                int64_t scoreSharedBytes) const {
+  ScoreFramePlan p;
+  p.groups = layer.getConfig().getSelectionGroups();
+  p.unitsPerBlock = unitsPerBlock;
+  p.blockSize = blockSize;
+  p.scoreSharedBytes = scoreSharedBytes;
+  p.fused = bool(topk);
+  if (p.fused) {
+    p.tail.blockSize = blockSize;
+    p.tail.budget = layer.getBudget();
+    // The tail's arrival count (one i32) follows the score's buffers.
+    p.tail.stagedKeys = stagedKeysThatFit(
+        int64_t(llvm::alignTo(scoreSharedBytes, 16)) + 4, blockSize);
+  }
+  return p;
+}
+
+int64_t ScoreFramePlan::sharedBytes() const {
+  if (!fused)
+    return scoreSharedBytes;
+  // + arrival, then emitTopKRow's histogram, scan, state and staged keys.
+  int64_t bytes = llvm::alignTo(scoreSharedBytes, 16) + 4;
+  for (int64_t buffer : {int64_t(2048 * 4),
+                         (tail.blockSize / kWarpSize + 1) * 4, int64_t(16),
+                         tail.stagedKeys * 4})
+    if (buffer > 0)
+      bytes = llvm::alignTo(bytes, 16) + buffer;
+  return bytes;
+}
+
+void ScoreFramePlan::print(raw_ostream &os) const {
+  os << "grid (ceil(N / " << unitsPerBlock << "), " << groups
+     << " groups, B) block " << blockSize << " shared " << sharedBytes();
+  if (fused) {
+    os << "; fused top-k tail: ";
+    tail.print(os);
+  }
+}
+
+void ScoreFrame::emitTail(KernelBuilder &b, gpu::GPUFuncOp fn,
+                          const ScoreFramePlan &plan, Value scores,
                           Value lengths, Value units, Value done, Value batch,
-                          Value group, int64_t blockSize) {
+                          Value group) {
+  const int64_t blockSize = plan.blockSize;
   Value arrival = KernelContext::addSharedBuffer(fn, {1}, b.getI32Type());
   b.lastArrival(
       done, {batch, group}, arrival,
@@ -96,14 +139,17 @@ void ScoreFrame::emitTail(KernelBuilder &b, gpu::GPUFuncOp fn, Value scores,
       [&] {
         TopKRow row =
             topKRowOf(topk, scores, lengths, units, batch, group, blockSize);
-        row.stagedKeys = stagedKeysThatFit(fn, blockSize);
+        row.stagedKeys = plan.tail.stagedKeys;
+        assert(row.stagedKeys == stagedKeysThatFit(fn, blockSize) &&
+               "the plan's shared memory is the kernel's");
         emitTopKRow(b, fn, row);
       });
 }
 
 void ScoreFrame::launch(KernelContext &ctx, ScoreOp op, gpu::GPUFuncOp kernel,
-                        int64_t unitsPerBlock, int64_t blockSize,
-                        ValueRange operands) {
+                        const ScoreFramePlan &plan, ValueRange operands) {
+  const int64_t unitsPerBlock = plan.unitsPerBlock;
+  const int64_t blockSize = plan.blockSize;
   OpBuilder builder(op);
   Location loc = op.getLoc();
   Value units = memref::DimOp::create(builder, loc, op.getScores(), 2);

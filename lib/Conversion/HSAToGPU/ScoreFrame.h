@@ -16,6 +16,20 @@
 namespace mlir {
 namespace hsa {
 
+/// The frame's part of a score kernel's plan: the grid (x over chunks of
+/// `unitsPerBlock` units, y groups, z batch), the block and, fused, the
+/// top-k row of the tail.
+struct ScoreFramePlan {
+  int64_t groups = 1, unitsPerBlock = 1, blockSize = 1;
+  /// Static shared memory of the algorithm's score part.
+  int64_t scoreSharedBytes = 0;
+  bool fused = false;
+  TopKRowPlan tail;
+  /// Static shared memory of the whole kernel.
+  int64_t sharedBytes() const;
+  void print(raw_ostream &os) const;
+};
+
 class ScoreFrame {
 public:
   /// The frame of `op`; with `topk`, a score + top-k kernel (its arguments
@@ -36,6 +50,13 @@ public:
                        Value batch, Value group, int64_t unitsPerBlock,
                        int64_t blockSize, function_ref<void()> scoreChunk);
 
+  /// The frame's plan for an algorithm's kernel of `blockSize` threads
+  /// covering `unitsPerBlock` units per block with `scoreSharedBytes` of
+  /// static shared memory of its own (the fused tail stages the row in what
+  /// is left).
+  ScoreFramePlan plan(LayerOp layer, int64_t unitsPerBlock, int64_t blockSize,
+                      int64_t scoreSharedBytes) const;
+
   /// Whether top-k is fused into the kernel.
   explicit operator bool() const { return bool(topk); }
   /// The kernel's stage name: "score" or "score_topk".
@@ -45,14 +66,13 @@ public:
   /// The tail of a fused kernel: every block counts itself done for its
   /// (b, g) row once its scores are visible; the last one selects the row.
   /// `units` and `done` are the kernel arguments appendOperands added.
-  void emitTail(KernelBuilder &b, gpu::GPUFuncOp fn, Value scores,
-                Value lengths, Value units, Value done, Value batch,
-                Value group, int64_t blockSize);
+  void emitTail(KernelBuilder &b, gpu::GPUFuncOp fn,
+                const ScoreFramePlan &plan, Value scores, Value lengths,
+                Value units, Value done, Value batch, Value group);
   /// Launches `kernel` (grid x over chunks of `unitsPerBlock` units, y
   /// groups, z batch) in place of the score op and the fused top-k op.
   void launch(KernelContext &ctx, ScoreOp op, gpu::GPUFuncOp kernel,
-              int64_t unitsPerBlock, int64_t blockSize,
-              ValueRange operands);
+              const ScoreFramePlan &plan, ValueRange operands);
 
 private:
   TopKOp topk;

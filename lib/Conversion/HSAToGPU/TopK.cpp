@@ -363,10 +363,15 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
 }
 
 int64_t mlir::hsa::stagedKeysThatFit(gpu::GPUFuncOp fn, int64_t blockSize) {
+  return stagedKeysThatFit(KernelContext::sharedBytes(fn), blockSize);
+}
+
+int64_t mlir::hsa::stagedKeysThatFit(int64_t usedSharedBytes,
+                                     int64_t blockSize) {
   // emitTopKRow's own buffers: histogram, scan (warps + 1), state (4).
   int64_t own =
       kBins * 4 + llvm::alignTo((blockSize / kWarpSize + 1) * 4, 16) + 16;
-  int64_t room = kStaticSharedBytes - KernelContext::sharedBytes(fn) - own;
+  int64_t room = kStaticSharedBytes - usedSharedBytes - own;
   int64_t keys = std::min<int64_t>(kMaxStagedKeys, room / 4);
   if (keys < kMinStagedKeys)
     return 0;
@@ -410,9 +415,35 @@ TopKRow mlir::hsa::topKRowOf(TopKOp op, Value scores, Value lengths,
   return row;
 }
 
+void TopKRowPlan::print(raw_ostream &os) const {
+  os << "block " << blockSize << "; radix passes 11/11/10 bits over "
+     << kBins << " bins, staged keys " << stagedKeys << ", budget " << budget;
+}
+
+namespace {
+/// The top-k kernel: one block of kTopKBlock threads per (request, group).
+struct TopKPlan {
+  TopKRowPlan row;
+  int64_t groups;
+  static TopKPlan get(LayerOp layer) {
+    TopKPlan p;
+    p.groups = layer.getConfig().getSelectionGroups();
+    p.row.blockSize = kTopKBlock;
+    p.row.budget = layer.getBudget();
+    p.row.stagedKeys = stagedKeysThatFit(/*usedSharedBytes=*/0, kTopKBlock);
+    return p;
+  }
+  void print(raw_ostream &os) const {
+    os << "grid (" << groups << " groups, B) ";
+    row.print(os);
+  }
+};
+} // namespace
+
 LogicalResult mlir::hsa::lowerTopK(KernelContext &ctx, TopKOp op) {
   if (failed(checkTopK(op)))
     return failure();
+  const TopKPlan plan = TopKPlan::get(getLayer(op));
   SmallVector<Value> operands = {op.getScores(), op.getLengths(),
                                  op.getUnits()};
   gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
@@ -422,9 +453,11 @@ LogicalResult mlir::hsa::lowerTopK(KernelContext &ctx, TopKOp op) {
             op, fn.getArgument(0), fn.getArgument(1), fn.getArgument(2),
             /*batch=*/b.blockId(gpu::Dimension::y),
             /*group=*/b.blockId(gpu::Dimension::x), kTopKBlock);
-        row.stagedKeys = stagedKeysThatFit(fn, kTopKBlock);
+        row.stagedKeys = plan.row.stagedKeys;
+        assert(row.stagedKeys == stagedKeysThatFit(fn, kTopKBlock));
         emitTopKRow(b, fn, row);
       });
+  ctx.notePlan(kernel, plan);
 
   OpBuilder builder(op);
   Location loc = op.getLoc();

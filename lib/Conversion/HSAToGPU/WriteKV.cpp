@@ -29,6 +29,18 @@ using Pred = arith::CmpIPredicate;
 
 static constexpr int64_t kWriteBlock = 128;
 
+namespace {
+/// One block per request; a thread per 16-byte vector of one KV head of the
+/// appended token's key (then value) row.
+struct StoreKVPlan {
+  int64_t keyItems, valueItems;
+  void print(raw_ostream &os) const {
+    os << "grid (B) block " << kWriteBlock << "; key vectors " << keyItems
+       << ", value vectors " << valueItems;
+  }
+};
+} // namespace
+
 LogicalResult mlir::hsa::lowerStoreKV(KernelContext &ctx, StoreKVOp op) {
   LayerOp layer = getLayer(op);
   LayerConfigAttr config = layer.getConfig();
@@ -40,6 +52,7 @@ LogicalResult mlir::hsa::lowerStoreKV(KernelContext &ctx, StoreKVOp op) {
   const int64_t valueVectors = config.getValueDim() / lanes;
   // The verifier guarantees values exactly for non-latent layers.
   const bool hasValues = static_cast<bool>(op.getValues());
+  const StoreKVPlan plan{hkv * keyVectors, hasValues ? hkv * valueVectors : 0};
 
   SmallVector<Value> operands = {op.getKeys(), op.getLengths(),
                                  op.getUnitSlot(), op.getDeviceKeys()};
@@ -87,6 +100,7 @@ LogicalResult mlir::hsa::lowerStoreKV(KernelContext &ctx, StoreKVOp op) {
   LaunchShape shape;
   shape.gridX = memref::DimOp::create(builder, op.getLoc(), op.getKeys(), 0);
   shape.blockX = kWriteBlock;
+  ctx.notePlan(kernel, plan);
   ctx.launch(op, kernel, shape, operands);
   return success();
 }

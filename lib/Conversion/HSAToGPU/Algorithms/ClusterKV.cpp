@@ -160,6 +160,18 @@ struct ClusterShape {
   }
 };
 
+/// The plan of one of ClusterKV's kernels: the layer's shape and the
+/// kernel's geometry (printed by `print-plans`; the numbers are the ones
+/// the kernel builders and launches use).
+enum class ClusterKernel { Init, Assign, Update, Final, Append, State, Table,
+                           Score };
+struct ClusterKernelPlan {
+  ClusterShape s;
+  ClusterKernel kernel;
+  ScoreFramePlan frame; ///< Score only
+  void print(raw_ostream &os) const;
+};
+
 /// Key rows of up to 32 lanes; table rows fit the k-means scratch.
 LogicalResult checkClusterLimits(LayerOp layer, EmitErrorFn emitError) {
   ClusterShape s = ClusterShape::of(layer);
@@ -681,6 +693,10 @@ LogicalResult lowerClusterRebuild(KernelContext &ctx, RebuildReprOp op) {
   gpu::GPUFuncOp update = buildUpdateKernel(ctx, layer, s, operands);
   gpu::GPUFuncOp assign =
       buildPassKernel(ctx, layer, s, operands, PassMode::Assign);
+  ctx.notePlan(init, ClusterKernelPlan{s, ClusterKernel::Init, {}});
+  ctx.notePlan(accumulate, ClusterKernelPlan{s, ClusterKernel::Assign, {}});
+  ctx.notePlan(update, ClusterKernelPlan{s, ClusterKernel::Update, {}});
+  ctx.notePlan(assign, ClusterKernelPlan{s, ClusterKernel::Final, {}});
 
   OpBuilder builder(op);
   Location loc = op.getLoc();
@@ -912,6 +928,8 @@ LogicalResult lowerClusterUpdate(KernelContext &ctx, UpdateReprOp op) {
   SmallVector<Value> stateOperands = {op.getLengths(), op.getReprs()[1],
                                       op.getReprs()[2]};
   gpu::GPUFuncOp update = buildStateKernel(ctx, layer, s, stateOperands);
+  ctx.notePlan(append, ClusterKernelPlan{s, ClusterKernel::Append, {}});
+  ctx.notePlan(update, ClusterKernelPlan{s, ClusterKernel::State, {}});
 
   auto c = [&](int64_t v) -> Value {
     return arith::ConstantIndexOp::create(builder, loc, v);
@@ -1202,7 +1220,8 @@ void stageTable(KernelBuilder &b, const ClusterShape &s, const ScoreTable &tbl,
 
 gpu::GPUFuncOp buildScoreKernel(KernelContext &ctx, LayerOp layer,
                                 const ClusterShape &s, ValueRange operands,
-                                ScoreFrame &fused) {
+                                ScoreFrame &fused,
+                                const ScoreFramePlan &frame) {
   const int64_t sinks = layer.getForced().getSinks();
   const int64_t window = layer.getForced().getWindow();
   const int64_t perThread = scoreUnitsPerThread(s);
@@ -1253,8 +1272,8 @@ gpu::GPUFuncOp buildScoreKernel(KernelContext &ctx, LayerOp layer,
               }
             });
         if (fused)
-          fused.emitTail(b, fn, scores, lengths, fn.getArgument(5),
-                         fn.getArgument(6), batch, group, kBlock);
+          fused.emitTail(b, fn, frame, scores, lengths, fn.getArgument(5),
+                         fn.getArgument(6), batch, group);
       });
 }
 
@@ -1273,7 +1292,13 @@ LogicalResult lowerClusterScore(KernelContext &ctx, ScoreOp op,
   SmallVector<Value> operands = {op.getLengths(), clusterOf, state, sums,
                                  op.getScores()};
   fused.appendOperands(operands);
-  gpu::GPUFuncOp kernel = buildScoreKernel(ctx, layer, s, operands, fused);
+  const ScoreFramePlan frame =
+      fused.plan(layer, scoreUnitsPerThread(s) * kBlock, kBlock,
+                 stagesTable(s) ? stagedTableRows(s) * s.table * 4 : 0);
+  gpu::GPUFuncOp kernel =
+      buildScoreKernel(ctx, layer, s, operands, fused, frame);
+  ctx.notePlan(table, ClusterKernelPlan{s, ClusterKernel::Table, {}});
+  ctx.notePlan(kernel, ClusterKernelPlan{s, ClusterKernel::Score, frame});
 
   OpBuilder builder(op);
   Location loc = op.getLoc();
@@ -1287,9 +1312,57 @@ LogicalResult lowerClusterScore(KernelContext &ctx, ScoreOp op,
                          memref::DimOp::create(builder, loc, op.getQueries(), 0),
                          kBlock};
   ctx.launchBefore(op, table, tableShape, tableOperands);
-  fused.launch(ctx, op, kernel, scoreUnitsPerThread(s) * kBlock, kBlock,
-               operands);
+  fused.launch(ctx, op, kernel, frame, operands);
   return success();
+}
+
+void ClusterKernelPlan::print(raw_ostream &os) const {
+  const int64_t tile = TileSpace::bytes(s.dim);
+  switch (kernel) {
+  case ClusterKernel::Init:
+    os << "grid (" << llvm::divideCeil(s.clusters * s.vectors, kBlock) << ", "
+       << s.hkv << " KV heads) block " << kBlock << "; clusters "
+       << s.clusters << ", sink tokens " << s.sinkTokens;
+    return;
+  case ClusterKernel::Assign:
+  case ClusterKernel::Final:
+    os << "grid (min(ceil(N * " << s.page << " / " << kTileTokens << "), "
+       << llvm::divideCeil(kPassBlocks, s.hkv) << "), " << s.hkv
+       << " KV heads) block " << kBlock << " dynamic " << tile << "; tile "
+       << kTileTokens << " tokens x " << kTileCentroids
+       << " centroids, clusters " << s.clusters << ", min blocks/SM 2";
+    if (kernel == ClusterKernel::Assign)
+      os << ", launched " << s.iterations << " times";
+    return;
+  case ClusterKernel::Update:
+    os << "grid ("
+       << llvm::divideCeil(s.clusters, centroidsPerUpdateBlock(s)) << ", "
+       << s.hkv << " KV heads) block " << kBlock << "; centroids/block "
+       << centroidsPerUpdateBlock(s) << ", launched " << s.iterations
+       << " times";
+    return;
+  case ClusterKernel::Append:
+    os << "grid (" << s.hkv << " KV heads, B) block " << kBlock
+       << " dynamic " << tile << "; row lanes " << s.rowLanes()
+       << ", recluster every " << s.reclusterEvery << " into "
+       << s.newClusters << " (table " << s.table << ")";
+    return;
+  case ClusterKernel::State:
+    os << "grid (ceil(B / " << kStateBlock << ")) block " << kStateBlock;
+    return;
+  case ClusterKernel::Table: {
+    const int64_t perBlock = kBlock / s.rowLanes() * kTableCentroidsPerRow;
+    os << "grid (" << llvm::divideCeil(s.table, perBlock) << ", " << s.hkv
+       << " KV heads, B) block " << kBlock << "; centroids/block " << perBlock
+       << ", rows/KV head " << s.tableRows();
+    return;
+  }
+  case ClusterKernel::Score:
+    frame.print(os);
+    os << "; units/thread " << scoreUnitsPerThread(s) << ", staged table rows "
+       << (stagesTable(s) ? stagedTableRows(s) : 0) << " x " << s.table;
+    return;
+  }
 }
 
 //===----------------------------------------------------------------------===//

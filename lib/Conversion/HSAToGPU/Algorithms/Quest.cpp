@@ -184,43 +184,95 @@ static SmallVector<Value> reduceUnits(KernelBuilder &b, SmallVector<Value> vals,
   return out;
 }
 
+namespace {
+/// Compile-time geometry of Quest's score kernel for one layer.
+struct QuestScorePlan {
+  int64_t groupSize, hu, dim, pageSize, sinks, window;
+  int64_t lanes;        ///< elements per 16-byte vector
+  int64_t vectors;      ///< vectors per key row
+  int64_t width;        ///< lanes per unit row (R)
+  int64_t perLane;      ///< vectors per lane
+  int64_t rowGroups;    ///< RG = block / R
+  int64_t unitsPerLane; ///< U
+  ScoreCombine combine;
+  bool isMax, isMean;
+  int64_t rowsPerKvh, stagedRows;
+  bool staged;          ///< queries staged in shared memory as f32
+  int64_t chunkHeads, chunks;
+  int64_t minBlocksPerSM;
+  ScoreFramePlan frame;
+
+  static QuestScorePlan get(LayerOp layer, QuestAttr quest,
+                            const ScoreFrame &fused) {
+    LayerConfigAttr config = layer.getConfig();
+    QuestScorePlan p;
+    p.groupSize = config.getGroupSize(); // query heads per KV head
+    p.hu = config.getHeadsPerUnit();     // KV heads per group
+    p.dim = config.getKeyDim();
+    p.pageSize = config.getPageSize();
+    p.sinks = layer.getForced().getSinks();
+    p.window = layer.getForced().getWindow();
+    p.lanes = kVectorBytes / config.getElementBytes();
+    p.vectors = p.dim / p.lanes;
+    p.width = std::min<int64_t>(kWarpSize, llvm::PowerOf2Ceil(p.vectors));
+    p.perLane = (p.vectors + p.width - 1) / p.width;
+    p.rowGroups = kScoreBlock / p.width;
+    p.unitsPerLane = std::max<int64_t>(
+        1, int64_t(llvm::bit_floor(uint64_t(4 / p.perLane))));
+    if (p.hu > 1)
+      p.unitsPerLane = std::max<int64_t>(1, p.unitsPerLane / 2);
+    p.combine = quest.getCombine();
+    p.isMax = p.combine == ScoreCombine::max;
+    p.isMean = p.combine == ScoreCombine::mean_query;
+    p.rowsPerKvh = p.isMean ? 1 : p.groupSize;
+    p.stagedRows = p.hu * p.rowsPerKvh;
+    p.staged = p.stagedRows * p.dim * 4 <= kMaxStagedQueryBytes;
+    // Heads reduced together per chunk (max only): U * chunk values <= 2R.
+    const int64_t headsPadded = llvm::PowerOf2Ceil(p.groupSize);
+    p.chunkHeads =
+        p.isMax ? std::min<int64_t>({headsPadded, kMaxChunkHeads,
+                                     std::max<int64_t>(
+                                         1, 2 * p.width / p.unitsPerLane)})
+                : 1;
+    p.chunks =
+        p.isMax ? (p.groupSize + p.chunkHeads - 1) / p.chunkHeads : 1;
+    // Memory-bound: 3 resident blocks per SM (<= 85 registers) instead of 2
+    // measured 12% faster on the H200 at B=64 (docs/PERF.md). Larger GQA
+    // groups keep more per-head state and would spill under the cap.
+    p.minBlocksPerSM = p.groupSize <= 4 ? 3 : 0;
+    p.frame = fused.plan(layer, p.unitsPerBlock(), kScoreBlock,
+                         p.staged ? p.stagedRows * p.dim * 4 : 0);
+    return p;
+  }
+  int64_t unitsPerBlock() const { return unitsPerLane * rowGroups; }
+  void print(raw_ostream &os) const {
+    frame.print(os);
+    os << "; combine " << stringifyScoreCombine(combine) << ", row lanes "
+       << width << " x " << perLane << " vectors, units/lane " << unitsPerLane
+       << ", staged query rows " << (staged ? stagedRows : 0)
+       << ", head chunks " << chunks << " x " << chunkHeads
+       << ", min blocks/SM " << minBlocksPerSM;
+  }
+};
+} // namespace
+
 static LogicalResult lowerQuestScore(KernelContext &ctx, ScoreOp op,
                                      QuestAttr quest, ScoreFrame &fused) {
   LayerOp layer = getLayer(op);
-  LayerConfigAttr config = layer.getConfig();
-  const int64_t groupSize = config.getGroupSize(); // query heads per KV head
-  const int64_t hu = config.getHeadsPerUnit();     // KV heads per group
-  const int64_t dim = config.getKeyDim();
-  const int64_t pageSize = config.getPageSize();
-  const int64_t sinks = layer.getForced().getSinks();
-  const int64_t window = layer.getForced().getWindow();
-  const int64_t lanes = kVectorBytes / config.getElementBytes();
-  const int64_t vectors = dim / lanes;                 // vectors per row
-  const int64_t width = std::min<int64_t>(
-      kWarpSize, llvm::PowerOf2Ceil(vectors));          // lanes per row (R)
-  const int64_t perLane = (vectors + width - 1) / width; // vectors per lane
-  const int64_t rowGroups = kScoreBlock / width;         // RG
-  int64_t unitsPerLane = std::max<int64_t>(1, int64_t(llvm::bit_floor(uint64_t(4 / perLane))));
-  if (hu > 1)
-    unitsPerLane = std::max<int64_t>(1, unitsPerLane / 2);
-  const int64_t U = unitsPerLane;
-  const int64_t unitsPerBlock = U * rowGroups;
-
-  const ScoreCombine combine = quest.getCombine();
-  const bool isMax = combine == ScoreCombine::max;
-  const bool isMean = combine == ScoreCombine::mean_query;
-  const int64_t rowsPerKvh = isMean ? 1 : groupSize;
-  const int64_t stagedRows = hu * rowsPerKvh;
-  const bool staged = stagedRows * dim * 4 <= kMaxStagedQueryBytes;
-  if (isMean && !staged)
+  const QuestScorePlan plan = QuestScorePlan::get(layer, quest, fused);
+  if (plan.isMean && !plan.staged)
     return checkQuestLimits(layer, [&] { return op.emitOpError(); });
-  // Heads reduced together per chunk (max only): U * chunk values <= 2R.
-  const int64_t headsPadded = llvm::PowerOf2Ceil(groupSize);
-  const int64_t chunkHeads =
-      isMax ? std::min<int64_t>({headsPadded, kMaxChunkHeads,
-                                 std::max<int64_t>(1, 2 * width / U)})
-            : 1;
-  const int64_t chunks = isMax ? (groupSize + chunkHeads - 1) / chunkHeads : 1;
+  const int64_t groupSize = plan.groupSize, hu = plan.hu, dim = plan.dim;
+  const int64_t pageSize = plan.pageSize, sinks = plan.sinks,
+                window = plan.window;
+  const int64_t lanes = plan.lanes, vectors = plan.vectors;
+  const int64_t width = plan.width, perLane = plan.perLane;
+  const int64_t rowGroups = plan.rowGroups, U = plan.unitsPerLane;
+  const int64_t unitsPerBlock = plan.unitsPerBlock();
+  const bool isMax = plan.isMax, isMean = plan.isMean;
+  const int64_t rowsPerKvh = plan.rowsPerKvh, stagedRows = plan.stagedRows;
+  const bool staged = plan.staged;
+  const int64_t chunkHeads = plan.chunkHeads, chunks = plan.chunks;
 
   Value kminArg = op.getReprs()[0], kmaxArg = op.getReprs()[1];
   SmallVector<Value> operands = {op.getQueries(), op.getLengths(), kminArg,
@@ -479,16 +531,13 @@ static LogicalResult lowerQuestScore(KernelContext &ctx, ScoreOp op,
               }
             });
         if (fused)
-          fused.emitTail(b, fn, scores, lengths, fn.getArgument(5),
-                         fn.getArgument(6), batch, group, kScoreBlock);
+          fused.emitTail(b, fn, plan.frame, scores, lengths, fn.getArgument(5),
+                         fn.getArgument(6), batch, group);
       });
-  // Memory-bound: 3 resident blocks per SM (<= 85 registers) instead of 2
-  // measured 12% faster on the H200 at B=64 (docs/PERF.md). Larger GQA
-  // groups keep more per-head state and would spill under the cap.
-  if (config.getGroupSize() <= 4)
-    KernelContext::setMinBlocksPerSM(kernel, 3);
-
-  fused.launch(ctx, op, kernel, unitsPerBlock, kScoreBlock, operands);
+  if (plan.minBlocksPerSM)
+    KernelContext::setMinBlocksPerSM(kernel, plan.minBlocksPerSM);
+  ctx.notePlan(kernel, plan);
+  fused.launch(ctx, op, kernel, plan.frame, operands);
   return success();
 }
 
@@ -496,15 +545,48 @@ static LogicalResult lowerQuestScore(KernelContext &ctx, ScoreOp op,
 // update_repr, rebuild_repr
 //===----------------------------------------------------------------------===//
 
+namespace {
+/// Quest's append and prefill kernels: one thread per (KV head, 16-byte key
+/// vector), of the appended token or of every unit.
+struct QuestReprPlan {
+  int64_t hkv, pageSize, lanes, vectors;
+  bool rebuild;
+  static QuestReprPlan get(LayerOp layer, bool rebuild) {
+    LayerConfigAttr config = layer.getConfig();
+    QuestReprPlan p;
+    p.hkv = config.getKvHeads();
+    p.pageSize = config.getPageSize();
+    p.lanes = kVectorBytes / config.getElementBytes();
+    p.vectors = config.getKeyDim() / p.lanes;
+    p.rebuild = rebuild;
+    return p;
+  }
+  /// Threads per token (append) or unit (prefill).
+  int64_t items() const { return hkv * vectors; }
+  /// Prefill: 16-byte host loads issued before they are folded.
+  int64_t inFlight() const { return std::min(pageSize, kRebuildInFlight); }
+  int64_t batches() const { return llvm::divideCeil(pageSize, inFlight()); }
+  void print(raw_ostream &os) const {
+    if (!rebuild) {
+      os << "grid (B, " << llvm::divideCeil(items(), kWriteBlock)
+         << ") block " << kWriteBlock << "; threads/token " << items();
+      return;
+    }
+    os << "grid (ceil(N * " << items() << " / " << kWriteBlock << "), B) block "
+       << kWriteBlock << "; threads/unit " << items() << ", rows "
+       << inFlight() << " in flight x " << batches();
+  }
+};
+} // namespace
+
 static LogicalResult lowerQuestUpdateRepr(KernelContext &ctx,
                                           UpdateReprOp op) {
   LayerOp layer = getLayer(op);
-  LayerConfigAttr config = layer.getConfig();
-  const int64_t hkv = config.getKvHeads();
-  const int64_t pageSize = config.getPageSize();
-  const int64_t lanes = kVectorBytes / config.getElementBytes();
-  const int64_t vectors = config.getKeyDim() / lanes;
-  const int64_t items = hkv * vectors;
+  const QuestReprPlan plan = QuestReprPlan::get(layer, /*rebuild=*/false);
+  const int64_t pageSize = plan.pageSize;
+  const int64_t lanes = plan.lanes;
+  const int64_t vectors = plan.vectors;
+  const int64_t items = plan.items();
 
   SmallVector<Value> operands = {op.getKeys(), op.getLengths(),
                                  op.getReprs()[0], op.getReprs()[1]};
@@ -560,6 +642,7 @@ static LogicalResult lowerQuestUpdateRepr(KernelContext &ctx,
   shape.gridY = arith::ConstantIndexOp::create(
       builder, loc, llvm::divideCeil(items, kWriteBlock));
   shape.blockX = kWriteBlock;
+  ctx.notePlan(kernel, plan);
   ctx.launch(op, kernel, shape, operands);
   return success();
 }
@@ -568,13 +651,13 @@ static LogicalResult lowerQuestRebuildRepr(KernelContext &ctx,
                                            RebuildReprOp op) {
   LayerOp layer = getLayer(op);
   LayerConfigAttr config = layer.getConfig();
-  const int64_t hkv = config.getKvHeads();
-  const int64_t pageSize = config.getPageSize();
-  const int64_t lanes = kVectorBytes / config.getElementBytes();
-  const int64_t vectors = config.getKeyDim() / lanes;
-  const int64_t perUnit = hkv * vectors;
-  const int64_t inFlight = std::min(pageSize, kRebuildInFlight);
-  const int64_t batches = llvm::divideCeil(pageSize, inFlight);
+  const QuestReprPlan plan = QuestReprPlan::get(layer, /*rebuild=*/true);
+  const int64_t pageSize = plan.pageSize;
+  const int64_t lanes = plan.lanes;
+  const int64_t vectors = plan.vectors;
+  const int64_t perUnit = plan.items();
+  const int64_t inFlight = plan.inFlight();
+  const int64_t batches = plan.batches();
 
   SmallVector<Value> operands = {op.getLengths(), op.getPageOf(),
                                  op.getHostKeys(), op.getReprs()[0],
@@ -656,6 +739,7 @@ static LogicalResult lowerQuestRebuildRepr(KernelContext &ctx,
       arith::ConstantIndexOp::create(builder, loc, kWriteBlock));
   shape.gridY = memref::DimOp::create(builder, loc, kmin, 0);
   shape.blockX = kWriteBlock;
+  ctx.notePlan(kernel, plan);
   ctx.launch(op, kernel, shape, operands);
   return success();
 }

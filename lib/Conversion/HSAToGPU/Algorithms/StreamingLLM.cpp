@@ -23,9 +23,24 @@ using Pred = arith::CmpIPredicate;
 
 static constexpr int64_t kMarkBlock = 256;
 
+namespace {
+/// One thread per unit; no shared memory of its own.
+struct StreamingScorePlan {
+  ScoreFramePlan frame;
+  int64_t sinks, window;
+  void print(raw_ostream &os) const {
+    frame.print(os);
+    os << "; marks sinks " << sinks << " and window " << window;
+  }
+};
+} // namespace
+
 static LogicalResult lowerStreamingScore(KernelContext &ctx, ScoreOp op,
                                          ScoreFrame &fused) {
   LayerOp layer = getLayer(op);
+  const StreamingScorePlan plan{
+      fused.plan(layer, kMarkBlock, kMarkBlock, /*scoreSharedBytes=*/0),
+      layer.getForced().getSinks(), layer.getForced().getWindow()};
   const int64_t pageSize = layer.getConfig().getPageSize();
   const int64_t sinks = layer.getForced().getSinks();
   const int64_t window = layer.getForced().getWindow();
@@ -49,10 +64,11 @@ static LogicalResult lowerStreamingScore(KernelContext &ctx, ScoreOp op,
                   {batch, group, u});
         });
         if (fused)
-          fused.emitTail(b, fn, scores, lengths, fn.getArgument(2),
-                         fn.getArgument(3), batch, group, kMarkBlock);
+          fused.emitTail(b, fn, plan.frame, scores, lengths, fn.getArgument(2),
+                         fn.getArgument(3), batch, group);
       });
-  fused.launch(ctx, op, kernel, kMarkBlock, kMarkBlock, operands);
+  ctx.notePlan(kernel, plan);
+  fused.launch(ctx, op, kernel, plan.frame, operands);
   return success();
 }
 
