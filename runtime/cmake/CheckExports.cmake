@@ -20,6 +20,8 @@ foreach(line IN LISTS raw_lines)
   set(symbol ${CMAKE_MATCH_2})
   if(symbol MATCHES "^hsattn_")
     math(EXPR c_api "${c_api} + 1")
+  elseif(symbol MATCHES "^_ZN(K?)3hsa7Runtime4Impl")  # hsa::Runtime::Impl: the library's own
+    string(APPEND bad "  ${kind} ${symbol}\n")
   elseif(symbol MATCHES "^_ZN(K?)3hsa(7Runtime|12ModelRuntime)")  # hsa::Runtime::, hsa::ModelRuntime::
     math(EXPR cpp_api "${cpp_api} + 1")
   elseif(symbol MATCHES "^(hsa_|HSA_|_ZN3hsa|_ZNK3hsa|_ZTVN3hsa|_ZTIN3hsa|_ZTSN3hsa)")

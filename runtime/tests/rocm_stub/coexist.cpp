@@ -6,6 +6,7 @@
 #include "hsa/hsattn.h"
 #include "hsa/hsattn_export.h"
 #include "hsa/layer_contract.h"
+#include "hsa/model_runtime.hpp"
 #include "hsa/runtime.hpp"
 #include "hsa/sha256.h"
 #include "hsa/status.hpp"
