@@ -49,6 +49,10 @@ class Backend {
                         SlotStepResult* results) = 0;
   // sel.units of the slot's last step: [S][K], -1 padded.
   virtual Status selected_units(uint32_t slot, int32_t* units) = 0;
+  // The telemetry of slot's last step (RuntimeOptions::telemetry).
+  virtual Status telemetry(uint32_t slot, RequestTelemetry* out) {
+    return Status(StatusCode::Unsupported, std::string("the ") + name() + " backend computes no telemetry");
+  }
   // Per-launch times of the last decode step, when the backend measures them.
   virtual const std::vector<KernelTiming>* kernel_timings() const { return nullptr; }
 

@@ -207,6 +207,56 @@ void gather(const LayerShape& s, const HostBuffers& host, DeviceBuffers& dev, ui
   }
 }
 
+void telemetry(const LayerShape& s, const DeviceBuffers& dev, uint32_t b, Telemetry* out) {
+  const uint32_t D = s.head_dim, P = s.page_size;
+  const int64_t length = dev.req_length[b];
+  const uint32_t units = unit_count(s, int32_t(length));
+  out->selected_lse.assign(s.q_heads, -std::numeric_limits<double>::infinity());
+  std::vector<double> bounds(units);
+  const bool bounded = units > 0 && s.algorithm->logit_upper_bounds(s, dev, b, 0, units, bounds.data());
+  out->missed_mass_bound.assign(bounded ? s.q_heads : 0, 0.0);
+  std::vector<double> qd(D), logits;
+  std::vector<char> selected(units);
+  for (uint32_t h = 0; h < s.q_heads; ++h) {
+    const uint32_t kv_head = h / s.group_size, g = kv_head / s.heads_per_unit, j = kv_head % s.heads_per_unit;
+    for (uint32_t d = 0; d < D; ++d) qd[d] = kv_to_float(dev.io_q[(uint64_t(b) * s.q_heads + h) * D + d], s.dtype);
+    // The selected tokens' logits, from the resident copies attention read.
+    logits.clear();
+    std::fill(selected.begin(), selected.end(), 0);
+    const uint64_t sel = group_index(s, b, g) * s.budget;
+    for (uint32_t i = 0; i < s.budget; ++i) {
+      const int32_t u = dev.sel_units[sel + i];
+      if (u < 0 || uint32_t(u) >= units) continue;
+      selected[u] = 1;
+      const uint32_t c = uint32_t(dev.sel_slots[sel + i]);
+      for (uint32_t p = 0; p < P && int64_t(u) * P + p < length; ++p) {
+        const uint16_t* k = &dev.buf_k[slot_key_offset(s, b, g, c, j, p, D)];
+        double dot = 0.0;
+        for (uint32_t d = 0; d < D; ++d) dot += qd[d] * kv_to_float(k[d], s.dtype);
+        logits.push_back(double(s.scale) * dot);
+      }
+    }
+    double m = -std::numeric_limits<double>::infinity(), z = 0.0;
+    for (double l : logits) m = std::max(m, l);
+    for (double l : logits) z += std::exp(l - m);
+    const double lse = logits.empty() ? m : m + std::log(z);
+    out->selected_lse[h] = lse;
+    if (!bounded) continue;
+    // log U over the unselected units, each worth n_u tokens at its bound.
+    if (h > 0) s.algorithm->logit_upper_bounds(s, dev, b, h, units, bounds.data());
+    double mu = -std::numeric_limits<double>::infinity(), zu = 0.0;
+    for (uint32_t u = 0; u < units; ++u)
+      if (!selected[u]) mu = std::max(mu, bounds[u]);
+    for (uint32_t u = 0; u < units; ++u)
+      if (!selected[u]) zu += double(std::min<int64_t>(P, length - int64_t(u) * P)) * std::exp(bounds[u] - mu);
+    const double log_u = zu > 0.0 ? mu + std::log(zu) : -std::numeric_limits<double>::infinity();
+    // U / (Z_sel + U) = 1 / (1 + exp(lse - log U)), stable at both ends.
+    out->missed_mass_bound[h] = std::isinf(log_u) && log_u < 0 ? 0.0
+                                : std::isinf(lse) && lse < 0   ? 1.0
+                                                               : 1.0 / (1.0 + std::exp(lse - log_u));
+  }
+}
+
 void attend(const LayerShape& s, DeviceBuffers& dev, uint32_t b, float* o_f32) {
   const uint32_t D = s.head_dim, Dv = s.value_dim, P = s.page_size;
   const int64_t length = dev.req_length[b];
@@ -309,6 +359,8 @@ Status CpuBackend::prepare(const Artifact& artifact, const LayerShape& shape, Ho
     return Status(StatusCode::OutOfMemory, "CPU backend: cannot allocate the device-tier buffers");
   }
   // Kernel scratch (scratch.*) is not modelled: the reference stages need none.
+  telemetry_of_.assign(telemetry_ ? shape.batch : 0, reference::Telemetry{});
+  telemetry_step_.assign(shape.batch, -1);
   return Status::ok();
 }
 
@@ -346,6 +398,7 @@ HostBuffers CpuBackend::host_buffers() const {
 
 Status CpuBackend::reset_slot(uint32_t slot) {
   dev_->reset_slot(shape_, slot);
+  telemetry_step_[slot] = -1;
   return Status::ok();
 }
 
@@ -398,6 +451,11 @@ Status CpuBackend::decode(const uint32_t* slots, size_t count, const uint16_t* q
   stage("reference.diff", [&](uint32_t b) { reference::diff(shape_, dev, b); });
   stage("reference.gather", [&](uint32_t b) { reference::gather(shape_, host, dev, b); });
   stage("reference.attend", [&](uint32_t b) { reference::attend(shape_, dev, b); });
+  if (telemetry_)
+    stage("reference.telemetry", [&](uint32_t b) {
+      reference::telemetry(shape_, dev, b, &telemetry_of_[b]);
+      telemetry_step_[b] = int64_t(dev.req_step[b]) + 1;
+    });
   for (size_t i = 0; i < count; ++i) {
     const uint32_t b = slots[i];
     dev.req_step[b] += 1;
@@ -410,6 +468,25 @@ Status CpuBackend::decode(const uint32_t* slots, size_t count, const uint16_t* q
     }
     results[i] = r;
   }
+  return Status::ok();
+}
+
+Status CpuBackend::telemetry(uint32_t slot, RequestTelemetry* out) {
+  if (!telemetry_) return Status(StatusCode::InvalidArgument, "telemetry is off: create the runtime with RuntimeOptions::telemetry");
+  if (telemetry_step_[slot] < 0) return Status(StatusCode::NotFound, "the request has no decode step yet");
+  const reference::Telemetry& t = telemetry_of_[slot];
+  out->step = uint64_t(telemetry_step_[slot]);
+  out->selected_lse.assign(t.selected_lse.begin(), t.selected_lse.end());
+  out->has_bound = !t.missed_mass_bound.empty();
+  // Rounded up to float: the bound stays a bound after the narrowing.
+  out->missed_mass_bound.clear();
+  for (double m : t.missed_mass_bound) {
+    float f = float(m);
+    if (double(f) < m) f = std::nextafter(f, 2.0f);
+    out->missed_mass_bound.push_back(f);
+  }
+  out->max_missed_mass_bound = 0.0f;
+  for (float m : out->missed_mass_bound) out->max_missed_mass_bound = std::max(out->max_missed_mass_bound, m);
   return Status::ok();
 }
 

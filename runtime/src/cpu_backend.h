@@ -124,6 +124,18 @@ void diff(const LayerShape& shape, DeviceBuffers& dev, uint32_t b);       // -> 
 void gather(const LayerShape& shape, const HostBuffers& host, DeviceBuffers& dev, uint32_t b);  // -> buf.k/v
 // -> io.o; also the unrounded output [Hq][Dv] when o_f32 is not null.
 void attend(const LayerShape& shape, DeviceBuffers& dev, uint32_t b, float* o_f32 = nullptr);
+// The step's telemetry of slot b (after attend; docs/ACCURACY.md
+// "Telemetry"): per query head, the log of the softmax denominator over the
+// selected tokens (-inf: none) and, when the algorithm bounds its units'
+// logits, an upper bound of the attention mass outside the selection,
+// U / (Z_sel + U) with U = sum over the valid unselected units of
+// n_u * exp(bound_u): the true missed mass Z_rest / (Z_sel + Z_rest) grows
+// with Z_rest <= U.
+struct Telemetry {
+  std::vector<double> selected_lse;       // [Hq]
+  std::vector<double> missed_mass_bound;  // [Hq]; empty without a bound
+};
+void telemetry(const LayerShape& shape, const DeviceBuffers& dev, uint32_t b, Telemetry* out);
 // score, select, diff, gather, attend, then req.step += 1.
 void decode_step(const LayerShape& shape, const HostBuffers& host, DeviceBuffers& dev, uint32_t b,
                  float* o_f32 = nullptr);
@@ -143,8 +155,8 @@ class CpuBackend : public Backend {
   // profile: time each reference stage of a decode step (kernel_timings()).
   // allocator: where the host cache's memory comes from (null: aligned_alloc;
   // tests pass one that fails, to see every allocation failure handled).
-  explicit CpuBackend(bool profile = false, HostAllocator* allocator = nullptr)
-      : profile_(profile), host_allocator_(allocator ? allocator : &allocator_) {}
+  explicit CpuBackend(bool profile = false, HostAllocator* allocator = nullptr, bool telemetry = false)
+      : profile_(profile), telemetry_(telemetry), host_allocator_(allocator ? allocator : &allocator_) {}
   const char* name() const override { return "cpu"; }
   HostAllocator* host_allocator() override { return host_allocator_; }
   Status memory_needs(const Artifact& artifact, const LayerShape& shape, MemoryNeeds* needs) override;
@@ -154,6 +166,7 @@ class CpuBackend : public Backend {
   Status after_append(const uint32_t* slots, size_t count, const uint16_t* new_k, const uint16_t* new_v) override;
   Status decode(const uint32_t* slots, size_t count, const uint16_t* q, uint16_t* o, SlotStepResult* results) override;
   Status selected_units(uint32_t slot, int32_t* units) override;
+  Status telemetry(uint32_t slot, RequestTelemetry* out) override;
   const std::vector<KernelTiming>* kernel_timings() const override { return profile_ ? &timings_ : nullptr; }
   Status read_buffer(const std::string& name, void* dst, size_t bytes) override;
   Status write_buffer(const std::string& name, const void* src, size_t bytes) override;
@@ -169,6 +182,9 @@ class CpuBackend : public Backend {
 
   bool profile_ = false;
   std::vector<KernelTiming> timings_;
+  bool telemetry_ = false;
+  std::vector<reference::Telemetry> telemetry_of_;  // [B]: each slot's last step (when telemetry_)
+  std::vector<int64_t> telemetry_step_;             // [B]: req.step it describes, -1 none
   AlignedHostAllocator allocator_;
   HostAllocator* host_allocator_;
   LayerShape shape_;

@@ -363,6 +363,9 @@ Status CudaBackend::memory_needs(const Artifact& artifact, const LayerShape& sha
 }
 
 Status CudaBackend::prepare(const Artifact& artifact, const LayerShape& shape, HostCache* cache) {
+  if (options_.telemetry)
+    return Status(StatusCode::Unsupported, "telemetry is computed by the CPU backend only so far (the generated "
+                                           "kernels do not produce it yet): use backend=cpu, or turn it off");
   shape_ = shape;
   cache_ = cache;
   steps_.assign(shape.batch, 0);

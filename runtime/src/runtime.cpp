@@ -41,7 +41,7 @@ Status validate_options(const RuntimeOptions& options) {
 
 Status create_backend(const RuntimeOptions& options, std::unique_ptr<Backend>* out) {
   if (options.backend == BackendKind::Cpu) {
-    out->reset(new CpuBackend(options.profile_kernels));
+    out->reset(new CpuBackend(options.profile_kernels, nullptr, options.telemetry));
     return Status::ok();
   }
 #if HSA_RUNTIME_HAS_CUDA
@@ -50,7 +50,7 @@ Status create_backend(const RuntimeOptions& options, std::unique_ptr<Backend>* o
   Status status(StatusCode::Unavailable, "this runtime was built without the CUDA backend: use backend=cpu");
 #endif
   if (status.is_ok() || options.backend == BackendKind::Cuda) return status;
-  out->reset(new CpuBackend(options.profile_kernels));  // Auto: fall back to the reference backend
+  out->reset(new CpuBackend(options.profile_kernels, nullptr, options.telemetry));  // Auto: fall back to the reference backend
   return Status::ok();
 }
 
@@ -558,6 +558,18 @@ Status Runtime::selected_units(RequestId id, int32_t* units, size_t capacity) co
       return invalid_argument("selected_units needs room for " + std::to_string(needed) + " entries");
     std::lock_guard<std::mutex> lock(impl_->backend_mutex);
     return impl_->backend->selected_units(slot, units);
+  });
+}
+
+Status Runtime::request_telemetry(RequestId id, RequestTelemetry* telemetry) const {
+  return guarded([&]() -> Status {
+    if (!telemetry) return invalid_argument("null telemetry output");
+    uint32_t slot = 0;
+    HSA_RETURN_IF_ERROR(impl_->find_slot(id, &slot));
+    if (!impl_->options.telemetry)
+      return invalid_argument("telemetry is off: create the runtime with RuntimeOptions::telemetry");
+    std::lock_guard<std::mutex> lock(impl_->backend_mutex);
+    return impl_->backend->telemetry(slot, telemetry);
   });
 }
 

@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "hsa/artifact_format.h"
 #include "hsa/hsattn_export.h"
@@ -46,6 +47,12 @@ struct RuntimeOptions {
   uint32_t pool_pages = 0;            // host pool pages; 0: max_batch * N
   bool use_cuda_graph = false;        // capture the decode step once, replay it
   bool profile_kernels = false;       // time every launch of a step (CUDA)
+  // Per request and step, the selected tokens' softmax denominator and, where
+  // the algorithm bounds the logits it did not select (Quest), an upper bound
+  // of the attention mass the selection missed (request_telemetry). The CPU
+  // backend computes it; the CUDA backend refuses it at load until the
+  // kernels produce it.
+  bool telemetry = false;
   std::string cuda_driver_path;       // empty: "libcuda.so.1"
   // Host memory this runtime may use: the host KV pool, pinned staging and,
   // on the CPU backend, its device-tier buffers (which live in host memory).
@@ -95,6 +102,15 @@ struct LayerInfo {
   artifact::PageTableFormat page_table_format = artifact::PageTableFormat::Native;
   float softmax_scale = 0.0f;
   bool value_is_key_prefix = false;   // MLA: V is the first Dv dims of K (no separate V)
+};
+
+// One decode step of one request, per query head (docs/ACCURACY.md, "Telemetry").
+struct RequestTelemetry {
+  uint64_t step = 0;                     // the request's steps so far: this is the last one's
+  std::vector<float> selected_lse;       // [Hq] log of the softmax denominator over the selected tokens
+  bool has_bound = false;                // the algorithm bounds the logits it did not select
+  std::vector<float> missed_mass_bound;  // [Hq] upper bound of the attention mass outside the selection
+  float max_missed_mass_bound = 0.0f;    // over the heads (0 without a bound)
 };
 
 struct KernelTiming {
@@ -151,6 +167,9 @@ class HSATTN_EXPORT Runtime {
   Status request_accounting(RequestId id, RequestAccounting* accounting) const;
   // sel.units of the request's last decode step: [S][K] entries, -1 padded.
   Status selected_units(RequestId id, int32_t* units, size_t capacity) const;
+  // The telemetry of the request's last decode step (RuntimeOptions::telemetry;
+  // InvalidArgument without it, NotFound before the request's first step).
+  Status request_telemetry(RequestId id, RequestTelemetry* telemetry) const;
   // Per-launch times of the last decode step with profile_kernels: CUDA
   // launches timed with events (not with use_cuda_graph), or the CPU
   // reference backend's stages ("reference.score", ...).

@@ -106,6 +106,16 @@ class AlgorithmPackage {
   virtual void check_representations(const LayerShape& shape, const HostBuffers& host, const DeviceBuffers& device,
                                      const DeviceBuffers& model, uint32_t b, uint32_t prefill_length, bool full,
                                      ReprCheckResult* result) const {}
+
+  // --- Online telemetry (docs/ACCURACY.md, "Telemetry") ------------------
+  // Upper bounds of scale * q_h . k over the tokens of each of units
+  // [0, units) of slot b, for query head h (out[u]); false when the
+  // algorithm's representations bound no logit (then nothing bounds the
+  // attention mass a selection misses).
+  virtual bool logit_upper_bounds(const LayerShape& shape, const DeviceBuffers& dev, uint32_t b, uint32_t h,
+                                  uint32_t units, double* out) const {
+    return false;
+  }
 };
 
 // The package registered under `name`, or null.

@@ -73,6 +73,20 @@ class Quest final : public AlgorithmPackage {
     }
   }
 
+  // Each unit's score for one head is already a bound of its tokens' q . k
+  // (min/max per dimension contain every key): the telemetry's bound.
+  bool logit_upper_bounds(const LayerShape& s, const DeviceBuffers& dev, uint32_t b, uint32_t h, uint32_t units,
+                          double* out) const override {
+    const uint32_t D = s.head_dim, kv_head = h / s.group_size;
+    const BufferView<uint16_t> kmin = dev.view<uint16_t>("repr.kmin"), kmax = dev.view<uint16_t>("repr.kmax");
+    std::vector<double> q(D);
+    for (uint32_t d = 0; d < D; ++d) q[d] = kv_to_float(dev.io_q[(uint64_t(b) * s.q_heads + h) * D + d], s.dtype);
+    for (uint32_t u = 0; u < units; ++u)
+      out[u] = double(s.scale) * bound(q.data(), &kmin[repr_offset(s, b, kv_head, u)],
+                                      &kmax[repr_offset(s, b, kv_head, u)], D, s.dtype);
+    return true;
+  }
+
   void build_representations(const LayerShape& s, const HostBuffers& host, DeviceBuffers& dev, uint32_t b,
                              uint32_t first_unit, uint32_t end_unit) const override {
     const uint32_t D = s.head_dim, P = s.page_size;

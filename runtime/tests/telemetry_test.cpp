@@ -1,0 +1,220 @@
+// Online telemetry on the CPU reference (RuntimeOptions::telemetry): per
+// request, step and query head, the log softmax denominator over the selected
+// tokens and Quest's upper bound of the attention mass the selection missed.
+// Property: over random layers (every combine, both scopes, page sizes 1, 4,
+// 16), random and outlier-heavy keys, rows longer than the budget and steps
+// with appends, the bound is never below the true missed mass (computed here
+// from the host pool with dense attention over every token), the LSE is the
+// selected tokens' own, and a selection of every unit misses nothing.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "half.h"
+#include "runtime_internal.h"
+#include "test_support.h"
+
+namespace hsa {
+namespace {
+
+using test::ConfigSpec;
+
+struct Truth {
+  double selected_lse, missed_mass;
+};
+
+// Dense attention of slot b's query head h over all of its tokens, split into
+// the selected units' tokens and the rest.
+Truth true_split(const Runtime& rt, uint32_t slot, const std::vector<int32_t>& units, const uint16_t* q, uint32_t h) {
+  const LayerShape& s = RuntimeInternals::shape(rt);
+  const HostCache& cache = RuntimeInternals::cache(rt);
+  const uint32_t kv_head = h / s.group_size, g = s.groups == 1 ? 0 : kv_head / s.heads_per_unit;
+  std::vector<char> selected(s.max_units, 0);
+  for (uint32_t i = 0; i < s.budget; ++i) {
+    const int32_t u = units[size_t(g) * s.budget + i];
+    if (u >= 0) selected[u] = 1;
+  }
+  std::vector<double> logits(cache.length(slot));
+  double m = -INFINITY;
+  for (uint32_t t = 0; t < cache.length(slot); ++t) {
+    const uint16_t* k = cache.key(slot, t, kv_head);
+    double dot = 0;
+    for (uint32_t d = 0; d < s.head_dim; ++d) dot += double(kv_to_float(q[d], s.dtype)) * kv_to_float(k[d], s.dtype);
+    logits[t] = double(s.scale) * dot;
+    m = std::max(m, logits[t]);
+  }
+  double z_sel = 0, z_all = 0;
+  for (uint32_t t = 0; t < logits.size(); ++t) {
+    const double p = std::exp(logits[t] - m);
+    z_all += p;
+    if (selected[t / s.page_size]) z_sel += p;
+  }
+  return Truth{z_sel > 0 ? m + std::log(z_sel) : -INFINITY, 1.0 - z_sel / z_all};
+}
+
+struct Case {
+  ConfigSpec spec;
+  std::vector<uint32_t> lengths;
+  float outlier_scale;  // keys of some tokens scaled up: concentrated attention
+  bool tight = false;   // every token of a page has the page's first key: Quest's bound is exact
+};
+
+std::vector<Case> cases() {
+  std::vector<Case> out;
+  for (const char* combine : {"max", "sum", "mean_query"})
+    for (SelectionScope scope : {SelectionScope::KvHead, SelectionScope::Request})
+      for (uint32_t page : {1u, 4u, 16u}) {
+        Case c;
+        c.spec.combine = combine;
+        c.spec.scope = scope;
+        c.spec.page_size = page;
+        c.spec.budget = page == 1 ? 12 : 4;
+        c.spec.capacity = 2 * c.spec.budget;
+        c.lengths = {page * 40 + 3, page * 3, 1};  // longer than the budget, short, one token
+        c.outlier_scale = page == 4 ? 6.0f : 1.0f;  // tight pages make the bound exact: a looser formula fails
+        out.push_back(c);
+        if (page > 1) {
+          c.tight = true;
+          out.push_back(c);
+        }
+      }
+  return out;
+}
+
+TEST(Telemetry, BoundIsNeverBelowTheTrueMissedMass) {
+  uint64_t checked = 0, nontrivial = 0;
+  for (const Case& c : cases()) {
+    SCOPED_TRACE("combine " + c.spec.combine + ", P " + std::to_string(c.spec.page_size) + ", scope " +
+                 (c.spec.scope == SelectionScope::Request ? "request" : "kv_head"));
+    RuntimeOptions options;
+    options.backend = BackendKind::Cpu;
+    options.max_batch = uint32_t(c.lengths.size());
+    options.max_context_tokens = 1024;
+    options.telemetry = true;
+    std::unique_ptr<Runtime> rt;
+    ASSERT_TRUE(Runtime::create(options, &rt).is_ok());
+    const std::vector<uint8_t> bytes = test::build_artifact(test::make_config(c.spec), "sm_90a", c.spec.test_algorithm());
+    ASSERT_TRUE(rt->load_artifact(bytes.data(), bytes.size()).is_ok());
+    const LayerShape& s = RuntimeInternals::shape(*rt);
+    std::mt19937 rng(uint32_t(checked + 17));
+    std::vector<RequestId> ids;
+    for (uint32_t length : c.lengths) {
+      RequestId id = 0;
+      ASSERT_TRUE(rt->create_request(&id).is_ok());
+      std::vector<uint16_t> k = test::random_kv(rng, size_t(length) * s.kv_heads * s.head_dim, s.dtype);
+      for (size_t t = 0; t < length; t += 7)  // every 7th token louder
+        for (size_t i = 0; i < size_t(s.kv_heads) * s.head_dim; ++i) {
+          uint16_t& x = k[t * s.kv_heads * s.head_dim + i];
+          x = float_to_kv(kv_to_float(x, s.dtype) * c.outlier_scale, s.dtype);
+        }
+      const size_t row = size_t(s.kv_heads) * s.head_dim;
+      if (c.tight)
+        for (size_t t = 0; t < length; ++t)
+          std::copy_n(&k[(t - t % s.page_size) * row], row, &k[t * row]);
+      const std::vector<uint16_t> v = test::random_kv(rng, size_t(length) * s.kv_heads * s.value_dim, s.dtype);
+      ASSERT_TRUE(rt->prefill(id, k.data(), v.data(), length).is_ok());
+      ids.push_back(id);
+    }
+    const size_t row_q = size_t(s.q_heads) * s.head_dim;
+    for (int step = 0; step < 4; ++step) {
+      if (step > 0) {  // an append per request between steps
+        const std::vector<uint16_t> nk = test::random_kv(rng, ids.size() * s.kv_heads * s.head_dim, s.dtype);
+        const std::vector<uint16_t> nv = test::random_kv(rng, ids.size() * s.kv_heads * s.value_dim, s.dtype);
+        ASSERT_TRUE(rt->append(ids.data(), ids.size(), nk.data(), nv.data()).is_ok());
+      }
+      const std::vector<uint16_t> q = test::random_kv(rng, ids.size() * row_q, s.dtype, 2.0f);
+      std::vector<uint16_t> o(ids.size() * size_t(s.q_heads) * s.value_dim);
+      ASSERT_TRUE(rt->decode_step(ids.data(), ids.size(), q.data(), o.data(), nullptr).is_ok());
+      for (size_t r = 0; r < ids.size(); ++r) {
+        uint32_t slot = 0;
+        ASSERT_TRUE(RuntimeInternals::slot_of(*rt, ids[r], &slot).is_ok());
+        std::vector<int32_t> units(size_t(s.groups) * s.budget);
+        ASSERT_TRUE(rt->selected_units(ids[r], units.data(), units.size()).is_ok());
+        RequestTelemetry t;
+        ASSERT_TRUE(rt->request_telemetry(ids[r], &t).is_ok());
+        ASSERT_TRUE(t.has_bound);
+        ASSERT_EQ(t.selected_lse.size(), s.q_heads);
+        ASSERT_EQ(t.missed_mass_bound.size(), s.q_heads);
+        EXPECT_EQ(t.step, uint64_t(step + 1));
+        for (uint32_t h = 0; h < s.q_heads; ++h) {
+          const Truth truth = true_split(*rt, slot, units, &q[r * row_q + size_t(h) * s.head_dim], h);
+          EXPECT_NEAR(t.selected_lse[h], truth.selected_lse, 1e-5 * std::max(1.0, std::fabs(truth.selected_lse)))
+              << "request " << r << " head " << h;
+          EXPECT_GE(double(t.missed_mass_bound[h]), truth.missed_mass - 1e-12) << "request " << r << " head " << h;
+          EXPECT_LE(t.missed_mass_bound[h], 1.0f);
+          EXPECT_LE(t.missed_mass_bound[h], t.max_missed_mass_bound);
+          ++checked;
+          nontrivial += truth.missed_mass > 1e-3;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(checked, 1440u);  // 30 layers x 3 requests x 4 steps x 4 heads
+  EXPECT_GT(nontrivial, checked / 4) << "the cases must miss mass for the bound to mean anything";
+}
+
+TEST(Telemetry, EverythingSelectedMissesNothing) {
+  ConfigSpec spec;
+  spec.budget = 8, spec.capacity = 16;  // 30 tokens = 8 units of 4
+  RuntimeOptions options;
+  options.backend = BackendKind::Cpu;
+  options.telemetry = true;
+  options.max_context_tokens = 64;
+  std::unique_ptr<Runtime> rt;
+  ASSERT_TRUE(Runtime::create(options, &rt).is_ok());
+  const std::vector<uint8_t> bytes = test::build_artifact(test::make_config(spec), "sm_90a", spec.test_algorithm());
+  ASSERT_TRUE(rt->load_artifact(bytes.data(), bytes.size()).is_ok());
+  const LayerShape& s = RuntimeInternals::shape(*rt);
+  std::mt19937 rng(3);
+  RequestId id = 0;
+  ASSERT_TRUE(rt->create_request(&id).is_ok());
+  RequestTelemetry t;
+  EXPECT_EQ(rt->request_telemetry(id, &t).code(), StatusCode::NotFound);  // no step yet
+  const std::vector<uint16_t> k = test::random_kv(rng, 30 * s.kv_heads * s.head_dim, s.dtype);
+  ASSERT_TRUE(rt->prefill(id, k.data(), k.data(), 30).is_ok());
+  const std::vector<uint16_t> q = test::random_kv(rng, size_t(s.q_heads) * s.head_dim, s.dtype);
+  std::vector<uint16_t> o(size_t(s.q_heads) * s.value_dim);
+  ASSERT_TRUE(rt->decode_step(&id, 1, q.data(), o.data(), nullptr).is_ok());
+  ASSERT_TRUE(rt->request_telemetry(id, &t).is_ok());
+  for (float m : t.missed_mass_bound) EXPECT_EQ(m, 0.0f);
+  EXPECT_EQ(t.max_missed_mass_bound, 0.0f);
+}
+
+TEST(Telemetry, WithoutABoundOrOffSaysSo) {
+  ConfigSpec spec;
+  spec.algorithm = "streaming_llm";
+  spec.window = spec.budget - spec.sinks;
+  for (bool on : {true, false}) {
+    RuntimeOptions options;
+    options.backend = BackendKind::Cpu;
+    options.telemetry = on;
+    std::unique_ptr<Runtime> rt;
+    ASSERT_TRUE(Runtime::create(options, &rt).is_ok());
+    const std::vector<uint8_t> bytes = test::build_artifact(test::make_config(spec), "sm_90a", spec.test_algorithm());
+    ASSERT_TRUE(rt->load_artifact(bytes.data(), bytes.size()).is_ok());
+    const LayerShape& s = RuntimeInternals::shape(*rt);
+    std::mt19937 rng(4);
+    RequestId id = 0;
+    ASSERT_TRUE(rt->create_request(&id).is_ok());
+    const std::vector<uint16_t> k = test::random_kv(rng, 40 * s.kv_heads * s.head_dim, s.dtype);
+    ASSERT_TRUE(rt->prefill(id, k.data(), k.data(), 40).is_ok());
+    const std::vector<uint16_t> q = test::random_kv(rng, size_t(s.q_heads) * s.head_dim, s.dtype);
+    std::vector<uint16_t> o(size_t(s.q_heads) * s.value_dim);
+    ASSERT_TRUE(rt->decode_step(&id, 1, q.data(), o.data(), nullptr).is_ok());
+    RequestTelemetry t;
+    const Status status = rt->request_telemetry(id, &t);
+    if (!on) {
+      EXPECT_EQ(status.code(), StatusCode::InvalidArgument);
+      EXPECT_NE(status.message().find("RuntimeOptions::telemetry"), std::string::npos) << status.message();
+      continue;
+    }
+    ASSERT_TRUE(status.is_ok()) << status.message();
+    EXPECT_FALSE(t.has_bound);  // StreamingLLM's selection bounds nothing it skips
+    EXPECT_TRUE(t.missed_mass_bound.empty());
+    EXPECT_EQ(t.selected_lse.size(), s.q_heads);
+    for (float lse : t.selected_lse) EXPECT_TRUE(std::isfinite(lse));
+  }
+}
+
+}  // namespace
+}  // namespace hsa
