@@ -44,7 +44,8 @@ class _Options(ctypes.Structure):
     _fields_ = [("backend", ctypes.c_int), ("device", ctypes.c_int), ("max_batch", ctypes.c_uint32),
                 ("max_context_tokens", ctypes.c_uint64), ("pool_pages", ctypes.c_uint32),
                 ("use_cuda_graph", ctypes.c_int), ("profile_kernels", ctypes.c_int),
-                ("cuda_driver_path", ctypes.c_char_p), ("host_memory_limit_bytes", ctypes.c_uint64)]
+                ("cuda_driver_path", ctypes.c_char_p), ("host_memory_limit_bytes", ctypes.c_uint64),
+                ("telemetry", ctypes.c_int)]
 
 
 class _StepStats(ctypes.Structure):

@@ -115,6 +115,7 @@ hsattn_status_t runtime_options(const hsattn_runtime_options* options, const cha
   o.profile_kernels = options->profile_kernels != 0;
   if (options->cuda_driver_path) o.cuda_driver_path = options->cuda_driver_path;
   o.host_memory_limit_bytes = options->host_memory_limit_bytes;
+  o.telemetry = options->telemetry != 0;
   *out = o;
   return HSATTN_STATUS_OK;
 }
@@ -177,6 +178,7 @@ void hsattn_runtime_options_init(hsattn_runtime_options* options) {
   options->profile_kernels = 0;
   options->cuda_driver_path = nullptr;
   options->host_memory_limit_bytes = defaults.host_memory_limit_bytes;
+  options->telemetry = defaults.telemetry ? 1 : 0;
 }
 
 const char* hsattn_status_message(hsattn_status_t status) {
@@ -326,6 +328,24 @@ hsattn_status_t hsattn_request_get_accounting(const hsattn_runtime* runtime, hsa
     if (status == HSATTN_STATUS_OK)
       *accounting = hsattn_request_accounting{a.length_tokens, a.device_bytes, a.full_device_cache_bytes, a.host_bytes};
     return status;
+  });
+}
+
+hsattn_status_t hsattn_request_get_telemetry(const hsattn_runtime* runtime, hsattn_request_id id, float* selected_lse,
+                                             float* missed_mass_bound, size_t heads, int* has_bound) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_RUNTIME(runtime);
+    hsa::RequestTelemetry t;
+    const hsattn_status_t status = record(runtime->runtime->request_telemetry(id, &t));
+    if (status != HSATTN_STATUS_OK) return status;
+    if (heads != t.selected_lse.size())
+      return record(hsa::Status(hsa::StatusCode::InvalidArgument,
+                                "hsattn_request_get_telemetry: heads " + std::to_string(heads) + ", the layer has " +
+                                    std::to_string(t.selected_lse.size()) + " query heads"));
+    if (selected_lse) std::memcpy(selected_lse, t.selected_lse.data(), heads * sizeof(float));
+    if (missed_mass_bound && t.has_bound) std::memcpy(missed_mass_bound, t.missed_mass_bound.data(), heads * sizeof(float));
+    if (has_bound) *has_bound = t.has_bound ? 1 : 0;
+    return HSATTN_STATUS_OK;
   });
 }
 

@@ -3,6 +3,8 @@
 // runtimes fed the same data; pages are shared; configs per layer; errors.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "hsa/hsattn.h"
 #include "test_support.h"
 
@@ -112,6 +114,36 @@ TEST(CApiModel, ErrorsSayWhy) {
   EXPECT_EQ(hsattn_model_create(&options, &model), HSATTN_STATUS_INVALID_ARGUMENT);
   EXPECT_NE(std::string(hsattn_last_error_message()).find("hsattn_model_create: unknown backend 77"),
             std::string::npos);
+}
+
+TEST(CApiTelemetry, BoundAndLseThroughTheCApi) {
+  hsattn_runtime_options options = cpu_options();
+  options.telemetry = 1;
+  hsattn_runtime* rt = nullptr;
+  ASSERT_EQ(hsattn_runtime_create(&options, &rt), HSATTN_STATUS_OK);
+  const std::vector<uint8_t> layer = layer_artifact(2, 16);  // Hq 4, budget 4 units of 4 tokens
+  ASSERT_EQ(hsattn_runtime_load_artifact(rt, layer.data(), layer.size()), HSATTN_STATUS_OK);
+  hsattn_request_id id = 0;
+  ASSERT_EQ(hsattn_request_create(rt, &id), HSATTN_STATUS_OK);
+  float lse[4], bound[4] = {-1, -1, -1, -1};
+  int has_bound = -1;
+  EXPECT_EQ(hsattn_request_get_telemetry(rt, id, lse, bound, 4, &has_bound), HSATTN_STATUS_NOT_FOUND);
+  std::mt19937 rng(8);
+  const std::vector<uint16_t> k = test::random_kv(rng, 60 * 2 * 16, artifact::KvDtype::BF16);
+  ASSERT_EQ(hsattn_prefill(rt, id, k.data(), k.data(), 60), HSATTN_STATUS_OK);
+  const std::vector<uint16_t> q = test::random_kv(rng, 4 * 16, artifact::KvDtype::BF16);
+  std::vector<uint16_t> o(4 * 16);
+  ASSERT_EQ(hsattn_decode_step(rt, &id, 1, q.data(), o.data(), nullptr), HSATTN_STATUS_OK);
+  ASSERT_EQ(hsattn_request_get_telemetry(rt, id, lse, bound, 4, &has_bound), HSATTN_STATUS_OK);
+  EXPECT_EQ(has_bound, 1);
+  for (int h = 0; h < 4; ++h) {
+    EXPECT_TRUE(std::isfinite(lse[h]));
+    EXPECT_GT(bound[h], 0.0f);  // 4 of 15 units selected: something is missed
+    EXPECT_LE(bound[h], 1.0f);
+  }
+  EXPECT_EQ(hsattn_request_get_telemetry(rt, id, lse, bound, 3, nullptr), HSATTN_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(hsattn_last_error_message()).find("4 query heads"), std::string::npos);
+  hsattn_runtime_destroy(rt);
 }
 
 }  // namespace

@@ -64,6 +64,9 @@ const char* kUsage =
     "                           (checked for writability before the run)\n"
     "  --graph                  capture the decode step in a CUDA graph and replay it (cuda)\n"
     "  --profile                time every kernel (cuda, not with --graph) or reference stage (cpu)\n"
+    "  --telemetry              per request and step, the runtime's online bound of the attention\n"
+    "                           mass the selection missed (Quest; cpu backend so far), compared with\n"
+    "                           the true missed mass of request 0 (docs/ACCURACY.md, \"Telemetry\")\n"
     "  --quiet                  no progress on stderr\n"
     "  --help                   this text\n"
     "\n"
@@ -153,7 +156,7 @@ struct Options {
   std::string workload = "drift";  // a preset of workload.h or trace:PATH
   float temperature = 0.0f;        // 0: the preset's
   bool context_given = false;
-  bool check = false, graph = false, profile = false, quiet = false, help = false;
+  bool check = false, graph = false, profile = false, quiet = false, help = false, telemetry = false;
   std::string json;
   std::string sha256;  // the pinned digest, lower case; empty: not pinned
 };
@@ -209,6 +212,7 @@ std::string parse_options(int argc, char** argv, Options* o) {
     else if (key == "--check") problem = flag(&o->check);
     else if (key == "--graph") problem = flag(&o->graph);
     else if (key == "--profile") problem = flag(&o->profile);
+    else if (key == "--telemetry") problem = flag(&o->telemetry);
     else if (key == "--quiet") problem = flag(&o->quiet);
     else if (key == "--sha256") {
       Sha256Digest digest;
@@ -436,6 +440,7 @@ int run(Options opt) {
   options.pool_pages = uint32_t(pool_pages);
   options.use_cuda_graph = opt.graph;
   options.profile_kernels = opt.profile;
+  options.telemetry = opt.telemetry;
   std::unique_ptr<Runtime> rt;
   status = Runtime::create(options, &rt);
   if (!status.is_ok()) return fail(3, "cannot create the runtime", status);
@@ -503,7 +508,8 @@ int run(Options opt) {
   std::vector<uint16_t> new_k(opt.batch * row_k), new_v(opt.batch * row_v), q(opt.batch * row_q), o(opt.batch * row_o);
   std::vector<std::vector<int32_t>> units(opt.batch, std::vector<int32_t>(selection)), previous = units;
   std::vector<StepRecord> records;
-  Stats mass;
+  Stats mass, bound_max, bound_slack;  // telemetry: per-step max bound; bound - true missed mass
+  uint64_t bound_violations = 0;
   std::vector<uint32_t> mass_heads;
   for (uint32_t h : {0u, s.q_heads / 4 + 1, s.q_heads / 2 + 2, 3 * s.q_heads / 4 + 3})
     if (h < s.q_heads && std::find(mass_heads.begin(), mass_heads.end(), h) == mass_heads.end()) mass_heads.push_back(h);
@@ -573,8 +579,29 @@ int run(Options opt) {
       if (step > 0) overlap(s, units[b], previous[b], &overlap_sum, &overlap_count);
     }
     if (overlap_count) rec.overlap = overlap_sum / double(overlap_count);
+    RequestTelemetry t0;
+    if (opt.telemetry)
+      for (uint32_t b = 0; b < opt.batch; ++b) {
+        RequestTelemetry t;
+        status = rt->request_telemetry(ids[b], &t);
+        if (!status.is_ok()) return fail(4, "request_telemetry failed", status);
+        if (!t.has_bound && step == 0 && b == 0)
+          std::fprintf(stderr, "hsa-run: --telemetry: algorithm '%s' bounds no logit it does not select, so "
+                               "nothing bounds the mass it misses (Quest's does): reporting the selected tokens' "
+                               "LSE only\n", s.algorithm->name());
+        if (t.has_bound) bound_max.add(t.max_missed_mass_bound);
+        if (b == 0) t0 = t;
+      }
     if (step % mass_every == 0 || step + 1 == opt.steps)
-      for (uint32_t h : mass_heads) mass.add(attention_mass(s, cache, slot0, &q[0], h, units[0]));
+      for (uint32_t h : mass_heads) {
+        const double captured = attention_mass(s, cache, slot0, &q[0], h, units[0]);
+        mass.add(captured);
+        if (t0.has_bound) {  // the online bound against the true missed mass
+          const double slack = double(t0.missed_mass_bound[h]) - (1.0 - captured);
+          bound_slack.add(slack);
+          bound_violations += slack < -1e-6;
+        }
+      }
     previous = units;
     records.push_back(rec);
     if (!opt.quiet && opt.steps >= 10 && ((step + 1) % ((opt.steps + 9) / 10) == 0 || step + 1 == opt.steps))
@@ -677,6 +704,11 @@ int run(Options opt) {
                 number_text(mass.mean(), "%.3f").c_str(), mass_heads.size(),
                 mass.values.size() / std::max<size_t>(1, mass_heads.size()), number_text(mass.min(), "%.3f").c_str());
   }
+  if (opt.telemetry && !bound_max.values.empty())
+    std::printf("  telemetry    missed-mass bound: mean %.3f, max %.3f (per request and step, the max over heads);"
+                " request 0: bound >= true missed mass on %zu of %zu samples (mean slack %.3f)\n",
+                bound_max.mean(), bound_max.max(), bound_slack.values.size() - size_t(bound_violations),
+                bound_slack.values.size(), bound_slack.mean());
   if (!records.empty()) {
     std::printf("  step time    decode %.2f ms (wall, mean; median %.2f, max %.2f), append %.2f ms", decode_ms.mean(),
                 decode_ms.median(), decode_ms.max(), append_ms.mean());
@@ -748,6 +780,11 @@ int run(Options opt) {
     }
     j.end(']');
     j.num("topk_overlap", overlaps.mean());
+    if (opt.telemetry && !bound_max.values.empty()) {
+      j.begin("telemetry").num("missed_mass_bound_mean", bound_max.mean()).num("missed_mass_bound_max", bound_max.max());
+      j.integer("samples_checked", bound_slack.values.size()).integer("bound_violations", bound_violations);
+      j.num("mean_slack", bound_slack.mean()).end();
+    }
     j.begin("attention_mass").num("mean", mass.mean()).num("min", mass.min());
     j.integer("samples", mass.values.size()).integer("request", 0).end();
     j.begin("step_time_ms").num("decode_wall_mean", decode_ms.mean()).num("decode_wall_median", decode_ms.median());

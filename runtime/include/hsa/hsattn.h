@@ -54,6 +54,10 @@ typedef struct hsattn_runtime_options {
    * cgroup memory.max, minus 1/8). Loading a layer that needs more fails with
    * HSATTN_STATUS_OUT_OF_MEMORY before anything is allocated. */
   uint64_t host_memory_limit_bytes;
+  /* Per request and step, the selected tokens' softmax denominator and, for
+   * Quest, an upper bound of the attention mass the selection missed
+   * (hsattn_request_get_telemetry). CPU backend only so far. */
+  int telemetry;
 } hsattn_runtime_options;
 
 typedef struct hsattn_step_stats {
@@ -164,6 +168,15 @@ HSATTN_EXPORT hsattn_status_t hsattn_decode_step(hsattn_runtime* runtime, const 
 
 HSATTN_EXPORT hsattn_status_t hsattn_request_get_accounting(const hsattn_runtime* runtime, hsattn_request_id id,
                                                             hsattn_request_accounting* accounting);
+/* The telemetry of the request's last decode step (options.telemetry), per
+ * query head: selected_lse[heads], the log of the softmax denominator over the
+ * selected tokens, and missed_mass_bound[heads], an upper bound of the
+ * attention mass outside the selection (either may be NULL; heads must be
+ * Hq). *has_bound (may be NULL) is 0 when the algorithm bounds nothing it
+ * skips (StreamingLLM, ClusterKV): missed_mass_bound is then left as it was. */
+HSATTN_EXPORT hsattn_status_t hsattn_request_get_telemetry(const hsattn_runtime* runtime, hsattn_request_id id,
+                                                           float* selected_lse, float* missed_mass_bound,
+                                                           size_t heads, int* has_bound);
 /* The request's selected units of its last step: S*K entries, -1 padded. */
 HSATTN_EXPORT hsattn_status_t hsattn_request_selected_units(const hsattn_runtime* runtime, hsattn_request_id id,
                                                             int32_t* units, size_t capacity);
