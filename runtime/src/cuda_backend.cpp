@@ -219,10 +219,27 @@ Status CudaBackend::load_kernels(const Artifact& artifact, std::vector<CUfunctio
                                             "kernel '" + k.name + "' max dynamic shared bytes", &max_shared));
     if (max_shared < 0 || max_shared > (int64_t(1) << 30))
       return Status(StatusCode::InvalidArtifact, "kernel '" + k.name + "' max dynamic shared bytes " + std::to_string(max_shared));
-    if (size_t(max_shared) > kDefaultSharedLimit)
+    // A block may use more than 48 KiB only by opting in, and the driver's
+    // condition is on static + dynamic bytes; the opt-in ceiling is the
+    // device's (227 KiB on sm_90, 99 KiB on sm_86/89): refused up front.
+    int static_shared = 0;
+    HSA_RETURN_IF_ERROR(check(driver_->cuFuncGetAttribute(&static_shared, CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, function),
+                              "kernel '" + k.name + "' static shared memory"));
+    const int64_t block_shared = int64_t(static_shared) + max_shared;
+    if (size_t(block_shared) > kDefaultSharedLimit) {
+      int optin = 0;
+      HSA_RETURN_IF_ERROR(check(driver_->cuDeviceGetAttribute(&optin, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
+                                                              device_),
+                                "cuDeviceGetAttribute(MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)"));
+      if (block_shared > int64_t(optin))
+        return Status(StatusCode::Unsupported,
+                      "kernel '" + k.name + "' needs " + std::to_string(static_shared) + " B static + " +
+                          std::to_string(max_shared) + " B dynamic shared memory per block; this device allows " +
+                          std::to_string(optin) + " B (compile the layer with a smaller buffer capacity)");
       HSA_RETURN_IF_ERROR(check(driver_->cuFuncSetAttribute(function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                                                             int(max_shared)),
                                 "kernel '" + k.name + "' needs " + std::to_string(max_shared) + " B dynamic shared memory"));
+    }
     functions->push_back(function);
   }
   return Status::ok();

@@ -31,6 +31,7 @@
   X(cuModuleGetFunction)             \
   X(cuModuleUnload)                  \
   X(cuFuncSetAttribute)              \
+  X(cuFuncGetAttribute)              \
   X(cuLaunchKernel)                  \
   X(cuMemAlloc)                      \
   X(cuMemFree)                       \

@@ -32,6 +32,9 @@ class FakeCudaDriver {
   std::string fail_only;
   uint64_t free_bytes = uint64_t(80) << 30;  // what cuMemGetInfo reports
   int cc_major = 9, cc_minor = 0;
+  int static_shared_bytes = 0;                 // every kernel's CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES
+  int max_shared_per_block_optin = 227 * 1024;  // CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN (H100/H200)
+  int max_dynamic_shared_set = -1;              // the last cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES)
 
   FakeCudaDriver() { current() = this; }
   ~FakeCudaDriver() {
@@ -93,9 +96,10 @@ class FakeCudaDriver {
       return fake().result("cuDeviceGet");
     };
     d->cuDeviceGetAttribute = [](int* value, CUdevice_attribute attribute, CUdevice) {
-      *value = attribute == CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR   ? fake().cc_major
-               : attribute == CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR ? fake().cc_minor
-                                                                          : 0;
+      *value = attribute == CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR        ? fake().cc_major
+               : attribute == CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR      ? fake().cc_minor
+               : attribute == CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN ? fake().max_shared_per_block_optin
+                                                                               : 0;
       return fake().result("cuDeviceGetAttribute");
     };
     d->cuDeviceGetName = [](char* name, int length, CUdevice) {
@@ -137,7 +141,14 @@ class FakeCudaDriver {
       --fake().modules_;
       return CUDA_SUCCESS;
     };
-    d->cuFuncSetAttribute = [](CUfunction, CUfunction_attribute, int) { return fake().result("cuFuncSetAttribute"); };
+    d->cuFuncSetAttribute = [](CUfunction, CUfunction_attribute attribute, int value) {
+      if (attribute == CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES) fake().max_dynamic_shared_set = value;
+      return fake().result("cuFuncSetAttribute");
+    };
+    d->cuFuncGetAttribute = [](int* value, CUfunction_attribute attribute, CUfunction) {
+      *value = attribute == CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES ? fake().static_shared_bytes : 0;
+      return fake().result("cuFuncGetAttribute");
+    };
     d->cuLaunchKernel = [](CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, CUstream,
                            void**, void**) { return fake().result("cuLaunchKernel"); };  // computes nothing
     d->cuMemAlloc = [](CUdeviceptr* address, size_t bytes) {

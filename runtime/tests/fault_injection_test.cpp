@@ -194,6 +194,43 @@ TEST(FaultInjection, CudaBackendRunsOnTheFakeDriver) {
   }
 }
 
+// Above 48 KiB per block a kernel must opt in, and the driver counts static
+// and dynamic bytes together: 8 KiB static + 44 KiB dynamic opts in although
+// the dynamic part alone is below 48 KiB; beyond the device's opt-in ceiling
+// (99 KiB on sm_86/89) the load is refused with the numbers.
+TEST(FaultInjection, SharedMemoryOptInCountsStaticAndDynamicBytes) {
+  const std::vector<uint8_t> bytes =
+      artifact::make_test_artifact(artifact::small_selecting_config(), "sm_90a", artifact::TestAlgorithm(), 44 * 1024);
+  {
+    test::FakeCudaDriver fake;
+    fake.static_shared_bytes = 8 * 1024;
+    std::unique_ptr<Backend> backend;
+    RuntimeOptions options = small_options();
+    options.backend = BackendKind::Cuda;
+    ASSERT_TRUE(create_cuda_backend(options, fake.table(), &backend).is_ok());
+    std::unique_ptr<Runtime> rt;
+    ASSERT_TRUE(RuntimeInternals::create(options, std::move(backend), &rt).is_ok());
+    const Status loaded = rt->load_artifact(bytes.data(), bytes.size());
+    EXPECT_TRUE(loaded.is_ok()) << loaded.message();
+    EXPECT_EQ(fake.max_dynamic_shared_set, 44 * 1024);
+  }
+  {
+    test::FakeCudaDriver fake;
+    fake.static_shared_bytes = 8 * 1024;
+    fake.max_shared_per_block_optin = 48 * 1024;  // 52 KiB cannot fit
+    std::unique_ptr<Backend> backend;
+    RuntimeOptions options = small_options();
+    options.backend = BackendKind::Cuda;
+    ASSERT_TRUE(create_cuda_backend(options, fake.table(), &backend).is_ok());
+    std::unique_ptr<Runtime> rt;
+    ASSERT_TRUE(RuntimeInternals::create(options, std::move(backend), &rt).is_ok());
+    const Status loaded = rt->load_artifact(bytes.data(), bytes.size());
+    EXPECT_EQ(loaded.code(), StatusCode::Unsupported);
+    EXPECT_NE(loaded.message().find("8192 B static + 45056 B dynamic"), std::string::npos) << loaded.message();
+    EXPECT_NE(loaded.message().find("allows 49152 B"), std::string::npos) << loaded.message();
+  }
+}
+
 // Every counted driver call of the lifecycle fails once, in turn: device and
 // pinned allocations (OutOfMemory), copies, launches, syncs, graph capture...
 TEST(FaultInjection, EveryCudaDriverCallFailureIsACleanStatus) {

@@ -79,8 +79,11 @@ inline LayerConfigRecord small_selecting_config() {
   return c;
 }
 
+// dynamic_shared_bytes: what every kernel states as its maximum dynamic
+// shared memory (the runtime opts in above 48 KiB per block).
 inline std::vector<uint8_t> make_test_artifact(const LayerConfigRecord& c, const std::string& chip = "sm_90a",
-                                               const TestAlgorithm& algorithm = TestAlgorithm()) {
+                                               const TestAlgorithm& algorithm = TestAlgorithm(),
+                                               int64_t dynamic_shared_bytes = 0) {
   ArtifactWriter w;
   w.set_layer_config(c);
   w.set_algorithm(algorithm.name, algorithm.params);
@@ -104,7 +107,8 @@ inline std::vector<uint8_t> make_test_artifact(const LayerConfigRecord& c, const
     args.push_back(Arg::expr_i64(Expr::sym(S::Batch) * Expr::sym(S::MaxTokens)));
     const std::string entry = std::string("hsa_test_noop_") + name;
     const uint32_t kernel =
-        w.add_kernel(std::string("noop_") + name, entry, {}, noop_kernel_ptx(chip, entry, args), Expr::constant(0));
+        w.add_kernel(std::string("noop_") + name, entry, {}, noop_kernel_ptx(chip, entry, args),
+                     Expr::constant(dynamic_shared_bytes));
     w.add_plan(name, {LaunchSpec{kernel,
                                  {B, G, Expr::constant(1)},
                                  {Expr::constant(128), Expr::constant(1), Expr::constant(1)},
