@@ -115,17 +115,22 @@ template <typename Derived>
 static void addLowerToGPUPasses(OpPassManager &pm,
                                 const ::hsa::LowerToGPUOptionsBase<Derived> &options) {
   pm.addPass(mlir::hsa::createHSAExpandAlgorithm());
-  mlir::hsa::HSAPlanBuffersOptions plan;
-  plan.maxContext = options.maxContext;
-  plan.deviceMemoryGiB = options.deviceMemoryGiB;
-  pm.addPass(mlir::hsa::createHSAPlanBuffers(plan));
   if (options.fuse) {
     mlir::hsa::HSAFuseStagesOptions fuse;
     fuse.maxContext = options.maxContext;
     fuse.scoreTopKMaxUnits = options.scoreTopKMaxUnits;
     pm.addPass(mlir::hsa::createHSAFuseStages(fuse));
   }
-  pm.addPass(mlir::hsa::createConvertHSAToGPU());
+  mlir::hsa::ConvertHSAToGPUOptions convert;
+  convert.attentionSplitTokens = options.attentionSplitTokens;
+  pm.addPass(mlir::hsa::createConvertHSAToGPU(convert));
+  // After the conversion: the kernel families have declared their scratch
+  // (only what the fused and unfused kernels use), so the plan and the
+  // per-request report count exactly the buffers the artifact will carry.
+  mlir::hsa::HSAPlanBuffersOptions plan;
+  plan.maxContext = options.maxContext;
+  plan.deviceMemoryGiB = options.deviceMemoryGiB;
+  pm.addPass(mlir::hsa::createHSAPlanBuffers(plan));
 }
 
 void ::hsa::buildLowerToGPUPipeline(OpPassManager &pm,

@@ -26,6 +26,11 @@ def ConvertHSAToGPU : Pass<"convert-hsa-to-gpu", "ModuleOp"> {
            "Print every kernel's plan (grid, block, shared memory, tiles, "
            "splits, unrolls: computed from the layer before its IR is "
            "built) to stdout, one line per kernel">,
+    Option<"attentionSplitTokens", "attention-split-tokens", "int64_t",
+           /*default=*/"128",
+           "Tokens one split-K attention block covers (rounded to whole "
+           "units); the split count ceil(budget / units per split) sizes the "
+           "attention's scratch">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

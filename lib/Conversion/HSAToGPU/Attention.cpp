@@ -90,7 +90,7 @@ struct AttendPlan {
 };
 } // namespace
 
-static AttendPlan makePlan(LayerOp layer) {
+static AttendPlan makePlan(LayerOp layer, const KernelOptions &options) {
   LayerConfigAttr config = layer.getConfig();
   AttendPlan p;
   p.hq = config.getQHeads();
@@ -101,8 +101,9 @@ static AttendPlan makePlan(LayerOp layer) {
   p.pageSize = config.getPageSize();
   p.hu = config.getHeadsPerUnit();
   p.budget = layer.getBudget();
-  p.splits = layer.getAttentionSplits();
-  p.unitsPerSplit = layer.getAttentionUnitsPerSplit();
+  p.unitsPerSplit =
+      std::max<int64_t>(1, options.attentionSplitTokens / p.pageSize);
+  p.splits = llvm::divideCeil(p.budget, p.unitsPerSplit);
   p.latent = config.isLatent();
   p.scale = layer.getEffectiveSoftmaxScale();
   p.lanes = kVectorBytes / config.getElementBytes();
@@ -140,30 +141,33 @@ static AttendPlan makePlan(LayerOp layer) {
   return p;
 }
 
-/// The attention kernel's scratch buffers (scratch.attn_o, scratch.attn_lse,
-/// scratch.attn_done). They are not operands of hsa.attend: the launch
-/// fetches them by name.
+/// The attention kernel's scratch buffers: the splits' partial outputs and
+/// log-sum-exps (merged by the last split), and the splits finished per
+/// (request, first head of a block's head chunk), put back to 0 by the
+/// merging block. They are not operands of hsa.attend: the kernel family
+/// declares them on the layer and the launch fetches them by name.
 namespace {
 struct AttendScratch {
   Value partialOut, partialLse, done;
 };
 } // namespace
 
-static FailureOr<AttendScratch> getAttendScratch(OpBuilder &builder,
-                                                 AttendOp op, LayerOp layer) {
-  auto get = [&](StringRef name) -> Value {
-    FailureOr<BufferSpec> spec = layer.getStateBuffer(name);
-    if (failed(spec))
-      return Value();
-    return StateOp::create(builder, op.getLoc(), Type(getBufferType(*spec)),
-                           layer.getSymName(), name);
-  };
-  AttendScratch scratch{get("scratch.attn_o"), get("scratch.attn_lse"),
-                        get("scratch.attn_done")};
-  if (!scratch.partialOut || !scratch.partialLse || !scratch.done)
-    return op.emitOpError() << "layer '" << layer.getSymName()
-                            << "' has no attention scratch buffers";
-  return scratch;
+static FailureOr<AttendScratch>
+getAttendScratch(AttendOp op, LayerOp layer, const AttendPlan &p) {
+  Type f32 = Float32Type::get(op.getContext());
+  Type i32 = IntegerType::get(op.getContext(), 32);
+  auto device = PlacementTier::device;
+  FailureOr<Value> partialOut = KernelContext::scratchBuffer(
+      op, layer,
+      {"scratch.attn_o", f32, {kBatchDim, p.hq, p.splits, p.dv}, device, 0});
+  FailureOr<Value> partialLse = KernelContext::scratchBuffer(
+      op, layer,
+      {"scratch.attn_lse", f32, {kBatchDim, p.hq, p.splits}, device, 0});
+  FailureOr<Value> done = KernelContext::scratchBuffer(
+      op, layer, {"scratch.attn_done", i32, {kBatchDim, p.hq}, device, 0});
+  if (failed(partialOut) || failed(partialLse) || failed(done))
+    return failure();
+  return AttendScratch{*partialOut, *partialLse, *done};
 }
 
 //===----------------------------------------------------------------------===//
@@ -557,7 +561,7 @@ static void buildSplitKernel(KernelBuilder &b, gpu::GPUFuncOp fn,
 
 LogicalResult mlir::hsa::checkAttendLimits(LayerOp layer,
                                            EmitErrorFn emitError) {
-  AttendPlan plan = makePlan(layer);
+  AttendPlan plan = makePlan(layer, KernelOptions());
   if (plan.lanes % 4 != 0)
     return emitError() << "cannot be lowered: attention kernels need at "
                           "least 4 elements per 16-byte vector";
@@ -574,12 +578,18 @@ LogicalResult mlir::hsa::lowerAttend(KernelContext &ctx, AttendOp op) {
   LayerOp layer = getLayer(op);
   if (failed(checkAttendLimits(layer, [&] { return op.emitOpError(); })))
     return failure();
-  AttendPlan plan = makePlan(layer);
+  AttendPlan plan = makePlan(layer, ctx.getOptions());
+  if (plan.sharedBytes() > kSharedBytes)
+    return op.emitOpError()
+           << "cannot be lowered: the attention split kernel needs "
+           << plan.sharedBytes() << " bytes of shared memory at "
+           << ctx.getOptions().attentionSplitTokens
+           << " attention-split-tokens (limit " << kSharedBytes << ")";
   Type kvType = layer.getConfig().getKvDtype();
 
   OpBuilder builder(op);
   Location loc = op.getLoc();
-  FailureOr<AttendScratch> scratch = getAttendScratch(builder, op, layer);
+  FailureOr<AttendScratch> scratch = getAttendScratch(op, layer, plan);
   if (failed(scratch))
     return failure();
 

@@ -120,6 +120,13 @@ struct ConvertHSAToGPUPass
 
     KernelOptions options;
     options.printPlans = printPlans;
+    if (attentionSplitTokens < 1) {
+      module.emitError() << "convert-hsa-to-gpu: attention-split-tokens must "
+                            "be at least 1 (got "
+                         << attentionSplitTokens.getValue() << ")";
+      return signalPassFailure();
+    }
+    options.attentionSplitTokens = attentionSplitTokens;
     KernelContext ctx(module, options);
     for (auto [diff, gather] : diffGathers) {
       if (failed(checkSupported(diff, getLayer(diff))) ||

@@ -732,6 +732,19 @@ void KernelContext::launchBefore(Operation *op, gpu::GPUFuncOp kernel,
 
 llvm::raw_ostream &KernelContext::planStream() { return llvm::outs(); }
 
+FailureOr<Value> KernelContext::scratchBuffer(Operation *op, LayerOp layer,
+                                              const BufferSpec &spec) {
+  if (failed(layer.declareKernelBuffer(spec)))
+    return op->emitOpError()
+           << "cannot declare the kernel buffer '" << spec.name << "' on layer '"
+           << layer.getSymName() << "': it has a buffer of that name with "
+           << "another shape";
+  OpBuilder builder(op);
+  return StateOp::create(builder, op->getLoc(), Type(getBufferType(spec)),
+                         layer.getSymName(), spec.name)
+      .getResult();
+}
+
 int64_t KernelContext::sharedBytes(gpu::GPUFuncOp kernel) {
   int64_t bytes = 0;
   for (BlockArgument buffer : kernel.getWorkgroupAttributions()) {

@@ -243,6 +243,8 @@ struct LaunchShape {
 struct KernelOptions {
   /// Print each kernel's plan (KernelContext::notePlan).
   bool printPlans = false;
+  /// Tokens one split-K attention block covers (Attention.cpp).
+  int64_t attentionSplitTokens = 128;
 };
 
 /// Owns the `gpu.module @hsa_kernels` and the kernels generated into it.
@@ -283,6 +285,12 @@ public:
   /// Bytes of the kernel's static workgroup buffers so far (16-byte aligned
   /// each, as addSharedBuffer places them).
   static int64_t sharedBytes(gpu::GPUFuncOp kernel);
+
+  /// A buffer private to a kernel family (`scratch.*`) at `op`: declared on
+  /// the layer (LayerOp::declareKernelBuffer, so the artifact lists it only
+  /// when a kernel uses it) and fetched by name before `op`.
+  static FailureOr<Value> scratchBuffer(Operation *op, LayerOp layer,
+                                        const BufferSpec &spec);
 
   /// Adds a static workgroup (shared memory) buffer to a kernel.
   static Value addSharedBuffer(gpu::GPUFuncOp kernel, ArrayRef<int64_t> shape,

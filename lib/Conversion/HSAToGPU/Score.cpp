@@ -71,13 +71,16 @@ FailureOr<ScoreFrame> ScoreFrame::get(ScoreOp op, LayerOp layer, TopKOp topk) {
     return frame;
   if (failed(checkTopK(topk)))
     return failure();
-  FailureOr<BufferSpec> spec = layer.getStateBuffer("scratch.topk_done");
-  if (failed(spec))
-    return op.emitOpError() << "layer '" << layer.getSymName()
-                            << "' has no scratch.topk_done buffer";
-  OpBuilder builder(op);
-  frame.done = StateOp::create(builder, op.getLoc(), Type(getBufferType(*spec)),
-                               layer.getSymName(), "scratch.topk_done");
+  // Score blocks finished per (request, group): the last one selects, then
+  // puts the count back to 0.
+  FailureOr<Value> done = KernelContext::scratchBuffer(
+      op, layer,
+      {"scratch.topk_done", IntegerType::get(op.getContext(), 32),
+       {kBatchDim, layer.getConfig().getSelectionGroups()},
+       PlacementTier::device, 0});
+  if (failed(done))
+    return failure();
+  frame.done = *done;
   return frame;
 }
 

@@ -13,6 +13,7 @@
 #include "hsa/layer_contract.h"
 
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/MathExtras.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -68,6 +69,62 @@ static void printFormat(OpAsmPrinter &printer, Operation *,
 //===----------------------------------------------------------------------===//
 // LayerOp
 //===----------------------------------------------------------------------===//
+
+/// The layer attribute holding the buffers lowerings declared.
+static constexpr StringLiteral kKernelBuffersAttr = "hsa.kernel_buffers";
+
+DictionaryAttr mlir::hsa::encodeBufferSpec(MLIRContext *context,
+                                           const BufferSpec &spec) {
+  Builder b(context);
+  SmallVector<Attribute> shape;
+  for (int64_t dim : spec.shape) {
+    switch (dim) {
+    case kBatchDim: shape.push_back(b.getStringAttr("B")); break;
+    case kUnitsDim: shape.push_back(b.getStringAttr("N")); break;
+    case kPagesDim: shape.push_back(b.getStringAttr("pages")); break;
+    case kBatchPlusOneDim: shape.push_back(b.getStringAttr("B+1")); break;
+    default: shape.push_back(b.getI64IntegerAttr(dim)); break;
+    }
+  }
+  return b.getDictionaryAttr({
+      b.getNamedAttr("name", b.getStringAttr(spec.name)),
+      b.getNamedAttr("tier", PlacementTierAttr::get(context, spec.tier)),
+      b.getNamedAttr("element", TypeAttr::get(spec.elementType)),
+      b.getNamedAttr("shape", b.getArrayAttr(shape)),
+      b.getNamedAttr("fill", b.getI64IntegerAttr(spec.fill)),
+  });
+}
+
+FailureOr<BufferSpec> mlir::hsa::decodeBufferSpec(DictionaryAttr entry) {
+  auto name = entry.getAs<StringAttr>("name");
+  auto tier = entry.getAs<PlacementTierAttr>("tier");
+  auto element = entry.getAs<TypeAttr>("element");
+  auto shape = entry.getAs<ArrayAttr>("shape");
+  auto fill = entry.getAs<IntegerAttr>("fill");
+  if (!name || !tier || !element || !shape || !fill)
+    return failure();
+  BufferSpec spec{name.str(), element.getValue(), {}, tier.getValue(),
+                  fill.getInt()};
+  for (Attribute dim : shape) {
+    if (auto constant = dyn_cast<IntegerAttr>(dim)) {
+      spec.shape.push_back(constant.getInt());
+      continue;
+    }
+    auto symbol = dyn_cast<StringAttr>(dim);
+    if (!symbol)
+      return failure();
+    int64_t value = llvm::StringSwitch<int64_t>(symbol.getValue())
+                        .Case("B", kBatchDim)
+                        .Case("N", kUnitsDim)
+                        .Case("pages", kPagesDim)
+                        .Case("B+1", kBatchPlusOneDim)
+                        .Default(0);
+    if (value == 0)
+      return failure();
+    spec.shape.push_back(value);
+  }
+  return spec;
+}
 
 double LayerOp::getEffectiveSoftmaxScale() {
   if (std::optional<APFloat> scale = getSoftmaxScale())
@@ -134,18 +191,13 @@ void LayerOp::getStateBuffers(SmallVectorImpl<BufferSpec> &specs) {
         entry.tier == ::hsa::artifact::Tier::Host ? host : device,
         entry.fill == contract::Fill::MinusOne ? -1 : 0);
   }
-  // Kernel-family scratch (not part of the contract; the runtime allocates
-  // what the artifact lists). Split-K attention partials, merged by
-  // log-sum-exp.
-  int64_t splits = getAttentionSplits();
-  add("scratch.attn_o", f32, {kBatchDim, hq, splits, dv}, device);
-  add("scratch.attn_lse", f32, {kBatchDim, hq, splits}, device);
-  // Splits finished per (request, first head of a block's head chunk): the
-  // last one merges, then puts the count back to 0 for the next step.
-  add("scratch.attn_done", i32, {kBatchDim, hq}, device);
-  // Score blocks finished per (request, group) when score and top-k are one
-  // kernel: the last one selects, then puts the count back to 0.
-  add("scratch.topk_done", i32, {kBatchDim, s}, device);
+  // Buffers a lowering's kernels declared (declareKernelBuffer): not part
+  // of the contract; the runtime allocates what the artifact lists.
+  if (auto declared = (*this)->getAttrOfType<ArrayAttr>(kKernelBuffersAttr))
+    for (auto entry : declared.getAsRange<DictionaryAttr>())
+      if (FailureOr<BufferSpec> spec = decodeBufferSpec(entry);
+          succeeded(spec))
+        specs.push_back(std::move(*spec));
   getFormat().getExportedTables(config, k, specs);
 }
 
@@ -178,14 +230,21 @@ int64_t LayerOp::getBytesPerRequest(const BufferSpec &spec,
   return int64_t(std::min<uint64_t>(bytes, INT64_MAX));
 }
 
-int64_t LayerOp::getAttentionUnitsPerSplit() {
-  return std::max<int64_t>(1, kAttentionSplitTokens /
-                                  getConfig().getPageSize());
+static bool sameSpec(const BufferSpec &a, const BufferSpec &b) {
+  return a.name == b.name && a.elementType == b.elementType &&
+         a.shape == b.shape && a.tier == b.tier && a.fill == b.fill;
 }
 
-int64_t LayerOp::getAttentionSplits() {
-  int64_t perSplit = getAttentionUnitsPerSplit();
-  return (getBudget() + perSplit - 1) / perSplit;
+LogicalResult LayerOp::declareKernelBuffer(const BufferSpec &spec) {
+  if (FailureOr<BufferSpec> existing = getStateBuffer(spec.name);
+      succeeded(existing))
+    return success(sameSpec(*existing, spec));
+  SmallVector<Attribute> entries;
+  if (auto declared = (*this)->getAttrOfType<ArrayAttr>(kKernelBuffersAttr))
+    llvm::append_range(entries, declared.getValue());
+  entries.push_back(encodeBufferSpec(getContext(), spec));
+  (*this)->setAttr(kKernelBuffersAttr, ArrayAttr::get(getContext(), entries));
+  return success();
 }
 
 FailureOr<BufferSpec> LayerOp::getStateBuffer(StringRef name) {

@@ -1,8 +1,11 @@
 //===- PlanBuffers.cpp - record each layer's buffer plan ------------------===//
 //
-// The plan is derived from the layer alone (LayerOp::getStateBuffers), so
-// every consumer (kernels, artifact, runtime) sees one list. This pass makes
-// it explicit in the IR and reports what a request costs in each tier.
+// The plan is derived from the layer (LayerOp::getStateBuffers: the
+// contract, the algorithm's buffers, and the buffers the kernel families
+// declared when they were generated), so every consumer (kernels, artifact,
+// runtime) sees one list. This pass makes it explicit in the IR and reports
+// what a request costs in each tier; the lowering pipelines run it after
+// convert-hsa-to-gpu, so the kernels' scratch is counted as planned.
 //
 //===----------------------------------------------------------------------===//
 
@@ -21,16 +24,6 @@ namespace hsa {
 
 using namespace mlir;
 using namespace mlir::hsa;
-
-static Attribute dimAttr(Builder &b, int64_t dim) {
-  switch (dim) {
-  case kBatchDim: return b.getStringAttr("B");
-  case kUnitsDim: return b.getStringAttr("N");
-  case kPagesDim: return b.getStringAttr("pages");
-  case kBatchPlusOneDim: return b.getStringAttr("B+1");
-  default: return b.getI64IntegerAttr(dim);
-  }
-}
 
 static std::string formatBytes(int64_t bytes) {
   std::string text;
@@ -129,19 +122,8 @@ struct PlanBuffersPass
       SmallVector<BufferSpec> specs;
       layer.getStateBuffers(specs);
       SmallVector<Attribute> entries;
-      for (const BufferSpec &spec : specs) {
-        SmallVector<Attribute> shape;
-        for (int64_t dim : spec.shape)
-          shape.push_back(dimAttr(b, dim));
-        entries.push_back(b.getDictionaryAttr({
-            b.getNamedAttr("name", b.getStringAttr(spec.name)),
-            b.getNamedAttr("tier", PlacementTierAttr::get(layer.getContext(),
-                                                          spec.tier)),
-            b.getNamedAttr("element", TypeAttr::get(spec.elementType)),
-            b.getNamedAttr("shape", b.getArrayAttr(shape)),
-            b.getNamedAttr("fill", b.getI64IntegerAttr(spec.fill)),
-        }));
-      }
+      for (const BufferSpec &spec : specs)
+        entries.push_back(encodeBufferSpec(layer.getContext(), spec));
       layer->setAttr("hsa.plan", b.getArrayAttr(entries));
       RequestBytes atMax = RequestBytes::of(layer, specs, maxContext);
       if (report)

@@ -66,9 +66,12 @@ struct AlgorithmParameter {
   }
 };
 
-/// Tokens one attention work item (split) covers; the split count is
-/// ceil(budget / units per split) and fixes the scratch buffers.
-constexpr int64_t kAttentionSplitTokens = 128;
+/// A buffer spec as a dictionary attribute {name, tier, element, shape,
+/// fill}, the runtime dims as strings ("B", "N", "pages", "B+1"): the form
+/// of `hsa.plan` entries and of the buffers a lowering declares on a layer
+/// (`hsa.kernel_buffers`).
+DictionaryAttr encodeBufferSpec(MLIRContext *context, const BufferSpec &spec);
+FailureOr<BufferSpec> decodeBufferSpec(DictionaryAttr entry);
 
 class StageBuilder;
 

@@ -51,10 +51,13 @@ def HSA_LayerOp : HSA_Op<"layer", [Symbol]> {
     void getStateBuffers(::llvm::SmallVectorImpl<BufferSpec> &specs);
     /// The named state buffer `name`, or failure if the layer has none.
     ::mlir::FailureOr<BufferSpec> getStateBuffer(::llvm::StringRef name);
-    /// Selected units one split-K attention work item covers, and the
-    /// number of splits per (request, query head).
-    int64_t getAttentionUnitsPerSplit();
-    int64_t getAttentionSplits();
+    /// Adds a buffer private to a lowering's kernels (e.g. a kernel
+    /// family's `scratch.*`) to the layer's buffer table: it is recorded in
+    /// the layer's `hsa.kernel_buffers` attribute, which getStateBuffers
+    /// reads, so the artifact carries exactly what the kernels declared.
+    /// Declaring a buffer again with the same spec is a no-op; another spec
+    /// under a name the layer already has fails.
+    ::mlir::LogicalResult declareKernelBuffer(const BufferSpec &spec);
     /// Bytes of buffer `spec` for one request (batch slot) holding
     /// `contextTokens` tokens; global buffers (the host pool) count the
     /// pages the request needs.
