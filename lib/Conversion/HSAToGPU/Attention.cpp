@@ -250,18 +250,28 @@ struct SoftmaxState {
 };
 } // namespace
 
+namespace {
+/// The attention kernel's arguments, in order (no values for latent layers).
+struct AttendArgs {
+  Value queries, lengths, units, slots, keys, values, partialOut, partialLse,
+      done, output;
+  SmallVector<Value *> fields() {
+    return {&queries, &lengths,    &units,      &slots, &keys,
+            &values,  &partialOut, &partialLse, &done,  &output};
+  }
+};
+} // namespace
+
 static void buildSplitKernel(KernelBuilder &b, gpu::GPUFuncOp fn,
-                             const AttendPlan &p, Type kvType) {
+                             const AttendPlan &p, Type kvType,
+                             const AttendArgs &a) {
   const int64_t warps = kAttendWarps, hb = p.headsPerBlock;
   const int64_t tpr = p.rowThreads, rpw = p.rowsPerWarp;
   const int64_t ups = p.unitsPerSplit, pageSize = p.pageSize;
-  auto arg = [&](unsigned i) -> Value { return fn.getArgument(i); };
-  Value queries = arg(0), lengths = arg(1), units = arg(2), slots = arg(3),
-        keys = arg(4);
-  unsigned next = 5;
-  Value values = p.latent ? Value() : arg(next++);
-  Value partialOut = arg(next++), partialLse = arg(next++);
-  Value done = arg(next++), output = arg(next++);
+  Value queries = a.queries, lengths = a.lengths, units = a.units,
+        slots = a.slots, keys = a.keys, values = a.values;
+  Value partialOut = a.partialOut, partialLse = a.partialLse;
+  Value done = a.done, output = a.output;
 
   Type f32 = b.getF32Type(), i32 = b.getI32Type();
   auto vecF32 = VectorType::get({p.lanes}, f32);
@@ -593,16 +603,17 @@ LogicalResult mlir::hsa::lowerAttend(KernelContext &ctx, AttendOp op) {
   if (failed(scratch))
     return failure();
 
-  SmallVector<Value> operands = {op.getQueries(), op.getLengths(),
-                                 op.getUnits(), op.getSlots(), op.getKeys()};
-  if (!plan.latent)
-    operands.push_back(op.getValues());
-  llvm::append_values(operands, scratch->partialOut, scratch->partialLse,
-                      scratch->done, op.getOutput());
+  const AttendArgs launchArgs{
+      op.getQueries(),     op.getLengths(),
+      op.getUnits(),       op.getSlots(),
+      op.getKeys(),        plan.latent ? Value() : op.getValues(),
+      scratch->partialOut, scratch->partialLse,
+      scratch->done,       op.getOutput()};
+  SmallVector<Value> operands = kernelOperands(launchArgs);
   gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
       kernelName(layer, "attend"), operands, {kAttendBlock},
       [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
-        buildSplitKernel(b, fn, plan, kvType);
+        buildSplitKernel(b, fn, plan, kvType, kernelArguments(fn, launchArgs));
       });
   if (plan.minBlocksPerSM)
     KernelContext::setMinBlocksPerSM(kernel, plan.minBlocksPerSM);

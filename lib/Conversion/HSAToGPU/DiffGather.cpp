@@ -220,16 +220,55 @@ struct DiffGatherPlan {
   }
 };
 
-/// Kernel arguments of the diff body (plain memrefs).
+/// Kernel arguments of the diff (the diff kernel's, in order; the first of
+/// the fused kernel's).
 struct DiffArgs {
   Value units, steps, slotUnit, lastUsed, unitSlot, slots, copyUnits,
       copySlots, copyCount;
+  SmallVector<Value *> fields() {
+    return {&units,    &steps, &slotUnit,  &lastUsed, &unitSlot,
+            &slots, &copyUnits, &copySlots, &copyCount};
+  }
+  static DiffArgs of(DiffOp op) {
+    return {op.getUnits(),     op.getSteps(),     op.getSlotUnit(),
+            op.getLastUsed(),  op.getUnitSlot(),  op.getSlots(),
+            op.getCopyUnits(), op.getCopySlots(), op.getCopyCount()};
+  }
 };
 
-/// Kernel arguments of the gather body (plain memrefs, as passed).
+/// What the gather copies with, after the copy list: page_of, host K,
+/// buffer K and, with values (null for latent layers), host V, buffer V.
+struct GatherData {
+  Value pageOf, hostKeys, keys, hostValues, values;
+  SmallVector<Value *> fields() {
+    return {&pageOf, &hostKeys, &keys, &hostValues, &values};
+  }
+  static GatherData of(GatherOp op) {
+    return {op.getPageOf(), op.getHostKeys(), op.getKeys(),
+            op.getHostValues(), op.getValues()};
+  }
+};
+
+/// Kernel arguments of the gather body.
 struct GatherArgs {
-  Value copyUnits, copySlots, copyCount, pageOf, hostKeys, hostValues, keys,
-      values; ///< hostValues/values null for latent layers
+  Value copyUnits, copySlots, copyCount;
+  GatherData data;
+  SmallVector<Value *> fields() {
+    SmallVector<Value *> all = {&copyUnits, &copySlots, &copyCount};
+    llvm::append_range(all, data.fields());
+    return all;
+  }
+};
+
+/// Kernel arguments of the fused diff + gather.
+struct DiffGatherArgs {
+  DiffArgs diff;
+  GatherData data;
+  SmallVector<Value *> fields() {
+    SmallVector<Value *> all = diff.fields();
+    llvm::append_range(all, data.fields());
+    return all;
+  }
 };
 } // namespace
 
@@ -391,7 +430,7 @@ static void emitUnitCopy(KernelBuilder &b, const GatherPlan &plan, Value src,
                          ValueRange dstPrefix, int64_t dim) {
   Value lane = b.laneId();
   const GatherPlan::Copy copy = plan.copyOf(dim);
-  const int64_t heads = plan.heads, pageSize = plan.pageSize;
+  const int64_t pageSize = plan.pageSize;
   const int64_t lanes = plan.lanes, vectors = copy.vectors;
   const int64_t inFlight = copy.inFlight, batches = copy.batches;
   // Guards only where the vector count does not tile the warp's batches.
@@ -458,16 +497,16 @@ static void emitGatherBody(KernelBuilder &b, const GatherPlan &plan,
   b.forRange(firstWarp, count, b.index(warpStride), [&](Value j) {
     Value unit = b.load(a.copyUnits, {batch, group, j});
     Value slot = b.toIndex(b.load(a.copySlots, {batch, group, j}));
-    Value page = b.load(a.pageOf, {batch, b.toIndex(unit)});
+    Value page = b.load(a.data.pageOf, {batch, b.toIndex(unit)});
     // A unit without a host page has nothing to copy (the runtime allocates
     // pages before the step).
     b.ifThen(b.cmp(Pred::sge, page, b.i32(0)), [&] {
       Value pageIdx = b.toIndex(page);
       Value head0 = b.mul(group, b.index(plan.heads));
-      emitUnitCopy(b, plan, a.hostKeys, {pageIdx}, head0, a.keys,
+      emitUnitCopy(b, plan, a.data.hostKeys, {pageIdx}, head0, a.data.keys,
                    {batch, group, slot}, plan.keyDim);
-      if (a.values)
-        emitUnitCopy(b, plan, a.hostValues, {pageIdx}, head0, a.values,
+      if (a.data.values)
+        emitUnitCopy(b, plan, a.data.hostValues, {pageIdx}, head0, a.data.values,
                      {batch, group, slot}, plan.valueDim);
     });
   });
@@ -476,39 +515,6 @@ static void emitGatherBody(KernelBuilder &b, const GatherPlan &plan,
 //===----------------------------------------------------------------------===//
 // Lowerings
 //===----------------------------------------------------------------------===//
-
-static SmallVector<Value> diffOperands(DiffOp op) {
-  return {op.getUnits(),    op.getSteps(),      op.getSlotUnit(),
-          op.getLastUsed(), op.getUnitSlot(),   op.getSlots(),
-          op.getCopyUnits(), op.getCopySlots(), op.getCopyCount()};
-}
-
-static DiffArgs diffArgs(gpu::GPUFuncOp fn) {
-  auto arg = [&](unsigned i) { return fn.getArgument(i); };
-  return {arg(0), arg(1), arg(2), arg(3), arg(4),
-          arg(5), arg(6), arg(7), arg(8)};
-}
-
-/// Gather-only operands after the copy list: page_of, host K, buffer K and,
-/// with values, host V, buffer V.
-static SmallVector<Value> gatherDataOperands(GatherOp op) {
-  SmallVector<Value> operands = {op.getPageOf(), op.getHostKeys(),
-                                 op.getKeys()};
-  if (op.getValues())
-    llvm::append_values(operands, op.getHostValues(), op.getValues());
-  return operands;
-}
-
-static void setGatherData(GatherArgs &a, gpu::GPUFuncOp fn, unsigned first,
-                          bool hasValues) {
-  a.pageOf = fn.getArgument(first);
-  a.hostKeys = fn.getArgument(first + 1);
-  a.keys = fn.getArgument(first + 2);
-  if (hasValues) {
-    a.hostValues = fn.getArgument(first + 3);
-    a.values = fn.getArgument(first + 4);
-  }
-}
 
 /// Grid (B, S) of a diff block per (request, group).
 static LaunchShape diffLaunchShape(DiffOp op, const DiffPlan &plan) {
@@ -536,11 +542,13 @@ LogicalResult mlir::hsa::lowerDiff(KernelContext &ctx, DiffOp op) {
   FailureOr<DiffPlan> plan = DiffPlan::get(op, layer);
   if (failed(plan))
     return failure();
-  SmallVector<Value> operands = diffOperands(op);
+  const DiffArgs launchArgs = DiffArgs::of(op);
+  SmallVector<Value> operands = kernelOperands(launchArgs);
   gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
       kernelName(layer, "diff"), operands, {plan->threads},
       [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
-        emitDiffBody(b, fn, *plan, diffArgs(fn), b.blockId(gpu::Dimension::x),
+        emitDiffBody(b, fn, *plan, kernelArguments(fn, launchArgs),
+                     b.blockId(gpu::Dimension::x),
                      b.blockId(gpu::Dimension::y));
       });
   ctx.notePlan(kernel, *plan);
@@ -555,17 +563,13 @@ LogicalResult mlir::hsa::lowerGather(KernelContext &ctx, GatherOp op) {
     return failure();
   const GatherPlan plan = GatherPlan::get(layer);
   const int64_t chunks = plan.chunks;
-  SmallVector<Value> operands = {op.getCopyUnits(), op.getCopySlots(),
-                                 op.getCopyCount()};
-  llvm::append_range(operands, gatherDataOperands(op));
+  const GatherArgs launchArgs{op.getCopyUnits(), op.getCopySlots(),
+                              op.getCopyCount(), GatherData::of(op)};
+  SmallVector<Value> operands = kernelOperands(launchArgs);
   gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
       kernelName(layer, "gather"), operands, {kGatherBlock},
       [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
-        GatherArgs a;
-        a.copyUnits = fn.getArgument(0);
-        a.copySlots = fn.getArgument(1);
-        a.copyCount = fn.getArgument(2);
-        setGatherData(a, fn, 3, !config.isLatent());
+        GatherArgs a = kernelArguments(fn, launchArgs);
         Value firstWarp =
             b.add(b.mul(b.blockId(gpu::Dimension::x), b.index(kGatherWarps)),
                   b.warpId());
@@ -604,21 +608,18 @@ static LogicalResult emitDiffGather(KernelContext &ctx, DiffOp diff,
   if (failed(plan))
     return failure();
   const GatherPlan gatherPlan = GatherPlan::get(layer);
-  SmallVector<Value> operands = diffOperands(diff);
-  llvm::append_range(operands, gatherDataOperands(gather));
+  const DiffGatherArgs launchArgs{DiffArgs::of(diff), GatherData::of(gather)};
+  SmallVector<Value> operands = kernelOperands(launchArgs);
   gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
       kernelName(layer, "diff_gather"), operands, {plan->threads},
       [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
-        DiffArgs d = diffArgs(fn);
+        DiffGatherArgs args = kernelArguments(fn, launchArgs);
+        const DiffArgs &d = args.diff;
         Value batch = b.blockId(gpu::Dimension::x);
         Value group = b.blockId(gpu::Dimension::y);
         Value misses = emitDiffBody(b, fn, *plan, d, batch, group);
         // The diff ends with a barrier: its copy list is visible here.
-        GatherArgs a;
-        a.copyUnits = d.copyUnits;
-        a.copySlots = d.copySlots;
-        a.copyCount = d.copyCount;
-        setGatherData(a, fn, 9, !config.isLatent());
+        GatherArgs a{d.copyUnits, d.copySlots, d.copyCount, args.data};
         emitGatherBody(b, gatherPlan, a, batch, group, b.warpId(),
                        plan->threads / kWarpSize, misses);
       });

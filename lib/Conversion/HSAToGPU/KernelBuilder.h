@@ -227,6 +227,31 @@ public:
   void warpAggregatedIncrement(Value counts, Value bin, Value pred);
 };
 
+/// Kernel arguments as one struct shared by the launch and the body: `Args`
+/// has `SmallVector<Value *> fields()` listing its members in kernel-argument
+/// order. The launch fills the members with the op's operands (a null member
+/// is an absent optional operand, e.g. the values of a latent layer) and
+/// passes `kernelOperands(args)`; the body gets the same struct with every
+/// present member replaced by its kernel argument (`kernelArguments`), so
+/// no argument is read by position.
+template <typename Args>
+SmallVector<Value> kernelOperands(Args args) {
+  SmallVector<Value> operands;
+  for (Value *field : args.fields())
+    if (*field)
+      operands.push_back(*field);
+  return operands;
+}
+template <typename Args>
+Args kernelArguments(gpu::GPUFuncOp fn, Args launch) {
+  unsigned next = 0;
+  for (Value *field : launch.fields())
+    if (*field)
+      *field = fn.getArgument(next++);
+  assert(next == fn.getNumArguments() && "the struct is the kernel's ABI");
+  return launch;
+}
+
 /// A plain memref type: the tier memory space erased (kernel argument type).
 MemRefType stripTier(MemRefType type);
 

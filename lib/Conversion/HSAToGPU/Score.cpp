@@ -84,9 +84,10 @@ FailureOr<ScoreFrame> ScoreFrame::get(ScoreOp op, LayerOp layer, TopKOp topk) {
   return frame;
 }
 
-void ScoreFrame::appendOperands(SmallVectorImpl<Value> &operands) {
-  if (topk)
-    llvm::append_values(operands, topk.getUnits(), done);
+ScoreFrame::TailArgs ScoreFrame::tailArgs() const {
+  if (!topk)
+    return {};
+  return {TopKOp(topk).getUnits(), done};
 }
 
 ScoreFramePlan ScoreFrame::plan(LayerOp layer, int64_t unitsPerBlock,

@@ -61,11 +61,15 @@ public:
   explicit operator bool() const { return bool(topk); }
   /// The kernel's stage name: "score" or "score_topk".
   StringRef stage() const { return topk ? "score_topk" : "score"; }
-  /// Appends the fused top-k's kernel arguments.
-  void appendOperands(SmallVectorImpl<Value> &operands);
+  /// The fused top-k's kernel arguments (sel.units, scratch.topk_done),
+  /// the last of every score kernel's arguments; null when not fused.
+  struct TailArgs {
+    Value units, done;
+  };
+  TailArgs tailArgs() const;
   /// The tail of a fused kernel: every block counts itself done for its
   /// (b, g) row once its scores are visible; the last one selects the row.
-  /// `units` and `done` are the kernel arguments appendOperands added.
+  /// `units` and `done` are the kernel's TailArgs.
   void emitTail(KernelBuilder &b, gpu::GPUFuncOp fn,
                 const ScoreFramePlan &plan, Value scores, Value lengths,
                 Value units, Value done, Value batch, Value group);

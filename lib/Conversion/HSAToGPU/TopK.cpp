@@ -444,13 +444,18 @@ LogicalResult mlir::hsa::lowerTopK(KernelContext &ctx, TopKOp op) {
   if (failed(checkTopK(op)))
     return failure();
   const TopKPlan plan = TopKPlan::get(getLayer(op));
-  SmallVector<Value> operands = {op.getScores(), op.getLengths(),
-                                 op.getUnits()};
+  struct TopKArgs {
+    Value scores, lengths, units;
+    SmallVector<Value *> fields() { return {&scores, &lengths, &units}; }
+  };
+  const TopKArgs launchArgs{op.getScores(), op.getLengths(), op.getUnits()};
+  SmallVector<Value> operands = kernelOperands(launchArgs);
   gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
       kernelName(getLayer(op), "topk"), operands, {kTopKBlock},
       [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
+        TopKArgs args = kernelArguments(fn, launchArgs);
         TopKRow row = topKRowOf(
-            op, fn.getArgument(0), fn.getArgument(1), fn.getArgument(2),
+            op, args.scores, args.lengths, args.units,
             /*batch=*/b.blockId(gpu::Dimension::y),
             /*group=*/b.blockId(gpu::Dimension::x), kTopKBlock);
         row.stagedKeys = plan.row.stagedKeys;

@@ -30,6 +30,14 @@ using Pred = arith::CmpIPredicate;
 static constexpr int64_t kWriteBlock = 128;
 
 namespace {
+/// The kernel's arguments, in order (values absent for latent layers).
+struct StoreKVArgs {
+  Value newKeys, lengths, unitSlot, bufKeys, newValues, bufValues;
+  SmallVector<Value *> fields() {
+    return {&newKeys, &lengths, &unitSlot, &bufKeys, &newValues, &bufValues};
+  }
+};
+
 /// One block per request; a thread per 16-byte vector of one KV head of the
 /// appended token's key (then value) row.
 struct StoreKVPlan {
@@ -54,17 +62,17 @@ LogicalResult mlir::hsa::lowerStoreKV(KernelContext &ctx, StoreKVOp op) {
   const bool hasValues = static_cast<bool>(op.getValues());
   const StoreKVPlan plan{hkv * keyVectors, hasValues ? hkv * valueVectors : 0};
 
-  SmallVector<Value> operands = {op.getKeys(), op.getLengths(),
-                                 op.getUnitSlot(), op.getDeviceKeys()};
-  if (hasValues)
-    llvm::append_values(operands, op.getValues(), op.getDeviceValues());
+  const StoreKVArgs launchArgs{op.getKeys(),       op.getLengths(),
+                               op.getUnitSlot(),   op.getDeviceKeys(),
+                               op.getValues(),     op.getDeviceValues()};
+  SmallVector<Value> operands = kernelOperands(launchArgs);
 
   gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
       kernelName(layer, "store_kv"), operands, {kWriteBlock},
       [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
-        auto arg = [&](unsigned i) { return fn.getArgument(i); };
-        Value newKeys = arg(0), lengths = arg(1), unitSlot = arg(2),
-              bufKeys = arg(3);
+        StoreKVArgs args = kernelArguments(fn, launchArgs);
+        Value newKeys = args.newKeys, lengths = args.lengths,
+              unitSlot = args.unitSlot, bufKeys = args.bufKeys;
         Value batch = b.blockId(gpu::Dimension::x);
         Value length = b.load(lengths, {batch});
         Value unit = b.divU(b.toIndex(length), b.index(pageSize));
@@ -92,7 +100,7 @@ LogicalResult mlir::hsa::lowerStoreKV(KernelContext &ctx, StoreKVOp op) {
           };
           copyRows(newKeys, bufKeys, keyVectors);
           if (hasValues)
-            copyRows(arg(4), arg(5), valueVectors);
+            copyRows(args.newValues, args.bufValues, valueVectors);
         });
       });
 

@@ -206,9 +206,51 @@ Value inverseNorm(KernelBuilder &b, Value n2) {
 /// Kernel arguments of every k-means kernel, in this order.
 struct KMeansArgs {
   Value lengths, pageOf, hostKeys, centroids, clusterOf, state, sums, sizes;
-  static KMeansArgs at(gpu::GPUFuncOp fn, unsigned first) {
-    auto a = [&](unsigned i) { return fn.getArgument(first + i); };
-    return {a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7)};
+  SmallVector<Value *> fields() {
+    return {&lengths, &pageOf,    &hostKeys, &centroids,
+            &clusterOf, &state, &sums,     &sizes};
+  }
+  /// The launch's operands: req.length, the host pool and the package's
+  /// buffers (repr.* then scratch.*, as getRepresentations lists them).
+  static KMeansArgs of(Value lengths, Value pageOf, Value hostKeys,
+                       ValueRange reprs) {
+    return {lengths, pageOf,   hostKeys, reprs[0],
+            reprs[1], reprs[2], reprs[3], reprs[4]};
+  }
+};
+
+/// The append kernel's arguments: the appended keys, then the k-means'.
+struct AppendArgs {
+  Value newKeys;
+  KMeansArgs kmeans;
+  SmallVector<Value *> fields() {
+    SmallVector<Value *> all = {&newKeys};
+    llvm::append_range(all, kmeans.fields());
+    return all;
+  }
+};
+
+/// The cluster_state kernel's arguments.
+struct StateArgs {
+  Value lengths, clusterOf, state;
+  SmallVector<Value *> fields() { return {&lengths, &clusterOf, &state}; }
+};
+
+/// The score-table kernel's arguments.
+struct TableArgs {
+  Value queries, lengths, centroids, state, sums;
+  SmallVector<Value *> fields() {
+    return {&queries, &lengths, &centroids, &state, &sums};
+  }
+};
+
+/// The score kernel's arguments (the frame's fused top-k tail last).
+struct ClusterScoreArgs {
+  Value lengths, clusterOf, state, sums, scores;
+  ScoreFrame::TailArgs tail;
+  SmallVector<Value *> fields() {
+    return {&lengths, &clusterOf, &state,      &sums,
+            &scores,  &tail.units, &tail.done};
   }
 };
 
@@ -589,11 +631,11 @@ Segment prefillSegment(KernelBuilder &b, const ClusterShape &s, Value length) {
 //===----------------------------------------------------------------------===//
 
 gpu::GPUFuncOp buildInitKernel(KernelContext &ctx, LayerOp layer,
-                               const ClusterShape &s, ValueRange operands) {
+                               const ClusterShape &s, const KMeansArgs &launch) {
   return ctx.getOrCreateKernel(
-      kernelName(layer, "cluster_init"), operands, {kBlock},
+      kernelName(layer, "cluster_init"), kernelOperands(launch), {kBlock},
       [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
-        KMeansArgs args = KMeansArgs::at(fn, 0);
+        KMeansArgs args = kernelArguments(fn, launch);
         Value head = b.blockId(gpu::Dimension::y);
         Value blockX = b.blockId(gpu::Dimension::x);
         Value first = b.add(b.mul(blockX, b.index(kBlock)), b.threadId());
@@ -625,14 +667,14 @@ gpu::GPUFuncOp buildInitKernel(KernelContext &ctx, LayerOp layer,
 }
 
 gpu::GPUFuncOp buildPassKernel(KernelContext &ctx, LayerOp layer,
-                               const ClusterShape &s, ValueRange operands,
+                               const ClusterShape &s, const KMeansArgs &launch,
                                PassMode mode) {
   StringRef stage =
       mode == PassMode::Accumulate ? "cluster_assign" : "cluster_final";
   gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
-      kernelName(layer, stage), operands, {kBlock},
+      kernelName(layer, stage), kernelOperands(launch), {kBlock},
       [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
-        KMeansArgs args = KMeansArgs::at(fn, 0);
+        KMeansArgs args = kernelArguments(fn, launch);
         TileSpace space = TileSpace::create(b, s.dim);
         Value head = b.blockId(gpu::Dimension::y);
         Value firstTile = b.blockId(gpu::Dimension::x);
@@ -658,12 +700,12 @@ int64_t centroidsPerUpdateBlock(const ClusterShape &s) {
 }
 
 gpu::GPUFuncOp buildUpdateKernel(KernelContext &ctx, LayerOp layer,
-                                 const ClusterShape &s, ValueRange operands) {
+                                 const ClusterShape &s, const KMeansArgs &launch) {
   const int64_t perBlock = centroidsPerUpdateBlock(s);
   return ctx.getOrCreateKernel(
-      kernelName(layer, "cluster_update"), operands, {kBlock},
+      kernelName(layer, "cluster_update"), kernelOperands(launch), {kBlock},
       [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
-        KMeansArgs args = KMeansArgs::at(fn, 0);
+        KMeansArgs args = kernelArguments(fn, launch);
         Value head = b.blockId(gpu::Dimension::y);
         Value begin =
             b.mul(b.blockId(gpu::Dimension::x), b.index(perBlock));
@@ -683,16 +725,16 @@ LogicalResult lowerClusterRebuild(KernelContext &ctx, RebuildReprOp op) {
   ClusterShape s = ClusterShape::of(layer);
   if (failed(checkClusterLimits(layer, [&] { return op.emitOpError(); })))
     return failure();
-  SmallVector<Value> operands = {op.getLengths(), op.getPageOf(),
-                                 op.getHostKeys()};
-  llvm::append_range(operands, op.getReprs());
+  const KMeansArgs launchArgs = KMeansArgs::of(
+      op.getLengths(), op.getPageOf(), op.getHostKeys(), op.getReprs());
+  SmallVector<Value> operands = kernelOperands(launchArgs);
 
-  gpu::GPUFuncOp init = buildInitKernel(ctx, layer, s, operands);
+  gpu::GPUFuncOp init = buildInitKernel(ctx, layer, s, launchArgs);
   gpu::GPUFuncOp accumulate =
-      buildPassKernel(ctx, layer, s, operands, PassMode::Accumulate);
-  gpu::GPUFuncOp update = buildUpdateKernel(ctx, layer, s, operands);
+      buildPassKernel(ctx, layer, s, launchArgs, PassMode::Accumulate);
+  gpu::GPUFuncOp update = buildUpdateKernel(ctx, layer, s, launchArgs);
   gpu::GPUFuncOp assign =
-      buildPassKernel(ctx, layer, s, operands, PassMode::Assign);
+      buildPassKernel(ctx, layer, s, launchArgs, PassMode::Assign);
   ctx.notePlan(init, ClusterKernelPlan{s, ClusterKernel::Init, {}});
   ctx.notePlan(accumulate, ClusterKernelPlan{s, ClusterKernel::Assign, {}});
   ctx.notePlan(update, ClusterKernelPlan{s, ClusterKernel::Update, {}});
@@ -837,12 +879,13 @@ void appendClusteredToken(KernelBuilder &b, const ClusterShape &s,
 }
 
 gpu::GPUFuncOp buildAppendKernel(KernelContext &ctx, LayerOp layer,
-                                 const ClusterShape &s, ValueRange operands) {
+                                 const ClusterShape &s, const AppendArgs &launch) {
   return ctx.getOrCreateKernel(
-      kernelName(layer, "cluster_append"), operands, {kBlock},
+      kernelName(layer, "cluster_append"), kernelOperands(launch), {kBlock},
       [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
-        Value newKeys = fn.getArgument(0);
-        KMeansArgs args = KMeansArgs::at(fn, 1);
+        AppendArgs all = kernelArguments(fn, launch);
+        Value newKeys = all.newKeys;
+        KMeansArgs args = all.kmeans;
         TileSpace space = TileSpace::create(b, s.dim);
         Value head = b.blockId(gpu::Dimension::x);
         Value batch = b.blockId(gpu::Dimension::y);
@@ -874,12 +917,13 @@ gpu::GPUFuncOp buildAppendKernel(KernelContext &ctx, LayerOp layer,
 }
 
 gpu::GPUFuncOp buildStateKernel(KernelContext &ctx, LayerOp layer,
-                                const ClusterShape &s, ValueRange operands) {
+                                const ClusterShape &s, const StateArgs &launch) {
   return ctx.getOrCreateKernel(
-      kernelName(layer, "cluster_state"), operands, {kStateBlock},
+      kernelName(layer, "cluster_state"), kernelOperands(launch), {kStateBlock},
       [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
-        Value lengths = fn.getArgument(0), clusterOf = fn.getArgument(1),
-              state = fn.getArgument(2);
+        StateArgs args = kernelArguments(fn, launch);
+        Value lengths = args.lengths, clusterOf = args.clusterOf,
+              state = args.state;
         Value batch = b.add(
             b.mul(b.blockId(gpu::Dimension::x), b.index(kStateBlock)),
             b.threadId());
@@ -921,13 +965,15 @@ LogicalResult lowerClusterUpdate(KernelContext &ctx, UpdateReprOp op) {
     return StateOp::create(builder, loc, Type(getBufferType(*spec)),
                            layer.getSymName(), name);
   };
-  SmallVector<Value> operands = {op.getKeys(), op.getLengths(),
-                                 state("host.page_of"), state("host.k")};
-  llvm::append_range(operands, op.getReprs());
-  gpu::GPUFuncOp append = buildAppendKernel(ctx, layer, s, operands);
-  SmallVector<Value> stateOperands = {op.getLengths(), op.getReprs()[1],
-                                      op.getReprs()[2]};
-  gpu::GPUFuncOp update = buildStateKernel(ctx, layer, s, stateOperands);
+  const AppendArgs appendArgs{
+      op.getKeys(), KMeansArgs::of(op.getLengths(), state("host.page_of"),
+                                   state("host.k"), op.getReprs())};
+  SmallVector<Value> operands = kernelOperands(appendArgs);
+  gpu::GPUFuncOp append = buildAppendKernel(ctx, layer, s, appendArgs);
+  const StateArgs stateArgs{op.getLengths(), op.getReprs()[1],
+                            op.getReprs()[2]};
+  SmallVector<Value> stateOperands = kernelOperands(stateArgs);
+  gpu::GPUFuncOp update = buildStateKernel(ctx, layer, s, stateArgs);
   ctx.notePlan(append, ClusterKernelPlan{s, ClusterKernel::Append, {}});
   ctx.notePlan(update, ClusterKernelPlan{s, ClusterKernel::State, {}});
 
@@ -1029,14 +1075,15 @@ struct TableBlock {
 };
 
 gpu::GPUFuncOp buildTableKernel(KernelContext &ctx, LayerOp layer,
-                                const ClusterShape &s, ValueRange operands) {
+                                const ClusterShape &s, const TableArgs &launch) {
   const int64_t width = s.rowLanes(), rows = kBlock / width;
   return ctx.getOrCreateKernel(
-      kernelName(layer, "cluster_score_table"), operands, {kBlock},
+      kernelName(layer, "cluster_score_table"), kernelOperands(launch), {kBlock},
       [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
-        Value queries = fn.getArgument(0), lengths = fn.getArgument(1),
-              centroids = fn.getArgument(2), state = fn.getArgument(3),
-              sums = fn.getArgument(4);
+        TableArgs args = kernelArguments(fn, launch);
+        Value queries = args.queries, lengths = args.lengths,
+              centroids = args.centroids, state = args.state,
+              sums = args.sums;
         Value kvh = b.blockId(gpu::Dimension::y);
         Value batch = b.blockId(gpu::Dimension::z);
         Value first = b.mul(b.blockId(gpu::Dimension::x),
@@ -1219,7 +1266,7 @@ void stageTable(KernelBuilder &b, const ClusterShape &s, const ScoreTable &tbl,
 }
 
 gpu::GPUFuncOp buildScoreKernel(KernelContext &ctx, LayerOp layer,
-                                const ClusterShape &s, ValueRange operands,
+                                const ClusterShape &s, const ClusterScoreArgs &launch,
                                 ScoreFrame &fused,
                                 const ScoreFramePlan &frame) {
   const int64_t sinks = layer.getForced().getSinks();
@@ -1227,11 +1274,11 @@ gpu::GPUFuncOp buildScoreKernel(KernelContext &ctx, LayerOp layer,
   const int64_t perThread = scoreUnitsPerThread(s);
   const int64_t unitsPerBlock = perThread * kBlock;
   return ctx.getOrCreateKernel(
-      kernelName(layer, fused.stage()), operands, {kBlock},
+      kernelName(layer, fused.stage()), kernelOperands(launch), {kBlock},
       [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
-        Value lengths = fn.getArgument(0), clusterOf = fn.getArgument(1),
-              state = fn.getArgument(2), sums = fn.getArgument(3),
-              scores = fn.getArgument(4);
+        ClusterScoreArgs args = kernelArguments(fn, launch);
+        Value lengths = args.lengths, clusterOf = args.clusterOf,
+              state = args.state, sums = args.sums, scores = args.scores;
         Value shared;
         if (stagesTable(s))
           shared = KernelContext::addSharedBuffer(
@@ -1272,8 +1319,8 @@ gpu::GPUFuncOp buildScoreKernel(KernelContext &ctx, LayerOp layer,
               }
             });
         if (fused)
-          fused.emitTail(b, fn, frame, scores, lengths, fn.getArgument(5),
-                         fn.getArgument(6), batch, group);
+          fused.emitTail(b, fn, frame, scores, lengths, args.tail.units,
+                         args.tail.done, batch, group);
       });
 }
 
@@ -1286,17 +1333,18 @@ LogicalResult lowerClusterScore(KernelContext &ctx, ScoreOp op,
   ValueRange reprs = op.getReprs();
   Value centroids = reprs[0], clusterOf = reprs[1], state = reprs[2],
         sums = reprs[3];
-  SmallVector<Value> tableOperands = {op.getQueries(), op.getLengths(),
-                                      centroids, state, sums};
-  gpu::GPUFuncOp table = buildTableKernel(ctx, layer, s, tableOperands);
-  SmallVector<Value> operands = {op.getLengths(), clusterOf, state, sums,
-                                 op.getScores()};
-  fused.appendOperands(operands);
+  const TableArgs tableArgs{op.getQueries(), op.getLengths(), centroids, state,
+                            sums};
+  SmallVector<Value> tableOperands = kernelOperands(tableArgs);
+  gpu::GPUFuncOp table = buildTableKernel(ctx, layer, s, tableArgs);
+  const ClusterScoreArgs scoreArgs{op.getLengths(), clusterOf, state, sums,
+                                   op.getScores(), fused.tailArgs()};
+  SmallVector<Value> operands = kernelOperands(scoreArgs);
   const ScoreFramePlan frame =
       fused.plan(layer, scoreUnitsPerThread(s) * kBlock, kBlock,
                  stagesTable(s) ? stagedTableRows(s) * s.table * 4 : 0);
   gpu::GPUFuncOp kernel =
-      buildScoreKernel(ctx, layer, s, operands, fused, frame);
+      buildScoreKernel(ctx, layer, s, scoreArgs, fused, frame);
   ctx.notePlan(table, ClusterKernelPlan{s, ClusterKernel::Table, {}});
   ctx.notePlan(kernel, ClusterKernelPlan{s, ClusterKernel::Score, frame});
 

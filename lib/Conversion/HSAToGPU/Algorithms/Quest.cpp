@@ -256,6 +256,30 @@ struct QuestScorePlan {
 };
 } // namespace
 
+namespace {
+/// The score kernel's arguments, in order.
+struct QuestScoreArgs {
+  Value queries, lengths, kmin, kmax, scores;
+  ScoreFrame::TailArgs tail;
+  SmallVector<Value *> fields() {
+    return {&queries, &lengths, &kmin, &kmax, &scores, &tail.units,
+            &tail.done};
+  }
+};
+/// The append kernel's arguments, in order.
+struct QuestUpdateArgs {
+  Value newKeys, lengths, kmin, kmax;
+  SmallVector<Value *> fields() { return {&newKeys, &lengths, &kmin, &kmax}; }
+};
+/// The prefill kernel's arguments, in order.
+struct QuestRebuildArgs {
+  Value lengths, pageOf, hostKeys, kmin, kmax;
+  SmallVector<Value *> fields() {
+    return {&lengths, &pageOf, &hostKeys, &kmin, &kmax};
+  }
+};
+} // namespace
+
 static LogicalResult lowerQuestScore(KernelContext &ctx, ScoreOp op,
                                      QuestAttr quest, ScoreFrame &fused) {
   LayerOp layer = getLayer(op);
@@ -274,16 +298,16 @@ static LogicalResult lowerQuestScore(KernelContext &ctx, ScoreOp op,
   const bool staged = plan.staged;
   const int64_t chunkHeads = plan.chunkHeads, chunks = plan.chunks;
 
-  Value kminArg = op.getReprs()[0], kmaxArg = op.getReprs()[1];
-  SmallVector<Value> operands = {op.getQueries(), op.getLengths(), kminArg,
-                                 kmaxArg, op.getScores()};
-  fused.appendOperands(operands);
+  const QuestScoreArgs launchArgs{op.getQueries(), op.getLengths(),
+                                  op.getReprs()[0], op.getReprs()[1],
+                                  op.getScores(), fused.tailArgs()};
+  SmallVector<Value> operands = kernelOperands(launchArgs);
   gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
       kernelName(layer, fused.stage()), operands, {kScoreBlock},
       [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
-        Value queries = fn.getArgument(0), lengths = fn.getArgument(1),
-              kmin = fn.getArgument(2), kmax = fn.getArgument(3),
-              scores = fn.getArgument(4);
+        QuestScoreArgs args = kernelArguments(fn, launchArgs);
+        Value queries = args.queries, lengths = args.lengths,
+              kmin = args.kmin, kmax = args.kmax, scores = args.scores;
         Value qStage;
         if (staged)
           qStage = KernelContext::addSharedBuffer(fn, {stagedRows, dim},
@@ -531,8 +555,8 @@ static LogicalResult lowerQuestScore(KernelContext &ctx, ScoreOp op,
               }
             });
         if (fused)
-          fused.emitTail(b, fn, plan.frame, scores, lengths, fn.getArgument(5),
-                         fn.getArgument(6), batch, group);
+          fused.emitTail(b, fn, plan.frame, scores, lengths, args.tail.units,
+                         args.tail.done, batch, group);
       });
   if (plan.minBlocksPerSM)
     KernelContext::setMinBlocksPerSM(kernel, plan.minBlocksPerSM);
@@ -588,13 +612,15 @@ static LogicalResult lowerQuestUpdateRepr(KernelContext &ctx,
   const int64_t vectors = plan.vectors;
   const int64_t items = plan.items();
 
-  SmallVector<Value> operands = {op.getKeys(), op.getLengths(),
-                                 op.getReprs()[0], op.getReprs()[1]};
+  const QuestUpdateArgs launchArgs{op.getKeys(), op.getLengths(),
+                                   op.getReprs()[0], op.getReprs()[1]};
+  SmallVector<Value> operands = kernelOperands(launchArgs);
   gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
       kernelName(layer, "update_repr"), operands, {kWriteBlock},
       [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
-        Value newKeys = fn.getArgument(0), lengths = fn.getArgument(1),
-              kmin = fn.getArgument(2), kmax = fn.getArgument(3);
+        QuestUpdateArgs args = kernelArguments(fn, launchArgs);
+        Value newKeys = args.newKeys, lengths = args.lengths,
+              kmin = args.kmin, kmax = args.kmax;
         Value batch = b.blockId(gpu::Dimension::x);
         Value item = b.add(b.mul(b.blockId(gpu::Dimension::y),
                                  b.index(kWriteBlock)),
@@ -659,15 +685,16 @@ static LogicalResult lowerQuestRebuildRepr(KernelContext &ctx,
   const int64_t inFlight = plan.inFlight();
   const int64_t batches = plan.batches();
 
-  SmallVector<Value> operands = {op.getLengths(), op.getPageOf(),
-                                 op.getHostKeys(), op.getReprs()[0],
-                                 op.getReprs()[1]};
+  const QuestRebuildArgs launchArgs{op.getLengths(), op.getPageOf(),
+                                    op.getHostKeys(), op.getReprs()[0],
+                                    op.getReprs()[1]};
+  SmallVector<Value> operands = kernelOperands(launchArgs);
   gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
       kernelName(layer, "rebuild_repr"), operands, {kWriteBlock},
       [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
-        Value lengths = fn.getArgument(0), pageOf = fn.getArgument(1),
-              hostKeys = fn.getArgument(2), kmin = fn.getArgument(3),
-              kmax = fn.getArgument(4);
+        QuestRebuildArgs args = kernelArguments(fn, launchArgs);
+        Value lengths = args.lengths, pageOf = args.pageOf,
+              hostKeys = args.hostKeys, kmin = args.kmin, kmax = args.kmax;
         Value batch = b.blockId(gpu::Dimension::y);
         Value item = b.add(b.mul(b.blockId(gpu::Dimension::x),
                                  b.index(kWriteBlock)),

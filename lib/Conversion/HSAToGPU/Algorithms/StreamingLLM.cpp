@@ -24,6 +24,15 @@ using Pred = arith::CmpIPredicate;
 static constexpr int64_t kMarkBlock = 256;
 
 namespace {
+/// The score kernel's arguments, in order.
+struct StreamingScoreArgs {
+  Value lengths, scores;
+  ScoreFrame::TailArgs tail;
+  SmallVector<Value *> fields() {
+    return {&lengths, &scores, &tail.units, &tail.done};
+  }
+};
+
 /// One thread per unit; no shared memory of its own.
 struct StreamingScorePlan {
   ScoreFramePlan frame;
@@ -44,12 +53,14 @@ static LogicalResult lowerStreamingScore(KernelContext &ctx, ScoreOp op,
   const int64_t pageSize = layer.getConfig().getPageSize();
   const int64_t sinks = layer.getForced().getSinks();
   const int64_t window = layer.getForced().getWindow();
-  SmallVector<Value> operands = {op.getLengths(), op.getScores()};
-  fused.appendOperands(operands);
+  const StreamingScoreArgs launchArgs{op.getLengths(), op.getScores(),
+                                      fused.tailArgs()};
+  SmallVector<Value> operands = kernelOperands(launchArgs);
   gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
       kernelName(layer, fused.stage()), operands, {kMarkBlock},
       [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
-        Value lengths = fn.getArgument(0), scores = fn.getArgument(1);
+        StreamingScoreArgs args = kernelArguments(fn, launchArgs);
+        Value lengths = args.lengths, scores = args.scores;
         Value batch = b.blockId(gpu::Dimension::z);
         Value group = b.blockId(gpu::Dimension::y);
         Value u = b.add(b.mul(b.blockId(gpu::Dimension::x), b.index(kMarkBlock)),
@@ -64,8 +75,8 @@ static LogicalResult lowerStreamingScore(KernelContext &ctx, ScoreOp op,
                   {batch, group, u});
         });
         if (fused)
-          fused.emitTail(b, fn, plan.frame, scores, lengths, fn.getArgument(2),
-                         fn.getArgument(3), batch, group);
+          fused.emitTail(b, fn, plan.frame, scores, lengths, args.tail.units,
+                         args.tail.done, batch, group);
       });
   ctx.notePlan(kernel, plan);
   fused.launch(ctx, op, kernel, plan.frame, operands);
