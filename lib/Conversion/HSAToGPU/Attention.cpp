@@ -262,307 +262,373 @@ struct AttendArgs {
 };
 } // namespace
 
-static void buildSplitKernel(KernelBuilder &b, gpu::GPUFuncOp fn,
-                             const AttendPlan &p, Type kvType,
-                             const AttendArgs &a) {
-  const int64_t warps = kAttendWarps, hb = p.headsPerBlock;
-  const int64_t tpr = p.rowThreads, rpw = p.rowsPerWarp;
-  const int64_t ups = p.unitsPerSplit, pageSize = p.pageSize;
-  Value queries = a.queries, lengths = a.lengths, units = a.units,
-        slots = a.slots, keys = a.keys, values = a.values;
-  Value partialOut = a.partialOut, partialLse = a.partialLse;
-  Value done = a.done, output = a.output;
+namespace {
+/// The attention kernel's body, phase by phase: the page-table entries of
+/// this split, the queries, the token loop (online softmax), the merge of
+/// the lane groups and warps, the split's partial output, and the merge of
+/// the splits by the last one. Every phase must be reached by all threads.
+class SplitKernel {
+public:
+  SplitKernel(KernelBuilder &b, gpu::GPUFuncOp fn, const AttendPlan &p,
+              Type kvType, const AttendArgs &a)
+      : b(b), fn(fn), p(p), kvType(kvType), a(a) {}
 
-  Type f32 = b.getF32Type(), i32 = b.getI32Type();
-  auto vecF32 = VectorType::get({p.lanes}, f32);
-  auto vecKV = VectorType::get({p.lanes}, kvType);
-  auto vec4F32 = VectorType::get({4}, f32);
+  void build() {
+    prologue();
+    stagePageTable();
+    loadQueries();
+    SoftmaxState state = tokenLoop();
+    mergeLaneGroups(state);
+    writeSplit();
+    mergeSplits();
+  }
 
-  Value shSlot = KernelContext::addSharedBuffer(fn, {ups}, i32);
-  Value shRows = KernelContext::addSharedBuffer(fn, {ups}, i32);
-  Value shBound = KernelContext::addSharedBuffer(fn, {warps}, i32);
-  Value shMax = KernelContext::addSharedBuffer(fn, {warps, hb}, f32);
-  Value shSum = KernelContext::addSharedBuffer(fn, {warps, hb}, f32);
-  Value shAcc = KernelContext::addSharedBuffer(fn, {warps, hb, p.dv}, f32);
-  Value shLast = KernelContext::addSharedBuffer(fn, {1}, i32);
+private:
+  /// Geometry, shared buffers and this block's (request, heads, split).
+  void prologue() {
+    warps = kAttendWarps, hb = p.headsPerBlock;
+    tpr = p.rowThreads, rpw = p.rowsPerWarp;
+    ups = p.unitsPerSplit, pageSize = p.pageSize;
+    queries = a.queries, lengths = a.lengths, units = a.units,
+          slots = a.slots, keys = a.keys, values = a.values;
+    partialOut = a.partialOut, partialLse = a.partialLse;
+    done = a.done, output = a.output;
 
-  Value batch = b.blockId(gpu::Dimension::x);
-  Value yBlock = b.blockId(gpu::Dimension::y);
-  Value split = b.blockId(gpu::Dimension::z);
-  Value kvHead = b.divU(yBlock, b.index(p.headChunks));
-  Value chunk = b.remU(yBlock, b.index(p.headChunks));
-  Value group = b.divU(kvHead, b.index(p.hu));
-  Value unitHead = b.remU(kvHead, b.index(p.hu));
-  Value firstHead = b.add(b.mul(kvHead, b.index(p.group)),
-                          b.mul(chunk, b.index(hb)));
-  Value tid = b.threadId(), lane = b.laneId(), warp = b.warpId();
-  Value sub = b.remU(lane, b.index(tpr));
-  Value rowGroup = b.add(b.mul(warp, b.index(rpw)), b.divU(lane, b.index(tpr)));
+    f32 = b.getF32Type(), i32 = b.getI32Type();
+    vecF32 = VectorType::get({p.lanes}, f32);
+    vecKV = VectorType::get({p.lanes}, kvType);
+    vec4F32 = VectorType::get({4}, f32);
 
-  // Phase 1: this split's entries of the page table: slot and valid rows
-  // (clamp(L - u * P, 0, P); 0 for padding), and one past the last entry
-  // holding a token, so the token loop stops there.
-  Value length = b.load(lengths, {batch});
-  Value firstEntry = b.mul(split, b.index(ups));
-  SmallVector<Value> localBound = b.forRange(
-      tid, b.index(ups), b.index(kAttendBlock), {b.i32(0)},
-      [&](Value e, ValueRange carried) -> SmallVector<Value> {
-        Value entry = b.add(firstEntry, e);
-        Value inBudget = b.cmp(Pred::ult, entry, b.index(p.budget));
-        Value safeEntry = b.minS(entry, b.index(p.budget - 1));
-        Value unit = b.load(units, {batch, group, safeEntry});
-        Value slot = b.load(slots, {batch, group, safeEntry});
-        Value rows = b.minS(
-            b.maxS(b.sub(length, b.mul(unit, b.i32(pageSize))), b.i32(0)),
-            b.i32(pageSize));
-        Value valid = b.andI(inBudget,
-                             b.andI(b.cmp(Pred::sge, unit, b.i32(0)),
-                                    b.cmp(Pred::sge, slot, b.i32(0))));
-        rows = b.select(valid, rows, b.i32(0));
-        b.store(b.select(valid, slot, b.i32(-1)), shSlot, {e});
-        b.store(rows, shRows, {e});
-        Value end = b.toI32(b.add(e, b.index(1)));
-        Value has = b.cmp(Pred::sgt, rows, b.i32(0));
-        return {b.select(has, b.maxS(carried[0], end), carried[0])};
-      });
-  Value warpBound = b.warpReduce(localBound[0], WarpReduceKind::Max);
-  b.ifThen(b.cmp(Pred::eq, lane, b.index(0)),
-           [&] { b.store(warpBound, shBound, {warp}); });
-  b.barrier();
-  Value bound = b.load(shBound, {b.index(0)});
-  for (int64_t w = 1; w < warps; ++w)
-    bound = b.maxS(bound, b.load(shBound, {b.index(w)}));
-  Value tokens = b.mul(b.toIndex(bound), b.index(pageSize));
-  // Masked tokens load row 0 of a selected slot (finite, cached) instead of
-  // branching around their loads.
-  Value fallbackSlot =
-      b.toIndex(b.maxS(b.load(shSlot, {b.index(0)}), b.i32(0)));
+    shSlot = KernelContext::addSharedBuffer(fn, {ups}, i32);
+    shRows = KernelContext::addSharedBuffer(fn, {ups}, i32);
+    shBound = KernelContext::addSharedBuffer(fn, {warps}, i32);
+    shMax = KernelContext::addSharedBuffer(fn, {warps, hb}, f32);
+    shSum = KernelContext::addSharedBuffer(fn, {warps, hb}, f32);
+    shAcc = KernelContext::addSharedBuffer(fn, {warps, hb, p.dv}, f32);
+    shLast = KernelContext::addSharedBuffer(fn, {1}, i32);
+
+    batch = b.blockId(gpu::Dimension::x);
+    yBlock = b.blockId(gpu::Dimension::y);
+    split = b.blockId(gpu::Dimension::z);
+    kvHead = b.divU(yBlock, b.index(p.headChunks));
+    chunk = b.remU(yBlock, b.index(p.headChunks));
+    group = b.divU(kvHead, b.index(p.hu));
+    unitHead = b.remU(kvHead, b.index(p.hu));
+    firstHead = b.add(b.mul(kvHead, b.index(p.group)),
+                            b.mul(chunk, b.index(hb)));
+    tid = b.threadId(), lane = b.laneId(), warp = b.warpId();
+    sub = b.remU(lane, b.index(tpr));
+    rowGroup = b.add(b.mul(warp, b.index(rpw)), b.divU(lane, b.index(tpr)));
+  }
+
+  /// Phase 1: sets `tokens` and `fallbackSlot`.
+  void stagePageTable() {
+    // Phase 1: this split's entries of the page table: slot and valid rows
+    // (clamp(L - u * P, 0, P); 0 for padding), and one past the last entry
+    // holding a token, so the token loop stops there.
+    Value length = b.load(lengths, {batch});
+    Value firstEntry = b.mul(split, b.index(ups));
+    SmallVector<Value> localBound = b.forRange(
+        tid, b.index(ups), b.index(kAttendBlock), {b.i32(0)},
+        [&](Value e, ValueRange carried) -> SmallVector<Value> {
+          Value entry = b.add(firstEntry, e);
+          Value inBudget = b.cmp(Pred::ult, entry, b.index(p.budget));
+          Value safeEntry = b.minS(entry, b.index(p.budget - 1));
+          Value unit = b.load(units, {batch, group, safeEntry});
+          Value slot = b.load(slots, {batch, group, safeEntry});
+          Value rows = b.minS(
+              b.maxS(b.sub(length, b.mul(unit, b.i32(pageSize))), b.i32(0)),
+              b.i32(pageSize));
+          Value valid = b.andI(inBudget,
+                               b.andI(b.cmp(Pred::sge, unit, b.i32(0)),
+                                      b.cmp(Pred::sge, slot, b.i32(0))));
+          rows = b.select(valid, rows, b.i32(0));
+          b.store(b.select(valid, slot, b.i32(-1)), shSlot, {e});
+          b.store(rows, shRows, {e});
+          Value end = b.toI32(b.add(e, b.index(1)));
+          Value has = b.cmp(Pred::sgt, rows, b.i32(0));
+          return {b.select(has, b.maxS(carried[0], end), carried[0])};
+        });
+    Value warpBound = b.warpReduce(localBound[0], WarpReduceKind::Max);
+    b.ifThen(b.cmp(Pred::eq, lane, b.index(0)),
+             [&] { b.store(warpBound, shBound, {warp}); });
+    b.barrier();
+    Value bound = b.load(shBound, {b.index(0)});
+    for (int64_t w = 1; w < warps; ++w)
+      bound = b.maxS(bound, b.load(shBound, {b.index(w)}));
+    tokens = b.mul(b.toIndex(bound), b.index(pageSize));
+    // Masked tokens load row 0 of a selected slot (finite, cached) instead of
+    // branching around their loads.
+    fallbackSlot =
+        b.toIndex(b.maxS(b.load(shSlot, {b.index(0)}), b.i32(0)));
+  }
 
   // This lane's columns: vector j of a row is j * rowThreads + sub; lanes
   // past the row's end (e.g. the rope part of an MLA key) read the last
   // vector again and use zero queries.
-  auto column = [&](int64_t j, int64_t rowVectors) {
+  Value column(int64_t j, int64_t rowVectors) {
     Value v = b.add(b.index(j * tpr), sub);
     return b.mul(b.minS(v, b.index(rowVectors - 1)), b.index(p.lanes));
-  };
-  auto inRow = [&](int64_t j, int64_t rowVectors) -> Value {
+  }
+  Value inRow(int64_t j, int64_t rowVectors) {
     if ((j + 1) * tpr <= rowVectors)
       return Value(); // always inside
     return b.cmp(Pred::ult, b.add(b.index(j * tpr), sub),
                  b.index(rowVectors));
-  };
-  SmallVector<Value> keyCols, valueCols;
-  for (int64_t j = 0; j < p.keySlots; ++j)
-    keyCols.push_back(column(j, p.keyVectors));
-  for (int64_t j = 0; j < p.valueSlots; ++j)
-    valueCols.push_back(column(j, p.valueVectors));
-
-  // Queries of the block's heads, f32, pre-scaled to base-2 logits.
-  Value qScale = b.splat(vecF32, b.f32(p.scale * kLog2E));
-  SmallVector<SmallVector<Value>> q(hb);
-  for (int64_t h = 0; h < hb; ++h)
-    for (int64_t j = 0; j < p.keySlots; ++j) {
-      Value head = b.add(firstHead, b.index(h));
-      Value v = b.mulF(b.toF32(b.loadVector(p.lanes, queries,
-                                            {batch, head, keyCols[j]})),
-                       qScale);
-      if (Value inside = inRow(j, p.keyVectors))
-        v = b.select(inside, v, b.zeros(vecF32));
-      q[h].push_back(v);
-    }
-
-  // Phase 2: the token loop. Each lane group (rowThreads lanes) takes
-  // `unroll` tokens per iteration; token t of the split is entry t / P,
-  // row t % P.
-  SoftmaxState init;
-  for (int64_t h = 0; h < hb; ++h) {
-    init.max.push_back(b.negInf());
-    init.sum.push_back(b.f32(0.0));
-    init.acc.emplace_back(p.valueSlots, b.zeros(vecF32));
   }
-  const int64_t stride = kAttendWarps * rpw;
-  SmallVector<Value> loopState = b.forRange(
-      b.index(0), tokens, b.index(p.tokensPerIteration()), init.flatten(),
-      [&](Value base, ValueRange carried) -> SmallVector<Value> {
-        SoftmaxState s = SoftmaxState::unflatten(carried, hb, p.valueSlots);
-        // Issue every load of the iteration first.
-        SmallVector<Value> valid;
-        SmallVector<SmallVector<Value>> keyRows, valueRows;
-        for (int64_t u = 0; u < p.unroll; ++u) {
-          Value t = b.add(base, b.add(b.index(u * stride), rowGroup));
-          Value entry =
-              b.minS(b.divU(t, b.index(pageSize)), b.index(ups - 1));
-          Value row = b.remU(t, b.index(pageSize));
-          Value rows = b.toIndex(b.load(shRows, {entry}));
-          Value ok = b.andI(b.cmp(Pred::ult, t, tokens),
-                            b.cmp(Pred::ult, row, rows));
-          Value slot = b.select(ok, b.toIndex(b.load(shSlot, {entry})),
-                                fallbackSlot);
-          row = b.select(ok, row, b.index(0));
-          valid.push_back(ok);
-          SmallVector<Value> k;
-          for (int64_t j = 0; j < p.keySlots; ++j)
-            k.push_back(b.loadVector(
-                p.lanes, keys, {batch, group, slot, unitHead, row, keyCols[j]}));
-          SmallVector<Value> v;
-          for (int64_t j = 0; j < p.valueSlots; ++j) {
-            Value raw = p.latent
-                            ? k[j]
-                            : b.loadVector(p.lanes, values,
-                                           {batch, group, slot, unitHead, row,
-                                            valueCols[j]});
-            // Masked rows contribute p = 0; zero them so that 0 * NaN of
-            // an unwritten slot cannot leak in.
-            v.push_back(b.select(ok, raw, b.zeros(vecKV)));
-          }
-          keyRows.push_back(std::move(k));
-          valueRows.push_back(std::move(v));
-        }
-        // Base-2 logits: dot over the lane's columns, then over the group.
-        SmallVector<SmallVector<Value>> keyF(p.unroll), valueF(p.unroll);
-        for (int64_t u = 0; u < p.unroll; ++u) {
-          for (Value k : keyRows[u])
-            keyF[u].push_back(b.toF32(k));
-          for (Value v : valueRows[u])
-            valueF[u].push_back(b.toF32(v));
-        }
-        SoftmaxState out;
-        for (int64_t h = 0; h < hb; ++h) {
-          SmallVector<Value> logits;
-          Value max = s.max[h];
-          for (int64_t u = 0; u < p.unroll; ++u) {
-            Value dot;
-            for (int64_t j = 0; j < p.keySlots; ++j)
-              for (int64_t e = 0; e < p.lanes; ++e) {
-                Value x = b.extract(q[h][j], e), y = b.extract(keyF[u][j], e);
-                dot = dot ? b.fma(x, y, dot) : b.mulF(x, y);
-              }
-            dot = b.warpReduce(dot, WarpReduceKind::Sum, tpr);
-            Value logit = b.select(valid[u], dot, b.negInf());
-            logits.push_back(logit);
-            max = b.maxF(max, logit);
-          }
-          Value ref = b.safeMax(max);
-          Value alpha = b.exp2(b.subF(s.max[h], ref));
-          Value sum = b.mulF(s.sum[h], alpha);
-          SmallVector<Value> acc;
-          Value alphaV = b.splat(vecF32, alpha);
-          for (int64_t j = 0; j < p.valueSlots; ++j)
-            acc.push_back(b.mulF(s.acc[h][j], alphaV));
-          for (int64_t u = 0; u < p.unroll; ++u) {
-            Value weight = b.exp2(b.subF(logits[u], ref));
-            sum = b.addF(sum, weight);
-            Value weightV = b.splat(vecF32, weight);
-            for (int64_t j = 0; j < p.valueSlots; ++j)
-              acc[j] = b.fma(weightV, valueF[u][j], acc[j]);
-          }
-          out.max.push_back(max);
-          out.sum.push_back(sum);
-          out.acc.push_back(std::move(acc));
-        }
-        return out.flatten();
-      });
-  SoftmaxState state = SoftmaxState::unflatten(loopState, hb, p.valueSlots);
 
-  // Phase 3: merge the lane groups of each warp (shuffles), then the warps
-  // (shared memory).
-  for (int64_t offset = tpr; offset < kWarpSize; offset *= 2)
-    for (int64_t h = 0; h < hb; ++h) {
-      Value otherMax = b.shuffleXor(state.max[h], offset);
-      Value otherSum = b.shuffleXor(state.sum[h], offset);
-      Value max = b.maxF(state.max[h], otherMax);
-      Value ref = b.safeMax(max);
-      Value mine = b.exp2(b.subF(state.max[h], ref));
-      Value theirs = b.exp2(b.subF(otherMax, ref));
-      state.sum[h] = b.fma(otherSum, theirs, b.mulF(state.sum[h], mine));
-      state.max[h] = max;
-      for (int64_t j = 0; j < p.valueSlots; ++j) {
-        Value acc = state.acc[h][j];
-        Value merged = acc;
-        for (int64_t e = 0; e < p.lanes; ++e) {
-          Value x = b.extract(acc, e);
-          Value y = b.shuffleXor(x, offset);
-          merged = b.insert(b.fma(y, theirs, b.mulF(x, mine)), merged, e);
-        }
-        state.acc[h][j] = merged;
+  /// This lane's key and value columns and the block's scaled queries.
+  void loadQueries() {
+    for (int64_t j = 0; j < p.keySlots; ++j)
+      keyCols.push_back(column(j, p.keyVectors));
+    for (int64_t j = 0; j < p.valueSlots; ++j)
+      valueCols.push_back(column(j, p.valueVectors));
+
+    // Queries of the block's heads, f32, pre-scaled to base-2 logits.
+    Value qScale = b.splat(vecF32, b.f32(p.scale * kLog2E));
+    q.assign(hb, {});
+    for (int64_t h = 0; h < hb; ++h)
+      for (int64_t j = 0; j < p.keySlots; ++j) {
+        Value head = b.add(firstHead, b.index(h));
+        Value v = b.mulF(b.toF32(b.loadVector(p.lanes, queries,
+                                              {batch, head, keyCols[j]})),
+                         qScale);
+        if (Value inside = inRow(j, p.keyVectors))
+          v = b.select(inside, v, b.zeros(vecF32));
+        q[h].push_back(v);
       }
-    }
-  b.ifThen(b.cmp(Pred::ult, lane, b.index(tpr)), [&] {
+  }
+
+  SoftmaxState tokenLoop() {
+    // Phase 2: the token loop. Each lane group (rowThreads lanes) takes
+    // `unroll` tokens per iteration; token t of the split is entry t / P,
+    // row t % P.
+    SoftmaxState init;
     for (int64_t h = 0; h < hb; ++h) {
-      Value head = b.index(h);
-      b.ifThen(b.cmp(Pred::eq, lane, b.index(0)), [&] {
-        b.store(state.max[h], shMax, {warp, head});
-        b.store(state.sum[h], shSum, {warp, head});
-      });
-      for (int64_t j = 0; j < p.valueSlots; ++j) {
-        auto write = [&] {
-          // Two 16-byte shared stores per vector of 8.
-          for (int64_t part = 0; part < p.lanes; part += 4) {
-            Value piece = b.slice(state.acc[h][j], part, 4);
-            Value col = b.add(b.mul(b.add(b.index(j * tpr), sub),
-                                    b.index(p.lanes)),
-                              b.index(part));
-            b.storeVector(piece, shAcc, {warp, head, col});
-          }
-        };
-        if (Value inside = inRow(j, p.valueVectors))
-          b.ifThen(inside, write);
-        else
-          write();
-      }
+      init.max.push_back(b.negInf());
+      init.sum.push_back(b.f32(0.0));
+      init.acc.emplace_back(p.valueSlots, b.zeros(vecF32));
     }
-  });
-  b.barrier();
-
-  // One thread per 4 output elements of one head: combine the warps,
-  // normalise, write the split's partial output and log-sum-exp.
-  const int64_t quads = p.dv / 4;
-  b.forRange(tid, b.index(hb * quads), b.index(kAttendBlock), [&](Value item) {
-    Value h = b.divU(item, b.index(quads));
-    Value col = b.mul(b.remU(item, b.index(quads)), b.index(4));
-    SmallVector<Value> maxes, sums;
-    Value max = b.negInf();
-    for (int64_t w = 0; w < warps; ++w) {
-      maxes.push_back(b.load(shMax, {b.index(w), h}));
-      sums.push_back(b.load(shSum, {b.index(w), h}));
-      max = b.maxF(max, maxes.back());
-    }
-    Value ref = b.safeMax(max);
-    Value sum = b.f32(0.0);
-    Value acc = b.zeros(vec4F32);
-    for (int64_t w = 0; w < warps; ++w) {
-      Value weight = b.exp2(b.subF(maxes[w], ref));
-      sum = b.fma(weight, sums[w], sum);
-      Value part = b.loadVector(4, shAcc, {b.index(w), h, col});
-      acc = b.fma(b.splat(vec4F32, weight), part, acc);
-    }
-    Value seen = b.cmpF(FPred::OGT, sum, b.f32(0.0));
-    Value inv = b.select(seen, b.divF(b.f32(1.0), sum),
-                         b.f32(0.0));
-    Value head = b.add(firstHead, h);
-    b.storeVector(b.mulF(acc, b.splat(vec4F32, inv)), partialOut,
-                  {batch, head, split, col});
-    b.ifThen(b.cmp(Pred::eq, col, b.index(0)), [&] {
-      // Natural-log LSE of the split: (max + log2(sum)) * ln 2.
-      Value lse = b.mulF(b.addF(max, b.log2(b.select(seen, sum, b.f32(1.0)))),
-                         b.f32(kLn2));
-      b.store(b.select(seen, lse, b.negInf()), partialLse, {batch, head, split});
-    });
-  });
-
-  // Phase 4: count this split; the last split of the chunk merges.
-  b.lastArrival(
-      done, {batch, firstHead}, shLast, [&] { return b.i32(p.splits - 1); },
-      [&] {
-        const int64_t vectors = p.valueVectors;
-        b.forRange(tid, b.index(hb * vectors), b.index(kAttendBlock),
-                   [&](Value item) {
-          Value head = b.add(firstHead, b.divU(item, b.index(vectors)));
-          Value col = b.mul(b.remU(item, b.index(vectors)), b.index(p.lanes));
-          emitMergeItem(b, p, kvType, partialOut, partialLse, output, batch,
-                        head, col);
+    const int64_t stride = kAttendWarps * rpw;
+    SmallVector<Value> loopState = b.forRange(
+        b.index(0), tokens, b.index(p.tokensPerIteration()), init.flatten(),
+        [&](Value base, ValueRange carried) {
+          return tokenStep(base, carried, stride);
         });
+    return SoftmaxState::unflatten(loopState, hb, p.valueSlots);
+  }
+
+  /// One iteration of the token loop: `unroll` tokens per lane group.
+  SmallVector<Value> tokenStep(Value base, ValueRange carried,
+                               int64_t stride) {
+    SoftmaxState s = SoftmaxState::unflatten(carried, hb, p.valueSlots);
+    // Issue every load of the iteration first.
+    SmallVector<Value> valid;
+    SmallVector<SmallVector<Value>> keyRows, valueRows;
+    for (int64_t u = 0; u < p.unroll; ++u) {
+      Value t = b.add(base, b.add(b.index(u * stride), rowGroup));
+      Value entry =
+          b.minS(b.divU(t, b.index(pageSize)), b.index(ups - 1));
+      Value row = b.remU(t, b.index(pageSize));
+      Value rows = b.toIndex(b.load(shRows, {entry}));
+      Value ok = b.andI(b.cmp(Pred::ult, t, tokens),
+                        b.cmp(Pred::ult, row, rows));
+      Value slot = b.select(ok, b.toIndex(b.load(shSlot, {entry})),
+                            fallbackSlot);
+      row = b.select(ok, row, b.index(0));
+      valid.push_back(ok);
+      SmallVector<Value> k;
+      for (int64_t j = 0; j < p.keySlots; ++j)
+        k.push_back(b.loadVector(
+            p.lanes, keys, {batch, group, slot, unitHead, row, keyCols[j]}));
+      SmallVector<Value> v;
+      for (int64_t j = 0; j < p.valueSlots; ++j) {
+        Value raw = p.latent
+                        ? k[j]
+                        : b.loadVector(p.lanes, values,
+                                       {batch, group, slot, unitHead, row,
+                                        valueCols[j]});
+        // Masked rows contribute p = 0; zero them so that 0 * NaN of
+        // an unwritten slot cannot leak in.
+        v.push_back(b.select(ok, raw, b.zeros(vecKV)));
+      }
+      keyRows.push_back(std::move(k));
+      valueRows.push_back(std::move(v));
+    }
+    // Base-2 logits: dot over the lane's columns, then over the group.
+    SmallVector<SmallVector<Value>> keyF(p.unroll), valueF(p.unroll);
+    for (int64_t u = 0; u < p.unroll; ++u) {
+      for (Value k : keyRows[u])
+        keyF[u].push_back(b.toF32(k));
+      for (Value v : valueRows[u])
+        valueF[u].push_back(b.toF32(v));
+    }
+    SoftmaxState out;
+    for (int64_t h = 0; h < hb; ++h) {
+      SmallVector<Value> logits;
+      Value max = s.max[h];
+      for (int64_t u = 0; u < p.unroll; ++u) {
+        Value dot;
+        for (int64_t j = 0; j < p.keySlots; ++j)
+          for (int64_t e = 0; e < p.lanes; ++e) {
+            Value x = b.extract(q[h][j], e), y = b.extract(keyF[u][j], e);
+            dot = dot ? b.fma(x, y, dot) : b.mulF(x, y);
+          }
+        dot = b.warpReduce(dot, WarpReduceKind::Sum, tpr);
+        Value logit = b.select(valid[u], dot, b.negInf());
+        logits.push_back(logit);
+        max = b.maxF(max, logit);
+      }
+      Value ref = b.safeMax(max);
+      Value alpha = b.exp2(b.subF(s.max[h], ref));
+      Value sum = b.mulF(s.sum[h], alpha);
+      SmallVector<Value> acc;
+      Value alphaV = b.splat(vecF32, alpha);
+      for (int64_t j = 0; j < p.valueSlots; ++j)
+        acc.push_back(b.mulF(s.acc[h][j], alphaV));
+      for (int64_t u = 0; u < p.unroll; ++u) {
+        Value weight = b.exp2(b.subF(logits[u], ref));
+        sum = b.addF(sum, weight);
+        Value weightV = b.splat(vecF32, weight);
+        for (int64_t j = 0; j < p.valueSlots; ++j)
+          acc[j] = b.fma(weightV, valueF[u][j], acc[j]);
+      }
+      out.max.push_back(max);
+      out.sum.push_back(sum);
+      out.acc.push_back(std::move(acc));
+    }
+    return out.flatten();
+  }
+
+  void mergeLaneGroups(SoftmaxState &state) {
+    // Phase 3: merge the lane groups of each warp (shuffles), then the warps
+    // (shared memory).
+    for (int64_t offset = tpr; offset < kWarpSize; offset *= 2)
+      for (int64_t h = 0; h < hb; ++h) {
+        Value otherMax = b.shuffleXor(state.max[h], offset);
+        Value otherSum = b.shuffleXor(state.sum[h], offset);
+        Value max = b.maxF(state.max[h], otherMax);
+        Value ref = b.safeMax(max);
+        Value mine = b.exp2(b.subF(state.max[h], ref));
+        Value theirs = b.exp2(b.subF(otherMax, ref));
+        state.sum[h] = b.fma(otherSum, theirs, b.mulF(state.sum[h], mine));
+        state.max[h] = max;
+        for (int64_t j = 0; j < p.valueSlots; ++j) {
+          Value acc = state.acc[h][j];
+          Value merged = acc;
+          for (int64_t e = 0; e < p.lanes; ++e) {
+            Value x = b.extract(acc, e);
+            Value y = b.shuffleXor(x, offset);
+            merged = b.insert(b.fma(y, theirs, b.mulF(x, mine)), merged, e);
+          }
+          state.acc[h][j] = merged;
+        }
+      }
+    b.ifThen(b.cmp(Pred::ult, lane, b.index(tpr)), [&] {
+      for (int64_t h = 0; h < hb; ++h) {
+        Value head = b.index(h);
+        b.ifThen(b.cmp(Pred::eq, lane, b.index(0)), [&] {
+          b.store(state.max[h], shMax, {warp, head});
+          b.store(state.sum[h], shSum, {warp, head});
+        });
+        for (int64_t j = 0; j < p.valueSlots; ++j) {
+          auto write = [&] {
+            // Two 16-byte shared stores per vector of 8.
+            for (int64_t part = 0; part < p.lanes; part += 4) {
+              Value piece = b.slice(state.acc[h][j], part, 4);
+              Value col = b.add(b.mul(b.add(b.index(j * tpr), sub),
+                                      b.index(p.lanes)),
+                                b.index(part));
+              b.storeVector(piece, shAcc, {warp, head, col});
+            }
+          };
+          if (Value inside = inRow(j, p.valueVectors))
+            b.ifThen(inside, write);
+          else
+            write();
+        }
+      }
+    });
+    b.barrier();
+  }
+
+  void writeSplit() {
+    // One thread per 4 output elements of one head: combine the warps,
+    // normalise, write the split's partial output and log-sum-exp.
+    const int64_t quads = p.dv / 4;
+    b.forRange(tid, b.index(hb * quads), b.index(kAttendBlock), [&](Value item) {
+      Value h = b.divU(item, b.index(quads));
+      Value col = b.mul(b.remU(item, b.index(quads)), b.index(4));
+      SmallVector<Value> maxes, sums;
+      Value max = b.negInf();
+      for (int64_t w = 0; w < warps; ++w) {
+        maxes.push_back(b.load(shMax, {b.index(w), h}));
+        sums.push_back(b.load(shSum, {b.index(w), h}));
+        max = b.maxF(max, maxes.back());
+      }
+      Value ref = b.safeMax(max);
+      Value sum = b.f32(0.0);
+      Value acc = b.zeros(vec4F32);
+      for (int64_t w = 0; w < warps; ++w) {
+        Value weight = b.exp2(b.subF(maxes[w], ref));
+        sum = b.fma(weight, sums[w], sum);
+        Value part = b.loadVector(4, shAcc, {b.index(w), h, col});
+        acc = b.fma(b.splat(vec4F32, weight), part, acc);
+      }
+      Value seen = b.cmpF(FPred::OGT, sum, b.f32(0.0));
+      Value inv = b.select(seen, b.divF(b.f32(1.0), sum),
+                           b.f32(0.0));
+      Value head = b.add(firstHead, h);
+      b.storeVector(b.mulF(acc, b.splat(vec4F32, inv)), partialOut,
+                    {batch, head, split, col});
+      b.ifThen(b.cmp(Pred::eq, col, b.index(0)), [&] {
+        // Natural-log LSE of the split: (max + log2(sum)) * ln 2.
+        Value lse = b.mulF(b.addF(max, b.log2(b.select(seen, sum, b.f32(1.0)))),
+                           b.f32(kLn2));
+        b.store(b.select(seen, lse, b.negInf()), partialLse, {batch, head, split});
       });
+    });
+  }
+
+  void mergeSplits() {
+    // Phase 4: count this split; the last split of the chunk merges.
+    b.lastArrival(
+        done, {batch, firstHead}, shLast, [&] { return b.i32(p.splits - 1); },
+        [&] {
+          const int64_t vectors = p.valueVectors;
+          b.forRange(tid, b.index(hb * vectors), b.index(kAttendBlock),
+                     [&](Value item) {
+            Value head = b.add(firstHead, b.divU(item, b.index(vectors)));
+            Value col = b.mul(b.remU(item, b.index(vectors)), b.index(p.lanes));
+            emitMergeItem(b, p, kvType, partialOut, partialLse, output, batch,
+                          head, col);
+          });
+        });
+  }
+
+  KernelBuilder &b;
+  gpu::GPUFuncOp fn;
+  const AttendPlan &p;
+  Type kvType;
+  const AttendArgs &a;
+  int64_t warps, hb, tpr, rpw, ups, pageSize;
+  Value queries, lengths, units, slots, keys, values, partialOut, partialLse,
+      done, output;
+  Type f32, i32;
+  VectorType vecF32, vecKV, vec4F32;
+  Value shSlot, shRows, shBound, shMax, shSum, shAcc, shLast;
+  Value batch, yBlock, split, kvHead, chunk, group, unitHead, firstHead;
+  Value tid, lane, warp, sub, rowGroup;
+  Value tokens, fallbackSlot;
+  SmallVector<Value> keyCols, valueCols;
+  SmallVector<SmallVector<Value>> q;
+};
+} // namespace
+
+static void buildSplitKernel(KernelBuilder &b, gpu::GPUFuncOp fn,
+                             const AttendPlan &p, Type kvType,
+                             const AttendArgs &a) {
+  SplitKernel(b, fn, p, kvType, a).build();
 }
 
 //===----------------------------------------------------------------------===//
