@@ -280,15 +280,305 @@ struct QuestRebuildArgs {
 };
 } // namespace
 
-static LogicalResult lowerQuestScore(KernelContext &ctx, ScoreOp op,
-                                     QuestAttr quest, ScoreFrame &fused) {
-  LayerOp layer = getLayer(op);
-  const QuestScorePlan plan = QuestScorePlan::get(layer, quest, fused);
-  if (plan.isMean && !plan.staged)
-    return checkQuestLimits(layer, [&] { return op.emitOpError(); });
+namespace {
+/// The score kernel's body: the frame's chunk of units, the staged
+/// queries, the lanes' partial bounds per (unit, query row) reduced over
+/// the rows and combined over the group, then the scores.
+class QuestScoreKernel {
+public:
+  using Bounds = SmallVector<SmallVector<Value>>; // [i][e] over j
+  QuestScoreKernel(KernelBuilder &b, gpu::GPUFuncOp fn,
+                   const QuestScorePlan &plan, const QuestScoreArgs &launchArgs,
+                   ScoreFrame &fused)
+      : b(b), fn(fn), plan(plan), launchArgs(launchArgs), fused(fused) {}
+
+  void build() {
+    prologue();
+    ScoreFrame::forChunk(b, chunkStart, n, units, tid, ninf, scores, batch,
+                         group, unitsPerBlock, kScoreBlock, [&] {
+      stageQueries();
+      laneUnitsAndColumns();
+      SmallVector<Value> results;
+      Value unitBase;
+      int64_t nonUnitMask = 0;
+      if (isMax)
+        maxBounds(results, unitBase, nonUnitMask);
+      else
+        sumBounds(results, unitBase, nonUnitMask);
+      writeScores(results, unitBase, nonUnitMask);
+    });
+    if (fused)
+      fused.emitTail(b, fn, plan.frame, scores, lengths, args.tail.units,
+                     args.tail.done, batch, group);
+  }
+
+private:
+  void prologue() {
+    args = kernelArguments(fn, launchArgs);
+    queries = args.queries, lengths = args.lengths, kmin = args.kmin,
+    kmax = args.kmax, scores = args.scores;
+    if (staged)
+      qStage = KernelContext::addSharedBuffer(fn, {stagedRows, dim},
+                                              b.getF32Type());
+    batch = b.blockId(gpu::Dimension::z);
+    group = b.blockId(gpu::Dimension::y);
+    chunkStart = b.mul(b.blockId(gpu::Dimension::x), b.index(unitsPerBlock));
+    tid = b.threadId();
+    row = b.divU(tid, b.index(width));      // row group r
+    lane = b.remU(tid, b.index(width));     // lane in the row
+    lane32 = b.toI32(lane);
+    units = b.dim(scores, 2);
+    n = b.minS(b.ceilDivU(b.toIndex(b.load(lengths, {batch})),
+                          b.index(pageSize)),
+               units);
+    ninf = b.negInf();
+    zero = b.f32(0.0);
+    firstKvh = b.mul(group, b.index(hu));
+  }
+
+  /// The group's query rows as f32 in shared memory.
+  void stageQueries() {
+    // Stage the group's query rows as f32.
+    if (staged) {
+      b.forRange(tid, b.index(stagedRows * vectors),
+                 b.index(kScoreBlock), [&](Value item) {
+        Value srow = b.divU(item, b.index(vectors));
+        Value col = b.mul(b.remU(item, b.index(vectors)),
+                          b.index(lanes));
+        Value q;
+        if (isMean) {
+          Value head0 = b.mul(b.add(firstKvh, srow),
+                              b.index(groupSize));
+          q = b.toF32(b.loadVector(lanes, queries, {batch, head0, col}));
+          for (int64_t t = 1; t < groupSize; ++t)
+            q = b.addF(q, b.toF32(b.loadVector(
+                              lanes, queries,
+                              {batch, b.add(head0, b.index(t)), col})));
+          if (groupSize > 1) {
+            Value div = b.splat(cast<VectorType>(q.getType()),
+                                b.f32(double(groupSize)));
+            q = b.divF(q, div);
+          }
+        } else {
+          Value head = b.add(b.mul(firstKvh, b.index(groupSize)), srow);
+          q = b.toF32(b.loadVector(lanes, queries, {batch, head, col}));
+        }
+        b.storeVector(q, qStage, {srow, col}, /*align=*/16);
+      });
+      b.barrier();
+    }
+  }
+
+  void laneUnitsAndColumns() {
+    // This lane's units and vector columns.
+    Value nLast = b.sub(n, b.index(1));
+
+    for (int64_t i = 0; i < U; ++i) {
+      Value u = b.add(chunkStart,
+                      b.add(b.index(i * rowGroups), row));
+      unitIds.push_back(u);
+      loadIds.push_back(b.minS(u, nLast));
+    }
+
+    for (int64_t j = 0; j < perLane; ++j) {
+      Value vc = b.add(lane, b.index(j * width));
+      if ((j + 1) * width <= vectors) {
+        cols.push_back(b.mul(vc, b.index(lanes)));
+        colValid.push_back(nullptr);
+      } else {
+        Value ok = b.cmp(Pred::ult, vc, b.index(vectors));
+        colValid.push_back(ok);
+        cols.push_back(
+            b.mul(b.select(ok, vc, b.index(0)), b.index(lanes)));
+      }
+    }
+
+  }
+
+  // Query row `qrow` (index into the staged rows, or a global
+  // head) for vector j of this lane: lanes x f32 scalars, zero in
+  // columns past the row.
+  SmallVector<Value> queryScalars(Value kvhLocal, Value t, int64_t j) {
+    Value q;
+    if (staged) {
+      Value srow = b.add(b.mul(kvhLocal, b.index(rowsPerKvh)), t);
+      q = b.loadVector(lanes, qStage, {srow, cols[j]}, /*align=*/16);
+    } else {
+      Value head = b.add(
+          b.mul(b.add(firstKvh, kvhLocal), b.index(groupSize)), t);
+      q = b.toF32(b.loadVector(lanes, queries, {batch, head, cols[j]}));
+    }
+    SmallVector<Value> s;
+    for (int64_t e = 0; e < lanes; ++e) {
+      Value x = b.extract(q, e);
+      if (colValid[j])
+        x = b.select(colValid[j], x, zero);
+      s.push_back(x);
+    }
+    return s;
+  }
+
+
+  // One KV head of the group: loads the lanes' slices of the U
+  // unit rows, then the partial bounds per (unit, query row).
+  std::pair<Bounds, Bounds> loadUnits(Value kvh) {
+    std::pair<Bounds, Bounds> rows; // kmin, kmax scalars [i][j*lanes+e]
+    SmallVector<Value> vmin, vmax;
+    for (int64_t i = 0; i < U; ++i)
+      for (int64_t j = 0; j < perLane; ++j) {
+        vmin.push_back(
+            b.loadVector(lanes, kmin, {batch, kvh, loadIds[i], cols[j]}));
+        vmax.push_back(
+            b.loadVector(lanes, kmax, {batch, kvh, loadIds[i], cols[j]}));
+      }
+    for (int64_t i = 0; i < U; ++i) {
+      SmallVector<Value> lo, hi;
+      for (int64_t j = 0; j < perLane; ++j) {
+        Value fmin = b.toF32(vmin[i * perLane + j]);
+        Value fmax = b.toF32(vmax[i * perLane + j]);
+        for (int64_t e = 0; e < lanes; ++e) {
+          lo.push_back(b.extract(fmin, e));
+          hi.push_back(b.extract(fmax, e));
+        }
+      }
+      rows.first.push_back(lo);
+      rows.second.push_back(hi);
+    }
+    return rows;
+  }
+
+  // Partial bound of query row t for every unit: [i].
+  SmallVector<Value> partials(const std::pair<Bounds, Bounds> &rows,
+                              Value kvhLocal, Value t) {
+    SmallVector<SmallVector<Value>> q;
+    for (int64_t j = 0; j < perLane; ++j)
+      q.push_back(queryScalars(kvhLocal, t, j));
+    SmallVector<Value> out;
+    for (int64_t i = 0; i < U; ++i) {
+      Value acc;
+      for (int64_t j = 0; j < perLane; ++j)
+        for (int64_t e = 0; e < lanes; ++e) {
+          Value qe = q[j][e];
+          Value c = b.maxF(b.mulF(qe, rows.first[i][j * lanes + e]),
+                           b.mulF(qe, rows.second[i][j * lanes + e]));
+          acc = acc ? b.addF(acc, c) : c;
+        }
+      out.push_back(acc);
+    }
+    return out;
+  }
+
+
+  /// Loop over the group's KV heads (one for kv_head scope).
+  SmallVector<Value>
+  overKvHeads(SmallVector<Value> init,
+              function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+    if (hu == 1)
+      return body(b.index(0), init);
+    return b.forRange(b.index(0), b.index(hu), b.index(1), init, body);
+  }
+
+  /// `max`: per chunk of heads, the reduced bounds, max over the group.
+  void maxBounds(SmallVector<Value> &results, Value &unitBase,
+                 int64_t &nonUnitMask) {
+    // Per-lane maxima of whole units; which unit a lane holds is
+    // the same for every chunk and KV head.
+    int64_t count = U * chunkHeads;
+    int64_t kept = std::max<int64_t>(1, count / width);
+    int64_t perLaneUnits =
+        kept >= chunkHeads ? kept / chunkHeads : 1;
+    SmallVector<Value> init(perLaneUnits, ninf);
+    results = overKvHeads(init, [&](Value kvhLocal, ValueRange acc0) {
+      auto rows = loadUnits(b.add(firstKvh, kvhLocal));
+      auto chunkBody = [&](Value c, ValueRange acc)
+          -> SmallVector<Value> {
+        SmallVector<Value> vals(count);
+        for (int64_t t = 0; t < chunkHeads; ++t) {
+          if (chunks == 1 && t >= groupSize) {
+            for (int64_t i = 0; i < U; ++i)
+              vals[i * chunkHeads + t] = ninf;
+            continue;
+          }
+          Value head = b.add(b.mul(c, b.index(chunkHeads)),
+                             b.index(t));
+          Value headOk;
+          if (chunks > 1 && chunks * chunkHeads != groupSize) {
+            headOk = b.cmp(Pred::ult, head, b.index(groupSize));
+            head = b.minS(head, b.index(groupSize - 1));
+          }
+          SmallVector<Value> p = partials(rows, kvhLocal, head);
+          for (int64_t i = 0; i < U; ++i)
+            vals[i * chunkHeads + t] =
+                headOk ? b.select(headOk, p[i], ninf) : p[i];
+        }
+        SmallVector<Value> unitVals =
+            reduceUnits(b, vals, chunkHeads, width, lane32);
+        SmallVector<Value> next;
+        for (auto [a, v] : llvm::zip(acc, unitVals))
+          next.push_back(b.maxF(a, v));
+        return next;
+      };
+      if (chunks == 1)
+        return chunkBody(b.index(0), acc0);
+      return b.forRange(b.index(0), b.index(chunks), b.index(1),
+                        acc0, chunkBody);
+    });
+    unitBase = unitLayout(b, count, chunkHeads, width, lane32,
+                          nonUnitMask);
+  }
+
+  void sumBounds(SmallVector<Value> &results, Value &unitBase,
+                 int64_t &nonUnitMask) {
+    // sum / mean_query: linear, so every lane adds its partials
+    // over all rows and KV heads first.
+    SmallVector<Value> init(U, zero);
+    SmallVector<Value> sums =
+        overKvHeads(init, [&](Value kvhLocal, ValueRange acc0) {
+          auto rows = loadUnits(b.add(firstKvh, kvhLocal));
+          auto rowBody = [&](Value t, ValueRange acc)
+              -> SmallVector<Value> {
+            SmallVector<Value> p = partials(rows, kvhLocal, t);
+            SmallVector<Value> next;
+            for (auto [a, v] : llvm::zip(acc, p))
+              next.push_back(b.addF(a, v));
+            return next;
+          };
+          if (rowsPerKvh == 1)
+            return rowBody(b.index(0), acc0);
+          return b.forRange(b.index(0), b.index(rowsPerKvh),
+                            b.index(1), acc0, rowBody);
+        });
+    results = reduceUnits(b, sums, /*heads=*/1, width, lane32);
+    unitBase = unitLayout(b, U, 1, width, lane32, nonUnitMask);
+  }
+
+  void writeScores(ArrayRef<Value> results, Value unitBase,
+                   int64_t nonUnitMask) {
+    // Lanes holding a unit's final value write it.
+    Value writer = b.cmp(Pred::eq,
+                         b.andI(lane32, b.i32(nonUnitMask)),
+                         b.i32(0));
+    Value base = b.toIndex(unitBase);
+    for (auto [jj, v] : llvm::enumerate(results)) {
+      Value i = b.add(base, b.index(jj));
+      Value u = b.add(chunkStart,
+                      b.add(b.mul(i, b.index(rowGroups)), row));
+      Value ok = b.andI(writer, b.cmp(Pred::ult, u, units));
+      b.ifThen(ok, [&] {
+        b.store(ScoreFrame::finalScore(b, u, n, v, sinks, window), scores,
+                {batch, group, u});
+      });
+    }
+  }
+
+  KernelBuilder &b;
+  gpu::GPUFuncOp fn;
+  const QuestScorePlan &plan;
+  const QuestScoreArgs &launchArgs;
+  ScoreFrame &fused;
   const int64_t groupSize = plan.groupSize, hu = plan.hu, dim = plan.dim;
   const int64_t pageSize = plan.pageSize, sinks = plan.sinks,
-                window = plan.window;
+  window = plan.window;
   const int64_t lanes = plan.lanes, vectors = plan.vectors;
   const int64_t width = plan.width, perLane = plan.perLane;
   const int64_t rowGroups = plan.rowGroups, U = plan.unitsPerLane;
@@ -297,7 +587,20 @@ static LogicalResult lowerQuestScore(KernelContext &ctx, ScoreOp op,
   const int64_t rowsPerKvh = plan.rowsPerKvh, stagedRows = plan.stagedRows;
   const bool staged = plan.staged;
   const int64_t chunkHeads = plan.chunkHeads, chunks = plan.chunks;
+  QuestScoreArgs args;
+  Value queries, lengths, kmin, kmax, scores, qStage;
+  Value batch, group, chunkStart, tid, row, lane, lane32, units, n, ninf,
+      zero, firstKvh;
+  SmallVector<Value> unitIds, loadIds, cols, colValid;
+};
+} // namespace
 
+static LogicalResult lowerQuestScore(KernelContext &ctx, ScoreOp op,
+                                     QuestAttr quest, ScoreFrame &fused) {
+  LayerOp layer = getLayer(op);
+  const QuestScorePlan plan = QuestScorePlan::get(layer, quest, fused);
+  if (plan.isMean && !plan.staged)
+    return checkQuestLimits(layer, [&] { return op.emitOpError(); });
   const QuestScoreArgs launchArgs{op.getQueries(), op.getLengths(),
                                   op.getReprs()[0], op.getReprs()[1],
                                   op.getScores(), fused.tailArgs()};
@@ -305,258 +608,7 @@ static LogicalResult lowerQuestScore(KernelContext &ctx, ScoreOp op,
   gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
       kernelName(layer, fused.stage()), operands, {kScoreBlock},
       [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
-        QuestScoreArgs args = kernelArguments(fn, launchArgs);
-        Value queries = args.queries, lengths = args.lengths,
-              kmin = args.kmin, kmax = args.kmax, scores = args.scores;
-        Value qStage;
-        if (staged)
-          qStage = KernelContext::addSharedBuffer(fn, {stagedRows, dim},
-                                                  b.getF32Type());
-        Value batch = b.blockId(gpu::Dimension::z);
-        Value group = b.blockId(gpu::Dimension::y);
-        Value chunkStart =
-            b.mul(b.blockId(gpu::Dimension::x), b.index(unitsPerBlock));
-        Value tid = b.threadId();
-        Value row = b.divU(tid, b.index(width));      // row group r
-        Value lane = b.remU(tid, b.index(width));     // lane in the row
-        Value lane32 = b.toI32(lane);
-        Value units = b.dim(scores, 2);
-        Value n = b.minS(b.ceilDivU(b.toIndex(b.load(lengths, {batch})),
-                                    b.index(pageSize)),
-                         units);
-        Value ninf = b.negInf();
-        Value zero = b.f32(0.0);
-        Value firstKvh = b.mul(group, b.index(hu));
-
-        ScoreFrame::forChunk(
-            b, chunkStart, n, units, tid, ninf, scores, batch, group,
-            unitsPerBlock, kScoreBlock, [&] {
-              // Stage the group's query rows as f32.
-              if (staged) {
-                b.forRange(tid, b.index(stagedRows * vectors),
-                           b.index(kScoreBlock), [&](Value item) {
-                  Value srow = b.divU(item, b.index(vectors));
-                  Value col = b.mul(b.remU(item, b.index(vectors)),
-                                    b.index(lanes));
-                  Value q;
-                  if (isMean) {
-                    Value head0 = b.mul(b.add(firstKvh, srow),
-                                        b.index(groupSize));
-                    q = b.toF32(b.loadVector(lanes, queries, {batch, head0, col}));
-                    for (int64_t t = 1; t < groupSize; ++t)
-                      q = b.addF(q, b.toF32(b.loadVector(
-                                        lanes, queries,
-                                        {batch, b.add(head0, b.index(t)), col})));
-                    if (groupSize > 1) {
-                      Value div = b.splat(cast<VectorType>(q.getType()),
-                                          b.f32(double(groupSize)));
-                      q = b.divF(q, div);
-                    }
-                  } else {
-                    Value head = b.add(b.mul(firstKvh, b.index(groupSize)), srow);
-                    q = b.toF32(b.loadVector(lanes, queries, {batch, head, col}));
-                  }
-                  b.storeVector(q, qStage, {srow, col}, /*align=*/16);
-                });
-                b.barrier();
-              }
-
-              // This lane's units and vector columns.
-              Value nLast = b.sub(n, b.index(1));
-              SmallVector<Value> unitIds, loadIds;
-              for (int64_t i = 0; i < U; ++i) {
-                Value u = b.add(chunkStart,
-                                b.add(b.index(i * rowGroups), row));
-                unitIds.push_back(u);
-                loadIds.push_back(b.minS(u, nLast));
-              }
-              SmallVector<Value> cols, colValid;
-              for (int64_t j = 0; j < perLane; ++j) {
-                Value vc = b.add(lane, b.index(j * width));
-                if ((j + 1) * width <= vectors) {
-                  cols.push_back(b.mul(vc, b.index(lanes)));
-                  colValid.push_back(nullptr);
-                } else {
-                  Value ok = b.cmp(Pred::ult, vc, b.index(vectors));
-                  colValid.push_back(ok);
-                  cols.push_back(
-                      b.mul(b.select(ok, vc, b.index(0)), b.index(lanes)));
-                }
-              }
-
-              // Query row `qrow` (index into the staged rows, or a global
-              // head) for vector j of this lane: lanes x f32 scalars, zero in
-              // columns past the row.
-              auto queryScalars = [&](Value kvhLocal, Value t, int64_t j) {
-                Value q;
-                if (staged) {
-                  Value srow = b.add(b.mul(kvhLocal, b.index(rowsPerKvh)), t);
-                  q = b.loadVector(lanes, qStage, {srow, cols[j]}, /*align=*/16);
-                } else {
-                  Value head = b.add(
-                      b.mul(b.add(firstKvh, kvhLocal), b.index(groupSize)), t);
-                  q = b.toF32(b.loadVector(lanes, queries, {batch, head, cols[j]}));
-                }
-                SmallVector<Value> s;
-                for (int64_t e = 0; e < lanes; ++e) {
-                  Value x = b.extract(q, e);
-                  if (colValid[j])
-                    x = b.select(colValid[j], x, zero);
-                  s.push_back(x);
-                }
-                return s;
-              };
-
-              // One KV head of the group: loads the lanes' slices of the U
-              // unit rows, then the partial bounds per (unit, query row).
-              using Bounds = SmallVector<SmallVector<Value>>; // [i][e] over j
-              auto loadUnits = [&](Value kvh) {
-                std::pair<Bounds, Bounds> rows; // kmin, kmax scalars [i][j*lanes+e]
-                SmallVector<Value> vmin, vmax;
-                for (int64_t i = 0; i < U; ++i)
-                  for (int64_t j = 0; j < perLane; ++j) {
-                    vmin.push_back(
-                        b.loadVector(lanes, kmin, {batch, kvh, loadIds[i], cols[j]}));
-                    vmax.push_back(
-                        b.loadVector(lanes, kmax, {batch, kvh, loadIds[i], cols[j]}));
-                  }
-                for (int64_t i = 0; i < U; ++i) {
-                  SmallVector<Value> lo, hi;
-                  for (int64_t j = 0; j < perLane; ++j) {
-                    Value fmin = b.toF32(vmin[i * perLane + j]);
-                    Value fmax = b.toF32(vmax[i * perLane + j]);
-                    for (int64_t e = 0; e < lanes; ++e) {
-                      lo.push_back(b.extract(fmin, e));
-                      hi.push_back(b.extract(fmax, e));
-                    }
-                  }
-                  rows.first.push_back(lo);
-                  rows.second.push_back(hi);
-                }
-                return rows;
-              };
-              // Partial bound of query row t for every unit: [i].
-              auto partials = [&](const std::pair<Bounds, Bounds> &rows,
-                                  Value kvhLocal, Value t) {
-                SmallVector<SmallVector<Value>> q;
-                for (int64_t j = 0; j < perLane; ++j)
-                  q.push_back(queryScalars(kvhLocal, t, j));
-                SmallVector<Value> out;
-                for (int64_t i = 0; i < U; ++i) {
-                  Value acc;
-                  for (int64_t j = 0; j < perLane; ++j)
-                    for (int64_t e = 0; e < lanes; ++e) {
-                      Value qe = q[j][e];
-                      Value c = b.maxF(b.mulF(qe, rows.first[i][j * lanes + e]),
-                                       b.mulF(qe, rows.second[i][j * lanes + e]));
-                      acc = acc ? b.addF(acc, c) : c;
-                    }
-                  out.push_back(acc);
-                }
-                return out;
-              };
-
-              // Loop over the group's KV heads (one for kv_head scope).
-              auto overKvHeads =
-                  [&](SmallVector<Value> init,
-                      function_ref<SmallVector<Value>(Value, ValueRange)> body) {
-                    if (hu == 1)
-                      return body(b.index(0), init);
-                    return b.forRange(b.index(0), b.index(hu), b.index(1), init,
-                                      body);
-                  };
-
-              SmallVector<Value> results;
-              Value unitBase;
-              int64_t nonUnitMask = 0;
-              if (isMax) {
-                // Per-lane maxima of whole units; which unit a lane holds is
-                // the same for every chunk and KV head.
-                int64_t count = U * chunkHeads;
-                int64_t kept = std::max<int64_t>(1, count / width);
-                int64_t perLaneUnits =
-                    kept >= chunkHeads ? kept / chunkHeads : 1;
-                SmallVector<Value> init(perLaneUnits, ninf);
-                results = overKvHeads(init, [&](Value kvhLocal, ValueRange acc0) {
-                  auto rows = loadUnits(b.add(firstKvh, kvhLocal));
-                  auto chunkBody = [&](Value c, ValueRange acc)
-                      -> SmallVector<Value> {
-                    SmallVector<Value> vals(count);
-                    for (int64_t t = 0; t < chunkHeads; ++t) {
-                      if (chunks == 1 && t >= groupSize) {
-                        for (int64_t i = 0; i < U; ++i)
-                          vals[i * chunkHeads + t] = ninf;
-                        continue;
-                      }
-                      Value head = b.add(b.mul(c, b.index(chunkHeads)),
-                                         b.index(t));
-                      Value headOk;
-                      if (chunks > 1 && chunks * chunkHeads != groupSize) {
-                        headOk = b.cmp(Pred::ult, head, b.index(groupSize));
-                        head = b.minS(head, b.index(groupSize - 1));
-                      }
-                      SmallVector<Value> p = partials(rows, kvhLocal, head);
-                      for (int64_t i = 0; i < U; ++i)
-                        vals[i * chunkHeads + t] =
-                            headOk ? b.select(headOk, p[i], ninf) : p[i];
-                    }
-                    SmallVector<Value> unitVals =
-                        reduceUnits(b, vals, chunkHeads, width, lane32);
-                    SmallVector<Value> next;
-                    for (auto [a, v] : llvm::zip(acc, unitVals))
-                      next.push_back(b.maxF(a, v));
-                    return next;
-                  };
-                  if (chunks == 1)
-                    return chunkBody(b.index(0), acc0);
-                  return b.forRange(b.index(0), b.index(chunks), b.index(1),
-                                    acc0, chunkBody);
-                });
-                unitBase = unitLayout(b, count, chunkHeads, width, lane32,
-                                      nonUnitMask);
-              } else {
-                // sum / mean_query: linear, so every lane adds its partials
-                // over all rows and KV heads first.
-                SmallVector<Value> init(U, zero);
-                SmallVector<Value> sums =
-                    overKvHeads(init, [&](Value kvhLocal, ValueRange acc0) {
-                      auto rows = loadUnits(b.add(firstKvh, kvhLocal));
-                      auto rowBody = [&](Value t, ValueRange acc)
-                          -> SmallVector<Value> {
-                        SmallVector<Value> p = partials(rows, kvhLocal, t);
-                        SmallVector<Value> next;
-                        for (auto [a, v] : llvm::zip(acc, p))
-                          next.push_back(b.addF(a, v));
-                        return next;
-                      };
-                      if (rowsPerKvh == 1)
-                        return rowBody(b.index(0), acc0);
-                      return b.forRange(b.index(0), b.index(rowsPerKvh),
-                                        b.index(1), acc0, rowBody);
-                    });
-                results = reduceUnits(b, sums, /*heads=*/1, width, lane32);
-                unitBase = unitLayout(b, U, 1, width, lane32, nonUnitMask);
-              }
-
-              // Lanes holding a unit's final value write it.
-              Value writer = b.cmp(Pred::eq,
-                                   b.andI(lane32, b.i32(nonUnitMask)),
-                                   b.i32(0));
-              Value base = b.toIndex(unitBase);
-              for (auto [jj, v] : llvm::enumerate(results)) {
-                Value i = b.add(base, b.index(jj));
-                Value u = b.add(chunkStart,
-                                b.add(b.mul(i, b.index(rowGroups)), row));
-                Value ok = b.andI(writer, b.cmp(Pred::ult, u, units));
-                b.ifThen(ok, [&] {
-                  b.store(ScoreFrame::finalScore(b, u, n, v, sinks, window), scores,
-                          {batch, group, u});
-                });
-              }
-            });
-        if (fused)
-          fused.emitTail(b, fn, plan.frame, scores, lengths, args.tail.units,
-                         args.tail.done, batch, group);
+        QuestScoreKernel(b, fn, plan, launchArgs, fused).build();
       });
   if (plan.minBlocksPerSM)
     KernelContext::setMinBlocksPerSM(kernel, plan.minBlocksPerSM);
