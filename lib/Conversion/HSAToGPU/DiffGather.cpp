@@ -272,148 +272,202 @@ struct DiffGatherArgs {
 };
 } // namespace
 
+namespace {
+/// The LRU diff of (batch, group) by the whole block, phase by phase (see
+/// the file comment). Every phase must be reached by all threads.
+class DiffBody {
+public:
+  DiffBody(KernelBuilder &b, gpu::GPUFuncOp fn, const DiffPlan &plan,
+           const DiffArgs &a, Value batch, Value group)
+      : b(b), fn(fn), plan(plan), a(a), batch(batch), group(group) {}
+
+  /// Returns the miss count (index, block-uniform).
+  Value build() {
+    prologue();
+    sortKeys();
+    scanEntries();
+    rankMisses();
+    victimOrder();
+    evictVictims();
+    installMisses();
+    return misses;
+  }
+
+private:
+  struct Entry {
+    Value index, valid, unit, isMiss, flag, inclusive;
+  };
+
+  void prologue() {
+    T = plan.threads, K = plan.budget, C = plan.capacity;
+    Cp = plan.sortKeys, numWarps = T / kWarpSize;
+    keys = plan.dynamicKeyBytes
+               ? b.dynamicSharedBuffer({Cp}, b.getI64Type())
+               : KernelContext::addSharedBuffer(fn, {Cp}, b.getI64Type());
+    warpTotals = KernelContext::addSharedBuffer(
+        fn, {plan.rounds, kWarpSize}, b.getI32Type());
+    tid = b.threadId(), lane = b.laneId(), warp = b.warpId();
+    step = b.load(a.steps, {batch});
+    minusOne = b.i32(-1), zero = b.i32(0);
+    maxKey = b.i64(std::numeric_limits<int64_t>::max());
+  }
+
+  void sortKeys() {
+    // 0. Sort keys of all slots (reads slot_unit/last_used before any write).
+    b.forRange(tid, b.index(Cp), b.index(T), [&](Value c) {
+      SmallVector<Value> key = b.ifThenElse(
+          b.cmp(Pred::ult, c, b.index(C)), {b.getI64Type()},
+          [&]() -> SmallVector<Value> {
+            Value resident = b.load(a.slotUnit, {batch, group, c});
+            Value used = b.load(a.lastUsed, {batch, group, c});
+            Value primary = b.select(b.cmp(Pred::slt, resident, zero), b.i64(0),
+                                     b.add(b.extS64(used), b.i64(2)));
+            return {b.orI(b.shl(primary, b.i64(32)),
+                          b.extU64(b.toI32(c)))};
+          },
+          [&]() -> SmallVector<Value> { return {maxKey}; });
+      b.store(key[0], keys, {c});
+    });
+    b.barrier();
+
+  }
+
+  void scanEntries() {
+    // 1. Hits, padding, miss flags; per-warp inclusive miss scans.
+    for (int64_t r = 0; r < plan.rounds; ++r) {
+      Entry e;
+      e.index = b.add(tid, b.index(r * T));
+      e.valid = b.cmp(Pred::ult, e.index, b.index(K));
+      Value safeIndex = b.minS(e.index, b.index(K - 1));
+      Value unit = b.load(a.units, {batch, group, safeIndex});
+      e.unit = b.select(e.valid, unit, minusOne);
+      Value selected = b.cmp(Pred::sge, e.unit, zero);
+      SmallVector<Value> hitSlot = b.ifThenElse(
+          selected, {b.getI32Type()},
+          [&]() -> SmallVector<Value> {
+            Value s = b.load(a.unitSlot, {batch, group, b.toIndex(e.unit)});
+            Value inRange = b.andI(b.cmp(Pred::sge, s, zero),
+                                   b.cmp(Pred::slt, s, b.i32(C)));
+            return b.ifThenElse(
+                inRange, {b.getI32Type()},
+                [&]() -> SmallVector<Value> {
+                  Value holder = b.load(a.slotUnit, {batch, group, b.toIndex(s)});
+                  return {b.select(b.cmp(Pred::eq, holder, e.unit), s,
+                                   minusOne)};
+                },
+                [&]() -> SmallVector<Value> { return {minusOne}; });
+          },
+          [&]() -> SmallVector<Value> { return {minusOne}; });
+      Value hit = b.cmp(Pred::sge, hitSlot[0], zero);
+      e.isMiss = b.andI(selected, b.cmp(Pred::slt, hitSlot[0], zero));
+      b.ifThen(hit, [&] {
+        Value s = b.toIndex(hitSlot[0]);
+        b.store(maxKey, keys, {s});
+        b.store(step, a.lastUsed, {batch, group, s});
+      });
+      // Hits and padding are final now; misses are written in phase 3.
+      b.ifThen(b.andI(e.valid, b.notI(e.isMiss)), [&] {
+        b.store(hitSlot[0], a.slots, {batch, group, e.index});
+      });
+      e.flag = b.select(e.isMiss, b.i32(1), zero);
+      e.inclusive = b.warpInclusiveScan(e.flag);
+      b.ifThen(b.cmp(Pred::eq, lane, b.index(kWarpSize - 1)), [&] {
+        b.store(e.inclusive, warpTotals, {b.index(r), warp});
+      });
+      entries.push_back(e);
+    }
+    b.barrier();
+
+  }
+
+  void rankMisses() {
+    // Exclusive miss ranks across the block.
+    SmallVector<Value> flags, inclusive;
+    for (const Entry &e : entries) {
+      flags.push_back(e.flag);
+      inclusive.push_back(e.inclusive);
+    }
+    auto scanned =
+        b.blockExclusiveScanRounds(flags, inclusive, warpTotals, numWarps);
+    ranks = scanned.first;
+    base = scanned.second; // the miss count
+    misses = b.toIndex(base);
+
+  }
+
+  void victimOrder() {
+    // 2. Victim order: sort the keys (hits are INT64_MAX) when anything misses.
+    b.ifThen(b.cmp(Pred::sgt, base, zero),
+             [&] { b.blockBitonicSort(keys, Cp, T); });
+
+  }
+
+  void evictVictims() {
+    // 3. Miss j takes victim j: evict the old units first ...
+    for (int64_t r = 0; r < plan.rounds; ++r) {
+      const Entry &e = entries[r];
+      Value rank = b.toIndex(b.maxS(ranks[r], zero));
+      Value victim = b.ifThenElse(
+          e.isMiss, {b.getI32Type()},
+          [&]() -> SmallVector<Value> {
+            Value v = b.toI32(b.load(keys, {rank}));
+            Value old = b.load(a.slotUnit, {batch, group, b.toIndex(v)});
+            b.ifThen(b.cmp(Pred::sge, old, zero), [&] {
+              b.store(minusOne, a.unitSlot, {batch, group, b.toIndex(old)});
+            });
+            return {v};
+          },
+          [&]() -> SmallVector<Value> { return {minusOne}; })[0];
+      victims.push_back(victim);
+    }
+    b.barrier();
+  }
+
+  void installMisses() {
+    // ... then install the misses.
+    for (int64_t r = 0; r < plan.rounds; ++r) {
+      const Entry &e = entries[r];
+      b.ifThen(e.isMiss, [&] {
+        Value v = victims[r], vIdx = b.toIndex(victims[r]);
+        Value j = b.toIndex(ranks[r]);
+        b.store(v, a.unitSlot, {batch, group, b.toIndex(e.unit)});
+        b.store(e.unit, a.slotUnit, {batch, group, vIdx});
+        b.store(step, a.lastUsed, {batch, group, vIdx});
+        b.store(v, a.slots, {batch, group, e.index});
+        b.store(e.unit, a.copyUnits, {batch, group, j});
+        b.store(v, a.copySlots, {batch, group, j});
+      });
+    }
+    // Unused copy entries are -1 (as the reference writes them).
+    b.forRange(b.add(misses, tid), b.index(K), b.index(T), [&](Value j) {
+      b.store(minusOne, a.copyUnits, {batch, group, j});
+      b.store(minusOne, a.copySlots, {batch, group, j});
+    });
+    b.ifThen(b.cmp(Pred::eq, tid, b.index(0)),
+             [&] { b.store(base, a.copyCount, {batch, group}); });
+    b.barrier();
+  }
+
+  KernelBuilder &b;
+  gpu::GPUFuncOp fn;
+  const DiffPlan &plan;
+  const DiffArgs &a;
+  Value batch, group;
+  int64_t T, K, C, Cp, numWarps;
+  Value keys, warpTotals, tid, lane, warp, step, minusOne, zero, maxKey;
+  SmallVector<Entry> entries;
+  SmallVector<Value> ranks, victims;
+  Value base, misses;
+};
+} // namespace
+
 /// The LRU diff of (batch, group) by the whole block (see the file comment).
 /// Ends with a barrier: the copy list and residency are complete and visible
 /// to the block. Returns the miss count (index, block-uniform).
 static Value emitDiffBody(KernelBuilder &b, gpu::GPUFuncOp fn,
                           const DiffPlan &plan, const DiffArgs &a, Value batch,
                           Value group) {
-  const int64_t T = plan.threads, K = plan.budget, C = plan.capacity;
-  const int64_t Cp = plan.sortKeys, numWarps = T / kWarpSize;
-  Value keys = plan.dynamicKeyBytes
-                   ? b.dynamicSharedBuffer({Cp}, b.getI64Type())
-                   : KernelContext::addSharedBuffer(fn, {Cp}, b.getI64Type());
-  Value warpTotals = KernelContext::addSharedBuffer(
-      fn, {plan.rounds, kWarpSize}, b.getI32Type());
-  Value tid = b.threadId(), lane = b.laneId(), warp = b.warpId();
-  Value step = b.load(a.steps, {batch});
-  Value minusOne = b.i32(-1), zero = b.i32(0);
-  Value maxKey = b.i64(std::numeric_limits<int64_t>::max());
-
-  // 0. Sort keys of all slots (reads slot_unit/last_used before any write).
-  b.forRange(tid, b.index(Cp), b.index(T), [&](Value c) {
-    SmallVector<Value> key = b.ifThenElse(
-        b.cmp(Pred::ult, c, b.index(C)), {b.getI64Type()},
-        [&]() -> SmallVector<Value> {
-          Value resident = b.load(a.slotUnit, {batch, group, c});
-          Value used = b.load(a.lastUsed, {batch, group, c});
-          Value primary = b.select(b.cmp(Pred::slt, resident, zero), b.i64(0),
-                                   b.add(b.extS64(used), b.i64(2)));
-          return {b.orI(b.shl(primary, b.i64(32)),
-                        b.extU64(b.toI32(c)))};
-        },
-        [&]() -> SmallVector<Value> { return {maxKey}; });
-    b.store(key[0], keys, {c});
-  });
-  b.barrier();
-
-  // 1. Hits, padding, miss flags; per-warp inclusive miss scans.
-  struct Entry {
-    Value index, valid, unit, isMiss, flag, inclusive;
-  };
-  SmallVector<Entry> entries;
-  for (int64_t r = 0; r < plan.rounds; ++r) {
-    Entry e;
-    e.index = b.add(tid, b.index(r * T));
-    e.valid = b.cmp(Pred::ult, e.index, b.index(K));
-    Value safeIndex = b.minS(e.index, b.index(K - 1));
-    Value unit = b.load(a.units, {batch, group, safeIndex});
-    e.unit = b.select(e.valid, unit, minusOne);
-    Value selected = b.cmp(Pred::sge, e.unit, zero);
-    SmallVector<Value> hitSlot = b.ifThenElse(
-        selected, {b.getI32Type()},
-        [&]() -> SmallVector<Value> {
-          Value s = b.load(a.unitSlot, {batch, group, b.toIndex(e.unit)});
-          Value inRange = b.andI(b.cmp(Pred::sge, s, zero),
-                                 b.cmp(Pred::slt, s, b.i32(C)));
-          return b.ifThenElse(
-              inRange, {b.getI32Type()},
-              [&]() -> SmallVector<Value> {
-                Value holder = b.load(a.slotUnit, {batch, group, b.toIndex(s)});
-                return {b.select(b.cmp(Pred::eq, holder, e.unit), s,
-                                 minusOne)};
-              },
-              [&]() -> SmallVector<Value> { return {minusOne}; });
-        },
-        [&]() -> SmallVector<Value> { return {minusOne}; });
-    Value hit = b.cmp(Pred::sge, hitSlot[0], zero);
-    e.isMiss = b.andI(selected, b.cmp(Pred::slt, hitSlot[0], zero));
-    b.ifThen(hit, [&] {
-      Value s = b.toIndex(hitSlot[0]);
-      b.store(maxKey, keys, {s});
-      b.store(step, a.lastUsed, {batch, group, s});
-    });
-    // Hits and padding are final now; misses are written in phase 3.
-    b.ifThen(b.andI(e.valid, b.notI(e.isMiss)), [&] {
-      b.store(hitSlot[0], a.slots, {batch, group, e.index});
-    });
-    e.flag = b.select(e.isMiss, b.i32(1), zero);
-    e.inclusive = b.warpInclusiveScan(e.flag);
-    b.ifThen(b.cmp(Pred::eq, lane, b.index(kWarpSize - 1)), [&] {
-      b.store(e.inclusive, warpTotals, {b.index(r), warp});
-    });
-    entries.push_back(e);
-  }
-  b.barrier();
-
-  // Exclusive miss ranks across the block.
-  SmallVector<Value> flags, inclusive;
-  for (const Entry &e : entries) {
-    flags.push_back(e.flag);
-    inclusive.push_back(e.inclusive);
-  }
-  auto scanned =
-      b.blockExclusiveScanRounds(flags, inclusive, warpTotals, numWarps);
-  SmallVector<Value> ranks = scanned.first;
-  Value base = scanned.second; // the miss count
-  Value misses = b.toIndex(base);
-
-  // 2. Victim order: sort the keys (hits are INT64_MAX) when anything misses.
-  b.ifThen(b.cmp(Pred::sgt, base, zero),
-           [&] { b.blockBitonicSort(keys, Cp, T); });
-
-  // 3. Miss j takes victim j: evict the old units first ...
-  SmallVector<Value> victims;
-  for (int64_t r = 0; r < plan.rounds; ++r) {
-    const Entry &e = entries[r];
-    Value rank = b.toIndex(b.maxS(ranks[r], zero));
-    Value victim = b.ifThenElse(
-        e.isMiss, {b.getI32Type()},
-        [&]() -> SmallVector<Value> {
-          Value v = b.toI32(b.load(keys, {rank}));
-          Value old = b.load(a.slotUnit, {batch, group, b.toIndex(v)});
-          b.ifThen(b.cmp(Pred::sge, old, zero), [&] {
-            b.store(minusOne, a.unitSlot, {batch, group, b.toIndex(old)});
-          });
-          return {v};
-        },
-        [&]() -> SmallVector<Value> { return {minusOne}; })[0];
-    victims.push_back(victim);
-  }
-  b.barrier();
-  // ... then install the misses.
-  for (int64_t r = 0; r < plan.rounds; ++r) {
-    const Entry &e = entries[r];
-    b.ifThen(e.isMiss, [&] {
-      Value v = victims[r], vIdx = b.toIndex(victims[r]);
-      Value j = b.toIndex(ranks[r]);
-      b.store(v, a.unitSlot, {batch, group, b.toIndex(e.unit)});
-      b.store(e.unit, a.slotUnit, {batch, group, vIdx});
-      b.store(step, a.lastUsed, {batch, group, vIdx});
-      b.store(v, a.slots, {batch, group, e.index});
-      b.store(e.unit, a.copyUnits, {batch, group, j});
-      b.store(v, a.copySlots, {batch, group, j});
-    });
-  }
-  // Unused copy entries are -1 (as the reference writes them).
-  b.forRange(b.add(misses, tid), b.index(K), b.index(T), [&](Value j) {
-    b.store(minusOne, a.copyUnits, {batch, group, j});
-    b.store(minusOne, a.copySlots, {batch, group, j});
-  });
-  b.ifThen(b.cmp(Pred::eq, tid, b.index(0)),
-           [&] { b.store(base, a.copyCount, {batch, group}); });
-  b.barrier();
-  return misses;
+  return DiffBody(b, fn, plan, a, batch, group).build();
 }
 
 //===----------------------------------------------------------------------===//
