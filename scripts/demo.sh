@@ -12,8 +12,9 @@ example=examples/llama3-8b-quest.mlir
 echo "== 1. $example: a Llama-3-8B-like layer with Quest, 2048-token budget, 4x LRU buffer"
 echo "== 2. hsa-expand-algorithm: prefill rebuilds the bounds, decode_step becomes the five stages, append writes slot + bounds"
 $OPT --hsa-expand-algorithm "$example" | grep -oE 'hsa\.(rebuild_repr|score|topk|diff|gather|attend|store_kv|update_repr) @[a-z0-9_]+' | sed 's/^/     /'
-echo "== 3. hsa-plan-buffers: GPU memory per request at 128K tokens"
-$OPT --hsa-plan-buffers=report "$example" -o /dev/null 2>&1 | grep remark | sed 's/.*remark: /     /'
+echo "== 3. hsa-plan-buffers after the kernels are generated (their scratch included): GPU memory per request at 128K tokens"
+$OPT --hsa-expand-algorithm --hsa-fuse-stages --convert-hsa-to-gpu --hsa-plan-buffers=report "$example" -o /dev/null 2>&1 |
+  grep remark | sed 's/.*remark: /     /'
 echo "== 4. hsa-compile (hsa-lower-to-nvvm + hsa-translate): kernels (PTX + cubin) and launch plans -> artifact"
 fmt=both; command -v ptxas >/dev/null || [ -x /usr/local/cuda/bin/ptxas ] || fmt=isa
 $BUILD/bin/hsa-compile "$example" -o "$OUT/llama3-8b-quest.hsa" --format=$fmt \
