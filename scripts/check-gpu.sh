@@ -42,7 +42,7 @@ if ! { cmake -S "${RUNTIME_SRC:-runtime}" -B "$RT" -G Ninja -DCMAKE_BUILD_TYPE=R
 fi
 if want tests; then
   say "== runtime tests"
-  if ctest --test-dir "$RT" -j 8 >>"$LOG" 2>&1; then
+  if ctest --test-dir "$RT" -j 8 --output-on-failure >>"$LOG" 2>&1; then
     say "   $(grep -E 'tests passed' "$LOG" | tail -1)"
   else
     grep -E "tests passed|Failed|\*\*\*" "$LOG" | tail -15; fail=1
