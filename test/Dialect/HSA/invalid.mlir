@@ -565,3 +565,18 @@ hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_d
 
 // expected-error @below {{sinks (1) and window (9223372036854775807) must be at most 16777216 units}}
 hsa.layer @l config(<q_heads = 8, kv_heads = 8, head_dim = 64, kv_dtype = f16, page_size = 16, scope = request>) algorithm(#hsa.streaming_llm) budget(4) buffer(<capacity = 4, policy = lru>) forced(<sinks = 1, window = 9223372036854775807>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{'hsa.kernel_buffers' must be an array of buffer descriptions}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native) {hsa.kernel_buffers = "scratch"}
+
+// -----
+
+// expected-error @below {{'hsa.kernel_buffers' entry 1 is not a buffer description {name, tier, element, shape (integers or "B", "N", "pages", "B+1"), fill}}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native) {hsa.kernel_buffers = [{element = f32, fill = 0 : i64, name = "scratch.a", shape = ["B", 4], tier = #hsa.tier<device>}, {element = f32, fill = 0 : i64, name = "scratch.b", shape = ["T", 4], tier = #hsa.tier<device>}]}
+
+// -----
+
+// expected-error @below {{'hsa.kernel_buffers' declares 'scratch.a' twice}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native) {hsa.kernel_buffers = [{element = f32, fill = 0 : i64, name = "scratch.a", shape = ["B", 4], tier = #hsa.tier<device>}, {element = i32, fill = 0 : i64, name = "scratch.a", shape = ["B"], tier = #hsa.tier<device>}]}

@@ -13,6 +13,7 @@
 #include "hsa/layer_contract.h"
 
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/MathExtras.h"
 #include "llvm/Support/raw_ostream.h"
@@ -273,6 +274,29 @@ LogicalResult LayerOp::verify() {
   if (std::optional<APFloat> scale = getSoftmaxScale())
     if (!scale->isFiniteNonZero() || scale->isNegative())
       return emitOpError() << "softmax_scale must be positive and finite";
+  // Buffers a lowering declared: each a complete description and none twice
+  // (getStateBuffers would otherwise drop a malformed entry silently and the
+  // artifact would miss the buffer).
+  if (Attribute declared = (*this)->getAttr(kKernelBuffersAttr)) {
+    auto entries = dyn_cast<ArrayAttr>(declared);
+    if (!entries)
+      return emitOpError() << "'" << kKernelBuffersAttr
+                           << "' must be an array of buffer descriptions";
+    llvm::StringSet<> names;
+    for (auto [index, entry] : llvm::enumerate(entries.getValue())) {
+      auto dict = dyn_cast<DictionaryAttr>(entry);
+      FailureOr<BufferSpec> spec =
+          dict ? decodeBufferSpec(dict) : FailureOr<BufferSpec>(failure());
+      if (failed(spec))
+        return emitOpError()
+               << "'" << kKernelBuffersAttr << "' entry " << index
+               << " is not a buffer description {name, tier, element, shape "
+                  "(integers or \"B\", \"N\", \"pages\", \"B+1\"), fill}";
+      if (!names.insert(spec->name).second)
+        return emitOpError() << "'" << kKernelBuffersAttr << "' declares '"
+                             << spec->name << "' twice";
+    }
+  }
   auto emitError = [&]() { return emitOpError(); };
   if (failed(getAlgorithm().verifyLayer(emitError, getConfig(), budget,
                                         forced)) ||
