@@ -123,7 +123,8 @@ Status ModelRuntime::create_request(RequestId* id) {
       if (!status.is_ok()) break;
     }
     if (!status.is_ok()) {
-      for (size_t l = 0; l < made; ++l) layers_[l]->release_request(new_id);
+      // Undo in the layers that took it; the caller sees the first error.
+      for (size_t l = 0; l < made; ++l) static_cast<void>(layers_[l]->release_request(new_id));
       std::lock_guard<std::mutex> lock(requests_mutex_);
       slot_used_[slot] = 0;
       return Status(status.code(), "layer " + std::to_string(made) + ": " + status.message());
