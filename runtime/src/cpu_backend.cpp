@@ -207,41 +207,25 @@ void gather(const LayerShape& s, const HostBuffers& host, DeviceBuffers& dev, ui
   }
 }
 
-void telemetry(const LayerShape& s, const DeviceBuffers& dev, uint32_t b, Telemetry* out) {
-  const uint32_t D = s.head_dim, P = s.page_size;
+void telemetry(const LayerShape& s, const DeviceBuffers& dev, uint32_t b, const double* selected_lse,
+               Telemetry* out) {
+  const uint32_t P = s.page_size;
   const int64_t length = dev.req_length[b];
   const uint32_t units = unit_count(s, int32_t(length));
-  out->selected_lse.assign(s.q_heads, -std::numeric_limits<double>::infinity());
+  out->selected_lse.assign(selected_lse, selected_lse + s.q_heads);
   std::vector<double> bounds(units);
   const bool bounded = units > 0 && s.algorithm->logit_upper_bounds(s, dev, b, 0, units, bounds.data());
   out->missed_mass_bound.assign(bounded ? s.q_heads : 0, 0.0);
-  std::vector<double> qd(D), logits;
+  if (!bounded) return;
   std::vector<char> selected(units);
   for (uint32_t h = 0; h < s.q_heads; ++h) {
-    const uint32_t kv_head = h / s.group_size, g = kv_head / s.heads_per_unit, j = kv_head % s.heads_per_unit;
-    for (uint32_t d = 0; d < D; ++d) qd[d] = kv_to_float(dev.io_q[(uint64_t(b) * s.q_heads + h) * D + d], s.dtype);
-    // The selected tokens' logits, from the resident copies attention read.
-    logits.clear();
+    const uint32_t g = (h / s.group_size) / s.heads_per_unit;
     std::fill(selected.begin(), selected.end(), 0);
     const uint64_t sel = group_index(s, b, g) * s.budget;
     for (uint32_t i = 0; i < s.budget; ++i) {
       const int32_t u = dev.sel_units[sel + i];
-      if (u < 0 || uint32_t(u) >= units) continue;
-      selected[u] = 1;
-      const uint32_t c = uint32_t(dev.sel_slots[sel + i]);
-      for (uint32_t p = 0; p < P && int64_t(u) * P + p < length; ++p) {
-        const uint16_t* k = &dev.buf_k[slot_key_offset(s, b, g, c, j, p, D)];
-        double dot = 0.0;
-        for (uint32_t d = 0; d < D; ++d) dot += qd[d] * kv_to_float(k[d], s.dtype);
-        logits.push_back(double(s.scale) * dot);
-      }
+      if (u >= 0 && uint32_t(u) < units) selected[u] = 1;
     }
-    double m = -std::numeric_limits<double>::infinity(), z = 0.0;
-    for (double l : logits) m = std::max(m, l);
-    for (double l : logits) z += std::exp(l - m);
-    const double lse = logits.empty() ? m : m + std::log(z);
-    out->selected_lse[h] = lse;
-    if (!bounded) continue;
     // log U over the unselected units, each worth n_u tokens at its bound.
     if (h > 0) s.algorithm->logit_upper_bounds(s, dev, b, h, units, bounds.data());
     double mu = -std::numeric_limits<double>::infinity(), zu = 0.0;
@@ -250,6 +234,7 @@ void telemetry(const LayerShape& s, const DeviceBuffers& dev, uint32_t b, Teleme
     for (uint32_t u = 0; u < units; ++u)
       if (!selected[u]) zu += double(std::min<int64_t>(P, length - int64_t(u) * P)) * std::exp(bounds[u] - mu);
     const double log_u = zu > 0.0 ? mu + std::log(zu) : -std::numeric_limits<double>::infinity();
+    const double lse = selected_lse[h];
     // U / (Z_sel + U) = 1 / (1 + exp(lse - log U)), stable at both ends.
     out->missed_mass_bound[h] = std::isinf(log_u) && log_u < 0 ? 0.0
                                 : std::isinf(lse) && lse < 0   ? 1.0
@@ -257,7 +242,7 @@ void telemetry(const LayerShape& s, const DeviceBuffers& dev, uint32_t b, Teleme
   }
 }
 
-void attend(const LayerShape& s, DeviceBuffers& dev, uint32_t b, float* o_f32) {
+void attend(const LayerShape& s, DeviceBuffers& dev, uint32_t b, float* o_f32, double* selected_lse) {
   const uint32_t D = s.head_dim, Dv = s.value_dim, P = s.page_size;
   const int64_t length = dev.req_length[b];
   std::vector<double> logits, acc(Dv);
@@ -290,6 +275,7 @@ void attend(const LayerShape& s, DeviceBuffers& dev, uint32_t b, float* o_f32) {
       denominator += p;
       for (uint32_t d = 0; d < Dv; ++d) acc[d] += p * kv_to_float(values[t][d], s.dtype);
     }
+    if (selected_lse) selected_lse[h] = logits.empty() ? max_logit : max_logit + std::log(denominator);
     for (uint32_t d = 0; d < Dv; ++d) {
       const float value = denominator > 0.0 ? float(acc[d] / denominator) : 0.0f;
       dev.io_o[(uint64_t(b) * s.q_heads + h) * Dv + d] = float_to_kv(value, s.dtype);
@@ -450,10 +436,13 @@ Status CpuBackend::decode(const uint32_t* slots, size_t count, const uint16_t* q
   stage("reference.select", [&](uint32_t b) { reference::select(shape_, dev, b); });
   stage("reference.diff", [&](uint32_t b) { reference::diff(shape_, dev, b); });
   stage("reference.gather", [&](uint32_t b) { reference::gather(shape_, host, dev, b); });
-  stage("reference.attend", [&](uint32_t b) { reference::attend(shape_, dev, b); });
+  // With telemetry, attention also leaves each head's LSE over the selection.
+  std::vector<double> lse(telemetry_ ? size_t(shape_.batch) * shape_.q_heads : 0);  // [B][Hq]
+  auto lse_of = [&](uint32_t b) { return telemetry_ ? &lse[size_t(b) * shape_.q_heads] : nullptr; };
+  stage("reference.attend", [&](uint32_t b) { reference::attend(shape_, dev, b, nullptr, lse_of(b)); });
   if (telemetry_)
     stage("reference.telemetry", [&](uint32_t b) {
-      reference::telemetry(shape_, dev, b, &telemetry_of_[b]);
+      reference::telemetry(shape_, dev, b, lse_of(b), &telemetry_of_[b]);
       telemetry_step_[b] = int64_t(dev.req_step[b]) + 1;
     });
   for (size_t i = 0; i < count; ++i) {

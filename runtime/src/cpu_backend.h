@@ -122,8 +122,11 @@ void score(const LayerShape& shape, DeviceBuffers& dev, uint32_t b);      // -> 
 void select(const LayerShape& shape, DeviceBuffers& dev, uint32_t b);     // -> sel.units
 void diff(const LayerShape& shape, DeviceBuffers& dev, uint32_t b);       // -> sel.slots, copies, buf.slot_unit/last_used
 void gather(const LayerShape& shape, const HostBuffers& host, DeviceBuffers& dev, uint32_t b);  // -> buf.k/v
-// -> io.o; also the unrounded output [Hq][Dv] when o_f32 is not null.
-void attend(const LayerShape& shape, DeviceBuffers& dev, uint32_t b, float* o_f32 = nullptr);
+// -> io.o; also the unrounded output [Hq][Dv] when o_f32 is not null, and
+// each head's log softmax denominator over the selected tokens when
+// selected_lse ([Hq]) is not null.
+void attend(const LayerShape& shape, DeviceBuffers& dev, uint32_t b, float* o_f32 = nullptr,
+            double* selected_lse = nullptr);
 // The step's telemetry of slot b (after attend; docs/ACCURACY.md
 // "Telemetry"): per query head, the log of the softmax denominator over the
 // selected tokens (-inf: none) and, when the algorithm bounds its units'
@@ -135,7 +138,9 @@ struct Telemetry {
   std::vector<double> selected_lse;       // [Hq]
   std::vector<double> missed_mass_bound;  // [Hq]; empty without a bound
 };
-void telemetry(const LayerShape& shape, const DeviceBuffers& dev, uint32_t b, Telemetry* out);
+// selected_lse: [Hq], what attend() left for slot b.
+void telemetry(const LayerShape& shape, const DeviceBuffers& dev, uint32_t b, const double* selected_lse,
+               Telemetry* out);
 // score, select, diff, gather, attend, then req.step += 1.
 void decode_step(const LayerShape& shape, const HostBuffers& host, DeviceBuffers& dev, uint32_t b,
                  float* o_f32 = nullptr);
