@@ -45,7 +45,10 @@ if(HSA_RUNTIME_SHARED)
     $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include> $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
   target_link_libraries(hsa_shared_runtime PRIVATE ${CMAKE_DL_LIBS} Threads::Threads)
   # Every symbol resolved at link time (libcuda is dlopen'ed, not linked).
-  target_link_options(hsa_shared_runtime PRIVATE -Wl,--no-undefined)
+  # Nothing of a static archive pulled in is re-exported: a toolchain that
+  # links libstdc++ statically (the GPU machine's did) would otherwise export
+  # all of it and interpose on the engine's own C++ runtime.
+  target_link_options(hsa_shared_runtime PRIVATE -Wl,--no-undefined -Wl,--exclude-libs,ALL)
   list(APPEND hsa_installed_libraries hsa_shared_runtime)
 endif()
 
