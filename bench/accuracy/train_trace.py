@@ -8,8 +8,8 @@ post-RoPE queries, keys and values of the last positions in hsa's trace
 format (docs/ACCURACY.md "Trace format"), for
 `hsa-accuracy --workload=trace:PATH` to evaluate every algorithm on.
 
-UNTESTED: written on a machine without torch or a GPU. Run it on the GPU
-machine through bench/accuracy/gpu-traces.sh.
+Run it on the GPU machine through bench/accuracy/gpu-traces.sh (ran there
+with torch 2.11 on an H200; needs torch >= 2.4 for nn.RMSNorm).
 
   python3 bench/accuracy/train_trace.py --corpus build/accuracy/corpus.txt.xz --out OUT \
       [--minutes 5] [--context 16384] [--layers-to-dump 1,3] [--steps 8] [--inputs 2]
@@ -215,6 +215,7 @@ def main():
                 summary["traces"].append({"path": path, "input": i, "layer": li, "prompt": prompt,
                                           "steps": args.steps, "held_out_bits_per_byte": loss})
                 print("wrote", path, flush=True)
+            print(f"held-out input {i}: {loss:.3f} bits/byte at {args.context} tokens", flush=True)
     with open(os.path.join(args.out, "train.json"), "w") as f:
         json.dump(summary, f, indent=1)
 
