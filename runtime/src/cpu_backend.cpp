@@ -66,6 +66,7 @@ void DeviceBuffers::bind() {
   req_step = view<int32_t>("req.step");
   io_q = view<uint16_t>("io.q");
   io_o = view<uint16_t>("io.o");
+  io_lse = view<float>("io.lse");
   io_new_k = view<uint16_t>("io.new_k");
   io_new_v = view<uint16_t>("io.new_v");
 }
@@ -275,7 +276,9 @@ void attend(const LayerShape& s, DeviceBuffers& dev, uint32_t b, float* o_f32, d
       denominator += p;
       for (uint32_t d = 0; d < Dv; ++d) acc[d] += p * kv_to_float(values[t][d], s.dtype);
     }
-    if (selected_lse) selected_lse[h] = logits.empty() ? max_logit : max_logit + std::log(denominator);
+    const double lse = logits.empty() ? max_logit : max_logit + std::log(denominator);
+    if (selected_lse) selected_lse[h] = lse;
+    dev.io_lse[uint64_t(b) * s.q_heads + h] = float(lse);
     for (uint32_t d = 0; d < Dv; ++d) {
       const float value = denominator > 0.0 ? float(acc[d] / denominator) : 0.0f;
       dev.io_o[(uint64_t(b) * s.q_heads + h) * Dv + d] = float_to_kv(value, s.dtype);

@@ -64,6 +64,7 @@ struct DeviceBuffers {
   BufferView<int32_t> sel_copy_count;                  // [B][S]
   BufferView<int32_t> req_length, req_step;            // [B]
   BufferView<uint16_t> io_q, io_o;                     // [B][Hq][D], [B][Hq][Dv]
+  BufferView<float> io_lse;                            // [B][Hq]
   BufferView<uint16_t> io_new_k, io_new_v;             // [B][Hkv][D], [B][Hkv][Dv]
 
   // Every array at its documented initial contents (its fill). Throws
@@ -122,9 +123,9 @@ void score(const LayerShape& shape, DeviceBuffers& dev, uint32_t b);      // -> 
 void select(const LayerShape& shape, DeviceBuffers& dev, uint32_t b);     // -> sel.units
 void diff(const LayerShape& shape, DeviceBuffers& dev, uint32_t b);       // -> sel.slots, copies, buf.slot_unit/last_used
 void gather(const LayerShape& shape, const HostBuffers& host, DeviceBuffers& dev, uint32_t b);  // -> buf.k/v
-// -> io.o; also the unrounded output [Hq][Dv] when o_f32 is not null, and
-// each head's log softmax denominator over the selected tokens when
-// selected_lse ([Hq]) is not null.
+// -> io.o and io.lse (each head's log softmax denominator over the selected
+// tokens, f32); also the unrounded output [Hq][Dv] when o_f32 is not null,
+// and the LSE in fp64 when selected_lse ([Hq]) is not null.
 void attend(const LayerShape& shape, DeviceBuffers& dev, uint32_t b, float* o_f32 = nullptr,
             double* selected_lse = nullptr);
 // The step's telemetry of slot b (after attend; docs/ACCURACY.md

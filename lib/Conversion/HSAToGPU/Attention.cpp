@@ -18,8 +18,9 @@
 //   scratch.attn_done[b][first head of the chunk]; the block that counts
 //   last (the threadFenceReduction pattern) combines all splits of its
 //   heads with weights exp(lse - max lse), writes io.o in the KV dtype
-//   (zeros when no split saw a token) and resets the count to 0. One launch
-//   instead of a split and a merge kernel.
+//   (zeros when no split saw a token), each head's merged natural-log LSE
+//   to io.lse [B][Hq] (what engines and the telemetry read) and resets the
+//   count to 0. One launch instead of a split and a merge kernel.
 //
 // Semantics (docs/BUFFERS.md): query head h reads KV head h / G, selection
 // group (h / G) / Hu, head Hu-index (h / G) % Hu; tokens are u * P + r of
@@ -176,10 +177,13 @@ getAttendScratch(AttendOp op, LayerOp layer, const AttendPlan &p) {
 
 /// Output vector `col` (p.lanes elements) of query head `head`: the splits'
 /// partial outputs weighted by exp(lse - max lse), normalised, in the KV
-/// dtype; zeros when no split saw a token.
+/// dtype; zeros when no split saw a token. The item of column 0 also writes
+/// the head's merged natural-log LSE, max lse + log(sum of the weights)
+/// (-inf when no split saw a token), to io.lse: one store per head and
+/// step, so it is written unconditionally.
 static void emitMergeItem(KernelBuilder &b, const AttendPlan &p, Type kvType,
                           Value partialOut, Value partialLse, Value output,
-                          Value batch, Value head, Value col) {
+                          Value lse, Value batch, Value head, Value col) {
   Type f32 = b.getF32Type();
   auto vec4F32 = VectorType::get({4}, f32);
   auto vecKV = VectorType::get({p.lanes}, kvType);
@@ -216,6 +220,10 @@ static void emitMergeItem(KernelBuilder &b, const AttendPlan &p, Type kvType,
   for (int64_t part = 0; part < quads; ++part)
     pieces.push_back(b.mulF(sums[part], invV));
   b.storeVector(b.truncTo(vecKV, b.concat(pieces)), output, {batch, head, col});
+  b.ifThen(b.cmp(Pred::eq, col, b.index(0)), [&] {
+    Value merged = b.addF(ref, b.log(b.select(seen, total, b.f32(1.0))));
+    b.store(b.select(seen, merged, b.negInf()), lse, {batch, head});
+  });
 }
 
 //===----------------------------------------------------------------------===//
@@ -254,10 +262,10 @@ namespace {
 /// The attention kernel's arguments, in order (no values for latent layers).
 struct AttendArgs {
   Value queries, lengths, units, slots, keys, values, partialOut, partialLse,
-      done, output;
+      done, output, lse;
   SmallVector<Value *> fields() {
-    return {&queries, &lengths,    &units,      &slots, &keys,
-            &values,  &partialOut, &partialLse, &done,  &output};
+    return {&queries,    &lengths,    &units, &slots,  &keys, &values,
+            &partialOut, &partialLse, &done,  &output, &lse};
   }
 };
 } // namespace
@@ -600,8 +608,8 @@ private:
                      [&](Value item) {
             Value head = b.add(firstHead, b.divU(item, b.index(vectors)));
             Value col = b.mul(b.remU(item, b.index(vectors)), b.index(p.lanes));
-            emitMergeItem(b, p, kvType, partialOut, partialLse, output, batch,
-                          head, col);
+            emitMergeItem(b, p, kvType, partialOut, partialLse, output,
+                          a.lse, batch, head, col);
           });
         });
   }
@@ -668,13 +676,19 @@ LogicalResult mlir::hsa::lowerAttend(KernelContext &ctx, AttendOp op) {
   FailureOr<AttendScratch> scratch = getAttendScratch(op, layer, plan);
   if (failed(scratch))
     return failure();
+  // io.lse is a contract buffer, not an operand of hsa.attend: fetched by
+  // name as the scratch is.
+  FailureOr<Value> lse = KernelContext::layerBuffer(op, layer, "io.lse");
+  if (failed(lse))
+    return failure();
 
   const AttendArgs launchArgs{
       op.getQueries(),     op.getLengths(),
       op.getUnits(),       op.getSlots(),
       op.getKeys(),        plan.latent ? Value() : op.getValues(),
       scratch->partialOut, scratch->partialLse,
-      scratch->done,       op.getOutput()};
+      scratch->done,       op.getOutput(),
+      *lse};
   SmallVector<Value> operands = kernelOperands(launchArgs);
   gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
       kernelName(layer, "attend"), operands, {kAttendBlock},

@@ -745,6 +745,19 @@ FailureOr<Value> KernelContext::scratchBuffer(Operation *op, LayerOp layer,
       .getResult();
 }
 
+FailureOr<Value> KernelContext::layerBuffer(Operation *op, LayerOp layer,
+                                            StringRef name) {
+  FailureOr<BufferSpec> spec = layer.getStateBuffer(name);
+  if (failed(spec))
+    return op->emitOpError() << "cannot be lowered: layer '"
+                             << layer.getSymName() << "' has no buffer '"
+                             << name << "'";
+  OpBuilder builder(op);
+  return StateOp::create(builder, op->getLoc(), Type(getBufferType(*spec)),
+                         layer.getSymName(), spec->name)
+      .getResult();
+}
+
 int64_t KernelContext::sharedBytes(gpu::GPUFuncOp kernel) {
   int64_t bytes = 0;
   for (BlockArgument buffer : kernel.getWorkgroupAttributions()) {

@@ -317,6 +317,11 @@ public:
   static FailureOr<Value> scratchBuffer(Operation *op, LayerOp layer,
                                         const BufferSpec &spec);
 
+  /// A buffer the layer already has (a contract buffer that is no operand
+  /// of `op`, e.g. io.lse), fetched by name before `op`.
+  static FailureOr<Value> layerBuffer(Operation *op, LayerOp layer,
+                                      StringRef name);
+
   /// Adds a static workgroup (shared memory) buffer to a kernel.
   static Value addSharedBuffer(gpu::GPUFuncOp kernel, ArrayRef<int64_t> shape,
                                Type elementType);

@@ -2,7 +2,9 @@
 // a split-K flash-decoding kernel (grid B x Hkv*head chunks x splits, 4 warps,
 // one block per KV head so K/V rows are read once per GQA group) and a
 // log-sum-exp merge kernel (grid B x ceil(Hq*Dv/8/128)), through
-// scratch.attn_o / scratch.attn_lse fetched with hsa.state at the launch.
+// scratch.attn_o / scratch.attn_lse fetched with hsa.state at the launch;
+// the merge also writes each head's LSE to io.lse (a contract buffer,
+// fetched by name).
 // Configurations: the example layer (Hq 32, Hkv 8, D 128, bf16, P 16,
 // kv_head, K 128), GQA group 1 and 8, page size 1 (K 256: 2 splits of 128
 // units), request scope (a unit holds all 8 KV heads), a latent MLA layer
@@ -40,9 +42,10 @@ func.func @llama_step(%q: memref<?x32x128xbf16, #hsa.tier<device>>, %len: memref
 // CHECK-LABEL: func.func @llama_step
 // CHECK: hsa.state @llama "scratch.attn_o" : memref<?x32x16x128xf32, #hsa.tier<device>>
 // CHECK: hsa.state @llama "scratch.attn_lse" : memref<?x32x16xf32, #hsa.tier<device>>
+// CHECK: hsa.state @llama "io.lse" : memref<?x32xf32, #hsa.tier<device>>
 // CHECK: %[[B:.*]] = memref.dim %arg0, %c0{{(_[0-9]+)?}} : memref<?x32x128xbf16, #hsa.tier<device>>
 // CHECK: gpu.launch_func @hsa_kernels::@llama_attend blocks in (%[[B]], %c8{{(_[0-9]+)?}}, %c16{{(_[0-9]+)?}}) threads in (%c128{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
-// CHECK-SAME: args(%{{.*}} : memref<?x32x128xbf16>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x8x128xi32>, %{{.*}} : memref<?x8x128xi32>, %{{.*}} : memref<?x8x512x1x16x128xbf16>, %{{.*}} : memref<?x8x512x1x16x128xbf16>, %{{.*}} : memref<?x32x16x128xf32>, %{{.*}} : memref<?x32x16xf32>, %{{.*}} : memref<?x{{[0-9]+}}xi32>, %{{.*}} : memref<?x{{[0-9]+}}x{{[0-9]+}}x{{bf16|f16}}>)
+// CHECK-SAME: args(%{{.*}} : memref<?x32x128xbf16>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x8x128xi32>, %{{.*}} : memref<?x8x128xi32>, %{{.*}} : memref<?x8x512x1x16x128xbf16>, %{{.*}} : memref<?x8x512x1x16x128xbf16>, %{{.*}} : memref<?x32x16x128xf32>, %{{.*}} : memref<?x32x16xf32>, %{{.*}} : memref<?x{{[0-9]+}}xi32>, %{{.*}} : memref<?x{{[0-9]+}}x{{[0-9]+}}x{{bf16|f16}}>, %{{.*}} : memref<?x{{[0-9]+}}xf32>)
 // CHECK-NOT: hsa.attend
 // CHECK-LABEL: gpu.func @llama_attend(
 // CHECK-SAME: workgroup(%{{.*}} : memref<8xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<8xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}
@@ -68,6 +71,9 @@ func.func @llama_step(%q: memref<?x32x128xbf16, #hsa.tier<device>>, %len: memref
 // CHECK: vector.load %{{.*}}[%{{.*}}] {alignment = 16 : i64} : memref<?x32x16x128xf32>, vector<4xf32>
 // CHECK: arith.truncf %{{.*}} : vector<8xf32> to vector<8xbf16>
 // CHECK: vector.store %{{.*}}, %{{.*}}[%{{.*}}] {alignment = 16 : i64} : memref<?x32x128xbf16>, vector<8xbf16>
+// The merged LSE of the head (column 0's item): max + ln(sum), -inf unseen.
+// CHECK: llvm.call_intrinsic "llvm.nvvm.lg2.approx.ftz.f"
+// CHECK: memref.store %{{.*}}, %arg10[%{{.*}}, %{{.*}}] : memref<?x32xf32>
 
 // PTX-LABEL: gpu.binary @hsa_kernels
 // PTX-DAG: .shared .align 16 .b8 __wg_llama_attend_5[
@@ -112,7 +118,7 @@ func.func @gqa1_step(%q: memref<?x8x128xbf16, #hsa.tier<device>>, %len: memref<?
 // CHECK: hsa.state @gqa1 "scratch.attn_lse" : memref<?x8x16xf32, #hsa.tier<device>>
 // CHECK: %[[B:.*]] = memref.dim %arg0, %c0{{(_[0-9]+)?}} : memref<?x8x128xbf16, #hsa.tier<device>>
 // CHECK: gpu.launch_func @hsa_kernels::@gqa1_attend blocks in (%[[B]], %c8{{(_[0-9]+)?}}, %c16{{(_[0-9]+)?}}) threads in (%c128{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
-// CHECK-SAME: args(%{{.*}} : memref<?x8x128xbf16>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x8x128xi32>, %{{.*}} : memref<?x8x128xi32>, %{{.*}} : memref<?x8x512x1x16x128xbf16>, %{{.*}} : memref<?x8x512x1x16x128xbf16>, %{{.*}} : memref<?x8x16x128xf32>, %{{.*}} : memref<?x8x16xf32>, %{{.*}} : memref<?x{{[0-9]+}}xi32>, %{{.*}} : memref<?x{{[0-9]+}}x{{[0-9]+}}x{{bf16|f16}}>)
+// CHECK-SAME: args(%{{.*}} : memref<?x8x128xbf16>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x8x128xi32>, %{{.*}} : memref<?x8x128xi32>, %{{.*}} : memref<?x8x512x1x16x128xbf16>, %{{.*}} : memref<?x8x512x1x16x128xbf16>, %{{.*}} : memref<?x8x16x128xf32>, %{{.*}} : memref<?x8x16xf32>, %{{.*}} : memref<?x{{[0-9]+}}xi32>, %{{.*}} : memref<?x{{[0-9]+}}x{{[0-9]+}}x{{bf16|f16}}>, %{{.*}} : memref<?x{{[0-9]+}}xf32>)
 // CHECK-NOT: hsa.attend
 // CHECK-LABEL: gpu.func @gqa1_attend(
 // CHECK-SAME: workgroup(%{{.*}} : memref<8xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<8xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}
@@ -181,7 +187,7 @@ func.func @gqa8_step(%q: memref<?x64x128xbf16, #hsa.tier<device>>, %len: memref<
 // CHECK: hsa.state @gqa8 "scratch.attn_lse" : memref<?x64x16xf32, #hsa.tier<device>>
 // CHECK: %[[B:.*]] = memref.dim %arg0, %c0{{(_[0-9]+)?}} : memref<?x64x128xbf16, #hsa.tier<device>>
 // CHECK: gpu.launch_func @hsa_kernels::@gqa8_attend blocks in (%[[B]], %c8{{(_[0-9]+)?}}, %c16{{(_[0-9]+)?}}) threads in (%c128{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
-// CHECK-SAME: args(%{{.*}} : memref<?x64x128xbf16>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x8x128xi32>, %{{.*}} : memref<?x8x128xi32>, %{{.*}} : memref<?x8x512x1x16x128xbf16>, %{{.*}} : memref<?x8x512x1x16x128xbf16>, %{{.*}} : memref<?x64x16x128xf32>, %{{.*}} : memref<?x64x16xf32>, %{{.*}} : memref<?x{{[0-9]+}}xi32>, %{{.*}} : memref<?x{{[0-9]+}}x{{[0-9]+}}x{{bf16|f16}}>)
+// CHECK-SAME: args(%{{.*}} : memref<?x64x128xbf16>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x8x128xi32>, %{{.*}} : memref<?x8x128xi32>, %{{.*}} : memref<?x8x512x1x16x128xbf16>, %{{.*}} : memref<?x8x512x1x16x128xbf16>, %{{.*}} : memref<?x64x16x128xf32>, %{{.*}} : memref<?x64x16xf32>, %{{.*}} : memref<?x{{[0-9]+}}xi32>, %{{.*}} : memref<?x{{[0-9]+}}x{{[0-9]+}}x{{bf16|f16}}>, %{{.*}} : memref<?x{{[0-9]+}}xf32>)
 // CHECK-NOT: hsa.attend
 // CHECK-LABEL: gpu.func @gqa8_attend(
 // CHECK-SAME: workgroup(%{{.*}} : memref<8xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<8xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}
@@ -251,7 +257,7 @@ func.func @token_step(%q: memref<?x32x128xbf16, #hsa.tier<device>>, %len: memref
 // CHECK: hsa.state @token "scratch.attn_lse" : memref<?x32x2xf32, #hsa.tier<device>>
 // CHECK: %[[B:.*]] = memref.dim %arg0, %c0{{(_[0-9]+)?}} : memref<?x32x128xbf16, #hsa.tier<device>>
 // CHECK: gpu.launch_func @hsa_kernels::@token_attend blocks in (%[[B]], %c8{{(_[0-9]+)?}}, %c2{{(_[0-9]+)?}}) threads in (%c128{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
-// CHECK-SAME: args(%{{.*}} : memref<?x32x128xbf16>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x8x256xi32>, %{{.*}} : memref<?x8x256xi32>, %{{.*}} : memref<?x8x512x1x1x128xbf16>, %{{.*}} : memref<?x8x512x1x1x128xbf16>, %{{.*}} : memref<?x32x2x128xf32>, %{{.*}} : memref<?x32x2xf32>, %{{.*}} : memref<?x{{[0-9]+}}xi32>, %{{.*}} : memref<?x{{[0-9]+}}x{{[0-9]+}}x{{bf16|f16}}>)
+// CHECK-SAME: args(%{{.*}} : memref<?x32x128xbf16>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x8x256xi32>, %{{.*}} : memref<?x8x256xi32>, %{{.*}} : memref<?x8x512x1x1x128xbf16>, %{{.*}} : memref<?x8x512x1x1x128xbf16>, %{{.*}} : memref<?x32x2x128xf32>, %{{.*}} : memref<?x32x2xf32>, %{{.*}} : memref<?x{{[0-9]+}}xi32>, %{{.*}} : memref<?x{{[0-9]+}}x{{[0-9]+}}x{{bf16|f16}}>, %{{.*}} : memref<?x{{[0-9]+}}xf32>)
 // CHECK-NOT: hsa.attend
 // CHECK-LABEL: gpu.func @token_attend(
 // CHECK-SAME: workgroup(%{{.*}} : memref<128xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<128xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}
@@ -320,7 +326,7 @@ func.func @request_step(%q: memref<?x32x128xbf16, #hsa.tier<device>>, %len: memr
 // CHECK: hsa.state @request "scratch.attn_lse" : memref<?x32x16xf32, #hsa.tier<device>>
 // CHECK: %[[B:.*]] = memref.dim %arg0, %c0{{(_[0-9]+)?}} : memref<?x32x128xbf16, #hsa.tier<device>>
 // CHECK: gpu.launch_func @hsa_kernels::@request_attend blocks in (%[[B]], %c8{{(_[0-9]+)?}}, %c16{{(_[0-9]+)?}}) threads in (%c128{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
-// CHECK-SAME: args(%{{.*}} : memref<?x32x128xbf16>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x1x128xi32>, %{{.*}} : memref<?x1x128xi32>, %{{.*}} : memref<?x1x256x8x16x128xbf16>, %{{.*}} : memref<?x1x256x8x16x128xbf16>, %{{.*}} : memref<?x32x16x128xf32>, %{{.*}} : memref<?x32x16xf32>, %{{.*}} : memref<?x{{[0-9]+}}xi32>, %{{.*}} : memref<?x{{[0-9]+}}x{{[0-9]+}}x{{bf16|f16}}>)
+// CHECK-SAME: args(%{{.*}} : memref<?x32x128xbf16>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x1x128xi32>, %{{.*}} : memref<?x1x128xi32>, %{{.*}} : memref<?x1x256x8x16x128xbf16>, %{{.*}} : memref<?x1x256x8x16x128xbf16>, %{{.*}} : memref<?x32x16x128xf32>, %{{.*}} : memref<?x32x16xf32>, %{{.*}} : memref<?x{{[0-9]+}}xi32>, %{{.*}} : memref<?x{{[0-9]+}}x{{[0-9]+}}x{{bf16|f16}}>, %{{.*}} : memref<?x{{[0-9]+}}xf32>)
 // CHECK-NOT: hsa.attend
 // CHECK-LABEL: gpu.func @request_attend(
 // CHECK-SAME: workgroup(%{{.*}} : memref<8xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<8xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}
@@ -388,7 +394,7 @@ func.func @mla_step(%q: memref<?x128x576xbf16, #hsa.tier<device>>, %len: memref<
 // CHECK: hsa.state @mla "scratch.attn_lse" : memref<?x128x16xf32, #hsa.tier<device>>
 // CHECK: %[[B:.*]] = memref.dim %arg0, %c0{{(_[0-9]+)?}} : memref<?x128x576xbf16, #hsa.tier<device>>
 // CHECK: gpu.launch_func @hsa_kernels::@mla_attend blocks in (%[[B]], %c32{{(_[0-9]+)?}}, %c16{{(_[0-9]+)?}}) threads in (%c128{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
-// CHECK-SAME: args(%{{.*}} : memref<?x128x576xbf16>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x1x2048xi32>, %{{.*}} : memref<?x1x2048xi32>, %{{.*}} : memref<?x1x4096x1x1x576xbf16>, %{{.*}} : memref<?x128x16x512xf32>, %{{.*}} : memref<?x128x16xf32>, %{{.*}} : memref<?x{{[0-9]+}}xi32>, %{{.*}} : memref<?x{{[0-9]+}}x{{[0-9]+}}x{{bf16|f16}}>)
+// CHECK-SAME: args(%{{.*}} : memref<?x128x576xbf16>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x1x2048xi32>, %{{.*}} : memref<?x1x2048xi32>, %{{.*}} : memref<?x1x4096x1x1x576xbf16>, %{{.*}} : memref<?x128x16x512xf32>, %{{.*}} : memref<?x128x16xf32>, %{{.*}} : memref<?x{{[0-9]+}}xi32>, %{{.*}} : memref<?x{{[0-9]+}}x{{[0-9]+}}x{{bf16|f16}}>, %{{.*}} : memref<?x{{[0-9]+}}xf32>)
 // CHECK-NOT: hsa.attend
 // CHECK-LABEL: gpu.func @mla_attend(
 // CHECK-SAME: workgroup(%{{.*}} : memref<128xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<128xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}
@@ -457,7 +463,7 @@ func.func @one_step(%q: memref<?x32x128xf16, #hsa.tier<device>>, %len: memref<?x
 // CHECK: hsa.state @one "scratch.attn_lse" : memref<?x32x1xf32, #hsa.tier<device>>
 // CHECK: %[[B:.*]] = memref.dim %arg0, %c0{{(_[0-9]+)?}} : memref<?x32x128xf16, #hsa.tier<device>>
 // CHECK: gpu.launch_func @hsa_kernels::@one_attend blocks in (%[[B]], %c8{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}) threads in (%c128{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
-// CHECK-SAME: args(%{{.*}} : memref<?x32x128xf16>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x8x1xi32>, %{{.*}} : memref<?x8x1xi32>, %{{.*}} : memref<?x8x1x1x64x128xf16>, %{{.*}} : memref<?x8x1x1x64x128xf16>, %{{.*}} : memref<?x32x1x128xf32>, %{{.*}} : memref<?x32x1xf32>, %{{.*}} : memref<?x{{[0-9]+}}xi32>, %{{.*}} : memref<?x{{[0-9]+}}x{{[0-9]+}}x{{bf16|f16}}>)
+// CHECK-SAME: args(%{{.*}} : memref<?x32x128xf16>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x8x1xi32>, %{{.*}} : memref<?x8x1xi32>, %{{.*}} : memref<?x8x1x1x64x128xf16>, %{{.*}} : memref<?x8x1x1x64x128xf16>, %{{.*}} : memref<?x32x1x128xf32>, %{{.*}} : memref<?x32x1xf32>, %{{.*}} : memref<?x{{[0-9]+}}xi32>, %{{.*}} : memref<?x{{[0-9]+}}x{{[0-9]+}}x{{bf16|f16}}>, %{{.*}} : memref<?x{{[0-9]+}}xf32>)
 // CHECK-NOT: hsa.attend
 // CHECK-LABEL: gpu.func @one_attend(
 // CHECK-SAME: workgroup(%{{.*}} : memref<2xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<2xi32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}
