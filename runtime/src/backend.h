@@ -53,6 +53,28 @@ class Backend {
   virtual Status telemetry(uint32_t slot, RequestTelemetry* out) {
     return Status(StatusCode::Unsupported, std::string("the ") + name() + " backend computes no telemetry");
   }
+  // --- Device API (Runtime::begin_step; the CUDA backend) ------------------
+  // Stages this step's lengths and steps for `slots` (the host cache already
+  // counts an appended token) and uploads them on `stream`; the launches of
+  // enqueue_device_* read them from device memory.
+  virtual Status begin_device_step(const uint32_t* slots, size_t count, bool append, void* stream) {
+    return unsupported_device_api();
+  }
+  // The append / decode plans on `stream` over the caller's device tensors
+  // (slot-indexed: new_k [B][Hkv][D], new_v [B][Hkv][Dv], q [B][Hq][D],
+  // o [B][Hq][Dv]); kernels only, capturable into the caller's graph.
+  virtual Status enqueue_device_append(const void* new_k, const void* new_v, void* stream) {
+    return unsupported_device_api();
+  }
+  virtual Status enqueue_device_decode(const void* q, void* o, void* stream) { return unsupported_device_api(); }
+  // What the slots' last device step did; waits for the device.
+  virtual Status device_step_results(const uint32_t* slots, size_t count, SlotStepResult* results) {
+    return unsupported_device_api();
+  }
+  // Waits for device-API work still in flight (before the host changes a
+  // slot's pages or rows). Ok when there is none.
+  virtual Status drain_device_work() { return Status::ok(); }
+
   // Per-launch times of the last decode step, when the backend measures them.
   virtual const std::vector<KernelTiming>* kernel_timings() const { return nullptr; }
 
@@ -73,6 +95,13 @@ class Backend {
   // Device time of the last decode step (uploads, plan, downloads) in ms,
   // measured with events; < 0 when the backend does not measure it.
   virtual double last_step_device_ms() const { return -1.0; }
+
+ protected:
+  Status unsupported_device_api() const {
+    return Status(StatusCode::Unsupported, std::string("the ") + name() +
+                                               " backend has no device API (device tensors, streams): use the CUDA "
+                                               "backend, or the host-memory calls (append, decode_step)");
+  }
 };
 
 }  // namespace hsa

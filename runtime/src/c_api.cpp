@@ -318,6 +318,48 @@ hsattn_status_t hsattn_decode_step(hsattn_runtime* runtime, const hsattn_request
   });
 }
 
+hsattn_status_t hsattn_request_slot(const hsattn_runtime* runtime, hsattn_request_id id, uint32_t* slot) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_RUNTIME(runtime);
+    return record(runtime->runtime->request_slot(id, slot));
+  });
+}
+
+hsattn_status_t hsattn_begin_step(hsattn_runtime* runtime, const hsattn_request_id* ids, size_t count, int append,
+                                  void* cuda_stream) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_RUNTIME(runtime);
+    return record(runtime->runtime->begin_step(ids, count, append != 0, cuda_stream));
+  });
+}
+
+hsattn_status_t hsattn_enqueue_append(hsattn_runtime* runtime, const void* new_k, const void* new_v,
+                                      void* cuda_stream) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_RUNTIME(runtime);
+    return record(runtime->runtime->enqueue_append(new_k, new_v, cuda_stream));
+  });
+}
+
+hsattn_status_t hsattn_enqueue_decode(hsattn_runtime* runtime, const void* q, void* o, void* cuda_stream) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_RUNTIME(runtime);
+    return record(runtime->runtime->enqueue_decode(q, o, cuda_stream));
+  });
+}
+
+hsattn_status_t hsattn_device_step_stats(hsattn_runtime* runtime, const hsattn_request_id* ids, size_t count,
+                                         hsattn_step_stats* stats) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_RUNTIME(runtime);
+    if (!stats) return record(hsa::Status(hsa::StatusCode::InvalidArgument, "null stats output"));
+    hsa::StepStats s;
+    const hsattn_status_t status = record(runtime->runtime->device_step_stats(ids, count, &s));
+    if (status == HSATTN_STATUS_OK) *stats = c_stats(s);
+    return status;
+  });
+}
+
 hsattn_status_t hsattn_request_get_accounting(const hsattn_runtime* runtime, hsattn_request_id id,
                                         hsattn_request_accounting* accounting) {
   return guard([&]() -> hsattn_status_t {

@@ -91,6 +91,11 @@ class CudaBackend : public Backend {
   Status read_buffer(const std::string& name, void* dst, size_t bytes) override;
   Status write_buffer(const std::string& name, const void* src, size_t bytes) override;
   int32_t request_step(uint32_t slot) const override { return steps_[slot]; }
+  Status begin_device_step(const uint32_t* slots, size_t count, bool append, void* stream) override;
+  Status enqueue_device_append(const void* new_k, const void* new_v, void* stream) override;
+  Status enqueue_device_decode(const void* q, void* o, void* stream) override;
+  Status device_step_results(const uint32_t* slots, size_t count, SlotStepResult* results) override;
+  Status drain_device_work() override;
   std::string device_description() const override { return description_; }
   double last_step_device_ms() const override { return step_ms_; }
 
@@ -111,6 +116,19 @@ class CudaBackend : public Backend {
   Status enqueue_plan(const std::vector<PreparedLaunch>& plan, bool timed);
   Status enqueue_decode_sequence(bool timed);
   Status synchronize() { return check(driver_->cuStreamSynchronize(stream_), "cuStreamSynchronize"); }
+
+  // Device API: a launch plan evaluated over the caller's tensors and the
+  // device-resident step state, re-evaluated when the caller's pointers change.
+  struct DevicePlan {
+    std::vector<PreparedLaunch> launches;
+    std::vector<CUdeviceptr> bound;  // the caller pointers it was evaluated with (empty: never)
+  };
+  Status prepare_device_api();
+  Status check_device_stream(void* stream, const char* call, bool may_capture) const;
+  Status check_device_tensor(const void* pointer, size_t bytes, const char* call, const char* what) const;
+  Status bind_device_plan(const char* plan_name, bool append, const std::vector<std::pair<const char*, CUdeviceptr>>& caller,
+                          DevicePlan* plan);
+  Status enqueue_device_plan(const DevicePlan& plan, CUstream stream);
 
   std::unique_ptr<CudaDriver> driver_;
   RuntimeOptions options_;
@@ -137,6 +155,23 @@ class CudaBackend : public Backend {
   std::vector<KernelTiming> timings_;
   CUevent step_start_ = nullptr, step_stop_ = nullptr;  // around every decode sequence
   double step_ms_ = -1.0;
+
+  // Device API state. The step state lives in device memory, [append
+  // lengths B][decode lengths B][steps B] i32: the device plans read their
+  // req.length and req.step there, so a captured graph replays any batch
+  // begin_step staged. Staging is a ring of pinned entries, each reused only
+  // after the copy that read it ran (its event), so begin_step blocks only
+  // when the device is kStepRing steps behind.
+  static constexpr size_t kStepRing = 16;
+  const Artifact* artifact_ = nullptr;
+  std::vector<CUfunction> functions_;
+  CUdeviceptr step_state_ = 0;
+  int32_t* step_ring_ = nullptr;
+  CUevent step_ring_done_[kStepRing] = {};
+  bool step_ring_recorded_[kStepRing] = {};
+  size_t step_ring_next_ = 0;
+  DevicePlan device_append_, device_decode_;
+  bool device_used_ = false;
 };
 
 CudaBackend::~CudaBackend() {
@@ -146,6 +181,10 @@ CudaBackend::~CudaBackend() {
   if (step_stop_) driver_->cuEventDestroy(step_stop_);
   if (graph_exec_) driver_->cuGraphExecDestroy(graph_exec_);
   if (graph_) driver_->cuGraphDestroy(graph_);
+  if (device_used_) driver_->cuCtxSynchronize();  // the caller's streams may still read our buffers
+  for (CUevent e : step_ring_done_)
+    if (e) driver_->cuEventDestroy(e);
+  if (step_state_) driver_->cuMemFree(step_state_);
   for (void* p : staging_) allocator_.release(p);
   for (const DeviceBuffer& b : buffers_)
     if (b.owned && b.address) driver_->cuMemFree(b.address);
@@ -370,6 +409,9 @@ Status CudaBackend::memory_needs(const Artifact& artifact, const LayerShape& sha
   uint64_t staging = 0;
   for (size_t bytes : staging_bytes(shape)) staging += bytes;
   needs->host_buffers.push_back(BufferBytes{"pinned staging", staging});
+  // The device API's step state and its staging ring (prepare_device_api).
+  needs->device_buffers.push_back(BufferBytes{"device step state", uint64_t(3) * shape.batch * 4});
+  needs->host_buffers.push_back(BufferBytes{"step state ring", uint64_t(3) * shape.batch * 4 * kStepRing});
   HSA_RETURN_IF_ERROR(check(driver_->cuCtxSetCurrent(context_), "cuCtxSetCurrent"));
   size_t free_bytes = 0, total_bytes = 0;
   HSA_RETURN_IF_ERROR(check(driver_->cuMemGetInfo(&free_bytes, &total_bytes), "cuMemGetInfo"));
@@ -393,6 +435,8 @@ Status CudaBackend::prepare(const Artifact& artifact, const LayerShape& shape, H
   HSA_RETURN_IF_ERROR(prepare_plan(artifact, functions, "decode_step", &decode_plan_));
   HSA_RETURN_IF_ERROR(prepare_plan(artifact, functions, "append", &append_plan_));
   HSA_RETURN_IF_ERROR(prepare_plan(artifact, functions, "prefill", &prefill_plan_));
+  artifact_ = &artifact;  // the runtime keeps the artifact for the backend's life
+  functions_ = functions;
   const std::vector<size_t> sizes = staging_bytes(shape);
   void* areas[8] = {};
   staging_.reserve(sizes.size());  // allocate_staging's push_back cannot throw after an allocation
@@ -407,6 +451,191 @@ Status CudaBackend::prepare(const Artifact& artifact, const LayerShape& shape, H
   stage_units_ = static_cast<int32_t*>(areas[7]);
   HSA_RETURN_IF_ERROR(check(driver_->cuEventCreate(&step_start_, CU_EVENT_DEFAULT), "cuEventCreate"));
   HSA_RETURN_IF_ERROR(check(driver_->cuEventCreate(&step_stop_, CU_EVENT_DEFAULT), "cuEventCreate"));
+  return prepare_device_api();
+}
+
+// ---------------------------------------------------------------------------
+// Device API
+// ---------------------------------------------------------------------------
+
+Status CudaBackend::prepare_device_api() {
+  const size_t bytes = size_t(3) * shape_.batch * 4;
+  HSA_RETURN_IF_ERROR(check(driver_->cuMemAlloc(&step_state_, bytes), "cuMemAlloc(device step state)"));
+  HSA_RETURN_IF_ERROR(check(driver_->cuMemsetD8Async(step_state_, 0, bytes, stream_), "cuMemsetD8Async"));
+  void* ring = nullptr;
+  HSA_RETURN_IF_ERROR(allocate_staging(&ring, bytes * kStepRing));
+  step_ring_ = static_cast<int32_t*>(ring);
+  for (CUevent& e : step_ring_done_)
+    HSA_RETURN_IF_ERROR(check(driver_->cuEventCreate(&e, CU_EVENT_DISABLE_TIMING), "cuEventCreate"));
+  return synchronize();
+}
+
+Status CudaBackend::check_device_stream(void* stream, const char* call, bool may_capture) const {
+  CUcontext context = nullptr;
+  const CUresult r = driver_->cuStreamGetCtx(static_cast<CUstream>(stream), &context);
+  if (r != CUDA_SUCCESS)
+    return Status(StatusCode::InvalidArgument, std::string(call) + ": the stream is not a valid CUDA stream (" +
+                                                   check(r, "cuStreamGetCtx").message() + ")");
+  if (context != context_)
+    return Status(StatusCode::InvalidArgument,
+                  std::string(call) + ": the stream belongs to another CUDA context than this runtime's (" +
+                      description_ + ", its primary context): create it on that device's primary context");
+  if (!may_capture) {
+    CUstreamCaptureStatus capture = CU_STREAM_CAPTURE_STATUS_NONE;
+    HSA_RETURN_IF_ERROR(check(driver_->cuStreamIsCapturing(static_cast<CUstream>(stream), &capture),
+                              "cuStreamIsCapturing"));
+    if (capture != CU_STREAM_CAPTURE_STATUS_NONE)
+      return Status(StatusCode::InvalidArgument,
+                    std::string(call) + ": the stream is capturing a graph; " + call +
+                        " is host work (it stages the step's lengths): call it before replaying, outside the "
+                        "capture, and capture only enqueue_append and enqueue_decode");
+  }
+  return Status::ok();
+}
+
+Status CudaBackend::check_device_tensor(const void* pointer, size_t bytes, const char* call, const char* what) const {
+  if (!pointer) return Status(StatusCode::InvalidArgument, std::string(call) + ": null " + what);
+  const CUdeviceptr address = CUdeviceptr(reinterpret_cast<uintptr_t>(pointer));
+  int ordinal = -1;
+  const CUresult r = driver_->cuPointerGetAttribute(&ordinal, CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL, address);
+  if (r != CUDA_SUCCESS)
+    return Status(StatusCode::InvalidArgument,
+                  std::string(call) + ": " + what + " is not CUDA device memory (pass a device tensor, or use the "
+                                                    "host-memory call)");
+  if (ordinal != options_.device)
+    return Status(StatusCode::InvalidArgument, std::string(call) + ": " + what + " is on CUDA device " +
+                                                   std::to_string(ordinal) + ", this runtime runs on device " +
+                                                   std::to_string(options_.device));
+  CUdeviceptr base = 0;
+  size_t size = 0;
+  if (driver_->cuMemGetAddressRange(&base, &size, address) == CUDA_SUCCESS && address + bytes > base + size)
+    return Status(StatusCode::InvalidArgument,
+                  std::string(call) + ": " + what + " needs " + std::to_string(bytes) + " bytes (slot-indexed, all " +
+                      std::to_string(shape_.batch) + " batch slots) but its allocation has " +
+                      std::to_string(base + size - address) + " from that address");
+  return Status::ok();
+}
+
+Status CudaBackend::bind_device_plan(const char* plan_name, bool append,
+                                     const std::vector<std::pair<const char*, CUdeviceptr>>& caller, DevicePlan* plan) {
+  std::vector<CUdeviceptr> pointers;
+  for (const auto& c : caller) pointers.push_back(c.second);
+  if (plan->bound == pointers) return Status::ok();
+  const int index = artifact_->find_plan(plan_name);
+  if (index < 0) return Status(StatusCode::InvalidArtifact, std::string("no '") + plan_name + "' launch plan");
+  const CUdeviceptr B4 = CUdeviceptr(shape_.batch) * 4;
+  std::vector<EvaluatedLaunch> evaluated;
+  HSA_RETURN_IF_ERROR(evaluate_plan(*artifact_, size_t(index), shape_.symbols(),
+                                    [&](uint32_t buffer) -> uint64_t {
+                                      const std::string& name = buffers_[buffer].name;
+                                      if (name == "req.length") return step_state_ + (append ? 0 : B4);
+                                      if (name == "req.step") return step_state_ + 2 * B4;
+                                      for (const auto& c : caller)
+                                        if (name == c.first) return c.second;
+                                      return uint64_t(buffers_[buffer].address);
+                                    },
+                                    &evaluated));
+  plan->launches.clear();
+  plan->launches.resize(evaluated.size());
+  for (size_t i = 0; i < evaluated.size(); ++i) {
+    PreparedLaunch& l = plan->launches[i];
+    l.kernel = artifact_->kernels[evaluated[i].kernel].name;
+    l.function = functions_[evaluated[i].kernel];
+    l.launch = std::move(evaluated[i]);
+    for (uint64_t& cell : l.launch.cells) l.params.push_back(&cell);
+  }
+  plan->bound = pointers;
+  return Status::ok();
+}
+
+Status CudaBackend::enqueue_device_plan(const DevicePlan& plan, CUstream stream) {
+  for (const PreparedLaunch& l : plan.launches) {
+    const EvaluatedLaunch& e = l.launch;
+    HSA_RETURN_IF_ERROR(check(driver_->cuLaunchKernel(l.function, e.grid[0], e.grid[1], e.grid[2], e.block[0], e.block[1],
+                                                      e.block[2], e.shared_bytes, stream,
+                                                      l.params.empty() ? nullptr : const_cast<void**>(l.params.data()),
+                                                      nullptr),
+                              "launch of kernel '" + l.kernel + "'"));
+  }
+  return Status::ok();
+}
+
+Status CudaBackend::begin_device_step(const uint32_t* slots, size_t count, bool append, void* stream) {
+  HSA_RETURN_IF_ERROR(check(driver_->cuCtxSetCurrent(context_), "cuCtxSetCurrent"));
+  HSA_RETURN_IF_ERROR(check_device_stream(stream, "begin_step", false));
+  const size_t B = shape_.batch, r = step_ring_next_;
+  if (step_ring_recorded_[r])  // the copy of kStepRing steps ago must have read this entry
+    HSA_RETURN_IF_ERROR(check(driver_->cuEventSynchronize(step_ring_done_[r]), "cuEventSynchronize"));
+  int32_t* entry = step_ring_ + r * 3 * B;
+  std::memset(entry, 0, 3 * B * 4);  // slots outside the step: length 0, skipped by every kernel
+  for (size_t i = 0; i < count; ++i) {
+    const uint32_t b = slots[i];
+    const int32_t length = int32_t(cache_->length(b));
+    if (append) entry[b] = length - 1;  // the appended token's index: the host cache already counts it
+    entry[B + b] = length;
+  }
+  for (uint32_t b = 0; b < B; ++b) entry[2 * B + b] = steps_[b];
+  const CUstream s = static_cast<CUstream>(stream);
+  HSA_RETURN_IF_ERROR(check(driver_->cuMemcpyHtoDAsync(step_state_, entry, 3 * B * 4, s), "upload of the step state"));
+  HSA_RETURN_IF_ERROR(check(driver_->cuEventRecord(step_ring_done_[r], s), "cuEventRecord"));
+  step_ring_recorded_[r] = true;
+  step_ring_next_ = (r + 1) % kStepRing;
+  for (size_t i = 0; i < count; ++i) steps_[slots[i]] += 1;
+  device_used_ = true;
+  return Status::ok();
+}
+
+Status CudaBackend::enqueue_device_append(const void* new_k, const void* new_v, void* stream) {
+  HSA_RETURN_IF_ERROR(check(driver_->cuCtxSetCurrent(context_), "cuCtxSetCurrent"));
+  HSA_RETURN_IF_ERROR(check_device_stream(stream, "enqueue_append", true));
+  const size_t B = shape_.batch;
+  HSA_RETURN_IF_ERROR(check_device_tensor(new_k, B * shape_.kv_heads * shape_.head_dim * 2, "enqueue_append", "new_k"));
+  std::vector<std::pair<const char*, CUdeviceptr>> caller = {{"io.new_k", CUdeviceptr(uintptr_t(new_k))}};
+  if (shape_.has_separate_v) {
+    HSA_RETURN_IF_ERROR(
+        check_device_tensor(new_v, B * shape_.kv_heads * shape_.value_dim * 2, "enqueue_append", "new_v"));
+    caller.push_back({"io.new_v", CUdeviceptr(uintptr_t(new_v))});
+  }
+  HSA_RETURN_IF_ERROR(bind_device_plan("append", true, caller, &device_append_));
+  device_used_ = true;
+  return enqueue_device_plan(device_append_, static_cast<CUstream>(stream));
+}
+
+Status CudaBackend::enqueue_device_decode(const void* q, void* o, void* stream) {
+  HSA_RETURN_IF_ERROR(check(driver_->cuCtxSetCurrent(context_), "cuCtxSetCurrent"));
+  HSA_RETURN_IF_ERROR(check_device_stream(stream, "enqueue_decode", true));
+  const size_t B = shape_.batch;
+  HSA_RETURN_IF_ERROR(check_device_tensor(q, B * shape_.q_heads * shape_.head_dim * 2, "enqueue_decode", "q"));
+  HSA_RETURN_IF_ERROR(check_device_tensor(o, B * shape_.q_heads * shape_.value_dim * 2, "enqueue_decode", "o"));
+  HSA_RETURN_IF_ERROR(bind_device_plan(
+      "decode_step", false, {{"io.q", CUdeviceptr(uintptr_t(q))}, {"io.o", CUdeviceptr(uintptr_t(o))}},
+      &device_decode_));
+  device_used_ = true;
+  return enqueue_device_plan(device_decode_, static_cast<CUstream>(stream));
+}
+
+Status CudaBackend::drain_device_work() {
+  if (!device_used_) return Status::ok();
+  HSA_RETURN_IF_ERROR(check(driver_->cuCtxSetCurrent(context_), "cuCtxSetCurrent"));
+  // Every stream of the context: a graph the caller replays is unknown here.
+  return check(driver_->cuCtxSynchronize(), "cuCtxSynchronize (waiting for device-API work)");
+}
+
+Status CudaBackend::device_step_results(const uint32_t* slots, size_t count, SlotStepResult* results) {
+  HSA_RETURN_IF_ERROR(drain_device_work());
+  const size_t B = shape_.batch;
+  HSA_RETURN_IF_ERROR(enqueue_copy_from("sel.copy_count", stage_copy_count_, B * shape_.groups * 4));
+  HSA_RETURN_IF_ERROR(enqueue_copy_from("sel.units", stage_units_, B * shape_.groups * shape_.budget * 4));
+  HSA_RETURN_IF_ERROR(synchronize());
+  for (size_t i = 0; i < count; ++i) {
+    SlotStepResult r;
+    for (uint32_t g = 0; g < shape_.groups; ++g) {
+      const size_t gi = size_t(slots[i]) * shape_.groups + g;
+      r.misses += uint64_t(stage_copy_count_[gi]);
+      for (uint32_t k = 0; k < shape_.budget; ++k) r.units_selected += stage_units_[gi * shape_.budget + k] >= 0;
+    }
+    results[i] = r;
+  }
   return Status::ok();
 }
 

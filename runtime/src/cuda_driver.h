@@ -54,7 +54,12 @@
   X(cuEventDestroy)                  \
   X(cuEventRecord)                   \
   X(cuEventSynchronize)              \
-  X(cuEventElapsedTime)
+  X(cuEventElapsedTime)              \
+  X(cuStreamGetCtx)                  \
+  X(cuPointerGetAttribute)           \
+  X(cuMemGetAddressRange)            \
+  X(cuStreamIsCapturing)             \
+  X(cuCtxSynchronize)
 
 // Entry points the runtime uses when the driver has them (null otherwise):
 // cuFuncGetParamInfo (CUDA 12.4+) checks the kernel ABI at load.

@@ -144,11 +144,14 @@ Status HostCache::check_room_locked(uint32_t slot, uint64_t tokens) const {
   return needed > pool_->free_.size() ? pool_full(needed) : Status::ok();
 }
 
-Status HostCache::append(const uint32_t* slots, size_t count, uint64_t tokens, const uint16_t* k, const uint16_t* v) {
-  if (tokens && (!k || (shape_.has_separate_v && !v)))
-    return Status(StatusCode::InvalidArgument, "append: null K or V data");
-  const uint32_t P = shape_.page_size, H = shape_.kv_heads, D = shape_.head_dim, Dv = shape_.value_dim;
-  const int32_t* page_of = pool_->page_of();
+Status HostCache::extend(const uint32_t* slots, size_t count, uint64_t tokens) {
+  HSA_RETURN_IF_ERROR(take_pages(slots, count, tokens));
+  for (size_t i = 0; i < count; ++i) lengths_[slots[i]] = uint32_t(lengths_[slots[i]] + tokens);
+  return Status::ok();
+}
+
+Status HostCache::take_pages(const uint32_t* slots, size_t count, uint64_t tokens) {
+  const uint32_t P = shape_.page_size;
   {
     // Room for every slot and the pages of all of them, then the pages taken,
     // in one critical section: a concurrent append or release cannot take the
@@ -166,6 +169,15 @@ Status HostCache::append(const uint32_t* slots, size_t count, uint64_t tokens, c
       pool_->set_used_locked(layer_, slots[i], units);
     }
   }
+  return Status::ok();
+}
+
+Status HostCache::append(const uint32_t* slots, size_t count, uint64_t tokens, const uint16_t* k, const uint16_t* v) {
+  if (tokens && (!k || (shape_.has_separate_v && !v)))
+    return Status(StatusCode::InvalidArgument, "append: null K or V data");
+  const uint32_t P = shape_.page_size, H = shape_.kv_heads, D = shape_.head_dim, Dv = shape_.value_dim;
+  const int32_t* page_of = pool_->page_of();
+  HSA_RETURN_IF_ERROR(take_pages(slots, count, tokens));
   // The tokens go into pages this slot now owns: no lock needed.
   for (size_t i = 0; i < count; ++i) {
     const uint32_t slot = slots[i];

@@ -109,6 +109,9 @@ class HostCache {
   // of K). All-or-nothing: every slot's room and the pages of all of them are
   // checked first; on error nothing changed.
   Status append(const uint32_t* slots, size_t count, uint64_t tokens, const uint16_t* k, const uint16_t* v);
+  // The same without the data: pages and lengths for `tokens` more tokens of
+  // each slot, whose rows the device writes (the device API's append).
+  Status extend(const uint32_t* slots, size_t count, uint64_t tokens);
   Status append(uint32_t slot, uint64_t tokens, const uint16_t* k, const uint16_t* v) {
     return append(&slot, 1, tokens, k, v);
   }
@@ -134,6 +137,8 @@ class HostCache {
  private:
   HostCache(const LayerShape& shape, HostAllocator* allocator) : shape_(shape), allocator_(allocator) {}
   Status pool_full(uint64_t pages_needed) const;  // with the pool's mutex held
+  // Room for every slot, then the pages of all of them, in one critical section.
+  Status take_pages(const uint32_t* slots, size_t count, uint64_t tokens);
   Status check_room_locked(uint32_t slot, uint64_t tokens) const;
   uint32_t pages_needed_locked(uint32_t slot, uint64_t tokens) const;
 

@@ -103,6 +103,7 @@ struct HSATTN_HIDDEN Runtime::Impl {
   // error they stay pending: the next call retries.
   Status build_pending_locked(uint32_t slot) {
     if (build_from[slot] == kNothingPending) return Status::ok();
+    HSA_RETURN_IF_ERROR(backend->drain_device_work());  // the build rewrites the slot's rows
     HSA_RETURN_IF_ERROR(backend->after_prefill(slot, build_from[slot]));
     build_from[slot] = kNothingPending;
     return Status::ok();
@@ -429,6 +430,10 @@ Status Runtime::release_request(RequestId id) {
       HSA_RETURN_IF_ERROR(m.find_slot_locked(id, &slot));
       m.slot_of.erase(id);
     }
+    {  // device-API work still in flight may read or write the slot's pages
+      std::lock_guard<std::mutex> lock(m.backend_mutex);
+      HSA_RETURN_IF_ERROR(m.backend->drain_device_work());
+    }
     m.cache->release(slot);
     Status status;
     {
@@ -488,6 +493,7 @@ Status Runtime::append(const RequestId* ids, size_t count, const void* new_k, co
     const uint16_t* v = impl_->shape.has_separate_v ? static_cast<const uint16_t*>(new_v) : nullptr;
     {  // the prompt's representations first: the append extends them
       std::lock_guard<std::mutex> lock(impl_->backend_mutex);
+      HSA_RETURN_IF_ERROR(impl_->backend->drain_device_work());
       HSA_RETURN_IF_ERROR(impl_->build_pending_locked(slots));
     }
     HSA_RETURN_IF_ERROR(cache.append(slots.data(), count, 1, k, v));  // all requests or none
@@ -502,6 +508,20 @@ Status Runtime::append(const RequestId* ids, size_t count, const void* new_k, co
   });
 }
 
+namespace {
+StepStats sum_step_results(const std::vector<SlotStepResult>& results, uint64_t unit_bytes) {
+  StepStats total;
+  for (const SlotStepResult& r : results) {
+    total.units_selected += r.units_selected;
+    total.misses += r.misses;
+  }
+  total.hits = total.units_selected - total.misses;
+  total.bytes_copied_h2d = total.misses * unit_bytes;
+  total.hit_rate = total.units_selected ? double(total.hits) / double(total.units_selected) : 0.0;
+  return total;
+}
+}  // namespace
+
 Status Runtime::decode_step(const RequestId* ids, size_t count, const void* q, void* o, StepStats* stats) {
   return guarded([&]() -> Status {
     std::vector<uint32_t> slots;
@@ -513,21 +533,75 @@ Status Runtime::decode_step(const RequestId* ids, size_t count, const void* q, v
     std::vector<SlotStepResult> results(count);
     {
       std::lock_guard<std::mutex> lock(impl_->backend_mutex);
+      HSA_RETURN_IF_ERROR(impl_->backend->drain_device_work());
       HSA_RETURN_IF_ERROR(impl_->build_pending_locked(slots));
       HSA_RETURN_IF_ERROR(impl_->backend->decode(slots.data(), count, static_cast<const uint16_t*>(q),
                                                  static_cast<uint16_t*>(o), results.data()));
     }
-    if (stats) {
-      StepStats total;
-      for (const SlotStepResult& r : results) {
-        total.units_selected += r.units_selected;
-        total.misses += r.misses;
-      }
-      total.hits = total.units_selected - total.misses;
-      total.bytes_copied_h2d = total.misses * impl_->shape.unit_bytes();
-      total.hit_rate = total.units_selected ? double(total.hits) / double(total.units_selected) : 0.0;
-      *stats = total;
+    if (stats) *stats = sum_step_results(results, impl_->shape.unit_bytes());
+    return Status::ok();
+  });
+}
+
+// --- Device API -------------------------------------------------------------
+
+
+Status Runtime::request_slot(RequestId id, uint32_t* slot) const {
+  return guarded([&]() -> Status {
+    if (!slot) return invalid_argument("null slot output");
+    return impl_->find_slot(id, slot);
+  });
+}
+
+Status Runtime::begin_step(const RequestId* ids, size_t count, bool append, void* cuda_stream) {
+  return guarded([&]() -> Status {
+    std::vector<uint32_t> slots;
+    HSA_RETURN_IF_ERROR(impl_->batch_slots(ids, count, &slots));
+    HostCache& cache = *impl_->cache;
+    std::vector<uint32_t> old_lengths(count);
+    for (size_t i = 0; i < count; ++i) {
+      old_lengths[i] = cache.length(slots[i]);
+      if (old_lengths[i] == 0)
+        return invalid_argument("begin_step: request " + std::to_string(ids[i]) +
+                                " has no tokens: prefill at least one first");
     }
+    std::lock_guard<std::mutex> lock(impl_->backend_mutex);
+    HSA_RETURN_IF_ERROR(impl_->build_pending_locked(slots));  // drains only when a prompt is pending
+    if (append) HSA_RETURN_IF_ERROR(cache.extend(slots.data(), count, 1));  // all requests or none
+    const Status status = impl_->backend->begin_device_step(slots.data(), count, append, cuda_stream);
+    if (!status.is_ok() && append)  // the requests keep their old lengths
+      for (size_t i = 0; i < count; ++i) cache.truncate(slots[i], old_lengths[i]);
+    return status;
+  });
+}
+
+Status Runtime::enqueue_append(const void* new_k, const void* new_v, void* cuda_stream) {
+  return guarded([&]() -> Status {
+    HSA_RETURN_IF_ERROR(impl_->require_loaded());
+    std::lock_guard<std::mutex> lock(impl_->backend_mutex);
+    return impl_->backend->enqueue_device_append(new_k, new_v, cuda_stream);
+  });
+}
+
+Status Runtime::enqueue_decode(const void* q, void* o, void* cuda_stream) {
+  return guarded([&]() -> Status {
+    HSA_RETURN_IF_ERROR(impl_->require_loaded());
+    std::lock_guard<std::mutex> lock(impl_->backend_mutex);
+    return impl_->backend->enqueue_device_decode(q, o, cuda_stream);
+  });
+}
+
+Status Runtime::device_step_stats(const RequestId* ids, size_t count, StepStats* stats) {
+  return guarded([&]() -> Status {
+    if (!stats) return invalid_argument("null stats output");
+    std::vector<uint32_t> slots;
+    HSA_RETURN_IF_ERROR(impl_->batch_slots(ids, count, &slots));
+    std::vector<SlotStepResult> results(count);
+    {
+      std::lock_guard<std::mutex> lock(impl_->backend_mutex);
+      HSA_RETURN_IF_ERROR(impl_->backend->device_step_results(slots.data(), count, results.data()));
+    }
+    *stats = sum_step_results(results, impl_->shape.unit_bytes());
     return Status::ok();
   });
 }
@@ -557,6 +631,7 @@ Status Runtime::selected_units(RequestId id, int32_t* units, size_t capacity) co
     if (!units || capacity < needed)
       return invalid_argument("selected_units needs room for " + std::to_string(needed) + " entries");
     std::lock_guard<std::mutex> lock(impl_->backend_mutex);
+    HSA_RETURN_IF_ERROR(impl_->backend->drain_device_work());
     return impl_->backend->selected_units(slot, units);
   });
 }

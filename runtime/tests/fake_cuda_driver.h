@@ -12,6 +12,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,6 +36,10 @@ class FakeCudaDriver {
   int static_shared_bytes = 0;                 // every kernel's CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES
   int max_shared_per_block_optin = 227 * 1024;  // CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN (H100/H200)
   int max_dynamic_shared_set = -1;              // the last cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES)
+  std::set<CUstream> foreign_streams;           // cuStreamGetCtx reports another context for these
+  int pointer_device = 0;                       // CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL of fake allocations
+  // Fake device memory for a test's device tensors (freed with the driver).
+  CUdeviceptr device_tensor(size_t bytes) { return CUdeviceptr(allocate(bytes, false)); }
 
   FakeCudaDriver() { current() = this; }
   ~FakeCudaDriver() {
@@ -246,6 +251,40 @@ class FakeCudaDriver {
       *ms = 0.001f;
       return fake().result("cuEventElapsedTime");
     };
+    // The device API's checks: a stream's context, a pointer's device and
+    // the allocation around it. Streams in `foreign_streams` belong to
+    // another context; only fake allocations are known pointers.
+    d->cuStreamGetCtx = [](CUstream stream, CUcontext* context) {
+      if (fake().fails("cuStreamGetCtx")) return CUDA_ERROR_UNKNOWN;
+      *context = fake().foreign_streams.count(stream) ? reinterpret_cast<CUcontext>(&fake().foreign_streams)
+                                                      : reinterpret_cast<CUcontext>(&fake());
+      return CUDA_SUCCESS;
+    };
+    d->cuPointerGetAttribute = [](void* data, CUpointer_attribute attribute, CUdeviceptr pointer) {
+      if (fake().fails("cuPointerGetAttribute")) return CUDA_ERROR_UNKNOWN;
+      void* base = nullptr;
+      size_t bytes = 0;
+      bool pinned = false;
+      if (!fake().find(pointer, &base, &bytes, &pinned)) return CUDA_ERROR_INVALID_VALUE;
+      if (attribute == CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL) *static_cast<int*>(data) = fake().pointer_device;
+      else if (attribute == CU_POINTER_ATTRIBUTE_MEMORY_TYPE)
+        *static_cast<unsigned int*>(data) = pinned ? CU_MEMORYTYPE_HOST : CU_MEMORYTYPE_DEVICE;
+      else return CUDA_ERROR_INVALID_VALUE;
+      return CUDA_SUCCESS;
+    };
+    d->cuMemGetAddressRange = [](CUdeviceptr* base, size_t* bytes, CUdeviceptr pointer) {
+      if (fake().fails("cuMemGetAddressRange")) return CUDA_ERROR_UNKNOWN;
+      void* start = nullptr;
+      bool pinned = false;
+      if (!fake().find(pointer, &start, bytes, &pinned)) return CUDA_ERROR_NOT_FOUND;
+      *base = CUdeviceptr(start);
+      return CUDA_SUCCESS;
+    };
+    d->cuStreamIsCapturing = [](CUstream, CUstreamCaptureStatus* status) {
+      *status = fake().capturing_ ? CU_STREAM_CAPTURE_STATUS_ACTIVE : CU_STREAM_CAPTURE_STATUS_NONE;
+      return fake().result("cuStreamIsCapturing");
+    };
+    d->cuCtxSynchronize = []() { return fake().result("cuCtxSynchronize"); };
     d->cuFuncGetParamInfo = nullptr;  // optional: an older driver
     return d;
   }
@@ -269,7 +308,19 @@ class FakeCudaDriver {
   void* allocate(size_t bytes, bool pinned) {
     void* p = std::calloc(1, bytes ? bytes : 1);
     memory_[p] = pinned;
+    sizes_[p] = bytes ? bytes : 1;
     return p;
+  }
+  // The allocation holding `pointer`, if any.
+  bool find(CUdeviceptr pointer, void** base, size_t* bytes, bool* pinned) const {
+    for (const auto& entry : sizes_) {
+      const CUdeviceptr start = CUdeviceptr(entry.first);
+      if (pointer >= start && pointer < start + entry.second) {
+        *base = entry.first, *bytes = entry.second, *pinned = memory_.at(entry.first);
+        return true;
+      }
+    }
+    return false;
   }
   CUresult release(void* p, bool pinned) {
     auto it = memory_.find(p);
@@ -279,6 +330,7 @@ class FakeCudaDriver {
     }
     std::free(p);
     memory_.erase(it);
+    sizes_.erase(p);
     return CUDA_SUCCESS;
   }
   void enqueue(std::function<void()> op) {
@@ -289,6 +341,7 @@ class FakeCudaDriver {
   std::map<std::string, uint64_t> calls_;
   uint64_t counted_ = 0, failures_ = 0;
   std::map<void*, bool> memory_;  // allocation -> pinned
+  std::map<void*, size_t> sizes_;  // allocation -> bytes
   int64_t modules_ = 0, streams_ = 0, events_ = 0, graphs_ = 0, graph_execs_ = 0, contexts_ = 0, bad_frees_ = 0;
   bool capturing_ = false;
   std::vector<std::function<void()>> captured_;

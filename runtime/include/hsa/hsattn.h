@@ -166,6 +166,28 @@ HSATTN_EXPORT hsattn_status_t hsattn_append(hsattn_runtime* runtime, const hsatt
 HSATTN_EXPORT hsattn_status_t hsattn_decode_step(hsattn_runtime* runtime, const hsattn_request_id* ids, size_t count,
                                                  const void* q, void* o, hsattn_step_stats* stats);
 
+/* Device API (CUDA backend; docs/ENGINE.md "Device API"): device tensors on
+ * the caller's stream (a CUstream, NULL for the legacy default stream), no
+ * host synchronisation, capturable into the caller's CUDA graph. Tensors are
+ * slot-indexed: row hsattn_request_slot(id) of q [B][Hq][D], o [B][Hq][Dv],
+ * new_k [B][Hkv][D], new_v [B][Hkv][Dv] (B = max_batch) is that request's.
+ * Per step: hsattn_begin_step (host work: reserves the appended token in the
+ * host pool and uploads the step's lengths on the stream; never captured),
+ * then hsattn_enqueue_append and hsattn_enqueue_decode (kernels only: one
+ * graph captured over them replays every later step while the tensor
+ * pointers stay the same). The CPU backend answers HSATTN_STATUS_UNSUPPORTED. */
+HSATTN_EXPORT hsattn_status_t hsattn_request_slot(const hsattn_runtime* runtime, hsattn_request_id id,
+                                                  uint32_t* slot);
+HSATTN_EXPORT hsattn_status_t hsattn_begin_step(hsattn_runtime* runtime, const hsattn_request_id* ids, size_t count,
+                                                int append, void* cuda_stream);
+HSATTN_EXPORT hsattn_status_t hsattn_enqueue_append(hsattn_runtime* runtime, const void* new_k, const void* new_v,
+                                                    void* cuda_stream);
+HSATTN_EXPORT hsattn_status_t hsattn_enqueue_decode(hsattn_runtime* runtime, const void* q, void* o,
+                                                    void* cuda_stream);
+/* The listed requests' last device step, summed; waits for the device. */
+HSATTN_EXPORT hsattn_status_t hsattn_device_step_stats(hsattn_runtime* runtime, const hsattn_request_id* ids,
+                                                       size_t count, hsattn_step_stats* stats);
+
 HSATTN_EXPORT hsattn_status_t hsattn_request_get_accounting(const hsattn_runtime* runtime, hsattn_request_id id,
                                                             hsattn_request_accounting* accounting);
 /* The telemetry of the request's last decode step (options.telemetry), per

@@ -164,6 +164,33 @@ class HSATTN_EXPORT Runtime {
   // One decode step for each listed request: q [count][Hq][D] in, o [count][Hq][Dv] out.
   Status decode_step(const RequestId* ids, size_t count, const void* q, void* o, StepStats* stats);
 
+  // --- Device API (CUDA backend; docs/ENGINE.md "Device API") -------------
+  // Device tensors on the caller's stream, no host synchronisation, and
+  // capturable into the caller's CUDA graph. Tensors are slot-indexed: row
+  // `request_slot(id)` of q [B][Hq][D], o [B][Hq][Dv], new_k [B][Hkv][D] and
+  // new_v [B][Hkv][Dv] (B = max_batch, the layer's KV dtype) belongs to that
+  // request; rows of slots outside the step are neither read nor written.
+  // Each step:
+  //   begin_step(ids, count, /*append=*/true, stream);   // host work, never captured
+  //   enqueue_append(new_k, new_v, stream);              // kernels only
+  //   enqueue_decode(q, o, stream);                      // kernels only
+  // begin_step reserves each listed request's next token in the host pool
+  // (OutOfCapacity when the pool is full; nothing changes then), and uploads
+  // the step's lengths and steps into device memory on `stream`. The two
+  // enqueue calls read them there, so one graph captured over them replays
+  // every later step, whatever the batch composition and lengths, as long as
+  // the tensor pointers stay the same (a changed pointer needs a new capture).
+  // The appended token goes to the host pool from the device (store_kv).
+  // Calls in host memory (prefill, append, decode_step, release_request, ...)
+  // first wait for all device work of the context.
+  Status request_slot(RequestId id, uint32_t* slot) const;
+  Status begin_step(const RequestId* ids, size_t count, bool append, void* cuda_stream);
+  Status enqueue_append(const void* new_k, const void* new_v, void* cuda_stream);
+  Status enqueue_decode(const void* q, void* o, void* cuda_stream);
+  // What the listed requests' last device step selected and copied; waits
+  // for the device (call it when you want the numbers, not every step).
+  Status device_step_stats(const RequestId* ids, size_t count, StepStats* stats);
+
   Status request_accounting(RequestId id, RequestAccounting* accounting) const;
   // sel.units of the request's last decode step: [S][K] entries, -1 padded.
   Status selected_units(RequestId id, int32_t* units, size_t capacity) const;

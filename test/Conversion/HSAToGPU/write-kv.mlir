@@ -1,6 +1,6 @@
 // The append/prefill kernel generators (WriteKV.cpp). The runtime writes
-// tokens to the host pool itself; store_kv writes the appended token into
-// its resident slot (device only), update_repr folds it into Quest's bounds,
+// prompt tokens to the host pool itself; store_kv writes the appended token
+// into its host page (through the mapped pool) and its resident slot, update_repr folds it into Quest's bounds,
 // rebuild_repr recomputes the bounds of every valid unit from the mapped
 // host pool with 16-byte loads. Layers: the example (Hkv 8, D 128, P 16,
 // kv_head, bf16), request scope f16 with D 64 and P 64 (a unit spans two
@@ -17,9 +17,12 @@ func.func @append(%k: memref<?x8x128xbf16, #hsa.tier<device>>, %v: memref<?x8x12
   %us = hsa.state @llama3_8b_attn "buf.unit_slot" : memref<?x8x?xi32, #hsa.tier<device>>
   %bk = hsa.state @llama3_8b_attn "buf.k" : memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>
   %bv = hsa.state @llama3_8b_attn "buf.v" : memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>
+  %hk = hsa.state @llama3_8b_attn "host.k" : memref<?x8x16x128xbf16, #hsa.tier<host>>
+  %hv = hsa.state @llama3_8b_attn "host.v" : memref<?x8x16x128xbf16, #hsa.tier<host>>
+  %pages = hsa.state @llama3_8b_attn "host.page_of" : memref<?x?xi32, #hsa.tier<host>>
   %kmin = hsa.state @llama3_8b_attn "repr.kmin" : memref<?x8x?x128xbf16, #hsa.tier<device>>
   %kmax = hsa.state @llama3_8b_attn "repr.kmax" : memref<?x8x?x128xbf16, #hsa.tier<device>>
-  hsa.store_kv @llama3_8b_attn keys(%k : memref<?x8x128xbf16, #hsa.tier<device>>) values(%v : memref<?x8x128xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) residency(%us : memref<?x8x?xi32, #hsa.tier<device>>) device(%bk, %bv : memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>, memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>)
+  hsa.store_kv @llama3_8b_attn keys(%k : memref<?x8x128xbf16, #hsa.tier<device>>) values(%v : memref<?x8x128xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) residency(%us : memref<?x8x?xi32, #hsa.tier<device>>) device(%bk, %bv : memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>, memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>) host(%hk, %hv : memref<?x8x16x128xbf16, #hsa.tier<host>>, memref<?x8x16x128xbf16, #hsa.tier<host>>) pages(%pages : memref<?x?xi32, #hsa.tier<host>>)
   hsa.update_repr @llama3_8b_attn keys(%k : memref<?x8x128xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) reprs(%kmin, %kmax : memref<?x8x?x128xbf16, #hsa.tier<device>>, memref<?x8x?x128xbf16, #hsa.tier<device>>)
   return
 }
@@ -32,12 +35,12 @@ func.func @prefill(%len: memref<?xi32, #hsa.tier<device>>) {
   return
 }
 
-// store_kv: one block of 128 threads per request (B from the keys); no host
-// operand. update_repr: grid (B, 1): 8 heads x 16 vectors = 128 items.
+// store_kv: one block of 128 threads per request (B from the keys); the
+// host pool's page table and pages come last. update_repr: grid (B, 1): 8 heads x 16 vectors = 128 items.
 // CHECK-LABEL: func.func @append
 // CHECK: %[[B:.*]] = memref.dim %{{.*}}, %c0{{(_[0-9]+)?}} : memref<?x8x128xbf16, #hsa.tier<device>>
 // CHECK: gpu.launch_func @hsa_kernels::@llama3_8b_attn_store_kv blocks in (%[[B]], %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}) threads in (%c128{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
-// CHECK-SAME: args(%{{.*}} : memref<?x8x128xbf16>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x8x?xi32>, %{{.*}} : memref<?x8x512x1x16x128xbf16>, %{{.*}} : memref<?x8x128xbf16>, %{{.*}} : memref<?x8x512x1x16x128xbf16>)
+// CHECK-SAME: args(%{{.*}} : memref<?x8x128xbf16>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x8x?xi32>, %{{.*}} : memref<?x8x512x1x16x128xbf16>, %{{.*}} : memref<?x8x128xbf16>, %{{.*}} : memref<?x8x512x1x16x128xbf16>, %{{.*}} : memref<?x?xi32>, %{{.*}} : memref<?x8x16x128xbf16>, %{{.*}} : memref<?x8x16x128xbf16>)
 // CHECK-NOT: hsa.store_kv
 // CHECK: %[[B2:.*]] = memref.dim %{{.*}}, %c0{{(_[0-9]+)?}} : memref<?x8x128xbf16, #hsa.tier<device>>
 // CHECK: gpu.launch_func @hsa_kernels::@llama3_8b_attn_update_repr blocks in (%[[B2]], %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}) threads in (%c128
@@ -56,8 +59,9 @@ func.func @prefill(%len: memref<?xi32, #hsa.tier<device>>) {
 // CHECK-SAME: args(%{{.*}} : memref<?xi32>, %[[PAGES]] : memref<?x?xi32>, %[[HK]] : memref<?x8x16x128xbf16>, %{{.*}} : memref<?x8x?x128xbf16>, %{{.*}} : memref<?x8x?x128xbf16>)
 // CHECK-NOT: hsa.rebuild_repr
 
-// store_kv: a free slot (length 0) or a unit past N does nothing; the slot
-// of unit length/16 in the head's group, when valid, gets row length%16.
+// store_kv: a free slot (length 0) or a unit past N does nothing; row
+// length%16 of the host page of unit length/16 (when allocated) and of its
+// slot in the head's group (when resident) get the token.
 // CHECK-LABEL: gpu.func @llama3_8b_attn_store_kv(
 // CHECK-SAME: known_block_size = array<i32: 128, 1, 1>
 // CHECK: %[[LEN:.*]] = memref.load %arg1[%{{.*}}] : memref<?xi32>
@@ -65,14 +69,19 @@ func.func @prefill(%len: memref<?xi32, #hsa.tier<device>>) {
 // CHECK: memref.dim %arg2, %c2
 // CHECK: arith.cmpi sgt, %[[LEN]], %c0_i32
 // CHECK: scf.if
+// CHECK: %[[PAGE:.*]] = memref.load %arg6[%{{.*}}, %[[UNIT]]] : memref<?x?xi32>
 // CHECK: scf.for
+// CHECK: %[[KEY:.*]] = vector.load %arg0[{{.*}}] {alignment = 16 : i64} : memref<?x8x128xbf16>, vector<8xbf16>
+// CHECK: arith.cmpi sge, %[[PAGE]], %c0_i32
+// CHECK: scf.if
+// CHECK: vector.store %[[KEY]], %arg7[{{.*}}] {alignment = 16 : i64} : memref<?x8x16x128xbf16>, vector<8xbf16>
 // CHECK: %[[SLOT:.*]] = memref.load %arg2[%{{.*}}, %{{.*}}, %[[UNIT]]] : memref<?x8x?xi32>
 // CHECK: arith.cmpi slt, %[[SLOT]], %c512_i32
 // CHECK: scf.if
-// CHECK: vector.load %arg0[{{.*}}] {alignment = 16 : i64} : memref<?x8x128xbf16>, vector<8xbf16>
-// CHECK: vector.store %{{.*}}, %arg3[{{.*}}] {alignment = 16 : i64} : memref<?x8x512x1x16x128xbf16>, vector<8xbf16>
+// CHECK: vector.store %[[KEY]], %arg3[{{.*}}] {alignment = 16 : i64} : memref<?x8x512x1x16x128xbf16>, vector<8xbf16>
 // CHECK: scf.for
 // CHECK: vector.load %arg4[{{.*}}] {alignment = 16 : i64} : memref<?x8x128xbf16>, vector<8xbf16>
+// CHECK: vector.store %{{.*}}, %arg8[{{.*}}] {alignment = 16 : i64} : memref<?x8x16x128xbf16>, vector<8xbf16>
 // CHECK: vector.store %{{.*}}, %arg5[{{.*}}] {alignment = 16 : i64} : memref<?x8x512x1x16x128xbf16>, vector<8xbf16>
 // CHECK: gpu.return
 
@@ -142,7 +151,10 @@ func.func @append(%k: memref<?x8x64xf16, #hsa.tier<device>>, %v: memref<?x8x64xf
   %us = hsa.state @req "buf.unit_slot" : memref<?x1x?xi32, #hsa.tier<device>>
   %bk = hsa.state @req "buf.k" : memref<?x1x32x8x64x64xf16, #hsa.tier<device>>
   %bv = hsa.state @req "buf.v" : memref<?x1x32x8x64x64xf16, #hsa.tier<device>>
-  hsa.store_kv @req keys(%k : memref<?x8x64xf16, #hsa.tier<device>>) values(%v : memref<?x8x64xf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) residency(%us : memref<?x1x?xi32, #hsa.tier<device>>) device(%bk, %bv : memref<?x1x32x8x64x64xf16, #hsa.tier<device>>, memref<?x1x32x8x64x64xf16, #hsa.tier<device>>)
+  %hk = hsa.state @req "host.k" : memref<?x8x64x64xf16, #hsa.tier<host>>
+  %hv = hsa.state @req "host.v" : memref<?x8x64x64xf16, #hsa.tier<host>>
+  %pages = hsa.state @req "host.page_of" : memref<?x?xi32, #hsa.tier<host>>
+  hsa.store_kv @req keys(%k : memref<?x8x64xf16, #hsa.tier<device>>) values(%v : memref<?x8x64xf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) residency(%us : memref<?x1x?xi32, #hsa.tier<device>>) device(%bk, %bv : memref<?x1x32x8x64x64xf16, #hsa.tier<device>>, memref<?x1x32x8x64x64xf16, #hsa.tier<device>>) host(%hk, %hv : memref<?x8x64x64xf16, #hsa.tier<host>>, memref<?x8x64x64xf16, #hsa.tier<host>>) pages(%pages : memref<?x?xi32, #hsa.tier<host>>)
   return
 }
 func.func @prefill(%len: memref<?xi32, #hsa.tier<device>>) {
@@ -166,8 +178,9 @@ func.func @prefill(%len: memref<?xi32, #hsa.tier<device>>) {
 // CHECK-LABEL: gpu.func @req_store_kv(
 // CHECK: %[[UNIT:.*]] = arith.divui %{{.*}}, %c64{{(_[0-9]+)?}} : index
 // CHECK: scf.for %{{.*}} = %{{.*}} to %c64{{(_[0-9]+)?}} step %c128
-// CHECK: memref.load %arg2[%{{.*}}, %{{.*}}, %[[UNIT]]] : memref<?x1x?xi32>
 // CHECK: vector.load %arg0[{{.*}}] {alignment = 16 : i64} : memref<?x8x64xf16>, vector<8xf16>
+// CHECK: vector.store %{{.*}}, %arg7[{{.*}}] {alignment = 16 : i64} : memref<?x8x64x64xf16>, vector<8xf16>
+// CHECK: memref.load %arg2[%{{.*}}, %{{.*}}, %[[UNIT]]] : memref<?x1x?xi32>
 // CHECK: vector.store %{{.*}}, %arg3[{{.*}}] {alignment = 16 : i64} : memref<?x1x32x8x64x64xf16>, vector<8xf16>
 // CHECK-LABEL: gpu.func @req_rebuild_repr(
 // CHECK: arith.divui %{{.*}}, %c64{{(_[0-9]+)?}} : index

@@ -342,7 +342,7 @@ func.func @f(%k: memref<?x8x128xbf16, #hsa.tier<device>>, %len: memref<?xi32, #h
 
 hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
 func.func @f(%k: memref<?x8x128xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %rev: memref<?x8x?xi32, #hsa.tier<device>>, %b: memref<?x8x512x1x16x128xbf16, #hsa.tier<host>>) {
-  // expected-error @below {{'hsa.store_kv' op operand 'device_keys' must be in the device tier (store_kv writes only the device buffer; the runtime writes the host pool), but it is in the host tier}}
+  // expected-error @below {{'hsa.store_kv' op operand 'device_keys' must be in the device tier (store_kv writes the resident copy in device memory and the host pool through its mapped address), but it is in the host tier}}
   hsa.store_kv @l keys(%k : memref<?x8x128xbf16, #hsa.tier<device>>) values(%k : memref<?x8x128xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) residency(%rev : memref<?x8x?xi32, #hsa.tier<device>>) device(%b, %b : memref<?x8x512x1x16x128xbf16, #hsa.tier<host>>, memref<?x8x512x1x16x128xbf16, #hsa.tier<host>>)
   return
 }
@@ -403,8 +403,35 @@ func.func @f(%k: memref<?x8x128xbf16, #hsa.tier<device>>, %len: memref<?xi32, #h
 // -----
 
 hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f(%k: memref<?x8x128xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %rev: memref<?x8x?xi32, #hsa.tier<device>>, %b: memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>, %hk: memref<?x8x16x128xbf16, #hsa.tier<host>>, %pages: memref<?x?xi32, #hsa.tier<host>>) {
+  // expected-error @below {{'hsa.store_kv' op takes 'host' and 'pages' together: the token's host page comes from the page table}}
+  hsa.store_kv @l keys(%k : memref<?x8x128xbf16, #hsa.tier<device>>) values(%k : memref<?x8x128xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) residency(%rev : memref<?x8x?xi32, #hsa.tier<device>>) device(%b, %b : memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>, memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>) host(%hk, %hk : memref<?x8x16x128xbf16, #hsa.tier<host>>, memref<?x8x16x128xbf16, #hsa.tier<host>>)
+  return
+}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f(%k: memref<?x8x128xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %rev: memref<?x8x?xi32, #hsa.tier<device>>, %b: memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>, %hk: memref<?x8x16x128xbf16, #hsa.tier<host>>, %pages: memref<?x?xi32, #hsa.tier<host>>) {
+  // expected-error @below {{'hsa.store_kv' op needs 'host_values': the layer stores keys and values}}
+  hsa.store_kv @l keys(%k : memref<?x8x128xbf16, #hsa.tier<device>>) values(%k : memref<?x8x128xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) residency(%rev : memref<?x8x?xi32, #hsa.tier<device>>) device(%b, %b : memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>, memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>) host(%hk : memref<?x8x16x128xbf16, #hsa.tier<host>>) pages(%pages : memref<?x?xi32, #hsa.tier<host>>)
+  return
+}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f(%k: memref<?x8x128xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %rev: memref<?x8x?xi32, #hsa.tier<device>>, %b: memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>, %hk: memref<?x8x16x128xbf16, #hsa.tier<host>>, %pages: memref<?x?xi32, #hsa.tier<host>>, %len2: memref<?x?xi32, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.store_kv' op operand 'page_of' must be in the host tier (store_kv writes the resident copy in device memory and the host pool through its mapped address), but it is in the device tier}}
+  hsa.store_kv @l keys(%k : memref<?x8x128xbf16, #hsa.tier<device>>) values(%k : memref<?x8x128xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) residency(%rev : memref<?x8x?xi32, #hsa.tier<device>>) device(%b, %b : memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>, memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>) host(%hk, %hk : memref<?x8x16x128xbf16, #hsa.tier<host>>, memref<?x8x16x128xbf16, #hsa.tier<host>>) pages(%len2 : memref<?x?xi32, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
 func.func @f(%k: memref<?x8x128xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %rev: memref<?x8x?xi32, #hsa.tier<host>>, %b: memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>) {
-  // expected-error @below {{'hsa.store_kv' op operand 'unit_slot' must be in the device tier (store_kv writes only the device buffer; the runtime writes the host pool), but it is in the host tier}}
+  // expected-error @below {{'hsa.store_kv' op operand 'unit_slot' must be in the device tier (store_kv writes the resident copy in device memory and the host pool through its mapped address), but it is in the host tier}}
   hsa.store_kv @l keys(%k : memref<?x8x128xbf16, #hsa.tier<device>>) values(%k : memref<?x8x128xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) residency(%rev : memref<?x8x?xi32, #hsa.tier<host>>) device(%b, %b : memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>, memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>)
   return
 }

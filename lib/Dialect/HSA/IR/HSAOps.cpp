@@ -600,6 +600,16 @@ LogicalResult StoreKVOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
       failed(verifyValuePresence(*this, *layer, "device_values",
                                  getDeviceValues())))
     return failure();
+  // The host pool is written whole or not at all: keys, values and the page
+  // table together.
+  const bool host = getHostKeys() || getHostValues();
+  if (host != static_cast<bool>(getPageOf()))
+    return emitOpError()
+           << "takes 'host' and 'pages' together: the token's host page "
+              "comes from the page table";
+  if (host && failed(verifyValuePresence(*this, *layer, "host_values",
+                                         getHostValues())))
+    return failure();
   return verifyBindings(
       *this, *layer,
       {{"keys", getKeys(), "io.new_k"},
@@ -607,9 +617,12 @@ LogicalResult StoreKVOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
        {"lengths", getLengths(), "req.length"},
        {"unit_slot", getUnitSlot(), "buf.unit_slot"},
        {"device_keys", getDeviceKeys(), "buf.k"},
-       {"device_values", getDeviceValues(), "buf.v"}},
-      "store_kv writes only the device buffer; the runtime writes the host "
-      "pool");
+       {"device_values", getDeviceValues(), "buf.v"},
+       {"host_keys", getHostKeys(), "host.k"},
+       {"host_values", getHostValues(), "host.v"},
+       {"page_of", getPageOf(), "host.page_of"}},
+      "store_kv writes the resident copy in device memory and the host pool "
+      "through its mapped address");
 }
 
 //===----------------------------------------------------------------------===//

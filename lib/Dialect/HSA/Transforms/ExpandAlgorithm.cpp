@@ -110,8 +110,10 @@ static LogicalResult expandDecodeStep(DecodeStepOp op, LayerOp layer,
   return success();
 }
 
-/// One token per request; the runtime has written it to the host pool, so
-/// only the resident slot and the representations follow it.
+/// One token per request: store_kv writes it to the host pool (its page is
+/// allocated by the runtime) and to its resident slot, then the
+/// representations follow it. Writing the pool on the device is what lets
+/// the K/V come from device memory inside the caller's graph.
 static LogicalResult expandAppend(AppendOp op, LayerOp layer,
                                   StageBuilder &stages) {
   auto buf = [&](StringRef name) { return stages.getBuffer(name); };
@@ -119,9 +121,11 @@ static LogicalResult expandAppend(AppendOp op, LayerOp layer,
   Value unitSlot = buf("buf.unit_slot");
   Value keys = buf("buf.k");
   Value values = latent ? Value() : buf("buf.v");
+  Value hostValues = latent ? Value() : buf("host.v");
   StoreKVOp::create(stages.getBuilder(), op.getLoc(), op.getLayerAttr(),
                     op.getKeys(), op.getValues(), op.getLengths(), unitSlot,
-                    keys, values);
+                    keys, values, buf("host.k"), hostValues,
+                    buf("host.page_of"));
   return layer.getAlgorithm().buildUpdateRepresentations(stages, op.getKeys(),
                                                          op.getLengths());
 }

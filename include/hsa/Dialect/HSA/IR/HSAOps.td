@@ -405,14 +405,21 @@ def HSA_RebuildReprOp : HSA_LayerUserOp<"rebuild_repr"> {
 }
 
 def HSA_StoreKVOp : HSA_LayerUserOp<"store_kv", [AttrSizedOperandSegments]> {
-  let summary = "writes the appended token into its unit's resident slot";
+  let summary = "writes the appended token into its unit's resident slot and, "
+                "given `host`, into the host pool";
   let description = [{
     Row `b` of `keys` / `values` is token `t = lengths[b]` of request `b`
     (slots with `lengths[b] == 0` are free and skipped). When unit `t / P` is
     resident in a slot of group `g` (`unit_slot[b][g][t / P] >= 0`), the
     token's rows of that group's KV heads go to row `t % P` of the slot, so
-    the device copy never goes stale. Writes device memory only: the runtime
-    has already written the token to the host pool.
+    the device copy never goes stale.
+
+    With `host(...) pages(...)` the token also goes to the host pool, row
+    `t % P` of page `page_of[b][t / P]` (a page the runtime allocated; `-1`:
+    none, nothing written), through the pool's mapped device address. That
+    is what lets an append take its K/V from device memory on the caller's
+    stream (and inside the caller's CUDA graph) without a host copy; the
+    runtime's host-memory append writes the same bytes itself.
 
     ```mlir
     hsa.store_kv @attn keys(%k : memref<?x8x128xbf16, #hsa.tier<device>>)
@@ -421,6 +428,9 @@ def HSA_StoreKVOp : HSA_LayerUserOp<"store_kv", [AttrSizedOperandSegments]> {
         residency(%unit_slot : memref<?x8x?xi32, #hsa.tier<device>>)
         device(%bk, %bv : memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>,
                           memref<?x8x512x1x16x128xbf16, #hsa.tier<device>>)
+        host(%hk, %hv : memref<?x8x16x128xbf16, #hsa.tier<host>>,
+                        memref<?x8x16x128xbf16, #hsa.tier<host>>)
+        pages(%page_of : memref<?x?xi32, #hsa.tier<host>>)
     ```
   }];
   let arguments = (ins FlatSymbolRefAttr:$layer,
@@ -429,13 +439,18 @@ def HSA_StoreKVOp : HSA_LayerUserOp<"store_kv", [AttrSizedOperandSegments]> {
                        Arg<AnyMemRef, "", [MemRead]>:$lengths,
                        Arg<AnyMemRef, "", [MemRead]>:$unit_slot,
                        Arg<AnyMemRef, "", [MemWrite]>:$device_keys,
-                       Arg<Optional<AnyMemRef>, "", [MemWrite]>:$device_values);
+                       Arg<Optional<AnyMemRef>, "", [MemWrite]>:$device_values,
+                       Arg<Optional<AnyMemRef>, "", [MemWrite]>:$host_keys,
+                       Arg<Optional<AnyMemRef>, "", [MemWrite]>:$host_values,
+                       Arg<Optional<AnyMemRef>, "", [MemRead]>:$page_of);
   let assemblyFormat = [{
     $layer `keys` `(` $keys `:` type($keys) `)`
     (`values` `(` $values^ `:` type($values) `)`)?
     `lengths` `(` $lengths `:` type($lengths) `)`
     `residency` `(` $unit_slot `:` type($unit_slot) `)`
     `device` `(` $device_keys (`,` $device_values^)? `:` type($device_keys) (`,` type($device_values)^)? `)`
+    (`host` `(` $host_keys^ (`,` $host_values^)? `:` type($host_keys) (`,` type($host_values)^)? `)`)?
+    (`pages` `(` $page_of^ `:` type($page_of) `)`)?
     attr-dict
   }];
 }
