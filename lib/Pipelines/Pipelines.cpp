@@ -123,6 +123,7 @@ static void addLowerToGPUPasses(OpPassManager &pm,
   }
   mlir::hsa::ConvertHSAToGPUOptions convert;
   convert.attentionSplitTokens = options.attentionSplitTokens;
+  convert.telemetry = options.telemetry;
   pm.addPass(mlir::hsa::createConvertHSAToGPU(convert));
   // After the conversion: the kernel families have declared their scratch
   // (only what the fused and unfused kernels use), so the plan and the

@@ -67,6 +67,11 @@ static cl::opt<int64_t> scoreTopKMaxUnits(
     cl::desc("units per row up to which score + top-k fuse (0: never; "
              "default 4096)"),
     cl::init(4096));
+static cl::opt<bool> telemetry(
+    "telemetry",
+    cl::desc("generate the algorithm's telemetry outputs (Quest: the "
+             "unselected units' logit bound), which RuntimeOptions::"
+             "telemetry needs on the CUDA backend (docs/ACCURACY.md)"));
 static cl::opt<bool> quiet("quiet", cl::desc("no summary"));
 static cl::opt<std::string> digestFile(
     "sha256-file",
@@ -165,6 +170,7 @@ int main(int argc, char **argv) {
   options.fuse = !noFuse;
   options.maxContext = maxContext;
   options.scoreTopKMaxUnits = scoreTopKMaxUnits;
+  options.telemetry = telemetry;
   options.chip = chip;
   options.features = features;
   options.optLevel = optLevel;

@@ -31,6 +31,12 @@ def ConvertHSAToGPU : Pass<"convert-hsa-to-gpu", "ModuleOp"> {
            "Tokens one split-K attention block covers (rounded to whole "
            "units); the split count ceil(budget / units per split) sizes the "
            "attention's scratch">,
+    Option<"telemetry", "telemetry", "bool", /*default=*/"false",
+           "Generate the algorithm's telemetry outputs (docs/ACCURACY.md, "
+           "\"Telemetry\"): for an algorithm that bounds the logits of the "
+           "units it does not select (Quest), each head's log of that "
+           "bound's mass over the unselected units "
+           "(io.unselected_log_bound). Attention writes io.lse either way">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

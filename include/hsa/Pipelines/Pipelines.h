@@ -53,6 +53,12 @@ struct LowerToGPUOptionsBase : public mlir::PassPipelineOptions<Derived> {
       llvm::cl::desc("Tokens one split-K attention block covers (the split "
                      "count sizes the attention's scratch)"),
       llvm::cl::init(128)};
+  typename Base::template Option<bool> telemetry{
+      *this, "telemetry",
+      llvm::cl::desc("Generate the algorithm's telemetry outputs (Quest: "
+                     "the unselected units' logit bound, "
+                     "io.unselected_log_bound)"),
+      llvm::cl::init(false)};
 };
 
 struct LowerToGPUOptions : public LowerToGPUOptionsBase<LowerToGPUOptions> {};

@@ -127,6 +127,7 @@ struct ConvertHSAToGPUPass
       return signalPassFailure();
     }
     options.attentionSplitTokens = attentionSplitTokens;
+    options.telemetry = telemetry;
     KernelContext ctx(module, options);
     for (auto [diff, gather] : diffGathers) {
       if (failed(checkSupported(diff, getLayer(diff))) ||

@@ -270,6 +270,8 @@ struct KernelOptions {
   bool printPlans = false;
   /// Tokens one split-K attention block covers (Attention.cpp).
   int64_t attentionSplitTokens = 128;
+  /// The algorithm's telemetry outputs (Quest: io.unselected_log_bound).
+  bool telemetry = false;
 };
 
 /// Owns the `gpu.module @hsa_kernels` and the kernels generated into it.

@@ -134,7 +134,7 @@ void ScoreFramePlan::print(raw_ostream &os) const {
 void ScoreFrame::emitTail(KernelBuilder &b, gpu::GPUFuncOp fn,
                           const ScoreFramePlan &plan, Value scores,
                           Value lengths, Value units, Value done, Value batch,
-                          Value group) {
+                          Value group, function_ref<void()> afterSelection) {
   const int64_t blockSize = plan.blockSize;
   Value arrival = KernelContext::addSharedBuffer(fn, {1}, b.getI32Type());
   b.lastArrival(
@@ -147,6 +147,10 @@ void ScoreFrame::emitTail(KernelBuilder &b, gpu::GPUFuncOp fn,
         assert(row.stagedKeys == stagedKeysThatFit(fn, blockSize) &&
                "the plan's shared memory is the kernel's");
         emitTopKRow(b, fn, row);
+        if (afterSelection) {
+          b.barrier();
+          afterSelection();
+        }
       });
 }
 

@@ -69,10 +69,16 @@ public:
   TailArgs tailArgs() const;
   /// The tail of a fused kernel: every block counts itself done for its
   /// (b, g) row once its scores are visible; the last one selects the row.
-  /// `units` and `done` are the kernel's TailArgs.
+  /// `units` and `done` are the kernel's TailArgs. `afterSelection`, when
+  /// given, runs in the selecting block after a barrier that makes the
+  /// row's sel.units visible to all its threads (the algorithm's telemetry
+  /// over what was not selected).
   void emitTail(KernelBuilder &b, gpu::GPUFuncOp fn,
                 const ScoreFramePlan &plan, Value scores, Value lengths,
-                Value units, Value done, Value batch, Value group);
+                Value units, Value done, Value batch, Value group,
+                function_ref<void()> afterSelection = {});
+  /// The top-k op of these scores (fused or not).
+  TopKOp getTopK() const { return topk; }
   /// Launches `kernel` (grid x over chunks of `unitsPerBlock` units, y
   /// groups, z batch) in place of the score op and the fused top-k op.
   void launch(KernelContext &ctx, ScoreOp op, gpu::GPUFuncOp kernel,

@@ -30,6 +30,25 @@
 // Quest's bound is computed as written, max(q*kmin, q*kmax) per element
 // (fp32 mul, max, add; no contraction), so it does not rely on kmin <= kmax.
 //
+// Telemetry (convert-hsa-to-gpu{telemetry}; docs/ACCURACY.md "Telemetry"):
+// each unit's per-head bound times the softmax scale, b_u,h, bounds the
+// logits of its tokens, so U_h = sum over unselected valid units of
+// n_u * exp(b_u,h) bounds the mass the selection missed. The score kernel
+// already holds b_u,h for `max` (the reduce-scatter's kept values); `sum`
+// reduces each head's partials apart from the sum and `mean_query` adds the
+// heads' own partials (G more per unit). A block writes, per head, the max
+// M_c over its units and S_c = sum of ceil(n_u * exp(b_u,h - M_c) * 2^40)
+// (i64). Before the selection nothing says which units are unselected, so
+// the tail after the top-k (its own kernel, or the selecting block of the
+// fused score_topk) recomputes the K selected units' bounds, bit for bit as
+// the score did (same lanes, columns, partials and reduction tree), and
+// subtracts their terms: integer sums make the difference exact, where a
+// float sum would cancel catastrophically when the selection holds nearly
+// all of U. It then merges the chunks into io.unselected_log_bound = log U
+// per (request, head) (-inf when nothing is left). A few exp per unit and
+// head in a kernel that reads the representations anyway, and a pass over
+// K units instead of a second pass over N.
+//
 // update_repr, grid (B, ceil(Hkv * D/8 / 128)), 128 threads: one thread per
 // 8 key dims of one KV head folds the appended key into the min/max bounds
 // of unit t / P; a unit whose first token this is (t % P == 0) starts at the
@@ -159,8 +178,11 @@ static Value unitLayout(KernelBuilder &b, int64_t count, int64_t heads,
 /// Returns the values this lane keeps (see `unitLayout`).
 static SmallVector<Value> reduceUnits(KernelBuilder &b, SmallVector<Value> vals,
                                       int64_t heads, int64_t width,
-                                      Value lane) {
+                                      Value lane,
+                                      Scattered *scattered = nullptr) {
   Scattered s = reduceScatter(b, std::move(vals), width, lane);
+  if (scattered)
+    *scattered = s;
   int64_t kept = s.vals.size();
   SmallVector<Value> out;
   if (kept >= heads) {
@@ -184,6 +206,50 @@ static SmallVector<Value> reduceUnits(KernelBuilder &b, SmallVector<Value> vals,
   return out;
 }
 
+/// Partial bound of one unit for one query row on this lane:
+/// sum over its columns of max(q*kmin, q*kmax), in column order (fp32 mul,
+/// max, add). The score and the telemetry's tail both use it, so that the
+/// tail recomputes a unit's bound bit for bit.
+static Value unitPartial(KernelBuilder &b, ArrayRef<SmallVector<Value>> q,
+                         ArrayRef<Value> lo, ArrayRef<Value> hi,
+                         int64_t lanes) {
+  Value acc;
+  for (auto [j, qj] : llvm::enumerate(q))
+    for (int64_t e = 0; e < lanes; ++e) {
+      Value qe = qj[e];
+      Value c = b.maxF(b.mulF(qe, lo[j * lanes + e]),
+                       b.mulF(qe, hi[j * lanes + e]));
+      acc = acc ? b.addF(acc, c) : c;
+    }
+  return acc;
+}
+
+/// The telemetry's sums are fixed point with this many fraction bits (i64):
+/// integer sums are exact in any order, so the tail's subtraction of the
+/// selected units' terms leaves exactly the unselected units' sum (a float
+/// sum would cancel catastrophically when the selection holds almost all
+/// of the mass).
+static constexpr int64_t kBoundFractionBits = 40;
+
+/// One unit's term of a chunk's bound sum: n_u * exp(bound - chunk max) in
+/// fixed point, rounded up (+1 after truncation, so that the sum stays a
+/// bound). `tokens` is n_u as f32; every term is at most P * 2^40.
+static Value boundTerm(KernelBuilder &b, Value bound, Value chunkMax,
+                       Value tokens) {
+  Value t = b.mulF(tokens, b.exp(b.subF(bound, chunkMax)));
+  Value fixed = arith::FPToSIOp::create(
+      b, b.getI64Type(),
+      b.mulF(t, b.f32(double(int64_t(1) << kBoundFractionBits))));
+  return b.add(fixed, b.i64(1));
+}
+
+/// Tokens of valid unit `u` of a request of `length` tokens, as f32.
+static Value unitTokens(KernelBuilder &b, Value u, Value length,
+                        int64_t pageSize) {
+  Value rest = b.sub(length, b.mul(u, b.index(pageSize)));
+  return b.sToF32(b.toI32(b.minS(rest, b.index(pageSize))));
+}
+
 namespace {
 /// Compile-time geometry of Quest's score kernel for one layer.
 struct QuestScorePlan {
@@ -200,10 +266,19 @@ struct QuestScorePlan {
   bool staged;          ///< queries staged in shared memory as f32
   int64_t chunkHeads, chunks;
   int64_t minBlocksPerSM;
+  /// Telemetry (KernelOptions::telemetry): each block also leaves, per
+  /// query head of its group (Hu x G of them), the max and the fixed-point
+  /// sum of n_u * exp(bound - max) over its units (the bound of a unit for
+  /// one head is its per-head score times the softmax scale); the tail after
+  /// the selection subtracts the selected units and merges the chunks.
+  bool telemetry = false;
+  int64_t boundHeads = 0; ///< query heads of the group
+  int64_t budget = 0;     ///< K: the units the tail subtracts
+  double scale = 1.0;     ///< softmax scale
   ScoreFramePlan frame;
 
   static QuestScorePlan get(LayerOp layer, QuestAttr quest,
-                            const ScoreFrame &fused) {
+                            const ScoreFrame &fused, bool telemetry) {
     LayerConfigAttr config = layer.getConfig();
     QuestScorePlan p;
     p.groupSize = config.getGroupSize(); // query heads per KV head
@@ -240,11 +315,21 @@ struct QuestScorePlan {
     // measured 12% faster on the H200 at B=64 (docs/PERF.md). Larger GQA
     // groups keep more per-head state and would spill under the cap.
     p.minBlocksPerSM = p.groupSize <= 4 ? 3 : 0;
-    p.frame = fused.plan(layer, p.unitsPerBlock(), kScoreBlock,
-                         p.staged ? p.stagedRows * p.dim * 4 : 0);
+    p.telemetry = telemetry;
+    p.boundHeads = p.hu * p.groupSize;
+    p.budget = layer.getBudget();
+    p.scale = layer.getEffectiveSoftmaxScale();
+    int64_t shared = p.staged ? p.stagedRows * p.dim * 4 : 0;
+    if (telemetry)
+      shared = int64_t(llvm::alignTo(shared, 16)) + p.boundTableBytes();
+    p.frame = fused.plan(layer, p.unitsPerBlock(), kScoreBlock, shared);
     return p;
   }
   int64_t unitsPerBlock() const { return unitsPerLane * rowGroups; }
+  /// Shared f32 [units per block][Hu x G]: the block's per-head bounds.
+  int64_t boundTableBytes() const {
+    return telemetry ? unitsPerBlock() * boundHeads * 4 : 0;
+  }
   void print(raw_ostream &os) const {
     frame.print(os);
     os << "; combine " << stringifyScoreCombine(combine) << ", row lanes "
@@ -252,6 +337,22 @@ struct QuestScorePlan {
        << ", staged query rows " << (staged ? stagedRows : 0)
        << ", head chunks " << chunks << " x " << chunkHeads
        << ", min blocks/SM " << minBlocksPerSM;
+    if (telemetry)
+      os << "; telemetry: bound table " << unitsPerBlock() << " x "
+         << boundHeads << " heads, fixed point 2^-" << kBoundFractionBits
+         << ", tail " << (frame.fused ? "fused" : "kernel");
+  }
+};
+
+/// The telemetry's tail kernel of an unfused score (`<layer>_score_bound`,
+/// after the top-k): one block per (group, request).
+struct QuestBoundTailPlan {
+  int64_t groups, budget, hu, boundHeads, width, rowGroups, unitsPerBlock;
+  void print(raw_ostream &os) const {
+    os << "grid (" << groups << " groups, B) block " << kScoreBlock
+       << "; selected units " << budget << " x " << hu << " KV heads over "
+       << rowGroups << " rows of " << width << " lanes, heads " << boundHeads
+       << ", chunks of " << unitsPerBlock << " units";
   }
 };
 } // namespace
@@ -261,9 +362,21 @@ namespace {
 struct QuestScoreArgs {
   Value queries, lengths, kmin, kmax, scores;
   ScoreFrame::TailArgs tail;
+  /// Telemetry only: the chunks' bound max and sum (scratch), and with a
+  /// fused tail its output io.unselected_log_bound.
+  Value boundMax, boundSum, logBound;
   SmallVector<Value *> fields() {
-    return {&queries, &lengths, &kmin, &kmax, &scores, &tail.units,
-            &tail.done};
+    return {&queries,   &lengths,   &kmin,      &kmax,
+            &scores,    &tail.units, &tail.done, &boundMax,
+            &boundSum,  &logBound};
+  }
+};
+/// The telemetry tail kernel's arguments, in order.
+struct QuestBoundTailArgs {
+  Value queries, lengths, kmin, kmax, units, boundMax, boundSum, logBound;
+  SmallVector<Value *> fields() {
+    return {&queries, &lengths,  &kmin,     &kmax,
+            &units,   &boundMax, &boundSum, &logBound};
   }
 };
 /// The append kernel's arguments, in order.
@@ -277,6 +390,155 @@ struct QuestRebuildArgs {
   SmallVector<Value *> fields() {
     return {&lengths, &pageOf, &hostKeys, &kmin, &kmax};
   }
+};
+} // namespace
+
+namespace {
+/// The telemetry's tail for one (request, group) row, after its selection
+/// (every thread of a 256-thread block must reach it):
+///   1. every selected unit's bound for every head of the group is
+///      recomputed as the score kernel computed it (same lanes per row,
+///      columns, partials and reduction tree: bit for bit) and its
+///      fixed-point term is subtracted from its chunk's sum (i64 atomics);
+///   2. per head, the chunks' sums left (clamped at >= 0) are merged:
+///      io.unselected_log_bound[b][h] = log sum over chunks of
+///      exp(max_c) * sum_c * 2^-40 (-inf when nothing is left).
+class QuestBoundTail {
+public:
+  QuestBoundTail(KernelBuilder &b, const QuestScorePlan &p,
+                 const QuestBoundTailArgs &a, Value batch, Value group)
+      : b(b), p(p), a(a), batch(batch), group(group) {}
+
+  void build() {
+    tid = b.threadId();
+    row = b.divU(tid, b.index(p.width));
+    lane = b.remU(tid, b.index(p.width));
+    length = b.toIndex(b.load(a.lengths, {batch}));
+    n = b.minS(b.ceilDivU(length, b.index(p.pageSize)), b.dim(a.kmin, 2));
+    firstKvh = b.mul(group, b.index(p.hu));
+    subtractSelected();
+    // The atomics of every thread before any thread reads the sums.
+    b.fenceDevice();
+    b.barrier();
+    b.fenceDevice();
+    mergeChunks();
+  }
+
+private:
+  void subtractSelected() {
+    SmallVector<Value> cols, colValid;
+    for (int64_t j = 0; j < p.perLane; ++j) {
+      Value vc = b.add(lane, b.index(j * p.width));
+      if ((j + 1) * p.width <= p.vectors) {
+        cols.push_back(b.mul(vc, b.index(p.lanes)));
+        colValid.push_back(nullptr);
+      } else {
+        Value ok = b.cmp(Pred::ult, vc, b.index(p.vectors));
+        colValid.push_back(ok);
+        cols.push_back(b.mul(b.select(ok, vc, b.index(0)), b.index(p.lanes)));
+      }
+    }
+    // Items (selection entry, KV head of the group), one per row of lanes;
+    // every row runs the same trip count (the reduction shuffles need the
+    // whole warp), items past the end are masked.
+    const int64_t items = p.budget * p.hu;
+    const int64_t rounds = llvm::divideCeil(items, p.rowGroups);
+    Value lastUnit = b.toI32(b.maxS(b.sub(n, b.index(1)), b.index(0)));
+    b.forRange(b.index(0), b.index(rounds), b.index(1), [&](Value round) {
+      Value item = b.add(b.mul(round, b.index(p.rowGroups)), row);
+      Value inItems = b.cmp(Pred::ult, item, b.index(items));
+      Value it = b.minS(item, b.index(items - 1));
+      Value entry = b.divU(it, b.index(p.hu));
+      Value kvh = b.add(firstKvh, b.remU(it, b.index(p.hu)));
+      Value u = b.load(a.units, {batch, group, entry});
+      Value valid = b.andI(
+          inItems, b.andI(b.cmp(Pred::sge, u, b.i32(0)),
+                          b.cmp(Pred::slt, b.toIndex(u), n)));
+      Value unit = b.toIndex(b.minS(b.maxS(u, b.i32(0)), lastUnit));
+      SmallVector<Value> lo, hi;
+      for (int64_t j = 0; j < p.perLane; ++j) {
+        Value fmin = b.toF32(
+            b.loadVector(p.lanes, a.kmin, {batch, kvh, unit, cols[j]}));
+        Value fmax = b.toF32(
+            b.loadVector(p.lanes, a.kmax, {batch, kvh, unit, cols[j]}));
+        for (int64_t e = 0; e < p.lanes; ++e) {
+          lo.push_back(b.extract(fmin, e));
+          hi.push_back(b.extract(fmax, e));
+        }
+      }
+      Value chunk = b.divU(unit, b.index(p.unitsPerBlock()));
+      Value tokens = unitTokens(b, unit, length, p.pageSize);
+      Value writer = b.andI(valid, b.cmp(Pred::eq, lane, b.index(0)));
+      b.forRange(b.index(0), b.index(p.groupSize), b.index(1), [&](Value t) {
+        Value head = b.add(b.mul(kvh, b.index(p.groupSize)), t);
+        SmallVector<SmallVector<Value>> q;
+        for (int64_t j = 0; j < p.perLane; ++j) {
+          Value qRow = b.toF32(
+              b.loadVector(p.lanes, a.queries, {batch, head, cols[j]}));
+          SmallVector<Value> s;
+          for (int64_t e = 0; e < p.lanes; ++e) {
+            Value x = b.extract(qRow, e);
+            s.push_back(colValid[j] ? b.select(colValid[j], x, b.f32(0.0))
+                                    : x);
+          }
+          q.push_back(std::move(s));
+        }
+        Value bound = b.warpReduce(unitPartial(b, q, lo, hi, p.lanes),
+                                   WarpReduceKind::Sum, p.width);
+        bound = b.mulF(bound, b.f32(p.scale));
+        Value chunkMax = b.load(a.boundMax, {batch, head, chunk});
+        Value term = boundTerm(b, bound, chunkMax, tokens);
+        b.ifThen(writer, [&] {
+          b.atomicAdd(b.sub(b.i64(0), term), a.boundSum,
+                      {batch, head, chunk});
+        });
+      });
+    });
+  }
+
+  void mergeChunks() {
+    const int64_t warps = kScoreBlock / kWarpSize;
+    Value warp = b.warpId(), laneW = b.laneId();
+    Value chunks = b.ceilDivU(n, b.index(p.unitsPerBlock()));
+    Value ninf = b.negInf();
+    b.forRange(warp, b.index(p.boundHeads), b.index(warps), [&](Value hh) {
+      Value head = b.add(b.mul(firstKvh, b.index(p.groupSize)), hh);
+      auto chunkAt = [&](Value c) {
+        Value sum = b.load(a.boundSum, {batch, head, c});
+        return std::make_pair(b.load(a.boundMax, {batch, head, c}),
+                              b.cmp(Pred::sgt, sum, b.i64(0)));
+      };
+      SmallVector<Value> local = b.forRange(
+          laneW, chunks, b.index(kWarpSize), {ninf},
+          [&](Value c, ValueRange acc) -> SmallVector<Value> {
+            auto [max, left] = chunkAt(c);
+            return {b.select(left, b.maxF(acc[0], max), acc[0])};
+          });
+      Value ref = b.safeMax(b.warpReduce(local[0], WarpReduceKind::Max));
+      SmallVector<Value> parts = b.forRange(
+          laneW, chunks, b.index(kWarpSize), {b.f32(0.0)},
+          [&](Value c, ValueRange acc) -> SmallVector<Value> {
+            Value sum = b.load(a.boundSum, {batch, head, c});
+            auto [max, left] = chunkAt(c);
+            Value mass = b.mulF(
+                b.mulF(b.exp(b.subF(max, ref)), b.sToF32(sum)),
+                b.f32(1.0 / double(int64_t(1) << kBoundFractionBits)));
+            return {b.select(left, b.addF(acc[0], mass), acc[0])};
+          });
+      Value total = b.warpReduce(parts[0], WarpReduceKind::Sum);
+      Value some = b.cmpF(FPred::OGT, total, b.f32(0.0));
+      Value logBound = b.addF(ref, b.log(b.select(some, total, b.f32(1.0))));
+      b.ifThen(b.cmp(Pred::eq, laneW, b.index(0)), [&] {
+        b.store(b.select(some, logBound, ninf), a.logBound, {batch, head});
+      });
+    });
+  }
+
+  KernelBuilder &b;
+  const QuestScorePlan &p;
+  const QuestBoundTailArgs &a;
+  Value batch, group;
+  Value tid, row, lane, length, n, firstKvh;
 };
 } // namespace
 
@@ -306,10 +568,21 @@ public:
       else
         sumBounds(results, unitBase, nonUnitMask);
       writeScores(results, unitBase, nonUnitMask);
+      if (plan.telemetry)
+        chunkBounds();
     });
-    if (fused)
-      fused.emitTail(b, fn, plan.frame, scores, lengths, args.tail.units,
-                     args.tail.done, batch, group);
+    if (!fused)
+      return;
+    auto boundTail = [&] {
+      QuestBoundTailArgs tailArgs{queries,       lengths,       kmin,
+                                  kmax,          args.tail.units,
+                                  args.boundMax, args.boundSum, args.logBound};
+      QuestBoundTail(b, plan, tailArgs, batch, group).build();
+    };
+    fused.emitTail(b, fn, plan.frame, scores, lengths, args.tail.units,
+                   args.tail.done, batch, group,
+                   plan.telemetry ? function_ref<void()>(boundTail)
+                                  : function_ref<void()>());
   }
 
 private:
@@ -320,6 +593,9 @@ private:
     if (staged)
       qStage = KernelContext::addSharedBuffer(fn, {stagedRows, dim},
                                               b.getF32Type());
+    if (plan.telemetry)
+      boundTable = KernelContext::addSharedBuffer(
+          fn, {unitsPerBlock, plan.boundHeads}, b.getF32Type());
     batch = b.blockId(gpu::Dimension::z);
     group = b.blockId(gpu::Dimension::y);
     chunkStart = b.mul(b.blockId(gpu::Dimension::x), b.index(unitsPerBlock));
@@ -398,9 +674,10 @@ private:
   // Query row `qrow` (index into the staged rows, or a global
   // head) for vector j of this lane: lanes x f32 scalars, zero in
   // columns past the row.
-  SmallVector<Value> queryScalars(Value kvhLocal, Value t, int64_t j) {
+  SmallVector<Value> queryScalars(Value kvhLocal, Value t, int64_t j,
+                                  bool ownQuery = false) {
     Value q;
-    if (staged) {
+    if (staged && !ownQuery) {
       Value srow = b.add(b.mul(kvhLocal, b.index(rowsPerKvh)), t);
       q = b.loadVector(lanes, qStage, {srow, cols[j]}, /*align=*/16);
     } else {
@@ -448,23 +725,17 @@ private:
   }
 
   // Partial bound of query row t for every unit: [i].
+  // `ownQuery`: query head t of the KV head, read from io.q (mean_query's
+  // staged rows are the means).
   SmallVector<Value> partials(const std::pair<Bounds, Bounds> &rows,
-                              Value kvhLocal, Value t) {
+                              Value kvhLocal, Value t, bool ownQuery = false) {
     SmallVector<SmallVector<Value>> q;
     for (int64_t j = 0; j < perLane; ++j)
-      q.push_back(queryScalars(kvhLocal, t, j));
+      q.push_back(queryScalars(kvhLocal, t, j, ownQuery));
     SmallVector<Value> out;
-    for (int64_t i = 0; i < U; ++i) {
-      Value acc;
-      for (int64_t j = 0; j < perLane; ++j)
-        for (int64_t e = 0; e < lanes; ++e) {
-          Value qe = q[j][e];
-          Value c = b.maxF(b.mulF(qe, rows.first[i][j * lanes + e]),
-                           b.mulF(qe, rows.second[i][j * lanes + e]));
-          acc = acc ? b.addF(acc, c) : c;
-        }
-      out.push_back(acc);
-    }
+    for (int64_t i = 0; i < U; ++i)
+      out.push_back(
+          unitPartial(b, q, rows.first[i], rows.second[i], lanes));
     return out;
   }
 
@@ -511,8 +782,12 @@ private:
             vals[i * chunkHeads + t] =
                 headOk ? b.select(headOk, p[i], ninf) : p[i];
         }
+        Scattered scattered;
         SmallVector<Value> unitVals =
-            reduceUnits(b, vals, chunkHeads, width, lane32);
+            reduceUnits(b, vals, chunkHeads, width, lane32, &scattered);
+        if (plan.telemetry)
+          recordBounds(scattered, chunkHeads,
+                       b.mul(c, b.index(chunkHeads)), kvhLocal);
         SmallVector<Value> next;
         for (auto [a, v] : llvm::zip(acc, unitVals))
           next.push_back(b.maxF(a, v));
@@ -541,12 +816,28 @@ private:
             SmallVector<Value> next;
             for (auto [a, v] : llvm::zip(acc, p))
               next.push_back(b.addF(a, v));
+            // sum: the head's own bounds, reduced apart from the sum.
+            if (plan.telemetry && !isMean)
+              recordBounds(reduceScatter(b, p, width, lane32), 1, t,
+                           kvhLocal);
             return next;
           };
-          if (rowsPerKvh == 1)
-            return rowBody(b.index(0), acc0);
-          return b.forRange(b.index(0), b.index(rowsPerKvh),
-                            b.index(1), acc0, rowBody);
+          SmallVector<Value> result =
+              rowsPerKvh == 1
+                  ? rowBody(b.index(0), acc0)
+                  : b.forRange(b.index(0), b.index(rowsPerKvh), b.index(1),
+                               acc0, rowBody);
+          // mean_query scores with the mean query: the heads' own bounds
+          // need their own queries (G more partials per unit).
+          if (plan.telemetry && isMean)
+            b.forRange(b.index(0), b.index(groupSize), b.index(1),
+                       [&](Value t) {
+              SmallVector<Value> p =
+                  partials(rows, kvhLocal, t, /*ownQuery=*/true);
+              recordBounds(reduceScatter(b, p, width, lane32), 1, t,
+                           kvhLocal);
+            });
+          return result;
         });
     results = reduceUnits(b, sums, /*heads=*/1, width, lane32);
     unitBase = unitLayout(b, U, 1, width, lane32, nonUnitMask);
@@ -571,6 +862,76 @@ private:
     }
   }
 
+  /// Telemetry: the per-head bounds this lane holds after a reduce-scatter
+  /// of (unit, head) values (index unit * heads + head; `heads` 1 when the
+  /// head is `headBase` itself), scaled to logits, into the block's table.
+  /// Lanes holding duplicates write the same value.
+  void recordBounds(const Scattered &s, int64_t heads, Value headBase,
+                    Value kvhLocal) {
+    Value offset = b.i32(0);
+    for (auto [laneOffset, weight] : s.steps)
+      if (weight > 0)
+        offset = b.add(offset, b.select(b.cmp(Pred::ne,
+                                              b.andI(lane32, b.i32(laneOffset)),
+                                              b.i32(0)),
+                                        b.i32(weight), b.i32(0)));
+    Value base = b.toIndex(offset);
+    const bool padded = heads > 1 && chunks * chunkHeads != groupSize;
+    for (auto [j, v] : llvm::enumerate(s.vals)) {
+      Value idx = b.add(base, b.index(j));
+      Value i = heads > 1 ? b.divU(idx, b.index(heads)) : idx;
+      Value head = heads > 1 ? b.add(headBase, b.remU(idx, b.index(heads)))
+                             : headBase;
+      Value local = b.add(b.mul(i, b.index(rowGroups)), row);
+      Value column = b.add(b.mul(kvhLocal, b.index(groupSize)),
+                           b.minS(head, b.index(groupSize - 1)));
+      auto write = [&] {
+        b.store(b.mulF(v, b.f32(plan.scale)), boundTable, {local, column});
+      };
+      if (padded)
+        b.ifThen(b.cmp(Pred::ult, head, b.index(groupSize)), write);
+      else
+        write();
+    }
+  }
+
+  /// Telemetry: per head of the group, the max over the block's valid units
+  /// of their bounds and the fixed-point sum of their terms relative to it,
+  /// to scratch (one warp per head).
+  void chunkBounds() {
+    b.barrier();
+    const int64_t warps = kScoreBlock / kWarpSize;
+    Value warp = b.warpId(), laneW = b.laneId();
+    Value chunk = b.blockId(gpu::Dimension::x);
+    Value length = b.toIndex(b.load(lengths, {batch}));
+    b.forRange(warp, b.index(plan.boundHeads), b.index(warps), [&](Value hh) {
+      SmallVector<Value> local = b.forRange(
+          laneW, b.index(unitsPerBlock), b.index(kWarpSize), {ninf},
+          [&](Value l, ValueRange acc) -> SmallVector<Value> {
+            Value ok = b.cmp(Pred::ult, b.add(chunkStart, l), n);
+            Value v = b.load(boundTable, {l, hh});
+            return {b.select(ok, b.maxF(acc[0], v), acc[0])};
+          });
+      Value max = b.warpReduce(local[0], WarpReduceKind::Max);
+      SmallVector<Value> sums = b.forRange(
+          laneW, b.index(unitsPerBlock), b.index(kWarpSize), {b.i64(0)},
+          [&](Value l, ValueRange acc) -> SmallVector<Value> {
+            Value u = b.add(chunkStart, l);
+            Value ok = b.cmp(Pred::ult, u, n);
+            Value term =
+                boundTerm(b, b.load(boundTable, {l, hh}), max,
+                          unitTokens(b, u, length, pageSize));
+            return {b.select(ok, b.add(acc[0], term), acc[0])};
+          });
+      Value sum = b.warpReduce(sums[0], WarpReduceKind::Sum);
+      Value head = b.add(b.mul(firstKvh, b.index(groupSize)), hh);
+      b.ifThen(b.cmp(Pred::eq, laneW, b.index(0)), [&] {
+        b.store(max, args.boundMax, {batch, head, chunk});
+        b.store(sum, args.boundSum, {batch, head, chunk});
+      });
+    });
+  }
+
   KernelBuilder &b;
   gpu::GPUFuncOp fn;
   const QuestScorePlan &plan;
@@ -588,22 +949,126 @@ private:
   const bool staged = plan.staged;
   const int64_t chunkHeads = plan.chunkHeads, chunks = plan.chunks;
   QuestScoreArgs args;
-  Value queries, lengths, kmin, kmax, scores, qStage;
+  Value queries, lengths, kmin, kmax, scores, qStage, boundTable;
   Value batch, group, chunkStart, tid, row, lane, lane32, units, n, ninf,
       zero, firstKvh;
   SmallVector<Value> unitIds, loadIds, cols, colValid;
 };
 } // namespace
 
+/// The telemetry's buffers: the chunks' bound max (f32) and fixed-point sum
+/// (i64), [B][Hq][N] of which the first ceil(N / units per block) entries
+/// of a row are used (the buffer shapes have no ceil-division of N), and
+/// the output io.unselected_log_bound [B][Hq] (f32; its presence in the
+/// artifact says the artifact carries the bound).
+namespace {
+struct QuestBoundBuffers {
+  Value max, sum, logBound;
+};
+} // namespace
+
+static FailureOr<QuestBoundBuffers> getBoundBuffers(ScoreOp op, LayerOp layer,
+                                                    const QuestScorePlan &p) {
+  MLIRContext *context = op.getContext();
+  Type f32 = Float32Type::get(context), i64 = IntegerType::get(context, 64);
+  const int64_t hq = layer.getConfig().getQHeads();
+  auto device = PlacementTier::device;
+  FailureOr<Value> max = KernelContext::scratchBuffer(
+      op, layer,
+      {"scratch.quest_bound_max", f32, {kBatchDim, hq, kUnitsDim}, device, 0});
+  FailureOr<Value> sum = KernelContext::scratchBuffer(
+      op, layer,
+      {"scratch.quest_bound_sum", i64, {kBatchDim, hq, kUnitsDim}, device, 0});
+  FailureOr<Value> logBound = KernelContext::scratchBuffer(
+      op, layer,
+      {"io.unselected_log_bound", f32, {kBatchDim, hq}, device, 0});
+  if (failed(max) || failed(sum) || failed(logBound))
+    return failure();
+  return QuestBoundBuffers{*max, *sum, *logBound};
+}
+
+/// The telemetry tail of an unfused score: its own kernel, launched after
+/// the top-k of `topk`.
+static LogicalResult lowerQuestBoundTail(KernelContext &ctx, ScoreOp op,
+                                         TopKOp topk, const QuestScorePlan &p,
+                                         const QuestBoundBuffers &buffers) {
+  LayerOp layer = getLayer(op);
+  const QuestBoundTailArgs launchArgs{
+      op.getQueries(), op.getLengths(), op.getReprs()[0], op.getReprs()[1],
+      topk.getUnits(), buffers.max,     buffers.sum,      buffers.logBound};
+  SmallVector<Value> operands = kernelOperands(launchArgs);
+  gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
+      kernelName(layer, "score_bound"), operands, {kScoreBlock},
+      [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
+        QuestBoundTailArgs args = kernelArguments(fn, launchArgs);
+        QuestBoundTail(b, p, args, b.blockId(gpu::Dimension::y),
+                       b.blockId(gpu::Dimension::x))
+            .build();
+      });
+  QuestBoundTailPlan plan{p.frame.groups, p.budget,
+                          p.hu,           p.boundHeads,
+                          p.width,        p.rowGroups,
+                          p.unitsPerBlock()};
+  ctx.notePlan(kernel, plan);
+  Operation *after = topk->getNextNode();
+  OpBuilder builder(after);
+  LaunchShape shape;
+  shape.gridX = arith::ConstantIndexOp::create(builder, op.getLoc(),
+                                               p.frame.groups);
+  shape.gridY = memref::DimOp::create(builder, op.getLoc(), op.getScores(), 0);
+  shape.blockX = kScoreBlock;
+  ctx.launchBefore(after, kernel, shape, operands);
+  return success();
+}
+
+/// The top-k of `op`'s scores that follows it (the tail runs after it).
+static TopKOp findTopK(ScoreOp op) {
+  for (Operation *user : op.getScores().getUsers())
+    if (auto topk = dyn_cast<TopKOp>(user))
+      if (topk->getBlock() == op->getBlock() && op->isBeforeInBlock(topk) &&
+          topk.getScores() == op.getScores())
+        return topk;
+  return nullptr;
+}
+
 static LogicalResult lowerQuestScore(KernelContext &ctx, ScoreOp op,
                                      QuestAttr quest, ScoreFrame &fused) {
   LayerOp layer = getLayer(op);
-  const QuestScorePlan plan = QuestScorePlan::get(layer, quest, fused);
+  const bool telemetry = ctx.getOptions().telemetry;
+  const QuestScorePlan plan =
+      QuestScorePlan::get(layer, quest, fused, telemetry);
   if (plan.isMean && !plan.staged)
     return checkQuestLimits(layer, [&] { return op.emitOpError(); });
-  const QuestScoreArgs launchArgs{op.getQueries(), op.getLengths(),
-                                  op.getReprs()[0], op.getReprs()[1],
-                                  op.getScores(), fused.tailArgs()};
+  QuestBoundBuffers bounds;
+  TopKOp topk = fused.getTopK();
+  if (telemetry) {
+    if (plan.frame.sharedBytes() > kStaticSharedBytes)
+      return op.emitOpError()
+             << "cannot be lowered with telemetry: the score kernel needs "
+             << plan.frame.sharedBytes()
+             << " bytes of shared memory with its per-head bound table "
+             << "(limit " << kStaticSharedBytes << ")";
+    if (!topk)
+      topk = findTopK(op);
+    if (!topk)
+      return op.emitOpError()
+             << "cannot be lowered with telemetry: no hsa.topk of these "
+                "scores follows it (the bound's tail runs after the "
+                "selection)";
+    FailureOr<QuestBoundBuffers> buffers = getBoundBuffers(op, layer, plan);
+    if (failed(buffers))
+      return failure();
+    bounds = *buffers;
+  }
+  const QuestScoreArgs launchArgs{op.getQueries(),
+                                  op.getLengths(),
+                                  op.getReprs()[0],
+                                  op.getReprs()[1],
+                                  op.getScores(),
+                                  fused.tailArgs(),
+                                  bounds.max,
+                                  bounds.sum,
+                                  fused ? bounds.logBound : Value()};
   SmallVector<Value> operands = kernelOperands(launchArgs);
   gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
       kernelName(layer, fused.stage()), operands, {kScoreBlock},
@@ -613,6 +1078,11 @@ static LogicalResult lowerQuestScore(KernelContext &ctx, ScoreOp op,
   if (plan.minBlocksPerSM)
     KernelContext::setMinBlocksPerSM(kernel, plan.minBlocksPerSM);
   ctx.notePlan(kernel, plan);
+  // The unfused tail is launched after the top-k, which is still an op here
+  // (the stages lower in order).
+  if (telemetry && !fused &&
+      failed(lowerQuestBoundTail(ctx, op, topk, plan, bounds)))
+    return failure();
   fused.launch(ctx, op, kernel, plan.frame, operands);
   return success();
 }
