@@ -10,6 +10,7 @@
 #include "half.h"
 #include "hsa/artifact_writer.h"
 #include "expression.h"
+#include "telemetry.h"
 
 namespace hsa {
 using namespace artifact;
@@ -235,11 +236,7 @@ void telemetry(const LayerShape& s, const DeviceBuffers& dev, uint32_t b, const 
     for (uint32_t u = 0; u < units; ++u)
       if (!selected[u]) zu += double(std::min<int64_t>(P, length - int64_t(u) * P)) * std::exp(bounds[u] - mu);
     const double log_u = zu > 0.0 ? mu + std::log(zu) : -std::numeric_limits<double>::infinity();
-    const double lse = selected_lse[h];
-    // U / (Z_sel + U) = 1 / (1 + exp(lse - log U)), stable at both ends.
-    out->missed_mass_bound[h] = std::isinf(log_u) && log_u < 0 ? 0.0
-                                : std::isinf(lse) && lse < 0   ? 1.0
-                                                               : 1.0 / (1.0 + std::exp(lse - log_u));
+    out->missed_mass_bound[h] = missed_mass_bound(selected_lse[h], log_u);
   }
 }
 
@@ -472,11 +469,7 @@ Status CpuBackend::telemetry(uint32_t slot, RequestTelemetry* out) {
   out->has_bound = !t.missed_mass_bound.empty();
   // Rounded up to float: the bound stays a bound after the narrowing.
   out->missed_mass_bound.clear();
-  for (double m : t.missed_mass_bound) {
-    float f = float(m);
-    if (double(f) < m) f = std::nextafter(f, 2.0f);
-    out->missed_mass_bound.push_back(f);
-  }
+  for (double m : t.missed_mass_bound) out->missed_mass_bound.push_back(round_up_to_float(m));
   out->max_missed_mass_bound = 0.0f;
   for (float m : out->missed_mass_bound) out->max_missed_mass_bound = std::max(out->max_missed_mass_bound, m);
   return Status::ok();

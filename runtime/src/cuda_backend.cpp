@@ -7,6 +7,7 @@
 #include "cuda_driver.h"
 #include "expression.h"
 #include "launch_plan.h"
+#include "telemetry.h"
 
 namespace hsa {
 using namespace artifact;
@@ -85,6 +86,7 @@ class CudaBackend : public Backend {
   Status after_append(const uint32_t* slots, size_t count, const uint16_t* new_k, const uint16_t* new_v) override;
   Status decode(const uint32_t* slots, size_t count, const uint16_t* q, uint16_t* o, SlotStepResult* results) override;
   Status selected_units(uint32_t slot, int32_t* units) override;
+  Status telemetry(uint32_t slot, RequestTelemetry* out) override;
   const std::vector<KernelTiming>* kernel_timings() const override {
     return options_.profile_kernels ? &timings_ : nullptr;
   }
@@ -422,9 +424,7 @@ Status CudaBackend::memory_needs(const Artifact& artifact, const LayerShape& sha
 }
 
 Status CudaBackend::prepare(const Artifact& artifact, const LayerShape& shape, HostCache* cache) {
-  if (options_.telemetry)
-    return Status(StatusCode::Unsupported, "telemetry is computed by the CPU backend only so far (the generated "
-                                           "kernels do not produce it yet): use backend=cpu, or turn it off");
+  if (options_.telemetry) HSA_RETURN_IF_ERROR(check_telemetry_outputs(artifact, shape));
   shape_ = shape;
   cache_ = cache;
   steps_.assign(shape.batch, 0);
@@ -836,6 +836,40 @@ Status CudaBackend::selected_units(uint32_t slot, int32_t* units) {
                                                        row * 4, stream_),
                             "download of 'sel.units'"));
   return synchronize();
+}
+
+// A synchronous read of slot's rows of io.lse (and io.unselected_log_bound),
+// turned into RequestTelemetry as the CPU backend does.
+Status CudaBackend::telemetry(uint32_t slot, RequestTelemetry* out) {
+  if (!options_.telemetry)
+    return Status(StatusCode::InvalidArgument, "telemetry is off: create the runtime with RuntimeOptions::telemetry");
+  if (steps_[slot] == 0) return Status(StatusCode::NotFound, "the request has no decode step yet");
+  const uint32_t heads = shape_.q_heads;
+  std::vector<float> lse(heads), log_bound;
+  const DeviceBuffer* bound = buffer(kUnselectedLogBoundBuffer);
+  HSA_RETURN_IF_ERROR(check(driver_->cuCtxSetCurrent(context_), "cuCtxSetCurrent"));
+  const CUdeviceptr row = CUdeviceptr(uint64_t(slot) * heads * sizeof(float));
+  HSA_RETURN_IF_ERROR(check(driver_->cuMemcpyDtoHAsync(lse.data(), buffer("io.lse")->address + row,
+                                                       heads * sizeof(float), stream_),
+                            "download of 'io.lse'"));
+  if (bound) {
+    log_bound.resize(heads);
+    HSA_RETURN_IF_ERROR(check(driver_->cuMemcpyDtoHAsync(log_bound.data(), bound->address + row,
+                                                         heads * sizeof(float), stream_),
+                              std::string("download of '") + kUnselectedLogBoundBuffer + "'"));
+  }
+  HSA_RETURN_IF_ERROR(synchronize());
+  out->step = uint64_t(steps_[slot]);
+  out->selected_lse = lse;
+  out->has_bound = bound != nullptr;
+  out->missed_mass_bound.clear();
+  out->max_missed_mass_bound = 0.0f;
+  for (uint32_t h = 0; bound && h < heads; ++h) {
+    out->missed_mass_bound.push_back(
+        round_up_to_float(missed_mass_bound(lse[h], log_bound[h])));
+    out->max_missed_mass_bound = std::max(out->max_missed_mass_bound, out->missed_mass_bound.back());
+  }
+  return Status::ok();
 }
 
 Status CudaBackend::debug_buffer(const std::string& name, size_t bytes, const DeviceBuffer** out) const {

@@ -1,4 +1,5 @@
-// Online telemetry on the CPU reference (RuntimeOptions::telemetry): per
+// Online telemetry (RuntimeOptions::telemetry) on the CPU reference and, at
+// the end, the CUDA backend's reading of the kernels' outputs: per
 // request, step and query head, the log softmax denominator over the selected
 // tokens and Quest's upper bound of the attention mass the selection missed.
 // Property: over random layers (every combine, both scopes, page sizes 1, 4,
@@ -9,10 +10,18 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
+#include <random>
 
 #include "half.h"
 #include "runtime_internal.h"
+#include "telemetry.h"
+#include "test_artifact.h"
 #include "test_support.h"
+#if HSA_RUNTIME_HAS_CUDA
+#include "cuda_backend.h"
+#include "fake_cuda_driver.h"
+#endif
 
 namespace hsa {
 namespace {
@@ -218,3 +227,116 @@ TEST(Telemetry, WithoutABoundOrOffSaysSo) {
 
 }  // namespace
 }  // namespace hsa
+
+#if HSA_RUNTIME_HAS_CUDA
+namespace hsa {
+namespace {
+
+// The CUDA backend's telemetry over a fake driver (kernels are no-ops): the
+// load refuses an artifact whose kernels lack the algorithm's bound, and
+// request_telemetry reads the kernels' io.lse and io.unselected_log_bound
+// rows of the request's slot and forms the bound as the CPU backend does.
+std::unique_ptr<Runtime> cuda_runtime(test::FakeCudaDriver& fake, bool telemetry) {
+  RuntimeOptions options;
+  options.backend = BackendKind::Cuda;
+  options.telemetry = telemetry;
+  options.max_batch = 2;
+  options.max_context_tokens = 256;
+  std::unique_ptr<Backend> backend;
+  std::unique_ptr<Runtime> rt;
+  if (!create_cuda_backend(options, fake.table(), &backend).is_ok() ||
+      !RuntimeInternals::create(options, std::move(backend), &rt).is_ok())
+    return nullptr;
+  return rt;
+}
+
+TEST(CudaTelemetry, TheLoadRefusesKernelsWithoutTheBound) {
+  const artifact::LayerConfigRecord c = artifact::small_selecting_config();
+  const std::vector<uint8_t> quest = artifact::make_test_artifact(c);
+  {
+    test::FakeCudaDriver fake;
+    std::unique_ptr<Runtime> rt = cuda_runtime(fake, true);
+    ASSERT_TRUE(rt);
+    const Status s = rt->load_artifact(quest.data(), quest.size());
+    EXPECT_EQ(s.code(), StatusCode::Unsupported);
+    EXPECT_NE(s.message().find("lacks 'io.unselected_log_bound'"), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find("hsa-compile --telemetry"), std::string::npos) << s.message();
+  }
+  {
+    test::FakeCudaDriver fake;  // telemetry off: the same artifact loads
+    std::unique_ptr<Runtime> rt = cuda_runtime(fake, false);
+    ASSERT_TRUE(rt);
+    EXPECT_TRUE(rt->load_artifact(quest.data(), quest.size()).is_ok());
+  }
+  {
+    test::FakeCudaDriver fake;  // StreamingLLM bounds nothing: io.lse is enough
+    artifact::LayerConfigRecord s = c;
+    s.sink_units = 1;
+    s.window_units = s.budget_units - 1;
+    const std::vector<uint8_t> streaming =
+        artifact::make_test_artifact(s, "sm_90a", artifact::TestAlgorithm::streaming_llm());
+    std::unique_ptr<Runtime> rt = cuda_runtime(fake, true);
+    ASSERT_TRUE(rt);
+    const Status loaded = rt->load_artifact(streaming.data(), streaming.size());
+    EXPECT_TRUE(loaded.is_ok()) << loaded.message();
+  }
+}
+
+TEST(CudaTelemetry, ReadsTheKernelsRowsOfTheSlot) {
+  const artifact::LayerConfigRecord c = artifact::small_selecting_config();
+  const std::vector<uint8_t> bytes =
+      artifact::make_test_artifact(c, "sm_90a", artifact::TestAlgorithm::quest(), 0, /*telemetry_bound=*/true);
+  test::FakeCudaDriver fake;
+  std::unique_ptr<Runtime> rt = cuda_runtime(fake, true);
+  ASSERT_TRUE(rt);
+  const Status loaded = rt->load_artifact(bytes.data(), bytes.size());
+  ASSERT_TRUE(loaded.is_ok()) << loaded.message();
+  const LayerShape& s = RuntimeInternals::shape(*rt);
+  const uint32_t H = s.q_heads;
+  std::mt19937 rng(7);
+  RequestId first = 0, id = 0;
+  ASSERT_TRUE(rt->create_request(&first).is_ok());
+  ASSERT_TRUE(rt->create_request(&id).is_ok());
+  uint32_t slot = 0;
+  ASSERT_TRUE(RuntimeInternals::slot_of(*rt, id, &slot).is_ok());
+  RequestTelemetry t;
+  EXPECT_EQ(rt->request_telemetry(id, &t).code(), StatusCode::NotFound);  // no step yet
+  const std::vector<uint16_t> k = test::random_kv(rng, 40 * s.kv_heads * s.head_dim, s.dtype);
+  ASSERT_TRUE(rt->prefill(id, k.data(), k.data(), 40).is_ok());
+  const std::vector<uint16_t> q = test::random_kv(rng, size_t(H) * s.head_dim, s.dtype);
+  std::vector<uint16_t> o(size_t(H) * s.value_dim);
+  ASSERT_TRUE(rt->decode_step(&id, 1, q.data(), o.data(), nullptr).is_ok());
+  // What the kernels would have left: the other slot's rows are noise.
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<float> lse(size_t(s.batch) * H, 123.0f), log_bound(size_t(s.batch) * H, -7.0f);
+  const float lse_row[8] = {2.5f, 0.0f, -inf, 3.0f, 10.0f, 1.0f, -1.0f, 4.0f};
+  const float bound_row[8] = {2.5f, -inf, 1.0f, -inf, 0.0f, 30.0f, -1.0f, 4.0f - std::log(3.0f)};
+  ASSERT_EQ(H, 8u);
+  std::copy(lse_row, lse_row + H, lse.begin() + slot * H);
+  std::copy(bound_row, bound_row + H, log_bound.begin() + slot * H);
+  Backend& backend = RuntimeInternals::backend(*rt);
+  ASSERT_TRUE(backend.write_buffer("io.lse", lse.data(), lse.size() * sizeof(float)).is_ok());
+  ASSERT_TRUE(backend.write_buffer("io.unselected_log_bound", log_bound.data(), log_bound.size() * sizeof(float)).is_ok());
+  const Status read = rt->request_telemetry(id, &t);
+  ASSERT_TRUE(read.is_ok()) << read.message();
+  EXPECT_EQ(t.step, 1u);
+  ASSERT_EQ(t.selected_lse.size(), H);
+  for (uint32_t h = 0; h < H; ++h) EXPECT_EQ(t.selected_lse[h], lse_row[h]) << h;
+  ASSERT_TRUE(t.has_bound);
+  ASSERT_EQ(t.missed_mass_bound.size(), H);
+  // U / (Z_sel + U): equal logs give 1/2; no unselected mass 0 (also with no
+  // selected token); no selected token 1; 1 / (1 + 3) for log U = lse - log 3.
+  const float expected[8] = {0.5f, 0.0f, 1.0f, 0.0f, float(1.0 / (1.0 + std::exp(10.0))), 1.0f, 0.5f, 0.25f};
+  float max_bound = 0.0f;
+  for (uint32_t h = 0; h < H; ++h) {
+    EXPECT_NEAR(t.missed_mass_bound[h], expected[h], 1e-6) << h;
+    EXPECT_GE(double(t.missed_mass_bound[h]), missed_mass_bound(lse_row[h], bound_row[h])) << h << ": rounded up";
+    max_bound = std::max(max_bound, t.missed_mass_bound[h]);
+  }
+  EXPECT_EQ(t.max_missed_mass_bound, max_bound);
+  EXPECT_EQ(rt->request_telemetry(first, &t).code(), StatusCode::NotFound);  // the other request never stepped
+}
+
+}  // namespace
+}  // namespace hsa
+#endif

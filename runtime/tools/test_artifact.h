@@ -81,9 +81,11 @@ inline LayerConfigRecord small_selecting_config() {
 
 // dynamic_shared_bytes: what every kernel states as its maximum dynamic
 // shared memory (the runtime opts in above 48 KiB per block).
+// telemetry_bound: the artifact also lists io.unselected_log_bound [B][Hq]
+// f32, as the compiler's Quest kernels declare it with telemetry.
 inline std::vector<uint8_t> make_test_artifact(const LayerConfigRecord& c, const std::string& chip = "sm_90a",
                                                const TestAlgorithm& algorithm = TestAlgorithm(),
-                                               int64_t dynamic_shared_bytes = 0) {
+                                               int64_t dynamic_shared_bytes = 0, bool telemetry_bound = false) {
   ArtifactWriter w;
   w.set_layer_config(c);
   w.set_algorithm(algorithm.name, algorithm.params);
@@ -95,6 +97,8 @@ inline std::vector<uint8_t> make_test_artifact(const LayerConfigRecord& c, const
              Dv = Expr::sym(S::ValueDim), splits = Expr::constant(4);
   w.add_buffer("scratch.attn_o", Tier::Device, ElementType::F32, BufferScope::PerBatchSlot, {B, Hq, splits, Dv});
   w.add_buffer("scratch.attn_lse", Tier::Device, ElementType::F32, BufferScope::PerBatchSlot, {B, Hq, splits});
+  if (telemetry_bound)
+    w.add_buffer("io.unselected_log_bound", Tier::Device, ElementType::F32, BufferScope::PerBatchSlot, {B, Hq});
 
   // One no-op kernel per plan, each with its own ABI-v2 parameter list.
   auto plan = [&](const char* name, std::vector<const char*> memrefs) {

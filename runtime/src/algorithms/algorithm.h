@@ -116,6 +116,10 @@ class AlgorithmPackage {
                                   uint32_t units, double* out) const {
     return false;
   }
+  // Whether logit_upper_bounds gives bounds: then the generated kernels
+  // compute the bound too, into io.unselected_log_bound, when compiled with
+  // telemetry (the CUDA backend refuses telemetry on artifacts without it).
+  virtual bool bounds_unselected_logits() const { return false; }
 };
 
 // The package registered under `name`, or null.

@@ -75,6 +75,7 @@ class Quest final : public AlgorithmPackage {
 
   // Each unit's score for one head is already a bound of its tokens' q . k
   // (min/max per dimension contain every key): the telemetry's bound.
+  bool bounds_unselected_logits() const override { return true; }
   bool logit_upper_bounds(const LayerShape& s, const DeviceBuffers& dev, uint32_t b, uint32_t h, uint32_t units,
                           double* out) const override {
     const uint32_t D = s.head_dim, kv_head = h / s.group_size;
