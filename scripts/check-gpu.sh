@@ -7,19 +7,22 @@
 #   evict     runs of hundreds of steps whose queries jump to new directions,
 #             so the selection changes and misses evict resident units
 #             (budget = capacity layers evict from the second step on);
+#   device    hsa-device-check: the device API (device tensors, the caller's
+#             stream, one captured CUDA graph replayed while requests join and
+#             leave) against the host API bit for bit and the CPU reference;
 #   sanitize  compute-sanitizer memcheck, racecheck, initcheck and synccheck
 #             on every kernel family and fused variant, with rows longer than
 #             the budget (top-k selects) and evicting steps, all checked.
 # Any mismatch, failed run or sanitizer report (errors and warnings alike)
 # fails the whole check.
 #   scripts/check-gpu.sh [BUNDLE_DIR] [RUNTIME_BUILD_DIR]
-#   PARTS=tests,check,evict,sanitize (default: all)   JOBS=N parallel runs (default 8)
+#   PARTS=tests,check,evict,device,sanitize (default: all)   JOBS=N parallel runs (default 8)
 #   RUNTIME_SRC=DIR  the runtime sources to build (default runtime)
 set -uo pipefail
 BUNDLE=${1:-build/gpu-bundle}
 RT=${2:-build-gpu/runtime}
 LOG=${LOG:-$RT/check-gpu.log}
-PARTS=${PARTS:-tests,check,evict,sanitize}
+PARTS=${PARTS:-tests,check,evict,device,sanitize}
 JOBS=${JOBS:-8}
 fail=0
 say() { echo "$@"; }
@@ -115,6 +118,35 @@ if want evict; then
     job "evict $name B=$batch ctx=$contexts steps=$steps jump=$jump" check \
       "$RUN $BUNDLE/$name.hsa --backend=cuda --check --quiet --batch=$batch --context=$contexts --steps=$steps --query-jump=$jump --seed=$RANDOM"
   done <<<"$EVICT_RUNS"
+fi
+# Device API runs: "artifact batch:context:steps[:flags]"; random queries
+# each step, so the selections move and the buffers evict.
+DEVICE_RUNS="
+llama3-8b-quest 8:8192:48
+llama3-8b-quest 4:4096:24:--no-graph
+llama3-8b-quest-fused 8:4096:40
+quest_kvhead_p16_g4_kc 8:4096:64
+quest_request_p1_k2048 4:9000:32
+quest_request_p1_k2048_c16k 2:40000:24
+streaming_kvhead_p16_kc 8:4096:48
+cluster_kvhead_p16_g4 4:4096:48
+cluster_request_p1_k2048 4:9000:32
+"
+DEVICE_SANITIZED="llama3-8b-quest cluster_kvhead_p16_g4"
+if want device; then
+  while read -r name spec; do
+    [ -n "$name" ] || continue
+    [ -f "$BUNDLE/$name.hsa" ] || { say "   FAIL device: $name.hsa not in the bundle"; fail=1; continue; }
+    IFS=: read -r batch context steps flags <<<"$spec"
+    job "device $name B=$batch ctx=$context steps=$steps $flags" check \
+      "$RT/hsa-device-check $BUNDLE/$name.hsa --batch=$batch --context=$context --steps=$steps --seed=$RANDOM $flags"
+  done <<<"$DEVICE_RUNS"
+  if command -v compute-sanitizer >/dev/null 2>&1; then
+    for name in $DEVICE_SANITIZED; do
+      job "memcheck device $name" memcheck \
+        "compute-sanitizer --tool memcheck --report-api-errors no --error-exitcode 7 $RT/hsa-device-check $BUNDLE/$name.hsa --batch=4 --context=4096 --steps=12 --seed=$RANDOM"
+    done
+  fi
 fi
 if want sanitize; then
   if command -v compute-sanitizer >/dev/null 2>&1; then
