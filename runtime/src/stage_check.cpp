@@ -7,6 +7,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 
 #include "half.h"
 #include "text_format.h"
@@ -23,6 +24,7 @@ const char* check_stage_name(CheckStage stage) {
     case CheckStage::Diff: return "diff";
     case CheckStage::Gather: return "gather";
     case CheckStage::Attend: return "attend";
+    case CheckStage::Telemetry: return "telemetry";
   }
   return "?";
 }
@@ -261,7 +263,10 @@ void check_gather(const LayerShape& s, const HostBuffers& host, StepCapture& cap
   }
 }
 
-void check_attend(const LayerShape& s, StepCapture& cap, uint32_t b, Recorder& rec, StageCheckReport& report) {
+// `ref_lse` [Hq]: the reference attention's LSE per head (fp64), for the
+// telemetry check; untouched when the page table cannot be read.
+void check_attend(const LayerShape& s, StepCapture& cap, uint32_t b, Recorder& rec, StageCheckReport& report,
+                  double* ref_lse) {
   const uint32_t K = s.budget, C = s.capacity, Dv = s.value_dim;
   // The reference reads buf.k/v through the device's page table: it must point into the buffer.
   for (uint32_t g = 0; g < s.groups; ++g)
@@ -277,9 +282,13 @@ void check_attend(const LayerShape& s, StepCapture& cap, uint32_t b, Recorder& r
     }
   const uint64_t row = uint64_t(s.q_heads) * Dv;
   const std::vector<uint16_t> device(cap.after.io_o.begin() + b * row, cap.after.io_o.begin() + (b + 1) * row);
+  const std::vector<float> device_lse(cap.after.io_lse.begin() + b * s.q_heads,
+                                      cap.after.io_lse.begin() + (b + 1) * s.q_heads);
   std::vector<float> ref(row);
-  reference::attend(s, cap.after, b, ref.data());  // overwrites the capture's io.o row with the rounded reference
+  // Overwrites the capture's io.o and io.lse rows with the reference's.
+  reference::attend(s, cap.after, b, ref.data(), ref_lse);
   std::copy(device.begin(), device.end(), cap.after.io_o.begin() + b * row);
+  std::copy(device_lse.begin(), device_lse.end(), cap.after.io_lse.begin() + b * s.q_heads);
   double error2 = 0.0, norm2 = 0.0, worst = -1.0;
   uint64_t worst_at = 0;
   for (uint64_t i = 0; i < row; ++i) {
@@ -305,6 +314,73 @@ void check_attend(const LayerShape& s, StepCapture& cap, uint32_t b, Recorder& r
                         number(relative).c_str(), number(kAttendTolerance).c_str(), b, h, d,
                         number(ref[worst_at]).c_str(), number(kv_to_float(device[worst_at], s.dtype)).c_str(),
                         number(worst).c_str()));
+  }
+}
+
+// io.lse, and with telemetry the backend's RequestTelemetry, against the
+// reference: the LSE of check_attend's attention (`ref_lse`, NaN when it
+// could not run) and reference::telemetry on the snapshot (repr.*, io.q,
+// req.length) with the backend's sel.units.
+void check_telemetry(const LayerShape& s, StepCapture& cap, size_t call_index, const std::vector<double>& ref_lse,
+                     Recorder& rec, StageCheckReport& report) {
+  const uint32_t b = cap.slots[call_index], H = s.q_heads;
+  if (std::isnan(ref_lse[0])) return;  // the attend stage already failed: no reference
+  StageOutcome& o = report.stages[int(CheckStage::Telemetry)];
+  auto lse_ok = [&](double d, double r, const char* what, uint32_t h) {
+    rec.compared(CheckStage::Telemetry);
+    const double bound = kLseTolerance * (1.0 + std::fabs(r));
+    bool ok;
+    if (std::isinf(r)) {
+      ok = d == r;
+    } else {
+      ok = std::isfinite(d) && std::fabs(d - r) <= bound;
+      if (std::isfinite(d) && !(std::fabs(d - r) / (1.0 + std::fabs(r)) <= o.worst_error))
+        o.worst_error = std::fabs(d - r) / (1.0 + std::fabs(r));
+    }
+    if (!ok)
+      rec.mismatch(CheckStage::Telemetry, int64_t((h / s.group_size) / s.heads_per_unit),
+                   format_text("%s[%u][head %u]: expected %s (reference LSE over the device's selection), actual %s "
+                               "(device), bound %s = %s * (1 + |reference|)",
+                               what, b, h, number(r).c_str(), number(d).c_str(), number(bound).c_str(),
+                               number(kLseTolerance).c_str()));
+  };
+  for (uint32_t h = 0; h < H; ++h) lse_ok(cap.after.io_lse[uint64_t(b) * H + h], ref_lse[h], "io.lse", h);
+  if (cap.telemetry.empty()) return;
+  const RequestTelemetry& t = cap.telemetry[call_index];
+  if (t.selected_lse.size() != H) {
+    rec.mismatch(CheckStage::Telemetry, -1,
+                 format_text("request_telemetry: %zu selected_lse entries, the layer has %u query heads",
+                             t.selected_lse.size(), H));
+    return;
+  }
+  for (uint32_t h = 0; h < H; ++h) lse_ok(t.selected_lse[h], ref_lse[h], "selected_lse", h);
+  // The reference bound: the snapshot holds the step's repr.* and q; its
+  // sel.units row is not compared elsewhere, so it takes the device's.
+  const uint64_t sel = uint64_t(b) * s.groups * s.budget;
+  std::copy(cap.after.sel_units.begin() + sel, cap.after.sel_units.begin() + sel + uint64_t(s.groups) * s.budget,
+            cap.before.sel_units.begin() + sel);
+  reference::Telemetry ref;
+  reference::telemetry(s, cap.before, b, ref_lse.data(), &ref);
+  const bool has_bound =
+      s.algorithm->bounds_unselected_logits() && unit_count(s, cap.before.req_length[b]) > 0;
+  rec.compared(CheckStage::Telemetry);
+  if (t.has_bound != has_bound) {
+    rec.mismatch(CheckStage::Telemetry, -1,
+                 format_text("request_telemetry: has_bound %d, the reference %s a bound", int(t.has_bound),
+                             has_bound ? "has" : "has no"));
+    return;
+  }
+  if (!t.has_bound || ref.missed_mass_bound.empty()) return;
+  for (uint32_t h = 0; h < H; ++h) {
+    rec.compared(CheckStage::Telemetry);
+    const double r = ref.missed_mass_bound[h], d = t.missed_mass_bound[h], error = std::fabs(d - r);
+    if (!(error <= o.worst_error)) o.worst_error = error;
+    if (!(error <= kMissedMassTolerance))
+      rec.mismatch(CheckStage::Telemetry, int64_t((h / s.group_size) / s.heads_per_unit),
+                   format_text("missed_mass_bound[%u][head %u]: expected %s (reference), actual %s (device), |diff| "
+                               "%s > bound %s",
+                               b, h, number(r).c_str(), number(d).c_str(), number(error).c_str(),
+                               number(kMissedMassTolerance).c_str()));
   }
 }
 
@@ -362,7 +438,9 @@ StageCheckReport compare_step(const LayerShape& shape, const HostBuffers& host, 
     check_topk(shape, capture, b, rec);
     check_diff(shape, capture, b, rec);
     check_gather(shape, host, capture, b, rec);
-    check_attend(shape, capture, b, rec, report);
+    std::vector<double> ref_lse(shape.q_heads, std::numeric_limits<double>::quiet_NaN());
+    check_attend(shape, capture, b, rec, report, ref_lse.data());
+    check_telemetry(shape, capture, i, ref_lse, rec, report);
   }
   for (const StageOutcome& o : report.stages)
     if (!o.passed) {
@@ -426,8 +504,18 @@ Status checked_decode_step(Runtime& rt, const RequestId* ids, size_t count, cons
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     for (const char* name : {"sel.scores", "sel.units", "sel.slots", "sel.copy_units", "sel.copy_slots",
                              "sel.copy_count", "buf.slot_unit", "buf.last_used", "buf.unit_slot", "buf.k", "buf.v",
-                             "io.o"})
+                             "io.o", "io.lse"})
       HSA_RETURN_IF_ERROR(read_into(backend, capture.after, name));
+    // The backend's telemetry of the step, when the runtime computes it.
+    capture.telemetry.clear();
+    for (size_t i = 0; i < count; ++i) {
+      RequestTelemetry t;
+      const Status status = backend.telemetry(capture.slots[i], &t);
+      const bool off = status.code() == StatusCode::InvalidArgument || status.code() == StatusCode::Unsupported;
+      if (!status.is_ok() && off && i == 0) break;  // telemetry off (or a backend without it)
+      HSA_RETURN_IF_ERROR(status);
+      capture.telemetry.push_back(std::move(t));
+    }
 
     if (options.perturb) options.perturb(capture);
     // c) + d) Stage by stage against the reference.

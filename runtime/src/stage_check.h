@@ -23,6 +23,13 @@
 //           list is unchanged from the snapshot (only misses move)
 //   attend  reference::attend with the backend's sel.units/slots and buf.k/v
 //           vs io.o: relative L2 error per request <= kAttendTolerance
+//   telemetry  the same reference attention's per-head LSE (fp64) vs io.lse,
+//           which attention always writes, within kLseTolerance; with
+//           RuntimeOptions::telemetry also the backend's RequestTelemetry:
+//           its selected_lse likewise and, where the algorithm bounds the
+//           unselected units, missed_mass_bound vs reference::telemetry on the
+//           snapshot's repr.* and the backend's sel.units within
+//           kMissedMassTolerance
 #ifndef HSA_RUNTIME_STAGE_CHECK_H
 #define HSA_RUNTIME_STAGE_CHECK_H
 
@@ -46,9 +53,22 @@ constexpr double kScoreTolerance = 1e-4;
 // heads of one request. io.o is bf16 (relative rounding error <= 2^-9 per
 // element, about 1.1e-3 in L2 for random data), accumulation fp32.
 constexpr double kAttendTolerance = 3e-3;
+// LSE bound: |device - reference| <= kLseTolerance * (1 + |reference|); -inf
+// (no token) exactly. The device's logits are fp32 dots of D <= 576 products
+// (relative error ~sqrt(D) * 2^-24, at worst D * 2^-24 = 3.4e-5, of the
+// logits' magnitude) merged through ex2/lg2.approx (2^-22 relative): about
+// 1e-6 * (1 + max |logit|) against the fp64 reference; 1e-4 leaves room for
+// heads whose max logit exceeds their LSE's magnitude.
+constexpr double kLseTolerance = 1e-4;
+// Missed-mass bound: |device - reference| <= kMissedMassTolerance. The bound
+// is 1 / (1 + exp(lse - log U)), whose slope in either log is at most 1/4;
+// log U comes from fp32 Quest bounds (the same D-term sums) with exact
+// fixed-point sums, so both logs err by ~1e-6 * (1 + magnitude): 1e-4
+// covers magnitudes up to ~100.
+constexpr double kMissedMassTolerance = 1e-4;
 
-enum class CheckStage { Repr = 0, Score = 1, TopK = 2, Diff = 3, Gather = 4, Attend = 5 };
-constexpr int kCheckStageCount = 6;
+enum class CheckStage { Repr = 0, Score = 1, TopK = 2, Diff = 3, Gather = 4, Attend = 5, Telemetry = 6 };
+constexpr int kCheckStageCount = 7;
 const char* check_stage_name(CheckStage stage);
 
 struct StageOutcome {
@@ -92,6 +112,9 @@ struct StepCapture {
   DeviceBuffers model;
   std::vector<RequestId> model_request;
   std::vector<uint32_t> model_prefill;
+  // The backend's request_telemetry of each call slot after the step (empty
+  // when the runtime's telemetry is off).
+  std::vector<RequestTelemetry> telemetry;
   explicit StepCapture(const LayerShape& shape)
       : before(shape), after(shape), model(shape), model_request(shape.batch, 0), model_prefill(shape.batch, 0) {}
 };

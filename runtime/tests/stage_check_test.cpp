@@ -22,10 +22,12 @@ struct Fixture {
   std::mt19937 rng{11};
   LayerShape shape;
 
-  explicit Fixture(test::ConfigSpec s = {}, std::vector<uint32_t> lengths = {70, 45}, bool extra_buffers = false)
+  explicit Fixture(test::ConfigSpec s = {}, std::vector<uint32_t> lengths = {70, 45}, bool extra_buffers = false,
+                   bool telemetry = false)
       : spec(s) {
     RuntimeOptions options;
     options.backend = BackendKind::Cpu;
+    options.telemetry = telemetry;
     options.max_batch = uint32_t(lengths.size());
     options.max_context_tokens = 256;
     EXPECT_TRUE(Runtime::create(options, &rt).is_ok());
@@ -353,6 +355,39 @@ TEST(StageCheck, StaleDeviceDataIsCaughtThroughWriteBuffer) {
   expect_only_stage_fails(r, CheckStage::Gather, "(unit 0, token 0, kv head 0)");
   // The corrupted key also changes the attention, but within the bf16 noise or
   // not: either way the first message is the gather one.
+}
+
+// io.lse is always compared; with telemetry also the backend's
+// RequestTelemetry (LSE and Quest's bound) against the reference.
+TEST(StageCheck, TelemetryIsComparedAndMismatchesAreCaught) {
+  const uint32_t heads = Fixture().shape.q_heads;
+  {
+    Fixture f;
+    const StageCheckReport r = f.step(3);
+    EXPECT_TRUE(r.passed) << r.message;
+    EXPECT_EQ(r.stage(CheckStage::Telemetry).compared, 2u * heads);  // io.lse of both requests
+  }
+  {
+    Fixture f({}, {70, 45}, false, /*telemetry=*/true);
+    const StageCheckReport r = f.step(3);
+    EXPECT_TRUE(r.passed) << r.message;
+    // io.lse, selected_lse, has_bound and the bound per head, both requests.
+    EXPECT_EQ(r.stage(CheckStage::Telemetry).compared, 2u * (3 * heads + 1));
+    EXPECT_NE(r.summary().find("telemetry ok"), std::string::npos) << r.summary();
+  }
+  {
+    Fixture f({}, {70, 45}, false, true);
+    const StageCheckReport r = f.step(3, [&](StepCapture& cap) {
+      cap.after.io_lse[uint64_t(cap.slots[1]) * heads + 2] += 0.01f;
+    });
+    expect_only_stage_fails(r, CheckStage::Telemetry, "io.lse[");
+    EXPECT_NE(r.message.find("[head 2]"), std::string::npos) << r.message;
+  }
+  {
+    Fixture f({}, {70, 45}, false, true);
+    const StageCheckReport r = f.step(3, [&](StepCapture& cap) { cap.telemetry[0].missed_mass_bound[1] += 0.01f; });
+    expect_only_stage_fails(r, CheckStage::Telemetry, "missed_mass_bound[");
+  }
 }
 
 TEST(StageCheck, AttendMismatchIsCaught) {

@@ -729,9 +729,10 @@ int run(Options opt) {
   }
   if (opt.check)
     std::printf("check: %u steps, all stages match (max errors: score %.2g relative, attend %.2g relative L2, %.2g "
-                "absolute)\n",
+                "absolute; telemetry %.2g over %llu values: LSE relative, bound absolute)\n",
                 checked, check.stage(CheckStage::Score).worst_error, check.stage(CheckStage::Attend).worst_error,
-                check.attend_max_abs_error);
+                check.attend_max_abs_error, check.stage(CheckStage::Telemetry).worst_error,
+                static_cast<unsigned long long>(check.stage(CheckStage::Telemetry).compared));
 
   if (!opt.json.empty()) {
     Json j;
