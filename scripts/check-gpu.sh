@@ -7,6 +7,9 @@
 #   evict     runs of hundreds of steps whose queries jump to new directions,
 #             so the selection changes and misses evict resident units
 #             (budget = capacity layers evict from the second step on);
+#   telemetry hsa-run --telemetry --check: the kernels' io.lse and Quest's
+#             unselected-units bound (the -telemetry artifacts) against the
+#             CPU reference, selecting and evicting runs, and StreamingLLM;
 #   device    hsa-device-check: the device API (device tensors, the caller's
 #             stream, one captured CUDA graph replayed while requests join and
 #             leave) against the host API bit for bit and the CPU reference;
@@ -16,13 +19,13 @@
 # Any mismatch, failed run or sanitizer report (errors and warnings alike)
 # fails the whole check.
 #   scripts/check-gpu.sh [BUNDLE_DIR] [RUNTIME_BUILD_DIR]
-#   PARTS=tests,check,evict,device,sanitize (default: all)   JOBS=N parallel runs (default 8)
+#   PARTS=tests,check,evict,telemetry,device,sanitize (default: all)   JOBS=N parallel runs (default 8)
 #   RUNTIME_SRC=DIR  the runtime sources to build (default runtime)
 set -uo pipefail
 BUNDLE=${1:-build/gpu-bundle}
 RT=${2:-build-gpu/runtime}
 LOG=${LOG:-$RT/check-gpu.log}
-PARTS=${PARTS:-tests,check,evict,device,sanitize}
+PARTS=${PARTS:-tests,check,evict,telemetry,device,sanitize}
 JOBS=${JOBS:-8}
 fail=0
 say() { echo "$@"; }
@@ -95,7 +98,8 @@ cluster_request_p16_mean 3:5000,9000,20000:270:3
 SANITIZED="llama3-8b-quest-unfused llama3-8b-quest llama3-8b-quest-fused quest_kvhead_p32_g3_fused
 quest_kvhead_p16_g4_kc quest_request_p32_g4_kc_fused streaming_kvhead_p16_kc quest_request_p16_g1_mean
 quest_kvhead_p64_g8 quest_request_p1_k2048-fused quest_request_p1_k2048_c16k quest_kvhead_p16_g4_c8k
-cluster_kvhead_p16_g4 cluster_request_p1_k2048"
+cluster_kvhead_p16_g4 cluster_request_p1_k2048 llama3-8b-quest-telemetry llama3-8b-quest-telemetry-fused
+quest_request_p16_g1_mean-telemetry"
 # 40 steps with a jump every step: every layer evicts (budget = capacity ones
 # from the second step), and the StreamingLLM window moves past its units.
 SAN_SHAPE="--batch=2 --context=9000,20000 --steps=40 --query-jump=1"
@@ -118,6 +122,37 @@ if want evict; then
     job "evict $name B=$batch ctx=$contexts steps=$steps jump=$jump" check \
       "$RUN $BUNDLE/$name.hsa --backend=cuda --check --quiet --batch=$batch --context=$contexts --steps=$steps --query-jump=$jump --seed=$RANDOM"
   done <<<"$EVICT_RUNS"
+fi
+# Telemetry runs (hsa-run --telemetry --check: io.lse, selected_lse and the
+# missed-mass bound per head against the reference; hsa-run also counts
+# steps where the bound falls below the true missed mass): "artifact
+# batch:contexts:steps:jump" (jump 0: none). Rows longer than the budget
+# select; the jumping and K = C runs evict.
+TELEMETRY_RUNS="
+llama3-8b-quest-telemetry 4:1,17,4097,33000:8:0
+llama3-8b-quest-telemetry 2:131072,9000:4:0
+llama3-8b-quest-telemetry 4:9000,20000,33000,5000:60:5
+llama3-8b-quest-telemetry-fused 4:1000,4097,20000,30000:8:0
+llama3-8b-quest-telemetry-fused 2:9000,20000:60:3
+quest_kvhead_p64_g8-telemetry 5:1,16,1023,4095,20000:6:0
+quest_request_p16_g1_mean-telemetry 5:1,16,1023,4095,20000:6:0
+quest_request_p16_g1_mean-telemetry 2:9000,20000:40:3
+quest_kvhead_p32_g3_fused-telemetry 2:9000,20000:40:4
+quest_request_p1_k2048-telemetry 2:9000,20000:20:2
+quest_kvhead_p16_g4_kc-telemetry 2:9000,20000:60:3
+streaming 5:1,16,1023,4095,20000:6:0
+streaming_kvhead_p16_kc 2:9000,20000:60:3
+"
+if want telemetry; then
+  while read -r name spec; do
+    [ -n "$name" ] || continue
+    [ -f "$BUNDLE/$name.hsa" ] || { say "   FAIL telemetry: $name.hsa not in the bundle"; fail=1; continue; }
+    IFS=: read -r batch contexts steps jump <<<"$spec"
+    flags=""
+    [ "$jump" != 0 ] && flags="--query-jump=$jump"
+    job "telemetry $name B=$batch ctx=$contexts steps=$steps jump=$jump" check \
+      "$RUN $BUNDLE/$name.hsa --backend=cuda --check --telemetry --quiet --batch=$batch --context=$contexts --steps=$steps $flags --seed=$RANDOM"
+  done <<<"$TELEMETRY_RUNS"
 fi
 # Device API runs: "artifact batch:context:steps[:flags]"; random queries
 # each step, so the selections move and the buffers evict.

@@ -29,4 +29,17 @@ done
 # 131072 units, and measures the threshold.
 "$COMPILE" --quiet --score-topk-max-units=262144 "$OUT/layers/quest_request_p1_k2048.mlir" \
   -o "$OUT/quest_request_p1_k2048-fused.hsa"
-echo "gpu-bundle: $((n + 6)) artifacts in $OUT ($(du -sh "$OUT" | cut -f1))"
+# Telemetry (hsa-compile --telemetry: Quest's unselected-units bound in the
+# kernels; check-gpu.sh's telemetry part runs them with hsa-run --telemetry):
+# max with the bound's tail kernel (128K) and fused into score_topk (32K),
+# sum (GQA 8, P 64), mean_query (request scope), a padded head chunk (G 3),
+# token units with K 2048, and K = C (every step evicts).
+"$COMPILE" --quiet --telemetry examples/llama3-8b-quest.mlir -o "$OUT/llama3-8b-quest-telemetry.hsa"
+"$COMPILE" --quiet --telemetry --max-context=32768 examples/llama3-8b-quest.mlir \
+  -o "$OUT/llama3-8b-quest-telemetry-fused.hsa"
+telemetry_layers="quest_kvhead_p64_g8 quest_request_p16_g1_mean quest_kvhead_p32_g3_fused quest_request_p1_k2048
+quest_kvhead_p16_g4_kc"
+for layer in $telemetry_layers; do
+  "$COMPILE" --quiet --telemetry "$OUT/layers/$layer.mlir" -o "$OUT/$layer-telemetry.hsa"
+done
+echo "gpu-bundle: $((n + 8 + $(echo $telemetry_layers | wc -w))) artifacts in $OUT ($(du -sh "$OUT" | cut -f1))"
