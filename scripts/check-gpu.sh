@@ -20,7 +20,8 @@
 # fails the whole check.
 #   scripts/check-gpu.sh [BUNDLE_DIR] [RUNTIME_BUILD_DIR]
 #   PARTS=tests,check,evict,telemetry,device,sanitize (default: all)   JOBS=N parallel runs (default 8)
-#   RUNTIME_SRC=DIR  the runtime sources to build (default runtime)
+#   RUNTIME_SRC=DIR  the runtime sources to build (default runtime; a copy
+#                    needs python/ beside it: the hsattn_python test runs ../python)
 set -uo pipefail
 BUNDLE=${1:-build/gpu-bundle}
 RT=${2:-build-gpu/runtime}
@@ -221,13 +222,14 @@ while IFS='|' read -r label kind command; do
   ok=0; note=""
   if [ "$kind" = check ]; then
     [ "$rc" -eq 0 ] && ok=1
-    note=$(grep -m1 '^check:' "$out" | cut -c1-100)
+    note=$(grep -m1 -E '^check:|^hsa-device-check:' "$out" | cut -c1-100)
     ev=$(grep -m1 'evictions' "$out" | sed 's/^ *evictions *//' | cut -d' ' -f1-2)
     [ -n "$ev" ] && note="evictions $ev; $note"
   else
     # Every tool prints a summary; a missing one is a failure too.
     summary=$(grep -E "(ERROR|RACECHECK) SUMMARY:" "$out" | tail -1 | sed 's/^=* *//')
-    if [ "$rc" -eq 0 ] && [[ "$summary" =~ SUMMARY:\ 0\  ]] && grep -q '^check:.*all stages match' "$out"; then ok=1; fi
+    if [ "$rc" -eq 0 ] && [[ "$summary" =~ SUMMARY:\ 0\  ]] &&
+       grep -qE '^check:.*all stages match|^hsa-device-check: PASS' "$out"; then ok=1; fi
     note="$summary"
   fi
   if [ $ok -eq 1 ]; then
