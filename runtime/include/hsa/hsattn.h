@@ -56,7 +56,8 @@ typedef struct hsattn_runtime_options {
   uint64_t host_memory_limit_bytes;
   /* Per request and step, the selected tokens' softmax denominator and, for
    * Quest, an upper bound of the attention mass the selection missed
-   * (hsattn_request_get_telemetry). CPU backend only so far. */
+   * (hsattn_request_get_telemetry). On the CUDA backend Quest's bound needs
+   * an artifact compiled with `hsa-compile --telemetry`. */
   int telemetry;
 } hsattn_runtime_options;
 

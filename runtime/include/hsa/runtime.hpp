@@ -49,9 +49,9 @@ struct RuntimeOptions {
   bool profile_kernels = false;       // time every launch of a step (CUDA)
   // Per request and step, the selected tokens' softmax denominator and, where
   // the algorithm bounds the logits it did not select (Quest), an upper bound
-  // of the attention mass the selection missed (request_telemetry). The CPU
-  // backend computes it; the CUDA backend refuses it at load until the
-  // kernels produce it.
+  // of the attention mass the selection missed (request_telemetry). The CUDA
+  // backend reads it from the kernels: Quest's bound needs an artifact
+  // compiled with `hsa-compile --telemetry` (refused at load otherwise).
   bool telemetry = false;
   std::string cuda_driver_path;       // empty: "libcuda.so.1"
   // Host memory this runtime may use: the host KV pool, pinned staging and,
