@@ -5,11 +5,14 @@ libhsa_runtime.so: nothing to compile, nothing from PyPI. ``Model`` holds a
 model's attention layers with one request table and one host KV page pool
 (hsa::ModelRuntime, docs/ENGINE.md); ``Runtime`` one layer.
 
-Tensors are host arrays in the layer's KV dtype: numpy ``uint16``/``int16``
-arrays of bf16 or f16 bits, numpy ``float16`` for f16 layers, or torch CPU
-tensors (``bfloat16``/``float16``). Their shapes are checked against the layer
-before the C call. Device tensors need the device API (issue 13) and are
-refused with a message rather than copied silently.
+The host-memory calls (prefill, append, decode_step) take host arrays in the
+layer's KV dtype: numpy ``uint16``/``int16`` arrays of bf16 or f16 bits, numpy
+``float16`` for f16 layers, or torch CPU tensors (``bfloat16``/``float16``).
+The device API (begin_step, enqueue_append, enqueue_decode; CUDA backend)
+takes CUDA tensors (torch, or anything with ``__cuda_array_interface__``),
+slot-indexed ``[max_batch][heads][dim]``, on the current torch stream unless
+given one; it launches without synchronising and can be captured into a
+``torch.cuda.CUDAGraph``. Shapes and dtypes are checked before the C call.
 
 The library is found by ``HSATTN_LIBRARY`` (a path), else next to this
 package's repository build (``build/runtime``), else by the loader
@@ -142,6 +145,14 @@ def library():
         "hsattn_model_append": (st, [P, u32, ids, sz, P, P]),
         "hsattn_model_decode_step": (st, [P, u32, ids, sz, P, P, ctypes.POINTER(_StepStats)]),
         "hsattn_model_request_get_accounting": (st, [P, u32, u64, ctypes.POINTER(_Accounting)]),
+        "hsattn_request_slot": (st, [P, u64, ctypes.POINTER(u32)]),
+        "hsattn_begin_step": (st, [P, ids, sz, ctypes.c_int, P]),
+        "hsattn_enqueue_append": (st, [P, P, P, P]),
+        "hsattn_enqueue_decode": (st, [P, P, P, P]),
+        "hsattn_model_request_slot": (st, [P, u64, ctypes.POINTER(u32)]),
+        "hsattn_model_begin_step": (st, [P, ids, sz, ctypes.c_int, P]),
+        "hsattn_model_enqueue_append": (st, [P, u32, P, P, P]),
+        "hsattn_model_enqueue_decode": (st, [P, u32, P, P, P]),
     }
     for name, (restype, argtypes) in sigs.items():
         fn = getattr(lib, name)
@@ -185,8 +196,8 @@ def _host_bits(name, tensor, shape, dtype):
     module = type(tensor).__module__
     if module.startswith("torch"):
         if tensor.device.type != "cpu":
-            raise ValueError(f"{name}: a tensor on {tensor.device} is not supported yet: hsa's calls take host "
-                             "memory until the device API lands (issue 13); pass tensor.cpu()")
+            raise ValueError(f"{name}: a tensor on {tensor.device}: this call takes host memory (pass "
+                             "tensor.cpu()); device tensors go through the device API (begin_step, enqueue_*)")
         want = {"bf16": "torch.bfloat16", "f16": "torch.float16"}[dtype]
         if str(tensor.dtype) != want:
             raise ValueError(f"{name}: dtype {tensor.dtype}, the layer's KV dtype is {want}")
@@ -201,6 +212,52 @@ def _host_bits(name, tensor, shape, dtype):
         raise ValueError(f"{name}: shape {tuple(array.shape)}, expected {tuple(shape)}")
     array = np.ascontiguousarray(array).view(np.uint16)
     return array
+
+
+def _device_pointer(name, tensor, shape, dtype):
+    """The device address of a CUDA tensor of `shape` in the layer's dtype (checked)."""
+    if tensor is None:
+        raise ValueError(f"{name}: a device tensor is required")
+    want = {"bf16": "bfloat16", "f16": "float16"}[dtype]
+    module = type(tensor).__module__
+    if module.startswith("torch"):
+        if tensor.device.type != "cuda":
+            raise ValueError(f"{name}: a tensor on {tensor.device}: the device API takes CUDA tensors "
+                             "(the host-memory calls take CPU ones)")
+        if str(tensor.dtype) != "torch." + want:
+            raise ValueError(f"{name}: dtype {tensor.dtype}, the layer's KV dtype is torch.{want}")
+        if tuple(tensor.shape) != tuple(shape):
+            raise ValueError(f"{name}: shape {tuple(tensor.shape)}, expected {tuple(shape)} (slot-indexed: "
+                             "[max_batch][heads][dim])")
+        if not tensor.is_contiguous():
+            raise ValueError(f"{name}: not contiguous")
+        return tensor.data_ptr()
+    interface = getattr(tensor, "__cuda_array_interface__", None)
+    if interface is None:
+        raise ValueError(f"{name}: {type(tensor).__name__} is not a CUDA tensor (torch, or __cuda_array_interface__)")
+    if tuple(interface["shape"]) != tuple(shape):
+        raise ValueError(f"{name}: shape {tuple(interface['shape'])}, expected {tuple(shape)}")
+    if interface.get("strides") not in (None, ()):
+        raise ValueError(f"{name}: strided arrays are not supported (pass a C-contiguous one)")
+    if interface["typestr"] not in ("<u2", "<i2", "<f2"):
+        raise ValueError(f"{name}: typestr {interface['typestr']}: pass {dtype} bits (2-byte elements)")
+    return int(interface["data"][0])
+
+
+def _stream_handle(stream):
+    """A CUstream for the C API: None -> torch's current stream (the legacy one without torch)."""
+    if stream is None:
+        import sys
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available():
+            return torch.cuda.current_stream().cuda_stream or None
+        return None
+    if isinstance(stream, int):
+        return stream or None
+    handle = getattr(stream, "cuda_stream", None)  # torch.cuda.Stream
+    if handle is None:
+        raise ValueError(f"stream: {type(stream).__name__}: pass a torch.cuda.Stream or a CUstream handle (int)")
+    return handle or None
 
 
 def _ids(request_ids):
@@ -246,13 +303,31 @@ def _ptr(array):
     return None if array is None else array.ctypes.data
 
 
-class Runtime(_Layered):
+class _DeviceStep:
+    """The device API shared by Runtime and Model (hsattn_begin_step and the enqueue calls)."""
+
+    def _device_kv(self, layer, k, v):
+        c = self.config(layer)
+        kp = _device_pointer("new_k", k, (self._max_batch, c.num_kv_heads, c.head_dim), c.dtype)
+        vp = None
+        if not c.value_is_key_prefix:
+            vp = _device_pointer("new_v", v, (self._max_batch, c.num_kv_heads, c.value_dim), c.dtype)
+        return kp, vp
+
+    def _device_qo(self, layer, q, o):
+        c = self.config(layer)
+        qp = _device_pointer("q", q, (self._max_batch, c.num_q_heads, c.head_dim), c.dtype)
+        op = _device_pointer("o", o, (self._max_batch, c.num_q_heads, c.value_dim), c.dtype)
+        return qp, op
+
+
+class Runtime(_Layered, _DeviceStep):
     """One layer (hsattn_runtime)."""
 
     def __init__(self, artifact, max_batch=1, max_context_tokens=4096, backend="auto", pool_pages=0,
                  host_memory_limit_bytes=0, device=0):
         lib = library()
-        self._lib, self._handle = lib, ctypes.c_void_p()
+        self._lib, self._handle, self._max_batch = lib, ctypes.c_void_p(), max_batch
         _check(lib.hsattn_runtime_create(ctypes.byref(_options(backend, max_batch, max_context_tokens, pool_pages,
                                                                 host_memory_limit_bytes, device)),
                                          ctypes.byref(self._handle)))
@@ -304,6 +379,26 @@ class Runtime(_Layered):
         _check(self._lib.hsattn_decode_step(self._handle, p, len(ids), _ptr(qb), _ptr(o), ctypes.byref(s)))
         return o, _stats(s)
 
+    # --- device API (CUDA backend) ------------------------------------------
+    def slot(self, request):
+        """The request's row in the slot-indexed device tensors."""
+        slot = ctypes.c_uint32()
+        _check(self._lib.hsattn_request_slot(self._handle, request, ctypes.byref(slot)))
+        return slot.value
+
+    def begin_step(self, requests, append=True, stream=None):
+        """Host work before each step (never inside a graph capture)."""
+        ids, p = _ids(requests)
+        _check(self._lib.hsattn_begin_step(self._handle, p, len(ids), int(bool(append)), _stream_handle(stream)))
+
+    def enqueue_append(self, k, v=None, stream=None):
+        kp, vp = self._device_kv(0, k, v)
+        _check(self._lib.hsattn_enqueue_append(self._handle, kp, vp, _stream_handle(stream)))
+
+    def enqueue_decode(self, q, o, stream=None):
+        qp, op = self._device_qo(0, q, o)
+        _check(self._lib.hsattn_enqueue_decode(self._handle, qp, op, _stream_handle(stream)))
+
     def selected_units(self, request):
         c = self._config
         groups = 1 if c.scope == "request" else c.num_kv_heads
@@ -314,13 +409,13 @@ class Runtime(_Layered):
         return units.reshape(groups, c.budget_units)
 
 
-class Model(_Layered):
+class Model(_Layered, _DeviceStep):
     """A model's attention layers with one request table and one host page pool (hsattn_model)."""
 
     def __init__(self, artifacts, max_batch=1, max_context_tokens=4096, backend="auto", pool_pages=0,
                  host_memory_limit_bytes=0, device=0):
         lib = library()
-        self._lib, self._handle = lib, ctypes.c_void_p()
+        self._lib, self._handle, self._max_batch = lib, ctypes.c_void_p(), max_batch
         _check(lib.hsattn_model_create(ctypes.byref(_options(backend, max_batch, max_context_tokens, pool_pages,
                                                               host_memory_limit_bytes, device)),
                                        ctypes.byref(self._handle)))
@@ -384,6 +479,27 @@ class Model(_Layered):
         _check(self._lib.hsattn_model_decode_step(self._handle, layer, p, len(ids), _ptr(qb), _ptr(o),
                                                   ctypes.byref(s)))
         return o, _stats(s)
+
+    # --- device API (CUDA backend) ------------------------------------------
+    def slot(self, request):
+        """The request's row in the slot-indexed device tensors (the same in every layer)."""
+        slot = ctypes.c_uint32()
+        _check(self._lib.hsattn_model_request_slot(self._handle, request, ctypes.byref(slot)))
+        return slot.value
+
+    def begin_step(self, requests, append=True, stream=None):
+        """Host work before each model step, for every layer (never inside a graph capture)."""
+        ids, p = _ids(requests)
+        _check(self._lib.hsattn_model_begin_step(self._handle, p, len(ids), int(bool(append)),
+                                                 _stream_handle(stream)))
+
+    def enqueue_append(self, layer, k, v=None, stream=None):
+        kp, vp = self._device_kv(layer, k, v)
+        _check(self._lib.hsattn_model_enqueue_append(self._handle, layer, kp, vp, _stream_handle(stream)))
+
+    def enqueue_decode(self, layer, q, o, stream=None):
+        qp, op = self._device_qo(layer, q, o)
+        _check(self._lib.hsattn_model_enqueue_decode(self._handle, layer, qp, op, _stream_handle(stream)))
 
     def accounting(self, layer, request):
         a = _Accounting()

@@ -133,5 +133,22 @@ class Binding(unittest.TestCase):
             model.config(3)
 
 
+    def test_device_api_on_the_cpu_backend_says_unsupported(self):
+        model = hsattn.Model([self.all_units], max_batch=2, max_context_tokens=128, backend="cpu")
+        rng = np.random.default_rng(4)
+        rid = model.create_request()
+        model.prefill(0, rid, self.random_kv(rng, 20, 2, 32), self.random_kv(rng, 20, 2, 32))
+        self.assertEqual(model.slot(rid), 0)
+        with self.assertRaises(hsattn.HsaError) as caught:
+            model.begin_step([rid])
+        self.assertEqual(caught.exception.status, "UNSUPPORTED")
+        self.assertIn("no device API", str(caught.exception))
+        self.assertEqual(model.accounting(0, rid)["length_tokens"], 20)  # nothing reserved
+        with self.assertRaisesRegex(ValueError, "is not a CUDA tensor"):  # a host array is refused before the call
+            model.enqueue_decode(0, np.zeros((2, 8, 32), np.uint16), np.zeros((2, 8, 32), np.uint16))
+        with self.assertRaisesRegex(ValueError, "stream: str"):
+            model.begin_step([rid], stream="default")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -514,6 +514,37 @@ hsattn_status_t hsattn_model_decode_step(hsattn_model* model, uint32_t layer, co
   });
 }
 
+hsattn_status_t hsattn_model_request_slot(const hsattn_model* model, hsattn_request_id id, uint32_t* slot) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_MODEL(model);
+    return record(model->model->request_slot(id, slot));
+  });
+}
+
+hsattn_status_t hsattn_model_begin_step(hsattn_model* model, const hsattn_request_id* ids, size_t count, int append,
+                                        void* cuda_stream) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_MODEL(model);
+    return record(model->model->begin_step(ids, count, append != 0, cuda_stream));
+  });
+}
+
+hsattn_status_t hsattn_model_enqueue_append(hsattn_model* model, uint32_t layer, const void* new_k, const void* new_v,
+                                            void* cuda_stream) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_MODEL(model);
+    return record(model->model->enqueue_append(layer, new_k, new_v, cuda_stream));
+  });
+}
+
+hsattn_status_t hsattn_model_enqueue_decode(hsattn_model* model, uint32_t layer, const void* q, void* o,
+                                            void* cuda_stream) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_MODEL(model);
+    return record(model->model->enqueue_decode(layer, q, o, cuda_stream));
+  });
+}
+
 hsattn_status_t hsattn_model_request_get_accounting(const hsattn_model* model, uint32_t layer, hsattn_request_id id,
                                                     hsattn_request_accounting* accounting) {
   return guard([&]() -> hsattn_status_t {

@@ -192,6 +192,41 @@ Status ModelRuntime::decode_step(uint32_t layer, const RequestId* ids, size_t co
   });
 }
 
+Status ModelRuntime::request_slot(RequestId id, uint32_t* slot) const {
+  return guarded([&]() -> Status {
+    HSA_RETURN_IF_ERROR(check_layer(0));
+    return layers_[0]->request_slot(id, slot);
+  });
+}
+
+Status ModelRuntime::begin_step(const RequestId* ids, size_t count, bool append, void* cuda_stream) {
+  return guarded([&]() -> Status {
+    HSA_RETURN_IF_ERROR(check_layer(0));
+    // Layer 0 validates everything (ids, stream, room in the shared pool) and
+    // changes nothing when it refuses; the others then take the same pages.
+    for (size_t l = 0; l < layers_.size(); ++l) {
+      const Status s = layers_[l]->begin_step(ids, count, append, cuda_stream);
+      if (!s.is_ok())
+        return l == 0 ? s : Status(s.code(), "layer " + std::to_string(l) + ": " + s.message());
+    }
+    return Status::ok();
+  });
+}
+
+Status ModelRuntime::enqueue_append(uint32_t layer, const void* new_k, const void* new_v, void* cuda_stream) {
+  return guarded([&]() -> Status {
+    HSA_RETURN_IF_ERROR(check_layer(layer));
+    return layers_[layer]->enqueue_append(new_k, new_v, cuda_stream);
+  });
+}
+
+Status ModelRuntime::enqueue_decode(uint32_t layer, const void* q, void* o, void* cuda_stream) {
+  return guarded([&]() -> Status {
+    HSA_RETURN_IF_ERROR(check_layer(layer));
+    return layers_[layer]->enqueue_decode(q, o, cuda_stream);
+  });
+}
+
 Status ModelRuntime::request_accounting(uint32_t layer, RequestId id, RequestAccounting* accounting) const {
   return guarded([&]() -> Status {
     HSA_RETURN_IF_ERROR(check_layer(layer));

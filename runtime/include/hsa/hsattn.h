@@ -234,6 +234,17 @@ HSATTN_EXPORT hsattn_status_t hsattn_model_append(hsattn_model* model, uint32_t 
 HSATTN_EXPORT hsattn_status_t hsattn_model_decode_step(hsattn_model* model, uint32_t layer,
                                                        const hsattn_request_id* ids, size_t count, const void* q,
                                                        void* o, hsattn_step_stats* stats);
+/* The device API for the whole model (see hsattn_begin_step): one begin_step
+ * per model step for every layer, then per layer the two enqueue calls; the
+ * request's slot is the same in every layer. */
+HSATTN_EXPORT hsattn_status_t hsattn_model_request_slot(const hsattn_model* model, hsattn_request_id id,
+                                                        uint32_t* slot);
+HSATTN_EXPORT hsattn_status_t hsattn_model_begin_step(hsattn_model* model, const hsattn_request_id* ids,
+                                                      size_t count, int append, void* cuda_stream);
+HSATTN_EXPORT hsattn_status_t hsattn_model_enqueue_append(hsattn_model* model, uint32_t layer, const void* new_k,
+                                                          const void* new_v, void* cuda_stream);
+HSATTN_EXPORT hsattn_status_t hsattn_model_enqueue_decode(hsattn_model* model, uint32_t layer, const void* q,
+                                                          void* o, void* cuda_stream);
 HSATTN_EXPORT hsattn_status_t hsattn_model_request_get_accounting(const hsattn_model* model, uint32_t layer,
                                                                   hsattn_request_id id,
                                                                   hsattn_request_accounting* accounting);

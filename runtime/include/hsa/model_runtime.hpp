@@ -65,6 +65,16 @@ class HSATTN_EXPORT ModelRuntime {
   Status append(uint32_t layer, const RequestId* ids, size_t count, const void* new_k, const void* new_v);
   Status decode_step(uint32_t layer, const RequestId* ids, size_t count, const void* q, void* o, StepStats* stats);
 
+  // The device API (runtime.hpp "Device API") for the whole model: one
+  // begin_step per model step stages every layer's lengths (and reserves the
+  // appended token once in the shared pool), then per layer the two enqueue
+  // calls, all capturable into one CUDA graph per step. The request's slot is
+  // the same in every layer.
+  Status request_slot(RequestId id, uint32_t* slot) const;
+  Status begin_step(const RequestId* ids, size_t count, bool append, void* cuda_stream);
+  Status enqueue_append(uint32_t layer, const void* new_k, const void* new_v, void* cuda_stream);
+  Status enqueue_decode(uint32_t layer, const void* q, void* o, void* cuda_stream);
+
   Status request_accounting(uint32_t layer, RequestId id, RequestAccounting* accounting) const;
   uint32_t pool_pages() const;  // model pages in the pool (0 before the first layer)
   uint32_t free_pages() const;  // pages no request holds
