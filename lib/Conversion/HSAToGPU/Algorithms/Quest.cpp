@@ -347,12 +347,14 @@ struct QuestScorePlan {
 /// The telemetry's tail kernel of an unfused score (`<layer>_score_bound`,
 /// after the top-k): one block per (group, request).
 struct QuestBoundTailPlan {
-  int64_t groups, budget, hu, boundHeads, width, rowGroups, unitsPerBlock;
+  int64_t groups, budget, hu, boundHeads, width, rowGroups, perRow,
+      unitsPerBlock;
   void print(raw_ostream &os) const {
     os << "grid (" << groups << " groups, B) block " << kScoreBlock
        << "; selected units " << budget << " x " << hu << " KV heads over "
-       << rowGroups << " rows of " << width << " lanes, heads " << boundHeads
-       << ", chunks of " << unitsPerBlock << " units";
+       << rowGroups << " rows of " << width << " lanes, " << perRow
+       << " per row and round, heads " << boundHeads << ", chunks of "
+       << unitsPerBlock << " units";
   }
 };
 } // namespace
@@ -405,9 +407,13 @@ namespace {
 ///      exp(max_c) * sum_c * 2^-40 (-inf when nothing is left).
 class QuestBoundTail {
 public:
+  /// `perRow`: items a row of lanes loads before computing them (the tail
+  /// kernel: the score's units per lane; fused into score_topk, whose
+  /// registers the score kernel's occupancy caps: 1).
   QuestBoundTail(KernelBuilder &b, const QuestScorePlan &p,
-                 const QuestBoundTailArgs &a, Value batch, Value group)
-      : b(b), p(p), a(a), batch(batch), group(group) {}
+                 const QuestBoundTailArgs &a, Value batch, Value group,
+                 int64_t perRow)
+      : b(b), p(p), a(a), batch(batch), group(group), perRow(perRow) {}
 
   void build() {
     tid = b.threadId();
@@ -438,60 +444,75 @@ private:
         cols.push_back(b.mul(b.select(ok, vc, b.index(0)), b.index(p.lanes)));
       }
     }
-    // Items (selection entry, KV head of the group), one per row of lanes;
+    // Items (selection entry, KV head of the group), U per row of lanes and
+    // round with their loads issued first (as the score kernel's units);
     // every row runs the same trip count (the reduction shuffles need the
     // whole warp), items past the end are masked.
     const int64_t items = p.budget * p.hu;
-    const int64_t rounds = llvm::divideCeil(items, p.rowGroups);
+    const int64_t perRound = p.rowGroups * perRow;
+    const int64_t rounds = llvm::divideCeil(items, perRound);
     Value lastUnit = b.toI32(b.maxS(b.sub(n, b.index(1)), b.index(0)));
     b.forRange(b.index(0), b.index(rounds), b.index(1), [&](Value round) {
-      Value item = b.add(b.mul(round, b.index(p.rowGroups)), row);
-      Value inItems = b.cmp(Pred::ult, item, b.index(items));
-      Value it = b.minS(item, b.index(items - 1));
-      Value entry = b.divU(it, b.index(p.hu));
-      Value kvh = b.add(firstKvh, b.remU(it, b.index(p.hu)));
-      Value u = b.load(a.units, {batch, group, entry});
-      Value valid = b.andI(
-          inItems, b.andI(b.cmp(Pred::sge, u, b.i32(0)),
-                          b.cmp(Pred::slt, b.toIndex(u), n)));
-      Value unit = b.toIndex(b.minS(b.maxS(u, b.i32(0)), lastUnit));
-      SmallVector<Value> lo, hi;
-      for (int64_t j = 0; j < p.perLane; ++j) {
-        Value fmin = b.toF32(
-            b.loadVector(p.lanes, a.kmin, {batch, kvh, unit, cols[j]}));
-        Value fmax = b.toF32(
-            b.loadVector(p.lanes, a.kmax, {batch, kvh, unit, cols[j]}));
-        for (int64_t e = 0; e < p.lanes; ++e) {
-          lo.push_back(b.extract(fmin, e));
-          hi.push_back(b.extract(fmax, e));
-        }
-      }
-      Value chunk = b.divU(unit, b.index(p.unitsPerBlock()));
-      Value tokens = unitTokens(b, unit, length, p.pageSize);
-      Value writer = b.andI(valid, b.cmp(Pred::eq, lane, b.index(0)));
-      b.forRange(b.index(0), b.index(p.groupSize), b.index(1), [&](Value t) {
-        Value head = b.add(b.mul(kvh, b.index(p.groupSize)), t);
-        SmallVector<SmallVector<Value>> q;
+      struct Item {
+        Value kvh, chunk, tokens, writer;
+        SmallVector<Value> lo, hi;
+      };
+      SmallVector<Item> work(perRow);
+      for (auto [i, w] : llvm::enumerate(work)) {
+        Value item = b.add(b.mul(round, b.index(perRound)),
+                           b.add(b.index(int64_t(i) * p.rowGroups), row));
+        Value inItems = b.cmp(Pred::ult, item, b.index(items));
+        Value it = b.minS(item, b.index(items - 1));
+        Value entry = b.divU(it, b.index(p.hu));
+        w.kvh = b.add(firstKvh, b.remU(it, b.index(p.hu)));
+        Value u = b.load(a.units, {batch, group, entry});
+        Value valid = b.andI(
+            inItems, b.andI(b.cmp(Pred::sge, u, b.i32(0)),
+                            b.cmp(Pred::slt, b.toIndex(u), n)));
+        Value unit = b.toIndex(b.minS(b.maxS(u, b.i32(0)), lastUnit));
+        SmallVector<Value> vmin, vmax;
         for (int64_t j = 0; j < p.perLane; ++j) {
-          Value qRow = b.toF32(
-              b.loadVector(p.lanes, a.queries, {batch, head, cols[j]}));
-          SmallVector<Value> s;
-          for (int64_t e = 0; e < p.lanes; ++e) {
-            Value x = b.extract(qRow, e);
-            s.push_back(colValid[j] ? b.select(colValid[j], x, b.f32(0.0))
-                                    : x);
-          }
-          q.push_back(std::move(s));
+          vmin.push_back(
+              b.loadVector(p.lanes, a.kmin, {batch, w.kvh, unit, cols[j]}));
+          vmax.push_back(
+              b.loadVector(p.lanes, a.kmax, {batch, w.kvh, unit, cols[j]}));
         }
-        Value bound = b.warpReduce(unitPartial(b, q, lo, hi, p.lanes),
-                                   WarpReduceKind::Sum, p.width);
-        bound = b.mulF(bound, b.f32(p.scale));
-        Value chunkMax = b.load(a.boundMax, {batch, head, chunk});
-        Value term = boundTerm(b, bound, chunkMax, tokens);
-        b.ifThen(writer, [&] {
-          b.atomicAdd(b.sub(b.i64(0), term), a.boundSum,
-                      {batch, head, chunk});
-        });
+        for (int64_t j = 0; j < p.perLane; ++j) {
+          Value fmin = b.toF32(vmin[j]), fmax = b.toF32(vmax[j]);
+          for (int64_t e = 0; e < p.lanes; ++e) {
+            w.lo.push_back(b.extract(fmin, e));
+            w.hi.push_back(b.extract(fmax, e));
+          }
+        }
+        w.chunk = b.divU(unit, b.index(p.unitsPerBlock()));
+        w.tokens = unitTokens(b, unit, length, p.pageSize);
+        w.writer = b.andI(valid, b.cmp(Pred::eq, lane, b.index(0)));
+      }
+      b.forRange(b.index(0), b.index(p.groupSize), b.index(1), [&](Value t) {
+        for (Item &w : work) {
+          Value head = b.add(b.mul(w.kvh, b.index(p.groupSize)), t);
+          SmallVector<SmallVector<Value>> q;
+          for (int64_t j = 0; j < p.perLane; ++j) {
+            Value qRow = b.toF32(
+                b.loadVector(p.lanes, a.queries, {batch, head, cols[j]}));
+            SmallVector<Value> s;
+            for (int64_t e = 0; e < p.lanes; ++e) {
+              Value x = b.extract(qRow, e);
+              s.push_back(colValid[j] ? b.select(colValid[j], x, b.f32(0.0))
+                                      : x);
+            }
+            q.push_back(std::move(s));
+          }
+          Value bound = b.warpReduce(unitPartial(b, q, w.lo, w.hi, p.lanes),
+                                     WarpReduceKind::Sum, p.width);
+          bound = b.mulF(bound, b.f32(p.scale));
+          Value chunkMax = b.load(a.boundMax, {batch, head, w.chunk});
+          Value term = boundTerm(b, bound, chunkMax, w.tokens);
+          b.ifThen(w.writer, [&] {
+            b.atomicAdd(b.sub(b.i64(0), term), a.boundSum,
+                        {batch, head, w.chunk});
+          });
+        }
       });
     });
   }
@@ -538,6 +559,7 @@ private:
   const QuestScorePlan &p;
   const QuestBoundTailArgs &a;
   Value batch, group;
+  const int64_t perRow;
   Value tid, row, lane, length, n, firstKvh;
 };
 } // namespace
@@ -577,7 +599,7 @@ public:
       QuestBoundTailArgs tailArgs{queries,       lengths,       kmin,
                                   kmax,          args.tail.units,
                                   args.boundMax, args.boundSum, args.logBound};
-      QuestBoundTail(b, plan, tailArgs, batch, group).build();
+      QuestBoundTail(b, plan, tailArgs, batch, group, /*perRow=*/1).build();
     };
     fused.emitTail(b, fn, plan.frame, scores, lengths, args.tail.units,
                    args.tail.done, batch, group,
@@ -1002,13 +1024,12 @@ static LogicalResult lowerQuestBoundTail(KernelContext &ctx, ScoreOp op,
       [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
         QuestBoundTailArgs args = kernelArguments(fn, launchArgs);
         QuestBoundTail(b, p, args, b.blockId(gpu::Dimension::y),
-                       b.blockId(gpu::Dimension::x))
+                       b.blockId(gpu::Dimension::x), p.unitsPerLane)
             .build();
       });
-  QuestBoundTailPlan plan{p.frame.groups, p.budget,
-                          p.hu,           p.boundHeads,
-                          p.width,        p.rowGroups,
-                          p.unitsPerBlock()};
+  QuestBoundTailPlan plan{p.frame.groups, p.budget,    p.hu,
+                          p.boundHeads,   p.width,     p.rowGroups,
+                          p.unitsPerLane, p.unitsPerBlock()};
   ctx.notePlan(kernel, plan);
   Operation *after = topk->getNextNode();
   OpBuilder builder(after);
