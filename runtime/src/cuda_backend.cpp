@@ -95,7 +95,7 @@ class CudaBackend : public Backend {
   int32_t request_step(uint32_t slot) const override { return steps_[slot]; }
   Status begin_device_step(const uint32_t* slots, size_t count, bool append, void* stream) override;
   Status enqueue_device_append(const void* new_k, const void* new_v, void* stream) override;
-  Status enqueue_device_decode(const void* q, void* o, void* stream) override;
+  Status enqueue_device_decode(const void* q, void* o, float* lse, void* stream) override;
   Status device_step_results(const uint32_t* slots, size_t count, SlotStepResult* results) override;
   Status drain_device_work() override;
   std::string device_description() const override { return description_; }
@@ -601,15 +601,19 @@ Status CudaBackend::enqueue_device_append(const void* new_k, const void* new_v, 
   return enqueue_device_plan(device_append_, static_cast<CUstream>(stream));
 }
 
-Status CudaBackend::enqueue_device_decode(const void* q, void* o, void* stream) {
+Status CudaBackend::enqueue_device_decode(const void* q, void* o, float* lse, void* stream) {
   HSA_RETURN_IF_ERROR(check(driver_->cuCtxSetCurrent(context_), "cuCtxSetCurrent"));
   HSA_RETURN_IF_ERROR(check_device_stream(stream, "enqueue_decode", true));
   const size_t B = shape_.batch;
   HSA_RETURN_IF_ERROR(check_device_tensor(q, B * shape_.q_heads * shape_.head_dim * 2, "enqueue_decode", "q"));
   HSA_RETURN_IF_ERROR(check_device_tensor(o, B * shape_.q_heads * shape_.value_dim * 2, "enqueue_decode", "o"));
-  HSA_RETURN_IF_ERROR(bind_device_plan(
-      "decode_step", false, {{"io.q", CUdeviceptr(uintptr_t(q))}, {"io.o", CUdeviceptr(uintptr_t(o))}},
-      &device_decode_));
+  std::vector<std::pair<const char*, CUdeviceptr>> caller = {{"io.q", CUdeviceptr(uintptr_t(q))},
+                                                             {"io.o", CUdeviceptr(uintptr_t(o))}};
+  if (lse) {  // else attention keeps writing the runtime's own io.lse
+    HSA_RETURN_IF_ERROR(check_device_tensor(lse, B * shape_.q_heads * 4, "enqueue_decode", "lse"));
+    caller.push_back({"io.lse", CUdeviceptr(uintptr_t(lse))});
+  }
+  HSA_RETURN_IF_ERROR(bind_device_plan("decode_step", false, caller, &device_decode_));
   device_used_ = true;
   return enqueue_device_plan(device_decode_, static_cast<CUstream>(stream));
 }
@@ -847,6 +851,7 @@ Status CudaBackend::telemetry(uint32_t slot, RequestTelemetry* out) {
   const uint32_t heads = shape_.q_heads;
   std::vector<float> lse(heads), log_bound;
   const DeviceBuffer* bound = buffer(kUnselectedLogBoundBuffer);
+  HSA_RETURN_IF_ERROR(drain_device_work());  // a device-API step runs on the caller's stream
   HSA_RETURN_IF_ERROR(check(driver_->cuCtxSetCurrent(context_), "cuCtxSetCurrent"));
   const CUdeviceptr row = CUdeviceptr(uint64_t(slot) * heads * sizeof(float));
   HSA_RETURN_IF_ERROR(check(driver_->cuMemcpyDtoHAsync(lse.data(), buffer("io.lse")->address + row,
