@@ -148,11 +148,11 @@ def library():
         "hsattn_request_slot": (st, [P, u64, ctypes.POINTER(u32)]),
         "hsattn_begin_step": (st, [P, ids, sz, ctypes.c_int, P]),
         "hsattn_enqueue_append": (st, [P, P, P, P]),
-        "hsattn_enqueue_decode": (st, [P, P, P, P]),
+        "hsattn_enqueue_decode": (st, [P, P, P, P, P]),
         "hsattn_model_request_slot": (st, [P, u64, ctypes.POINTER(u32)]),
         "hsattn_model_begin_step": (st, [P, ids, sz, ctypes.c_int, P]),
         "hsattn_model_enqueue_append": (st, [P, u32, P, P, P]),
-        "hsattn_model_enqueue_decode": (st, [P, u32, P, P, P]),
+        "hsattn_model_enqueue_decode": (st, [P, u32, P, P, P, P]),
     }
     for name, (restype, argtypes) in sigs.items():
         fn = getattr(lib, name)
@@ -218,7 +218,7 @@ def _device_pointer(name, tensor, shape, dtype):
     """The device address of a CUDA tensor of `shape` in the layer's dtype (checked)."""
     if tensor is None:
         raise ValueError(f"{name}: a device tensor is required")
-    want = {"bf16": "bfloat16", "f16": "float16"}[dtype]
+    want = {"bf16": "bfloat16", "f16": "float16", "f32": "float32"}[dtype]
     module = type(tensor).__module__
     if module.startswith("torch"):
         if tensor.device.type != "cuda":
@@ -239,8 +239,9 @@ def _device_pointer(name, tensor, shape, dtype):
         raise ValueError(f"{name}: shape {tuple(interface['shape'])}, expected {tuple(shape)}")
     if interface.get("strides") not in (None, ()):
         raise ValueError(f"{name}: strided arrays are not supported (pass a C-contiguous one)")
-    if interface["typestr"] not in ("<u2", "<i2", "<f2"):
-        raise ValueError(f"{name}: typestr {interface['typestr']}: pass {dtype} bits (2-byte elements)")
+    allowed = ("<f4",) if dtype == "f32" else ("<u2", "<i2", "<f2")
+    if interface["typestr"] not in allowed:
+        raise ValueError(f"{name}: typestr {interface['typestr']}: pass {dtype} elements")
     return int(interface["data"][0])
 
 
@@ -314,11 +315,12 @@ class _DeviceStep:
             vp = _device_pointer("new_v", v, (self._max_batch, c.num_kv_heads, c.value_dim), c.dtype)
         return kp, vp
 
-    def _device_qo(self, layer, q, o):
+    def _device_qo(self, layer, q, o, lse):
         c = self.config(layer)
         qp = _device_pointer("q", q, (self._max_batch, c.num_q_heads, c.head_dim), c.dtype)
         op = _device_pointer("o", o, (self._max_batch, c.num_q_heads, c.value_dim), c.dtype)
-        return qp, op
+        lp = None if lse is None else _device_pointer("lse", lse, (self._max_batch, c.num_q_heads), "f32")
+        return qp, op, lp
 
 
 class Runtime(_Layered, _DeviceStep):
@@ -395,9 +397,10 @@ class Runtime(_Layered, _DeviceStep):
         kp, vp = self._device_kv(0, k, v)
         _check(self._lib.hsattn_enqueue_append(self._handle, kp, vp, _stream_handle(stream)))
 
-    def enqueue_decode(self, q, o, stream=None):
-        qp, op = self._device_qo(0, q, o)
-        _check(self._lib.hsattn_enqueue_decode(self._handle, qp, op, _stream_handle(stream)))
+    def enqueue_decode(self, q, o, lse=None, stream=None):
+        """o (and lse [max_batch][Hq] float32, when given) are written on the stream."""
+        qp, op, lp = self._device_qo(0, q, o, lse)
+        _check(self._lib.hsattn_enqueue_decode(self._handle, qp, op, lp, _stream_handle(stream)))
 
     def selected_units(self, request):
         c = self._config
@@ -497,9 +500,10 @@ class Model(_Layered, _DeviceStep):
         kp, vp = self._device_kv(layer, k, v)
         _check(self._lib.hsattn_model_enqueue_append(self._handle, layer, kp, vp, _stream_handle(stream)))
 
-    def enqueue_decode(self, layer, q, o, stream=None):
-        qp, op = self._device_qo(layer, q, o)
-        _check(self._lib.hsattn_model_enqueue_decode(self._handle, layer, qp, op, _stream_handle(stream)))
+    def enqueue_decode(self, layer, q, o, lse=None, stream=None):
+        """o (and lse [max_batch][Hq] float32, when given) are written on the stream."""
+        qp, op, lp = self._device_qo(layer, q, o, lse)
+        _check(self._lib.hsattn_model_enqueue_decode(self._handle, layer, qp, op, lp, _stream_handle(stream)))
 
     def accounting(self, layer, request):
         a = _Accounting()

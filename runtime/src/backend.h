@@ -62,11 +62,13 @@ class Backend {
   }
   // The append / decode plans on `stream` over the caller's device tensors
   // (slot-indexed: new_k [B][Hkv][D], new_v [B][Hkv][Dv], q [B][Hq][D],
-  // o [B][Hq][Dv]); kernels only, capturable into the caller's graph.
+  // o [B][Hq][Dv], lse [B][Hq] f32 or null); kernels only, capturable.
   virtual Status enqueue_device_append(const void* new_k, const void* new_v, void* stream) {
     return unsupported_device_api();
   }
-  virtual Status enqueue_device_decode(const void* q, void* o, void* stream) { return unsupported_device_api(); }
+  virtual Status enqueue_device_decode(const void* q, void* o, float* lse, void* stream) {
+    return unsupported_device_api();
+  }
   // What the slots' last device step did; waits for the device.
   virtual Status device_step_results(const uint32_t* slots, size_t count, SlotStepResult* results) {
     return unsupported_device_api();

@@ -341,10 +341,11 @@ hsattn_status_t hsattn_enqueue_append(hsattn_runtime* runtime, const void* new_k
   });
 }
 
-hsattn_status_t hsattn_enqueue_decode(hsattn_runtime* runtime, const void* q, void* o, void* cuda_stream) {
+hsattn_status_t hsattn_enqueue_decode(hsattn_runtime* runtime, const void* q, void* o, float* lse,
+                                      void* cuda_stream) {
   return guard([&]() -> hsattn_status_t {
     HSATTN_REQUIRE_RUNTIME(runtime);
-    return record(runtime->runtime->enqueue_decode(q, o, cuda_stream));
+    return record(runtime->runtime->enqueue_decode(q, o, lse, cuda_stream));
   });
 }
 
@@ -537,11 +538,11 @@ hsattn_status_t hsattn_model_enqueue_append(hsattn_model* model, uint32_t layer,
   });
 }
 
-hsattn_status_t hsattn_model_enqueue_decode(hsattn_model* model, uint32_t layer, const void* q, void* o,
+hsattn_status_t hsattn_model_enqueue_decode(hsattn_model* model, uint32_t layer, const void* q, void* o, float* lse,
                                             void* cuda_stream) {
   return guard([&]() -> hsattn_status_t {
     HSATTN_REQUIRE_MODEL(model);
-    return record(model->model->enqueue_decode(layer, q, o, cuda_stream));
+    return record(model->model->enqueue_decode(layer, q, o, lse, cuda_stream));
   });
 }
 

@@ -220,10 +220,10 @@ Status ModelRuntime::enqueue_append(uint32_t layer, const void* new_k, const voi
   });
 }
 
-Status ModelRuntime::enqueue_decode(uint32_t layer, const void* q, void* o, void* cuda_stream) {
+Status ModelRuntime::enqueue_decode(uint32_t layer, const void* q, void* o, float* lse, void* cuda_stream) {
   return guarded([&]() -> Status {
     HSA_RETURN_IF_ERROR(check_layer(layer));
-    return layers_[layer]->enqueue_decode(q, o, cuda_stream);
+    return layers_[layer]->enqueue_decode(q, o, lse, cuda_stream);
   });
 }
 

@@ -583,11 +583,11 @@ Status Runtime::enqueue_append(const void* new_k, const void* new_v, void* cuda_
   });
 }
 
-Status Runtime::enqueue_decode(const void* q, void* o, void* cuda_stream) {
+Status Runtime::enqueue_decode(const void* q, void* o, float* lse, void* cuda_stream) {
   return guarded([&]() -> Status {
     HSA_RETURN_IF_ERROR(impl_->require_loaded());
     std::lock_guard<std::mutex> lock(impl_->backend_mutex);
-    return impl_->backend->enqueue_device_decode(q, o, cuda_stream);
+    return impl_->backend->enqueue_device_decode(q, o, lse, cuda_stream);
   });
 }
 

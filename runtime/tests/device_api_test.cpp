@@ -94,7 +94,7 @@ TEST(DeviceApi, CpuBackendAnswersUnsupportedAndKeepsTheRequest) {
   RequestAccounting a;
   ASSERT_TRUE(rt->request_accounting(id, &a).is_ok());
   EXPECT_EQ(a.length_tokens, 20u);  // the reserved token was given back
-  EXPECT_EQ(rt->enqueue_decode(kv.data(), kv.data(), nullptr).code(), StatusCode::Unsupported);
+  EXPECT_EQ(rt->enqueue_decode(kv.data(), kv.data(), nullptr, nullptr).code(), StatusCode::Unsupported);
 }
 
 TEST(DeviceApi, AStepLaunchesWithoutHostSynchronisation) {
@@ -115,7 +115,7 @@ TEST(DeviceApi, AStepLaunchesWithoutHostSynchronisation) {
     }
     Status s = r.rt->enqueue_append(r.ptr(r.k), r.ptr(r.v), r.stream);
     ASSERT_TRUE(s.is_ok()) << s.message();
-    s = r.rt->enqueue_decode(r.ptr(r.q), r.ptr(r.o), r.stream);
+    s = r.rt->enqueue_decode(r.ptr(r.q), r.ptr(r.o), nullptr, r.stream);
     ASSERT_TRUE(s.is_ok()) << s.message();
     EXPECT_EQ(r.syncs(), syncs) << "step " << step << " synchronised the host";
     EXPECT_GT(r.fake.calls_of("cuLaunchKernel"), launches + 1);
@@ -141,7 +141,7 @@ TEST(DeviceApi, TheStepCapturesAndBeginStepRefusesACapturingStream) {
   EXPECT_EQ(s.code(), StatusCode::InvalidArgument);
   EXPECT_NE(s.message().find("outside the capture"), std::string::npos) << s.message();
   EXPECT_TRUE(r.rt->enqueue_append(r.ptr(r.k), r.ptr(r.v), r.stream).is_ok());
-  EXPECT_TRUE(r.rt->enqueue_decode(r.ptr(r.q), r.ptr(r.o), r.stream).is_ok());
+  EXPECT_TRUE(r.rt->enqueue_decode(r.ptr(r.q), r.ptr(r.o), nullptr, r.stream).is_ok());
   CUgraph graph = nullptr;
   ASSERT_EQ(r.driver->cuStreamEndCapture(static_cast<CUstream>(r.stream), &graph), CUDA_SUCCESS);
   EXPECT_EQ(r.length(r.ids[0]), 31u);  // the refused begin_step reserved nothing
@@ -163,17 +163,19 @@ TEST(DeviceApi, BadInputIsAStatusAndChangesNoRequest) {
   int other = 0;
   r.fake.foreign_streams.insert(reinterpret_cast<CUstream>(&other));
   expect(r.rt->begin_step(r.ids.data(), 2, true, &other), StatusCode::InvalidArgument, "another CUDA context");
-  expect(r.rt->enqueue_decode(r.ptr(r.q), r.ptr(r.o), &other), StatusCode::InvalidArgument, "another CUDA context");
+  expect(r.rt->enqueue_decode(r.ptr(r.q), r.ptr(r.o), nullptr, &other), StatusCode::InvalidArgument, "another CUDA context");
   // Tensors: host memory, too small, on another device, null.
   std::vector<uint16_t> host(kBatch * 8 * 32);
-  expect(r.rt->enqueue_decode(host.data(), r.ptr(r.o), r.stream), StatusCode::InvalidArgument,
+  expect(r.rt->enqueue_decode(host.data(), r.ptr(r.o), nullptr, r.stream), StatusCode::InvalidArgument,
          "q is not CUDA device memory");
   const CUdeviceptr small = r.fake.device_tensor(64);
-  expect(r.rt->enqueue_decode(r.ptr(r.q), r.ptr(small), r.stream), StatusCode::InvalidArgument, "o needs 2048 bytes");
+  expect(r.rt->enqueue_decode(r.ptr(r.q), r.ptr(small), nullptr, r.stream), StatusCode::InvalidArgument, "o needs 2048 bytes");
   expect(r.rt->enqueue_append(r.ptr(r.k + 8), r.ptr(r.v), r.stream), StatusCode::InvalidArgument, "new_k needs");
   expect(r.rt->enqueue_append(r.ptr(r.k), nullptr, r.stream), StatusCode::InvalidArgument, "null new_v");
+  expect(r.rt->enqueue_decode(r.ptr(r.q), r.ptr(r.o), reinterpret_cast<float*>(small), r.stream),
+         StatusCode::InvalidArgument, "lse needs 128 bytes");
   r.fake.pointer_device = 1;
-  expect(r.rt->enqueue_decode(r.ptr(r.q), r.ptr(r.o), r.stream), StatusCode::InvalidArgument, "on CUDA device 1");
+  expect(r.rt->enqueue_decode(r.ptr(r.q), r.ptr(r.o), nullptr, r.stream), StatusCode::InvalidArgument, "on CUDA device 1");
   r.fake.pointer_device = 0;
   // Unknown and repeated requests, an empty batch.
   RequestId bad[2] = {r.ids[0], 12345};
@@ -196,7 +198,7 @@ TEST(DeviceApi, AnExhaustedPoolIsAStatusAndTheBatchKeepsItsLengths) {
   EXPECT_EQ(r.length(r.ids[1]), 32u);
   // Without the append the step goes on.
   EXPECT_TRUE(r.rt->begin_step(r.ids.data(), 2, false, r.stream).is_ok());
-  EXPECT_TRUE(r.rt->enqueue_decode(r.ptr(r.q), r.ptr(r.o), r.stream).is_ok());
+  EXPECT_TRUE(r.rt->enqueue_decode(r.ptr(r.q), r.ptr(r.o), nullptr, r.stream).is_ok());
 }
 
 }  // namespace

@@ -138,7 +138,8 @@ int main(int argc, char** argv) {
   check_cu(*cu, "cuStreamCreate", cu->cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING));
   const size_t q_bytes = B * Hq * D * 2, o_bytes = B * Hq * Dv * 2, k_bytes = B * Hkv * D * 2,
                v_bytes = B * Hkv * Dv * 2;
-  CUdeviceptr q_dev = 0, o_dev = 0, k_dev = 0, v_dev = 0;
+  CUdeviceptr q_dev = 0, o_dev = 0, k_dev = 0, v_dev = 0, lse_dev = 0;
+  check_cu(*cu, "cuMemAlloc", cu->cuMemAlloc(&lse_dev, B * Hq * 4));
   check_cu(*cu, "cuMemAlloc", cu->cuMemAlloc(&q_dev, q_bytes));
   check_cu(*cu, "cuMemAlloc", cu->cuMemAlloc(&o_dev, o_bytes));
   check_cu(*cu, "cuMemAlloc", cu->cuMemAlloc(&k_dev, k_bytes));
@@ -182,7 +183,9 @@ int main(int argc, char** argv) {
   CUgraphExec exec = nullptr;
   uint64_t rows = 0, rows_bitwise = 0, selections = 0, selections_equal = 0, misses = 0, miss_mismatch = 0,
            replays = 0, rows_over_bound = 0;
-  double worst_vs_host = 0.0, worst_vs_ref = 0.0;
+  double worst_vs_host = 0.0, worst_vs_ref = 0.0, worst_lse_vs_ref = 0.0;
+  uint64_t lse_rows_bitwise = 0;
+  std::vector<float> lse_dev_host(B * Hq), lse_host(B * Hq), lse_ref(B * Hq);
   uint32_t smallest_batch = uint32_t(B), largest_batch = 0;
   double dev_ms = 0.0, host_ms = 0.0;
   constexpr double kReferenceBound = 5e-2;  // end to end: selections may differ by rounding (hsa-run --check bounds stages)
@@ -229,7 +232,7 @@ int main(int argc, char** argv) {
       if (!exec) {
         check_cu(*cu, "cuStreamBeginCapture", cu->cuStreamBeginCapture(stream, CU_STREAM_CAPTURE_MODE_GLOBAL));
         const Status a = dev->enqueue_append(ptr(k_dev), separate_v ? ptr(v_dev) : nullptr, stream);
-        const Status d = dev->enqueue_decode(ptr(q_dev), ptr(o_dev), stream);
+        const Status d = dev->enqueue_decode(ptr(q_dev), ptr(o_dev), reinterpret_cast<float*>(lse_dev), stream);
         CUgraph graph = nullptr;
         check_cu(*cu, "cuStreamEndCapture", cu->cuStreamEndCapture(stream, &graph));
         check("enqueue_append (captured)", a);
@@ -242,11 +245,15 @@ int main(int argc, char** argv) {
       check_cu(*cu, "cuGraphLaunch", cu->cuGraphLaunch(exec, stream));
     } else {
       check("enqueue_append", dev->enqueue_append(ptr(k_dev), separate_v ? ptr(v_dev) : nullptr, stream));
-      check("enqueue_decode", dev->enqueue_decode(ptr(q_dev), ptr(o_dev), stream));
+      check("enqueue_decode", dev->enqueue_decode(ptr(q_dev), ptr(o_dev), reinterpret_cast<float*>(lse_dev), stream));
     }
     check_cu(*cu, "cuStreamSynchronize", cu->cuStreamSynchronize(stream));
     dev_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     check_cu(*cu, "download o", cu->cuMemcpyDtoHAsync(o_host.data(), o_dev, o_bytes, stream));
+    check_cu(*cu, "download lse", cu->cuMemcpyDtoHAsync(lse_dev_host.data(), lse_dev, B * Hq * 4, stream));
+    // The host-API runs' own io.lse (slot-indexed too; debug access).
+    check("io.lse (host API)", RuntimeInternals::backend(*host).read_buffer("io.lse", lse_host.data(), B * Hq * 4));
+    check("io.lse (reference)", RuntimeInternals::backend(*ref).read_buffer("io.lse", lse_ref.data(), B * Hq * 4));
     check_cu(*cu, "cuStreamSynchronize", cu->cuStreamSynchronize(stream));
     // Compare.
     StepStats dev_stats;
@@ -260,6 +267,12 @@ int main(int argc, char** argv) {
       const uint16_t* cpu = &o_ref[m * Hq * Dv];
       ++rows;
       rows_bitwise += std::memcmp(got, want, Hq * Dv * 2) == 0;
+      uint32_t hs = 0, rs = 0;
+      check("slot", RuntimeInternals::slot_of(*host, r.host, &hs));
+      check("slot", RuntimeInternals::slot_of(*ref, r.ref, &rs));
+      lse_rows_bitwise += std::memcmp(&lse_dev_host[r.slot * Hq], &lse_host[hs * Hq], Hq * 4) == 0;
+      for (size_t h = 0; h < Hq; ++h)
+        worst_lse_vs_ref = std::max(worst_lse_vs_ref, double(std::fabs(lse_dev_host[r.slot * Hq + h] - lse_ref[rs * Hq + h])));
       double e_host = 0, e_ref = 0, n_ref = 0;
       for (size_t i = 0; i < Hq * Dv; ++i) {
         const double g = kv_to_float(got[i], dtype), h = kv_to_float(want[i], dtype), c = kv_to_float(cpu[i], dtype);
@@ -303,22 +316,24 @@ int main(int argc, char** argv) {
   }
   if (exec) cu->cuGraphExecDestroy(exec);
   dev.reset();  // before the tensors it may still read are freed
-  for (CUdeviceptr p : {q_dev, o_dev, k_dev, v_dev}) cu->cuMemFree(p);
+  for (CUdeviceptr p : {q_dev, o_dev, k_dev, v_dev, lse_dev}) cu->cuMemFree(p);
   cu->cuStreamDestroy(stream);
   cu->cuDevicePrimaryCtxRelease(device);
 
-  const bool pass = rows_bitwise == rows && selections_equal == selections && miss_mismatch == 0 &&
+  const bool pass = rows_bitwise == rows && lse_rows_bitwise == rows && selections_equal == selections && miss_mismatch == 0 &&
                     rows_over_bound * 50 <= rows && tokens_equal == tokens && rows > 0;
   std::printf(
       "hsa-device-check: %s: %s, B %zu, context %" PRIu64 ", %u steps (%s, %" PRIu64 " replays), batch %u-%u, %" PRIu64
       " joined / %" PRIu64 " left\n"
-      "  o equal to the host-API run bit for bit: %" PRIu64 "/%" PRIu64 " rows (max |diff| %.3g)\n"
+      "  o equal to the host-API run bit for bit: %" PRIu64 "/%" PRIu64 " rows (max |diff| %.3g); lse %" PRIu64
+      "/%" PRIu64 " rows (max |diff| vs the CPU reference %.3g)\n"
       "  selections equal: %" PRIu64 "/%" PRIu64 "; step stats differ in %" PRIu64 " steps; %" PRIu64 " misses\n"
       "  o vs the CPU reference: max rel L2 %.3g (bound %.3g), %" PRIu64 " rows over (at most 2%% may be)\n"
       "  host pool K/V equal: %" PRIu64 "/%" PRIu64 " tokens\n"
       "  host-side time per step: device API %.3f ms, host API %.3f ms\n",
       pass ? "PASS" : "FAIL", info.name.c_str(), B, opt.context, opt.steps, opt.graph ? "one CUDA graph" : "no graph",
-      replays, smallest_batch, largest_batch, joined, left, rows_bitwise, rows, worst_vs_host, selections_equal,
+      replays, smallest_batch, largest_batch, joined, left, rows_bitwise, rows, worst_vs_host, lse_rows_bitwise, rows,
+      worst_lse_vs_ref, selections_equal,
       selections, miss_mismatch, misses, worst_vs_ref, kReferenceBound, rows_over_bound, tokens_equal, tokens,
       dev_ms / opt.steps, host_ms / opt.steps);
   return pass ? 0 : 1;

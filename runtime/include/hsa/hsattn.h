@@ -183,7 +183,9 @@ HSATTN_EXPORT hsattn_status_t hsattn_begin_step(hsattn_runtime* runtime, const h
                                                 int append, void* cuda_stream);
 HSATTN_EXPORT hsattn_status_t hsattn_enqueue_append(hsattn_runtime* runtime, const void* new_k, const void* new_v,
                                                     void* cuda_stream);
-HSATTN_EXPORT hsattn_status_t hsattn_enqueue_decode(hsattn_runtime* runtime, const void* q, void* o,
+/* lse: NULL, or [B][Hq] f32 device memory for each head's log-sum-exp over
+ * the selected tokens (natural log of the softmax denominator). */
+HSATTN_EXPORT hsattn_status_t hsattn_enqueue_decode(hsattn_runtime* runtime, const void* q, void* o, float* lse,
                                                     void* cuda_stream);
 /* The listed requests' last device step, summed; waits for the device. */
 HSATTN_EXPORT hsattn_status_t hsattn_device_step_stats(hsattn_runtime* runtime, const hsattn_request_id* ids,
@@ -244,7 +246,7 @@ HSATTN_EXPORT hsattn_status_t hsattn_model_begin_step(hsattn_model* model, const
 HSATTN_EXPORT hsattn_status_t hsattn_model_enqueue_append(hsattn_model* model, uint32_t layer, const void* new_k,
                                                           const void* new_v, void* cuda_stream);
 HSATTN_EXPORT hsattn_status_t hsattn_model_enqueue_decode(hsattn_model* model, uint32_t layer, const void* q,
-                                                          void* o, void* cuda_stream);
+                                                          void* o, float* lse, void* cuda_stream);
 HSATTN_EXPORT hsattn_status_t hsattn_model_request_get_accounting(const hsattn_model* model, uint32_t layer,
                                                                   hsattn_request_id id,
                                                                   hsattn_request_accounting* accounting);

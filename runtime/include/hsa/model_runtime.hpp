@@ -73,7 +73,7 @@ class HSATTN_EXPORT ModelRuntime {
   Status request_slot(RequestId id, uint32_t* slot) const;
   Status begin_step(const RequestId* ids, size_t count, bool append, void* cuda_stream);
   Status enqueue_append(uint32_t layer, const void* new_k, const void* new_v, void* cuda_stream);
-  Status enqueue_decode(uint32_t layer, const void* q, void* o, void* cuda_stream);
+  Status enqueue_decode(uint32_t layer, const void* q, void* o, float* lse, void* cuda_stream);
 
   Status request_accounting(uint32_t layer, RequestId id, RequestAccounting* accounting) const;
   uint32_t pool_pages() const;  // model pages in the pool (0 before the first layer)

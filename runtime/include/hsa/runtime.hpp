@@ -173,7 +173,7 @@ class HSATTN_EXPORT Runtime {
   // Each step:
   //   begin_step(ids, count, /*append=*/true, stream);   // host work, never captured
   //   enqueue_append(new_k, new_v, stream);              // kernels only
-  //   enqueue_decode(q, o, stream);                      // kernels only
+  //   enqueue_decode(q, o, lse, stream);                 // kernels only (lse may be null)
   // begin_step reserves each listed request's next token in the host pool
   // (OutOfCapacity when the pool is full; nothing changes then), and uploads
   // the step's lengths and steps into device memory on `stream`. The two
@@ -186,7 +186,10 @@ class HSATTN_EXPORT Runtime {
   Status request_slot(RequestId id, uint32_t* slot) const;
   Status begin_step(const RequestId* ids, size_t count, bool append, void* cuda_stream);
   Status enqueue_append(const void* new_k, const void* new_v, void* cuda_stream);
-  Status enqueue_decode(const void* q, void* o, void* cuda_stream);
+  // lse, when not null: [B][Hq] f32 device memory, each head's natural-log
+  // softmax denominator over the selected tokens (scaled logits; -inf for
+  // none), as FlashInfer and FlashMLA return it for merging partial attention.
+  Status enqueue_decode(const void* q, void* o, float* lse, void* cuda_stream);
   // What the listed requests' last device step selected and copied; waits
   // for the device (call it when you want the numbers, not every step).
   Status device_step_stats(const RequestId* ids, size_t count, StepStats* stats);
