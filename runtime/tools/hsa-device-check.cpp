@@ -7,10 +7,12 @@
 //   - o of every request and step equals the host-API run bit for bit (same
 //     kernels, same inputs: any difference is the device path's);
 //   - the selections and the step's misses are the same;
-//   - o is near the CPU reference: end to end, a near-tie in the scores can
-//     select another unit there (hsa-run --check bounds each stage on the
-//     device's own selection instead), so a few rows may exceed the bound;
-//     more than 2% of them fails, as any real error in the path would;
+//   - o against the CPU reference, reported, not judged: an independent
+//     reference run may select other units after a near-tie (Quest: a few
+//     rows per hundred) or cluster differently (ClusterKV's k-means diverges
+//     from one flipped assignment on), so end to end it is no oracle;
+//     hsa-run --check bounds every stage on the device's own state instead,
+//     and the bit-equality above ties the device API to that;
 //   - at the end the host pools hold the same K/V for every token (the
 //     appended tokens were written by store_kv from device memory).
 //   hsa-device-check ART [--batch=8] [--context=4096] [--steps=48] [--seed=1] [--no-graph]
@@ -188,7 +190,7 @@ int main(int argc, char** argv) {
   std::vector<float> lse_dev_host(B * Hq), lse_host(B * Hq), lse_ref(B * Hq);
   uint32_t smallest_batch = uint32_t(B), largest_batch = 0;
   double dev_ms = 0.0, host_ms = 0.0;
-  constexpr double kReferenceBound = 5e-2;  // end to end: selections may differ by rounding (hsa-run --check bounds stages)
+  constexpr double kReferenceBound = 5e-2;  // what the report counts rows over
   const uint32_t churn = std::max<uint32_t>(4, opt.steps / 6);
   std::vector<uint16_t> q_host(B * Hq * D), k_host(B * Hkv * D), v_host(B * Hkv * Dv), o_host(B * Hq * Dv);
   for (uint32_t step = 0; step < opt.steps; ++step) {
@@ -320,21 +322,21 @@ int main(int argc, char** argv) {
   cu->cuStreamDestroy(stream);
   cu->cuDevicePrimaryCtxRelease(device);
 
-  const bool pass = rows_bitwise == rows && lse_rows_bitwise == rows && selections_equal == selections && miss_mismatch == 0 &&
-                    rows_over_bound * 50 <= rows && tokens_equal == tokens && rows > 0;
+  const bool pass = rows_bitwise == rows && lse_rows_bitwise == rows && selections_equal == selections &&
+                    miss_mismatch == 0 && tokens_equal == tokens && rows > 0;
   std::printf(
       "hsa-device-check: %s: %s, B %zu, context %" PRIu64 ", %u steps (%s, %" PRIu64 " replays), batch %u-%u, %" PRIu64
       " joined / %" PRIu64 " left\n"
       "  o equal to the host-API run bit for bit: %" PRIu64 "/%" PRIu64 " rows (max |diff| %.3g); lse %" PRIu64
       "/%" PRIu64 " rows (max |diff| vs the CPU reference %.3g)\n"
       "  selections equal: %" PRIu64 "/%" PRIu64 "; step stats differ in %" PRIu64 " steps; %" PRIu64 " misses\n"
-      "  o vs the CPU reference: max rel L2 %.3g (bound %.3g), %" PRIu64 " rows over (at most 2%% may be)\n"
+      "  o vs an independent CPU reference run (reported, not judged): max rel L2 %.3g, %" PRIu64 " rows over %.3g\n"
       "  host pool K/V equal: %" PRIu64 "/%" PRIu64 " tokens\n"
       "  host-side time per step: device API %.3f ms, host API %.3f ms\n",
       pass ? "PASS" : "FAIL", info.name.c_str(), B, opt.context, opt.steps, opt.graph ? "one CUDA graph" : "no graph",
       replays, smallest_batch, largest_batch, joined, left, rows_bitwise, rows, worst_vs_host, lse_rows_bitwise, rows,
       worst_lse_vs_ref, selections_equal,
-      selections, miss_mismatch, misses, worst_vs_ref, kReferenceBound, rows_over_bound, tokens_equal, tokens,
+      selections, miss_mismatch, misses, worst_vs_ref, rows_over_bound, kReferenceBound, tokens_equal, tokens,
       dev_ms / opt.steps, host_ms / opt.steps);
   return pass ? 0 : 1;
 }
