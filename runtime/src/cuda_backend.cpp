@@ -525,9 +525,11 @@ Status CudaBackend::bind_device_plan(const char* plan_name, bool append,
   if (index < 0) return Status(StatusCode::InvalidArtifact, std::string("no '") + plan_name + "' launch plan");
   const CUdeviceptr B4 = CUdeviceptr(shape_.batch) * 4;
   std::vector<EvaluatedLaunch> evaluated;
+  bool reads_host_keys = false;
   HSA_RETURN_IF_ERROR(evaluate_plan(*artifact_, size_t(index), shape_.symbols(),
                                     [&](uint32_t buffer) -> uint64_t {
                                       const std::string& name = buffers_[buffer].name;
+                                      reads_host_keys = reads_host_keys || name == "host.k";
                                       if (name == "req.length") return step_state_ + (append ? 0 : B4);
                                       if (name == "req.step") return step_state_ + 2 * B4;
                                       for (const auto& c : caller)
@@ -535,6 +537,12 @@ Status CudaBackend::bind_device_plan(const char* plan_name, bool append,
                                       return uint64_t(buffers_[buffer].address);
                                     },
                                     &evaluated));
+  // The device append has no host copy of the token: the plan's kernels must
+  // write it to the host pool (store_kv with its host operands).
+  if (append && !reads_host_keys)
+    return Status(StatusCode::Unsupported,
+                  "enqueue_append: this artifact's append plan does not write the host pool (store_kv without "
+                  "host/pages operands): recompile the layer with this hsa-compile, or use the host-memory append");
   plan->launches.clear();
   plan->launches.resize(evaluated.size());
   for (size_t i = 0; i < evaluated.size(); ++i) {

@@ -35,7 +35,7 @@ struct DeviceRun {
   int stream_storage = 0;
   void* stream = &stream_storage;  // the fake accepts any handle as a stream of its context
 
-  explicit DeviceRun(uint32_t pool_pages = 0) {
+  explicit DeviceRun(uint32_t pool_pages = 0, bool append_writes_host_pool = true) {
     RuntimeOptions options;
     options.backend = BackendKind::Cuda;
     options.max_batch = kBatch;
@@ -44,7 +44,8 @@ struct DeviceRun {
     std::unique_ptr<Backend> backend;
     EXPECT_TRUE(create_cuda_backend(options, fake.table(), &backend).is_ok());
     EXPECT_TRUE(RuntimeInternals::create(options, std::move(backend), &rt).is_ok());
-    const std::vector<uint8_t> bytes = artifact::make_test_artifact(config);
+    const std::vector<uint8_t> bytes = artifact::make_test_artifact(config, "sm_90a", artifact::TestAlgorithm(), 0,
+                                                                    false, append_writes_host_pool);
     const Status loaded = rt->load_artifact(bytes.data(), bytes.size());
     EXPECT_TRUE(loaded.is_ok()) << loaded.message();
     const size_t H = config.num_q_heads, Hkv = config.num_kv_heads, D = config.head_dim;
@@ -183,6 +184,16 @@ TEST(DeviceApi, BadInputIsAStatusAndChangesNoRequest) {
   RequestId twice[2] = {r.ids[0], r.ids[0]};
   expect(r.rt->begin_step(twice, 2, true, r.stream), StatusCode::InvalidArgument, "listed twice");
   expect(r.rt->begin_step(r.ids.data(), 0, true, r.stream), StatusCode::InvalidArgument, "empty request list");
+}
+
+TEST(DeviceApi, AnAppendPlanThatDoesNotWriteTheHostPoolIsRefused) {
+  DeviceRun r(/*pool_pages=*/0, /*append_writes_host_pool=*/false);
+  r.prefill(30);
+  ASSERT_TRUE(r.rt->begin_step(r.ids.data(), 1, true, r.stream).is_ok());
+  const Status s = r.rt->enqueue_append(r.ptr(r.k), r.ptr(r.v), r.stream);
+  EXPECT_EQ(s.code(), StatusCode::Unsupported);
+  EXPECT_NE(s.message().find("does not write the host pool"), std::string::npos) << s.message();
+  EXPECT_TRUE(r.rt->enqueue_decode(r.ptr(r.q), r.ptr(r.o), nullptr, r.stream).is_ok());  // decoding still works
 }
 
 TEST(DeviceApi, AnExhaustedPoolIsAStatusAndTheBatchKeepsItsLengths) {

@@ -85,7 +85,8 @@ inline LayerConfigRecord small_selecting_config() {
 // f32, as the compiler's Quest kernels declare it with telemetry.
 inline std::vector<uint8_t> make_test_artifact(const LayerConfigRecord& c, const std::string& chip = "sm_90a",
                                                const TestAlgorithm& algorithm = TestAlgorithm(),
-                                               int64_t dynamic_shared_bytes = 0, bool telemetry_bound = false) {
+                                               int64_t dynamic_shared_bytes = 0, bool telemetry_bound = false,
+                                               bool append_writes_host_pool = true) {
   ArtifactWriter w;
   w.set_layer_config(c);
   w.set_algorithm(algorithm.name, algorithm.params);
@@ -120,7 +121,11 @@ inline std::vector<uint8_t> make_test_artifact(const LayerConfigRecord& c, const
                                  args}});
   };
   plan("prefill", {"host.k", "host.page_of", "req.length"});
-  plan("append", {"io.new_k", "host.page_of", "req.length", "buf.slot_unit"});
+  // store_kv writes the appended token into the pool (false: an older store_kv).
+  if (append_writes_host_pool)
+    plan("append", {"io.new_k", "host.page_of", "host.k", "req.length", "buf.slot_unit"});
+  else
+    plan("append", {"io.new_k", "host.page_of", "req.length", "buf.slot_unit"});
   plan("decode_step", {"io.q", "buf.k", "buf.unit_slot", "scratch.attn_o", "io.o"});
   return w.finish();
 }
