@@ -93,9 +93,14 @@ class Verifier {
     std::memcpy(&header_, data_, sizeof(header_));
     if (std::memcmp(header_.magic, kMagic, sizeof(kMagic)) != 0)
       return invalid("not an hsa artifact: wrong magic bytes");
+    if (header_.format_version < kFormatVersion)
+      return invalid("artifact format version " + std::to_string(header_.format_version) +
+                     ", written by an older hsa-compile (this runtime reads version " +
+                     std::to_string(kFormatVersion) + "): recompile the layer with this hsa-compile");
     if (header_.format_version != kFormatVersion)
       return invalid("unsupported artifact format version " + std::to_string(header_.format_version) +
-                     " (this runtime reads version " + std::to_string(kFormatVersion) + ")");
+                     " (this runtime reads version " + std::to_string(kFormatVersion) +
+                     "): a newer hsa-compile wrote it; use its runtime");
     if (header_.total_size > size_)
       return invalid("artifact truncated: header says " + std::to_string(header_.total_size) +
                      " bytes but only " + std::to_string(size_) + " are present");

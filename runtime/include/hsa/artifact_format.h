@@ -21,7 +21,9 @@ constexpr uint8_t kMagic[8] = {'H', 'S', 'A', 'A', 'R', 'T', 0, 1};
 // (AlgorithmParams), so a new algorithm needs no format change. Version 2 had
 // an Algorithm enum and per-algorithm fields in LayerConfigRecord; version 1
 // had neither ArgKind::ExprI64 nor BufferRecord::flags.
-constexpr uint32_t kFormatVersion = 3;
+// 4: the contract's io.lse, store_kv writing the appended token into the host
+// pool, the layer name in LayerConfigRecord (3 had none of them).
+constexpr uint32_t kFormatVersion = 4;
 // Kernel ABI v2: one launch argument is exactly one kernel parameter, in
 // order: a u64 (buffer address), an i32 or an i64. A memref parameter of rank r
 // (MLIR's default convert-gpu-to-nvvm) is written by the compiler as 3 + 2r

@@ -25,8 +25,8 @@ def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     data = open(sys.argv[1], "rb").read()
-    if data[:8] != b"HSAART\x00\x01" or struct.unpack_from("<I", data, 8)[0] != 3:
-        sys.exit(f"{sys.argv[1]}: not an hsa artifact of format version 3")
+    if data[:8] != b"HSAART\x00\x01" or struct.unpack_from("<I", data, 8)[0] != 4:
+        sys.exit(f"{sys.argv[1]}: not an hsa artifact of format version 4")
     section_count, table = struct.unpack_from("<IQ", data, 28)
     sections = {}
     for i in range(section_count):
