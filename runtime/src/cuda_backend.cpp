@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <map>
 
 #include "cuda_driver.h"
@@ -105,8 +106,10 @@ class CudaBackend : public Backend {
   Status check(CUresult r, const std::string& what) const { return driver_->check(r, what); }
   Status load_kernels(const Artifact& artifact, std::vector<CUfunction>* functions);
   Status bind_buffers(const Artifact& artifact);
+  // address_of: a buffer's address for this plan (null: the bound buffers').
   Status prepare_plan(const Artifact& artifact, const std::vector<CUfunction>& functions, const char* plan_name,
-                      std::vector<PreparedLaunch>* out);
+                      std::vector<PreparedLaunch>* out,
+                      const std::function<uint64_t(uint32_t)>& address_of = nullptr);
   Status check_parameters(const Artifact& artifact, const PreparedLaunch& launch, const std::string& where) const;
   Status allocate_staging(void** host, size_t bytes);
   const DeviceBuffer* buffer(const char* name) const;
@@ -115,7 +118,11 @@ class CudaBackend : public Backend {
   Status enqueue_request_state();
   Status enqueue_copy_to(const char* buffer_name, const void* host, size_t bytes);
   Status enqueue_copy_from(const char* buffer_name, void* host, size_t bytes);
-  Status enqueue_plan(const std::vector<PreparedLaunch>& plan, bool timed);
+  // On `stream`: ours for the host-memory calls, the caller's for the device API
+  // (null there is the legacy default stream, not ours).
+  Status enqueue_plan(const std::vector<PreparedLaunch>& plan, bool timed, CUstream stream);
+  // What the slot's last step did, from the downloaded sel.copy_count / sel.units.
+  SlotStepResult staged_slot_result(uint32_t slot) const;
   Status enqueue_decode_sequence(bool timed);
   Status synchronize() { return check(driver_->cuStreamSynchronize(stream_), "cuStreamSynchronize"); }
 
@@ -130,7 +137,6 @@ class CudaBackend : public Backend {
   Status check_device_tensor(const void* pointer, size_t bytes, const char* call, const char* what) const;
   Status bind_device_plan(const char* plan_name, bool append, const std::vector<std::pair<const char*, CUdeviceptr>>& caller,
                           DevicePlan* plan);
-  Status enqueue_device_plan(const DevicePlan& plan, CUstream stream);
 
   std::unique_ptr<CudaDriver> driver_;
   RuntimeOptions options_;
@@ -322,14 +328,16 @@ Status CudaBackend::bind_buffers(const Artifact& artifact) {
 }
 
 Status CudaBackend::prepare_plan(const Artifact& artifact, const std::vector<CUfunction>& functions,
-                                 const char* plan_name, std::vector<PreparedLaunch>* out) {
+                                 const char* plan_name, std::vector<PreparedLaunch>* out,
+                                 const std::function<uint64_t(uint32_t)>& address_of) {
   const int index = artifact.find_plan(plan_name);
   if (index < 0)
     return Status(StatusCode::InvalidArtifact, std::string("the CUDA backend needs a '") + plan_name +
                                                    "' launch plan and the artifact has none");
   std::vector<EvaluatedLaunch> evaluated;
-  HSA_RETURN_IF_ERROR(evaluate_plan(artifact, size_t(index), shape_.symbols(),
-                                    [&](uint32_t buffer) { return uint64_t(buffers_[buffer].address); }, &evaluated));
+  HSA_RETURN_IF_ERROR(evaluate_plan(
+      artifact, size_t(index), shape_.symbols(),
+      address_of ? address_of : [&](uint32_t buffer) { return uint64_t(buffers_[buffer].address); }, &evaluated));
   out->clear();
   out->resize(evaluated.size());
   for (size_t i = 0; i < evaluated.size(); ++i) {
@@ -521,50 +529,26 @@ Status CudaBackend::bind_device_plan(const char* plan_name, bool append,
   std::vector<CUdeviceptr> pointers;
   for (const auto& c : caller) pointers.push_back(c.second);
   if (plan->bound == pointers) return Status::ok();
-  const int index = artifact_->find_plan(plan_name);
-  if (index < 0) return Status(StatusCode::InvalidArtifact, std::string("no '") + plan_name + "' launch plan");
   const CUdeviceptr B4 = CUdeviceptr(shape_.batch) * 4;
-  std::vector<EvaluatedLaunch> evaluated;
   bool reads_host_keys = false;
-  HSA_RETURN_IF_ERROR(evaluate_plan(*artifact_, size_t(index), shape_.symbols(),
-                                    [&](uint32_t buffer) -> uint64_t {
-                                      const std::string& name = buffers_[buffer].name;
-                                      reads_host_keys = reads_host_keys || name == "host.k";
-                                      if (name == "req.length") return step_state_ + (append ? 0 : B4);
-                                      if (name == "req.step") return step_state_ + 2 * B4;
-                                      for (const auto& c : caller)
-                                        if (name == c.first) return c.second;
-                                      return uint64_t(buffers_[buffer].address);
-                                    },
-                                    &evaluated));
+  std::vector<PreparedLaunch> launches;
+  HSA_RETURN_IF_ERROR(prepare_plan(*artifact_, functions_, plan_name, &launches, [&](uint32_t buffer) -> uint64_t {
+    const std::string& name = buffers_[buffer].name;
+    reads_host_keys = reads_host_keys || name == "host.k";
+    if (name == "req.length") return step_state_ + (append ? 0 : B4);
+    if (name == "req.step") return step_state_ + 2 * B4;
+    for (const auto& c : caller)
+      if (name == c.first) return c.second;
+    return uint64_t(buffers_[buffer].address);
+  }));
   // The device append has no host copy of the token: the plan's kernels must
   // write it to the host pool (store_kv with its host operands).
   if (append && !reads_host_keys)
     return Status(StatusCode::Unsupported,
                   "enqueue_append: this artifact's append plan does not write the host pool (store_kv without "
                   "host/pages operands): recompile the layer with this hsa-compile, or use the host-memory append");
-  plan->launches.clear();
-  plan->launches.resize(evaluated.size());
-  for (size_t i = 0; i < evaluated.size(); ++i) {
-    PreparedLaunch& l = plan->launches[i];
-    l.kernel = artifact_->kernels[evaluated[i].kernel].name;
-    l.function = functions_[evaluated[i].kernel];
-    l.launch = std::move(evaluated[i]);
-    for (uint64_t& cell : l.launch.cells) l.params.push_back(&cell);
-  }
+  plan->launches = std::move(launches);  // the launch cells do not move: params stay valid
   plan->bound = pointers;
-  return Status::ok();
-}
-
-Status CudaBackend::enqueue_device_plan(const DevicePlan& plan, CUstream stream) {
-  for (const PreparedLaunch& l : plan.launches) {
-    const EvaluatedLaunch& e = l.launch;
-    HSA_RETURN_IF_ERROR(check(driver_->cuLaunchKernel(l.function, e.grid[0], e.grid[1], e.grid[2], e.block[0], e.block[1],
-                                                      e.block[2], e.shared_bytes, stream,
-                                                      l.params.empty() ? nullptr : const_cast<void**>(l.params.data()),
-                                                      nullptr),
-                              "launch of kernel '" + l.kernel + "'"));
-  }
   return Status::ok();
 }
 
@@ -606,7 +590,7 @@ Status CudaBackend::enqueue_device_append(const void* new_k, const void* new_v, 
   }
   HSA_RETURN_IF_ERROR(bind_device_plan("append", true, caller, &device_append_));
   device_used_ = true;
-  return enqueue_device_plan(device_append_, static_cast<CUstream>(stream));
+  return enqueue_plan(device_append_.launches, false, static_cast<CUstream>(stream));
 }
 
 Status CudaBackend::enqueue_device_decode(const void* q, void* o, float* lse, void* stream) {
@@ -623,7 +607,7 @@ Status CudaBackend::enqueue_device_decode(const void* q, void* o, float* lse, vo
   }
   HSA_RETURN_IF_ERROR(bind_device_plan("decode_step", false, caller, &device_decode_));
   device_used_ = true;
-  return enqueue_device_plan(device_decode_, static_cast<CUstream>(stream));
+  return enqueue_plan(device_decode_.launches, false, static_cast<CUstream>(stream));
 }
 
 Status CudaBackend::drain_device_work() {
@@ -639,16 +623,18 @@ Status CudaBackend::device_step_results(const uint32_t* slots, size_t count, Slo
   HSA_RETURN_IF_ERROR(enqueue_copy_from("sel.copy_count", stage_copy_count_, B * shape_.groups * 4));
   HSA_RETURN_IF_ERROR(enqueue_copy_from("sel.units", stage_units_, B * shape_.groups * shape_.budget * 4));
   HSA_RETURN_IF_ERROR(synchronize());
-  for (size_t i = 0; i < count; ++i) {
-    SlotStepResult r;
-    for (uint32_t g = 0; g < shape_.groups; ++g) {
-      const size_t gi = size_t(slots[i]) * shape_.groups + g;
-      r.misses += uint64_t(stage_copy_count_[gi]);
-      for (uint32_t k = 0; k < shape_.budget; ++k) r.units_selected += stage_units_[gi * shape_.budget + k] >= 0;
-    }
-    results[i] = r;
-  }
+  for (size_t i = 0; i < count; ++i) results[i] = staged_slot_result(slots[i]);
   return Status::ok();
+}
+
+SlotStepResult CudaBackend::staged_slot_result(uint32_t slot) const {
+  SlotStepResult r;
+  for (uint32_t g = 0; g < shape_.groups; ++g) {
+    const size_t gi = size_t(slot) * shape_.groups + g;
+    r.misses += uint64_t(stage_copy_count_[gi]);
+    for (uint32_t k = 0; k < shape_.budget; ++k) r.units_selected += stage_units_[gi * shape_.budget + k] >= 0;
+  }
+  return r;
 }
 
 const DeviceBuffer* CudaBackend::buffer(const char* name) const {
@@ -674,7 +660,7 @@ Status CudaBackend::enqueue_request_state() {
   return enqueue_copy_to("req.step", stage_step_, shape_.batch * 4);
 }
 
-Status CudaBackend::enqueue_plan(const std::vector<PreparedLaunch>& plan, bool timed) {
+Status CudaBackend::enqueue_plan(const std::vector<PreparedLaunch>& plan, bool timed, CUstream stream) {
   for (const PreparedLaunch& l : plan) {
     // The launch's timing events, destroyed on every path out of this iteration.
     struct Events {
@@ -690,16 +676,16 @@ Status CudaBackend::enqueue_plan(const std::vector<PreparedLaunch>& plan, bool t
     if (timed) {
       HSA_RETURN_IF_ERROR(check(driver_->cuEventCreate(&start, CU_EVENT_DEFAULT), "cuEventCreate"));
       HSA_RETURN_IF_ERROR(check(driver_->cuEventCreate(&stop, CU_EVENT_DEFAULT), "cuEventCreate"));
-      HSA_RETURN_IF_ERROR(check(driver_->cuEventRecord(start, stream_), "cuEventRecord"));
+      HSA_RETURN_IF_ERROR(check(driver_->cuEventRecord(start, stream), "cuEventRecord"));
     }
     const EvaluatedLaunch& e = l.launch;
     HSA_RETURN_IF_ERROR(check(driver_->cuLaunchKernel(l.function, e.grid[0], e.grid[1], e.grid[2], e.block[0], e.block[1],
-                                                      e.block[2], e.shared_bytes, stream_,
+                                                      e.block[2], e.shared_bytes, stream,
                                                       l.params.empty() ? nullptr : const_cast<void**>(l.params.data()),
                                                       nullptr),
                               "launch of kernel '" + l.kernel + "'"));
     if (timed) {
-      HSA_RETURN_IF_ERROR(check(driver_->cuEventRecord(stop, stream_), "cuEventRecord"));
+      HSA_RETURN_IF_ERROR(check(driver_->cuEventRecord(stop, stream), "cuEventRecord"));
       HSA_RETURN_IF_ERROR(check(driver_->cuEventSynchronize(stop), "cuEventSynchronize"));
       float ms = 0;
       HSA_RETURN_IF_ERROR(check(driver_->cuEventElapsedTime(&ms, start, stop), "cuEventElapsedTime"));
@@ -713,7 +699,7 @@ Status CudaBackend::enqueue_decode_sequence(bool timed) {
   const size_t B = shape_.batch;
   HSA_RETURN_IF_ERROR(enqueue_request_state());
   HSA_RETURN_IF_ERROR(enqueue_copy_to("io.q", stage_q_, B * shape_.q_heads * shape_.head_dim * 2));
-  HSA_RETURN_IF_ERROR(enqueue_plan(decode_plan_, timed));
+  HSA_RETURN_IF_ERROR(enqueue_plan(decode_plan_, timed, stream_));
   HSA_RETURN_IF_ERROR(enqueue_copy_from("io.o", stage_o_, B * shape_.q_heads * shape_.value_dim * 2));
   HSA_RETURN_IF_ERROR(enqueue_copy_from("sel.copy_count", stage_copy_count_, B * shape_.groups * 4));
   return enqueue_copy_from("sel.units", stage_units_, B * shape_.groups * shape_.budget * 4);
@@ -764,13 +750,7 @@ Status CudaBackend::decode(const uint32_t* slots, size_t count, const uint16_t* 
   for (size_t i = 0; i < count; ++i) {
     const uint32_t b = slots[i];
     std::memcpy(o + i * row_o, stage_o_ + b * row_o, row_o * 2);
-    SlotStepResult r;
-    for (uint32_t g = 0; g < shape_.groups; ++g) {
-      const size_t gi = size_t(b) * shape_.groups + g;
-      r.misses += uint64_t(stage_copy_count_[gi]);
-      for (uint32_t k = 0; k < shape_.budget; ++k) r.units_selected += stage_units_[gi * shape_.budget + k] >= 0;
-    }
-    results[i] = r;
+    results[i] = staged_slot_result(b);
     steps_[b] += 1;
   }
   return Status::ok();
@@ -790,7 +770,7 @@ Status CudaBackend::after_append(const uint32_t* slots, size_t count, const uint
   HSA_RETURN_IF_ERROR(enqueue_request_state());
   HSA_RETURN_IF_ERROR(enqueue_copy_to("io.new_k", stage_new_k_, shape_.batch * row_k * 2));
   if (shape_.has_separate_v) HSA_RETURN_IF_ERROR(enqueue_copy_to("io.new_v", stage_new_v_, shape_.batch * row_v * 2));
-  HSA_RETURN_IF_ERROR(enqueue_plan(append_plan_, false));
+  HSA_RETURN_IF_ERROR(enqueue_plan(append_plan_, false, stream_));
   return synchronize();
 }
 
@@ -825,7 +805,7 @@ Status CudaBackend::after_prefill(uint32_t slot, uint32_t old_length) {
   stage_length_[slot] = int32_t(cache_->length(slot));
   for (uint32_t b = 0; b < shape_.batch; ++b) stage_step_[b] = steps_[b];
   HSA_RETURN_IF_ERROR(enqueue_request_state());
-  HSA_RETURN_IF_ERROR(enqueue_plan(prefill_plan_, false));
+  HSA_RETURN_IF_ERROR(enqueue_plan(prefill_plan_, false, stream_));
   return synchronize();  // also keeps `units`/`used` alive until the uploads finished
 }
 

@@ -30,6 +30,7 @@
 #include "cuda_driver.h"
 #include "half.h"
 #include "host_cache.h"
+#include "cli.h"
 #include "hsa/runtime.hpp"
 #include "runtime_internal.h"
 
@@ -47,16 +48,7 @@ struct Options {
   bool graph = true;
 };
 
-bool parse_count(const std::string& s, uint64_t* out) {
-  if (s.empty() || s.size() > 12) return false;
-  uint64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + uint64_t(c - '0');
-  }
-  *out = v;
-  return v > 0;
-}
+using cli::parse_count;
 
 [[noreturn]] void die(const char* what, const Status& s) {
   std::fprintf(stderr, "hsa-device-check: %s: %s\n", what, s.message().c_str());

@@ -16,6 +16,7 @@
 
 #include "half.h"
 #include "hsa/model_runtime.hpp"
+#include "cli.h"
 #include "hsa/runtime.hpp"
 
 namespace {
@@ -41,15 +42,7 @@ struct Options {
   bool check = false;
 };
 
-bool parse_count(const std::string& text, uint64_t* out) {
-  char* end = nullptr;
-  uint64_t v = std::strtoull(text.c_str(), &end, 10);
-  if (end == text.c_str()) return false;
-  if (*end == 'K' || *end == 'k') v *= 1024, ++end;
-  if (*end != '\0' || v == 0) return false;
-  *out = v;
-  return true;
-}
+using cli::parse_count;
 
 // A deterministic normal stream per (layer, request, purpose).
 struct Rng {
