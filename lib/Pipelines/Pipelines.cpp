@@ -124,6 +124,7 @@ static void addLowerToGPUPasses(OpPassManager &pm,
   mlir::hsa::ConvertHSAToGPUOptions convert;
   convert.attentionSplitTokens = options.attentionSplitTokens;
   convert.telemetry = options.telemetry;
+  convert.groupBound = options.groupBound;
   pm.addPass(mlir::hsa::createConvertHSAToGPU(convert));
   // After the conversion: the kernel families have declared their scratch
   // (only what the fused and unfused kernels use), so the plan and the

@@ -72,6 +72,12 @@ static cl::opt<bool> telemetry(
     cl::desc("generate the algorithm's telemetry outputs (Quest: the "
              "unselected units' logit bound), which RuntimeOptions::"
              "telemetry needs on the CUDA backend (docs/ACCURACY.md)"));
+static cl::opt<bool> groupBound(
+    "group-bound",
+    cl::desc("the top-k's cheap bound of the unselected mass, where the "
+             "algorithm's scores bound their group's logits (Quest max; "
+             "default on, --group-bound=false to leave it out)"),
+    cl::init(true));
 static cl::opt<bool> quiet("quiet", cl::desc("no summary"));
 static cl::opt<std::string> digestFile(
     "sha256-file",
@@ -171,6 +177,7 @@ int main(int argc, char **argv) {
   options.maxContext = maxContext;
   options.scoreTopKMaxUnits = scoreTopKMaxUnits;
   options.telemetry = telemetry;
+  options.groupBound = groupBound;
   options.chip = chip;
   options.features = features;
   options.optLevel = optLevel;

@@ -37,6 +37,12 @@ def ConvertHSAToGPU : Pass<"convert-hsa-to-gpu", "ModuleOp"> {
            "units it does not select (Quest), each head's log of that "
            "bound's mass over the unselected units "
            "(io.unselected_log_bound). Attention writes io.lse either way">,
+    Option<"groupBound", "group-bound", "bool", /*default=*/"true",
+           "Where the algorithm's unit scores bound the logits of every "
+           "query head of their group (Quest with combine = max), the top-k "
+           "also writes the log of the unselected units' mass at their "
+           "scores (io.group_unselected_log_bound, per request and group): "
+           "a looser bound than `telemetry`'s at almost no cost">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

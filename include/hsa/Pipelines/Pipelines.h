@@ -59,6 +59,12 @@ struct LowerToGPUOptionsBase : public mlir::PassPipelineOptions<Derived> {
                      "the unselected units' logit bound, "
                      "io.unselected_log_bound)"),
       llvm::cl::init(false)};
+  typename Base::template Option<bool> groupBound{
+      *this, "group-bound",
+      llvm::cl::desc("The top-k's cheap bound of the unselected mass where "
+                     "the algorithm's scores bound their group's logits "
+                     "(Quest max: io.group_unselected_log_bound)"),
+      llvm::cl::init(true)};
 };
 
 struct LowerToGPUOptions : public LowerToGPUOptionsBase<LowerToGPUOptions> {};

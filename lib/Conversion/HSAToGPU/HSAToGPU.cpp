@@ -128,6 +128,7 @@ struct ConvertHSAToGPUPass
     }
     options.attentionSplitTokens = attentionSplitTokens;
     options.telemetry = telemetry;
+    options.groupBound = groupBound;
     KernelContext ctx(module, options);
     for (auto [diff, gather] : diffGathers) {
       if (failed(checkSupported(diff, getLayer(diff))) ||

@@ -272,6 +272,10 @@ struct KernelOptions {
   int64_t attentionSplitTokens = 128;
   /// The algorithm's telemetry outputs (Quest: io.unselected_log_bound).
   bool telemetry = false;
+  /// The top-k's bound of the unselected mass from the scores, where the
+  /// algorithm's scores bound its group's logits
+  /// (io.group_unselected_log_bound).
+  bool groupBound = true;
 };
 
 /// Owns the `gpu.module @hsa_kernels` and the kernels generated into it.
@@ -361,6 +365,11 @@ struct TopKRow {
   /// Rows of up to this many units are staged in shared memory as keys
   /// (one read of the scores instead of four); 0: never.
   int64_t stagedKeys = 0;
+  /// io.group_unselected_log_bound [B][S] (f32) or null: the row's log U_g
+  /// over its unselected units (telemetry_contract.h), from the scores
+  /// times `logitScale`.
+  Value groupBound;
+  double logitScale = 1.0;
 };
 /// The largest power-of-two key count (at most 8192, at least 1024, else 0)
 /// whose shared buffer fits in `fn` (or beside `usedSharedBytes` of static
@@ -377,6 +386,12 @@ struct TopKRowPlan {
 void emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn, const TopKRow &row);
 /// Shapes the top-k kernels need (located error otherwise).
 LogicalResult checkTopK(TopKOp op);
+/// io.group_unselected_log_bound at `op` when the options ask for the group
+/// bound and the layer's algorithm gives one (its scores bound the logits of
+/// their group: AlgorithmKernelsAttrInterface::scoresBoundGroupLogits); a
+/// null Value otherwise.
+FailureOr<Value> groupBoundBuffer(const KernelContext &ctx, Operation *op,
+                                  LayerOp layer);
 /// The row description of `op`'s layer for kernel values of its operands.
 TopKRow topKRowOf(TopKOp op, Value scores, Value lengths, Value units,
                   Value batch, Value group, int64_t blockSize);

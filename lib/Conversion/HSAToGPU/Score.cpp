@@ -64,7 +64,8 @@ void ScoreFrame::forChunk(KernelBuilder &b, Value chunkStart, Value n,
       });
 }
 
-FailureOr<ScoreFrame> ScoreFrame::get(ScoreOp op, LayerOp layer, TopKOp topk) {
+FailureOr<ScoreFrame> ScoreFrame::get(const KernelContext &ctx, ScoreOp op,
+                                      LayerOp layer, TopKOp topk) {
   ScoreFrame frame;
   frame.topk = topk;
   if (!topk)
@@ -81,13 +82,17 @@ FailureOr<ScoreFrame> ScoreFrame::get(ScoreOp op, LayerOp layer, TopKOp topk) {
   if (failed(done))
     return failure();
   frame.done = *done;
+  FailureOr<Value> groupBound = groupBoundBuffer(ctx, op, layer);
+  if (failed(groupBound))
+    return failure();
+  frame.groupBound = *groupBound;
   return frame;
 }
 
 ScoreFrame::TailArgs ScoreFrame::tailArgs() const {
   if (!topk)
     return {};
-  return {TopKOp(topk).getUnits(), done};
+  return {TopKOp(topk).getUnits(), done, groupBound};
 }
 
 ScoreFramePlan ScoreFrame::plan(LayerOp layer, int64_t unitsPerBlock,
@@ -133,16 +138,17 @@ void ScoreFramePlan::print(raw_ostream &os) const {
 
 void ScoreFrame::emitTail(KernelBuilder &b, gpu::GPUFuncOp fn,
                           const ScoreFramePlan &plan, Value scores,
-                          Value lengths, Value units, Value done, Value batch,
+                          Value lengths, const TailArgs &tail, Value batch,
                           Value group, function_ref<void()> afterSelection) {
   const int64_t blockSize = plan.blockSize;
   Value arrival = KernelContext::addSharedBuffer(fn, {1}, b.getI32Type());
   b.lastArrival(
-      done, {batch, group}, arrival,
+      tail.done, {batch, group}, arrival,
       [&] { return b.sub(b.toI32(b.gridDim()), b.i32(1)); },
       [&] {
-        TopKRow row =
-            topKRowOf(topk, scores, lengths, units, batch, group, blockSize);
+        TopKRow row = topKRowOf(topk, scores, lengths, tail.units, batch,
+                                group, blockSize);
+        row.groupBound = tail.groupBound;
         row.stagedKeys = plan.tail.stagedKeys;
         assert(row.stagedKeys == stagedKeysThatFit(fn, blockSize) &&
                "the plan's shared memory is the kernel's");
@@ -199,7 +205,7 @@ LogicalResult mlir::hsa::lowerScore(KernelContext &ctx, ScoreOp op,
   FailureOr<AlgorithmKernelsAttrInterface> kernels = getKernels(op, layer);
   if (failed(kernels))
     return failure();
-  FailureOr<ScoreFrame> frame = ScoreFrame::get(op, layer, fusedTopK);
+  FailureOr<ScoreFrame> frame = ScoreFrame::get(ctx, op, layer, fusedTopK);
   if (failed(frame))
     return failure();
   return kernels->lowerScore(ctx, op, *frame);

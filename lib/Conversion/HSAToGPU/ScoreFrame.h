@@ -34,7 +34,8 @@ class ScoreFrame {
 public:
   /// The frame of `op`; with `topk`, a score + top-k kernel (its arguments
   /// sel.units and scratch.topk_done follow the score kernel's own).
-  static FailureOr<ScoreFrame> get(ScoreOp op, LayerOp layer, TopKOp topk);
+  static FailureOr<ScoreFrame> get(const KernelContext &ctx, ScoreOp op,
+                                   LayerOp layer, TopKOp topk);
 
   /// Score of unit `u` from its algorithm's `bound`: -inf past the context
   /// (u >= n), +inf if forced (u < sinks or u >= n - window).
@@ -61,21 +62,23 @@ public:
   explicit operator bool() const { return bool(topk); }
   /// The kernel's stage name: "score" or "score_topk".
   StringRef stage() const { return topk ? "score_topk" : "score"; }
-  /// The fused top-k's kernel arguments (sel.units, scratch.topk_done),
-  /// the last of every score kernel's arguments; null when not fused.
+  /// The fused top-k's kernel arguments (sel.units, scratch.topk_done and,
+  /// where the algorithm's scores bound its group's logits,
+  /// io.group_unselected_log_bound), the last of every score kernel's
+  /// arguments; null when not fused.
   struct TailArgs {
-    Value units, done;
+    Value units, done, groupBound;
   };
   TailArgs tailArgs() const;
   /// The tail of a fused kernel: every block counts itself done for its
   /// (b, g) row once its scores are visible; the last one selects the row.
-  /// `units` and `done` are the kernel's TailArgs. `afterSelection`, when
+  /// `tail` holds the kernel's TailArgs. `afterSelection`, when
   /// given, runs in the selecting block after a barrier that makes the
   /// row's sel.units visible to all its threads (the algorithm's telemetry
   /// over what was not selected).
   void emitTail(KernelBuilder &b, gpu::GPUFuncOp fn,
                 const ScoreFramePlan &plan, Value scores, Value lengths,
-                Value units, Value done, Value batch, Value group,
+                const TailArgs &tail, Value batch, Value group,
                 function_ref<void()> afterSelection = {});
   /// The top-k op of these scores (fused or not).
   TopKOp getTopK() const { return topk; }
@@ -86,7 +89,8 @@ public:
 
 private:
   TopKOp topk;
-  Value done; ///< scratch.topk_done at the launch site
+  Value done;       ///< scratch.topk_done at the launch site
+  Value groupBound; ///< io.group_unselected_log_bound, or null
 };
 
 } // namespace hsa

@@ -41,6 +41,9 @@
 
 #include "KernelBuilder.h"
 
+#include "hsa/Conversion/HSAToGPU/AlgorithmKernels.h"
+#include "hsa/telemetry_contract.h"
+
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
@@ -106,7 +109,16 @@ struct TopKBody {
     Value signSet = b.orI(bits, b.i32(int32_t(0x80000000u)));
     return b.select(negative, flipped, signSet);
   }
+  /// The f32 score of a key (the inverse of `key`).
+  Value score(Value key) {
+    Value wasPositive = b.cmp(Pred::slt, key, b.i32(0)); // sign bit set
+    Value bits = b.select(wasPositive,
+                          b.xorI(key, b.i32(int32_t(0x80000000u))),
+                          b.xorI(key, b.i32(-1)));
+    return b.bitcast(b.getF32Type(), bits);
+  }
 };
+
 } // namespace
 
 void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
@@ -131,10 +143,17 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
   Value block = b.index(blockSize);
   Value numUnits = b.dim(scores, 2);
   Value numBatch = b.dim(scores, 0);
-  Value n =
-      b.minS(b.ceilDivU(b.toIndex(b.load(lengths, {batch})), b.index(pageSize)),
-             numUnits);
+  Value length = b.toIndex(b.load(lengths, {batch}));
+  Value n = b.minS(b.ceilDivU(length, b.index(pageSize)), numUnits);
   Value k = b.minS(n, b.index(budget));
+  Value isThread0 = b.cmp(Pred::eq, tid, b.index(0));
+  const bool groupBound = bool(row.groupBound);
+  // The group bound in base 2: log2 U = c * M + log2(sum), c = scale log2(e).
+  Value log2Scale = b.f32(row.logitScale * 1.4426950408889634);
+  // Tokens of the row's last valid unit (the others hold P).
+  Value lastTokens = b.sToF32(b.toI32(b.sub(
+      length, b.mul(b.sub(b.maxS(n, b.index(1)), b.index(1)),
+                    b.index(pageSize)))));
 
   // Padding: -1 in [k, K).
   b.forRange(b.add(k, tid), b.index(budget), block, [&](Value i) {
@@ -148,6 +167,10 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
         b.forRange(tid, n, block, [&](Value u) {
           b.store(b.toI32(u), units, {batch, group, u});
         });
+        if (groupBound) // nothing missed
+          b.ifThen(isThread0, [&] {
+            b.store(b.negInf(), row.groupBound, {batch, group});
+          });
         return {};
       },
       [&]() -> SmallVector<Value> {
@@ -196,6 +219,60 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
               elems.push_back({b.extract(vecs[q], e), valid, lin});
             }
           return elems;
+        };
+
+        // The block's unselected mass relative to `reference`: summed over
+        // each warp, then over the warps (through the histogram, free after
+        // the radix passes) by thread 0, which writes log U_g with the
+        // contract's margin. Terms flushed to zero (ftz) are each below
+        // 2^-126, so n 2^-126 more keeps the sum a bound.
+        auto writeGroupBound = [&](Value reference, Value mine,
+                                   Value tiedUnselected, Value prefix,
+                                   Value mask) {
+          Value warpSum = b.warpReduce(mine, WarpReduceKind::Sum);
+          b.ifThen(b.cmp(Pred::eq, b.laneId(), b.index(0)), [&] {
+            b.store(b.bitcast(b.getI32Type(), warpSum), hist, {b.warpId()});
+          });
+          b.barrier();
+          b.ifThen(isThread0, [&] {
+            Value units = b.sToF32(b.toI32(n));
+            Value sum = b.mulF(units, b.f32(std::ldexp(1.0, -126)));
+            // The unselected ties are worth `reference` each: P tokens,
+            // but the row's last unit may be one of them (ties go to the
+            // lower unit ids, so it is whenever any tie is left out).
+            Value lastKey = body.key(
+                b.load(flat, {b.add(rowStart, b.sub(n, b.index(1)))}));
+            Value tied = b.cmp(Pred::sgt, tiedUnselected, b.i32(0));
+            Value lastTied = b.andI(
+                tied, b.cmp(Pred::eq, b.andI(lastKey, mask), prefix));
+            Value tiedTokens = b.subF(
+                b.mulF(b.sToF32(b.select(tied, tiedUnselected, b.i32(0))),
+                       b.f32(double(pageSize))),
+                b.select(lastTied,
+                         b.subF(b.f32(double(pageSize)), lastTokens),
+                         b.f32(0.0)));
+            sum = b.addF(sum, tiedTokens);
+            for (int64_t w = 0; w < warps; ++w)
+              sum = b.addF(sum, b.bitcast(b.getF32Type(),
+                                          b.load(hist, {b.index(w)})));
+            Value margin = b.addF(
+                b.f32(::hsa::telemetry_contract::kGroupBoundMarginLog),
+                b.mulF(units,
+                       b.f32(::hsa::telemetry_contract::kGroupBoundMarginPerUnit)));
+            Value logU = b.addF(
+                b.mulF(b.addF(b.mulF(reference, log2Scale), b.log2(sum)),
+                       b.f32(0.6931471805599453)),
+                margin);
+            // A +inf (or NaN) reference bounds nothing; a -inf one leaves
+            // only -inf scores unselected: nothing missed.
+            Value unbounded =
+                b.cmpF(arith::CmpFPredicate::UEQ, reference, b.posInf());
+            Value empty =
+                b.cmpF(arith::CmpFPredicate::OEQ, reference, b.negInf());
+            b.store(b.select(unbounded, b.posInf(),
+                             b.select(empty, b.negInf(), logU)),
+                    row.groupBound, {batch, group});
+          });
         };
 
         auto select = [&](KeySource source) {
@@ -282,10 +359,19 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
           }
 
           // Ordered compaction: keys above the threshold plus the first
-          // `need` keys equal to it, in unit order.
+          // `need` keys equal to it, in unit order. With the group bound,
+          // the thread's unselected mass rides along.
           constexpr int64_t perThread = kVectorsPerThread * kScoreLanes;
-          b.forRange(
-              b.index(0), steps, b.index(1), {b.i32(0), b.i32(0)},
+          SmallVector<Value> inits = {b.i32(0), b.i32(0)};
+          // The group bound's reference: the largest key the unselected
+          // keys can have (the threshold once all bits are decided, else
+          // the top of its bin), so every term is at most n_u.
+          Value reference =
+              groupBound ? body.score(b.orI(prefix, b.xorI(mask, b.i32(-1))))
+                         : Value();
+
+          SmallVector<Value> carried = b.forRange(
+              b.index(0), steps, b.index(1), inits,
               [&](Value it, ValueRange bases) -> SmallVector<Value> {
                 Value first = b.add(b.add(g0, b.mul(it, stride)),
                                     b.mul(tid, b.index(kVectorsPerThread)));
@@ -324,10 +410,43 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
                   gtBefore = b.add(gtBefore, b.extU32(above[e]));
                   eqBefore = b.add(eqBefore, b.extU32(equal[e]));
                 }
-                return {
+                SmallVector<Value> next = {
                     b.add(bases[0], b.andI(sum, low)),
                     b.add(bases[1], b.shrU(sum, b.i32(16)))};
+                return next;
               });
+          if (!groupBound)
+            return;
+          // The group bound, a pass of its own (beside the compaction's
+          // registers): keys below the threshold's prefix are unselected;
+          // of the keys equal to it, all but the first `need` (only when
+          // all bits are decided, so they share the reference score).
+          Value mass = b.forRange(
+              b.index(0), steps, b.index(1), {b.f32(0.0)},
+              [&](Value it, ValueRange acc) -> SmallVector<Value> {
+                SmallVector<Value> ids;
+                for (int64_t q = 0; q < kVectorsPerThread; ++q)
+                  ids.push_back(b.add(b.add(g0, b.mul(it, stride)),
+                                      b.add(b.index(q * blockSize), tid)));
+                Value sum = acc[0];
+                for (Elem &el : readKeys(source, ids)) {
+                  Value below = b.andI(
+                      el.valid,
+                      b.cmp(Pred::ult, b.andI(el.key, mask), prefix));
+                  Value isLast = b.cmp(Pred::eq, b.sub(el.lin, rowStart),
+                                       b.sub(n, b.index(1)));
+                  Value tokens =
+                      b.select(isLast, lastTokens, b.f32(double(pageSize)));
+                  Value term = b.mulF(
+                      tokens, b.exp2(b.mulF(
+                                  b.subF(body.score(el.key), reference),
+                                  log2Scale)));
+                  sum = b.addF(sum, b.select(below, term, b.f32(0.0)));
+                }
+                return {sum};
+              })[0];
+          writeGroupBound(reference, mass, b.sub(carried[1], need), prefix,
+                          mask);
         };
 
         if (row.stagedKeys <= 0) {
@@ -412,7 +531,22 @@ TopKRow mlir::hsa::topKRowOf(TopKOp op, Value scores, Value lengths,
   row.pageSize = config.getPageSize();
   row.groups = config.getSelectionGroups();
   row.budget = layer.getBudget();
+  row.logitScale = layer.getEffectiveSoftmaxScale();
   return row;
+}
+
+FailureOr<Value> mlir::hsa::groupBoundBuffer(const KernelContext &ctx,
+                                             Operation *op, LayerOp layer) {
+  auto kernels =
+      dyn_cast<AlgorithmKernelsAttrInterface>(Attribute(layer.getAlgorithm()));
+  if (!ctx.getOptions().groupBound || !kernels ||
+      !kernels.scoresBoundGroupLogits(layer))
+    return Value();
+  return KernelContext::scratchBuffer(
+      op, layer,
+      {::hsa::telemetry_contract::kGroupBoundBuffer, Float32Type::get(op->getContext()),
+       {kBatchDim, layer.getConfig().getSelectionGroups()},
+       PlacementTier::device, 0});
 }
 
 void TopKRowPlan::print(raw_ostream &os) const {
@@ -444,11 +578,17 @@ LogicalResult mlir::hsa::lowerTopK(KernelContext &ctx, TopKOp op) {
   if (failed(checkTopK(op)))
     return failure();
   const TopKPlan plan = TopKPlan::get(getLayer(op));
+  FailureOr<Value> groupBound = groupBoundBuffer(ctx, op, getLayer(op));
+  if (failed(groupBound))
+    return failure();
   struct TopKArgs {
-    Value scores, lengths, units;
-    SmallVector<Value *> fields() { return {&scores, &lengths, &units}; }
+    Value scores, lengths, units, groupBound;
+    SmallVector<Value *> fields() {
+      return {&scores, &lengths, &units, &groupBound};
+    }
   };
-  const TopKArgs launchArgs{op.getScores(), op.getLengths(), op.getUnits()};
+  const TopKArgs launchArgs{op.getScores(), op.getLengths(), op.getUnits(),
+                            *groupBound};
   SmallVector<Value> operands = kernelOperands(launchArgs);
   gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
       kernelName(getLayer(op), "topk"), operands, {kTopKBlock},
@@ -459,6 +599,7 @@ LogicalResult mlir::hsa::lowerTopK(KernelContext &ctx, TopKOp op) {
             /*batch=*/b.blockId(gpu::Dimension::y),
             /*group=*/b.blockId(gpu::Dimension::x), kTopKBlock);
         row.stagedKeys = plan.row.stagedKeys;
+        row.groupBound = args.groupBound;
         assert(row.stagedKeys == stagedKeysThatFit(fn, kTopKBlock));
         emitTopKRow(b, fn, row);
       });

@@ -27,7 +27,8 @@ func.func @decode_step(%q: memref<?x32x128xbf16, #hsa.tier<device>>,
 }
 
 // SPLIT-LABEL: hsa.layer @attn
-// SPLIT-SAME: hsa.kernel_buffers = [{element = f32, fill = 0 : i64, name = "scratch.attn_o", shape = ["B", 32, 16, 128], tier = #hsa.tier<device>},
+// SPLIT-SAME: hsa.kernel_buffers = [{element = f32, fill = 0 : i64, name = "io.group_unselected_log_bound", shape = ["B", 8], tier = #hsa.tier<device>},
+// SPLIT-SAME: {element = f32, fill = 0 : i64, name = "scratch.attn_o", shape = ["B", 32, 16, 128], tier = #hsa.tier<device>},
 // SPLIT-SAME: {element = f32, fill = 0 : i64, name = "scratch.attn_lse", shape = ["B", 32, 16], tier = #hsa.tier<device>},
 // SPLIT-SAME: {element = i32, fill = 0 : i64, name = "scratch.attn_done", shape = ["B", 32], tier = #hsa.tier<device>}]
 // SPLIT-SAME: name = "scratch.attn_done"

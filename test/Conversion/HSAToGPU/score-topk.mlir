@@ -31,11 +31,11 @@ func.func @step(%q: memref<?x32x128xbf16, #hsa.tier<device>>, %len: memref<?xi32
 // CHECK: %[[DONE:.*]] = hsa.state @llama3_8b_attn "scratch.topk_done" : memref<?x8xi32, #hsa.tier<device>>
 // CHECK-NOT: hsa.fused
 // CHECK: gpu.launch_func @hsa_kernels::@llama3_8b_attn_score_topk blocks in (%{{.*}}, %{{.*}}, %{{.*}}) threads in (%c256{{(_[0-9]+)?}},
-// CHECK-SAME: args(%{{.*}} : memref<?x32x128xbf16>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x8x?x128xbf16>, %{{.*}} : memref<?x8x?x128xbf16>, %{{.*}} : memref<?x8x?xf32>, %{{.*}} : memref<?x8x128xi32>, %{{.*}} : memref<?x8xi32>)
+// CHECK-SAME: args(%{{.*}} : memref<?x32x128xbf16>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x8x?x128xbf16>, %{{.*}} : memref<?x8x?x128xbf16>, %{{.*}} : memref<?x8x?xf32>, %{{.*}} : memref<?x8x128xi32>, %{{.*}} : memref<?x8xi32>, %{{.*}} : memref<?x8xf32>)
 // CHECK-NOT: hsa.score
 // CHECK-NOT: hsa.topk
 // CHECK-LABEL: gpu.func @llama3_8b_attn_score_topk(
-// CHECK-SAME: %[[DONEARG:arg6]]: memref<?x8xi32>)
+// CHECK-SAME: %[[DONEARG:arg6]]: memref<?x8xi32>, %[[BOUNDARG:arg7]]: memref<?x8xf32>)
 // CHECK-SAME: workgroup({{.*}}memref<2048xi32, #gpu.address_space<workgroup>>{{.*}}memref<8192xi32, #gpu.address_space<workgroup>>
 // CHECK-SAME: nvvm.minctasm = 3
 // CHECK: llvm.fence syncscope("device") acq_rel
@@ -48,6 +48,7 @@ func.func @step(%q: memref<?x32x128xbf16, #hsa.tier<device>>, %len: memref<?xi32
 // CHECK: scf.if
 // CHECK-NEXT: llvm.fence syncscope("device") acq_rel
 // CHECK: nvvm.match.sync any
+// CHECK: memref.store %{{.*}}, %[[BOUNDARG]][%{{.*}}, %{{.*}}] : memref<?x8xf32>
 // CHECK: memref.store %{{.*}}, %[[DONEARG]][%{{.*}}, %{{.*}}] : memref<?x8xi32>
 // CHECK: gpu.return
 
@@ -79,7 +80,7 @@ func.func @step(%q: memref<?x32x128xbf16, #hsa.tier<device>>, %len: memref<?xi32
 
 // CHECK-LABEL: func.func @step
 // CHECK: gpu.launch_func @hsa_kernels::@request_score_topk
-// CHECK-SAME: %{{.*}} : memref<?x1x64xi32>, %{{.*}} : memref<?x1xi32>)
+// CHECK-SAME: %{{.*}} : memref<?x1x64xi32>, %{{.*}} : memref<?x1xi32>, %{{.*}} : memref<?x1xf32>)
 // CHECK-LABEL: gpu.func @request_score_topk(
 // CHECK-SAME: workgroup(%{{.*}} : memref<32x128xf32, #gpu.address_space<workgroup>>{{.*}}memref<2048xi32, #gpu.address_space<workgroup>>{{.*}}memref<4096xi32, #gpu.address_space<workgroup>>
 

@@ -7,6 +7,8 @@
 // (output ascending by unit id, ties to the lower unit id), -1 padding.
 // Layers: the example (K 128, kv_head, 8 groups), request scope (one
 // group), page size 1 (DSA-like: K 2048, C 4096), K = C, one unit (K 1).
+// Quest max layers also get io.group_unselected_log_bound (its kernel:
+// topk-group-bound.mlir); the sum layer (K = C) does not.
 //
 // RUN: hsa-opt %s -split-input-file --convert-hsa-to-gpu | FileCheck %s
 // RUN: hsa-opt %s -split-input-file --convert-hsa-to-gpu \
@@ -27,7 +29,7 @@ func.func @llama3_8b_attn_topk(%len: memref<?xi32, #hsa.tier<device>>) {
 // CHECK: %[[S:.*]] = memref.dim %{{.*}}, %c1 : memref<?x8x?xf32, #hsa.tier<device>>
 // CHECK: %[[B:.*]] = memref.dim %{{.*}}, %c0 : memref<?x8x?xf32, #hsa.tier<device>>
 // CHECK: gpu.launch_func @hsa_kernels::@llama3_8b_attn_topk blocks in (%[[S]], %[[B]], %c1{{(_[0-9]+)?}}) threads in (%c1024, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
-// CHECK-SAME: args(%{{.*}} : memref<?x8x?xf32>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x8x128xi32>)
+// CHECK-SAME: args(%{{.*}} : memref<?x8x?xf32>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x8x128xi32>, %{{.*}} : memref<?x8xf32>)
 // CHECK-NOT: hsa.topk
 // CHECK-LABEL: gpu.func @llama3_8b_attn_topk
 // CHECK-SAME: workgroup(%{{.*}} : memref<2048xi32, #gpu.address_space<workgroup>>{{[^,]*}}, %{{.*}} : memref<33xi32, #gpu.address_space<workgroup>>{{[^,]*}}, %{{.*}} : memref<4xi32, #gpu.address_space<workgroup>>{{[^)]*}})
@@ -40,19 +42,19 @@ func.func @llama3_8b_attn_topk(%len: memref<?xi32, #hsa.tier<device>>) {
 // CHECK: scf.if
 // CHECK: vector.load %{{.*}} {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
 // CHECK: arith.bitcast %{{.*}} : f32 to i32
-// CHECK: vector.store %{{.*}}, %arg6[%{{.*}}] {alignment = 16 : i64} : memref<8192xi32, #gpu.address_space<workgroup>>, vector<4xi32>
+// CHECK: vector.store %{{.*}}, %arg7[%{{.*}}] {alignment = 16 : i64} : memref<8192xi32, #gpu.address_space<workgroup>>, vector<4xi32>
 // CHECK: gpu.barrier
 // CHECK: gpu.barrier
-// CHECK-COUNT-4: vector.load %arg6[%{{.*}}] {alignment = 16 : i64} : memref<8192xi32, #gpu.address_space<workgroup>>, vector<4xi32>
+// CHECK-COUNT-4: vector.load %arg7[%{{.*}}] {alignment = 16 : i64} : memref<8192xi32, #gpu.address_space<workgroup>>, vector<4xi32>
 // CHECK: nvvm.match.sync any
-// CHECK: memref.atomic_rmw addi %{{.*}}, %arg3[%{{.*}}] : (i32, memref<2048xi32, #gpu.address_space<workgroup>>{{[^)]*}}) -> i32
+// CHECK: memref.atomic_rmw addi %{{.*}}, %arg4[%{{.*}}] : (i32, memref<2048xi32, #gpu.address_space<workgroup>>{{[^)]*}}) -> i32
 // Longer rows read the scores (16-byte loads) in every pass.
 // CHECK: } else {
 // CHECK: gpu.barrier
 // CHECK-COUNT-4: vector.load %{{.*}} {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
 // CHECK: arith.bitcast %{{.*}} : f32 to i32
 // CHECK: nvvm.match.sync any
-// CHECK: memref.atomic_rmw addi %{{.*}}, %arg3[%{{.*}}] : (i32, memref<2048xi32, #gpu.address_space<workgroup>>{{[^)]*}}) -> i32
+// CHECK: memref.atomic_rmw addi %{{.*}}, %arg4[%{{.*}}] : (i32, memref<2048xi32, #gpu.address_space<workgroup>>{{[^)]*}}) -> i32
 // CHECK: gpu.barrier
 // CHECK: gpu.shuffle  up
 // CHECK: gpu.barrier
@@ -87,7 +89,7 @@ func.func @request_max_topk(%len: memref<?xi32, #hsa.tier<device>>) {
 // CHECK: %[[S:.*]] = memref.dim %{{.*}}, %c1 : memref<?x1x?xf32, #hsa.tier<device>>
 // CHECK: %[[B:.*]] = memref.dim %{{.*}}, %c0 : memref<?x1x?xf32, #hsa.tier<device>>
 // CHECK: gpu.launch_func @hsa_kernels::@request_max_topk blocks in (%[[S]], %[[B]], %c1{{(_[0-9]+)?}}) threads in (%c1024, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
-// CHECK-SAME: args(%{{.*}} : memref<?x1x?xf32>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x1x128xi32>)
+// CHECK-SAME: args(%{{.*}} : memref<?x1x?xf32>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x1x128xi32>, %{{.*}} : memref<?x1xf32>)
 // CHECK-NOT: hsa.topk
 // CHECK-LABEL: gpu.func @request_max_topk
 // CHECK-SAME: workgroup(%{{.*}} : memref<2048xi32, #gpu.address_space<workgroup>>{{[^,]*}}, %{{.*}} : memref<33xi32, #gpu.address_space<workgroup>>{{[^,]*}}, %{{.*}} : memref<4xi32, #gpu.address_space<workgroup>>{{[^)]*}})
@@ -118,7 +120,7 @@ func.func @token_mla_topk(%len: memref<?xi32, #hsa.tier<device>>) {
 // CHECK: %[[S:.*]] = memref.dim %{{.*}}, %c1 : memref<?x1x?xf32, #hsa.tier<device>>
 // CHECK: %[[B:.*]] = memref.dim %{{.*}}, %c0 : memref<?x1x?xf32, #hsa.tier<device>>
 // CHECK: gpu.launch_func @hsa_kernels::@token_mla_topk blocks in (%[[S]], %[[B]], %c1{{(_[0-9]+)?}}) threads in (%c1024, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
-// CHECK-SAME: args(%{{.*}} : memref<?x1x?xf32>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x1x2048xi32>)
+// CHECK-SAME: args(%{{.*}} : memref<?x1x?xf32>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x1x2048xi32>, %{{.*}} : memref<?x1xf32>)
 // CHECK-NOT: hsa.topk
 // CHECK-LABEL: gpu.func @token_mla_topk
 // CHECK-SAME: workgroup(%{{.*}} : memref<2048xi32, #gpu.address_space<workgroup>>{{[^,]*}}, %{{.*}} : memref<33xi32, #gpu.address_space<workgroup>>{{[^,]*}}, %{{.*}} : memref<4xi32, #gpu.address_space<workgroup>>{{[^)]*}})
@@ -180,7 +182,7 @@ func.func @one_unit_topk(%len: memref<?xi32, #hsa.tier<device>>) {
 // CHECK: %[[S:.*]] = memref.dim %{{.*}}, %c1 : memref<?x8x?xf32, #hsa.tier<device>>
 // CHECK: %[[B:.*]] = memref.dim %{{.*}}, %c0 : memref<?x8x?xf32, #hsa.tier<device>>
 // CHECK: gpu.launch_func @hsa_kernels::@one_unit_topk blocks in (%[[S]], %[[B]], %c1{{(_[0-9]+)?}}) threads in (%c1024, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
-// CHECK-SAME: args(%{{.*}} : memref<?x8x?xf32>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x8x1xi32>)
+// CHECK-SAME: args(%{{.*}} : memref<?x8x?xf32>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x8x1xi32>, %{{.*}} : memref<?x8xf32>)
 // CHECK-NOT: hsa.topk
 // CHECK-LABEL: gpu.func @one_unit_topk
 // CHECK-SAME: workgroup(%{{.*}} : memref<2048xi32, #gpu.address_space<workgroup>>{{[^,]*}}, %{{.*}} : memref<33xi32, #gpu.address_space<workgroup>>{{[^,]*}}, %{{.*}} : memref<4xi32, #gpu.address_space<workgroup>>{{[^)]*}})

@@ -50,7 +50,17 @@ def HSA_AlgorithmKernelsAttrInterface
       }],
       "::llvm::LogicalResult", "lowerRebuildRepresentations",
       (ins "::mlir::hsa::KernelContext &":$ctx,
-           "::mlir::hsa::RebuildReprOp":$op)>
+           "::mlir::hsa::RebuildReprOp":$op)>,
+    InterfaceMethod<[{
+        Whether every unit's score, times the layer's softmax scale, is an
+        upper bound of the logit of every query head of its selection group
+        over the unit's tokens (Quest with combine = max). The top-k then
+        bounds the mass the selection missed from the scores alone
+        (io.group_unselected_log_bound, docs/ACCURACY.md "Telemetry").
+      }],
+      "bool", "scoresBoundGroupLogits",
+      (ins "::mlir::hsa::LayerOp":$layer), /*methodBody=*/[{}],
+      /*defaultImplementation=*/[{ return false; }]>
   ];
 }
 

@@ -250,7 +250,7 @@ struct ClusterScoreArgs {
   ScoreFrame::TailArgs tail;
   SmallVector<Value *> fields() {
     return {&lengths, &clusterOf, &state,      &sums,
-            &scores,  &tail.units, &tail.done};
+            &scores,  &tail.units, &tail.done, &tail.groupBound};
   }
 };
 
@@ -1319,8 +1319,8 @@ gpu::GPUFuncOp buildScoreKernel(KernelContext &ctx, LayerOp layer,
               }
             });
         if (fused)
-          fused.emitTail(b, fn, frame, scores, lengths, args.tail.units,
-                         args.tail.done, batch, group);
+          fused.emitTail(b, fn, frame, scores, lengths, args.tail, batch,
+                         group);
       });
 }
 

@@ -369,8 +369,8 @@ struct QuestScoreArgs {
   Value boundMax, boundSum, logBound;
   SmallVector<Value *> fields() {
     return {&queries,   &lengths,   &kmin,      &kmax,
-            &scores,    &tail.units, &tail.done, &boundMax,
-            &boundSum,  &logBound};
+            &scores,    &tail.units, &tail.done, &tail.groupBound,
+            &boundMax,  &boundSum,  &logBound};
   }
 };
 /// The telemetry tail kernel's arguments, in order.
@@ -601,8 +601,8 @@ public:
                                   args.boundMax, args.boundSum, args.logBound};
       QuestBoundTail(b, plan, tailArgs, batch, group, /*perRow=*/1).build();
     };
-    fused.emitTail(b, fn, plan.frame, scores, lengths, args.tail.units,
-                   args.tail.done, batch, group,
+    fused.emitTail(b, fn, plan.frame, scores, lengths, args.tail, batch,
+                   group,
                    plan.telemetry ? function_ref<void()>(boundTail)
                                   : function_ref<void()>());
   }
@@ -1339,6 +1339,12 @@ struct QuestKernels
   LogicalResult lowerRebuildRepresentations(Attribute, KernelContext &ctx,
                                             RebuildReprOp op) const {
     return lowerQuestRebuildRepr(ctx, op);
+  }
+  // `max` keeps the largest head bound: a bound of every head's logits.
+  // `sum` and `mean_query` bound no single head.
+  bool scoresBoundGroupLogits(Attribute algorithm, LayerOp layer) const {
+    return cast<QuestAttr>(algorithm).getCombine() == ScoreCombine::max &&
+           layer.getEffectiveSoftmaxScale() > 0;
   }
 };
 } // namespace

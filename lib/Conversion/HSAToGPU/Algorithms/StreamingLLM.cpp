@@ -29,7 +29,7 @@ struct StreamingScoreArgs {
   Value lengths, scores;
   ScoreFrame::TailArgs tail;
   SmallVector<Value *> fields() {
-    return {&lengths, &scores, &tail.units, &tail.done};
+    return {&lengths, &scores, &tail.units, &tail.done, &tail.groupBound};
   }
 };
 
@@ -75,8 +75,8 @@ static LogicalResult lowerStreamingScore(KernelContext &ctx, ScoreOp op,
                   {batch, group, u});
         });
         if (fused)
-          fused.emitTail(b, fn, plan.frame, scores, lengths, args.tail.units,
-                         args.tail.done, batch, group);
+          fused.emitTail(b, fn, plan.frame, scores, lengths, args.tail, batch,
+                         group);
       });
   ctx.notePlan(kernel, plan);
   fused.launch(ctx, op, kernel, plan.frame, operands);
