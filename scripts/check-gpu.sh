@@ -8,8 +8,10 @@
 #             so the selection changes and misses evict resident units
 #             (budget = capacity layers evict from the second step on);
 #   telemetry hsa-run --telemetry --check: the kernels' io.lse and Quest's
-#             unselected-units bound (the -telemetry artifacts) against the
-#             CPU reference, selecting and evicting runs, and StreamingLLM;
+#             unselected-units bounds against the CPU reference: the top-k's
+#             group bound (every Quest max artifact; the check part compares
+#             it too), the per-head one (the -telemetry artifacts), selecting
+#             and evicting runs, rows staged and not, and StreamingLLM;
 #   device    hsa-device-check: the device API (device tensors, the caller's
 #             stream, one captured CUDA graph replayed while requests join and
 #             leave) against the host API bit for bit and the CPU reference;
@@ -130,6 +132,14 @@ fi
 # batch:contexts:steps:jump" (jump 0: none). Rows longer than the budget
 # select; the jumping and K = C runs evict.
 TELEMETRY_RUNS="
+llama3-8b-quest 4:1,17,4097,33000:8:0
+llama3-8b-quest 2:131072,9000:4:0
+llama3-8b-quest 4:9000,20000,33000,5000:60:5
+llama3-8b-quest-fused 2:9000,20000:60:3
+quest_request_p1_k2048 2:9000,20000:20:2
+quest_kvhead_p16_g4_kc 2:9000,20000:60:3
+quest_request_p1_k2048-fused 2:9000,20000:20:2
+quest_kvhead_p1_g1 2:9000,20000:20:2
 llama3-8b-quest-telemetry 4:1,17,4097,33000:8:0
 llama3-8b-quest-telemetry 2:131072,9000:4:0
 llama3-8b-quest-telemetry 4:9000,20000,33000,5000:60:5

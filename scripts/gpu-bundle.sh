@@ -42,4 +42,9 @@ quest_kvhead_p16_g4_kc"
 for layer in $telemetry_layers; do
   "$COMPILE" --quiet --telemetry "$OUT/layers/$layer.mlir" -o "$OUT/$layer-telemetry.hsa"
 done
-echo "gpu-bundle: $((n + 8 + $(echo $telemetry_layers | wc -w))) artifacts in $OUT ($(du -sh "$OUT" | cut -f1))"
+# Without the top-k's group bound (hsa-compile --group-bound=false), for the
+# A/B of its cost (docs/PERF.md "Telemetry cost").
+"$COMPILE" --quiet --group-bound=false examples/llama3-8b-quest.mlir -o "$OUT/llama3-8b-quest-nogroup.hsa"
+"$COMPILE" --quiet --group-bound=false --max-context=32768 examples/llama3-8b-quest.mlir \
+  -o "$OUT/llama3-8b-quest-fused-nogroup.hsa"
+echo "gpu-bundle: $((n + 10 + $(echo $telemetry_layers | wc -w))) artifacts in $OUT ($(du -sh "$OUT" | cut -f1))"

@@ -10,6 +10,7 @@
 #include "half.h"
 #include "hsa/artifact_writer.h"
 #include "expression.h"
+#include "hsa/telemetry_contract.h"
 #include "telemetry.h"
 
 namespace hsa {
@@ -68,6 +69,7 @@ void DeviceBuffers::bind() {
   io_q = view<uint16_t>("io.q");
   io_o = view<uint16_t>("io.o");
   io_lse = view<float>("io.lse");
+  io_group_bound = view<float>(telemetry_contract::kGroupBoundBuffer);
   io_new_k = view<uint16_t>("io.new_k");
   io_new_v = view<uint16_t>("io.new_v");
 }
@@ -163,11 +165,40 @@ void score(const LayerShape& s, DeviceBuffers& dev, uint32_t b) {
   }
 }
 
+double group_log_bound(const LayerShape& s, const float* scores, uint32_t n, int64_t length, const int32_t* units) {
+  std::vector<char> selected(n, 0);
+  for (uint32_t i = 0; i < s.budget; ++i)
+    if (units[i] >= 0 && uint32_t(units[i]) < n) selected[size_t(units[i])] = 1;
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  double max = -kInf;
+  bool any = false;
+  for (uint32_t u = 0; u < n; ++u) {
+    if (selected[u]) continue;
+    any = true;
+    if (std::isnan(scores[u])) return kInf;
+    max = std::max(max, double(scores[u]));
+  }
+  if (!any || max == -kInf) return -kInf;
+  if (max == kInf) return kInf;
+  double sum = 0.0;
+  for (uint32_t u = 0; u < n; ++u)
+    if (!selected[u])
+      sum += double(std::min<int64_t>(s.page_size, length - int64_t(u) * s.page_size)) *
+             std::exp(double(s.scale) * (double(scores[u]) - max));
+  return double(s.scale) * max + std::log(sum) + telemetry_contract::kGroupBoundMarginLog +
+         double(n) * telemetry_contract::kGroupBoundMarginPerUnit;
+}
+
 void select(const LayerShape& s, DeviceBuffers& dev, uint32_t b) {
   const uint32_t n = unit_count(s, dev.req_length[b]);
-  for (uint32_t g = 0; g < s.groups; ++g)
-    top_k(&dev.sel_scores[group_index(s, b, g) * s.max_units], n, s.budget,
-          &dev.sel_units[group_index(s, b, g) * s.budget]);
+  for (uint32_t g = 0; g < s.groups; ++g) {
+    const float* scores = &dev.sel_scores[group_index(s, b, g) * s.max_units];
+    int32_t* units = &dev.sel_units[group_index(s, b, g) * s.budget];
+    top_k(scores, n, s.budget, units);
+    if (!dev.io_group_bound.empty())
+      dev.io_group_bound[group_index(s, b, g)] =
+          round_up_to_float(group_log_bound(s, scores, n, dev.req_length[b], units));
+  }
 }
 
 void diff(const LayerShape& s, DeviceBuffers& dev, uint32_t b) {
@@ -215,10 +246,24 @@ void telemetry(const LayerShape& s, const DeviceBuffers& dev, uint32_t b, const 
   const int64_t length = dev.req_length[b];
   const uint32_t units = unit_count(s, int32_t(length));
   out->selected_lse.assign(selected_lse, selected_lse + s.q_heads);
+  out->missed_mass_bound.clear();
+  // The group bound where the layer has it; the per-head one where the
+  // artifact carries it or carries neither.
+  if (s.group_bound && units > 0) {
+    out->missed_mass_bound.assign(s.q_heads, 0.0);
+    for (uint32_t h = 0; h < s.q_heads; ++h)
+      out->missed_mass_bound[h] = missed_mass_bound(
+          selected_lse[h], double(dev.io_group_bound[group_index(s, b, (h / s.group_size) / s.heads_per_unit)]));
+    if (!s.head_bound) return;
+  }
   std::vector<double> bounds(units);
   const bool bounded = units > 0 && s.algorithm->logit_upper_bounds(s, dev, b, 0, units, bounds.data());
-  out->missed_mass_bound.assign(bounded ? s.q_heads : 0, 0.0);
-  if (!bounded) return;
+  if (!bounded) {
+    if (!s.group_bound) out->missed_mass_bound.clear();
+    return;
+  }
+  const bool tighten = !out->missed_mass_bound.empty();
+  if (!tighten) out->missed_mass_bound.assign(s.q_heads, 0.0);
   std::vector<char> selected(units);
   for (uint32_t h = 0; h < s.q_heads; ++h) {
     const uint32_t g = (h / s.group_size) / s.heads_per_unit;
@@ -236,7 +281,8 @@ void telemetry(const LayerShape& s, const DeviceBuffers& dev, uint32_t b, const 
     for (uint32_t u = 0; u < units; ++u)
       if (!selected[u]) zu += double(std::min<int64_t>(P, length - int64_t(u) * P)) * std::exp(bounds[u] - mu);
     const double log_u = zu > 0.0 ? mu + std::log(zu) : -std::numeric_limits<double>::infinity();
-    out->missed_mass_bound[h] = missed_mass_bound(selected_lse[h], log_u);
+    const double head = missed_mass_bound(selected_lse[h], log_u);
+    out->missed_mass_bound[h] = tighten ? std::min(out->missed_mass_bound[h], head) : head;
   }
 }
 

@@ -65,6 +65,7 @@ struct DeviceBuffers {
   BufferView<int32_t> req_length, req_step;            // [B]
   BufferView<uint16_t> io_q, io_o;                     // [B][Hq][D], [B][Hq][Dv]
   BufferView<float> io_lse;                            // [B][Hq]
+  BufferView<float> io_group_bound;                    // [B][S], when the artifact carries it
   BufferView<uint16_t> io_new_k, io_new_v;             // [B][Hkv][D], [B][Hkv][Dv]
 
   // Every array at its documented initial contents (its fill). Throws
@@ -120,7 +121,7 @@ uint32_t lru_diff(const int32_t* units, uint32_t k, int32_t step, uint32_t capac
 
 // --- Stages over the documented buffers, for batch slot b ------------------
 void score(const LayerShape& shape, DeviceBuffers& dev, uint32_t b);      // -> sel.scores
-void select(const LayerShape& shape, DeviceBuffers& dev, uint32_t b);     // -> sel.units
+void select(const LayerShape& shape, DeviceBuffers& dev, uint32_t b);     // -> sel.units (+ the group bound)
 void diff(const LayerShape& shape, DeviceBuffers& dev, uint32_t b);       // -> sel.slots, copies, buf.slot_unit/last_used
 void gather(const LayerShape& shape, const HostBuffers& host, DeviceBuffers& dev, uint32_t b);  // -> buf.k/v
 // -> io.o and io.lse (each head's log softmax denominator over the selected
@@ -135,6 +136,10 @@ void attend(const LayerShape& shape, DeviceBuffers& dev, uint32_t b, float* o_f3
 // U / (Z_sel + U) with U = sum over the valid unselected units of
 // n_u * exp(bound_u): the true missed mass Z_rest / (Z_sel + Z_rest) grows
 // with Z_rest <= U.
+// The bound is the tighter of those the layer has: the group bound (from
+// io.group_unselected_log_bound, which select() writes) and the per-head
+// one (computed here: when the artifact carries io.unselected_log_bound,
+// and on artifacts with neither, which the CPU backend can afford).
 struct Telemetry {
   std::vector<double> selected_lse;       // [Hq]
   std::vector<double> missed_mass_bound;  // [Hq]; empty without a bound
@@ -142,6 +147,12 @@ struct Telemetry {
 // selected_lse: [Hq], what attend() left for slot b.
 void telemetry(const LayerShape& shape, const DeviceBuffers& dev, uint32_t b, const double* selected_lse,
                Telemetry* out);
+// The group bound (telemetry_contract.h) of one selection group: log U_g =
+// log sum over the valid units u < n not in units[0, K) of n_u *
+// exp(scale * scores[u]), plus the contract's margin; -inf when every unit is
+// selected, +inf when an unselected score is +inf or NaN.
+double group_log_bound(const LayerShape& shape, const float* scores, uint32_t n, int64_t length,
+                       const int32_t* units);
 // score, select, diff, gather, attend, then req.step += 1.
 void decode_step(const LayerShape& shape, const HostBuffers& host, DeviceBuffers& dev, uint32_t b,
                  float* o_f32 = nullptr);

@@ -836,30 +836,34 @@ Status CudaBackend::telemetry(uint32_t slot, RequestTelemetry* out) {
   if (!options_.telemetry)
     return Status(StatusCode::InvalidArgument, "telemetry is off: create the runtime with RuntimeOptions::telemetry");
   if (steps_[slot] == 0) return Status(StatusCode::NotFound, "the request has no decode step yet");
-  const uint32_t heads = shape_.q_heads;
-  std::vector<float> lse(heads), log_bound;
-  const DeviceBuffer* bound = buffer(kUnselectedLogBoundBuffer);
+  const uint32_t heads = shape_.q_heads, groups = shape_.groups;
+  std::vector<float> lse(heads), head_log_bound, group_log_bound;
   HSA_RETURN_IF_ERROR(drain_device_work());  // a device-API step runs on the caller's stream
   HSA_RETURN_IF_ERROR(check(driver_->cuCtxSetCurrent(context_), "cuCtxSetCurrent"));
-  const CUdeviceptr row = CUdeviceptr(uint64_t(slot) * heads * sizeof(float));
-  HSA_RETURN_IF_ERROR(check(driver_->cuMemcpyDtoHAsync(lse.data(), buffer("io.lse")->address + row,
-                                                       heads * sizeof(float), stream_),
-                            "download of 'io.lse'"));
-  if (bound) {
-    log_bound.resize(heads);
-    HSA_RETURN_IF_ERROR(check(driver_->cuMemcpyDtoHAsync(log_bound.data(), bound->address + row,
-                                                         heads * sizeof(float), stream_),
-                              std::string("download of '") + kUnselectedLogBoundBuffer + "'"));
-  }
+  // Slot's row of a [B][rows] f32 buffer.
+  auto download = [&](const char* name, uint32_t rows, std::vector<float>* out_row) -> Status {
+    out_row->resize(rows);
+    return check(driver_->cuMemcpyDtoHAsync(out_row->data(),
+                                            buffer(name)->address + CUdeviceptr(uint64_t(slot) * rows * sizeof(float)),
+                                            rows * sizeof(float), stream_),
+                 std::string("download of '") + name + "'");
+  };
+  HSA_RETURN_IF_ERROR(download("io.lse", heads, &lse));
+  if (shape_.head_bound) HSA_RETURN_IF_ERROR(download(kUnselectedLogBoundBuffer, heads, &head_log_bound));
+  if (shape_.group_bound) HSA_RETURN_IF_ERROR(download(kGroupUnselectedLogBoundBuffer, groups, &group_log_bound));
   HSA_RETURN_IF_ERROR(synchronize());
   out->step = uint64_t(steps_[slot]);
   out->selected_lse = lse;
-  out->has_bound = bound != nullptr;
+  out->has_bound = shape_.head_bound || shape_.group_bound;
   out->missed_mass_bound.clear();
   out->max_missed_mass_bound = 0.0f;
-  for (uint32_t h = 0; bound && h < heads; ++h) {
-    out->missed_mass_bound.push_back(
-        round_up_to_float(missed_mass_bound(lse[h], log_bound[h])));
+  for (uint32_t h = 0; out->has_bound && h < heads; ++h) {
+    // The tighter of the bounds the kernels wrote.
+    double bound = 1.0;
+    if (shape_.head_bound) bound = std::min(bound, missed_mass_bound(lse[h], head_log_bound[h]));
+    if (shape_.group_bound)
+      bound = std::min(bound, missed_mass_bound(lse[h], group_log_bound[(h / shape_.group_size) / shape_.heads_per_unit]));
+    out->missed_mass_bound.push_back(round_up_to_float(bound));
     out->max_missed_mass_bound = std::max(out->max_missed_mass_bound, out->missed_mass_bound.back());
   }
   return Status::ok();

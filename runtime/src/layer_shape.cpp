@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "hsa/artifact_writer.h"
+#include "hsa/telemetry_contract.h"
 
 namespace hsa {
 using namespace artifact;
@@ -38,6 +39,12 @@ std::vector<DocumentedBuffer> LayerShape::device_buffers() const {
   for (DocumentedBuffer& b : documented_buffers(config, algorithm ? algorithm->buffers(config, params)
                                                                    : std::vector<DocumentedBuffer>{}))
     if (b.tier == Tier::Device) out.push_back(std::move(b));
+  auto add = [&](const char* name, Symbol groups) {
+    out.push_back(DocumentedBuffer{name, Tier::Device, ElementType::F32, BufferScope::PerBatchSlot,
+                                   {Expr::sym(Symbol::Batch), Expr::sym(groups)}, 0});
+  };
+  if (head_bound) add(telemetry_contract::kHeadBoundBuffer, Symbol::QHeads);
+  if (group_bound) add(telemetry_contract::kGroupBoundBuffer, Symbol::Groups);
   return out;
 }
 
@@ -115,6 +122,35 @@ Status check_documented_shapes(const Artifact& artifact, const LayerShape& shape
                                                        std::to_string(expected));
     }
   }
+  return Status::ok();
+}
+
+Status find_telemetry_bounds(const Artifact& artifact, LayerShape* shape) {
+  const SymbolValues symbols = shape->symbols();
+  auto find = [&](const char* name, uint32_t rows, const char* what, bool* present) -> Status {
+    const int index = artifact.find_buffer(name);
+    *present = index >= 0;
+    if (index < 0) return Status::ok();
+    const ArtifactBuffer& b = artifact.buffers[index];
+    std::vector<int64_t> dims;
+    uint64_t bytes = 0;
+    HSA_RETURN_IF_ERROR(evaluate_buffer_dims(artifact, b, symbols, &dims, &bytes));
+    if (b.tier != Tier::Device || b.element_type != ElementType::F32 || b.scope != BufferScope::PerBatchSlot ||
+        dims.size() != 2 || dims[0] != int64_t(shape->batch) || dims[1] != int64_t(rows))
+      return Status(StatusCode::InvalidArtifact,
+                    std::string("telemetry buffer '") + name + "' must be a device f32 [B][" + what + "] = [" +
+                        std::to_string(shape->batch) + "][" + std::to_string(rows) +
+                        "] per-batch-slot buffer (runtime/include/hsa/telemetry_contract.h)");
+    return Status::ok();
+  };
+  HSA_RETURN_IF_ERROR(find(telemetry_contract::kHeadBoundBuffer, shape->q_heads, "Hq", &shape->head_bound));
+  HSA_RETURN_IF_ERROR(find(telemetry_contract::kGroupBoundBuffer, shape->groups, "S", &shape->group_bound));
+  if (shape->group_bound && !shape->algorithm->scores_bound_group_logits(*shape))
+    return Status(StatusCode::InvalidArtifact, std::string("telemetry buffer '") +
+                                                   telemetry_contract::kGroupBoundBuffer + "': the scores of '" +
+                                                   shape->algorithm->name() +
+                                                   "' with these parameters bound no head's logits (Quest: combine "
+                                                   "= max only)");
   return Status::ok();
 }
 

@@ -29,14 +29,19 @@ struct LayerShape {
   bool has_separate_v = true;  // false: V is the first Dv dims of K (MLA)
   uint32_t element_bytes = 2;
   float scale = 0.0f;        // softmax scale, as the artifact states it
+  // The missed-mass bounds the artifact's kernels write (telemetry_contract.h;
+  // the buffers' presence says so): per head (io.unselected_log_bound) and
+  // per selection group (io.group_unselected_log_bound).
+  bool head_bound = false, group_bound = false;
 
   uint64_t max_tokens() const { return uint64_t(max_units) * page_size; }
   // Bytes of one unit (K and V) moved by a copy: docs/BUFFERS.md.
   uint64_t unit_bytes() const;
   SymbolValues symbols() const;
 
-  // The device-tier buffers of the contract and the package, dims evaluated:
-  // what the CPU reference holds (DeviceBuffers).
+  // The device-tier buffers of the contract and the package, and the
+  // telemetry buffers the artifact carries: what the CPU reference holds
+  // (DeviceBuffers).
   std::vector<artifact::DocumentedBuffer> device_buffers() const;
 
   // pool_pages == 0 means batch * max_units (every slot can reach max context).
@@ -57,6 +62,11 @@ Status evaluate_buffer_dims(const Artifact& artifact, const ArtifactBuffer& buff
 // Checks that every documented buffer of the artifact has the documented shape
 // for `shape` (the runtime relies on the layouts of docs/BUFFERS.md).
 Status check_documented_shapes(const Artifact& artifact, const LayerShape& shape);
+
+// Sets shape->head_bound and group_bound from the telemetry buffers the
+// artifact carries (telemetry_contract.h), each checked to be a device f32
+// [B][Hq] or [B][S] per-batch-slot buffer.
+Status find_telemetry_bounds(const Artifact& artifact, LayerShape* shape);
 
 // Device bytes one request occupies: per-batch-slot device buffers / B.
 Status per_request_device_bytes(const Artifact& artifact, const LayerShape& shape, uint64_t* bytes);

@@ -181,6 +181,7 @@ struct HSATTN_HIDDEN Runtime::Impl {
     HSA_RETURN_IF_ERROR(LayerShape::create(loaded_artifact, options.max_batch, options.max_context_tokens,
                                            options.pool_pages, &s));
     HSA_RETURN_IF_ERROR(check_documented_shapes(loaded_artifact, s));
+    HSA_RETURN_IF_ERROR(find_telemetry_bounds(loaded_artifact, &s));
     HSA_RETURN_IF_ERROR(per_request_device_bytes(loaded_artifact, s, &device_bytes_per_request));
     // Every launch of every plan must evaluate for this instance (grid, block,
     // shared bytes, ExprI64 arguments), whichever backend runs: an artifact

@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "half.h"
+#include "telemetry.h"
 #include "text_format.h"
 #include "runtime_internal.h"
 
@@ -324,8 +325,28 @@ void check_attend(const LayerShape& s, StepCapture& cap, uint32_t b, Recorder& r
 void check_telemetry(const LayerShape& s, StepCapture& cap, size_t call_index, const std::vector<double>& ref_lse,
                      Recorder& rec, StageCheckReport& report) {
   const uint32_t b = cap.slots[call_index], H = s.q_heads;
-  if (std::isnan(ref_lse[0])) return;  // the attend stage already failed: no reference
   StageOutcome& o = report.stages[int(CheckStage::Telemetry)];
+  // The top-k's group bound, on the device's own scores and selection.
+  const int32_t length = cap.before.req_length[b];
+  const uint32_t n = reference::unit_count(s, length);
+  for (uint32_t g = 0; s.group_bound && g < s.groups; ++g) {
+    const uint64_t gi = uint64_t(b) * s.groups + g;
+    const double r = reference::group_log_bound(s, &cap.after.sel_scores[gi * s.max_units], n, length,
+                                                &cap.after.sel_units[gi * s.budget]);
+    const double d = cap.after.io_group_bound[gi];
+    const double bound = kGroupBoundTolerance + double(n) * kGroupBoundTolerancePerUnit;
+    rec.compared(CheckStage::Telemetry);
+    const bool ok = std::isinf(r) ? d == r : std::isfinite(d) && std::fabs(d - r) <= bound;
+    if (!ok)
+      rec.mismatch(CheckStage::Telemetry, int64_t(g),
+                   format_text("%s[%u][%u]: expected %s (reference log U over the device's scores and selection), "
+                               "actual %s (device), bound %s",
+                               kGroupUnselectedLogBoundBuffer, b, g, number(r).c_str(), number(d).c_str(),
+                               number(bound).c_str()));
+    // The telemetry reference below reads it from the snapshot.
+    cap.before.io_group_bound[gi] = cap.after.io_group_bound[gi];
+  }
+  if (std::isnan(ref_lse[0])) return;  // the attend stage already failed: no reference
   auto lse_ok = [&](double d, double r, const char* what, uint32_t h) {
     rec.compared(CheckStage::Telemetry);
     const double bound = kLseTolerance * (1.0 + std::fabs(r));
@@ -504,7 +525,7 @@ Status checked_decode_step(Runtime& rt, const RequestId* ids, size_t count, cons
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     for (const char* name : {"sel.scores", "sel.units", "sel.slots", "sel.copy_units", "sel.copy_slots",
                              "sel.copy_count", "buf.slot_unit", "buf.last_used", "buf.unit_slot", "buf.k", "buf.v",
-                             "io.o", "io.lse"})
+                             "io.o", "io.lse", kGroupUnselectedLogBoundBuffer})
       HSA_RETURN_IF_ERROR(read_into(backend, capture.after, name));
     // The backend's telemetry of the step, when the runtime computes it.
     capture.telemetry.clear();

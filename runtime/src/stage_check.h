@@ -29,7 +29,10 @@
 //           its selected_lse likewise and, where the algorithm bounds the
 //           unselected units, missed_mass_bound vs reference::telemetry on the
 //           snapshot's repr.* and the backend's sel.units within
-//           kMissedMassTolerance
+//           kMissedMassTolerance; where the layer has the top-k's group
+//           bound, io.group_unselected_log_bound vs reference::group_log_bound
+//           on the device's scores and selection (kGroupBoundTolerance),
+//           whether or not telemetry is on
 #ifndef HSA_RUNTIME_STAGE_CHECK_H
 #define HSA_RUNTIME_STAGE_CHECK_H
 
@@ -66,6 +69,14 @@ constexpr double kLseTolerance = 1e-4;
 // fixed-point sums, so both logs err by ~1e-6 * (1 + magnitude): 1e-4
 // covers magnitudes up to ~100.
 constexpr double kMissedMassTolerance = 1e-4;
+// Group bound (io.group_unselected_log_bound, telemetry_contract.h):
+// |device - reference| <= kGroupBoundTolerance + n * kGroupBoundTolerancePerUnit
+// in log U_g over a row of n units, -inf and +inf exactly. The kernel sums n
+// fp32 terms of ex2.approx; the reference sums the same scores in fp64. Half
+// the contract's margin (2^-10 + n 2^-22), so a value that passes still
+// bounds the true sum.
+constexpr double kGroupBoundTolerance = 1.0 / 2048;             // 2^-11
+constexpr double kGroupBoundTolerancePerUnit = 1.0 / 8388608;   // 2^-23
 
 enum class CheckStage { Repr = 0, Score = 1, TopK = 2, Diff = 3, Gather = 4, Attend = 5, Telemetry = 6 };
 constexpr int kCheckStageCount = 7;

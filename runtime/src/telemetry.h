@@ -9,14 +9,15 @@
 
 #include "algorithms/algorithm.h"
 #include "artifact.h"
+#include "hsa/telemetry_contract.h"
 #include "layer_shape.h"
 
 namespace hsa {
 
-// The kernels' per-(request, head) log of U, the bound of the unselected
-// units' softmax mass (declared by the algorithm package when compiled with
-// telemetry; its presence says the artifact carries the bound).
-constexpr const char* kUnselectedLogBoundBuffer = "io.unselected_log_bound";
+// The kernels' bounds (telemetry_contract.h): per (request, head) log U_h,
+// and per (request, group) the top-k's log U_g.
+constexpr const char* kUnselectedLogBoundBuffer = telemetry_contract::kHeadBoundBuffer;
+constexpr const char* kGroupUnselectedLogBoundBuffer = telemetry_contract::kGroupBoundBuffer;
 
 // U / (Z_sel + U) = 1 / (1 + exp(lse - log U)) from lse = log Z_sel and
 // log U, stable at both ends: 0 without unselected mass, 1 without a
@@ -35,15 +36,15 @@ inline float round_up_to_float(double m) {
 }
 
 // Attention writes io.lse into every artifact; an algorithm that bounds the
-// logits of its unselected units needs the kernels' kUnselectedLogBoundBuffer,
-// which only artifacts compiled with telemetry carry.
+// logits of its unselected units needs one of the kernels' bounds: the group
+// bound (Quest max, written by default) or the per-head one (hsa-compile
+// --telemetry). `shape` says which the artifact carries (find_telemetry_bounds).
 inline Status check_telemetry_outputs(const Artifact& artifact, const LayerShape& shape) {
-  if (!shape.algorithm->bounds_unselected_logits()) return Status::ok();
-  for (const ArtifactBuffer& b : artifact.buffers)
-    if (b.name == kUnselectedLogBoundBuffer) return Status::ok();
+  if (!shape.algorithm->bounds_unselected_logits() || shape.head_bound || shape.group_bound) return Status::ok();
   return Status(StatusCode::Unsupported,
-                std::string("telemetry: the artifact's kernels do not compute the ") + shape.algorithm->name() +
-                    " bound of the unselected units (it lacks '" + kUnselectedLogBoundBuffer +
+                std::string("telemetry: the artifact's kernels compute no ") + shape.algorithm->name() +
+                    " bound of the unselected units (it has neither '" + kUnselectedLogBoundBuffer + "' nor '" +
+                    kGroupUnselectedLogBoundBuffer +
                     "'): recompile the layer with `hsa-compile --telemetry` (or hsa-lower-to-nvvm{telemetry}), "
                     "or turn telemetry off");
 }

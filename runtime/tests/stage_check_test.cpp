@@ -23,7 +23,7 @@ struct Fixture {
   LayerShape shape;
 
   explicit Fixture(test::ConfigSpec s = {}, std::vector<uint32_t> lengths = {70, 45}, bool extra_buffers = false,
-                   bool telemetry = false)
+                   bool telemetry = false, bool group_bound = false)
       : spec(s) {
     RuntimeOptions options;
     options.backend = BackendKind::Cpu;
@@ -50,7 +50,7 @@ struct Fixture {
                                      args}});
       bytes = w.finish();
     } else {
-      bytes = test::build_artifact(test::make_config(spec), "sm_90a", spec.test_algorithm());
+      bytes = test::build_artifact(test::make_config(spec), "sm_90a", spec.test_algorithm(), group_bound);
     }
     const Status loaded = rt->load_artifact(bytes.data(), bytes.size());
     EXPECT_TRUE(loaded.is_ok()) << loaded.message();
@@ -387,6 +387,27 @@ TEST(StageCheck, TelemetryIsComparedAndMismatchesAreCaught) {
     Fixture f({}, {70, 45}, false, true);
     const StageCheckReport r = f.step(3, [&](StepCapture& cap) { cap.telemetry[0].missed_mass_bound[1] += 0.01f; });
     expect_only_stage_fails(r, CheckStage::Telemetry, "missed_mass_bound[");
+  }
+  // The top-k's group bound (Quest max) is compared with telemetry off too,
+  // and a device value off by more than its tolerance fails.
+  const uint32_t groups = Fixture().shape.groups;
+  {
+    Fixture f({}, {70, 45}, false, false, /*group_bound=*/true);
+    const StageCheckReport r = f.step(3);
+    EXPECT_TRUE(r.passed) << r.message;
+    EXPECT_EQ(r.stage(CheckStage::Telemetry).compared, 2u * (heads + groups));
+  }
+  {
+    Fixture f({}, {70, 45}, false, true, true);
+    const StageCheckReport r = f.step(3);
+    EXPECT_TRUE(r.passed) << r.message;
+  }
+  for (float delta : {0.002f, -0.002f}) {
+    Fixture f({}, {70, 45}, false, false, true);
+    const StageCheckReport r = f.step(3, [&](StepCapture& cap) {
+      cap.after.io_group_bound[uint64_t(cap.slots[1]) * groups + 1] += delta;
+    });
+    expect_only_stage_fails(r, CheckStage::Telemetry, "io.group_unselected_log_bound[");
   }
 }
 

@@ -66,6 +66,7 @@ struct Case {
   std::vector<uint32_t> lengths;
   float outlier_scale;  // keys of some tokens scaled up: concentrated attention
   bool tight = false;   // every token of a page has the page's first key: Quest's bound is exact
+  bool group_bound = false;  // the artifact carries the top-k's group bound (Quest max)
 };
 
 std::vector<Case> cases() {
@@ -87,24 +88,44 @@ std::vector<Case> cases() {
           out.push_back(c);
         }
       }
+  // Quest max again with the group bound (the tighter of the two is reported:
+  // here only the group one, as compiled artifacts without --telemetry).
+  const size_t plain = out.size();
+  for (size_t i = 0; i < plain; ++i)
+    if (out[i].spec.combine == "max") {
+      Case c = out[i];
+      c.group_bound = true;
+      out.push_back(c);
+    }
   return out;
+}
+
+// A CPU runtime with telemetry over the test artifact of `spec`.
+std::unique_ptr<Runtime> cpu_runtime(const ConfigSpec& spec, uint32_t batch, bool group_bound) {
+  RuntimeOptions options;
+  options.backend = BackendKind::Cpu;
+  options.max_batch = batch;
+  options.max_context_tokens = 1024;
+  options.telemetry = true;
+  std::unique_ptr<Runtime> rt;
+  if (!Runtime::create(options, &rt).is_ok()) return nullptr;
+  const std::vector<uint8_t> bytes =
+      test::build_artifact(test::make_config(spec), "sm_90a", spec.test_algorithm(), group_bound);
+  const Status loaded = rt->load_artifact(bytes.data(), bytes.size());
+  EXPECT_TRUE(loaded.is_ok()) << loaded.message();
+  return loaded.is_ok() ? std::move(rt) : nullptr;
 }
 
 TEST(Telemetry, BoundIsNeverBelowTheTrueMissedMass) {
   uint64_t checked = 0, nontrivial = 0;
   for (const Case& c : cases()) {
     SCOPED_TRACE("combine " + c.spec.combine + ", P " + std::to_string(c.spec.page_size) + ", scope " +
-                 (c.spec.scope == SelectionScope::Request ? "request" : "kv_head"));
-    RuntimeOptions options;
-    options.backend = BackendKind::Cpu;
-    options.max_batch = uint32_t(c.lengths.size());
-    options.max_context_tokens = 1024;
-    options.telemetry = true;
-    std::unique_ptr<Runtime> rt;
-    ASSERT_TRUE(Runtime::create(options, &rt).is_ok());
-    const std::vector<uint8_t> bytes = test::build_artifact(test::make_config(c.spec), "sm_90a", c.spec.test_algorithm());
-    ASSERT_TRUE(rt->load_artifact(bytes.data(), bytes.size()).is_ok());
+                 (c.spec.scope == SelectionScope::Request ? "request" : "kv_head") +
+                 (c.group_bound ? ", group bound" : ""));
+    std::unique_ptr<Runtime> rt = cpu_runtime(c.spec, uint32_t(c.lengths.size()), c.group_bound);
+    ASSERT_TRUE(rt);
     const LayerShape& s = RuntimeInternals::shape(*rt);
+    ASSERT_EQ(s.group_bound, c.group_bound);
     std::mt19937 rng(uint32_t(checked + 17));
     std::vector<RequestId> ids;
     for (uint32_t length : c.lengths) {
@@ -158,8 +179,121 @@ TEST(Telemetry, BoundIsNeverBelowTheTrueMissedMass) {
       }
     }
   }
-  EXPECT_EQ(checked, 1440u);  // 30 layers x 3 requests x 4 steps x 4 heads
+  EXPECT_EQ(checked, 1920u);  // (30 + 10 group-bound) layers x 3 requests x 4 steps x 4 heads
   EXPECT_GT(nontrivial, checked / 4) << "the cases must miss mass for the bound to mean anything";
+}
+
+// On identical inputs the group bound (each head gets its group's max score)
+// is never tighter than the per-head one, equals it where a group has one
+// query head, and the group row holds exactly the reference's log U_g.
+TEST(Telemetry, GroupBoundIsTheLooserOfTheTwo) {
+  for (uint32_t q_heads : {2u, 8u}) {  // group size 1 and 4 (2 KV heads)
+    ConfigSpec spec;
+    spec.q_heads = q_heads;
+    spec.page_size = 4;
+    spec.budget = 4, spec.capacity = 8;
+    std::unique_ptr<Runtime> head = cpu_runtime(spec, 1, false), group = cpu_runtime(spec, 1, true);
+    ASSERT_TRUE(head && group);
+    const LayerShape& s = RuntimeInternals::shape(*group);
+    std::mt19937 rng(5);
+    const uint32_t length = 150;
+    const std::vector<uint16_t> k = test::random_kv(rng, size_t(length) * s.kv_heads * s.head_dim, s.dtype);
+    const std::vector<uint16_t> v = test::random_kv(rng, size_t(length) * s.kv_heads * s.value_dim, s.dtype);
+    RequestId a = 0, b = 0;
+    ASSERT_TRUE(head->create_request(&a).is_ok() && group->create_request(&b).is_ok());
+    ASSERT_TRUE(head->prefill(a, k.data(), v.data(), length).is_ok() && group->prefill(b, k.data(), v.data(), length).is_ok());
+    uint32_t looser = 0;
+    for (int step = 0; step < 6; ++step) {
+      const std::vector<uint16_t> q = test::random_kv(rng, size_t(s.q_heads) * s.head_dim, s.dtype, 2.0f);
+      std::vector<uint16_t> o(size_t(s.q_heads) * s.value_dim);
+      ASSERT_TRUE(head->decode_step(&a, 1, q.data(), o.data(), nullptr).is_ok());
+      ASSERT_TRUE(group->decode_step(&b, 1, q.data(), o.data(), nullptr).is_ok());
+      RequestTelemetry th, tg;
+      ASSERT_TRUE(head->request_telemetry(a, &th).is_ok() && group->request_telemetry(b, &tg).is_ok());
+      ASSERT_EQ(tg.missed_mass_bound.size(), s.q_heads);
+      for (uint32_t h = 0; h < s.q_heads; ++h) {
+        EXPECT_GE(tg.missed_mass_bound[h], th.missed_mass_bound[h] * (1.0f - 1e-6f)) << "head " << h;
+        if (s.group_size == 1)  // one head: the same U, up to the contract's margin
+          EXPECT_NEAR(tg.missed_mass_bound[h], th.missed_mass_bound[h], 2e-3 * th.missed_mass_bound[h] + 1e-7)
+              << "head " << h;
+        looser += tg.missed_mass_bound[h] > th.missed_mass_bound[h] * 1.01f;
+      }
+      // The row select() wrote is the reference's value for the selection.
+      Backend& backend = RuntimeInternals::backend(*group);
+      std::vector<float> scores(size_t(s.groups) * s.max_units), bound(s.groups);
+      int32_t tokens = 0;
+      ASSERT_TRUE(backend.read_buffer("sel.scores", scores.data(), scores.size() * 4).is_ok());
+      ASSERT_TRUE(backend.read_buffer("io.group_unselected_log_bound", bound.data(), bound.size() * 4).is_ok());
+      ASSERT_TRUE(backend.read_buffer("req.length", &tokens, 4).is_ok());
+      std::vector<int32_t> units(size_t(s.groups) * s.budget);
+      ASSERT_TRUE(group->selected_units(b, units.data(), units.size()).is_ok());
+      for (uint32_t g = 0; g < s.groups; ++g) {
+        const double r = reference::group_log_bound(s, &scores[uint64_t(g) * s.max_units],
+                                                    reference::unit_count(s, tokens), tokens, &units[size_t(g) * s.budget]);
+        EXPECT_TRUE(std::isfinite(r));
+        EXPECT_EQ(bound[g], round_up_to_float(r)) << "group " << g;
+      }
+    }
+    if (s.group_size > 1) EXPECT_GT(looser, 0u) << "a group of 4 heads should loosen some head's bound";
+  }
+}
+
+// An artifact may carry the group bound only where the scores bound every
+// head of the group, in its documented shape.
+TEST(Telemetry, TheLoadChecksTheGroupBound) {
+  for (const char* combine : {"sum", "mean_query"}) {
+    ConfigSpec spec;
+    spec.combine = combine;
+    RuntimeOptions options;
+    options.backend = BackendKind::Cpu;
+    std::unique_ptr<Runtime> rt;
+    ASSERT_TRUE(Runtime::create(options, &rt).is_ok());
+    const std::vector<uint8_t> bytes = test::build_artifact(test::make_config(spec), "sm_90a", spec.test_algorithm(), true);
+    const Status s = rt->load_artifact(bytes.data(), bytes.size());
+    EXPECT_EQ(s.code(), StatusCode::InvalidArtifact) << combine;
+    EXPECT_NE(s.message().find("combine = max only"), std::string::npos) << s.message();
+  }
+  {
+    ConfigSpec spec;
+    spec.algorithm = "streaming_llm";
+    spec.window = spec.budget - spec.sinks;
+    RuntimeOptions options;
+    options.backend = BackendKind::Cpu;
+    std::unique_ptr<Runtime> rt;
+    ASSERT_TRUE(Runtime::create(options, &rt).is_ok());
+    const std::vector<uint8_t> bytes = test::build_artifact(test::make_config(spec), "sm_90a", spec.test_algorithm(), true);
+    EXPECT_EQ(rt->load_artifact(bytes.data(), bytes.size()).code(), StatusCode::InvalidArtifact);
+  }
+  {  // [B][Hq] where the contract says [B][S]
+    ConfigSpec spec;
+    const artifact::LayerConfigRecord config = test::make_config(spec);
+    artifact::ArtifactWriter w;
+    w.set_layer_config(config);
+    w.set_algorithm(spec.test_algorithm().name, spec.test_algorithm().params);
+    w.set_target("sm_90a", 80);
+    w.add_documented_buffers(spec.test_algorithm().buffers(config));
+    using artifact::Expr;
+    using artifact::Symbol;
+    w.add_buffer("io.group_unselected_log_bound", artifact::Tier::Device, artifact::ElementType::F32,
+                 artifact::BufferScope::PerBatchSlot, {Expr::sym(Symbol::Batch), Expr::sym(Symbol::QHeads)});
+    const std::vector<artifact::Arg> args = test::test_launch_args(w);
+    const uint32_t kernel = w.add_kernel("noop", "hsa_noop", {}, artifact::noop_kernel_ptx("sm_90a", "hsa_noop", args),
+                                         Expr::constant(0));
+    for (const char* plan : {"prefill", "decode_step", "append"})
+      w.add_plan(plan, {artifact::LaunchSpec{kernel,
+                                             {Expr::constant(1), Expr::constant(1), Expr::constant(1)},
+                                             {Expr::constant(32), Expr::constant(1), Expr::constant(1)},
+                                             Expr::constant(0),
+                                             args}});
+    const std::vector<uint8_t> bytes = w.finish();
+    RuntimeOptions options;
+    options.backend = BackendKind::Cpu;
+    std::unique_ptr<Runtime> rt;
+    ASSERT_TRUE(Runtime::create(options, &rt).is_ok());
+    const Status s = rt->load_artifact(bytes.data(), bytes.size());
+    EXPECT_EQ(s.code(), StatusCode::InvalidArtifact);
+    EXPECT_NE(s.message().find("must be a device f32 [B][S]"), std::string::npos) << s.message();
+  }
 }
 
 TEST(Telemetry, EverythingSelectedMissesNothing) {
@@ -259,7 +393,9 @@ TEST(CudaTelemetry, TheLoadRefusesKernelsWithoutTheBound) {
     ASSERT_TRUE(rt);
     const Status s = rt->load_artifact(quest.data(), quest.size());
     EXPECT_EQ(s.code(), StatusCode::Unsupported);
-    EXPECT_NE(s.message().find("lacks 'io.unselected_log_bound'"), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find("neither 'io.unselected_log_bound' nor 'io.group_unselected_log_bound'"),
+              std::string::npos)
+        << s.message();
     EXPECT_NE(s.message().find("hsa-compile --telemetry"), std::string::npos) << s.message();
   }
   {
@@ -278,6 +414,15 @@ TEST(CudaTelemetry, TheLoadRefusesKernelsWithoutTheBound) {
     std::unique_ptr<Runtime> rt = cuda_runtime(fake, true);
     ASSERT_TRUE(rt);
     const Status loaded = rt->load_artifact(streaming.data(), streaming.size());
+    EXPECT_TRUE(loaded.is_ok()) << loaded.message();
+  }
+  {
+    test::FakeCudaDriver fake;  // Quest max with the top-k's group bound only: enough
+    const std::vector<uint8_t> grouped = artifact::make_test_artifact(c, "sm_90a", artifact::TestAlgorithm::quest(), 0,
+                                                                      false, true, /*group_bound=*/true);
+    std::unique_ptr<Runtime> rt = cuda_runtime(fake, true);
+    ASSERT_TRUE(rt);
+    const Status loaded = rt->load_artifact(grouped.data(), grouped.size());
     EXPECT_TRUE(loaded.is_ok()) << loaded.message();
   }
 }
@@ -335,6 +480,54 @@ TEST(CudaTelemetry, ReadsTheKernelsRowsOfTheSlot) {
   }
   EXPECT_EQ(t.max_missed_mass_bound, max_bound);
   EXPECT_EQ(rt->request_telemetry(first, &t).code(), StatusCode::NotFound);  // the other request never stepped
+}
+
+// The group bound's row: each head takes its group's log U_g; with the
+// per-head bound too, the tighter of the two.
+TEST(CudaTelemetry, ReadsTheGroupRowAndKeepsTheTighterBound) {
+  const artifact::LayerConfigRecord c = artifact::small_selecting_config();
+  for (bool with_head : {false, true}) {
+    const std::vector<uint8_t> bytes = artifact::make_test_artifact(c, "sm_90a", artifact::TestAlgorithm::quest(), 0,
+                                                                    with_head, true, /*group_bound=*/true);
+    test::FakeCudaDriver fake;
+    std::unique_ptr<Runtime> rt = cuda_runtime(fake, true);
+    ASSERT_TRUE(rt);
+    const Status loaded = rt->load_artifact(bytes.data(), bytes.size());
+    ASSERT_TRUE(loaded.is_ok()) << loaded.message();
+    const LayerShape& s = RuntimeInternals::shape(*rt);
+    ASSERT_TRUE(s.group_bound);
+    ASSERT_EQ(s.head_bound, with_head);
+    const uint32_t H = s.q_heads, S = s.groups;
+    ASSERT_EQ(H, 8u);
+    ASSERT_GE(S, 2u);
+    std::mt19937 rng(9);
+    RequestId id = 0;
+    ASSERT_TRUE(rt->create_request(&id).is_ok());
+    uint32_t slot = 0;
+    ASSERT_TRUE(RuntimeInternals::slot_of(*rt, id, &slot).is_ok());
+    const std::vector<uint16_t> k = test::random_kv(rng, 40 * s.kv_heads * s.head_dim, s.dtype);
+    ASSERT_TRUE(rt->prefill(id, k.data(), k.data(), 40).is_ok());
+    const std::vector<uint16_t> q = test::random_kv(rng, size_t(H) * s.head_dim, s.dtype);
+    std::vector<uint16_t> o(size_t(H) * s.value_dim);
+    ASSERT_TRUE(rt->decode_step(&id, 1, q.data(), o.data(), nullptr).is_ok());
+    std::vector<float> lse(size_t(s.batch) * H, 0.0f), head(size_t(s.batch) * H, 5.0f), group(size_t(s.batch) * S, 9.0f);
+    for (uint32_t g = 0; g < S; ++g) group[slot * S + g] = -float(g);  // group g: log U = -g
+    Backend& backend = RuntimeInternals::backend(*rt);
+    ASSERT_TRUE(backend.write_buffer("io.lse", lse.data(), lse.size() * 4).is_ok());
+    ASSERT_TRUE(backend.write_buffer("io.group_unselected_log_bound", group.data(), group.size() * 4).is_ok());
+    if (with_head) {
+      head[slot * H + 0] = -20.0f;  // tighter than its group's
+      ASSERT_TRUE(backend.write_buffer("io.unselected_log_bound", head.data(), head.size() * 4).is_ok());
+    }
+    RequestTelemetry t;
+    ASSERT_TRUE(rt->request_telemetry(id, &t).is_ok());
+    ASSERT_TRUE(t.has_bound);
+    for (uint32_t h = 0; h < H; ++h) {
+      const uint32_t g = (h / s.group_size) / s.heads_per_unit;
+      const double expected = with_head && h == 0 ? missed_mass_bound(0.0, -20.0) : missed_mass_bound(0.0, -double(g));
+      EXPECT_NEAR(t.missed_mass_bound[h], expected, 1e-6) << "head " << h;
+    }
+  }
 }
 
 }  // namespace

@@ -69,14 +69,20 @@ inline std::vector<artifact::Arg> test_launch_args(const artifact::ArtifactWrite
 
 // An artifact with the documented buffer table, one PTX kernel and the three
 // standard plans (the kernel is a no-op: CPU tests never launch it).
+// group_bound: it also lists io.group_unselected_log_bound [B][S] f32, as
+// the compiler's top-k declares it for Quest max.
 inline std::vector<uint8_t> build_artifact(const artifact::LayerConfigRecord& config, const char* chip = "sm_90a",
-                                           const artifact::TestAlgorithm& algorithm = artifact::TestAlgorithm()) {
+                                           const artifact::TestAlgorithm& algorithm = artifact::TestAlgorithm(),
+                                           bool group_bound = false) {
   using namespace artifact;
   ArtifactWriter w;
   w.set_layer_config(config);
   w.set_algorithm(algorithm.name, algorithm.params);
   w.set_target(chip, 80);
   w.add_documented_buffers(algorithm.buffers(config));
+  if (group_bound)
+    w.add_buffer("io.group_unselected_log_bound", Tier::Device, ElementType::F32, BufferScope::PerBatchSlot,
+                 {Expr::sym(Symbol::Batch), Expr::sym(Symbol::Groups)});
   const std::vector<Arg> args = test_launch_args(w);
   const uint32_t kernel = w.add_kernel("noop", "hsa_noop", {}, noop_kernel_ptx(chip, "hsa_noop", args), Expr::constant(0));
   for (const char* plan : {"prefill", "decode_step", "append"}) {

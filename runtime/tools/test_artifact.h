@@ -82,11 +82,13 @@ inline LayerConfigRecord small_selecting_config() {
 // dynamic_shared_bytes: what every kernel states as its maximum dynamic
 // shared memory (the runtime opts in above 48 KiB per block).
 // telemetry_bound: the artifact also lists io.unselected_log_bound [B][Hq]
-// f32, as the compiler's Quest kernels declare it with telemetry.
+// f32, as the compiler's Quest kernels declare it with telemetry;
+// group_bound: io.group_unselected_log_bound [B][S] f32, as its top-k
+// declares it for Quest max.
 inline std::vector<uint8_t> make_test_artifact(const LayerConfigRecord& c, const std::string& chip = "sm_90a",
                                                const TestAlgorithm& algorithm = TestAlgorithm(),
                                                int64_t dynamic_shared_bytes = 0, bool telemetry_bound = false,
-                                               bool append_writes_host_pool = true) {
+                                               bool append_writes_host_pool = true, bool group_bound = false) {
   ArtifactWriter w;
   w.set_layer_config(c);
   w.set_algorithm(algorithm.name, algorithm.params);
@@ -100,6 +102,8 @@ inline std::vector<uint8_t> make_test_artifact(const LayerConfigRecord& c, const
   w.add_buffer("scratch.attn_lse", Tier::Device, ElementType::F32, BufferScope::PerBatchSlot, {B, Hq, splits});
   if (telemetry_bound)
     w.add_buffer("io.unselected_log_bound", Tier::Device, ElementType::F32, BufferScope::PerBatchSlot, {B, Hq});
+  if (group_bound)
+    w.add_buffer("io.group_unselected_log_bound", Tier::Device, ElementType::F32, BufferScope::PerBatchSlot, {B, G});
 
   // One no-op kernel per plan, each with its own ABI-v2 parameter list.
   auto plan = [&](const char* name, std::vector<const char*> memrefs) {

@@ -186,6 +186,11 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
         Value g1 = b.ceilDivU(rowEnd, b.index(kScoreLanes));
         Value gLast = b.sub(g1, b.index(1));
         Value numGroups = b.sub(g1, g0);
+        // For the group bound, the key of the row's last unit, loaded now so
+        // that its latency hides behind the radix passes.
+        Value lastKey =
+            groupBound ? body.key(b.load(flat, {b.sub(rowEnd, b.index(1))}))
+                       : Value();
         Value stride = b.index(blockSize * kVectorsPerThread);
         Value steps = b.ceilDivU(numGroups, stride);
 
@@ -223,8 +228,8 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
 
         // The block's unselected mass relative to `reference`: summed over
         // each warp, then over the warps (through the histogram, free after
-        // the radix passes) by thread 0, which writes log U_g with the
-        // contract's margin. Terms flushed to zero (ftz) are each below
+        // the radix passes) by warp 0, whose lane 0 adds the ties and writes
+        // log U_g with the contract's margin. Terms flushed to zero (ftz) are each below
         // 2^-126, so n 2^-126 more keeps the sum a bound.
         auto writeGroupBound = [&](Value reference, Value mine,
                                    Value tiedUnselected, Value prefix,
@@ -234,44 +239,51 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
             b.store(b.bitcast(b.getI32Type(), warpSum), hist, {b.warpId()});
           });
           b.barrier();
-          b.ifThen(isThread0, [&] {
-            Value units = b.sToF32(b.toI32(n));
-            Value sum = b.mulF(units, b.f32(std::ldexp(1.0, -126)));
-            // The unselected ties are worth `reference` each: P tokens,
-            // but the row's last unit may be one of them (ties go to the
-            // lower unit ids, so it is whenever any tie is left out).
-            Value lastKey = body.key(
-                b.load(flat, {b.add(rowStart, b.sub(n, b.index(1)))}));
-            Value tied = b.cmp(Pred::sgt, tiedUnselected, b.i32(0));
-            Value lastTied = b.andI(
-                tied, b.cmp(Pred::eq, b.andI(lastKey, mask), prefix));
-            Value tiedTokens = b.subF(
-                b.mulF(b.sToF32(b.select(tied, tiedUnselected, b.i32(0))),
-                       b.f32(double(pageSize))),
-                b.select(lastTied,
-                         b.subF(b.f32(double(pageSize)), lastTokens),
-                         b.f32(0.0)));
-            sum = b.addF(sum, tiedTokens);
-            for (int64_t w = 0; w < warps; ++w)
-              sum = b.addF(sum, b.bitcast(b.getF32Type(),
-                                          b.load(hist, {b.index(w)})));
-            Value margin = b.addF(
-                b.f32(::hsa::telemetry_contract::kGroupBoundMarginLog),
-                b.mulF(units,
-                       b.f32(::hsa::telemetry_contract::kGroupBoundMarginPerUnit)));
-            Value logU = b.addF(
-                b.mulF(b.addF(b.mulF(reference, log2Scale), b.log2(sum)),
-                       b.f32(0.6931471805599453)),
-                margin);
-            // A +inf (or NaN) reference bounds nothing; a -inf one leaves
-            // only -inf scores unselected: nothing missed.
-            Value unbounded =
-                b.cmpF(arith::CmpFPredicate::UEQ, reference, b.posInf());
-            Value empty =
-                b.cmpF(arith::CmpFPredicate::OEQ, reference, b.negInf());
-            b.store(b.select(unbounded, b.posInf(),
-                             b.select(empty, b.negInf(), logU)),
-                    row.groupBound, {batch, group});
+          // Warp 0 adds the warps' sums; its lane 0 writes.
+          b.ifThen(b.cmp(Pred::ult, tid, b.index(kWarpSize)), [&] {
+            Value lane = b.laneId();
+            Value own = b.ifThenElse(
+                b.cmp(Pred::ult, lane, b.index(warps)), {b.getF32Type()},
+                [&]() -> SmallVector<Value> {
+                  return {b.bitcast(b.getF32Type(), b.load(hist, {lane}))};
+                },
+                [&]() -> SmallVector<Value> { return {b.f32(0.0)}; })[0];
+            Value blockSum = b.warpReduce(own, WarpReduceKind::Sum);
+            b.ifThen(isThread0, [&] {
+              Value units = b.sToF32(b.toI32(n));
+              Value sum =
+                  b.addF(blockSum, b.mulF(units, b.f32(std::ldexp(1.0, -126))));
+              // The unselected ties are worth `reference` each: P tokens,
+              // but the row's last unit may be one of them (ties go to the
+              // lower unit ids, so it is whenever any tie is left out).
+              Value tied = b.cmp(Pred::sgt, tiedUnselected, b.i32(0));
+              Value lastTied =
+                  b.andI(tied, b.cmp(Pred::eq, b.andI(lastKey, mask), prefix));
+              Value tiedTokens = b.subF(
+                  b.mulF(b.sToF32(b.select(tied, tiedUnselected, b.i32(0))),
+                         b.f32(double(pageSize))),
+                  b.select(lastTied,
+                           b.subF(b.f32(double(pageSize)), lastTokens),
+                           b.f32(0.0)));
+              sum = b.addF(sum, tiedTokens);
+              Value margin =
+                  b.addF(b.f32(::hsa::telemetry_contract::kGroupBoundMarginLog),
+                         b.mulF(units, b.f32(::hsa::telemetry_contract::
+                                                 kGroupBoundMarginPerUnit)));
+              Value logU = b.addF(
+                  b.mulF(b.addF(b.mulF(reference, log2Scale), b.log2(sum)),
+                         b.f32(0.6931471805599453)),
+                  margin);
+              // A +inf (or NaN) reference bounds nothing; a -inf one leaves
+              // only -inf scores unselected: nothing missed.
+              Value unbounded =
+                  b.cmpF(arith::CmpFPredicate::UEQ, reference, b.posInf());
+              Value empty =
+                  b.cmpF(arith::CmpFPredicate::OEQ, reference, b.negInf());
+              b.store(b.select(unbounded, b.posInf(),
+                               b.select(empty, b.negInf(), logU)),
+                      row.groupBound, {batch, group});
+            });
           });
         };
 

@@ -120,6 +120,10 @@ class AlgorithmPackage {
   // compute the bound too, into io.unselected_log_bound, when compiled with
   // telemetry (the CUDA backend refuses telemetry on artifacts without it).
   virtual bool bounds_unselected_logits() const { return false; }
+  // Whether every unit's score times the softmax scale bounds the logits of
+  // every query head of its selection group (Quest with combine = max): then
+  // the top-k's group bound (io.group_unselected_log_bound) is valid.
+  virtual bool scores_bound_group_logits(const LayerShape& shape) const { return false; }
 };
 
 // The package registered under `name`, or null.

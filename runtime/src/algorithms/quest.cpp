@@ -76,6 +76,10 @@ class Quest final : public AlgorithmPackage {
   // Each unit's score for one head is already a bound of its tokens' q . k
   // (min/max per dimension contain every key): the telemetry's bound.
   bool bounds_unselected_logits() const override { return true; }
+  // `max` keeps the largest head bound, a bound of every head's logits.
+  bool scores_bound_group_logits(const LayerShape& s) const override {
+    return s.params.text("combine") == "max" && s.scale > 0.0f;
+  }
   bool logit_upper_bounds(const LayerShape& s, const DeviceBuffers& dev, uint32_t b, uint32_t h, uint32_t units,
                           double* out) const override {
     const uint32_t D = s.head_dim, kv_head = h / s.group_size;
