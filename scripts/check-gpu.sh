@@ -22,6 +22,7 @@
 # fails the whole check.
 #   scripts/check-gpu.sh [BUNDLE_DIR] [RUNTIME_BUILD_DIR]
 #   PARTS=tests,check,evict,telemetry,device,sanitize (default: all)   JOBS=N parallel runs (default 8)
+#   SANITIZED="artifact ..." and SAN_SHAPE="hsa-run flags" narrow the sanitize part
 #   RUNTIME_SRC=DIR  the runtime sources to build (default runtime; a copy
 #                    needs python/ beside it: the hsattn_python test runs ../python)
 set -uo pipefail
@@ -98,14 +99,14 @@ cluster_request_p16_mean 3:5000,9000,20000:270:3
 # diff, gather, diff_gather, attention, store_kv, update_repr, rebuild_repr)
 # and every fusion (diff_gather, score_topk on short and long rows), budget =
 # capacity layers among them so that the steps evict.
-SANITIZED="llama3-8b-quest-unfused llama3-8b-quest llama3-8b-quest-fused quest_kvhead_p32_g3_fused
+SANITIZED=${SANITIZED:-"llama3-8b-quest-unfused llama3-8b-quest llama3-8b-quest-fused quest_kvhead_p32_g3_fused
 quest_kvhead_p16_g4_kc quest_request_p32_g4_kc_fused streaming_kvhead_p16_kc quest_request_p16_g1_mean
 quest_kvhead_p64_g8 quest_request_p1_k2048-fused quest_request_p1_k2048_c16k quest_kvhead_p16_g4_c8k
 cluster_kvhead_p16_g4 cluster_request_p1_k2048 llama3-8b-quest-telemetry llama3-8b-quest-telemetry-fused
-quest_request_p16_g1_mean-telemetry"
+quest_request_p16_g1_mean-telemetry"}
 # 40 steps with a jump every step: every layer evicts (budget = capacity ones
 # from the second step), and the StreamingLLM window moves past its units.
-SAN_SHAPE="--batch=2 --context=9000,20000 --steps=40 --query-jump=1"
+SAN_SHAPE=${SAN_SHAPE:-"--batch=2 --context=9000,20000 --steps=40 --query-jump=1"}
 
 if want check; then
   for artifact in "$BUNDLE"/*.hsa; do

@@ -165,27 +165,46 @@ void score(const LayerShape& s, DeviceBuffers& dev, uint32_t b) {
   }
 }
 
-double group_log_bound(const LayerShape& s, const float* scores, uint32_t n, int64_t length, const int32_t* units) {
-  std::vector<char> selected(n, 0);
-  for (uint32_t i = 0; i < s.budget; ++i)
-    if (units[i] >= 0 && uint32_t(units[i]) < n) selected[size_t(units[i])] = 1;
+double group_log_bound(const LayerShape& s, const float* scores, uint32_t n) {
   constexpr double kInf = std::numeric_limits<double>::infinity();
+  const uint32_t k = std::min(n, s.budget);
+  if (k == n) return -kInf;  // every unit selected
+  // Bins of the top 11 bits of the order-preserving key (top_k's and the
+  // kernel's), counted; the threshold bin holds the k-th largest key.
+  auto key_of = [](float x) {
+    uint32_t bits;
+    std::memcpy(&bits, &x, 4);
+    return (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);
+  };
+  constexpr uint32_t kShift = 21, kBins = 2048;
+  std::vector<uint32_t> count(kBins, 0);
+  for (uint32_t u = 0; u < n; ++u) ++count[key_of(scores[u]) >> kShift];
+  uint32_t threshold = kBins, above = 0;
+  while (threshold > 0 && above + count[threshold - 1] < k) above += count[--threshold];
+  --threshold;  // the bin where the count reaches k
+  const uint32_t selected_in_threshold = k - above;
+  // Each bin's top score: the key with all its low bits set, decoded; a NaN
+  // top counts as +inf.
+  auto top_of = [](uint32_t bin) {
+    const uint32_t key = (bin << kShift) | ((1u << kShift) - 1);
+    const uint32_t bits = (key & 0x80000000u) ? (key ^ 0x80000000u) : ~key;
+    float x;
+    std::memcpy(&x, &bits, 4);
+    return std::isnan(x) ? kInf : double(x);
+  };
   double max = -kInf;
-  bool any = false;
-  for (uint32_t u = 0; u < n; ++u) {
-    if (selected[u]) continue;
-    any = true;
-    if (std::isnan(scores[u])) return kInf;
-    max = std::max(max, double(scores[u]));
+  std::vector<std::pair<double, double>> bins;  // (top, unselected units)
+  for (uint32_t d = 0; d <= threshold; ++d) {
+    const uint32_t left = d < threshold ? count[d] : count[d] - selected_in_threshold;
+    if (left == 0) continue;
+    bins.push_back({top_of(d), double(left)});
+    max = std::max(max, bins.back().first);
   }
-  if (!any || max == -kInf) return -kInf;
+  if (max == -kInf) return -kInf;  // only -inf scores left out
   if (max == kInf) return kInf;
   double sum = 0.0;
-  for (uint32_t u = 0; u < n; ++u)
-    if (!selected[u])
-      sum += double(std::min<int64_t>(s.page_size, length - int64_t(u) * s.page_size)) *
-             std::exp(double(s.scale) * (double(scores[u]) - max));
-  return double(s.scale) * max + std::log(sum) + telemetry_contract::kGroupBoundMarginLog +
+  for (const auto& [top, units] : bins) sum += units * std::exp(double(s.scale) * (top - max));
+  return double(s.scale) * max + std::log(double(s.page_size) * sum) + telemetry_contract::kGroupBoundMarginLog +
          double(n) * telemetry_contract::kGroupBoundMarginPerUnit;
 }
 
@@ -197,7 +216,7 @@ void select(const LayerShape& s, DeviceBuffers& dev, uint32_t b) {
     top_k(scores, n, s.budget, units);
     if (!dev.io_group_bound.empty())
       dev.io_group_bound[group_index(s, b, g)] =
-          round_up_to_float(group_log_bound(s, scores, n, dev.req_length[b], units));
+          round_up_to_float(group_log_bound(s, scores, n));
   }
 }
 

@@ -147,12 +147,15 @@ struct Telemetry {
 // selected_lse: [Hq], what attend() left for slot b.
 void telemetry(const LayerShape& shape, const DeviceBuffers& dev, uint32_t b, const double* selected_lse,
                Telemetry* out);
-// The group bound (telemetry_contract.h) of one selection group: log U_g =
-// log sum over the valid units u < n not in units[0, K) of n_u *
-// exp(scale * scores[u]), plus the contract's margin; -inf when every unit is
-// selected, +inf when an unselected score is +inf or NaN.
-double group_log_bound(const LayerShape& shape, const float* scores, uint32_t n, int64_t length,
-                       const int32_t* units);
+// The group bound (telemetry_contract.h) of one selection group's scores
+// [0, n) as the top-k kernel computes it from its first radix pass: the
+// units of every score bin (the top 11 bits of the order-preserving key)
+// below the bin of the k-th largest score (k = min(K, n)), and that bin's
+// units beyond the selected ones, each P tokens at its bin's top score:
+// log U_g = log sum of P * exp(scale * top) plus the contract's margin; -inf
+// when every unit is selected (or only -inf scores are left out), +inf when a
+// left-out bin tops at +inf or NaN.
+double group_log_bound(const LayerShape& shape, const float* scores, uint32_t n);
 // score, select, diff, gather, attend, then req.step += 1.
 void decode_step(const LayerShape& shape, const HostBuffers& host, DeviceBuffers& dev, uint32_t b,
                  float* o_f32 = nullptr);

@@ -331,15 +331,14 @@ void check_telemetry(const LayerShape& s, StepCapture& cap, size_t call_index, c
   const uint32_t n = reference::unit_count(s, length);
   for (uint32_t g = 0; s.group_bound && g < s.groups; ++g) {
     const uint64_t gi = uint64_t(b) * s.groups + g;
-    const double r = reference::group_log_bound(s, &cap.after.sel_scores[gi * s.max_units], n, length,
-                                                &cap.after.sel_units[gi * s.budget]);
+    const double r = reference::group_log_bound(s, &cap.after.sel_scores[gi * s.max_units], n);
     const double d = cap.after.io_group_bound[gi];
     const double bound = kGroupBoundTolerance + double(n) * kGroupBoundTolerancePerUnit;
     rec.compared(CheckStage::Telemetry);
     const bool ok = std::isinf(r) ? d == r : std::isfinite(d) && std::fabs(d - r) <= bound;
     if (!ok)
       rec.mismatch(CheckStage::Telemetry, int64_t(g),
-                   format_text("%s[%u][%u]: expected %s (reference log U over the device's scores and selection), "
+                   format_text("%s[%u][%u]: expected %s (reference log U over the device's scores), "
                                "actual %s (device), bound %s",
                                kGroupUnselectedLogBoundBuffer, b, g, number(r).c_str(), number(d).c_str(),
                                number(bound).c_str()));

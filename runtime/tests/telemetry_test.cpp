@@ -183,9 +183,9 @@ TEST(Telemetry, BoundIsNeverBelowTheTrueMissedMass) {
   EXPECT_GT(nontrivial, checked / 4) << "the cases must miss mass for the bound to mean anything";
 }
 
-// On identical inputs the group bound (each head gets its group's max score)
-// is never tighter than the per-head one, equals it where a group has one
-// query head, and the group row holds exactly the reference's log U_g.
+// On identical inputs the group bound (each head gets its group's max score,
+// rounded up to its bin's top) is never tighter than the per-head one, and
+// the group row holds exactly the reference's log U_g.
 TEST(Telemetry, GroupBoundIsTheLooserOfTheTwo) {
   for (uint32_t q_heads : {2u, 8u}) {  // group size 1 and 4 (2 KV heads)
     ConfigSpec spec;
@@ -202,7 +202,6 @@ TEST(Telemetry, GroupBoundIsTheLooserOfTheTwo) {
     RequestId a = 0, b = 0;
     ASSERT_TRUE(head->create_request(&a).is_ok() && group->create_request(&b).is_ok());
     ASSERT_TRUE(head->prefill(a, k.data(), v.data(), length).is_ok() && group->prefill(b, k.data(), v.data(), length).is_ok());
-    uint32_t looser = 0;
     for (int step = 0; step < 6; ++step) {
       const std::vector<uint16_t> q = test::random_kv(rng, size_t(s.q_heads) * s.head_dim, s.dtype, 2.0f);
       std::vector<uint16_t> o(size_t(s.q_heads) * s.value_dim);
@@ -213,10 +212,6 @@ TEST(Telemetry, GroupBoundIsTheLooserOfTheTwo) {
       ASSERT_EQ(tg.missed_mass_bound.size(), s.q_heads);
       for (uint32_t h = 0; h < s.q_heads; ++h) {
         EXPECT_GE(tg.missed_mass_bound[h], th.missed_mass_bound[h] * (1.0f - 1e-6f)) << "head " << h;
-        if (s.group_size == 1)  // one head: the same U, up to the contract's margin
-          EXPECT_NEAR(tg.missed_mass_bound[h], th.missed_mass_bound[h], 2e-3 * th.missed_mass_bound[h] + 1e-7)
-              << "head " << h;
-        looser += tg.missed_mass_bound[h] > th.missed_mass_bound[h] * 1.01f;
       }
       // The row select() wrote is the reference's value for the selection.
       Backend& backend = RuntimeInternals::backend(*group);
@@ -228,13 +223,12 @@ TEST(Telemetry, GroupBoundIsTheLooserOfTheTwo) {
       std::vector<int32_t> units(size_t(s.groups) * s.budget);
       ASSERT_TRUE(group->selected_units(b, units.data(), units.size()).is_ok());
       for (uint32_t g = 0; g < s.groups; ++g) {
-        const double r = reference::group_log_bound(s, &scores[uint64_t(g) * s.max_units],
-                                                    reference::unit_count(s, tokens), tokens, &units[size_t(g) * s.budget]);
+        const double r =
+            reference::group_log_bound(s, &scores[uint64_t(g) * s.max_units], reference::unit_count(s, tokens));
         EXPECT_TRUE(std::isfinite(r));
         EXPECT_EQ(bound[g], round_up_to_float(r)) << "group " << g;
       }
     }
-    if (s.group_size > 1) EXPECT_GT(looser, 0u) << "a group of 4 heads should loosen some head's bound";
   }
 }
 

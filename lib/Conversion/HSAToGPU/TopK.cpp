@@ -121,6 +121,71 @@ struct TopKBody {
 
 } // namespace
 
+/// The group bound's mass (telemetry_contract.h) from the first radix pass's
+/// histogram: a unit in bin d (the top 11 bits of its key: sign, exponent and
+/// two mantissa bits) scores at most the bin's top hi(d), so every unit of a
+/// bin below the threshold's, and all but the selected ones of the
+/// threshold's own, count as P tokens at hi(d). A pair (max, sum): the sum
+/// of count * exp2(c (hi - max)) over the bins that hold unselected units,
+/// relative to the largest such hi.
+struct UnselectedMass {
+  Value max, sum; // f32
+};
+static Value rescale(KernelBuilder &b, Value from, Value to, Value log2Scale) {
+  // exp2((from - to) c); a -inf `to` (no bin yet) keeps the zero sum.
+  return b.exp2(b.mulF(b.subF(from, b.safeMax(to)), log2Scale));
+}
+static UnselectedMass mergeMass(KernelBuilder &b, UnselectedMass x,
+                                UnselectedMass y, Value log2Scale) {
+  Value max = b.maxF(x.max, y.max);
+  return {max, b.addF(b.mulF(x.sum, rescale(b, x.max, max, log2Scale)),
+                      b.mulF(y.sum, rescale(b, y.max, max, log2Scale)))};
+}
+static UnselectedMass warpMergeMass(KernelBuilder &b, UnselectedMass mine,
+                                    Value log2Scale) {
+  for (int64_t offset = kWarpSize / 2; offset > 0; offset /= 2)
+    mine = mergeMass(
+        b, mine,
+        {b.shuffleXor(mine.max, offset), b.shuffleXor(mine.sum, offset)},
+        log2Scale);
+  return mine;
+}
+/// This thread's bins (`digits`, index values, with their `counts`) against
+/// the threshold bin of the pass (`threshold`, i32) of which
+/// `selectedInThreshold` units are selected. The bins' tops (key
+/// (d << shift) | low bits) as scores; a NaN top (bins of negative NaNs)
+/// counts as +inf, which makes the bound +inf.
+static UnselectedMass binMass(KernelBuilder &b, ArrayRef<Value> digits,
+                              ArrayRef<Value> counts, Value threshold,
+                              Value selectedInThreshold, int64_t shift,
+                              Value log2Scale) {
+  TopKBody decode{b, {}, {}, {}, {}, 0};
+  SmallVector<Value> tops, unselected, some;
+  Value max = b.negInf();
+  for (auto [digit, count] : llvm::zip(digits, counts)) {
+    Value d = b.toI32(digit);
+    Value top = decode.score(
+        b.orI(b.shl(d, b.i32(shift)), b.i32(int32_t((1u << shift) - 1))));
+    top =
+        b.select(b.cmpF(arith::CmpFPredicate::UNO, top, top), b.posInf(), top);
+    Value left =
+        b.select(b.cmp(Pred::slt, d, threshold), count,
+                 b.select(b.cmp(Pred::eq, d, threshold),
+                          b.sub(count, selectedInThreshold), b.i32(0)));
+    some.push_back(b.cmp(Pred::sgt, left, b.i32(0)));
+    tops.push_back(top);
+    unselected.push_back(b.sToF32(left));
+    max = b.maxF(max, b.select(some.back(), top, b.negInf()));
+  }
+  // Empty bins add nothing, even where their top is infinite.
+  Value sum = b.f32(0.0);
+  for (auto [top, count, any] : llvm::zip(tops, unselected, some))
+    sum = b.addF(sum,
+                 b.select(any, b.mulF(count, rescale(b, top, max, log2Scale)),
+                          b.f32(0.0)));
+  return {max, sum};
+}
+
 void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
                             const TopKRow &row) {
   assert(row.blockSize % kWarpSize == 0 && row.blockSize <= 1024 &&
@@ -150,10 +215,6 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
   const bool groupBound = bool(row.groupBound);
   // The group bound in base 2: log2 U = c * M + log2(sum), c = scale log2(e).
   Value log2Scale = b.f32(row.logitScale * 1.4426950408889634);
-  // Tokens of the row's last valid unit (the others hold P).
-  Value lastTokens = b.sToF32(b.toI32(b.sub(
-      length, b.mul(b.sub(b.maxS(n, b.index(1)), b.index(1)),
-                    b.index(pageSize)))));
 
   // Padding: -1 in [k, K).
   b.forRange(b.add(k, tid), b.index(budget), block, [&](Value i) {
@@ -186,11 +247,6 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
         Value g1 = b.ceilDivU(rowEnd, b.index(kScoreLanes));
         Value gLast = b.sub(g1, b.index(1));
         Value numGroups = b.sub(g1, g0);
-        // For the group bound, the key of the row's last unit, loaded now so
-        // that its latency hides behind the radix passes.
-        Value lastKey =
-            groupBound ? body.key(b.load(flat, {b.sub(rowEnd, b.index(1))}))
-                       : Value();
         Value stride = b.index(blockSize * kVectorsPerThread);
         Value steps = b.ceilDivU(numGroups, stride);
 
@@ -226,60 +282,53 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
           return elems;
         };
 
-        // The block's unselected mass relative to `reference`: summed over
-        // each warp, then over the warps (through the histogram, free after
-        // the radix passes) by warp 0, whose lane 0 adds the ties and writes
-        // log U_g with the contract's margin. Terms flushed to zero (ftz) are each below
-        // 2^-126, so n 2^-126 more keeps the sum a bound.
-        auto writeGroupBound = [&](Value reference, Value mine,
-                                   Value tiedUnselected, Value prefix,
-                                   Value mask) {
-          Value warpSum = b.warpReduce(mine, WarpReduceKind::Sum);
+        // The block's (max, sum) pairs merged over each warp, then over the
+        // warps (through the histogram, free after the compaction) by warp
+        // 0, whose lane 0 writes log U_g = scale M + log(P sum) with the
+        // contract's margin. Terms flushed to zero (ftz) are each below
+        // 2^-126 of the max's, so n 2^-126 more keeps the sum a bound.
+        auto writeGroupBound = [&](UnselectedMass mine) {
+          UnselectedMass warp = warpMergeMass(b, mine, log2Scale);
           b.ifThen(b.cmp(Pred::eq, b.laneId(), b.index(0)), [&] {
-            b.store(b.bitcast(b.getI32Type(), warpSum), hist, {b.warpId()});
+            Value slot = b.mul(b.warpId(), b.index(2));
+            b.store(b.bitcast(b.getI32Type(), warp.max), hist, {slot});
+            b.store(b.bitcast(b.getI32Type(), warp.sum), hist,
+                    {b.add(slot, b.index(1))});
           });
           b.barrier();
-          // Warp 0 adds the warps' sums; its lane 0 writes.
           b.ifThen(b.cmp(Pred::ult, tid, b.index(kWarpSize)), [&] {
             Value lane = b.laneId();
-            Value own = b.ifThenElse(
-                b.cmp(Pred::ult, lane, b.index(warps)), {b.getF32Type()},
+            SmallVector<Value> own = b.ifThenElse(
+                b.cmp(Pred::ult, lane, b.index(warps)),
+                {b.getF32Type(), b.getF32Type()},
                 [&]() -> SmallVector<Value> {
-                  return {b.bitcast(b.getF32Type(), b.load(hist, {lane}))};
+                  Value slot = b.mul(lane, b.index(2));
+                  return {b.bitcast(b.getF32Type(), b.load(hist, {slot})),
+                          b.bitcast(b.getF32Type(),
+                                    b.load(hist, {b.add(slot, b.index(1))}))};
                 },
-                [&]() -> SmallVector<Value> { return {b.f32(0.0)}; })[0];
-            Value blockSum = b.warpReduce(own, WarpReduceKind::Sum);
+                [&]() -> SmallVector<Value> {
+                  return {b.negInf(), b.f32(0.0)};
+                });
+            UnselectedMass all = warpMergeMass(b, {own[0], own[1]}, log2Scale);
             b.ifThen(isThread0, [&] {
               Value units = b.sToF32(b.toI32(n));
-              Value sum =
-                  b.addF(blockSum, b.mulF(units, b.f32(std::ldexp(1.0, -126))));
-              // The unselected ties are worth `reference` each: P tokens,
-              // but the row's last unit may be one of them (ties go to the
-              // lower unit ids, so it is whenever any tie is left out).
-              Value tied = b.cmp(Pred::sgt, tiedUnselected, b.i32(0));
-              Value lastTied =
-                  b.andI(tied, b.cmp(Pred::eq, b.andI(lastKey, mask), prefix));
-              Value tiedTokens = b.subF(
-                  b.mulF(b.sToF32(b.select(tied, tiedUnselected, b.i32(0))),
-                         b.f32(double(pageSize))),
-                  b.select(lastTied,
-                           b.subF(b.f32(double(pageSize)), lastTokens),
-                           b.f32(0.0)));
-              sum = b.addF(sum, tiedTokens);
+              Value sum = b.addF(b.mulF(all.sum, b.f32(double(pageSize))),
+                                 b.mulF(units, b.f32(std::ldexp(1.0, -126))));
               Value margin =
                   b.addF(b.f32(::hsa::telemetry_contract::kGroupBoundMarginLog),
                          b.mulF(units, b.f32(::hsa::telemetry_contract::
                                                  kGroupBoundMarginPerUnit)));
-              Value logU = b.addF(
-                  b.mulF(b.addF(b.mulF(reference, log2Scale), b.log2(sum)),
-                         b.f32(0.6931471805599453)),
-                  margin);
-              // A +inf (or NaN) reference bounds nothing; a -inf one leaves
-              // only -inf scores unselected: nothing missed.
+              Value logU =
+                  b.addF(b.mulF(b.addF(b.mulF(all.max, log2Scale), b.log2(sum)),
+                                b.f32(0.6931471805599453)),
+                         margin);
+              // A +inf (or NaN) bin bounds nothing; only -inf ones left:
+              // nothing missed.
               Value unbounded =
-                  b.cmpF(arith::CmpFPredicate::UEQ, reference, b.posInf());
+                  b.cmpF(arith::CmpFPredicate::UEQ, all.max, b.posInf());
               Value empty =
-                  b.cmpF(arith::CmpFPredicate::OEQ, reference, b.negInf());
+                  b.cmpF(arith::CmpFPredicate::OEQ, all.max, b.negInf());
               b.store(b.select(unbounded, b.posInf(),
                                b.select(empty, b.negInf(), logU)),
                       row.groupBound, {batch, group});
@@ -293,13 +342,17 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
                 done = b.i32(0);
           const int64_t passBits[3] = {11, 11, 10};
           int64_t shift = 32;
+          // The group bound's per-thread (max, sum) from the first pass.
+          UnselectedMass mass{b.negInf(), b.f32(0.0)};
           for (int64_t bits : passBits) {
             shift -= bits;
             const int64_t digitMask = (int64_t(1) << bits) - 1;
+            const bool boundPass = groupBound && shift == 32 - passBits[0];
+            SmallVector<Type> types(4, b.getI32Type());
+            if (boundPass)
+              types.append({b.getF32Type(), b.getF32Type()});
             SmallVector<Value> next = b.ifThenElse(
-                b.cmp(Pred::eq, done, b.i32(0)),
-                {b.getI32Type(), b.getI32Type(), b.getI32Type(),
-                 b.getI32Type()},
+                b.cmp(Pred::eq, done, b.i32(0)), types,
                 [&]() -> SmallVector<Value> {
                   b.forRange(tid, b.index(kBins), block,
                              [&](Value i) { b.store(b.i32(0), hist, {i}); });
@@ -357,13 +410,26 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
                     above = through;
                   }
                   b.barrier();
-                  return {
+                  SmallVector<Value> found = {
                       b.load(state, {b.index(0)}), b.load(state, {b.index(1)}),
                       b.load(state, {b.index(2)}), b.load(state, {b.index(3)})};
+                  if (boundPass) {
+                    UnselectedMass own = binMass(
+                        b, digits, counts,
+                        /*threshold=*/b.shrU(found[0], b.i32(shift)),
+                        /*selectedInThreshold=*/found[2], shift, log2Scale);
+                    found.append({own.max, own.sum});
+                  }
+                  return found;
                 },
                 [&]() -> SmallVector<Value> {
-                  return {prefix, mask, need, done};
+                  SmallVector<Value> same = {prefix, mask, need, done};
+                  if (boundPass)
+                    same.append({b.negInf(), b.f32(0.0)});
+                  return same;
                 });
+            if (boundPass)
+              mass = {next[4], next[5]};
             prefix = next[0];
             mask = next[1];
             need = next[2];
@@ -375,12 +441,6 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
           // the thread's unselected mass rides along.
           constexpr int64_t perThread = kVectorsPerThread * kScoreLanes;
           SmallVector<Value> inits = {b.i32(0), b.i32(0)};
-          // The group bound's reference: the largest key the unselected
-          // keys can have (the threshold once all bits are decided, else
-          // the top of its bin), so every term is at most n_u.
-          Value reference =
-              groupBound ? body.score(b.orI(prefix, b.xorI(mask, b.i32(-1))))
-                         : Value();
 
           SmallVector<Value> carried = b.forRange(
               b.index(0), steps, b.index(1), inits,
@@ -427,38 +487,9 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
                     b.add(bases[1], b.shrU(sum, b.i32(16)))};
                 return next;
               });
-          if (!groupBound)
-            return;
-          // The group bound, a pass of its own (beside the compaction's
-          // registers): keys below the threshold's prefix are unselected;
-          // of the keys equal to it, all but the first `need` (only when
-          // all bits are decided, so they share the reference score).
-          Value mass = b.forRange(
-              b.index(0), steps, b.index(1), {b.f32(0.0)},
-              [&](Value it, ValueRange acc) -> SmallVector<Value> {
-                SmallVector<Value> ids;
-                for (int64_t q = 0; q < kVectorsPerThread; ++q)
-                  ids.push_back(b.add(b.add(g0, b.mul(it, stride)),
-                                      b.add(b.index(q * blockSize), tid)));
-                Value sum = acc[0];
-                for (Elem &el : readKeys(source, ids)) {
-                  Value below = b.andI(
-                      el.valid,
-                      b.cmp(Pred::ult, b.andI(el.key, mask), prefix));
-                  Value isLast = b.cmp(Pred::eq, b.sub(el.lin, rowStart),
-                                       b.sub(n, b.index(1)));
-                  Value tokens =
-                      b.select(isLast, lastTokens, b.f32(double(pageSize)));
-                  Value term = b.mulF(
-                      tokens, b.exp2(b.mulF(
-                                  b.subF(body.score(el.key), reference),
-                                  log2Scale)));
-                  sum = b.addF(sum, b.select(below, term, b.f32(0.0)));
-                }
-                return {sum};
-              })[0];
-          writeGroupBound(reference, mass, b.sub(carried[1], need), prefix,
-                          mask);
+          (void)carried;
+          if (groupBound)
+            writeGroupBound(mass);
         };
 
         if (row.stagedKeys <= 0) {

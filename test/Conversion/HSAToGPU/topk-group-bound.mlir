@@ -2,10 +2,11 @@
 // algorithm's unit scores bound the logits of every query head of their
 // group (Quest with combine = max), the top-k also writes
 // io.group_unselected_log_bound[b][g] = log U_g over the units it did not
-// select, from the scores it already holds: -inf when every unit is
-// selected; otherwise a pass over the row (ex2 of each unselected unit's
-// scaled score against the threshold), a warp and block sum, and thread 0's
-// log with the contract's margin. Quest sum and StreamingLLM get no such
+// select, from the histogram of its first radix pass: -inf when every unit
+// is selected; otherwise each bin below the threshold's (and the threshold
+// bin's unselected units) counts P tokens at the bin's top score; a warp and
+// block merge of (max, sum) pairs, and thread 0's log with the contract's
+// margin. Quest sum and StreamingLLM get no such
 // buffer; `group-bound=false` leaves it out.
 //
 // RUN: hsa-opt %s -split-input-file --convert-hsa-to-gpu | FileCheck %s
@@ -34,10 +35,13 @@ func.func @quest_max_topk(%len: memref<?xi32, #hsa.tier<device>>) {
 // Every unit selected: nothing missed.
 // CHECK: %[[NINF:.*]] = arith.constant 0xFF800000 : f32
 // CHECK-NEXT: memref.store %[[NINF]], %arg3[%block_id_y, %block_id_x] : memref<?x8xf32>
-// The mass pass: 16 keys per thread and step, each unselected unit's term.
-// CHECK: scf.for {{.*}} iter_args({{.*}} = %{{.*}}) -> (f32)
-// CHECK-COUNT-16: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f32"
-// CHECK: scf.yield %{{.*}} : f32
+// The first radix pass's bins (2 per thread of 1024) against the threshold
+// bin: the thread's (max, sum), carried out of the pass...
+// CHECK: arith.shrui %{{.*}}, %c21_i32
+// CHECK-COUNT-2: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f32"
+// CHECK: scf.yield {{.*}} : i32, i32, i32, i32, f32, f32
+// ... then, after the compaction, merged over the warp and the block.
+// CHECK: gpu.shuffle  xor %{{.*}}, %c16_i32, %c32_i32{{.*}} : f32
 // CHECK: gpu.shuffle  xor %{{.*}}, %c16_i32, %c32_i32{{.*}} : f32
 // CHECK: gpu.barrier
 // CHECK: llvm.call_intrinsic "llvm.nvvm.lg2.approx.ftz.f"
