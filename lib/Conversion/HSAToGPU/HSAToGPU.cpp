@@ -110,8 +110,8 @@ struct ConvertHSAToGPUPass
     }
     SmallVector<Operation *> stages;
     module.walk([&](Operation *op) {
-      if (isa<ScoreOp, TopKOp, DiffOp, GatherOp, AttendOp, UpdateReprOp,
-              RebuildReprOp, StoreKVOp>(op) &&
+      if (isa<ScoreOp, TopKOp, DiffOp, GatherOp, PageTableOp, AttendOp,
+              UpdateReprOp, RebuildReprOp, StoreKVOp>(op) &&
           !fusedOps.contains(op))
         stages.push_back(op);
     });
@@ -150,6 +150,7 @@ struct ConvertHSAToGPUPass
               .Case([&](TopKOp s) { return lowerTopK(ctx, s); })
               .Case([&](DiffOp s) { return lowerDiff(ctx, s); })
               .Case([&](GatherOp s) { return lowerGather(ctx, s); })
+              .Case([&](PageTableOp s) { return lowerPageTable(ctx, s); })
               .Case([&](AttendOp s) { return lowerAttend(ctx, s); })
               .Case([&](UpdateReprOp s) { return lowerUpdateRepr(ctx, s); })
               .Case([&](RebuildReprOp s) { return lowerRebuildRepr(ctx, s); })

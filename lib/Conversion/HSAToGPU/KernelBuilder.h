@@ -414,6 +414,7 @@ LogicalResult checkAttendLimits(LayerOp layer, EmitErrorFn emitError);
 LogicalResult lowerScore(KernelContext &ctx, ScoreOp op,
                          TopKOp fusedTopK = nullptr);
 LogicalResult lowerTopK(KernelContext &ctx, TopKOp op);
+LogicalResult lowerPageTable(KernelContext &ctx, PageTableOp op);
 LogicalResult lowerDiff(KernelContext &ctx, DiffOp op);
 LogicalResult lowerGather(KernelContext &ctx, GatherOp op);
 LogicalResult lowerAttend(KernelContext &ctx, AttendOp op);

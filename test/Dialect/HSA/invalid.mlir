@@ -607,3 +607,21 @@ hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_d
 
 // expected-error @below {{'hsa.kernel_buffers' declares 'scratch.a' twice}}
 hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native) {hsa.kernel_buffers = [{element = f32, fill = 0 : i64, name = "scratch.a", shape = ["B", 4], tier = #hsa.tier<device>}, {element = i32, fill = 0 : i64, name = "scratch.a", shape = ["B"], tier = #hsa.tier<device>}]}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f(%u: memref<?x8x128xi32, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.page_table' op has no tables to write: format 'native' exports none (hsa's own attention reads sel.slots)}}
+  hsa.page_table @l units(%u : memref<?x8x128xi32, #hsa.tier<device>>) slots(%u : memref<?x8x128xi32, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) into(%len : memref<?xi32, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = request>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.flashinfer_csr)
+func.func @f(%u: memref<?x1x128xi32, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %t: memref<?x128xi32, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.page_table' op expects 3 table(s) for format 'flashinfer_csr' (fi.indptr, fi.indices, fi.last_page_len), got 1}}
+  hsa.page_table @l units(%u : memref<?x1x128xi32, #hsa.tier<device>>) slots(%u : memref<?x1x128xi32, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) into(%t : memref<?x128xi32, #hsa.tier<device>>)
+  return
+}

@@ -187,3 +187,25 @@ func.func @latent(%nk: memref<?x1x576xbf16, #hsa.tier<device>>, %len: !len) {
       device(%bk : memref<?x1x8192x1x1x576xbf16, #hsa.tier<device>>)
   return
 }
+
+// The exported page tables of a FlashAttention-format layer.
+hsa.layer @fa
+  config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128,
+                     kv_dtype = bf16, page_size = 16, scope = request>)
+  algorithm(#hsa.quest<combine = max>) budget(64)
+  buffer(#hsa.buffer<capacity = 256, policy = lru>)
+  forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.flash_attn_block_table)
+
+// CHECK-LABEL: func.func @page_table
+// CHECK: hsa.page_table @fa units(%{{.*}} : memref<?x1x64xi32, #hsa.tier<device>>) slots(%{{.*}} : memref<?x1x64xi32, #hsa.tier<device>>) lengths(%{{.*}} : memref<?xi32, #hsa.tier<device>>) into(%{{.*}}, %{{.*}} : memref<?x64xi32, #hsa.tier<device>>, memref<?xi32, #hsa.tier<device>>)
+func.func @page_table(%len: memref<?xi32, #hsa.tier<device>>) {
+  %units = hsa.state @fa "sel.units" : memref<?x1x64xi32, #hsa.tier<device>>
+  %slots = hsa.state @fa "sel.slots" : memref<?x1x64xi32, #hsa.tier<device>>
+  %table = hsa.state @fa "fa.block_table" : memref<?x64xi32, #hsa.tier<device>>
+  %seqlens = hsa.state @fa "fa.seqlens" : memref<?xi32, #hsa.tier<device>>
+  hsa.page_table @fa units(%units : memref<?x1x64xi32, #hsa.tier<device>>)
+      slots(%slots : memref<?x1x64xi32, #hsa.tier<device>>)
+      lengths(%len : memref<?xi32, #hsa.tier<device>>)
+      into(%table, %seqlens : memref<?x64xi32, #hsa.tier<device>>, memref<?xi32, #hsa.tier<device>>)
+  return
+}

@@ -7,10 +7,40 @@
 
 #include "hsa/Dialect/HSA/IR/HSADialect.h"
 
+#include "hsa/page_table_contract.h"
+
 using namespace mlir;
 using namespace mlir::hsa;
 
-static Type i32(MLIRContext *ctx) { return IntegerType::get(ctx, 32); }
+namespace contract = ::hsa::page_table_contract;
+
+/// The format's tables as runtime/include/hsa/page_table_contract.h lists
+/// them, with the layer's dims.
+static void exportTables(MLIRContext *ctx,
+                         ::hsa::artifact::PageTableFormat format,
+                         const LayerConfigAttr &config, int64_t budget,
+                         SmallVectorImpl<BufferSpec> &tables) {
+  for (const contract::Table &table : contract::tables(format)) {
+    SmallVector<int64_t> shape;
+    switch (table.dims) {
+    case contract::Dims::Batch:
+      shape = {kBatchDim};
+      break;
+    case contract::Dims::BatchPlusOne:
+      shape = {kBatchPlusOneDim};
+      break;
+    case contract::Dims::BatchBudget:
+      shape = {kBatchDim, budget};
+      break;
+    case contract::Dims::BatchGroupsTokens:
+      shape = {kBatchDim, config.getSelectionGroups(),
+               budget * config.getPageSize()};
+      break;
+    }
+    tables.push_back(
+        {table.name, IntegerType::get(ctx, 32), shape, PlacementTier::device});
+  }
+}
 
 /// External paged-attention libraries index pages that hold every KV head.
 static LogicalResult requireRequestScope(
@@ -47,13 +77,11 @@ LogicalResult FlashAttnBlockTableAttr::verifyLayer(
   return success();
 }
 void FlashAttnBlockTableAttr::getExportedTables(
-    const LayerConfigAttr &, int64_t budget,
+    const LayerConfigAttr &config, int64_t budget,
     SmallVectorImpl<BufferSpec> &tables) const {
-  MLIRContext *ctx = getContext();
-  tables.push_back({"fa.block_table", i32(ctx), {kBatchDim, budget},
-                    PlacementTier::device});
-  tables.push_back(
-      {"fa.seqlens", i32(ctx), {kBatchDim}, PlacementTier::device});
+  exportTables(getContext(),
+               ::hsa::artifact::PageTableFormat::FlashAttnBlockTable, config,
+               budget, tables);
 }
 
 StringRef FlashInferCSRAttr::getFormatName() const { return "flashinfer_csr"; }
@@ -63,15 +91,10 @@ FlashInferCSRAttr::verifyLayer(function_ref<InFlightDiagnostic()> emitError,
   return requireRequestScope(emitError, config, getFormatName());
 }
 void FlashInferCSRAttr::getExportedTables(
-    const LayerConfigAttr &, int64_t budget,
+    const LayerConfigAttr &config, int64_t budget,
     SmallVectorImpl<BufferSpec> &tables) const {
-  MLIRContext *ctx = getContext();
-  tables.push_back(
-      {"fi.indptr", i32(ctx), {kBatchPlusOneDim}, PlacementTier::device});
-  tables.push_back({"fi.indices", i32(ctx), {kBatchDim, budget},
-                    PlacementTier::device});
-  tables.push_back(
-      {"fi.last_page_len", i32(ctx), {kBatchDim}, PlacementTier::device});
+  exportTables(getContext(), ::hsa::artifact::PageTableFormat::FlashInferCsr,
+               config, budget, tables);
 }
 
 StringRef TokenIndicesAttr::getFormatName() const { return "token_indices"; }
@@ -82,8 +105,6 @@ LogicalResult TokenIndicesAttr::verifyLayer(function_ref<InFlightDiagnostic()>,
 void TokenIndicesAttr::getExportedTables(
     const LayerConfigAttr &config, int64_t budget,
     SmallVectorImpl<BufferSpec> &tables) const {
-  tables.push_back({"tok.indices", i32(getContext()),
-                    {kBatchDim, config.getSelectionGroups(),
-                     budget * config.getPageSize()},
-                    PlacementTier::device});
+  exportTables(getContext(), ::hsa::artifact::PageTableFormat::TokenIndices,
+               config, budget, tables);
 }

@@ -530,6 +530,36 @@ LogicalResult DiffOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
                         "the buffer's residency lives on the device");
 }
 
+LogicalResult
+PageTableOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  FailureOr<LayerOp> layer = lookupLayer(*this, getLayerAttr(), symbolTable);
+  if (failed(layer))
+    return failure();
+  SmallVector<BufferSpec> tables;
+  layer->getFormat().getExportedTables(layer->getConfig(), layer->getBudget(),
+                                       tables);
+  StringRef format = layer->getFormat().getFormatName();
+  if (tables.empty())
+    return emitOpError() << "has no tables to write: format '" << format
+                         << "' exports none (hsa's own attention reads "
+                            "sel.slots)";
+  if (tables.size() != getTables().size()) {
+    InFlightDiagnostic diag = emitOpError()
+                              << "expects " << tables.size()
+                              << " table(s) for format '" << format << "' (";
+    llvm::interleaveComma(tables, diag,
+                          [&](const BufferSpec &t) { diag << t.name; });
+    return diag << "), got " << getTables().size();
+  }
+  SmallVector<Binding> bindings = {{"units", getUnits(), "sel.units"},
+                                   {"slots", getSlots(), "sel.slots"},
+                                   {"lengths", getLengths(), "req.length"}};
+  for (auto [spec, table] : llvm::zip(tables, getTables()))
+    bindings.push_back({"tables", table, spec.name});
+  return verifyBindings(*this, *layer, bindings,
+                        "the tables are written on the device");
+}
+
 LogicalResult GatherOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
   FailureOr<LayerOp> layer = lookupLayer(*this, getLayerAttr(), symbolTable);
   if (failed(layer) ||

@@ -105,6 +105,17 @@ static LogicalResult expandDecodeStep(DecodeStepOp op, LayerOp layer,
   GatherOp::create(b, loc, ref, copyUnits, copySlots, copyCount,
                    buf("host.page_of"), buf("host.k"),
                    latent ? Value() : buf("host.v"), keys, values);
+  // The format's tables for an external attention kernel, from the
+  // selection and its slots (after the gather: diff and gather fuse).
+  SmallVector<BufferSpec> exported;
+  layer.getFormat().getExportedTables(layer.getConfig(), layer.getBudget(),
+                                      exported);
+  if (!exported.empty()) {
+    SmallVector<Value> tables;
+    for (const BufferSpec &table : exported)
+      tables.push_back(buf(table.name));
+    PageTableOp::create(b, loc, ref, units, slots, op.getLengths(), tables);
+  }
   AttendOp::create(b, loc, ref, op.getQueries(), op.getLengths(), units, slots,
                    keys, values, op.getOutput());
   return success();

@@ -153,3 +153,32 @@ func.func @append(%k: memref<?x1x576xbf16, #hsa.tier<device>>,
       lengths(%n : memref<?xi32, #hsa.tier<device>>)
   return
 }
+
+// -----
+
+// A format with exported tables: the decode step also writes them, after
+// the gather (so that diff and gather still fuse), before attention.
+hsa.layer @fi
+  config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128,
+                     kv_dtype = bf16, page_size = 16, scope = request>)
+  algorithm(#hsa.quest<combine = max>) budget(64)
+  buffer(#hsa.buffer<capacity = 256, policy = lru>)
+  forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.flashinfer_csr)
+
+// CHECK-LABEL: func.func @decode_tables
+// CHECK-DAG: %[[UNITS:.*]] = hsa.state @fi "sel.units" : memref<?x1x64xi32, #hsa.tier<device>>
+// CHECK-DAG: %[[SLOTS:.*]] = hsa.state @fi "sel.slots" : memref<?x1x64xi32, #hsa.tier<device>>
+// CHECK-DAG: %[[PTR:.*]] = hsa.state @fi "fi.indptr" : memref<?xi32, #hsa.tier<device>>
+// CHECK-DAG: %[[IDX:.*]] = hsa.state @fi "fi.indices" : memref<?x64xi32, #hsa.tier<device>>
+// CHECK-DAG: %[[LAST:.*]] = hsa.state @fi "fi.last_page_len" : memref<?xi32, #hsa.tier<device>>
+// CHECK: hsa.gather @fi
+// CHECK-NEXT: hsa.page_table @fi units(%[[UNITS]] : {{.*}}) slots(%[[SLOTS]] : {{.*}}) lengths(%{{.*}} : {{.*}}) into(%[[PTR]], %[[IDX]], %[[LAST]] : {{.*}})
+// CHECK-NEXT: hsa.attend @fi
+func.func @decode_tables(%q: memref<?x32x128xbf16, #hsa.tier<device>>,
+                         %len: memref<?xi32, #hsa.tier<device>>,
+                         %o: memref<?x32x128xbf16, #hsa.tier<device>>) {
+  hsa.decode_step @fi queries(%q : memref<?x32x128xbf16, #hsa.tier<device>>)
+      lengths(%len : memref<?xi32, #hsa.tier<device>>)
+      into(%o : memref<?x32x128xbf16, #hsa.tier<device>>)
+  return
+}

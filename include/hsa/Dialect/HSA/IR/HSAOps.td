@@ -273,6 +273,47 @@ def HSA_DiffOp : HSA_LayerUserOp<"diff"> {
   }];
 }
 
+def HSA_PageTableOp : HSA_LayerUserOp<"page_table"> {
+  let summary = "writes the layer's exported page tables from the selection";
+  let description = [{
+    For a layer whose page-table format exports tables (every format but
+    `#hsa.native`), writes them from this step's selection (`sel.units`), its
+    slots (`sel.slots`) and the lengths, in the order the format lists them,
+    so that an external attention kernel can read the resident buffer
+    (`buf.k`/`buf.v`, viewed as blocks `(b * S + g) * C + slot` of one unit):
+
+    - `#hsa.flash_attn_block_table`: `fa.block_table[b][i]` the block of the
+      i-th selected unit (-1 past the selection), `fa.seqlens[b]` the
+      selected tokens (the selection's last unit may be partial);
+    - `#hsa.flashinfer_csr`: `fi.indptr [B+1]` (packed: the rows' selected
+      unit counts, summed), `fi.indices` the blocks packed in that order,
+      `fi.last_page_len[b]` the tokens of the row's last selected unit (0 for
+      an empty row);
+    - `#hsa.token_indices`: `tok.indices[b][g][i * P + p]` the position
+      `block * P + p` of token p of the i-th selected unit, -1 past the
+      selection and past the context.
+
+    ```mlir
+    hsa.page_table @attn units(%units : memref<?x1x64xi32, #hsa.tier<device>>)
+        slots(%slots : memref<?x1x64xi32, #hsa.tier<device>>)
+        lengths(%lengths : memref<?xi32, #hsa.tier<device>>)
+        into(%table, %seqlens : memref<?x64xi32, #hsa.tier<device>>, memref<?xi32, #hsa.tier<device>>)
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$layer,
+                       Arg<AnyMemRef, "", [MemRead]>:$units,
+                       Arg<AnyMemRef, "", [MemRead]>:$slots,
+                       Arg<AnyMemRef, "", [MemRead]>:$lengths,
+                       Arg<Variadic<AnyMemRef>, "", [MemWrite]>:$tables);
+  let assemblyFormat = [{
+    $layer `units` `(` $units `:` type($units) `)`
+    `slots` `(` $slots `:` type($slots) `)`
+    `lengths` `(` $lengths `:` type($lengths) `)`
+    `into` `(` $tables `:` type($tables) `)`
+    attr-dict
+  }];
+}
+
 def HSA_GatherOp : HSA_LayerUserOp<"gather", [AttrSizedOperandSegments]> {
   let summary = "copies the missed units from the host pool into their slots";
   let description = [{
