@@ -50,6 +50,20 @@ LAYERS = {
     "cluster_kvhead_p16_g4": (32, 8, 128, 16, "kv_head", CLUSTER_KV.format(combine="max"), 64, 128, 1, 2),
     "cluster_request_p1_k2048": (32, 8, 128, 1, "request", CLUSTER_KV.format(combine="sum"), 2048, 4096, 4, 64),
     "cluster_request_p16_mean": (32, 8, 128, 16, "request", CLUSTER_KV.format(combine="mean_query"), 64, 128, 1, 2),
+    # Exported page tables for external attention kernels (hsa.page_table):
+    # FlashAttention's block table and FlashInfer's CSR over request-scope
+    # pages, token indices per KV head and at token level (the DSA shape).
+    "quest_request_p16_g4_fa": (32, 8, 128, 16, "request", "#hsa.quest<combine = max>", 64, 256, 1, 2),
+    "quest_request_p16_g4_fi": (32, 8, 128, 16, "request", "#hsa.quest<combine = max>", 64, 256, 1, 2),
+    "quest_kvhead_p16_g4_tok": (32, 8, 128, 16, "kv_head", "#hsa.quest<combine = max>", 128, 512, 1, 2),
+    "quest_request_p1_k2048_tok": (32, 8, 128, 1, "request", "#hsa.quest<combine = max>", 2048, 4096, 4, 64),
+}
+# The page-table format of a layer (default #hsa.native).
+FORMATS = {
+    "quest_request_p16_g4_fa": "#hsa.flash_attn_block_table",
+    "quest_request_p16_g4_fi": "#hsa.flashinfer_csr",
+    "quest_kvhead_p16_g4_tok": "#hsa.token_indices",
+    "quest_request_p1_k2048_tok": "#hsa.token_indices",
 }
 
 TEMPLATE = """\
@@ -61,7 +75,7 @@ hsa.layer @{name}
   budget({k})
   buffer(#hsa.buffer<capacity = {c}, policy = lru>)
   forced(#hsa.forced<sinks = {sinks}, window = {window}>)
-  format(#hsa.native)
+  format({format})
 
 func.func @prefill(%lengths: memref<?xi32, #hsa.tier<device>>) {{
   hsa.prefill @{name} lengths(%lengths : memref<?xi32, #hsa.tier<device>>)
@@ -96,7 +110,8 @@ def main():
     for name, (hq, hkv, d, p, scope, algo, k, c, sinks, window) in LAYERS.items():
         with open(os.path.join(out, name + ".mlir"), "w") as f:
             f.write(TEMPLATE.format(name=name, hq=hq, hkv=hkv, d=d, p=p, scope=scope, algo=algo,
-                                    k=k, c=c, sinks=sinks, window=window))
+                                    k=k, c=c, sinks=sinks, window=window,
+                                    format=FORMATS.get(name, "#hsa.native")))
         print(name)
 
 

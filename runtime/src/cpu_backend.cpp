@@ -10,6 +10,7 @@
 #include "half.h"
 #include "hsa/artifact_writer.h"
 #include "expression.h"
+#include "hsa/page_table_contract.h"
 #include "hsa/telemetry_contract.h"
 #include "telemetry.h"
 
@@ -206,6 +207,66 @@ double group_log_bound(const LayerShape& s, const float* scores, uint32_t n) {
   for (const auto& [top, units] : bins) sum += units * std::exp(double(s.scale) * (top - max));
   return double(s.scale) * max + std::log(double(s.page_size) * sum) + telemetry_contract::kGroupBoundMarginLog +
          double(n) * telemetry_contract::kGroupBoundMarginPerUnit;
+}
+
+std::vector<std::vector<int32_t>> page_tables(const LayerShape& s, const int32_t* units, const int32_t* slots,
+                                              const int32_t* lengths) {
+  using page_table_contract::Dims;
+  const PageTableFormat format = PageTableFormat(s.config.page_table_format);
+  const uint32_t B = s.batch, S = s.groups, K = s.budget, C = s.capacity, P = s.page_size;
+  std::vector<std::vector<int32_t>> out;
+  for (const page_table_contract::Table& t : page_table_contract::tables(format)) {
+    const size_t n = t.dims == Dims::Batch          ? B
+                     : t.dims == Dims::BatchPlusOne ? B + 1
+                     : t.dims == Dims::BatchBudget  ? size_t(B) * K
+                                                    : size_t(B) * S * K * P;
+    out.emplace_back(n, 0);
+  }
+  // Row (b, g): k units selected, the block of entry i, the last unit's tokens.
+  auto selected = [&](uint32_t b) { return std::min<uint32_t>(K, unit_count(s, lengths[b])); };
+  auto block_of = [&](uint32_t b, uint32_t g, uint32_t i) {
+    return int32_t((uint64_t(b) * S + g) * C + uint32_t(slots[(uint64_t(b) * S + g) * K + i]));
+  };
+  auto last_tokens = [&](uint32_t b, uint32_t g, uint32_t k) {
+    const int64_t start = int64_t(units[(uint64_t(b) * S + g) * K + k - 1]) * P;
+    return int32_t(std::min<int64_t>(P, int64_t(lengths[b]) - std::min<int64_t>(start, lengths[b])));
+  };
+  switch (format) {
+    case PageTableFormat::FlashAttnBlockTable:
+      for (uint32_t b = 0; b < B; ++b) {
+        const uint32_t k = selected(b);
+        for (uint32_t i = 0; i < K; ++i) out[0][uint64_t(b) * K + i] = i < k ? block_of(b, 0, i) : -1;
+        out[1][b] = k == 0 ? 0 : int32_t((k - 1) * P) + last_tokens(b, 0, k);
+      }
+      break;
+    case PageTableFormat::FlashInferCsr: {
+      int32_t offset = 0;
+      for (uint32_t b = 0; b < B; ++b) {
+        const uint32_t k = selected(b);
+        out[0][b] = offset;
+        for (uint32_t i = 0; i < k; ++i) out[1][size_t(offset) + i] = block_of(b, 0, i);
+        out[2][b] = k == 0 ? 0 : last_tokens(b, 0, k);
+        offset += int32_t(k);
+      }
+      out[0][B] = offset;
+      break;
+    }
+    case PageTableFormat::TokenIndices:
+      for (uint32_t b = 0; b < B; ++b)
+        for (uint32_t g = 0; g < S; ++g) {
+          const uint32_t k = selected(b);
+          for (uint32_t j = 0; j < K * P; ++j) {
+            const uint32_t i = j / P, p = j % P;
+            const int64_t token = i < k ? int64_t(units[(uint64_t(b) * S + g) * K + i]) * P + p : -1;
+            out[0][(uint64_t(b) * S + g) * K * P + j] =
+                i < k && token < lengths[b] ? block_of(b, g, i) * int32_t(P) + int32_t(p) : -1;
+          }
+        }
+      break;
+    default:
+      break;
+  }
+  return out;
 }
 
 void select(const LayerShape& s, DeviceBuffers& dev, uint32_t b) {

@@ -156,6 +156,12 @@ void telemetry(const LayerShape& shape, const DeviceBuffers& dev, uint32_t b, co
 // when every unit is selected (or only -inf scores are left out), +inf when a
 // left-out bin tops at +inf or NaN.
 double group_log_bound(const LayerShape& shape, const float* scores, uint32_t n);
+// The layer format's exported page tables (hsa/page_table_contract.h), in
+// the format's order, from a selection `units` and its `slots` ([B][S][K])
+// and the lengths [B] the step ran with: what the page_table kernel writes.
+// Empty for the native format.
+std::vector<std::vector<int32_t>> page_tables(const LayerShape& shape, const int32_t* units, const int32_t* slots,
+                                              const int32_t* lengths);
 // score, select, diff, gather, attend, then req.step += 1.
 void decode_step(const LayerShape& shape, const HostBuffers& host, DeviceBuffers& dev, uint32_t b,
                  float* o_f32 = nullptr);

@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "half.h"
+#include "hsa/page_table_contract.h"
 #include "telemetry.h"
 #include "text_format.h"
 #include "runtime_internal.h"
@@ -443,8 +444,54 @@ std::string StageCheckReport::summary() const {
   return out;
 }
 
+// The exported page tables' rows of slot b (and, for the call's first slot,
+// the CSR's closing offset) against the reference's, under the diff stage:
+// they are the diff's page table in the format's layout.
+void check_page_tables(const LayerShape& s, const StepCapture& cap, const std::vector<std::vector<int32_t>>& ref,
+                       uint32_t b, bool first, Recorder& rec) {
+  using page_table_contract::Dims;
+  const auto tables = page_table_contract::tables(PageTableFormat(s.config.page_table_format));
+  if (cap.page_tables.size() != tables.size()) return;
+  const bool csr = PageTableFormat(s.config.page_table_format) == PageTableFormat::FlashInferCsr;
+  size_t t = 0;
+  for (const page_table_contract::Table& table : tables) {
+    const std::vector<int32_t>& d = cap.page_tables[t];
+    const std::vector<int32_t>& r = ref[t++];
+    // Entries of row b: [first, end) of the table.
+    size_t begin = 0, end = 0;
+    switch (table.dims) {
+      case Dims::Batch: begin = b, end = b + 1; break;
+      case Dims::BatchPlusOne: begin = b, end = b + 1; break;
+      case Dims::BatchBudget:
+        if (csr) {  // packed at the reference's offsets
+          begin = size_t(ref[0][b]), end = size_t(ref[0][b + 1]);
+        } else {
+          begin = size_t(b) * s.budget, end = begin + s.budget;
+        }
+        break;
+      case Dims::BatchGroupsTokens:
+        begin = size_t(b) * s.groups * s.budget * s.page_size, end = begin + size_t(s.groups) * s.budget * s.page_size;
+        break;
+    }
+    auto compare = [&](size_t i) {
+      rec.compared(CheckStage::Diff);
+      if (i < d.size() && i < r.size() && d[i] == r[i]) return;
+      rec.mismatch(CheckStage::Diff, -1,
+                   format_text("%s[%zu]: expected %d (reference from the device's selection and slots), actual %d",
+                               table.name, i, i < r.size() ? r[i] : -1, i < d.size() ? d[i] : -1));
+    };
+    for (size_t i = begin; i < end; ++i) compare(i);
+    if (first && table.dims == Dims::BatchPlusOne) compare(s.batch);
+  }
+}
+
 StageCheckReport compare_step(const LayerShape& shape, const HostBuffers& host, StepCapture& capture, int64_t step) {
   StageCheckReport report;
+  const std::vector<std::vector<int32_t>> ref_tables =
+      capture.page_tables.empty() ? std::vector<std::vector<int32_t>>{}
+                                  : reference::page_tables(shape, capture.after.sel_units.data(),
+                                                           capture.after.sel_slots.data(),
+                                                           capture.before.req_length.data());
   const uint64_t row_q = uint64_t(shape.q_heads) * shape.head_dim;
   for (size_t i = 0; i < capture.slots.size(); ++i) {
     const uint32_t b = capture.slots[i];
@@ -457,6 +504,7 @@ StageCheckReport compare_step(const LayerShape& shape, const HostBuffers& host, 
     check_score(shape, capture, b, rec, report);
     check_topk(shape, capture, b, rec);
     check_diff(shape, capture, b, rec);
+    if (!ref_tables.empty()) check_page_tables(shape, capture, ref_tables, b, i == 0, rec);
     check_gather(shape, host, capture, b, rec);
     std::vector<double> ref_lse(shape.q_heads, std::numeric_limits<double>::quiet_NaN());
     check_attend(shape, capture, b, rec, report, ref_lse.data());
@@ -526,6 +574,24 @@ Status checked_decode_step(Runtime& rt, const RequestId* ids, size_t count, cons
                              "sel.copy_count", "buf.slot_unit", "buf.last_used", "buf.unit_slot", "buf.k", "buf.v",
                              "io.o", "io.lse", kGroupUnselectedLogBoundBuffer})
       HSA_RETURN_IF_ERROR(read_into(backend, capture.after, name));
+    // The format's exported page tables, where the backend holds them.
+    capture.page_tables.clear();
+    for (const page_table_contract::Table& t :
+         page_table_contract::tables(PageTableFormat(shape.config.page_table_format))) {
+      using page_table_contract::Dims;
+      const size_t n = t.dims == Dims::Batch          ? shape.batch
+                       : t.dims == Dims::BatchPlusOne ? shape.batch + 1
+                       : t.dims == Dims::BatchBudget  ? size_t(shape.batch) * shape.budget
+                                                      : size_t(shape.batch) * shape.groups * shape.budget * shape.page_size;
+      std::vector<int32_t> table(n);
+      const Status read = backend.read_buffer(t.name, table.data(), n * sizeof(int32_t));
+      if (read.code() == StatusCode::NotFound) {
+        capture.page_tables.clear();
+        break;
+      }
+      HSA_RETURN_IF_ERROR(read);
+      capture.page_tables.push_back(std::move(table));
+    }
     // The backend's telemetry of the step, when the runtime computes it.
     capture.telemetry.clear();
     for (size_t i = 0; i < count; ++i) {

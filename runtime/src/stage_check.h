@@ -23,6 +23,9 @@
 //           list is unchanged from the snapshot (only misses move)
 //   attend  reference::attend with the backend's sel.units/slots and buf.k/v
 //           vs io.o: relative L2 error per request <= kAttendTolerance
+//           and the layer format's exported page tables (fa.*, fi.*, tok.*)
+//           vs reference::page_tables on the device's selection and slots,
+//           exactly, where the backend holds them
 //   telemetry  the same reference attention's per-head LSE (fp64) vs io.lse,
 //           which attention always writes, within kLseTolerance; with
 //           RuntimeOptions::telemetry also the backend's RequestTelemetry:
@@ -126,6 +129,9 @@ struct StepCapture {
   // The backend's request_telemetry of each call slot after the step (empty
   // when the runtime's telemetry is off).
   std::vector<RequestTelemetry> telemetry;
+  // The format's exported page tables after the step, in the format's order
+  // (empty: native format, or a backend without them, as the CPU backend).
+  std::vector<std::vector<int32_t>> page_tables;
   explicit StepCapture(const LayerShape& shape)
       : before(shape), after(shape), model(shape), model_request(shape.batch, 0), model_prefill(shape.batch, 0) {}
 };

@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "hsa/page_table_contract.h"
 #include "runtime_internal.h"
 #include "stage_check.h"
 #include "test_support.h"
@@ -408,6 +409,63 @@ TEST(StageCheck, TelemetryIsComparedAndMismatchesAreCaught) {
       cap.after.io_group_bound[uint64_t(cap.slots[1]) * groups + 1] += delta;
     });
     expect_only_stage_fails(r, CheckStage::Telemetry, "io.group_unselected_log_bound[");
+  }
+}
+
+// reference::page_tables on a hand-made selection: each format's layout.
+TEST(StageCheck, PageTablesOfEachFormat) {
+  LayerShape s;
+  s.batch = 2, s.groups = 1, s.budget = 3, s.capacity = 5, s.page_size = 4;
+  // Row 0: 10 tokens = 3 units, all selected (the last holds 2 tokens), in
+  // slots 4, 0, 2; row 1: empty.
+  const int32_t units[] = {0, 1, 2, -1, -1, -1};
+  const int32_t slots[] = {4, 0, 2, -1, -1, -1};
+  const int32_t lengths[] = {10, 0};
+  s.config.page_table_format = uint32_t(artifact::PageTableFormat::FlashAttnBlockTable);
+  std::vector<std::vector<int32_t>> t = reference::page_tables(s, units, slots, lengths);
+  ASSERT_EQ(t.size(), 2u);
+  EXPECT_EQ(t[0], (std::vector<int32_t>{4, 0, 2, -1, -1, -1}));  // blocks b * C + slot
+  EXPECT_EQ(t[1], (std::vector<int32_t>{10, 0}));                // (3 - 1) * 4 + 2 tokens
+  s.config.page_table_format = uint32_t(artifact::PageTableFormat::FlashInferCsr);
+  t = reference::page_tables(s, units, slots, lengths);
+  ASSERT_EQ(t.size(), 3u);
+  EXPECT_EQ(t[0], (std::vector<int32_t>{0, 3, 3}));
+  EXPECT_EQ(std::vector<int32_t>(t[1].begin(), t[1].begin() + 3), (std::vector<int32_t>{4, 0, 2}));
+  EXPECT_EQ(t[2], (std::vector<int32_t>{2, 0}));
+  s.config.page_table_format = uint32_t(artifact::PageTableFormat::TokenIndices);
+  t = reference::page_tables(s, units, slots, lengths);
+  ASSERT_EQ(t.size(), 1u);
+  const std::vector<int32_t> row0 = {16, 17, 18, 19, 0, 1, 2, 3, 8, 9, -1, -1};  // block * P + p, -1 past 10 tokens
+  EXPECT_EQ(std::vector<int32_t>(t[0].begin(), t[0].begin() + 12), row0);
+  EXPECT_EQ(std::vector<int32_t>(t[0].begin() + 12, t[0].end()), std::vector<int32_t>(12, -1));
+  s.config.page_table_format = uint32_t(artifact::PageTableFormat::Native);
+  EXPECT_TRUE(reference::page_tables(s, units, slots, lengths).empty());
+}
+
+// The exported tables are compared where the backend holds them (the CPU
+// backend does not: injected here as a GPU's would be), and a wrong entry
+// fails the diff stage.
+TEST(StageCheck, PageTableMismatchIsCaught) {
+  for (artifact::PageTableFormat format :
+       {artifact::PageTableFormat::FlashAttnBlockTable, artifact::PageTableFormat::FlashInferCsr,
+        artifact::PageTableFormat::TokenIndices}) {
+    test::ConfigSpec spec;
+    spec.scope = SelectionScope::Request;
+    spec.format = format;
+    for (bool corrupt : {false, true}) {
+      Fixture f(spec);
+      const StageCheckReport r = f.step(3, [&](StepCapture& cap) {
+        cap.page_tables = reference::page_tables(f.shape, cap.after.sel_units.data(), cap.after.sel_slots.data(),
+                                                 cap.before.req_length.data());
+        if (corrupt) cap.page_tables[0][1] += 1;
+      });
+      if (!corrupt) {
+        EXPECT_TRUE(r.passed) << r.message;
+        EXPECT_GT(r.stage(CheckStage::Diff).compared, 2u * f.shape.budget);
+      } else {
+        expect_only_stage_fails(r, CheckStage::Diff, page_table_contract::tables(format).begin()->name);
+      }
+    }
   }
 }
 

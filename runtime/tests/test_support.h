@@ -25,6 +25,7 @@ struct ConfigSpec {
   std::string algorithm = "quest";  // a package name
   std::string combine = "max";      // Quest's combine
   artifact::KvDtype dtype = artifact::KvDtype::BF16;
+  artifact::PageTableFormat format = artifact::PageTableFormat::Native;
 
   artifact::TestAlgorithm test_algorithm() const {
     if (algorithm == "quest") return artifact::TestAlgorithm::quest(combine);
@@ -48,6 +49,7 @@ inline artifact::LayerConfigRecord make_config(const ConfigSpec& s) {
   c.capacity_units = s.capacity;
   c.sink_units = s.sinks;
   c.window_units = s.window;
+  c.page_table_format = uint32_t(s.format);
   return c;
 }
 
