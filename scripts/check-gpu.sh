@@ -103,7 +103,7 @@ SANITIZED=${SANITIZED:-"llama3-8b-quest-unfused llama3-8b-quest llama3-8b-quest-
 quest_kvhead_p16_g4_kc quest_request_p32_g4_kc_fused streaming_kvhead_p16_kc quest_request_p16_g1_mean
 quest_kvhead_p64_g8 quest_request_p1_k2048-fused quest_request_p1_k2048_c16k quest_kvhead_p16_g4_c8k
 cluster_kvhead_p16_g4 cluster_request_p1_k2048 llama3-8b-quest-telemetry llama3-8b-quest-telemetry-fused
-quest_request_p16_g1_mean-telemetry"}
+quest_request_p16_g1_mean-telemetry quest_request_p16_g4_fi quest_kvhead_p16_g4_tok"}
 # 40 steps with a jump every step: every layer evicts (budget = capacity ones
 # from the second step), and the StreamingLLM window moves past its units.
 SAN_SHAPE=${SAN_SHAPE:-"--batch=2 --context=9000,20000 --steps=40 --query-jump=1"}
