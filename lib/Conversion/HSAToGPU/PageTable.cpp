@@ -80,9 +80,10 @@ LogicalResult mlir::hsa::lowerPageTable(KernelContext &ctx, PageTableOp op) {
   if (int64_t(op.getTables().size()) != tables)
     return op.emitOpError() << "expects " << tables << " table(s)";
   const PageTablePlan plan{layer.getFormat().getFormatName(),
-                           config.getSelectionGroups(), layer.getBudget(),
-                           layer.getBuffer().getCapacity(),
-                           config.getPageSize()};
+                           int64_t(config.getSelectionGroups()),
+                           int64_t(layer.getBudget()),
+                           int64_t(layer.getBuffer().getCapacity()),
+                           int64_t(config.getPageSize())};
   const int64_t groups = plan.groups, budget = plan.budget,
                 capacity = plan.capacity, pageSize = plan.pageSize;
 
