@@ -211,16 +211,11 @@ double group_log_bound(const LayerShape& s, const float* scores, uint32_t n) {
 
 std::vector<std::vector<int32_t>> page_tables(const LayerShape& s, const int32_t* units, const int32_t* slots,
                                               const int32_t* lengths) {
-  using page_table_contract::Dims;
   const PageTableFormat format = PageTableFormat(s.config.page_table_format);
   const uint32_t B = s.batch, S = s.groups, K = s.budget, C = s.capacity, P = s.page_size;
   std::vector<std::vector<int32_t>> out;
   for (const page_table_contract::Table& t : page_table_contract::tables(format)) {
-    const size_t n = t.dims == Dims::Batch          ? B
-                     : t.dims == Dims::BatchPlusOne ? B + 1
-                     : t.dims == Dims::BatchBudget  ? size_t(B) * K
-                                                    : size_t(B) * S * K * P;
-    out.emplace_back(n, 0);
+    out.emplace_back(page_table_contract::entries(t.dims, B, S, K, P), 0);
   }
   // Row (b, g): k units selected, the block of entry i, the last unit's tokens.
   auto selected = [&](uint32_t b) { return std::min<uint32_t>(K, unit_count(s, lengths[b])); };
@@ -338,10 +333,7 @@ void telemetry(const LayerShape& s, const DeviceBuffers& dev, uint32_t b, const 
   }
   std::vector<double> bounds(units);
   const bool bounded = units > 0 && s.algorithm->logit_upper_bounds(s, dev, b, 0, units, bounds.data());
-  if (!bounded) {
-    if (!s.group_bound) out->missed_mass_bound.clear();
-    return;
-  }
+  if (!bounded) return;
   const bool tighten = !out->missed_mass_bound.empty();
   if (!tighten) out->missed_mass_bound.assign(s.q_heads, 0.0);
   std::vector<char> selected(units);

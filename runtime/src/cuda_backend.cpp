@@ -432,7 +432,7 @@ Status CudaBackend::memory_needs(const Artifact& artifact, const LayerShape& sha
 }
 
 Status CudaBackend::prepare(const Artifact& artifact, const LayerShape& shape, HostCache* cache) {
-  if (options_.telemetry) HSA_RETURN_IF_ERROR(check_telemetry_outputs(artifact, shape));
+  if (options_.telemetry) HSA_RETURN_IF_ERROR(check_telemetry_outputs(shape));
   shape_ = shape;
   cache_ = cache;
   steps_.assign(shape.batch, 0);

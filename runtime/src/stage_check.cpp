@@ -578,11 +578,8 @@ Status checked_decode_step(Runtime& rt, const RequestId* ids, size_t count, cons
     capture.page_tables.clear();
     for (const page_table_contract::Table& t :
          page_table_contract::tables(PageTableFormat(shape.config.page_table_format))) {
-      using page_table_contract::Dims;
-      const size_t n = t.dims == Dims::Batch          ? shape.batch
-                       : t.dims == Dims::BatchPlusOne ? shape.batch + 1
-                       : t.dims == Dims::BatchBudget  ? size_t(shape.batch) * shape.budget
-                                                      : size_t(shape.batch) * shape.groups * shape.budget * shape.page_size;
+      const size_t n =
+          page_table_contract::entries(t.dims, shape.batch, shape.groups, shape.budget, shape.page_size);
       std::vector<int32_t> table(n);
       const Status read = backend.read_buffer(t.name, table.data(), n * sizeof(int32_t));
       if (read.code() == StatusCode::NotFound) {

@@ -8,7 +8,6 @@
 #include <string>
 
 #include "algorithms/algorithm.h"
-#include "artifact.h"
 #include "hsa/telemetry_contract.h"
 #include "layer_shape.h"
 
@@ -39,7 +38,7 @@ inline float round_up_to_float(double m) {
 // logits of its unselected units needs one of the kernels' bounds: the group
 // bound (Quest max, written by default) or the per-head one (hsa-compile
 // --telemetry). `shape` says which the artifact carries (find_telemetry_bounds).
-inline Status check_telemetry_outputs(const Artifact& artifact, const LayerShape& shape) {
+inline Status check_telemetry_outputs(const LayerShape& shape) {
   if (!shape.algorithm->bounds_unselected_logits() || shape.head_bound || shape.group_bound) return Status::ok();
   return Status(StatusCode::Unsupported,
                 std::string("telemetry: the artifact's kernels compute no ") + shape.algorithm->name() +

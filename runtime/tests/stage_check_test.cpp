@@ -51,7 +51,8 @@ struct Fixture {
                                      args}});
       bytes = w.finish();
     } else {
-      bytes = test::build_artifact(test::make_config(spec), "sm_90a", spec.test_algorithm(), group_bound);
+      bytes = test::build_artifact(test::make_config(spec), "sm_90a", spec.test_algorithm(),
+                                   group_bound ? std::optional(Symbol::Groups) : std::nullopt);
     }
     const Status loaded = rt->load_artifact(bytes.data(), bytes.size());
     EXPECT_TRUE(loaded.is_ok()) << loaded.message();

@@ -110,7 +110,8 @@ std::unique_ptr<Runtime> cpu_runtime(const ConfigSpec& spec, uint32_t batch, boo
   std::unique_ptr<Runtime> rt;
   if (!Runtime::create(options, &rt).is_ok()) return nullptr;
   const std::vector<uint8_t> bytes =
-      test::build_artifact(test::make_config(spec), "sm_90a", spec.test_algorithm(), group_bound);
+      test::build_artifact(test::make_config(spec), "sm_90a", spec.test_algorithm(),
+                           group_bound ? std::optional(artifact::Symbol::Groups) : std::nullopt);
   const Status loaded = rt->load_artifact(bytes.data(), bytes.size());
   EXPECT_TRUE(loaded.is_ok()) << loaded.message();
   return loaded.is_ok() ? std::move(rt) : nullptr;
@@ -235,15 +236,18 @@ TEST(Telemetry, GroupBoundIsTheLooserOfTheTwo) {
 // An artifact may carry the group bound only where the scores bound every
 // head of the group, in its documented shape.
 TEST(Telemetry, TheLoadChecksTheGroupBound) {
-  for (const char* combine : {"sum", "mean_query"}) {
-    ConfigSpec spec;
-    spec.combine = combine;
+  auto load = [](const ConfigSpec& spec, artifact::Symbol rows) {
     RuntimeOptions options;
     options.backend = BackendKind::Cpu;
     std::unique_ptr<Runtime> rt;
-    ASSERT_TRUE(Runtime::create(options, &rt).is_ok());
-    const std::vector<uint8_t> bytes = test::build_artifact(test::make_config(spec), "sm_90a", spec.test_algorithm(), true);
-    const Status s = rt->load_artifact(bytes.data(), bytes.size());
+    EXPECT_TRUE(Runtime::create(options, &rt).is_ok());
+    const std::vector<uint8_t> bytes = test::build_artifact(test::make_config(spec), "sm_90a", spec.test_algorithm(), rows);
+    return rt->load_artifact(bytes.data(), bytes.size());
+  };
+  for (const char* combine : {"sum", "mean_query"}) {
+    ConfigSpec spec;
+    spec.combine = combine;
+    const Status s = load(spec, artifact::Symbol::Groups);
     EXPECT_EQ(s.code(), StatusCode::InvalidArtifact) << combine;
     EXPECT_NE(s.message().find("combine = max only"), std::string::npos) << s.message();
   }
@@ -251,43 +255,14 @@ TEST(Telemetry, TheLoadChecksTheGroupBound) {
     ConfigSpec spec;
     spec.algorithm = "streaming_llm";
     spec.window = spec.budget - spec.sinks;
-    RuntimeOptions options;
-    options.backend = BackendKind::Cpu;
-    std::unique_ptr<Runtime> rt;
-    ASSERT_TRUE(Runtime::create(options, &rt).is_ok());
-    const std::vector<uint8_t> bytes = test::build_artifact(test::make_config(spec), "sm_90a", spec.test_algorithm(), true);
-    EXPECT_EQ(rt->load_artifact(bytes.data(), bytes.size()).code(), StatusCode::InvalidArtifact);
+    EXPECT_EQ(load(spec, artifact::Symbol::Groups).code(), StatusCode::InvalidArtifact);
   }
   {  // [B][Hq] where the contract says [B][S]
-    ConfigSpec spec;
-    const artifact::LayerConfigRecord config = test::make_config(spec);
-    artifact::ArtifactWriter w;
-    w.set_layer_config(config);
-    w.set_algorithm(spec.test_algorithm().name, spec.test_algorithm().params);
-    w.set_target("sm_90a", 80);
-    w.add_documented_buffers(spec.test_algorithm().buffers(config));
-    using artifact::Expr;
-    using artifact::Symbol;
-    w.add_buffer("io.group_unselected_log_bound", artifact::Tier::Device, artifact::ElementType::F32,
-                 artifact::BufferScope::PerBatchSlot, {Expr::sym(Symbol::Batch), Expr::sym(Symbol::QHeads)});
-    const std::vector<artifact::Arg> args = test::test_launch_args(w);
-    const uint32_t kernel = w.add_kernel("noop", "hsa_noop", {}, artifact::noop_kernel_ptx("sm_90a", "hsa_noop", args),
-                                         Expr::constant(0));
-    for (const char* plan : {"prefill", "decode_step", "append"})
-      w.add_plan(plan, {artifact::LaunchSpec{kernel,
-                                             {Expr::constant(1), Expr::constant(1), Expr::constant(1)},
-                                             {Expr::constant(32), Expr::constant(1), Expr::constant(1)},
-                                             Expr::constant(0),
-                                             args}});
-    const std::vector<uint8_t> bytes = w.finish();
-    RuntimeOptions options;
-    options.backend = BackendKind::Cpu;
-    std::unique_ptr<Runtime> rt;
-    ASSERT_TRUE(Runtime::create(options, &rt).is_ok());
-    const Status s = rt->load_artifact(bytes.data(), bytes.size());
+    const Status s = load(ConfigSpec{}, artifact::Symbol::QHeads);
     EXPECT_EQ(s.code(), StatusCode::InvalidArtifact);
     EXPECT_NE(s.message().find("must be a device f32 [B][S]"), std::string::npos) << s.message();
   }
+  EXPECT_TRUE(load(ConfigSpec{}, artifact::Symbol::Groups).is_ok());  // Quest max, [B][S]
 }
 
 TEST(Telemetry, EverythingSelectedMissesNothing) {
@@ -378,6 +353,15 @@ std::unique_ptr<Runtime> cuda_runtime(test::FakeCudaDriver& fake, bool telemetry
   return rt;
 }
 
+// cuda_runtime with `bytes` loaded (null, and a failure, if it does not load).
+std::unique_ptr<Runtime> loaded_cuda_runtime(test::FakeCudaDriver& fake, const std::vector<uint8_t>& bytes) {
+  std::unique_ptr<Runtime> rt = cuda_runtime(fake, true);
+  if (!rt) return nullptr;
+  const Status loaded = rt->load_artifact(bytes.data(), bytes.size());
+  EXPECT_TRUE(loaded.is_ok()) << loaded.message();
+  return loaded.is_ok() ? std::move(rt) : nullptr;
+}
+
 TEST(CudaTelemetry, TheLoadRefusesKernelsWithoutTheBound) {
   const artifact::LayerConfigRecord c = artifact::small_selecting_config();
   const std::vector<uint8_t> quest = artifact::make_test_artifact(c);
@@ -414,10 +398,7 @@ TEST(CudaTelemetry, TheLoadRefusesKernelsWithoutTheBound) {
     test::FakeCudaDriver fake;  // Quest max with the top-k's group bound only: enough
     const std::vector<uint8_t> grouped = artifact::make_test_artifact(c, "sm_90a", artifact::TestAlgorithm::quest(), 0,
                                                                       false, true, /*group_bound=*/true);
-    std::unique_ptr<Runtime> rt = cuda_runtime(fake, true);
-    ASSERT_TRUE(rt);
-    const Status loaded = rt->load_artifact(grouped.data(), grouped.size());
-    EXPECT_TRUE(loaded.is_ok()) << loaded.message();
+    EXPECT_TRUE(loaded_cuda_runtime(fake, grouped));
   }
 }
 
@@ -426,10 +407,8 @@ TEST(CudaTelemetry, ReadsTheKernelsRowsOfTheSlot) {
   const std::vector<uint8_t> bytes =
       artifact::make_test_artifact(c, "sm_90a", artifact::TestAlgorithm::quest(), 0, /*telemetry_bound=*/true);
   test::FakeCudaDriver fake;
-  std::unique_ptr<Runtime> rt = cuda_runtime(fake, true);
+  std::unique_ptr<Runtime> rt = loaded_cuda_runtime(fake, bytes);
   ASSERT_TRUE(rt);
-  const Status loaded = rt->load_artifact(bytes.data(), bytes.size());
-  ASSERT_TRUE(loaded.is_ok()) << loaded.message();
   const LayerShape& s = RuntimeInternals::shape(*rt);
   const uint32_t H = s.q_heads;
   std::mt19937 rng(7);
@@ -484,10 +463,8 @@ TEST(CudaTelemetry, ReadsTheGroupRowAndKeepsTheTighterBound) {
     const std::vector<uint8_t> bytes = artifact::make_test_artifact(c, "sm_90a", artifact::TestAlgorithm::quest(), 0,
                                                                     with_head, true, /*group_bound=*/true);
     test::FakeCudaDriver fake;
-    std::unique_ptr<Runtime> rt = cuda_runtime(fake, true);
+    std::unique_ptr<Runtime> rt = loaded_cuda_runtime(fake, bytes);
     ASSERT_TRUE(rt);
-    const Status loaded = rt->load_artifact(bytes.data(), bytes.size());
-    ASSERT_TRUE(loaded.is_ok()) << loaded.message();
     const LayerShape& s = RuntimeInternals::shape(*rt);
     ASSERT_TRUE(s.group_bound);
     ASSERT_EQ(s.head_bound, with_head);

@@ -3,6 +3,7 @@
 #ifndef HSA_RUNTIME_TEST_SUPPORT_H
 #define HSA_RUNTIME_TEST_SUPPORT_H
 
+#include <optional>
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -71,20 +72,21 @@ inline std::vector<artifact::Arg> test_launch_args(const artifact::ArtifactWrite
 
 // An artifact with the documented buffer table, one PTX kernel and the three
 // standard plans (the kernel is a no-op: CPU tests never launch it).
-// group_bound: it also lists io.group_unselected_log_bound [B][S] f32, as
-// the compiler's top-k declares it for Quest max.
+// group_bound_rows: it also lists io.group_unselected_log_bound [B][rows]
+// f32 (the compiler's top-k declares it [B][S] for Quest max; another
+// symbol makes the wrong shape a load must refuse).
 inline std::vector<uint8_t> build_artifact(const artifact::LayerConfigRecord& config, const char* chip = "sm_90a",
                                            const artifact::TestAlgorithm& algorithm = artifact::TestAlgorithm(),
-                                           bool group_bound = false) {
+                                           std::optional<artifact::Symbol> group_bound_rows = std::nullopt) {
   using namespace artifact;
   ArtifactWriter w;
   w.set_layer_config(config);
   w.set_algorithm(algorithm.name, algorithm.params);
   w.set_target(chip, 80);
   w.add_documented_buffers(algorithm.buffers(config));
-  if (group_bound)
+  if (group_bound_rows)
     w.add_buffer("io.group_unselected_log_bound", Tier::Device, ElementType::F32, BufferScope::PerBatchSlot,
-                 {Expr::sym(Symbol::Batch), Expr::sym(Symbol::Groups)});
+                 {Expr::sym(Symbol::Batch), Expr::sym(*group_bound_rows)});
   const std::vector<Arg> args = test_launch_args(w);
   const uint32_t kernel = w.add_kernel("noop", "hsa_noop", {}, noop_kernel_ptx(chip, "hsa_noop", args), Expr::constant(0));
   for (const char* plan : {"prefill", "decode_step", "append"}) {

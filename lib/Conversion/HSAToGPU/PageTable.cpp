@@ -74,11 +74,8 @@ LogicalResult mlir::hsa::lowerPageTable(KernelContext &ctx, PageTableOp op) {
   if (!format)
     return op.emitOpError() << "has no page-table kernel for format '"
                             << layer.getFormat().getFormatName() << "'";
-  const int64_t tables = format == TableFormat::TokenIndices ? 1
-                         : format == TableFormat::FlashAttention ? 2
-                                                                 : 3;
-  if (int64_t(op.getTables().size()) != tables)
-    return op.emitOpError() << "expects " << tables << " table(s)";
+  // The verifier bound the tables to the format's (page_table_contract.h).
+  const ValueRange tables = op.getTables();
   const PageTablePlan plan{layer.getFormat().getFormatName(),
                            int64_t(config.getSelectionGroups()),
                            int64_t(layer.getBudget()),
@@ -88,11 +85,11 @@ LogicalResult mlir::hsa::lowerPageTable(KernelContext &ctx, PageTableOp op) {
                 capacity = plan.capacity, pageSize = plan.pageSize;
 
   PageTableArgs launchArgs{op.getUnits(), op.getSlots(), op.getLengths(),
-                           op.getTables()[0], Value(), Value()};
-  if (tables > 1)
-    launchArgs.table1 = op.getTables()[1];
-  if (tables > 2)
-    launchArgs.table2 = op.getTables()[2];
+                           tables[0], Value(), Value()};
+  if (tables.size() > 1)
+    launchArgs.table1 = tables[1];
+  if (tables.size() > 2)
+    launchArgs.table2 = tables[2];
   SmallVector<Value> operands = kernelOperands(launchArgs);
   const int64_t warps = kPageTableBlock / kWarpSize;
 

@@ -32,6 +32,12 @@
 //    one block-wide exclusive scan of packed counts (above | equal << 16)
 //    gives each unit's output position, so the output is ascending by unit
 //    id by construction and ties go to the lower unit ids.
+//  * Group bound (`TopKRow::groupBound`, where the algorithm's scores bound
+//    every head of the group: Quest max): the first pass's histogram bins
+//    below the threshold bin, and its unselected units, each count P tokens
+//    at the bin's top score; each thread's (max, sum) over its bins is merged
+//    after the compaction into io.group_unselected_log_bound[b][g]
+//    (telemetry_contract.h; -inf when every unit is selected).
 //
 // All bulk reads are 16-byte vector loads of 4 scores over the flattened
 // scores buffer, aligned on the buffer (rows need not be 16-byte aligned:
@@ -109,17 +115,7 @@ struct TopKBody {
     Value signSet = b.orI(bits, b.i32(int32_t(0x80000000u)));
     return b.select(negative, flipped, signSet);
   }
-  /// The f32 score of a key (the inverse of `key`).
-  Value score(Value key) {
-    Value wasPositive = b.cmp(Pred::slt, key, b.i32(0)); // sign bit set
-    Value bits = b.select(wasPositive,
-                          b.xorI(key, b.i32(int32_t(0x80000000u))),
-                          b.xorI(key, b.i32(-1)));
-    return b.bitcast(b.getF32Type(), bits);
-  }
 };
-
-} // namespace
 
 /// The group bound's mass (telemetry_contract.h) from the first radix pass's
 /// histogram: a unit in bin d (the top 11 bits of its key: sign, exponent and
@@ -131,6 +127,16 @@ struct TopKBody {
 struct UnselectedMass {
   Value max, sum; // f32
 };
+} // namespace
+
+/// The f32 score of an order-preserving key (the inverse of TopKBody::key).
+static Value scoreOfKey(KernelBuilder &b, Value key) {
+  Value wasPositive = b.cmp(Pred::slt, key, b.i32(0)); // sign bit set
+  Value bits = b.select(wasPositive, b.xorI(key, b.i32(int32_t(0x80000000u))),
+                        b.xorI(key, b.i32(-1)));
+  return b.bitcast(b.getF32Type(), bits);
+}
+
 static Value rescale(KernelBuilder &b, Value from, Value to, Value log2Scale) {
   // exp2((from - to) c); a -inf `to` (no bin yet) keeps the zero sum.
   return b.exp2(b.mulF(b.subF(from, b.safeMax(to)), log2Scale));
@@ -159,13 +165,12 @@ static UnselectedMass binMass(KernelBuilder &b, ArrayRef<Value> digits,
                               ArrayRef<Value> counts, Value threshold,
                               Value selectedInThreshold, int64_t shift,
                               Value log2Scale) {
-  TopKBody decode{b, {}, {}, {}, {}, 0};
   SmallVector<Value> tops, unselected, some;
   Value max = b.negInf();
   for (auto [digit, count] : llvm::zip(digits, counts)) {
     Value d = b.toI32(digit);
-    Value top = decode.score(
-        b.orI(b.shl(d, b.i32(shift)), b.i32(int32_t((1u << shift) - 1))));
+    Value top = scoreOfKey(
+        b, b.orI(b.shl(d, b.i32(shift)), b.i32(int32_t((1u << shift) - 1))));
     top =
         b.select(b.cmpF(arith::CmpFPredicate::UNO, top, top), b.posInf(), top);
     Value left =
@@ -208,8 +213,9 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
   Value block = b.index(blockSize);
   Value numUnits = b.dim(scores, 2);
   Value numBatch = b.dim(scores, 0);
-  Value length = b.toIndex(b.load(lengths, {batch}));
-  Value n = b.minS(b.ceilDivU(length, b.index(pageSize)), numUnits);
+  Value n =
+      b.minS(b.ceilDivU(b.toIndex(b.load(lengths, {batch})), b.index(pageSize)),
+             numUnits);
   Value k = b.minS(n, b.index(budget));
   Value isThread0 = b.cmp(Pred::eq, tid, b.index(0));
   const bool groupBound = bool(row.groupBound);
@@ -437,13 +443,10 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
           }
 
           // Ordered compaction: keys above the threshold plus the first
-          // `need` keys equal to it, in unit order. With the group bound,
-          // the thread's unselected mass rides along.
+          // `need` keys equal to it, in unit order.
           constexpr int64_t perThread = kVectorsPerThread * kScoreLanes;
-          SmallVector<Value> inits = {b.i32(0), b.i32(0)};
-
-          SmallVector<Value> carried = b.forRange(
-              b.index(0), steps, b.index(1), inits,
+          b.forRange(
+              b.index(0), steps, b.index(1), {b.i32(0), b.i32(0)},
               [&](Value it, ValueRange bases) -> SmallVector<Value> {
                 Value first = b.add(b.add(g0, b.mul(it, stride)),
                                     b.mul(tid, b.index(kVectorsPerThread)));
@@ -482,12 +485,9 @@ void mlir::hsa::emitTopKRow(KernelBuilder &b, gpu::GPUFuncOp fn,
                   gtBefore = b.add(gtBefore, b.extU32(above[e]));
                   eqBefore = b.add(eqBefore, b.extU32(equal[e]));
                 }
-                SmallVector<Value> next = {
-                    b.add(bases[0], b.andI(sum, low)),
-                    b.add(bases[1], b.shrU(sum, b.i32(16)))};
-                return next;
+                return {b.add(bases[0], b.andI(sum, low)),
+                        b.add(bases[1], b.shrU(sum, b.i32(16)))};
               });
-          (void)carried;
           if (groupBound)
             writeGroupBound(mass);
         };

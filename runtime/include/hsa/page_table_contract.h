@@ -49,6 +49,14 @@ constexpr Table kTokenIndices[] = {
      "block * P + p for token p of the i-th selected unit, -1 past the selection or the context"},
 };
 
+// Entries of a table of `dims` for batch B, groups S, budget K, page size P.
+constexpr size_t entries(Dims dims, size_t B, size_t S, size_t K, size_t P) {
+  return dims == Dims::Batch          ? B
+         : dims == Dims::BatchPlusOne ? B + 1
+         : dims == Dims::BatchBudget  ? B * K
+                                      : B * S * K * P;
+}
+
 struct Tables {
   const Table* begin_;
   size_t size_;
