@@ -15,13 +15,17 @@
 #   device    hsa-device-check: the device API (device tensors, the caller's
 #             stream, one captured CUDA graph replayed while requests join and
 #             leave) against the host API bit for bit and the CPU reference;
+#   external  python/tests/gpu_external_attention.py: each page-table
+#             format's tables, written inside a captured graph, drive PyTorch
+#             SDPA over hsa's resident buffer and match hsa's o and LSE;
+#             prefill from device tensors (needs python3 with torch);
 #   sanitize  compute-sanitizer memcheck, racecheck, initcheck and synccheck
 #             on every kernel family and fused variant, with rows longer than
 #             the budget (top-k selects) and evicting steps, all checked.
 # Any mismatch, failed run or sanitizer report (errors and warnings alike)
 # fails the whole check.
 #   scripts/check-gpu.sh [BUNDLE_DIR] [RUNTIME_BUILD_DIR]
-#   PARTS=tests,check,evict,telemetry,device,sanitize (default: all)   JOBS=N parallel runs (default 8)
+#   PARTS=tests,check,evict,telemetry,device,external,sanitize (default: all)   JOBS=N parallel runs (default 8)
 #   SANITIZED="artifact ..." and SAN_SHAPE="hsa-run flags" narrow the sanitize part
 #   RUNTIME_SRC=DIR  the runtime sources to build (default runtime; a copy
 #                    needs python/ beside it: the hsattn_python test runs ../python)
@@ -29,7 +33,7 @@ set -uo pipefail
 BUNDLE=${1:-build/gpu-bundle}
 RT=${2:-build-gpu/runtime}
 LOG=${LOG:-$RT/check-gpu.log}
-PARTS=${PARTS:-tests,check,evict,telemetry,device,sanitize}
+PARTS=${PARTS:-tests,check,evict,telemetry,device,external,sanitize}
 JOBS=${JOBS:-8}
 fail=0
 say() { echo "$@"; }
@@ -195,6 +199,20 @@ if want device; then
     done
   fi
 fi
+EXTERNAL="quest_request_p16_g4_fa quest_request_p16_g4_fi quest_kvhead_p16_g4_tok quest_request_p1_k2048_tok"
+if want external; then
+  PY="$(cd "${RUNTIME_SRC:-runtime}/.." && pwd)/python"
+  pyenv="env PYTHONPATH=$PY HSATTN_LIBRARY=$(cd "$RT" && pwd)/libhsa_runtime.so.0"
+  script="python3 $PY/tests/gpu_external_attention.py"
+  for name in $EXTERNAL; do
+    [ -f "$BUNDLE/$name.hsa" ] || { say "   FAIL external: $name.hsa not in the bundle"; fail=1; continue; }
+    job "external $name" check "$pyenv $script $BUNDLE/$name.hsa"
+  done
+  if command -v compute-sanitizer >/dev/null 2>&1; then
+    job "memcheck external quest_kvhead_p16_g4_tok" memcheck \
+      "$pyenv compute-sanitizer --tool memcheck --report-api-errors no --error-exitcode 7 $script --steps 6 $BUNDLE/quest_kvhead_p16_g4_tok.hsa"
+  fi
+fi
 if want sanitize; then
   if command -v compute-sanitizer >/dev/null 2>&1; then
     for name in $SANITIZED; do
@@ -233,14 +251,14 @@ while IFS='|' read -r label kind command; do
   ok=0; note=""
   if [ "$kind" = check ]; then
     [ "$rc" -eq 0 ] && ok=1
-    note=$(grep -m1 -E '^check:|^hsa-device-check:' "$out" | cut -c1-100)
+    note=$(grep -m1 -E '^check:|^hsa-device-check:|^gpu_external_attention:' "$out" | cut -c1-100)
     ev=$(grep -m1 'evictions' "$out" | sed 's/^ *evictions *//' | cut -d' ' -f1-2)
     [ -n "$ev" ] && note="evictions $ev; $note"
   else
     # Every tool prints a summary; a missing one is a failure too.
     summary=$(grep -E "(ERROR|RACECHECK) SUMMARY:" "$out" | tail -1 | sed 's/^=* *//')
     if [ "$rc" -eq 0 ] && [[ "$summary" =~ SUMMARY:\ 0\  ]] &&
-       grep -qE '^check:.*all stages match|^hsa-device-check: PASS' "$out"; then ok=1; fi
+       grep -qE '^check:.*all stages match|^hsa-device-check: PASS|^gpu_external_attention: PASS' "$out"; then ok=1; fi
     note="$summary"
   fi
   if [ $ok -eq 1 ]; then

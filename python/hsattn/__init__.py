@@ -73,6 +73,42 @@ class _LayerConfig(ctypes.Structure):
                 ("flags", ctypes.c_uint32)]
 
 
+class _DeviceTensor(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("address", ctypes.c_uint64), ("dtype", ctypes.c_uint32),
+                ("rank", ctypes.c_uint32), ("shape", ctypes.c_int64 * 4), ("strides", ctypes.c_int64 * 4)]
+
+
+class _CudaArray:
+    """A runtime-owned device tensor as __cuda_array_interface__ (torch.as_tensor wraps it without a copy).
+
+    It holds its runtime, so the tensor keeps the memory alive."""
+
+    # bf16 has no typestr: its bits as int16, viewed as bfloat16 afterwards.
+    _TYPESTR = {0: "<i2", 1: "<f2", 2: "<i4"}
+
+    def __init__(self, owner, t):
+        self.owner, self.dtype = owner, t.dtype
+        shape = tuple(t.shape[i] for i in range(t.rank))
+        strides = tuple(t.strides[i] * (4 if t.dtype == 2 else 2) for i in range(t.rank))
+        self.__cuda_array_interface__ = {"shape": shape, "strides": strides, "data": (t.address, False),
+                                         "typestr": self._TYPESTR[t.dtype],
+                                         "version": 2}
+
+
+def _external_attention(owner, call):
+    """hsattn_external_attention's tensors as torch CUDA tensors, by name, plus the format's facts."""
+    tensors, count = (_DeviceTensor * 5)(), ctypes.c_size_t()
+    _check(call(tensors, 5, ctypes.byref(count)))
+    import torch  # after the call: without a CUDA backend it fails first, saying so
+    out = {}
+    for t in tensors[:count.value]:
+        x = torch.as_tensor(_CudaArray(owner, t), device="cuda")
+        out[t.name.decode()] = x.view(torch.bfloat16) if t.dtype == 0 else x
+    out["block_size"] = out["k_cache"].shape[1]
+    out["num_blocks"] = out["k_cache"].shape[0]
+    return out
+
+
 class LayerConfig:
     """What a loaded layer states (hsattn_layer_config), as plain attributes."""
 
@@ -153,6 +189,10 @@ def library():
         "hsattn_model_begin_step": (st, [P, ids, sz, ctypes.c_int, P]),
         "hsattn_model_enqueue_append": (st, [P, u32, P, P, P]),
         "hsattn_model_enqueue_decode": (st, [P, u32, P, P, P, P]),
+        "hsattn_prefill_device": (st, [P, u64, P, P, u64, P]),
+        "hsattn_model_prefill_device": (st, [P, u32, u64, P, P, u64, P]),
+        "hsattn_external_attention": (st, [P, ctypes.POINTER(_DeviceTensor), sz, ctypes.POINTER(sz)]),
+        "hsattn_model_external_attention": (st, [P, u32, ctypes.POINTER(_DeviceTensor), sz, ctypes.POINTER(sz)]),
     }
     for name, (restype, argtypes) in sigs.items():
         fn = getattr(lib, name)
@@ -212,6 +252,13 @@ def _host_bits(name, tensor, shape, dtype):
         raise ValueError(f"{name}: shape {tuple(array.shape)}, expected {tuple(shape)}")
     array = np.ascontiguousarray(array).view(np.uint16)
     return array
+
+
+def _is_cuda(tensor):
+    """A torch CUDA tensor or a __cuda_array_interface__ producer (host arrays take the copying path)."""
+    if type(tensor).__module__.startswith("torch"):
+        return tensor.device.type == "cuda"
+    return hasattr(tensor, "__cuda_array_interface__")
 
 
 def _device_pointer(name, tensor, shape, dtype):
@@ -293,6 +340,16 @@ class _Layered:
             v_bits = _host_bits("v", v, lead + (c.num_kv_heads, c.value_dim), c.dtype)
         return k_bits, v_bits
 
+    def _device_prompt(self, layer, k, v):
+        """Device pointers of a prompt's K [tokens][Hkv][D] / V [tokens][Hkv][Dv] CUDA tensors."""
+        c = self.config(layer)
+        tokens = int(k.shape[0])
+        kp = _device_pointer("k", k, (tokens, c.num_kv_heads, c.head_dim), c.dtype)
+        vp = None
+        if not c.value_is_key_prefix:
+            vp = _device_pointer("v", v, (tokens, c.num_kv_heads, c.value_dim), c.dtype)
+        return tokens, kp, vp
+
     def _qo(self, layer, q, count):
         c = self.config(layer)
         q_bits = _host_bits("q", q, (count, c.num_q_heads, c.head_dim), c.dtype)
@@ -360,7 +417,13 @@ class Runtime(_Layered, _DeviceStep):
     def release_request(self, request):
         _check(self._lib.hsattn_request_release(self._handle, request))
 
-    def prefill(self, request, k, v=None):
+    def prefill(self, request, k, v=None, stream=None):
+        """K [tokens][Hkv][D], V [tokens][Hkv][Dv]: host arrays, or CUDA tensors, which the copy engine
+        moves to the host pool on `stream` (default: torch's current one) without a host sync."""
+        if _is_cuda(k):
+            tokens, kp, vp = self._device_prompt(0, k, v)
+            _check(self._lib.hsattn_prefill_device(self._handle, request, kp, vp, tokens, _stream_handle(stream)))
+            return
         tokens = len(k)
         kb, vb = self._kv(0, k, v, tokens)
         _check(self._lib.hsattn_prefill(self._handle, request, _ptr(kb), _ptr(vb), tokens))
@@ -401,6 +464,15 @@ class Runtime(_Layered, _DeviceStep):
         """o (and lse [max_batch][Hq] float32, when given) are written on the stream."""
         qp, op, lp = self._device_qo(0, q, o, lse)
         _check(self._lib.hsattn_enqueue_decode(self._handle, qp, op, lp, _stream_handle(stream)))
+
+    def external_attention(self):
+        """The resident buffer and the page tables for an attention kernel hsa did not write.
+
+        A dict of torch CUDA tensors (views of the runtime's memory, no copy; they keep the
+        runtime alive): k_cache [blocks][P][Hu][D] and v_cache (strided views, one unit per
+        block), and the format's tables by name ("fa.block_table", "fi.indptr", "tok.indices",
+        ...), which every decode step rewrites; plus block_size and num_blocks. CUDA backend."""
+        return _external_attention(self, lambda t, n, c: self._lib.hsattn_external_attention(self._handle, t, n, c))
 
     def selected_units(self, request):
         c = self._config
@@ -461,7 +533,13 @@ class Model(_Layered, _DeviceStep):
     def release_request(self, request):
         _check(self._lib.hsattn_model_request_release(self._handle, request))
 
-    def prefill(self, layer, request, k, v=None):
+    def prefill(self, layer, request, k, v=None, stream=None):
+        """As Runtime.prefill, for one layer (CUDA tensors go by the copy engine)."""
+        if _is_cuda(k):
+            tokens, kp, vp = self._device_prompt(layer, k, v)
+            _check(self._lib.hsattn_model_prefill_device(self._handle, layer, request, kp, vp, tokens,
+                                                         _stream_handle(stream)))
+            return
         tokens = len(k)
         kb, vb = self._kv(layer, k, v, tokens)
         _check(self._lib.hsattn_model_prefill(self._handle, layer, request, _ptr(kb), _ptr(vb), tokens))
@@ -504,6 +582,11 @@ class Model(_Layered, _DeviceStep):
         """o (and lse [max_batch][Hq] float32, when given) are written on the stream."""
         qp, op, lp = self._device_qo(layer, q, o, lse)
         _check(self._lib.hsattn_model_enqueue_decode(self._handle, layer, qp, op, lp, _stream_handle(stream)))
+
+    def external_attention(self, layer):
+        """The layer's resident buffer and page tables as torch tensors (Runtime.external_attention)."""
+        return _external_attention(self, lambda t, n, c: self._lib.hsattn_model_external_attention(
+            self._handle, layer, t, n, c))
 
     def accounting(self, layer, request):
         a = _Accounting()

@@ -148,6 +148,8 @@ class Binding(unittest.TestCase):
             model.enqueue_decode(0, np.zeros((2, 8, 32), np.uint16), np.zeros((2, 8, 32), np.uint16))
         with self.assertRaisesRegex(ValueError, "stream: str"):
             model.begin_step([rid], stream="default")
+        with self.assertRaisesRegex(hsattn.HsaError, "no device API"):
+            model.external_attention(0)
 
 
 if __name__ == "__main__":

@@ -69,8 +69,21 @@ class Backend {
   virtual Status enqueue_device_decode(const void* q, void* o, float* lse, void* stream) {
     return unsupported_device_api();
   }
+  // Tokens [first, first + tokens) of `slot`, whose pages the host cache
+  // already holds, from device memory k [tokens][Hkv][D] and v
+  // [tokens][Hkv][Dv] (null when V is part of K) into the host pool, on
+  // `stream` by the copy engine: enqueued only, no host synchronisation.
+  virtual Status enqueue_device_prefill(uint32_t slot, uint32_t first, uint32_t tokens, const void* k,
+                                        const void* v, void* stream) {
+    return unsupported_device_api();
+  }
   // What the slots' last device step did; waits for the device.
   virtual Status device_step_results(const uint32_t* slots, size_t count, SlotStepResult* results) {
+    return unsupported_device_api();
+  }
+  // The device address and size of a device-tier buffer of the artifact, for
+  // Runtime::external_attention (NotFound for names it does not hold).
+  virtual Status device_buffer_address(const std::string& name, uint64_t* address, uint64_t* bytes) const {
     return unsupported_device_api();
   }
   // Waits for device-API work still in flight (before the host changes a

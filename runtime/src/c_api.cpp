@@ -32,7 +32,9 @@ static_assert(sizeof(void*) != 8 || sizeof(hsattn_layer_config) == 96, "hsattn_l
 static_assert(int(HSATTN_DTYPE_F16) == int(hsa::artifact::KvDtype::F16) &&
                   int(HSATTN_SCOPE_KV_HEAD) == int(hsa::artifact::SelectionScope::KvHead) &&
                   int(HSATTN_PAGE_TABLE_TOKEN_INDICES) == int(hsa::artifact::PageTableFormat::TokenIndices) &&
-                  HSATTN_LAYER_VALUE_IS_KEY_PREFIX == hsa::artifact::kLayerFlagValueIsKeyPrefix,
+                  HSATTN_LAYER_VALUE_IS_KEY_PREFIX == hsa::artifact::kLayerFlagValueIsKeyPrefix &&
+                  int(HSATTN_DTYPE_I32) == int(hsa::TensorDtype::I32) &&
+                  int(HSATTN_DTYPE_F16) == int(hsa::TensorDtype::F16),
               "the C enums are the artifact's values");
 
 namespace {
@@ -160,6 +162,32 @@ hsattn_status_t layer_config(const hsa::LayerInfo& l, hsattn_layer_config* confi
 
 hsattn_step_stats c_stats(const hsa::StepStats& s) {
   return hsattn_step_stats{s.units_selected, s.hits, s.misses, s.bytes_copied_h2d, s.hit_rate};
+}
+
+// k_cache, v_cache, then the tables, into the caller's array.
+hsattn_status_t c_tensors(const hsa::ExternalAttention& e, hsattn_device_tensor* tensors, size_t capacity,
+                          size_t* count) {
+  if (!count) return fail(hsa::StatusCode::InvalidArgument, "null tensor count output");
+  const size_t n = 2 + e.tables.size();
+  *count = n;
+  if (!tensors || capacity < n)
+    return record(hsa::Status(hsa::StatusCode::InvalidArgument,
+                              "the layer has " + std::to_string(n) + " external-attention tensors, capacity " +
+                                  std::to_string(capacity) + " (pass an array of at least that many)"));
+  std::vector<const hsa::DeviceTensor*> all = {&e.k_cache, &e.v_cache};
+  for (const hsa::DeviceTensor& t : e.tables) all.push_back(&t);
+  for (size_t i = 0; i < n; ++i) {
+    const hsa::DeviceTensor& t = *all[i];
+    hsattn_device_tensor c{};
+    c.name = t.name;
+    c.address = t.address;
+    c.dtype = uint32_t(t.dtype);
+    c.rank = uint32_t(t.shape.size());
+    for (size_t d = 0; d < t.shape.size() && d < HSATTN_MAX_TENSOR_RANK; ++d)
+      c.shape[d] = t.shape[d], c.strides[d] = t.strides[d];
+    tensors[i] = c;
+  }
+  return HSATTN_STATUS_OK;
 }
 
 }  // namespace
@@ -325,6 +353,14 @@ hsattn_status_t hsattn_request_slot(const hsattn_runtime* runtime, hsattn_reques
   });
 }
 
+hsattn_status_t hsattn_prefill_device(hsattn_runtime* runtime, hsattn_request_id id, const void* k, const void* v,
+                                      uint64_t tokens, void* cuda_stream) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_RUNTIME(runtime);
+    return record(runtime->runtime->prefill_device(id, k, v, tokens, cuda_stream));
+  });
+}
+
 hsattn_status_t hsattn_begin_step(hsattn_runtime* runtime, const hsattn_request_id* ids, size_t count, int append,
                                   void* cuda_stream) {
   return guard([&]() -> hsattn_status_t {
@@ -358,6 +394,16 @@ hsattn_status_t hsattn_device_step_stats(hsattn_runtime* runtime, const hsattn_r
     const hsattn_status_t status = record(runtime->runtime->device_step_stats(ids, count, &s));
     if (status == HSATTN_STATUS_OK) *stats = c_stats(s);
     return status;
+  });
+}
+
+hsattn_status_t hsattn_external_attention(const hsattn_runtime* runtime, hsattn_device_tensor* tensors,
+                                          size_t capacity, size_t* count) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_RUNTIME(runtime);
+    hsa::ExternalAttention e;
+    const hsattn_status_t status = record(runtime->runtime->external_attention(&e));
+    return status == HSATTN_STATUS_OK ? c_tensors(e, tensors, capacity, count) : status;
   });
 }
 
@@ -522,6 +568,14 @@ hsattn_status_t hsattn_model_request_slot(const hsattn_model* model, hsattn_requ
   });
 }
 
+hsattn_status_t hsattn_model_prefill_device(hsattn_model* model, uint32_t layer, hsattn_request_id id, const void* k,
+                                            const void* v, uint64_t tokens, void* cuda_stream) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_MODEL(model);
+    return record(model->model->prefill_device(layer, id, k, v, tokens, cuda_stream));
+  });
+}
+
 hsattn_status_t hsattn_model_begin_step(hsattn_model* model, const hsattn_request_id* ids, size_t count, int append,
                                         void* cuda_stream) {
   return guard([&]() -> hsattn_status_t {
@@ -543,6 +597,16 @@ hsattn_status_t hsattn_model_enqueue_decode(hsattn_model* model, uint32_t layer,
   return guard([&]() -> hsattn_status_t {
     HSATTN_REQUIRE_MODEL(model);
     return record(model->model->enqueue_decode(layer, q, o, lse, cuda_stream));
+  });
+}
+
+hsattn_status_t hsattn_model_external_attention(const hsattn_model* model, uint32_t layer,
+                                                hsattn_device_tensor* tensors, size_t capacity, size_t* count) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_MODEL(model);
+    hsa::ExternalAttention e;
+    const hsattn_status_t status = record(model->model->external_attention(layer, &e));
+    return status == HSATTN_STATUS_OK ? c_tensors(e, tensors, capacity, count) : status;
   });
 }
 

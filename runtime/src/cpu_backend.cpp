@@ -36,6 +36,7 @@ DeviceBuffers::DeviceBuffers(const LayerShape& s) {
     a.name = doc.name;
     a.type = doc.element_type;
     a.fill = (doc.flags & kBufferFlagFillMinusOne) ? 0xFF : 0x00;
+    a.per_slot = doc.scope == BufferScope::PerBatchSlot;
     uint64_t bytes = element_type_bytes(doc.element_type);
     for (const Expr& dim : doc.dims) {
       int64_t value = 0;
@@ -87,8 +88,8 @@ const DeviceBuffers::Array* DeviceBuffers::find(const std::string& name) const {
 
 void DeviceBuffers::reset_slot(const LayerShape& s, uint32_t b) {
   for (Array& a : arrays_) {
-    if (a.bytes == 0) continue;
-    const size_t row = a.bytes / s.batch;  // every device buffer of the tables leads with B
+    if (a.bytes == 0 || !a.per_slot) continue;  // a global table is rewritten whole by every step
+    const size_t row = a.bytes / s.batch;
     std::memset(static_cast<uint8_t*>(a.data()) + size_t(b) * row, a.fill, row);
   }
 }
@@ -558,6 +559,24 @@ Status CpuBackend::decode(const uint32_t* slots, size_t count, const uint16_t* q
   std::vector<double> lse(telemetry_ ? size_t(shape_.batch) * shape_.q_heads : 0);  // [B][Hq]
   auto lse_of = [&](uint32_t b) { return telemetry_ ? &lse[size_t(b) * shape_.q_heads] : nullptr; };
   stage("reference.attend", [&](uint32_t b) { reference::attend(shape_, dev, b, nullptr, lse_of(b)); });
+  // The format's exported tables, as the page_table kernel writes them: from
+  // every row's selection, rows outside the call selecting nothing.
+  const auto tables = page_table_contract::tables(PageTableFormat(shape_.config.page_table_format));
+  if (tables.size() > 0) {
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<int32_t> lengths(shape_.batch, 0);
+    for (size_t i = 0; i < count; ++i) lengths[slots[i]] = dev.req_length[slots[i]];
+    const std::vector<std::vector<int32_t>> rows =
+        reference::page_tables(shape_, dev.sel_units.data(), dev.sel_slots.data(), lengths.data());
+    size_t t = 0;
+    for (const page_table_contract::Table& table : tables) {
+      HSA_RETURN_IF_ERROR(write_buffer(table.name, rows[t].data(), rows[t].size() * sizeof(int32_t)));
+      ++t;
+    }
+    if (profile_)
+      timings_.push_back(KernelTiming{
+          "reference.page_table", std::chrono::duration<float, std::milli>(std::chrono::steady_clock::now() - start).count()});
+  }
   if (telemetry_)
     stage("reference.telemetry", [&](uint32_t b) {
       reference::telemetry(shape_, dev, b, lse_of(b), &telemetry_of_[b]);

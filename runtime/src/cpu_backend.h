@@ -49,6 +49,7 @@ struct DeviceBuffers {
     std::string name;
     artifact::ElementType type;
     uint8_t fill;  // the byte the array starts with and rows reset to (0x00 or 0xFF)
+    bool per_slot;  // leads with B (reset_slot clears the slot's row); else global (fi.indptr [B + 1])
     size_t bytes;
     std::vector<uint64_t> storage;  // 8-byte aligned
     void* data() { return storage.data(); }

@@ -99,6 +99,14 @@ class CudaBackend : public Backend {
   Status enqueue_device_decode(const void* q, void* o, float* lse, void* stream) override;
   Status device_step_results(const uint32_t* slots, size_t count, SlotStepResult* results) override;
   Status drain_device_work() override;
+  Status enqueue_device_prefill(uint32_t slot, uint32_t first, uint32_t tokens, const void* k, const void* v,
+                                void* stream) override;
+  Status device_buffer_address(const std::string& name, uint64_t* address, uint64_t* bytes) const override {
+    const DeviceBuffer* b = buffer(name.c_str());
+    if (!b || b->host_tier) return Status(StatusCode::NotFound, "the artifact has no device buffer '" + name + "'");
+    *address = b->address, *bytes = b->bytes;
+    return Status::ok();
+  }
   std::string device_description() const override { return description_; }
   double last_step_device_ms() const override { return step_ms_; }
 
@@ -608,6 +616,63 @@ Status CudaBackend::enqueue_device_decode(const void* q, void* o, float* lse, vo
   HSA_RETURN_IF_ERROR(bind_device_plan("decode_step", false, caller, &device_decode_));
   device_used_ = true;
   return enqueue_plan(device_decode_.launches, false, static_cast<CUstream>(stream));
+}
+
+// The rows go to the host pool by the copy engine, one 3D copy per head and
+// run of whole pages that are consecutive in the pool (y: the page's tokens,
+// z: pages; the source [tokens][Hkv][D] advances P rows per page, the
+// destination host.k [pages][Hkv][P][D] one page), and one per head for a
+// partial first or last page. A fresh pool hands out consecutive pages, so a
+// prompt takes a few copies per head; a fragmented one up to one per page.
+Status CudaBackend::enqueue_device_prefill(uint32_t slot, uint32_t first, uint32_t tokens, const void* k,
+                                           const void* v, void* stream) {
+  HSA_RETURN_IF_ERROR(check(driver_->cuCtxSetCurrent(context_), "cuCtxSetCurrent"));
+  HSA_RETURN_IF_ERROR(check_device_stream(stream, "prefill_device", false));
+  const size_t Hkv = shape_.kv_heads, P = shape_.page_size, eb = shape_.element_bytes;
+  HSA_RETURN_IF_ERROR(check_device_tensor(k, size_t(tokens) * Hkv * shape_.head_dim * eb, "prefill_device", "k"));
+  if (shape_.has_separate_v)
+    HSA_RETURN_IF_ERROR(
+        check_device_tensor(v, size_t(tokens) * Hkv * shape_.value_dim * eb, "prefill_device", "v"));
+  const int32_t* page_of = cache_->host_page_of() + size_t(slot) * shape_.max_units;
+  const CUstream s = static_cast<CUstream>(stream);
+  // One box: `pages` pool pages from `page`, rows [row, row + rows) of each,
+  // from source token `token` on.
+  auto copy = [&](const void* source, uint16_t* pool, size_t dim, size_t token, size_t page, size_t row,
+                  size_t rows, size_t pages) -> Status {
+    for (size_t h = 0; h < Hkv; ++h) {
+      CUDA_MEMCPY3D m{};
+      m.srcMemoryType = CU_MEMORYTYPE_DEVICE;
+      m.srcDevice = CUdeviceptr(uintptr_t(source)) + CUdeviceptr((token * Hkv + h) * dim * eb);
+      m.srcPitch = Hkv * dim * eb;  // next token
+      m.srcHeight = P;              // next page: P tokens on
+      m.dstMemoryType = CU_MEMORYTYPE_HOST;
+      m.dstHost = pool + ((page * Hkv + h) * P + row) * dim;
+      m.dstPitch = dim * eb;        // next row of the page's head
+      m.dstHeight = Hkv * P;        // next page
+      m.WidthInBytes = dim * eb;
+      m.Height = rows;
+      m.Depth = pages;
+      HSA_RETURN_IF_ERROR(check(driver_->cuMemcpy3DAsync(&m, s), "prefill_device: copy into the host pool"));
+    }
+    return Status::ok();
+  };
+  auto copy_rows = [&](const void* source, uint16_t* pool, size_t dim) -> Status {
+    size_t t = first;
+    const size_t end = size_t(first) + tokens;
+    while (t < end) {
+      const size_t unit = t / P, row = t % P, rows = std::min(P - row, end - t);
+      size_t pages = 1;
+      if (row == 0 && rows == P)  // extend over whole pages consecutive in the pool
+        while (t + (pages + 1) * P <= end && page_of[unit + pages] == page_of[unit] + int32_t(pages)) ++pages;
+      HSA_RETURN_IF_ERROR(copy(source, pool, dim, t - first, size_t(page_of[unit]), row, rows, pages));
+      t += pages == 1 ? rows : pages * P;
+    }
+    return Status::ok();
+  };
+  HSA_RETURN_IF_ERROR(copy_rows(k, cache_->host_k(), shape_.head_dim));
+  if (shape_.has_separate_v) HSA_RETURN_IF_ERROR(copy_rows(v, cache_->host_v(), shape_.value_dim));
+  device_used_ = true;  // host readers of the pool drain first
+  return Status::ok();
 }
 
 Status CudaBackend::drain_device_work() {

@@ -38,6 +38,7 @@
   X(cuMemsetD8Async)                 \
   X(cuMemcpyHtoDAsync)               \
   X(cuMemcpyDtoHAsync)               \
+  X(cuMemcpy3DAsync)                 \
   X(cuMemHostAlloc)                  \
   X(cuMemFreeHost)                   \
   X(cuMemHostGetDevicePointer)       \

@@ -166,6 +166,14 @@ Status ModelRuntime::prefill(uint32_t layer, RequestId id, const void* k, const 
   });
 }
 
+Status ModelRuntime::prefill_device(uint32_t layer, RequestId id, const void* k, const void* v, uint64_t tokens,
+                                    void* cuda_stream) {
+  return guarded([&]() -> Status {
+    HSA_RETURN_IF_ERROR(check_layer(layer));
+    return layers_[layer]->prefill_device(id, k, v, tokens, cuda_stream);
+  });
+}
+
 Status ModelRuntime::finish_prefill(RequestId id) {
   return guarded([&]() -> Status {
     HSA_RETURN_IF_ERROR(check_layer(0));
@@ -224,6 +232,13 @@ Status ModelRuntime::enqueue_decode(uint32_t layer, const void* q, void* o, floa
   return guarded([&]() -> Status {
     HSA_RETURN_IF_ERROR(check_layer(layer));
     return layers_[layer]->enqueue_decode(q, o, lse, cuda_stream);
+  });
+}
+
+Status ModelRuntime::external_attention(uint32_t layer, ExternalAttention* out) const {
+  return guarded([&]() -> Status {
+    HSA_RETURN_IF_ERROR(check_layer(layer));
+    return layers_[layer]->external_attention(out);
   });
 }
 

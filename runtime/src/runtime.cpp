@@ -12,6 +12,7 @@
 #include "cpu_backend.h"
 #include "guarded.h"
 #include "host_cache.h"
+#include "hsa/page_table_contract.h"
 #include "launch_plan.h"
 #include "layer_shape.h"
 #include "memory_limits.h"
@@ -468,6 +469,31 @@ Status Runtime::prefill(RequestId id, const void* k, const void* v, uint64_t tok
   });
 }
 
+Status Runtime::prefill_device(RequestId id, const void* k, const void* v, uint64_t tokens, void* cuda_stream) {
+  return guarded([&]() -> Status {
+    uint32_t slot = 0;
+    HSA_RETURN_IF_ERROR(impl_->find_slot(id, &slot));
+    if (tokens == 0) return invalid_argument("prefill_device of 0 tokens");
+    if (!k || (impl_->shape.has_separate_v && !v)) return invalid_argument("prefill_device: null K or V");
+    HostCache& cache = *impl_->cache;
+    std::lock_guard<std::mutex> lock(impl_->backend_mutex);
+    const uint32_t old_length = cache.length(slot);
+    HSA_RETURN_IF_ERROR(cache.extend(&slot, 1, tokens));  // OutOfCapacity before anything is enqueued
+    const Status status =
+        impl_->backend->enqueue_device_prefill(slot, old_length, uint32_t(tokens), k, v, cuda_stream);
+    if (!status.is_ok()) {
+      // Copies enqueued before the failure must land before the pages go back.
+      const Status drained = impl_->backend->drain_device_work();
+      cache.truncate(slot, old_length);
+      return drained.is_ok() ? status : drained;
+    }
+    uint32_t& from = impl_->build_from[slot];
+    from = std::min(from, old_length);
+    impl_->prefill_end[slot] = cache.length(slot);
+    return Status::ok();
+  });
+}
+
 Status Runtime::finish_prefill(RequestId id) {
   return guarded([&]() -> Status {
     uint32_t slot = 0;
@@ -589,6 +615,56 @@ Status Runtime::enqueue_decode(const void* q, void* o, float* lse, void* cuda_st
     HSA_RETURN_IF_ERROR(impl_->require_loaded());
     std::lock_guard<std::mutex> lock(impl_->backend_mutex);
     return impl_->backend->enqueue_device_decode(q, o, lse, cuda_stream);
+  });
+}
+
+Status Runtime::external_attention(ExternalAttention* out) const {
+  return guarded([&]() -> Status {
+    if (!out) return invalid_argument("null external attention output");
+    HSA_RETURN_IF_ERROR(impl_->require_loaded());
+    const LayerShape& s = impl_->shape;
+    const Backend& backend = *impl_->backend;
+    using page_table_contract::Dims;
+    // The buffer's address, checked to hold `elements` of `element_bytes`.
+    auto address = [&](const char* name, uint64_t elements, uint64_t element_bytes, uint64_t* at) -> Status {
+      uint64_t bytes = 0;
+      HSA_RETURN_IF_ERROR(backend.device_buffer_address(name, at, &bytes));
+      if (bytes != elements * element_bytes)
+        return Status(StatusCode::InvalidArtifact, std::string("buffer '") + name + "' has " + std::to_string(bytes) +
+                                                       " bytes, the layer's shape needs " +
+                                                       std::to_string(elements * element_bytes));
+      return Status::ok();
+    };
+    ExternalAttention e;
+    e.format = artifact::PageTableFormat(impl_->artifact.config.page_table_format);
+    e.block_size = s.page_size;
+    e.num_blocks = uint64_t(s.batch) * s.groups * s.capacity;
+    const int64_t P = s.page_size, Hu = s.heads_per_unit, D = s.head_dim, Dv = s.value_dim;
+    const TensorDtype kv = s.dtype == artifact::KvDtype::F16 ? TensorDtype::F16 : TensorDtype::BF16;
+    const int64_t blocks = int64_t(e.num_blocks);
+    uint64_t k_at = 0, v_at = 0;
+    HSA_RETURN_IF_ERROR(address("buf.k", e.num_blocks * Hu * P * D, s.element_bytes, &k_at));
+    if (s.has_separate_v) HSA_RETURN_IF_ERROR(address("buf.v", e.num_blocks * Hu * P * Dv, s.element_bytes, &v_at));
+    e.k_cache = {"k_cache", k_at, kv, {blocks, P, Hu, D}, {Hu * P * D, D, P * D, 1}};
+    e.v_cache = s.has_separate_v ? DeviceTensor{"v_cache", v_at, kv, {blocks, P, Hu, Dv}, {Hu * P * Dv, Dv, P * Dv, 1}}
+                                 : DeviceTensor{"v_cache", k_at, kv, {blocks, P, Hu, Dv}, {Hu * P * D, D, P * D, 1}};
+    for (const page_table_contract::Table& t : page_table_contract::tables(e.format)) {
+      DeviceTensor table{t.name, 0, TensorDtype::I32, {}, {}};
+      const int64_t B = s.batch, K = s.budget, S = s.groups;
+      switch (t.dims) {
+        case Dims::Batch: table.shape = {B}; break;
+        case Dims::BatchPlusOne: table.shape = {B + 1}; break;
+        case Dims::BatchBudget: table.shape = {B, K}; break;
+        case Dims::BatchGroupsTokens: table.shape = {B, S, K * P}; break;
+      }
+      int64_t stride = 1;
+      table.strides.assign(table.shape.size(), 1);
+      for (size_t d = table.shape.size(); d-- > 0;) table.strides[d] = stride, stride *= table.shape[d];
+      HSA_RETURN_IF_ERROR(address(t.name, uint64_t(stride), 4, &table.address));
+      e.tables.push_back(std::move(table));
+    }
+    *out = std::move(e);
+    return Status::ok();
   });
 }
 

@@ -29,13 +29,15 @@ struct DeviceRun {
   test::FakeCudaDriver fake;
   std::unique_ptr<CudaDriver> driver = fake.table();  // the test's own handle (capture, graphs)
   std::unique_ptr<Runtime> rt;
-  const artifact::LayerConfigRecord config = artifact::small_selecting_config();
+  const artifact::LayerConfigRecord config;
   std::vector<RequestId> ids;
   CUdeviceptr q = 0, o = 0, k = 0, v = 0;
   int stream_storage = 0;
   void* stream = &stream_storage;  // the fake accepts any handle as a stream of its context
 
-  explicit DeviceRun(uint32_t pool_pages = 0, bool append_writes_host_pool = true) {
+  explicit DeviceRun(uint32_t pool_pages = 0, bool append_writes_host_pool = true,
+                     const artifact::LayerConfigRecord& layer = artifact::small_selecting_config())
+      : config(layer) {
     RuntimeOptions options;
     options.backend = BackendKind::Cuda;
     options.max_batch = kBatch;
@@ -210,6 +212,174 @@ TEST(DeviceApi, AnExhaustedPoolIsAStatusAndTheBatchKeepsItsLengths) {
   // Without the append the step goes on.
   EXPECT_TRUE(r.rt->begin_step(r.ids.data(), 2, false, r.stream).is_ok());
   EXPECT_TRUE(r.rt->enqueue_decode(r.ptr(r.q), r.ptr(r.o), nullptr, r.stream).is_ok());
+}
+
+// The tensors an external attention kernel reads: the resident buffer's
+// blocks as FlashAttention's strided [blocks][P][Hu][D] view over the
+// artifact's own buf.k / buf.v, and the format's tables at their buffers'
+// addresses, in the contract's order and shapes.
+TEST(DeviceApi, ExternalAttentionDescribesTheResidentBufferAndTheTables) {
+  using artifact::PageTableFormat;
+  struct Case {
+    PageTableFormat format;
+    artifact::SelectionScope scope;
+    std::vector<std::pair<std::string, std::vector<int64_t>>> tables;
+  };
+  artifact::LayerConfigRecord c = artifact::small_selecting_config();
+  const int64_t B = kBatch, K = c.budget_units, C = c.capacity_units, P = c.page_size, D = c.head_dim;
+  const std::vector<Case> cases = {
+      {PageTableFormat::FlashAttnBlockTable, artifact::SelectionScope::Request,
+       {{"fa.block_table", {B, K}}, {"fa.seqlens", {B}}}},
+      {PageTableFormat::FlashInferCsr, artifact::SelectionScope::Request,
+       {{"fi.indptr", {B + 1}}, {"fi.indices", {B, K}}, {"fi.last_page_len", {B}}}},
+      {PageTableFormat::TokenIndices, artifact::SelectionScope::KvHead, {{"tok.indices", {B, 2, K * P}}}},
+      {PageTableFormat::Native, artifact::SelectionScope::Request, {}},
+  };
+  for (const Case& k : cases) {
+    SCOPED_TRACE(int(k.format));
+    c.page_table_format = uint32_t(k.format);
+    c.scope = uint32_t(k.scope);
+    DeviceRun r(0, true, c);
+    ExternalAttention e;
+    const Status s = r.rt->external_attention(&e);
+    ASSERT_TRUE(s.is_ok()) << s.message();
+    const int64_t S = k.scope == artifact::SelectionScope::KvHead ? 2 : 1, Hu = 2 / S;
+    EXPECT_EQ(e.format, k.format);
+    EXPECT_EQ(e.block_size, uint32_t(P));
+    EXPECT_EQ(e.num_blocks, uint64_t(B * S * C));
+    EXPECT_EQ(e.k_cache.shape, (std::vector<int64_t>{B * S * C, P, Hu, D}));
+    EXPECT_EQ(e.k_cache.strides, (std::vector<int64_t>{Hu * P * D, D, P * D, 1}));
+    EXPECT_EQ(e.k_cache.dtype, TensorDtype::BF16);
+    EXPECT_NE(e.v_cache.address, e.k_cache.address);
+    // The addresses are the buffers': a pattern written to buf.k reads back there.
+    const size_t k_bytes = size_t(B * S * C * Hu * P * D) * 2;
+    std::vector<uint16_t> pattern(k_bytes / 2);
+    for (size_t i = 0; i < pattern.size(); ++i) pattern[i] = uint16_t(i * 7 + 1);
+    Backend& backend = RuntimeInternals::backend(*r.rt);
+    ASSERT_TRUE(backend.write_buffer("buf.k", pattern.data(), k_bytes).is_ok());
+    EXPECT_EQ(std::memcmp(reinterpret_cast<const void*>(e.k_cache.address), pattern.data(), k_bytes), 0);
+    ASSERT_EQ(e.tables.size(), k.tables.size());
+    for (size_t t = 0; t < k.tables.size(); ++t) {
+      EXPECT_EQ(e.tables[t].name, k.tables[t].first);
+      EXPECT_EQ(e.tables[t].shape, k.tables[t].second);
+      EXPECT_EQ(e.tables[t].dtype, TensorDtype::I32);
+      EXPECT_EQ(e.tables[t].strides.back(), 1);
+      int64_t n = 1;
+      for (int64_t d : e.tables[t].shape) n *= d;
+      std::vector<int32_t> table(static_cast<size_t>(n));
+      for (size_t i = 0; i < table.size(); ++i) table[i] = int32_t(i) - 3;
+      ASSERT_TRUE(backend.write_buffer(e.tables[t].name, table.data(), table.size() * 4).is_ok());
+      EXPECT_EQ(std::memcmp(reinterpret_cast<const void*>(e.tables[t].address), table.data(), table.size() * 4), 0);
+    }
+  }
+}
+
+TEST(DeviceApi, ExternalAttentionOfASharedLatentViewsTheKeys) {
+  artifact::LayerConfigRecord c = artifact::small_selecting_config();
+  c.flags |= artifact::kLayerFlagValueIsKeyPrefix;
+  c.value_dim = 16;
+  c.page_table_format = uint32_t(artifact::PageTableFormat::TokenIndices);
+  DeviceRun r(0, true, c);
+  ExternalAttention e;
+  ASSERT_TRUE(r.rt->external_attention(&e).is_ok());
+  EXPECT_EQ(e.v_cache.address, e.k_cache.address);
+  EXPECT_EQ(e.v_cache.shape.back(), 16);
+  EXPECT_EQ(e.v_cache.strides, e.k_cache.strides);  // the first Dv dims of each key row
+}
+
+TEST(DeviceApi, ExternalAttentionIsRefusedBeforeLoadAndOnTheCpuBackend) {
+  RuntimeOptions options;
+  options.backend = BackendKind::Cpu;
+  std::unique_ptr<Runtime> rt;
+  ASSERT_TRUE(Runtime::create(options, &rt).is_ok());
+  ExternalAttention e;
+  EXPECT_EQ(rt->external_attention(&e).code(), StatusCode::InvalidArgument);  // nothing loaded
+  const std::vector<uint8_t> bytes = artifact::make_test_artifact(artifact::small_selecting_config());
+  ASSERT_TRUE(rt->load_artifact(bytes.data(), bytes.size()).is_ok());
+  const Status s = rt->external_attention(&e);
+  EXPECT_EQ(s.code(), StatusCode::Unsupported);
+  EXPECT_NE(s.message().find("no device API"), std::string::npos) << s.message();
+  EXPECT_EQ(rt->external_attention(nullptr).code(), StatusCode::InvalidArgument);
+}
+
+// prefill_device writes the host pool as prefill does, byte for byte: chunks
+// that start and end inside pages, two requests whose pages interleave (runs
+// of consecutive pool pages broken), whole-page runs; only enqueued copies,
+// no host synchronisation.
+TEST(DeviceApi, PrefillFromDeviceMemoryFillsThePoolAsHostPrefillDoes) {
+  DeviceRun device;  // one fake driver per process: the host-prefill twin runs on the CPU backend
+  RuntimeOptions options;
+  options.backend = BackendKind::Cpu;
+  options.max_batch = kBatch;
+  options.max_context_tokens = 256;
+  std::unique_ptr<Runtime> host;
+  ASSERT_TRUE(Runtime::create(options, &host).is_ok());
+  const std::vector<uint8_t> bytes = artifact::make_test_artifact(device.config);
+  ASSERT_TRUE(host->load_artifact(bytes.data(), bytes.size()).is_ok());
+  const size_t Hkv = device.config.num_kv_heads, D = device.config.head_dim;
+  std::mt19937 rng(11);
+  RequestId h[2], d[2];
+  for (int r = 0; r < 2; ++r) {
+    ASSERT_TRUE(host->create_request(&h[r]).is_ok());
+    ASSERT_TRUE(device.rt->create_request(&d[r]).is_ok());
+  }
+  const std::vector<std::pair<int, uint64_t>> chunks = {{0, 5}, {1, 13}, {0, 21}, {1, 3}, {0, 40}, {1, 64}, {0, 1}};
+  for (const auto& [r, tokens] : chunks) {
+    const std::vector<uint16_t> k = test::random_kv(rng, tokens * Hkv * D, artifact::KvDtype::BF16);
+    const std::vector<uint16_t> v = test::random_kv(rng, tokens * Hkv * D, artifact::KvDtype::BF16);
+    ASSERT_TRUE(host->prefill(h[r], k.data(), v.data(), tokens).is_ok());
+    const CUdeviceptr dk = device.fake.device_tensor(k.size() * 2), dv = device.fake.device_tensor(v.size() * 2);
+    std::memcpy(device.ptr(dk), k.data(), k.size() * 2);
+    std::memcpy(device.ptr(dv), v.data(), v.size() * 2);
+    const uint64_t syncs = device.syncs();
+    const Status s = device.rt->prefill_device(d[r], device.ptr(dk), device.ptr(dv), tokens, device.stream);
+    ASSERT_TRUE(s.is_ok()) << s.message();
+    EXPECT_EQ(device.syncs(), syncs);
+  }
+  EXPECT_GT(device.fake.calls_of("cuMemcpy3DAsync"), 0u);
+  for (int r = 0; r < 2; ++r) ASSERT_TRUE(device.rt->finish_prefill(d[r]).is_ok());  // drains the copies
+  const HostCache& hc = RuntimeInternals::cache(*host);
+  const HostCache& dc = RuntimeInternals::cache(*device.rt);
+  for (int r = 0; r < 2; ++r) {
+    ASSERT_EQ(hc.length(uint32_t(r)), device.length(d[r]));
+    for (uint32_t t = 0; t < hc.length(uint32_t(r)); ++t)
+      for (uint32_t head = 0; head < Hkv; ++head) {
+        ASSERT_EQ(std::memcmp(hc.key(uint32_t(r), t, head), dc.key(uint32_t(r), t, head), D * 2), 0)
+            << "request " << r << " token " << t << " head " << head;
+        ASSERT_EQ(std::memcmp(hc.value(uint32_t(r), t, head), dc.value(uint32_t(r), t, head), D * 2), 0);
+      }
+  }
+}
+
+TEST(DeviceApi, PrefillFromDeviceMemoryRefusesBadInputAndChangesNothing) {
+  DeviceRun r;
+  r.prefill(30);
+  const RequestId id = r.ids[0];
+  const size_t row = r.config.num_kv_heads * r.config.head_dim * 2;
+  const CUdeviceptr k = r.fake.device_tensor(300 * row), v = r.fake.device_tensor(300 * row);
+  auto expect = [&](const Status& s, StatusCode code, const char* text) {
+    EXPECT_EQ(s.code(), code) << s.message();
+    EXPECT_NE(s.message().find(text), std::string::npos) << s.message();
+    EXPECT_EQ(r.length(id), 30u);
+  };
+  std::vector<uint16_t> host(16 * row / 2);
+  expect(r.rt->prefill_device(id, host.data(), r.ptr(v), 16, r.stream), StatusCode::InvalidArgument,
+         "k is not CUDA device memory");
+  expect(r.rt->prefill_device(id, r.ptr(k), nullptr, 16, r.stream), StatusCode::InvalidArgument, "null K or V");
+  const CUdeviceptr small = r.fake.device_tensor(row);
+  expect(r.rt->prefill_device(id, r.ptr(k), r.ptr(small), 16, r.stream), StatusCode::InvalidArgument, "v needs");
+  expect(r.rt->prefill_device(id, r.ptr(k), r.ptr(v), 0, r.stream), StatusCode::InvalidArgument, "0 tokens");
+  expect(r.rt->prefill_device(id, r.ptr(k), r.ptr(v), 240, r.stream), StatusCode::OutOfCapacity, "");
+  expect(r.rt->prefill_device(12345, r.ptr(k), r.ptr(v), 16, r.stream), StatusCode::NotFound, "12345");
+  int other = 0;
+  r.fake.foreign_streams.insert(reinterpret_cast<CUstream>(&other));
+  expect(r.rt->prefill_device(id, r.ptr(k), r.ptr(v), 16, &other), StatusCode::InvalidArgument, "another CUDA context");
+  // A copy the driver fails: the pages taken for it go back.
+  const uint32_t free_before = RuntimeInternals::cache(*r.rt).free_pages();
+  r.fake.fail_only = "cuMemcpy3DAsync";
+  r.fake.fail_call = r.fake.counted_calls() + 3;  // two copies enqueued, the third fails
+  expect(r.rt->prefill_device(id, r.ptr(k), r.ptr(v), 100, r.stream), StatusCode::DeviceError, "host pool");
+  EXPECT_EQ(RuntimeInternals::cache(*r.rt).free_pages(), free_before);
 }
 
 }  // namespace

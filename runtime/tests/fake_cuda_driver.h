@@ -177,6 +177,28 @@ class FakeCudaDriver {
       fake().enqueue([=] { std::memcpy(dst, reinterpret_cast<const void*>(src), bytes); });
       return CUDA_SUCCESS;
     };
+    // Host-to-host in the fake: device addresses are host pointers. Only the
+    // fields the runtime sets (addresses, pitches, heights, box) are honoured.
+    d->cuMemcpy3DAsync = [](const CUDA_MEMCPY3D* c, CUstream) {
+      if (fake().fails("cuMemcpy3DAsync")) return CUDA_ERROR_UNKNOWN;
+      const CUDA_MEMCPY3D m = *c;
+      if (m.WidthInBytes > m.srcPitch || m.WidthInBytes > m.dstPitch) return CUDA_ERROR_INVALID_VALUE;
+      fake().enqueue([=] {
+        auto src = [&](size_t y, size_t z) {
+          const char* base = m.srcMemoryType == CU_MEMORYTYPE_HOST ? static_cast<const char*>(m.srcHost)
+                                                                   : reinterpret_cast<const char*>(m.srcDevice);
+          return base + ((m.srcZ + z) * m.srcHeight + m.srcY + y) * m.srcPitch + m.srcXInBytes;
+        };
+        auto dst = [&](size_t y, size_t z) {
+          char* base = m.dstMemoryType == CU_MEMORYTYPE_HOST ? static_cast<char*>(m.dstHost)
+                                                             : reinterpret_cast<char*>(m.dstDevice);
+          return base + ((m.dstZ + z) * m.dstHeight + m.dstY + y) * m.dstPitch + m.dstXInBytes;
+        };
+        for (size_t z = 0; z < m.Depth; ++z)
+          for (size_t y = 0; y < m.Height; ++y) std::memcpy(dst(y, z), src(y, z), m.WidthInBytes);
+      });
+      return CUDA_SUCCESS;
+    };
     d->cuMemHostAlloc = [](void** host, size_t bytes, unsigned int) {
       if (fake().fails("cuMemHostAlloc")) return CUDA_ERROR_OUT_OF_MEMORY;
       *host = fake().allocate(bytes, true);

@@ -23,6 +23,7 @@
 
 #include "hsa/artifact_format.h"
 #include "hsa/layer_contract.h"
+#include "hsa/page_table_contract.h"
 
 namespace hsa {
 namespace artifact {
@@ -137,6 +138,23 @@ inline std::vector<DocumentedBuffer> documented_buffers(const LayerConfigRecord&
                        row.dims[0] == Symbol::Batch ? BufferScope::PerBatchSlot : BufferScope::Global, {},
                        row.fill == contract::Fill::MinusOne ? kBufferFlagFillMinusOne : 0u};
     for (uint32_t d = 0; d < row.rank; ++d) b.dims.push_back(Expr::sym(row.dims[d]));
+    out.push_back(std::move(b));
+  }
+  // The page-table format's exported tables (page_table_contract.h), which
+  // the runtime hands to engines (Runtime::external_attention).
+  using page_table_contract::Dims;
+  for (const page_table_contract::Table& t : page_table_contract::tables(PageTableFormat(cfg.page_table_format))) {
+    const Expr B = Expr::sym(Symbol::Batch);
+    DocumentedBuffer b{t.name, Tier::Device, ElementType::I32,
+                       t.dims == Dims::BatchPlusOne ? BufferScope::Global : BufferScope::PerBatchSlot, {}, 0u};
+    switch (t.dims) {
+      case Dims::Batch: b.dims = {B}; break;
+      case Dims::BatchPlusOne: b.dims = {B + Expr::constant(1)}; break;
+      case Dims::BatchBudget: b.dims = {B, Expr::sym(Symbol::Budget)}; break;
+      case Dims::BatchGroupsTokens:
+        b.dims = {B, Expr::sym(Symbol::Groups), Expr::sym(Symbol::Budget) * Expr::sym(Symbol::PageSize)};
+        break;
+    }
     out.push_back(std::move(b));
   }
   return out;

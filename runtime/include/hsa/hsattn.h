@@ -77,7 +77,7 @@ typedef struct hsattn_request_accounting {
 } hsattn_request_accounting;
 
 /* The loaded layer (hsattn_runtime_get_layer_config). */
-typedef enum hsattn_dtype_t { HSATTN_DTYPE_BF16 = 0, HSATTN_DTYPE_F16 = 1 } hsattn_dtype_t;
+typedef enum hsattn_dtype_t { HSATTN_DTYPE_BF16 = 0, HSATTN_DTYPE_F16 = 1, HSATTN_DTYPE_I32 = 2 } hsattn_dtype_t;
 typedef enum hsattn_scope_t { HSATTN_SCOPE_REQUEST = 0, HSATTN_SCOPE_KV_HEAD = 1 } hsattn_scope_t;
 typedef enum hsattn_page_table_format_t {
   HSATTN_PAGE_TABLE_NATIVE = 0,
@@ -179,6 +179,12 @@ HSATTN_EXPORT hsattn_status_t hsattn_decode_step(hsattn_runtime* runtime, const 
  * pointers stay the same). The CPU backend answers HSATTN_STATUS_UNSUPPORTED. */
 HSATTN_EXPORT hsattn_status_t hsattn_request_slot(const hsattn_runtime* runtime, hsattn_request_id id,
                                                   uint32_t* slot);
+/* hsattn_prefill from device memory (K [tokens][Hkv][D], V [tokens][Hkv][Dv]),
+ * copied into the host pool by the copy engine on cuda_stream without a host
+ * synchronisation; the tensors must stay unchanged until the stream passes
+ * the call. Not inside a capture (it takes pool pages). */
+HSATTN_EXPORT hsattn_status_t hsattn_prefill_device(hsattn_runtime* runtime, hsattn_request_id id, const void* k,
+                                                    const void* v, uint64_t tokens, void* cuda_stream);
 HSATTN_EXPORT hsattn_status_t hsattn_begin_step(hsattn_runtime* runtime, const hsattn_request_id* ids, size_t count,
                                                 int append, void* cuda_stream);
 HSATTN_EXPORT hsattn_status_t hsattn_enqueue_append(hsattn_runtime* runtime, const void* new_k, const void* new_v,
@@ -190,6 +196,27 @@ HSATTN_EXPORT hsattn_status_t hsattn_enqueue_decode(hsattn_runtime* runtime, con
 /* The listed requests' last device step, summed; waits for the device. */
 HSATTN_EXPORT hsattn_status_t hsattn_device_step_stats(hsattn_runtime* runtime, const hsattn_request_id* ids,
                                                        size_t count, hsattn_step_stats* stats);
+
+/* A tensor in the runtime's device memory (hsa::DeviceTensor): shape and
+ * strides in elements, `rank` of them used. */
+#define HSATTN_MAX_TENSOR_RANK 4
+typedef struct hsattn_device_tensor {
+  const char* name;  /* "k_cache", "v_cache" or the table's name ("fa.block_table", ...); static storage */
+  uint64_t address;  /* a CUdeviceptr */
+  uint32_t dtype;    /* hsattn_dtype_t */
+  uint32_t rank;
+  int64_t shape[HSATTN_MAX_TENSOR_RANK];
+  int64_t strides[HSATTN_MAX_TENSOR_RANK];
+} hsattn_device_tensor;
+/* For an attention kernel hsa did not write (docs/ENGINE.md "Page tables for
+ * external attention kernels"): tensors[0] k_cache [num_blocks][P][Hu][D],
+ * tensors[1] v_cache [num_blocks][P][Hu][Dv] (strided views of the resident
+ * buffer, one unit per block), then the layer's page-table format's tables,
+ * which every decode step rewrites (slot-indexed rows). *count (required) is
+ * set to the number of tensors; `capacity` must hold them all (2 + up to 3
+ * tables), else HSATTN_STATUS_INVALID_ARGUMENT. CUDA backend only. */
+HSATTN_EXPORT hsattn_status_t hsattn_external_attention(const hsattn_runtime* runtime, hsattn_device_tensor* tensors,
+                                                        size_t capacity, size_t* count);
 
 HSATTN_EXPORT hsattn_status_t hsattn_request_get_accounting(const hsattn_runtime* runtime, hsattn_request_id id,
                                                             hsattn_request_accounting* accounting);
@@ -241,12 +268,18 @@ HSATTN_EXPORT hsattn_status_t hsattn_model_decode_step(hsattn_model* model, uint
  * request's slot is the same in every layer. */
 HSATTN_EXPORT hsattn_status_t hsattn_model_request_slot(const hsattn_model* model, hsattn_request_id id,
                                                         uint32_t* slot);
+HSATTN_EXPORT hsattn_status_t hsattn_model_prefill_device(hsattn_model* model, uint32_t layer, hsattn_request_id id,
+                                                          const void* k, const void* v, uint64_t tokens,
+                                                          void* cuda_stream);
 HSATTN_EXPORT hsattn_status_t hsattn_model_begin_step(hsattn_model* model, const hsattn_request_id* ids,
                                                       size_t count, int append, void* cuda_stream);
 HSATTN_EXPORT hsattn_status_t hsattn_model_enqueue_append(hsattn_model* model, uint32_t layer, const void* new_k,
                                                           const void* new_v, void* cuda_stream);
 HSATTN_EXPORT hsattn_status_t hsattn_model_enqueue_decode(hsattn_model* model, uint32_t layer, const void* q,
                                                           void* o, float* lse, void* cuda_stream);
+HSATTN_EXPORT hsattn_status_t hsattn_model_external_attention(const hsattn_model* model, uint32_t layer,
+                                                              hsattn_device_tensor* tensors, size_t capacity,
+                                                              size_t* count);
 HSATTN_EXPORT hsattn_status_t hsattn_model_request_get_accounting(const hsattn_model* model, uint32_t layer,
                                                                   hsattn_request_id id,
                                                                   hsattn_request_accounting* accounting);

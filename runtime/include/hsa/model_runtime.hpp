@@ -71,9 +71,13 @@ class HSATTN_EXPORT ModelRuntime {
   // calls, all capturable into one CUDA graph per step. The request's slot is
   // the same in every layer.
   Status request_slot(RequestId id, uint32_t* slot) const;
+  Status prefill_device(uint32_t layer, RequestId id, const void* k, const void* v, uint64_t tokens,
+                        void* cuda_stream);
   Status begin_step(const RequestId* ids, size_t count, bool append, void* cuda_stream);
   Status enqueue_append(uint32_t layer, const void* new_k, const void* new_v, void* cuda_stream);
   Status enqueue_decode(uint32_t layer, const void* q, void* o, float* lse, void* cuda_stream);
+  // Runtime::external_attention of one layer.
+  Status external_attention(uint32_t layer, ExternalAttention* out) const;
 
   Status request_accounting(uint32_t layer, RequestId id, RequestAccounting* accounting) const;
   uint32_t pool_pages() const;  // model pages in the pool (0 before the first layer)

@@ -113,6 +113,38 @@ struct RequestTelemetry {
   float max_missed_mass_bound = 0.0f;    // over the heads (0 without a bound)
 };
 
+// A tensor in the runtime's device memory, described for the caller's own
+// kernels (a DLPack / __cuda_array_interface__ view): `shape` and `strides`
+// in elements, row-major order of the dims as named below.
+enum class TensorDtype : uint32_t { BF16 = 0, F16 = 1, I32 = 2 };  // hsattn_dtype_t's values
+struct DeviceTensor {
+  const char* name = "";          // "k_cache", "v_cache", or the table's name in page_table_contract.h
+  uint64_t address = 0;           // a CUdeviceptr of the runtime's context
+  TensorDtype dtype = TensorDtype::I32;
+  std::vector<int64_t> shape;
+  std::vector<int64_t> strides;
+};
+
+// What an attention kernel hsa did not write needs to read this layer's
+// selection (docs/ENGINE.md "Page tables for external attention kernels"):
+// the resident buffer as blocks of one unit and the format's tables, which
+// every decode step (decode_step, or enqueue_decode on the caller's stream,
+// captured or not) rewrites from its selection. Rows are slot-indexed like the
+// device API's tensors; a slot outside the step has k = 0 selected units.
+// The pointers stay valid, and the same, for the runtime's lifetime.
+struct ExternalAttention {
+  artifact::PageTableFormat format = artifact::PageTableFormat::Native;
+  uint32_t block_size = 0;   // P: tokens per block (one unit)
+  uint64_t num_blocks = 0;   // B * S * C
+  // [num_blocks][P][Hu][D] and [num_blocks][P][Hu][Dv] (FlashAttention's paged
+  // layout, as strided views: a block is stored [Hu][P][D] like a host page,
+  // so the head stride is P * D and the token stride D). Hu = Hkv for scope
+  // request, 1 for kv_head. For MLA (V the first Dv dims of K) v_cache views
+  // k_cache's memory.
+  DeviceTensor k_cache, v_cache;
+  std::vector<DeviceTensor> tables;  // the format's, in page_table_contract.h's order (none: native)
+};
+
 struct KernelTiming {
   std::string kernel;
   float milliseconds;
@@ -184,6 +216,14 @@ class HSATTN_EXPORT Runtime {
   // Calls in host memory (prefill, append, decode_step, release_request, ...)
   // first wait for all device work of the context.
   Status request_slot(RequestId id, uint32_t* slot) const;
+  // prefill from device memory: K [tokens][Hkv][D] and V [tokens][Hkv][Dv]
+  // of this runtime's context go to the host pool by the copy engine on
+  // `cuda_stream`, asynchronously (no host synchronisation; the tensors must
+  // stay unchanged until the stream has passed this point, as for any CUDA
+  // copy). Chunks append, and the representations are built once as for
+  // prefill. Host work (it takes pool pages): not inside a capture. On a
+  // refusal (OutOfCapacity, a bad tensor or stream) the request is unchanged.
+  Status prefill_device(RequestId id, const void* k, const void* v, uint64_t tokens, void* cuda_stream);
   Status begin_step(const RequestId* ids, size_t count, bool append, void* cuda_stream);
   Status enqueue_append(const void* new_k, const void* new_v, void* cuda_stream);
   // lse, when not null: [B][Hq] f32 device memory, each head's natural-log
@@ -193,6 +233,10 @@ class HSATTN_EXPORT Runtime {
   // What the listed requests' last device step selected and copied; waits
   // for the device (call it when you want the numbers, not every step).
   Status device_step_stats(const RequestId* ids, size_t count, StepStats* stats);
+  // The resident buffer and the page tables for an external attention kernel
+  // (CUDA backend; Unsupported on the CPU backend, whose buffers are host
+  // memory). Read the tables after the step on the step's stream.
+  Status external_attention(ExternalAttention* out) const;
 
   Status request_accounting(RequestId id, RequestAccounting* accounting) const;
   // sel.units of the request's last decode step: [S][K] entries, -1 padded.
