@@ -4,7 +4,8 @@
 What an engine does with hsa (docs/ENGINE.md), in ~200 lines:
   - one ``hsattn.Model`` for all layers (one request table, one pinned host
     page pool holding the whole KV cache);
-  - prompts prefilled into the host pool;
+  - prompts prefilled from device tensors into the host pool (the copy
+    engine, asynchronously on the current stream);
   - each decode step: ``model.begin_step(requests)`` on the host, then ONE
     captured ``torch.cuda.CUDAGraph`` replayed: embeddings, and per layer
     the projections, RoPE, ``enqueue_append`` (the new token's K/V from
@@ -101,23 +102,30 @@ class Decoder:
 
 
 class HsaAttention:
-    """hsa in every layer: slot-indexed static buffers, the device API on the current stream."""
+    """hsa in every layer: slot-indexed static buffers, the device API on the current stream.
 
-    def __init__(self, model, batch, hq, hkv, d, dev):
+    The decoder's batch row i is request ids[i], whose rows in hsa's tensors are
+    model.slot(ids[i]): `slots` (a device tensor the captured graph reads) maps
+    one to the other, so requests may sit in any slots and the map may change
+    between replays (copy new slots in, same tensor)."""
+
+    def __init__(self, model, ids, hq, hkv, d, dev):
         self.model = model
-        nl = model.num_layers
+        nl, slots = model.num_layers, model.max_batch
         z = lambda *s: torch.zeros(*s, dtype=torch.bfloat16, device=dev)  # noqa: E731
-        self.q = [z(batch, hq, d) for _ in range(nl)]
-        self.o = [z(batch, hq, d) for _ in range(nl)]
-        self.k = [z(batch, hkv, d) for _ in range(nl)]
-        self.v = [z(batch, hkv, d) for _ in range(nl)]
+        self.slots = torch.tensor([model.slot(r) for r in ids], dtype=torch.long, device=dev)
+        self.q = [z(slots, hq, d) for _ in range(nl)]
+        self.o = [z(slots, hq, d) for _ in range(nl)]
+        self.k = [z(slots, hkv, d) for _ in range(nl)]
+        self.v = [z(slots, hkv, d) for _ in range(nl)]
 
     def __call__(self, layer, q, k, v):
-        # Requests were created in order, so request i has slot i (checked at setup).
-        self.q[layer].copy_(q), self.k[layer].copy_(k), self.v[layer].copy_(v)
+        self.q[layer].index_copy_(0, self.slots, q)
+        self.k[layer].index_copy_(0, self.slots, k)
+        self.v[layer].index_copy_(0, self.slots, v)
         self.model.enqueue_append(layer, self.k[layer], self.v[layer])
         self.model.enqueue_decode(layer, self.q[layer], self.o[layer])
-        return self.o[layer]
+        return self.o[layer].index_select(0, self.slots)
 
 
 class DenseAttention:
@@ -152,9 +160,8 @@ def build(args, w, batch, context):
     c = model.config(0)
     if (c.num_q_heads, c.num_kv_heads, c.head_dim, c.dtype) != (hq, hkv, d, "bf16"):
         raise SystemExit(f"the artifact's layer is {c}, the model needs Hq {hq}, Hkv {hkv}, D {d}, bf16")
-    ids = [model.create_request() for _ in range(batch)]
-    if [model.slot(r) for r in ids] != list(range(batch)):
-        raise SystemExit("requests did not get slots 0..B-1 in order")
+    # Batch row i is request ids[i]; rows and slots need not agree (here they run backwards).
+    ids = [model.create_request() for _ in range(batch)][::-1]
     dense = DenseAttention(layers, batch, hkv, d, capacity, dev)
     g = torch.Generator(device=dev).manual_seed(args.seed + 1)
     for layer in range(layers):
@@ -163,10 +170,10 @@ def build(args, w, batch, context):
             v = torch.randn(context, hkv, d, generator=g, device=dev, dtype=torch.float32).to(torch.bfloat16)
             dense.kc[layer][b, :, :context].copy_(k.transpose(0, 1))
             dense.vc[layer][b, :, :context].copy_(v.transpose(0, 1))
-            model.prefill(layer, ids[b], k.cpu(), v.cpu())
+            model.prefill(layer, ids[b], k, v)  # device tensors: to the host pool by the copy engine
     for r in ids:
         model.finish_prefill(r)
-    hsa_dec = Decoder(w, batch, HsaAttention(model, batch, hq, hkv, d, dev))
+    hsa_dec = Decoder(w, batch, HsaAttention(model, ids, hq, hkv, d, dev))
     dense_dec = Decoder(w, batch, dense)
     dense.pos = dense_dec.pos
     for dec in (hsa_dec, dense_dec):

@@ -364,6 +364,11 @@ def _ptr(array):
 class _DeviceStep:
     """The device API shared by Runtime and Model (hsattn_begin_step and the enqueue calls)."""
 
+    @property
+    def max_batch(self):
+        """B: the slots, the rows of every slot-indexed device tensor."""
+        return self._max_batch
+
     def _device_kv(self, layer, k, v):
         c = self.config(layer)
         kp = _device_pointer("new_k", k, (self._max_batch, c.num_kv_heads, c.head_dim), c.dtype)
