@@ -191,6 +191,10 @@ def library():
         "hsattn_model_enqueue_decode": (st, [P, u32, P, P, P, P]),
         "hsattn_prefill_device": (st, [P, u64, P, P, u64, P]),
         "hsattn_model_prefill_device": (st, [P, u32, u64, P, P, u64, P]),
+        "hsattn_enqueue_step_report": (st, [P, P]),
+        "hsattn_step_report": (st, [P, ids, sz, ctypes.POINTER(_StepStats), ctypes.POINTER(ctypes.c_int)]),
+        "hsattn_model_enqueue_step_report": (st, [P, u32, P]),
+        "hsattn_model_step_report": (st, [P, u32, ids, sz, ctypes.POINTER(_StepStats), ctypes.POINTER(ctypes.c_int)]),
         "hsattn_external_attention": (st, [P, ctypes.POINTER(_DeviceTensor), sz, ctypes.POINTER(sz)]),
         "hsattn_model_external_attention": (st, [P, u32, ctypes.POINTER(_DeviceTensor), sz, ctypes.POINTER(sz)]),
     }
@@ -470,6 +474,17 @@ class Runtime(_Layered, _DeviceStep):
         qp, op, lp = self._device_qo(0, q, o, lse)
         _check(self._lib.hsattn_enqueue_decode(self._handle, qp, op, lp, _stream_handle(stream)))
 
+    def enqueue_step_report(self, stream=None):
+        """Copies the last step's counters to pinned memory on the stream (no wait); see step_report."""
+        _check(self._lib.hsattn_enqueue_step_report(self._handle, _stream_handle(stream)))
+
+    def step_report(self, requests):
+        """The enqueued report's stats for the listed requests, or None while the stream has not got there."""
+        ids, p = _ids(requests)
+        s, ready = _StepStats(), ctypes.c_int()
+        _check(self._lib.hsattn_step_report(self._handle, p, len(ids), ctypes.byref(s), ctypes.byref(ready)))
+        return _stats(s) if ready.value else None
+
     def external_attention(self):
         """The resident buffer and the page tables for an attention kernel hsa did not write.
 
@@ -587,6 +602,18 @@ class Model(_Layered, _DeviceStep):
         """o (and lse [max_batch][Hq] float32, when given) are written on the stream."""
         qp, op, lp = self._device_qo(layer, q, o, lse)
         _check(self._lib.hsattn_model_enqueue_decode(self._handle, layer, qp, op, lp, _stream_handle(stream)))
+
+    def enqueue_step_report(self, layer, stream=None):
+        """Copies the layer's last-step counters to pinned memory on the stream (no wait); see step_report."""
+        _check(self._lib.hsattn_model_enqueue_step_report(self._handle, layer, _stream_handle(stream)))
+
+    def step_report(self, layer, requests):
+        """The enqueued report's stats for the listed requests, or None while the stream has not got there."""
+        ids, p = _ids(requests)
+        s, ready = _StepStats(), ctypes.c_int()
+        _check(self._lib.hsattn_model_step_report(self._handle, layer, p, len(ids), ctypes.byref(s),
+                                                  ctypes.byref(ready)))
+        return _stats(s) if ready.value else None
 
     def external_attention(self, layer):
         """The layer's resident buffer and page tables as torch tensors (Runtime.external_attention)."""

@@ -14,7 +14,9 @@ device memory, in two chunks). After every step, for every request in it:
     the gather and the tables are right);
   * PyTorch SDPA (fp32) over the rows the tables give matches hsa's o
     (relative L2 <= O_BOUND) and its LSE (<= LSE_BOUND absolute);
-  * a row outside the step has no selected tokens.
+  * a row outside the step has no selected tokens;
+  * the step report (enqueue_step_report / step_report, no wait) counts the
+    selection's units.
 A negative control corrupts one table entry and must exceed the bound.
 
   python3 gpu_external_attention.py [--steps N] ARTIFACT.hsa [...]   (exit 0: all pass)
@@ -122,7 +124,7 @@ def check_artifact(path, steps=24, seed=5):
         rt.enqueue_decode(q, o, lse)
 
     worst_o = worst_lse = 0.0
-    checked, controlled = 0, False
+    checked, controlled, misses = 0, False, 0
     graph = None
     for s in range(steps):
         if s == steps // 2:  # a request leaves; a new one takes its slot and joins the graph's batch
@@ -179,12 +181,21 @@ def check_artifact(path, steps=24, seed=5):
                     e_bad = rel_l2(got_o, bad_o)
                     assert e_bad > O_BOUND, f"negative control: a corrupted entry still within the bound ({e_bad:.2e})"
                     controlled = True
+        # The step report (no wait): its counts agree with the selection.
+        rt.enqueue_step_report()
+        torch.cuda.synchronize()
+        report = rt.step_report(active)
+        assert report is not None, "step report not ready after a synchronize"
+        selected = sum(int((rt.selected_units(r) >= 0).sum()) for r in active)
+        assert report["units_selected"] == selected, f"step report: {report['units_selected']} units, selection {selected}"
+        misses += report["misses"]
         for r in ids:  # rows outside the step select nothing
             if r not in slots:
                 assert table_tokens(ext, fmt, P, rt.slot(r), 0).numel() == 0, "a row outside the step has tokens"
     assert controlled, "the negative control did not run"
+    assert misses > 0, "no misses: the run never gathered"
     print(f"gpu_external_attention: PASS: {path.split('/')[-1]}: {fmt}, scope {c.scope}, P {P}, K {c.budget_units}, C {c.capacity_units}; "
-          f"{steps} steps (one graph, {steps - 1} replays), {checked} rows checked; o rel L2 <= {worst_o:.2e}, "
+          f"{steps} steps (one graph, {steps - 1} replays), {checked} rows checked, {misses} misses gathered; o rel L2 <= {worst_o:.2e}, "
           f"lse <= {worst_lse:.2e}; resident rows equal the requests' K/V; negative control fails as it must")
 
 

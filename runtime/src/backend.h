@@ -77,6 +77,15 @@ class Backend {
                                         const void* v, void* stream) {
     return unsupported_device_api();
   }
+  // The step report (Runtime::enqueue_step_report): pinned copies of the
+  // last step's counters and telemetry rows, enqueued on `stream`, read
+  // without waiting once step_report_ready says the stream got there.
+  virtual Status enqueue_step_report(void* stream) { return unsupported_device_api(); }
+  virtual Status step_report_ready(bool* ready) { return unsupported_device_api(); }
+  virtual Status step_report_results(const uint32_t* slots, size_t count, SlotStepResult* results) {
+    return unsupported_device_api();
+  }
+  virtual Status step_report_telemetry(uint32_t slot, RequestTelemetry* out) { return unsupported_device_api(); }
   // What the slots' last device step did; waits for the device.
   virtual Status device_step_results(const uint32_t* slots, size_t count, SlotStepResult* results) {
     return unsupported_device_api();

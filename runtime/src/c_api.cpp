@@ -397,6 +397,28 @@ hsattn_status_t hsattn_device_step_stats(hsattn_runtime* runtime, const hsattn_r
   });
 }
 
+hsattn_status_t hsattn_enqueue_step_report(hsattn_runtime* runtime, void* cuda_stream) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_RUNTIME(runtime);
+    return record(runtime->runtime->enqueue_step_report(cuda_stream));
+  });
+}
+
+hsattn_status_t hsattn_step_report(hsattn_runtime* runtime, const hsattn_request_id* ids, size_t count,
+                                   hsattn_step_stats* stats, int* ready) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_RUNTIME(runtime);
+    if (!stats || !ready) return fail(hsa::StatusCode::InvalidArgument, "null stats or ready output");
+    hsa::StepStats s;
+    bool done = false;
+    const hsattn_status_t status = record(runtime->runtime->step_report(ids, count, &s, &done));
+    if (status != HSATTN_STATUS_OK) return status;
+    *ready = done ? 1 : 0;
+    if (done) *stats = c_stats(s);
+    return status;
+  });
+}
+
 hsattn_status_t hsattn_external_attention(const hsattn_runtime* runtime, hsattn_device_tensor* tensors,
                                           size_t capacity, size_t* count) {
   return guard([&]() -> hsattn_status_t {
@@ -597,6 +619,28 @@ hsattn_status_t hsattn_model_enqueue_decode(hsattn_model* model, uint32_t layer,
   return guard([&]() -> hsattn_status_t {
     HSATTN_REQUIRE_MODEL(model);
     return record(model->model->enqueue_decode(layer, q, o, lse, cuda_stream));
+  });
+}
+
+hsattn_status_t hsattn_model_enqueue_step_report(hsattn_model* model, uint32_t layer, void* cuda_stream) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_MODEL(model);
+    return record(model->model->enqueue_step_report(layer, cuda_stream));
+  });
+}
+
+hsattn_status_t hsattn_model_step_report(hsattn_model* model, uint32_t layer, const hsattn_request_id* ids,
+                                         size_t count, hsattn_step_stats* stats, int* ready) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_MODEL(model);
+    if (!stats || !ready) return fail(hsa::StatusCode::InvalidArgument, "null stats or ready output");
+    hsa::StepStats s;
+    bool done = false;
+    const hsattn_status_t status = record(model->model->step_report(layer, ids, count, &s, &done));
+    if (status != HSATTN_STATUS_OK) return status;
+    *ready = done ? 1 : 0;
+    if (done) *stats = c_stats(s);
+    return status;
   });
 }
 

@@ -88,6 +88,10 @@ class CudaBackend : public Backend {
   Status decode(const uint32_t* slots, size_t count, const uint16_t* q, uint16_t* o, SlotStepResult* results) override;
   Status selected_units(uint32_t slot, int32_t* units) override;
   Status telemetry(uint32_t slot, RequestTelemetry* out) override;
+  Status enqueue_step_report(void* stream) override;
+  Status step_report_ready(bool* ready) override;
+  Status step_report_results(const uint32_t* slots, size_t count, SlotStepResult* results) override;
+  Status step_report_telemetry(uint32_t slot, RequestTelemetry* out) override;
   const std::vector<KernelTiming>* kernel_timings() const override {
     return options_.profile_kernels ? &timings_ : nullptr;
   }
@@ -130,7 +134,11 @@ class CudaBackend : public Backend {
   // (null there is the legacy default stream, not ours).
   Status enqueue_plan(const std::vector<PreparedLaunch>& plan, bool timed, CUstream stream);
   // What the slot's last step did, from the downloaded sel.copy_count / sel.units.
-  SlotStepResult staged_slot_result(uint32_t slot) const;
+  SlotStepResult staged_slot_result(uint32_t slot) const { return slot_result(stage_copy_count_, stage_units_, slot); }
+  SlotStepResult slot_result(const int32_t* copy_count, const int32_t* units, uint32_t slot) const;
+  // RequestTelemetry of one slot from its rows of io.lse and the bounds.
+  void telemetry_from_rows(const float* lse, const float* head_log_bound, const float* group_log_bound, uint64_t step,
+                           RequestTelemetry* out) const;
   Status enqueue_decode_sequence(bool timed);
   Status synchronize() { return check(driver_->cuStreamSynchronize(stream_), "cuStreamSynchronize"); }
 
@@ -165,6 +173,20 @@ class CudaBackend : public Backend {
   int32_t* stage_step_ = nullptr;
   uint16_t *stage_q_ = nullptr, *stage_o_ = nullptr, *stage_new_k_ = nullptr, *stage_new_v_ = nullptr;
   int32_t *stage_copy_count_ = nullptr, *stage_units_ = nullptr;
+  // Where the last decode wrote the LSE: io.lse, or the caller's tensor.
+  CUdeviceptr last_lse_ = 0;
+  // enqueue_step_report's pinned copies of the last step's counters and
+  // telemetry rows, complete when `done` is; `steps` is steps_ at the call.
+  struct StepReport {
+    int32_t* copy_count = nullptr;  // [B][S]
+    int32_t* units = nullptr;       // [B][S][K]
+    float* lse = nullptr;           // [B][Hq]
+    float* head_bound = nullptr;    // [B][Hq] (the layer has it)
+    float* group_bound = nullptr;   // [B][S] (the layer has it)
+    std::vector<int32_t> steps;
+    CUevent done = nullptr;
+    bool enqueued = false;
+  } report_;
   std::vector<void*> staging_;
   CUgraph graph_ = nullptr;
   CUgraphExec graph_exec_ = nullptr;
@@ -200,6 +222,7 @@ CudaBackend::~CudaBackend() {
   if (device_used_) driver_->cuCtxSynchronize();  // the caller's streams may still read our buffers
   for (CUevent e : step_ring_done_)
     if (e) driver_->cuEventDestroy(e);
+  if (report_.done) driver_->cuEventDestroy(report_.done);
   if (step_state_) driver_->cuMemFree(step_state_);
   for (void* p : staging_) allocator_.release(p);
   for (const DeviceBuffer& b : buffers_)
@@ -403,6 +426,12 @@ Status CudaBackend::allocate_staging(void** host, size_t bytes) {
 
 // The pinned staging areas prepare() allocates, in its order: req.length,
 // req.step, io.q, io.o, io.new_k, io.new_v, sel.copy_count, sel.units.
+// The pinned step report: copy counts, units, LSE and both bounds' rows.
+uint64_t report_bytes(const LayerShape& s) {
+  const uint64_t B = s.batch;
+  return B * s.groups * 4 + B * s.groups * s.budget * 4 + B * s.q_heads * 4 * 2 + B * s.groups * 4;
+}
+
 std::vector<size_t> staging_bytes(const LayerShape& shape) {
   const size_t B = shape.batch;
   return {B * 4,
@@ -430,6 +459,7 @@ Status CudaBackend::memory_needs(const Artifact& artifact, const LayerShape& sha
   // The device API's step state and its staging ring (prepare_device_api).
   needs->device_buffers.push_back(BufferBytes{"device step state", uint64_t(3) * shape.batch * 4});
   needs->host_buffers.push_back(BufferBytes{"step state ring", uint64_t(3) * shape.batch * 4 * kStepRing});
+  needs->host_buffers.push_back(BufferBytes{"step report", report_bytes(shape)});
   HSA_RETURN_IF_ERROR(check(driver_->cuCtxSetCurrent(context_), "cuCtxSetCurrent"));
   size_t free_bytes = 0, total_bytes = 0;
   HSA_RETURN_IF_ERROR(check(driver_->cuMemGetInfo(&free_bytes, &total_bytes), "cuMemGetInfo"));
@@ -483,7 +513,73 @@ Status CudaBackend::prepare_device_api() {
   step_ring_ = static_cast<int32_t*>(ring);
   for (CUevent& e : step_ring_done_)
     HSA_RETURN_IF_ERROR(check(driver_->cuEventCreate(&e, CU_EVENT_DISABLE_TIMING), "cuEventCreate"));
+  void* report = nullptr;
+  HSA_RETURN_IF_ERROR(allocate_staging(&report, report_bytes(shape_)));
+  const size_t B = shape_.batch, S = shape_.groups, Hq = shape_.q_heads;
+  report_.copy_count = static_cast<int32_t*>(report);
+  report_.units = report_.copy_count + B * S;
+  report_.lse = reinterpret_cast<float*>(report_.units + B * S * shape_.budget);
+  report_.head_bound = report_.lse + B * Hq;
+  report_.group_bound = report_.head_bound + B * Hq;
+  HSA_RETURN_IF_ERROR(check(driver_->cuEventCreate(&report_.done, CU_EVENT_DISABLE_TIMING), "cuEventCreate"));
+  last_lse_ = buffer("io.lse") ? buffer("io.lse")->address : 0;
   return synchronize();
+}
+
+// Copies of the counters and telemetry rows the last step left, on the
+// caller's stream into pinned memory; step_report_* read them once the
+// stream passed this point (cuEventQuery: nothing waits).
+Status CudaBackend::enqueue_step_report(void* stream) {
+  HSA_RETURN_IF_ERROR(check(driver_->cuCtxSetCurrent(context_), "cuCtxSetCurrent"));
+  HSA_RETURN_IF_ERROR(check_device_stream(stream, "enqueue_step_report", false));
+  const CUstream s = static_cast<CUstream>(stream);
+  const size_t B = shape_.batch, S = shape_.groups, Hq = shape_.q_heads;
+  auto copy = [&](void* dst, CUdeviceptr src, size_t bytes, const char* what) {
+    return check(driver_->cuMemcpyDtoHAsync(dst, src, bytes, s), std::string("enqueue_step_report: copy of ") + what);
+  };
+  HSA_RETURN_IF_ERROR(copy(report_.copy_count, buffer("sel.copy_count")->address, B * S * 4, "sel.copy_count"));
+  HSA_RETURN_IF_ERROR(copy(report_.units, buffer("sel.units")->address, B * S * shape_.budget * 4, "sel.units"));
+  if (last_lse_) HSA_RETURN_IF_ERROR(copy(report_.lse, last_lse_, B * Hq * 4, "the LSE"));
+  if (shape_.head_bound)
+    HSA_RETURN_IF_ERROR(copy(report_.head_bound, buffer(kUnselectedLogBoundBuffer)->address, B * Hq * 4,
+                             kUnselectedLogBoundBuffer));
+  if (shape_.group_bound)
+    HSA_RETURN_IF_ERROR(copy(report_.group_bound, buffer(kGroupUnselectedLogBoundBuffer)->address, B * S * 4,
+                             kGroupUnselectedLogBoundBuffer));
+  HSA_RETURN_IF_ERROR(check(driver_->cuEventRecord(report_.done, s), "cuEventRecord"));
+  report_.steps = steps_;
+  report_.enqueued = true;
+  device_used_ = true;
+  return Status::ok();
+}
+
+Status CudaBackend::step_report_ready(bool* ready) {
+  if (!report_.enqueued)
+    return Status(StatusCode::InvalidArgument, "no step report enqueued: call enqueue_step_report after the step");
+  HSA_RETURN_IF_ERROR(check(driver_->cuCtxSetCurrent(context_), "cuCtxSetCurrent"));
+  const CUresult r = driver_->cuEventQuery(report_.done);
+  if (r == CUDA_ERROR_NOT_READY) {
+    *ready = false;
+    return Status::ok();
+  }
+  HSA_RETURN_IF_ERROR(check(r, "cuEventQuery"));
+  *ready = true;
+  return Status::ok();
+}
+
+Status CudaBackend::step_report_results(const uint32_t* slots, size_t count, SlotStepResult* results) {
+  for (size_t i = 0; i < count; ++i) results[i] = slot_result(report_.copy_count, report_.units, slots[i]);
+  return Status::ok();
+}
+
+Status CudaBackend::step_report_telemetry(uint32_t slot, RequestTelemetry* out) {
+  if (!options_.telemetry)
+    return Status(StatusCode::InvalidArgument, "telemetry is off: create the runtime with RuntimeOptions::telemetry");
+  if (report_.steps[slot] == 0) return Status(StatusCode::NotFound, "the request had no decode step at the report");
+  const size_t Hq = shape_.q_heads, S = shape_.groups;
+  telemetry_from_rows(report_.lse + slot * Hq, report_.head_bound + slot * Hq, report_.group_bound + slot * S,
+                      uint64_t(report_.steps[slot]), out);
+  return Status::ok();
 }
 
 Status CudaBackend::check_device_stream(void* stream, const char* call, bool may_capture) const {
@@ -615,6 +711,7 @@ Status CudaBackend::enqueue_device_decode(const void* q, void* o, float* lse, vo
   }
   HSA_RETURN_IF_ERROR(bind_device_plan("decode_step", false, caller, &device_decode_));
   device_used_ = true;
+  last_lse_ = lse ? CUdeviceptr(uintptr_t(lse)) : buffer("io.lse")->address;
   return enqueue_plan(device_decode_.launches, false, static_cast<CUstream>(stream));
 }
 
@@ -692,12 +789,12 @@ Status CudaBackend::device_step_results(const uint32_t* slots, size_t count, Slo
   return Status::ok();
 }
 
-SlotStepResult CudaBackend::staged_slot_result(uint32_t slot) const {
+SlotStepResult CudaBackend::slot_result(const int32_t* copy_count, const int32_t* units, uint32_t slot) const {
   SlotStepResult r;
   for (uint32_t g = 0; g < shape_.groups; ++g) {
     const size_t gi = size_t(slot) * shape_.groups + g;
-    r.misses += uint64_t(stage_copy_count_[gi]);
-    for (uint32_t k = 0; k < shape_.budget; ++k) r.units_selected += stage_units_[gi * shape_.budget + k] >= 0;
+    r.misses += uint64_t(copy_count[gi]);
+    for (uint32_t k = 0; k < shape_.budget; ++k) r.units_selected += units[gi * shape_.budget + k] >= 0;
   }
   return r;
 }
@@ -773,6 +870,7 @@ Status CudaBackend::enqueue_decode_sequence(bool timed) {
 Status CudaBackend::decode(const uint32_t* slots, size_t count, const uint16_t* q, uint16_t* o, SlotStepResult* results) {
   HSA_RETURN_IF_ERROR(check(driver_->cuCtxSetCurrent(context_), "cuCtxSetCurrent"));
   const size_t row_q = size_t(shape_.q_heads) * shape_.head_dim, row_o = size_t(shape_.q_heads) * shape_.value_dim;
+  last_lse_ = buffer("io.lse")->address;
   std::memset(stage_length_, 0, shape_.batch * 4);  // slots outside this call look free to the kernels
   for (size_t i = 0; i < count; ++i) {
     stage_length_[slots[i]] = int32_t(cache_->length(slots[i]));
@@ -902,23 +1000,33 @@ Status CudaBackend::telemetry(uint32_t slot, RequestTelemetry* out) {
     return Status(StatusCode::InvalidArgument, "telemetry is off: create the runtime with RuntimeOptions::telemetry");
   if (steps_[slot] == 0) return Status(StatusCode::NotFound, "the request has no decode step yet");
   const uint32_t heads = shape_.q_heads, groups = shape_.groups;
-  std::vector<float> lse(heads), head_log_bound, group_log_bound;
+  std::vector<float> lse(heads), head_log_bound(heads), group_log_bound(groups);
   HSA_RETURN_IF_ERROR(drain_device_work());  // a device-API step runs on the caller's stream
   HSA_RETURN_IF_ERROR(check(driver_->cuCtxSetCurrent(context_), "cuCtxSetCurrent"));
-  // Slot's row of a [B][rows] f32 buffer.
-  auto download = [&](const char* name, uint32_t rows, std::vector<float>* out_row) -> Status {
-    out_row->resize(rows);
-    return check(driver_->cuMemcpyDtoHAsync(out_row->data(),
-                                            buffer(name)->address + CUdeviceptr(uint64_t(slot) * rows * sizeof(float)),
+  // Slot's row of a [B][rows] f32 buffer at `address`.
+  auto download = [&](CUdeviceptr address, const char* name, uint32_t rows, std::vector<float>* out_row) -> Status {
+    return check(driver_->cuMemcpyDtoHAsync(out_row->data(), address + CUdeviceptr(uint64_t(slot) * rows * sizeof(float)),
                                             rows * sizeof(float), stream_),
                  std::string("download of '") + name + "'");
   };
-  HSA_RETURN_IF_ERROR(download("io.lse", heads, &lse));
-  if (shape_.head_bound) HSA_RETURN_IF_ERROR(download(kUnselectedLogBoundBuffer, heads, &head_log_bound));
-  if (shape_.group_bound) HSA_RETURN_IF_ERROR(download(kGroupUnselectedLogBoundBuffer, groups, &group_log_bound));
+  // The LSE where the last step wrote it (the device API may have given its own tensor).
+  HSA_RETURN_IF_ERROR(download(last_lse_, "io.lse", heads, &lse));
+  if (shape_.head_bound)
+    HSA_RETURN_IF_ERROR(download(buffer(kUnselectedLogBoundBuffer)->address, kUnselectedLogBoundBuffer, heads,
+                                 &head_log_bound));
+  if (shape_.group_bound)
+    HSA_RETURN_IF_ERROR(download(buffer(kGroupUnselectedLogBoundBuffer)->address, kGroupUnselectedLogBoundBuffer,
+                                 groups, &group_log_bound));
   HSA_RETURN_IF_ERROR(synchronize());
-  out->step = uint64_t(steps_[slot]);
-  out->selected_lse = lse;
+  telemetry_from_rows(lse.data(), head_log_bound.data(), group_log_bound.data(), uint64_t(steps_[slot]), out);
+  return Status::ok();
+}
+
+void CudaBackend::telemetry_from_rows(const float* lse, const float* head_log_bound, const float* group_log_bound,
+                                      uint64_t step, RequestTelemetry* out) const {
+  const uint32_t heads = shape_.q_heads;
+  out->step = step;
+  out->selected_lse.assign(lse, lse + heads);
   out->has_bound = shape_.head_bound || shape_.group_bound;
   out->missed_mass_bound.clear();
   out->max_missed_mass_bound = 0.0f;
@@ -931,7 +1039,6 @@ Status CudaBackend::telemetry(uint32_t slot, RequestTelemetry* out) {
     out->missed_mass_bound.push_back(round_up_to_float(bound));
     out->max_missed_mass_bound = std::max(out->max_missed_mass_bound, out->missed_mass_bound.back());
   }
-  return Status::ok();
 }
 
 Status CudaBackend::debug_buffer(const std::string& name, size_t bytes, const DeviceBuffer** out) const {

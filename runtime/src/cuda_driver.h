@@ -55,6 +55,7 @@
   X(cuEventDestroy)                  \
   X(cuEventRecord)                   \
   X(cuEventSynchronize)              \
+  X(cuEventQuery)                    \
   X(cuEventElapsedTime)              \
   X(cuStreamGetCtx)                  \
   X(cuPointerGetAttribute)           \

@@ -235,6 +235,20 @@ Status ModelRuntime::enqueue_decode(uint32_t layer, const void* q, void* o, floa
   });
 }
 
+Status ModelRuntime::enqueue_step_report(uint32_t layer, void* cuda_stream) {
+  return guarded([&]() -> Status {
+    HSA_RETURN_IF_ERROR(check_layer(layer));
+    return layers_[layer]->enqueue_step_report(cuda_stream);
+  });
+}
+
+Status ModelRuntime::step_report(uint32_t layer, const RequestId* ids, size_t count, StepStats* stats, bool* ready) {
+  return guarded([&]() -> Status {
+    HSA_RETURN_IF_ERROR(check_layer(layer));
+    return layers_[layer]->step_report(ids, count, stats, ready);
+  });
+}
+
 Status ModelRuntime::external_attention(uint32_t layer, ExternalAttention* out) const {
   return guarded([&]() -> Status {
     HSA_RETURN_IF_ERROR(check_layer(layer));

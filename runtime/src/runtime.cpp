@@ -618,6 +618,41 @@ Status Runtime::enqueue_decode(const void* q, void* o, float* lse, void* cuda_st
   });
 }
 
+Status Runtime::enqueue_step_report(void* cuda_stream) {
+  return guarded([&]() -> Status {
+    HSA_RETURN_IF_ERROR(impl_->require_loaded());
+    std::lock_guard<std::mutex> lock(impl_->backend_mutex);
+    return impl_->backend->enqueue_step_report(cuda_stream);
+  });
+}
+
+Status Runtime::step_report(const RequestId* ids, size_t count, StepStats* stats, bool* ready) {
+  return guarded([&]() -> Status {
+    if (!stats || !ready) return invalid_argument("null stats or ready output");
+    std::vector<uint32_t> slots;
+    HSA_RETURN_IF_ERROR(impl_->batch_slots(ids, count, &slots));
+    std::vector<SlotStepResult> results(count);
+    std::lock_guard<std::mutex> lock(impl_->backend_mutex);
+    HSA_RETURN_IF_ERROR(impl_->backend->step_report_ready(ready));
+    if (!*ready) return Status::ok();
+    HSA_RETURN_IF_ERROR(impl_->backend->step_report_results(slots.data(), count, results.data()));
+    *stats = sum_step_results(results, impl_->shape.unit_bytes());
+    return Status::ok();
+  });
+}
+
+Status Runtime::step_report_telemetry(RequestId id, RequestTelemetry* telemetry, bool* ready) {
+  return guarded([&]() -> Status {
+    if (!telemetry || !ready) return invalid_argument("null telemetry or ready output");
+    uint32_t slot = 0;
+    HSA_RETURN_IF_ERROR(impl_->find_slot(id, &slot));
+    std::lock_guard<std::mutex> lock(impl_->backend_mutex);
+    HSA_RETURN_IF_ERROR(impl_->backend->step_report_ready(ready));
+    if (!*ready) return Status::ok();
+    return impl_->backend->step_report_telemetry(slot, telemetry);
+  });
+}
+
 Status Runtime::external_attention(ExternalAttention* out) const {
   return guarded([&]() -> Status {
     if (!out) return invalid_argument("null external attention output");

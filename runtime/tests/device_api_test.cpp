@@ -382,6 +382,54 @@ TEST(DeviceApi, PrefillFromDeviceMemoryRefusesBadInputAndChangesNothing) {
   EXPECT_EQ(RuntimeInternals::cache(*r.rt).free_pages(), free_before);
 }
 
+// The step report: the counters a step left, copied on the caller's stream
+// and read without any wait; a copy, so later kernels do not change it.
+TEST(DeviceApi, TheStepReportIsReadWithoutWaiting) {
+  DeviceRun r;
+  r.prefill(30);
+  r.prefill(40);
+  StepStats stats;
+  bool ready = true;
+  EXPECT_EQ(r.rt->step_report(r.ids.data(), 2, &stats, &ready).code(), StatusCode::InvalidArgument);  // none yet
+  ASSERT_TRUE(r.rt->begin_step(r.ids.data(), 2, true, r.stream).is_ok());
+  ASSERT_TRUE(r.rt->enqueue_append(r.ptr(r.k), r.ptr(r.v), r.stream).is_ok());
+  ASSERT_TRUE(r.rt->enqueue_decode(r.ptr(r.q), r.ptr(r.o), nullptr, r.stream).is_ok());
+  // What the kernels would have left (the fake computes nothing): per slot
+  // and group, K = 6 units and the misses.
+  Backend& backend = RuntimeInternals::backend(*r.rt);
+  const uint32_t S = RuntimeInternals::shape(*r.rt).groups, K = 6;
+  std::vector<int32_t> units(kBatch * S * K, -1), copies(kBatch * S, 0);
+  uint32_t s0 = 0, s1 = 0;
+  ASSERT_TRUE(r.rt->request_slot(r.ids[0], &s0).is_ok());
+  ASSERT_TRUE(r.rt->request_slot(r.ids[1], &s1).is_ok());
+  for (uint32_t i = 0; i < 4; ++i) units[s0 * S * K + i] = int32_t(i);  // group 0 only
+  for (uint32_t i = 0; i < 6; ++i) units[s1 * S * K + i] = int32_t(i);
+  copies[s0 * S] = 3, copies[s1 * S] = 1;
+  ASSERT_TRUE(backend.write_buffer("sel.units", units.data(), units.size() * 4).is_ok());
+  ASSERT_TRUE(backend.write_buffer("sel.copy_count", copies.data(), copies.size() * 4).is_ok());
+  uint64_t syncs = r.syncs();
+  ASSERT_TRUE(r.rt->enqueue_step_report(r.stream).is_ok());
+  EXPECT_EQ(r.syncs(), syncs);
+  copies[s0 * S] = 100;  // the next step's counters do not reach the report
+  ASSERT_TRUE(backend.write_buffer("sel.copy_count", copies.data(), copies.size() * 4).is_ok());
+  syncs = r.syncs();
+  r.fake.event_query = CUDA_ERROR_NOT_READY;
+  stats.misses = 77;
+  ASSERT_TRUE(r.rt->step_report(r.ids.data(), 2, &stats, &ready).is_ok());
+  EXPECT_FALSE(ready);
+  EXPECT_EQ(stats.misses, 77u);  // untouched until ready
+  r.fake.event_query = CUDA_SUCCESS;
+  ASSERT_TRUE(r.rt->step_report(r.ids.data(), 2, &stats, &ready).is_ok());
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(r.syncs(), syncs);
+  EXPECT_EQ(stats.units_selected, 10u);
+  EXPECT_EQ(stats.misses, 4u);
+  EXPECT_EQ(stats.hits, 6u);
+  int other = 0;
+  r.fake.foreign_streams.insert(reinterpret_cast<CUstream>(&other));
+  EXPECT_EQ(r.rt->enqueue_step_report(&other).code(), StatusCode::InvalidArgument);
+}
+
 }  // namespace
 }  // namespace hsa
 

@@ -30,6 +30,9 @@ class FakeCudaDriver {
   // count. Allocations fail with CUDA_ERROR_OUT_OF_MEMORY, the rest with
   // CUDA_ERROR_UNKNOWN.
   uint64_t fail_call = 0;
+  // What cuEventQuery answers (work runs at once here: CUDA_ERROR_NOT_READY
+  // plays a device that is behind).
+  CUresult event_query = CUDA_SUCCESS;
   std::string fail_only;
   uint64_t free_bytes = uint64_t(80) << 30;  // what cuMemGetInfo reports
   int cc_major = 9, cc_minor = 0;
@@ -269,6 +272,9 @@ class FakeCudaDriver {
     };
     d->cuEventRecord = [](CUevent, CUstream) { return fake().result("cuEventRecord"); };
     d->cuEventSynchronize = [](CUevent) { return fake().result("cuEventSynchronize"); };
+    d->cuEventQuery = [](CUevent) {
+      return fake().fails("cuEventQuery") ? CUDA_ERROR_UNKNOWN : fake().event_query;
+    };
     d->cuEventElapsedTime = [](float* ms, CUevent, CUevent) {
       *ms = 0.001f;
       return fake().result("cuEventElapsedTime");

@@ -453,6 +453,33 @@ TEST(CudaTelemetry, ReadsTheKernelsRowsOfTheSlot) {
   }
   EXPECT_EQ(t.max_missed_mass_bound, max_bound);
   EXPECT_EQ(rt->request_telemetry(first, &t).code(), StatusCode::NotFound);  // the other request never stepped
+
+  // The step report: the same rows, copied on a stream and read without a wait.
+  int stream_storage = 0;
+  bool ready = true;
+  RequestTelemetry r;
+  EXPECT_EQ(rt->step_report_telemetry(id, &r, &ready).code(), StatusCode::InvalidArgument);  // none enqueued
+  auto syncs = [&] {
+    return fake.calls_of("cuStreamSynchronize") + fake.calls_of("cuCtxSynchronize") +
+           fake.calls_of("cuEventSynchronize");
+  };
+  uint64_t before = syncs();
+  ASSERT_TRUE(rt->enqueue_step_report(&stream_storage).is_ok());
+  EXPECT_EQ(syncs(), before);
+  std::fill(lse.begin(), lse.end(), 99.0f);  // the kernels' next rows do not reach the report
+  ASSERT_TRUE(backend.write_buffer("io.lse", lse.data(), lse.size() * sizeof(float)).is_ok());
+  before = syncs();
+  fake.event_query = CUDA_ERROR_NOT_READY;
+  ASSERT_TRUE(rt->step_report_telemetry(id, &r, &ready).is_ok());
+  EXPECT_FALSE(ready);
+  fake.event_query = CUDA_SUCCESS;
+  ASSERT_TRUE(rt->step_report_telemetry(id, &r, &ready).is_ok());
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(syncs(), before);
+  EXPECT_EQ(r.step, 1u);
+  EXPECT_EQ(r.selected_lse, std::vector<float>(lse_row, lse_row + H));
+  EXPECT_EQ(r.missed_mass_bound, t.missed_mass_bound);
+  EXPECT_EQ(rt->step_report_telemetry(first, &r, &ready).code(), StatusCode::NotFound);
 }
 
 // The group bound's row: each head takes its group's log U_g; with the

@@ -197,6 +197,15 @@ HSATTN_EXPORT hsattn_status_t hsattn_enqueue_decode(hsattn_runtime* runtime, con
 HSATTN_EXPORT hsattn_status_t hsattn_device_step_stats(hsattn_runtime* runtime, const hsattn_request_id* ids,
                                                        size_t count, hsattn_step_stats* stats);
 
+/* hsattn_device_step_stats without waiting: hsattn_enqueue_step_report copies
+ * the last step's counters into pinned memory on cuda_stream (after the step,
+ * not inside a capture); hsattn_step_report reads that copy: *ready 1 and
+ * *stats filled once the stream passed the enqueue, *ready 0 (stats
+ * untouched) before. The next enqueue replaces the report. */
+HSATTN_EXPORT hsattn_status_t hsattn_enqueue_step_report(hsattn_runtime* runtime, void* cuda_stream);
+HSATTN_EXPORT hsattn_status_t hsattn_step_report(hsattn_runtime* runtime, const hsattn_request_id* ids, size_t count,
+                                                 hsattn_step_stats* stats, int* ready);
+
 /* A tensor in the runtime's device memory (hsa::DeviceTensor): shape and
  * strides in elements, `rank` of them used. */
 #define HSATTN_MAX_TENSOR_RANK 4
@@ -277,6 +286,11 @@ HSATTN_EXPORT hsattn_status_t hsattn_model_enqueue_append(hsattn_model* model, u
                                                           const void* new_v, void* cuda_stream);
 HSATTN_EXPORT hsattn_status_t hsattn_model_enqueue_decode(hsattn_model* model, uint32_t layer, const void* q,
                                                           void* o, float* lse, void* cuda_stream);
+HSATTN_EXPORT hsattn_status_t hsattn_model_enqueue_step_report(hsattn_model* model, uint32_t layer,
+                                                               void* cuda_stream);
+HSATTN_EXPORT hsattn_status_t hsattn_model_step_report(hsattn_model* model, uint32_t layer,
+                                                       const hsattn_request_id* ids, size_t count,
+                                                       hsattn_step_stats* stats, int* ready);
 HSATTN_EXPORT hsattn_status_t hsattn_model_external_attention(const hsattn_model* model, uint32_t layer,
                                                               hsattn_device_tensor* tensors, size_t capacity,
                                                               size_t* count);

@@ -76,6 +76,9 @@ class HSATTN_EXPORT ModelRuntime {
   Status begin_step(const RequestId* ids, size_t count, bool append, void* cuda_stream);
   Status enqueue_append(uint32_t layer, const void* new_k, const void* new_v, void* cuda_stream);
   Status enqueue_decode(uint32_t layer, const void* q, void* o, float* lse, void* cuda_stream);
+  // Runtime's step report, for one layer.
+  Status enqueue_step_report(uint32_t layer, void* cuda_stream);
+  Status step_report(uint32_t layer, const RequestId* ids, size_t count, StepStats* stats, bool* ready);
   // Runtime::external_attention of one layer.
   Status external_attention(uint32_t layer, ExternalAttention* out) const;
 

@@ -233,6 +233,15 @@ class HSATTN_EXPORT Runtime {
   // What the listed requests' last device step selected and copied; waits
   // for the device (call it when you want the numbers, not every step).
   Status device_step_stats(const RequestId* ids, size_t count, StepStats* stats);
+  // The same without waiting: enqueue_step_report (after a step, on its
+  // stream; not inside a capture) copies the counters and telemetry rows the
+  // last step left into pinned memory; step_report and
+  // step_report_telemetry read that copy once the stream has passed the
+  // call (*ready true), and say *ready false, changing nothing, before.
+  // One report at a time: the next enqueue_step_report replaces it.
+  Status enqueue_step_report(void* cuda_stream);
+  Status step_report(const RequestId* ids, size_t count, StepStats* stats, bool* ready);
+  Status step_report_telemetry(RequestId id, RequestTelemetry* telemetry, bool* ready);
   // The resident buffer and the page tables for an external attention kernel
   // (CUDA backend; Unsupported on the CPU backend, whose buffers are host
   // memory). Read the tables after the step on the step's stream.
