@@ -356,9 +356,9 @@ class FakeCudaDriver {
       ++bad_frees_;
       return CUDA_ERROR_INVALID_VALUE;
     }
-    std::free(p);
-    memory_.erase(it);
+    memory_.erase(it);  // the keys before the memory (gcc's -Wuse-after-free reads the key as a use)
     sizes_.erase(p);
+    std::free(p);
     return CUDA_SUCCESS;
   }
   void enqueue(std::function<void()> op) {
