@@ -2,9 +2,11 @@
 // heads over one latent KV head of 512 + 64 rope dims, bf16: 1152 B per
 // token), token-level selection (page_size = 1) of the top 2048 tokens by the
 // learned indexer (64 heads x 128 dims, fp8 keys with a per-token scale),
-// and a device buffer of 8192 tokens (4x). The indexer's IR builders and
-// kernels come later: this layer verifies, and expansion reports that it
-// cannot be lowered yet.
+// and a device buffer of 8192 tokens (4x). Decode takes the indexer queries
+// (fp8, the per-head scale folded into the head weights) and the head
+// weights; append takes the new token's indexer key in bf16 (quantised by
+// V3.2's rule). The indexer's IR builders and kernels come later: this layer
+// verifies, and expansion reports that it cannot be lowered yet.
 //
 //   hsa-opt examples/deepseek-v32-dsa.mlir
 
@@ -21,16 +23,22 @@ hsa.layer @dsv32_attn
 
 func.func @decode_step(%q: memref<?x128x576xbf16, #hsa.tier<device>>,
                        %lengths: memref<?xi32, #hsa.tier<device>>,
-                       %out: memref<?x128x512xbf16, #hsa.tier<device>>) {
+                       %out: memref<?x128x512xbf16, #hsa.tier<device>>,
+                       %index_q: memref<?x64x128xf8E4M3FN, #hsa.tier<device>>,
+                       %index_w: memref<?x64xf32, #hsa.tier<device>>) {
   hsa.decode_step @dsv32_attn queries(%q : memref<?x128x576xbf16, #hsa.tier<device>>)
       lengths(%lengths : memref<?xi32, #hsa.tier<device>>)
       into(%out : memref<?x128x512xbf16, #hsa.tier<device>>)
+      inputs(%index_q, %index_w : memref<?x64x128xf8E4M3FN, #hsa.tier<device>>,
+                                  memref<?x64xf32, #hsa.tier<device>>)
   return
 }
 
 func.func @append(%latent: memref<?x1x576xbf16, #hsa.tier<device>>,
-                  %lengths: memref<?xi32, #hsa.tier<device>>) {
+                  %lengths: memref<?xi32, #hsa.tier<device>>,
+                  %index_k: memref<?x128xbf16, #hsa.tier<device>>) {
   hsa.append @dsv32_attn keys(%latent : memref<?x1x576xbf16, #hsa.tier<device>>)
       lengths(%lengths : memref<?xi32, #hsa.tier<device>>)
+      inputs(%index_k : memref<?x128xbf16, #hsa.tier<device>>)
   return
 }

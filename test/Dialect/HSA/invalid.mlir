@@ -625,3 +625,39 @@ func.func @f(%u: memref<?x1x128xi32, #hsa.tier<device>>, %len: memref<?xi32, #hs
   hsa.page_table @l units(%u : memref<?x1x128xi32, #hsa.tier<device>>) slots(%u : memref<?x1x128xi32, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) into(%t : memref<?x128xi32, #hsa.tier<device>>)
   return
 }
+
+// -----
+
+hsa.layer @dsa config(#hsa.config<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>) budget(2048) buffer(#hsa.buffer<capacity = 8192, policy = lru>) forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.token_indices)
+func.func @f(%q: memref<?x128x576xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %o: memref<?x128x512xbf16, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.decode_step' op expects 2 algorithm input(s) for algorithm 'dsa' (io.index_q, io.index_w), got 0}}
+  hsa.decode_step @dsa queries(%q : memref<?x128x576xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) into(%o : memref<?x128x512xbf16, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+hsa.layer @dsa config(#hsa.config<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>) budget(2048) buffer(#hsa.buffer<capacity = 8192, policy = lru>) forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.token_indices)
+func.func @f(%q: memref<?x128x576xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %o: memref<?x128x512xbf16, #hsa.tier<device>>, %iq: memref<?x64x128xbf16, #hsa.tier<device>>, %iw: memref<?x64xf32, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.decode_step' op operand 'io.index_q' must have element type 'f8E4M3FN' (buffer 'io.index_q'), got 'bf16'}}
+  hsa.decode_step @dsa queries(%q : memref<?x128x576xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) into(%o : memref<?x128x512xbf16, #hsa.tier<device>>) inputs(%iq, %iw : memref<?x64x128xbf16, #hsa.tier<device>>, memref<?x64xf32, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+hsa.layer @dsa config(#hsa.config<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>) budget(2048) buffer(#hsa.buffer<capacity = 8192, policy = lru>) forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.token_indices)
+func.func @f(%k: memref<?x1x576xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %ik: memref<?x64xbf16, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.append' op operand 'io.new_index_k' must have shape [B, 128] (buffer 'io.new_index_k'), got 'memref<?x64xbf16, #hsa.tier<device>>'}}
+  hsa.append @dsa keys(%k : memref<?x1x576xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) inputs(%ik : memref<?x64xbf16, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f(%q: memref<?x32x128xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %o: memref<?x32x128xbf16, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.decode_step' op expects 0 algorithm input(s) for algorithm 'quest', got 1}}
+  hsa.decode_step @l queries(%q : memref<?x32x128xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) into(%o : memref<?x32x128xbf16, #hsa.tier<device>>) inputs(%len : memref<?xi32, #hsa.tier<device>>)
+  return
+}

@@ -167,9 +167,9 @@ func.func @stages(%q: !q, %len: !len, %k: !kv, %v: !kv, %o: !q) {
 
 // CHECK-LABEL: func.func @latent
 // CHECK: hsa.gather @dsa copies({{.*}}) pages(%{{.*}} : memref<?x?xi32, #hsa.tier<host>>) from(%{{[^,]*}} : memref<?x1x1x576xbf16, #hsa.tier<host>>) into(%{{[^,]*}} : memref<?x1x8192x1x1x576xbf16, #hsa.tier<device>>)
-// CHECK: hsa.append @dsa keys(%{{.*}} : memref<?x1x576xbf16, #hsa.tier<device>>) lengths(
+// CHECK: hsa.append @dsa keys(%{{.*}} : memref<?x1x576xbf16, #hsa.tier<device>>) lengths({{.*}}) inputs(%{{.*}} : memref<?x128xbf16, #hsa.tier<device>>)
 // CHECK: hsa.store_kv @dsa keys(%{{.*}} : memref<?x1x576xbf16, #hsa.tier<device>>) lengths({{.*}}) residency({{.*}}) device(%{{[^,]*}} : memref<?x1x8192x1x1x576xbf16, #hsa.tier<device>>)
-func.func @latent(%nk: memref<?x1x576xbf16, #hsa.tier<device>>, %len: !len) {
+func.func @latent(%nk: memref<?x1x576xbf16, #hsa.tier<device>>, %len: !len, %ik: memref<?x128xbf16, #hsa.tier<device>>) {
   %cu = hsa.state @dsa "sel.copy_units" : memref<?x1x2048xi32, #hsa.tier<device>>
   %cs = hsa.state @dsa "sel.copy_slots" : memref<?x1x2048xi32, #hsa.tier<device>>
   %cc = hsa.state @dsa "sel.copy_count" : memref<?x1xi32, #hsa.tier<device>>
@@ -182,6 +182,7 @@ func.func @latent(%nk: memref<?x1x576xbf16, #hsa.tier<device>>, %len: !len) {
       from(%hk : memref<?x1x1x576xbf16, #hsa.tier<host>>)
       into(%bk : memref<?x1x8192x1x1x576xbf16, #hsa.tier<device>>)
   hsa.append @dsa keys(%nk : memref<?x1x576xbf16, #hsa.tier<device>>) lengths(%len : !len)
+      inputs(%ik : memref<?x128xbf16, #hsa.tier<device>>)
   hsa.store_kv @dsa keys(%nk : memref<?x1x576xbf16, #hsa.tier<device>>) lengths(%len : !len)
       residency(%us : memref<?x1x?xi32, #hsa.tier<device>>)
       device(%bk : memref<?x1x8192x1x1x576xbf16, #hsa.tier<device>>)

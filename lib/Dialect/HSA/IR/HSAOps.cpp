@@ -177,6 +177,9 @@ void LayerOp::getStateBuffers(SmallVectorImpl<BufferSpec> &specs) {
   for (const contract::BufferEntry &entry : contract::buffers()) {
     if (entry.algorithm_buffers) {
       getAlgorithm().getRepresentations(config, specs);
+      // The algorithm's own step inputs are I/O buffers of the layer too.
+      for (StepKind kind : {StepKind::Decode, StepKind::Append})
+        getAlgorithm().getStepInputs(config, kind, specs);
       continue;
     }
     if (entry.presence == contract::Presence::SeparateValues &&
@@ -413,6 +416,31 @@ static LogicalResult verifyValuePresence(Operation *op, LayerOp layer,
   return success();
 }
 
+/// The algorithm's own step inputs (getStepInputs), in its order.
+static LogicalResult verifyStepInputs(Operation *op, LayerOp layer,
+                                      StepKind kind, ValueRange inputs,
+                                      StringRef rule) {
+  SmallVector<BufferSpec> specs;
+  layer.getAlgorithm().getStepInputs(layer.getConfig(), kind, specs);
+  if (specs.size() != inputs.size()) {
+    InFlightDiagnostic diag =
+        op->emitOpError() << "expects " << specs.size()
+                          << " algorithm input(s) for algorithm '"
+                          << layer.getAlgorithm().getAlgorithmName() << "'";
+    if (!specs.empty()) {
+      diag << " (";
+      llvm::interleaveComma(specs, diag,
+                            [&](const BufferSpec &s) { diag << s.name; });
+      diag << ")";
+    }
+    return diag << ", got " << inputs.size();
+  }
+  for (auto [spec, input] : llvm::zip(specs, inputs))
+    if (failed(verifyBuffer(op, spec.name, input, spec, rule)))
+      return failure();
+  return success();
+}
+
 /// The representations must be the algorithm's, in the order it lists them.
 static LogicalResult verifyRepresentations(Operation *op, LayerOp layer,
                                            ValueRange reprs, StringRef rule) {
@@ -464,7 +492,9 @@ LogicalResult PrefillOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
 LogicalResult AppendOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
   FailureOr<LayerOp> layer = lookupLayer(*this, getLayerAttr(), symbolTable);
   if (failed(layer) ||
-      failed(verifyValuePresence(*this, *layer, "values", getValues())))
+      failed(verifyValuePresence(*this, *layer, "values", getValues())) ||
+      failed(verifyStepInputs(*this, *layer, StepKind::Append, getInputs(),
+                              kHighLevelRule)))
     return failure();
   return verifyBindings(*this, *layer,
                         {{"keys", getKeys(), "io.new_k"},
@@ -476,7 +506,9 @@ LogicalResult AppendOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
 LogicalResult
 DecodeStepOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
   FailureOr<LayerOp> layer = lookupLayer(*this, getLayerAttr(), symbolTable);
-  if (failed(layer))
+  if (failed(layer) ||
+      failed(verifyStepInputs(*this, *layer, StepKind::Decode, getInputs(),
+                              kHighLevelRule)))
     return failure();
   return verifyBindings(*this, *layer,
                         {{"queries", getQueries(), "io.q"},

@@ -14,11 +14,13 @@ hsa.layer @dsa
 
 func.func @decode(%q: memref<?x128x576xbf16, #hsa.tier<device>>,
                   %len: memref<?xi32, #hsa.tier<device>>,
-                  %o: memref<?x128x512xbf16, #hsa.tier<device>>) {
+                  %o: memref<?x128x512xbf16, #hsa.tier<device>>,
+                  %iq: memref<?x64x128xf8E4M3FN, #hsa.tier<device>>, %iw: memref<?x64xf32, #hsa.tier<device>>) {
   // expected-error @below {{'hsa.decode_step' op cannot be expanded: algorithm 'dsa' has no implementation yet}}
   hsa.decode_step @dsa queries(%q : memref<?x128x576xbf16, #hsa.tier<device>>)
       lengths(%len : memref<?xi32, #hsa.tier<device>>)
       into(%o : memref<?x128x512xbf16, #hsa.tier<device>>)
+      inputs(%iq, %iw : memref<?x64x128xf8E4M3FN, #hsa.tier<device>>, memref<?x64xf32, #hsa.tier<device>>)
   return
 }
 
@@ -34,10 +36,10 @@ hsa.layer @dsa
   forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.token_indices)
 
 func.func @append(%k: memref<?x1x576xbf16, #hsa.tier<device>>,
-                  %n: memref<?xi32, #hsa.tier<device>>) {
+                  %n: memref<?xi32, #hsa.tier<device>>, %ik: memref<?x128xbf16, #hsa.tier<device>>) {
   // expected-error @below {{'hsa.append' op cannot be expanded: algorithm 'dsa' has no implementation yet}}
   hsa.append @dsa keys(%k : memref<?x1x576xbf16, #hsa.tier<device>>)
-      lengths(%n : memref<?xi32, #hsa.tier<device>>)
+      lengths(%n : memref<?xi32, #hsa.tier<device>>) inputs(%ik : memref<?x128xbf16, #hsa.tier<device>>)
   return
 }
 

@@ -116,9 +116,12 @@ def HSA_ForcedUnitsAttr : HSA_Attr<"ForcedUnits", "forced"> {
 // Sparse algorithms
 //===----------------------------------------------------------------------===//
 
-class HSA_AlgorithmAttr<string name, string mnemonic>
+// `overrides`: interface methods with a default the package implements
+// itself (getStepInputs).
+class HSA_AlgorithmAttr<string name, string mnemonic,
+                        list<string> overrides = []>
     : HSA_Attr<name, mnemonic, [DeclareAttrInterfaceMethods<
-        HSA_SparseAlgorithmAttrInterface>]>;
+        HSA_SparseAlgorithmAttrInterface, overrides>]>;
 
 // One line per algorithm package (include/hsa/Dialect/HSA/IR/Algorithms/).
 include "hsa/Dialect/HSA/IR/Algorithms/Quest.td"

@@ -42,6 +42,10 @@ enum : int64_t {
 /// A named buffer of a layer: its name, element type, shape (constants or the
 /// runtime dimensions above), placement tier and the value every element
 /// holds when a request starts (-1 marks "none" in slot and unit maps).
+/// The high-level op an algorithm's own step inputs belong to
+/// (SparseAlgorithmAttrInterface::getStepInputs).
+enum class StepKind { Decode, Append };
+
 struct BufferSpec {
   std::string name;
   Type elementType;

@@ -39,6 +39,19 @@ def HSA_SparseAlgorithmAttrInterface
       (ins "const ::mlir::hsa::LayerConfigAttr &":$config,
            "::llvm::SmallVectorImpl<::mlir::hsa::BufferSpec> &":$specs)>,
     InterfaceMethod<[{
+        Appends the inputs the algorithm needs besides the layer's own, as
+        the device-tier I/O buffers they bind to (name, element type, shape):
+        the `inputs(...)` operands of `hsa.decode_step` (`kind` Decode) or
+        `hsa.append` (Append), in this order. DSA: the indexer queries and
+        head weights per step, the indexer key per appended token. Most
+        algorithms score from the layer's queries and need none.
+      }],
+      "void", "getStepInputs",
+      (ins "const ::mlir::hsa::LayerConfigAttr &":$config,
+           "::mlir::hsa::StepKind":$kind,
+           "::llvm::SmallVectorImpl<::mlir::hsa::BufferSpec> &":$specs),
+      /*methodBody=*/"", /*defaultImplementation=*/"return;">,
+    InterfaceMethod<[{
         Appends the parameters the artifact records for the runtime's package
         of the same name (docs/ARTIFACT.md, "Algorithm parameters"): every
         attribute parameter by its ODS name, integers as integers and enum

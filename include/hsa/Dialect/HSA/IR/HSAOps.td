@@ -122,7 +122,8 @@ def HSA_PrefillOp : HSA_LayerUserOp<"prefill", [MemoryEffects<[MemWrite]>]> {
   }];
 }
 
-def HSA_AppendOp : HSA_LayerUserOp<"append", [MemoryEffects<[MemWrite]>]> {
+def HSA_AppendOp : HSA_LayerUserOp<"append", [MemoryEffects<[MemWrite]>,
+                                               AttrSizedOperandSegments]> {
   let summary = "folds one decoded token per request into the device state";
   let description = [{
     One token per request: `keys` / `values` row `b` (`io.new_k` `[B][Hkv][D]`,
@@ -132,7 +133,9 @@ def HSA_AppendOp : HSA_LayerUserOp<"append", [MemoryEffects<[MemWrite]>]> {
     and skipped. The append writes the token into the resident slot of its
     unit, if any, and into the algorithm's representations. Expanded by
     `hsa-expand-algorithm` into `hsa.store_kv` and the algorithm's
-    representation update (Quest: `hsa.update_repr`).
+    representation update (Quest: `hsa.update_repr`). `inputs` are the
+    algorithm's own per-token inputs (its `getStepInputs`; DSA: the indexer
+    key `io.new_index_k [B][Di]` bf16).
 
     ```mlir
     hsa.append @attn keys(%k : memref<?x8x128xbf16, #hsa.tier<device>>)
@@ -143,11 +146,13 @@ def HSA_AppendOp : HSA_LayerUserOp<"append", [MemoryEffects<[MemWrite]>]> {
   let arguments = (ins FlatSymbolRefAttr:$layer,
                        Arg<AnyMemRef, "", [MemRead]>:$keys,
                        Arg<Optional<AnyMemRef>, "", [MemRead]>:$values,
-                       Arg<AnyMemRef, "", [MemRead]>:$lengths);
+                       Arg<AnyMemRef, "", [MemRead]>:$lengths,
+                       Arg<Variadic<AnyMemRef>, "", [MemRead]>:$inputs);
   let assemblyFormat = [{
     $layer `keys` `(` $keys `:` type($keys) `)`
     (`values` `(` $values^ `:` type($values) `)`)?
-    `lengths` `(` $lengths `:` type($lengths) `)` attr-dict
+    `lengths` `(` $lengths `:` type($lengths) `)`
+    (`inputs` `(` $inputs^ `:` type($inputs) `)`)? attr-dict
   }];
 }
 
@@ -158,6 +163,10 @@ def HSA_DecodeStepOp : HSA_LayerUserOp<"decode_step"> {
     only the units missing from the device buffer. Expanded by
     `hsa-expand-algorithm` into the stage ops.
 
+    `inputs` are the algorithm's own step inputs (its `getStepInputs`, in
+    that order; DSA: the indexer queries `io.index_q [B][Hi][Di]` and head
+    weights `io.index_w [B][Hi]`); most algorithms take none.
+
     ```mlir
     hsa.decode_step @attn queries(%q : memref<?x32x128xbf16, #hsa.tier<device>>)
         lengths(%len : memref<?xi32, #hsa.tier<device>>)
@@ -167,11 +176,13 @@ def HSA_DecodeStepOp : HSA_LayerUserOp<"decode_step"> {
   let arguments = (ins FlatSymbolRefAttr:$layer,
                        Arg<AnyMemRef, "", [MemRead]>:$queries,
                        Arg<AnyMemRef, "", [MemRead]>:$lengths,
-                       Arg<AnyMemRef, "", [MemWrite]>:$output);
+                       Arg<AnyMemRef, "", [MemWrite]>:$output,
+                       Arg<Variadic<AnyMemRef>, "", [MemRead]>:$inputs);
   let assemblyFormat = [{
     $layer `queries` `(` $queries `:` type($queries) `)`
     `lengths` `(` $lengths `:` type($lengths) `)`
-    `into` `(` $output `:` type($output) `)` attr-dict
+    `into` `(` $output `:` type($output) `)`
+    (`inputs` `(` $inputs^ `:` type($inputs) `)`)? attr-dict
   }];
 }
 

@@ -51,6 +51,24 @@ void DSAAttr::getRepresentations(const LayerConfigAttr &config,
                    {kBatchDim, kUnitsDim}, PlacementTier::device});
 }
 
+void DSAAttr::getStepInputs(const LayerConfigAttr &, StepKind kind,
+                            SmallVectorImpl<BufferSpec> &specs) const {
+  MLIRContext *ctx = getContext();
+  switch (kind) {
+  case StepKind::Decode:
+    specs.push_back({"io.index_q", getIndexDtype(),
+                     {kBatchDim, getIndexHeads(), getIndexDim()},
+                     PlacementTier::device});
+    specs.push_back({"io.index_w", Float32Type::get(ctx),
+                     {kBatchDim, getIndexHeads()}, PlacementTier::device});
+    break;
+  case StepKind::Append:
+    specs.push_back({"io.new_index_k", BFloat16Type::get(ctx),
+                     {kBatchDim, getIndexDim()}, PlacementTier::device});
+    break;
+  }
+}
+
 void DSAAttr::getArtifactParameters(
     SmallVectorImpl<AlgorithmParameter> &params) const {
   std::string dtype;
