@@ -109,6 +109,12 @@ struct HSATTN_HIDDEN Runtime::Impl {
     build_from[slot] = kNothingPending;
     return Status::ok();
   }
+  // A prefill of the slot from `old_length` on landed in the host pool: its
+  // representations are built from there later (backend_mutex held).
+  void prefilled_locked(uint32_t slot, uint32_t old_length) {
+    build_from[slot] = std::min(build_from[slot], old_length);
+    prefill_end[slot] = cache->length(slot);
+  }
   Status build_pending_locked(const std::vector<uint32_t>& slots) {
     for (uint32_t slot : slots) HSA_RETURN_IF_ERROR(build_pending_locked(slot));
     return Status::ok();
@@ -462,9 +468,7 @@ Status Runtime::prefill(RequestId id, const void* k, const void* v, uint64_t tok
     HSA_RETURN_IF_ERROR(cache.append(slot, tokens, static_cast<const uint16_t*>(k),
                                      impl_->shape.has_separate_v ? static_cast<const uint16_t*>(v) : nullptr));
     std::lock_guard<std::mutex> lock(impl_->backend_mutex);
-    uint32_t& from = impl_->build_from[slot];
-    from = std::min(from, old_length);
-    impl_->prefill_end[slot] = cache.length(slot);
+    impl_->prefilled_locked(slot, old_length);
     return Status::ok();
   });
 }
@@ -487,9 +491,7 @@ Status Runtime::prefill_device(RequestId id, const void* k, const void* v, uint6
       cache.truncate(slot, old_length);
       return drained.is_ok() ? status : drained;
     }
-    uint32_t& from = impl_->build_from[slot];
-    from = std::min(from, old_length);
-    impl_->prefill_end[slot] = cache.length(slot);
+    impl_->prefilled_locked(slot, old_length);
     return Status::ok();
   });
 }
@@ -658,44 +660,43 @@ Status Runtime::external_attention(ExternalAttention* out) const {
     if (!out) return invalid_argument("null external attention output");
     HSA_RETURN_IF_ERROR(impl_->require_loaded());
     const LayerShape& s = impl_->shape;
-    const Backend& backend = *impl_->backend;
-    using page_table_contract::Dims;
-    // The buffer's address, checked to hold `elements` of `element_bytes`.
-    auto address = [&](const char* name, uint64_t elements, uint64_t element_bytes, uint64_t* at) -> Status {
-      uint64_t bytes = 0;
-      HSA_RETURN_IF_ERROR(backend.device_buffer_address(name, at, &bytes));
-      if (bytes != elements * element_bytes)
-        return Status(StatusCode::InvalidArtifact, std::string("buffer '") + name + "' has " + std::to_string(bytes) +
-                                                       " bytes, the layer's shape needs " +
-                                                       std::to_string(elements * element_bytes));
-      return Status::ok();
+    const Artifact& artifact = impl_->artifact;
+    const SymbolValues symbols = s.symbols();
+    // A buffer's address and its dims as the artifact states them (the load
+    // checked them against the contract).
+    auto find = [&](const char* name, uint64_t* address, std::vector<int64_t>* dims) -> Status {
+      const int index = artifact.find_buffer(name);
+      if (index < 0) return Status(StatusCode::NotFound, std::string("the artifact has no buffer '") + name + "'");
+      uint64_t bytes = 0, held = 0;
+      HSA_RETURN_IF_ERROR(evaluate_buffer_dims(artifact, artifact.buffers[size_t(index)], symbols, dims, &bytes));
+      return impl_->backend->device_buffer_address(name, address, &held);
+    };
+    const TensorDtype kv = s.dtype == artifact::KvDtype::F16 ? TensorDtype::F16 : TensorDtype::BF16;
+    // buf.k / buf.v [B][S][C][Hu][P][D] as blocks of one unit, in
+    // FlashAttention's [blocks][P][Hu][D] order (strided: a block is [Hu][P][D]).
+    auto blocks = [&](const char* view, uint64_t address, const std::vector<int64_t>& d, int64_t width) {
+      const int64_t hu = d[3], p = d[4], row = d[5];
+      return DeviceTensor{view, address, kv, {d[0] * d[1] * d[2], p, hu, width}, {hu * p * row, row, p * row, 1}};
     };
     ExternalAttention e;
-    e.format = artifact::PageTableFormat(impl_->artifact.config.page_table_format);
-    e.block_size = s.page_size;
-    e.num_blocks = uint64_t(s.batch) * s.groups * s.capacity;
-    const int64_t P = s.page_size, Hu = s.heads_per_unit, D = s.head_dim, Dv = s.value_dim;
-    const TensorDtype kv = s.dtype == artifact::KvDtype::F16 ? TensorDtype::F16 : TensorDtype::BF16;
-    const int64_t blocks = int64_t(e.num_blocks);
+    e.format = artifact::PageTableFormat(artifact.config.page_table_format);
     uint64_t k_at = 0, v_at = 0;
-    HSA_RETURN_IF_ERROR(address("buf.k", e.num_blocks * Hu * P * D, s.element_bytes, &k_at));
-    if (s.has_separate_v) HSA_RETURN_IF_ERROR(address("buf.v", e.num_blocks * Hu * P * Dv, s.element_bytes, &v_at));
-    e.k_cache = {"k_cache", k_at, kv, {blocks, P, Hu, D}, {Hu * P * D, D, P * D, 1}};
-    e.v_cache = s.has_separate_v ? DeviceTensor{"v_cache", v_at, kv, {blocks, P, Hu, Dv}, {Hu * P * Dv, Dv, P * Dv, 1}}
-                                 : DeviceTensor{"v_cache", k_at, kv, {blocks, P, Hu, Dv}, {Hu * P * D, D, P * D, 1}};
+    std::vector<int64_t> k_dims, v_dims;
+    HSA_RETURN_IF_ERROR(find("buf.k", &k_at, &k_dims));
+    e.k_cache = blocks("k_cache", k_at, k_dims, k_dims[5]);
+    if (s.has_separate_v) {
+      HSA_RETURN_IF_ERROR(find("buf.v", &v_at, &v_dims));
+      e.v_cache = blocks("v_cache", v_at, v_dims, v_dims[5]);
+    } else {
+      e.v_cache = blocks("v_cache", k_at, k_dims, s.value_dim);  // MLA: the first Dv dims of each key row
+    }
+    e.block_size = uint32_t(e.k_cache.shape[1]);
+    e.num_blocks = uint64_t(e.k_cache.shape[0]);
     for (const page_table_contract::Table& t : page_table_contract::tables(e.format)) {
       DeviceTensor table{t.name, 0, TensorDtype::I32, {}, {}};
-      const int64_t B = s.batch, K = s.budget, S = s.groups;
-      switch (t.dims) {
-        case Dims::Batch: table.shape = {B}; break;
-        case Dims::BatchPlusOne: table.shape = {B + 1}; break;
-        case Dims::BatchBudget: table.shape = {B, K}; break;
-        case Dims::BatchGroupsTokens: table.shape = {B, S, K * P}; break;
-      }
-      int64_t stride = 1;
+      HSA_RETURN_IF_ERROR(find(t.name, &table.address, &table.shape));
       table.strides.assign(table.shape.size(), 1);
-      for (size_t d = table.shape.size(); d-- > 0;) table.strides[d] = stride, stride *= table.shape[d];
-      HSA_RETURN_IF_ERROR(address(t.name, uint64_t(stride), 4, &table.address));
+      for (size_t d = table.shape.size(); d-- > 1;) table.strides[d - 1] = table.strides[d] * table.shape[d];
       e.tables.push_back(std::move(table));
     }
     *out = std::move(e);

@@ -574,19 +574,14 @@ Status checked_decode_step(Runtime& rt, const RequestId* ids, size_t count, cons
                              "sel.copy_count", "buf.slot_unit", "buf.last_used", "buf.unit_slot", "buf.k", "buf.v",
                              "io.o", "io.lse", kGroupUnselectedLogBoundBuffer})
       HSA_RETURN_IF_ERROR(read_into(backend, capture.after, name));
-    // The format's exported page tables, where the backend holds them.
+    // The format's exported page tables (every backend writes them).
     capture.page_tables.clear();
     for (const page_table_contract::Table& t :
          page_table_contract::tables(PageTableFormat(shape.config.page_table_format))) {
       const size_t n =
           page_table_contract::entries(t.dims, shape.batch, shape.groups, shape.budget, shape.page_size);
       std::vector<int32_t> table(n);
-      const Status read = backend.read_buffer(t.name, table.data(), n * sizeof(int32_t));
-      if (read.code() == StatusCode::NotFound) {
-        capture.page_tables.clear();
-        break;
-      }
-      HSA_RETURN_IF_ERROR(read);
+      HSA_RETURN_IF_ERROR(backend.read_buffer(t.name, table.data(), n * sizeof(int32_t)));
       capture.page_tables.push_back(std::move(table));
     }
     // The backend's telemetry of the step, when the runtime computes it.

@@ -25,7 +25,7 @@
 //           vs io.o: relative L2 error per request <= kAttendTolerance
 //           and the layer format's exported page tables (fa.*, fi.*, tok.*)
 //           vs reference::page_tables on the device's selection and slots,
-//           exactly, where the backend holds them
+//           exactly (under the diff stage)
 //   telemetry  the same reference attention's per-head LSE (fp64) vs io.lse,
 //           which attention always writes, within kLseTolerance; with
 //           RuntimeOptions::telemetry also the backend's RequestTelemetry:

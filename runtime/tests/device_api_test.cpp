@@ -77,15 +77,27 @@ struct DeviceRun {
   }
 };
 
-TEST(DeviceApi, CpuBackendAnswersUnsupportedAndKeepsTheRequest) {
+// A CPU-backend runtime of `batch` slots and 256 tokens with the test
+// artifact of `config` loaded (null, with a test failure, otherwise).
+std::unique_ptr<Runtime> loaded_cpu_runtime(uint32_t batch,
+                                            const artifact::LayerConfigRecord& config = artifact::small_selecting_config()) {
   RuntimeOptions options;
   options.backend = BackendKind::Cpu;
-  options.max_batch = 2;
+  options.max_batch = batch;
   options.max_context_tokens = 256;
   std::unique_ptr<Runtime> rt;
-  ASSERT_TRUE(Runtime::create(options, &rt).is_ok());
-  const std::vector<uint8_t> bytes = artifact::make_test_artifact(artifact::small_selecting_config());
-  ASSERT_TRUE(rt->load_artifact(bytes.data(), bytes.size()).is_ok());
+  EXPECT_TRUE(Runtime::create(options, &rt).is_ok());
+  const std::vector<uint8_t> bytes = artifact::make_test_artifact(config);
+  if (!rt || !rt->load_artifact(bytes.data(), bytes.size()).is_ok()) {
+    ADD_FAILURE() << "the CPU runtime did not load the test artifact";
+    return nullptr;
+  }
+  return rt;
+}
+
+TEST(DeviceApi, CpuBackendAnswersUnsupportedAndKeepsTheRequest) {
+  std::unique_ptr<Runtime> rt = loaded_cpu_runtime(2);
+  ASSERT_TRUE(rt);
   std::mt19937 rng(3);
   std::vector<uint16_t> kv = test::random_kv(rng, 20 * 2 * 32, artifact::KvDtype::BF16);
   RequestId id = 0;
@@ -290,12 +302,12 @@ TEST(DeviceApi, ExternalAttentionOfASharedLatentViewsTheKeys) {
 TEST(DeviceApi, ExternalAttentionIsRefusedBeforeLoadAndOnTheCpuBackend) {
   RuntimeOptions options;
   options.backend = BackendKind::Cpu;
-  std::unique_ptr<Runtime> rt;
-  ASSERT_TRUE(Runtime::create(options, &rt).is_ok());
+  std::unique_ptr<Runtime> unloaded;
+  ASSERT_TRUE(Runtime::create(options, &unloaded).is_ok());
   ExternalAttention e;
-  EXPECT_EQ(rt->external_attention(&e).code(), StatusCode::InvalidArgument);  // nothing loaded
-  const std::vector<uint8_t> bytes = artifact::make_test_artifact(artifact::small_selecting_config());
-  ASSERT_TRUE(rt->load_artifact(bytes.data(), bytes.size()).is_ok());
+  EXPECT_EQ(unloaded->external_attention(&e).code(), StatusCode::InvalidArgument);  // nothing loaded
+  std::unique_ptr<Runtime> rt = loaded_cpu_runtime(1);
+  ASSERT_TRUE(rt);
   const Status s = rt->external_attention(&e);
   EXPECT_EQ(s.code(), StatusCode::Unsupported);
   EXPECT_NE(s.message().find("no device API"), std::string::npos) << s.message();
@@ -308,14 +320,8 @@ TEST(DeviceApi, ExternalAttentionIsRefusedBeforeLoadAndOnTheCpuBackend) {
 // no host synchronisation.
 TEST(DeviceApi, PrefillFromDeviceMemoryFillsThePoolAsHostPrefillDoes) {
   DeviceRun device;  // one fake driver per process: the host-prefill twin runs on the CPU backend
-  RuntimeOptions options;
-  options.backend = BackendKind::Cpu;
-  options.max_batch = kBatch;
-  options.max_context_tokens = 256;
-  std::unique_ptr<Runtime> host;
-  ASSERT_TRUE(Runtime::create(options, &host).is_ok());
-  const std::vector<uint8_t> bytes = artifact::make_test_artifact(device.config);
-  ASSERT_TRUE(host->load_artifact(bytes.data(), bytes.size()).is_ok());
+  std::unique_ptr<Runtime> host = loaded_cpu_runtime(kBatch, device.config);
+  ASSERT_TRUE(host);
   const size_t Hkv = device.config.num_kv_heads, D = device.config.head_dim;
   std::mt19937 rng(11);
   RequestId h[2], d[2];
