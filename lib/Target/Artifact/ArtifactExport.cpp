@@ -223,6 +223,8 @@ LogicalResult ArtifactBuilder::addBuffers(LayerOp layer) {
       elementType = art::ElementType::I64;
     else if (type.isInteger(8))
       elementType = art::ElementType::U8;
+    else if (isa<Float8E4M3FNType>(type))
+      elementType = art::ElementType::F8E4M3FN;
     else
       return layer.emitError() << "buffer '" << name << "' has element type "
                                << type << ", which the artifact cannot hold";

@@ -173,16 +173,18 @@ struct ExprRef {
 static_assert(sizeof(ExprRef) == 8, "ExprRef layout");
 
 enum class Tier : uint32_t { Host = 0, Device = 1 };
-enum class ElementType : uint32_t { BF16 = 0, F16 = 1, F32 = 2, I32 = 3, I64 = 4, U8 = 5 };
+// F8E4M3FN: OCP e4m3 "FN" (no infinities, 0x7F / 0xFF NaN), as MLIR's
+// f8E4M3FN and PTX's e4m3 (DSA's indexer keys, docs/algorithms/dsa.md).
+enum class ElementType : uint32_t { BF16 = 0, F16 = 1, F32 = 2, I32 = 3, I64 = 4, U8 = 5, F8E4M3FN = 6 };
 enum class BufferScope : uint32_t { PerBatchSlot = 0, Global = 1 };  // PerBatchSlot: dims[0] is B
-constexpr uint32_t kTierCount = 2, kElementTypeCount = 6, kBufferScopeCount = 2;
+constexpr uint32_t kTierCount = 2, kElementTypeCount = 7, kBufferScopeCount = 2;
 
 inline uint32_t element_type_bytes(ElementType type) {
   switch (type) {
     case ElementType::BF16: case ElementType::F16: return 2;
     case ElementType::F32: case ElementType::I32: return 4;
     case ElementType::I64: return 8;
-    case ElementType::U8: return 1;
+    case ElementType::U8: case ElementType::F8E4M3FN: return 1;
   }
   return 0;
 }
