@@ -23,6 +23,12 @@ struct SlotStepResult {
   uint64_t misses = 0;
 };
 
+// The rows of a call's algorithm step inputs of one kind (LayerShape::
+// step_inputs of that kind, in that order), as the runtime validated them:
+// host calls [count][row] in call order, device calls slot-indexed [B][row]
+// device memory, prefill [tokens][row].
+using StepInputRows = std::vector<const void*>;
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -43,10 +49,12 @@ class Backend {
   virtual Status after_prefill(uint32_t slot, uint32_t old_length) = 0;
   // One token per slot was just written to the host cache; new_k is
   // [count][Hkv][D], new_v [count][Hkv][Dv] (null when V is part of K).
-  virtual Status after_append(const uint32_t* slots, size_t count, const uint16_t* new_k, const uint16_t* new_v) = 0;
+  // `inputs`: the append inputs' rows, which the pooled ones already in the host cache.
+  virtual Status after_append(const uint32_t* slots, size_t count, const uint16_t* new_k, const uint16_t* new_v,
+                              const StepInputRows& inputs) = 0;
   // One decode step for the listed slots; q is [count][Hq][D], o [count][Hq][Dv].
   virtual Status decode(const uint32_t* slots, size_t count, const uint16_t* q, uint16_t* o,
-                        SlotStepResult* results) = 0;
+                        SlotStepResult* results, const StepInputRows& inputs) = 0;
   // sel.units of the slot's last step: [S][K], -1 padded.
   virtual Status selected_units(uint32_t slot, int32_t* units) = 0;
   // The telemetry of slot's last step (RuntimeOptions::telemetry).
@@ -63,18 +71,22 @@ class Backend {
   // The append / decode plans on `stream` over the caller's device tensors
   // (slot-indexed: new_k [B][Hkv][D], new_v [B][Hkv][Dv], q [B][Hq][D],
   // o [B][Hq][Dv], lse [B][Hq] f32 or null); kernels only, capturable.
-  virtual Status enqueue_device_append(const void* new_k, const void* new_v, void* stream) {
+  virtual Status enqueue_device_append(const void* new_k, const void* new_v, void* stream,
+                                       const StepInputRows& inputs) {
     return unsupported_device_api();
   }
-  virtual Status enqueue_device_decode(const void* q, void* o, float* lse, void* stream) {
+  virtual Status enqueue_device_decode(const void* q, void* o, float* lse, void* stream,
+                                       const StepInputRows& inputs) {
     return unsupported_device_api();
   }
   // Tokens [first, first + tokens) of `slot`, whose pages the host cache
   // already holds, from device memory k [tokens][Hkv][D] and v
   // [tokens][Hkv][Dv] (null when V is part of K) into the host pool, on
   // `stream` by the copy engine: enqueued only, no host synchronisation.
+  // `inputs`: the pooled append inputs' rows [tokens][row] in device
+  // memory, into their host pools the same way.
   virtual Status enqueue_device_prefill(uint32_t slot, uint32_t first, uint32_t tokens, const void* k,
-                                        const void* v, void* stream) {
+                                        const void* v, void* stream, const StepInputRows& inputs) {
     return unsupported_device_api();
   }
   // The step report (Runtime::enqueue_step_report): pinned copies of the

@@ -497,9 +497,14 @@ Status CpuBackend::write_buffer(const std::string& name, const void* src, size_t
   return Status::ok();
 }
 
-HostBuffers CpuBackend::host_buffers() const {
-  return HostBuffers{cache_->host_k(), cache_->host_v(), cache_->host_page_of()};
+HostBuffers host_buffers_of(const HostCache& cache) {
+  HostBuffers host{cache.host_k(), cache.host_v(), cache.host_page_of(), {}};
+  for (const LayerShape::StepInputRow& row : cache.shape().step_inputs)
+    if (!row.pool.empty()) host.pools.push_back({row.pool, cache.pool_rows(row.pool)});
+  return host;
 }
+
+HostBuffers CpuBackend::host_buffers() const { return host_buffers_of(*cache_); }
 
 Status CpuBackend::reset_slot(uint32_t slot) {
   dev_->reset_slot(shape_, slot);
@@ -524,8 +529,22 @@ Status CpuBackend::after_prefill(uint32_t slot, uint32_t old_length) {
   return Status::ok();
 }
 
-Status CpuBackend::after_append(const uint32_t* slots, size_t count, const uint16_t* new_k, const uint16_t* new_v) {
+// The call's rows of the step inputs of `kind` into their arrays' slot rows.
+void CpuBackend::stage_inputs(StepKind kind, const uint32_t* slots, size_t count, const StepInputRows& inputs) {
+  size_t i = 0;
+  for (const LayerShape::StepInputRow& row : shape_.step_inputs) {
+    if (row.kind != kind) continue;
+    uint8_t* array = static_cast<uint8_t*>(dev_->find(row.buffer)->data());
+    const uint8_t* rows = static_cast<const uint8_t*>(inputs[i++]);
+    for (size_t r = 0; r < count; ++r)
+      std::memcpy(array + slots[r] * row.row_bytes, rows + r * row.row_bytes, row.row_bytes);
+  }
+}
+
+Status CpuBackend::after_append(const uint32_t* slots, size_t count, const uint16_t* new_k, const uint16_t* new_v,
+                                const StepInputRows& inputs) {
   DeviceBuffers& dev = *dev_;
+  stage_inputs(StepKind::Append, slots, count, inputs);
   const uint64_t row_k = uint64_t(shape_.kv_heads) * shape_.head_dim, row_v = uint64_t(shape_.kv_heads) * shape_.value_dim;
   for (size_t i = 0; i < count; ++i) {
     const uint32_t b = slots[i];
@@ -536,8 +555,10 @@ Status CpuBackend::after_append(const uint32_t* slots, size_t count, const uint1
   return Status::ok();
 }
 
-Status CpuBackend::decode(const uint32_t* slots, size_t count, const uint16_t* q, uint16_t* o, SlotStepResult* results) {
+Status CpuBackend::decode(const uint32_t* slots, size_t count, const uint16_t* q, uint16_t* o, SlotStepResult* results,
+                          const StepInputRows& inputs) {
   DeviceBuffers& dev = *dev_;
+  stage_inputs(StepKind::Decode, slots, count, inputs);
   const uint64_t row_q = uint64_t(shape_.q_heads) * shape_.head_dim, row_o = uint64_t(shape_.q_heads) * shape_.value_dim;
   const HostBuffers host = host_buffers();
   for (size_t i = 0; i < count; ++i) std::memcpy(&dev.io_q[slots[i] * row_q], q + i * row_q, row_q * sizeof(uint16_t));

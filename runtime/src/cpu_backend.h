@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backend.h"
@@ -19,7 +20,18 @@ struct HostBuffers {
   const uint16_t* k;
   const uint16_t* v;
   const int32_t* page_of;
+  // The pooled step inputs' rows (HostCache::pool_rows), by buffer name.
+  std::vector<std::pair<std::string, const void*>> pools;
+  const void* pool_rows(const std::string& name) const {
+    for (const auto& p : pools)
+      if (p.first == name) return p.second;
+    return nullptr;
+  }
 };
+
+class HostCache;
+// The host cache's buffers, pooled step inputs included.
+HostBuffers host_buffers_of(const HostCache& cache);
 
 // A typed window on one array of DeviceBuffers (empty when the layer has no
 // such buffer, e.g. buf.v for MLA).
@@ -190,8 +202,10 @@ class CpuBackend : public Backend {
   Status prepare(const Artifact& artifact, const LayerShape& shape, HostCache* cache) override;
   Status reset_slot(uint32_t slot) override;
   Status after_prefill(uint32_t slot, uint32_t old_length) override;
-  Status after_append(const uint32_t* slots, size_t count, const uint16_t* new_k, const uint16_t* new_v) override;
-  Status decode(const uint32_t* slots, size_t count, const uint16_t* q, uint16_t* o, SlotStepResult* results) override;
+  Status after_append(const uint32_t* slots, size_t count, const uint16_t* new_k, const uint16_t* new_v,
+                      const StepInputRows& inputs) override;
+  Status decode(const uint32_t* slots, size_t count, const uint16_t* q, uint16_t* o, SlotStepResult* results,
+                const StepInputRows& inputs) override;
   Status selected_units(uint32_t slot, int32_t* units) override;
   Status telemetry(uint32_t slot, RequestTelemetry* out) override;
   const std::vector<KernelTiming>* kernel_timings() const override { return profile_ ? &timings_ : nullptr; }
@@ -205,6 +219,7 @@ class CpuBackend : public Backend {
 
  private:
   HostBuffers host_buffers() const;
+  void stage_inputs(StepKind kind, const uint32_t* slots, size_t count, const StepInputRows& inputs);
   Status named_array(const std::string& name, size_t bytes, DeviceBuffers::Array** array);
 
   bool profile_ = false;

@@ -84,8 +84,10 @@ class CudaBackend : public Backend {
   Status prepare(const Artifact& artifact, const LayerShape& shape, HostCache* cache) override;
   Status reset_slot(uint32_t slot) override;
   Status after_prefill(uint32_t slot, uint32_t old_length) override;
-  Status after_append(const uint32_t* slots, size_t count, const uint16_t* new_k, const uint16_t* new_v) override;
-  Status decode(const uint32_t* slots, size_t count, const uint16_t* q, uint16_t* o, SlotStepResult* results) override;
+  Status after_append(const uint32_t* slots, size_t count, const uint16_t* new_k, const uint16_t* new_v,
+                      const StepInputRows& inputs) override;
+  Status decode(const uint32_t* slots, size_t count, const uint16_t* q, uint16_t* o, SlotStepResult* results,
+                const StepInputRows& inputs) override;
   Status selected_units(uint32_t slot, int32_t* units) override;
   Status telemetry(uint32_t slot, RequestTelemetry* out) override;
   Status enqueue_step_report(void* stream) override;
@@ -99,12 +101,12 @@ class CudaBackend : public Backend {
   Status write_buffer(const std::string& name, const void* src, size_t bytes) override;
   int32_t request_step(uint32_t slot) const override { return steps_[slot]; }
   Status begin_device_step(const uint32_t* slots, size_t count, bool append, void* stream) override;
-  Status enqueue_device_append(const void* new_k, const void* new_v, void* stream) override;
-  Status enqueue_device_decode(const void* q, void* o, float* lse, void* stream) override;
+  Status enqueue_device_append(const void* new_k, const void* new_v, void* stream, const StepInputRows& inputs) override;
+  Status enqueue_device_decode(const void* q, void* o, float* lse, void* stream, const StepInputRows& inputs) override;
   Status device_step_results(const uint32_t* slots, size_t count, SlotStepResult* results) override;
   Status drain_device_work() override;
   Status enqueue_device_prefill(uint32_t slot, uint32_t first, uint32_t tokens, const void* k, const void* v,
-                                void* stream) override;
+                                void* stream, const StepInputRows& inputs) override;
   Status device_buffer_address(const std::string& name, uint64_t* address, uint64_t* bytes) const override {
     const DeviceBuffer* b = buffer(name.c_str());
     if (!b || b->host_tier) return Status(StatusCode::NotFound, "the artifact has no device buffer '" + name + "'");
@@ -173,6 +175,22 @@ class CudaBackend : public Backend {
   int32_t* stage_step_ = nullptr;
   uint16_t *stage_q_ = nullptr, *stage_o_ = nullptr, *stage_new_k_ = nullptr, *stage_new_v_ = nullptr;
   int32_t *stage_copy_count_ = nullptr, *stage_units_ = nullptr;
+  // Per step input of the algorithm (LayerShape::step_inputs order), its
+  // rows [B][row] as the host calls stage them.
+  std::vector<uint8_t*> stage_inputs_;
+  // The r-th pooled step input (HostCache::pool_rows order).
+  const LayerShape::StepInputRow& pooled_input(size_t r) const {
+    for (const LayerShape::StepInputRow& row : shape_.step_inputs)
+      if (!row.pool.empty() && r-- == 0) return row;
+    return shape_.step_inputs.front();  // not reached: the runtime passes one row per pooled input
+  }
+  // The host calls' input rows into their staging (slot rows), and the
+  // staging's copies to the device buffers on the backend's stream.
+  void stage_step_inputs(StepKind kind, const uint32_t* slots, size_t count, const StepInputRows& inputs);
+  Status enqueue_step_input_copies(StepKind kind);
+  // The device calls' inputs as (buffer, pointer) bindings, each checked.
+  Status bind_step_inputs(StepKind kind, const StepInputRows& inputs, const char* call,
+                          std::vector<std::pair<const char*, CUdeviceptr>>* caller);
   // Where the last decode wrote the LSE: io.lse, or the caller's tensor.
   CUdeviceptr last_lse_ = 0;
   // enqueue_step_report's pinned copies of the last step's counters and
@@ -339,9 +357,12 @@ Status CudaBackend::bind_buffers(const Artifact& artifact) {
                                                      std::to_string(uint64_t(shape_.batch) * shape_.groups *
                                                                     shape_.max_units * 4) + " bytes)");
     if (d.host_tier) {  // the loader admits only the documented host buffers
-      const void* host = b.name == "host.k" ? static_cast<const void*>(cache_->host_k())
-                         : b.name == "host.v" ? static_cast<const void*>(cache_->host_v())
-                                              : static_cast<const void*>(cache_->host_page_of());
+      const void* host = b.name == "host.k"         ? static_cast<const void*>(cache_->host_k())
+                         : b.name == "host.v"       ? static_cast<const void*>(cache_->host_v())
+                         : b.name == "host.page_of" ? static_cast<const void*>(cache_->host_page_of())
+                                                    : cache_->pool_rows(b.name);  // a pooled step input's
+      if (!host)
+        return Status(StatusCode::InvalidArtifact, "host-tier buffer '" + b.name + "' has no host cache storage");
       d.address = CUdeviceptr(cache_->device_address(host));
     } else if (d.bytes > 0) {
       buffers_.reserve(artifact.buffers.size());  // the push_back below cannot throw after cuMemAlloc
@@ -444,6 +465,13 @@ std::vector<size_t> staging_bytes(const LayerShape& shape) {
           B * shape.groups * shape.budget * 4};
 }
 
+// The step inputs' staging rows, after staging_bytes' areas.
+std::vector<size_t> input_staging_bytes(const LayerShape& shape) {
+  std::vector<size_t> sizes;
+  for (const LayerShape::StepInputRow& row : shape.step_inputs) sizes.push_back(size_t(shape.batch) * row.row_bytes);
+  return sizes;
+}
+
 Status CudaBackend::memory_needs(const Artifact& artifact, const LayerShape& shape, MemoryNeeds* needs) {
   const SymbolValues symbols = shape.symbols();
   for (const ArtifactBuffer& b : artifact.buffers) {
@@ -455,6 +483,7 @@ Status CudaBackend::memory_needs(const Artifact& artifact, const LayerShape& sha
   }
   uint64_t staging = 0;
   for (size_t bytes : staging_bytes(shape)) staging += bytes;
+  for (size_t bytes : input_staging_bytes(shape)) staging += bytes;
   needs->host_buffers.push_back(BufferBytes{"pinned staging", staging});
   // The device API's step state and its staging ring (prepare_device_api).
   needs->device_buffers.push_back(BufferBytes{"device step state", uint64_t(3) * shape.batch * 4});
@@ -485,7 +514,7 @@ Status CudaBackend::prepare(const Artifact& artifact, const LayerShape& shape, H
   functions_ = functions;
   const std::vector<size_t> sizes = staging_bytes(shape);
   void* areas[8] = {};
-  staging_.reserve(sizes.size());  // allocate_staging's push_back cannot throw after an allocation
+  staging_.reserve(sizes.size() + shape.step_inputs.size());  // allocate_staging's push_back cannot throw after an allocation
   for (size_t i = 0; i < sizes.size(); ++i) HSA_RETURN_IF_ERROR(allocate_staging(&areas[i], sizes[i]));
   stage_length_ = static_cast<int32_t*>(areas[0]);
   stage_step_ = static_cast<int32_t*>(areas[1]);
@@ -495,6 +524,11 @@ Status CudaBackend::prepare(const Artifact& artifact, const LayerShape& shape, H
   stage_new_v_ = static_cast<uint16_t*>(areas[5]);
   stage_copy_count_ = static_cast<int32_t*>(areas[6]);
   stage_units_ = static_cast<int32_t*>(areas[7]);
+  for (size_t bytes : input_staging_bytes(shape)) {
+    void* area = nullptr;
+    HSA_RETURN_IF_ERROR(allocate_staging(&area, bytes));
+    stage_inputs_.push_back(static_cast<uint8_t*>(area));
+  }
   HSA_RETURN_IF_ERROR(check(driver_->cuEventCreate(&step_start_, CU_EVENT_DEFAULT), "cuEventCreate"));
   HSA_RETURN_IF_ERROR(check(driver_->cuEventCreate(&step_stop_, CU_EVENT_DEFAULT), "cuEventCreate"));
   return prepare_device_api();
@@ -681,7 +715,40 @@ Status CudaBackend::begin_device_step(const uint32_t* slots, size_t count, bool 
   return Status::ok();
 }
 
-Status CudaBackend::enqueue_device_append(const void* new_k, const void* new_v, void* stream) {
+Status CudaBackend::bind_step_inputs(StepKind kind, const StepInputRows& inputs, const char* call,
+                                     std::vector<std::pair<const char*, CUdeviceptr>>* caller) {
+  size_t i = 0;
+  for (const LayerShape::StepInputRow& row : shape_.step_inputs) {
+    if (row.kind != kind) continue;
+    const void* data = inputs[i++];
+    HSA_RETURN_IF_ERROR(check_device_tensor(data, size_t(shape_.batch) * row.row_bytes, call, row.buffer.c_str()));
+    caller->push_back({row.buffer.c_str(), CUdeviceptr(uintptr_t(data))});
+  }
+  return Status::ok();
+}
+
+void CudaBackend::stage_step_inputs(StepKind kind, const uint32_t* slots, size_t count, const StepInputRows& inputs) {
+  size_t i = 0;
+  for (size_t r = 0; r < shape_.step_inputs.size(); ++r) {
+    const LayerShape::StepInputRow& row = shape_.step_inputs[r];
+    if (row.kind != kind) continue;
+    const uint8_t* rows = static_cast<const uint8_t*>(inputs[i++]);
+    for (size_t j = 0; j < count; ++j)
+      std::memcpy(stage_inputs_[r] + slots[j] * row.row_bytes, rows + j * row.row_bytes, row.row_bytes);
+  }
+}
+
+Status CudaBackend::enqueue_step_input_copies(StepKind kind) {
+  for (size_t r = 0; r < shape_.step_inputs.size(); ++r) {
+    const LayerShape::StepInputRow& row = shape_.step_inputs[r];
+    if (row.kind == kind)
+      HSA_RETURN_IF_ERROR(enqueue_copy_to(row.buffer.c_str(), stage_inputs_[r], size_t(shape_.batch) * row.row_bytes));
+  }
+  return Status::ok();
+}
+
+Status CudaBackend::enqueue_device_append(const void* new_k, const void* new_v, void* stream,
+                                          const StepInputRows& inputs) {
   HSA_RETURN_IF_ERROR(check(driver_->cuCtxSetCurrent(context_), "cuCtxSetCurrent"));
   HSA_RETURN_IF_ERROR(check_device_stream(stream, "enqueue_append", true));
   const size_t B = shape_.batch;
@@ -692,12 +759,14 @@ Status CudaBackend::enqueue_device_append(const void* new_k, const void* new_v, 
         check_device_tensor(new_v, B * shape_.kv_heads * shape_.value_dim * 2, "enqueue_append", "new_v"));
     caller.push_back({"io.new_v", CUdeviceptr(uintptr_t(new_v))});
   }
+  HSA_RETURN_IF_ERROR(bind_step_inputs(StepKind::Append, inputs, "enqueue_append", &caller));
   HSA_RETURN_IF_ERROR(bind_device_plan("append", true, caller, &device_append_));
   device_used_ = true;
   return enqueue_plan(device_append_.launches, false, static_cast<CUstream>(stream));
 }
 
-Status CudaBackend::enqueue_device_decode(const void* q, void* o, float* lse, void* stream) {
+Status CudaBackend::enqueue_device_decode(const void* q, void* o, float* lse, void* stream,
+                                          const StepInputRows& inputs) {
   HSA_RETURN_IF_ERROR(check(driver_->cuCtxSetCurrent(context_), "cuCtxSetCurrent"));
   HSA_RETURN_IF_ERROR(check_device_stream(stream, "enqueue_decode", true));
   const size_t B = shape_.batch;
@@ -709,6 +778,7 @@ Status CudaBackend::enqueue_device_decode(const void* q, void* o, float* lse, vo
     HSA_RETURN_IF_ERROR(check_device_tensor(lse, B * shape_.q_heads * 4, "enqueue_decode", "lse"));
     caller.push_back({"io.lse", CUdeviceptr(uintptr_t(lse))});
   }
+  HSA_RETURN_IF_ERROR(bind_step_inputs(StepKind::Decode, inputs, "enqueue_decode", &caller));
   HSA_RETURN_IF_ERROR(bind_device_plan("decode_step", false, caller, &device_decode_));
   device_used_ = true;
   last_lse_ = lse ? CUdeviceptr(uintptr_t(lse)) : buffer("io.lse")->address;
@@ -722,7 +792,7 @@ Status CudaBackend::enqueue_device_decode(const void* q, void* o, float* lse, vo
 // partial first or last page. A fresh pool hands out consecutive pages, so a
 // prompt takes a few copies per head; a fragmented one up to one per page.
 Status CudaBackend::enqueue_device_prefill(uint32_t slot, uint32_t first, uint32_t tokens, const void* k,
-                                           const void* v, void* stream) {
+                                           const void* v, void* stream, const StepInputRows& inputs) {
   HSA_RETURN_IF_ERROR(check(driver_->cuCtxSetCurrent(context_), "cuCtxSetCurrent"));
   HSA_RETURN_IF_ERROR(check_device_stream(stream, "prefill_device", false));
   const size_t Hkv = shape_.kv_heads, P = shape_.page_size, eb = shape_.element_bytes;
@@ -730,30 +800,33 @@ Status CudaBackend::enqueue_device_prefill(uint32_t slot, uint32_t first, uint32
   if (shape_.has_separate_v)
     HSA_RETURN_IF_ERROR(
         check_device_tensor(v, size_t(tokens) * Hkv * shape_.value_dim * eb, "prefill_device", "v"));
+  for (size_t r = 0; r < inputs.size(); ++r)  // the append inputs, each pooled (LayerShape)
+    HSA_RETURN_IF_ERROR(check_device_tensor(inputs[r], size_t(tokens) * pooled_input(r).row_bytes, "prefill_device",
+                                            pooled_input(r).buffer.c_str()));
   const int32_t* page_of = cache_->host_page_of() + size_t(slot) * shape_.max_units;
   const CUstream s = static_cast<CUstream>(stream);
   // One box: `pages` pool pages from `page`, rows [row, row + rows) of each,
-  // from source token `token` on.
-  auto copy = [&](const void* source, uint16_t* pool, size_t dim, size_t token, size_t page, size_t row,
+  // from source token `token` on; a pool [pages][heads][P][width bytes].
+  auto copy = [&](const void* source, void* pool, size_t heads, size_t width, size_t token, size_t page, size_t row,
                   size_t rows, size_t pages) -> Status {
-    for (size_t h = 0; h < Hkv; ++h) {
+    for (size_t h = 0; h < heads; ++h) {
       CUDA_MEMCPY3D m{};
       m.srcMemoryType = CU_MEMORYTYPE_DEVICE;
-      m.srcDevice = CUdeviceptr(uintptr_t(source)) + CUdeviceptr((token * Hkv + h) * dim * eb);
-      m.srcPitch = Hkv * dim * eb;  // next token
-      m.srcHeight = P;              // next page: P tokens on
+      m.srcDevice = CUdeviceptr(uintptr_t(source)) + CUdeviceptr((token * heads + h) * width);
+      m.srcPitch = heads * width;  // next token
+      m.srcHeight = P;             // next page: P tokens on
       m.dstMemoryType = CU_MEMORYTYPE_HOST;
-      m.dstHost = pool + ((page * Hkv + h) * P + row) * dim;
-      m.dstPitch = dim * eb;        // next row of the page's head
-      m.dstHeight = Hkv * P;        // next page
-      m.WidthInBytes = dim * eb;
+      m.dstHost = static_cast<uint8_t*>(pool) + ((page * heads + h) * P + row) * width;
+      m.dstPitch = width;          // next row of the page's head
+      m.dstHeight = heads * P;     // next page
+      m.WidthInBytes = width;
       m.Height = rows;
       m.Depth = pages;
       HSA_RETURN_IF_ERROR(check(driver_->cuMemcpy3DAsync(&m, s), "prefill_device: copy into the host pool"));
     }
     return Status::ok();
   };
-  auto copy_rows = [&](const void* source, uint16_t* pool, size_t dim) -> Status {
+  auto copy_rows = [&](const void* source, void* pool, size_t heads, size_t width) -> Status {
     size_t t = first;
     const size_t end = size_t(first) + tokens;
     while (t < end) {
@@ -761,13 +834,15 @@ Status CudaBackend::enqueue_device_prefill(uint32_t slot, uint32_t first, uint32
       size_t pages = 1;
       if (row == 0 && rows == P)  // extend over whole pages consecutive in the pool
         while (t + (pages + 1) * P <= end && page_of[unit + pages] == page_of[unit] + int32_t(pages)) ++pages;
-      HSA_RETURN_IF_ERROR(copy(source, pool, dim, t - first, size_t(page_of[unit]), row, rows, pages));
+      HSA_RETURN_IF_ERROR(copy(source, pool, heads, width, t - first, size_t(page_of[unit]), row, rows, pages));
       t += pages == 1 ? rows : pages * P;
     }
     return Status::ok();
   };
-  HSA_RETURN_IF_ERROR(copy_rows(k, cache_->host_k(), shape_.head_dim));
-  if (shape_.has_separate_v) HSA_RETURN_IF_ERROR(copy_rows(v, cache_->host_v(), shape_.value_dim));
+  HSA_RETURN_IF_ERROR(copy_rows(k, cache_->host_k(), Hkv, shape_.head_dim * eb));
+  if (shape_.has_separate_v) HSA_RETURN_IF_ERROR(copy_rows(v, cache_->host_v(), Hkv, shape_.value_dim * eb));
+  for (size_t r = 0; r < inputs.size(); ++r)
+    HSA_RETURN_IF_ERROR(copy_rows(inputs[r], cache_->pool_rows()[r], 1, pooled_input(r).row_bytes));
   device_used_ = true;  // host readers of the pool drain first
   return Status::ok();
 }
@@ -861,13 +936,15 @@ Status CudaBackend::enqueue_decode_sequence(bool timed) {
   const size_t B = shape_.batch;
   HSA_RETURN_IF_ERROR(enqueue_request_state());
   HSA_RETURN_IF_ERROR(enqueue_copy_to("io.q", stage_q_, B * shape_.q_heads * shape_.head_dim * 2));
+  HSA_RETURN_IF_ERROR(enqueue_step_input_copies(StepKind::Decode));
   HSA_RETURN_IF_ERROR(enqueue_plan(decode_plan_, timed, stream_));
   HSA_RETURN_IF_ERROR(enqueue_copy_from("io.o", stage_o_, B * shape_.q_heads * shape_.value_dim * 2));
   HSA_RETURN_IF_ERROR(enqueue_copy_from("sel.copy_count", stage_copy_count_, B * shape_.groups * 4));
   return enqueue_copy_from("sel.units", stage_units_, B * shape_.groups * shape_.budget * 4);
 }
 
-Status CudaBackend::decode(const uint32_t* slots, size_t count, const uint16_t* q, uint16_t* o, SlotStepResult* results) {
+Status CudaBackend::decode(const uint32_t* slots, size_t count, const uint16_t* q, uint16_t* o, SlotStepResult* results,
+                           const StepInputRows& inputs) {
   HSA_RETURN_IF_ERROR(check(driver_->cuCtxSetCurrent(context_), "cuCtxSetCurrent"));
   const size_t row_q = size_t(shape_.q_heads) * shape_.head_dim, row_o = size_t(shape_.q_heads) * shape_.value_dim;
   last_lse_ = buffer("io.lse")->address;
@@ -876,6 +953,7 @@ Status CudaBackend::decode(const uint32_t* slots, size_t count, const uint16_t* 
     stage_length_[slots[i]] = int32_t(cache_->length(slots[i]));
     std::memcpy(stage_q_ + slots[i] * row_q, q + i * row_q, row_q * 2);
   }
+  stage_step_inputs(StepKind::Decode, slots, count, inputs);
   for (uint32_t b = 0; b < shape_.batch; ++b) stage_step_[b] = steps_[b];
   timings_.clear();
   step_ms_ = -1.0;
@@ -919,7 +997,8 @@ Status CudaBackend::decode(const uint32_t* slots, size_t count, const uint16_t* 
   return Status::ok();
 }
 
-Status CudaBackend::after_append(const uint32_t* slots, size_t count, const uint16_t* new_k, const uint16_t* new_v) {
+Status CudaBackend::after_append(const uint32_t* slots, size_t count, const uint16_t* new_k, const uint16_t* new_v,
+                                 const StepInputRows& inputs) {
   HSA_RETURN_IF_ERROR(check(driver_->cuCtxSetCurrent(context_), "cuCtxSetCurrent"));
   const size_t row_k = size_t(shape_.kv_heads) * shape_.head_dim, row_v = size_t(shape_.kv_heads) * shape_.value_dim;
   std::memset(stage_length_, 0, shape_.batch * 4);
@@ -929,10 +1008,12 @@ Status CudaBackend::after_append(const uint32_t* slots, size_t count, const uint
     std::memcpy(stage_new_k_ + slots[i] * row_k, new_k + i * row_k, row_k * 2);
     if (shape_.has_separate_v) std::memcpy(stage_new_v_ + slots[i] * row_v, new_v + i * row_v, row_v * 2);
   }
+  stage_step_inputs(StepKind::Append, slots, count, inputs);
   for (uint32_t b = 0; b < shape_.batch; ++b) stage_step_[b] = steps_[b];
   HSA_RETURN_IF_ERROR(enqueue_request_state());
   HSA_RETURN_IF_ERROR(enqueue_copy_to("io.new_k", stage_new_k_, shape_.batch * row_k * 2));
   if (shape_.has_separate_v) HSA_RETURN_IF_ERROR(enqueue_copy_to("io.new_v", stage_new_v_, shape_.batch * row_v * 2));
+  HSA_RETURN_IF_ERROR(enqueue_step_input_copies(StepKind::Append));
   HSA_RETURN_IF_ERROR(enqueue_plan(append_plan_, false, stream_));
   return synchronize();
 }

@@ -89,6 +89,12 @@ Status HostCache::create(const LayerShape& shape, HostAllocator* allocator, std:
     HSA_RETURN_IF_ERROR(allocator->allocate(pages_tokens * token_v * 2, &memory));
     cache->v_ = static_cast<uint16_t*>(memory);
   }
+  for (const LayerShape::StepInputRow& row : cache->shape_.step_inputs) {
+    if (row.pool.empty()) continue;
+    HSA_RETURN_IF_ERROR(allocator->allocate(pages_tokens * row.row_bytes, &memory));
+    cache->pool_rows_.push_back(memory);
+    cache->pooled_.push_back(&row);
+  }
   cache->lengths_.assign(shape.batch, 0);
   cache->layer_ = pool->add_layer();
   cache->pool_ = std::move(pool);
@@ -101,6 +107,13 @@ HostCache::~HostCache() {
     for (uint32_t slot = 0; slot < shape_.batch; ++slot) truncate(slot, 0);
   if (k_) allocator_->release(k_);
   if (v_) allocator_->release(v_);
+  for (void* rows : pool_rows_) allocator_->release(rows);
+}
+
+void* HostCache::pool_rows(const std::string& name) const {
+  for (size_t i = 0; i < pooled_.size(); ++i)
+    if (pooled_[i]->pool == name) return pool_rows_[i];
+  return nullptr;
 }
 
 uint32_t HostCache::pages_held(uint32_t slot) const {
@@ -172,9 +185,13 @@ Status HostCache::take_pages(const uint32_t* slots, size_t count, uint64_t token
   return Status::ok();
 }
 
-Status HostCache::append(const uint32_t* slots, size_t count, uint64_t tokens, const uint16_t* k, const uint16_t* v) {
+Status HostCache::append(const uint32_t* slots, size_t count, uint64_t tokens, const uint16_t* k, const uint16_t* v,
+                         const std::vector<const void*>* rows) {
   if (tokens && (!k || (shape_.has_separate_v && !v)))
     return Status(StatusCode::InvalidArgument, "append: null K or V data");
+  if (rows && rows->size() != pool_rows_.size())
+    return Status(StatusCode::InvalidArgument, "append: " + std::to_string(rows->size()) + " pooled input rows for " +
+                                                   std::to_string(pool_rows_.size()) + " pooled inputs");
   const uint32_t P = shape_.page_size, H = shape_.kv_heads, D = shape_.head_dim, Dv = shape_.value_dim;
   const int32_t* page_of = pool_->page_of();
   HSA_RETURN_IF_ERROR(take_pages(slots, count, tokens));
@@ -190,6 +207,11 @@ Status HostCache::append(const uint32_t* slots, size_t count, uint64_t tokens, c
       for (uint32_t h = 0; h < H; ++h) {
         std::memcpy(k_ + ((page * H + h) * P + t % P) * D, slot_k + (j * H + h) * D, D * sizeof(uint16_t));
         if (v_) std::memcpy(v_ + ((page * H + h) * P + t % P) * Dv, slot_v + (j * H + h) * Dv, Dv * sizeof(uint16_t));
+      }
+      for (size_t r = 0; rows && r < pool_rows_.size(); ++r) {
+        const uint64_t bytes = pooled_[r]->row_bytes;
+        std::memcpy(static_cast<uint8_t*>(pool_rows_[r]) + (page * P + t % P) * bytes,
+                    static_cast<const uint8_t*>((*rows)[r]) + (i * tokens + j) * bytes, bytes);
       }
     }
     lengths_[slot] = uint32_t(length + tokens);
@@ -212,7 +234,9 @@ uint64_t HostCache::device_address(const void* host_buffer) const {
 
 uint64_t HostCache::page_bytes() const {
   const uint64_t widths = shape_.has_separate_v ? uint64_t(shape_.head_dim) + shape_.value_dim : shape_.head_dim;
-  return uint64_t(shape_.kv_heads) * shape_.page_size * widths * 2;
+  uint64_t bytes = uint64_t(shape_.kv_heads) * shape_.page_size * widths * 2;
+  for (const LayerShape::StepInputRow* row : pooled_) bytes += uint64_t(shape_.page_size) * row->row_bytes;
+  return bytes;
 }
 
 uint64_t HostCache::host_bytes(uint32_t slot) const {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "hsa/status.hpp"
@@ -108,12 +109,17 @@ class HostCache {
   // [count][tokens][Hkv][D], v [count][tokens][Hkv][Dv] (null when V is part
   // of K). All-or-nothing: every slot's room and the pages of all of them are
   // checked first; on error nothing changed.
-  Status append(const uint32_t* slots, size_t count, uint64_t tokens, const uint16_t* k, const uint16_t* v);
+  // `rows`, when not null: for each pooled step input of the shape
+  // (LayerShape::step_inputs with a pool, in order), its rows
+  // [count][tokens][row], stored beside the tokens' K and V.
+  Status append(const uint32_t* slots, size_t count, uint64_t tokens, const uint16_t* k, const uint16_t* v,
+                const std::vector<const void*>* rows = nullptr);
   // The same without the data: pages and lengths for `tokens` more tokens of
   // each slot, whose rows the device writes (the device API's append).
   Status extend(const uint32_t* slots, size_t count, uint64_t tokens);
-  Status append(uint32_t slot, uint64_t tokens, const uint16_t* k, const uint16_t* v) {
-    return append(&slot, 1, tokens, k, v);
+  Status append(uint32_t slot, uint64_t tokens, const uint16_t* k, const uint16_t* v,
+                const std::vector<const void*>* rows = nullptr) {
+    return append(&slot, 1, tokens, k, v, rows);
   }
   // Shrinks a request back to `length` (<= its length) tokens, returning the
   // pages it no longer needs: undoes an append whose backend step failed.
@@ -125,11 +131,16 @@ class HostCache {
   uint16_t* host_k() const { return k_; }
   uint16_t* host_v() const { return v_; }
   int32_t* host_page_of() const { return pool_->page_of(); }
+  // The pooled step inputs' host buffers ([PoolPages][P][row]), in the
+  // order of LayerShape::step_inputs with a pool; by name, or null.
+  const std::vector<void*>& pool_rows() const { return pool_rows_; }
+  void* pool_rows(const std::string& name) const;
   // The device address of one of the host buffers above (0 without a device).
   uint64_t device_address(const void* host_buffer) const;
   uint64_t page_bytes() const;  // K and V bytes of one pool page
   uint64_t host_bytes(uint32_t slot) const;  // pages held + its page_of row
   const HostAllocator& allocator() const { return *allocator_; }
+  const LayerShape& shape() const { return shape_; }
 
   const uint16_t* key(uint32_t slot, uint32_t token, uint32_t head) const;
   const uint16_t* value(uint32_t slot, uint32_t token, uint32_t head) const;
@@ -146,6 +157,8 @@ class HostCache {
   HostAllocator* allocator_;
   uint16_t* k_ = nullptr;
   uint16_t* v_ = nullptr;
+  std::vector<void*> pool_rows_;
+  std::vector<const LayerShape::StepInputRow*> pooled_;  // into shape_.step_inputs, parallel to pool_rows_
   std::shared_ptr<PagePool> pool_;
   uint32_t layer_ = 0;             // this cache's index in the pool
   std::vector<uint32_t> lengths_;  // per slot: only calls on that slot touch its entry

@@ -80,6 +80,48 @@ Status LayerShape::create(const LayerConfigRecord& c, const AlgorithmPackage* al
   s.has_separate_v = (c.flags & kLayerFlagValueIsKeyPrefix) == 0;
   s.element_bytes = 2;
   s.scale = c.softmax_scale;
+  // The step inputs' rows: a per-slot device buffer of the package's, and
+  // for a pooled one a host buffer of the same rows per pool token.
+  const std::vector<DocumentedBuffer> own = algorithm->buffers(c, params);
+  auto find = [&](const char* name) -> const DocumentedBuffer* {
+    for (const DocumentedBuffer& b : own)
+      if (name && std::string(b.name) == name) return &b;
+    return nullptr;
+  };
+  const SymbolValues symbols = s.symbols();
+  auto value = [&](const Expr& e, int64_t* v) {
+    std::vector<ExprInstr> code = e.code;
+    return evaluate_expression(code, ExprRef{0, uint32_t(code.size())}, symbols, "step input dim", v);
+  };
+  for (const StepInputSpec& spec : algorithm->step_inputs(c, params)) {
+    const DocumentedBuffer* b = find(spec.buffer);
+    const std::string what = std::string("algorithm '") + algorithm->name() + "' step input '" +
+                             (spec.buffer ? spec.buffer : "") + "'";
+    if (!b || b->tier != Tier::Device || b->scope != BufferScope::PerBatchSlot || b->dims.empty())
+      return Status(StatusCode::Internal, what + " is not a per-slot device buffer of the package");
+    StepInputRow row;
+    row.buffer = spec.buffer;
+    row.kind = spec.kind;
+    row.element_type = b->element_type;
+    row.row_bytes = element_type_bytes(b->element_type);
+    for (size_t d = 1; d < b->dims.size(); ++d) {
+      int64_t v = 0;
+      HSA_RETURN_IF_ERROR(value(b->dims[d], &v));
+      row.row_dims.push_back(v);
+      row.row_bytes *= uint64_t(v);
+    }
+    if (spec.kind == StepKind::Append && !spec.pool)  // prefill passes append inputs per token into the pool
+      return Status(StatusCode::Internal, what + " is an append input without a host pool");
+    if (spec.pool) {
+      const DocumentedBuffer* pool = find(spec.pool);
+      if (spec.kind != StepKind::Append || !pool || pool->tier != Tier::Host ||
+          pool->element_type != b->element_type || pool->dims.size() != 2 + row.row_dims.size())
+        return Status(StatusCode::Internal, what + ": its pool '" + spec.pool +
+                                                "' is not a host buffer [PoolPages][P][row] of the same element type");
+      row.pool = spec.pool;
+    }
+    s.step_inputs.push_back(std::move(row));
+  }
   *out = s;
   return Status::ok();
 }

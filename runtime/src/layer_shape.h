@@ -5,6 +5,7 @@
 #define HSA_RUNTIME_LAYER_SHAPE_H
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "algorithms/algorithm.h"
@@ -33,6 +34,18 @@ struct LayerShape {
   // the buffers' presence says so): per head (io.unselected_log_bound) and
   // per selection group (io.group_unselected_log_bound).
   bool head_bound = false, group_bound = false;
+  // The algorithm's step inputs (AlgorithmPackage::step_inputs) with the
+  // bytes of one request's row, from the package's buffer dims (which the
+  // loader checks the artifact's against).
+  struct StepInputRow {
+    std::string buffer;
+    StepKind kind = StepKind::Decode;
+    artifact::ElementType element_type = artifact::ElementType::F32;
+    std::vector<int64_t> row_dims;  // the dims after B
+    uint64_t row_bytes = 0;
+    std::string pool;  // the host-pool buffer [PoolPages][P][row] of an append input, or ""
+  };
+  std::vector<StepInputRow> step_inputs;
 
   uint64_t max_tokens() const { return uint64_t(max_units) * page_size; }
   // Bytes of one unit (K and V) moved by a copy: docs/BUFFERS.md.

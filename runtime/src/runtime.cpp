@@ -1,6 +1,7 @@
 #include "hsa/runtime.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -117,6 +118,90 @@ struct HSATTN_HIDDEN Runtime::Impl {
   }
   Status build_pending_locked(const std::vector<uint32_t>& slots) {
     for (uint32_t slot : slots) HSA_RETURN_IF_ERROR(build_pending_locked(slot));
+    return Status::ok();
+  }
+
+  // The call's step inputs of `kind` in LayerShape::step_inputs order: each
+  // of the layer's inputs of that kind exactly once, no other name. Host
+  // calls (`rows` rows each, in host memory) also refuse a NaN or infinity.
+  Status bind_inputs(StepKind kind, const StepInput* inputs, size_t input_count, const char* call, bool host,
+                     uint64_t rows, StepInputRows* out) const {
+    if (input_count > 0 && !inputs) return invalid_argument(std::string(call) + ": null step input list");
+    for (size_t i = 0; i < input_count; ++i) {
+      const std::string name = inputs[i].name ? inputs[i].name : "";
+      bool known = false;
+      for (const LayerShape::StepInputRow& row : shape.step_inputs) known = known || (row.buffer == name && row.kind == kind);
+      if (!known)
+        return invalid_argument(std::string(call) + ": '" + name + "' is not one of its step inputs; " +
+                                describe_inputs());
+      for (size_t j = 0; j < i; ++j)
+        if (inputs[j].name && name == inputs[j].name)
+          return invalid_argument(std::string(call) + ": step input '" + name + "' is listed twice");
+      if (!inputs[i].data) return invalid_argument(std::string(call) + ": step input '" + name + "' has null data");
+    }
+    out->clear();
+    for (const LayerShape::StepInputRow& row : shape.step_inputs) {
+      if (row.kind != kind) continue;
+      const void* data = nullptr;
+      for (size_t i = 0; i < input_count; ++i)
+        if (inputs[i].name && row.buffer == inputs[i].name) data = inputs[i].data;
+      if (!data)
+        return invalid_argument(std::string(call) + ": the layer's algorithm '" + shape.algorithm->name() +
+                                "' needs step input '" + row.buffer + "' (" + describe_row(row) +
+                                "); pass it in the form of the call that takes step inputs (docs/algorithms/" +
+                                shape.algorithm->name() + ".md)");
+      if (host) HSA_RETURN_IF_ERROR(check_finite(row, data, rows, call));
+      out->push_back(data);
+    }
+    return Status::ok();
+  }
+
+  static std::string describe_row(const LayerShape::StepInputRow& row) {
+    std::string dims;
+    for (int64_t d : row.row_dims) dims += "[" + std::to_string(d) + "]";
+    return "rows " + dims + " " + element_type_name(row.element_type) + ", one per request" +
+           (row.kind == StepKind::Append ? " (per token at prefill)" : "");
+  }
+  std::string describe_inputs() const {
+    if (shape.step_inputs.empty()) return std::string("algorithm '") + shape.algorithm->name() + "' takes none";
+    std::string text = std::string("algorithm '") + shape.algorithm->name() + "' takes";
+    for (size_t i = 0; i < shape.step_inputs.size(); ++i) {
+      const LayerShape::StepInputRow& row = shape.step_inputs[i];
+      text += std::string(i ? "," : "") + " '" + row.buffer + "' at " +
+              (row.kind == StepKind::Decode ? "decode_step" : "append and prefill");
+    }
+    return text;
+  }
+  static Status check_finite(const LayerShape::StepInputRow& row, const void* data, uint64_t rows, const char* call) {
+    const uint64_t per_row = row.row_bytes / artifact::element_type_bytes(row.element_type);
+    const uint64_t n = rows * per_row;
+    auto refuse = [&](uint64_t i, const char* what) {
+      return invalid_argument(std::string(call) + ": step input '" + row.buffer + "' row " + std::to_string(i / per_row) +
+                              " element " + std::to_string(i % per_row) + " is " + what +
+                              ": its values must be finite");
+    };
+    switch (row.element_type) {
+      case artifact::ElementType::F32: {
+        const float* x = static_cast<const float*>(data);
+        for (uint64_t i = 0; i < n; ++i)
+          if (!std::isfinite(x[i])) return refuse(i, std::isnan(x[i]) ? "NaN" : "infinite");
+        break;
+      }
+      case artifact::ElementType::BF16: case artifact::ElementType::F16: {
+        const uint16_t* x = static_cast<const uint16_t*>(data);
+        const uint16_t exponent = row.element_type == artifact::ElementType::BF16 ? 0x7F80 : 0x7C00;
+        for (uint64_t i = 0; i < n; ++i)
+          if ((x[i] & exponent) == exponent) return refuse(i, "NaN or infinite");
+        break;
+      }
+      case artifact::ElementType::F8E4M3FN: {
+        const uint8_t* x = static_cast<const uint8_t*>(data);
+        for (uint64_t i = 0; i < n; ++i)
+          if ((x[i] & 0x7F) == 0x7F) return refuse(i, "NaN (e4m3 code 0x7f / 0xff)");
+        break;
+      }
+      default: break;
+    }
     return Status::ok();
   }
 
@@ -343,6 +428,9 @@ Status Runtime::layer_info(LayerInfo* info) const {
     out.page_table_format = artifact::PageTableFormat(a.config.page_table_format);
     out.softmax_scale = s.scale;
     out.value_is_key_prefix = !s.has_separate_v;
+    for (const LayerShape::StepInputRow& row : s.step_inputs)
+      out.step_inputs.push_back(
+          StepInputInfo{row.buffer, row.kind == StepKind::Decode, row.element_type, row.row_dims, row.row_bytes});
     *info = std::move(out);
     return Status::ok();
   });
@@ -458,15 +546,23 @@ Status Runtime::release_request(RequestId id) {
 }
 
 Status Runtime::prefill(RequestId id, const void* k, const void* v, uint64_t tokens) {
+  return prefill(id, k, v, tokens, nullptr, 0);
+}
+
+Status Runtime::prefill(RequestId id, const void* k, const void* v, uint64_t tokens, const StepInput* inputs,
+                        size_t input_count) {
   return guarded([&]() -> Status {
     uint32_t slot = 0;
     HSA_RETURN_IF_ERROR(impl_->find_slot(id, &slot));
     if (tokens == 0) return invalid_argument("prefill of 0 tokens");
     if (!k || (impl_->shape.has_separate_v && !v)) return invalid_argument("prefill: null K or V");
+    StepInputRows rows;
+    HSA_RETURN_IF_ERROR(impl_->bind_inputs(StepKind::Append, inputs, input_count, "prefill", true, tokens, &rows));
     HostCache& cache = *impl_->cache;
     const uint32_t old_length = cache.length(slot);
     HSA_RETURN_IF_ERROR(cache.append(slot, tokens, static_cast<const uint16_t*>(k),
-                                     impl_->shape.has_separate_v ? static_cast<const uint16_t*>(v) : nullptr));
+                                     impl_->shape.has_separate_v ? static_cast<const uint16_t*>(v) : nullptr,
+                                     &rows));
     std::lock_guard<std::mutex> lock(impl_->backend_mutex);
     impl_->prefilled_locked(slot, old_length);
     return Status::ok();
@@ -474,17 +570,25 @@ Status Runtime::prefill(RequestId id, const void* k, const void* v, uint64_t tok
 }
 
 Status Runtime::prefill_device(RequestId id, const void* k, const void* v, uint64_t tokens, void* cuda_stream) {
+  return prefill_device(id, k, v, tokens, cuda_stream, nullptr, 0);
+}
+
+Status Runtime::prefill_device(RequestId id, const void* k, const void* v, uint64_t tokens, void* cuda_stream,
+                               const StepInput* inputs, size_t input_count) {
   return guarded([&]() -> Status {
     uint32_t slot = 0;
     HSA_RETURN_IF_ERROR(impl_->find_slot(id, &slot));
     if (tokens == 0) return invalid_argument("prefill_device of 0 tokens");
     if (!k || (impl_->shape.has_separate_v && !v)) return invalid_argument("prefill_device: null K or V");
+    StepInputRows rows;
+    HSA_RETURN_IF_ERROR(
+        impl_->bind_inputs(StepKind::Append, inputs, input_count, "prefill_device", false, tokens, &rows));
     HostCache& cache = *impl_->cache;
     std::lock_guard<std::mutex> lock(impl_->backend_mutex);
     const uint32_t old_length = cache.length(slot);
     HSA_RETURN_IF_ERROR(cache.extend(&slot, 1, tokens));  // OutOfCapacity before anything is enqueued
     const Status status =
-        impl_->backend->enqueue_device_prefill(slot, old_length, uint32_t(tokens), k, v, cuda_stream);
+        impl_->backend->enqueue_device_prefill(slot, old_length, uint32_t(tokens), k, v, cuda_stream, rows);
     if (!status.is_ok()) {
       // Copies enqueued before the failure must land before the pages go back.
       const Status drained = impl_->backend->drain_device_work();
@@ -506,10 +610,17 @@ Status Runtime::finish_prefill(RequestId id) {
 }
 
 Status Runtime::append(const RequestId* ids, size_t count, const void* new_k, const void* new_v) {
+  return append(ids, count, new_k, new_v, nullptr, 0);
+}
+
+Status Runtime::append(const RequestId* ids, size_t count, const void* new_k, const void* new_v,
+                       const StepInput* inputs, size_t input_count) {
   return guarded([&]() -> Status {
     std::vector<uint32_t> slots;
     HSA_RETURN_IF_ERROR(impl_->batch_slots(ids, count, &slots));
     if (!new_k || (impl_->shape.has_separate_v && !new_v)) return invalid_argument("append: null K or V");
+    StepInputRows rows;
+    HSA_RETURN_IF_ERROR(impl_->bind_inputs(StepKind::Append, inputs, input_count, "append", true, count, &rows));
     HostCache& cache = *impl_->cache;
     std::vector<uint32_t> old_lengths(count);
     for (size_t i = 0; i < count; ++i) {
@@ -525,11 +636,11 @@ Status Runtime::append(const RequestId* ids, size_t count, const void* new_k, co
       HSA_RETURN_IF_ERROR(impl_->backend->drain_device_work());
       HSA_RETURN_IF_ERROR(impl_->build_pending_locked(slots));
     }
-    HSA_RETURN_IF_ERROR(cache.append(slots.data(), count, 1, k, v));  // all requests or none
+    HSA_RETURN_IF_ERROR(cache.append(slots.data(), count, 1, k, v, &rows));  // all requests or none
     Status status;
     {
       std::lock_guard<std::mutex> lock(impl_->backend_mutex);
-      status = impl_->backend->after_append(slots.data(), count, k, v);
+      status = impl_->backend->after_append(slots.data(), count, k, v, rows);
     }
     if (!status.is_ok())  // as in prefill: the requests keep their old lengths
       for (size_t i = 0; i < count; ++i) cache.truncate(slots[i], old_lengths[i]);
@@ -552,10 +663,17 @@ StepStats sum_step_results(const std::vector<SlotStepResult>& results, uint64_t 
 }  // namespace
 
 Status Runtime::decode_step(const RequestId* ids, size_t count, const void* q, void* o, StepStats* stats) {
+  return decode_step(ids, count, q, o, stats, nullptr, 0);
+}
+
+Status Runtime::decode_step(const RequestId* ids, size_t count, const void* q, void* o, StepStats* stats,
+                            const StepInput* inputs, size_t input_count) {
   return guarded([&]() -> Status {
     std::vector<uint32_t> slots;
     HSA_RETURN_IF_ERROR(impl_->batch_slots(ids, count, &slots));
     if (!q || !o) return invalid_argument("decode_step: null q or o");
+    StepInputRows rows;
+    HSA_RETURN_IF_ERROR(impl_->bind_inputs(StepKind::Decode, inputs, input_count, "decode_step", true, count, &rows));
     for (size_t i = 0; i < count; ++i)
       if (impl_->cache->length(slots[i]) == 0)
         return invalid_argument("request " + std::to_string(ids[i]) + " has no tokens: prefill or append first");
@@ -565,7 +683,7 @@ Status Runtime::decode_step(const RequestId* ids, size_t count, const void* q, v
       HSA_RETURN_IF_ERROR(impl_->backend->drain_device_work());
       HSA_RETURN_IF_ERROR(impl_->build_pending_locked(slots));
       HSA_RETURN_IF_ERROR(impl_->backend->decode(slots.data(), count, static_cast<const uint16_t*>(q),
-                                                 static_cast<uint16_t*>(o), results.data()));
+                                                 static_cast<uint16_t*>(o), results.data(), rows));
     }
     if (stats) *stats = sum_step_results(results, impl_->shape.unit_bytes());
     return Status::ok();
@@ -605,18 +723,32 @@ Status Runtime::begin_step(const RequestId* ids, size_t count, bool append, void
 }
 
 Status Runtime::enqueue_append(const void* new_k, const void* new_v, void* cuda_stream) {
+  return enqueue_append(new_k, new_v, cuda_stream, nullptr, 0);
+}
+
+Status Runtime::enqueue_append(const void* new_k, const void* new_v, void* cuda_stream, const StepInput* inputs,
+                               size_t input_count) {
   return guarded([&]() -> Status {
     HSA_RETURN_IF_ERROR(impl_->require_loaded());
+    StepInputRows rows;
+    HSA_RETURN_IF_ERROR(impl_->bind_inputs(StepKind::Append, inputs, input_count, "enqueue_append", false, 0, &rows));
     std::lock_guard<std::mutex> lock(impl_->backend_mutex);
-    return impl_->backend->enqueue_device_append(new_k, new_v, cuda_stream);
+    return impl_->backend->enqueue_device_append(new_k, new_v, cuda_stream, rows);
   });
 }
 
 Status Runtime::enqueue_decode(const void* q, void* o, float* lse, void* cuda_stream) {
+  return enqueue_decode(q, o, lse, cuda_stream, nullptr, 0);
+}
+
+Status Runtime::enqueue_decode(const void* q, void* o, float* lse, void* cuda_stream, const StepInput* inputs,
+                               size_t input_count) {
   return guarded([&]() -> Status {
     HSA_RETURN_IF_ERROR(impl_->require_loaded());
+    StepInputRows rows;
+    HSA_RETURN_IF_ERROR(impl_->bind_inputs(StepKind::Decode, inputs, input_count, "enqueue_decode", false, 0, &rows));
     std::lock_guard<std::mutex> lock(impl_->backend_mutex);
-    return impl_->backend->enqueue_device_decode(q, o, lse, cuda_stream);
+    return impl_->backend->enqueue_device_decode(q, o, lse, cuda_stream, rows);
   });
 }
 

@@ -86,6 +86,14 @@ void check_repr(const LayerShape& s, const HostBuffers& host, StepCapture& cap, 
     for (uint32_t h = 0; h < s.kv_heads; ++h)
       std::memcpy(&model.io_new_k[(uint64_t(b) * s.kv_heads + h) * D], host.k + ((page * s.kv_heads + h) * P + t % P) * D,
                   D * sizeof(uint16_t));
+    // The append inputs' rows of token t, from their host pools.
+    for (const LayerShape::StepInputRow& row : s.step_inputs) {
+      if (row.pool.empty()) continue;
+      DeviceBuffers::Array* input = model.find(row.buffer);
+      const uint8_t* pool = static_cast<const uint8_t*>(host.pool_rows(row.pool));
+      std::memcpy(static_cast<uint8_t*>(input->data()) + uint64_t(b) * row.row_bytes,
+                  pool + (page * P + t % P) * row.row_bytes, row.row_bytes);
+    }
     s.algorithm->append(s, host, model, b);
     model.req_length[b] = int32_t(t + 1);
   }
@@ -498,6 +506,15 @@ StageCheckReport compare_step(const LayerShape& shape, const HostBuffers& host, 
     Recorder rec{report, step, i < capture.ids.size() ? capture.ids[i] : RequestId(b), b};
     std::copy(capture.q.begin() + i * row_q, capture.q.begin() + (i + 1) * row_q, capture.before.io_q.begin() + b * row_q);
     std::copy(capture.q.begin() + i * row_q, capture.q.begin() + (i + 1) * row_q, capture.after.io_q.begin() + b * row_q);
+    size_t input = 0;  // the decode inputs' rows, as io.q's
+    for (const LayerShape::StepInputRow& row : shape.step_inputs) {
+      if (row.kind != StepKind::Decode) continue;
+      const std::vector<uint8_t>& rows = capture.decode_inputs[input++];
+      if (rows.size() < (i + 1) * row.row_bytes) continue;
+      for (DeviceBuffers* dev : {&capture.before, &capture.after})
+        std::memcpy(static_cast<uint8_t*>(dev->find(row.buffer)->data()) + b * row.row_bytes,
+                    rows.data() + i * row.row_bytes, row.row_bytes);
+    }
     capture.after.req_length[b] = capture.before.req_length[b];
     capture.after.req_step[b] = capture.before.req_step[b];
     check_repr(shape, host, capture, i, rec);
@@ -519,7 +536,8 @@ StageCheckReport compare_step(const LayerShape& shape, const HostBuffers& host, 
 }
 
 Status checked_decode_step(Runtime& rt, const RequestId* ids, size_t count, const void* q, void* o, StepStats* stats,
-                           const StageCheckOptions& options, StageCheckReport* report) {
+                           const StageCheckOptions& options, StageCheckReport* report, const StepInput* inputs,
+                           size_t input_count) {
   if (!report) return Status(StatusCode::InvalidArgument, "checked_decode_step: null report");
   HSA_RETURN_IF_ERROR(RuntimeInternals::require_loaded(rt));
   if (!ids || !q || !o || count == 0) return Status(StatusCode::InvalidArgument, "checked_decode_step: empty call");
@@ -544,6 +562,15 @@ Status checked_decode_step(Runtime& rt, const RequestId* ids, size_t count, cons
     const uint64_t row_q = uint64_t(shape.q_heads) * shape.head_dim;
     const uint16_t* q16 = static_cast<const uint16_t*>(q);
     capture.q.assign(q16, q16 + count * row_q);
+    capture.decode_inputs.clear();
+    for (const LayerShape::StepInputRow& row : shape.step_inputs) {
+      if (row.kind != StepKind::Decode) continue;
+      const uint8_t* data = nullptr;
+      for (size_t i = 0; i < input_count && inputs; ++i)
+        if (inputs[i].name && row.buffer == inputs[i].name) data = static_cast<const uint8_t*>(inputs[i].data);
+      // A missing input: the step below refuses it with the runtime's message.
+      capture.decode_inputs.emplace_back(data ? data : nullptr, data ? data + count * row.row_bytes : nullptr);
+    }
 
     // The representations of prefilled tokens are built before the step
     // (Runtime::prefill defers them): build them now so that the snapshot
@@ -567,7 +594,7 @@ Status checked_decode_step(Runtime& rt, const RequestId* ids, size_t count, cons
 
     // b) The step itself, then its results.
     const auto start = std::chrono::steady_clock::now();
-    HSA_RETURN_IF_ERROR(rt.decode_step(ids, count, q, o, stats));
+    HSA_RETURN_IF_ERROR(rt.decode_step(ids, count, q, o, stats, inputs, input_count));
     const double decode_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     for (const char* name : {"sel.scores", "sel.units", "sel.slots", "sel.copy_units", "sel.copy_slots",
@@ -597,7 +624,7 @@ Status checked_decode_step(Runtime& rt, const RequestId* ids, size_t count, cons
 
     if (options.perturb) options.perturb(capture);
     // c) + d) Stage by stage against the reference.
-    const HostBuffers host{cache.host_k(), cache.host_v(), cache.host_page_of()};
+    const HostBuffers host = host_buffers_of(cache);
     *report = compare_step(shape, host, capture, options.step);
     report->decode_wall_ms = decode_ms;
   } catch (const std::bad_alloc&) {

@@ -115,6 +115,8 @@ struct StepCapture {
   std::vector<uint32_t> slots;  // batch slots of the call, in call order
   std::vector<RequestId> ids;
   std::vector<uint16_t> q;      // [count][Hq][D], as passed to decode_step
+  // The decode step inputs' rows [count][row], LayerShape::step_inputs order.
+  std::vector<std::vector<uint8_t>> decode_inputs;
   DeviceBuffers before;         // repr.*, buf.*, req.* before the step (req.* as the step sees them)
   DeviceBuffers after;          // sel.*, buf.*, io.o after the step
   // Per batch slot, the length of the request's last prefill (empty: the
@@ -149,8 +151,10 @@ struct StageCheckOptions {
 // rt.decode_step(ids, count, q, o, stats), checked stage by stage. A non-ok
 // Status means the step or a buffer read failed; mismatches are reported in
 // `report` (report->passed false) with an ok Status.
+// `inputs`: the algorithm's decode step inputs, as decode_step takes them.
 Status checked_decode_step(Runtime& rt, const RequestId* ids, size_t count, const void* q, void* o, StepStats* stats,
-                           const StageCheckOptions& options, StageCheckReport* report);
+                           const StageCheckOptions& options, StageCheckReport* report,
+                           const StepInput* inputs = nullptr, size_t input_count = 0);
 
 // The comparison alone, on a capture (what checked_decode_step runs).
 StageCheckReport compare_step(const LayerShape& shape, const HostBuffers& host, StepCapture& capture, int64_t step);

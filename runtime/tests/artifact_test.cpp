@@ -192,7 +192,7 @@ TEST(ArtifactLoader, OutOfRangeReferences) {
   expect_invalid(patched<BufferRecord>(bytes, SectionKind::Buffers, 2, [](BufferRecord& r) { r.dims[0].first = 1u << 20; }),
                  "exceed");
   expect_invalid(patched<BufferRecord>(bytes, SectionKind::Buffers, 2, [](BufferRecord& r) { r.rank = 9; }), "rank");
-  expect_invalid(patched<BufferRecord>(bytes, SectionKind::Buffers, 2, [](BufferRecord& r) { r.element_type = 6; }),
+  expect_invalid(patched<BufferRecord>(bytes, SectionKind::Buffers, 2, [](BufferRecord& r) { r.element_type = kElementTypeCount; }),
                  "unknown element type");
   expect_invalid(patched<BufferRecord>(bytes, SectionKind::Buffers, 2, [](BufferRecord& r) { r.tier = 5; }),
                  "unknown tier");

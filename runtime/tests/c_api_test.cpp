@@ -209,8 +209,8 @@ TEST(CApi, CallsBeforeLoadAndBadFiles) {
   EXPECT_EQ(hsattn_runtime_create(nullptr, &rt), HSATTN_STATUS_INVALID_ARGUMENT);
 }
 
-// An algorithm this runtime has no package for (DSA has none yet) is refused
-// at load, naming the packages it has.
+// An algorithm this runtime has no package for is refused at load, naming
+// the packages it has.
 TEST(CApi, UnknownAlgorithmsSayWhy) {
   hsattn_runtime_options options;
   hsattn_runtime_options_init(&options);
@@ -218,9 +218,9 @@ TEST(CApi, UnknownAlgorithmsSayWhy) {
   hsattn_runtime* rt = nullptr;
   ASSERT_EQ(hsattn_runtime_create(&options, &rt), HSATTN_STATUS_OK);
   const artifact::LayerConfigRecord config = test::make_config(test::ConfigSpec{});
-  const std::vector<uint8_t> bytes = test::build_artifact(config, "sm_90a", artifact::TestAlgorithm{"dsa", {}});
+  const std::vector<uint8_t> bytes = test::build_artifact(config, "sm_90a", artifact::TestAlgorithm{"nsa", {}});
   EXPECT_EQ(hsattn_runtime_load_artifact(rt, bytes.data(), bytes.size()), HSATTN_STATUS_INVALID_ARTIFACT);
-  EXPECT_NE(std::string(hsattn_last_error_message()).find("unknown algorithm 'dsa'"), std::string::npos)
+  EXPECT_NE(std::string(hsattn_last_error_message()).find("unknown algorithm 'nsa'"), std::string::npos)
       << hsattn_last_error_message();
   hsattn_runtime_destroy(rt);
 }

@@ -35,6 +35,12 @@ struct TestAlgorithm {
                           Param::number("max_clusters", max_clusters), Param::string("combine", combine)}};
   }
 
+  static TestAlgorithm dsa(int64_t index_heads, int64_t index_dim, const std::string& index_dtype = "f8E4M3FN") {
+    return TestAlgorithm{"dsa",
+                         {Param::number("index_heads", index_heads), Param::number("index_dim", index_dim),
+                          Param::string("index_dtype", index_dtype)}};
+  }
+
   AlgorithmParams parsed() const {
     AlgorithmParams out;
     for (const Param& p : params) out.items.push_back(AlgorithmParam{p.name, p.kind, p.integer, p.text});
@@ -76,6 +82,26 @@ inline LayerConfigRecord small_selecting_config() {
   c.page_size = 8;
   c.budget_units = 6;
   c.capacity_units = 12;
+  return c;
+}
+
+// A small DSA layer (MLA: Hq 8 over one latent head of 32 + 16 dims, bf16,
+// P 1, request scope) whose rows select (K 12) and evict (C 24); with
+// TestAlgorithm::dsa(4, 32).
+inline LayerConfigRecord small_dsa_config() {
+  LayerConfigRecord c = default_test_config();
+  c.num_q_heads = 8;
+  c.num_kv_heads = 1;
+  c.head_dim = 48;
+  c.value_dim = 32;
+  c.flags |= kLayerFlagValueIsKeyPrefix;
+  c.softmax_scale = 0.14433756729740643f;  // 1/sqrt(48)
+  c.page_size = 1;
+  c.scope = uint32_t(SelectionScope::Request);
+  c.budget_units = 12;
+  c.capacity_units = 24;
+  c.sink_units = 0;
+  c.window_units = 1;
   return c;
 }
 

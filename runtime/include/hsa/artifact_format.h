@@ -179,6 +179,19 @@ enum class ElementType : uint32_t { BF16 = 0, F16 = 1, F32 = 2, I32 = 3, I64 = 4
 enum class BufferScope : uint32_t { PerBatchSlot = 0, Global = 1 };  // PerBatchSlot: dims[0] is B
 constexpr uint32_t kTierCount = 2, kElementTypeCount = 7, kBufferScopeCount = 2;
 
+inline const char* element_type_name(ElementType type) {
+  switch (type) {
+    case ElementType::BF16: return "bf16";
+    case ElementType::F16: return "f16";
+    case ElementType::F32: return "f32";
+    case ElementType::I32: return "i32";
+    case ElementType::I64: return "i64";
+    case ElementType::U8: return "u8";
+    case ElementType::F8E4M3FN: return "f8E4M3FN";
+  }
+  return "unknown";
+}
+
 inline uint32_t element_type_bytes(ElementType type) {
   switch (type) {
     case ElementType::BF16: case ElementType::F16: return 2;

@@ -81,6 +81,25 @@ struct RequestAccounting {
   uint64_t host_bytes = 0;              // host pages held + its page_of row
 };
 
+// An input the layer's algorithm takes besides K, V and q (DSA: its indexer
+// queries, head weights and keys; docs/algorithms/<name>.md), named by its
+// buffer in the artifact: `data` holds one row per request, as the call's
+// other tensors do (host calls [count][row] in the call's order, device
+// calls slot-indexed [B][row], prefill [tokens][row] of the append inputs).
+struct StepInput {
+  const char* name = nullptr;  // "io.index_q"
+  const void* data = nullptr;
+};
+
+// One step input of the loaded layer (LayerInfo::step_inputs).
+struct StepInputInfo {
+  std::string name;                  // "io.index_q"
+  bool decode = true;                // decode_step's input; else append's (and prefill's, per token)
+  artifact::ElementType element_type = artifact::ElementType::F32;
+  std::vector<int64_t> row_shape;    // one request's row: the buffer's dims after B
+  uint64_t row_bytes = 0;
+};
+
 // The loaded layer: what the artifact states and how this runtime sized it.
 struct LayerInfo {
   std::string name;                   // the layer's IR name ("llama3_8b_attn"); "" when the artifact has none
@@ -102,6 +121,7 @@ struct LayerInfo {
   artifact::PageTableFormat page_table_format = artifact::PageTableFormat::Native;
   float softmax_scale = 0.0f;
   bool value_is_key_prefix = false;   // MLA: V is the first Dv dims of K (no separate V)
+  std::vector<StepInputInfo> step_inputs;  // the algorithm's own inputs (none for Quest, StreamingLLM, ClusterKV)
 };
 
 // One decode step of one request, per query head (docs/ACCURACY.md, "Telemetry").
@@ -186,6 +206,13 @@ class HSATTN_EXPORT Runtime {
   // append or decode_step. A prompt prefilled in many chunks is summarised
   // once (ClusterKV clusters it once), and a chunk costs only its copy.
   Status prefill(RequestId id, const void* k, const void* v, uint64_t tokens);
+  // Every call that takes tensors also has a form with the algorithm's step
+  // inputs (LayerInfo::step_inputs; `inputs` lists each input of that call
+  // once, in any order). A layer whose algorithm has step inputs refuses the
+  // form without them (InvalidArgument naming what is missing). Host calls
+  // refuse a NaN or infinite value in an input.
+  Status prefill(RequestId id, const void* k, const void* v, uint64_t tokens, const StepInput* inputs,
+                 size_t input_count);
   // Builds the representations of the tokens prefilled since the last build
   // (nothing to do: Ok). Call it after a prompt's last chunk to keep the
   // build off the next step's latency. On an error the build stays pending
@@ -193,8 +220,12 @@ class HSATTN_EXPORT Runtime {
   Status finish_prefill(RequestId id);
   // Appends one token to each listed request: new_k [count][Hkv][D], new_v [count][Hkv][Dv].
   Status append(const RequestId* ids, size_t count, const void* new_k, const void* new_v);
+  Status append(const RequestId* ids, size_t count, const void* new_k, const void* new_v, const StepInput* inputs,
+                size_t input_count);
   // One decode step for each listed request: q [count][Hq][D] in, o [count][Hq][Dv] out.
   Status decode_step(const RequestId* ids, size_t count, const void* q, void* o, StepStats* stats);
+  Status decode_step(const RequestId* ids, size_t count, const void* q, void* o, StepStats* stats,
+                     const StepInput* inputs, size_t input_count);
 
   // --- Device API (CUDA backend; docs/ENGINE.md "Device API") -------------
   // Device tensors on the caller's stream, no host synchronisation, and
@@ -224,12 +255,18 @@ class HSATTN_EXPORT Runtime {
   // prefill. Host work (it takes pool pages): not inside a capture. On a
   // refusal (OutOfCapacity, a bad tensor or stream) the request is unchanged.
   Status prefill_device(RequestId id, const void* k, const void* v, uint64_t tokens, void* cuda_stream);
+  Status prefill_device(RequestId id, const void* k, const void* v, uint64_t tokens, void* cuda_stream,
+                        const StepInput* inputs, size_t input_count);
   Status begin_step(const RequestId* ids, size_t count, bool append, void* cuda_stream);
   Status enqueue_append(const void* new_k, const void* new_v, void* cuda_stream);
+  Status enqueue_append(const void* new_k, const void* new_v, void* cuda_stream, const StepInput* inputs,
+                        size_t input_count);
   // lse, when not null: [B][Hq] f32 device memory, each head's natural-log
   // softmax denominator over the selected tokens (scaled logits; -inf for
   // none), as FlashInfer and FlashMLA return it for merging partial attention.
   Status enqueue_decode(const void* q, void* o, float* lse, void* cuda_stream);
+  Status enqueue_decode(const void* q, void* o, float* lse, void* cuda_stream, const StepInput* inputs,
+                        size_t input_count);
   // What the listed requests' last device step selected and copied; waits
   // for the device (call it when you want the numbers, not every step).
   Status device_step_stats(const RequestId* ids, size_t count, StepStats* stats);

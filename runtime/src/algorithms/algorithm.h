@@ -69,6 +69,23 @@ struct ReprCheckResult {
   }
 };
 
+// Which call of a step an algorithm's own input belongs to.
+enum class StepKind { Append, Decode };
+
+// An input the algorithm takes besides the layer's own (DSA's indexer
+// queries, head weights and keys), named by its buffer in the artifact's
+// table (device tier, [B][...]: one row per request). The artifact states the
+// row's element type and dims; the package says which call takes it. Append
+// inputs are per token, so prefill takes their rows too, [tokens][row], and
+// `pool`, when set, names the host-tier buffer [PoolPages][P][row] of the
+// same element type where the host pool keeps every token's row (as it keeps
+// K and V): the representations are rebuilt from there.
+struct StepInputSpec {
+  const char* buffer;
+  StepKind kind;
+  const char* pool = nullptr;
+};
+
 class AlgorithmPackage {
  public:
   virtual ~AlgorithmPackage() = default;
@@ -86,6 +103,13 @@ class AlgorithmPackage {
     return {};
   }
 
+  // The algorithm's step inputs (their buffers are among buffers()), in the
+  // table's order.
+  virtual std::vector<StepInputSpec> step_inputs(const artifact::LayerConfigRecord& config,
+                                                 const AlgorithmParams& params) const {
+    return {};
+  }
+
   // --- The CPU reference (docs/algorithms/<name>.md) -------------------------
   // Scores units [first, end) of row (b, g) of sel.scores: exactly the valid,
   // non-forced units (the frame writes +inf/-inf for the others).
@@ -95,8 +119,9 @@ class AlgorithmPackage {
   // units [first_unit, end_unit) are new or changed.
   virtual void build_representations(const LayerShape& shape, const HostBuffers& host, DeviceBuffers& dev,
                                      uint32_t b, uint32_t first_unit, uint32_t end_unit) const {}
-  // Append: token t = req.length[b] (io.new_k row b, and already in the host
-  // pool) joins the representations; req.length is not yet incremented.
+  // Append: token t = req.length[b] (io.new_k row b and the append inputs'
+  // rows b, all already in the host pool) joins the representations;
+  // req.length is not yet incremented.
   virtual void append(const LayerShape& shape, const HostBuffers& host, DeviceBuffers& dev, uint32_t b) const {}
   // Compares the device's representations (`device`, a snapshot) of slot b
   // with the reference's (`model`, built by the calls above from the same
