@@ -28,7 +28,17 @@ struct hsattn_model {
 // The first version of hsattn_layer_config ends after `flags`; callers of
 // that version pass at least this size. Fields are only appended.
 constexpr size_t kLayerConfigV1Size = offsetof(hsattn_layer_config, flags) + sizeof(uint32_t);
-static_assert(sizeof(void*) != 8 || sizeof(hsattn_layer_config) == 96, "hsattn_layer_config's LP64 layout is fixed");
+// Version 2 appends num_step_inputs (LP64: 96 -> 104 bytes; a version-1
+// caller's 96 bytes get exactly the first version's fields).
+static_assert(sizeof(void*) != 8 || (sizeof(hsattn_layer_config) == 104 && kLayerConfigV1Size == 96),
+              "hsattn_layer_config's LP64 layout is fixed");
+static_assert(sizeof(hsattn_step_input) == sizeof(hsa::StepInput) &&
+                  offsetof(hsattn_step_input, data) == offsetof(hsa::StepInput, data),
+              "hsattn_step_input is hsa::StepInput");
+static_assert(int(HSATTN_ELEMENT_F8E4M3FN) == int(hsa::artifact::ElementType::F8E4M3FN) &&
+                  int(HSATTN_ELEMENT_U8) == int(hsa::artifact::ElementType::U8) &&
+                  int(HSATTN_ELEMENT_F32) == int(hsa::artifact::ElementType::F32),
+              "hsattn_element_type_t is the artifact's ElementType");
 static_assert(int(HSATTN_DTYPE_F16) == int(hsa::artifact::KvDtype::F16) &&
                   int(HSATTN_SCOPE_KV_HEAD) == int(hsa::artifact::SelectionScope::KvHead) &&
                   int(HSATTN_PAGE_TABLE_TOKEN_INDICES) == int(hsa::artifact::PageTableFormat::TokenIndices) &&
@@ -122,6 +132,31 @@ hsattn_status_t runtime_options(const hsattn_runtime_options* options, const cha
   return HSATTN_STATUS_OK;
 }
 
+const hsa::StepInput* cpp_inputs(const hsattn_step_input* inputs) {
+  return reinterpret_cast<const hsa::StepInput*>(inputs);
+}
+
+hsattn_status_t step_input_info(const hsa::LayerInfo& l, uint32_t index, hsattn_step_input_info* info) {
+  if (!info) return fail(hsa::StatusCode::InvalidArgument, "null step input info output");
+  if (index >= l.step_inputs.size())
+    return record(hsa::Status(hsa::StatusCode::InvalidArgument,
+                              "step input " + std::to_string(index) + " of a layer with " +
+                                  std::to_string(l.step_inputs.size()) + " (hsattn_layer_config.num_step_inputs)"));
+  const hsa::StepInputInfo& in = l.step_inputs[index];
+  if (in.row_shape.size() > HSATTN_MAX_STEP_INPUT_RANK)
+    return fail(hsa::StatusCode::Unsupported, "a step input row of rank above HSATTN_MAX_STEP_INPUT_RANK");
+  hsattn_step_input_info out;
+  std::memset(&out, 0, sizeof(out));
+  out.name = in.name.c_str();
+  out.decode = in.decode ? 1 : 0;
+  out.element_type = uint32_t(in.element_type);
+  out.rank = uint32_t(in.row_shape.size());
+  for (size_t d = 0; d < in.row_shape.size(); ++d) out.row_shape[d] = in.row_shape[d];
+  out.row_bytes = in.row_bytes;
+  *info = out;
+  return HSATTN_STATUS_OK;
+}
+
 // Fills the caller's version of the config (its struct_size) from a layer.
 hsattn_status_t layer_config(const hsa::LayerInfo& l, hsattn_layer_config* config) {
   if (!config) return fail(hsa::StatusCode::InvalidArgument, "null layer config output");
@@ -152,6 +187,7 @@ hsattn_status_t layer_config(const hsa::LayerInfo& l, hsattn_layer_config* confi
   c.page_table_format = uint32_t(l.page_table_format);
   c.softmax_scale = l.softmax_scale;
   c.flags = l.value_is_key_prefix ? HSATTN_LAYER_VALUE_IS_KEY_PREFIX : 0u;
+  c.num_step_inputs = uint32_t(l.step_inputs.size());
   // The fields of the caller's version that this runtime knows; the tail
   // of a newer caller's struct is left as it was.
   const size_t filled = config->struct_size < sizeof(c) ? config->struct_size : sizeof(c);
@@ -317,6 +353,72 @@ hsattn_status_t hsattn_prefill(hsattn_runtime* runtime, hsattn_request_id id, co
   return guard([&]() -> hsattn_status_t {
     HSATTN_REQUIRE_RUNTIME(runtime);
     return record(runtime->runtime->prefill(id, k, v, tokens));
+  });
+}
+
+hsattn_status_t hsattn_prefill_with_inputs(hsattn_runtime* runtime, hsattn_request_id id, const void* k, const void* v,
+                                          uint64_t tokens, const hsattn_step_input* inputs, size_t input_count) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_RUNTIME(runtime);
+    return record(runtime->runtime->prefill(id, k, v, tokens, cpp_inputs(inputs), input_count));
+  });
+}
+
+hsattn_status_t hsattn_append_with_inputs(hsattn_runtime* runtime, const hsattn_request_id* ids, size_t count,
+                                          const void* new_k, const void* new_v, const hsattn_step_input* inputs,
+                                          size_t input_count) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_RUNTIME(runtime);
+    return record(runtime->runtime->append(ids, count, new_k, new_v, cpp_inputs(inputs), input_count));
+  });
+}
+
+hsattn_status_t hsattn_decode_step_with_inputs(hsattn_runtime* runtime, const hsattn_request_id* ids, size_t count,
+                                               const void* q, void* o, hsattn_step_stats* stats,
+                                               const hsattn_step_input* inputs, size_t input_count) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_RUNTIME(runtime);
+    hsa::StepStats s;
+    const hsattn_status_t status =
+        record(runtime->runtime->decode_step(ids, count, q, o, &s, cpp_inputs(inputs), input_count));
+    if (status == HSATTN_STATUS_OK && stats) *stats = c_stats(s);
+    return status;
+  });
+}
+
+hsattn_status_t hsattn_prefill_device_with_inputs(hsattn_runtime* runtime, hsattn_request_id id, const void* k,
+                                                  const void* v, uint64_t tokens, void* cuda_stream,
+                                                  const hsattn_step_input* inputs, size_t input_count) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_RUNTIME(runtime);
+    return record(runtime->runtime->prefill_device(id, k, v, tokens, cuda_stream, cpp_inputs(inputs), input_count));
+  });
+}
+
+hsattn_status_t hsattn_enqueue_append_with_inputs(hsattn_runtime* runtime, const void* new_k, const void* new_v,
+                                                  void* cuda_stream, const hsattn_step_input* inputs,
+                                                  size_t input_count) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_RUNTIME(runtime);
+    return record(runtime->runtime->enqueue_append(new_k, new_v, cuda_stream, cpp_inputs(inputs), input_count));
+  });
+}
+
+hsattn_status_t hsattn_enqueue_decode_with_inputs(hsattn_runtime* runtime, const void* q, void* o, float* lse,
+                                                  void* cuda_stream, const hsattn_step_input* inputs,
+                                                  size_t input_count) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_RUNTIME(runtime);
+    return record(runtime->runtime->enqueue_decode(q, o, lse, cuda_stream, cpp_inputs(inputs), input_count));
+  });
+}
+
+hsattn_status_t hsattn_runtime_get_step_input(const hsattn_runtime* runtime, uint32_t index,
+                                              hsattn_step_input_info* info) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_RUNTIME(runtime);
+    if (!runtime->has_layer) return fail(hsa::StatusCode::InvalidArgument, "no artifact loaded: call load_artifact first");
+    return step_input_info(runtime->layer, index, info);
   });
 }
 
@@ -580,6 +682,77 @@ hsattn_status_t hsattn_model_decode_step(hsattn_model* model, uint32_t layer, co
     const hsattn_status_t status = record(model->model->decode_step(layer, ids, count, q, o, &s));
     if (status == HSATTN_STATUS_OK && stats) *stats = c_stats(s);
     return status;
+  });
+}
+
+hsattn_status_t hsattn_model_get_step_input(const hsattn_model* model, uint32_t layer, uint32_t index,
+                                            hsattn_step_input_info* info) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_MODEL(model);
+    if (layer >= model->layers.size())
+      return record(hsa::Status(hsa::StatusCode::InvalidArgument, "layer " + std::to_string(layer) + " of a model of " +
+                                                                      std::to_string(model->layers.size())));
+    return step_input_info(model->layers[layer], index, info);
+  });
+}
+
+hsattn_status_t hsattn_model_prefill_with_inputs(hsattn_model* model, uint32_t layer, hsattn_request_id id,
+                                                 const void* k, const void* v, uint64_t tokens,
+                                                 const hsattn_step_input* inputs, size_t input_count) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_MODEL(model);
+    return record(model->model->prefill(layer, id, k, v, tokens, cpp_inputs(inputs), input_count));
+  });
+}
+
+hsattn_status_t hsattn_model_append_with_inputs(hsattn_model* model, uint32_t layer, const hsattn_request_id* ids,
+                                                size_t count, const void* new_k, const void* new_v,
+                                                const hsattn_step_input* inputs, size_t input_count) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_MODEL(model);
+    return record(model->model->append(layer, ids, count, new_k, new_v, cpp_inputs(inputs), input_count));
+  });
+}
+
+hsattn_status_t hsattn_model_decode_step_with_inputs(hsattn_model* model, uint32_t layer, const hsattn_request_id* ids,
+                                                     size_t count, const void* q, void* o, hsattn_step_stats* stats,
+                                                     const hsattn_step_input* inputs, size_t input_count) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_MODEL(model);
+    hsa::StepStats s;
+    const hsattn_status_t status =
+        record(model->model->decode_step(layer, ids, count, q, o, &s, cpp_inputs(inputs), input_count));
+    if (status == HSATTN_STATUS_OK && stats) *stats = c_stats(s);
+    return status;
+  });
+}
+
+hsattn_status_t hsattn_model_prefill_device_with_inputs(hsattn_model* model, uint32_t layer, hsattn_request_id id,
+                                                        const void* k, const void* v, uint64_t tokens,
+                                                        void* cuda_stream, const hsattn_step_input* inputs,
+                                                        size_t input_count) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_MODEL(model);
+    return record(
+        model->model->prefill_device(layer, id, k, v, tokens, cuda_stream, cpp_inputs(inputs), input_count));
+  });
+}
+
+hsattn_status_t hsattn_model_enqueue_append_with_inputs(hsattn_model* model, uint32_t layer, const void* new_k,
+                                                        const void* new_v, void* cuda_stream,
+                                                        const hsattn_step_input* inputs, size_t input_count) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_MODEL(model);
+    return record(model->model->enqueue_append(layer, new_k, new_v, cuda_stream, cpp_inputs(inputs), input_count));
+  });
+}
+
+hsattn_status_t hsattn_model_enqueue_decode_with_inputs(hsattn_model* model, uint32_t layer, const void* q, void* o,
+                                                        float* lse, void* cuda_stream,
+                                                        const hsattn_step_input* inputs, size_t input_count) {
+  return guard([&]() -> hsattn_status_t {
+    HSATTN_REQUIRE_MODEL(model);
+    return record(model->model->enqueue_decode(layer, q, o, lse, cuda_stream, cpp_inputs(inputs), input_count));
   });
 }
 

@@ -159,18 +159,19 @@ Status ModelRuntime::release_request(RequestId id) {
   });
 }
 
-Status ModelRuntime::prefill(uint32_t layer, RequestId id, const void* k, const void* v, uint64_t tokens) {
+Status ModelRuntime::prefill(uint32_t layer, RequestId id, const void* k, const void* v, uint64_t tokens,
+                             const StepInput* inputs, size_t input_count) {
   return guarded([&]() -> Status {
     HSA_RETURN_IF_ERROR(check_layer(layer));
-    return layers_[layer]->prefill(id, k, v, tokens);
+    return layers_[layer]->prefill(id, k, v, tokens, inputs, input_count);
   });
 }
 
 Status ModelRuntime::prefill_device(uint32_t layer, RequestId id, const void* k, const void* v, uint64_t tokens,
-                                    void* cuda_stream) {
+                                    void* cuda_stream, const StepInput* inputs, size_t input_count) {
   return guarded([&]() -> Status {
     HSA_RETURN_IF_ERROR(check_layer(layer));
-    return layers_[layer]->prefill_device(id, k, v, tokens, cuda_stream);
+    return layers_[layer]->prefill_device(id, k, v, tokens, cuda_stream, inputs, input_count);
   });
 }
 
@@ -185,18 +186,19 @@ Status ModelRuntime::finish_prefill(RequestId id) {
   });
 }
 
-Status ModelRuntime::append(uint32_t layer, const RequestId* ids, size_t count, const void* new_k, const void* new_v) {
+Status ModelRuntime::append(uint32_t layer, const RequestId* ids, size_t count, const void* new_k, const void* new_v,
+                            const StepInput* inputs, size_t input_count) {
   return guarded([&]() -> Status {
     HSA_RETURN_IF_ERROR(check_layer(layer));
-    return layers_[layer]->append(ids, count, new_k, new_v);
+    return layers_[layer]->append(ids, count, new_k, new_v, inputs, input_count);
   });
 }
 
 Status ModelRuntime::decode_step(uint32_t layer, const RequestId* ids, size_t count, const void* q, void* o,
-                                 StepStats* stats) {
+                                 StepStats* stats, const StepInput* inputs, size_t input_count) {
   return guarded([&]() -> Status {
     HSA_RETURN_IF_ERROR(check_layer(layer));
-    return layers_[layer]->decode_step(ids, count, q, o, stats);
+    return layers_[layer]->decode_step(ids, count, q, o, stats, inputs, input_count);
   });
 }
 
@@ -221,17 +223,19 @@ Status ModelRuntime::begin_step(const RequestId* ids, size_t count, bool append,
   });
 }
 
-Status ModelRuntime::enqueue_append(uint32_t layer, const void* new_k, const void* new_v, void* cuda_stream) {
+Status ModelRuntime::enqueue_append(uint32_t layer, const void* new_k, const void* new_v, void* cuda_stream,
+                                    const StepInput* inputs, size_t input_count) {
   return guarded([&]() -> Status {
     HSA_RETURN_IF_ERROR(check_layer(layer));
-    return layers_[layer]->enqueue_append(new_k, new_v, cuda_stream);
+    return layers_[layer]->enqueue_append(new_k, new_v, cuda_stream, inputs, input_count);
   });
 }
 
-Status ModelRuntime::enqueue_decode(uint32_t layer, const void* q, void* o, float* lse, void* cuda_stream) {
+Status ModelRuntime::enqueue_decode(uint32_t layer, const void* q, void* o, float* lse, void* cuda_stream,
+                                    const StepInput* inputs, size_t input_count) {
   return guarded([&]() -> Status {
     HSA_RETURN_IF_ERROR(check_layer(layer));
-    return layers_[layer]->enqueue_decode(q, o, lse, cuda_stream);
+    return layers_[layer]->enqueue_decode(q, o, lse, cuda_stream, inputs, input_count);
   });
 }
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 
 #include "hsa/hsattn.h"
@@ -352,8 +353,21 @@ TEST(CApi, LayerConfigQuery) {
   EXPECT_EQ(newer.v1.page_size, record.page_size);
   EXPECT_EQ(newer.later_field, 0x5a5a5a5a5a5a5a5aull);
 
+  // A caller of the first version (up to `flags`): exactly its fields, the
+  // later num_step_inputs left alone.
+  const size_t v1 = offsetof(hsattn_layer_config, flags) + sizeof(uint32_t);
+  hsattn_layer_config older;
+  std::memset(&older, 0, sizeof(older));
+  older.struct_size = v1;
+  older.num_step_inputs = 77;
+  ASSERT_EQ(hsattn_runtime_get_layer_config(rt, &older), HSATTN_STATUS_OK);
+  EXPECT_EQ(older.struct_size, v1);
+  EXPECT_EQ(older.page_size, record.page_size);
+  EXPECT_EQ(older.num_step_inputs, 77u);
+  EXPECT_EQ(config.num_step_inputs, 0u);  // Quest takes none
+
   // Sizes below the first version, a null output or handle: statuses.
-  for (size_t size : {size_t(0), sizeof(size_t), sizeof(hsattn_layer_config) - 1}) {
+  for (size_t size : {size_t(0), sizeof(size_t), v1 - 1}) {
     hsattn_layer_config small;
     std::memset(&small, 0, sizeof(small));
     small.struct_size = size;

@@ -14,6 +14,7 @@
 
 #include "fp8.h"
 #include "half.h"
+#include "hsa/hsattn.h"
 #include "hsa/runtime.hpp"
 #include "runtime_internal.h"
 #include "stage_check.h"
@@ -324,6 +325,66 @@ TEST(Dsa, StageCheckCatchesACorruptedIndexKey) {
   ASSERT_TRUE(
       checked_decode_step(*layer.rt, &id, 1, q.data(), o.data(), nullptr, options, &report, decode_inputs, 2).is_ok());
   EXPECT_NE(report.message.find("repr.index_scales[0][token 9]"), std::string::npos) << report.message;
+}
+
+// The C API: the inputs listed with their shapes, then a prefill, an append
+// and a step with them; the forms without inputs are refused.
+TEST(Dsa, TheCApiTakesTheStepInputs) {
+  hsattn_runtime_options options;
+  hsattn_runtime_options_init(&options);
+  options.backend = HSATTN_BACKEND_CPU;
+  options.max_context_tokens = 64;
+  hsattn_runtime* rt = nullptr;
+  ASSERT_EQ(hsattn_runtime_create(&options, &rt), HSATTN_STATUS_OK);
+  const std::vector<uint8_t> bytes = artifact::make_test_artifact(
+      artifact::small_dsa_config(), "sm_90a", artifact::TestAlgorithm::dsa(kIndexHeads, kIndexDim));
+  ASSERT_EQ(hsattn_runtime_load_artifact(rt, bytes.data(), bytes.size()), HSATTN_STATUS_OK) << hsattn_last_error_message();
+  hsattn_layer_config config;
+  config.struct_size = sizeof(config);
+  ASSERT_EQ(hsattn_runtime_get_layer_config(rt, &config), HSATTN_STATUS_OK);
+  EXPECT_STREQ(config.algorithm, "dsa");
+  ASSERT_EQ(config.num_step_inputs, 3u);
+  hsattn_step_input_info info;
+  ASSERT_EQ(hsattn_runtime_get_step_input(rt, 0, &info), HSATTN_STATUS_OK);
+  EXPECT_STREQ(info.name, "io.index_q");
+  EXPECT_EQ(info.decode, 1);
+  EXPECT_EQ(info.element_type, uint32_t(HSATTN_ELEMENT_F8E4M3FN));
+  EXPECT_EQ(info.rank, 2u);
+  EXPECT_EQ(info.row_shape[0], kIndexHeads);
+  EXPECT_EQ(info.row_shape[1], kIndexDim);
+  ASSERT_EQ(hsattn_runtime_get_step_input(rt, 2, &info), HSATTN_STATUS_OK);
+  EXPECT_STREQ(info.name, "io.new_index_k");
+  EXPECT_EQ(info.decode, 0);
+  EXPECT_EQ(hsattn_runtime_get_step_input(rt, 3, &info), HSATTN_STATUS_INVALID_ARGUMENT);
+
+  DsaLayer data;  // random data only
+  hsattn_request_id id = 0;
+  ASSERT_EQ(hsattn_request_create(rt, &id), HSATTN_STATUS_OK);
+  const std::vector<uint16_t> k = data.bf16(20 * 48), keys = data.bf16(20 * kIndexDim);
+  EXPECT_EQ(hsattn_prefill(rt, id, k.data(), nullptr, 20), HSATTN_STATUS_INVALID_ARGUMENT);
+  const hsattn_step_input prefill_inputs[] = {{"io.new_index_k", keys.data()}};
+  ASSERT_EQ(hsattn_prefill_with_inputs(rt, id, k.data(), nullptr, 20, prefill_inputs, 1), HSATTN_STATUS_OK)
+      << hsattn_last_error_message();
+  const std::vector<uint16_t> new_k = data.bf16(48), new_key = data.bf16(kIndexDim);
+  const hsattn_step_input append_inputs[] = {{"io.new_index_k", new_key.data()}};
+  ASSERT_EQ(hsattn_append_with_inputs(rt, &id, 1, new_k.data(), nullptr, append_inputs, 1), HSATTN_STATUS_OK);
+  const std::vector<uint8_t> q_index = data.queries(1);
+  const std::vector<float> w = data.weights(1);
+  const std::vector<uint16_t> q = data.bf16(8 * 48);
+  std::vector<uint16_t> o(8 * 32, 0);
+  EXPECT_EQ(hsattn_decode_step(rt, &id, 1, q.data(), o.data(), nullptr), HSATTN_STATUS_INVALID_ARGUMENT);
+  const hsattn_step_input decode_inputs[] = {{"io.index_q", q_index.data()}, {"io.index_w", w.data()}};
+  hsattn_step_stats stats;
+  ASSERT_EQ(hsattn_decode_step_with_inputs(rt, &id, 1, q.data(), o.data(), &stats, decode_inputs, 2), HSATTN_STATUS_OK)
+      << hsattn_last_error_message();
+  EXPECT_EQ(stats.units_selected, 12u);
+  bool any = false;
+  for (uint16_t x : o) any = any || x != 0;
+  EXPECT_TRUE(any);
+  // The device calls exist and the CPU backend says it has no device API.
+  EXPECT_EQ(hsattn_enqueue_decode_with_inputs(rt, q.data(), o.data(), nullptr, nullptr, decode_inputs, 2),
+            HSATTN_STATUS_UNSUPPORTED);
+  hsattn_runtime_destroy(rt);
 }
 
 TEST(Dsa, TheLayerRulesAreChecked) {

@@ -114,7 +114,42 @@ typedef struct hsattn_layer_config {
   uint32_t page_table_format; /* hsattn_page_table_format_t */
   float softmax_scale;
   uint32_t flags;         /* HSATTN_LAYER_* */
+  uint32_t num_step_inputs; /* the algorithm's own inputs (hsattn_runtime_get_step_input); since version 2 */
 } hsattn_layer_config;
+
+/* The algorithm's own inputs to a step (DSA: its indexer queries, head
+ * weights and keys; docs/algorithms/<name>.md), named by their buffer in the
+ * artifact; data holds one row per request as the call's other tensors do
+ * (host calls [count][row] in the call's order, device calls slot-indexed
+ * [B][row], prefill [tokens][row] of the append inputs). The *_with_inputs
+ * calls take each input of that call once, in any order; a layer whose
+ * algorithm has inputs refuses the calls without them. Host calls refuse a
+ * NaN or infinite input value. */
+typedef struct hsattn_step_input {
+  const char* name; /* "io.index_q" */
+  const void* data;
+} hsattn_step_input;
+
+/* The artifact's element types (hsattn_step_input_info.element_type). */
+typedef enum hsattn_element_type_t {
+  HSATTN_ELEMENT_BF16 = 0,
+  HSATTN_ELEMENT_F16 = 1,
+  HSATTN_ELEMENT_F32 = 2,
+  HSATTN_ELEMENT_I32 = 3,
+  HSATTN_ELEMENT_I64 = 4,
+  HSATTN_ELEMENT_U8 = 5,
+  HSATTN_ELEMENT_F8E4M3FN = 6
+} hsattn_element_type_t;
+
+#define HSATTN_MAX_STEP_INPUT_RANK 7
+typedef struct hsattn_step_input_info {
+  const char* name;       /* valid until hsattn_runtime_destroy / hsattn_model_destroy */
+  int decode;             /* 1: hsattn_decode_step's; 0: hsattn_append's (and prefill's, per token) */
+  uint32_t element_type;  /* hsattn_element_type_t */
+  uint32_t rank;          /* of one request's row: the buffer's dims after B */
+  int64_t row_shape[HSATTN_MAX_STEP_INPUT_RANK];
+  uint64_t row_bytes;
+} hsattn_step_input_info;
 
 /* Fills defaults: auto backend, device 0, batch 1, 4096 tokens, pool for
  * every slot at max context, no graph, no profiling, the automatic host
@@ -147,6 +182,9 @@ HSATTN_EXPORT hsattn_status_t hsattn_runtime_load_artifact_checked(hsattn_runtim
 HSATTN_EXPORT hsattn_status_t hsattn_runtime_get_layer_config(const hsattn_runtime* runtime,
                                                               hsattn_layer_config* config);
 
+/* Step input `index` < hsattn_layer_config.num_step_inputs of the loaded layer. */
+HSATTN_EXPORT hsattn_status_t hsattn_runtime_get_step_input(const hsattn_runtime* runtime, uint32_t index,
+                                                            hsattn_step_input_info* info);
 HSATTN_EXPORT hsattn_status_t hsattn_request_create(hsattn_runtime* runtime, hsattn_request_id* id);
 HSATTN_EXPORT hsattn_status_t hsattn_request_release(hsattn_runtime* runtime, hsattn_request_id id);
 
@@ -166,6 +204,17 @@ HSATTN_EXPORT hsattn_status_t hsattn_append(hsattn_runtime* runtime, const hsatt
 /* q [count][Hq][D] in, o [count][Hq][Dv] out; stats may be NULL. */
 HSATTN_EXPORT hsattn_status_t hsattn_decode_step(hsattn_runtime* runtime, const hsattn_request_id* ids, size_t count,
                                                  const void* q, void* o, hsattn_step_stats* stats);
+/* The same with the algorithm's step inputs (hsattn_step_input). */
+HSATTN_EXPORT hsattn_status_t hsattn_prefill_with_inputs(hsattn_runtime* runtime, hsattn_request_id id, const void* k,
+                                                         const void* v, uint64_t tokens,
+                                                         const hsattn_step_input* inputs, size_t input_count);
+HSATTN_EXPORT hsattn_status_t hsattn_append_with_inputs(hsattn_runtime* runtime, const hsattn_request_id* ids,
+                                                        size_t count, const void* new_k, const void* new_v,
+                                                        const hsattn_step_input* inputs, size_t input_count);
+HSATTN_EXPORT hsattn_status_t hsattn_decode_step_with_inputs(hsattn_runtime* runtime, const hsattn_request_id* ids,
+                                                             size_t count, const void* q, void* o,
+                                                             hsattn_step_stats* stats,
+                                                             const hsattn_step_input* inputs, size_t input_count);
 
 /* Device API (CUDA backend; docs/ENGINE.md "Device API"): device tensors on
  * the caller's stream (a CUstream, NULL for the legacy default stream), no
@@ -193,6 +242,17 @@ HSATTN_EXPORT hsattn_status_t hsattn_enqueue_append(hsattn_runtime* runtime, con
  * the selected tokens (natural log of the softmax denominator). */
 HSATTN_EXPORT hsattn_status_t hsattn_enqueue_decode(hsattn_runtime* runtime, const void* q, void* o, float* lse,
                                                     void* cuda_stream);
+/* The device calls with the algorithm's step inputs (device memory). */
+HSATTN_EXPORT hsattn_status_t hsattn_prefill_device_with_inputs(hsattn_runtime* runtime, hsattn_request_id id,
+                                                                const void* k, const void* v, uint64_t tokens,
+                                                                void* cuda_stream, const hsattn_step_input* inputs,
+                                                                size_t input_count);
+HSATTN_EXPORT hsattn_status_t hsattn_enqueue_append_with_inputs(hsattn_runtime* runtime, const void* new_k,
+                                                                const void* new_v, void* cuda_stream,
+                                                                const hsattn_step_input* inputs, size_t input_count);
+HSATTN_EXPORT hsattn_status_t hsattn_enqueue_decode_with_inputs(hsattn_runtime* runtime, const void* q, void* o,
+                                                                float* lse, void* cuda_stream,
+                                                                const hsattn_step_input* inputs, size_t input_count);
 /* The listed requests' last device step, summed; waits for the device. */
 HSATTN_EXPORT hsattn_status_t hsattn_device_step_stats(hsattn_runtime* runtime, const hsattn_request_id* ids,
                                                        size_t count, hsattn_step_stats* stats);
@@ -286,6 +346,38 @@ HSATTN_EXPORT hsattn_status_t hsattn_model_enqueue_append(hsattn_model* model, u
                                                           const void* new_v, void* cuda_stream);
 HSATTN_EXPORT hsattn_status_t hsattn_model_enqueue_decode(hsattn_model* model, uint32_t layer, const void* q,
                                                           void* o, float* lse, void* cuda_stream);
+/* The model's calls with a layer's step inputs. */
+HSATTN_EXPORT hsattn_status_t hsattn_model_get_step_input(const hsattn_model* model, uint32_t layer, uint32_t index,
+                                                          hsattn_step_input_info* info);
+HSATTN_EXPORT hsattn_status_t hsattn_model_prefill_with_inputs(hsattn_model* model, uint32_t layer,
+                                                               hsattn_request_id id, const void* k, const void* v,
+                                                               uint64_t tokens, const hsattn_step_input* inputs,
+                                                               size_t input_count);
+HSATTN_EXPORT hsattn_status_t hsattn_model_append_with_inputs(hsattn_model* model, uint32_t layer,
+                                                              const hsattn_request_id* ids, size_t count,
+                                                              const void* new_k, const void* new_v,
+                                                              const hsattn_step_input* inputs, size_t input_count);
+HSATTN_EXPORT hsattn_status_t hsattn_model_decode_step_with_inputs(hsattn_model* model, uint32_t layer,
+                                                                   const hsattn_request_id* ids, size_t count,
+                                                                   const void* q, void* o, hsattn_step_stats* stats,
+                                                                   const hsattn_step_input* inputs,
+                                                                   size_t input_count);
+HSATTN_EXPORT hsattn_status_t hsattn_model_prefill_device_with_inputs(hsattn_model* model, uint32_t layer,
+                                                                      hsattn_request_id id, const void* k,
+                                                                      const void* v, uint64_t tokens,
+                                                                      void* cuda_stream,
+                                                                      const hsattn_step_input* inputs,
+                                                                      size_t input_count);
+HSATTN_EXPORT hsattn_status_t hsattn_model_enqueue_append_with_inputs(hsattn_model* model, uint32_t layer,
+                                                                      const void* new_k, const void* new_v,
+                                                                      void* cuda_stream,
+                                                                      const hsattn_step_input* inputs,
+                                                                      size_t input_count);
+HSATTN_EXPORT hsattn_status_t hsattn_model_enqueue_decode_with_inputs(hsattn_model* model, uint32_t layer,
+                                                                      const void* q, void* o, float* lse,
+                                                                      void* cuda_stream,
+                                                                      const hsattn_step_input* inputs,
+                                                                      size_t input_count);
 HSATTN_EXPORT hsattn_status_t hsattn_model_enqueue_step_report(hsattn_model* model, uint32_t layer,
                                                                void* cuda_stream);
 HSATTN_EXPORT hsattn_status_t hsattn_model_step_report(hsattn_model* model, uint32_t layer,

@@ -59,11 +59,15 @@ class HSATTN_EXPORT ModelRuntime {
   Status create_request(RequestId* id);   // a slot in every layer
   Status release_request(RequestId id);   // every layer; its pages return to the pool
 
-  // As Runtime's, for one layer; finish_prefill builds every layer's.
-  Status prefill(uint32_t layer, RequestId id, const void* k, const void* v, uint64_t tokens);
+  // As Runtime's, for one layer (with the layer's step inputs, if its
+  // algorithm has any); finish_prefill builds every layer's.
+  Status prefill(uint32_t layer, RequestId id, const void* k, const void* v, uint64_t tokens,
+                 const StepInput* inputs = nullptr, size_t input_count = 0);
   Status finish_prefill(RequestId id);
-  Status append(uint32_t layer, const RequestId* ids, size_t count, const void* new_k, const void* new_v);
-  Status decode_step(uint32_t layer, const RequestId* ids, size_t count, const void* q, void* o, StepStats* stats);
+  Status append(uint32_t layer, const RequestId* ids, size_t count, const void* new_k, const void* new_v,
+                const StepInput* inputs = nullptr, size_t input_count = 0);
+  Status decode_step(uint32_t layer, const RequestId* ids, size_t count, const void* q, void* o, StepStats* stats,
+                     const StepInput* inputs = nullptr, size_t input_count = 0);
 
   // The device API (runtime.hpp "Device API") for the whole model: one
   // begin_step per model step stages every layer's lengths (and reserves the
@@ -72,10 +76,12 @@ class HSATTN_EXPORT ModelRuntime {
   // the same in every layer.
   Status request_slot(RequestId id, uint32_t* slot) const;
   Status prefill_device(uint32_t layer, RequestId id, const void* k, const void* v, uint64_t tokens,
-                        void* cuda_stream);
+                        void* cuda_stream, const StepInput* inputs = nullptr, size_t input_count = 0);
   Status begin_step(const RequestId* ids, size_t count, bool append, void* cuda_stream);
-  Status enqueue_append(uint32_t layer, const void* new_k, const void* new_v, void* cuda_stream);
-  Status enqueue_decode(uint32_t layer, const void* q, void* o, float* lse, void* cuda_stream);
+  Status enqueue_append(uint32_t layer, const void* new_k, const void* new_v, void* cuda_stream,
+                        const StepInput* inputs = nullptr, size_t input_count = 0);
+  Status enqueue_decode(uint32_t layer, const void* q, void* o, float* lse, void* cuda_stream,
+                        const StepInput* inputs = nullptr, size_t input_count = 0);
   // Runtime's step report, for one layer.
   Status enqueue_step_report(uint32_t layer, void* cuda_stream);
   Status step_report(uint32_t layer, const RequestId* ids, size_t count, StepStats* stats, bool* ready);
