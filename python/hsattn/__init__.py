@@ -24,7 +24,7 @@ import os
 
 import numpy as np
 
-__all__ = ["HsaError", "Model", "Runtime", "LayerConfig", "bf16_bits", "bits_to_float", "library"]
+__all__ = ["HsaError", "Model", "Runtime", "LayerConfig", "StepInputInfo", "bf16_bits", "bits_to_float", "library"]
 
 STATUS_NAMES = [
     "OK", "INVALID_ARGUMENT", "INVALID_ARTIFACT", "NOT_FOUND", "OUT_OF_CAPACITY", "UNAVAILABLE",
@@ -70,7 +70,42 @@ class _LayerConfig(ctypes.Structure):
                 ("capacity_units", ctypes.c_uint32), ("sink_units", ctypes.c_uint32),
                 ("window_units", ctypes.c_uint32), ("kv_dtype", ctypes.c_uint32), ("scope", ctypes.c_uint32),
                 ("page_table_format", ctypes.c_uint32), ("softmax_scale", ctypes.c_float),
-                ("flags", ctypes.c_uint32)]
+                ("flags", ctypes.c_uint32), ("num_step_inputs", ctypes.c_uint32)]
+
+
+class _StepInput(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("data", ctypes.c_void_p)]
+
+
+class _StepInputInfo(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("decode", ctypes.c_int), ("element_type", ctypes.c_uint32),
+                ("rank", ctypes.c_uint32), ("row_shape", ctypes.c_int64 * 7), ("row_bytes", ctypes.c_uint64)]
+
+
+ELEMENT_TYPES = {0: "bf16", 1: "f16", 2: "f32", 3: "i32", 4: "i64", 5: "u8", 6: "f8E4M3FN"}
+# Per element type: the numpy dtypes that hold it (bits for bf16 and fp8) and the torch dtype.
+_INPUT_NUMPY = {"bf16": ("uint16", "int16"), "f16": ("float16", "uint16"), "f32": ("float32",), "i32": ("int32",),
+                "i64": ("int64",), "u8": ("uint8",), "f8E4M3FN": ("uint8",)}
+_INPUT_TORCH = {"bf16": "torch.bfloat16", "f16": "torch.float16", "f32": "torch.float32", "i32": "torch.int32",
+                "i64": "torch.int64", "u8": "torch.uint8", "f8E4M3FN": "torch.float8_e4m3fn"}
+_INPUT_TYPESTR = {"bf16": ("<u2", "<i2"), "f16": ("<f2",), "f32": ("<f4",), "i32": ("<i4",), "i64": ("<i8",),
+                  "u8": ("|u1",), "f8E4M3FN": ("|u1",)}
+
+
+class StepInputInfo:
+    """One of the layer algorithm's own inputs (hsattn_step_input_info): name, decode (else append and
+    prefill), dtype, row_shape (one request's row) and row_bytes."""
+
+    def __init__(self, i):
+        self.name = i.name.decode()
+        self.decode = bool(i.decode)
+        self.dtype = ELEMENT_TYPES.get(i.element_type, str(i.element_type))
+        self.row_shape = tuple(i.row_shape[d] for d in range(i.rank))
+        self.row_bytes = i.row_bytes
+
+    def __repr__(self):
+        return (f"StepInputInfo({self.name}: {'decode_step' if self.decode else 'append/prefill'}, "
+                f"rows {list(self.row_shape)} {self.dtype})")
 
 
 class _DeviceTensor(ctypes.Structure):
@@ -121,6 +156,7 @@ class LayerConfig:
         self.dtype = DTYPES.get(c.kv_dtype, str(c.kv_dtype))
         self.scope = SCOPES.get(c.scope, str(c.scope))
         self.value_is_key_prefix = bool(c.flags & 1)
+        self.step_inputs = []  # StepInputInfo, filled by the owner
 
     def __repr__(self):
         return (f"LayerConfig({self.name or '<unnamed>'}: {self.algorithm}, Hq {self.num_q_heads}, "
@@ -196,6 +232,23 @@ def library():
         "hsattn_model_enqueue_step_report": (st, [P, u32, P]),
         "hsattn_model_step_report": (st, [P, u32, ids, sz, ctypes.POINTER(_StepStats), ctypes.POINTER(ctypes.c_int)]),
         "hsattn_external_attention": (st, [P, ctypes.POINTER(_DeviceTensor), sz, ctypes.POINTER(sz)]),
+        "hsattn_runtime_get_step_input": (st, [P, u32, ctypes.POINTER(_StepInputInfo)]),
+        "hsattn_model_get_step_input": (st, [P, u32, u32, ctypes.POINTER(_StepInputInfo)]),
+        "hsattn_prefill_with_inputs": (st, [P, u64, P, P, u64, ctypes.POINTER(_StepInput), sz]),
+        "hsattn_append_with_inputs": (st, [P, ids, sz, P, P, ctypes.POINTER(_StepInput), sz]),
+        "hsattn_decode_step_with_inputs": (st, [P, ids, sz, P, P, ctypes.POINTER(_StepStats),
+                                                ctypes.POINTER(_StepInput), sz]),
+        "hsattn_prefill_device_with_inputs": (st, [P, u64, P, P, u64, P, ctypes.POINTER(_StepInput), sz]),
+        "hsattn_enqueue_append_with_inputs": (st, [P, P, P, P, ctypes.POINTER(_StepInput), sz]),
+        "hsattn_enqueue_decode_with_inputs": (st, [P, P, P, P, P, ctypes.POINTER(_StepInput), sz]),
+        "hsattn_model_prefill_with_inputs": (st, [P, u32, u64, P, P, u64, ctypes.POINTER(_StepInput), sz]),
+        "hsattn_model_append_with_inputs": (st, [P, u32, ids, sz, P, P, ctypes.POINTER(_StepInput), sz]),
+        "hsattn_model_decode_step_with_inputs": (st, [P, u32, ids, sz, P, P, ctypes.POINTER(_StepStats),
+                                                      ctypes.POINTER(_StepInput), sz]),
+        "hsattn_model_prefill_device_with_inputs": (st, [P, u32, u64, P, P, u64, P, ctypes.POINTER(_StepInput),
+                                                         sz]),
+        "hsattn_model_enqueue_append_with_inputs": (st, [P, u32, P, P, P, ctypes.POINTER(_StepInput), sz]),
+        "hsattn_model_enqueue_decode_with_inputs": (st, [P, u32, P, P, P, P, ctypes.POINTER(_StepInput), sz]),
         "hsattn_model_external_attention": (st, [P, u32, ctypes.POINTER(_DeviceTensor), sz, ctypes.POINTER(sz)]),
     }
     for name, (restype, argtypes) in sigs.items():
@@ -365,6 +418,65 @@ def _ptr(array):
     return None if array is None else array.ctypes.data
 
 
+def _input_address(info, tensor, rows, device):
+    """The address of one step input's rows (checked: memory kind, element type, size) and what keeps them alive."""
+    name, want_bytes = info.name, rows * info.row_bytes
+    shape = f"[{rows}]" + "".join(f"[{d}]" for d in info.row_shape)
+    if type(tensor).__module__.startswith("torch"):
+        if (tensor.device.type == "cuda") != device:
+            raise ValueError(f"{name}: a tensor on {tensor.device}: this call takes "
+                             f"{'CUDA tensors' if device else 'host memory'}")
+        if str(tensor.dtype) != _INPUT_TORCH[info.dtype] and not (
+                info.dtype in ("bf16", "f8E4M3FN") and str(tensor.dtype) in ("torch.int16", "torch.uint8")):
+            raise ValueError(f"{name}: dtype {tensor.dtype}, expected {_INPUT_TORCH[info.dtype]}")
+        if not tensor.is_contiguous() or tensor.numel() * tensor.element_size() != want_bytes:
+            raise ValueError(f"{name}: {tuple(tensor.shape)} {tensor.dtype}: expected a contiguous {shape} "
+                             f"{info.dtype} ({want_bytes} bytes)")
+        if device:
+            return tensor.data_ptr(), tensor
+        import torch
+        array = tensor.view(torch.uint8).numpy() if tensor.element_size() == 1 else tensor.view(
+            {2: torch.int16, 4: torch.int32, 8: torch.int64}[tensor.element_size()]).numpy()
+        return array.ctypes.data, array
+    if device:
+        interface = getattr(tensor, "__cuda_array_interface__", None)
+        if interface is None:
+            raise ValueError(f"{name}: {type(tensor).__name__} is not a CUDA tensor")
+        if interface["typestr"] not in _INPUT_TYPESTR[info.dtype] or interface.get("strides") not in (None, ()):
+            raise ValueError(f"{name}: typestr {interface['typestr']}: pass contiguous {info.dtype} elements")
+        elements = int(np.prod(interface["shape"]))
+        if elements * info.row_bytes // max(1, int(np.prod(info.row_shape))) != want_bytes:
+            raise ValueError(f"{name}: shape {tuple(interface['shape'])}, expected {shape}")
+        return int(interface["data"][0]), tensor
+    array = np.ascontiguousarray(tensor)
+    if array.dtype.name not in _INPUT_NUMPY[info.dtype]:
+        raise ValueError(f"{name}: numpy dtype {array.dtype}, expected one of {_INPUT_NUMPY[info.dtype]} "
+                         f"holding {info.dtype}")
+    if array.nbytes != want_bytes:
+        raise ValueError(f"{name}: shape {array.shape} ({array.nbytes} bytes), expected {shape} ({want_bytes} bytes)")
+    return array.ctypes.data, array
+
+
+def _bind_inputs(config, inputs, decode, rows, device):
+    """(ctypes array of _StepInput, count, keepalive) for the call's step inputs; (None, 0, None) when the
+    layer and the caller have none (the call without inputs, whose refusal names what is missing)."""
+    if not inputs:
+        return None, 0, None
+    by_name = {i.name: i for i in config.step_inputs}
+    items, keep = [], []
+    for name, tensor in inputs.items():
+        info = by_name.get(name)
+        if info is None or info.decode != decode:
+            wanted = [i.name for i in config.step_inputs if i.decode == decode]
+            raise ValueError(f"{name}: not a step input of this call (the layer's algorithm "
+                             f"'{config.algorithm}' takes {wanted or 'none'} here)")
+        address, owner = _input_address(info, tensor, rows, device)
+        keep.append(owner)
+        items.append(_StepInput(name.encode(), address))
+    array = (_StepInput * len(items))(*items)
+    return array, len(items), (keep, array)
+
+
 class _DeviceStep:
     """The device API shared by Runtime and Model (hsattn_begin_step and the enqueue calls)."""
 
@@ -405,6 +517,10 @@ class Runtime(_Layered, _DeviceStep):
         c.struct_size = ctypes.sizeof(c)
         _check(lib.hsattn_runtime_get_layer_config(self._handle, ctypes.byref(c)))
         self._config = LayerConfig(c)
+        for index in range(c.num_step_inputs):
+            info = _StepInputInfo()
+            _check(lib.hsattn_runtime_get_step_input(self._handle, index, ctypes.byref(info)))
+            self._config.step_inputs.append(StepInputInfo(info))
 
     def __del__(self):
         if getattr(self, "_handle", None):
@@ -426,31 +542,39 @@ class Runtime(_Layered, _DeviceStep):
     def release_request(self, request):
         _check(self._lib.hsattn_request_release(self._handle, request))
 
-    def prefill(self, request, k, v=None, stream=None):
+    def prefill(self, request, k, v=None, stream=None, inputs=None):
         """K [tokens][Hkv][D], V [tokens][Hkv][Dv]: host arrays, or CUDA tensors, which the copy engine
-        moves to the host pool on `stream` (default: torch's current one) without a host sync."""
+        moves to the host pool on `stream` (default: torch's current one) without a host sync.
+        inputs: the algorithm's append inputs by name, [tokens][row] each (config().step_inputs)."""
         if _is_cuda(k):
             tokens, kp, vp = self._device_prompt(0, k, v)
-            _check(self._lib.hsattn_prefill_device(self._handle, request, kp, vp, tokens, _stream_handle(stream)))
+            si, n, keep = _bind_inputs(self._config, inputs, False, tokens, True)
+            _check(self._lib.hsattn_prefill_device_with_inputs(self._handle, request, kp, vp, tokens,
+                                                               _stream_handle(stream), si, n))
             return
         tokens = len(k)
         kb, vb = self._kv(0, k, v, tokens)
-        _check(self._lib.hsattn_prefill(self._handle, request, _ptr(kb), _ptr(vb), tokens))
+        si, n, keep = _bind_inputs(self._config, inputs, False, tokens, False)
+        _check(self._lib.hsattn_prefill_with_inputs(self._handle, request, _ptr(kb), _ptr(vb), tokens, si, n))
 
     def finish_prefill(self, request):
         _check(self._lib.hsattn_finish_prefill(self._handle, request))
 
-    def append(self, requests, k, v=None):
+    def append(self, requests, k, v=None, inputs=None):
         ids, p = _ids(requests)
         kb, vb = self._kv(0, k, v, None, batch=len(ids))
-        _check(self._lib.hsattn_append(self._handle, p, len(ids), _ptr(kb), _ptr(vb)))
+        si, n, keep = _bind_inputs(self._config, inputs, False, len(ids), False)
+        _check(self._lib.hsattn_append_with_inputs(self._handle, p, len(ids), _ptr(kb), _ptr(vb), si, n))
 
-    def decode_step(self, requests, q):
-        """Returns (o as uint16 bits [count][Hq][Dv], stats dict)."""
+    def decode_step(self, requests, q, inputs=None):
+        """Returns (o as uint16 bits [count][Hq][Dv], stats dict). inputs: the algorithm's decode inputs
+        by name, [count][row] each."""
         ids, p = _ids(requests)
         qb, o = self._qo(0, q, len(ids))
         s = _StepStats()
-        _check(self._lib.hsattn_decode_step(self._handle, p, len(ids), _ptr(qb), _ptr(o), ctypes.byref(s)))
+        si, n, keep = _bind_inputs(self._config, inputs, True, len(ids), False)
+        _check(self._lib.hsattn_decode_step_with_inputs(self._handle, p, len(ids), _ptr(qb), _ptr(o),
+                                                        ctypes.byref(s), si, n))
         return o, _stats(s)
 
     # --- device API (CUDA backend) ------------------------------------------
@@ -465,14 +589,17 @@ class Runtime(_Layered, _DeviceStep):
         ids, p = _ids(requests)
         _check(self._lib.hsattn_begin_step(self._handle, p, len(ids), int(bool(append)), _stream_handle(stream)))
 
-    def enqueue_append(self, k, v=None, stream=None):
+    def enqueue_append(self, k, v=None, stream=None, inputs=None):
         kp, vp = self._device_kv(0, k, v)
-        _check(self._lib.hsattn_enqueue_append(self._handle, kp, vp, _stream_handle(stream)))
+        si, n, keep = _bind_inputs(self._config, inputs, False, self._max_batch, True)
+        _check(self._lib.hsattn_enqueue_append_with_inputs(self._handle, kp, vp, _stream_handle(stream), si, n))
 
-    def enqueue_decode(self, q, o, lse=None, stream=None):
-        """o (and lse [max_batch][Hq] float32, when given) are written on the stream."""
+    def enqueue_decode(self, q, o, lse=None, stream=None, inputs=None):
+        """o (and lse [max_batch][Hq] float32, when given) are written on the stream. inputs: the
+        algorithm's decode inputs, slot-indexed CUDA tensors [max_batch][row]."""
         qp, op, lp = self._device_qo(0, q, o, lse)
-        _check(self._lib.hsattn_enqueue_decode(self._handle, qp, op, lp, _stream_handle(stream)))
+        si, n, keep = _bind_inputs(self._config, inputs, True, self._max_batch, True)
+        _check(self._lib.hsattn_enqueue_decode_with_inputs(self._handle, qp, op, lp, _stream_handle(stream), si, n))
 
     def enqueue_step_report(self, stream=None):
         """Copies the last step's counters to pinned memory on the stream (no wait); see step_report."""
@@ -520,8 +647,14 @@ class Model(_Layered, _DeviceStep):
             _check(lib.hsattn_model_add_layer(self._handle, data, len(data)))
             c = _LayerConfig()
             c.struct_size = ctypes.sizeof(c)
-            _check(lib.hsattn_model_get_layer_config(self._handle, len(self._configs), ctypes.byref(c)))
-            self._configs.append(LayerConfig(c))
+            layer = len(self._configs)
+            _check(lib.hsattn_model_get_layer_config(self._handle, layer, ctypes.byref(c)))
+            config = LayerConfig(c)
+            for index in range(c.num_step_inputs):
+                info = _StepInputInfo()
+                _check(lib.hsattn_model_get_step_input(self._handle, layer, index, ctypes.byref(info)))
+                config.step_inputs.append(StepInputInfo(info))
+            self._configs.append(config)
 
     def __del__(self):
         if getattr(self, "_handle", None):
@@ -553,32 +686,39 @@ class Model(_Layered, _DeviceStep):
     def release_request(self, request):
         _check(self._lib.hsattn_model_request_release(self._handle, request))
 
-    def prefill(self, layer, request, k, v=None, stream=None):
+    def prefill(self, layer, request, k, v=None, stream=None, inputs=None):
         """As Runtime.prefill, for one layer (CUDA tensors go by the copy engine)."""
+        config = self.config(layer)
         if _is_cuda(k):
             tokens, kp, vp = self._device_prompt(layer, k, v)
-            _check(self._lib.hsattn_model_prefill_device(self._handle, layer, request, kp, vp, tokens,
-                                                         _stream_handle(stream)))
+            si, n, keep = _bind_inputs(config, inputs, False, tokens, True)
+            _check(self._lib.hsattn_model_prefill_device_with_inputs(self._handle, layer, request, kp, vp, tokens,
+                                                                     _stream_handle(stream), si, n))
             return
         tokens = len(k)
         kb, vb = self._kv(layer, k, v, tokens)
-        _check(self._lib.hsattn_model_prefill(self._handle, layer, request, _ptr(kb), _ptr(vb), tokens))
+        si, n, keep = _bind_inputs(config, inputs, False, tokens, False)
+        _check(self._lib.hsattn_model_prefill_with_inputs(self._handle, layer, request, _ptr(kb), _ptr(vb), tokens,
+                                                          si, n))
 
     def finish_prefill(self, request):
         _check(self._lib.hsattn_model_finish_prefill(self._handle, request))
 
-    def append(self, layer, requests, k, v=None):
+    def append(self, layer, requests, k, v=None, inputs=None):
         ids, p = _ids(requests)
         kb, vb = self._kv(layer, k, v, None, batch=len(ids))
-        _check(self._lib.hsattn_model_append(self._handle, layer, p, len(ids), _ptr(kb), _ptr(vb)))
+        si, n, keep = _bind_inputs(self.config(layer), inputs, False, len(ids), False)
+        _check(self._lib.hsattn_model_append_with_inputs(self._handle, layer, p, len(ids), _ptr(kb), _ptr(vb),
+                                                         si, n))
 
-    def decode_step(self, layer, requests, q):
+    def decode_step(self, layer, requests, q, inputs=None):
         """Returns (o as uint16 bits [count][Hq][Dv], stats dict)."""
         ids, p = _ids(requests)
         qb, o = self._qo(layer, q, len(ids))
         s = _StepStats()
-        _check(self._lib.hsattn_model_decode_step(self._handle, layer, p, len(ids), _ptr(qb), _ptr(o),
-                                                  ctypes.byref(s)))
+        si, n, keep = _bind_inputs(self.config(layer), inputs, True, len(ids), False)
+        _check(self._lib.hsattn_model_decode_step_with_inputs(self._handle, layer, p, len(ids), _ptr(qb), _ptr(o),
+                                                              ctypes.byref(s), si, n))
         return o, _stats(s)
 
     # --- device API (CUDA backend) ------------------------------------------
@@ -594,14 +734,18 @@ class Model(_Layered, _DeviceStep):
         _check(self._lib.hsattn_model_begin_step(self._handle, p, len(ids), int(bool(append)),
                                                  _stream_handle(stream)))
 
-    def enqueue_append(self, layer, k, v=None, stream=None):
+    def enqueue_append(self, layer, k, v=None, stream=None, inputs=None):
         kp, vp = self._device_kv(layer, k, v)
-        _check(self._lib.hsattn_model_enqueue_append(self._handle, layer, kp, vp, _stream_handle(stream)))
+        si, n, keep = _bind_inputs(self.config(layer), inputs, False, self._max_batch, True)
+        _check(self._lib.hsattn_model_enqueue_append_with_inputs(self._handle, layer, kp, vp, _stream_handle(stream),
+                                                                 si, n))
 
-    def enqueue_decode(self, layer, q, o, lse=None, stream=None):
+    def enqueue_decode(self, layer, q, o, lse=None, stream=None, inputs=None):
         """o (and lse [max_batch][Hq] float32, when given) are written on the stream."""
         qp, op, lp = self._device_qo(layer, q, o, lse)
-        _check(self._lib.hsattn_model_enqueue_decode(self._handle, layer, qp, op, lp, _stream_handle(stream)))
+        si, n, keep = _bind_inputs(self.config(layer), inputs, True, self._max_batch, True)
+        _check(self._lib.hsattn_model_enqueue_decode_with_inputs(self._handle, layer, qp, op, lp,
+                                                                 _stream_handle(stream), si, n))
 
     def enqueue_step_report(self, layer, stream=None):
         """Copies the layer's last-step counters to pinned memory on the stream (no wait); see step_report."""

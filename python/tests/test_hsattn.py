@@ -51,6 +51,42 @@ class Binding(unittest.TestCase):
         cls.p16 = make_artifact(cls.dir, "p16.hsa", "--page=16", "--budget=4", "--capacity=8", "--q-heads=4",
                                 "--kv-heads=2", "--head-dim=16")
 
+    def test_dsa_step_inputs(self):
+        """DSA's indexer inputs (bf16 keys: no quantisation) select what a numpy indexer selects."""
+        path = make_artifact(self.dir, "dsa.hsa", "--algorithm=dsa", "--index-dtype=bf16", "--q-heads=8",
+                             "--kv-heads=1", "--head-dim=48", "--value-dim=32", "--page=1", "--budget=12",
+                             "--capacity=24", "--sinks=0", "--window=1", "--scope=request")
+        rt = hsattn.Runtime(path, max_batch=1, max_context_tokens=256, backend="cpu")
+        c = rt.config()
+        self.assertEqual(c.algorithm, "dsa")
+        self.assertEqual([(i.name, i.decode, i.dtype, i.row_shape) for i in c.step_inputs],
+                         [("io.index_q", True, "bf16", (4, 32)), ("io.index_w", True, "f32", (4,)),
+                          ("io.new_index_k", False, "bf16", (32,))])
+        rng = np.random.default_rng(7)
+        rid = rt.create_request()
+        tokens = 100
+        keys = rng.standard_normal((tokens, 32)).astype(np.float32)
+        with self.assertRaisesRegex(hsattn.HsaError, "needs step input 'io.new_index_k'"):
+            rt.prefill(rid, self.random_kv(rng, tokens, 1, 48))
+        with self.assertRaisesRegex(ValueError, "io.new_index_k: shape"):
+            rt.prefill(rid, self.random_kv(rng, tokens, 1, 48), inputs={"io.new_index_k": hsattn.bf16_bits(keys[:5])})
+        rt.prefill(rid, self.random_kv(rng, tokens, 1, 48), inputs={"io.new_index_k": hsattn.bf16_bits(keys)})
+        new_key = rng.standard_normal((1, 32)).astype(np.float32)
+        rt.append([rid], self.random_kv(rng, 1, 1, 48), inputs={"io.new_index_k": hsattn.bf16_bits(new_key)})
+        keys = hsattn.bits_to_float(hsattn.bf16_bits(np.concatenate([keys, new_key]))).reshape(tokens + 1, 32)
+        q = rng.standard_normal((1, 4, 32)).astype(np.float32)
+        w = rng.standard_normal((1, 4)).astype(np.float32)
+        with self.assertRaisesRegex(ValueError, "not a step input of this call"):
+            rt.decode_step([rid], self.random_kv(rng, 1, 8, 48), inputs={"io.new_index_k": hsattn.bf16_bits(new_key)})
+        q_bits = hsattn.bf16_bits(q)
+        o, stats = rt.decode_step([rid], self.random_kv(rng, 1, 8, 48),
+                                  inputs={"io.index_q": q_bits, "io.index_w": w})
+        self.assertEqual(stats["units_selected"], 12)
+        qf = hsattn.bits_to_float(q_bits).reshape(4, 32).astype(np.float64)
+        scores = (np.maximum(keys.astype(np.float64) @ qf.T, 0.0) * w[0].astype(np.float64)).sum(axis=1)
+        expected = sorted([tokens] + list(np.argsort(-scores[:tokens], kind="stable")[:11]))
+        self.assertEqual(list(rt.selected_units(rid)[0]), expected)
+
     def random_kv(self, rng, *shape):
         return hsattn.bf16_bits(rng.standard_normal(shape).astype(np.float32))
 

@@ -9,8 +9,9 @@
 //
 //   hsa-make-test-artifact OUT [--q-heads=32] [--kv-heads=8] [--head-dim=128] [--value-dim=D]
 //       [--page=16] [--budget=128] [--capacity=512] [--sinks=1] [--window=2]
-//       [--scope=kv_head|request] [--algorithm=quest|streaming_llm] [--combine=max|sum|mean_query]
-//       [--dtype=bf16|f16] [--chip=sm_90a]
+//       [--scope=kv_head|request] [--algorithm=quest|streaming_llm|dsa] [--combine=max|sum|mean_query]
+//       [--index-heads=4] [--index-dim=32] [--index-dtype=f8E4M3FN|bf16] [--dtype=bf16|f16] [--chip=sm_90a]
+// (dsa: an MLA layer, V the first --value-dim dims of K; give --kv-heads=1 --page=1.)
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -39,7 +40,8 @@ bool parse_u32(const std::string& text, uint32_t* out) {
 int main(int argc, char** argv) {
   LayerConfigRecord c = default_test_config();
   c.value_dim = 0;  // --value-dim, else D
-  std::string out, chip = "sm_90a", algorithm = "quest", combine = "max";
+  std::string out, chip = "sm_90a", algorithm = "quest", combine = "max", index_dtype = "f8E4M3FN";
+  uint32_t index_heads = 4, index_dim = 32;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     const size_t eq = arg.find('=');
@@ -60,8 +62,15 @@ int main(int argc, char** argv) {
       ok = value == "kv_head" || value == "request";
       c.scope = uint32_t(value == "request" ? SelectionScope::Request : SelectionScope::KvHead);
     } else if (key == "--algorithm") {
-      ok = value == "quest" || value == "streaming_llm";  // the packages whose parameters this tool knows
+      ok = value == "quest" || value == "streaming_llm" || value == "dsa";  // the packages whose parameters this tool knows
       algorithm = value;
+    } else if (key == "--index-heads") {
+      ok = parse_u32(value, &index_heads);
+    } else if (key == "--index-dim") {
+      ok = parse_u32(value, &index_dim);
+    } else if (key == "--index-dtype") {
+      ok = value == "f8E4M3FN" || value == "bf16";
+      index_dtype = value;
     } else if (key == "--combine") {
       ok = value == "max" || value == "sum" || value == "mean_query";
       combine = value;
@@ -82,10 +91,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (c.value_dim == 0) c.value_dim = c.head_dim;
+  if (algorithm == "dsa") c.flags |= kLayerFlagValueIsKeyPrefix;  // an MLA layer: V is the first Dv dims of K
   c.softmax_scale = float(1.0 / std::sqrt(double(c.head_dim)));
 
-  const TestAlgorithm test_algorithm =
-      algorithm == "quest" ? TestAlgorithm::quest(combine) : TestAlgorithm::streaming_llm();
+  const TestAlgorithm test_algorithm = algorithm == "quest" ? TestAlgorithm::quest(combine)
+                                       : algorithm == "dsa"
+                                           ? TestAlgorithm::dsa(index_heads, index_dim, index_dtype)
+                                           : TestAlgorithm::streaming_llm();
   const std::vector<uint8_t> bytes = make_test_artifact(c, chip, test_algorithm);
   std::ofstream file(out, std::ios::binary);
   file.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
