@@ -218,3 +218,19 @@ if(NOT rc EQUAL 0)
     message(FATAL_ERROR "--backend=cuda without a GPU: expected exit 3 and '--backend=cpu', got ${rc}: ${err}")
   endif()
 endif()
+
+# A DSA layer (MLA, token selection by the indexer): hsa-run feeds the
+# algorithm's step inputs (indexer keys at prefill and append, queries and
+# weights every step) and the checker replays the keys from the host pool;
+# rows longer than K and runs past the buffer's capacity.
+set(dsa ${WORK_DIR}/dsa.hsa)
+run_checked(${MAKE_ARTIFACT} ${dsa} --algorithm=dsa --q-heads=16 --kv-heads=1 --head-dim=64 --value-dim=48 --page=1
+            --budget=64 --capacity=160 --sinks=0 --window=1 --scope=request --index-heads=8 --index-dim=64)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "hsa-make-test-artifact --algorithm=dsa failed (${rc}): ${out}${err}")
+endif()
+run_checked(${HSA_RUN} ${dsa} --backend=cpu --context=40,700 --steps=30 --query-jump=10 --check --quiet)
+string(FIND "${out}" "check: 30 steps, all stages match" at)
+if(NOT rc EQUAL 0 OR at EQUAL -1)
+  message(FATAL_ERROR "hsa-run --check on a DSA layer failed (${rc}):\n${out}\n${err}")
+endif()

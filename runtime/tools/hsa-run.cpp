@@ -18,10 +18,12 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "artifact.h"
+#include "fp8.h"
 #include "half.h"
 #include "hsa/sha256.h"
 #include "text_format.h"
@@ -398,6 +400,42 @@ struct Stats {
   }
 };
 
+// Fresh random rows for the layer algorithm's own step inputs of one kind
+// (DSA: indexer queries and weights at decode, indexer keys at append and
+// prefill), never zeros: normal values in the input's element type (fp8
+// queries as e4m3 codes of N(0, 2), never NaN).
+struct StepInputFeed {
+  std::vector<std::vector<uint8_t>> rows;
+  std::vector<StepInput> list;
+
+  void fill(const LayerShape& s, StepKind kind, uint64_t count, std::mt19937_64& rng) {
+    rows.clear();
+    list.clear();
+    for (const LayerShape::StepInputRow& in : s.step_inputs)
+      if (in.kind == kind) rows.emplace_back(count * in.row_bytes);
+    size_t r = 0;
+    for (const LayerShape::StepInputRow& in : s.step_inputs) {
+      if (in.kind != kind) continue;
+      std::vector<uint8_t>& data = rows[r++];
+      std::normal_distribution<float> normal(0.0f, in.element_type == artifact::ElementType::F8E4M3FN ? 2.0f : 1.0f);
+      const size_t bytes = artifact::element_type_bytes(in.element_type);
+      for (size_t i = 0; i < data.size() / bytes; ++i) {
+        const float x = normal(rng);
+        switch (in.element_type) {
+          case artifact::ElementType::F32: std::memcpy(&data[4 * i], &x, 4); break;
+          case artifact::ElementType::BF16: { const uint16_t b = float_to_bf16(x); std::memcpy(&data[2 * i], &b, 2); break; }
+          case artifact::ElementType::F16: { const uint16_t h = float_to_f16(x); std::memcpy(&data[2 * i], &h, 2); break; }
+          case artifact::ElementType::F8E4M3FN: data[i] = fp8::float_to_e4m3(x); break;
+          default: data[i * bytes] = uint8_t(rng() | 1); break;
+        }
+      }
+      list.push_back(StepInput{in.buffer.c_str(), data.data()});
+    }
+  }
+  const StepInput* inputs() const { return list.empty() ? nullptr : list.data(); }
+  size_t count() const { return list.size(); }
+};
+
 struct StepRecord {
   StepStats stats;
   double decode_ms = 0.0, append_ms = 0.0, device_ms = -1.0, overlap = NAN;
@@ -476,11 +514,14 @@ int run(Options opt) {
   uint64_t done = 0, next_report = total_prompt / 10;
   const uint64_t chunk = 8192;
   std::vector<uint16_t> k, v;
+  std::mt19937_64 input_rng(opt.seed ^ 0x5eed1dea);  // the step inputs' own stream: the K/V/q workload is unchanged
+  StepInputFeed feed;
   for (uint32_t b = 0; b < opt.batch; ++b)
     for (uint64_t first = 0; first < opt.contexts[b]; first += chunk) {
       const uint64_t count = std::min(chunk, opt.contexts[b] - first);
       workload->prompt(b, first, count, &k, &v);
-      status = rt->prefill(ids[b], k.data(), v.data(), count);
+      feed.fill(s, StepKind::Append, count, input_rng);
+      status = rt->prefill(ids[b], k.data(), v.data(), count, feed.inputs(), feed.count());
       if (!status.is_ok()) return fail(3, format_text("prefill of request %u failed", b), status);
       done += count;
       if (!opt.quiet && total_prompt >= 65536 && done >= next_report) {
@@ -530,7 +571,9 @@ int run(Options opt) {
     StepRecord rec;
     for (uint32_t b = 0; b < opt.batch; ++b) workload->next_token(b, &new_k[b * row_k], &new_v[b * row_v]);
     auto start = Clock::now();
-    status = rt->append(ids.data(), opt.batch, new_k.data(), s.has_separate_v ? new_v.data() : nullptr);
+    feed.fill(s, StepKind::Append, opt.batch, input_rng);
+    status = rt->append(ids.data(), opt.batch, new_k.data(), s.has_separate_v ? new_v.data() : nullptr, feed.inputs(),
+                        feed.count());
     if (!status.is_ok()) return fail(4, format_text("append at step %u failed", step), status);
     rec.append_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
     const bool jump = opt.query_jump > 0 && step > 0 && step % opt.query_jump == 0;
@@ -538,12 +581,14 @@ int run(Options opt) {
       if (jump) workload->jump_query(b);
       workload->next_query(b, &q[b * row_q]);
     }
+    feed.fill(s, StepKind::Decode, opt.batch, input_rng);
     if (opt.check) {
       StageCheckOptions check_options;
       check_options.step = step;
       check_options.workspace = &check_workspace;
       StageCheckReport report;
-      status = checked_decode_step(*rt, ids.data(), opt.batch, q.data(), o.data(), &rec.stats, check_options, &report);
+      status = checked_decode_step(*rt, ids.data(), opt.batch, q.data(), o.data(), &rec.stats, check_options, &report,
+                                   feed.inputs(), feed.count());
       if (!status.is_ok()) return fail(4, format_text("checked decode step %u failed", step), status);
       rec.decode_ms = report.decode_wall_ms;
       check.merge(report);
@@ -556,7 +601,7 @@ int run(Options opt) {
       }
     } else {
       start = Clock::now();
-      status = rt->decode_step(ids.data(), opt.batch, q.data(), o.data(), &rec.stats);
+      status = rt->decode_step(ids.data(), opt.batch, q.data(), o.data(), &rec.stats, feed.inputs(), feed.count());
       if (!status.is_ok()) return fail(4, format_text("decode step %u failed", step), status);
       rec.decode_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
     }
