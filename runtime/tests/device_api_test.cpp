@@ -36,7 +36,8 @@ struct DeviceRun {
   void* stream = &stream_storage;  // the fake accepts any handle as a stream of its context
 
   explicit DeviceRun(uint32_t pool_pages = 0, bool append_writes_host_pool = true,
-                     const artifact::LayerConfigRecord& layer = artifact::small_selecting_config())
+                     const artifact::LayerConfigRecord& layer = artifact::small_selecting_config(),
+                     const artifact::TestAlgorithm& algorithm = artifact::TestAlgorithm())
       : config(layer) {
     RuntimeOptions options;
     options.backend = BackendKind::Cuda;
@@ -46,8 +47,8 @@ struct DeviceRun {
     std::unique_ptr<Backend> backend;
     EXPECT_TRUE(create_cuda_backend(options, fake.table(), &backend).is_ok());
     EXPECT_TRUE(RuntimeInternals::create(options, std::move(backend), &rt).is_ok());
-    const std::vector<uint8_t> bytes = artifact::make_test_artifact(config, "sm_90a", artifact::TestAlgorithm(), 0,
-                                                                    false, append_writes_host_pool);
+    const std::vector<uint8_t> bytes = artifact::make_test_artifact(config, "sm_90a", algorithm, 0, false,
+                                                                    append_writes_host_pool);
     const Status loaded = rt->load_artifact(bytes.data(), bytes.size());
     EXPECT_TRUE(loaded.is_ok()) << loaded.message();
     const size_t H = config.num_q_heads, Hkv = config.num_kv_heads, D = config.head_dim;
@@ -355,6 +356,94 @@ TEST(DeviceApi, PrefillFromDeviceMemoryFillsThePoolAsHostPrefillDoes) {
         ASSERT_EQ(std::memcmp(hc.value(uint32_t(r), t, head), dc.value(uint32_t(r), t, head), D * 2), 0);
       }
   }
+}
+
+// An algorithm's step inputs (DSA's) on the CUDA backend: prefill_device
+// copies the keys into the host pool beside the latent rows, the host calls
+// stage their rows into the slot rows of the device buffers, the device calls
+// bind the caller's tensors (checked), and calls without them are refused.
+TEST(DeviceApi, StepInputsReachTheDeviceBuffersAndTheHostPool) {
+  const artifact::LayerConfigRecord layer = artifact::small_dsa_config();
+  DeviceRun device(0, true, layer, artifact::TestAlgorithm::dsa(4, 32));
+  const size_t D = layer.head_dim, Di = 32, Hi = 4;
+  std::mt19937 rng(5);
+  RequestId ids[2];
+  for (RequestId& id : ids) ASSERT_TRUE(device.rt->create_request(&id).is_ok());
+  // Prefill from device memory: 30 and 9 tokens in two chunks each.
+  std::vector<std::vector<uint16_t>> keys(2);
+  for (int chunk = 0; chunk < 2; ++chunk)
+    for (int r = 0; r < 2; ++r) {
+      const uint64_t tokens = r == 0 ? 15 : 4 + chunk;
+      const std::vector<uint16_t> k = test::random_kv(rng, tokens * D, artifact::KvDtype::BF16);
+      const std::vector<uint16_t> index = test::random_kv(rng, tokens * Di, artifact::KvDtype::BF16);
+      keys[r].insert(keys[r].end(), index.begin(), index.end());
+      const CUdeviceptr dk = device.fake.device_tensor(k.size() * 2), di = device.fake.device_tensor(index.size() * 2);
+      std::memcpy(device.ptr(dk), k.data(), k.size() * 2);
+      std::memcpy(device.ptr(di), index.data(), index.size() * 2);
+      EXPECT_EQ(device.rt->prefill_device(ids[r], device.ptr(dk), nullptr, tokens, device.stream).code(),
+                StatusCode::InvalidArgument);
+      const StepInput inputs[] = {{"io.new_index_k", device.ptr(di)}};
+      const Status s = device.rt->prefill_device(ids[r], device.ptr(dk), nullptr, tokens, device.stream, inputs, 1);
+      ASSERT_TRUE(s.is_ok()) << s.message();
+    }
+  for (RequestId id : ids) ASSERT_TRUE(device.rt->finish_prefill(id).is_ok());
+  const HostCache& cache = RuntimeInternals::cache(*device.rt);
+  const uint16_t* pool = static_cast<const uint16_t*>(cache.pool_rows("host.index_k"));
+  ASSERT_NE(pool, nullptr);
+  for (uint32_t r = 0; r < 2; ++r)
+    for (uint32_t t = 0; t < cache.length(r); ++t) {
+      const int32_t page = cache.host_page_of()[r * 256 + t];
+      ASSERT_EQ(std::memcmp(pool + size_t(page) * Di, &keys[r][t * Di], Di * 2), 0) << "request " << r << " token " << t;
+    }
+
+  // Host append and decode: the rows land in the slot rows of io.new_index_k, io.index_q, io.index_w.
+  Backend& backend = RuntimeInternals::backend(*device.rt);
+  const RequestId order[2] = {ids[1], ids[0]};  // call order differs from slot order
+  const std::vector<uint16_t> new_k = test::random_kv(rng, 2 * D, artifact::KvDtype::BF16);
+  const std::vector<uint16_t> new_index = test::random_kv(rng, 2 * Di, artifact::KvDtype::BF16);
+  const StepInput append_inputs[] = {{"io.new_index_k", new_index.data()}};
+  ASSERT_TRUE(device.rt->append(order, 2, new_k.data(), nullptr, append_inputs, 1).is_ok());
+  std::vector<uint16_t> staged(kBatch * Di);
+  ASSERT_TRUE(backend.read_buffer("io.new_index_k", staged.data(), staged.size() * 2).is_ok());
+  EXPECT_EQ(std::memcmp(&staged[1 * Di], &new_index[0], Di * 2), 0);
+  EXPECT_EQ(std::memcmp(&staged[0 * Di], &new_index[Di], Di * 2), 0);
+  for (int r = 0; r < 2; ++r) {  // and the host pool has the appended keys
+    const uint32_t slot = uint32_t(1 - r), t = cache.length(slot) - 1;
+    EXPECT_EQ(std::memcmp(pool + size_t(cache.host_page_of()[slot * 256 + t]) * Di, &new_index[r * Di], Di * 2), 0);
+  }
+  std::vector<uint8_t> q_index(2 * Hi * Di);
+  for (size_t i = 0; i < q_index.size(); ++i) q_index[i] = uint8_t(rng() % 0x7E);
+  const std::vector<float> w = {1.5f, -2.0f, 0.25f, 3.0f, -1.0f, 0.5f, 2.0f, -0.75f};
+  const std::vector<uint16_t> q = test::random_kv(rng, 2 * layer.num_q_heads * D, artifact::KvDtype::BF16);
+  std::vector<uint16_t> o(2 * layer.num_q_heads * layer.value_dim);
+  const StepInput decode_inputs[] = {{"io.index_q", q_index.data()}, {"io.index_w", w.data()}};
+  StepStats stats;
+  const Status decoded = device.rt->decode_step(order, 2, q.data(), o.data(), &stats, decode_inputs, 2);
+  ASSERT_TRUE(decoded.is_ok()) << decoded.message();
+  std::vector<uint8_t> staged_q(kBatch * Hi * Di);
+  std::vector<float> staged_w(kBatch * Hi);
+  ASSERT_TRUE(backend.read_buffer("io.index_q", staged_q.data(), staged_q.size()).is_ok());
+  ASSERT_TRUE(backend.read_buffer("io.index_w", staged_w.data(), staged_w.size() * 4).is_ok());
+  EXPECT_EQ(std::memcmp(&staged_q[1 * Hi * Di], &q_index[0], Hi * Di), 0);
+  EXPECT_EQ(std::memcmp(&staged_q[0 * Hi * Di], &q_index[Hi * Di], Hi * Di), 0);
+  EXPECT_EQ(std::memcmp(&staged_w[1 * Hi], &w[0], Hi * 4), 0);
+  EXPECT_EQ(std::memcmp(&staged_w[0 * Hi], &w[Hi], Hi * 4), 0);
+
+  // Device calls: the caller's slot-indexed tensors, size-checked; none: refused.
+  ASSERT_TRUE(device.rt->begin_step(ids, 2, true, device.stream).is_ok());
+  const CUdeviceptr d_index = device.fake.device_tensor(kBatch * Di * 2);
+  const CUdeviceptr d_q = device.fake.device_tensor(kBatch * Hi * Di), d_w = device.fake.device_tensor(kBatch * Hi * 4);
+  const CUdeviceptr d_small = device.fake.device_tensor(Hi * 4);
+  EXPECT_EQ(device.rt->enqueue_append(device.ptr(device.k), nullptr, device.stream).code(), StatusCode::InvalidArgument);
+  const StepInput dev_append[] = {{"io.new_index_k", device.ptr(d_index)}};
+  Status s = device.rt->enqueue_append(device.ptr(device.k), nullptr, device.stream, dev_append, 1);
+  ASSERT_TRUE(s.is_ok()) << s.message();
+  const StepInput dev_decode_small[] = {{"io.index_q", device.ptr(d_q)}, {"io.index_w", device.ptr(d_small)}};
+  s = device.rt->enqueue_decode(device.ptr(device.q), device.ptr(device.o), nullptr, device.stream, dev_decode_small, 2);
+  EXPECT_NE(s.message().find("io.index_w"), std::string::npos) << s.message();
+  const StepInput dev_decode[] = {{"io.index_q", device.ptr(d_q)}, {"io.index_w", device.ptr(d_w)}};
+  s = device.rt->enqueue_decode(device.ptr(device.q), device.ptr(device.o), nullptr, device.stream, dev_decode, 2);
+  ASSERT_TRUE(s.is_ok()) << s.message();
 }
 
 TEST(DeviceApi, PrefillFromDeviceMemoryRefusesBadInputAndChangesNothing) {
