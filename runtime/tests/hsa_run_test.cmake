@@ -234,3 +234,14 @@ string(FIND "${out}" "check: 30 steps, all stages match" at)
 if(NOT rc EQUAL 0 OR at EQUAL -1)
   message(FATAL_ERROR "hsa-run --check on a DSA layer failed (${rc}):\n${out}\n${err}")
 endif()
+
+# hsa-memory on the same DSA layer at 700 tokens: the indexer keys (700 x 64
+# e4m3 + 700 f32 scales = 47600 B = 46.5 KiB per request) are counted as the
+# layer's representations, and 10 layers hold 10x.
+run_checked(${HSA_MEMORY} ${dsa} --context=700 --layers=10 --gpu-gib=1)
+string(REGEX MATCH "representations +46.5 KiB" per_layer "${out}")
+string(REGEX MATCH "per request, 10 layers: device [0-9.]+ [KM]iB" model "${out}")
+string(FIND "${out}" "full device-resident cache:" full)
+if(NOT rc EQUAL 0 OR NOT per_layer OR NOT model OR full EQUAL -1)
+  message(FATAL_ERROR "hsa-memory on the DSA layer (${rc}):\n${out}\n${err}")
+endif()
