@@ -119,6 +119,7 @@ static void addLowerToGPUPasses(OpPassManager &pm,
     mlir::hsa::HSAFuseStagesOptions fuse;
     fuse.maxContext = options.maxContext;
     fuse.scoreTopKMaxUnits = options.scoreTopKMaxUnits;
+    fuse.diffGatherMaxBudget = options.diffGatherMaxBudget;
     pm.addPass(mlir::hsa::createHSAFuseStages(fuse));
   }
   mlir::hsa::ConvertHSAToGPUOptions convert;

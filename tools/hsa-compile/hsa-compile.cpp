@@ -67,6 +67,11 @@ static cl::opt<int64_t> scoreTopKMaxUnits(
     cl::desc("units per row up to which score + top-k fuse (0: never; "
              "default 4096)"),
     cl::init(4096));
+static cl::opt<int64_t> diffGatherMaxBudget(
+    "diff-gather-max-budget",
+    cl::desc("budget (units) up to which diff + gather fuse into one kernel "
+             "per (request, group) (0: never; default 1024)"),
+    cl::init(1024));
 static cl::opt<bool> telemetry(
     "telemetry",
     cl::desc("generate the algorithm's telemetry outputs (Quest: the "
@@ -176,6 +181,7 @@ int main(int argc, char **argv) {
   options.fuse = !noFuse;
   options.maxContext = maxContext;
   options.scoreTopKMaxUnits = scoreTopKMaxUnits;
+  options.diffGatherMaxBudget = diffGatherMaxBudget;
   options.telemetry = telemetry;
   options.groupBound = groupBound;
   options.chip = chip;
@@ -206,7 +212,12 @@ int main(int argc, char **argv) {
          << decision.rowUnits
          << " units per row at --max-context=" << maxContext
          << (decision.fused ? " <= " : " > ")
-         << "--score-topk-max-units=" << scoreTopKMaxUnits << ")\n";
+         << "--score-topk-max-units=" << scoreTopKMaxUnits << "); diff + "
+         << "gather "
+         << (layer.getBudget() <= diffGatherMaxBudget ? "fused" : "two kernels")
+         << " (budget " << layer.getBudget()
+         << (layer.getBudget() <= diffGatherMaxBudget ? " <= " : " > ")
+         << "--diff-gather-max-budget=" << diffGatherMaxBudget << ")\n";
     });
   mlir::PassManager pm(&context);
   hsa::buildLowerToNVVMPipeline(pm, options);

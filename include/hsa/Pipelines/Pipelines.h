@@ -48,6 +48,11 @@ struct LowerToGPUOptionsBase : public mlir::PassPipelineOptions<Derived> {
       llvm::cl::desc("Fuse score + top-k when a row holds at most this many "
                      "units at max-context (0: never)"),
       llvm::cl::init(4096)};
+  typename Base::template Option<int64_t> diffGatherMaxBudget{
+      *this, "diff-gather-max-budget",
+      llvm::cl::desc("Fuse diff + gather when the layer's budget is at most "
+                     "this many units (0: never)"),
+      llvm::cl::init(1024)};
   typename Base::template Option<int64_t> attentionSplitTokens{
       *this, "attention-split-tokens",
       llvm::cl::desc("Tokens one split-K attention block covers (the split "

@@ -4,7 +4,7 @@
 // for sm_90a with no local-memory spills; the diff kernels' static shared
 // memory is only the miss scan's warp totals (2 x 32 i32), the keys being
 // dynamic (ptxas does not count them).
-// RUN: hsa-opt %s --hsa-lower-to-nvvm > %t.mlir
+// RUN: hsa-opt %s --hsa-lower-to-nvvm="diff-gather-max-budget=16384" > %t.mlir
 // RUN: %python %hsa_src_root/scripts/extract-ptx.py %t.mlir %t.ptx
 // RUN: %ptxas -arch=sm_90a -v %t.ptx -o %t.cubin 2>&1 | FileCheck %s
 // RUN: hsa-opt %s --hsa-lower-to-nvvm="fuse=false" > %t.unfused.mlir

@@ -8,9 +8,9 @@
 // separate diff kernel alike; at 4096 slots the keys stay static (those
 // kernels are unchanged).
 //
-// RUN: hsa-opt %s -split-input-file --hsa-lower-to-gpu | FileCheck %s
+// RUN: hsa-opt %s -split-input-file --hsa-lower-to-gpu="diff-gather-max-budget=16384" | FileCheck %s
 // RUN: hsa-opt %s -split-input-file --hsa-lower-to-gpu="fuse=false" | FileCheck %s --check-prefix=UNFUSED
-// RUN: hsa-opt %s -split-input-file --hsa-lower-to-nvvm | FileCheck %s --check-prefix=PTX
+// RUN: hsa-opt %s -split-input-file --hsa-lower-to-nvvm="diff-gather-max-budget=16384" | FileCheck %s --check-prefix=PTX
 
 // DSA-like: token-level units, top-2048 of a 16384-slot buffer (128 KiB of
 // keys, 1024 threads: 8 compare-exchange pairs per thread and stage).

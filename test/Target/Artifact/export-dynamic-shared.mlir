@@ -4,7 +4,7 @@
 // launches, the launch passes it, every other kernel has 0; the runtime's
 // loader accepts the artifact (it refuses a launch above its kernel's
 // maximum) and the CPU reference runs it, every decode step checked.
-// RUN: hsa-opt --hsa-lower-to-nvvm %s | hsa-translate --hsa-to-artifact -o %t.hsa
+// RUN: hsa-opt --hsa-lower-to-nvvm="diff-gather-max-budget=16384" %s | hsa-translate --hsa-to-artifact -o %t.hsa
 // RUN: %python %S/Inputs/dump-kernels.py %t.hsa | FileCheck %s
 // RUN: hsa-opt --hsa-lower-to-nvvm="fuse=false" %s | hsa-translate --hsa-to-artifact -o %t.unfused.hsa
 // RUN: %python %S/Inputs/dump-kernels.py %t.unfused.hsa | FileCheck %s --check-prefix=UNFUSED

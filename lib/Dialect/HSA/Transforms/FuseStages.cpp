@@ -56,7 +56,10 @@ struct FuseStagesPass : public hsa::impl::HSAFuseStagesBase<FuseStagesPass> {
     });
     for (DiffOp diff : diffs) {
       Operation *next = diff->getNextNode();
-      if (FusedOp::isFusion("diff_gather", diff, next))
+      auto layer = SymbolTable::lookupNearestSymbolFrom<LayerOp>(
+          diff, diff.getLayerAttr());
+      if (FusedOp::isFusion("diff_gather", diff, next) && layer &&
+          layer.getBudget() <= diffGatherMaxBudget)
         fuse(diff, next, "diff_gather");
     }
     for (ScoreOp score : scores) {

@@ -2,6 +2,8 @@
 // RUN: hsa-opt %s -split-input-file --hsa-expand-algorithm --hsa-fuse-stages | FileCheck %s --check-prefix=DEFAULT
 // RUN: hsa-opt %s -split-input-file --hsa-expand-algorithm --hsa-fuse-stages="max-context=32768 score-topk-max-units=0" | FileCheck %s --check-prefix=NEVER
 // RUN: hsa-opt %s -split-input-file --hsa-expand-algorithm --hsa-fuse-stages="max-context=32768 score-topk-max-units=32768" | FileCheck %s --check-prefix=MIN1
+// RUN: hsa-opt %s -split-input-file --hsa-expand-algorithm --hsa-fuse-stages="max-context=32768 diff-gather-max-budget=127" | FileCheck %s --check-prefix=SPLIT
+// RUN: hsa-opt %s -split-input-file --hsa-expand-algorithm --hsa-fuse-stages="max-context=32768 diff-gather-max-budget=128" | FileCheck %s --check-prefix=AT
 // Idempotent: a second run changes nothing (7 fused ops in both).
 // RUN: hsa-opt %s -split-input-file --hsa-expand-algorithm --hsa-fuse-stages=max-context=32768 > %t.once
 // RUN: hsa-opt %s -split-input-file --hsa-expand-algorithm --hsa-fuse-stages=max-context=32768 --hsa-fuse-stages=max-context=32768 > %t.twice
@@ -82,6 +84,17 @@ func.func @prefill(%lengths: memref<?xi32, #hsa.tier<device>>) {
 // MIN1-LABEL: func.func @decode_step
 // MIN1: hsa.fused "score_topk" {
 // MIN1: hsa.fused "diff_gather" {
+
+// diff + gather fuse while the budget (128 units) is at most
+// diff-gather-max-budget: a longer copy list goes to the gather kernel's grid.
+// SPLIT-LABEL: func.func @decode_step
+// SPLIT: hsa.fused "score_topk" {
+// SPLIT-NOT: diff_gather
+// SPLIT: hsa.diff @llama3_8b_attn
+// SPLIT-NEXT: hsa.gather @llama3_8b_attn
+// SPLIT-NEXT: hsa.attend
+// AT-LABEL: func.func @decode_step
+// AT: hsa.fused "diff_gather" {
 func.func @decode_step(%q: memref<?x32x128xbf16, #hsa.tier<device>>,
                        %lengths: memref<?xi32, #hsa.tier<device>>,
                        %out: memref<?x32x128xbf16, #hsa.tier<device>>) {

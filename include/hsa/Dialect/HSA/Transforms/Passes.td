@@ -67,7 +67,13 @@ def HSAFuseStages : Pass<"hsa-fuse-stages", "ModuleOp"> {
     list into `hsa.fused "diff_gather"`: one kernel decides the misses and
     copies them with SM loads from mapped host memory (zero-copy reaches
     ~51 GB/s where per-page copy-engine calls reach 1-33 GB/s), saving a
-    launch and the copy list's round trip.
+    launch and the copy list's round trip. The fused kernel copies with the
+    one block of its (request, group), so it is fused only while a step's
+    copy list is short: when the layer's budget is at most
+    `diff-gather-max-budget` units. Beyond, one block's zero-copy loads are
+    the step's bottleneck at small batch (DSA's 2048 token rows at B = 1: 254
+    us fused on the H200, one SM at ~9 GB/s), and the separate gather
+    kernel spreads the copies over the grid.
 
     Wraps each `hsa.score` directly followed by the `hsa.topk` of its scores
     into `hsa.fused "score_topk"` where the unit count allows: the last
@@ -91,6 +97,10 @@ def HSAFuseStages : Pass<"hsa-fuse-stages", "ModuleOp"> {
            /*default=*/"4096",
            "Fuse score and top-k when a row holds at most this many units at "
            "max-context (0: never)">,
+    Option<"diffGatherMaxBudget", "diff-gather-max-budget", "int64_t",
+           /*default=*/"1024",
+           "Fuse diff and gather when the layer's budget is at most this many "
+           "units (0: never)">,
   ];
 }
 
