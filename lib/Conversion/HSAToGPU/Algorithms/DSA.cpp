@@ -190,17 +190,19 @@ static void quantiseRow(KernelBuilder &b, const DSAQuantPlan &p,
     for (Value v : row)
       x.push_back(b.toF32(v));
     // amax = max(max |x|, 1e-4); maxnum ignores a NaN, as std::max does in
-    // the reference.
+    // the reference (llvm.maxnum is PTX max.f32; arith.maxnumf would become
+    // a libdevice call).
+    auto maxNum = [&](Value a, Value c) -> Value {
+      return LLVM::MaxNumOp::create(b, a, c);
+    };
     Value amax = b.f32(1e-4);
     for (Value v : x)
       for (int64_t e = 0; e < 4; ++e) {
         Value s = b.extract(v, e);
-        amax = arith::MaxNumFOp::create(b, amax,
-                                        arith::MaxNumFOp::create(
-                                            b, s, arith::NegFOp::create(b, s)));
+        amax = maxNum(amax, maxNum(s, arith::NegFOp::create(b, s)));
       }
     for (int64_t offset = kWarpSize / 2; offset > 0; offset /= 2)
-      amax = arith::MaxNumFOp::create(b, amax, b.shuffleXor(amax, offset));
+      amax = maxNum(amax, b.shuffleXor(amax, offset));
     // amax = m * 2^(E - 127), m in [1, 2): the smallest power of two p with
     // 448 p >= amax is 2^(E - 135) if m <= 1.75 (mantissa bits <= 0x600000),
     // else 2^(E - 134). amax >= 1e-4 is normal, and so are s and 1 / s.
