@@ -4,11 +4,13 @@
 // learned indexer (64 heads x 128 dims, fp8 keys with a per-token scale),
 // and a device buffer of 8192 tokens (4x). Decode takes the indexer queries
 // (fp8, the per-head scale folded into the head weights) and the head
-// weights; append takes the new token's indexer key in bf16 (quantised by
-// V3.2's rule). The indexer's IR builders and kernels come later: this layer
-// verifies, and expansion reports that it cannot be lowered yet.
+// weights; append takes the new token's indexer key in bf16, which its
+// kernel quantises by V3.2's rule into repr.index_keys / repr.index_scales
+// and also writes to the host pool's host.index_k; prefill quantises every
+// prompt token's key from host.index_k. The indexer kernels run on CUDA
+// cores (docs/algorithms/dsa.md gives their plans).
 //
-//   hsa-opt examples/deepseek-v32-dsa.mlir
+//   hsa-compile examples/deepseek-v32-dsa.mlir -o dsa.hsa
 
 hsa.layer @dsv32_attn
   config(#hsa.config<q_heads = 128, kv_heads = 1, latent_dim = 512,
@@ -20,6 +22,11 @@ hsa.layer @dsv32_attn
   forced(#hsa.forced<sinks = 0, window = 1>)
   format(#hsa.token_indices)
   {softmax_scale = 0.0722 : f32}
+
+func.func @prefill(%lengths: memref<?xi32, #hsa.tier<device>>) {
+  hsa.prefill @dsv32_attn lengths(%lengths : memref<?xi32, #hsa.tier<device>>)
+  return
+}
 
 func.func @decode_step(%q: memref<?x128x576xbf16, #hsa.tier<device>>,
                        %lengths: memref<?xi32, #hsa.tier<device>>,

@@ -661,3 +661,42 @@ func.func @f(%q: memref<?x32x128xbf16, #hsa.tier<device>>, %len: memref<?xi32, #
   hsa.decode_step @l queries(%q : memref<?x32x128xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) into(%o : memref<?x32x128xbf16, #hsa.tier<device>>) inputs(%len : memref<?xi32, #hsa.tier<device>>)
   return
 }
+
+// -----
+
+// The stage ops take the high-level op's step inputs.
+hsa.layer @dsa config(#hsa.config<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>) budget(2048) buffer(#hsa.buffer<capacity = 8192, policy = lru>) forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.token_indices)
+func.func @f(%q: memref<?x128x576xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %keys: memref<?x?x128xf8E4M3FN, #hsa.tier<device>>, %scales: memref<?x?xf32, #hsa.tier<device>>, %s: memref<?x1x?xf32, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.score' op expects 2 algorithm input(s) for algorithm 'dsa' (io.index_q, io.index_w), got 0}}
+  hsa.score @dsa queries(%q : memref<?x128x576xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) reprs(%keys, %scales : memref<?x?x128xf8E4M3FN, #hsa.tier<device>>, memref<?x?xf32, #hsa.tier<device>>) into(%s : memref<?x1x?xf32, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+// DSA's host.index_k is a host representation: rebuild_repr reads it.
+hsa.layer @dsa config(#hsa.config<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>) budget(2048) buffer(#hsa.buffer<capacity = 8192, policy = lru>) forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.token_indices)
+func.func @f(%len: memref<?xi32, #hsa.tier<device>>, %p: memref<?x?xi32, #hsa.tier<host>>, %hk: memref<?x1x1x576xbf16, #hsa.tier<host>>, %keys: memref<?x?x128xf8E4M3FN, #hsa.tier<device>>, %scales: memref<?x?xf32, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.rebuild_repr' op expects 1 host representation(s) for algorithm 'dsa' (host.index_k), got 0}}
+  hsa.rebuild_repr @dsa lengths(%len : memref<?xi32, #hsa.tier<device>>) pages(%p : memref<?x?xi32, #hsa.tier<host>>) host(%hk : memref<?x1x1x576xbf16, #hsa.tier<host>>) reprs(%keys, %scales : memref<?x?x128xf8E4M3FN, #hsa.tier<device>>, memref<?x?xf32, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+hsa.layer @dsa config(#hsa.config<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>) budget(2048) buffer(#hsa.buffer<capacity = 8192, policy = lru>) forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.token_indices)
+func.func @f(%k: memref<?x1x576xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %ik: memref<?x128xbf16, #hsa.tier<device>>, %p: memref<?x?xi32, #hsa.tier<host>>, %hik: memref<?x1x128xbf16, #hsa.tier<device>>, %keys: memref<?x?x128xf8E4M3FN, #hsa.tier<device>>, %scales: memref<?x?xf32, #hsa.tier<device>>) {
+  // expected-error @below {{'hsa.update_repr' op operand 'host.index_k' must be in the host tier (host representations live in the host pool, beside host.k), but it is in the device tier}}
+  hsa.update_repr @dsa keys(%k : memref<?x1x576xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) reprs(%keys, %scales : memref<?x?x128xf8E4M3FN, #hsa.tier<device>>, memref<?x?xf32, #hsa.tier<device>>) inputs(%ik : memref<?x128xbf16, #hsa.tier<device>>) pages(%p : memref<?x?xi32, #hsa.tier<host>>) host(%hik : memref<?x1x128xbf16, #hsa.tier<device>>)
+  return
+}
+
+// -----
+
+// Quest has no host representations: its update_repr takes no page table.
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+func.func @f(%k: memref<?x8x128xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %r: memref<?x8x?x128xbf16, #hsa.tier<device>>, %p: memref<?x?xi32, #hsa.tier<host>>) {
+  // expected-error @below {{'hsa.update_repr' op takes 'pages' exactly when it writes host representations: their rows go to the token's page of the host pool}}
+  "hsa.update_repr"(%k, %len, %r, %r, %p) <{layer = @l, operandSegmentSizes = array<i32: 1, 1, 2, 0, 1, 0>}> : (memref<?x8x128xbf16, #hsa.tier<device>>, memref<?xi32, #hsa.tier<device>>, memref<?x8x?x128xbf16, #hsa.tier<device>>, memref<?x8x?x128xbf16, #hsa.tier<device>>, memref<?x?xi32, #hsa.tier<host>>) -> ()
+  return
+}

@@ -189,6 +189,38 @@ func.func @latent(%nk: memref<?x1x576xbf16, #hsa.tier<device>>, %len: !len, %ik:
   return
 }
 
+// DSA's stage ops: the score and append take the step inputs, append and
+// prefill the host representation host.index_k.
+// CHECK-LABEL: func.func @dsa_stages
+// CHECK: hsa.score @dsa queries({{.*}}) lengths({{.*}}) reprs(%[[KEYS:[a-z0-9]+]], %[[SCALES:[a-z0-9]+]] : memref<?x?x128xf8E4M3FN, #hsa.tier<device>>, memref<?x?xf32, #hsa.tier<device>>) inputs(%{{.*}}, %{{.*}} : memref<?x64x128xf8E4M3FN, #hsa.tier<device>>, memref<?x64xf32, #hsa.tier<device>>) into(%{{.*}} : memref<?x1x?xf32, #hsa.tier<device>>)
+// CHECK: hsa.update_repr @dsa keys({{.*}}) lengths({{.*}}) reprs(%[[KEYS]], %[[SCALES]] : {{.*}}) inputs(%{{.*}} : memref<?x128xbf16, #hsa.tier<device>>) pages(%{{.*}} : memref<?x?xi32, #hsa.tier<host>>) host(%[[HIK:[a-z0-9]+]] : memref<?x1x128xbf16, #hsa.tier<host>>)
+// CHECK: hsa.rebuild_repr @dsa lengths({{.*}}) pages({{.*}}) host(%{{.*}}, %[[HIK]] : memref<?x1x1x576xbf16, #hsa.tier<host>>, memref<?x1x128xbf16, #hsa.tier<host>>) reprs(%[[KEYS]], %[[SCALES]] : {{.*}})
+func.func @dsa_stages(%q: memref<?x128x576xbf16, #hsa.tier<device>>, %len: !len,
+                      %iq: memref<?x64x128xf8E4M3FN, #hsa.tier<device>>,
+                      %iw: memref<?x64xf32, #hsa.tier<device>>,
+                      %nk: memref<?x1x576xbf16, #hsa.tier<device>>,
+                      %ik: memref<?x128xbf16, #hsa.tier<device>>) {
+  %keys = hsa.state @dsa "repr.index_keys" : memref<?x?x128xf8E4M3FN, #hsa.tier<device>>
+  %scales = hsa.state @dsa "repr.index_scales" : memref<?x?xf32, #hsa.tier<device>>
+  %hik = hsa.state @dsa "host.index_k" : memref<?x1x128xbf16, #hsa.tier<host>>
+  %pages = hsa.state @dsa "host.page_of" : memref<?x?xi32, #hsa.tier<host>>
+  %hk = hsa.state @dsa "host.k" : memref<?x1x1x576xbf16, #hsa.tier<host>>
+  %s = hsa.state @dsa "sel.scores" : memref<?x1x?xf32, #hsa.tier<device>>
+  hsa.score @dsa queries(%q : memref<?x128x576xbf16, #hsa.tier<device>>) lengths(%len : !len)
+      reprs(%keys, %scales : memref<?x?x128xf8E4M3FN, #hsa.tier<device>>, memref<?x?xf32, #hsa.tier<device>>)
+      inputs(%iq, %iw : memref<?x64x128xf8E4M3FN, #hsa.tier<device>>, memref<?x64xf32, #hsa.tier<device>>)
+      into(%s : memref<?x1x?xf32, #hsa.tier<device>>)
+  hsa.update_repr @dsa keys(%nk : memref<?x1x576xbf16, #hsa.tier<device>>) lengths(%len : !len)
+      reprs(%keys, %scales : memref<?x?x128xf8E4M3FN, #hsa.tier<device>>, memref<?x?xf32, #hsa.tier<device>>)
+      inputs(%ik : memref<?x128xbf16, #hsa.tier<device>>)
+      pages(%pages : memref<?x?xi32, #hsa.tier<host>>)
+      host(%hik : memref<?x1x128xbf16, #hsa.tier<host>>)
+  hsa.rebuild_repr @dsa lengths(%len : !len) pages(%pages : memref<?x?xi32, #hsa.tier<host>>)
+      host(%hk, %hik : memref<?x1x1x576xbf16, #hsa.tier<host>>, memref<?x1x128xbf16, #hsa.tier<host>>)
+      reprs(%keys, %scales : memref<?x?x128xf8E4M3FN, #hsa.tier<device>>, memref<?x?xf32, #hsa.tier<device>>)
+  return
+}
+
 // The exported page tables of a FlashAttention-format layer.
 hsa.layer @fa
   config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128,

@@ -441,16 +441,55 @@ static LogicalResult verifyStepInputs(Operation *op, LayerOp layer,
   return success();
 }
 
-/// The representations must be the algorithm's, in the order it lists them.
-static LogicalResult verifyRepresentations(Operation *op, LayerOp layer,
-                                           ValueRange reprs, StringRef rule) {
+/// The algorithm's representations split by tier: the device ones (the
+/// stage ops' `reprs`) and the host ones (in the host pool, paged like
+/// host.k: their `host(...)` group), each in the order it lists them.
+static void getRepresentationsByTier(LayerOp layer,
+                                     SmallVectorImpl<BufferSpec> &device,
+                                     SmallVectorImpl<BufferSpec> &host) {
   SmallVector<BufferSpec> specs;
   layer.getAlgorithm().getRepresentations(layer.getConfig(), specs);
+  for (BufferSpec &spec : specs)
+    (spec.tier == PlacementTier::host ? host : device).push_back(spec);
+}
+
+/// The device representations must be the algorithm's, in the order it
+/// lists them.
+static LogicalResult verifyRepresentations(Operation *op, LayerOp layer,
+                                           ValueRange reprs, StringRef rule) {
+  SmallVector<BufferSpec> specs, hostSpecs;
+  getRepresentationsByTier(layer, specs, hostSpecs);
   if (specs.size() != reprs.size())
     return op->emitOpError()
            << "expects " << specs.size() << " representation(s) for algorithm '"
            << layer.getAlgorithm().getAlgorithmName() << "', got "
            << reprs.size();
+  for (auto [spec, repr] : llvm::zip(specs, reprs))
+    if (failed(verifyBuffer(op, spec.name, repr, spec, rule)))
+      return failure();
+  return success();
+}
+
+/// The host representations likewise (update_repr, rebuild_repr).
+static LogicalResult verifyHostRepresentations(Operation *op, LayerOp layer,
+                                               ValueRange reprs) {
+  static constexpr StringLiteral rule =
+      "host representations live in the host pool, beside host.k";
+  SmallVector<BufferSpec> deviceSpecs, specs;
+  getRepresentationsByTier(layer, deviceSpecs, specs);
+  if (specs.size() != reprs.size()) {
+    InFlightDiagnostic diag =
+        op->emitOpError() << "expects " << specs.size()
+                          << " host representation(s) for algorithm '"
+                          << layer.getAlgorithm().getAlgorithmName() << "'";
+    if (!specs.empty()) {
+      diag << " (";
+      llvm::interleaveComma(specs, diag,
+                            [&](const BufferSpec &s) { diag << s.name; });
+      diag << ")";
+    }
+    return diag << ", got " << reprs.size();
+  }
   for (auto [spec, repr] : llvm::zip(specs, reprs))
     if (failed(verifyBuffer(op, spec.name, repr, spec, rule)))
       return failure();
@@ -529,7 +568,9 @@ LogicalResult ScoreOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
                             {{"queries", getQueries(), "io.q"},
                              {"lengths", getLengths(), "req.length"},
                              {"scores", getScores(), "sel.scores"}},
-                            rule)))
+                            rule)) ||
+      failed(verifyStepInputs(*this, *layer, StepKind::Decode, getInputs(),
+                              rule)))
     return failure();
   return verifyRepresentations(*this, *layer, getReprs(), rule);
 }
@@ -635,7 +676,20 @@ UpdateReprOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
       failed(verifyBindings(*this, *layer,
                             {{"keys", getKeys(), "io.new_k"},
                              {"lengths", getLengths(), "req.length"}},
-                            rule)))
+                            rule)) ||
+      failed(verifyStepInputs(*this, *layer, StepKind::Append, getInputs(),
+                              rule)) ||
+      failed(verifyHostRepresentations(*this, *layer, getHostReprs())))
+    return failure();
+  // The token's host rows go to the page the runtime allocated for it.
+  if (getHostReprs().empty() == static_cast<bool>(getPageOf()))
+    return emitOpError() << "takes 'pages' exactly when it writes host "
+                            "representations: their rows go to the token's "
+                            "page of the host pool";
+  if (failed(verifyBindings(
+          *this, *layer, {{"page_of", getPageOf(), "host.page_of"}},
+          "update_repr writes the host representations through the host "
+          "pool's mapped address")))
     return failure();
   return verifyRepresentations(*this, *layer, getReprs(), rule);
 }
@@ -650,7 +704,8 @@ RebuildReprOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
                             {{"lengths", getLengths(), "req.length"},
                              {"page_of", getPageOf(), "host.page_of"},
                              {"host_keys", getHostKeys(), "host.k"}},
-                            rule)))
+                            rule)) ||
+      failed(verifyHostRepresentations(*this, *layer, getHostReprs())))
     return failure();
   return verifyRepresentations(*this, *layer, getReprs(), rule);
 }

@@ -62,8 +62,8 @@ private:
 class ExpandStageBuilder : public StageBuilder {
 public:
   ExpandStageBuilder(OpBuilder &builder, Operation *user, LayerOp layer,
-                     StateCache &states)
-      : StageBuilder(builder, user->getLoc(), layer), user(user),
+                     ValueRange stepInputs, StateCache &states)
+      : StageBuilder(builder, user->getLoc(), layer, stepInputs), user(user),
         states(states) {}
   Value getBuffer(StringRef name) override {
     return states.get(layer, name, user);
@@ -152,23 +152,32 @@ static LogicalResult expandPrefill(PrefillOp op, LayerOp layer,
 /// Records, for hsa-translate, which launch plan the enclosing function is
 /// (`hsa.entry`) and which layer buffer each of its arguments is
 /// (`hsa.buffer`): after expansion the kernels only see memrefs.
-static LogicalResult annotateEntry(Operation *op) {
+static LogicalResult annotateEntry(Operation *op, LayerOp layer) {
   auto func = dyn_cast<func::FuncOp>(op->getParentOp());
   if (!func)
     return success();
   StringRef plan;
   SmallVector<std::pair<Value, StringRef>> operands;
+  // The algorithm's step inputs bind to the buffers it names for them.
+  SmallVector<BufferSpec> inputSpecs;
+  auto addStepInputs = [&](StepKind kind, ValueRange inputs) {
+    layer.getAlgorithm().getStepInputs(layer.getConfig(), kind, inputSpecs);
+    for (auto [spec, input] : llvm::zip(inputSpecs, inputs))
+      operands.push_back({input, spec.name});
+  };
   if (auto step = dyn_cast<DecodeStepOp>(op)) {
     plan = "decode_step";
     operands = {{step.getQueries(), "io.q"},
                 {step.getLengths(), "req.length"},
                 {step.getOutput(), "io.o"}};
+    addStepInputs(StepKind::Decode, step.getInputs());
   } else if (auto append = dyn_cast<AppendOp>(op)) {
     plan = "append";
     operands = {{append.getKeys(), "io.new_k"},
                 {append.getLengths(), "req.length"}};
     if (append.getValues())
       operands.push_back({append.getValues(), "io.new_v"});
+    addStepInputs(StepKind::Append, append.getInputs());
   } else {
     plan = "prefill";
     operands = {{cast<PrefillOp>(op).getLengths(), "req.length"}};
@@ -220,10 +229,15 @@ void ExpandAlgorithmPass::runOnOperation() {
       diag.attachNote(layer.getLoc()) << "layer declared here";
       return signalPassFailure();
     }
-    if (failed(annotateEntry(op)))
+    if (failed(annotateEntry(op, layer)))
       return signalPassFailure();
     OpBuilder builder(op);
-    ExpandStageBuilder stages(builder, op, layer, states);
+    ValueRange stepInputs;
+    if (auto step = dyn_cast<DecodeStepOp>(op))
+      stepInputs = step.getInputs();
+    else if (auto append = dyn_cast<AppendOp>(op))
+      stepInputs = append.getInputs();
+    ExpandStageBuilder stages(builder, op, layer, stepInputs, states);
     LogicalResult expanded =
         TypeSwitch<Operation *, LogicalResult>(op)
             .Case<DecodeStepOp>([&](auto step) {

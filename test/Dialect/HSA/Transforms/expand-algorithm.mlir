@@ -182,3 +182,60 @@ func.func @decode_tables(%q: memref<?x32x128xbf16, #hsa.tier<device>>,
       into(%o : memref<?x32x128xbf16, #hsa.tier<device>>)
   return
 }
+
+// -----
+
+// DSA: the step inputs reach the stage ops and bind to their buffers; the
+// host representation host.index_k goes to update_repr (with the page table)
+// and to rebuild_repr's host pool group.
+hsa.layer @dsa
+  config(#hsa.config<q_heads = 128, kv_heads = 1, latent_dim = 512,
+                     rope_dim = 64, kv_dtype = bf16, page_size = 1,
+                     scope = request>)
+  algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>)
+  budget(2048) buffer(#hsa.buffer<capacity = 8192, policy = lru>)
+  forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.token_indices)
+
+// CHECK-LABEL: func.func @decode
+// CHECK-SAME: %[[IQ:[a-z0-9]+]]: memref<?x64x128xf8E4M3FN, #hsa.tier<device>> {hsa.buffer = "io.index_q"}
+// CHECK-SAME: %[[IW:[a-z0-9]+]]: memref<?x64xf32, #hsa.tier<device>> {hsa.buffer = "io.index_w"}
+// CHECK-DAG: %[[KEYS:.*]] = hsa.state @dsa "repr.index_keys" : memref<?x?x128xf8E4M3FN, #hsa.tier<device>>
+// CHECK-DAG: %[[SCALES:.*]] = hsa.state @dsa "repr.index_scales" : memref<?x?xf32, #hsa.tier<device>>
+// CHECK: hsa.score @dsa queries({{.*}}) lengths({{.*}}) reprs(%[[KEYS]], %[[SCALES]] : {{.*}}) inputs(%[[IQ]], %[[IW]] : {{.*}}) into(
+// CHECK: hsa.topk @dsa
+// CHECK: hsa.attend @dsa
+func.func @decode(%q: memref<?x128x576xbf16, #hsa.tier<device>>,
+                  %len: memref<?xi32, #hsa.tier<device>>,
+                  %o: memref<?x128x512xbf16, #hsa.tier<device>>,
+                  %iq: memref<?x64x128xf8E4M3FN, #hsa.tier<device>>,
+                  %iw: memref<?x64xf32, #hsa.tier<device>>) {
+  hsa.decode_step @dsa queries(%q : memref<?x128x576xbf16, #hsa.tier<device>>)
+      lengths(%len : memref<?xi32, #hsa.tier<device>>)
+      into(%o : memref<?x128x512xbf16, #hsa.tier<device>>)
+      inputs(%iq, %iw : memref<?x64x128xf8E4M3FN, #hsa.tier<device>>, memref<?x64xf32, #hsa.tier<device>>)
+  return
+}
+
+// CHECK-LABEL: func.func @append
+// CHECK-SAME: %[[IK:[a-z0-9]+]]: memref<?x128xbf16, #hsa.tier<device>> {hsa.buffer = "io.new_index_k"}
+// CHECK-DAG: %[[PAGES:.*]] = hsa.state @dsa "host.page_of" : memref<?x?xi32, #hsa.tier<host>>
+// CHECK-DAG: %[[HIK:.*]] = hsa.state @dsa "host.index_k" : memref<?x1x128xbf16, #hsa.tier<host>>
+// CHECK: hsa.store_kv @dsa
+// CHECK-NEXT: hsa.update_repr @dsa keys({{.*}}) lengths({{.*}}) reprs({{.*}}) inputs(%[[IK]] : memref<?x128xbf16, #hsa.tier<device>>) pages(%[[PAGES]] : {{.*}}) host(%[[HIK]] : memref<?x1x128xbf16, #hsa.tier<host>>)
+func.func @append(%k: memref<?x1x576xbf16, #hsa.tier<device>>,
+                  %n: memref<?xi32, #hsa.tier<device>>,
+                  %ik: memref<?x128xbf16, #hsa.tier<device>>) {
+  hsa.append @dsa keys(%k : memref<?x1x576xbf16, #hsa.tier<device>>)
+      lengths(%n : memref<?xi32, #hsa.tier<device>>)
+      inputs(%ik : memref<?x128xbf16, #hsa.tier<device>>)
+  return
+}
+
+// CHECK-LABEL: func.func @prefill
+// CHECK-DAG: %[[HK:.*]] = hsa.state @dsa "host.k"
+// CHECK-DAG: %[[HIK:.*]] = hsa.state @dsa "host.index_k"
+// CHECK: hsa.rebuild_repr @dsa lengths({{.*}}) pages({{.*}}) host(%[[HK]], %[[HIK]] : memref<?x1x1x576xbf16, #hsa.tier<host>>, memref<?x1x128xbf16, #hsa.tier<host>>) reprs({{.*}} : memref<?x?x128xf8E4M3FN, #hsa.tier<device>>, memref<?x?xf32, #hsa.tier<device>>)
+func.func @prefill(%n: memref<?xi32, #hsa.tier<device>>) {
+  hsa.prefill @dsa lengths(%n : memref<?xi32, #hsa.tier<device>>)
+  return
+}

@@ -95,11 +95,13 @@ namespace mlir {
 namespace hsa {
 
 /// Handed to algorithm IR builders by hsa-expand-algorithm: creates ops at an
-/// insertion point and hands out the layer's named state buffers.
+/// insertion point and hands out the layer's named state buffers and the
+/// expanded op's step inputs.
 class StageBuilder {
 public:
-  StageBuilder(OpBuilder &builder, Location loc, LayerOp layer)
-      : builder(builder), loc(loc), layer(layer) {}
+  StageBuilder(OpBuilder &builder, Location loc, LayerOp layer,
+               ValueRange stepInputs = {})
+      : builder(builder), loc(loc), layer(layer), stepInputs(stepInputs) {}
   virtual ~StageBuilder() = default;
 
   OpBuilder &getBuilder() { return builder; }
@@ -107,11 +109,17 @@ public:
   LayerOp getLayer() const { return layer; }
   /// The memref of the named state buffer (an `hsa.state` op, created once).
   virtual Value getBuffer(StringRef name) = 0;
+  /// The `inputs(...)` of the high-level op being expanded, in the order of
+  /// the algorithm's getStepInputs for its kind (verified): decode_step's
+  /// for buildScore, append's for buildUpdateRepresentations, none for
+  /// prefill. The builders pass them to the stage ops' `inputs(...)`.
+  ValueRange getStepInputs() const { return stepInputs; }
 
 protected:
   OpBuilder &builder;
   Location loc;
   LayerOp layer;
+  ValueRange stepInputs;
 };
 
 /// Memref type of a buffer spec: runtime dimensions become dynamic, the tier

@@ -32,8 +32,13 @@ def HSA_SparseAlgorithmAttrInterface
            "int64_t":$budget,
            "const ::mlir::hsa::ForcedUnitsAttr &":$forced)>,
     InterfaceMethod<[{
-        Appends the device representations the algorithm keeps per unit
-        (name, element type, trailing shape), e.g. Quest's `repr.kmin`.
+        Appends the representations the algorithm keeps per unit (name,
+        element type, shape, tier), e.g. Quest's `repr.kmin`. Device-tier
+        ones are the stage ops' `reprs(...)`; host-tier ones live in the
+        host pool, paged like `host.k` (`[pages][P]...`), and are the
+        `host(...)` group of `hsa.update_repr` (which writes the appended
+        token's row) and `hsa.rebuild_repr` (which reads them): DSA's
+        `host.index_k`.
       }],
       "void", "getRepresentations",
       (ins "const ::mlir::hsa::LayerConfigAttr &":$config,
@@ -65,7 +70,9 @@ def HSA_SparseAlgorithmAttrInterface
       }],
       "bool", "hasImplementation">,
     InterfaceMethod<[{
-        Builds the ops that write `sel.scores` for a decode step.
+        Builds the ops that write `sel.scores` for a decode step; the
+        decode step's own inputs (getStepInputs) are
+        `stages.getStepInputs()`.
       }],
       "::llvm::LogicalResult", "buildScore",
       (ins "::mlir::hsa::StageBuilder &":$stages,

@@ -190,13 +190,17 @@ def HSA_DecodeStepOp : HSA_LayerUserOp<"decode_step"> {
 // Stage ops (BRIEF.md's steps; operands are the named buffers of BUFFERS.md)
 //===----------------------------------------------------------------------===//
 
-def HSA_ScoreOp : HSA_LayerUserOp<"score"> {
+def HSA_ScoreOp : HSA_LayerUserOp<"score", [AttrSizedOperandSegments]> {
   let summary = "scores every valid unit from its device representations";
   let description = [{
     Writes `sel.scores[b][g][u]` for every unit by the layer's algorithm:
     forced units score +inf, units past the context -inf. Reads only device
-    memory. `reprs` are the algorithm's representations in the order it
-    lists them (Quest: `repr.kmin`, `repr.kmax`; StreamingLLM: none).
+    memory. `reprs` are the algorithm's device representations in the order
+    it lists them (Quest: `repr.kmin`, `repr.kmax`; StreamingLLM: none).
+    `inputs` are the algorithm's decode step inputs, the `inputs(...)` of
+    the `hsa.decode_step` it was expanded from, in `getStepInputs` order
+    (DSA: the indexer queries `io.index_q` and head weights `io.index_w`);
+    most algorithms take none.
 
     ```mlir
     hsa.score @attn queries(%q : memref<?x32x128xbf16, #hsa.tier<device>>)
@@ -204,17 +208,26 @@ def HSA_ScoreOp : HSA_LayerUserOp<"score"> {
         reprs(%kmin, %kmax : memref<?x8x?x128xbf16, #hsa.tier<device>>,
                              memref<?x8x?x128xbf16, #hsa.tier<device>>)
         into(%s : memref<?x8x?xf32, #hsa.tier<device>>)
+    hsa.score @dsa queries(%q : memref<?x128x576xbf16, #hsa.tier<device>>)
+        lengths(%len : memref<?xi32, #hsa.tier<device>>)
+        reprs(%keys, %scales : memref<?x?x128xf8E4M3FN, #hsa.tier<device>>,
+                               memref<?x?xf32, #hsa.tier<device>>)
+        inputs(%iq, %iw : memref<?x64x128xf8E4M3FN, #hsa.tier<device>>,
+                          memref<?x64xf32, #hsa.tier<device>>)
+        into(%s : memref<?x1x?xf32, #hsa.tier<device>>)
     ```
   }];
   let arguments = (ins FlatSymbolRefAttr:$layer,
                        Arg<AnyMemRef, "", [MemRead]>:$queries,
                        Arg<AnyMemRef, "", [MemRead]>:$lengths,
                        Arg<Variadic<AnyMemRef>, "", [MemRead]>:$reprs,
+                       Arg<Variadic<AnyMemRef>, "", [MemRead]>:$inputs,
                        Arg<AnyMemRef, "", [MemWrite]>:$scores);
   let assemblyFormat = [{
     $layer `queries` `(` $queries `:` type($queries) `)`
     `lengths` `(` $lengths `:` type($lengths) `)`
     (`reprs` `(` $reprs^ `:` type($reprs) `)`)?
+    (`inputs` `(` $inputs^ `:` type($inputs) `)`)?
     `into` `(` $scores `:` type($scores) `)` attr-dict
   }];
 }
@@ -396,7 +409,8 @@ def HSA_AttendOp : HSA_LayerUserOp<"attend"> {
   }];
 }
 
-def HSA_UpdateReprOp : HSA_LayerUserOp<"update_repr"> {
+def HSA_UpdateReprOp : HSA_LayerUserOp<"update_repr",
+                                         [AttrSizedOperandSegments]> {
   let summary = "folds the appended token's key into its unit's representation";
   let description = [{
     Row `b` of `keys` (`io.new_k`) is token `t = lengths[b]` of request `b`;
@@ -405,25 +419,47 @@ def HSA_UpdateReprOp : HSA_LayerUserOp<"update_repr"> {
     and max; a unit whose first token this is, `t % P == 0`, starts at the
     new key, so stale bounds never leak in).
 
+    `inputs` are the algorithm's append step inputs, the `inputs(...)` of
+    the `hsa.append` it was expanded from (DSA: the indexer key
+    `io.new_index_k`). An algorithm with host representations (host-tier
+    buffers of its `getRepresentations`, in the host pool: DSA's
+    `host.index_k`) writes the token's row of them as well, at row `t % P` of
+    page `page_of[b][t / P]`: `pages(...) host(...)` gives the page table and
+    those buffers, in the algorithm's order, exactly when it has some.
+
     ```mlir
     hsa.update_repr @attn keys(%k : memref<?x8x128xbf16, #hsa.tier<device>>)
         lengths(%len : memref<?xi32, #hsa.tier<device>>)
         reprs(%kmin, %kmax : memref<?x8x?x128xbf16, #hsa.tier<device>>,
                              memref<?x8x?x128xbf16, #hsa.tier<device>>)
+    hsa.update_repr @dsa keys(%k : memref<?x1x576xbf16, #hsa.tier<device>>)
+        lengths(%len : memref<?xi32, #hsa.tier<device>>)
+        reprs(%keys, %scales : memref<?x?x128xf8E4M3FN, #hsa.tier<device>>,
+                               memref<?x?xf32, #hsa.tier<device>>)
+        inputs(%ik : memref<?x128xbf16, #hsa.tier<device>>)
+        pages(%page_of : memref<?x?xi32, #hsa.tier<host>>)
+        host(%hik : memref<?x1x128xbf16, #hsa.tier<host>>)
     ```
   }];
   let arguments = (ins FlatSymbolRefAttr:$layer,
                        Arg<AnyMemRef, "", [MemRead]>:$keys,
                        Arg<AnyMemRef, "", [MemRead]>:$lengths,
-                       Arg<Variadic<AnyMemRef>, "", [MemRead, MemWrite]>:$reprs);
+                       Arg<Variadic<AnyMemRef>, "", [MemRead, MemWrite]>:$reprs,
+                       Arg<Variadic<AnyMemRef>, "", [MemRead]>:$inputs,
+                       Arg<Optional<AnyMemRef>, "", [MemRead]>:$page_of,
+                       Arg<Variadic<AnyMemRef>, "", [MemWrite]>:$host_reprs);
   let assemblyFormat = [{
     $layer `keys` `(` $keys `:` type($keys) `)`
     `lengths` `(` $lengths `:` type($lengths) `)`
-    `reprs` `(` $reprs `:` type($reprs) `)` attr-dict
+    `reprs` `(` $reprs `:` type($reprs) `)`
+    (`inputs` `(` $inputs^ `:` type($inputs) `)`)?
+    (`pages` `(` $page_of^ `:` type($page_of) `)`
+     `host` `(` $host_reprs `:` type($host_reprs) `)`)? attr-dict
   }];
 }
 
-def HSA_RebuildReprOp : HSA_LayerUserOp<"rebuild_repr"> {
+def HSA_RebuildReprOp : HSA_LayerUserOp<"rebuild_repr",
+                                          [AttrSizedOperandSegments]> {
   let summary = "rebuilds every valid unit's representation from the host pool";
   let description = [{
     For every request with `lengths[b] > 0` and every valid unit
@@ -435,23 +471,36 @@ def HSA_RebuildReprOp : HSA_LayerUserOp<"rebuild_repr"> {
     unit's tokens per KV head and dim (exact in the KV dtype). Slots of
     length 0 and invalid units are left untouched.
 
+    `host(...)` is the host pool: `host.k`, then the algorithm's host
+    representations (host-tier buffers of its `getRepresentations`, paged
+    like `host.k`), which it reads as well (DSA rebuilds its quantised
+    indexer keys from `host.index_k`).
+
     ```mlir
     hsa.rebuild_repr @attn lengths(%len : memref<?xi32, #hsa.tier<device>>)
         pages(%page_of : memref<?x?xi32, #hsa.tier<host>>)
         host(%hk : memref<?x8x16x128xbf16, #hsa.tier<host>>)
         reprs(%kmin, %kmax : memref<?x8x?x128xbf16, #hsa.tier<device>>,
                              memref<?x8x?x128xbf16, #hsa.tier<device>>)
+    hsa.rebuild_repr @dsa lengths(%len : memref<?xi32, #hsa.tier<device>>)
+        pages(%page_of : memref<?x?xi32, #hsa.tier<host>>)
+        host(%hk, %hik : memref<?x1x1x576xbf16, #hsa.tier<host>>,
+                         memref<?x1x128xbf16, #hsa.tier<host>>)
+        reprs(%keys, %scales : memref<?x?x128xf8E4M3FN, #hsa.tier<device>>,
+                               memref<?x?xf32, #hsa.tier<device>>)
     ```
   }];
   let arguments = (ins FlatSymbolRefAttr:$layer,
                        Arg<AnyMemRef, "", [MemRead]>:$lengths,
                        Arg<AnyMemRef, "", [MemRead]>:$page_of,
                        Arg<AnyMemRef, "", [MemRead]>:$host_keys,
+                       Arg<Variadic<AnyMemRef>, "", [MemRead]>:$host_reprs,
                        Arg<Variadic<AnyMemRef>, "", [MemWrite]>:$reprs);
   let assemblyFormat = [{
     $layer `lengths` `(` $lengths `:` type($lengths) `)`
     `pages` `(` $page_of `:` type($page_of) `)`
-    `host` `(` $host_keys `:` type($host_keys) `)`
+    `host` `(` $host_keys (`,` $host_reprs^)? `:` type($host_keys)
+               (`,` type($host_reprs)^)? `)`
     `reprs` `(` $reprs `:` type($reprs) `)` attr-dict
   }];
 }

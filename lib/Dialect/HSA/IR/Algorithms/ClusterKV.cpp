@@ -117,7 +117,8 @@ static SmallVector<Value> clusterBuffers(StageBuilder &stages) {
 LogicalResult ClusterKVAttr::buildScore(StageBuilder &stages, Value queries,
                                         Value lengths, Value scores) const {
   ScoreOp::create(stages.getBuilder(), stages.getLoc(), layerRef(stages),
-                  queries, lengths, clusterBuffers(stages), scores);
+                  queries, lengths, clusterBuffers(stages),
+                  stages.getStepInputs(), scores);
   return success();
 }
 
@@ -125,7 +126,9 @@ LogicalResult ClusterKVAttr::buildUpdateRepresentations(StageBuilder &stages,
                                                         Value keys,
                                                         Value lengths) const {
   UpdateReprOp::create(stages.getBuilder(), stages.getLoc(), layerRef(stages),
-                       keys, lengths, clusterBuffers(stages));
+                       keys, lengths, clusterBuffers(stages),
+                       stages.getStepInputs(), /*page_of=*/Value(),
+                       /*host_reprs=*/ValueRange());
   return success();
 }
 
@@ -134,6 +137,7 @@ LogicalResult ClusterKVAttr::buildRebuildRepresentations(StageBuilder &stages,
   Value pages = stages.getBuffer("host.page_of");
   Value hostKeys = stages.getBuffer("host.k");
   RebuildReprOp::create(stages.getBuilder(), stages.getLoc(), layerRef(stages),
-                        lengths, pages, hostKeys, clusterBuffers(stages));
+                        lengths, pages, hostKeys, /*host_reprs=*/ValueRange(),
+                        clusterBuffers(stages));
   return success();
 }

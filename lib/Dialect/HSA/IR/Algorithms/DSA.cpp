@@ -49,6 +49,11 @@ void DSAAttr::getRepresentations(const LayerConfigAttr &config,
                    PlacementTier::device});
   specs.push_back({"repr.index_scales", Float32Type::get(ctx),
                    {kBatchDim, kUnitsDim}, PlacementTier::device});
+  // Every token's key as the caller gave it, paged like host.k: prefill
+  // quantises from here, append writes its row (zero-copy).
+  specs.push_back({"host.index_k", BFloat16Type::get(ctx),
+                   {kPagesDim, config.getPageSize(), getIndexDim()},
+                   PlacementTier::host});
 }
 
 void DSAAttr::getStepInputs(const LayerConfigAttr &, StepKind kind,
@@ -79,19 +84,40 @@ void DSAAttr::getArtifactParameters(
   params.push_back(AlgorithmParameter::string("index_dtype", dtype));
 }
 
-bool DSAAttr::hasImplementation() const { return false; }
+bool DSAAttr::hasImplementation() const { return true; }
 
-LogicalResult DSAAttr::buildScore(StageBuilder &stages, Value, Value,
-                                  Value) const {
-  return notImplemented(stages, getAlgorithmName());
+/// The device representations, in getRepresentations' order.
+static SmallVector<Value> deviceReprs(StageBuilder &stages) {
+  return {stages.getBuffer("repr.index_keys"),
+          stages.getBuffer("repr.index_scales")};
 }
 
-LogicalResult DSAAttr::buildUpdateRepresentations(StageBuilder &stages, Value,
-                                                  Value) const {
-  return notImplemented(stages, getAlgorithmName());
+LogicalResult DSAAttr::buildScore(StageBuilder &stages, Value queries,
+                                  Value lengths, Value scores) const {
+  // The indexer scores from its own queries and weights (the step inputs);
+  // the layer's MLA queries are the op's `queries` all the same.
+  ScoreOp::create(stages.getBuilder(), stages.getLoc(), layerRef(stages),
+                  queries, lengths, deviceReprs(stages),
+                  stages.getStepInputs(), scores);
+  return success();
+}
+
+LogicalResult DSAAttr::buildUpdateRepresentations(StageBuilder &stages,
+                                                  Value keys,
+                                                  Value lengths) const {
+  UpdateReprOp::create(stages.getBuilder(), stages.getLoc(), layerRef(stages),
+                       keys, lengths, deviceReprs(stages),
+                       stages.getStepInputs(), stages.getBuffer("host.page_of"),
+                       ValueRange{stages.getBuffer("host.index_k")});
+  return success();
 }
 
 LogicalResult DSAAttr::buildRebuildRepresentations(StageBuilder &stages,
-                                                   Value) const {
-  return notImplemented(stages, getAlgorithmName());
+                                                   Value lengths) const {
+  RebuildReprOp::create(stages.getBuilder(), stages.getLoc(), layerRef(stages),
+                        lengths, stages.getBuffer("host.page_of"),
+                        stages.getBuffer("host.k"),
+                        ValueRange{stages.getBuffer("host.index_k")},
+                        deviceReprs(stages));
+  return success();
 }

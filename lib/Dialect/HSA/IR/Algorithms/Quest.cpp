@@ -42,7 +42,7 @@ LogicalResult QuestAttr::buildScore(StageBuilder &stages, Value queries,
   SmallVector<Value> reprs = {stages.getBuffer("repr.kmin"),
                               stages.getBuffer("repr.kmax")};
   ScoreOp::create(stages.getBuilder(), stages.getLoc(), layerRef(stages),
-                  queries, lengths, reprs, scores);
+                  queries, lengths, reprs, stages.getStepInputs(), scores);
   return success();
 }
 
@@ -52,7 +52,8 @@ LogicalResult QuestAttr::buildUpdateRepresentations(StageBuilder &stages,
   SmallVector<Value> reprs = {stages.getBuffer("repr.kmin"),
                               stages.getBuffer("repr.kmax")};
   UpdateReprOp::create(stages.getBuilder(), stages.getLoc(), layerRef(stages),
-                       keys, lengths, reprs);
+                       keys, lengths, reprs, stages.getStepInputs(),
+                       /*page_of=*/Value(), /*host_reprs=*/ValueRange());
   return success();
 }
 
@@ -63,6 +64,7 @@ LogicalResult QuestAttr::buildRebuildRepresentations(StageBuilder &stages,
   SmallVector<Value> reprs = {stages.getBuffer("repr.kmin"),
                               stages.getBuffer("repr.kmax")};
   RebuildReprOp::create(stages.getBuilder(), stages.getLoc(), layerRef(stages),
-                        lengths, pages, hostKeys, reprs);
+                        lengths, pages, hostKeys, /*host_reprs=*/ValueRange(),
+                        reprs);
   return success();
 }

@@ -42,7 +42,8 @@ LogicalResult StreamingLLMAttr::buildScore(StageBuilder &stages,
                                            Value scores) const {
   // No representations: the score stage marks forced and invalid units only.
   ScoreOp::create(stages.getBuilder(), stages.getLoc(), layerRef(stages),
-                  queries, lengths, ValueRange(), scores);
+                  queries, lengths, ValueRange(), stages.getStepInputs(),
+                  scores);
   return success();
 }
 

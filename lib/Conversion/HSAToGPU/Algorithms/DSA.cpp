@@ -1,0 +1,610 @@
+//===- DSA.cpp - the DSA package's kernels --------------------------------===//
+//
+// DeepSeek-V3.2's lightning indexer (docs/algorithms/dsa.md): per token t a
+// key kI[t] of Di elements in index_dtype (fp8 e4m3 with one f32 scale per
+// token, or bf16 with scale 1) in repr.index_keys / repr.index_scales; the
+// score of t is
+//   s[t] = scale[t] * sum_{j < Hi} max(0, qI[j] . kI[t]) * w[j]
+// with the step's indexer queries qI = io.index_q [B][Hi][Di] and head
+// weights w = io.index_w [B][Hi]. The bf16 key of every token also lives in
+// the host pool (host.index_k [pages][P][Di], paged like host.k), from
+// which prefill quantises.
+//
+// score (CUDA cores; the plan is DSAScorePlan): grid (ceil(N / 256), 1, B),
+// 128 threads. The block stages the row's queries as f32 [Hi][Di] and its
+// weights [Hi] in shared memory (32 KiB + 256 B for V3.2). Each thread owns
+// T = 2 tokens (t = chunk + i * 128 + tid, consecutive threads on
+// consecutive tokens) and walks the heads in chunks of Hc (<= 32) heads:
+// for every slice of 16 key dims it loads each token's slice (one 16-byte
+// load of fp8, two of bf16), decodes it to f32 (cvt.rn.f16x2.e4m3x2, then
+// f16 -> f32; exact), and accumulates T x Hc fp32 dot products, reading the
+// queries from shared memory as 16-byte broadcasts (every lane reads the
+// same address). After the last slice each head's dot goes through the relu
+// and is weighted: total += max(0, dot) * w[j] (fma). The token's score is
+// scale[t] * total, finished by ScoreFrame::finalScore (forced and invalid
+// tokens) and, fused, followed by the frame's top-k tail. The fp8
+// tensor-core version (mma.sync m16n8k32 e4m3: the block's tokens as the
+// M dim, heads as N, Di as K) replaces the inner slice loop; the staging,
+// the relu/weight epilogue and the frame stay.
+//
+// update_repr (append) and rebuild_repr (prefill) quantise rows by V3.2's
+// rule, one warp per token row: lane l holds elements [128 c + 4 l, +4) of
+// every 128-element run c (8-byte bf16 loads, 4-byte code stores); amax =
+// max(max |x|, 1e-4) by an xor-shuffle max over the warp; the scale
+// s = 2^ceil(log2(amax / 448)) comes exactly from amax's bits (amax =
+// m * 2^e with m in [1, 2): s = 2^(e - 8) if m <= 1.75, else 2^(e - 7),
+// since 448 = 1.75 * 2^8), and 1/s from the same exponent; the codes are
+// e4m3(x * (1/s)) by cvt.rn.satfinite.e4m3x2.f32 (x * 2^-k is exact, and
+// |x / s| <= 448, so the saturation never changes a value). Lane 0 writes
+// the scale. bf16 keys are copied with scale 1.
+//   append: grid (ceil(B / 4)), 128 threads, warp w of block k: row
+//   b = 4 k + w, token t = lengths[b] (skipped when lengths[b] <= 0 or
+//   t >= N, as Quest's append); the bf16 row also goes to host.index_k at
+//   row t % P of page page_of[b][t / P] (when allocated), a zero-copy store
+//   to the mapped pool.
+//   prefill: grid (ceil(N / 4), B), 128 threads, warp w of block k: token
+//   t = 4 k + w of request b, for t < lengths[b] whose page is allocated,
+//   read zero-copy from host.index_k.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Algorithms.h"
+#include "../ScoreFrame.h"
+
+#include "hsa/Conversion/HSAToGPU/AlgorithmKernels.h"
+
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+using namespace mlir::hsa;
+
+using Pred = arith::CmpIPredicate;
+
+/// Score: threads per block, tokens per thread, the most heads whose dot
+/// products a thread keeps at once, key dims decoded per step.
+static constexpr int64_t kScoreBlock = 128;
+static constexpr int64_t kTokensPerThread = 2;
+static constexpr int64_t kMaxHeadChunk = 32;
+static constexpr int64_t kSliceDims = 16;
+/// The staged f32 queries [Hi][Di] (static shared memory is 48 KiB; the
+/// fused top-k tail needs some of the rest).
+static constexpr int64_t kMaxStagedQueryBytes = 32 * 1024;
+/// Quantisation: elements of a row one warp covers per run (4 per lane),
+/// and token rows (warps) per block.
+static constexpr int64_t kQuantRun = 4 * kWarpSize;
+static constexpr int64_t kQuantRows = 4;
+static constexpr int64_t kQuantBlock = kQuantRows * kWarpSize;
+
+static LogicalResult checkDSALimits(LayerOp layer, EmitErrorFn emitError) {
+  auto dsa = cast<DSAAttr>(layer.getAlgorithm());
+  const int64_t heads = dsa.getIndexHeads(), dim = dsa.getIndexDim();
+  if (dim % kQuantRun != 0)
+    return emitError() << "cannot be lowered: dsa's quantiser covers a key "
+                          "row in runs of 128 elements (4 per lane of a warp), "
+                          "so index_dim must be a multiple of 128, got "
+                       << dim;
+  if (heads * dim * 4 > kMaxStagedQueryBytes)
+    return emitError() << "cannot be lowered: dsa's score stages the "
+                          "indexer queries as f32, index_heads x index_dim x "
+                          "4 = "
+                       << heads * dim * 4 << " bytes (limit "
+                       << kMaxStagedQueryBytes << ")";
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// fp8 e4m3 codes
+//===----------------------------------------------------------------------===//
+
+/// The f32 values of a vector of e4m3 codes (an even count): pairs through
+/// cvt.rn.f16x2.e4m3x2, then f16 -> f32 (both exact).
+static SmallVector<Value> decodeE4M3(KernelBuilder &b, Value codes) {
+  auto type = cast<VectorType>(codes.getType());
+  const int64_t count = type.getNumElements();
+  Type i16 = b.getI16Type(), i8x2 = VectorType::get({2}, b.getI8Type());
+  Type f16x2 = VectorType::get({2}, b.getF16Type());
+  Value pairs = vector::BitCastOp::create(
+      b, VectorType::get({count / 2}, i16), codes);
+  SmallVector<Value> out;
+  for (int64_t p = 0; p < count / 2; ++p) {
+    Value pair = LLVM::BitcastOp::create(b, i8x2, b.extract(pairs, p));
+    Value halves = NVVM::ConvertF8x2ToF16x2Op::create(
+        b, f16x2, pair, b.getBoolAttr(false),
+        TypeAttr::get(b.getType<Float8E4M3FNType>()));
+    Value wide = b.toF32(halves);
+    out.push_back(b.extract(wide, 0));
+    out.push_back(b.extract(wide, 1));
+  }
+  return out;
+}
+
+/// Four f32 values as four e4m3 codes (round to nearest even, saturating):
+/// a vector<4 x f8E4M3FN> for one 4-byte store.
+static Value encodeE4M3x4(KernelBuilder &b, ArrayRef<Value> values) {
+  Type i16 = b.getI16Type(), i32 = b.getI32Type();
+  Type e4m3 = b.getType<Float8E4M3FNType>();
+  auto pack = [&](Value lo, Value hi) {
+    // The first operand lands in the upper byte.
+    return NVVM::ConvertF32x2ToF8x2Op::create(
+        b, i16, hi, lo, NVVM::FPRoundingMode::RN,
+        NVVM::SaturationMode::SATFINITE, /*relu=*/false, e4m3);
+  };
+  Value low = arith::ExtUIOp::create(b, i32, pack(values[0], values[1]));
+  Value high = arith::ExtUIOp::create(b, i32, pack(values[2], values[3]));
+  Value word = b.orI(low, b.shl(high, b.i32(16)));
+  Value vec = b.splat(VectorType::get({1}, i32), word);
+  return vector::BitCastOp::create(b, VectorType::get({4}, e4m3), vec);
+}
+
+//===----------------------------------------------------------------------===//
+// Quantisation of one token row (append, prefill)
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// The append and prefill kernels' plan: one warp per token row.
+struct DSAQuantPlan {
+  int64_t dim, runs;
+  bool fp8, append;
+  static DSAQuantPlan get(LayerOp layer, bool append) {
+    auto dsa = cast<DSAAttr>(layer.getAlgorithm());
+    DSAQuantPlan p;
+    p.dim = dsa.getIndexDim();
+    p.runs = p.dim / kQuantRun;
+    p.fp8 = isa<Float8E4M3FNType>(dsa.getIndexDtype());
+    p.append = append;
+    return p;
+  }
+  void print(raw_ostream &os) const {
+    if (append)
+      os << "grid (ceil(B / " << kQuantRows << ")) block " << kQuantBlock;
+    else
+      os << "grid (ceil(N / " << kQuantRows << "), B) block " << kQuantBlock;
+    os << "; a warp per token row, " << runs << " x 4 elements per lane, "
+       << (fp8 ? "amax by shuffles, scale 2^ceil(log2(amax / 448)) from the "
+                 "exponent bits, codes by cvt.rn.satfinite.e4m3x2.f32"
+               : "bf16 copy, scale 1");
+    if (append)
+      os << "; the bf16 row also to host.index_k (zero-copy)";
+    else
+      os << "; rows read zero-copy from host.index_k";
+  }
+};
+} // namespace
+
+/// Quantises the token row this warp loaded (`row[c]`: vector<4 x bf16> of
+/// run c at this lane's columns `cols[c]`) into repr.index_keys[batch][t]
+/// and repr.index_scales[batch][t]. Every lane of the warp must reach it.
+static void quantiseRow(KernelBuilder &b, const DSAQuantPlan &p,
+                        ArrayRef<Value> row, ArrayRef<Value> cols, Value lane,
+                        Value keys, Value scales, Value batch, Value t) {
+  Value scale;
+  if (!p.fp8) {
+    for (auto [c, col] : llvm::enumerate(cols))
+      b.storeVector(row[c], keys, {batch, t, col});
+    scale = b.f32(1.0);
+  } else {
+    SmallVector<Value> x;
+    for (Value v : row)
+      x.push_back(b.toF32(v));
+    // amax = max(max |x|, 1e-4); maxnum ignores a NaN, as std::max does in
+    // the reference (llvm.maxnum is PTX max.f32; arith.maxnumf would become
+    // a libdevice call).
+    auto maxNum = [&](Value a, Value c) -> Value {
+      return LLVM::MaxNumOp::create(b, a, c);
+    };
+    Value amax = b.f32(1e-4);
+    for (Value v : x)
+      for (int64_t e = 0; e < 4; ++e) {
+        Value s = b.extract(v, e);
+        amax = maxNum(amax, maxNum(s, arith::NegFOp::create(b, s)));
+      }
+    for (int64_t offset = kWarpSize / 2; offset > 0; offset /= 2)
+      amax = maxNum(amax, b.shuffleXor(amax, offset));
+    // amax = m * 2^(E - 127), m in [1, 2): the smallest power of two p with
+    // 448 p >= amax is 2^(E - 135) if m <= 1.75 (mantissa bits <= 0x600000),
+    // else 2^(E - 134). amax >= 1e-4 is normal, and so are s and 1 / s.
+    Value bits = b.bitcast(b.getI32Type(), amax);
+    Value exponent = b.shrU(bits, b.i32(23));
+    Value above = b.cmp(Pred::ugt, b.andI(bits, b.i32(0x7fffff)),
+                        b.i32(0x600000));
+    Value sExp = b.add(b.sub(exponent, b.i32(8)), b.extU32(above));
+    scale = b.bitcast(b.getF32Type(), b.shl(sExp, b.i32(23)));
+    Value inverse = b.bitcast(b.getF32Type(),
+                              b.shl(b.sub(b.i32(254), sExp), b.i32(23)));
+    for (auto [c, col] : llvm::enumerate(cols)) {
+      SmallVector<Value> y;
+      for (int64_t e = 0; e < 4; ++e)
+        y.push_back(b.mulF(b.extract(x[c], e), inverse)); // exact: x / s
+      b.storeVector(encodeE4M3x4(b, y), keys, {batch, t, col});
+    }
+  }
+  b.ifThen(b.cmp(Pred::eq, lane, b.index(0)),
+           [&] { b.store(scale, scales, {batch, t}); });
+}
+
+/// This lane's columns of the row: 4 l + 128 c.
+static SmallVector<Value> laneColumns(KernelBuilder &b, const DSAQuantPlan &p,
+                                      Value lane) {
+  SmallVector<Value> cols;
+  for (int64_t c = 0; c < p.runs; ++c)
+    cols.push_back(b.add(b.mul(lane, b.index(4)), b.index(c * kQuantRun)));
+  return cols;
+}
+
+namespace {
+/// The append kernel's arguments, in order.
+struct DSAAppendArgs {
+  Value newIndexKeys, lengths, keys, scales, pageOf, hostIndexKeys;
+  SmallVector<Value *> fields() {
+    return {&newIndexKeys, &lengths, &keys, &scales, &pageOf, &hostIndexKeys};
+  }
+};
+/// The prefill kernel's arguments, in order.
+struct DSAPrefillArgs {
+  Value lengths, pageOf, hostIndexKeys, keys, scales;
+  SmallVector<Value *> fields() {
+    return {&lengths, &pageOf, &hostIndexKeys, &keys, &scales};
+  }
+};
+} // namespace
+
+static LogicalResult lowerDSAUpdateRepr(KernelContext &ctx, UpdateReprOp op) {
+  LayerOp layer = getLayer(op);
+  if (op.getReprs().size() != 2 || op.getInputs().size() != 1 ||
+      op.getHostReprs().size() != 1 || !op.getPageOf())
+    return op.emitOpError() << "expects DSA's index keys and scales, its "
+                               "new index key and host.index_k with the "
+                               "page table";
+  const DSAQuantPlan plan = DSAQuantPlan::get(layer, /*append=*/true);
+  const int64_t pageSize = layer.getConfig().getPageSize();
+  const DSAAppendArgs launchArgs{op.getInputs()[0], op.getLengths(),
+                                 op.getReprs()[0],  op.getReprs()[1],
+                                 op.getPageOf(),    op.getHostReprs()[0]};
+  SmallVector<Value> operands = kernelOperands(launchArgs);
+  gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
+      kernelName(layer, "update_repr"), operands, {kQuantBlock},
+      [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
+        DSAAppendArgs args = kernelArguments(fn, launchArgs);
+        Value lane = b.laneId();
+        Value batch = b.add(b.mul(b.blockId(), b.index(kQuantRows)),
+                            b.warpId());
+        Value rows = b.dim(args.newIndexKeys, 0);
+        // A warp's row is uniform over its lanes: the shuffles below see
+        // the whole warp.
+        b.ifThen(b.cmp(Pred::ult, batch, rows), [&] {
+          Value length = b.load(args.lengths, {batch});
+          Value t = b.toIndex(length);
+          Value valid = b.andI(b.cmp(Pred::sgt, length, b.i32(0)),
+                               b.cmp(Pred::ult, t, b.dim(args.keys, 1)));
+          b.ifThen(valid, [&] {
+            SmallVector<Value> cols = laneColumns(b, plan, lane);
+            SmallVector<Value> row;
+            for (Value col : cols)
+              row.push_back(
+                  b.loadVector(4, args.newIndexKeys, {batch, col}));
+            quantiseRow(b, plan, row, cols, lane, args.keys, args.scales,
+                        batch, t);
+            // The caller's row into the host pool, as store_kv writes host.k.
+            Value unit = b.divU(t, b.index(pageSize));
+            b.ifThen(b.cmp(Pred::ult, unit, b.dim(args.pageOf, 1)), [&] {
+              Value page = b.load(args.pageOf, {batch, unit});
+              b.ifThen(b.cmp(Pred::sge, page, b.i32(0)), [&] {
+                Value r = b.remU(t, b.index(pageSize));
+                for (auto [c, col] : llvm::enumerate(cols))
+                  b.storeVector(row[c], args.hostIndexKeys,
+                                {b.toIndex(page), r, col});
+              });
+            });
+          });
+        });
+      });
+  OpBuilder builder(op);
+  Location loc = op.getLoc();
+  LaunchShape shape;
+  shape.gridX = arith::CeilDivUIOp::create(
+      builder, loc, memref::DimOp::create(builder, loc, op.getInputs()[0], 0),
+      arith::ConstantIndexOp::create(builder, loc, kQuantRows));
+  shape.blockX = kQuantBlock;
+  ctx.notePlan(kernel, plan);
+  ctx.launch(op, kernel, shape, operands);
+  return success();
+}
+
+static LogicalResult lowerDSARebuildRepr(KernelContext &ctx,
+                                         RebuildReprOp op) {
+  LayerOp layer = getLayer(op);
+  if (op.getReprs().size() != 2 || op.getHostReprs().size() != 1)
+    return op.emitOpError()
+           << "expects DSA's index keys and scales and host.index_k";
+  const DSAQuantPlan plan = DSAQuantPlan::get(layer, /*append=*/false);
+  const int64_t pageSize = layer.getConfig().getPageSize();
+  const DSAPrefillArgs launchArgs{op.getLengths(), op.getPageOf(),
+                                  op.getHostReprs()[0], op.getReprs()[0],
+                                  op.getReprs()[1]};
+  SmallVector<Value> operands = kernelOperands(launchArgs);
+  gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
+      kernelName(layer, "rebuild_repr"), operands, {kQuantBlock},
+      [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
+        DSAPrefillArgs args = kernelArguments(fn, launchArgs);
+        Value lane = b.laneId();
+        Value batch = b.blockId(gpu::Dimension::y);
+        Value t = b.add(b.mul(b.blockId(), b.index(kQuantRows)), b.warpId());
+        Value length = b.toIndex(b.load(args.lengths, {batch}));
+        Value unit = b.divU(t, b.index(pageSize));
+        // Uniform over the warp (one token per warp).
+        Value valid = b.andI(
+            b.andI(b.cmp(Pred::ult, t, length),
+                   b.cmp(Pred::ult, t, b.dim(args.keys, 1))),
+            b.cmp(Pred::ult, unit, b.dim(args.pageOf, 1)));
+        b.ifThen(valid, [&] {
+          Value page = b.load(args.pageOf, {batch, unit});
+          b.ifThen(b.cmp(Pred::sge, page, b.i32(0)), [&] {
+            SmallVector<Value> cols = laneColumns(b, plan, lane);
+            Value r = b.remU(t, b.index(pageSize));
+            SmallVector<Value> row;
+            for (Value col : cols)
+              row.push_back(b.loadVector(4, args.hostIndexKeys,
+                                         {b.toIndex(page), r, col}));
+            quantiseRow(b, plan, row, cols, lane, args.keys, args.scales,
+                        batch, t);
+          });
+        });
+      });
+  OpBuilder builder(op);
+  Location loc = op.getLoc();
+  Value keys = op.getReprs()[0];
+  LaunchShape shape;
+  shape.gridX = arith::CeilDivUIOp::create(
+      builder, loc, memref::DimOp::create(builder, loc, keys, 1),
+      arith::ConstantIndexOp::create(builder, loc, kQuantRows));
+  shape.gridY = memref::DimOp::create(builder, loc, keys, 0);
+  shape.blockX = kQuantBlock;
+  ctx.notePlan(kernel, plan);
+  ctx.launch(op, kernel, shape, operands);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// score
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// Compile-time geometry of the indexer's score kernel.
+struct DSAScorePlan {
+  int64_t heads, dim, sinks, window;
+  bool fp8;
+  int64_t tokensPerThread = kTokensPerThread;
+  int64_t headChunk;  ///< Hc: heads whose dots a thread keeps at once
+  int64_t slices;     ///< Di / 16: key slices per head chunk
+  int64_t sliceLoads; ///< 16-byte loads per token and slice
+  ScoreFramePlan frame;
+
+  static DSAScorePlan get(LayerOp layer, const ScoreFrame &fused) {
+    auto dsa = cast<DSAAttr>(layer.getAlgorithm());
+    DSAScorePlan p;
+    p.heads = dsa.getIndexHeads();
+    p.dim = dsa.getIndexDim();
+    p.sinks = layer.getForced().getSinks();
+    p.window = layer.getForced().getWindow();
+    p.fp8 = isa<Float8E4M3FNType>(dsa.getIndexDtype());
+    // The largest divisor of Hi up to 32: every chunk is full.
+    p.headChunk = 1;
+    for (int64_t c = std::min(p.heads, kMaxHeadChunk); c >= 1; --c)
+      if (p.heads % c == 0) {
+        p.headChunk = c;
+        break;
+      }
+    p.slices = p.dim / kSliceDims;
+    p.sliceLoads = p.fp8 ? 1 : 2;
+    p.frame = fused.plan(layer, p.unitsPerBlock(), kScoreBlock,
+                         p.stagedBytes());
+    return p;
+  }
+  int64_t unitsPerBlock() const { return tokensPerThread * kScoreBlock; }
+  int64_t chunks() const { return heads / headChunk; }
+  /// q [Hi][Di] f32, then w [Hi] f32 (16-byte aligned).
+  int64_t stagedBytes() const {
+    return heads * dim * 4 + int64_t(llvm::alignTo(heads * 4, 16));
+  }
+  void print(raw_ostream &os) const {
+    frame.print(os);
+    os << "; CUDA cores: " << tokensPerThread << " tokens/thread, "
+       << chunks() << " head chunks x " << headChunk << ", " << slices
+       << " key slices of " << kSliceDims << " dims ("
+       << (fp8 ? "fp8, cvt e4m3x2" : "bf16") << "), q [" << heads << "]["
+       << dim << "] and w staged as f32";
+  }
+};
+
+/// The score kernel's arguments, in order.
+struct DSAScoreArgs {
+  Value lengths, keys, scales, indexQ, indexW, scores;
+  ScoreFrame::TailArgs tail;
+  SmallVector<Value *> fields() {
+    return {&lengths, &keys,       &scales,    &indexQ,         &indexW,
+            &scores,  &tail.units, &tail.done, &tail.groupBound};
+  }
+};
+} // namespace
+
+/// Key dims [col, col + 16) of token t as f32 scalars.
+static SmallVector<Value> keySlice(KernelBuilder &b, const DSAScorePlan &p,
+                                   Value keys, Value batch, Value t,
+                                   Value col) {
+  if (p.fp8)
+    return decodeE4M3(b, b.loadVector(kSliceDims, keys, {batch, t, col}));
+  SmallVector<Value> out;
+  for (int64_t k = 0; k < p.sliceLoads; ++k) {
+    Value v = b.toF32(
+        b.loadVector(8, keys, {batch, t, b.add(col, b.index(8 * k))}));
+    for (int64_t e = 0; e < 8; ++e)
+      out.push_back(b.extract(v, e));
+  }
+  return out;
+}
+
+static LogicalResult lowerDSAScore(KernelContext &ctx, ScoreOp op,
+                                   ScoreFrame &fused) {
+  LayerOp layer = getLayer(op);
+  if (op.getReprs().size() != 2 || op.getInputs().size() != 2)
+    return op.emitOpError() << "expects DSA's index keys and scales and its "
+                               "indexer queries and weights";
+  if (failed(checkDSALimits(layer, [&] { return op.emitOpError(); })))
+    return failure();
+  const DSAScorePlan p = DSAScorePlan::get(layer, fused);
+  const DSAScoreArgs launchArgs{op.getLengths(),   op.getReprs()[0],
+                                op.getReprs()[1],  op.getInputs()[0],
+                                op.getInputs()[1], op.getScores(),
+                                fused.tailArgs()};
+  SmallVector<Value> operands = kernelOperands(launchArgs);
+  gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
+      kernelName(layer, fused.stage()), operands, {kScoreBlock},
+      [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
+        DSAScoreArgs args = kernelArguments(fn, launchArgs);
+        const int64_t T = p.tokensPerThread, Hc = p.headChunk;
+        Value qStage =
+            KernelContext::addSharedBuffer(fn, {p.heads, p.dim}, b.getF32Type());
+        Value wStage =
+            KernelContext::addSharedBuffer(fn, {p.heads}, b.getF32Type());
+        Value batch = b.blockId(gpu::Dimension::z);
+        Value group = b.blockId(gpu::Dimension::y);
+        Value chunkStart =
+            b.mul(b.blockId(gpu::Dimension::x), b.index(p.unitsPerBlock()));
+        Value tid = b.threadId();
+        Value units = b.dim(args.scores, 2);
+        // One unit per token (page_size 1).
+        Value n = b.minS(b.toIndex(b.load(args.lengths, {batch})), units);
+        Value ninf = b.negInf();
+        ScoreFrame::forChunk(
+            b, chunkStart, n, units, tid, ninf, args.scores, batch, group,
+            p.unitsPerBlock(), kScoreBlock, [&] {
+              // Stage the row's queries (f32) and weights.
+              const int64_t quads = p.dim / 4;
+              b.forRange(tid, b.index(p.heads * quads), b.index(kScoreBlock),
+                         [&](Value item) {
+                Value head = b.divU(item, b.index(quads));
+                Value col = b.mul(b.remU(item, b.index(quads)), b.index(4));
+                Value raw = b.loadVector(4, args.indexQ, {batch, head, col});
+                Value q;
+                if (p.fp8) {
+                  SmallVector<Value> v = decodeE4M3(b, raw);
+                  q = b.splatF32(4, 0.0);
+                  for (int64_t e = 0; e < 4; ++e)
+                    q = b.insert(v[e], q, e);
+                } else {
+                  q = b.toF32(raw);
+                }
+                b.storeVector(q, qStage, {head, col}, /*align=*/16);
+              });
+              b.forRange(tid, b.index(p.heads), b.index(kScoreBlock),
+                         [&](Value h) {
+                b.store(b.load(args.indexW, {batch, h}), wStage, {h});
+              });
+              b.barrier();
+
+              // This thread's tokens; loads past the context re-read the
+              // last token (their scores are -inf).
+              SmallVector<Value> tokens, loadTokens;
+              Value last = b.sub(n, b.index(1));
+              for (int64_t i = 0; i < T; ++i) {
+                Value t = b.add(chunkStart,
+                                b.add(b.index(i * kScoreBlock), tid));
+                tokens.push_back(t);
+                loadTokens.push_back(b.minS(t, last));
+              }
+              Value zero = b.f32(0.0);
+              SmallVector<Value> totals(T, zero);
+              totals = b.forRange(
+                  b.index(0), b.index(p.chunks()), b.index(1), totals,
+                  [&](Value chunk, ValueRange carried) -> SmallVector<Value> {
+                Value firstHead = b.mul(chunk, b.index(Hc));
+                // acc[i * Hc + h]: token i, head firstHead + h.
+                SmallVector<Value> init(T * Hc, zero);
+                SmallVector<Value> acc = b.forRange(
+                    b.index(0), b.index(p.slices), b.index(1), init,
+                    [&](Value slice, ValueRange dots) -> SmallVector<Value> {
+                  Value col = b.mul(slice, b.index(kSliceDims));
+                  SmallVector<SmallVector<Value>> key;
+                  for (int64_t i = 0; i < T; ++i)
+                    key.push_back(keySlice(b, p, args.keys, batch,
+                                           loadTokens[i], col));
+                  SmallVector<Value> next(dots.begin(), dots.end());
+                  for (int64_t h = 0; h < Hc; ++h) {
+                    Value head = b.add(firstHead, b.index(h));
+                    for (int64_t q4 = 0; q4 < kSliceDims / 4; ++q4) {
+                      Value q = b.loadVector(
+                          4, qStage, {head, b.add(col, b.index(4 * q4))},
+                          /*align=*/16);
+                      for (int64_t e = 0; e < 4; ++e) {
+                        Value qe = b.extract(q, e);
+                        for (int64_t i = 0; i < T; ++i)
+                          next[i * Hc + h] = b.mulAddContract(
+                              next[i * Hc + h], qe, key[i][4 * q4 + e]);
+                      }
+                    }
+                  }
+                  return next;
+                });
+                // relu before the weight (which may be negative).
+                SmallVector<Value> sums(carried.begin(), carried.end());
+                for (int64_t h = 0; h < Hc; ++h) {
+                  Value w = b.load(wStage, {b.add(firstHead, b.index(h))});
+                  for (int64_t i = 0; i < T; ++i)
+                    sums[i] = b.fma(b.maxF(acc[i * Hc + h], zero), w, sums[i]);
+                }
+                return sums;
+              });
+              for (int64_t i = 0; i < T; ++i) {
+                Value t = tokens[i];
+                b.ifThen(b.cmp(Pred::ult, t, units), [&] {
+                  Value scale = b.load(args.scales, {batch, loadTokens[i]});
+                  Value s = b.mulF(scale, totals[i]);
+                  b.store(ScoreFrame::finalScore(b, t, n, s, p.sinks,
+                                                 p.window),
+                          args.scores, {batch, group, t});
+                });
+              }
+            });
+        if (fused)
+          fused.emitTail(b, fn, p.frame, args.scores, args.lengths, args.tail,
+                         batch, group);
+      });
+  ctx.notePlan(kernel, p);
+  fused.launch(ctx, op, kernel, p.frame, operands);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// The package's model
+//===----------------------------------------------------------------------===//
+
+namespace {
+struct DSAKernels
+    : public AlgorithmKernelsAttrInterface::ExternalModel<DSAKernels, DSAAttr> {
+  LogicalResult verifyKernelLimits(Attribute, LayerOp layer,
+                                   EmitErrorFn emitError) const {
+    return checkDSALimits(layer, emitError);
+  }
+  LogicalResult lowerScore(Attribute, KernelContext &ctx, ScoreOp op,
+                           ScoreFrame &frame) const {
+    return lowerDSAScore(ctx, op, frame);
+  }
+  LogicalResult lowerUpdateRepresentations(Attribute, KernelContext &ctx,
+                                           UpdateReprOp op) const {
+    return lowerDSAUpdateRepr(ctx, op);
+  }
+  LogicalResult lowerRebuildRepresentations(Attribute, KernelContext &ctx,
+                                            RebuildReprOp op) const {
+    return lowerDSARebuildRepr(ctx, op);
+  }
+  // Indexer scores bound no attention logits.
+  bool scoresBoundGroupLogits(Attribute, LayerOp) const { return false; }
+};
+} // namespace
+
+void mlir::hsa::registerDSAKernels(MLIRContext &context) {
+  DSAAttr::attachInterface<DSAKernels>(context);
+}

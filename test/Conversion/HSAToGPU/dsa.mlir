@@ -1,0 +1,167 @@
+// The DSA package's kernels (Algorithms/DSA.cpp) on DeepSeek-V3.2's shape
+// (Hi 64, Di 128, fp8 keys; MLA, page size 1): the indexer score (queries
+// and weights staged as f32 in shared memory, 2 tokens x 32-head chunks per
+// thread over 8 key slices of 16 fp8 codes decoded with cvt e4m3x2, relu
+// before the weight), the append quantiser (a warp per row: amax by xor
+// shuffles, the power-of-two scale from the exponent bits, codes by
+// cvt.rn.satfinite.e4m3x2.f32; the bf16 row also to host.index_k) and the
+// prefill quantiser (rows read from host.index_k); then the score with bf16
+// keys (no decode, scale 1 is the rebuild's).
+//
+// RUN: hsa-opt %s -split-input-file --convert-hsa-to-gpu | FileCheck %s
+// RUN: hsa-opt %s -split-input-file --convert-hsa-to-gpu \
+// RUN:   | hsa-opt -split-input-file --pass-pipeline='builtin.module(nvvm-attach-target{chip=sm_90a O=3},gpu.module(convert-scf-to-cf,convert-gpu-to-nvvm,canonicalize,cse,reconcile-unrealized-casts),gpu-module-to-binary{format=isa})' \
+// RUN:   | FileCheck %s --check-prefix=PTX
+
+hsa.layer @dsa config(<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>) budget(2048) buffer(<capacity = 8192, policy = lru>) forced(<sinks = 0, window = 1>) format(#hsa.token_indices)
+func.func @dsa_score(%q: memref<?x128x576xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %iq: memref<?x64x128xf8E4M3FN, #hsa.tier<device>>, %iw: memref<?x64xf32, #hsa.tier<device>>) {
+  %s = hsa.state @dsa "sel.scores" : memref<?x1x?xf32, #hsa.tier<device>>
+  %keys = hsa.state @dsa "repr.index_keys" : memref<?x?x128xf8E4M3FN, #hsa.tier<device>>
+  %scales = hsa.state @dsa "repr.index_scales" : memref<?x?xf32, #hsa.tier<device>>
+  hsa.score @dsa queries(%q : memref<?x128x576xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>)
+      reprs(%keys, %scales : memref<?x?x128xf8E4M3FN, #hsa.tier<device>>, memref<?x?xf32, #hsa.tier<device>>)
+      inputs(%iq, %iw : memref<?x64x128xf8E4M3FN, #hsa.tier<device>>, memref<?x64xf32, #hsa.tier<device>>)
+      into(%s : memref<?x1x?xf32, #hsa.tier<device>>)
+  return
+}
+
+// A block per 256 tokens (2 per thread) of one request: lengths, keys,
+// scales, io.index_q, io.index_w, scores.
+// CHECK-LABEL: func.func @dsa_score
+// CHECK: %[[N:.*]] = memref.dim %{{.*}}, %c2 : memref<?x1x?xf32, #hsa.tier<device>>
+// CHECK: %[[GX:.*]] = arith.ceildivui %[[N]], %c256 : index
+// CHECK: gpu.launch_func  @hsa_kernels::@dsa_score blocks in (%[[GX]], %{{.*}}, %{{.*}}) threads in (%c128, %{{.*}}, %{{.*}})  args(%{{.*}} : memref<?xi32>, %{{.*}} : memref<?x?x128xf8E4M3FN>, %{{.*}} : memref<?x?xf32>, %{{.*}} : memref<?x64x128xf8E4M3FN>, %{{.*}} : memref<?x64xf32>, %{{.*}} : memref<?x1x?xf32>)
+
+func.func @dsa_append(%nk: memref<?x1x576xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %ik: memref<?x128xbf16, #hsa.tier<device>>) {
+  %keys = hsa.state @dsa "repr.index_keys" : memref<?x?x128xf8E4M3FN, #hsa.tier<device>>
+  %scales = hsa.state @dsa "repr.index_scales" : memref<?x?xf32, #hsa.tier<device>>
+  %pages = hsa.state @dsa "host.page_of" : memref<?x?xi32, #hsa.tier<host>>
+  %hik = hsa.state @dsa "host.index_k" : memref<?x1x128xbf16, #hsa.tier<host>>
+  hsa.update_repr @dsa keys(%nk : memref<?x1x576xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>)
+      reprs(%keys, %scales : memref<?x?x128xf8E4M3FN, #hsa.tier<device>>, memref<?x?xf32, #hsa.tier<device>>)
+      inputs(%ik : memref<?x128xbf16, #hsa.tier<device>>)
+      pages(%pages : memref<?x?xi32, #hsa.tier<host>>)
+      host(%hik : memref<?x1x128xbf16, #hsa.tier<host>>)
+  return
+}
+
+// A warp per request row, 4 rows per block.
+// CHECK-LABEL: func.func @dsa_append
+// CHECK: %[[B:.*]] = memref.dim %{{.*}}, %c0 : memref<?x128xbf16, #hsa.tier<device>>
+// CHECK: %[[GX:.*]] = arith.ceildivui %[[B]], %c4 : index
+// CHECK: gpu.launch_func  @hsa_kernels::@dsa_update_repr blocks in (%[[GX]], %{{.*}}, %{{.*}}) threads in (%c128, %{{.*}}, %{{.*}})  args(%{{.*}} : memref<?x128xbf16>, %{{.*}} : memref<?xi32>, %{{.*}} : memref<?x?x128xf8E4M3FN>, %{{.*}} : memref<?x?xf32>, %{{.*}} : memref<?x?xi32>, %{{.*}} : memref<?x1x128xbf16>)
+
+func.func @dsa_prefill(%len: memref<?xi32, #hsa.tier<device>>) {
+  %keys = hsa.state @dsa "repr.index_keys" : memref<?x?x128xf8E4M3FN, #hsa.tier<device>>
+  %scales = hsa.state @dsa "repr.index_scales" : memref<?x?xf32, #hsa.tier<device>>
+  %pages = hsa.state @dsa "host.page_of" : memref<?x?xi32, #hsa.tier<host>>
+  %hk = hsa.state @dsa "host.k" : memref<?x1x1x576xbf16, #hsa.tier<host>>
+  %hik = hsa.state @dsa "host.index_k" : memref<?x1x128xbf16, #hsa.tier<host>>
+  hsa.rebuild_repr @dsa lengths(%len : memref<?xi32, #hsa.tier<device>>) pages(%pages : memref<?x?xi32, #hsa.tier<host>>)
+      host(%hk, %hik : memref<?x1x1x576xbf16, #hsa.tier<host>>, memref<?x1x128xbf16, #hsa.tier<host>>)
+      reprs(%keys, %scales : memref<?x?x128xf8E4M3FN, #hsa.tier<device>>, memref<?x?xf32, #hsa.tier<device>>)
+  return
+}
+
+// A warp per token: grid (ceil(N / 4), B).
+// CHECK-LABEL: func.func @dsa_prefill
+// CHECK: %[[NK:.*]] = memref.dim %{{.*}}, %c1 : memref<?x?x128xf8E4M3FN, #hsa.tier<device>>
+// CHECK: %[[GX:.*]] = arith.ceildivui %[[NK]], %c4 : index
+// CHECK: gpu.launch_func  @hsa_kernels::@dsa_rebuild_repr blocks in (%[[GX]], %{{.*}}, %{{.*}}) threads in (%c128, %{{.*}}, %{{.*}})  args(%{{.*}} : memref<?xi32>, %{{.*}} : memref<?x?xi32>, %{{.*}} : memref<?x1x128xbf16>, %{{.*}} : memref<?x?x128xf8E4M3FN>, %{{.*}} : memref<?x?xf32>)
+
+// The score kernel: q [64][128] and w [64] staged as f32, the q codes decoded
+// pairwise; over 2 head chunks (2 token totals carried) and 8 key slices (64
+// dot products carried), each token's 16 fp8 codes in one 16-byte load,
+// decoded pairwise, against 16-byte broadcasts of the staged queries; then
+// relu, weight (fma), the token's scale.
+// CHECK-LABEL: gpu.func @dsa_score
+// CHECK-SAME: workgroup(%[[Q:[a-z0-9]+]] : memref<64x128xf32, #gpu.address_space<workgroup>> {{.*}}, %[[W:[a-z0-9]+]] : memref<64xf32, #gpu.address_space<workgroup>>
+// CHECK: vector.load %{{.*}} : memref<?x64x128xf8E4M3FN>, vector<4xf8E4M3FN>
+// CHECK: nvvm.convert.f8x2.to.f16x2 %{{.*}} : vector<2xi8>(f8E4M3FN) -> vector<2xf16>
+// CHECK: vector.store %{{.*}}, %[[Q]]
+// CHECK: memref.store %{{.*}}, %[[W]]
+// CHECK: gpu.barrier
+// CHECK: scf.for %{{.*}} = %{{.*}} to %c2{{.*}} step %{{.*}} iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (f32, f32)
+// CHECK: scf.for %{{.*}} = %{{.*}} to %c8 step %{{.*}} iter_args({{.*}}) -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32)
+// CHECK: vector.load %{{.*}} {alignment = 16 : i64} : memref<?x?x128xf8E4M3FN>, vector<16xf8E4M3FN>
+// CHECK: vector.bitcast %{{.*}} : vector<16xf8E4M3FN> to vector<8xi16>
+// CHECK: nvvm.convert.f8x2.to.f16x2
+// CHECK: vector.load %[[Q]][{{.*}}] {alignment = 16 : i64} : memref<64x128xf32, #gpu.address_space<workgroup>>, vector<4xf32>
+// CHECK: arith.mulf %{{.*}}, %{{.*}} fastmath<contract> : f32
+// CHECK: arith.addf %{{.*}}, %{{.*}} fastmath<contract> : f32
+// CHECK: scf.yield
+// CHECK: %[[WJ:.*]] = memref.load %[[W]]
+// CHECK: %[[RELU:.*]] = arith.maximumf %{{.*}}, %{{.*}} : f32
+// CHECK: llvm.intr.fma(%[[RELU]], %[[WJ]], %{{.*}}) : (f32, f32, f32) -> f32
+// CHECK: %[[SCALE:.*]] = memref.load %{{.*}} : memref<?x?xf32>
+// CHECK: arith.mulf %[[SCALE]], %{{.*}} : f32
+// CHECK: memref.store %{{.*}}, %{{.*}} : memref<?x1x?xf32>
+
+// The append quantiser: 4 bf16 per lane, amax over the warp, the exact
+// scale from the exponent (2^(E - 8), one more above mantissa 0x600000) and
+// its inverse (exponent 254 - E'), codes packed into a 4-byte store; lane 0
+// writes the scale; the bf16 row to its host page.
+// CHECK-LABEL: gpu.func @dsa_update_repr
+// CHECK: %[[ROW:.*]] = vector.load %arg0[{{.*}}] {alignment = 8 : i64} : memref<?x128xbf16>, vector<4xbf16>
+// CHECK: llvm.intr.maxnum
+// CHECK: gpu.shuffle  xor %{{.*}}, %c16_i32, %c32_i32 : f32
+// CHECK: gpu.shuffle  xor %{{.*}}, %c8_i32, %c32_i32{{.*}} : f32
+// CHECK: gpu.shuffle  xor %{{.*}}, %c4_i32, %c32_i32{{.*}} : f32
+// CHECK: gpu.shuffle  xor %{{.*}}, %c2_i32, %c32_i32{{.*}} : f32
+// CHECK: gpu.shuffle  xor %{{.*}}, %c1_i32, %c32_i32{{.*}} : f32
+// CHECK: %[[AMAX:.*]] = llvm.intr.maxnum
+// CHECK: %[[BITS:.*]] = arith.bitcast %[[AMAX]] : f32 to i32
+// CHECK: arith.shrui %[[BITS]], %c23_i32 : i32
+// CHECK: arith.cmpi ugt, %{{.*}}, %c6291456_i32 : i32
+// CHECK: %[[SEXP:.*]] = arith.addi
+// CHECK: %[[S:.*]] = arith.bitcast %{{.*}} : i32 to f32
+// CHECK: arith.subi %c254_i32, %[[SEXP]] : i32
+// CHECK: nvvm.convert.f32x2.to.f8x2 %{{.*}}, %{{.*}} {rnd = #nvvm.fp_rnd_mode<rn>, sat = #nvvm.sat_mode<satfinite>} : i16(f8E4M3FN)
+// CHECK: nvvm.convert.f32x2.to.f8x2
+// CHECK: vector.bitcast %{{.*}} : vector<1xi32> to vector<4xf8E4M3FN>
+// CHECK: vector.store %{{.*}}, %arg2[{{.*}}] {alignment = 4 : i64} : memref<?x?x128xf8E4M3FN>, vector<4xf8E4M3FN>
+// CHECK: memref.store %[[S]], %arg3
+// CHECK: memref.load %arg4
+// CHECK: vector.store %[[ROW]], %arg5[{{.*}}] {alignment = 8 : i64} : memref<?x1x128xbf16>, vector<4xbf16>
+
+// The prefill quantiser: the same row quantisation from host.index_k.
+// CHECK-LABEL: gpu.func @dsa_rebuild_repr
+// CHECK: memref.load %arg1
+// CHECK: vector.load %arg2[{{.*}}] {alignment = 8 : i64} : memref<?x1x128xbf16>, vector<4xbf16>
+// CHECK: gpu.shuffle  xor
+// CHECK: nvvm.convert.f32x2.to.f8x2
+// CHECK: vector.store %{{.*}}, %arg3[{{.*}}] {alignment = 4 : i64} : memref<?x?x128xf8E4M3FN>, vector<4xf8E4M3FN>
+// CHECK: memref.store %{{.*}}, %arg4
+
+// The PTX has the fp8 decode and encode, the shuffles, the shared
+// broadcasts, the relu.
+// PTX: cvt.rn.f16x2.e4m3x2
+// PTX: ld.shared.v4
+// PTX: fma.rn.f32
+// PTX: max.
+// PTX: shfl.sync.bfly.b32
+// PTX: cvt.rn.satfinite.e4m3x2.f32
+// PTX: shfl.sync.bfly.b32
+// PTX: cvt.rn.satfinite.e4m3x2.f32
+
+// -----
+
+// bf16 keys: two 16-byte loads per slice widened by extf; no fp8 decode.
+hsa.layer @dsa_bf16 config(<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = bf16>) budget(2048) buffer(<capacity = 8192, policy = lru>) forced(<sinks = 0, window = 1>) format(#hsa.token_indices)
+func.func @dsa_bf16_score(%q: memref<?x128x576xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %iq: memref<?x64x128xbf16, #hsa.tier<device>>, %iw: memref<?x64xf32, #hsa.tier<device>>) {
+  %s = hsa.state @dsa_bf16 "sel.scores" : memref<?x1x?xf32, #hsa.tier<device>>
+  %keys = hsa.state @dsa_bf16 "repr.index_keys" : memref<?x?x128xbf16, #hsa.tier<device>>
+  %scales = hsa.state @dsa_bf16 "repr.index_scales" : memref<?x?xf32, #hsa.tier<device>>
+  hsa.score @dsa_bf16 queries(%q : memref<?x128x576xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>)
+      reprs(%keys, %scales : memref<?x?x128xbf16, #hsa.tier<device>>, memref<?x?xf32, #hsa.tier<device>>)
+      inputs(%iq, %iw : memref<?x64x128xbf16, #hsa.tier<device>>, memref<?x64xf32, #hsa.tier<device>>)
+      into(%s : memref<?x1x?xf32, #hsa.tier<device>>)
+  return
+}
+// CHECK-LABEL: gpu.func @dsa_bf16_score
+// CHECK-NOT: nvvm.convert
+// CHECK: vector.load %{{.*}} : memref<?x?x128xbf16>, vector<8xbf16>
+// CHECK: arith.extf %{{.*}} : vector<8xbf16> to vector<8xf32>
+// CHECK: vector.load %{{.*}} : memref<?x?x128xbf16>, vector<8xbf16>
+// CHECK-NOT: nvvm.convert
+// CHECK: gpu.return
