@@ -67,6 +67,12 @@ static cl::opt<int64_t> scoreTopKMaxUnits(
     cl::desc("units per row up to which score + top-k fuse (0: never; "
              "default 4096)"),
     cl::init(4096));
+static cl::opt<int64_t> topkMultiBlockMinUnits(
+    "topk-multiblock-min-units",
+    cl::desc("units per row at --max-context from which an unfused top-k "
+             "without a group bound (budget <= 4096) runs several blocks "
+             "per row (0: never; default 32768)"),
+    cl::init(32768));
 static cl::opt<bool> telemetry(
     "telemetry",
     cl::desc("generate the algorithm's telemetry outputs (Quest: the "
@@ -176,6 +182,7 @@ int main(int argc, char **argv) {
   options.fuse = !noFuse;
   options.maxContext = maxContext;
   options.scoreTopKMaxUnits = scoreTopKMaxUnits;
+  options.topkMultiBlockMinUnits = topkMultiBlockMinUnits;
   options.telemetry = telemetry;
   options.groupBound = groupBound;
   options.chip = chip;
