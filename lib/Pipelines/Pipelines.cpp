@@ -126,6 +126,8 @@ static void addLowerToGPUPasses(OpPassManager &pm,
   convert.attentionSplitTokens = options.attentionSplitTokens;
   convert.telemetry = options.telemetry;
   convert.groupBound = options.groupBound;
+  convert.maxContext = options.maxContext;
+  convert.topkMultiBlockMinUnits = options.topkMultiBlockMinUnits;
   pm.addPass(mlir::hsa::createConvertHSAToGPU(convert));
   // After the conversion: the kernel families have declared their scratch
   // (only what the fused and unfused kernels use), so the plan and the

@@ -72,6 +72,12 @@ static cl::opt<int64_t> diffGatherMaxBudget(
     cl::desc("budget (units) up to which diff + gather fuse into one kernel "
              "per (request, group) (0: never; default 1024)"),
     cl::init(1024));
+static cl::opt<int64_t> topkMultiBlockMinUnits(
+    "topk-multiblock-min-units",
+    cl::desc("units per row at --max-context from which an unfused top-k "
+             "without a group bound (budget <= 4096) runs several blocks "
+             "per row (0: never; default 32768)"),
+    cl::init(32768));
 static cl::opt<bool> telemetry(
     "telemetry",
     cl::desc("generate the algorithm's telemetry outputs (Quest: the "
@@ -182,6 +188,7 @@ int main(int argc, char **argv) {
   options.maxContext = maxContext;
   options.scoreTopKMaxUnits = scoreTopKMaxUnits;
   options.diffGatherMaxBudget = diffGatherMaxBudget;
+  options.topkMultiBlockMinUnits = topkMultiBlockMinUnits;
   options.telemetry = telemetry;
   options.groupBound = groupBound;
   options.chip = chip;

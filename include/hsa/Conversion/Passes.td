@@ -43,6 +43,15 @@ def ConvertHSAToGPU : Pass<"convert-hsa-to-gpu", "ModuleOp"> {
            "also writes the log of the unselected units' mass at their "
            "scores (io.group_unselected_log_bound, per request and group): "
            "a looser bound than `telemetry`'s at almost no cost">,
+    Option<"maxContext", "max-context", "int64_t", /*default=*/"131072",
+           "Longest context (tokens) a request of a layer reaches: a row of "
+           "the top-k holds at most ceil(max-context / page size) units">,
+    Option<"topkMultiBlockMinUnits", "topk-multiblock-min-units", "int64_t",
+           /*default=*/"32768",
+           "Run an unfused top-k over several blocks per row (histogram, "
+           "candidates, finish: TopK.cpp) when a row holds at least this "
+           "many units at max-context, the top-k computes no group bound "
+           "and the budget is at most 4096 units (0: never)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

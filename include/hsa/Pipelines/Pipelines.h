@@ -53,6 +53,13 @@ struct LowerToGPUOptionsBase : public mlir::PassPipelineOptions<Derived> {
       llvm::cl::desc("Fuse diff + gather when the layer's budget is at most "
                      "this many units (0: never)"),
       llvm::cl::init(1024)};
+  typename Base::template Option<int64_t> topkMultiBlockMinUnits{
+      *this, "topk-multiblock-min-units",
+      llvm::cl::desc("Run an unfused top-k over several blocks per row when "
+                     "a row holds at least this many units at max-context "
+                     "and the top-k computes no group bound (budget <= "
+                     "4096; 0: never)"),
+      llvm::cl::init(32768)};
   typename Base::template Option<int64_t> attentionSplitTokens{
       *this, "attention-split-tokens",
       llvm::cl::desc("Tokens one split-K attention block covers (the split "

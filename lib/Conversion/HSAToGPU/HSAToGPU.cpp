@@ -129,6 +129,20 @@ struct ConvertHSAToGPUPass
     options.attentionSplitTokens = attentionSplitTokens;
     options.telemetry = telemetry;
     options.groupBound = groupBound;
+    if (maxContext < 1) {
+      module.emitError() << "convert-hsa-to-gpu: max-context must be at "
+                            "least 1 token (got "
+                         << maxContext.getValue() << ")";
+      return signalPassFailure();
+    }
+    if (topkMultiBlockMinUnits < 0) {
+      module.emitError() << "convert-hsa-to-gpu: topk-multiblock-min-units "
+                            "must be at least 0 (got "
+                         << topkMultiBlockMinUnits.getValue() << ")";
+      return signalPassFailure();
+    }
+    options.maxContext = maxContext;
+    options.topkMultiBlockMinUnits = topkMultiBlockMinUnits;
     KernelContext ctx(module, options);
     for (auto [diff, gather] : diffGathers) {
       if (failed(checkSupported(diff, getLayer(diff))) ||

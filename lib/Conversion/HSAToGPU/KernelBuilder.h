@@ -276,6 +276,11 @@ struct KernelOptions {
   /// algorithm's scores bound its group's logits
   /// (io.group_unselected_log_bound).
   bool groupBound = true;
+  /// Longest context (tokens) of a request: bounds a top-k row's units.
+  int64_t maxContext = 131072;
+  /// The unfused top-k runs several blocks per row when a row holds at least
+  /// this many units at maxContext (TopK.cpp, multiBlockTopK; 0: never).
+  int64_t topkMultiBlockMinUnits = 32768;
 };
 
 /// Owns the `gpu.module @hsa_kernels` and the kernels generated into it.
@@ -414,6 +419,15 @@ LogicalResult checkAttendLimits(LayerOp layer, EmitErrorFn emitError);
 LogicalResult lowerScore(KernelContext &ctx, ScoreOp op,
                          TopKOp fusedTopK = nullptr);
 LogicalResult lowerTopK(KernelContext &ctx, TopKOp op);
+/// Whether the unfused top-k of `layer` runs several blocks per row
+/// (TopK.cpp): a row holds at least options.topkMultiBlockMinUnits units at
+/// options.maxContext, the top-k computes no group bound and the budget is
+/// at most 4096 units.
+bool useMultiBlockTopK(const KernelOptions &options, LayerOp layer,
+                       bool groupBound);
+/// The top-k as four launches: histogram, refine, collect (several blocks
+/// per row) and finish (one block per row).
+LogicalResult lowerTopKMultiBlock(KernelContext &ctx, TopKOp op);
 LogicalResult lowerPageTable(KernelContext &ctx, PageTableOp op);
 LogicalResult lowerDiff(KernelContext &ctx, DiffOp op);
 LogicalResult lowerGather(KernelContext &ctx, GatherOp op);

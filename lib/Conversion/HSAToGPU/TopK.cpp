@@ -43,6 +43,39 @@
 // scores buffer, aligned on the buffer (rows need not be 16-byte aligned:
 // the elements of a vector outside the row are masked off).
 //
+// Multi-block top-k (lowerTopKMultiBlock). One block per row leaves a long
+// row (DSA: 131072 token scores, 512 KiB) to one SM, which reads it three
+// or four times. Where the rule says so (useMultiBlockTopK: a row holds at
+// least `topk-multiblock-min-units` units at `max-context`, the top-k
+// computes no group bound, K <= 4096), the stage is four launches:
+//  1. hist (grid: chunks of 1024 vectors = 4096 scores x groups x
+//     requests, 256 threads): the 2048-bin histogram of key bits 31..21 of
+//     the chunk in shared memory, added to the row's
+//     scratch.topk_hist[b][g][0] (one global atomic per non-empty bin).
+//  2. refine (same grid): every block finds the level-0 bin holding the
+//     k-th largest key (a block scan of the 2048 bins, as emitTopKRow's
+//     passes), then histograms bits 20..10 of the chunk's keys in that bin
+//     into scratch.topk_hist[b][g][1].
+//  3. collect (same grid): both levels give the 22-bit prefix of the k-th
+//     largest key; units whose key's prefix is larger (fewer than K) go to
+//     scratch.topk_above, units of that prefix (the candidates, key and
+//     unit) to scratch.topk_cand, at positions from a block scan and one
+//     global atomic per list and block (scratch.topk_count). More than 2048
+//     candidates (heavy ties: a row of equal scores) write nothing.
+//  4. finish (one block of 1024 threads per row): the candidates sorted by
+//     (key descending, unit ascending) in a bitonic network of 256 or 2048
+//     i64 keys in shared memory; the first `need` of them and the above
+//     units (K in all) sorted ascending; sel.units written. Rows with
+//     k == n (n = 0 included), rows short enough to stage in shared memory
+//     (the plan's directUnits: the chunk kernels skip them) and rows whose
+//     candidates overflowed run emitTopKRow instead, today's kernel body,
+//     so they behave exactly as before. The finish then puts the row's
+//     histograms and counters back to 0 (the runtime zero-fills scratch at
+//     allocation), so the next step starts clean without a memset.
+// The selection is the same set by construction: every key above the k-th
+// largest, then the lowest unit ids among the keys equal to it; the output
+// is sorted by unit id.
+//
 //===----------------------------------------------------------------------===//
 
 #include "KernelBuilder.h"
@@ -624,6 +657,8 @@ LogicalResult mlir::hsa::lowerTopK(KernelContext &ctx, TopKOp op) {
   FailureOr<Value> groupBound = groupBoundBuffer(ctx, op, getLayer(op));
   if (failed(groupBound))
     return failure();
+  if (useMultiBlockTopK(ctx.getOptions(), getLayer(op), bool(*groupBound)))
+    return lowerTopKMultiBlock(ctx, op);
   struct TopKArgs {
     Value scores, lengths, units, groupBound;
     SmallVector<Value *> fields() {
@@ -655,5 +690,614 @@ LogicalResult mlir::hsa::lowerTopK(KernelContext &ctx, TopKOp op) {
   shape.gridY = memref::DimOp::create(builder, loc, op.getScores(), 0);
   shape.blockX = kTopKBlock;
   ctx.launch(op, kernel, shape, operands);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Multi-block top-k: histogram, refine, collect, finish
+//===----------------------------------------------------------------------===//
+
+/// Threads of the chunk kernels (histogram, refine, collect): each reads
+/// kVectorsPerThread 16-byte vectors, so a block covers a chunk of
+/// kChunkVectors vectors (4096 scores).
+static constexpr int64_t kChunkBlock = 256;
+static constexpr int64_t kChunkVectors = kChunkBlock * kVectorsPerThread;
+/// Threads of the finishing kernel (one block per row).
+static constexpr int64_t kFinishBlock = 1024;
+/// Candidates (units whose key's top 22 bits are the threshold's) a row
+/// keeps for the finish; more fall back to the single-block select.
+static constexpr int64_t kCandidateCapacity = 2048;
+/// Candidate counts up to this sort in a smaller bitonic network.
+static constexpr int64_t kSmallCandidateSort = 256;
+/// The finish sorts the budget's units in shared memory (i64 keys).
+static constexpr int64_t kMultiBlockMaxBudget = 4096;
+/// Bits of the two histogram levels, from the top of the key.
+static constexpr int64_t kLevelBits = 11;
+static constexpr int64_t kLevel0Shift = 32 - kLevelBits;         // 21
+static constexpr int64_t kLevel1Shift = kLevel0Shift - kLevelBits; // 10
+
+bool mlir::hsa::useMultiBlockTopK(const KernelOptions &options, LayerOp layer,
+                                  bool groupBound) {
+  const int64_t minUnits = options.topkMultiBlockMinUnits;
+  const int64_t pageSize = layer.getConfig().getPageSize();
+  const int64_t rowUnits =
+      (std::max<int64_t>(options.maxContext, 1) + pageSize - 1) / pageSize;
+  return minUnits > 0 && rowUnits >= minUnits && !groupBound &&
+         layer.getBudget() <= kMultiBlockMaxBudget;
+}
+
+namespace {
+/// The multi-block top-k of one layer: what every kernel is specialised on.
+struct TopKMultiBlockPlan {
+  int64_t groups = 1, budget = 1;
+  /// Keys the finish sorts at once (a power of two >= 64): the candidates,
+  /// then the selected units (the budget rounded up).
+  int64_t sortKeys = 64, budgetSortKeys = 64;
+  /// Rows of at most this many units are selected by the finish alone
+  /// (emitTopKRow, keys staged in shared memory): the chunk kernels skip
+  /// them.
+  int64_t directUnits = 0;
+
+  /// The finish's shared buffers before emitTopKRow adds its own: the sort
+  /// keys (i64), the scan (warps + 1) and the state (8), 16-byte aligned
+  /// each as addSharedBuffer places them.
+  static int64_t finishOwnSharedBytes(int64_t sortKeys) {
+    int64_t bytes = sortKeys * 8;
+    bytes = llvm::alignTo(bytes, 16) + (kFinishBlock / kWarpSize + 1) * 4;
+    bytes = llvm::alignTo(bytes, 16) + 8 * 4;
+    return bytes;
+  }
+
+  static TopKMultiBlockPlan get(LayerOp layer) {
+    TopKMultiBlockPlan p;
+    p.groups = layer.getConfig().getSelectionGroups();
+    p.budget = layer.getBudget();
+    p.budgetSortKeys =
+        std::max<int64_t>(64, int64_t(llvm::PowerOf2Ceil(p.budget)));
+    p.sortKeys = std::max(kCandidateCapacity, p.budgetSortKeys);
+    p.directUnits = stagedKeysThatFit(finishOwnSharedBytes(p.sortKeys),
+                                      kFinishBlock);
+    return p;
+  }
+  void print(raw_ostream &os) const {
+    os << "multi-block: chunks of " << kChunkVectors * kScoreLanes
+       << " scores x (" << groups << " groups, B) blocks of " << kChunkBlock
+       << " threads; histogram " << kBins << " bins of key bits 31..21, "
+       << "refine bits 20..10 in the threshold bin; collect: above < budget "
+       << budget << ", candidates <= " << kCandidateCapacity
+       << "; finish (" << groups << " groups, B) x " << kFinishBlock
+       << ": sort " << kSmallCandidateSort << "/" << kCandidateCapacity
+       << " candidates, sort " << budgetSortKeys << " units; rows <= "
+       << directUnits << " units and overflow: single-block select";
+  }
+};
+
+/// The scratch of the multi-block top-k (fill 0: the runtime zero-fills it
+/// at allocation, the finish puts a row's back to 0 after using it).
+struct TopKScratch {
+  /// [B][S][2][2048] i32: level 0 (key bits 31..21) and level 1 (bits
+  /// 20..10 of the keys in the level-0 threshold bin).
+  Value hist;
+  /// [B][S][K] i32: units above the threshold's 22-bit prefix (< K).
+  Value above;
+  /// [B][S][2][capacity] i32: the candidates' keys, then their units.
+  Value cand;
+  /// [B][S][2] i32: the appended above units and candidates.
+  Value count;
+};
+
+/// One row of a chunk kernel (grid: chunk x, group y, request z).
+struct ChunkRow {
+  Value batch, group, n, k;
+  Value rowStart, rowEnd;
+  Value chunkFirst, chunkEnd; // the chunk's vector groups [first, end)
+  Value active;               // the row needs the kernels, the chunk is in it
+};
+} // namespace
+
+static FailureOr<TopKScratch> getTopKScratch(TopKOp op, LayerOp layer) {
+  Type i32 = IntegerType::get(op.getContext(), 32);
+  const int64_t groups = layer.getConfig().getSelectionGroups();
+  auto device = PlacementTier::device;
+  FailureOr<Value> hist = KernelContext::scratchBuffer(
+      op, layer, {"scratch.topk_hist", i32, {kBatchDim, groups, 2, kBins},
+                  device, 0});
+  FailureOr<Value> above = KernelContext::scratchBuffer(
+      op, layer, {"scratch.topk_above", i32,
+                  {kBatchDim, groups, int64_t(layer.getBudget())}, device, 0});
+  FailureOr<Value> cand = KernelContext::scratchBuffer(
+      op, layer, {"scratch.topk_cand", i32,
+                  {kBatchDim, groups, 2, kCandidateCapacity}, device, 0});
+  FailureOr<Value> count = KernelContext::scratchBuffer(
+      op, layer, {"scratch.topk_count", i32, {kBatchDim, groups, 2}, device,
+                  0});
+  if (failed(hist) || failed(above) || failed(cand) || failed(count))
+    return failure();
+  return TopKScratch{*hist, *above, *cand, *count};
+}
+
+/// n = min(ceil(L[b] / P), N) and k = min(n, K) of row (batch, group).
+static std::pair<Value, Value> rowCounts(KernelBuilder &b, Value scores,
+                                         Value lengths, Value batch,
+                                         int64_t pageSize, int64_t budget) {
+  Value n = b.minS(
+      b.ceilDivU(b.toIndex(b.load(lengths, {batch})), b.index(pageSize)),
+      b.dim(scores, 2));
+  return {n, b.minS(n, b.index(budget))};
+}
+
+static ChunkRow chunkRowOf(KernelBuilder &b, Value scores, Value lengths,
+                           const TopKMultiBlockPlan &p, int64_t pageSize) {
+  ChunkRow r;
+  r.batch = b.blockId(gpu::Dimension::z);
+  r.group = b.blockId(gpu::Dimension::y);
+  std::tie(r.n, r.k) =
+      rowCounts(b, scores, lengths, r.batch, pageSize, p.budget);
+  Value numUnits = b.dim(scores, 2);
+  r.rowStart =
+      b.mul(b.add(b.mul(r.batch, b.index(p.groups)), r.group), numUnits);
+  r.rowEnd = b.add(r.rowStart, r.n);
+  Value g0 = b.divU(r.rowStart, b.index(kScoreLanes));
+  Value g1 = b.ceilDivU(r.rowEnd, b.index(kScoreLanes));
+  r.chunkFirst = b.add(g0, b.mul(b.blockId(gpu::Dimension::x),
+                                 b.index(kChunkVectors)));
+  r.chunkEnd = b.minS(b.add(r.chunkFirst, b.index(kChunkVectors)), g1);
+  // Rows whose units all fit (k == n) or that the finish selects alone
+  // (n <= directUnits) need no chunk kernel.
+  r.active = b.andI(b.andI(b.cmp(Pred::ult, r.k, r.n),
+                           b.cmp(Pred::ugt, r.n, b.index(p.directUnits))),
+                    b.cmp(Pred::ult, r.chunkFirst, r.chunkEnd));
+  return r;
+}
+
+namespace {
+/// One key of a chunk: its value, whether it is a unit of the row in the
+/// chunk, and its unit id.
+struct ChunkKey {
+  Value key, valid, unit;
+};
+} // namespace
+
+/// The chunk's keys this thread reads: vector j = first + q * T + t (q <
+/// kVectorsPerThread, coalesced), 4 keys each.
+static SmallVector<ChunkKey> readChunkKeys(KernelBuilder &b, TopKBody &body,
+                                           const ChunkRow &r) {
+  Value tid = b.threadId();
+  Value last = b.sub(r.chunkEnd, b.index(1));
+  SmallVector<Value> ids, vecs;
+  for (int64_t q = 0; q < kVectorsPerThread; ++q) {
+    ids.push_back(b.add(r.chunkFirst, b.add(b.index(q * kChunkBlock), tid)));
+    vecs.push_back(body.loadGroup(b.minS(ids.back(), last)));
+  }
+  SmallVector<ChunkKey> keys;
+  for (int64_t q = 0; q < kVectorsPerThread; ++q) {
+    Value inChunk = b.cmp(Pred::ult, ids[q], r.chunkEnd);
+    for (int64_t e = 0; e < kScoreLanes; ++e) {
+      Value lin = b.add(b.mul(ids[q], b.index(kScoreLanes)), b.index(e));
+      Value valid = b.andI(inChunk, b.andI(b.cmp(Pred::uge, lin, r.rowStart),
+                                           b.cmp(Pred::ult, lin, r.rowEnd)));
+      keys.push_back({body.key(b.extract(vecs[q], e)), valid,
+                      b.toI32(b.sub(lin, r.rowStart))});
+    }
+  }
+  return keys;
+}
+
+namespace {
+/// A histogram bin found by findBin (i32 values, the same in every thread).
+struct FoundBin {
+  Value digit, above, count;
+};
+} // namespace
+
+/// The bin of hist[batch][group][level][*] (global, kBins bins) that holds
+/// the `need`-th largest key (need >= 1, at most the histogram's total):
+/// its digit, the keys of larger digits and its own. Every thread of the
+/// block must reach it; `state` is a shared buffer of >= 3 i32.
+static FoundBin findBin(KernelBuilder &b, TopKBody &body, Value hist,
+                        Value batch, Value group, int64_t level, Value need,
+                        Value state, int64_t blockSize) {
+  const int64_t digitsPerThread = kBins / blockSize;
+  Value top = b.sub(b.index(kBins - 1),
+                    b.mul(body.tid, b.index(digitsPerThread)));
+  SmallVector<Value> digits, counts;
+  Value owned = b.i32(0);
+  for (int64_t j = 0; j < digitsPerThread; ++j) {
+    digits.push_back(b.sub(top, b.index(j)));
+    counts.push_back(
+        b.load(hist, {batch, group, b.index(level), digits.back()}));
+    owned = b.add(owned, counts.back());
+  }
+  Value above = body.blockScan(owned).first;
+  for (int64_t j = 0; j < digitsPerThread; ++j) {
+    Value through = b.add(above, counts[j]);
+    Value holds = b.andI(b.cmp(Pred::slt, above, need),
+                         b.cmp(Pred::sle, need, through));
+    b.ifThen(holds, [&] {
+      b.store(b.toI32(digits[j]), state, {b.index(0)});
+      b.store(above, state, {b.index(1)});
+      b.store(counts[j], state, {b.index(2)});
+    });
+    above = through;
+  }
+  b.barrier();
+  return {b.load(state, {b.index(0)}), b.load(state, {b.index(1)}),
+          b.load(state, {b.index(2)})};
+}
+
+/// The row's threshold over both levels: the 22-bit prefix (key >> 10) of
+/// the k-th largest key, the units above it (k - need), the candidates
+/// (units of that prefix) and how many of them are selected.
+namespace {
+struct Threshold {
+  Value prefix, above, candidates, need;
+};
+} // namespace
+static Threshold findThreshold(KernelBuilder &b, TopKBody &body, Value hist,
+                               Value batch, Value group, Value k, Value state,
+                               int64_t blockSize) {
+  FoundBin bin0 = findBin(b, body, hist, batch, group, 0, b.toI32(k), state,
+                          blockSize);
+  Value need0 = b.sub(b.toI32(k), bin0.above);
+  FoundBin bin1 =
+      findBin(b, body, hist, batch, group, 1, need0, state, blockSize);
+  Value need = b.sub(need0, bin1.above);
+  Value prefix = b.orI(b.shl(bin0.digit, b.i32(kLevelBits)), bin1.digit);
+  return {prefix, b.sub(b.toI32(k), need), bin1.count, need};
+}
+
+/// Zeroes the block's shared histogram; the caller's next barrier orders it.
+static void zeroBins(KernelBuilder &b, Value bins) {
+  b.forRange(b.threadId(), b.index(kBins), b.index(kChunkBlock),
+             [&](Value i) { b.store(b.i32(0), bins, {i}); });
+}
+
+/// Adds the block's shared histogram to hist[batch][group][level] (one
+/// global atomic per non-empty bin).
+static void flushBins(KernelBuilder &b, Value bins, Value hist,
+                      const ChunkRow &r, int64_t level) {
+  b.barrier();
+  b.forRange(b.threadId(), b.index(kBins), b.index(kChunkBlock), [&](Value i) {
+    Value count = b.load(bins, {i});
+    b.ifThen(b.cmp(Pred::ne, count, b.i32(0)), [&] {
+      b.atomicAdd(count, hist, {r.batch, r.group, b.index(level), i});
+    });
+  });
+}
+
+/// The flat scores and the block's helpers for a kernel over `scores`.
+static TopKBody chunkBody(KernelBuilder &b, gpu::GPUFuncOp fn, Value scores,
+                          int64_t groups, int64_t blockSize, Value &scan) {
+  const int64_t warps = blockSize / kWarpSize;
+  scan = KernelContext::addSharedBuffer(fn, {warps + 1}, b.getI32Type());
+  Value total =
+      b.mul(b.mul(b.dim(scores, 0), b.index(groups)), b.dim(scores, 2));
+  return TopKBody{b, b.flatten(scores, total), total, scan, b.threadId(),
+                  warps};
+}
+
+/// The key's sort order among candidates: descending key, then ascending
+/// unit, as an ascending signed i64 (the flipped key, its top bit toggled
+/// so that signed order is the keys' unsigned order, over the unit).
+static Value candidateOrder(KernelBuilder &b, Value key, Value unit) {
+  Value flipped = b.xorI(key, b.i32(0x7fffffff));
+  return b.orI(b.shl(b.extS64(flipped), b.i64(32)), b.extU64(unit));
+}
+
+LogicalResult mlir::hsa::lowerTopKMultiBlock(KernelContext &ctx, TopKOp op) {
+  LayerOp layer = getLayer(op);
+  const TopKMultiBlockPlan plan = TopKMultiBlockPlan::get(layer);
+  const int64_t pageSize = layer.getConfig().getPageSize();
+  FailureOr<TopKScratch> scratch = getTopKScratch(op, layer);
+  if (failed(scratch))
+    return failure();
+
+  // Arguments.
+  struct ChunkArgs {
+    Value scores, lengths, hist;
+    SmallVector<Value *> fields() { return {&scores, &lengths, &hist}; }
+  };
+  struct CollectArgs {
+    Value scores, lengths, hist, above, cand, count;
+    SmallVector<Value *> fields() {
+      return {&scores, &lengths, &hist, &above, &cand, &count};
+    }
+  };
+  struct FinishArgs {
+    Value scores, lengths, units, hist, above, cand, count;
+    SmallVector<Value *> fields() {
+      return {&scores, &lengths, &units, &hist, &above, &cand, &count};
+    }
+  };
+  const ChunkArgs chunkArgs{op.getScores(), op.getLengths(), scratch->hist};
+  const CollectArgs collectArgs{op.getScores(), op.getLengths(),
+                                scratch->hist,  scratch->above,
+                                scratch->cand,  scratch->count};
+  const FinishArgs finishArgs{op.getScores(), op.getLengths(), op.getUnits(),
+                              scratch->hist,  scratch->above,
+                              scratch->cand,  scratch->count};
+
+  // Phase 1, histogram: level 0 of every key of the chunk.
+  gpu::GPUFuncOp histKernel = ctx.getOrCreateKernel(
+      kernelName(layer, "topk_hist"), kernelOperands(chunkArgs), {kChunkBlock},
+      [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
+        ChunkArgs args = kernelArguments(fn, chunkArgs);
+        Value bins = KernelContext::addSharedBuffer(fn, {kBins}, b.getI32Type());
+        Value scan;
+        TopKBody body = chunkBody(b, fn, args.scores, plan.groups,
+                                  kChunkBlock, scan);
+        ChunkRow r = chunkRowOf(b, args.scores, args.lengths, plan, pageSize);
+        b.ifThen(r.active, [&] {
+          zeroBins(b, bins);
+          b.barrier();
+          for (ChunkKey &key : readChunkKeys(b, body, r))
+            b.warpAggregatedIncrement(
+                bins, b.shrU(key.key, b.i32(kLevel0Shift)), key.valid);
+          flushBins(b, bins, args.hist, r, 0);
+        });
+      });
+  ctx.notePlan(histKernel, plan);
+
+  // Phase 2, refine: level 1 of the keys in the level-0 threshold bin.
+  gpu::GPUFuncOp refineKernel = ctx.getOrCreateKernel(
+      kernelName(layer, "topk_refine"), kernelOperands(chunkArgs),
+      {kChunkBlock}, [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
+        ChunkArgs args = kernelArguments(fn, chunkArgs);
+        Value bins = KernelContext::addSharedBuffer(fn, {kBins}, b.getI32Type());
+        Value scan;
+        TopKBody body = chunkBody(b, fn, args.scores, plan.groups,
+                                  kChunkBlock, scan);
+        Value state = KernelContext::addSharedBuffer(fn, {4}, b.getI32Type());
+        ChunkRow r = chunkRowOf(b, args.scores, args.lengths, plan, pageSize);
+        b.ifThen(r.active, [&] {
+          zeroBins(b, bins); // ordered by findBin's barriers
+          FoundBin bin0 = findBin(b, body, args.hist, r.batch, r.group, 0,
+                                  b.toI32(r.k), state, kChunkBlock);
+          for (ChunkKey &key : readChunkKeys(b, body, r)) {
+            Value inBin =
+                b.cmp(Pred::eq, b.shrU(key.key, b.i32(kLevel0Shift)),
+                      bin0.digit);
+            Value digit = b.andI(b.shrU(key.key, b.i32(kLevel1Shift)),
+                                 b.i32(kBins - 1));
+            b.warpAggregatedIncrement(bins, digit, b.andI(key.valid, inBin));
+          }
+          flushBins(b, bins, args.hist, r, 1);
+        });
+      });
+  ctx.notePlan(refineKernel, plan);
+
+  // Phase 3, collect: units above the threshold's prefix to topk_above,
+  // units of the prefix (key, unit) to topk_cand, at positions from one
+  // global atomic per list and block.
+  gpu::GPUFuncOp collectKernel = ctx.getOrCreateKernel(
+      kernelName(layer, "topk_collect"), kernelOperands(collectArgs),
+      {kChunkBlock}, [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
+        CollectArgs args = kernelArguments(fn, collectArgs);
+        Value scan;
+        TopKBody body = chunkBody(b, fn, args.scores, plan.groups,
+                                  kChunkBlock, scan);
+        Value state = KernelContext::addSharedBuffer(fn, {8}, b.getI32Type());
+        ChunkRow r = chunkRowOf(b, args.scores, args.lengths, plan, pageSize);
+        b.ifThen(r.active, [&] {
+          Threshold t = findThreshold(b, body, args.hist, r.batch, r.group,
+                                      r.k, state, kChunkBlock);
+          // An overflowing row is selected by the finish from the scores.
+          b.ifThen(b.cmp(Pred::sle, t.candidates, b.i32(kCandidateCapacity)),
+                   [&] {
+            SmallVector<ChunkKey> keys = readChunkKeys(b, body, r);
+            SmallVector<Value> isAbove, isCand;
+            Value counts = b.i32(0); // above | candidates << 16
+            for (ChunkKey &key : keys) {
+              Value high = b.shrU(key.key, b.i32(kLevel1Shift));
+              isAbove.push_back(
+                  b.andI(key.valid, b.cmp(Pred::ugt, high, t.prefix)));
+              isCand.push_back(
+                  b.andI(key.valid, b.cmp(Pred::eq, high, t.prefix)));
+              counts = b.add(counts,
+                             b.add(b.extU32(isAbove.back()),
+                                   b.select(isCand.back(), b.i32(1 << 16),
+                                            b.i32(0))));
+            }
+            auto [excl, sum] = body.blockScan(counts);
+            Value low = b.i32(0xffff);
+            b.ifThen(b.cmp(Pred::eq, body.tid, b.index(0)), [&] {
+              b.store(b.atomicAdd(b.andI(sum, low), args.count,
+                                  {r.batch, r.group, b.index(0)}),
+                      state, {b.index(4)});
+              b.store(b.atomicAdd(b.shrU(sum, b.i32(16)), args.count,
+                                  {r.batch, r.group, b.index(1)}),
+                      state, {b.index(5)});
+            });
+            b.barrier();
+            Value abovePos =
+                b.add(b.load(state, {b.index(4)}), b.andI(excl, low));
+            Value candPos = b.add(b.load(state, {b.index(5)}),
+                                  b.shrU(excl, b.i32(16)));
+            for (auto [key, up, cand] : llvm::zip(keys, isAbove, isCand)) {
+              b.ifThen(up, [&] {
+                b.store(key.unit, args.above,
+                        {r.batch, r.group, b.toIndex(abovePos)});
+              });
+              b.ifThen(cand, [&] {
+                Value at = b.toIndex(candPos);
+                b.store(key.key, args.cand,
+                        {r.batch, r.group, b.index(0), at});
+                b.store(key.unit, args.cand,
+                        {r.batch, r.group, b.index(1), at});
+              });
+              abovePos = b.add(abovePos, b.extU32(up));
+              candPos = b.add(candPos, b.extU32(cand));
+            }
+          });
+        });
+      });
+  ctx.notePlan(collectKernel, plan);
+
+  // Phase 4, finish: one block per row. Rows the chunk kernels skipped
+  // (k == n, n <= directUnits) and rows whose candidates overflowed are
+  // selected by emitTopKRow (today's single-block kernel body); the others
+  // sort their candidates (descending key, then ascending unit), take the
+  // first `need`, add the above units and sort the K units ascending.
+  gpu::GPUFuncOp finishKernel = ctx.getOrCreateKernel(
+      kernelName(layer, "topk_finish"), kernelOperands(finishArgs),
+      {kFinishBlock}, [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
+        FinishArgs args = kernelArguments(fn, finishArgs);
+        Value sortBuf = KernelContext::addSharedBuffer(fn, {plan.sortKeys},
+                                                       b.getI64Type());
+        Value scan = KernelContext::addSharedBuffer(
+            fn, {kFinishBlock / kWarpSize + 1}, b.getI32Type());
+        Value state = KernelContext::addSharedBuffer(fn, {8}, b.getI32Type());
+        assert(KernelContext::sharedBytes(fn) ==
+               TopKMultiBlockPlan::finishOwnSharedBytes(plan.sortKeys));
+        Value tid = b.threadId();
+        TopKBody body{b, Value(), Value(), scan, tid, kFinishBlock / kWarpSize};
+        Value batch = b.blockId(gpu::Dimension::y);
+        Value group = b.blockId(gpu::Dimension::x);
+        auto [n, k] = rowCounts(b, args.scores, args.lengths, batch, pageSize,
+                                plan.budget);
+        Value direct =
+            b.orI(b.cmp(Pred::eq, k, n),
+                  b.cmp(Pred::ule, n, b.index(plan.directUnits)));
+        Type i32 = b.getI32Type();
+        SmallVector<Value> t = b.ifThenElse(
+            b.notI(direct), {i32, i32, i32, i32},
+            [&]() -> SmallVector<Value> {
+              Threshold th = findThreshold(b, body, args.hist, batch, group, k,
+                                           state, kFinishBlock);
+              return {th.prefix, th.above, th.candidates, th.need};
+            },
+            [&]() -> SmallVector<Value> {
+              return {b.i32(0), b.i32(0), b.i32(0), b.i32(0)};
+            });
+        Value above = t[1], candidates = t[2], need = t[3];
+        Value fast = b.andI(
+            b.notI(direct),
+            b.cmp(Pred::sle, candidates, b.i32(kCandidateCapacity)));
+        Value unsorted = b.i64(std::numeric_limits<int64_t>::max());
+        const int64_t budget = plan.budget;
+        b.ifThenElse(
+            fast, {},
+            [&]() -> SmallVector<Value> {
+              // The candidates in selection order.
+              auto sortCandidates = [&](int64_t size) {
+                b.forRange(tid, b.index(size), b.index(kFinishBlock),
+                           [&](Value i) {
+                  Value order = b.ifThenElse(
+                      b.cmp(Pred::ult, i, b.toIndex(candidates)),
+                      {b.getI64Type()},
+                      [&]() -> SmallVector<Value> {
+                        return {candidateOrder(
+                            b, b.load(args.cand, {batch, group, b.index(0), i}),
+                            b.load(args.cand,
+                                   {batch, group, b.index(1), i}))};
+                      },
+                      [&]() -> SmallVector<Value> { return {unsorted}; })[0];
+                  b.store(order, sortBuf, {i});
+                });
+                b.barrier();
+                b.blockBitonicSort(sortBuf, size, kFinishBlock);
+              };
+              b.ifThenElse(
+                  b.cmp(Pred::sle, candidates, b.i32(kSmallCandidateSort)),
+                  {},
+                  [&]() -> SmallVector<Value> {
+                    sortCandidates(kSmallCandidateSort);
+                    return {};
+                  },
+                  [&]() -> SmallVector<Value> {
+                    sortCandidates(kCandidateCapacity);
+                    return {};
+                  });
+              // The first `need` candidates' units (registers), then the
+              // K selected units in the sort buffer: the above list at
+              // [0, above), the candidates at [above, K), padding after.
+              const int64_t rounds = llvm::divideCeil(budget, kFinishBlock);
+              SmallVector<Value> picked, pickedAt;
+              for (int64_t q = 0; q < rounds; ++q) {
+                Value i = b.add(tid, b.index(q * kFinishBlock));
+                pickedAt.push_back(i);
+                picked.push_back(b.ifThenElse(
+                    b.cmp(Pred::ult, i, b.toIndex(need)), {b.getI64Type()},
+                    [&]() -> SmallVector<Value> {
+                      Value order = b.load(sortBuf, {i});
+                      return {b.andI(order, b.i64(0xffffffff))};
+                    },
+                    [&]() -> SmallVector<Value> { return {b.i64(0)}; })[0]);
+              }
+              b.barrier();
+              for (auto [i, unit] : llvm::zip(pickedAt, picked))
+                b.ifThen(b.cmp(Pred::ult, i, b.toIndex(need)), [&] {
+                  b.store(unit, sortBuf, {b.add(b.toIndex(above), i)});
+                });
+              b.forRange(tid, b.index(plan.budgetSortKeys),
+                         b.index(kFinishBlock), [&](Value i) {
+                b.ifThen(b.cmp(Pred::ult, i, b.toIndex(above)), [&] {
+                  b.store(b.extU64(b.load(args.above, {batch, group, i})),
+                          sortBuf, {i});
+                });
+                b.ifThen(b.cmp(Pred::uge, i, b.index(budget)),
+                         [&] { b.store(unsorted, sortBuf, {i}); });
+              });
+              b.barrier();
+              b.blockBitonicSort(sortBuf, plan.budgetSortKeys, kFinishBlock);
+              b.forRange(tid, b.index(budget), b.index(kFinishBlock),
+                         [&](Value i) {
+                b.store(b.toI32(b.load(sortBuf, {i})), args.units,
+                        {batch, group, i});
+              });
+              return {};
+            },
+            [&]() -> SmallVector<Value> {
+              TopKRow row = topKRowOf(op, args.scores, args.lengths,
+                                      args.units, batch, group, kFinishBlock);
+              row.stagedKeys = plan.directUnits;
+              assert(row.stagedKeys == stagedKeysThatFit(fn, kFinishBlock));
+              emitTopKRow(b, fn, row);
+              return {};
+            });
+        // The row's scratch back to 0 for the next step (every read of the
+        // histograms was before findThreshold's barriers).
+        b.ifThen(b.notI(direct), [&] {
+          b.forRange(tid, b.index(2 * kBins), b.index(kFinishBlock),
+                     [&](Value i) {
+            b.store(b.i32(0), args.hist,
+                    {batch, group, b.divU(i, b.index(kBins)),
+                     b.remU(i, b.index(kBins))});
+          });
+          b.ifThen(b.cmp(Pred::ult, tid, b.index(2)), [&] {
+            b.store(b.i32(0), args.count, {batch, group, tid});
+          });
+        });
+      });
+  ctx.notePlan(finishKernel, plan);
+
+  // Launches, in order: three over (chunks, groups, requests), the finish
+  // over (groups, requests).
+  OpBuilder builder(op);
+  Location loc = op.getLoc();
+  auto c = [&](int64_t v) {
+    return arith::ConstantIndexOp::create(builder, loc, v).getResult();
+  };
+  Value numUnits = memref::DimOp::create(builder, loc, op.getScores(), 2);
+  Value numGroups = memref::DimOp::create(builder, loc, op.getScores(), 1);
+  Value numBatch = memref::DimOp::create(builder, loc, op.getScores(), 0);
+  // A row of n units spans at most ceil((n + 3) / 4) vectors (its start
+  // need not be 16-byte aligned).
+  LaunchShape chunks;
+  chunks.gridX = arith::CeilDivUIOp::create(
+      builder, loc,
+      arith::AddIOp::create(builder, loc, numUnits, c(kScoreLanes - 1)),
+      c(kChunkVectors * kScoreLanes));
+  chunks.gridY = numGroups;
+  chunks.gridZ = numBatch;
+  chunks.blockX = kChunkBlock;
+  ctx.launchBefore(op, histKernel, chunks, kernelOperands(chunkArgs));
+  ctx.launchBefore(op, refineKernel, chunks, kernelOperands(chunkArgs));
+  ctx.launchBefore(op, collectKernel, chunks, kernelOperands(collectArgs));
+  LaunchShape rows;
+  rows.gridX = numGroups;
+  rows.gridY = numBatch;
+  rows.blockX = kFinishBlock;
+  ctx.launch(op, finishKernel, rows, kernelOperands(finishArgs));
   return success();
 }
