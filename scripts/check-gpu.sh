@@ -79,6 +79,9 @@ cases() {
     quest_kvhead_p1_g1) echo "1:700:8 8:3000,1,513,2049,64,65,66,4096:5" ;;
     quest_request_p1_k2048*) echo "1:1000:8 5:1,16,2049,4095,20000:6 2:131072,70001:3" ;;
     cluster_*) echo "1:1000:8 5:1,16,1023,4095,20000:6 64:2048:3 2:131072,20001:3" ;;
+    # Rows shorter and longer than K 2048 and the multi-block top-k's chunk
+    # (4096), partial chunks, 128K rows (the CPU reference's indexer is slow).
+    deepseek-v32-dsa*) echo "1:1000:6 5:1,16,2049,4097,20000:4 8:3000:3 2:131072,70001:2" ;;
     *) echo "1:1000:8 5:1,16,1023,4095,20000:6 32:777:3" ;;
   esac
 }
@@ -98,6 +101,9 @@ quest_kvhead_p16_g4_c8k 2:262144,262144:40:1
 cluster_kvhead_p16_g4 2:9000,20000:300:3
 cluster_request_p1_k2048 2:9000,20000:300:2
 cluster_request_p16_mean 3:5000,9000,20000:270:3
+deepseek-v32-dsa 2:9000,20000:80:2
+deepseek-v32-dsa-fused 2:3000,4000:80:2
+quest_request_p1_k2048-nogroup 2:9000,20000:120:2
 "
 # Sanitized: every kernel family (score of each algorithm and combine, top-k,
 # diff, gather, diff_gather, attention, store_kv, update_repr, rebuild_repr)
@@ -107,7 +113,8 @@ SANITIZED=${SANITIZED:-"llama3-8b-quest-unfused llama3-8b-quest llama3-8b-quest-
 quest_kvhead_p16_g4_kc quest_request_p32_g4_kc_fused streaming_kvhead_p16_kc quest_request_p16_g1_mean
 quest_kvhead_p64_g8 quest_request_p1_k2048-fused quest_request_p1_k2048_c16k quest_kvhead_p16_g4_c8k
 cluster_kvhead_p16_g4 cluster_request_p1_k2048 llama3-8b-quest-telemetry llama3-8b-quest-telemetry-fused
-quest_request_p16_g1_mean-telemetry quest_request_p16_g4_fi quest_kvhead_p16_g4_tok"}
+quest_request_p16_g1_mean-telemetry quest_request_p16_g4_fi quest_kvhead_p16_g4_tok deepseek-v32-dsa
+deepseek-v32-dsa-fused quest_request_p1_k2048-nogroup"}
 # 40 steps with a jump every step: every layer evicts (budget = capacity ones
 # from the second step), and the StreamingLLM window moves past its units.
 SAN_SHAPE=${SAN_SHAPE:-"--batch=2 --context=9000,20000 --steps=40 --query-jump=1"}
