@@ -31,8 +31,17 @@ if [ -x "$RUN" ]; then
 else
   echo "== 5. (runtime not built: configure with -DHSA_BUILD_RUNTIME=ON to run the artifact)"
 fi
-for f in examples/streaming.mlir examples/deepseek-v32-dsa.mlir; do
-  echo "== also $f:"
-  $OPT --hsa-plan-buffers=report "$f" -o /dev/null 2>&1 | grep remark | sed 's/.*remark: /     /'
-done
+echo "== also examples/streaming.mlir:"
+$OPT --hsa-plan-buffers=report examples/streaming.mlir -o /dev/null 2>&1 | grep remark | sed 's/.*remark: /     /'
+dsa=examples/deepseek-v32-dsa.mlir
+echo "== 6. $dsa: DeepSeek-V3.2's DSA layer (MLA, fp8 lightning indexer, top-2048 tokens, 8192-token buffer)"
+$BUILD/bin/hsa-compile "$dsa" -o "$OUT/deepseek-v32-dsa.hsa" --format=$fmt | sed 's/^/     /'
+if [ -x "$RUN" ]; then
+  echo "     hsa-run: 2 requests, the indexer's queries, weights and keys fed every step (random), every stage checked"
+  "$RUN" "$OUT/deepseek-v32-dsa.hsa" --backend=auto --batch=2 --context=6000,3000 --steps=4 --query-jump=1 --check \
+    --quiet | sed 's/^/   /'
+  echo "     hsa-memory: a request of a 61-layer model at 128K tokens, and the batch 51 GiB of free GPU memory holds"
+  "$BUILD/runtime/hsa-memory" "$OUT/deepseek-v32-dsa.hsa" --context=128K --layers=61 --gpu-gib=141 \
+    --reserved-gib=90 | grep -E '^(per request|full|max batch)' | sed 's/^/     /'
+fi
 echo "== done. On a GPU machine: make check-gpu (README.md, GPU checks); numbers: docs/PERF.md."
