@@ -387,6 +387,33 @@ TEST(Dsa, TheCApiTakesTheStepInputs) {
   hsattn_runtime_destroy(rt);
 }
 
+// The synthetic workload's inputs (hsa-run): keys = the first Di latent
+// dims, index head j's query = query head j * Hq / Hi's first Di dims,
+// quantised by the keys' rule with its scale in the weight (1 / Hi).
+TEST(Dsa, SyntheticInputsFollowTheLatentKeysAndQueries) {
+  DsaLayer layer;
+  const LayerShape& s = RuntimeInternals::shape(*layer.rt);
+  const std::vector<uint16_t> k = layer.bf16(3 * 48), q = layer.bf16(2 * 8 * 48);
+  std::vector<std::vector<uint8_t>> rows;
+  ASSERT_TRUE(s.algorithm->synthesize_step_inputs(s, StepKind::Append, k.data(), 3, &rows));
+  ASSERT_EQ(rows.size(), 1u);
+  ASSERT_EQ(rows[0].size(), 3u * kIndexDim * 2);
+  for (uint32_t t = 0; t < 3; ++t) EXPECT_EQ(std::memcmp(&rows[0][t * kIndexDim * 2], &k[t * 48], kIndexDim * 2), 0);
+  ASSERT_TRUE(s.algorithm->synthesize_step_inputs(s, StepKind::Decode, q.data(), 2, &rows));
+  ASSERT_EQ(rows.size(), 2u);
+  for (uint32_t b = 0; b < 2; ++b)
+    for (uint32_t j = 0; j < kIndexHeads; ++j) {
+      std::vector<float> x(kIndexDim);
+      std::vector<uint8_t> codes(kIndexDim);
+      for (uint32_t d = 0; d < kIndexDim; ++d) x[d] = bf16_to_float(q[(b * 8 + j * 2) * 48 + d]);  // head 2j
+      const float scale = fp8::quantize_row(x.data(), kIndexDim, codes.data());
+      EXPECT_EQ(std::memcmp(&rows[0][(b * kIndexHeads + j) * kIndexDim], codes.data(), kIndexDim), 0);
+      float w;
+      std::memcpy(&w, &rows[1][(b * kIndexHeads + j) * 4], 4);
+      EXPECT_EQ(w, scale / float(kIndexHeads));
+    }
+}
+
 TEST(Dsa, TheLayerRulesAreChecked) {
   RuntimeOptions options;
   options.backend = BackendKind::Cpu;

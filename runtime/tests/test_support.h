@@ -166,7 +166,7 @@ struct ReferenceLayer {
     values.resize(batch);
   }
 
-  HostBuffers host() const { return HostBuffers{cache->host_k(), cache->host_v(), cache->host_page_of()}; }
+  HostBuffers host() const { return host_buffers_of(*cache); }
 
   void append(uint32_t b, const uint16_t* k, const uint16_t* v) {
     const uint64_t rk = uint64_t(shape.kv_heads) * shape.head_dim, rv = uint64_t(shape.kv_heads) * shape.value_dim;

@@ -400,17 +400,26 @@ struct Stats {
   }
 };
 
-// Fresh random rows for the layer algorithm's own step inputs of one kind
-// (DSA: indexer queries and weights at decode, indexer keys at append and
-// prefill), never zeros: normal values in the input's element type (fp8
-// queries as e4m3 codes of N(0, 2), never NaN).
+// The layer algorithm's own step inputs of one kind (DSA: indexer queries
+// and weights at decode, indexer keys at append and prefill): made by the
+// package from the step's q or K where it can (AlgorithmPackage::
+// synthesize_step_inputs), else fresh random rows, never zeros: normal
+// values in the input's element type (fp8 as e4m3 codes of N(0, 2), never NaN).
 struct StepInputFeed {
   std::vector<std::vector<uint8_t>> rows;
   std::vector<StepInput> list;
 
-  void fill(const LayerShape& s, StepKind kind, uint64_t count, std::mt19937_64& rng) {
+  // The package's inputs made from the step's tensor (q at decode, the
+  // tokens' K at append and prefill) where it offers them, else random.
+  void fill(const LayerShape& s, StepKind kind, uint64_t count, std::mt19937_64& rng, const uint16_t* tensor) {
     rows.clear();
     list.clear();
+    if (s.algorithm->synthesize_step_inputs(s, kind, tensor, count, &rows)) {
+      size_t r = 0;
+      for (const LayerShape::StepInputRow& in : s.step_inputs)
+        if (in.kind == kind) list.push_back(StepInput{in.buffer.c_str(), rows[r++].data()});
+      return;
+    }
     for (const LayerShape::StepInputRow& in : s.step_inputs)
       if (in.kind == kind) rows.emplace_back(count * in.row_bytes);
     size_t r = 0;
@@ -520,7 +529,7 @@ int run(Options opt) {
     for (uint64_t first = 0; first < opt.contexts[b]; first += chunk) {
       const uint64_t count = std::min(chunk, opt.contexts[b] - first);
       workload->prompt(b, first, count, &k, &v);
-      feed.fill(s, StepKind::Append, count, input_rng);
+      feed.fill(s, StepKind::Append, count, input_rng, k.data());
       status = rt->prefill(ids[b], k.data(), v.data(), count, feed.inputs(), feed.count());
       if (!status.is_ok()) return fail(3, format_text("prefill of request %u failed", b), status);
       done += count;
@@ -571,7 +580,7 @@ int run(Options opt) {
     StepRecord rec;
     for (uint32_t b = 0; b < opt.batch; ++b) workload->next_token(b, &new_k[b * row_k], &new_v[b * row_v]);
     auto start = Clock::now();
-    feed.fill(s, StepKind::Append, opt.batch, input_rng);
+    feed.fill(s, StepKind::Append, opt.batch, input_rng, new_k.data());
     status = rt->append(ids.data(), opt.batch, new_k.data(), s.has_separate_v ? new_v.data() : nullptr, feed.inputs(),
                         feed.count());
     if (!status.is_ok()) return fail(4, format_text("append at step %u failed", step), status);
@@ -581,7 +590,7 @@ int run(Options opt) {
       if (jump) workload->jump_query(b);
       workload->next_query(b, &q[b * row_q]);
     }
-    feed.fill(s, StepKind::Decode, opt.batch, input_rng);
+    feed.fill(s, StepKind::Decode, opt.batch, input_rng, q.data());
     if (opt.check) {
       StageCheckOptions check_options;
       check_options.step = step;

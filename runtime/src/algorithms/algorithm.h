@@ -110,6 +110,15 @@ class AlgorithmPackage {
     return {};
   }
 
+  // Step inputs for a synthetic workload (hsa-run) that follow its attention:
+  // rows of the inputs of `kind` (step_inputs order, [count][row] each) made
+  // from the step's own tensor, q [count][Hq][D] at decode, the tokens' K
+  // [count][Hkv][D] at append and prefill. False: the tool feeds random rows.
+  virtual bool synthesize_step_inputs(const LayerShape& shape, StepKind kind, const uint16_t* tensor, uint64_t count,
+                                      std::vector<std::vector<uint8_t>>* rows) const {
+    return false;
+  }
+
   // --- The CPU reference (docs/algorithms/<name>.md) -------------------------
   // Scores units [first, end) of row (b, g) of sel.scores: exactly the valid,
   // non-forced units (the frame writes +inf/-inf for the others).

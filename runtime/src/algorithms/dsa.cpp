@@ -93,6 +93,43 @@ class DSA final : public AlgorithmPackage {
             {kNewIndexKey, StepKind::Append, kHostIndexKeys}};
   }
 
+  // A stand-in for the trained indexer: the keys are the first Di latent
+  // dims of each token's key, index head j's query the first Di dims of
+  // query head j * Hq / Hi (fp8: quantised by the keys' rule, its scale
+  // folded into the weight), the weights 1 / Hi: the score then tracks the
+  // attention logits' leading part, so a synthetic run's selection quality
+  // means something.
+  bool synthesize_step_inputs(const LayerShape& s, StepKind kind, const uint16_t* tensor, uint64_t count,
+                              std::vector<std::vector<uint8_t>>* rows) const override {
+    const uint32_t Hi = uint32_t(s.params.integer("index_heads")), Di = uint32_t(s.params.integer("index_dim"));
+    if (Di > s.head_dim || s.dtype != KvDtype::BF16) return false;
+    rows->clear();
+    if (kind == StepKind::Append) {  // io.new_index_k [count][Di] bf16
+      rows->emplace_back(count * Di * 2);
+      for (uint64_t t = 0; t < count; ++t)
+        std::memcpy(rows->back().data() + t * Di * 2, tensor + t * s.kv_heads * s.head_dim, Di * 2);
+      return true;
+    }
+    const bool fp8_values = is_fp8(s);
+    rows->emplace_back(count * Hi * Di * (fp8_values ? 1 : 2));  // io.index_q
+    rows->emplace_back(count * Hi * 4);                           // io.index_w
+    std::vector<float> x(Di);
+    for (uint64_t b = 0; b < count; ++b)
+      for (uint32_t j = 0; j < Hi; ++j) {
+        const uint16_t* q = tensor + (b * s.q_heads + uint64_t(j) * s.q_heads / Hi) * s.head_dim;
+        float scale = 1.0f;
+        if (fp8_values) {
+          for (uint32_t d = 0; d < Di; ++d) x[d] = bf16_to_float(q[d]);
+          scale = fp8::quantize_row(x.data(), Di, (*rows)[0].data() + (b * Hi + j) * Di);
+        } else {
+          std::memcpy((*rows)[0].data() + (b * Hi + j) * Di * 2, q, Di * 2);
+        }
+        const float w = scale / float(Hi);
+        std::memcpy((*rows)[1].data() + (b * Hi + j) * 4, &w, 4);
+      }
+    return true;
+  }
+
   // s[t] = k_scale[t] * sum_j max(0, qI[j] . kI[t]) * w[j], in double over
   // the exactly decoded values (fp8::index_score's arithmetic).
   void score(const LayerShape& s, const DeviceBuffers& dev, uint32_t b, uint32_t, uint32_t first, uint32_t end,
