@@ -46,7 +46,7 @@ using namespace hsa::fuzz;
 /// (hsa::buildKernelsToNVVMPipeline), as text; LLVMFuzzerInitialize checks
 /// that it still is the same pipeline.
 static const char kKernelsToNVVM[] =
-    "nvvm-attach-target{chip=sm_90a features=+ptx80 O=3},"
+    "nvvm-attach-target{chip=sm_90a features=+ptx84 O=3},"
     "gpu.module(convert-scf-to-cf,convert-gpu-to-nvvm,canonicalize,cse,"
     "reconcile-unrealized-casts)";
 

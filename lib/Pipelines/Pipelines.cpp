@@ -113,7 +113,8 @@ struct SerializeKernelsPass
 /// hsa-lower-to-gpu's passes, from its options as either pipeline has them.
 template <typename Derived>
 static void addLowerToGPUPasses(OpPassManager &pm,
-                                const ::hsa::LowerToGPUOptionsBase<Derived> &options) {
+                                const ::hsa::LowerToGPUOptionsBase<Derived> &options,
+                                bool fp8MMA) {
   pm.addPass(mlir::hsa::createHSAExpandAlgorithm());
   if (options.fuse) {
     mlir::hsa::HSAFuseStagesOptions fuse;
@@ -128,6 +129,7 @@ static void addLowerToGPUPasses(OpPassManager &pm,
   convert.groupBound = options.groupBound;
   convert.maxContext = options.maxContext;
   convert.topkMultiBlockMinUnits = options.topkMultiBlockMinUnits;
+  convert.fp8MMA = fp8MMA;
   pm.addPass(mlir::hsa::createConvertHSAToGPU(convert));
   // After the conversion: the kernel families have declared their scratch
   // (only what the fused and unfused kernels use), so the plan and the
@@ -140,7 +142,7 @@ static void addLowerToGPUPasses(OpPassManager &pm,
 
 void ::hsa::buildLowerToGPUPipeline(OpPassManager &pm,
                                   const LowerToGPUOptions &options) {
-  addLowerToGPUPasses(pm, options);
+  addLowerToGPUPasses(pm, options, options.fp8MMA);
 }
 
 void ::hsa::buildKernelsToNVVMPipeline(OpPassManager &pm,
@@ -172,7 +174,12 @@ LogicalResult checkLowerToNVVMOptions(const LowerToNVVMOptions &options,
 
 void ::hsa::buildLowerToNVVMPipeline(OpPassManager &pm,
                                    const LowerToNVVMOptions &options) {
-  addLowerToGPUPasses(pm, options);
+  std::string error;
+  std::optional<std::string> features = ::hsa::resolveNVVMTarget(
+      options.chip, options.features, options.format, error);
+  assert(features && "options not checked (checkLowerToNVVMOptions)");
+  addLowerToGPUPasses(pm, options,
+                      features && ::hsa::hasFp8MMA(options.chip, *features));
   ::hsa::buildKernelsToNVVMPipeline(pm, options);
   pm.addPass(std::make_unique<SerializeKernelsPass>(options.format,
                                                     options.toolkit));

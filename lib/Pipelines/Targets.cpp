@@ -42,6 +42,36 @@ std::string hsa::supportedChips() {
   return text;
 }
 
+/// fp8 tensor-core MMA (mma.sync m16n8k32 e4m3): sm_89 and later, PTX ISA
+/// 8.4 (NVPTX selects it under exactly these two conditions).
+static constexpr unsigned kFp8MMASm = 89;
+static constexpr unsigned kFp8MMAPtx = 84;
+
+/// The chip's SM number (sm_90a -> 90).
+static unsigned smNumber(StringRef chip) {
+  unsigned sm = 0;
+  chip.consume_front("sm_");
+  (void)chip.take_while(llvm::isDigit).getAsInteger(10, sm);
+  return sm;
+}
+
+/// The PTX ISA the chip's kernels get without features: the chip's minimum,
+/// raised to 8.4 where that enables fp8 tensor cores (every driver of an
+/// sm_89+ GPU that runs CUDA 13 JIT-compiles PTX 8.4).
+static unsigned defaultPtxVersion(const hsa::ChipInfo &info) {
+  if (smNumber(info.chip) >= kFp8MMASm)
+    return std::max(info.minPtxVersion, kFp8MMAPtx);
+  return info.minPtxVersion;
+}
+
+bool hsa::hasFp8MMA(StringRef chip, StringRef features) {
+  unsigned ptx = 0;
+  StringRef digits = features.trim();
+  if (!digits.consume_front("+ptx") || digits.getAsInteger(10, ptx))
+    return false;
+  return smNumber(chip) >= kFp8MMASm && ptx >= kFp8MMAPtx;
+}
+
 static std::string ptxFeature(unsigned version) {
   return "+ptx" + std::to_string(version);
 }
@@ -63,7 +93,7 @@ std::optional<std::string> hsa::resolveNVVMTarget(StringRef chip,
     return std::nullopt;
   }
   if (features.trim().empty())
-    return ptxFeature(info->minPtxVersion);
+    return ptxFeature(defaultPtxVersion(*info));
 
   SmallVector<StringRef> parts;
   features.split(parts, ',', -1, /*KeepEmpty=*/false);
@@ -89,7 +119,8 @@ std::optional<std::string> hsa::resolveNVVMTarget(StringRef chip,
     os << "chip " << chip << " needs PTX ISA " << info->minPtxVersion / 10
        << "." << info->minPtxVersion % 10 << " or later, but features are '"
        << features << "': pass features " << ptxFeature(info->minPtxVersion)
-       << " (or leave them empty for the chip's minimum)";
+       << " (or leave them empty for the chip's default, "
+       << ptxFeature(defaultPtxVersion(*info)) << ")";
     return std::nullopt;
   }
   return features.trim().str();

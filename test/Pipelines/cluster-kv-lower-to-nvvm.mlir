@@ -65,7 +65,7 @@ func.func @append(%k: memref<?x4x64xf16, #hsa.tier<device>>,
 // CHECK:   gpu.launch_func @hsa_kernels::@attn_cluster_append
 // CHECK:   gpu.launch_func @hsa_kernels::@attn_cluster_state
 // CHECK-NEXT: return
-// CHECK: gpu.binary @hsa_kernels [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">, properties = {{.*}}, assembly = "
+// CHECK: gpu.binary @hsa_kernels [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx84">, properties = {{.*}}, assembly = "
 // CHECK-NOT: gpu.module
 
 // UNFUSED: gpu.launch_func @hsa_kernels::@attn_cluster_score_table blocks
@@ -80,4 +80,4 @@ func.func @append(%k: memref<?x4x64xf16, #hsa.tier<device>>,
 // SPLIT: gpu.launch_func @hsa_kernels::@attn_topk blocks
 // SPLIT: gpu.launch_func @hsa_kernels::@attn_diff_gather blocks
 
-// BOTH: gpu.binary @hsa_kernels [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">, properties = {{.*}}, bin = "
+// BOTH: gpu.binary @hsa_kernels [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx84">, properties = {{.*}}, bin = "

@@ -57,7 +57,7 @@ func.func @append(%k: memref<?x4x64xf16, #hsa.tier<device>>,
 // CHECK: func.func @append({{.*}}{hsa.buffer = "io.new_k"}{{.*}}{hsa.buffer = "io.new_v"}{{.*}}{hsa.buffer = "req.length"}) attributes {hsa.entry = "append"}
 // CHECK:   gpu.launch_func @hsa_kernels::@attn_store_kv
 // CHECK:   gpu.launch_func @hsa_kernels::@attn_update_repr
-// CHECK: gpu.binary @hsa_kernels [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">, properties = {{.*}}, assembly = "
+// CHECK: gpu.binary @hsa_kernels [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx84">, properties = {{.*}}, assembly = "
 // CHECK-NOT: gpu.module
 
 // UNFUSED: gpu.launch_func @hsa_kernels::@attn_score blocks

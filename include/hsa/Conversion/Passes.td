@@ -52,6 +52,11 @@ def ConvertHSAToGPU : Pass<"convert-hsa-to-gpu", "ModuleOp"> {
            "candidates, finish: TopK.cpp) when a row holds at least this "
            "many units at max-context, the top-k computes no group bound "
            "and the budget is at most 4096 units (0: never)">,
+    Option<"fp8MMA", "fp8-mma", "bool", /*default=*/"true",
+           "Multiply fp8 operands on tensor cores (mma.sync m16n8k32 e4m3: "
+           "sm_89 or later, PTX ISA 8.4): the DSA indexer's score. "
+           "hsa-lower-to-nvvm sets it from its chip and PTX features; off, "
+           "the kernels decode fp8 to f32 and use CUDA cores">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

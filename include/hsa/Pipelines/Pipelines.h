@@ -79,7 +79,15 @@ struct LowerToGPUOptionsBase : public mlir::PassPipelineOptions<Derived> {
       llvm::cl::init(true)};
 };
 
-struct LowerToGPUOptions : public LowerToGPUOptionsBase<LowerToGPUOptions> {};
+struct LowerToGPUOptions : public LowerToGPUOptionsBase<LowerToGPUOptions> {
+  // hsa-lower-to-nvvm decides this from its chip and PTX features.
+  Option<bool> fp8MMA{
+      *this, "fp8-mma",
+      llvm::cl::desc("Multiply fp8 operands on tensor cores (mma.sync "
+                     "m16n8k32 e4m3; the target must be sm_89+ with PTX ISA "
+                     "8.4+)"),
+      llvm::cl::init(true)};
+};
 
 struct LowerToNVVMOptions
     : public LowerToGPUOptionsBase<LowerToNVVMOptions> {
@@ -88,8 +96,9 @@ struct LowerToNVVMOptions
                            llvm::cl::init("sm_90a")};
   Option<std::string> features{
       *this, "features",
-      llvm::cl::desc("PTX ISA as +ptxNN (default: the chip's minimum, "
-                     "+ptx80 for sm_90a)"),
+      llvm::cl::desc("PTX ISA as +ptxNN (default: the chip's minimum, at "
+                     "least +ptx84 on sm_89+ for fp8 tensor cores: +ptx84 "
+                     "for sm_90a)"),
       llvm::cl::init("")};
   Option<unsigned> optLevel{*this, "opt-level",
                             llvm::cl::desc("LLVM optimization level (0-3)"),

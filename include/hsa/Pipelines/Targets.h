@@ -32,13 +32,18 @@ std::optional<ChipInfo> lookupChip(llvm::StringRef chip);
 std::string supportedChips();
 
 /// Checks `chip`, `features` and `format`, and resolves the features: empty
-/// features become the chip's minimum PTX ISA ("+ptx80" for sm_90a). On
+/// features become the chip's minimum PTX ISA, at least 8.4 on sm_89 and
+/// later (fp8 tensor cores need it: "+ptx84" for sm_90a). On
 /// success returns the features to use; otherwise sets `error` to a message
 /// that names the option and what to pass instead.
 std::optional<std::string> resolveNVVMTarget(llvm::StringRef chip,
                                              llvm::StringRef features,
                                              llvm::StringRef format,
                                              std::string &error);
+
+/// Whether kernels for `chip` with resolved `features` ("+ptxNN") may use
+/// fp8 tensor-core MMA (mma.sync m16n8k32 e4m3: sm_89+, PTX ISA 8.4+).
+bool hasFp8MMA(llvm::StringRef chip, llvm::StringRef features);
 
 } // namespace hsa
 

@@ -281,6 +281,9 @@ struct KernelOptions {
   /// The unfused top-k runs several blocks per row when a row holds at least
   /// this many units at maxContext (TopK.cpp, multiBlockTopK; 0: never).
   int64_t topkMultiBlockMinUnits = 32768;
+  /// fp8 operands may be multiplied on tensor cores (mma.sync m16n8k32
+  /// e4m3): the target is sm_89 or later with PTX ISA 8.4 or later.
+  bool fp8MMA = true;
 };
 
 /// Owns the `gpu.module @hsa_kernels` and the kernels generated into it.

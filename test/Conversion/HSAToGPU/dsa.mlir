@@ -1,17 +1,23 @@
 // The DSA package's kernels (Algorithms/DSA.cpp) on DeepSeek-V3.2's shape
-// (Hi 64, Di 128, fp8 keys; MLA, page size 1): the indexer score (queries
-// and weights staged as f32 in shared memory, 2 tokens x 32-head chunks per
-// thread over 8 key slices of 16 fp8 codes decoded with cvt e4m3x2, relu
-// before the weight), the append quantiser (a warp per row: amax by xor
+// (Hi 64, Di 128, fp8 keys; MLA, page size 1): the indexer score on tensor
+// cores (prefix MMA; mma.sync m16n8k32 e4m3 over 16-token tiles, the fp8 queries
+// staged in shared memory and held as fragments, relu before the weight) and
+// on CUDA cores with `fp8-mma=false` (prefix CUDA; queries and weights staged as
+// f32, 2 tokens x 32-head chunks per thread over 8 key slices of 16 fp8 codes
+// decoded with cvt e4m3x2), the append quantiser (a warp per row: amax by xor
 // shuffles, the power-of-two scale from the exponent bits, codes by
 // cvt.rn.satfinite.e4m3x2.f32; the bf16 row also to host.index_k) and the
 // prefill quantiser (rows read from host.index_k); then the score with bf16
 // keys (no decode, scale 1 is the rebuild's).
 //
-// RUN: hsa-opt %s -split-input-file --convert-hsa-to-gpu | FileCheck %s
+// RUN: hsa-opt %s -split-input-file --convert-hsa-to-gpu | FileCheck %s --check-prefixes=CHECK,MMA
+// RUN: hsa-opt %s -split-input-file --convert-hsa-to-gpu=fp8-mma=false | FileCheck %s --check-prefixes=CHECK,CUDA
 // RUN: hsa-opt %s -split-input-file --convert-hsa-to-gpu \
+// RUN:   | hsa-opt -split-input-file --pass-pipeline='builtin.module(nvvm-attach-target{chip=sm_90a features=+ptx84 O=3},gpu.module(convert-scf-to-cf,convert-gpu-to-nvvm,canonicalize,cse,reconcile-unrealized-casts),gpu-module-to-binary{format=isa})' \
+// RUN:   | FileCheck %s --check-prefixes=PTX,PTX-MMA
+// RUN: hsa-opt %s -split-input-file --convert-hsa-to-gpu=fp8-mma=false \
 // RUN:   | hsa-opt -split-input-file --pass-pipeline='builtin.module(nvvm-attach-target{chip=sm_90a O=3},gpu.module(convert-scf-to-cf,convert-gpu-to-nvvm,canonicalize,cse,reconcile-unrealized-casts),gpu-module-to-binary{format=isa})' \
-// RUN:   | FileCheck %s --check-prefix=PTX
+// RUN:   | FileCheck %s --check-prefixes=PTX,PTX-CUDA
 
 hsa.layer @dsa config(<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>) budget(2048) buffer(<capacity = 8192, policy = lru>) forced(<sinks = 0, window = 1>) format(#hsa.token_indices)
 func.func @dsa_score(%q: memref<?x128x576xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %iq: memref<?x64x128xf8E4M3FN, #hsa.tier<device>>, %iw: memref<?x64xf32, #hsa.tier<device>>) {
@@ -25,12 +31,15 @@ func.func @dsa_score(%q: memref<?x128x576xbf16, #hsa.tier<device>>, %len: memref
   return
 }
 
-// A block per 256 tokens (2 per thread) of one request: lengths, keys,
-// scales, io.index_q, io.index_w, scores.
+// Tensor cores: a block of 8 warps per 1024 tokens (8 tiles of 16 per
+// warp); CUDA cores: a block per 256 tokens (2 per thread) of one request.
+// Arguments: lengths, keys, scales, io.index_q, io.index_w, scores.
 // CHECK-LABEL: func.func @dsa_score
 // CHECK: %[[N:.*]] = memref.dim %{{.*}}, %c2 : memref<?x1x?xf32, #hsa.tier<device>>
-// CHECK: %[[GX:.*]] = arith.ceildivui %[[N]], %c256 : index
-// CHECK: gpu.launch_func  @hsa_kernels::@dsa_score blocks in (%[[GX]], %{{.*}}, %{{.*}}) threads in (%c128, %{{.*}}, %{{.*}})  args(%{{.*}} : memref<?xi32>, %{{.*}} : memref<?x?x128xf8E4M3FN>, %{{.*}} : memref<?x?xf32>, %{{.*}} : memref<?x64x128xf8E4M3FN>, %{{.*}} : memref<?x64xf32>, %{{.*}} : memref<?x1x?xf32>)
+// MMA: %[[GX:.*]] = arith.ceildivui %[[N]], %c1024 : index
+// MMA: gpu.launch_func  @hsa_kernels::@dsa_score blocks in (%[[GX]], %{{.*}}, %{{.*}}) threads in (%c256, %{{.*}}, %{{.*}})  args(%{{.*}} : memref<?xi32>, %{{.*}} : memref<?x?x128xf8E4M3FN>, %{{.*}} : memref<?x?xf32>, %{{.*}} : memref<?x64x128xf8E4M3FN>, %{{.*}} : memref<?x64xf32>, %{{.*}} : memref<?x1x?xf32>)
+// CUDA: %[[GX:.*]] = arith.ceildivui %[[N]], %c256 : index
+// CUDA: gpu.launch_func  @hsa_kernels::@dsa_score blocks in (%[[GX]], %{{.*}}, %{{.*}}) threads in (%c128, %{{.*}}, %{{.*}})  args(%{{.*}} : memref<?xi32>, %{{.*}} : memref<?x?x128xf8E4M3FN>, %{{.*}} : memref<?x?xf32>, %{{.*}} : memref<?x64x128xf8E4M3FN>, %{{.*}} : memref<?x64xf32>, %{{.*}} : memref<?x1x?xf32>)
 
 func.func @dsa_append(%nk: memref<?x1x576xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %ik: memref<?x128xbf16, #hsa.tier<device>>) {
   %keys = hsa.state @dsa "repr.index_keys" : memref<?x?x128xf8E4M3FN, #hsa.tier<device>>
@@ -69,33 +78,55 @@ func.func @dsa_prefill(%len: memref<?xi32, #hsa.tier<device>>) {
 // CHECK: %[[GX:.*]] = arith.ceildivui %[[NK]], %c4 : index
 // CHECK: gpu.launch_func  @hsa_kernels::@dsa_rebuild_repr blocks in (%[[GX]], %{{.*}}, %{{.*}}) threads in (%c128, %{{.*}}, %{{.*}})  args(%{{.*}} : memref<?xi32>, %{{.*}} : memref<?x?xi32>, %{{.*}} : memref<?x1x128xbf16>, %{{.*}} : memref<?x?x128xf8E4M3FN>, %{{.*}} : memref<?x?xf32>)
 
+// Tensor cores: the fp8 queries staged as words [64][32], each lane's 64
+// query fragment words read once; the tile loop carries 2 tiles of key
+// pieces (2 rows x 2 pieces, 16 bytes each) in flight; per tile 8 head
+// tiles x 4 k-steps of mma.sync, relu and weight per accumulator, the quad
+// sum by two xor shuffles, the token's scale.
+// MMA-LABEL: gpu.func @dsa_score
+// MMA-SAME: workgroup(%[[QW:[a-z0-9]+]] : memref<64x32xi32, #gpu.address_space<workgroup>> {{.*}}, %[[WW:[a-z0-9]+]] : memref<64xf32, #gpu.address_space<workgroup>>
+// MMA: vector.load %{{.*}} : memref<?x64x128xf8E4M3FN>, vector<16xf8E4M3FN>
+// MMA: vector.bitcast %{{.*}} : vector<16xf8E4M3FN> to vector<4xi32>
+// MMA: vector.store %{{.*}}, %[[QW]]
+// MMA: gpu.barrier
+// MMA: vector.load %[[QW]][{{.*}}] {alignment = 16 : i64} : memref<64x32xi32, #gpu.address_space<workgroup>>, vector<4xi32>
+// MMA: vector.load %{{.*}} {alignment = 16 : i64} : memref<?x?x128xf8E4M3FN>, vector<16xf8E4M3FN>
+// MMA: scf.for %{{.*}} = %{{.*}} to %c8{{.*}} step %{{.*}} iter_args({{.*}}) -> (vector<4xi32>, vector<4xi32>, vector<4xi32>, vector<4xi32>, vector<4xi32>, vector<4xi32>, vector<4xi32>, vector<4xi32>)
+// MMA: vector.load %{{.*}} {alignment = 16 : i64} : memref<?x?x128xf8E4M3FN>, vector<16xf8E4M3FN>
+// MMA-COUNT-32: llvm.call_intrinsic "llvm.nvvm.mma.m16n8k32.row.col.f32.e4m3.e4m3.f32"
+// MMA: gpu.shuffle  xor %{{.*}}, %c1_i32, %c32_i32 : f32
+// MMA: gpu.shuffle  xor %{{.*}}, %c2_i32, %c32_i32{{.*}} : f32
+// MMA: memref.load %{{.*}} : memref<?x?xf32>
+// MMA: memref.store %{{.*}}, %{{.*}} : memref<?x1x?xf32>
+// MMA: scf.yield
+
 // The score kernel: q [64][128] and w [64] staged as f32, the q codes decoded
 // pairwise; over 2 head chunks (2 token totals carried) and 8 key slices (64
 // dot products carried), each token's 16 fp8 codes in one 16-byte load,
 // decoded pairwise, against 16-byte broadcasts of the staged queries; then
 // relu, weight (fma), the token's scale.
-// CHECK-LABEL: gpu.func @dsa_score
-// CHECK-SAME: workgroup(%[[Q:[a-z0-9]+]] : memref<64x128xf32, #gpu.address_space<workgroup>> {{.*}}, %[[W:[a-z0-9]+]] : memref<64xf32, #gpu.address_space<workgroup>>
-// CHECK: vector.load %{{.*}} : memref<?x64x128xf8E4M3FN>, vector<4xf8E4M3FN>
-// CHECK: nvvm.convert.f8x2.to.f16x2 %{{.*}} : vector<2xi8>(f8E4M3FN) -> vector<2xf16>
-// CHECK: vector.store %{{.*}}, %[[Q]]
-// CHECK: memref.store %{{.*}}, %[[W]]
-// CHECK: gpu.barrier
-// CHECK: scf.for %{{.*}} = %{{.*}} to %c2{{.*}} step %{{.*}} iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (f32, f32)
-// CHECK: scf.for %{{.*}} = %{{.*}} to %c8 step %{{.*}} iter_args({{.*}}) -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32)
-// CHECK: vector.load %{{.*}} {alignment = 16 : i64} : memref<?x?x128xf8E4M3FN>, vector<16xf8E4M3FN>
-// CHECK: vector.bitcast %{{.*}} : vector<16xf8E4M3FN> to vector<8xi16>
-// CHECK: nvvm.convert.f8x2.to.f16x2
-// CHECK: vector.load %[[Q]][{{.*}}] {alignment = 16 : i64} : memref<64x128xf32, #gpu.address_space<workgroup>>, vector<4xf32>
-// CHECK: arith.mulf %{{.*}}, %{{.*}} fastmath<contract> : f32
-// CHECK: arith.addf %{{.*}}, %{{.*}} fastmath<contract> : f32
-// CHECK: scf.yield
-// CHECK: %[[WJ:.*]] = memref.load %[[W]]
-// CHECK: %[[RELU:.*]] = arith.maximumf %{{.*}}, %{{.*}} : f32
-// CHECK: llvm.intr.fma(%[[RELU]], %[[WJ]], %{{.*}}) : (f32, f32, f32) -> f32
-// CHECK: %[[SCALE:.*]] = memref.load %{{.*}} : memref<?x?xf32>
-// CHECK: arith.mulf %[[SCALE]], %{{.*}} : f32
-// CHECK: memref.store %{{.*}}, %{{.*}} : memref<?x1x?xf32>
+// CUDA-LABEL: gpu.func @dsa_score
+// CUDA-SAME: workgroup(%[[Q:[a-z0-9]+]] : memref<64x128xf32, #gpu.address_space<workgroup>> {{.*}}, %[[W:[a-z0-9]+]] : memref<64xf32, #gpu.address_space<workgroup>>
+// CUDA: vector.load %{{.*}} : memref<?x64x128xf8E4M3FN>, vector<4xf8E4M3FN>
+// CUDA: nvvm.convert.f8x2.to.f16x2 %{{.*}} : vector<2xi8>(f8E4M3FN) -> vector<2xf16>
+// CUDA: vector.store %{{.*}}, %[[Q]]
+// CUDA: memref.store %{{.*}}, %[[W]]
+// CUDA: gpu.barrier
+// CUDA: scf.for %{{.*}} = %{{.*}} to %c2{{.*}} step %{{.*}} iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (f32, f32)
+// CUDA: scf.for %{{.*}} = %{{.*}} to %c8 step %{{.*}} iter_args({{.*}}) -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32)
+// CUDA: vector.load %{{.*}} {alignment = 16 : i64} : memref<?x?x128xf8E4M3FN>, vector<16xf8E4M3FN>
+// CUDA: vector.bitcast %{{.*}} : vector<16xf8E4M3FN> to vector<8xi16>
+// CUDA: nvvm.convert.f8x2.to.f16x2
+// CUDA: vector.load %[[Q]][{{.*}}] {alignment = 16 : i64} : memref<64x128xf32, #gpu.address_space<workgroup>>, vector<4xf32>
+// CUDA: arith.mulf %{{.*}}, %{{.*}} fastmath<contract> : f32
+// CUDA: arith.addf %{{.*}}, %{{.*}} fastmath<contract> : f32
+// CUDA: scf.yield
+// CUDA: %[[WJ:.*]] = memref.load %[[W]]
+// CUDA: %[[RELU:.*]] = arith.maximumf %{{.*}}, %{{.*}} : f32
+// CUDA: llvm.intr.fma(%[[RELU]], %[[WJ]], %{{.*}}) : (f32, f32, f32) -> f32
+// CUDA: %[[SCALE:.*]] = memref.load %{{.*}} : memref<?x?xf32>
+// CUDA: arith.mulf %[[SCALE]], %{{.*}} : f32
+// CUDA: memref.store %{{.*}}, %{{.*}} : memref<?x1x?xf32>
 
 // The append quantiser: 4 bf16 per lane, amax over the warp, the exact
 // scale from the exponent (2^(E - 8), one more above mantissa 0x600000) and
@@ -133,11 +164,13 @@ func.func @dsa_prefill(%len: memref<?xi32, #hsa.tier<device>>) {
 // CHECK: vector.store %{{.*}}, %arg3[{{.*}}] {alignment = 4 : i64} : memref<?x?x128xf8E4M3FN>, vector<4xf8E4M3FN>
 // CHECK: memref.store %{{.*}}, %arg4
 
-// The PTX has the fp8 decode and encode, the shuffles, the shared
-// broadcasts, the relu.
-// PTX: cvt.rn.f16x2.e4m3x2
-// PTX: ld.shared.v4
-// PTX: fma.rn.f32
+// The PTX has the tensor-core MMA (or the fp8 decode, the shared
+// broadcasts and the FMAs), the relu, the quantisers' shuffles and encode.
+// PTX-MMA: mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32
+// PTX-CUDA-NOT: mma.sync
+// PTX-CUDA: cvt.rn.f16x2.e4m3x2
+// PTX-CUDA: ld.shared.v4
+// PTX-CUDA: fma.rn.f32
 // PTX: max.
 // PTX: shfl.sync.bfly.b32
 // PTX: cvt.rn.satfinite.e4m3x2.f32

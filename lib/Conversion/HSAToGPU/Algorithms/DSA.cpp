@@ -10,22 +10,42 @@
 // the host pool (host.index_k [pages][P][Di], paged like host.k), from
 // which prefill quantises.
 //
-// score (CUDA cores; the plan is DSAScorePlan): grid (ceil(N / 256), 1, B),
-// 128 threads. The block stages the row's queries as f32 [Hi][Di] and its
-// weights [Hi] in shared memory (32 KiB + 256 B for V3.2). Each thread owns
-// T = 2 tokens (t = chunk + i * 128 + tid, consecutive threads on
-// consecutive tokens) and walks the heads in chunks of Hc (<= 32) heads:
-// for every slice of 16 key dims it loads each token's slice (one 16-byte
-// load of fp8, two of bf16), decodes it to f32 (cvt.rn.f16x2.e4m3x2, then
-// f16 -> f32; exact), and accumulates T x Hc fp32 dot products, reading the
-// queries from shared memory as 16-byte broadcasts (every lane reads the
-// same address). After the last slice each head's dot goes through the relu
-// and is weighted: total += max(0, dot) * w[j] (fma). The token's score is
-// scale[t] * total, finished by ScoreFrame::finalScore (forced and invalid
-// tokens) and, fused, followed by the frame's top-k tail. The fp8
-// tensor-core version (mma.sync m16n8k32 e4m3: the block's tokens as the
-// M dim, heads as N, Di as K) replaces the inner slice loop; the staging,
-// the relu/weight epilogue and the frame stay.
+// score, fp8 keys on tensor cores (DSAScorePlan with mma; sm_89+, the
+// `fp8-mma` option): grid (ceil(N / 512), 1, B), 256 threads (8 warps). The
+// block stages the row's fp8 queries [Hi][Di] (8 KiB for V3.2) and weights
+// in shared memory; each warp copies its query fragments into registers
+// once (Hi x Di / 128 words: 64 for V3.2) and then walks 4 tiles of 16
+// tokens. A tile is Hi / 8 x Di / 32 mma.sync.m16n8k32.row.col.f32.e4m3.e4m3
+// (the tile's tokens as M, 8 heads as N, 32 key dims as K), so the dot of
+// every (token, head) pair comes out of the tensor cores in fp32 and each
+// n-tile's four accumulators go straight through the relu and the weight.
+// The dot is a sum over dims, so any permutation of the dims applied to
+// keys and queries alike gives the same result: quad lane q of a warp owns
+// bytes [16 q, 16 q + 16) and [64 + 16 q, 64 + 16 q + 16) of every
+// 128-byte run, which the fragments take as (k-step s: words 2 s, 2 s + 1),
+// so a token row is two coalesced 16-byte loads per lane and run instead of
+// eight 4-byte ones. The next tile's key loads are issued before the
+// current tile's MMAs. The row's head sum ends with two quad shuffles;
+// lanes 0 and 1 of each quad store tokens g and g + 8. ptxas sees the LLVM
+// intrinsic through llvm.call_intrinsic: MLIR 22's nvvm.mma.sync verifier
+// does not admit e4m3 at m16n8k32.
+//
+// score, CUDA cores (bf16 keys, or fp8 without `fp8-mma`): grid
+// (ceil(N / 256), 1, B), 128 threads. The block stages the row's queries as
+// f32 [Hi][Di] and its weights [Hi] in shared memory (32 KiB + 256 B for
+// V3.2). Each thread owns T = 2 tokens (t = chunk + i * 128 + tid,
+// consecutive threads on consecutive tokens) and walks the heads in chunks
+// of Hc (<= 32) heads: for every slice of 16 key dims it loads each token's
+// slice (one 16-byte load of fp8, two of bf16), decodes it to f32
+// (cvt.rn.f16x2.e4m3x2, then f16 -> f32; exact), and accumulates T x Hc
+// fp32 dot products, reading the queries from shared memory as 16-byte
+// broadcasts (every lane reads the same address). After the last slice
+// each head's dot goes through the relu and is weighted: total += max(0,
+// dot) * w[j] (fma).
+//
+// Both: the token's score is scale[t] * total, finished by
+// ScoreFrame::finalScore (forced and invalid tokens) and, fused, followed by
+// the frame's top-k tail.
 //
 // update_repr (append) and rebuild_repr (prefill) quantise rows by V3.2's
 // rule, one warp per token row: lane l holds elements [128 c + 4 l, +4) of
@@ -69,6 +89,20 @@ static constexpr int64_t kScoreBlock = 128;
 static constexpr int64_t kTokensPerThread = 2;
 static constexpr int64_t kMaxHeadChunk = 32;
 static constexpr int64_t kSliceDims = 16;
+/// Tensor-core score: warps per block, 16-token tiles per warp, the MMA's
+/// M (tokens), N (heads) and K (key dims), and the most query-fragment
+/// words a thread keeps in registers (Hi x Di / 128).
+static constexpr int64_t kMMAWarps = 8;
+static constexpr int64_t kMMATilesPerWarp = 8;
+/// Tiles whose key loads are in flight while a tile's MMAs run.
+static constexpr int64_t kMMAPrefetchTiles = 2;
+static constexpr int64_t kMMATokens = 16;
+static constexpr int64_t kMMAHeads = 8;
+static constexpr int64_t kMMADims = 32;
+static constexpr int64_t kMaxQueryFragmentWords = 64;
+/// Bytes of a key run whose dims the quad lanes split (two 16-byte pieces
+/// each).
+static constexpr int64_t kMMARun = 128;
 /// The staged f32 queries [Hi][Di] (static shared memory is 48 KiB; the
 /// fused top-k tail needs some of the rest).
 static constexpr int64_t kMaxStagedQueryBytes = 32 * 1024;
@@ -376,13 +410,17 @@ namespace {
 struct DSAScorePlan {
   int64_t heads, dim, sinks, window;
   bool fp8;
+  /// fp8 keys on tensor cores; otherwise CUDA cores.
+  bool mma = false;
+  // CUDA cores:
   int64_t tokensPerThread = kTokensPerThread;
-  int64_t headChunk;  ///< Hc: heads whose dots a thread keeps at once
-  int64_t slices;     ///< Di / 16: key slices per head chunk
-  int64_t sliceLoads; ///< 16-byte loads per token and slice
+  int64_t headChunk = 1;  ///< Hc: heads whose dots a thread keeps at once
+  int64_t slices = 0;     ///< Di / 16: key slices per head chunk
+  int64_t sliceLoads = 0; ///< 16-byte loads per token and slice
   ScoreFramePlan frame;
 
-  static DSAScorePlan get(LayerOp layer, const ScoreFrame &fused) {
+  static DSAScorePlan get(const KernelContext &ctx, LayerOp layer,
+                          const ScoreFrame &fused) {
     auto dsa = cast<DSAAttr>(layer.getAlgorithm());
     DSAScorePlan p;
     p.heads = dsa.getIndexHeads();
@@ -390,8 +428,10 @@ struct DSAScorePlan {
     p.sinks = layer.getForced().getSinks();
     p.window = layer.getForced().getWindow();
     p.fp8 = isa<Float8E4M3FNType>(dsa.getIndexDtype());
+    p.mma = p.fp8 && ctx.getOptions().fp8MMA && p.heads % kMMAHeads == 0 &&
+            p.dim % kMMARun == 0 &&
+            p.queryFragmentWords() <= kMaxQueryFragmentWords;
     // The largest divisor of Hi up to 32: every chunk is full.
-    p.headChunk = 1;
     for (int64_t c = std::min(p.heads, kMaxHeadChunk); c >= 1; --c)
       if (p.heads % c == 0) {
         p.headChunk = c;
@@ -399,18 +439,40 @@ struct DSAScorePlan {
       }
     p.slices = p.dim / kSliceDims;
     p.sliceLoads = p.fp8 ? 1 : 2;
-    p.frame = fused.plan(layer, p.unitsPerBlock(), kScoreBlock,
+    p.frame = fused.plan(layer, p.unitsPerBlock(), p.blockSize(),
                          p.stagedBytes());
     return p;
   }
-  int64_t unitsPerBlock() const { return tokensPerThread * kScoreBlock; }
+  int64_t blockSize() const { return mma ? kMMAWarps * kWarpSize : kScoreBlock; }
+  int64_t unitsPerBlock() const {
+    return mma ? kMMAWarps * kMMATilesPerWarp * kMMATokens
+               : tokensPerThread * kScoreBlock;
+  }
   int64_t chunks() const { return heads / headChunk; }
-  /// q [Hi][Di] f32, then w [Hi] f32 (16-byte aligned).
+  /// Tensor cores: n-tiles of 8 heads, 128-dim runs of the key.
+  int64_t headTiles() const { return heads / kMMAHeads; }
+  int64_t runs() const { return dim / kMMARun; }
+  /// Query fragment words per thread: 2 per (n-tile, k-step).
+  int64_t queryFragmentWords() const {
+    return heads / kMMAHeads * (dim / kMMADims) * 2;
+  }
+  /// q [Hi][Di] (fp8 bytes for the tensor cores, else f32), then w [Hi] f32
+  /// (16-byte aligned).
   int64_t stagedBytes() const {
-    return heads * dim * 4 + int64_t(llvm::alignTo(heads * 4, 16));
+    return heads * dim * (mma ? 1 : 4) + int64_t(llvm::alignTo(heads * 4, 16));
   }
   void print(raw_ostream &os) const {
     frame.print(os);
+    if (mma) {
+      os << "; tensor cores: mma.sync m16n8k32 e4m3, " << kMMAWarps
+         << " warps x " << kMMATilesPerWarp << " tiles of " << kMMATokens
+         << " tokens, " << headTiles() << " head tiles x " << dim / kMMADims
+         << " k-steps per tile, " << queryFragmentWords()
+         << " query fragment words per thread, keys of " << kMMAPrefetchTiles
+         << " tiles in flight; q [" << heads << "][" << dim
+         << "] fp8 and w staged";
+      return;
+    }
     os << "; CUDA cores: " << tokensPerThread << " tokens/thread, "
        << chunks() << " head chunks x " << headChunk << ", " << slices
        << " key slices of " << kSliceDims << " dims ("
@@ -446,6 +508,267 @@ static SmallVector<Value> keySlice(KernelBuilder &b, const DSAScorePlan &p,
   return out;
 }
 
+namespace {
+/// What one score block works on: the row, its chunk, the staged queries
+/// and weights.
+struct DSAScoreChunk {
+  Value batch, group, chunkStart, n, units, tid, qStage, wStage;
+};
+} // namespace
+
+/// The block's chunk on CUDA cores: T tokens per thread, fp32 FMAs over the
+/// decoded keys and the f32 queries in shared memory.
+static void scoreChunkCudaCores(KernelBuilder &b, const DSAScorePlan &p,
+                                const DSAScoreArgs &args,
+                                const DSAScoreChunk &c) {
+  const int64_t T = p.tokensPerThread, Hc = p.headChunk;
+  // Stage the row's queries (f32) and weights.
+  const int64_t quads = p.dim / 4;
+  b.forRange(c.tid, b.index(p.heads * quads), b.index(kScoreBlock),
+             [&](Value item) {
+    Value head = b.divU(item, b.index(quads));
+    Value col = b.mul(b.remU(item, b.index(quads)), b.index(4));
+    Value raw = b.loadVector(4, args.indexQ, {c.batch, head, col});
+    Value q;
+    if (p.fp8) {
+      SmallVector<Value> v = decodeE4M3(b, raw);
+      q = b.splatF32(4, 0.0);
+      for (int64_t e = 0; e < 4; ++e)
+        q = b.insert(v[e], q, e);
+    } else {
+      q = b.toF32(raw);
+    }
+    b.storeVector(q, c.qStage, {head, col}, /*align=*/16);
+  });
+  b.forRange(c.tid, b.index(p.heads), b.index(kScoreBlock), [&](Value h) {
+    b.store(b.load(args.indexW, {c.batch, h}), c.wStage, {h});
+  });
+  b.barrier();
+
+  // This thread's tokens; loads past the context re-read the last token
+  // (their scores are -inf).
+  SmallVector<Value> tokens, loadTokens;
+  Value last = b.sub(c.n, b.index(1));
+  for (int64_t i = 0; i < T; ++i) {
+    Value t = b.add(c.chunkStart, b.add(b.index(i * kScoreBlock), c.tid));
+    tokens.push_back(t);
+    loadTokens.push_back(b.minS(t, last));
+  }
+  Value zero = b.f32(0.0);
+  SmallVector<Value> totals(T, zero);
+  totals = b.forRange(
+      b.index(0), b.index(p.chunks()), b.index(1), totals,
+      [&](Value chunk, ValueRange carried) -> SmallVector<Value> {
+    Value firstHead = b.mul(chunk, b.index(Hc));
+    // acc[i * Hc + h]: token i, head firstHead + h.
+    SmallVector<Value> init(T * Hc, zero);
+    SmallVector<Value> acc = b.forRange(
+        b.index(0), b.index(p.slices), b.index(1), init,
+        [&](Value slice, ValueRange dots) -> SmallVector<Value> {
+      Value col = b.mul(slice, b.index(kSliceDims));
+      SmallVector<SmallVector<Value>> key;
+      for (int64_t i = 0; i < T; ++i)
+        key.push_back(
+            keySlice(b, p, args.keys, c.batch, loadTokens[i], col));
+      SmallVector<Value> next(dots.begin(), dots.end());
+      for (int64_t h = 0; h < Hc; ++h) {
+        Value head = b.add(firstHead, b.index(h));
+        for (int64_t q4 = 0; q4 < kSliceDims / 4; ++q4) {
+          Value q = b.loadVector(4, c.qStage,
+                                 {head, b.add(col, b.index(4 * q4))},
+                                 /*align=*/16);
+          for (int64_t e = 0; e < 4; ++e) {
+            Value qe = b.extract(q, e);
+            for (int64_t i = 0; i < T; ++i)
+              next[i * Hc + h] = b.mulAddContract(next[i * Hc + h], qe,
+                                                  key[i][4 * q4 + e]);
+          }
+        }
+      }
+      return next;
+    });
+    // relu before the weight (which may be negative).
+    SmallVector<Value> sums(carried.begin(), carried.end());
+    for (int64_t h = 0; h < Hc; ++h) {
+      Value w = b.load(c.wStage, {b.add(firstHead, b.index(h))});
+      for (int64_t i = 0; i < T; ++i)
+        sums[i] = b.fma(b.maxF(acc[i * Hc + h], zero), w, sums[i]);
+    }
+    return sums;
+  });
+  for (int64_t i = 0; i < T; ++i) {
+    Value t = tokens[i];
+    b.ifThen(b.cmp(Pred::ult, t, c.units), [&] {
+      Value scale = b.load(args.scales, {c.batch, loadTokens[i]});
+      Value s = b.mulF(scale, totals[i]);
+      b.store(ScoreFrame::finalScore(b, t, c.n, s, p.sinks, p.window),
+              args.scores, {c.batch, c.group, t});
+    });
+  }
+}
+
+/// One m16n8k32 e4m3 MMA with f32 accumulators: D = A x B + C.
+static SmallVector<Value> mmaE4M3(KernelBuilder &b, ArrayRef<Value> a,
+                                  ArrayRef<Value> bFrag, ArrayRef<Value> acc) {
+  Type f32 = b.getF32Type();
+  Type result = LLVM::LLVMStructType::getLiteral(b.getContext(),
+                                                 {f32, f32, f32, f32});
+  SmallVector<Value> operands(a.begin(), a.end());
+  operands.append(bFrag.begin(), bFrag.end());
+  operands.append(acc.begin(), acc.end());
+  auto call = LLVM::CallIntrinsicOp::create(
+      b, result,
+      b.getStringAttr("llvm.nvvm.mma.m16n8k32.row.col.f32.e4m3.e4m3.f32"),
+      operands);
+  SmallVector<Value> out;
+  for (int64_t i = 0; i < 4; ++i)
+    out.push_back(LLVM::ExtractValueOp::create(b, call.getResult(0), i));
+  return out;
+}
+
+/// This lane's 16-byte pieces of a 128-dim run, as word offsets into a row
+/// of Di / 4 words: [4 q, 4 q + 4) and [16 + 4 q, 16 + 4 q + 4).
+static Value pieceWord(KernelBuilder &b, Value quadLane, int64_t run,
+                       int64_t piece) {
+  return b.add(b.mul(quadLane, b.index(4)),
+               b.index(run * kMMARun / 4 + piece * kMMARun / 8));
+}
+
+/// The block's chunk on tensor cores (the header explains the layout).
+static void scoreChunkMMA(KernelBuilder &b, const DSAScorePlan &p,
+                          const DSAScoreArgs &args, const DSAScoreChunk &c) {
+  Type i32 = b.getI32Type();
+  auto words4 = VectorType::get({4}, i32);
+  const int64_t runs = p.runs();
+  const int64_t stepsPerRun = kMMARun / kMMADims;
+
+  // Phase 1: stage the row's fp8 queries (as words) and weights.
+  const int64_t pieces = p.heads * p.dim / kVectorBytes;
+  b.forRange(c.tid, b.index(pieces), b.index(p.blockSize()), [&](Value item) {
+    Value head = b.divU(item, b.index(p.dim / kVectorBytes));
+    Value col = b.mul(b.remU(item, b.index(p.dim / kVectorBytes)),
+                      b.index(kVectorBytes));
+    Value raw = b.loadVector(kVectorBytes, args.indexQ, {c.batch, head, col});
+    b.storeVector(vector::BitCastOp::create(b, words4, raw), c.qStage,
+                  {head, b.divU(col, b.index(4))}, /*align=*/16);
+  });
+  b.forRange(c.tid, b.index(p.heads), b.index(p.blockSize()), [&](Value h) {
+    b.store(b.load(args.indexW, {c.batch, h}), c.wStage, {h});
+  });
+  b.barrier();
+
+  Value lane = b.laneId();
+  Value groupLane = b.divU(lane, b.index(4)); // g: the fragment's row
+  Value quadLane = b.remU(lane, b.index(4));  // q: its dims
+
+  // Phase 2: this lane's query fragments, qWords[(j * runs + r) * 8 + w]:
+  // head 8 j + g, run r, word w of the lane's two pieces.
+  SmallVector<Value> qWords;
+  for (int64_t j = 0; j < p.headTiles(); ++j) {
+    Value head = b.add(b.index(j * kMMAHeads), groupLane);
+    for (int64_t r = 0; r < runs; ++r)
+      for (int64_t piece = 0; piece < 2; ++piece) {
+        Value v = b.loadVector(4, c.qStage,
+                               {head, pieceWord(b, quadLane, r, piece)},
+                               /*align=*/16);
+        for (int64_t e = 0; e < 4; ++e)
+          qWords.push_back(b.extract(v, e));
+      }
+  }
+
+  // Phase 3: the warp's tiles. A tile's key pieces for rows g and g + 8
+  // (loads past the context re-read the last token; their scores are -inf):
+  // (row * runs + r) * 2 + piece.
+  const int64_t warpTokens = kMMATilesPerWarp * kMMATokens;
+  Value warpStart =
+      b.add(c.chunkStart, b.mul(b.warpId(), b.index(warpTokens)));
+  Value last = b.sub(c.n, b.index(1));
+  auto loadTile = [&](Value tileStart) {
+    SmallVector<Value> tile;
+    for (int64_t row = 0; row < 2; ++row) {
+      Value t = b.minS(b.add(tileStart, b.add(groupLane, b.index(8 * row))),
+                       last);
+      for (int64_t r = 0; r < runs; ++r)
+        for (int64_t piece = 0; piece < 2; ++piece) {
+          Value col = b.mul(pieceWord(b, quadLane, r, piece), b.index(4));
+          tile.push_back(vector::BitCastOp::create(
+              b, words4,
+              b.loadVector(kVectorBytes, args.keys, {c.batch, t, col})));
+        }
+    }
+    return tile;
+  };
+  Value zero = b.f32(0.0);
+  // The loop carries the keys of the next kMMAPrefetchTiles tiles, oldest
+  // first; each iteration issues the loads of the tile that many ahead
+  // before this tile's MMAs (tiles past the warp's re-read clamped rows).
+  const int64_t tileValues = 2 * runs * 2;
+  SmallVector<Value> inFlight;
+  for (int64_t i = 0; i < kMMAPrefetchTiles; ++i)
+    llvm::append_range(inFlight,
+                       loadTile(b.add(warpStart, b.index(i * kMMATokens))));
+  b.forRange(
+      b.index(0), b.index(kMMATilesPerWarp), b.index(1), inFlight,
+      [&](Value tileIndex, ValueRange carried) -> SmallVector<Value> {
+    Value tileStart = b.add(warpStart, b.mul(tileIndex, b.index(kMMATokens)));
+    SmallVector<Value> tile(carried.begin(), carried.begin() + tileValues);
+    SmallVector<Value> next(carried.begin() + tileValues, carried.end());
+    llvm::append_range(
+        next, loadTile(b.add(tileStart,
+                             b.index(kMMAPrefetchTiles * kMMATokens))));
+    // word(row, r, w): word w in [0, 8) of the lane's pieces of run r.
+    auto keyWord = [&](int64_t row, int64_t r, int64_t w) {
+      return b.extract(tile[(row * runs + r) * 2 + w / 4], w % 4);
+    };
+    Value totalG = zero, totalG8 = zero;
+    for (int64_t j = 0; j < p.headTiles(); ++j) {
+      SmallVector<Value> acc(4, zero);
+      for (int64_t r = 0; r < runs; ++r)
+        for (int64_t step = 0; step < stepsPerRun; ++step) {
+          // k-step slots [4 q, 4 q + 4) <- word 2 step, [16 + 4 q, +4) <-
+          // word 2 step + 1, for keys (A: rows g, g + 8) and queries (B)
+          // alike.
+          const int64_t w0 = 2 * step, w1 = 2 * step + 1;
+          SmallVector<Value> a = {keyWord(0, r, w0), keyWord(1, r, w0),
+                                  keyWord(0, r, w1), keyWord(1, r, w1)};
+          const int64_t qBase = (j * runs + r) * 8;
+          SmallVector<Value> bFrag = {qWords[qBase + w0], qWords[qBase + w1]};
+          acc = mmaE4M3(b, a, bFrag, acc);
+        }
+      // Accumulators: (g, 2 q), (g, 2 q + 1), (g + 8, 2 q), (g + 8, 2 q + 1)
+      // of the n-tile: heads 8 j + 2 q + {0, 1}. relu before the weight.
+      Value w = b.loadVector(
+          2, c.wStage,
+          {b.add(b.index(j * kMMAHeads), b.mul(quadLane, b.index(2)))},
+          /*align=*/8);
+      Value w0 = b.extract(w, 0), w1 = b.extract(w, 1);
+      totalG = b.fma(b.maxF(acc[0], zero), w0, totalG);
+      totalG = b.fma(b.maxF(acc[1], zero), w1, totalG);
+      totalG8 = b.fma(b.maxF(acc[2], zero), w0, totalG8);
+      totalG8 = b.fma(b.maxF(acc[3], zero), w1, totalG8);
+    }
+    // The quad's heads: every lane of the quad gets the row's sum.
+    for (int64_t offset : {1, 2}) {
+      totalG = b.addF(totalG, b.shuffleXor(totalG, offset));
+      totalG8 = b.addF(totalG8, b.shuffleXor(totalG8, offset));
+    }
+    // Quad lane 0 stores token g, lane 1 token g + 8.
+    Value second = b.cmp(Pred::eq, quadLane, b.index(1));
+    Value t = b.add(tileStart,
+                    b.add(groupLane, b.select(second, b.index(8), b.index(0))));
+    Value total = b.select(second, totalG8, totalG);
+    b.ifThen(b.andI(b.cmp(Pred::ult, quadLane, b.index(2)),
+                    b.cmp(Pred::ult, t, c.units)),
+             [&] {
+      Value scale = b.load(args.scales, {c.batch, b.minS(t, last)});
+      Value s = b.mulF(scale, total);
+      b.store(ScoreFrame::finalScore(b, t, c.n, s, p.sinks, p.window),
+              args.scores, {c.batch, c.group, t});
+    });
+    return next;
+  });
+}
+
 static LogicalResult lowerDSAScore(KernelContext &ctx, ScoreOp op,
                                    ScoreFrame &fused) {
   LayerOp layer = getLayer(op);
@@ -454,123 +777,43 @@ static LogicalResult lowerDSAScore(KernelContext &ctx, ScoreOp op,
                                "indexer queries and weights";
   if (failed(checkDSALimits(layer, [&] { return op.emitOpError(); })))
     return failure();
-  const DSAScorePlan p = DSAScorePlan::get(layer, fused);
+  const DSAScorePlan p = DSAScorePlan::get(ctx, layer, fused);
   const DSAScoreArgs launchArgs{op.getLengths(),   op.getReprs()[0],
                                 op.getReprs()[1],  op.getInputs()[0],
                                 op.getInputs()[1], op.getScores(),
                                 fused.tailArgs()};
   SmallVector<Value> operands = kernelOperands(launchArgs);
   gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
-      kernelName(layer, fused.stage()), operands, {kScoreBlock},
+      kernelName(layer, fused.stage()), operands, {p.blockSize()},
       [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
         DSAScoreArgs args = kernelArguments(fn, launchArgs);
-        const int64_t T = p.tokensPerThread, Hc = p.headChunk;
-        Value qStage =
-            KernelContext::addSharedBuffer(fn, {p.heads, p.dim}, b.getF32Type());
-        Value wStage =
+        DSAScoreChunk c;
+        c.qStage =
+            p.mma ? KernelContext::addSharedBuffer(fn, {p.heads, p.dim / 4},
+                                                   b.getI32Type())
+                  : KernelContext::addSharedBuffer(fn, {p.heads, p.dim},
+                                                   b.getF32Type());
+        c.wStage =
             KernelContext::addSharedBuffer(fn, {p.heads}, b.getF32Type());
-        Value batch = b.blockId(gpu::Dimension::z);
-        Value group = b.blockId(gpu::Dimension::y);
-        Value chunkStart =
+        c.batch = b.blockId(gpu::Dimension::z);
+        c.group = b.blockId(gpu::Dimension::y);
+        c.chunkStart =
             b.mul(b.blockId(gpu::Dimension::x), b.index(p.unitsPerBlock()));
-        Value tid = b.threadId();
-        Value units = b.dim(args.scores, 2);
+        c.tid = b.threadId();
+        c.units = b.dim(args.scores, 2);
         // One unit per token (page_size 1).
-        Value n = b.minS(b.toIndex(b.load(args.lengths, {batch})), units);
-        Value ninf = b.negInf();
-        ScoreFrame::forChunk(
-            b, chunkStart, n, units, tid, ninf, args.scores, batch, group,
-            p.unitsPerBlock(), kScoreBlock, [&] {
-              // Stage the row's queries (f32) and weights.
-              const int64_t quads = p.dim / 4;
-              b.forRange(tid, b.index(p.heads * quads), b.index(kScoreBlock),
-                         [&](Value item) {
-                Value head = b.divU(item, b.index(quads));
-                Value col = b.mul(b.remU(item, b.index(quads)), b.index(4));
-                Value raw = b.loadVector(4, args.indexQ, {batch, head, col});
-                Value q;
-                if (p.fp8) {
-                  SmallVector<Value> v = decodeE4M3(b, raw);
-                  q = b.splatF32(4, 0.0);
-                  for (int64_t e = 0; e < 4; ++e)
-                    q = b.insert(v[e], q, e);
-                } else {
-                  q = b.toF32(raw);
-                }
-                b.storeVector(q, qStage, {head, col}, /*align=*/16);
-              });
-              b.forRange(tid, b.index(p.heads), b.index(kScoreBlock),
-                         [&](Value h) {
-                b.store(b.load(args.indexW, {batch, h}), wStage, {h});
-              });
-              b.barrier();
-
-              // This thread's tokens; loads past the context re-read the
-              // last token (their scores are -inf).
-              SmallVector<Value> tokens, loadTokens;
-              Value last = b.sub(n, b.index(1));
-              for (int64_t i = 0; i < T; ++i) {
-                Value t = b.add(chunkStart,
-                                b.add(b.index(i * kScoreBlock), tid));
-                tokens.push_back(t);
-                loadTokens.push_back(b.minS(t, last));
-              }
-              Value zero = b.f32(0.0);
-              SmallVector<Value> totals(T, zero);
-              totals = b.forRange(
-                  b.index(0), b.index(p.chunks()), b.index(1), totals,
-                  [&](Value chunk, ValueRange carried) -> SmallVector<Value> {
-                Value firstHead = b.mul(chunk, b.index(Hc));
-                // acc[i * Hc + h]: token i, head firstHead + h.
-                SmallVector<Value> init(T * Hc, zero);
-                SmallVector<Value> acc = b.forRange(
-                    b.index(0), b.index(p.slices), b.index(1), init,
-                    [&](Value slice, ValueRange dots) -> SmallVector<Value> {
-                  Value col = b.mul(slice, b.index(kSliceDims));
-                  SmallVector<SmallVector<Value>> key;
-                  for (int64_t i = 0; i < T; ++i)
-                    key.push_back(keySlice(b, p, args.keys, batch,
-                                           loadTokens[i], col));
-                  SmallVector<Value> next(dots.begin(), dots.end());
-                  for (int64_t h = 0; h < Hc; ++h) {
-                    Value head = b.add(firstHead, b.index(h));
-                    for (int64_t q4 = 0; q4 < kSliceDims / 4; ++q4) {
-                      Value q = b.loadVector(
-                          4, qStage, {head, b.add(col, b.index(4 * q4))},
-                          /*align=*/16);
-                      for (int64_t e = 0; e < 4; ++e) {
-                        Value qe = b.extract(q, e);
-                        for (int64_t i = 0; i < T; ++i)
-                          next[i * Hc + h] = b.mulAddContract(
-                              next[i * Hc + h], qe, key[i][4 * q4 + e]);
-                      }
-                    }
-                  }
-                  return next;
-                });
-                // relu before the weight (which may be negative).
-                SmallVector<Value> sums(carried.begin(), carried.end());
-                for (int64_t h = 0; h < Hc; ++h) {
-                  Value w = b.load(wStage, {b.add(firstHead, b.index(h))});
-                  for (int64_t i = 0; i < T; ++i)
-                    sums[i] = b.fma(b.maxF(acc[i * Hc + h], zero), w, sums[i]);
-                }
-                return sums;
-              });
-              for (int64_t i = 0; i < T; ++i) {
-                Value t = tokens[i];
-                b.ifThen(b.cmp(Pred::ult, t, units), [&] {
-                  Value scale = b.load(args.scales, {batch, loadTokens[i]});
-                  Value s = b.mulF(scale, totals[i]);
-                  b.store(ScoreFrame::finalScore(b, t, n, s, p.sinks,
-                                                 p.window),
-                          args.scores, {batch, group, t});
-                });
-              }
-            });
+        c.n = b.minS(b.toIndex(b.load(args.lengths, {c.batch})), c.units);
+        ScoreFrame::forChunk(b, c.chunkStart, c.n, c.units, c.tid,
+                             b.negInf(), args.scores, c.batch, c.group,
+                             p.unitsPerBlock(), p.blockSize(), [&] {
+          if (p.mma)
+            scoreChunkMMA(b, p, args, c);
+          else
+            scoreChunkCudaCores(b, p, args, c);
+        });
         if (fused)
           fused.emitTail(b, fn, p.frame, args.scores, args.lengths, args.tail,
-                         batch, group);
+                         c.batch, c.group);
       });
   ctx.notePlan(kernel, p);
   fused.launch(ctx, op, kernel, p.frame, operands);
