@@ -7,6 +7,7 @@
 #include "hsa/Pipelines/Targets.h"
 
 #include "mlir/Conversion/GPUToNVVM/GPUToNVVMPass.h"
+#include "mlir/Conversion/NVVMToLLVM/NVVMToLLVM.h"
 #include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
 #include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -114,7 +115,7 @@ struct SerializeKernelsPass
 template <typename Derived>
 static void addLowerToGPUPasses(OpPassManager &pm,
                                 const ::hsa::LowerToGPUOptionsBase<Derived> &options,
-                                bool fp8MMA) {
+                                bool fp8MMA, bool wgmma) {
   pm.addPass(mlir::hsa::createHSAExpandAlgorithm());
   if (options.fuse) {
     mlir::hsa::HSAFuseStagesOptions fuse;
@@ -130,6 +131,7 @@ static void addLowerToGPUPasses(OpPassManager &pm,
   convert.maxContext = options.maxContext;
   convert.topkMultiBlockMinUnits = options.topkMultiBlockMinUnits;
   convert.fp8MMA = fp8MMA;
+  convert.wgmma = wgmma;
   pm.addPass(mlir::hsa::createConvertHSAToGPU(convert));
   // After the conversion: the kernel families have declared their scratch
   // (only what the fused and unfused kernels use), so the plan and the
@@ -142,7 +144,7 @@ static void addLowerToGPUPasses(OpPassManager &pm,
 
 void ::hsa::buildLowerToGPUPipeline(OpPassManager &pm,
                                   const LowerToGPUOptions &options) {
-  addLowerToGPUPasses(pm, options, options.fp8MMA);
+  addLowerToGPUPasses(pm, options, options.fp8MMA, options.wgmma);
 }
 
 void ::hsa::buildKernelsToNVVMPipeline(OpPassManager &pm,
@@ -159,6 +161,8 @@ void ::hsa::buildKernelsToNVVMPipeline(OpPassManager &pm,
   OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
   kernels.addPass(createSCFToControlFlowPass());
   kernels.addPass(createConvertGpuOpsToNVVMOps());
+  // NVVM ops that lower to inline PTX (wgmma.mma_async and its fences).
+  kernels.addPass(createConvertNVVMToLLVMPass());
   kernels.addPass(createCanonicalizerPass());
   kernels.addPass(createCSEPass());
   kernels.addPass(createReconcileUnrealizedCastsPass());
@@ -179,7 +183,8 @@ void ::hsa::buildLowerToNVVMPipeline(OpPassManager &pm,
       options.chip, options.features, options.format, error);
   assert(features && "options not checked (checkLowerToNVVMOptions)");
   addLowerToGPUPasses(pm, options,
-                      features && ::hsa::hasFp8MMA(options.chip, *features));
+                      features && ::hsa::hasFp8MMA(options.chip, *features),
+                      ::hsa::hasWarpgroupMMA(options.chip));
   ::hsa::buildKernelsToNVVMPipeline(pm, options);
   pm.addPass(std::make_unique<SerializeKernelsPass>(options.format,
                                                     options.toolkit));

@@ -72,6 +72,8 @@ bool hsa::hasFp8MMA(StringRef chip, StringRef features) {
   return smNumber(chip) >= kFp8MMASm && ptx >= kFp8MMAPtx;
 }
 
+bool hsa::hasWarpgroupMMA(StringRef chip) { return chip == "sm_90a"; }
+
 static std::string ptxFeature(unsigned version) {
   return "+ptx" + std::to_string(version);
 }

@@ -57,6 +57,11 @@ def ConvertHSAToGPU : Pass<"convert-hsa-to-gpu", "ModuleOp"> {
            "sm_89 or later, PTX ISA 8.4): the DSA indexer's score. "
            "hsa-lower-to-nvvm sets it from its chip and PTX features; off, "
            "the kernels decode fp8 to f32 and use CUDA cores">,
+    Option<"wgmma", "wgmma", "bool", /*default=*/"true",
+           "With fp8-mma, use warpgroup MMA (wgmma.mma_async e4m3 from "
+           "shared memory: sm_90a only) instead of mma.sync, which sm_90 "
+           "runs as f16 MMAs after converting the fp8 operands. "
+           "hsa-lower-to-nvvm sets it from its chip">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

@@ -87,6 +87,11 @@ struct LowerToGPUOptions : public LowerToGPUOptionsBase<LowerToGPUOptions> {
                      "m16n8k32 e4m3; the target must be sm_89+ with PTX ISA "
                      "8.4+)"),
       llvm::cl::init(true)};
+  Option<bool> wgmma{
+      *this, "wgmma",
+      llvm::cl::desc("With fp8-mma, warpgroup MMA (wgmma, sm_90a only) "
+                     "instead of mma.sync"),
+      llvm::cl::init(true)};
 };
 
 struct LowerToNVVMOptions

@@ -45,6 +45,10 @@ std::optional<std::string> resolveNVVMTarget(llvm::StringRef chip,
 /// fp8 tensor-core MMA (mma.sync m16n8k32 e4m3: sm_89+, PTX ISA 8.4+).
 bool hasFp8MMA(llvm::StringRef chip, llvm::StringRef features);
 
+/// Whether kernels for `chip` may use warpgroup MMA (wgmma.mma_async):
+/// sm_90a only (Blackwell's tensor cores take tcgen05 instead).
+bool hasWarpgroupMMA(llvm::StringRef chip);
+
 } // namespace hsa
 
 #endif // HSA_PIPELINES_TARGETS_H

@@ -144,6 +144,7 @@ struct ConvertHSAToGPUPass
     options.maxContext = maxContext;
     options.topkMultiBlockMinUnits = topkMultiBlockMinUnits;
     options.fp8MMA = fp8MMA;
+    options.wgmma = wgmma;
     KernelContext ctx(module, options);
     for (auto [diff, gather] : diffGathers) {
       if (failed(checkSupported(diff, getLayer(diff))) ||

@@ -760,9 +760,13 @@ FailureOr<Value> KernelContext::layerBuffer(Operation *op, LayerOp layer,
 
 int64_t KernelContext::sharedBytes(gpu::GPUFuncOp kernel) {
   int64_t bytes = 0;
-  for (BlockArgument buffer : kernel.getWorkgroupAttributions()) {
+  for (auto [i, buffer] : llvm::enumerate(kernel.getWorkgroupAttributions())) {
     auto type = cast<MemRefType>(buffer.getType());
-    bytes = llvm::alignTo(bytes, 16) +
+    int64_t alignment = 16;
+    if (auto attr = kernel.getWorkgroupAttributionAttr(
+            i, LLVM::LLVMDialect::getAlignAttrName()))
+      alignment = cast<IntegerAttr>(attr).getInt();
+    bytes = llvm::alignTo(bytes, alignment) +
             type.getNumElements() * type.getElementTypeBitWidth() / 8;
   }
   return bytes;
@@ -770,17 +774,18 @@ int64_t KernelContext::sharedBytes(gpu::GPUFuncOp kernel) {
 
 Value KernelContext::addSharedBuffer(gpu::GPUFuncOp kernel,
                                      ArrayRef<int64_t> shape,
-                                     Type elementType) {
+                                     Type elementType, int64_t alignment) {
+  assert(alignment >= 16 && llvm::isPowerOf2_64(alignment));
   auto space = gpu::AddressSpaceAttr::get(kernel.getContext(),
                                           gpu::AddressSpace::Workgroup);
   auto type = MemRefType::get(shape, elementType, MemRefLayoutAttrInterface(),
                               space);
   BlockArgument buffer = kernel.addWorkgroupAttribution(type, kernel.getLoc());
-  // 16-byte alignment, so shared-memory vector accesses are legal.
+  // At least 16-byte alignment, so shared-memory vector accesses are legal.
   kernel.setWorkgroupAttributionAttr(
       buffer.getArgNumber() - kernel.getNumArguments(),
       LLVM::LLVMDialect::getAlignAttrName(),
-      IntegerAttr::get(IntegerType::get(kernel.getContext(), 64), 16));
+      IntegerAttr::get(IntegerType::get(kernel.getContext(), 64), alignment));
   return buffer;
 }
 

@@ -284,6 +284,8 @@ struct KernelOptions {
   /// fp8 operands may be multiplied on tensor cores (mma.sync m16n8k32
   /// e4m3): the target is sm_89 or later with PTX ISA 8.4 or later.
   bool fp8MMA = true;
+  /// Warpgroup MMA (wgmma.mma_async) is available: the target is sm_90a.
+  bool wgmma = true;
 };
 
 /// Owns the `gpu.module @hsa_kernels` and the kernels generated into it.
@@ -321,8 +323,8 @@ public:
   void launchBefore(Operation *op, gpu::GPUFuncOp kernel,
                     const LaunchShape &shape, ValueRange operands);
 
-  /// Bytes of the kernel's static workgroup buffers so far (16-byte aligned
-  /// each, as addSharedBuffer places them).
+  /// Bytes of the kernel's static workgroup buffers so far (each at its
+  /// alignment, as addSharedBuffer places them).
   static int64_t sharedBytes(gpu::GPUFuncOp kernel);
 
   /// A buffer private to a kernel family (`scratch.*`) at `op`: declared on
@@ -336,9 +338,11 @@ public:
   static FailureOr<Value> layerBuffer(Operation *op, LayerOp layer,
                                       StringRef name);
 
-  /// Adds a static workgroup (shared memory) buffer to a kernel.
+  /// Adds a static workgroup (shared memory) buffer to a kernel, aligned to
+  /// `alignment` bytes (a power of two >= 16; swizzled wgmma operands need
+  /// 1024).
   static Value addSharedBuffer(gpu::GPUFuncOp kernel, ArrayRef<int64_t> shape,
-                               Type elementType);
+                               Type elementType, int64_t alignment = 16);
 
   /// Asks ptxas for at least `blocks` resident blocks per SM (PTX
   /// .minnctapersm), which caps the kernel's registers: for latency-bound

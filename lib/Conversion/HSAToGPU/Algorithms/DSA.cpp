@@ -103,6 +103,20 @@ static constexpr int64_t kMaxQueryFragmentWords = 64;
 /// Bytes of a key run whose dims the quad lanes split (two 16-byte pieces
 /// each).
 static constexpr int64_t kMMARun = 128;
+/// Warpgroup MMA (sm_90a): warpgroups per block, 64-token tiles per
+/// warpgroup, tiles whose keys are in flight (registers) while a tile's
+/// MMAs run, the most heads (N; the accumulators are Hi / 2 registers).
+static constexpr int64_t kWGGroups = 2;
+static constexpr int64_t kWGThreads = 128;
+static constexpr int64_t kWGTokens = 64;
+static constexpr int64_t kWGTilesPerGroup = 4;
+static constexpr int64_t kWGPrefetchTiles = 3;
+static constexpr int64_t kWGMaxHeads = 128;
+/// The operands' layout: K-major rows of 128 bytes with the 128-byte
+/// swizzle (16-byte chunk c of row r at chunk c ^ (r % 8)), whose tiles
+/// start 1024-byte aligned.
+static constexpr int64_t kSwizzleBytes = 128;
+static constexpr int64_t kSwizzleAlign = 1024;
 /// The staged f32 queries [Hi][Di] (static shared memory is 48 KiB; the
 /// fused top-k tail needs some of the rest).
 static constexpr int64_t kMaxStagedQueryBytes = 32 * 1024;
@@ -410,8 +424,10 @@ namespace {
 struct DSAScorePlan {
   int64_t heads, dim, sinks, window;
   bool fp8;
-  /// fp8 keys on tensor cores; otherwise CUDA cores.
+  /// fp8 keys on tensor cores (mma.sync, or wgmma where `wgmma`);
+  /// otherwise CUDA cores.
   bool mma = false;
+  bool wgmma = false;
   // CUDA cores:
   int64_t tokensPerThread = kTokensPerThread;
   int64_t headChunk = 1;  ///< Hc: heads whose dots a thread keeps at once
@@ -431,6 +447,11 @@ struct DSAScorePlan {
     p.mma = p.fp8 && ctx.getOptions().fp8MMA && p.heads % kMMAHeads == 0 &&
             p.dim % kMMARun == 0 &&
             p.queryFragmentWords() <= kMaxQueryFragmentWords;
+    p.wgmma = p.fp8 && ctx.getOptions().fp8MMA && ctx.getOptions().wgmma &&
+              p.heads % kMMAHeads == 0 && p.heads <= kWGMaxHeads &&
+              p.dim % kSwizzleBytes == 0;
+    if (p.wgmma)
+      p.mma = false;
     // The largest divisor of Hi up to 32: every chunk is full.
     for (int64_t c = std::min(p.heads, kMaxHeadChunk); c >= 1; --c)
       if (p.heads % c == 0) {
@@ -443,8 +464,14 @@ struct DSAScorePlan {
                          p.stagedBytes());
     return p;
   }
-  int64_t blockSize() const { return mma ? kMMAWarps * kWarpSize : kScoreBlock; }
+  int64_t blockSize() const {
+    if (wgmma)
+      return kWGGroups * kWGThreads;
+    return mma ? kMMAWarps * kWarpSize : kScoreBlock;
+  }
   int64_t unitsPerBlock() const {
+    if (wgmma)
+      return kWGGroups * kWGTilesPerGroup * kWGTokens;
     return mma ? kMMAWarps * kMMATilesPerWarp * kMMATokens
                : tokensPerThread * kScoreBlock;
   }
@@ -459,10 +486,23 @@ struct DSAScorePlan {
   /// q [Hi][Di] (fp8 bytes for the tensor cores, else f32), then w [Hi] f32
   /// (16-byte aligned).
   int64_t stagedBytes() const {
+    if (wgmma) // q, then each warpgroup's key tile (1024-aligned), then w
+      return llvm::alignTo(heads * dim, kSwizzleAlign) +
+             kWGGroups * kWGTokens * dim + int64_t(llvm::alignTo(heads * 4, 16));
     return heads * dim * (mma ? 1 : 4) + int64_t(llvm::alignTo(heads * 4, 16));
   }
   void print(raw_ostream &os) const {
     frame.print(os);
+    if (wgmma) {
+      os << "; warpgroup MMA: wgmma m64n" << heads << "k32 e4m3 from shared "
+         << "memory (128-byte swizzle), " << kWGGroups << " warpgroups x "
+         << kWGTilesPerGroup << " tiles of " << kWGTokens << " tokens, "
+         << dim / kMMADims << " k-steps per tile, " << heads / 2
+         << " accumulators per thread, keys of " << kWGPrefetchTiles
+         << " tiles in flight; q [" << heads << "][" << dim
+         << "] fp8 and w staged";
+      return;
+    }
     if (mma) {
       os << "; tensor cores: mma.sync m16n8k32 e4m3, " << kMMAWarps
          << " warps x " << kMMATilesPerWarp << " tiles of " << kMMATokens
@@ -513,6 +553,8 @@ namespace {
 /// and weights.
 struct DSAScoreChunk {
   Value batch, group, chunkStart, n, units, tid, qStage, wStage;
+  /// wgmma: each warpgroup's key tile [group][run][64][32 words].
+  Value kStage;
 };
 } // namespace
 
@@ -769,6 +811,218 @@ static void scoreChunkMMA(KernelBuilder &b, const DSAScorePlan &p,
   });
 }
 
+
+/// The shared-memory matrix descriptor of a K-major operand with the
+/// 128-byte swizzle whose rows start at byte `address` of shared memory:
+/// start address >> 4 (bits 0-13), leading byte offset 1 (unused by
+/// swizzled K-major layouts; bits 16-29), stride byte offset 1024 >> 4
+/// between groups of 8 rows (bits 32-45), layout 1 = 128-byte swizzle (bits
+/// 62-63).
+static Value swizzledDescriptor(KernelBuilder &b, Value address) {
+  Value start = b.shrU(b.andI(address, b.i64(0x3ffff)), b.i64(4));
+  const int64_t fixed = (int64_t(1) << 16) |
+                        (int64_t(kSwizzleAlign >> 4) << 32) |
+                        (int64_t(1) << 62);
+  return b.orI(start, b.i64(fixed));
+}
+
+/// Byte address (i64, shared window) of a workgroup buffer.
+static Value sharedAddress(KernelBuilder &b, Value buffer) {
+  Value index = memref::ExtractAlignedPointerAsIndexOp::create(b, buffer);
+  return arith::IndexCastUIOp::create(b, b.getI64Type(), index);
+}
+
+/// Word offset of 16-byte chunk `chunk` of row `row` in a 128-byte-swizzled
+/// tile of 32-word rows.
+static Value swizzledWord(KernelBuilder &b, Value row, Value chunk) {
+  Value physical = b.xorI(chunk, b.remU(row, b.index(8)));
+  return b.mul(physical, b.index(4));
+}
+
+/// The block's chunk on warpgroup MMA (sm_90a). Each warpgroup walks its
+/// 64-token tiles: the tile's keys (in registers, loaded kWGPrefetchTiles
+/// tiles ahead) go to its shared tile in the swizzled layout, then Di / 32
+/// wgmma.mma_async m64n{Hi}k32 read keys (A, 64 x 32 per step) and queries
+/// (B, Hi x 32) through descriptors; the accumulators come back in the
+/// m16n8 layout per warp (rows 16 w + g, g + 8; heads 8 j + 2 q, + 1), so
+/// the relu / weight / quad-sum epilogue is the mma.sync one.
+static void scoreChunkWGMMA(KernelBuilder &b, const DSAScorePlan &p,
+                            const DSAScoreArgs &args, const DSAScoreChunk &c) {
+  Type i32 = b.getI32Type(), f32 = b.getF32Type();
+  auto words4 = VectorType::get({4}, i32);
+  const int64_t runs = p.dim / kSwizzleBytes;
+  const int64_t chunksPerRow = kSwizzleBytes / kVectorBytes; // 8
+  const int64_t stepsPerRun = kSwizzleBytes / kMMADims;      // 4
+
+  // Phase 1: the row's queries into the swizzled B tile [run][head], and
+  // the weights; made visible to the tensor cores' (async) proxy.
+  const int64_t qChunks = p.heads * p.dim / kVectorBytes;
+  b.forRange(c.tid, b.index(qChunks), b.index(p.blockSize()), [&](Value item) {
+    Value head = b.divU(item, b.index(p.dim / kVectorBytes));
+    Value col = b.remU(item, b.index(p.dim / kVectorBytes)); // 16-B chunk
+    Value run = b.divU(col, b.index(chunksPerRow));
+    Value chunk = b.remU(col, b.index(chunksPerRow));
+    Value raw = b.loadVector(kVectorBytes, args.indexQ,
+                             {c.batch, head, b.mul(col, b.index(kVectorBytes))});
+    Value row = b.add(b.mul(run, b.index(p.heads)), head);
+    b.storeVector(vector::BitCastOp::create(b, words4, raw), c.qStage,
+                  {row, swizzledWord(b, head, chunk)}, /*align=*/16);
+  });
+  b.forRange(c.tid, b.index(p.heads), b.index(p.blockSize()), [&](Value h) {
+    b.store(b.load(args.indexW, {c.batch, h}), c.wStage, {h});
+  });
+  NVVM::FenceProxyOp::create(
+      b, NVVM::ProxyKind::async_shared,
+      NVVM::SharedSpaceAttr::get(b.getContext(), NVVM::SharedSpace::shared_cta));
+  b.barrier();
+
+  Value group = b.divU(c.tid, b.index(kWGThreads)); // warpgroup
+  Value gtid = b.remU(c.tid, b.index(kWGThreads));
+  Value lane = b.laneId();
+  Value warpInGroup = b.divU(gtid, b.index(kWarpSize));
+  Value groupLane = b.divU(lane, b.index(4));
+  Value quadLane = b.remU(lane, b.index(4));
+  // Named barrier 1 + group over the warpgroup's 128 threads.
+  Value barrierId = b.toI32(b.add(group, b.index(1)));
+  Value barrierThreads = b.i32(kWGThreads);
+  auto groupBarrier = [&] {
+    NVVM::BarrierOp::create(b, Type(), barrierId, barrierThreads,
+                            NVVM::BarrierReductionAttr(), Value());
+  };
+
+  // A tile's keys: thread gtid holds 16-byte chunk (gtid + 128 i) of the
+  // tile's 64 rows x Di bytes, i < 64 x Di / 16 / 128 (4 for Di 128):
+  // consecutive threads on consecutive chunks of a row (coalesced).
+  const int64_t tileChunks = kWGTokens * p.dim / kVectorBytes;
+  const int64_t perThread = tileChunks / kWGThreads;
+  const int64_t rowChunks = p.dim / kVectorBytes;
+  Value groupStart = b.add(
+      c.chunkStart, b.mul(group, b.index(kWGTilesPerGroup * kWGTokens)));
+  Value last = b.sub(c.n, b.index(1));
+  auto loadTile = [&](Value tileStart) {
+    SmallVector<Value> tile;
+    for (int64_t i = 0; i < perThread; ++i) {
+      Value item = b.add(gtid, b.index(i * kWGThreads));
+      Value row = b.divU(item, b.index(rowChunks));
+      Value col = b.remU(item, b.index(rowChunks));
+      Value t = b.minS(b.add(tileStart, row), last);
+      tile.push_back(vector::BitCastOp::create(
+          b, words4,
+          b.loadVector(kVectorBytes, args.keys,
+                       {c.batch, t, b.mul(col, b.index(kVectorBytes))})));
+    }
+    return tile;
+  };
+  Value kBase = b.mul(group, b.index(runs * kWGTokens));
+  auto storeTile = [&](ValueRange tile) {
+    for (int64_t i = 0; i < perThread; ++i) {
+      Value item = b.add(gtid, b.index(i * kWGThreads));
+      Value row = b.divU(item, b.index(rowChunks));
+      Value col = b.remU(item, b.index(rowChunks));
+      Value run = b.divU(col, b.index(chunksPerRow));
+      Value chunk = b.remU(col, b.index(chunksPerRow));
+      Value stageRow =
+          b.add(kBase, b.add(b.mul(run, b.index(kWGTokens)), row));
+      b.storeVector(tile[i], c.kStage,
+                    {stageRow, swizzledWord(b, row, chunk)}, /*align=*/16);
+    }
+  };
+
+  Value qAddress = sharedAddress(b, c.qStage);
+  Value kAddress = b.add(
+      sharedAddress(b, c.kStage),
+      b.mul(arith::IndexCastUIOp::create(b, b.getI64Type(), group),
+            b.i64(runs * kWGTokens * kSwizzleBytes)));
+  const int64_t accCount = p.heads / 2;
+  SmallVector<Type> accTypes(accCount, f32);
+  Type accType = LLVM::LLVMStructType::getLiteral(b.getContext(), accTypes);
+  auto shape = NVVM::MMAShapeAttr::get(b.getContext(), 64, p.heads, kMMADims);
+  auto e4m3 = NVVM::WGMMATypesAttr::get(b.getContext(), NVVM::WGMMATypes::e4m3);
+  auto f32Type = NVVM::WGMMATypesAttr::get(b.getContext(), NVVM::WGMMATypes::f32);
+  auto one = NVVM::WGMMAScaleInAttr::get(b.getContext(), NVVM::WGMMAScaleIn::one);
+  auto row = NVVM::MMALayoutAttr::get(b.getContext(), NVVM::MMALayout::row);
+  auto colLayout = NVVM::MMALayoutAttr::get(b.getContext(), NVVM::MMALayout::col);
+
+  const int64_t tileValues = perThread;
+  SmallVector<Value> inFlight;
+  for (int64_t i = 0; i < kWGPrefetchTiles; ++i)
+    llvm::append_range(inFlight,
+                       loadTile(b.add(groupStart, b.index(i * kWGTokens))));
+  Value zero = b.f32(0.0);
+  b.forRange(
+      b.index(0), b.index(kWGTilesPerGroup), b.index(1), inFlight,
+      [&](Value tileIndex, ValueRange carried) -> SmallVector<Value> {
+    Value tileStart = b.add(groupStart, b.mul(tileIndex, b.index(kWGTokens)));
+    // The previous tile's MMAs are done in every warp (each waited for
+    // its group) before the tile is overwritten.
+    groupBarrier();
+    storeTile(carried.take_front(tileValues));
+    NVVM::FenceProxyOp::create(
+        b, NVVM::ProxyKind::async_shared,
+        NVVM::SharedSpaceAttr::get(b.getContext(),
+                                   NVVM::SharedSpace::shared_cta));
+    groupBarrier();
+    SmallVector<Value> next(carried.begin() + tileValues, carried.end());
+    llvm::append_range(
+        next, loadTile(b.add(tileStart,
+                             b.index(kWGPrefetchTiles * kWGTokens))));
+
+    NVVM::WgmmaFenceAlignedOp::create(b);
+    Value acc = LLVM::PoisonOp::create(b, accType);
+    for (int64_t r = 0; r < runs; ++r)
+      for (int64_t step = 0; step < stepsPerRun; ++step) {
+        const int64_t offset = step * kMMADims; // K within the 128-byte row
+        Value descA = swizzledDescriptor(
+            b, b.add(kAddress, b.i64(r * kWGTokens * kSwizzleBytes + offset)));
+        Value descB = swizzledDescriptor(
+            b, b.add(qAddress, b.i64(r * p.heads * kSwizzleBytes + offset)));
+        auto scaleD = NVVM::WGMMAScaleOutAttr::get(
+            b.getContext(), r == 0 && step == 0 ? NVVM::WGMMAScaleOut::zero
+                                                : NVVM::WGMMAScaleOut::one);
+        acc = NVVM::WgmmaMmaAsyncOp::create(
+            b, accType, acc, descA, descB, shape, e4m3, e4m3, f32Type, scaleD,
+            one, one, row, colLayout, NVVM::MMAIntOverflowAttr());
+      }
+    NVVM::WgmmaGroupSyncAlignedOp::create(b);
+    NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(0));
+
+    // Accumulator 4 j + e: row g (e < 2) or g + 8, head 8 j + 2 q + e % 2.
+    Value totalG = zero, totalG8 = zero;
+    for (int64_t j = 0; j < p.heads / kMMAHeads; ++j) {
+      Value w = b.loadVector(
+          2, c.wStage,
+          {b.add(b.index(j * kMMAHeads), b.mul(quadLane, b.index(2)))},
+          /*align=*/8);
+      Value w0 = b.extract(w, 0), w1 = b.extract(w, 1);
+      auto accAt = [&](int64_t e) -> Value {
+        return LLVM::ExtractValueOp::create(b, acc, 4 * j + e);
+      };
+      totalG = b.fma(b.maxF(accAt(0), zero), w0, totalG);
+      totalG = b.fma(b.maxF(accAt(1), zero), w1, totalG);
+      totalG8 = b.fma(b.maxF(accAt(2), zero), w0, totalG8);
+      totalG8 = b.fma(b.maxF(accAt(3), zero), w1, totalG8);
+    }
+    for (int64_t offset : {1, 2}) {
+      totalG = b.addF(totalG, b.shuffleXor(totalG, offset));
+      totalG8 = b.addF(totalG8, b.shuffleXor(totalG8, offset));
+    }
+    Value second = b.cmp(Pred::eq, quadLane, b.index(1));
+    Value t = b.add(
+        b.add(tileStart, b.mul(warpInGroup, b.index(16))),
+        b.add(groupLane, b.select(second, b.index(8), b.index(0))));
+    Value total = b.select(second, totalG8, totalG);
+    b.ifThen(b.andI(b.cmp(Pred::ult, quadLane, b.index(2)),
+                    b.cmp(Pred::ult, t, c.units)),
+             [&] {
+      Value scale = b.load(args.scales, {c.batch, b.minS(t, last)});
+      Value sc = b.mulF(scale, total);
+      b.store(ScoreFrame::finalScore(b, t, c.n, sc, p.sinks, p.window),
+              args.scores, {c.batch, c.group, t});
+    });
+    return next;
+  });
+}
+
 static LogicalResult lowerDSAScore(KernelContext &ctx, ScoreOp op,
                                    ScoreFrame &fused) {
   LayerOp layer = getLayer(op);
@@ -788,11 +1042,21 @@ static LogicalResult lowerDSAScore(KernelContext &ctx, ScoreOp op,
       [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
         DSAScoreArgs args = kernelArguments(fn, launchArgs);
         DSAScoreChunk c;
-        c.qStage =
-            p.mma ? KernelContext::addSharedBuffer(fn, {p.heads, p.dim / 4},
-                                                   b.getI32Type())
-                  : KernelContext::addSharedBuffer(fn, {p.heads, p.dim},
-                                                   b.getF32Type());
+        if (p.wgmma) {
+          const int64_t runs = p.dim / kSwizzleBytes;
+          c.qStage = KernelContext::addSharedBuffer(
+              fn, {runs * p.heads, kSwizzleBytes / 4}, b.getI32Type(),
+              kSwizzleAlign);
+          c.kStage = KernelContext::addSharedBuffer(
+              fn, {kWGGroups * runs * kWGTokens, kSwizzleBytes / 4},
+              b.getI32Type(), kSwizzleAlign);
+        } else {
+          c.qStage =
+              p.mma ? KernelContext::addSharedBuffer(fn, {p.heads, p.dim / 4},
+                                                     b.getI32Type())
+                    : KernelContext::addSharedBuffer(fn, {p.heads, p.dim},
+                                                     b.getF32Type());
+        }
         c.wStage =
             KernelContext::addSharedBuffer(fn, {p.heads}, b.getF32Type());
         c.batch = b.blockId(gpu::Dimension::z);
@@ -806,7 +1070,9 @@ static LogicalResult lowerDSAScore(KernelContext &ctx, ScoreOp op,
         ScoreFrame::forChunk(b, c.chunkStart, c.n, c.units, c.tid,
                              b.negInf(), args.scores, c.batch, c.group,
                              p.unitsPerBlock(), p.blockSize(), [&] {
-          if (p.mma)
+          if (p.wgmma)
+            scoreChunkWGMMA(b, p, args, c);
+          else if (p.mma)
             scoreChunkMMA(b, p, args, c);
           else
             scoreChunkCudaCores(b, p, args, c);
