@@ -114,7 +114,9 @@ void check_score(const LayerShape& s, StepCapture& cap, uint32_t b, Recorder& re
     double scale = 1.0;
     for (uint32_t u = 0; u < s.max_units; ++u)
       if (std::isfinite(ref[u])) scale = std::max(scale, std::fabs(double(ref[u])));
-    const double bound = kScoreTolerance * scale;
+    const double tolerance = s.algorithm->score_tolerance(s);
+    report.score_tolerance = tolerance;
+    const double bound = tolerance * scale;
     for (uint32_t u = 0; u < s.max_units; ++u) {
       rec.compared(CheckStage::Score);
       const double r = ref[u], d = dev[u];
@@ -136,7 +138,7 @@ void check_score(const LayerShape& s, StepCapture& cap, uint32_t b, Recorder& re
                             u, number(r).c_str(), number(d).c_str()) +
                          (std::isinf(r) ? std::string(", +-inf must match exactly")
                                         : ", |diff| " + number(error) + " > bound " + number(bound) + " = " +
-                                              number(kScoreTolerance) + " * max(1, row max |score| " +
+                                              number(tolerance) + " * max(1, row max |score| " +
                                               number(scale) + ")"));
     }
   }
@@ -423,6 +425,7 @@ Status read_into(Backend& backend, DeviceBuffers& dev, const std::string& name) 
 }  // namespace
 
 void StageCheckReport::merge(const StageCheckReport& other) {
+  score_tolerance = std::max(score_tolerance, other.score_tolerance);
   for (int i = 0; i < kCheckStageCount; ++i) {
     StageOutcome& a = stages[i];
     const StageOutcome& b = other.stages[i];

@@ -11,7 +11,8 @@
 //           seen by a workspace, then the last two units; ClusterKV:
 //           docs/algorithms/cluster_kv.md)
 //   score   reference::score on the pre-step snapshot (repr.*, req.*) and q
-//           vs sel.scores: +-inf exactly; finite within kScoreTolerance
+//           vs sel.scores: +-inf exactly; finite within the package's
+//           score_tolerance
 //   top-k   reference::top_k on the backend's sel.scores vs sel.units: exact
 //   diff    reference::diff on the snapshot's buf.slot_unit/last_used/unit_slot
 //           with the backend's sel.units vs sel.slots, sel.copy_count, the
@@ -50,11 +51,11 @@
 
 namespace hsa {
 
-// Score bound: |device - reference| <= kScoreTolerance * max(1, max |reference|)
+// Score bound: |device - reference| <= tolerance * max(1, max |reference|)
 // where the max runs over the finite reference scores of the same (request,
-// group) row. The reference is fp64 rounded to f32; a GPU sums D fp32
-// products of bf16 inputs in another order.
-constexpr double kScoreTolerance = 1e-4;
+// group) row and the tolerance is the package's score_tolerance (1e-4 by
+// default: the reference is fp64 rounded to f32; a GPU sums D fp32 products
+// of bf16 inputs in another order).
 // Attention bound: ||o_device - o_reference||_2 / ||o_reference||_2 over all
 // heads of one request. io.o is bf16 (relative rounding error <= 2^-9 per
 // element, about 1.1e-3 in L2 for random data), accumulation fp32.
@@ -100,6 +101,7 @@ struct StageCheckReport {
   std::string message;  // the first mismatch in stage order ("" when passed)
   StageOutcome stages[kCheckStageCount];
   double attend_max_abs_error = 0.0;  // largest |o_device - o_reference| of an element
+  double score_tolerance = 0.0;       // the score bound's tolerance (the package's)
   double decode_wall_ms = 0.0;  // wall time of the decode step alone (checked_decode_step; not merged)
 
   const StageOutcome& stage(CheckStage s) const { return stages[int(s)]; }

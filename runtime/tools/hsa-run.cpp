@@ -857,7 +857,7 @@ int run(Options opt) {
     j.num("max_score_relative_error", check.stage(CheckStage::Score).worst_error);
     j.num("max_attend_relative_l2_error", check.stage(CheckStage::Attend).worst_error);
     j.num("max_attend_abs_error", check.attend_max_abs_error);
-    j.num("score_tolerance", kScoreTolerance).num("attend_tolerance", kAttendTolerance);
+    j.num("score_tolerance", check.score_tolerance).num("attend_tolerance", kAttendTolerance);
     j.begin("stages");
     for (int i = 0; i < kCheckStageCount; ++i) {
       const StageOutcome& o = check.stages[i];

@@ -158,6 +158,11 @@ class AlgorithmPackage {
   // every query head of its selection group (Quest with combine = max): then
   // the top-k's group bound (io.group_unselected_log_bound) is valid.
   virtual bool scores_bound_group_logits(const LayerShape& shape) const { return false; }
+  // The stage checker's bound on |device score - reference score|, relative
+  // to max(1, the row's largest |reference score|): the precision the
+  // package's GPU kernels are entitled to.
+  virtual double score_tolerance(const LayerShape& shape) const { return kDefaultScoreTolerance; }
+  static constexpr double kDefaultScoreTolerance = 1e-4;
 };
 
 // The package registered under `name`, or null.
