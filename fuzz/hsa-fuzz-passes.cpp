@@ -47,7 +47,7 @@ using namespace hsa::fuzz;
 /// that it still is the same pipeline.
 static const char kKernelsToNVVM[] =
     "nvvm-attach-target{chip=sm_90a features=+ptx84 O=3},"
-    "gpu.module(convert-scf-to-cf,convert-gpu-to-nvvm,canonicalize,cse,"
+    "gpu.module(convert-scf-to-cf,convert-gpu-to-nvvm,convert-nvvm-to-llvm,canonicalize,cse,"
     "reconcile-unrealized-casts)";
 
 /// What runs on every input that verifies, each on its own copy.

@@ -1,7 +1,9 @@
 // The DSA package's kernels (Algorithms/DSA.cpp) on DeepSeek-V3.2's shape
-// (Hi 64, Di 128, fp8 keys; MLA, page size 1): the indexer score on tensor
-// cores (prefix MMA; mma.sync m16n8k32 e4m3 over 16-token tiles, the fp8 queries
-// staged in shared memory and held as fragments, relu before the weight) and
+// (Hi 64, Di 128, fp8 keys; MLA, page size 1): the indexer score on warpgroup
+// MMA (prefix WG; wgmma m64n64k32 e4m3 over 128-byte-swizzled shared tiles of
+// 64 tokens and of the queries), on mma.sync with `wgmma=false` (prefix MMA;
+// m16n8k32 e4m3 over 16-token tiles, the fp8 queries held as fragments; relu
+// before the weight in both) and
 // on CUDA cores with `fp8-mma=false` (prefix CUDA; queries and weights staged as
 // f32, 2 tokens x 32-head chunks per thread over 8 key slices of 16 fp8 codes
 // decoded with cvt e4m3x2), the append quantiser (a warp per row: amax by xor
@@ -10,10 +12,14 @@
 // prefill quantiser (rows read from host.index_k); then the score with bf16
 // keys (no decode, scale 1 is the rebuild's).
 //
-// RUN: hsa-opt %s -split-input-file --convert-hsa-to-gpu | FileCheck %s --check-prefixes=CHECK,MMA
+// RUN: hsa-opt %s -split-input-file --convert-hsa-to-gpu | FileCheck %s --check-prefixes=CHECK,WG
+// RUN: hsa-opt %s -split-input-file --convert-hsa-to-gpu=wgmma=false | FileCheck %s --check-prefixes=CHECK,MMA
 // RUN: hsa-opt %s -split-input-file --convert-hsa-to-gpu=fp8-mma=false | FileCheck %s --check-prefixes=CHECK,CUDA
 // RUN: hsa-opt %s -split-input-file --convert-hsa-to-gpu \
-// RUN:   | hsa-opt -split-input-file --pass-pipeline='builtin.module(nvvm-attach-target{chip=sm_90a features=+ptx84 O=3},gpu.module(convert-scf-to-cf,convert-gpu-to-nvvm,canonicalize,cse,reconcile-unrealized-casts),gpu-module-to-binary{format=isa})' \
+// RUN:   | hsa-opt -split-input-file --pass-pipeline='builtin.module(nvvm-attach-target{chip=sm_90a features=+ptx84 O=3},gpu.module(convert-scf-to-cf,convert-gpu-to-nvvm,convert-nvvm-to-llvm,canonicalize,cse,reconcile-unrealized-casts),gpu-module-to-binary{format=isa})' \
+// RUN:   | FileCheck %s --check-prefixes=PTX,PTX-WG
+// RUN: hsa-opt %s -split-input-file --convert-hsa-to-gpu=wgmma=false \
+// RUN:   | hsa-opt -split-input-file --pass-pipeline='builtin.module(nvvm-attach-target{chip=sm_90 features=+ptx84 O=3},gpu.module(convert-scf-to-cf,convert-gpu-to-nvvm,canonicalize,cse,reconcile-unrealized-casts),gpu-module-to-binary{format=isa})' \
 // RUN:   | FileCheck %s --check-prefixes=PTX,PTX-MMA
 // RUN: hsa-opt %s -split-input-file --convert-hsa-to-gpu=fp8-mma=false \
 // RUN:   | hsa-opt -split-input-file --pass-pipeline='builtin.module(nvvm-attach-target{chip=sm_90a O=3},gpu.module(convert-scf-to-cf,convert-gpu-to-nvvm,canonicalize,cse,reconcile-unrealized-casts),gpu-module-to-binary{format=isa})' \
@@ -31,11 +37,14 @@ func.func @dsa_score(%q: memref<?x128x576xbf16, #hsa.tier<device>>, %len: memref
   return
 }
 
-// Tensor cores: a block of 8 warps per 1024 tokens (8 tiles of 16 per
+// wgmma: a block of 2 warpgroups per 512 tokens (4 tiles of 64 per
+// warpgroup); mma.sync: a block of 8 warps per 1024 tokens (8 tiles of 16 per
 // warp); CUDA cores: a block per 256 tokens (2 per thread) of one request.
 // Arguments: lengths, keys, scales, io.index_q, io.index_w, scores.
 // CHECK-LABEL: func.func @dsa_score
 // CHECK: %[[N:.*]] = memref.dim %{{.*}}, %c2 : memref<?x1x?xf32, #hsa.tier<device>>
+// WG: %[[GX:.*]] = arith.ceildivui %[[N]], %c512 : index
+// WG: gpu.launch_func  @hsa_kernels::@dsa_score blocks in (%[[GX]], %{{.*}}, %{{.*}}) threads in (%c256, %{{.*}}, %{{.*}})  args(%{{.*}} : memref<?xi32>, %{{.*}} : memref<?x?x128xf8E4M3FN>, %{{.*}} : memref<?x?xf32>, %{{.*}} : memref<?x64x128xf8E4M3FN>, %{{.*}} : memref<?x64xf32>, %{{.*}} : memref<?x1x?xf32>)
 // MMA: %[[GX:.*]] = arith.ceildivui %[[N]], %c1024 : index
 // MMA: gpu.launch_func  @hsa_kernels::@dsa_score blocks in (%[[GX]], %{{.*}}, %{{.*}}) threads in (%c256, %{{.*}}, %{{.*}})  args(%{{.*}} : memref<?xi32>, %{{.*}} : memref<?x?x128xf8E4M3FN>, %{{.*}} : memref<?x?xf32>, %{{.*}} : memref<?x64x128xf8E4M3FN>, %{{.*}} : memref<?x64xf32>, %{{.*}} : memref<?x1x?xf32>)
 // CUDA: %[[GX:.*]] = arith.ceildivui %[[N]], %c256 : index
@@ -78,7 +87,36 @@ func.func @dsa_prefill(%len: memref<?xi32, #hsa.tier<device>>) {
 // CHECK: %[[GX:.*]] = arith.ceildivui %[[NK]], %c4 : index
 // CHECK: gpu.launch_func  @hsa_kernels::@dsa_rebuild_repr blocks in (%[[GX]], %{{.*}}, %{{.*}}) threads in (%c128, %{{.*}}, %{{.*}})  args(%{{.*}} : memref<?xi32>, %{{.*}} : memref<?x?xi32>, %{{.*}} : memref<?x1x128xbf16>, %{{.*}} : memref<?x?x128xf8E4M3FN>, %{{.*}} : memref<?x?xf32>)
 
-// Tensor cores: the fp8 queries staged as words [64][32], each lane's 64
+// On warpgroup MMA the fp8 queries are staged swizzled as words [64][32] and each
+// warpgroup's key tile [64][32] (1024-byte aligned), made visible to the
+// async proxy; per tile the warpgroup's named barrier, the swizzled stores
+// of the prefetched keys, the proxy fence, the barrier, 4 k-steps of wgmma
+// (the first without the accumulator), commit and wait, then the epilogue.
+// WG-LABEL: gpu.func @dsa_score
+// WG-SAME: workgroup(%[[QS:[a-z0-9]+]] : memref<64x32xi32, #gpu.address_space<workgroup>> {llvm.align = 1024 : i64}, %[[KS:[a-z0-9]+]] : memref<128x32xi32, #gpu.address_space<workgroup>> {llvm.align = 1024 : i64}, %{{[a-z0-9]+}} : memref<64xf32, #gpu.address_space<workgroup>>
+// WG: arith.xori
+// WG: vector.store %{{.*}}, %[[QS]]
+// WG: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
+// WG: gpu.barrier
+// WG: memref.extract_aligned_pointer_as_index %[[QS]]
+// WG: memref.extract_aligned_pointer_as_index %[[KS]]
+// WG: scf.for {{.*}} -> (vector<4xi32>, vector<4xi32>, vector<4xi32>, vector<4xi32>, vector<4xi32>, vector<4xi32>, vector<4xi32>, vector<4xi32>, vector<4xi32>, vector<4xi32>, vector<4xi32>, vector<4xi32>)
+// WG: nvvm.barrier id = %{{.*}} number_of_threads = %c128_i32
+// WG-COUNT-4: vector.store %{{.*}}, %[[KS]]
+// WG: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
+// WG: nvvm.barrier id = %{{.*}} number_of_threads = %c128_i32
+// WG: nvvm.wgmma.fence.aligned
+// WG: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 64, k = 32>, D[<f32>, <zero>], A[<e4m3>, <one>, <row>], B[<e4m3>, <one>, <col>]
+// WG-COUNT-3: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 64, k = 32>, D[<f32>, <one>], A[<e4m3>, <one>, <row>], B[<e4m3>, <one>, <col>]
+// WG: nvvm.wgmma.commit.group.sync.aligned
+// WG: nvvm.wgmma.wait.group.sync.aligned 0
+// WG: arith.maximumf
+// WG: gpu.shuffle  xor %{{.*}}, %c1_i32, %c32_i32 : f32
+// WG: gpu.shuffle  xor %{{.*}}, %c2_i32, %c32_i32{{.*}} : f32
+// WG: memref.store %{{.*}}, %{{.*}} : memref<?x1x?xf32>
+// WG: scf.yield
+
+// mma.sync: the fp8 queries staged as words [64][32], each lane's 64
 // query fragment words read once; the tile loop carries 2 tiles of key
 // pieces (2 rows x 2 pieces, 16 bytes each) in flight; per tile 8 head
 // tiles x 4 k-steps of mma.sync, relu and weight per accumulator, the quad
@@ -166,6 +204,12 @@ func.func @dsa_prefill(%len: memref<?xi32, #hsa.tier<device>>) {
 
 // The PTX has the tensor-core MMA (or the fp8 decode, the shared
 // broadcasts and the FMAs), the relu, the quantisers' shuffles and encode.
+// PTX-WG: fence.proxy.async.shared::cta
+// PTX-WG: wgmma.fence.sync.aligned
+// PTX-WG: wgmma.mma_async.sync.aligned.m64n64k32.f32.e4m3.e4m3
+// PTX-WG: wgmma.commit_group.sync.aligned
+// PTX-WG: wgmma.wait_group.sync.aligned
+// PTX-MMA-NOT: wgmma
 // PTX-MMA: mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32
 // PTX-CUDA-NOT: mma.sync
 // PTX-CUDA: cvt.rn.f16x2.e4m3x2
