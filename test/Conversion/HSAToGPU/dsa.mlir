@@ -37,14 +37,13 @@ func.func @dsa_score(%q: memref<?x128x576xbf16, #hsa.tier<device>>, %len: memref
   return
 }
 
-// wgmma: a block of 2 warpgroups per 512 tokens (4 tiles of 64 per
-// warpgroup); mma.sync: a block of 8 warps per 1024 tokens (8 tiles of 16 per
+// wgmma: a warpgroup per 256 tokens (4 tiles of 64); mma.sync: a block of 8 warps per 1024 tokens (8 tiles of 16 per
 // warp); CUDA cores: a block per 256 tokens (2 per thread) of one request.
 // Arguments: lengths, keys, scales, io.index_q, io.index_w, scores.
 // CHECK-LABEL: func.func @dsa_score
 // CHECK: %[[N:.*]] = memref.dim %{{.*}}, %c2 : memref<?x1x?xf32, #hsa.tier<device>>
-// WG: %[[GX:.*]] = arith.ceildivui %[[N]], %c512 : index
-// WG: gpu.launch_func  @hsa_kernels::@dsa_score blocks in (%[[GX]], %{{.*}}, %{{.*}}) threads in (%c256, %{{.*}}, %{{.*}})  args(%{{.*}} : memref<?xi32>, %{{.*}} : memref<?x?x128xf8E4M3FN>, %{{.*}} : memref<?x?xf32>, %{{.*}} : memref<?x64x128xf8E4M3FN>, %{{.*}} : memref<?x64xf32>, %{{.*}} : memref<?x1x?xf32>)
+// WG: %[[GX:.*]] = arith.ceildivui %[[N]], %c256 : index
+// WG: gpu.launch_func  @hsa_kernels::@dsa_score blocks in (%[[GX]], %{{.*}}, %{{.*}}) threads in (%c128, %{{.*}}, %{{.*}})  args(%{{.*}} : memref<?xi32>, %{{.*}} : memref<?x?x128xf8E4M3FN>, %{{.*}} : memref<?x?xf32>, %{{.*}} : memref<?x64x128xf8E4M3FN>, %{{.*}} : memref<?x64xf32>, %{{.*}} : memref<?x1x?xf32>)
 // MMA: %[[GX:.*]] = arith.ceildivui %[[N]], %c1024 : index
 // MMA: gpu.launch_func  @hsa_kernels::@dsa_score blocks in (%[[GX]], %{{.*}}, %{{.*}}) threads in (%c256, %{{.*}}, %{{.*}})  args(%{{.*}} : memref<?xi32>, %{{.*}} : memref<?x?x128xf8E4M3FN>, %{{.*}} : memref<?x?xf32>, %{{.*}} : memref<?x64x128xf8E4M3FN>, %{{.*}} : memref<?x64xf32>, %{{.*}} : memref<?x1x?xf32>)
 // CUDA: %[[GX:.*]] = arith.ceildivui %[[N]], %c256 : index
@@ -87,24 +86,22 @@ func.func @dsa_prefill(%len: memref<?xi32, #hsa.tier<device>>) {
 // CHECK: %[[GX:.*]] = arith.ceildivui %[[NK]], %c4 : index
 // CHECK: gpu.launch_func  @hsa_kernels::@dsa_rebuild_repr blocks in (%[[GX]], %{{.*}}, %{{.*}}) threads in (%c128, %{{.*}}, %{{.*}})  args(%{{.*}} : memref<?xi32>, %{{.*}} : memref<?x?xi32>, %{{.*}} : memref<?x1x128xbf16>, %{{.*}} : memref<?x?x128xf8E4M3FN>, %{{.*}} : memref<?x?xf32>)
 
-// On warpgroup MMA the fp8 queries are staged swizzled as words [64][32] and each
-// warpgroup's key tile [64][32] (1024-byte aligned), made visible to the
-// async proxy; per tile the warpgroup's named barrier, the swizzled stores
-// of the prefetched keys, the proxy fence, the barrier, 4 k-steps of wgmma
-// (the first without the accumulator), commit and wait, then the epilogue.
+// On warpgroup MMA one warpgroup issues every 16-byte chunk of the queries
+// and of its 4 key tiles by cp.async (.cg) into the 128-byte-swizzled,
+// 1024-aligned shared tiles (chunk c of row r at c ^ (r % 8)), one commit
+// group per tile; per tile it waits for the tile's group, fences the writes
+// into the async proxy, syncs, runs 4 k-steps of wgmma (the first without
+// the accumulator), commits and waits, then the epilogue.
 // WG-LABEL: gpu.func @dsa_score
-// WG-SAME: workgroup(%[[QS:[a-z0-9]+]] : memref<64x32xi32, #gpu.address_space<workgroup>> {llvm.align = 1024 : i64}, %[[KS:[a-z0-9]+]] : memref<128x32xi32, #gpu.address_space<workgroup>> {llvm.align = 1024 : i64}, %{{[a-z0-9]+}} : memref<64xf32, #gpu.address_space<workgroup>>
-// WG: arith.xori
-// WG: vector.store %{{.*}}, %[[QS]]
-// WG: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
-// WG: gpu.barrier
+// WG-SAME: workgroup(%[[QS:[a-z0-9]+]] : memref<64x32xi32, #gpu.address_space<workgroup>> {llvm.align = 1024 : i64}, %[[KS:[a-z0-9]+]] : memref<256x32xi32, #gpu.address_space<workgroup>> {llvm.align = 1024 : i64}, %{{[a-z0-9]+}} : memref<64xf32, #gpu.address_space<workgroup>>
 // WG: memref.extract_aligned_pointer_as_index %[[QS]]
 // WG: memref.extract_aligned_pointer_as_index %[[KS]]
-// WG: scf.for {{.*}} -> (vector<4xi32>, vector<4xi32>, vector<4xi32>, vector<4xi32>, vector<4xi32>, vector<4xi32>, vector<4xi32>, vector<4xi32>, vector<4xi32>, vector<4xi32>, vector<4xi32>, vector<4xi32>)
-// WG: nvvm.barrier id = %{{.*}} number_of_threads = %c128_i32
-// WG-COUNT-4: vector.store %{{.*}}, %[[KS]]
+// WG: arith.xori
+// WG: nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache =  cg : !llvm.ptr<3>, !llvm.ptr<1>
+// WG-COUNT-4: nvvm.cp.async.commit.group
+// WG: nvvm.cp.async.wait.group 3
 // WG: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
-// WG: nvvm.barrier id = %{{.*}} number_of_threads = %c128_i32
+// WG: gpu.barrier
 // WG: nvvm.wgmma.fence.aligned
 // WG: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 64, k = 32>, D[<f32>, <zero>], A[<e4m3>, <one>, <row>], B[<e4m3>, <one>, <col>]
 // WG-COUNT-3: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 64, k = 32>, D[<f32>, <one>], A[<e4m3>, <one>, <row>], B[<e4m3>, <one>, <col>]
@@ -114,7 +111,10 @@ func.func @dsa_prefill(%len: memref<?xi32, #hsa.tier<device>>) {
 // WG: gpu.shuffle  xor %{{.*}}, %c1_i32, %c32_i32 : f32
 // WG: gpu.shuffle  xor %{{.*}}, %c2_i32, %c32_i32{{.*}} : f32
 // WG: memref.store %{{.*}}, %{{.*}} : memref<?x1x?xf32>
-// WG: scf.yield
+// WG: nvvm.cp.async.wait.group 2
+// WG: nvvm.cp.async.wait.group 1
+// WG: nvvm.cp.async.wait.group 0
+// WG: gpu.return
 
 // mma.sync: the fp8 queries staged as words [64][32], each lane's 64
 // query fragment words read once; the tile loop carries 2 tiles of key
@@ -204,6 +204,8 @@ func.func @dsa_prefill(%len: memref<?xi32, #hsa.tier<device>>) {
 
 // The PTX has the tensor-core MMA (or the fp8 decode, the shared
 // broadcasts and the FMAs), the relu, the quantisers' shuffles and encode.
+// PTX-WG: cp.async.cg.shared.global
+// PTX-WG: cp.async.wait_group
 // PTX-WG: fence.proxy.async.shared::cta
 // PTX-WG: wgmma.fence.sync.aligned
 // PTX-WG: wgmma.mma_async.sync.aligned.m64n64k32.f32.e4m3.e4m3

@@ -103,14 +103,15 @@ static constexpr int64_t kMaxQueryFragmentWords = 64;
 /// Bytes of a key run whose dims the quad lanes split (two 16-byte pieces
 /// each).
 static constexpr int64_t kMMARun = 128;
-/// Warpgroup MMA (sm_90a): warpgroups per block, 64-token tiles per
-/// warpgroup, tiles whose keys are in flight (registers) while a tile's
-/// MMAs run, the most heads (N; the accumulators are Hi / 2 registers).
-static constexpr int64_t kWGGroups = 2;
+/// Warpgroup MMA (sm_90a): one warpgroup per block, its 64-token tiles
+/// (all in flight at once: cp.async into a shared tile each), the most heads
+/// (N; the accumulators are Hi / 2 registers).
 static constexpr int64_t kWGThreads = 128;
 static constexpr int64_t kWGTokens = 64;
-static constexpr int64_t kWGTilesPerGroup = 4;
-static constexpr int64_t kWGPrefetchTiles = 3;
+static constexpr int64_t kWGTiles = 4;
+/// Fused with the top-k, whose tail needs 8 KiB of the 48 KiB of static
+/// shared memory: two tiles.
+static constexpr int64_t kWGFusedTiles = 2;
 static constexpr int64_t kWGMaxHeads = 128;
 /// The operands' layout: K-major rows of 128 bytes with the 128-byte
 /// swizzle (16-byte chunk c of row r at chunk c ^ (r % 8)), whose tiles
@@ -428,6 +429,7 @@ struct DSAScorePlan {
   /// otherwise CUDA cores.
   bool mma = false;
   bool wgmma = false;
+  int64_t wgTiles = kWGTiles; ///< wgmma: 64-token tiles per block
   // CUDA cores:
   int64_t tokensPerThread = kTokensPerThread;
   int64_t headChunk = 1;  ///< Hc: heads whose dots a thread keeps at once
@@ -452,6 +454,7 @@ struct DSAScorePlan {
               p.dim % kSwizzleBytes == 0;
     if (p.wgmma)
       p.mma = false;
+    p.wgTiles = fused ? kWGFusedTiles : kWGTiles;
     // The largest divisor of Hi up to 32: every chunk is full.
     for (int64_t c = std::min(p.heads, kMaxHeadChunk); c >= 1; --c)
       if (p.heads % c == 0) {
@@ -466,12 +469,12 @@ struct DSAScorePlan {
   }
   int64_t blockSize() const {
     if (wgmma)
-      return kWGGroups * kWGThreads;
+      return kWGThreads;
     return mma ? kMMAWarps * kWarpSize : kScoreBlock;
   }
   int64_t unitsPerBlock() const {
     if (wgmma)
-      return kWGGroups * kWGTilesPerGroup * kWGTokens;
+      return wgTiles * kWGTokens;
     return mma ? kMMAWarps * kMMATilesPerWarp * kMMATokens
                : tokensPerThread * kScoreBlock;
   }
@@ -486,21 +489,20 @@ struct DSAScorePlan {
   /// q [Hi][Di] (fp8 bytes for the tensor cores, else f32), then w [Hi] f32
   /// (16-byte aligned).
   int64_t stagedBytes() const {
-    if (wgmma) // q, then each warpgroup's key tile (1024-aligned), then w
+    if (wgmma) // q, then the key tiles (1024-aligned), then w
       return llvm::alignTo(heads * dim, kSwizzleAlign) +
-             kWGGroups * kWGTokens * dim + int64_t(llvm::alignTo(heads * 4, 16));
+             wgTiles * kWGTokens * dim + int64_t(llvm::alignTo(heads * 4, 16));
     return heads * dim * (mma ? 1 : 4) + int64_t(llvm::alignTo(heads * 4, 16));
   }
   void print(raw_ostream &os) const {
     frame.print(os);
     if (wgmma) {
       os << "; warpgroup MMA: wgmma m64n" << heads << "k32 e4m3 from shared "
-         << "memory (128-byte swizzle), " << kWGGroups << " warpgroups x "
-         << kWGTilesPerGroup << " tiles of " << kWGTokens << " tokens, "
-         << dim / kMMADims << " k-steps per tile, " << heads / 2
-         << " accumulators per thread, keys of " << kWGPrefetchTiles
-         << " tiles in flight; q [" << heads << "][" << dim
-         << "] fp8 and w staged";
+         << "memory (128-byte swizzle), " << wgTiles << " tiles of "
+         << kWGTokens << " tokens, all in flight (cp.async, one group per "
+         << "tile), " << dim / kMMADims << " k-steps per tile, " << heads / 2
+         << " accumulators per thread; q [" << heads << "][" << dim
+         << "] fp8 (cp.async) and w staged";
       return;
     }
     if (mma) {
@@ -553,7 +555,7 @@ namespace {
 /// and weights.
 struct DSAScoreChunk {
   Value batch, group, chunkStart, n, units, tid, qStage, wStage;
-  /// wgmma: each warpgroup's key tile [group][run][64][32 words].
+  /// wgmma: the key tiles [tile][run][64][32 words].
   Value kStage;
 };
 } // namespace
@@ -839,100 +841,108 @@ static Value swizzledWord(KernelBuilder &b, Value row, Value chunk) {
   return b.mul(physical, b.index(4));
 }
 
-/// The block's chunk on warpgroup MMA (sm_90a). Each warpgroup walks its
-/// 64-token tiles: the tile's keys (in registers, loaded kWGPrefetchTiles
-/// tiles ahead) go to its shared tile in the swizzled layout, then Di / 32
-/// wgmma.mma_async m64n{Hi}k32 read keys (A, 64 x 32 per step) and queries
-/// (B, Hi x 32) through descriptors; the accumulators come back in the
+/// The byte address (i64) of element 0 of a memref (its aligned pointer
+/// plus its offset), in the memref's address space.
+static Value baseAddress(KernelBuilder &b, Value memref, int64_t elementBytes) {
+  auto meta = memref::ExtractStridedMetadataOp::create(b, memref);
+  Value aligned = arith::IndexCastUIOp::create(
+      b, b.getI64Type(),
+      memref::ExtractAlignedPointerAsIndexOp::create(b, memref));
+  Value offset =
+      arith::IndexCastUIOp::create(b, b.getI64Type(), meta.getOffset());
+  return b.add(aligned, b.mul(offset, b.i64(elementBytes)));
+}
+
+/// cp.async of 16 bytes from global byte address `src` to shared byte
+/// address `dst` (.cg: through L2 only; the keys are read once).
+static void copyAsync16(KernelBuilder &b, Value dst, Value src) {
+  auto shared = LLVM::LLVMPointerType::get(b.getContext(), 3);
+  auto global = LLVM::LLVMPointerType::get(b.getContext(), 1);
+  auto generic = LLVM::LLVMPointerType::get(b.getContext(), 0);
+  Value d = LLVM::IntToPtrOp::create(b, shared, dst);
+  // Kernel arguments hold generic addresses: cvta.to.global.
+  Value g = LLVM::AddrSpaceCastOp::create(
+      b, global, LLVM::IntToPtrOp::create(b, generic, src));
+  NVVM::CpAsyncOp::create(b, d, g, 16, NVVM::LoadCacheModifierKind::CG,
+                          Value());
+}
+
+/// The block's chunk on warpgroup MMA (sm_90a): one warpgroup, its
+/// wgTiles tiles of 64 tokens. Every 16-byte chunk of the queries and of
+/// the tiles' keys is issued at once with cp.async into its place in the
+/// 128-byte-swizzled K-major tiles (chunk c of row r at c ^ (r % 8);
+/// consecutive threads on consecutive chunks of a row), one commit group
+/// per tile (the queries in the first): no register holds keys, and the
+/// whole chunk's bytes are in flight. Tile i then waits for its group,
+/// fences the shared writes into the async proxy, syncs the block and runs
+/// Di / 32 wgmma.mma_async m64n{Hi}k32 e4m3 (A = keys, B = queries, both
+/// through shared-memory descriptors); the accumulators come back in the
 /// m16n8 layout per warp (rows 16 w + g, g + 8; heads 8 j + 2 q, + 1), so
 /// the relu / weight / quad-sum epilogue is the mma.sync one.
 static void scoreChunkWGMMA(KernelBuilder &b, const DSAScorePlan &p,
                             const DSAScoreArgs &args, const DSAScoreChunk &c) {
-  Type i32 = b.getI32Type(), f32 = b.getF32Type();
-  auto words4 = VectorType::get({4}, i32);
+  Type f32 = b.getF32Type(), i64 = b.getI64Type();
   const int64_t runs = p.dim / kSwizzleBytes;
   const int64_t chunksPerRow = kSwizzleBytes / kVectorBytes; // 8
+  const int64_t rowChunks = p.dim / kVectorBytes;
   const int64_t stepsPerRun = kSwizzleBytes / kMMADims;      // 4
-
-  // Phase 1: the row's queries into the swizzled B tile [run][head], and
-  // the weights; made visible to the tensor cores' (async) proxy.
-  const int64_t qChunks = p.heads * p.dim / kVectorBytes;
-  b.forRange(c.tid, b.index(qChunks), b.index(p.blockSize()), [&](Value item) {
-    Value head = b.divU(item, b.index(p.dim / kVectorBytes));
-    Value col = b.remU(item, b.index(p.dim / kVectorBytes)); // 16-B chunk
+  auto toI64 = [&](Value v) {
+    return arith::IndexCastUIOp::create(b, i64, v).getResult();
+  };
+  Value qShared = sharedAddress(b, c.qStage);
+  Value kShared = sharedAddress(b, c.kStage);
+  // Byte offset of chunk `col` (of Di / 16) of row `row` in a swizzled
+  // operand whose runs are `rows` rows apart.
+  auto swizzledOffset = [&](Value row, Value col, int64_t rows) {
     Value run = b.divU(col, b.index(chunksPerRow));
     Value chunk = b.remU(col, b.index(chunksPerRow));
-    Value raw = b.loadVector(kVectorBytes, args.indexQ,
-                             {c.batch, head, b.mul(col, b.index(kVectorBytes))});
-    Value row = b.add(b.mul(run, b.index(p.heads)), head);
-    b.storeVector(vector::BitCastOp::create(b, words4, raw), c.qStage,
-                  {row, swizzledWord(b, head, chunk)}, /*align=*/16);
+    Value physical = b.xorI(chunk, b.remU(row, b.index(8)));
+    return toI64(b.add(b.mul(b.add(b.mul(run, b.index(rows)), row),
+                             b.index(kSwizzleBytes)),
+                       b.mul(physical, b.index(kVectorBytes))));
+  };
+
+  // Phase 1: the queries and every tile's keys in flight.
+  Value qGlobal = b.add(baseAddress(b, args.indexQ, 1),
+                        b.mul(toI64(c.batch), b.i64(p.heads * p.dim)));
+  b.forRange(c.tid, b.index(p.heads * rowChunks), b.index(kWGThreads),
+             [&](Value item) {
+    Value head = b.divU(item, b.index(rowChunks));
+    Value col = b.remU(item, b.index(rowChunks));
+    copyAsync16(b, b.add(qShared, swizzledOffset(head, col, p.heads)),
+                b.add(qGlobal, toI64(b.mul(item, b.index(kVectorBytes)))));
   });
-  b.forRange(c.tid, b.index(p.heads), b.index(p.blockSize()), [&](Value h) {
+  Value tokens = b.dim(args.keys, 1);
+  Value kGlobal = b.add(baseAddress(b, args.keys, 1),
+                        b.mul(b.mul(toI64(c.batch), toI64(tokens)),
+                              b.i64(p.dim)));
+  Value last = b.sub(c.n, b.index(1));
+  const int64_t tileChunks = kWGTokens * rowChunks;
+  for (int64_t tile = 0; tile < p.wgTiles; ++tile) {
+    Value tileStart = b.add(c.chunkStart, b.index(tile * kWGTokens));
+    for (int64_t i = 0; i < tileChunks / kWGThreads; ++i) {
+      Value item = b.add(c.tid, b.index(i * kWGThreads));
+      Value row = b.divU(item, b.index(rowChunks));
+      Value col = b.remU(item, b.index(rowChunks));
+      // Rows past the context re-read the last token (scores -inf).
+      Value t = b.minS(b.add(tileStart, row), last);
+      Value src = b.add(kGlobal, toI64(b.add(b.mul(t, b.index(p.dim)),
+                                             b.mul(col, b.index(kVectorBytes)))));
+      Value dst = b.add(kShared, b.add(b.i64(tile * runs * kWGTokens *
+                                             kSwizzleBytes),
+                                       swizzledOffset(row, col, kWGTokens)));
+      copyAsync16(b, dst, src);
+    }
+    NVVM::CpAsyncCommitGroupOp::create(b);
+  }
+  b.forRange(c.tid, b.index(p.heads), b.index(kWGThreads), [&](Value h) {
     b.store(b.load(args.indexW, {c.batch, h}), c.wStage, {h});
   });
-  NVVM::FenceProxyOp::create(
-      b, NVVM::ProxyKind::async_shared,
-      NVVM::SharedSpaceAttr::get(b.getContext(), NVVM::SharedSpace::shared_cta));
-  b.barrier();
 
-  Value group = b.divU(c.tid, b.index(kWGThreads)); // warpgroup
-  Value gtid = b.remU(c.tid, b.index(kWGThreads));
   Value lane = b.laneId();
-  Value warpInGroup = b.divU(gtid, b.index(kWarpSize));
+  Value warp = b.warpId();
   Value groupLane = b.divU(lane, b.index(4));
   Value quadLane = b.remU(lane, b.index(4));
-  // Named barrier 1 + group over the warpgroup's 128 threads.
-  Value barrierId = b.toI32(b.add(group, b.index(1)));
-  Value barrierThreads = b.i32(kWGThreads);
-  auto groupBarrier = [&] {
-    NVVM::BarrierOp::create(b, Type(), barrierId, barrierThreads,
-                            NVVM::BarrierReductionAttr(), Value());
-  };
-
-  // A tile's keys: thread gtid holds 16-byte chunk (gtid + 128 i) of the
-  // tile's 64 rows x Di bytes, i < 64 x Di / 16 / 128 (4 for Di 128):
-  // consecutive threads on consecutive chunks of a row (coalesced).
-  const int64_t tileChunks = kWGTokens * p.dim / kVectorBytes;
-  const int64_t perThread = tileChunks / kWGThreads;
-  const int64_t rowChunks = p.dim / kVectorBytes;
-  Value groupStart = b.add(
-      c.chunkStart, b.mul(group, b.index(kWGTilesPerGroup * kWGTokens)));
-  Value last = b.sub(c.n, b.index(1));
-  auto loadTile = [&](Value tileStart) {
-    SmallVector<Value> tile;
-    for (int64_t i = 0; i < perThread; ++i) {
-      Value item = b.add(gtid, b.index(i * kWGThreads));
-      Value row = b.divU(item, b.index(rowChunks));
-      Value col = b.remU(item, b.index(rowChunks));
-      Value t = b.minS(b.add(tileStart, row), last);
-      tile.push_back(vector::BitCastOp::create(
-          b, words4,
-          b.loadVector(kVectorBytes, args.keys,
-                       {c.batch, t, b.mul(col, b.index(kVectorBytes))})));
-    }
-    return tile;
-  };
-  Value kBase = b.mul(group, b.index(runs * kWGTokens));
-  auto storeTile = [&](ValueRange tile) {
-    for (int64_t i = 0; i < perThread; ++i) {
-      Value item = b.add(gtid, b.index(i * kWGThreads));
-      Value row = b.divU(item, b.index(rowChunks));
-      Value col = b.remU(item, b.index(rowChunks));
-      Value run = b.divU(col, b.index(chunksPerRow));
-      Value chunk = b.remU(col, b.index(chunksPerRow));
-      Value stageRow =
-          b.add(kBase, b.add(b.mul(run, b.index(kWGTokens)), row));
-      b.storeVector(tile[i], c.kStage,
-                    {stageRow, swizzledWord(b, row, chunk)}, /*align=*/16);
-    }
-  };
-
-  Value qAddress = sharedAddress(b, c.qStage);
-  Value kAddress = b.add(
-      sharedAddress(b, c.kStage),
-      b.mul(arith::IndexCastUIOp::create(b, b.getI64Type(), group),
-            b.i64(runs * kWGTokens * kSwizzleBytes)));
   const int64_t accCount = p.heads / 2;
   SmallVector<Type> accTypes(accCount, f32);
   Type accType = LLVM::LLVMStructType::getLiteral(b.getContext(), accTypes);
@@ -940,48 +950,36 @@ static void scoreChunkWGMMA(KernelBuilder &b, const DSAScorePlan &p,
   auto e4m3 = NVVM::WGMMATypesAttr::get(b.getContext(), NVVM::WGMMATypes::e4m3);
   auto f32Type = NVVM::WGMMATypesAttr::get(b.getContext(), NVVM::WGMMATypes::f32);
   auto one = NVVM::WGMMAScaleInAttr::get(b.getContext(), NVVM::WGMMAScaleIn::one);
-  auto row = NVVM::MMALayoutAttr::get(b.getContext(), NVVM::MMALayout::row);
+  auto rowLayout = NVVM::MMALayoutAttr::get(b.getContext(), NVVM::MMALayout::row);
   auto colLayout = NVVM::MMALayoutAttr::get(b.getContext(), NVVM::MMALayout::col);
-
-  const int64_t tileValues = perThread;
-  SmallVector<Value> inFlight;
-  for (int64_t i = 0; i < kWGPrefetchTiles; ++i)
-    llvm::append_range(inFlight,
-                       loadTile(b.add(groupStart, b.index(i * kWGTokens))));
   Value zero = b.f32(0.0);
-  b.forRange(
-      b.index(0), b.index(kWGTilesPerGroup), b.index(1), inFlight,
-      [&](Value tileIndex, ValueRange carried) -> SmallVector<Value> {
-    Value tileStart = b.add(groupStart, b.mul(tileIndex, b.index(kWGTokens)));
-    // The previous tile's MMAs are done in every warp (each waited for
-    // its group) before the tile is overwritten.
-    groupBarrier();
-    storeTile(carried.take_front(tileValues));
+
+  // Phase 2: the tiles in order, each as soon as its group has landed.
+  for (int64_t tile = 0; tile < p.wgTiles; ++tile) {
+    Value tileStart = b.add(c.chunkStart, b.index(tile * kWGTokens));
+    NVVM::CpAsyncWaitGroupOp::create(b, uint32_t(p.wgTiles - 1 - tile));
     NVVM::FenceProxyOp::create(
         b, NVVM::ProxyKind::async_shared,
         NVVM::SharedSpaceAttr::get(b.getContext(),
                                    NVVM::SharedSpace::shared_cta));
-    groupBarrier();
-    SmallVector<Value> next(carried.begin() + tileValues, carried.end());
-    llvm::append_range(
-        next, loadTile(b.add(tileStart,
-                             b.index(kWGPrefetchTiles * kWGTokens))));
+    b.barrier(); // every thread's chunks of the tile (and the weights)
 
     NVVM::WgmmaFenceAlignedOp::create(b);
     Value acc = LLVM::PoisonOp::create(b, accType);
+    Value kTile = b.add(kShared, b.i64(tile * runs * kWGTokens * kSwizzleBytes));
     for (int64_t r = 0; r < runs; ++r)
       for (int64_t step = 0; step < stepsPerRun; ++step) {
         const int64_t offset = step * kMMADims; // K within the 128-byte row
         Value descA = swizzledDescriptor(
-            b, b.add(kAddress, b.i64(r * kWGTokens * kSwizzleBytes + offset)));
+            b, b.add(kTile, b.i64(r * kWGTokens * kSwizzleBytes + offset)));
         Value descB = swizzledDescriptor(
-            b, b.add(qAddress, b.i64(r * p.heads * kSwizzleBytes + offset)));
+            b, b.add(qShared, b.i64(r * p.heads * kSwizzleBytes + offset)));
         auto scaleD = NVVM::WGMMAScaleOutAttr::get(
             b.getContext(), r == 0 && step == 0 ? NVVM::WGMMAScaleOut::zero
                                                 : NVVM::WGMMAScaleOut::one);
         acc = NVVM::WgmmaMmaAsyncOp::create(
             b, accType, acc, descA, descB, shape, e4m3, e4m3, f32Type, scaleD,
-            one, one, row, colLayout, NVVM::MMAIntOverflowAttr());
+            one, one, rowLayout, colLayout, NVVM::MMAIntOverflowAttr());
       }
     NVVM::WgmmaGroupSyncAlignedOp::create(b);
     NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(0));
@@ -1008,7 +1006,7 @@ static void scoreChunkWGMMA(KernelBuilder &b, const DSAScorePlan &p,
     }
     Value second = b.cmp(Pred::eq, quadLane, b.index(1));
     Value t = b.add(
-        b.add(tileStart, b.mul(warpInGroup, b.index(16))),
+        b.add(tileStart, b.mul(warp, b.index(16))),
         b.add(groupLane, b.select(second, b.index(8), b.index(0))));
     Value total = b.select(second, totalG8, totalG);
     b.ifThen(b.andI(b.cmp(Pred::ult, quadLane, b.index(2)),
@@ -1019,8 +1017,7 @@ static void scoreChunkWGMMA(KernelBuilder &b, const DSAScorePlan &p,
       b.store(ScoreFrame::finalScore(b, t, c.n, sc, p.sinks, p.window),
               args.scores, {c.batch, c.group, t});
     });
-    return next;
-  });
+  }
 }
 
 static LogicalResult lowerDSAScore(KernelContext &ctx, ScoreOp op,
@@ -1048,7 +1045,7 @@ static LogicalResult lowerDSAScore(KernelContext &ctx, ScoreOp op,
               fn, {runs * p.heads, kSwizzleBytes / 4}, b.getI32Type(),
               kSwizzleAlign);
           c.kStage = KernelContext::addSharedBuffer(
-              fn, {kWGGroups * runs * kWGTokens, kSwizzleBytes / 4},
+              fn, {p.wgTiles * runs * kWGTokens, kSwizzleBytes / 4},
               b.getI32Type(), kSwizzleAlign);
         } else {
           c.qStage =
