@@ -6,7 +6,11 @@
 One row per run and configuration: distinct pages per request, hit rate,
 rows and MiB moved per layer step, the copy-time estimate (curve and pinned
 ceiling) and the steps that overflowed, with each page configuration's
-bytes and time relative to token residency at the same memory.
+bytes and time relative to token residency at the same memory. --wide: one
+column per configuration, four rows per run (pages per request, hit rate,
+MiB per step, copy us), for one memory point (--capacity, default the
+layer's). --memory: one row per run and memory point, cells "MiB/step
+(hit rate)" (runs made with --capacity=LIST).
 """
 import argparse
 import json
@@ -28,7 +32,13 @@ def main():
     ap.add_argument("--phase", default="steady", choices=["steady", "cold"])
     ap.add_argument("--row-bytes", type=int, default=1152)
     ap.add_argument("--capacity", type=int, default=0, help="only this memory point (tokens); default: all")
+    ap.add_argument("--wide", action="store_true")
+    ap.add_argument("--memory", action="store_true")
     args = ap.parse_args()
+    if args.wide:
+        return wide(args)
+    if args.memory:
+        return memory(args)
     print("| run | residency | slots | pages/req (max) | hit | rows moved | MiB | copy us (ceiling) | vs token | overflow |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for path in args.runs:
@@ -56,6 +66,55 @@ def main():
                   f"{p['pages_per_request']:.0f} ({p['max_pages_per_request']:.0f}) | {100 * p['hit_rate']:.1f}% | "
                   f"{p['rows_moved']:.0f} | {b['bytes_h2d'] / 2**20:.3f} | {b['copy_us']:.1f} ({b['copy_us_at_ceiling']:.1f}) | "
                   f"{versus} | {p['overflow_steps']:.0f}/{steps} |")
+
+
+def memory(args):
+    header = None
+    for path in args.runs:
+        with open(path) as f:
+            run = json.load(f)
+        k = run["row_bytes"].index(args.row_bytes)
+        capacities = sorted({c["capacity_tokens"] for c in run["configs"]})
+        for capacity in capacities:
+            configs = [c for c in run["configs"] if c["capacity_tokens"] == capacity]
+            names = [c["name"].replace("page ", "P ") for c in configs]
+            if header is None:
+                header = names
+                print("| run | memory (tokens) | " + " | ".join(names) + " |")
+                print("|---|---:|" + "---:|" * len(names))
+            cells = []
+            for c in configs:
+                p = c[args.phase]
+                b = p["per_row_bytes"][k]
+                cells.append(f"{b['bytes_h2d'] / 2**20:.3f} ({100 * p['hit_rate']:.0f}%)" +
+                             ("*" if p["overflow_steps"] else ""))
+            print(f"| {label(run)} | {capacity} | " + " | ".join(cells) + " |")
+
+
+def wide(args):
+    header = None
+    for path in args.runs:
+        with open(path) as f:
+            run = json.load(f)
+        k = run["row_bytes"].index(args.row_bytes)
+        capacity = args.capacity or run["layer_capacity"]
+        configs = [c for c in run["configs"] if c["capacity_tokens"] == capacity]
+        names = [c["name"].replace("page ", "P ") for c in configs]
+        if header is None:
+            header = names
+            print("| run | | " + " | ".join(names) + " |")
+            print("|---|---|" + "---:|" * len(names))
+        elif names != header:
+            sys.exit(f"{path}: configurations {names}, the first run's {header}")
+        rows = [
+            ("pages/req", lambda p, b: f"{p['pages_per_request']:.0f}"),
+            ("hit", lambda p, b: f"{100 * p['hit_rate']:.1f}%"),
+            ("MiB/step", lambda p, b: f"{b['bytes_h2d'] / 2**20:.3f}"),
+            ("copy us", lambda p, b: f"{b['copy_us']:.1f}" + ("*" if p["overflow_steps"] else "")),
+        ]
+        for i, (name, cell) in enumerate(rows):
+            cells = [cell(c[args.phase], c[args.phase]["per_row_bytes"][k]) for c in configs]
+            print(f"| {label(run) if i == 0 else ''} | {name} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

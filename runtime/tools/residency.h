@@ -135,6 +135,14 @@ struct H2dModel {
 };
 
 // A recorded selection: steps x batch x groups x budget token ids (-1 padded).
+// File (hsa-residency --save-trace / --trace), little-endian, no padding:
+//   "HSASELTR", u32 version = 1,
+//   u32 n + n bytes layer, u32 n + n bytes run (free text),
+//   u32 batch, groups, budget, capacity (tokens), steps,
+//   u64 row_bytes, max_context, u64 prompts[batch], u64 lengths[steps][batch],
+//   i32 tokens[steps][batch][groups][budget] (each row ascending, then -1).
+// Any token-level selection can be written so (a trained indexer's top-k
+// indices, say) and replayed through the models without running a layer.
 struct SelectionTrace {
   std::string layer;            // the artifact's layer name and algorithm, for the report
   std::string run;              // the workload that made it, for the report

@@ -23,3 +23,9 @@ run llm_b1_128K --workload=llm --context=128K --steps=64
 run drift_b8_128K --context=128K --batch=8 --steps=32
 run topics_b8_32K --workload=topics --context=32K --batch=8 --steps=32
 run llm_b8_32K --workload=llm --context=32K --batch=8 --steps=32
+run sinks-recency_b1_128K --workload=sinks-recency --context=128K --steps=32
+# The same selections at 2x, 4x and 8x the memory, the densest pages admitted on overflow.
+for w in drift_b1_128K topics_b1_128K llm_b1_128K; do
+  "$build/hsa-residency" --trace="$out/$w.trace" --capacity=8192,16384,32768,65536 --overflow=densest \
+    --json="$out/sweep_$w.json" > "$out/sweep_$w.txt"
+done
