@@ -671,6 +671,13 @@ int report(const Options& opt, const SelectionTrace& t, const std::vector<StepSt
                   return s;
                 }().c_str(),
                 rows_text.c_str(), t.batch, t.batch == 1 ? "" : "s");
+    for (uint64_t p : opt.pages)
+      if (capacity % p != 0)
+        std::printf("  (P %llu does not divide %llu: its %u slots hold %llu tokens, less memory than the token "
+                    "buffer)\n",
+                    (unsigned long long)p, (unsigned long long)capacity,
+                    residency::equal_memory_slots(capacity, uint32_t(p)),
+                    (unsigned long long)(residency::equal_memory_slots(capacity, uint32_t(p)) * p));
     for (const Phase& phase : {steady, cold}) {
       std::string head;
       for (uint64_t rb : row_bytes) head += format_text(" | %6s B rows: MiB  copy us (ceiling)", std::to_string(rb).c_str());
@@ -744,6 +751,7 @@ int report(const Options& opt, const SelectionTrace& t, const std::vector<StepSt
               .num("copy_us_at_ceiling", m.ceiling_us[k]).end();
         j.end(']').end();
       }
+      j.integer("per_step_row_bytes", row_bytes[0]);
       j.begin("per_step", '[');
       for (size_t i = 0; i < r.steps.size(); ++i) {
         const StepSum& s = r.steps[i];
@@ -751,7 +759,7 @@ int report(const Options& opt, const SelectionTrace& t, const std::vector<StepSt
         j.integer("hit_tokens", s.hit_tokens).integer("hit_pages", s.hit_pages).integer("miss_pages", s.miss_pages);
         j.integer("miss_rows", s.miss_rows).integer("streamed_pages", s.streamed_pages);
         j.integer("streamed_rows", s.streamed_rows).integer("evictions", s.evictions);
-        j.num("copy_us", copy_us(opt.h2d, s, row_bytes[0])).end();
+        j.num("copy_us", copy_us(opt.h2d, s, row_bytes[0])).end();  // at per_step_row_bytes
       }
       j.end(']').end();
     }
