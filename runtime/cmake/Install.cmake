@@ -56,7 +56,7 @@ install(TARGETS ${hsa_installed_libraries} EXPORT hsaTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-install(TARGETS hsa-run hsa-model-run hsa-memory RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS hsa-run hsa-model-run hsa-memory hsa-residency RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(DIRECTORY include/hsa DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 
 set(hsa_cmake_dir ${CMAKE_INSTALL_LIBDIR}/cmake/hsa)
