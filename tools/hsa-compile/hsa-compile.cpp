@@ -45,7 +45,8 @@ static cl::opt<std::string> chip("chip", cl::desc("GPU architecture"),
                                  cl::init("sm_90a"));
 static cl::opt<std::string>
     features("features",
-             cl::desc("PTX ISA as +ptxNN (default: the chip's minimum)"),
+             cl::desc("PTX ISA as +ptxNN (default: the chip's minimum, at least "
+                      "+ptx84 on sm_89+ for fp8 tensor cores)"),
              cl::init(""));
 static cl::opt<unsigned> optLevel("opt-level", cl::desc("LLVM -O level"),
                                   cl::init(3));
