@@ -16,7 +16,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <iterator>
 #include <map>
 #include <memory>
@@ -765,12 +764,7 @@ int report(const Options& opt, const SelectionTrace& t, const std::vector<StepSt
     }
     j.end(']');
     j.end();
-    std::ofstream file(opt.json);
-    file << j.text() << "\n";
-    if (!file) {
-      std::fprintf(stderr, "hsa-residency: cannot write '%s'\n", opt.json.c_str());
-      return 4;
-    }
+    if (!write_text_file("hsa-residency", opt.json, j.text())) return 4;
   }
   return 0;
 }

@@ -15,7 +15,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <iterator>
 #include <memory>
 #include <random>
@@ -723,12 +722,7 @@ int run(Options opt) {
     }
     j.end(']');
     j.end();
-    std::ofstream file(opt.json);
-    file << j.text() << "\n";
-    if (!file) {
-      std::fprintf(stderr, "hsa-run: cannot write '%s'\n", opt.json.c_str());
-      return 4;
-    }
+    if (!write_text_file("hsa-run", opt.json, j.text())) return 4;
   }
   return 0;
 }

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -195,6 +196,16 @@ inline std::string check_writable(const std::string& path) {
   }
   if (!existed) ::unlink(path.c_str());
   return "";
+}
+
+// Writes `text` and a newline to `path`; false (after a message naming
+// `tool`) if it could not.
+inline bool write_text_file(const char* tool, const std::string& path, const std::string& text) {
+  std::ofstream file(path);
+  file << text << "\n";
+  if (file) return true;
+  std::fprintf(stderr, "%s: cannot write '%s'\n", tool, path.c_str());
+  return false;
 }
 
 }  // namespace tools

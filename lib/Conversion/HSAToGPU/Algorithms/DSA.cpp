@@ -670,6 +670,51 @@ static SmallVector<Value> mmaE4M3(KernelBuilder &b, ArrayRef<Value> a,
   return out;
 }
 
+/// One n-tile of the m16n8 accumulators (mma.sync's and, per warp,
+/// wgmma's): `acc` = (g, 2 q), (g, 2 q + 1), (g + 8, 2 q), (g + 8, 2 q + 1)
+/// for heads 8 j + 2 q + {0, 1}, through the relu, then weighted into the
+/// rows' totals (rows g and g + 8 of the warp's 16 tokens).
+static void weighHeadTile(KernelBuilder &b, const DSAScoreChunk &c,
+                          Value quadLane, int64_t j, ArrayRef<Value> acc,
+                          Value &totalG, Value &totalG8) {
+  Value zero = b.f32(0.0);
+  Value w = b.loadVector(
+      2, c.wStage,
+      {b.add(b.index(j * kMMAHeads), b.mul(quadLane, b.index(2)))},
+      /*align=*/8);
+  Value w0 = b.extract(w, 0), w1 = b.extract(w, 1);
+  totalG = b.fma(b.maxF(acc[0], zero), w0, totalG);
+  totalG = b.fma(b.maxF(acc[1], zero), w1, totalG);
+  totalG8 = b.fma(b.maxF(acc[2], zero), w0, totalG8);
+  totalG8 = b.fma(b.maxF(acc[3], zero), w1, totalG8);
+}
+
+/// The rows' totals summed over the quad's heads (two xor shuffles), then
+/// stored: quad lane 0 token `rowsStart` + g, lane 1 token `rowsStart` + g +
+/// 8, each times its scale through the score frame. `last` is the last
+/// token of the context (the scale of a token past it is never used).
+static void storeRowScores(KernelBuilder &b, const DSAScorePlan &p,
+                           const DSAScoreArgs &args, const DSAScoreChunk &c,
+                           Value rowsStart, Value groupLane, Value quadLane,
+                           Value last, Value totalG, Value totalG8) {
+  for (int64_t offset : {1, 2}) {
+    totalG = b.addF(totalG, b.shuffleXor(totalG, offset));
+    totalG8 = b.addF(totalG8, b.shuffleXor(totalG8, offset));
+  }
+  Value second = b.cmp(Pred::eq, quadLane, b.index(1));
+  Value t = b.add(rowsStart,
+                  b.add(groupLane, b.select(second, b.index(8), b.index(0))));
+  Value total = b.select(second, totalG8, totalG);
+  b.ifThen(b.andI(b.cmp(Pred::ult, quadLane, b.index(2)),
+                  b.cmp(Pred::ult, t, c.units)),
+           [&] {
+    Value scale = b.load(args.scales, {c.batch, b.minS(t, last)});
+    Value s = b.mulF(scale, total);
+    b.store(ScoreFrame::finalScore(b, t, c.n, s, p.sinks, p.window),
+            args.scores, {c.batch, c.group, t});
+  });
+}
+
 /// This lane's 16-byte pieces of a 128-dim run, as word offsets into a row
 /// of Di / 4 words: [4 q, 4 q + 4) and [16 + 4 q, 16 + 4 q + 4).
 static Value pieceWord(KernelBuilder &b, Value quadLane, int64_t run,
@@ -779,36 +824,10 @@ static void scoreChunkMMA(KernelBuilder &b, const DSAScorePlan &p,
           SmallVector<Value> bFrag = {qWords[qBase + w0], qWords[qBase + w1]};
           acc = mmaE4M3(b, a, bFrag, acc);
         }
-      // Accumulators: (g, 2 q), (g, 2 q + 1), (g + 8, 2 q), (g + 8, 2 q + 1)
-      // of the n-tile: heads 8 j + 2 q + {0, 1}. relu before the weight.
-      Value w = b.loadVector(
-          2, c.wStage,
-          {b.add(b.index(j * kMMAHeads), b.mul(quadLane, b.index(2)))},
-          /*align=*/8);
-      Value w0 = b.extract(w, 0), w1 = b.extract(w, 1);
-      totalG = b.fma(b.maxF(acc[0], zero), w0, totalG);
-      totalG = b.fma(b.maxF(acc[1], zero), w1, totalG);
-      totalG8 = b.fma(b.maxF(acc[2], zero), w0, totalG8);
-      totalG8 = b.fma(b.maxF(acc[3], zero), w1, totalG8);
+      weighHeadTile(b, c, quadLane, j, acc, totalG, totalG8);
     }
-    // The quad's heads: every lane of the quad gets the row's sum.
-    for (int64_t offset : {1, 2}) {
-      totalG = b.addF(totalG, b.shuffleXor(totalG, offset));
-      totalG8 = b.addF(totalG8, b.shuffleXor(totalG8, offset));
-    }
-    // Quad lane 0 stores token g, lane 1 token g + 8.
-    Value second = b.cmp(Pred::eq, quadLane, b.index(1));
-    Value t = b.add(tileStart,
-                    b.add(groupLane, b.select(second, b.index(8), b.index(0))));
-    Value total = b.select(second, totalG8, totalG);
-    b.ifThen(b.andI(b.cmp(Pred::ult, quadLane, b.index(2)),
-                    b.cmp(Pred::ult, t, c.units)),
-             [&] {
-      Value scale = b.load(args.scales, {c.batch, b.minS(t, last)});
-      Value s = b.mulF(scale, total);
-      b.store(ScoreFrame::finalScore(b, t, c.n, s, p.sinks, p.window),
-              args.scores, {c.batch, c.group, t});
-    });
+    storeRowScores(b, p, args, c, tileStart, groupLane, quadLane, last,
+                   totalG, totalG8);
     return next;
   });
 }
@@ -832,13 +851,6 @@ static Value swizzledDescriptor(KernelBuilder &b, Value address) {
 static Value sharedAddress(KernelBuilder &b, Value buffer) {
   Value index = memref::ExtractAlignedPointerAsIndexOp::create(b, buffer);
   return arith::IndexCastUIOp::create(b, b.getI64Type(), index);
-}
-
-/// Word offset of 16-byte chunk `chunk` of row `row` in a 128-byte-swizzled
-/// tile of 32-word rows.
-static Value swizzledWord(KernelBuilder &b, Value row, Value chunk) {
-  Value physical = b.xorI(chunk, b.remU(row, b.index(8)));
-  return b.mul(physical, b.index(4));
 }
 
 /// The byte address (i64) of element 0 of a memref (its aligned pointer
@@ -987,36 +999,13 @@ static void scoreChunkWGMMA(KernelBuilder &b, const DSAScorePlan &p,
     // Accumulator 4 j + e: row g (e < 2) or g + 8, head 8 j + 2 q + e % 2.
     Value totalG = zero, totalG8 = zero;
     for (int64_t j = 0; j < p.heads / kMMAHeads; ++j) {
-      Value w = b.loadVector(
-          2, c.wStage,
-          {b.add(b.index(j * kMMAHeads), b.mul(quadLane, b.index(2)))},
-          /*align=*/8);
-      Value w0 = b.extract(w, 0), w1 = b.extract(w, 1);
-      auto accAt = [&](int64_t e) -> Value {
-        return LLVM::ExtractValueOp::create(b, acc, 4 * j + e);
-      };
-      totalG = b.fma(b.maxF(accAt(0), zero), w0, totalG);
-      totalG = b.fma(b.maxF(accAt(1), zero), w1, totalG);
-      totalG8 = b.fma(b.maxF(accAt(2), zero), w0, totalG8);
-      totalG8 = b.fma(b.maxF(accAt(3), zero), w1, totalG8);
+      SmallVector<Value> tileAcc;
+      for (int64_t e = 0; e < 4; ++e)
+        tileAcc.push_back(LLVM::ExtractValueOp::create(b, acc, 4 * j + e));
+      weighHeadTile(b, c, quadLane, j, tileAcc, totalG, totalG8);
     }
-    for (int64_t offset : {1, 2}) {
-      totalG = b.addF(totalG, b.shuffleXor(totalG, offset));
-      totalG8 = b.addF(totalG8, b.shuffleXor(totalG8, offset));
-    }
-    Value second = b.cmp(Pred::eq, quadLane, b.index(1));
-    Value t = b.add(
-        b.add(tileStart, b.mul(warp, b.index(16))),
-        b.add(groupLane, b.select(second, b.index(8), b.index(0))));
-    Value total = b.select(second, totalG8, totalG);
-    b.ifThen(b.andI(b.cmp(Pred::ult, quadLane, b.index(2)),
-                    b.cmp(Pred::ult, t, c.units)),
-             [&] {
-      Value scale = b.load(args.scales, {c.batch, b.minS(t, last)});
-      Value sc = b.mulF(scale, total);
-      b.store(ScoreFrame::finalScore(b, t, c.n, sc, p.sinks, p.window),
-              args.scores, {c.batch, c.group, t});
-    });
+    storeRowScores(b, p, args, c, b.add(tileStart, b.mul(warp, b.index(16))),
+                   groupLane, quadLane, last, totalG, totalG8);
   }
 }
 
