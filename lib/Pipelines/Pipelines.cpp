@@ -115,7 +115,7 @@ struct SerializeKernelsPass
 template <typename Derived>
 static void addLowerToGPUPasses(OpPassManager &pm,
                                 const ::hsa::LowerToGPUOptionsBase<Derived> &options,
-                                bool fp8MMA, bool wgmma) {
+                                const ::hsa::TargetFeatures &target) {
   pm.addPass(mlir::hsa::createHSAExpandAlgorithm());
   if (options.fuse) {
     mlir::hsa::HSAFuseStagesOptions fuse;
@@ -130,8 +130,9 @@ static void addLowerToGPUPasses(OpPassManager &pm,
   convert.groupBound = options.groupBound;
   convert.maxContext = options.maxContext;
   convert.topkMultiBlockMinUnits = options.topkMultiBlockMinUnits;
-  convert.fp8MMA = fp8MMA;
-  convert.wgmma = wgmma;
+  convert.fp8MMA = target.fp8MMA;
+  convert.wgmma = target.wgmma;
+  convert.clusters = target.clusters;
   pm.addPass(mlir::hsa::createConvertHSAToGPU(convert));
   // After the conversion: the kernel families have declared their scratch
   // (only what the fused and unfused kernels use), so the plan and the
@@ -144,7 +145,8 @@ static void addLowerToGPUPasses(OpPassManager &pm,
 
 void ::hsa::buildLowerToGPUPipeline(OpPassManager &pm,
                                   const LowerToGPUOptions &options) {
-  addLowerToGPUPasses(pm, options, options.fp8MMA, options.wgmma);
+  addLowerToGPUPasses(pm, options,
+                      {options.fp8MMA, options.wgmma, options.clusters});
 }
 
 void ::hsa::buildKernelsToNVVMPipeline(OpPassManager &pm,
@@ -182,9 +184,9 @@ void ::hsa::buildLowerToNVVMPipeline(OpPassManager &pm,
   std::optional<std::string> features = ::hsa::resolveNVVMTarget(
       options.chip, options.features, options.format, error);
   assert(features && "options not checked (checkLowerToNVVMOptions)");
-  addLowerToGPUPasses(pm, options,
-                      features && ::hsa::hasFp8MMA(options.chip, *features),
-                      ::hsa::hasWarpgroupMMA(options.chip));
+  addLowerToGPUPasses(
+      pm, options,
+      ::hsa::targetFeatures(options.chip, features.value_or(options.features)));
   ::hsa::buildKernelsToNVVMPipeline(pm, options);
   pm.addPass(std::make_unique<SerializeKernelsPass>(options.format,
                                                     options.toolkit));

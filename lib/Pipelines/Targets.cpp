@@ -74,6 +74,12 @@ bool hsa::hasFp8MMA(StringRef chip, StringRef features) {
 
 bool hsa::hasWarpgroupMMA(StringRef chip) { return chip == "sm_90a"; }
 
+bool hsa::hasClusters(StringRef chip) { return smNumber(chip) >= 90; }
+
+hsa::TargetFeatures hsa::targetFeatures(StringRef chip, StringRef features) {
+  return {hasFp8MMA(chip, features), hasWarpgroupMMA(chip), hasClusters(chip)};
+}
+
 static std::string ptxFeature(unsigned version) {
   return "+ptx" + std::to_string(version);
 }

@@ -62,6 +62,12 @@ def ConvertHSAToGPU : Pass<"convert-hsa-to-gpu", "ModuleOp"> {
            "shared memory: sm_90a only) instead of mma.sync, which sm_90 "
            "runs as f16 MMAs after converting the fp8 operands. "
            "hsa-lower-to-nvvm sets it from its chip">,
+    Option<"clusters", "clusters", "bool", /*default=*/"true",
+           "Thread-block clusters (sm_90+) are available: the several-block "
+           "top-k runs one kernel per row as a cluster that merges its "
+           "histograms through distributed shared memory, instead of four "
+           "launches through global memory. hsa-lower-to-nvvm sets it from "
+           "its chip">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

@@ -92,6 +92,11 @@ struct LowerToGPUOptions : public LowerToGPUOptionsBase<LowerToGPUOptions> {
       llvm::cl::desc("With fp8-mma, warpgroup MMA (wgmma, sm_90a only) "
                      "instead of mma.sync"),
       llvm::cl::init(true)};
+  Option<bool> clusters{
+      *this, "clusters",
+      llvm::cl::desc("Thread-block clusters (sm_90+): the several-block "
+                     "top-k as one cluster kernel per row"),
+      llvm::cl::init(true)};
 };
 
 struct LowerToNVVMOptions

@@ -49,6 +49,18 @@ bool hasFp8MMA(llvm::StringRef chip, llvm::StringRef features);
 /// sm_90a only (Blackwell's tensor cores take tcgen05 instead).
 bool hasWarpgroupMMA(llvm::StringRef chip);
 
+/// Whether kernels for `chip` may run as thread-block clusters with
+/// distributed shared memory: sm_90 and later.
+bool hasClusters(llvm::StringRef chip);
+
+/// What the kernel generators may use on a target (convert-hsa-to-gpu's
+/// fp8-mma, wgmma and clusters options).
+struct TargetFeatures {
+  bool fp8MMA = true, wgmma = true, clusters = true;
+};
+/// The features of `chip` with resolved `features` ("+ptxNN").
+TargetFeatures targetFeatures(llvm::StringRef chip, llvm::StringRef features);
+
 } // namespace hsa
 
 #endif // HSA_PIPELINES_TARGETS_H

@@ -361,6 +361,33 @@ Value KernelBuilder::dynamicSharedBuffer(ArrayRef<int64_t> shape,
 
 void KernelBuilder::barrier() { gpu::BarrierOp::create(*this); }
 
+Value KernelBuilder::clusterRank() {
+  return NVVM::ClusterId::create(*this, getI32Type());
+}
+
+void KernelBuilder::clusterArrive() {
+  // .aligned: every thread of the block runs it, in convergence.
+  NVVM::ClusterArriveOp::create(*this, /*aligned=*/getUnitAttr());
+}
+
+void KernelBuilder::clusterWait() {
+  NVVM::ClusterWaitOp::create(*this, /*aligned=*/getUnitAttr());
+}
+
+Value KernelBuilder::loadClusterShared(Value buffer, Value index, Value rank) {
+  auto shared = LLVM::LLVMPointerType::get(getContext(), 3);
+  auto cluster = LLVM::LLVMPointerType::get(getContext(), 7);
+  Value base = arith::IndexCastUIOp::create(
+      *this, getI64Type(),
+      memref::ExtractAlignedPointerAsIndexOp::create(*this, buffer));
+  Value address = add(base, mul(arith::IndexCastUIOp::create(
+                                    *this, getI64Type(), index),
+                                i64(4)));
+  Value local = LLVM::IntToPtrOp::create(*this, shared, address);
+  Value remote = NVVM::MapaOp::create(*this, cluster, local, rank);
+  return LLVM::LoadOp::create(*this, getI32Type(), remote, /*alignment=*/4);
+}
+
 void KernelBuilder::warpAggregatedIncrement(Value counts, Value bin,
                                             Value pred) {
   Type i32 = getI32Type();
@@ -796,6 +823,12 @@ LayerOp mlir::hsa::getLayer(Operation *op) {
 
 std::string mlir::hsa::kernelName(LayerOp layer, StringRef stage) {
   return (layer.getSymName() + "_" + stage).str();
+}
+
+void KernelContext::setClusterBlocks(gpu::GPUFuncOp kernel, int64_t blocks) {
+  kernel->setAttr(NVVM::NVVMDialect::getClusterDimAttrName(),
+                  DenseI32ArrayAttr::get(kernel.getContext(),
+                                         {int32_t(blocks), 1, 1}));
 }
 
 void KernelContext::setMinBlocksPerSM(gpu::GPUFuncOp kernel, int64_t blocks) {

@@ -164,6 +164,23 @@ public:
 
   // Cooperation.
   void barrier();
+  /// This block's rank in its thread-block cluster (i32; sm_90+).
+  Value clusterRank();
+  /// Every thread of every block of the cluster arrives (release) ...
+  void clusterArrive();
+  /// ... and waits for all of them (acquire): shared-memory stores before
+  /// the arrival are visible to every block's loads after the wait. A block
+  /// must not exit while another may still read its shared memory, so a
+  /// kernel that reads remote shared memory ends with both.
+  void clusterWait();
+  void clusterBarrier() {
+    clusterArrive();
+    clusterWait();
+  }
+  /// The i32 at `index` of the workgroup buffer `buffer` (memref<... x i32>,
+  /// identity layout, indexed flat) of the cluster's block `rank` (i32):
+  /// distributed shared memory (mapa + ld.shared::cluster).
+  Value loadClusterShared(Value buffer, Value index, Value rank);
   /// Acquire-release fence at device (PTX .gpu) scope: this thread's stores
   /// are visible to, and its later loads see the stores of, every other
   /// block that synchronised through an atomic (threadFenceReduction).
@@ -286,6 +303,8 @@ struct KernelOptions {
   bool fp8MMA = true;
   /// Warpgroup MMA (wgmma.mma_async) is available: the target is sm_90a.
   bool wgmma = true;
+  /// Thread-block clusters with distributed shared memory: sm_90+.
+  bool clusters = true;
 };
 
 /// Owns the `gpu.module @hsa_kernels` and the kernels generated into it.
@@ -348,6 +367,11 @@ public:
   /// .minnctapersm), which caps the kernel's registers: for latency-bound
   /// streaming kernels more resident warps beat more registers per thread.
   static void setMinBlocksPerSM(gpu::GPUFuncOp kernel, int64_t blocks);
+
+  /// Compiles the kernel for clusters of `blocks` x 1 x 1 blocks (PTX
+  /// .reqnctapercluster; sm_90+): the launch's grid x must be a multiple of
+  /// it, and a plain cuLaunchKernel launches it as clusters.
+  static void setClusterBlocks(gpu::GPUFuncOp kernel, int64_t blocks);
 
 private:
   static llvm::raw_ostream &planStream();
