@@ -53,13 +53,15 @@ done
 # gather fused (a 4096-token max context, diff-gather-max-budget 4096). And
 # with the indexer on mma.sync (sm_90: no wgmma) and on CUDA cores (PTX ISA
 # 8.0: no fp8 MMA), the indexer's other kernels, for their checks and the
-# A/B. And Quest's token-level layer without
+# A/B; with the top-k on thread-block clusters. And Quest's token-level layer without
 # the group bound, whose top-k then runs multi-block too.
 "$COMPILE" --quiet examples/deepseek-v32-dsa.mlir -o "$OUT/deepseek-v32-dsa.hsa"
 "$COMPILE" --quiet --max-context=4096 --diff-gather-max-budget=4096 examples/deepseek-v32-dsa.mlir \
   -o "$OUT/deepseek-v32-dsa-fused.hsa"
 "$COMPILE" --quiet --chip=sm_90 examples/deepseek-v32-dsa.mlir -o "$OUT/deepseek-v32-dsa-mmasync.hsa"
 "$COMPILE" --quiet --features=+ptx80 examples/deepseek-v32-dsa.mlir -o "$OUT/deepseek-v32-dsa-cudacores.hsa"
+# The cluster top-k (opt-in: one launch of 8-block clusters per row).
+"$COMPILE" --quiet --topk-cluster examples/deepseek-v32-dsa.mlir -o "$OUT/deepseek-v32-dsa-topkcluster.hsa"
 "$COMPILE" --quiet --group-bound=false "$OUT/layers/quest_request_p1_k2048.mlir" \
   -o "$OUT/quest_request_p1_k2048-nogroup.hsa"
-echo "gpu-bundle: $((n + 15 + $(echo $telemetry_layers | wc -w))) artifacts in $OUT ($(du -sh "$OUT" | cut -f1))"
+echo "gpu-bundle: $((n + 16 + $(echo $telemetry_layers | wc -w))) artifacts in $OUT ($(du -sh "$OUT" | cut -f1))"

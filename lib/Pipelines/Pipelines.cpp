@@ -132,7 +132,7 @@ static void addLowerToGPUPasses(OpPassManager &pm,
   convert.topkMultiBlockMinUnits = options.topkMultiBlockMinUnits;
   convert.fp8MMA = target.fp8MMA;
   convert.wgmma = target.wgmma;
-  convert.clusters = target.clusters;
+  convert.topkCluster = options.topkCluster && target.clusters;
   pm.addPass(mlir::hsa::createConvertHSAToGPU(convert));
   // After the conversion: the kernel families have declared their scratch
   // (only what the fused and unfused kernels use), so the plan and the
@@ -146,7 +146,7 @@ static void addLowerToGPUPasses(OpPassManager &pm,
 void ::hsa::buildLowerToGPUPipeline(OpPassManager &pm,
                                   const LowerToGPUOptions &options) {
   addLowerToGPUPasses(pm, options,
-                      {options.fp8MMA, options.wgmma, options.clusters});
+                      {options.fp8MMA, options.wgmma, /*clusters=*/true});
 }
 
 void ::hsa::buildKernelsToNVVMPipeline(OpPassManager &pm,

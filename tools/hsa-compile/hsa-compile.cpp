@@ -79,6 +79,12 @@ static cl::opt<int64_t> topkMultiBlockMinUnits(
              "without a group bound (budget <= 4096) runs several blocks "
              "per row (0: never; default 32768)"),
     cl::init(32768));
+static cl::opt<bool> topkCluster(
+    "topk-cluster",
+    cl::desc("run that several-block top-k as one kernel per row on a "
+             "cluster of 8 blocks (sm_90+; default off: slower on the H200 "
+             "today, docs/PERF.md)"),
+    cl::init(false));
 static cl::opt<bool> telemetry(
     "telemetry",
     cl::desc("generate the algorithm's telemetry outputs (Quest: the "
@@ -190,6 +196,7 @@ int main(int argc, char **argv) {
   options.scoreTopKMaxUnits = scoreTopKMaxUnits;
   options.diffGatherMaxBudget = diffGatherMaxBudget;
   options.topkMultiBlockMinUnits = topkMultiBlockMinUnits;
+  options.topkCluster = topkCluster;
   options.telemetry = telemetry;
   options.groupBound = groupBound;
   options.chip = chip;

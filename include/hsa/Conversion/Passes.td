@@ -62,12 +62,13 @@ def ConvertHSAToGPU : Pass<"convert-hsa-to-gpu", "ModuleOp"> {
            "shared memory: sm_90a only) instead of mma.sync, which sm_90 "
            "runs as f16 MMAs after converting the fp8 operands. "
            "hsa-lower-to-nvvm sets it from its chip">,
-    Option<"clusters", "clusters", "bool", /*default=*/"true",
-           "Thread-block clusters (sm_90+) are available: the several-block "
-           "top-k runs one kernel per row as a cluster that merges its "
+    Option<"topkCluster", "topk-cluster", "bool", /*default=*/"false",
+           "Run the several-block top-k as one kernel per row on a cluster "
+           "of 8 blocks (sm_90+: thread-block clusters) that merges its "
            "histograms through distributed shared memory, instead of four "
-           "launches through global memory. hsa-lower-to-nvvm sets it from "
-           "its chip">,
+           "launches through global memory. Off by default: on the H200 it "
+           "is slower today (docs/PERF.md \"Cluster top-k\"). "
+           "hsa-lower-to-nvvm turns it off below sm_90">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

@@ -60,6 +60,12 @@ struct LowerToGPUOptionsBase : public mlir::PassPipelineOptions<Derived> {
                      "and the top-k computes no group bound (budget <= "
                      "4096; 0: never)"),
       llvm::cl::init(32768)};
+  typename Base::template Option<bool> topkCluster{
+      *this, "topk-cluster",
+      llvm::cl::desc("The several-block top-k as one kernel per row on a "
+                     "cluster of 8 blocks (sm_90+; hsa-lower-to-nvvm turns "
+                     "it off below)"),
+      llvm::cl::init(false)};
   typename Base::template Option<int64_t> attentionSplitTokens{
       *this, "attention-split-tokens",
       llvm::cl::desc("Tokens one split-K attention block covers (the split "
@@ -91,11 +97,6 @@ struct LowerToGPUOptions : public LowerToGPUOptionsBase<LowerToGPUOptions> {
       *this, "wgmma",
       llvm::cl::desc("With fp8-mma, warpgroup MMA (wgmma, sm_90a only) "
                      "instead of mma.sync"),
-      llvm::cl::init(true)};
-  Option<bool> clusters{
-      *this, "clusters",
-      llvm::cl::desc("Thread-block clusters (sm_90+): the several-block "
-                     "top-k as one cluster kernel per row"),
       llvm::cl::init(true)};
 };
 

@@ -303,8 +303,8 @@ struct KernelOptions {
   bool fp8MMA = true;
   /// Warpgroup MMA (wgmma.mma_async) is available: the target is sm_90a.
   bool wgmma = true;
-  /// Thread-block clusters with distributed shared memory: sm_90+.
-  bool clusters = true;
+  /// The several-block top-k as a cluster kernel (needs sm_90+).
+  bool topkCluster = false;
 };
 
 /// Owns the `gpu.module @hsa_kernels` and the kernels generated into it.
@@ -459,6 +459,11 @@ bool useMultiBlockTopK(const KernelOptions &options, LayerOp layer,
 /// The top-k as four launches: histogram, refine, collect (several blocks
 /// per row) and finish (one block per row).
 LogicalResult lowerTopKMultiBlock(KernelContext &ctx, TopKOp op);
+/// Whether the several-block top-k runs as one cluster kernel per row
+/// (options.topkCluster, rows at max-context of at most 8 x 32768 units).
+bool useClusterTopK(const KernelOptions &options, LayerOp layer);
+/// The top-k as one launch of clusters of 8 blocks per row (TopK.cpp).
+LogicalResult lowerTopKCluster(KernelContext &ctx, TopKOp op);
 LogicalResult lowerPageTable(KernelContext &ctx, PageTableOp op);
 LogicalResult lowerDiff(KernelContext &ctx, DiffOp op);
 LogicalResult lowerGather(KernelContext &ctx, GatherOp op);

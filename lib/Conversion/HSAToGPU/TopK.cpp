@@ -658,7 +658,9 @@ LogicalResult mlir::hsa::lowerTopK(KernelContext &ctx, TopKOp op) {
   if (failed(groupBound))
     return failure();
   if (useMultiBlockTopK(ctx.getOptions(), getLayer(op), bool(*groupBound)))
-    return lowerTopKMultiBlock(ctx, op);
+    return useClusterTopK(ctx.getOptions(), getLayer(op))
+               ? lowerTopKCluster(ctx, op)
+               : lowerTopKMultiBlock(ctx, op);
   struct TopKArgs {
     Value scores, lengths, units, groupBound;
     SmallVector<Value *> fields() {
@@ -1299,5 +1301,392 @@ LogicalResult mlir::hsa::lowerTopKMultiBlock(KernelContext &ctx, TopKOp op) {
   rows.gridY = numBatch;
   rows.blockX = kFinishBlock;
   ctx.launch(op, finishKernel, rows, kernelOperands(finishArgs));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Cluster top-k: one launch, a cluster of blocks per row
+//===----------------------------------------------------------------------===//
+//
+// Where thread-block clusters exist (sm_90+), the several-block top-k is one
+// kernel: grid (R, groups, requests), clusters of R = 8 blocks (the portable
+// size), one cluster per row. Block r of a row stages its chunk of the row
+// (units [r * c, (r + 1) * c), c = ceil(n / R) rounded up to 4) as keys in
+// dynamic shared memory: the row is read from global memory once. Then:
+//  * radix select, 3 passes of 11/11/10 bits as emitTopKRow's: each block
+//    histograms its own keys into one of two shared histograms (alternating,
+//    so that the next pass's zeroing never races a slower block's reads);
+//    after a cluster barrier every block sums the R histograms through
+//    distributed shared memory (ld.shared::cluster) and scans them, so all
+//    blocks find the same (prefix, mask, need) with no global scratch.
+//  * compaction in unit order: each block counts its keys above the
+//    threshold and equal to it (a block scan of packed counts); after a
+//    cluster barrier it reads the counts of the lower-ranked blocks, which
+//    give its output positions. The output is ascending by unit id by
+//    construction and ties go to the lower unit ids: no sort.
+// Rows with k == n (n = 0 included) are written directly; rows longer than
+// R staged chunks (a request beyond the compiled max-context) fall back to
+// emitTopKRow over global memory in the row's block 0.
+
+/// Blocks per cluster: the portable maximum (16 needs an opt-in attribute).
+static constexpr int64_t kClusterBlocks = 8;
+static constexpr int64_t kClusterThreads = 1024;
+/// Keys one block stages at most (128 KiB of dynamic shared memory): rows
+/// of up to 256K units. The compaction packs a block's equal-key count in
+/// 16 bits, so it must stay below 65536.
+static constexpr int64_t kClusterMaxStagedKeys = 32768;
+
+namespace {
+struct TopKClusterPlan {
+  int64_t groups = 1, budget = 1, pageSize = 1;
+  /// Keys a block stages: ceil(units at max-context / R), rounded up to a
+  /// whole number of 4-key vectors per thread.
+  int64_t stagedKeys = 0;
+  int64_t vectorsPerThread = 0;
+
+  static int64_t stagedKeysFor(const KernelOptions &options, LayerOp layer) {
+    const int64_t pageSize = layer.getConfig().getPageSize();
+    const int64_t rowUnits =
+        (std::max<int64_t>(options.maxContext, 1) + pageSize - 1) / pageSize;
+    return llvm::alignTo(llvm::divideCeil(rowUnits, kClusterBlocks),
+                         kScoreLanes * kClusterThreads);
+  }
+  static TopKClusterPlan get(const KernelOptions &options, LayerOp layer) {
+    TopKClusterPlan p;
+    p.groups = layer.getConfig().getSelectionGroups();
+    p.budget = layer.getBudget();
+    p.pageSize = layer.getConfig().getPageSize();
+    p.stagedKeys = stagedKeysFor(options, layer);
+    p.vectorsPerThread = p.stagedKeys / (kScoreLanes * kClusterThreads);
+    return p;
+  }
+  int64_t dynamicSharedBytes() const { return stagedKeys * 4; }
+  void print(raw_ostream &os) const {
+    os << "cluster: grid (" << kClusterBlocks << ", " << groups
+       << " groups, B) in clusters of " << kClusterBlocks << " blocks of "
+       << kClusterThreads << " threads; staged keys " << stagedKeys
+       << " per block (" << vectorsPerThread
+       << " vectors/thread), radix passes 11/11/10 bits over " << kBins
+       << " bins merged through distributed shared memory, compaction in "
+          "unit order; budget "
+       << budget << "; rows over " << kClusterBlocks * stagedKeys
+       << " units: single-block select";
+  }
+};
+} // namespace
+
+
+namespace {
+/// One row of the cluster top-k in one of its R blocks, phase by phase: stage
+/// the block's chunk, radix select over the cluster, compact in unit order.
+/// Every thread of every block of the cluster must run it.
+class ClusterRow {
+public:
+  struct Buffers {
+    Value staged; // [stagedKeys] i32, dynamic shared memory
+    Value hist;   // [2 * kBins] i32: two histograms, alternating passes
+    Value scan;   // [warps + 1] i32
+    Value state;  // [4] i32: the found (prefix, mask, need, done)
+    Value totals; // [2] i32: the block's above and equal counts
+  };
+  ClusterRow(KernelBuilder &b, const TopKClusterPlan &plan, Value scores,
+             Value units, Value batch, Value group, Value n, Value k,
+             Value rank, const Buffers &buf)
+      : b(b), plan(plan), scores(scores), units(units), batch(batch),
+        group(group), n(n), k(k), rank(rank), buf(buf) {}
+
+  void emit() {
+    stage();
+    select();
+    compact();
+  }
+
+private:
+  static constexpr int64_t T = kClusterThreads, R = kClusterBlocks;
+
+  /// The block's units [ub, ue) of the row, as keys in buf.staged[u - ub].
+  void stage() {
+    tid = b.threadId();
+    Value chunk = b.mul(
+        b.ceilDivU(b.ceilDivU(n, b.index(R)), b.index(kScoreLanes)),
+        b.index(kScoreLanes));
+    ub = b.minS(b.mul(b.toIndex(rank), chunk), n);
+    Value ue = b.minS(b.add(ub, chunk), n);
+    count = b.toI32(b.sub(ue, ub));
+    Value numUnits = b.dim(scores, 2);
+    Value total =
+        b.mul(b.mul(b.dim(scores, 0), b.index(plan.groups)), numUnits);
+    TopKBody body{b, b.flatten(scores, total), total, buf.scan, tid,
+                  T / kWarpSize};
+    scan = [this, body](Value v) mutable { return body.blockScan(v); };
+    Value rowStart =
+        b.mul(b.add(b.mul(batch, b.index(plan.groups)), group), numUnits);
+    Value first = b.add(rowStart, ub), end = b.add(rowStart, ue);
+    Value firstVec = b.divU(first, b.index(kScoreLanes));
+    Value endVec = b.ceilDivU(end, b.index(kScoreLanes));
+    // kVectorsPerThread 16-byte loads in flight per thread and round.
+    const int64_t perRound = T * kVectorsPerThread;
+    Value rounds = b.ceilDivU(b.sub(endVec, firstVec), b.index(perRound));
+    b.forRange(b.index(0), rounds, b.index(1), [&](Value it) {
+      Value base = b.add(firstVec, b.add(b.mul(it, b.index(perRound)), tid));
+      SmallVector<Value> ids, vecs;
+      for (int64_t q = 0; q < kVectorsPerThread; ++q) {
+        ids.push_back(b.add(base, b.index(q * T)));
+        vecs.push_back(body.loadGroup(
+            b.minS(ids.back(), b.sub(endVec, b.index(1)))));
+      }
+      for (int64_t q = 0; q < kVectorsPerThread; ++q)
+        for (int64_t e = 0; e < kScoreLanes; ++e) {
+          Value lin = b.add(b.mul(ids[q], b.index(kScoreLanes)), b.index(e));
+          Value valid = b.andI(b.cmp(Pred::uge, lin, first),
+                               b.cmp(Pred::ult, lin, end));
+          b.ifThen(valid, [&] {
+            b.store(body.key(b.extract(vecs[q], e)), buf.staged,
+                    {b.sub(lin, first)});
+          });
+        }
+    });
+    b.barrier();
+  }
+
+  /// Staged vector `v` (i32) as 4 keys with their validity (index < count).
+  SmallVector<std::pair<Value, Value>> stagedKeys(Value v) {
+    Value keys = b.loadVector(kScoreLanes, buf.staged,
+                              {b.toIndex(b.mul(v, b.i32(kScoreLanes)))});
+    SmallVector<std::pair<Value, Value>> out;
+    for (int64_t e = 0; e < kScoreLanes; ++e) {
+      Value idx = b.add(b.mul(v, b.i32(kScoreLanes)), b.i32(e));
+      out.push_back({b.extract(keys, e), b.cmp(Pred::slt, idx, count)});
+    }
+    return out;
+  }
+
+  /// Radix select over the cluster's keys: (prefix, mask, need) such that
+  /// the row's selection is every key with (key & mask) > prefix and the
+  /// first `need` in unit order with (key & mask) == prefix.
+  void select() {
+    Value tid32 = b.toI32(tid);
+    prefix = b.i32(0), mask = b.i32(0), need = b.toI32(k);
+    Value done = b.i32(0);
+    const int64_t passBits[3] = {11, 11, 10};
+    int64_t shift = 32;
+    for (int64_t pass = 0; pass < 3; ++pass) {
+      const int64_t bits = passBits[pass];
+      shift -= bits;
+      const int64_t digitMask = (int64_t(1) << bits) - 1;
+      const int64_t histBase = (pass % 2) * kBins;
+      SmallVector<Value> next = b.ifThenElse(
+          b.cmp(Pred::eq, done, b.i32(0)), SmallVector<Type>(4, b.getI32Type()),
+          [&]() -> SmallVector<Value> {
+            b.forRange(tid, b.index(kBins), b.index(T), [&](Value i) {
+              b.store(b.i32(0), buf.hist, {b.add(i, b.index(histBase))});
+            });
+            b.barrier();
+            // Coalesced, bank-conflict-free: vector q * T + t.
+            for (int64_t q = 0; q < plan.vectorsPerThread; ++q)
+              for (auto [key, valid] :
+                   stagedKeys(b.add(tid32, b.i32(q * T)))) {
+                Value match = b.cmp(Pred::eq, b.andI(key, mask), prefix);
+                Value digit = b.andI(b.shrU(key, b.i32(shift)),
+                                     b.i32(digitMask));
+                b.warpAggregatedIncrement(
+                    buf.hist, b.add(digit, b.i32(histBase)),
+                    b.andI(valid, match));
+              }
+            // Every block's histogram is complete: sum the cluster's.
+            b.clusterBarrier();
+            const int64_t digitsPerThread = kBins / T;
+            Value top = b.sub(b.index(kBins - 1),
+                              b.mul(tid, b.index(digitsPerThread)));
+            SmallVector<Value> digits, counts;
+            Value owned = b.i32(0);
+            for (int64_t j = 0; j < digitsPerThread; ++j) {
+              digits.push_back(b.sub(top, b.index(j)));
+              Value at = b.add(digits.back(), b.index(histBase));
+              Value sum = b.i32(0);
+              for (int64_t r = 0; r < R; ++r)
+                sum = b.add(sum, b.loadClusterShared(buf.hist, at, b.i32(r)));
+              counts.push_back(sum);
+              owned = b.add(owned, sum);
+            }
+            Value above = scan(owned).first; // keys of larger digits
+            for (int64_t j = 0; j < digitsPerThread; ++j) {
+              Value through = b.add(above, counts[j]);
+              Value holds = b.andI(b.cmp(Pred::slt, above, need),
+                                   b.cmp(Pred::sle, need, through));
+              b.ifThen(holds, [&] {
+                Value left = b.sub(need, above);
+                b.store(b.orI(prefix, b.shl(b.toI32(digits[j]), b.i32(shift))),
+                        buf.state, {b.index(0)});
+                b.store(b.orI(mask, b.i32(int32_t(uint32_t(digitMask << shift)))),
+                        buf.state, {b.index(1)});
+                b.store(left, buf.state, {b.index(2)});
+                b.store(b.extU32(b.cmp(Pred::eq, counts[j], left)), buf.state,
+                        {b.index(3)});
+              });
+              above = through;
+            }
+            b.barrier();
+            return {b.load(buf.state, {b.index(0)}),
+                    b.load(buf.state, {b.index(1)}),
+                    b.load(buf.state, {b.index(2)}),
+                    b.load(buf.state, {b.index(3)})};
+          },
+          [&]() -> SmallVector<Value> { return {prefix, mask, need, done}; });
+      prefix = next[0], mask = next[1], need = next[2], done = next[3];
+    }
+  }
+
+  /// Thread t's consecutive keys (vectors t * V .. t * V + V - 1) in unit
+  /// order; positions from the block scan over the cluster's lower blocks.
+  void compact() {
+    const int64_t V = plan.vectorsPerThread;
+    Value firstVec = b.mul(b.toI32(tid), b.i32(V));
+    SmallVector<Value> above, equal, idx;
+    Value counts = b.i32(0);
+    for (int64_t q = 0; q < V; ++q) {
+      Value v = b.add(firstVec, b.i32(q));
+      for (auto [e, kv] : llvm::enumerate(stagedKeys(v))) {
+        auto [key, valid] = kv;
+        Value masked = b.andI(key, mask);
+        above.push_back(b.andI(valid, b.cmp(Pred::ugt, masked, prefix)));
+        equal.push_back(b.andI(valid, b.cmp(Pred::eq, masked, prefix)));
+        idx.push_back(b.add(b.mul(v, b.i32(kScoreLanes)), b.i32(e)));
+        counts = b.add(counts,
+                       b.add(b.extU32(above.back()),
+                             b.select(equal.back(), b.i32(1 << 16), b.i32(0))));
+      }
+    }
+    auto [excl, sum] = scan(counts);
+    Value low = b.i32(0xffff);
+    b.ifThen(b.cmp(Pred::eq, tid, b.index(0)), [&] {
+      b.store(b.andI(sum, low), buf.totals, {b.index(0)});
+      b.store(b.shrU(sum, b.i32(16)), buf.totals, {b.index(1)});
+    });
+    b.clusterBarrier();
+    Value aboveBase = b.i32(0), equalBase = b.i32(0);
+    for (int64_t r = 0; r < R; ++r) {
+      Value lower = b.cmp(Pred::slt, b.i32(r), rank);
+      Value a = b.loadClusterShared(buf.totals, b.index(0), b.i32(r));
+      Value e = b.loadClusterShared(buf.totals, b.index(1), b.i32(r));
+      aboveBase = b.add(aboveBase, b.select(lower, a, b.i32(0)));
+      equalBase = b.add(equalBase, b.select(lower, e, b.i32(0)));
+    }
+    // The last remote read is done: blocks may leave once all arrive.
+    b.clusterArrive();
+    Value gtBefore = b.add(aboveBase, b.andI(excl, low));
+    Value eqBefore = b.add(equalBase, b.shrU(excl, b.i32(16)));
+    Value ub32 = b.toI32(ub);
+    for (size_t e = 0; e < idx.size(); ++e) {
+      Value take = b.orI(above[e],
+                         b.andI(equal[e], b.cmp(Pred::slt, eqBefore, need)));
+      Value pos = b.add(gtBefore, b.minS(eqBefore, need));
+      b.ifThen(take, [&] {
+        b.store(b.add(ub32, idx[e]), units, {batch, group, b.toIndex(pos)});
+      });
+      gtBefore = b.add(gtBefore, b.extU32(above[e]));
+      eqBefore = b.add(eqBefore, b.extU32(equal[e]));
+    }
+    b.clusterWait();
+  }
+
+  KernelBuilder &b;
+  const TopKClusterPlan &plan;
+  Value scores, units, batch, group, n, k, rank;
+  Buffers buf;
+  Value tid, ub, count, prefix, mask, need;
+  std::function<std::pair<Value, Value>(Value)> scan;
+};
+} // namespace
+
+bool mlir::hsa::useClusterTopK(const KernelOptions &options, LayerOp layer) {
+  return options.topkCluster &&
+         TopKClusterPlan::stagedKeysFor(options, layer) <=
+             kClusterMaxStagedKeys;
+}
+
+LogicalResult mlir::hsa::lowerTopKCluster(KernelContext &ctx, TopKOp op) {
+  LayerOp layer = getLayer(op);
+  const TopKClusterPlan plan = TopKClusterPlan::get(ctx.getOptions(), layer);
+  const int64_t T = kClusterThreads, R = kClusterBlocks;
+  const int64_t warps = T / kWarpSize;
+  const int64_t budget = plan.budget;
+  struct ClusterArgs {
+    Value scores, lengths, units;
+    SmallVector<Value *> fields() { return {&scores, &lengths, &units}; }
+  };
+  const ClusterArgs launchArgs{op.getScores(), op.getLengths(), op.getUnits()};
+  gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
+      kernelName(layer, "topk_cluster"), kernelOperands(launchArgs), {T},
+      [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
+        KernelContext::setClusterBlocks(fn, R);
+        ClusterArgs args = kernelArguments(fn, launchArgs);
+        // Plan: shared buffers.
+        Value staged = b.dynamicSharedBuffer({plan.stagedKeys}, b.getI32Type());
+        Value hist =
+            KernelContext::addSharedBuffer(fn, {2 * kBins}, b.getI32Type());
+        Value scan =
+            KernelContext::addSharedBuffer(fn, {warps + 1}, b.getI32Type());
+        Value state = KernelContext::addSharedBuffer(fn, {4}, b.getI32Type());
+        Value totals = KernelContext::addSharedBuffer(fn, {2}, b.getI32Type());
+
+        // Arguments: the row and this block's place in it.
+        Value tid = b.threadId();
+        Value rank = b.clusterRank();
+        Value batch = b.blockId(gpu::Dimension::z);
+        Value group = b.blockId(gpu::Dimension::y);
+        auto [n, k] = rowCounts(b, args.scores, args.lengths, batch,
+                                plan.pageSize, budget);
+        Value clusterThread = b.add(b.mul(b.toIndex(rank), b.index(T)), tid);
+        Value clusterThreads = b.index(R * T);
+
+        // Padding: -1 in [k, K), by the whole cluster.
+        b.forRange(b.add(k, clusterThread), b.index(budget), clusterThreads,
+                   [&](Value i) {
+          b.store(b.i32(-1), args.units, {batch, group, i});
+        });
+        Value fits = b.cmp(Pred::ule, n, b.index(R * plan.stagedKeys));
+        b.ifThenElse(
+            b.cmp(Pred::eq, k, n), {},
+            [&]() -> SmallVector<Value> {
+              // Every valid unit is selected.
+              b.forRange(clusterThread, n, clusterThreads, [&](Value u) {
+                b.store(b.toI32(u), args.units, {batch, group, u});
+              });
+              return {};
+            },
+            [&]() -> SmallVector<Value> {
+              b.ifThenElse(
+                  fits, {},
+                  [&]() -> SmallVector<Value> {
+                    ClusterRow(b, plan, args.scores, args.units, batch, group,
+                               n, k, rank, {staged, hist, scan, state, totals})
+                        .emit();
+                    return {};
+                  },
+                  [&]() -> SmallVector<Value> {
+                    // Longer than the compiled chunks: the row's block 0
+                    // alone, over global memory.
+                    b.ifThen(b.cmp(Pred::eq, rank, b.i32(0)), [&] {
+                      TopKRow row = topKRowOf(op, args.scores, args.lengths,
+                                              args.units, batch, group, T);
+                      emitTopKRow(b, fn, row);
+                    });
+                    return {};
+                  });
+              return {};
+            });
+      });
+  ctx.notePlan(kernel, plan);
+
+  OpBuilder builder(op);
+  Location loc = op.getLoc();
+  LaunchShape shape;
+  shape.gridX = arith::ConstantIndexOp::create(builder, loc, R);
+  shape.gridY = memref::DimOp::create(builder, loc, op.getScores(), 1);
+  shape.gridZ = memref::DimOp::create(builder, loc, op.getScores(), 0);
+  shape.blockX = T;
+  shape.dynamicSharedBytes = plan.dynamicSharedBytes();
+  ctx.launch(op, kernel, shape, kernelOperands(launchArgs));
   return success();
 }
