@@ -588,16 +588,28 @@ static Value bitonicPick(KernelBuilder &b, Value mine, Value other,
   return b.select(keepMin, lo, hi);
 }
 
+/// Keys the network spans: the compile-time `numKeys`, or `runtimeKeys`
+/// (index, block-uniform) where it is given.
+struct SortSpan {
+  int64_t numKeys;
+  Value runtimeKeys;
+  /// `numKeys / divisor` as an index value.
+  Value over(KernelBuilder &b, int64_t divisor) const {
+    return runtimeKeys ? b.divU(runtimeKeys, b.index(divisor))
+                       : b.index(numKeys / divisor);
+  }
+};
+
 /// Bitonic stages (merge size, partner distance <= 32) run in registers: each
 /// warp takes 64-key chunks of `keys`, two keys per lane (lane, lane + 32).
-static void emitRegisterStages(KernelBuilder &b, Value keys, int64_t numKeys,
+static void emitRegisterStages(KernelBuilder &b, Value keys, SortSpan span,
                                int64_t numWarps,
                                ArrayRef<std::pair<int64_t, int64_t>> stages) {
   using Pred = arith::CmpIPredicate;
   Value lane = b.laneId(), warp = b.warpId();
   Value laneI32 = b.toI32(lane);
   Value zeroIdx = b.index(0);
-  b.forRange(warp, b.index(numKeys / kWarpChunk), b.index(numWarps),
+  b.forRange(warp, span.over(b, kWarpChunk), b.index(numWarps),
              [&](Value chunk) {
     Value i0 = b.add(b.mul(chunk, b.index(kWarpChunk)), lane);
     Value i1 = b.add(i0, b.index(kWarpSize));
@@ -626,9 +638,9 @@ static void emitRegisterStages(KernelBuilder &b, Value keys, int64_t numKeys,
 
 /// One bitonic stage with partner distance `dist` >= 64 through shared
 /// memory: thread t handles pairs t, t + T, ...
-static void emitSharedStage(KernelBuilder &b, Value keys, int64_t numKeys,
+static void emitSharedStage(KernelBuilder &b, Value keys, SortSpan span,
                             int64_t threads, int64_t size, int64_t dist) {
-  b.forRange(b.threadId(), b.index(numKeys / 2), b.index(threads),
+  b.forRange(b.threadId(), span.over(b, 2), b.index(threads),
              [&](Value pair) {
     Value i = b.add(b.mul(b.divU(pair, b.index(dist)), b.index(2 * dist)),
                     b.remU(pair, b.index(dist)));
@@ -643,23 +655,47 @@ static void emitSharedStage(KernelBuilder &b, Value keys, int64_t numKeys,
   b.barrier();
 }
 
-void KernelBuilder::blockBitonicSort(Value keys, int64_t numKeys,
-                                     int64_t threads) {
+/// The bitonic network over `span`'s keys: merge sizes up to `maxKeys`, each
+/// size above 64 guarded by `size <= runtimeKeys` where the span is a
+/// runtime one.
+static void emitBitonicNetwork(KernelBuilder &b, Value keys, SortSpan span,
+                               int64_t maxKeys, int64_t threads) {
   int64_t numWarps = threads / kWarpSize;
   // Merge sizes up to 64 entirely within each warp's chunks.
   SmallVector<std::pair<int64_t, int64_t>> stages;
   for (int64_t size = 2; size <= kWarpChunk; size *= 2)
     for (int64_t dist = size / 2; dist >= 1; dist /= 2)
       stages.push_back({size, dist});
-  emitRegisterStages(*this, keys, numKeys, numWarps, stages);
-  for (int64_t size = 2 * kWarpChunk; size <= numKeys; size *= 2) {
-    for (int64_t dist = size / 2; dist >= kWarpChunk; dist /= 2)
-      emitSharedStage(*this, keys, numKeys, threads, size, dist);
-    stages.clear();
-    for (int64_t dist = kWarpSize; dist >= 1; dist /= 2)
-      stages.push_back({size, dist});
-    emitRegisterStages(*this, keys, numKeys, numWarps, stages);
+  emitRegisterStages(b, keys, span, numWarps, stages);
+  for (int64_t size = 2 * kWarpChunk; size <= maxKeys; size *= 2) {
+    auto merge = [&, size] {
+      for (int64_t dist = size / 2; dist >= kWarpChunk; dist /= 2)
+        emitSharedStage(b, keys, span, threads, size, dist);
+      SmallVector<std::pair<int64_t, int64_t>> registerStages;
+      for (int64_t dist = kWarpSize; dist >= 1; dist /= 2)
+        registerStages.push_back({size, dist});
+      emitRegisterStages(b, keys, span, numWarps, registerStages);
+    };
+    if (span.runtimeKeys)
+      b.ifThen(b.cmp(arith::CmpIPredicate::ule, b.index(size),
+                     span.runtimeKeys),
+               merge);
+    else
+      merge();
   }
+}
+
+void KernelBuilder::blockBitonicSort(Value keys, int64_t numKeys,
+                                     int64_t threads) {
+  emitBitonicNetwork(*this, keys, SortSpan{numKeys, Value()}, numKeys,
+                     threads);
+}
+
+void KernelBuilder::blockBitonicSortPrefix(Value keys, Value numKeys,
+                                           int64_t maxKeys, int64_t threads) {
+  assert(llvm::isPowerOf2_64(maxKeys) && maxKeys >= kWarpChunk);
+  emitBitonicNetwork(*this, keys, SortSpan{maxKeys, numKeys}, maxKeys,
+                     threads);
 }
 
 //===----------------------------------------------------------------------===//

@@ -223,6 +223,14 @@ public:
   /// shuffles over 64-key warp chunks). Expects a barrier before; ends with
   /// one.
   void blockBitonicSort(Value keys, int64_t numKeys, int64_t threads);
+  /// blockBitonicSort of the first `numKeys` keys of `keys`, where
+  /// `numKeys` (index, the same in every thread) is only known at run time:
+  /// a power of two in [64, maxKeys] (maxKeys a power of two). The network's
+  /// merge levels are emitted up to `maxKeys`; those above `numKeys` are
+  /// skipped (uniform branches), so the sort costs what numKeys' own does.
+  /// Expects a barrier before; ends with one.
+  void blockBitonicSortPrefix(Value keys, Value numKeys, int64_t maxKeys,
+                              int64_t threads);
   /// The last-arrival pattern (threadFenceReduction): every thread fences
   /// its stores, thread 0 counts the block in `counter[indices]` (i32,
   /// global) and keeps the old count in `arrival` (memref<1 x i32,

@@ -1,9 +1,10 @@
 // REQUIRES: ptxas
 // Every kernel of a C = 16384 layer (DSA-like: token units, top-2048, 128 KiB
-// of diff sort keys in dynamic shared memory), fused and unfused, assembles
+// of diff slot keys in dynamic shared memory), fused and unfused, assembles
 // for sm_90a with no local-memory spills; the diff kernels' static shared
-// memory is only the miss scan's warp totals (2 x 32 i32), the keys being
-// dynamic (ptxas does not count them).
+// memory is the miss scan's warp totals (2 x 32 i32) and the victim
+// selection's buffers (the 2048-bin histogram and small scan scratch: 9504
+// bytes in all), the keys being dynamic (ptxas does not count them).
 // RUN: hsa-opt %s --hsa-lower-to-nvvm="diff-gather-max-budget=16384" > %t.mlir
 // RUN: %python %hsa_src_root/scripts/extract-ptx.py %t.mlir %t.ptx
 // RUN: %ptxas -arch=sm_90a -v %t.ptx -o %t.cubin 2>&1 | FileCheck %s
@@ -14,13 +15,13 @@
 // CHECK: Compiling entry function 'c16k_diff_gather'
 // CHECK-NEXT: Function properties for c16k_diff_gather
 // CHECK-NEXT: 0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
-// CHECK-NEXT: Used {{[0-9]+}} registers, used 1 barriers, 256 bytes smem
+// CHECK-NEXT: Used {{[0-9]+}} registers, used 1 barriers, 9504 bytes smem
 // CHECK-NOT: {{[1-9][0-9]*}} bytes spill
 // UNFUSED-NOT: {{[1-9][0-9]*}} bytes spill
 // UNFUSED: Compiling entry function 'c16k_diff'
 // UNFUSED-NEXT: Function properties for c16k_diff
 // UNFUSED-NEXT: 0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
-// UNFUSED-NEXT: Used {{[0-9]+}} registers, used 1 barriers, 256 bytes smem
+// UNFUSED-NEXT: Used {{[0-9]+}} registers, used 1 barriers, 9504 bytes smem
 // UNFUSED-NOT: {{[1-9][0-9]*}} bytes spill
 
 hsa.layer @c16k

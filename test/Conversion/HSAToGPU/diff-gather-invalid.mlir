@@ -1,4 +1,4 @@
-// The LRU diff kernel keeps one 8-byte sort key per slot (padded to a power
+// The LRU diff kernel keeps one 8-byte slot key per slot (padded to a power
 // of two) in shared memory: static up to 4096 slots, dynamic up to 16384
 // (128 KiB per block). A larger buffer capacity is refused where the layer
 // declares it (HSAToGPU's LoweringLimitsOpInterface model of hsa.layer),
@@ -7,8 +7,8 @@
 // RUN: hsa-opt %s -split-input-file -verify-diagnostics
 // RUN: hsa-opt %s -split-input-file --convert-hsa-to-gpu -verify-diagnostics
 
-// 16385 pads to 32768 sort keys (256 KiB).
-// expected-error @below {{cannot be lowered: buffer capacity 16385 exceeds the LRU diff kernel's limit of 16384 slots (it sorts one 8-byte key per slot, padded to a power of two, in at most 128 KiB of shared memory per block: dynamic shared memory above 4096 slots, which the GPU must provide: sm_80 allows 163 KiB, sm_90 227 KiB, sm_86/sm_89 99 KiB)}}
+// 16385 pads to 32768 slot keys (256 KiB).
+// expected-error @below {{cannot be lowered: buffer capacity 16385 exceeds the LRU diff kernel's limit of 16384 slots (it keeps one 8-byte key per slot, padded to a power of two, in at most 128 KiB of shared memory per block: dynamic shared memory above 4096 slots, which the GPU must provide: sm_80 allows 163 KiB, sm_90 227 KiB, sm_86/sm_89 99 KiB)}}
 hsa.layer @over config(<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(<capacity = 16385, policy = lru>) forced(<sinks = 1, window = 2>) format(#hsa.native)
 
 // -----

@@ -2,7 +2,7 @@
 // block sizes, shared memory, warp scans/shuffles and 16-byte vector copies,
 // for the example layer (kv_head scope, P16, D128, K128, C512), request scope
 // (a unit is all 8 KV heads of a page), a latent MLA layer with page size 1
-// (K2048, C4096: the largest sort, 1024 threads), K = C with GQA group 8,
+// (K2048, C4096: the largest static keys, 1024 threads), K = C with GQA group 8,
 // and one unit (K = C = 1, GQA group 1, f16).
 //
 // RUN: hsa-opt %s -split-input-file --convert-hsa-to-gpu | FileCheck %s
@@ -39,17 +39,39 @@ func.func @step() {
 // CHECK: gpu.launch_func @hsa_kernels::@llama3_8b_attn_gather blocks in (%c8{{(_[0-9]+)?}}, %c8{{(_[0-9]+)?}}, %[[B2]]) threads in (%c256{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
 // CHECK-SAME: memref<?x8x16x128xbf16>, %{{.*}} : memref<?x8x512x1x16x128xbf16>, %{{.*}} : memref<?x8x16x128xbf16>, %{{.*}} : memref<?x8x512x1x16x128xbf16>)
 // CHECK-NOT: hsa.gather
+// Slot keys, miss-scan warp totals, then the victim selection's buffers:
+// 2048-bin histogram, primary statistics, bin scan (8 warps + 1), threshold,
+// compaction warp totals (2 rounds).
 // CHECK-LABEL: gpu.func @llama3_8b_attn_diff(
-// CHECK-SAME: workgroup(%[[KEYS:.*]] : memref<512xi64, #gpu.address_space<workgroup>>{{[^,]*}}, %[[TOT:.*]] : memref<1x32xi32, #gpu.address_space<workgroup>>{{[^)]*}})
+// CHECK-SAME: workgroup(%[[KEYS:.*]] : memref<512xi64, #gpu.address_space<workgroup>>{{[^,]*}}, %[[TOT:.*]] : memref<1x32xi32, #gpu.address_space<workgroup>>{{[^,]*}}, %[[HIST:.*]] : memref<2048xi32, #gpu.address_space<workgroup>>{{[^,]*}}, %{{.*}} : memref<3x32xi32, #gpu.address_space<workgroup>>{{[^,]*}}, %{{.*}} : memref<9xi32, #gpu.address_space<workgroup>>{{[^,]*}}, %{{.*}} : memref<2xi32, #gpu.address_space<workgroup>>{{[^,]*}}, %[[CTOT:.*]] : memref<2x32xi32, #gpu.address_space<workgroup>>{{[^)]*}})
 // CHECK-SAME: known_block_size = array<i32: 256, 1, 1>
+// Phases 0 and 1: keys, hits, miss ranks.
 // CHECK: memref.store %{{.*}}, %[[KEYS]]
 // CHECK: gpu.barrier
 // CHECK: gpu.shuffle  up
 // CHECK: memref.store %{{.*}}, %[[TOT]]
 // CHECK: gpu.barrier
 // CHECK: gpu.shuffle  idx
+// The full-width sort of 512 keys (loops over its 256 pairs) is gone.
+// CHECK-NOT: to %c256{{(_[0-9]+)?}} step %c256
+// Phase 2, when anything misses: primary statistics, then the shortcut or
+// the radix select's histogram passes.
 // CHECK: scf.if
+// CHECK: scf.for %{{.*}} = %{{.*}} to %c512{{(_[0-9]+)?}} step %c256{{(_[0-9]+)?}} iter_args(
 // CHECK: gpu.shuffle  xor
+// CHECK: gpu.barrier
+// CHECK: llvm.intr.ctlz
+// CHECK: memref.store %{{.*}}, %[[HIST]]
+// CHECK: nvvm.match.sync  any
+// CHECK: memref.atomic_rmw addi %{{.*}}, %[[HIST]]
+// CHECK-NOT: to %c256{{(_[0-9]+)?}} step %c256
+// In-place compaction (warp totals per round), then the victim sort.
+// CHECK: memref.store %{{.*}}, %[[CTOT]]
+// CHECK: gpu.barrier
+// CHECK: memref.store %{{.*}}, %[[KEYS]]
+// CHECK-NOT: to %c256{{(_[0-9]+)?}} step %c256
+// CHECK: gpu.shuffle  xor
+// CHECK-NOT: to %c256{{(_[0-9]+)?}} step %c256
 // CHECK: gpu.barrier
 // CHECK: gpu.return
 // CHECK-LABEL: gpu.func @llama3_8b_attn_gather(
@@ -65,6 +87,9 @@ func.func @step() {
 // PTX-DAG: shfl.sync.up.b32
 // PTX-DAG: shfl.sync.idx.b32
 // PTX-DAG: shfl.sync.bfly.b32
+// PTX-DAG: match.any.sync.b32
+// PTX-DAG: atom.shared.add.u32
+// PTX-DAG: clz.b32
 // PTX-DAG: bar.sync
 // PTX-DAG: ld.shared.b64
 // PTX-DAG: ld.global.v4.b32
@@ -133,7 +158,7 @@ func.func @step() {
 
 // Latent MLA layer, page size 1: no values; a unit is one 576-dim row (72
 // vectors: 3 per lane, the last guarded). K = 2048, C = 4096: 1024 threads,
-// 2 entries per thread, 32 KiB of sort keys.
+// 2 entries per thread, 32 KiB of slot keys.
 // CHECK-LABEL: func.func @step
 // CHECK: gpu.launch_func @hsa_kernels::@mla_diff blocks in (%{{.*}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}) threads in (%c1024
 // CHECK: gpu.launch_func @hsa_kernels::@mla_gather blocks in (%c128{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %{{.*}}) threads in (%c256
@@ -175,8 +200,8 @@ func.func @step() {
   return
 }
 
-// K = C = 32, GQA group 8, P64: every slot can be needed; the sort pads to
-// 64 keys (one warp chunk), 64 threads.
+// K = C = 32, GQA group 8, P64: every slot can be needed; the victim sort
+// pads to 64 keys (one warp chunk), 64 threads.
 // CHECK-LABEL: func.func @step
 // CHECK: gpu.launch_func @hsa_kernels::@kc_diff blocks in (%{{.*}}, %c8{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}) threads in (%c64
 // CHECK: gpu.launch_func @hsa_kernels::@kc_gather blocks in (%c2{{(_[0-9]+)?}}, %c8{{(_[0-9]+)?}}, %{{.*}}) threads in (%c256
