@@ -1489,9 +1489,13 @@ private:
                 Value match = b.cmp(Pred::eq, b.andI(key, mask), prefix);
                 Value digit = b.andI(b.shrU(key, b.i32(shift)),
                                      b.i32(digitMask));
-                b.warpAggregatedIncrement(
-                    buf.hist, b.add(digit, b.i32(histBase)),
-                    b.andI(valid, match));
+                // Plain shared atomics: on the H200 they beat one atomic
+                // per distinct bin of a warp here (match.any.sync's cost
+                // outweighs the collisions; docs/PERF.md "Cluster top-k").
+                b.ifThen(b.andI(valid, match), [&] {
+                  b.atomicAdd(b.i32(1), buf.hist,
+                              {b.toIndex(b.add(digit, b.i32(histBase)))});
+                });
               }
             // Every block's histogram is complete: sum the cluster's.
             b.clusterBarrier();
