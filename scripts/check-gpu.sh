@@ -242,7 +242,11 @@ fi
 run_job() {
   IFS='|' read -r label kind command < <(sed -n "${1}p" "$JOBLIST")
   bash -c "$command" >"$WORK/$1.out" 2>&1
-  echo $? >"$WORK/$1.rc"
+  local rc=$?
+  echo $rc >"$WORK/$1.rc"
+  # Progress as each run ends (a run cut short by a time limit still shows
+  # what finished); the verdicts follow in list order.
+  echo "   done rc $rc: $label"
 }
 export -f run_job
 export JOBLIST WORK
