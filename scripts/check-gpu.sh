@@ -104,6 +104,7 @@ cluster_request_p16_mean 3:5000,9000,20000:270:3
 deepseek-v32-dsa 2:9000,20000:80:2
 deepseek-v32-dsa-fused 2:3000,4000:80:2
 deepseek-v32-dsa-topkcluster 2:9000,200000:40:2
+deepseek-v32-dsa-fp8 3:9000,20000,3000:80:2
 quest_request_p1_k2048-nogroup 2:9000,20000:120:2
 "
 # Sanitized: every kernel family (score of each algorithm and combine, top-k,
@@ -115,7 +116,7 @@ quest_kvhead_p16_g4_kc quest_request_p32_g4_kc_fused streaming_kvhead_p16_kc que
 quest_kvhead_p64_g8 quest_request_p1_k2048-fused quest_request_p1_k2048_c16k quest_kvhead_p16_g4_c8k
 cluster_kvhead_p16_g4 cluster_request_p1_k2048 llama3-8b-quest-telemetry llama3-8b-quest-telemetry-fused
 quest_request_p16_g1_mean-telemetry quest_request_p16_g4_fi quest_kvhead_p16_g4_tok deepseek-v32-dsa
-deepseek-v32-dsa-fused deepseek-v32-dsa-topkcluster quest_request_p1_k2048-nogroup"}
+deepseek-v32-dsa-fused deepseek-v32-dsa-topkcluster deepseek-v32-dsa-fp8 quest_request_p1_k2048-nogroup"}
 # 40 steps with a jump every step: every layer evicts (budget = capacity ones
 # from the second step), and the StreamingLLM window moves past its units.
 SAN_SHAPE=${SAN_SHAPE:-"--batch=2 --context=9000,20000 --steps=40 --query-jump=1"}

@@ -62,6 +62,9 @@ done
 "$COMPILE" --quiet --features=+ptx80 examples/deepseek-v32-dsa.mlir -o "$OUT/deepseek-v32-dsa-cudacores.hsa"
 # The cluster top-k (opt-in: one launch of 8-block clusters per row).
 "$COMPILE" --quiet --topk-cluster examples/deepseek-v32-dsa.mlir -o "$OUT/deepseek-v32-dsa-topkcluster.hsa"
+# FlashMLA's fp8 latent cache (656-byte rows): gather / store_kv copy them as
+# bytes, attention dequantises.
+"$COMPILE" --quiet examples/deepseek-v32-dsa-fp8.mlir -o "$OUT/deepseek-v32-dsa-fp8.hsa"
 "$COMPILE" --quiet --group-bound=false "$OUT/layers/quest_request_p1_k2048.mlir" \
   -o "$OUT/quest_request_p1_k2048-nogroup.hsa"
-echo "gpu-bundle: $((n + 16 + $(echo $telemetry_layers | wc -w))) artifacts in $OUT ($(du -sh "$OUT" | cut -f1))"
+echo "gpu-bundle: $((n + 17 + $(echo $telemetry_layers | wc -w))) artifacts in $OUT ($(du -sh "$OUT" | cut -f1))"

@@ -8,6 +8,10 @@ model's attention layers with one request table and one host KV page pool
 The host-memory calls (prefill, append, decode_step) take host arrays in the
 layer's KV dtype: numpy ``uint16``/``int16`` arrays of bf16 or f16 bits, numpy
 ``float16`` for f16 layers, or torch CPU tensors (``bfloat16``/``float16``).
+A layer whose cache is FlashMLA's fp8 latent rows (``config().dtype ==
+"fp8_latent"``) takes K as ``uint8`` rows ``[..][Hkv][key_row_bytes]``
+(``quantize_fp8_latent`` makes them from bf16) and q/o in bf16
+(``config().activation_dtype``).
 The device API (begin_step, enqueue_append, enqueue_decode; CUDA backend)
 takes CUDA tensors (torch, or anything with ``__cuda_array_interface__``),
 slot-indexed ``[max_batch][heads][dim]``, on the current torch stream unless
@@ -24,14 +28,16 @@ import os
 
 import numpy as np
 
-__all__ = ["HsaError", "Model", "Runtime", "LayerConfig", "StepInputInfo", "bf16_bits", "bits_to_float", "library"]
+__all__ = ["HsaError", "Model", "Runtime", "LayerConfig", "StepInputInfo", "bf16_bits", "bits_to_float",
+           "quantize_fp8_latent", "dequantize_fp8_latent", "fp8_latent_row_bytes", "library"]
 
 STATUS_NAMES = [
     "OK", "INVALID_ARGUMENT", "INVALID_ARTIFACT", "NOT_FOUND", "OUT_OF_CAPACITY", "UNAVAILABLE",
     "UNSUPPORTED", "DEVICE_ERROR", "OUT_OF_MEMORY", "INTERNAL",
 ]
 BACKENDS = {"auto": 0, "cpu": 1, "cuda": 2}
-DTYPES = {0: "bf16", 1: "f16"}
+DTYPES = {0: "bf16", 1: "f16", 3: "fp8_latent"}  # hsattn_dtype_t (2 is i32)
+FP8_LATENT_TILE = 128
 SCOPES = {0: "request", 1: "kv_head"}
 
 
@@ -70,7 +76,8 @@ class _LayerConfig(ctypes.Structure):
                 ("capacity_units", ctypes.c_uint32), ("sink_units", ctypes.c_uint32),
                 ("window_units", ctypes.c_uint32), ("kv_dtype", ctypes.c_uint32), ("scope", ctypes.c_uint32),
                 ("page_table_format", ctypes.c_uint32), ("softmax_scale", ctypes.c_float),
-                ("flags", ctypes.c_uint32), ("num_step_inputs", ctypes.c_uint32)]
+                ("flags", ctypes.c_uint32), ("num_step_inputs", ctypes.c_uint32),
+                ("key_row_bytes", ctypes.c_uint32), ("activation_dtype", ctypes.c_uint32)]
 
 
 class _StepInput(ctypes.Structure):
@@ -119,12 +126,14 @@ class _CudaArray:
     It holds its runtime, so the tensor keeps the memory alive."""
 
     # bf16 has no typestr: its bits as int16, viewed as bfloat16 afterwards.
-    _TYPESTR = {0: "<i2", 1: "<f2", 2: "<i4"}
+    # 3: an fp8 latent cache's rows, bytes.
+    _TYPESTR = {0: "<i2", 1: "<f2", 2: "<i4", 3: "|u1"}
+    _ITEMSIZE = {0: 2, 1: 2, 2: 4, 3: 1}
 
     def __init__(self, owner, t):
         self.owner, self.dtype = owner, t.dtype
         shape = tuple(t.shape[i] for i in range(t.rank))
-        strides = tuple(t.strides[i] * (4 if t.dtype == 2 else 2) for i in range(t.rank))
+        strides = tuple(t.strides[i] * self._ITEMSIZE[t.dtype] for i in range(t.rank))
         self.__cuda_array_interface__ = {"shape": shape, "strides": strides, "data": (t.address, False),
                                          "typestr": self._TYPESTR[t.dtype],
                                          "version": 2}
@@ -153,7 +162,8 @@ class LayerConfig:
                 setattr(self, name, getattr(c, name))
         self.name = (c.name or b"").decode()
         self.algorithm = (c.algorithm or b"").decode()
-        self.dtype = DTYPES.get(c.kv_dtype, str(c.kv_dtype))
+        self.dtype = DTYPES.get(c.kv_dtype, str(c.kv_dtype))  # the stored cache's
+        self.activation_dtype = DTYPES.get(c.activation_dtype, str(c.activation_dtype))  # q's and o's
         self.scope = SCOPES.get(c.scope, str(c.scope))
         self.value_is_key_prefix = bool(c.flags & 1)
         self.step_inputs = []  # StepInputInfo, filled by the owner
@@ -250,6 +260,8 @@ def library():
         "hsattn_model_enqueue_append_with_inputs": (st, [P, u32, P, P, P, ctypes.POINTER(_StepInput), sz]),
         "hsattn_model_enqueue_decode_with_inputs": (st, [P, u32, P, P, P, P, ctypes.POINTER(_StepInput), sz]),
         "hsattn_model_external_attention": (st, [P, u32, ctypes.POINTER(_DeviceTensor), sz, ctypes.POINTER(sz)]),
+        "hsattn_quantize_fp8_latent": (st, [P, u64, u32, u32, P]),
+        "hsattn_dequantize_fp8_latent": (st, [P, u64, u32, u32, P]),
     }
     for name, (restype, argtypes) in sigs.items():
         fn = getattr(lib, name)
@@ -288,6 +300,60 @@ def bits_to_float(bits, dtype="bf16"):
     return (b.astype(np.uint32) << 16).view(np.float32)
 
 
+def fp8_latent_row_bytes(latent_dim, rope_dim):
+    """Bytes of one fp8 latent row: latent e4m3 codes, a f32 scale per 128, rope bf16 (512 + 64 -> 656)."""
+    return latent_dim + latent_dim // FP8_LATENT_TILE * 4 + 2 * rope_dim
+
+
+def quantize_fp8_latent(rows, latent_dim, rope_dim):
+    """bf16 rows [..., latent_dim + rope_dim] (uint16 bits, or floats rounded to bf16 first) -> FlashMLA's fp8
+    latent rows [..., fp8_latent_row_bytes] uint8 (hsattn_quantize_fp8_latent: per 128 latent values e4m3 codes
+    with a power-of-two f32 scale, the rope bits copied). Raises HsaError for a latent_dim that is not a multiple
+    of 128 or a NaN / infinite latent value."""
+    array = np.asarray(rows)
+    if array.dtype not in (np.uint16, np.int16):
+        array = bf16_bits(array)
+    if array.ndim == 0 or array.shape[-1] != latent_dim + rope_dim:
+        raise ValueError(f"rows: shape {tuple(array.shape)}, expected [..., {latent_dim + rope_dim}] "
+                         f"(latent_dim {latent_dim} + rope_dim {rope_dim})")
+    array = np.ascontiguousarray(array).view(np.uint16)
+    count = array.size // (latent_dim + rope_dim) if latent_dim + rope_dim else 0
+    out = np.zeros(array.shape[:-1] + (fp8_latent_row_bytes(latent_dim, rope_dim),), dtype=np.uint8)
+    _check(library().hsattn_quantize_fp8_latent(array.ctypes.data, count, latent_dim, rope_dim, out.ctypes.data))
+    return out
+
+
+def dequantize_fp8_latent(rows, latent_dim, rope_dim):
+    """fp8 latent rows [..., fp8_latent_row_bytes] uint8 -> their values [..., latent_dim + rope_dim] float32."""
+    array = np.asarray(rows)
+    width = fp8_latent_row_bytes(latent_dim, rope_dim)
+    if array.dtype not in (np.uint8, np.int8) or array.ndim == 0 or array.shape[-1] != width:
+        raise ValueError(f"rows: {array.dtype} {tuple(array.shape)}, expected uint8 [..., {width}]")
+    array = np.ascontiguousarray(array).view(np.uint8)
+    out = np.zeros(array.shape[:-1] + (latent_dim + rope_dim,), dtype=np.float32)
+    _check(library().hsattn_dequantize_fp8_latent(array.ctypes.data, array.size // width, latent_dim, rope_dim,
+                                                  out.ctypes.data))
+    return out
+
+
+def _host_rows(name, tensor, shape, dtype):
+    """K/V host rows in the stored format: bf16/f16 bits (_host_bits), or fp8 latent rows as uint8 bytes."""
+    if dtype != "fp8_latent":
+        return _host_bits(name, tensor, shape, dtype)
+    if type(tensor).__module__.startswith("torch"):
+        if tensor.device.type != "cpu":
+            raise ValueError(f"{name}: a tensor on {tensor.device}: this call takes host memory (pass tensor.cpu())")
+        tensor = tensor.contiguous().numpy()
+    array = np.asarray(tensor)
+    if array.dtype not in (np.uint8, np.int8):
+        raise ValueError(f"{name}: dtype {array.dtype}: the layer stores fp8 latent rows: pass them as uint8 "
+                         "(quantize_fp8_latent makes them from bf16)")
+    if tuple(array.shape) != tuple(shape):
+        raise ValueError(f"{name}: shape {tuple(array.shape)}, expected {tuple(shape)} (the last dim: the "
+                         "row's bytes, config().key_row_bytes)")
+    return np.ascontiguousarray(array).view(np.uint8)
+
+
 def _host_bits(name, tensor, shape, dtype):
     """The tensor's bits as a C-contiguous uint16 array of `shape` (checked), and the array to keep alive."""
     module = type(tensor).__module__
@@ -322,7 +388,7 @@ def _device_pointer(name, tensor, shape, dtype):
     """The device address of a CUDA tensor of `shape` in the layer's dtype (checked)."""
     if tensor is None:
         raise ValueError(f"{name}: a device tensor is required")
-    want = {"bf16": "bfloat16", "f16": "float16", "f32": "float32"}[dtype]
+    want = {"bf16": "bfloat16", "f16": "float16", "f32": "float32", "fp8_latent": "uint8"}[dtype]
     module = type(tensor).__module__
     if module.startswith("torch"):
         if tensor.device.type != "cuda":
@@ -343,7 +409,7 @@ def _device_pointer(name, tensor, shape, dtype):
         raise ValueError(f"{name}: shape {tuple(interface['shape'])}, expected {tuple(shape)}")
     if interface.get("strides") not in (None, ()):
         raise ValueError(f"{name}: strided arrays are not supported (pass a C-contiguous one)")
-    allowed = ("<f4",) if dtype == "f32" else ("<u2", "<i2", "<f2")
+    allowed = {"f32": ("<f4",), "fp8_latent": ("|u1", "|i1")}.get(dtype, ("<u2", "<i2", "<f2"))
     if interface["typestr"] not in allowed:
         raise ValueError(f"{name}: typestr {interface['typestr']}: pass {dtype} elements")
     return int(interface["data"][0])
@@ -391,7 +457,7 @@ class _Layered:
     def _kv(self, layer, k, v, tokens, batch=None):
         c = self.config(layer)
         lead = (tokens,) if batch is None else (batch,)
-        k_bits = _host_bits("k", k, lead + (c.num_kv_heads, c.head_dim), c.dtype)
+        k_bits = _host_rows("k", k, lead + (c.num_kv_heads, _key_row(c)), c.dtype)
         v_bits = None
         if not c.value_is_key_prefix:
             v_bits = _host_bits("v", v, lead + (c.num_kv_heads, c.value_dim), c.dtype)
@@ -401,7 +467,7 @@ class _Layered:
         """Device pointers of a prompt's K [tokens][Hkv][D] / V [tokens][Hkv][Dv] CUDA tensors."""
         c = self.config(layer)
         tokens = int(k.shape[0])
-        kp = _device_pointer("k", k, (tokens, c.num_kv_heads, c.head_dim), c.dtype)
+        kp = _device_pointer("k", k, (tokens, c.num_kv_heads, _key_row(c)), c.dtype)
         vp = None
         if not c.value_is_key_prefix:
             vp = _device_pointer("v", v, (tokens, c.num_kv_heads, c.value_dim), c.dtype)
@@ -409,9 +475,14 @@ class _Layered:
 
     def _qo(self, layer, q, count):
         c = self.config(layer)
-        q_bits = _host_bits("q", q, (count, c.num_q_heads, c.head_dim), c.dtype)
+        q_bits = _host_bits("q", q, (count, c.num_q_heads, c.head_dim), c.activation_dtype)
         o = np.zeros((count, c.num_q_heads, c.value_dim), dtype=np.uint16)
         return q_bits, o
+
+
+def _key_row(c):
+    """A stored key row's last dim: D elements, or an fp8 latent row's bytes."""
+    return c.key_row_bytes if c.dtype == "fp8_latent" else c.head_dim
 
 
 def _ptr(array):
@@ -487,7 +558,7 @@ class _DeviceStep:
 
     def _device_kv(self, layer, k, v):
         c = self.config(layer)
-        kp = _device_pointer("new_k", k, (self._max_batch, c.num_kv_heads, c.head_dim), c.dtype)
+        kp = _device_pointer("new_k", k, (self._max_batch, c.num_kv_heads, _key_row(c)), c.dtype)
         vp = None
         if not c.value_is_key_prefix:
             vp = _device_pointer("new_v", v, (self._max_batch, c.num_kv_heads, c.value_dim), c.dtype)
@@ -495,8 +566,8 @@ class _DeviceStep:
 
     def _device_qo(self, layer, q, o, lse):
         c = self.config(layer)
-        qp = _device_pointer("q", q, (self._max_batch, c.num_q_heads, c.head_dim), c.dtype)
-        op = _device_pointer("o", o, (self._max_batch, c.num_q_heads, c.value_dim), c.dtype)
+        qp = _device_pointer("q", q, (self._max_batch, c.num_q_heads, c.head_dim), c.activation_dtype)
+        op = _device_pointer("o", o, (self._max_batch, c.num_q_heads, c.value_dim), c.activation_dtype)
         lp = None if lse is None else _device_pointer("lse", lse, (self._max_batch, c.num_q_heads), "f32")
         return qp, op, lp
 

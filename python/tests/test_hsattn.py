@@ -87,6 +87,50 @@ class Binding(unittest.TestCase):
         expected = sorted([tokens] + list(np.argsort(-scores[:tokens], kind="stable")[:11]))
         self.assertEqual(list(rt.selected_units(rid)[0]), expected)
 
+    def test_fp8_latent_cache(self):
+        """An fp8 latent DSA layer takes K as quantised uint8 rows; q and o stay bf16."""
+        path = make_artifact(self.dir, "dsa-fp8.hsa", "--algorithm=dsa", "--dtype=fp8", "--index-dtype=bf16",
+                             "--q-heads=8", "--kv-heads=1", "--head-dim=134", "--value-dim=128", "--page=1",
+                             "--budget=12", "--capacity=24", "--sinks=0", "--window=1", "--scope=request")
+        rt = hsattn.Runtime(path, max_batch=1, max_context_tokens=256, backend="cpu")
+        c = rt.config()
+        self.assertEqual((c.dtype, c.activation_dtype, c.key_row_bytes), ("fp8_latent", "bf16", 144))
+        self.assertEqual(hsattn.fp8_latent_row_bytes(512, 64), 656)
+        rng = np.random.default_rng(3)
+        tokens = 40
+        x = rng.standard_normal((tokens, 1, 134)).astype(np.float32) * 2
+        rows = hsattn.quantize_fp8_latent(x, 128, 6)  # floats are rounded to bf16 first
+        self.assertEqual((rows.shape, rows.dtype), ((tokens, 1, 144), np.uint8))
+        back = hsattn.dequantize_fp8_latent(rows, 128, 6)
+        xb = hsattn.bits_to_float(hsattn.bf16_bits(x)).reshape(x.shape)
+        scale = np.ascontiguousarray(rows[..., 128:132]).view(np.float32)  # one tile: one f32 scale per row
+        bound = np.maximum(np.abs(xb[..., :128]) / 16, scale * 2.0 ** -10)  # half an e4m3 step (subnormals: 2^-10)
+        self.assertTrue(np.all(np.abs(back[..., :128] - xb[..., :128]) <= bound))
+        np.testing.assert_array_equal(back[..., 128:], xb[..., 128:])  # rope: bf16 kept
+        with self.assertRaisesRegex(hsattn.HsaError, "NaN or infinite"):
+            hsattn.quantize_fp8_latent(np.full((1, 134), np.nan, dtype=np.float32), 128, 6)
+        keys = hsattn.bf16_bits(rng.standard_normal((tokens, 32)).astype(np.float32))
+        rid = rt.create_request()
+        with self.assertRaisesRegex(ValueError, "pass them as uint8"):
+            rt.prefill(rid, hsattn.bf16_bits(x), inputs={"io.new_index_k": keys})
+        bad = rows.copy()
+        bad[5, 0, 128:132] = 0  # token 5's scale: 0
+        with self.assertRaisesRegex(hsattn.HsaError, "token 5 of the call"):
+            rt.prefill(rid, bad, inputs={"io.new_index_k": keys})
+        rt.prefill(rid, rows, inputs={"io.new_index_k": keys})
+        q = rng.standard_normal((1, 8, 134)).astype(np.float32) * 0.3
+        w = rng.standard_normal((1, 4)).astype(np.float32)
+        o, stats = rt.decode_step([rid], hsattn.bf16_bits(q),
+                                  inputs={"io.index_q": hsattn.bf16_bits(rng.standard_normal((1, 4, 32))),
+                                          "io.index_w": w})
+        self.assertEqual(stats["units_selected"], 12)
+        selected = [t for t in rt.selected_units(rid)[0] if t >= 0]
+        kv = back[selected, 0, :].astype(np.float64)
+        qf = hsattn.bits_to_float(hsattn.bf16_bits(q)).reshape(8, 134).astype(np.float64)
+        expected = dense_attention(qf, kv[:, None, :], kv[:, None, :128], c.softmax_scale)
+        got = hsattn.bits_to_float(o).reshape(8, 128)
+        self.assertLess(np.linalg.norm(got - expected) / np.linalg.norm(expected), 4e-3)
+
     def random_kv(self, rng, *shape):
         return hsattn.bf16_bits(rng.standard_normal(shape).astype(np.float32))
 

@@ -70,6 +70,14 @@ int main(int argc, char** argv) {
   c.budget_units = c.capacity_units = 8;
   c.window_units = 2;
   layers.push_back({"quest-page1-k-equals-c", c, TestAlgorithm::quest("max")});
+  c = small();  // an fp8 latent cache (KvDtype::Fp8Latent): 128 latent + 6 rope dims, 144-byte rows
+  c.num_kv_heads = 1;
+  c.flags = kLayerFlagValueIsKeyPrefix;
+  c.kv_dtype = uint32_t(KvDtype::Fp8Latent);
+  c.head_dim = 134;
+  c.value_dim = 128;
+  c.budget_units = 2;  // sinks + window
+  layers.push_back({"streaming-fp8-latent", c, TestAlgorithm::streaming_llm()});
   int written = 0;
   for (const Layer& layer : layers) {
     const std::vector<uint8_t> bytes = make_test_artifact(layer.config, "sm_90a", layer.algorithm);

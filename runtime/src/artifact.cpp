@@ -204,6 +204,7 @@ class Verifier {
     if (c.flags & ~kLayerKnownFlags) return bad("unknown flags " + std::to_string(c.flags));
     if ((c.flags & kLayerFlagValueIsKeyPrefix) && c.value_dim > c.head_dim)
       return bad("value_dim " + std::to_string(c.value_dim) + " exceeds head_dim for a shared latent K/V");
+    if (c.kv_dtype == uint32_t(KvDtype::Fp8Latent)) HSA_RETURN_IF_ERROR(check_fp8_latent_layer(c));
     if (c.budget_units == 0 || c.budget_units > kMaxDim) return bad("budget_units must be in [1, 65536]");
     if (c.capacity_units < c.budget_units || c.capacity_units > kMaxDim)
       return bad("capacity_units " + std::to_string(c.capacity_units) + " must be in [budget_units " +
@@ -634,6 +635,28 @@ bool ptx_entry_parameter_sizes(const std::string& ptx, const std::string& symbol
     if (comma == list.size()) break;
   }
   return true;
+}
+
+Status check_fp8_latent_layer(const LayerConfigRecord& c) {
+  auto bad = [](const std::string& why) {
+    return invalid("inconsistent layer config: an fp8 latent cache (kv_dtype Fp8Latent) " + why);
+  };
+  if ((c.flags & kLayerFlagValueIsKeyPrefix) == 0)
+    return bad("is for latent (MLA) layers only, whose V is the first value_dim dims of K: use bf16 or f16 for a "
+               "layer with separate values");
+  if (c.value_dim % kFp8LatentTile != 0)
+    return bad("needs a latent part (value_dim) that is a multiple of " + std::to_string(kFp8LatentTile) +
+               " (one scale per tile), got " + std::to_string(c.value_dim));
+  if (c.head_dim <= c.value_dim)
+    return bad("needs a rope part: head_dim " + std::to_string(c.head_dim) + " must exceed value_dim " +
+               std::to_string(c.value_dim));
+  const uint32_t row = fp8_latent_row_bytes(c.value_dim, c.head_dim - c.value_dim);
+  if (row % 16 != 0)
+    return bad("needs a row of a multiple of 16 bytes: " + std::to_string(c.value_dim) + " + " +
+               std::to_string(c.value_dim / kFp8LatentTile * 4) + " scale bytes + " +
+               std::to_string(2 * (c.head_dim - c.value_dim)) + " rope bytes = " + std::to_string(row) +
+               " (DeepSeek's 512 + 64 gives 656)");
+  return Status::ok();
 }
 
 Status check_artifact_digest(const uint8_t* data, size_t size, const std::string& expected_hex) {

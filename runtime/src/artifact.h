@@ -92,6 +92,12 @@ Status load_artifact_file(const std::string& path, Artifact* out, const std::str
 // Ok when `data` has the SHA-256 `expected_hex` (the pinned digest).
 Status check_artifact_digest(const uint8_t* data, size_t size, const std::string& expected_hex);
 
+// The rules of a KvDtype::Fp8Latent layer (FlashMLA's fp8 latent rows): a
+// latent (MLA) layer, value_dim (the latent part) a multiple of
+// kFp8LatentTile, head_dim > value_dim (the rope part), and a row of a
+// multiple of 16 bytes (the GPU copies rows in 16-byte pieces). InvalidArtifact.
+Status check_fp8_latent_layer(const artifact::LayerConfigRecord& config);
+
 // The parameter sizes (bytes) of `.entry <symbol>(...)` in a PTX text: .u64/.s64/.b64/.f64
 // 8, .u32/.s32/.b32/.f32 4, arrays (`.b8 name[16]`) their total. False with
 // `why` when the entry is missing or its parameter list cannot be read.

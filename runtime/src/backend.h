@@ -48,9 +48,10 @@ class Backend {
   // resident copies of those units.
   virtual Status after_prefill(uint32_t slot, uint32_t old_length) = 0;
   // One token per slot was just written to the host cache; new_k is
-  // [count][Hkv][D], new_v [count][Hkv][Dv] (null when V is part of K).
+  // [count][Hkv][key row], new_v [count][Hkv][Dv] (null when V is part of
+  // K), in the stored format (LayerShape::key_row_bytes per head).
   // `inputs`: the append inputs' rows, which the pooled ones already in the host cache.
-  virtual Status after_append(const uint32_t* slots, size_t count, const uint16_t* new_k, const uint16_t* new_v,
+  virtual Status after_append(const uint32_t* slots, size_t count, const void* new_k, const void* new_v,
                               const StepInputRows& inputs) = 0;
   // One decode step for the listed slots; q is [count][Hq][D], o [count][Hq][Dv].
   virtual Status decode(const uint32_t* slots, size_t count, const uint16_t* q, uint16_t* o,

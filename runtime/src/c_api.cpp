@@ -29,8 +29,12 @@ struct hsattn_model {
 // that version pass at least this size. Fields are only appended.
 constexpr size_t kLayerConfigV1Size = offsetof(hsattn_layer_config, flags) + sizeof(uint32_t);
 // Version 2 appends num_step_inputs (LP64: 96 -> 104 bytes; a version-1
-// caller's 96 bytes get exactly the first version's fields).
-static_assert(sizeof(void*) != 8 || (sizeof(hsattn_layer_config) == 104 && kLayerConfigV1Size == 96),
+// caller's 96 bytes get exactly the first version's fields), version 3
+// key_row_bytes and activation_dtype (104 -> 112: a version-2 caller's 104
+// bytes end with num_step_inputs and its padding).
+constexpr size_t kLayerConfigV2Size = offsetof(hsattn_layer_config, num_step_inputs) + sizeof(uint32_t);
+static_assert(sizeof(void*) != 8 || (sizeof(hsattn_layer_config) == 112 && kLayerConfigV1Size == 96 &&
+                                     kLayerConfigV2Size == 100),
               "hsattn_layer_config's LP64 layout is fixed");
 static_assert(sizeof(hsattn_step_input) == sizeof(hsa::StepInput) &&
                   offsetof(hsattn_step_input, data) == offsetof(hsa::StepInput, data),
@@ -39,6 +43,7 @@ static_assert(int(HSATTN_ELEMENT_F8E4M3FN) == int(hsa::artifact::ElementType::F8
                   int(HSATTN_ELEMENT_U8) == int(hsa::artifact::ElementType::U8) &&
                   int(HSATTN_ELEMENT_F32) == int(hsa::artifact::ElementType::F32),
               "hsattn_element_type_t is the artifact's ElementType");
+static_assert(int(HSATTN_DTYPE_FP8_LATENT) == int(hsa::TensorDtype::Fp8Latent), "TensorDtype is hsattn_dtype_t");
 static_assert(int(HSATTN_DTYPE_F16) == int(hsa::artifact::KvDtype::F16) &&
                   int(HSATTN_SCOPE_KV_HEAD) == int(hsa::artifact::SelectionScope::KvHead) &&
                   int(HSATTN_PAGE_TABLE_TOKEN_INDICES) == int(hsa::artifact::PageTableFormat::TokenIndices) &&
@@ -157,6 +162,17 @@ hsattn_status_t step_input_info(const hsa::LayerInfo& l, uint32_t index, hsattn_
   return HSATTN_STATUS_OK;
 }
 
+// KvDtype's values are hsattn_dtype_t's for bf16 and f16; Fp8Latent (2 in the
+// artifact) is HSATTN_DTYPE_FP8_LATENT (3: 2 is I32).
+uint32_t c_dtype(hsa::artifact::KvDtype dtype) {
+  switch (dtype) {
+    case hsa::artifact::KvDtype::BF16: return HSATTN_DTYPE_BF16;
+    case hsa::artifact::KvDtype::F16: return HSATTN_DTYPE_F16;
+    case hsa::artifact::KvDtype::Fp8Latent: return HSATTN_DTYPE_FP8_LATENT;
+  }
+  return HSATTN_DTYPE_BF16;
+}
+
 // Fills the caller's version of the config (its struct_size) from a layer.
 hsattn_status_t layer_config(const hsa::LayerInfo& l, hsattn_layer_config* config) {
   if (!config) return fail(hsa::StatusCode::InvalidArgument, "null layer config output");
@@ -182,14 +198,17 @@ hsattn_status_t layer_config(const hsa::LayerInfo& l, hsattn_layer_config* confi
   c.capacity_units = l.capacity_units;
   c.sink_units = l.sink_units;
   c.window_units = l.window_units;
-  c.kv_dtype = uint32_t(l.kv_dtype);
+  c.kv_dtype = c_dtype(l.kv_dtype);
+  c.activation_dtype = c_dtype(l.activation_dtype);
+  c.key_row_bytes = l.key_row_bytes;
   c.scope = uint32_t(l.scope);
   c.page_table_format = uint32_t(l.page_table_format);
   c.softmax_scale = l.softmax_scale;
   c.flags = l.value_is_key_prefix ? HSATTN_LAYER_VALUE_IS_KEY_PREFIX : 0u;
   c.num_step_inputs = uint32_t(l.step_inputs.size());
   // The fields of the caller's version that this runtime knows; the tail
-  // of a newer caller's struct is left as it was.
+  // of a newer caller's struct is left as it was. (A version-2 caller's 104
+  // bytes take key_row_bytes into its trailing padding: harmless.)
   const size_t filled = config->struct_size < sizeof(c) ? config->struct_size : sizeof(c);
   c.struct_size = filled;
   std::memcpy(config, &c, filled);
@@ -320,6 +339,20 @@ hsattn_status_t hsattn_runtime_load_artifact_checked(hsattn_runtime* runtime, co
       return fail(hsa::StatusCode::InvalidArgument,
                   "null expected SHA-256: give the artifact's digest, or use hsattn_runtime_load_artifact");
     return loaded(runtime, runtime->runtime->load_artifact(data, size, sha256_hex));
+  });
+}
+
+hsattn_status_t hsattn_quantize_fp8_latent(const void* bf16_rows, uint64_t rows, uint32_t latent_dim, uint32_t rope_dim,
+                                           void* fp8_rows) {
+  return guard([&]() -> hsattn_status_t {
+    return record(hsa::Runtime::quantize_fp8_latent(bf16_rows, rows, latent_dim, rope_dim, fp8_rows));
+  });
+}
+
+hsattn_status_t hsattn_dequantize_fp8_latent(const void* fp8_rows, uint64_t rows, uint32_t latent_dim,
+                                             uint32_t rope_dim, float* values) {
+  return guard([&]() -> hsattn_status_t {
+    return record(hsa::Runtime::dequantize_fp8_latent(fp8_rows, rows, latent_dim, rope_dim, values));
   });
 }
 

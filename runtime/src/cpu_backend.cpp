@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 
+#include "fp8.h"
 #include "half.h"
 #include "hsa/artifact_writer.h"
 #include "expression.h"
@@ -23,7 +24,7 @@ constexpr float kPositiveInfinity = std::numeric_limits<float>::infinity();
 
 // Flat offsets into the documented layouts.
 uint64_t group_index(const LayerShape& s, uint32_t b, uint32_t g) { return uint64_t(b) * s.groups + g; }
-uint64_t slot_key_offset(const LayerShape& s, uint32_t b, uint32_t g, uint32_t c, uint32_t j, uint32_t p, uint32_t width) {
+uint64_t slot_key_offset(const LayerShape& s, uint32_t b, uint32_t g, uint32_t c, uint32_t j, uint32_t p, uint64_t width) {
   return ((((group_index(s, b, g) * s.capacity + c) * s.heads_per_unit + j) * s.page_size) + p) * width;
 }
 
@@ -55,6 +56,8 @@ DeviceBuffers::DeviceBuffers(const LayerShape& s) {
 }
 
 void DeviceBuffers::bind() {
+  buf_k_bytes = bytes("buf.k");
+  io_new_k_bytes = bytes("io.new_k");
   buf_k = view<uint16_t>("buf.k");
   buf_v = view<uint16_t>("buf.v");
   buf_slot_unit = view<int32_t>("buf.slot_unit");
@@ -96,6 +99,39 @@ void DeviceBuffers::reset_slot(const LayerShape& s, uint32_t b) {
 
 namespace reference {
 
+void decode_key_row(const LayerShape& s, const uint8_t* row, double* out) {
+  if (s.fp8_latent()) {
+    // In double, exact for any scale (a code has 4 significant bits); the
+    // quantiser's power-of-two scales make it exact in float too.
+    const uint32_t latent = s.value_dim, tiles = latent / artifact::kFp8LatentTile;
+    for (uint32_t t = 0; t < tiles; ++t) {
+      const double scale = fp8::latent_row_scale(row, latent, t);
+      for (uint32_t i = t * artifact::kFp8LatentTile; i < (t + 1) * artifact::kFp8LatentTile; ++i)
+        out[i] = double(fp8::e4m3_value(row[i])) * scale;
+    }
+    const uint8_t* rope = row + latent + tiles * 4;
+    for (uint32_t d = latent; d < s.head_dim; ++d) {
+      uint16_t bits;
+      std::memcpy(&bits, rope + 2 * (d - latent), 2);
+      out[d] = bf16_to_float(bits);
+    }
+    return;
+  }
+  for (uint32_t d = 0; d < s.head_dim; ++d) {
+    uint16_t bits;
+    std::memcpy(&bits, row + 2 * d, 2);
+    out[d] = kv_to_float(bits, s.dtype);
+  }
+}
+
+void decode_value_row(const LayerShape& s, const uint8_t* row, double* out) {
+  for (uint32_t d = 0; d < s.value_dim; ++d) {
+    uint16_t bits;
+    std::memcpy(&bits, row + 2 * d, 2);
+    out[d] = kv_to_float(bits, s.dtype);
+  }
+}
+
 uint32_t unit_count(const LayerShape& s, int32_t length) {
   return uint32_t((uint64_t(std::max(length, 0)) + s.page_size - 1) / s.page_size);
 }
@@ -105,7 +141,7 @@ void group_queries(const LayerShape& s, const DeviceBuffers& dev, uint32_t b, st
   const uint32_t D = s.head_dim, Gq = s.group_size;
   q->assign(uint64_t(s.q_heads) * D, 0.0);
   mean->assign(uint64_t(s.kv_heads) * D, 0.0);
-  for (uint64_t i = 0; i < q->size(); ++i) (*q)[i] = kv_to_float(dev.io_q[uint64_t(b) * s.q_heads * D + i], s.dtype);
+  for (uint64_t i = 0; i < q->size(); ++i) (*q)[i] = kv_to_float(dev.io_q[uint64_t(b) * s.q_heads * D + i], s.act_dtype);
   for (uint32_t h = 0; h < s.q_heads; ++h)
     for (uint32_t d = 0; d < D; ++d) (*mean)[uint64_t(h / Gq) * D + d] += (*q)[uint64_t(h) * D + d] / Gq;
 }
@@ -304,10 +340,10 @@ void gather(const LayerShape& s, const HostBuffers& host, DeviceBuffers& dev, ui
       const uint32_t u = uint32_t(dev.sel_copy_units[gi * s.budget + i]);
       const uint32_t c = uint32_t(dev.sel_copy_slots[gi * s.budget + i]);
       const uint64_t page = uint64_t(host.page_of[uint64_t(b) * s.max_units + u]);
-      // A unit is Hu consecutive heads of one page: contiguous in both layouts.
-      std::memcpy(&dev.buf_k[slot_key_offset(s, b, g, c, 0, 0, s.head_dim)],
-                  host.k + (page * s.kv_heads + uint64_t(g) * Hu) * P * s.head_dim,
-                  uint64_t(Hu) * P * s.head_dim * sizeof(uint16_t));
+      // A unit is Hu consecutive heads of one page: contiguous in both layouts, copied as bytes.
+      const uint64_t row_k = s.key_row_bytes();
+      std::memcpy(&dev.buf_k_bytes[slot_key_offset(s, b, g, c, 0, 0, row_k)],
+                  host.key_bytes() + (page * s.kv_heads + uint64_t(g) * Hu) * P * row_k, uint64_t(Hu) * P * row_k);
       if (s.has_separate_v)
         std::memcpy(&dev.buf_v[slot_key_offset(s, b, g, c, 0, 0, s.value_dim)],
                     host.v + (page * s.kv_heads + uint64_t(g) * Hu) * P * s.value_dim,
@@ -361,14 +397,15 @@ void telemetry(const LayerShape& s, const DeviceBuffers& dev, uint32_t b, const 
 
 void attend(const LayerShape& s, DeviceBuffers& dev, uint32_t b, float* o_f32, double* selected_lse) {
   const uint32_t D = s.head_dim, Dv = s.value_dim, P = s.page_size;
+  const uint64_t row_k = s.key_row_bytes();
   const int64_t length = dev.req_length[b];
-  std::vector<double> logits, acc(Dv);
-  std::vector<const uint16_t*> values;
+  std::vector<double> logits, acc(Dv), key(D);
+  std::vector<double> values;  // [selected tokens][Dv], decoded
   for (uint32_t h = 0; h < s.q_heads; ++h) {
     const uint32_t kv_head = h / s.group_size, g = kv_head / s.heads_per_unit, j = kv_head % s.heads_per_unit;
     const uint16_t* q = &dev.io_q[(uint64_t(b) * s.q_heads + h) * D];
     std::vector<double> qd(D);
-    for (uint32_t d = 0; d < D; ++d) qd[d] = kv_to_float(q[d], s.dtype);
+    for (uint32_t d = 0; d < D; ++d) qd[d] = kv_to_float(q[d], s.act_dtype);
     logits.clear();
     values.clear();
     const uint64_t sel = group_index(s, b, g) * s.budget;
@@ -377,11 +414,17 @@ void attend(const LayerShape& s, DeviceBuffers& dev, uint32_t b, float* o_f32, d
       if (u < 0) continue;
       const uint32_t c = uint32_t(dev.sel_slots[sel + i]);
       for (uint32_t p = 0; p < P && int64_t(u) * P + p < length; ++p) {
-        const uint16_t* k = &dev.buf_k[slot_key_offset(s, b, g, c, j, p, D)];
+        decode_key_row(s, &dev.buf_k_bytes[slot_key_offset(s, b, g, c, j, p, row_k)], key.data());
         double dot = 0.0;
-        for (uint32_t d = 0; d < D; ++d) dot += qd[d] * kv_to_float(k[d], s.dtype);
+        for (uint32_t d = 0; d < D; ++d) dot += qd[d] * key[d];
         logits.push_back(double(s.scale) * dot);
-        values.push_back(s.has_separate_v ? &dev.buf_v[slot_key_offset(s, b, g, c, j, p, Dv)] : k);
+        const size_t at = values.size();
+        values.resize(at + Dv);
+        if (s.has_separate_v)
+          decode_value_row(s, reinterpret_cast<const uint8_t*>(&dev.buf_v[slot_key_offset(s, b, g, c, j, p, Dv)]),
+                           &values[at]);
+        else
+          std::copy(key.begin(), key.begin() + Dv, values.begin() + at);  // V: the key row's first Dv values
       }
     }
     std::fill(acc.begin(), acc.end(), 0.0);
@@ -390,14 +433,14 @@ void attend(const LayerShape& s, DeviceBuffers& dev, uint32_t b, float* o_f32, d
     for (size_t t = 0; t < logits.size(); ++t) {
       const double p = std::exp(logits[t] - max_logit);
       denominator += p;
-      for (uint32_t d = 0; d < Dv; ++d) acc[d] += p * kv_to_float(values[t][d], s.dtype);
+      for (uint32_t d = 0; d < Dv; ++d) acc[d] += p * values[t * Dv + d];
     }
     const double lse = logits.empty() ? max_logit : max_logit + std::log(denominator);
     if (selected_lse) selected_lse[h] = lse;
     dev.io_lse[uint64_t(b) * s.q_heads + h] = float(lse);
     for (uint32_t d = 0; d < Dv; ++d) {
       const float value = denominator > 0.0 ? float(acc[d] / denominator) : 0.0f;
-      dev.io_o[(uint64_t(b) * s.q_heads + h) * Dv + d] = float_to_kv(value, s.dtype);
+      dev.io_o[(uint64_t(b) * s.q_heads + h) * Dv + d] = float_to_kv(value, s.act_dtype);
       if (o_f32) o_f32[uint64_t(h) * Dv + d] = value;
     }
   }
@@ -414,15 +457,16 @@ void decode_step(const LayerShape& s, const HostBuffers& host, DeviceBuffers& de
 
 void append_token(const LayerShape& s, const HostBuffers& host, DeviceBuffers& dev, uint32_t b) {
   const uint32_t t = uint32_t(dev.req_length[b]), u = t / s.page_size, p = t % s.page_size;
-  const uint32_t D = s.head_dim, Dv = s.value_dim;
+  const uint32_t Dv = s.value_dim;
+  const uint64_t row_k = s.key_row_bytes();
   for (uint32_t g = 0; g < s.groups; ++g) {
     const uint64_t buf = group_index(s, b, g) * s.capacity;
     for (uint32_t c = 0; c < s.capacity; ++c) {
       if (dev.buf_slot_unit[buf + c] != int32_t(u)) continue;
       for (uint32_t j = 0; j < s.heads_per_unit; ++j) {
         const uint64_t kv_head = uint64_t(g) * s.heads_per_unit + j;
-        std::memcpy(&dev.buf_k[slot_key_offset(s, b, g, c, j, p, D)],
-                    &dev.io_new_k[(uint64_t(b) * s.kv_heads + kv_head) * D], D * sizeof(uint16_t));
+        std::memcpy(&dev.buf_k_bytes[slot_key_offset(s, b, g, c, j, p, row_k)],
+                    &dev.io_new_k_bytes[(uint64_t(b) * s.kv_heads + kv_head) * row_k], row_k);
         if (s.has_separate_v)
           std::memcpy(&dev.buf_v[slot_key_offset(s, b, g, c, j, p, Dv)],
                       &dev.io_new_v[(uint64_t(b) * s.kv_heads + kv_head) * Dv], Dv * sizeof(uint16_t));
@@ -541,15 +585,19 @@ void CpuBackend::stage_inputs(StepKind kind, const uint32_t* slots, size_t count
   }
 }
 
-Status CpuBackend::after_append(const uint32_t* slots, size_t count, const uint16_t* new_k, const uint16_t* new_v,
+Status CpuBackend::after_append(const uint32_t* slots, size_t count, const void* new_k, const void* new_v,
                                 const StepInputRows& inputs) {
   DeviceBuffers& dev = *dev_;
   stage_inputs(StepKind::Append, slots, count, inputs);
-  const uint64_t row_k = uint64_t(shape_.kv_heads) * shape_.head_dim, row_v = uint64_t(shape_.kv_heads) * shape_.value_dim;
+  // Bytes of one slot's rows, in the stored format.
+  const uint64_t row_k = uint64_t(shape_.kv_heads) * shape_.key_row_bytes();
+  const uint64_t row_v = uint64_t(shape_.kv_heads) * shape_.value_row_bytes();
   for (size_t i = 0; i < count; ++i) {
     const uint32_t b = slots[i];
-    std::memcpy(&dev.io_new_k[b * row_k], new_k + i * row_k, row_k * sizeof(uint16_t));
-    if (shape_.has_separate_v) std::memcpy(&dev.io_new_v[b * row_v], new_v + i * row_v, row_v * sizeof(uint16_t));
+    std::memcpy(&dev.io_new_k_bytes[b * row_k], static_cast<const uint8_t*>(new_k) + i * row_k, row_k);
+    if (shape_.has_separate_v)
+      std::memcpy(reinterpret_cast<uint8_t*>(dev.io_new_v.data()) + b * row_v,
+                  static_cast<const uint8_t*>(new_v) + i * row_v, row_v);
     reference::append_token(shape_, host_buffers(), dev, b);
   }
   return Status::ok();

@@ -1,7 +1,8 @@
 // The CPU reference backend: the golden model of BRIEF.md and docs/BUFFERS.md.
 // Every stage is a separate function over the documented buffers so that GPU
 // kernels can be compared with it element by element. Math is fp64; inputs
-// are converted exactly from bf16/f16 and outputs rounded to nearest even.
+// are converted exactly from bf16/f16 (fp8 latent rows dequantised exactly:
+// power-of-two scales) and outputs rounded to nearest even.
 #ifndef HSA_RUNTIME_CPU_BACKEND_H
 #define HSA_RUNTIME_CPU_BACKEND_H
 
@@ -16,12 +17,15 @@
 namespace hsa {
 
 // Host-tier buffers (owned by the HostCache). v is null when V is part of K.
+// k is host.k's 16-bit view, for the packages that read bf16/f16 key values
+// (AlgorithmPackage::reads_key_rows); key_bytes() its stored rows, every format.
 struct HostBuffers {
   const uint16_t* k;
   const uint16_t* v;
   const int32_t* page_of;
   // The pooled step inputs' rows (HostCache::pool_rows), by buffer name.
   std::vector<std::pair<std::string, const void*>> pools;
+  const uint8_t* key_bytes() const { return reinterpret_cast<const uint8_t*>(k); }
   const void* pool_rows(const std::string& name) const {
     for (const auto& p : pools)
       if (p.first == name) return p.second;
@@ -68,6 +72,9 @@ struct DeviceBuffers {
     const void* data() const { return storage.data(); }
   };
 
+  // buf.k and io.new_k hold stored rows: their bytes in every format, and
+  // their 16-bit elements on bf16/f16 layers (empty for Fp8Latent).
+  BufferView<uint8_t> buf_k_bytes, io_new_k_bytes;     // [B][S][C][Hu][P][KeyRow], [B][Hkv][KeyRow]
   BufferView<uint16_t> buf_k, buf_v;                   // [B][S][C][Hu][P][D|Dv]
   BufferView<int32_t> buf_slot_unit, buf_last_used;    // [B][S][C]
   BufferView<int32_t> buf_unit_slot;                   // [B][S][N]
@@ -76,7 +83,7 @@ struct DeviceBuffers {
   BufferView<int32_t> sel_copy_units, sel_copy_slots;  // [B][S][K]
   BufferView<int32_t> sel_copy_count;                  // [B][S]
   BufferView<int32_t> req_length, req_step;            // [B]
-  BufferView<uint16_t> io_q, io_o;                     // [B][Hq][D], [B][Hq][Dv]
+  BufferView<uint16_t> io_q, io_o;                     // [B][Hq][D], [B][Hq][Dv], activation dtype
   BufferView<float> io_lse;                            // [B][Hq]
   BufferView<float> io_group_bound;                    // [B][S], when the artifact carries it
   BufferView<uint16_t> io_new_k, io_new_v;             // [B][Hkv][D], [B][Hkv][Dv]
@@ -99,6 +106,12 @@ struct DeviceBuffers {
   const Array* find(const std::string& name) const;
   const std::vector<Array>& arrays() const { return arrays_; }
   // A typed view of the named array; empty if absent or of another element size.
+  // The named array's bytes, whatever its element type; empty if absent.
+  BufferView<uint8_t> bytes(const std::string& name) const {
+    const Array* a = find(name);
+    if (!a) return {};
+    return BufferView<uint8_t>(static_cast<uint8_t*>(const_cast<void*>(a->data())), a->bytes);
+  }
   template <typename T>
   BufferView<T> view(const std::string& name) const {
     const Array* a = find(name);
@@ -112,6 +125,13 @@ struct DeviceBuffers {
 };
 
 namespace reference {
+
+// One stored key row (key_row_bytes() bytes) as its D values: bf16/f16
+// widened, an fp8 latent row dequantised (code * tile scale, rope bf16). The
+// value of a latent layer is the first Dv of them.
+void decode_key_row(const LayerShape& shape, const uint8_t* row, double* out);
+// One stored value row (Dv elements of bf16/f16) widened.
+void decode_value_row(const LayerShape& shape, const uint8_t* row, double* out);
 
 // Units of a request of `length` tokens: ceil(length / P) (0 for length <= 0).
 uint32_t unit_count(const LayerShape& shape, int32_t length);
@@ -202,7 +222,7 @@ class CpuBackend : public Backend {
   Status prepare(const Artifact& artifact, const LayerShape& shape, HostCache* cache) override;
   Status reset_slot(uint32_t slot) override;
   Status after_prefill(uint32_t slot, uint32_t old_length) override;
-  Status after_append(const uint32_t* slots, size_t count, const uint16_t* new_k, const uint16_t* new_v,
+  Status after_append(const uint32_t* slots, size_t count, const void* new_k, const void* new_v,
                       const StepInputRows& inputs) override;
   Status decode(const uint32_t* slots, size_t count, const uint16_t* q, uint16_t* o, SlotStepResult* results,
                 const StepInputRows& inputs) override;

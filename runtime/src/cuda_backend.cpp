@@ -84,7 +84,7 @@ class CudaBackend : public Backend {
   Status prepare(const Artifact& artifact, const LayerShape& shape, HostCache* cache) override;
   Status reset_slot(uint32_t slot) override;
   Status after_prefill(uint32_t slot, uint32_t old_length) override;
-  Status after_append(const uint32_t* slots, size_t count, const uint16_t* new_k, const uint16_t* new_v,
+  Status after_append(const uint32_t* slots, size_t count, const void* new_k, const void* new_v,
                       const StepInputRows& inputs) override;
   Status decode(const uint32_t* slots, size_t count, const uint16_t* q, uint16_t* o, SlotStepResult* results,
                 const StepInputRows& inputs) override;
@@ -173,7 +173,8 @@ class CudaBackend : public Backend {
   // Pinned staging areas, laid out like the device buffers they feed.
   int32_t* stage_length_ = nullptr;
   int32_t* stage_step_ = nullptr;
-  uint16_t *stage_q_ = nullptr, *stage_o_ = nullptr, *stage_new_k_ = nullptr, *stage_new_v_ = nullptr;
+  uint16_t *stage_q_ = nullptr, *stage_o_ = nullptr;
+  uint8_t *stage_new_k_ = nullptr, *stage_new_v_ = nullptr;  // stored-format rows (fp8 latent rows are bytes)
   int32_t *stage_copy_count_ = nullptr, *stage_units_ = nullptr;
   // Per step input of the algorithm (LayerShape::step_inputs order), its
   // rows [B][row] as the host calls stage them.
@@ -457,10 +458,10 @@ std::vector<size_t> staging_bytes(const LayerShape& shape) {
   const size_t B = shape.batch;
   return {B * 4,
           B * 4,
-          B * shape.q_heads * shape.head_dim * 2,
-          B * shape.q_heads * shape.value_dim * 2,
-          B * shape.kv_heads * shape.head_dim * 2,
-          B * shape.kv_heads * shape.value_dim * 2,
+          B * shape.q_heads * shape.head_dim * shape.act_bytes,
+          B * shape.q_heads * shape.value_dim * shape.act_bytes,
+          B * shape.kv_heads * shape.key_row_bytes(),
+          B * shape.kv_heads * shape.value_row_bytes(),
           B * shape.groups * 4,
           B * shape.groups * shape.budget * 4};
 }
@@ -520,8 +521,8 @@ Status CudaBackend::prepare(const Artifact& artifact, const LayerShape& shape, H
   stage_step_ = static_cast<int32_t*>(areas[1]);
   stage_q_ = static_cast<uint16_t*>(areas[2]);
   stage_o_ = static_cast<uint16_t*>(areas[3]);
-  stage_new_k_ = static_cast<uint16_t*>(areas[4]);
-  stage_new_v_ = static_cast<uint16_t*>(areas[5]);
+  stage_new_k_ = static_cast<uint8_t*>(areas[4]);
+  stage_new_v_ = static_cast<uint8_t*>(areas[5]);
   stage_copy_count_ = static_cast<int32_t*>(areas[6]);
   stage_units_ = static_cast<int32_t*>(areas[7]);
   for (size_t bytes : input_staging_bytes(shape)) {
@@ -752,11 +753,12 @@ Status CudaBackend::enqueue_device_append(const void* new_k, const void* new_v, 
   HSA_RETURN_IF_ERROR(check(driver_->cuCtxSetCurrent(context_), "cuCtxSetCurrent"));
   HSA_RETURN_IF_ERROR(check_device_stream(stream, "enqueue_append", true));
   const size_t B = shape_.batch;
-  HSA_RETURN_IF_ERROR(check_device_tensor(new_k, B * shape_.kv_heads * shape_.head_dim * 2, "enqueue_append", "new_k"));
+  // Rows in the stored format (an fp8 latent row's bytes: the kernels copy them as they are).
+  HSA_RETURN_IF_ERROR(check_device_tensor(new_k, B * shape_.kv_heads * shape_.key_row_bytes(), "enqueue_append", "new_k"));
   std::vector<std::pair<const char*, CUdeviceptr>> caller = {{"io.new_k", CUdeviceptr(uintptr_t(new_k))}};
   if (shape_.has_separate_v) {
     HSA_RETURN_IF_ERROR(
-        check_device_tensor(new_v, B * shape_.kv_heads * shape_.value_dim * 2, "enqueue_append", "new_v"));
+        check_device_tensor(new_v, B * shape_.kv_heads * shape_.value_row_bytes(), "enqueue_append", "new_v"));
     caller.push_back({"io.new_v", CUdeviceptr(uintptr_t(new_v))});
   }
   HSA_RETURN_IF_ERROR(bind_step_inputs(StepKind::Append, inputs, "enqueue_append", &caller));
@@ -770,8 +772,8 @@ Status CudaBackend::enqueue_device_decode(const void* q, void* o, float* lse, vo
   HSA_RETURN_IF_ERROR(check(driver_->cuCtxSetCurrent(context_), "cuCtxSetCurrent"));
   HSA_RETURN_IF_ERROR(check_device_stream(stream, "enqueue_decode", true));
   const size_t B = shape_.batch;
-  HSA_RETURN_IF_ERROR(check_device_tensor(q, B * shape_.q_heads * shape_.head_dim * 2, "enqueue_decode", "q"));
-  HSA_RETURN_IF_ERROR(check_device_tensor(o, B * shape_.q_heads * shape_.value_dim * 2, "enqueue_decode", "o"));
+  HSA_RETURN_IF_ERROR(check_device_tensor(q, B * shape_.q_heads * shape_.head_dim * shape_.act_bytes, "enqueue_decode", "q"));
+  HSA_RETURN_IF_ERROR(check_device_tensor(o, B * shape_.q_heads * shape_.value_dim * shape_.act_bytes, "enqueue_decode", "o"));
   std::vector<std::pair<const char*, CUdeviceptr>> caller = {{"io.q", CUdeviceptr(uintptr_t(q))},
                                                              {"io.o", CUdeviceptr(uintptr_t(o))}};
   if (lse) {  // else attention keeps writing the runtime's own io.lse
@@ -795,11 +797,12 @@ Status CudaBackend::enqueue_device_prefill(uint32_t slot, uint32_t first, uint32
                                            const void* v, void* stream, const StepInputRows& inputs) {
   HSA_RETURN_IF_ERROR(check(driver_->cuCtxSetCurrent(context_), "cuCtxSetCurrent"));
   HSA_RETURN_IF_ERROR(check_device_stream(stream, "prefill_device", false));
-  const size_t Hkv = shape_.kv_heads, P = shape_.page_size, eb = shape_.element_bytes;
-  HSA_RETURN_IF_ERROR(check_device_tensor(k, size_t(tokens) * Hkv * shape_.head_dim * eb, "prefill_device", "k"));
+  // K rows in the stored format, copied as bytes (fp8 latent rows unchecked: docs/RUNTIME.md).
+  const size_t Hkv = shape_.kv_heads, P = shape_.page_size;
+  const size_t row_k = shape_.key_row_bytes(), row_v = shape_.value_row_bytes();
+  HSA_RETURN_IF_ERROR(check_device_tensor(k, size_t(tokens) * Hkv * row_k, "prefill_device", "k"));
   if (shape_.has_separate_v)
-    HSA_RETURN_IF_ERROR(
-        check_device_tensor(v, size_t(tokens) * Hkv * shape_.value_dim * eb, "prefill_device", "v"));
+    HSA_RETURN_IF_ERROR(check_device_tensor(v, size_t(tokens) * Hkv * row_v, "prefill_device", "v"));
   for (size_t r = 0; r < inputs.size(); ++r)  // the append inputs, each pooled (LayerShape)
     HSA_RETURN_IF_ERROR(check_device_tensor(inputs[r], size_t(tokens) * pooled_input(r).row_bytes, "prefill_device",
                                             pooled_input(r).buffer.c_str()));
@@ -839,8 +842,8 @@ Status CudaBackend::enqueue_device_prefill(uint32_t slot, uint32_t first, uint32
     }
     return Status::ok();
   };
-  HSA_RETURN_IF_ERROR(copy_rows(k, cache_->host_k(), Hkv, shape_.head_dim * eb));
-  if (shape_.has_separate_v) HSA_RETURN_IF_ERROR(copy_rows(v, cache_->host_v(), Hkv, shape_.value_dim * eb));
+  HSA_RETURN_IF_ERROR(copy_rows(k, cache_->host_k_bytes(), Hkv, row_k));
+  if (shape_.has_separate_v) HSA_RETURN_IF_ERROR(copy_rows(v, cache_->host_v(), Hkv, row_v));
   for (size_t r = 0; r < inputs.size(); ++r)
     HSA_RETURN_IF_ERROR(copy_rows(inputs[r], cache_->pool_rows()[r], 1, pooled_input(r).row_bytes));
   device_used_ = true;  // host readers of the pool drain first
@@ -935,10 +938,10 @@ Status CudaBackend::enqueue_plan(const std::vector<PreparedLaunch>& plan, bool t
 Status CudaBackend::enqueue_decode_sequence(bool timed) {
   const size_t B = shape_.batch;
   HSA_RETURN_IF_ERROR(enqueue_request_state());
-  HSA_RETURN_IF_ERROR(enqueue_copy_to("io.q", stage_q_, B * shape_.q_heads * shape_.head_dim * 2));
+  HSA_RETURN_IF_ERROR(enqueue_copy_to("io.q", stage_q_, B * shape_.q_heads * shape_.head_dim * shape_.act_bytes));
   HSA_RETURN_IF_ERROR(enqueue_step_input_copies(StepKind::Decode));
   HSA_RETURN_IF_ERROR(enqueue_plan(decode_plan_, timed, stream_));
-  HSA_RETURN_IF_ERROR(enqueue_copy_from("io.o", stage_o_, B * shape_.q_heads * shape_.value_dim * 2));
+  HSA_RETURN_IF_ERROR(enqueue_copy_from("io.o", stage_o_, B * shape_.q_heads * shape_.value_dim * shape_.act_bytes));
   HSA_RETURN_IF_ERROR(enqueue_copy_from("sel.copy_count", stage_copy_count_, B * shape_.groups * 4));
   return enqueue_copy_from("sel.units", stage_units_, B * shape_.groups * shape_.budget * 4);
 }
@@ -997,22 +1000,24 @@ Status CudaBackend::decode(const uint32_t* slots, size_t count, const uint16_t* 
   return Status::ok();
 }
 
-Status CudaBackend::after_append(const uint32_t* slots, size_t count, const uint16_t* new_k, const uint16_t* new_v,
+Status CudaBackend::after_append(const uint32_t* slots, size_t count, const void* new_k, const void* new_v,
                                  const StepInputRows& inputs) {
   HSA_RETURN_IF_ERROR(check(driver_->cuCtxSetCurrent(context_), "cuCtxSetCurrent"));
-  const size_t row_k = size_t(shape_.kv_heads) * shape_.head_dim, row_v = size_t(shape_.kv_heads) * shape_.value_dim;
+  // Bytes of one slot's rows, in the stored format.
+  const size_t row_k = size_t(shape_.kv_heads) * shape_.key_row_bytes(), row_v = size_t(shape_.kv_heads) * shape_.value_row_bytes();
   std::memset(stage_length_, 0, shape_.batch * 4);
   for (size_t i = 0; i < count; ++i) {
     // The token at req.length (the host cache already counts it) is the one to append.
     stage_length_[slots[i]] = int32_t(cache_->length(slots[i]) - 1);
-    std::memcpy(stage_new_k_ + slots[i] * row_k, new_k + i * row_k, row_k * 2);
-    if (shape_.has_separate_v) std::memcpy(stage_new_v_ + slots[i] * row_v, new_v + i * row_v, row_v * 2);
+    std::memcpy(stage_new_k_ + slots[i] * row_k, static_cast<const uint8_t*>(new_k) + i * row_k, row_k);
+    if (shape_.has_separate_v)
+      std::memcpy(stage_new_v_ + slots[i] * row_v, static_cast<const uint8_t*>(new_v) + i * row_v, row_v);
   }
   stage_step_inputs(StepKind::Append, slots, count, inputs);
   for (uint32_t b = 0; b < shape_.batch; ++b) stage_step_[b] = steps_[b];
   HSA_RETURN_IF_ERROR(enqueue_request_state());
-  HSA_RETURN_IF_ERROR(enqueue_copy_to("io.new_k", stage_new_k_, shape_.batch * row_k * 2));
-  if (shape_.has_separate_v) HSA_RETURN_IF_ERROR(enqueue_copy_to("io.new_v", stage_new_v_, shape_.batch * row_v * 2));
+  HSA_RETURN_IF_ERROR(enqueue_copy_to("io.new_k", stage_new_k_, shape_.batch * row_k));
+  if (shape_.has_separate_v) HSA_RETURN_IF_ERROR(enqueue_copy_to("io.new_v", stage_new_v_, shape_.batch * row_v));
   HSA_RETURN_IF_ERROR(enqueue_step_input_copies(StepKind::Append));
   HSA_RETURN_IF_ERROR(enqueue_plan(append_plan_, false, stream_));
   return synchronize();

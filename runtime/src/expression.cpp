@@ -7,7 +7,7 @@ const char* symbol_name(Symbol symbol) {
   static const char* const names[kSymbolCount] = {
       "batch", "max_units", "max_tokens", "pool_pages", "q_heads", "kv_heads",
       "head_dim", "value_dim", "page_size", "groups", "heads_per_unit", "budget",
-      "capacity", "sinks", "window", "element_bytes"};
+      "capacity", "sinks", "window", "element_bytes", "key_row"};
   const uint32_t index = uint32_t(symbol);
   return index < kSymbolCount ? names[index] : "<unknown symbol>";
 }

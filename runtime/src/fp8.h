@@ -1,7 +1,8 @@
 // fp8 e4m3 (the OCP "FN" variant: no infinities, one NaN pattern per sign,
-// largest finite 448) <-> f32, and DeepSeek-V3.2's per-token quantisation of
-// indexer keys with the lightning indexer's score over them: the golden model
-// for the DSA package's kernels (issue 14, ../shared/DSA.md).
+// largest finite 448) <-> f32, DeepSeek-V3.2's per-token quantisation of
+// indexer keys with the lightning indexer's score over them (the golden model
+// for the DSA package's kernels, issue 14, ../shared/DSA.md), and FlashMLA's
+// fp8 latent KV row (KvDtype::Fp8Latent).
 #ifndef HSA_RUNTIME_FP8_H
 #define HSA_RUNTIME_FP8_H
 
@@ -9,6 +10,10 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+
+#include "half.h"
+#include "hsa/artifact_format.h"
 
 namespace hsa {
 namespace fp8 {
@@ -22,6 +27,19 @@ inline float e4m3_to_float(uint8_t v) {
   if (exponent == 0xf && mantissa == 0x7) return std::nanf("");
   if (exponent == 0) return sign * std::ldexp(float(mantissa), -9);  // subnormal: m / 8 * 2^-6
   return sign * std::ldexp(1.0f + float(mantissa) / 8.0f, exponent - 7);
+}
+
+// e4m3_to_float through a table of all 256 codes: the reference decodes a
+// latent row per selected token and query head.
+inline float e4m3_value(uint8_t v) {
+  struct Table {
+    float value[256];
+    Table() {
+      for (int c = 0; c < 256; ++c) value[c] = e4m3_to_float(uint8_t(c));
+    }
+  };
+  static const Table table;
+  return table.value[v];
 }
 
 // Round to nearest, ties to even; finite values beyond 448 saturate to
@@ -61,6 +79,62 @@ inline float quantize_row(const float* x, size_t n, uint8_t* out) {
   const float scale = std::ldexp(1.0f, m == 0.5f ? e - 1 : e);
   for (size_t i = 0; i < n; ++i) out[i] = float_to_e4m3(x[i] / scale);
   return scale;
+}
+
+// FlashMLA's fp8 latent row (artifact_format.h KvDtype::Fp8Latent): `latent`
+// e4m3 codes, one little-endian f32 scale per kFp8LatentTile latent elements,
+// then `rope` bf16 values; fp8_latent_row_bytes(latent, rope) bytes. Each tile
+// is quantised by quantize_row (V3.2's power-of-two scale, so the scale is
+// exact and x = code * scale exactly when x / scale is an e4m3 value); the
+// rope bits are copied. False, writing nothing, when a latent value is NaN or
+// infinite (no scale represents it). latent: a multiple of the tile.
+inline bool quantize_latent_row(const uint16_t* bf16_values, uint32_t latent, uint32_t rope, uint8_t* row) {
+  constexpr uint32_t tile = artifact::kFp8LatentTile;
+  float x[tile];
+  for (uint32_t i = 0; i < latent; ++i)
+    if (!std::isfinite(bf16_to_float(bf16_values[i]))) return false;
+  for (uint32_t t = 0; t < latent / tile; ++t) {
+    for (uint32_t i = 0; i < tile; ++i) x[i] = bf16_to_float(bf16_values[t * tile + i]);
+    const float scale = quantize_row(x, tile, row + t * tile);
+    std::memcpy(row + latent + t * 4, &scale, 4);
+  }
+  std::memcpy(row + latent + latent / tile * 4, bf16_values + latent, size_t(rope) * 2);
+  return true;
+}
+
+// Tile `t`'s scale of a latent row.
+inline float latent_row_scale(const uint8_t* row, uint32_t latent, uint32_t t) {
+  float scale;
+  std::memcpy(&scale, row + latent + t * 4, 4);
+  return scale;
+}
+
+// The row's latent + rope values: code * scale (in float: a power-of-two
+// scale makes that exact; any other scale the caller stored is applied as
+// given), the rope bf16 widened.
+inline void dequantize_latent_row(const uint8_t* row, uint32_t latent, uint32_t rope, float* out) {
+  constexpr uint32_t tile = artifact::kFp8LatentTile;
+  for (uint32_t t = 0; t < latent / tile; ++t) {
+    const float scale = latent_row_scale(row, latent, t);
+    for (uint32_t i = t * tile; i < (t + 1) * tile; ++i) out[i] = e4m3_value(row[i]) * scale;
+  }
+  const uint8_t* rope_bits = row + latent + latent / tile * 4;
+  for (uint32_t i = 0; i < rope; ++i) {
+    uint16_t bits;
+    std::memcpy(&bits, rope_bits + 2 * i, 2);
+    out[latent + i] = bf16_to_float(bits);
+  }
+}
+
+// The first tile of the row whose scale is not finite and > 0, or -1: what
+// the host API refuses (a zero, negative, NaN or infinite scale is no
+// quantiser's output and would poison every logit of the token).
+inline int64_t bad_latent_scale_tile(const uint8_t* row, uint32_t latent) {
+  for (uint32_t t = 0; t < latent / artifact::kFp8LatentTile; ++t) {
+    const float scale = latent_row_scale(row, latent, t);
+    if (!(std::isfinite(scale) && scale > 0.0f)) return t;
+  }
+  return -1;
 }
 
 // The lightning indexer's score of one token (DSA.md step 1):

@@ -79,14 +79,14 @@ Status HostCache::create(const LayerShape& shape, HostAllocator* allocator, std:
                       std::to_string(shape.max_units) + ", " + std::to_string(shape.pool_pages) +
                       " pages (the layers of a model need one page size and max context)");
   }
-  const uint64_t token_k = uint64_t(shape.kv_heads) * shape.head_dim;
-  const uint64_t token_v = uint64_t(shape.kv_heads) * shape.value_dim;
+  const uint64_t token_k = uint64_t(shape.kv_heads) * shape.key_row_bytes();
+  const uint64_t token_v = uint64_t(shape.kv_heads) * shape.value_row_bytes();
   const uint64_t pages_tokens = uint64_t(shape.pool_pages) * shape.page_size;
   void* memory = nullptr;
-  HSA_RETURN_IF_ERROR(allocator->allocate(pages_tokens * token_k * 2, &memory));
-  cache->k_ = static_cast<uint16_t*>(memory);
+  HSA_RETURN_IF_ERROR(allocator->allocate(pages_tokens * token_k, &memory));
+  cache->k_ = static_cast<uint8_t*>(memory);
   if (shape.has_separate_v) {
-    HSA_RETURN_IF_ERROR(allocator->allocate(pages_tokens * token_v * 2, &memory));
+    HSA_RETURN_IF_ERROR(allocator->allocate(pages_tokens * token_v, &memory));
     cache->v_ = static_cast<uint16_t*>(memory);
   }
   for (const LayerShape::StepInputRow& row : cache->shape_.step_inputs) {
@@ -185,28 +185,31 @@ Status HostCache::take_pages(const uint32_t* slots, size_t count, uint64_t token
   return Status::ok();
 }
 
-Status HostCache::append(const uint32_t* slots, size_t count, uint64_t tokens, const uint16_t* k, const uint16_t* v,
+Status HostCache::append(const uint32_t* slots, size_t count, uint64_t tokens, const void* k, const void* v,
                          const std::vector<const void*>* rows) {
   if (tokens && (!k || (shape_.has_separate_v && !v)))
     return Status(StatusCode::InvalidArgument, "append: null K or V data");
   if (rows && rows->size() != pool_rows_.size())
     return Status(StatusCode::InvalidArgument, "append: " + std::to_string(rows->size()) + " pooled input rows for " +
                                                    std::to_string(pool_rows_.size()) + " pooled inputs");
-  const uint32_t P = shape_.page_size, H = shape_.kv_heads, D = shape_.head_dim, Dv = shape_.value_dim;
+  const uint32_t P = shape_.page_size, H = shape_.kv_heads;
+  const uint64_t row_k = shape_.key_row_bytes(), row_v = shape_.value_row_bytes();
   const int32_t* page_of = pool_->page_of();
   HSA_RETURN_IF_ERROR(take_pages(slots, count, tokens));
   // The tokens go into pages this slot now owns: no lock needed.
   for (size_t i = 0; i < count; ++i) {
     const uint32_t slot = slots[i];
     const int32_t* row = page_of + uint64_t(slot) * shape_.max_units;
-    const uint16_t* slot_k = k + i * tokens * H * D;
-    const uint16_t* slot_v = v ? v + i * tokens * H * Dv : nullptr;
+    const uint8_t* slot_k = static_cast<const uint8_t*>(k) + i * tokens * H * row_k;
+    const uint8_t* slot_v = v ? static_cast<const uint8_t*>(v) + i * tokens * H * row_v : nullptr;
     const uint32_t length = lengths_[slot];
     for (uint64_t j = 0; j < tokens; ++j) {
       const uint64_t t = length + j, page = uint64_t(row[t / P]);
       for (uint32_t h = 0; h < H; ++h) {
-        std::memcpy(k_ + ((page * H + h) * P + t % P) * D, slot_k + (j * H + h) * D, D * sizeof(uint16_t));
-        if (v_) std::memcpy(v_ + ((page * H + h) * P + t % P) * Dv, slot_v + (j * H + h) * Dv, Dv * sizeof(uint16_t));
+        std::memcpy(k_ + ((page * H + h) * P + t % P) * row_k, slot_k + (j * H + h) * row_k, row_k);
+        if (v_)
+          std::memcpy(reinterpret_cast<uint8_t*>(v_) + ((page * H + h) * P + t % P) * row_v,
+                      slot_v + (j * H + h) * row_v, row_v);
       }
       for (size_t r = 0; rows && r < pool_rows_.size(); ++r) {
         const uint64_t bytes = pooled_[r]->row_bytes;
@@ -233,8 +236,7 @@ uint64_t HostCache::device_address(const void* host_buffer) const {
 }
 
 uint64_t HostCache::page_bytes() const {
-  const uint64_t widths = shape_.has_separate_v ? uint64_t(shape_.head_dim) + shape_.value_dim : shape_.head_dim;
-  uint64_t bytes = uint64_t(shape_.kv_heads) * shape_.page_size * widths * 2;
+  uint64_t bytes = uint64_t(shape_.page_size) * shape_.token_kv_bytes();
   for (const LayerShape::StepInputRow* row : pooled_) bytes += uint64_t(shape_.page_size) * row->row_bytes;
   return bytes;
 }
@@ -243,9 +245,9 @@ uint64_t HostCache::host_bytes(uint32_t slot) const {
   return pages_held(slot) * page_bytes() + uint64_t(shape_.max_units) * sizeof(int32_t);
 }
 
-const uint16_t* HostCache::key(uint32_t slot, uint32_t token, uint32_t head) const {
+const uint8_t* HostCache::key_bytes(uint32_t slot, uint32_t token, uint32_t head) const {
   const uint64_t page = uint64_t(pool_->page_of()[uint64_t(slot) * shape_.max_units + token / shape_.page_size]);
-  return k_ + ((page * shape_.kv_heads + head) * shape_.page_size + token % shape_.page_size) * shape_.head_dim;
+  return k_ + ((page * shape_.kv_heads + head) * shape_.page_size + token % shape_.page_size) * shape_.key_row_bytes();
 }
 
 const uint16_t* HostCache::value(uint32_t slot, uint32_t token, uint32_t head) const {

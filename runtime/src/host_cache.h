@@ -1,6 +1,8 @@
 // The host KV cache: a pool of pages in the layout of docs/BUFFERS.md
-// (host.k [pages][Hkv][P][D], host.v [pages][Hkv][P][Dv], host.page_of [B][N]),
-// per-request page lists (rows of host.page_of) and token appends.
+// (host.k [pages][Hkv][P][KeyRow], host.v [pages][Hkv][P][Dv], host.page_of
+// [B][N]), per-request page lists (rows of host.page_of) and token appends.
+// Rows are copied as bytes in the stored format (LayerShape::key_row_bytes:
+// bf16/f16 elements, or FlashMLA's fp8 latent rows).
 #ifndef HSA_RUNTIME_HOST_CACHE_H
 #define HSA_RUNTIME_HOST_CACHE_H
 
@@ -106,18 +108,18 @@ class HostCache {
   Status check_room(uint32_t slot, uint64_t tokens) const;
 
   // Appends `tokens` tokens to each of the `count` (distinct) slots; k is
-  // [count][tokens][Hkv][D], v [count][tokens][Hkv][Dv] (null when V is part
-  // of K). All-or-nothing: every slot's room and the pages of all of them are
+  // [count][tokens][Hkv][key row], v [count][tokens][Hkv][Dv] (null when V
+  // is part of K), in the stored format. All-or-nothing: every slot's room and the pages of all of them are
   // checked first; on error nothing changed.
   // `rows`, when not null: for each pooled step input of the shape
   // (LayerShape::step_inputs with a pool, in order), its rows
   // [count][tokens][row], stored beside the tokens' K and V.
-  Status append(const uint32_t* slots, size_t count, uint64_t tokens, const uint16_t* k, const uint16_t* v,
+  Status append(const uint32_t* slots, size_t count, uint64_t tokens, const void* k, const void* v,
                 const std::vector<const void*>* rows = nullptr);
   // The same without the data: pages and lengths for `tokens` more tokens of
   // each slot, whose rows the device writes (the device API's append).
   Status extend(const uint32_t* slots, size_t count, uint64_t tokens);
-  Status append(uint32_t slot, uint64_t tokens, const uint16_t* k, const uint16_t* v,
+  Status append(uint32_t slot, uint64_t tokens, const void* k, const void* v,
                 const std::vector<const void*>* rows = nullptr) {
     return append(&slot, 1, tokens, k, v, rows);
   }
@@ -127,8 +129,10 @@ class HostCache {
   // Returns the request's pages to the pool and empties its row.
   void release(uint32_t slot) { truncate(slot, 0); }
 
-  // The documented host buffers.
-  uint16_t* host_k() const { return k_; }
+  // The documented host buffers; host_k() is host.k's 16-bit view (bf16/f16
+  // layers), host_k_bytes() its bytes (every format).
+  uint16_t* host_k() const { return reinterpret_cast<uint16_t*>(k_); }
+  uint8_t* host_k_bytes() const { return k_; }
   uint16_t* host_v() const { return v_; }
   int32_t* host_page_of() const { return pool_->page_of(); }
   // The pooled step inputs' host buffers ([PoolPages][P][row]), in the
@@ -142,7 +146,12 @@ class HostCache {
   const HostAllocator& allocator() const { return *allocator_; }
   const LayerShape& shape() const { return shape_; }
 
-  const uint16_t* key(uint32_t slot, uint32_t token, uint32_t head) const;
+  // One stored key row: its bytes, or its 16-bit elements (bf16/f16 layers).
+  const uint8_t* key_bytes(uint32_t slot, uint32_t token, uint32_t head) const;
+  const uint16_t* key(uint32_t slot, uint32_t token, uint32_t head) const {
+    return reinterpret_cast<const uint16_t*>(key_bytes(slot, token, head));
+  }
+  // One value row's 16-bit elements (bf16/f16 layers; MLA: the key row's first Dv).
   const uint16_t* value(uint32_t slot, uint32_t token, uint32_t head) const;
 
  private:
@@ -155,7 +164,7 @@ class HostCache {
 
   LayerShape shape_;
   HostAllocator* allocator_;
-  uint16_t* k_ = nullptr;
+  uint8_t* k_ = nullptr;
   uint16_t* v_ = nullptr;
   std::vector<void*> pool_rows_;
   std::vector<const LayerShape::StepInputRow*> pooled_;  // into shape_.step_inputs, parallel to pool_rows_

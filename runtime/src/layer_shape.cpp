@@ -9,8 +9,7 @@ namespace hsa {
 using namespace artifact;
 
 uint64_t LayerShape::unit_bytes() const {
-  const uint64_t widths = has_separate_v ? uint64_t(head_dim) + value_dim : head_dim;
-  return uint64_t(heads_per_unit) * page_size * widths * element_bytes;
+  return uint64_t(heads_per_unit) * page_size * (key_row_bytes() + value_row_bytes());
 }
 
 SymbolValues LayerShape::symbols() const {
@@ -31,6 +30,7 @@ SymbolValues LayerShape::symbols() const {
   s[uint32_t(Symbol::Sinks)] = sinks;
   s[uint32_t(Symbol::Window)] = window;
   s[uint32_t(Symbol::ElementBytes)] = element_bytes;
+  s[uint32_t(Symbol::KeyRow)] = key_row;
   return s;
 }
 
@@ -55,6 +55,7 @@ Status LayerShape::create(const LayerConfigRecord& c, const AlgorithmPackage* al
     return Status(StatusCode::InvalidArgument, "max_batch must be in [1, 65536], got " + std::to_string(batch));
   if (max_context_tokens == 0 || max_context_tokens > (uint64_t(1) << 31))
     return Status(StatusCode::InvalidArgument, "max_context_tokens must be in [1, 2^31]");
+  if (c.kv_dtype == uint32_t(KvDtype::Fp8Latent)) HSA_RETURN_IF_ERROR(check_fp8_latent_layer(c));
   LayerShape s;
   s.config = c;
   s.dtype = KvDtype(c.kv_dtype);
@@ -78,7 +79,12 @@ Status LayerShape::create(const LayerConfigRecord& c, const AlgorithmPackage* al
   s.sinks = c.sink_units;
   s.window = c.window_units;
   s.has_separate_v = (c.flags & kLayerFlagValueIsKeyPrefix) == 0;
-  s.element_bytes = 2;
+  // The loader checked an Fp8Latent layer's dims (artifact.cpp): latent,
+  // Dv a multiple of the scale tile, D > Dv.
+  s.act_dtype = s.dtype == KvDtype::Fp8Latent ? KvDtype::BF16 : s.dtype;
+  s.element_bytes = s.dtype == KvDtype::Fp8Latent ? 1 : 2;
+  s.act_bytes = 2;
+  s.key_row = s.dtype == KvDtype::Fp8Latent ? fp8_latent_row_bytes(c.value_dim, c.head_dim - c.value_dim) : c.head_dim;
   s.scale = c.softmax_scale;
   // The step inputs' rows: a per-slot device buffer of the package's, and
   // for a pooled one a host buffer of the same rows per pool token.

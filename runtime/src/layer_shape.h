@@ -14,9 +14,15 @@
 
 namespace hsa {
 
+// The cache format for messages, summaries and JSON: "bf16", "f16", "fp8_latent".
+inline const char* kv_dtype_name(artifact::KvDtype dtype) {
+  return dtype == artifact::KvDtype::F16 ? "f16" : dtype == artifact::KvDtype::Fp8Latent ? "fp8_latent" : "bf16";
+}
+
 struct LayerShape {
   artifact::LayerConfigRecord config{};
-  artifact::KvDtype dtype = artifact::KvDtype::BF16;
+  artifact::KvDtype dtype = artifact::KvDtype::BF16;      // the stored cache's format
+  artifact::KvDtype act_dtype = artifact::KvDtype::BF16;  // queries' and outputs' (bf16 for Fp8Latent)
   const AlgorithmPackage* algorithm = nullptr;  // the artifact's package (validated at load)
   AlgorithmParams params;
   uint32_t batch = 0;        // B
@@ -28,7 +34,11 @@ struct LayerShape {
   uint32_t heads_per_unit = 0;  // Hu
   uint32_t budget = 0, capacity = 0, sinks = 0, window = 0;
   bool has_separate_v = true;  // false: V is the first Dv dims of K (MLA)
-  uint32_t element_bytes = 2;
+  uint32_t element_bytes = 2;  // of a stored K/V element: 2 (bf16, f16), 1 (Fp8Latent's u8)
+  uint32_t act_bytes = 2;      // of a query or output element
+  // Elements of a stored key row (Symbol::KeyRow): D, or the bytes of an
+  // fp8 latent row (fp8_latent_row_bytes(Dv, D - Dv)).
+  uint32_t key_row = 0;
   float scale = 0.0f;        // softmax scale, as the artifact states it
   // The missed-mass bounds the artifact's kernels write (telemetry_contract.h;
   // the buffers' presence says so): per head (io.unselected_log_bound) and
@@ -48,6 +58,12 @@ struct LayerShape {
   std::vector<StepInputRow> step_inputs;
 
   uint64_t max_tokens() const { return uint64_t(max_units) * page_size; }
+  bool fp8_latent() const { return dtype == artifact::KvDtype::Fp8Latent; }
+  // Bytes of one stored key row and value row (0 without separate V).
+  uint64_t key_row_bytes() const { return uint64_t(key_row) * element_bytes; }
+  uint64_t value_row_bytes() const { return has_separate_v ? uint64_t(value_dim) * element_bytes : 0; }
+  // K and V bytes of one token of all KV heads, as stored (host pool, full device cache).
+  uint64_t token_kv_bytes() const { return uint64_t(kv_heads) * (key_row_bytes() + value_row_bytes()); }
   // Bytes of one unit (K and V) moved by a copy: docs/BUFFERS.md.
   uint64_t unit_bytes() const;
   SymbolValues symbols() const;

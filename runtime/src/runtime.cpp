@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <new>
@@ -11,6 +13,7 @@
 #include "artifact.h"
 #include "backend.h"
 #include "cpu_backend.h"
+#include "fp8.h"
 #include "guarded.h"
 #include "host_cache.h"
 #include "hsa/page_table_contract.h"
@@ -202,6 +205,34 @@ struct HSATTN_HIDDEN Runtime::Impl {
       }
       default: break;
     }
+    return Status::ok();
+  }
+
+  // Host calls on an Fp8Latent layer: every K row's tile scales finite and
+  // > 0 (a quantiser's output; anything else poisons the token's logits).
+  // `rows` rows of Hkv key rows each; `describe(r)` names row r for the
+  // message. The device paths copy bytes unchecked (docs/RUNTIME.md).
+  Status check_latent_scales(const void* k, uint64_t rows, const char* call,
+                             const std::function<std::string(uint64_t)>& describe) const {
+    if (!shape.fp8_latent()) return Status::ok();
+    const uint8_t* bytes = static_cast<const uint8_t*>(k);
+    const uint64_t row_k = shape.key_row_bytes();
+    for (uint64_t r = 0; r < rows; ++r)
+      for (uint32_t h = 0; h < shape.kv_heads; ++h) {
+        const uint8_t* row = bytes + (r * shape.kv_heads + h) * row_k;
+        const int64_t tile = fp8::bad_latent_scale_tile(row, shape.value_dim);
+        if (tile < 0) continue;
+        const float scale = fp8::latent_row_scale(row, shape.value_dim, uint32_t(tile));
+        char value[32];
+        std::snprintf(value, sizeof value, "%.9g", double(scale));
+        return invalid_argument(std::string(call) + ": " + describe(r) + ", KV head " + std::to_string(h) +
+                                ": the scale of latent tile " + std::to_string(tile) + " (bytes " +
+                                std::to_string(shape.value_dim + 4 * tile) + "-" +
+                                std::to_string(shape.value_dim + 4 * tile + 3) + " of the " + std::to_string(row_k) +
+                                "-byte fp8 latent row) is " + value +
+                                ": scales must be finite and > 0 (quantise the rows with "
+                                "hsattn_quantize_fp8_latent / Runtime::quantize_fp8_latent); nothing was changed");
+      }
     return Status::ok();
   }
 
@@ -424,6 +455,8 @@ Status Runtime::layer_info(LayerInfo* info) const {
     out.sink_units = s.sinks;
     out.window_units = s.window;
     out.kv_dtype = s.dtype;
+    out.activation_dtype = s.act_dtype;
+    out.key_row_bytes = uint32_t(s.key_row_bytes());
     out.scope = artifact::SelectionScope(a.config.scope);
     out.page_table_format = artifact::PageTableFormat(a.config.page_table_format);
     out.softmax_scale = s.scale;
@@ -560,9 +593,11 @@ Status Runtime::prefill(RequestId id, const void* k, const void* v, uint64_t tok
     HSA_RETURN_IF_ERROR(impl_->bind_inputs(StepKind::Append, inputs, input_count, "prefill", true, tokens, &rows));
     HostCache& cache = *impl_->cache;
     const uint32_t old_length = cache.length(slot);
-    HSA_RETURN_IF_ERROR(cache.append(slot, tokens, static_cast<const uint16_t*>(k),
-                                     impl_->shape.has_separate_v ? static_cast<const uint16_t*>(v) : nullptr,
-                                     &rows));
+    HSA_RETURN_IF_ERROR(impl_->check_latent_scales(k, tokens, "prefill", [&](uint64_t t) {
+      return "request " + std::to_string(id) + " token " + std::to_string(t) + " of the call (position " +
+             std::to_string(old_length + t) + ")";
+    }));
+    HSA_RETURN_IF_ERROR(cache.append(slot, tokens, k, impl_->shape.has_separate_v ? v : nullptr, &rows));
     std::lock_guard<std::mutex> lock(impl_->backend_mutex);
     impl_->prefilled_locked(slot, old_length);
     return Status::ok();
@@ -629,8 +664,11 @@ Status Runtime::append(const RequestId* ids, size_t count, const void* new_k, co
       if (old_lengths[i] == 0)
         return invalid_argument("request " + std::to_string(ids[i]) + " has no tokens: prefill at least one first");
     }
-    const uint16_t* k = static_cast<const uint16_t*>(new_k);
-    const uint16_t* v = impl_->shape.has_separate_v ? static_cast<const uint16_t*>(new_v) : nullptr;
+    HSA_RETURN_IF_ERROR(impl_->check_latent_scales(new_k, count, "append", [&](uint64_t i) {
+      return "request " + std::to_string(ids[i]) + " (row " + std::to_string(i) + " of new_k)";
+    }));
+    const void* k = new_k;
+    const void* v = impl_->shape.has_separate_v ? new_v : nullptr;
     {  // the prompt's representations first: the append extends them
       std::lock_guard<std::mutex> lock(impl_->backend_mutex);
       HSA_RETURN_IF_ERROR(impl_->backend->drain_device_work());
@@ -803,7 +841,9 @@ Status Runtime::external_attention(ExternalAttention* out) const {
       HSA_RETURN_IF_ERROR(evaluate_buffer_dims(artifact, artifact.buffers[size_t(index)], symbols, dims, &bytes));
       return impl_->backend->device_buffer_address(name, address, &held);
     };
-    const TensorDtype kv = s.dtype == artifact::KvDtype::F16 ? TensorDtype::F16 : TensorDtype::BF16;
+    const TensorDtype kv = s.dtype == artifact::KvDtype::F16         ? TensorDtype::F16
+                           : s.dtype == artifact::KvDtype::Fp8Latent ? TensorDtype::Fp8Latent
+                                                                     : TensorDtype::BF16;
     // buf.k / buf.v [B][S][C][Hu][P][D] as blocks of one unit, in
     // FlashAttention's [blocks][P][Hu][D] order (strided: a block is [Hu][P][D]).
     auto blocks = [&](const char* view, uint64_t address, const std::vector<int64_t>& d, int64_t width) {
@@ -819,6 +859,9 @@ Status Runtime::external_attention(ExternalAttention* out) const {
     if (s.has_separate_v) {
       HSA_RETURN_IF_ERROR(find("buf.v", &v_at, &v_dims));
       e.v_cache = blocks("v_cache", v_at, v_dims, v_dims[5]);
+    } else if (s.fp8_latent()) {
+      e.v_cache = e.k_cache;  // the latent values are the rows' codes times their scales: only whole rows mean anything
+      e.v_cache.name = "v_cache";
     } else {
       e.v_cache = blocks("v_cache", k_at, k_dims, s.value_dim);  // MLA: the first Dv dims of each key row
     }
@@ -860,8 +903,7 @@ Status Runtime::request_accounting(RequestId id, RequestAccounting* accounting) 
     RequestAccounting a;
     a.length_tokens = impl_->cache->length(slot);
     a.device_bytes = impl_->device_bytes_per_request;
-    const uint64_t widths = s.has_separate_v ? uint64_t(s.head_dim) + s.value_dim : s.head_dim;
-    a.full_device_cache_bytes = a.length_tokens * s.kv_heads * widths * s.element_bytes;
+    a.full_device_cache_bytes = a.length_tokens * s.token_kv_bytes();  // as stored: 656 B per fp8 latent row
     a.host_bytes = impl_->cache->host_bytes(slot);
     *accounting = a;
     return Status::ok();
@@ -904,6 +946,47 @@ Status Runtime::last_step_kernel_timings(const KernelTiming** timings, size_t* c
                     std::string("backend '") + backend_name() + "' did not time this step (needs profile_kernels)");
     *timings = measured->data();
     *count = measured->size();
+    return Status::ok();
+  });
+}
+
+namespace {
+Status check_latent_dims(const void* in, const void* out, uint32_t latent_dim, const char* call) {
+  if (!in || !out) return invalid_argument(std::string(call) + ": null input or output rows");
+  if (latent_dim == 0 || latent_dim % artifact::kFp8LatentTile != 0)
+    return invalid_argument(std::string(call) + ": latent_dim " + std::to_string(latent_dim) +
+                            " must be a positive multiple of " + std::to_string(artifact::kFp8LatentTile) +
+                            " (one f32 scale per tile of the fp8 latent row)");
+  return Status::ok();
+}
+}  // namespace
+
+Status Runtime::quantize_fp8_latent(const void* bf16_rows, uint64_t rows, uint32_t latent_dim, uint32_t rope_dim,
+                                    void* fp8_rows) {
+  return guarded([&]() -> Status {
+    HSA_RETURN_IF_ERROR(check_latent_dims(bf16_rows, fp8_rows, latent_dim, "quantize_fp8_latent"));
+    const uint16_t* in = static_cast<const uint16_t*>(bf16_rows);
+    const uint64_t width = uint64_t(latent_dim) + rope_dim;
+    // Every row checked before any is written: a refusal leaves `fp8_rows` as it was.
+    for (uint64_t r = 0; r < rows; ++r)
+      for (uint32_t i = 0; i < latent_dim; ++i)
+        if (!std::isfinite(bf16_to_float(in[r * width + i])))
+          return invalid_argument("quantize_fp8_latent: row " + std::to_string(r) + " latent element " +
+                                  std::to_string(i) + " is NaN or infinite: no e4m3 scale represents it");
+    uint8_t* out = static_cast<uint8_t*>(fp8_rows);
+    const uint64_t row_bytes = artifact::fp8_latent_row_bytes(latent_dim, rope_dim);
+    for (uint64_t r = 0; r < rows; ++r) fp8::quantize_latent_row(in + r * width, latent_dim, rope_dim, out + r * row_bytes);
+    return Status::ok();
+  });
+}
+
+Status Runtime::dequantize_fp8_latent(const void* fp8_rows, uint64_t rows, uint32_t latent_dim, uint32_t rope_dim,
+                                      float* values) {
+  return guarded([&]() -> Status {
+    HSA_RETURN_IF_ERROR(check_latent_dims(fp8_rows, values, latent_dim, "dequantize_fp8_latent"));
+    const uint8_t* in = static_cast<const uint8_t*>(fp8_rows);
+    const uint64_t row_bytes = artifact::fp8_latent_row_bytes(latent_dim, rope_dim), width = uint64_t(latent_dim) + rope_dim;
+    for (uint64_t r = 0; r < rows; ++r) fp8::dequantize_latent_row(in + r * row_bytes, latent_dim, rope_dim, values + r * width);
     return Status::ok();
   });
 }

@@ -36,6 +36,14 @@ namespace {
 
 std::string number(double v) { return format_text("%.9g", v); }
 
+// What byte `at` of an fp8 latent row is, for messages.
+std::string latent_row_byte(const LayerShape& s, uint32_t at) {
+  const uint32_t latent = s.value_dim, scales = latent / artifact::kFp8LatentTile * 4;
+  if (at < latent) return format_text("e4m3 code of latent dim %u", at);
+  if (at < latent + scales) return format_text("scale of latent tile %u", (at - latent) / 4);
+  return format_text("rope dim %u", (at - latent - scales) / 2);
+}
+
 // Records mismatches of one request; the first one of each stage keeps its message.
 struct Recorder {
   StageCheckReport& report;
@@ -80,12 +88,13 @@ void check_repr(const LayerShape& s, const HostBuffers& host, StepCapture& cap, 
     cap.model_request[b] = id;
     cap.model_prefill[b] = prefill;
   }
-  const uint32_t D = s.head_dim, P = s.page_size;
+  const uint32_t P = s.page_size;
+  const uint64_t row_k = s.key_row_bytes();
   for (uint32_t t = uint32_t(model.req_length[b]); t < length; ++t) {
     const uint64_t page = uint64_t(host.page_of[uint64_t(b) * s.max_units + t / P]);
     for (uint32_t h = 0; h < s.kv_heads; ++h)
-      std::memcpy(&model.io_new_k[(uint64_t(b) * s.kv_heads + h) * D], host.k + ((page * s.kv_heads + h) * P + t % P) * D,
-                  D * sizeof(uint16_t));
+      std::memcpy(&model.io_new_k_bytes[(uint64_t(b) * s.kv_heads + h) * row_k],
+                  host.key_bytes() + ((page * s.kv_heads + h) * P + t % P) * row_k, row_k);
     // The append inputs' rows of token t, from their host pools.
     for (const LayerShape::StepInputRow& row : s.step_inputs) {
       if (row.pool.empty()) continue;
@@ -210,15 +219,19 @@ void check_gather(const LayerShape& s, const HostBuffers& host, StepCapture& cap
   const uint32_t P = s.page_size, Hu = s.heads_per_unit, K = s.budget, C = s.capacity;
   const int32_t length = cap.before.req_length[b];
   const uint32_t n = unit_count(s, length);
+  // Rows compared as bytes; a mismatch is reported per element of 16 bits
+  // (bf16/f16) or per byte of an fp8 latent row.
   struct Tensor {
     const char* name;
-    const BufferView<uint16_t>* device;
-    const BufferView<uint16_t>* before;
-    const uint16_t* host;
-    uint32_t width;
+    BufferView<uint8_t> device, before;
+    const uint8_t* host;
+    uint64_t row_bytes;
   };
-  std::vector<Tensor> tensors{{"buf.k", &cap.after.buf_k, &cap.before.buf_k, host.k, s.head_dim}};
-  if (s.has_separate_v) tensors.push_back({"buf.v", &cap.after.buf_v, &cap.before.buf_v, host.v, s.value_dim});
+  std::vector<Tensor> tensors{
+      {"buf.k", cap.after.bytes("buf.k"), cap.before.bytes("buf.k"), host.key_bytes(), s.key_row_bytes()}};
+  if (s.has_separate_v)
+    tensors.push_back({"buf.v", cap.after.bytes("buf.v"), cap.before.bytes("buf.v"),
+                       reinterpret_cast<const uint8_t*>(host.v), s.value_row_bytes()});
   for (uint32_t g = 0; g < s.groups; ++g) {
     const uint64_t gi = uint64_t(b) * s.groups + g;
     // Slots the step may write: the device's copy list.
@@ -234,8 +247,8 @@ void check_gather(const LayerShape& s, const HostBuffers& host, StepCapture& cap
       bool slot_ok = true;
       // Only misses move: a slot outside the copy list keeps its bytes.
       for (const Tensor& t : tensors) {
-        const uint64_t at = slot_offset(s, b, g, c, t.width), bytes = uint64_t(Hu) * P * t.width * 2;
-        if (!copied[c] && slot_ok && std::memcmp(&(*t.device)[at], &(*t.before)[at], bytes) != 0) {
+        const uint64_t at = slot_offset(s, b, g, c, t.row_bytes), bytes = uint64_t(Hu) * P * t.row_bytes;
+        if (!copied[c] && slot_ok && std::memcmp(&t.device[at], &t.before[at], bytes) != 0) {
           rec.mismatch(CheckStage::Gather, g,
                        format_text("%s slot %u (unit %d) changed during the step although it is not in the copy list "
                               "(only misses move)",
@@ -256,19 +269,30 @@ void check_gather(const LayerShape& s, const HostBuffers& host, StepCapture& cap
         for (uint32_t j = 0; j < Hu && slot_ok; ++j)
           for (uint32_t p = 0; p < tokens && slot_ok; ++p) {
             const uint32_t kv_head = g * Hu + j;
-            const uint16_t* dev = &(*t.device)[slot_offset(s, b, g, c, t.width) + (uint64_t(j) * P + p) * t.width];
-            const uint16_t* ref = t.host + ((page * s.kv_heads + kv_head) * P + p) * t.width;
-            for (uint32_t d = 0; d < t.width; ++d)
-              if (dev[d] != ref[d]) {
-                rec.mismatch(CheckStage::Gather, g,
-                             format_text("%s[%u][%u][slot %u][head %u][token %u][dim %u] (unit %d, token %d, kv head %u): "
-                                    "expected 0x%04x = %s (host page %" PRIu64 "), actual 0x%04x = %s (device)",
-                                    t.name, b, g, c, j, p, d, u, u * int32_t(P) + int32_t(p), kv_head, ref[d],
-                                    number(kv_to_float(ref[d], s.dtype)).c_str(), page, dev[d],
-                                    number(kv_to_float(dev[d], s.dtype)).c_str()));
-                slot_ok = false;
-                break;
-              }
+            const uint8_t* dev = &t.device[slot_offset(s, b, g, c, t.row_bytes) + (uint64_t(j) * P + p) * t.row_bytes];
+            const uint8_t* ref = t.host + ((page * s.kv_heads + kv_head) * P + p) * t.row_bytes;
+            if (std::memcmp(dev, ref, t.row_bytes) == 0) continue;
+            uint32_t at = 0;
+            while (dev[at] == ref[at]) ++at;
+            const std::string where = format_text("(unit %d, token %d, kv head %u)", u, u * int32_t(P) + int32_t(p), kv_head);
+            if (s.fp8_latent()) {
+              rec.mismatch(CheckStage::Gather, g,
+                           format_text("%s[%u][%u][slot %u][head %u][token %u][byte %u, %s] %s: expected 0x%02x (host "
+                                       "page %" PRIu64 "), actual 0x%02x (device)",
+                                       t.name, b, g, c, j, p, at, latent_row_byte(s, at).c_str(), where.c_str(),
+                                       ref[at], page, dev[at]));
+            } else {
+              const uint32_t d = at / 2;
+              uint16_t r, v;
+              std::memcpy(&r, ref + 2 * d, 2);
+              std::memcpy(&v, dev + 2 * d, 2);
+              rec.mismatch(CheckStage::Gather, g,
+                           format_text("%s[%u][%u][slot %u][head %u][token %u][dim %u] %s: expected 0x%04x = %s (host "
+                                       "page %" PRIu64 "), actual 0x%04x = %s (device)",
+                                       t.name, b, g, c, j, p, d, where.c_str(), r, number(kv_to_float(r, s.dtype)).c_str(),
+                                       page, v, number(kv_to_float(v, s.dtype)).c_str()));
+            }
+            slot_ok = false;
           }
       }
     }
@@ -304,7 +328,7 @@ void check_attend(const LayerShape& s, StepCapture& cap, uint32_t b, Recorder& r
   double error2 = 0.0, norm2 = 0.0, worst = -1.0;
   uint64_t worst_at = 0;
   for (uint64_t i = 0; i < row; ++i) {
-    const double d = kv_to_float(device[i], s.dtype), r = ref[i], e = std::fabs(d - r);
+    const double d = kv_to_float(device[i], s.act_dtype), r = ref[i], e = std::fabs(d - r);
     error2 += (d - r) * (d - r);
     norm2 += r * r;
     if (!(e <= worst)) {  // NaN wins
@@ -324,7 +348,7 @@ void check_attend(const LayerShape& s, StepCapture& cap, uint32_t b, Recorder& r
                  format_text("io.o relative L2 error %s > bound %s; largest difference at io.o[%u][head %u][dim %u]: "
                         "expected %s (reference), actual %s (device), |diff| %s",
                         number(relative).c_str(), number(kAttendTolerance).c_str(), b, h, d,
-                        number(ref[worst_at]).c_str(), number(kv_to_float(device[worst_at], s.dtype)).c_str(),
+                        number(ref[worst_at]).c_str(), number(kv_to_float(device[worst_at], s.act_dtype)).c_str(),
                         number(worst).c_str()));
   }
 }

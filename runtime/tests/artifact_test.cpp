@@ -151,7 +151,9 @@ TEST(ArtifactLoader, HeaderErrors) {
   expect_invalid(patched_header(bytes, [](FileHeader& h) { h.format_version = 1; }), "format version 1");
   expect_invalid(patched_header(bytes, [](FileHeader& h) { h.format_version = 2; }), "format version 2");
   expect_invalid(patched_header(bytes, [](FileHeader& h) { h.format_version = 3; }), "recompile the layer");
-  expect_invalid(patched_header(bytes, [](FileHeader& h) { h.format_version = 5; }), "a newer hsa-compile");
+  expect_invalid(patched_header(bytes, [](FileHeader& h) { h.format_version = 4; }), "recompile the layer");
+  expect_invalid(patched_header(bytes, [](FileHeader& h) { h.format_version = kFormatVersion + 1; }),
+                 "a newer hsa-compile");
   expect_invalid(patched_header(bytes, [](FileHeader& h) { h.flags = 4; }), "header flags");
   expect_invalid(patched_header(bytes, [](FileHeader& h) { h.section_count = 3; }), "3 sections");
   expect_invalid(patched_header(bytes, [](FileHeader& h) { h.section_table_offset = 1u << 30; }), "section table");

@@ -235,6 +235,35 @@ if(NOT rc EQUAL 0 OR at EQUAL -1)
   message(FATAL_ERROR "hsa-run --check on a DSA layer failed (${rc}):\n${out}\n${err}")
 endif()
 
+# The same layer with FlashMLA's fp8 latent cache (DeepSeek's 512 + 64: 656-byte
+# rows): hsa-run quantises the workload's bf16 rows and checks every stage;
+# hsa-memory counts the stored rows' bytes.
+set(dsa_fp8 ${WORK_DIR}/dsa-fp8.hsa)
+run_checked(${MAKE_ARTIFACT} ${dsa_fp8} --algorithm=dsa --dtype=fp8 --q-heads=8 --kv-heads=1 --page=1
+            --budget=32 --capacity=64 --sinks=0 --window=1 --scope=request --index-heads=4 --index-dim=32)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "hsa-make-test-artifact --dtype=fp8 failed (${rc}): ${out}${err}")
+endif()
+run_checked(${HSA_RUN} ${dsa_fp8} --backend=cpu --context=40,300 --steps=12 --query-jump=5 --check --quiet)
+string(FIND "${out}" "check: 12 steps, all stages match" at)
+string(FIND "${out}" "D 576/512, fp8_latent" layer)
+if(NOT rc EQUAL 0 OR at EQUAL -1 OR layer EQUAL -1)
+  message(FATAL_ERROR "hsa-run --check on an fp8 latent DSA layer failed (${rc}):\n${out}\n${err}")
+endif()
+run_checked(${HSA_MEMORY} ${dsa_fp8} --context=700 --layers=1 --gpu-gib=1)
+string(FIND "${out}" "656 B per token and layer, fp8_latent" full)
+if(NOT rc EQUAL 0 OR full EQUAL -1)
+  message(FATAL_ERROR "hsa-memory on the fp8 latent DSA layer (${rc}):\n${out}\n${err}")
+endif()
+# A Quest layer cannot take the fp8 cache: refused at load with the reason.
+set(quest_fp8 ${WORK_DIR}/quest-fp8.hsa)
+run_checked(${MAKE_ARTIFACT} ${quest_fp8} --dtype=fp8 --q-heads=8 --kv-heads=1 --page=16 --budget=8 --capacity=16)
+run_checked(${HSA_RUN} ${quest_fp8} --backend=cpu --context=100 --steps=1 --quiet)
+string(FIND "${err}" "needs a bf16 or f16 cache, not fp8 latent rows" refused)
+if(NOT rc EQUAL 3 OR refused EQUAL -1)
+  message(FATAL_ERROR "hsa-run on a Quest layer with an fp8 cache: expected exit 3 with the reason (${rc}):\n${out}\n${err}")
+endif()
+
 # hsa-memory on the same DSA layer at 700 tokens: the indexer keys (700 x 64
 # e4m3 + 700 f32 scales = 47600 B = 46.5 KiB per request) are counted as the
 # layer's representations, and 10 layers hold 10x.

@@ -10,8 +10,11 @@
 //   hsa-make-test-artifact OUT [--q-heads=32] [--kv-heads=8] [--head-dim=128] [--value-dim=D]
 //       [--page=16] [--budget=128] [--capacity=512] [--sinks=1] [--window=2]
 //       [--scope=kv_head|request] [--algorithm=quest|streaming_llm|dsa] [--combine=max|sum|mean_query]
-//       [--index-heads=4] [--index-dim=32] [--index-dtype=f8E4M3FN|bf16] [--dtype=bf16|f16] [--chip=sm_90a]
+//       [--index-heads=4] [--index-dim=32] [--index-dtype=f8E4M3FN|bf16] [--dtype=bf16|f16|fp8] [--chip=sm_90a]
 // (dsa: an MLA layer, V the first --value-dim dims of K; give --kv-heads=1 --page=1.)
+// --dtype=fp8 (also --kv-dtype=fp8): FlashMLA's fp8 latent cache (KvDtype::Fp8Latent), an MLA layer whose
+// rows are --value-dim e4m3 latent bytes, a f32 scale per 128, and D - Dv bf16 rope values; D/Dv default
+// to DeepSeek's 576/512 (656-byte rows). Only dsa and streaming_llm take it (the loader refuses quest).
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -42,6 +45,7 @@ int main(int argc, char** argv) {
   c.value_dim = 0;  // --value-dim, else D
   std::string out, chip = "sm_90a", algorithm = "quest", combine = "max", index_dtype = "f8E4M3FN";
   uint32_t index_heads = 4, index_dim = 32;
+  bool dims_given = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     const size_t eq = arg.find('=');
@@ -50,8 +54,8 @@ int main(int argc, char** argv) {
     if (arg.rfind("--", 0) != 0) { out = arg; continue; }
     if (key == "--q-heads") ok = parse_u32(value, &c.num_q_heads);
     else if (key == "--kv-heads") ok = parse_u32(value, &c.num_kv_heads);
-    else if (key == "--head-dim") ok = parse_u32(value, &c.head_dim);
-    else if (key == "--value-dim") ok = parse_u32(value, &c.value_dim);
+    else if (key == "--head-dim") ok = parse_u32(value, &c.head_dim), dims_given = true;
+    else if (key == "--value-dim") ok = parse_u32(value, &c.value_dim), dims_given = true;
     else if (key == "--page") ok = parse_u32(value, &c.page_size);
     else if (key == "--budget") ok = parse_u32(value, &c.budget_units);
     else if (key == "--capacity") ok = parse_u32(value, &c.capacity_units);
@@ -74,9 +78,9 @@ int main(int argc, char** argv) {
     } else if (key == "--combine") {
       ok = value == "max" || value == "sum" || value == "mean_query";
       combine = value;
-    } else if (key == "--dtype") {
-      ok = value == "bf16" || value == "f16";
-      c.kv_dtype = uint32_t(value == "f16" ? KvDtype::F16 : KvDtype::BF16);
+    } else if (key == "--dtype" || key == "--kv-dtype") {
+      ok = value == "bf16" || value == "f16" || value == "fp8";
+      c.kv_dtype = uint32_t(value == "f16" ? KvDtype::F16 : value == "fp8" ? KvDtype::Fp8Latent : KvDtype::BF16);
     } else {
       ok = false;
     }
@@ -90,8 +94,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: hsa-make-test-artifact OUT [--q-heads=N ...]\n");
     return 2;
   }
+  const bool fp8 = c.kv_dtype == uint32_t(KvDtype::Fp8Latent);
+  if (fp8 && !dims_given) c.head_dim = 576, c.value_dim = 512;  // DeepSeek-V3.2's latent + rope
   if (c.value_dim == 0) c.value_dim = c.head_dim;
-  if (algorithm == "dsa") c.flags |= kLayerFlagValueIsKeyPrefix;  // an MLA layer: V is the first Dv dims of K
+  // An MLA layer: V is the first Dv dims of K (fp8 latent rows exist only there).
+  if (algorithm == "dsa" || fp8) c.flags |= kLayerFlagValueIsKeyPrefix;
   c.softmax_scale = float(1.0 / std::sqrt(double(c.head_dim)));
 
   const TestAlgorithm test_algorithm = algorithm == "quest" ? TestAlgorithm::quest(combine)

@@ -114,8 +114,7 @@ int main(int argc, char** argv) {
   uint64_t per_request = 0, global = 0;
   for (const Group& g : groups) per_request += g.per_request, global += g.global;
   const uint64_t tokens = shape.max_tokens();
-  const uint64_t token_bytes = uint64_t(shape.kv_heads) * (shape.has_separate_v ? shape.head_dim + shape.value_dim
-                                                                                  : shape.head_dim) * shape.element_bytes;
+  const uint64_t token_bytes = shape.token_kv_bytes();  // as stored: 656 B for an fp8 latent row
   std::printf("hsa-memory: %s (%s), max context %" PRIu64 " tokens, %" PRIu64 " layer%s\n",
               artifact.name.empty() ? path.c_str() : artifact.name.c_str(), shape.algorithm->name(), tokens, layers,
               layers == 1 ? "" : "s");
@@ -134,9 +133,11 @@ int main(int argc, char** argv) {
   for (const Group& g : groups)
     std::printf("  %-18s %s\n", g.name, gib(double(g.per_request) * double(layers)).c_str());
   std::printf("full device-resident cache: %s (%" PRIu64 " B per token and layer, %s) = %.1fx hsa's\n",
-              gib(full_bf16).c_str(), token_bytes, shape.dtype == artifact::KvDtype::F16 ? "f16" : "bf16",
+              gib(full_bf16).c_str(), token_bytes, kv_dtype_name(shape.dtype),
               full_bf16 / model_request);
-  const bool latent = !shape.has_separate_v && shape.kv_heads == 1 && shape.head_dim == 576 && shape.value_dim == 512;
+  // (A layer that already stores fp8 latent rows printed that cache above.)
+  const bool latent = !shape.has_separate_v && shape.kv_heads == 1 && shape.head_dim == 576 &&
+                      shape.value_dim == 512 && !shape.fp8_latent();
   // FlashMLA's fp8 layout: 512 e4m3 latent values, 4 f32 scales (one per
   // 128), 64 bf16 rope values.
   const double full_fp8 = latent ? double(tokens) * 656.0 * double(layers) : 0.0;

@@ -313,7 +313,7 @@ int record(const Options& opt, SelectionTrace* trace, std::vector<StepStats>* ru
   std::unique_ptr<workload::Workload> workload;
   workload::Dims dims;
   dims.q_heads = s.q_heads, dims.kv_heads = s.kv_heads, dims.head_dim = s.head_dim, dims.value_dim = s.value_dim;
-  dims.dtype = s.dtype;
+  dims.dtype = s.act_dtype;  // bf16 rows for an fp8 latent cache, quantised before they go in
   workload::Overrides overrides;
   overrides.temperature = opt.temperature;
   status = workload::make_workload(opt.workload, dims, opt.seed, contexts, opt.steps, overrides, &workload);
@@ -326,7 +326,7 @@ int record(const Options& opt, SelectionTrace* trace, std::vector<StepStats>* ru
   trace->layer = (info.name.empty() ? std::string("(unnamed layer)") : info.name) + " (" + info.algorithm +
                  format_text(": Hq %u, Hkv %u, D %u/%u, %s, K %u, C %u, %s scope)", info.num_q_heads,
                              info.num_kv_heads, info.head_dim, info.value_dim,
-                             info.kv_dtype == artifact::KvDtype::F16 ? "f16" : "bf16", info.budget_units,
+                             kv_dtype_name(info.kv_dtype), info.budget_units,
                              info.capacity_units, info.scope == artifact::SelectionScope::Request ? "request" : "kv_head");
   trace->batch = opt.batch;
   trace->groups = s.groups;
@@ -351,13 +351,15 @@ int record(const Options& opt, SelectionTrace* trace, std::vector<StepStats>* ru
   std::mt19937_64 input_rng(opt.seed ^ 0x5eed1dea);  // hsa-run's stream for the step inputs
   StepInputFeed feed;
   std::vector<uint16_t> k, v;
+  std::vector<uint8_t> stored_k;  // fp8 latent rows of k (Fp8Latent layers)
   uint64_t done = 0, next_report = total_prompt / 10;
   for (uint32_t b = 0; b < opt.batch; ++b)
     for (uint64_t first = 0; first < contexts[b]; first += 8192) {
       const uint64_t count = std::min<uint64_t>(8192, contexts[b] - first);
       workload->prompt(b, first, count, &k, &v);
       feed.fill(s, StepKind::Append, count, input_rng, k.data());
-      status = rt->prefill(ids[b], k.data(), v.data(), count, feed.inputs(), feed.count());
+      status = rt->prefill(ids[b], stored_key_rows(s, k.data(), count, &stored_k), v.data(), count, feed.inputs(),
+                           feed.count());
       if (!status.is_ok()) return fail(3, format_text("prefill of request %u failed", b), status);
       done += count;
       if (!opt.quiet && total_prompt >= 65536 && done >= next_report) {
@@ -380,7 +382,8 @@ int record(const Options& opt, SelectionTrace* trace, std::vector<StepStats>* ru
   for (uint32_t step = 0; step < opt.steps; ++step) {
     for (uint32_t b = 0; b < opt.batch; ++b) workload->next_token(b, &new_k[b * row_k], &new_v[b * row_v]);
     feed.fill(s, StepKind::Append, opt.batch, input_rng, new_k.data());
-    status = rt->append(ids.data(), opt.batch, new_k.data(), s.has_separate_v ? new_v.data() : nullptr, feed.inputs(),
+    status = rt->append(ids.data(), opt.batch, stored_key_rows(s, new_k.data(), opt.batch, &stored_k),
+                        s.has_separate_v ? new_v.data() : nullptr, feed.inputs(),
                         feed.count());
     if (!status.is_ok()) return fail(4, format_text("append at step %u failed", step), status);
     const bool jump = opt.query_jump > 0 && step > 0 && step % opt.query_jump == 0;

@@ -41,7 +41,7 @@ using Clock = std::chrono::steady_clock;
 const char* kUsage =
     "usage: hsa-run ARTIFACT [options]\n"
     "\n"
-    "Runs the attention layer of ARTIFACT (an hsa artifact, format v2) on a synthetic\n"
+    "Runs the attention layer of ARTIFACT (an hsa artifact, format v5) on a synthetic\n"
     "decoding workload: prefill every request, then per step append one token to each\n"
     "request and run one decode step. Prints a summary of what the runtime did.\n"
     "\n"
@@ -85,10 +85,12 @@ const char* kUsage =
     "backend, memory), 4 a runtime call failed during the run.\n";
 
 // What to do about a failed status, for the person at the terminal.
+// (The versions: artifact_format.h kFormatVersion, kKernelAbiVersion.)
 const char* advice(StatusCode code) {
+  static_assert(artifact::kFormatVersion == 5 && artifact::kKernelAbiVersion == 2, "update the versions named below");
   switch (code) {
     case StatusCode::InvalidArtifact:
-      return "regenerate the artifact with a compiler of this version (artifact format v2, kernel ABI v2); "
+      return "regenerate the artifact with a compiler of this version (artifact format v5, kernel ABI v2); "
              "a corrupted file or one from another version cannot be loaded";
     case StatusCode::NotFound: return "check the path of the artifact";
     case StatusCode::Unavailable: return "no usable CUDA driver or GPU here: run with --backend=cpu (or --backend=auto)";
@@ -266,13 +268,13 @@ std::string parse_options(int argc, char** argv, Options* o) {
 double attention_mass(const LayerShape& s, const HostCache& cache, uint32_t slot, const uint16_t* q, uint32_t h,
                       const std::vector<int32_t>& units) {
   const uint32_t length = cache.length(slot), kv_head = h / s.group_size, g = kv_head / s.heads_per_unit;
-  std::vector<double> qd(s.head_dim), logits(length);
-  for (uint32_t d = 0; d < s.head_dim; ++d) qd[d] = kv_to_float(q[size_t(h) * s.head_dim + d], s.dtype);
+  std::vector<double> qd(s.head_dim), key(s.head_dim), logits(length);
+  for (uint32_t d = 0; d < s.head_dim; ++d) qd[d] = kv_to_float(q[size_t(h) * s.head_dim + d], s.act_dtype);
   double max_logit = -INFINITY;
   for (uint32_t t = 0; t < length; ++t) {
-    const uint16_t* k = cache.key(slot, t, kv_head);
+    reference::decode_key_row(s, cache.key_bytes(slot, t, kv_head), key.data());  // fp8 rows dequantised
     double dot = 0.0;
-    for (uint32_t d = 0; d < s.head_dim; ++d) dot += qd[d] * kv_to_float(k[d], s.dtype);
+    for (uint32_t d = 0; d < s.head_dim; ++d) dot += qd[d] * key[d];
     logits[t] = double(s.scale) * dot;
     max_logit = std::max(max_logit, logits[t]);
   }
@@ -353,7 +355,7 @@ int run(Options opt) {
   {
     workload::Dims dims;
     dims.q_heads = s.q_heads, dims.kv_heads = s.kv_heads, dims.head_dim = s.head_dim, dims.value_dim = s.value_dim;
-    dims.dtype = s.dtype;
+    dims.dtype = s.act_dtype;  // bf16 rows for an fp8 latent cache, quantised before they go in
     workload::Overrides overrides;
     overrides.temperature = opt.temperature;
     status = workload::make_workload(opt.workload, dims, opt.seed, opt.contexts, opt.steps, overrides, &workload);
@@ -370,6 +372,7 @@ int run(Options opt) {
   uint64_t done = 0, next_report = total_prompt / 10;
   const uint64_t chunk = 8192;
   std::vector<uint16_t> k, v;
+  std::vector<uint8_t> stored_k;  // fp8 latent rows of k (Fp8Latent layers)
   std::mt19937_64 input_rng(opt.seed ^ 0x5eed1dea);  // the step inputs' own stream: the K/V/q workload is unchanged
   StepInputFeed feed;
   for (uint32_t b = 0; b < opt.batch; ++b)
@@ -377,7 +380,8 @@ int run(Options opt) {
       const uint64_t count = std::min(chunk, opt.contexts[b] - first);
       workload->prompt(b, first, count, &k, &v);
       feed.fill(s, StepKind::Append, count, input_rng, k.data());
-      status = rt->prefill(ids[b], k.data(), v.data(), count, feed.inputs(), feed.count());
+      status = rt->prefill(ids[b], stored_key_rows(s, k.data(), count, &stored_k), v.data(), count, feed.inputs(),
+                           feed.count());
       if (!status.is_ok()) return fail(3, format_text("prefill of request %u failed", b), status);
       done += count;
       if (!opt.quiet && total_prompt >= 65536 && done >= next_report) {
@@ -428,8 +432,8 @@ int run(Options opt) {
     for (uint32_t b = 0; b < opt.batch; ++b) workload->next_token(b, &new_k[b * row_k], &new_v[b * row_v]);
     auto start = Clock::now();
     feed.fill(s, StepKind::Append, opt.batch, input_rng, new_k.data());
-    status = rt->append(ids.data(), opt.batch, new_k.data(), s.has_separate_v ? new_v.data() : nullptr, feed.inputs(),
-                        feed.count());
+    status = rt->append(ids.data(), opt.batch, stored_key_rows(s, new_k.data(), opt.batch, &stored_k),
+                        s.has_separate_v ? new_v.data() : nullptr, feed.inputs(), feed.count());
     if (!status.is_ok()) return fail(4, format_text("append at step %u failed", step), status);
     rec.append_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
     const bool jump = opt.query_jump > 0 && step > 0 && step % opt.query_jump == 0;
@@ -557,7 +561,7 @@ int run(Options opt) {
   std::printf("  backend      %s: %s%s%s\n", rt->backend_name(), device.c_str(), opt.graph ? ", CUDA graph" : "",
               opt.profile ? ", profiled" : "");
   std::printf("  layer        Hq %u, Hkv %u, D %u/%u, %s, P %u, %s", s.q_heads, s.kv_heads, s.head_dim, s.value_dim,
-              s.dtype == artifact::KvDtype::F16 ? "f16" : "bf16", s.page_size, s.algorithm->name());
+              kv_dtype_name(s.dtype), s.page_size, s.algorithm->name());
   if (!s.params.items.empty()) std::printf(" (%s)", s.params.describe().c_str());
   std::printf(", scope %s (S %u), K %u, C %u, sinks %u, window %u units\n",
               s.groups == 1 ? "request" : "kv_head", s.groups, s.budget, s.capacity, s.sinks, s.window);
@@ -644,7 +648,7 @@ int run(Options opt) {
     j.begin("config");
     j.integer("q_heads", s.q_heads).integer("kv_heads", s.kv_heads).integer("head_dim", s.head_dim);
     j.integer("value_dim", s.value_dim).integer("page_size", s.page_size);
-    j.str("kv_dtype", s.dtype == artifact::KvDtype::F16 ? "f16" : "bf16").str("algorithm", s.algorithm->name());
+    j.str("kv_dtype", kv_dtype_name(s.dtype)).str("algorithm", s.algorithm->name());
     j.begin("algorithm_params");
     for (const AlgorithmParam& p : s.params.items) {
       if (p.kind == artifact::ParamKind::String) j.str(p.name.c_str(), p.text);

@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -142,6 +143,21 @@ struct Stats {
 // package from the step's q or K where it can (AlgorithmPackage::
 // synthesize_step_inputs), else fresh random rows, never zeros: normal
 // values in the input's element type (fp8 as e4m3 codes of N(0, 2), never NaN).
+// K rows in the layer's stored format from the workload's `rows` rows of
+// [Hkv][D] bf16/f16 elements: the elements themselves, or (Fp8Latent) each
+// head's row quantised into FlashMLA's fp8 latent row as an engine's own
+// quantiser would (Runtime::quantize_fp8_latent). `scratch` holds the
+// quantised rows; the returned pointer is valid while it and `k` live.
+inline const void* stored_key_rows(const LayerShape& s, const uint16_t* k, uint64_t rows, std::vector<uint8_t>* scratch) {
+  if (!s.fp8_latent()) return k;
+  scratch->resize(rows * s.kv_heads * s.key_row_bytes());
+  const Status status =
+      Runtime::quantize_fp8_latent(k, rows * s.kv_heads, s.value_dim, s.head_dim - s.value_dim, scratch->data());
+  // The workloads make finite values: a refusal here is a bug of the tool.
+  if (!status.is_ok()) std::fprintf(stderr, "hsa tools: %s\n", status.message().c_str()), std::abort();
+  return scratch->data();
+}
+
 struct StepInputFeed {
   std::vector<std::vector<uint8_t>> rows;
   std::vector<StepInput> list;

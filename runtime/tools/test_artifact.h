@@ -105,6 +105,18 @@ inline LayerConfigRecord small_dsa_config() {
   return c;
 }
 
+// small_dsa_config() with FlashMLA's fp8 latent cache (KvDtype::Fp8Latent):
+// a latent of one scale tile (Dv 128) and 6 rope dims, rows of 128 + 4 + 12
+// = 144 bytes (a multiple of 16, as the loader requires).
+inline LayerConfigRecord small_fp8_dsa_config() {
+  LayerConfigRecord c = small_dsa_config();
+  c.kv_dtype = uint32_t(KvDtype::Fp8Latent);
+  c.head_dim = 134;
+  c.value_dim = 128;
+  c.softmax_scale = 0.08638684255813601f;  // 1/sqrt(134)
+  return c;
+}
+
 // dynamic_shared_bytes: what every kernel states as its maximum dynamic
 // shared memory (the runtime opts in above 48 KiB per block).
 // telemetry_bound: the artifact also lists io.unselected_log_bound [B][Hq]

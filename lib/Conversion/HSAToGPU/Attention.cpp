@@ -26,11 +26,16 @@
 // group (h / G) / Hu, head Hu-index (h / G) % Hu; tokens are u * P + r of
 // each selected unit u >= 0 (slot from sel.slots), masked at positions >=
 // req.length. Latent (MLA) layers read V as the first Dv elements of the key
-// row, from the registers the key was loaded into.
+// row, from the registers the key was loaded into. FlashMLA's fp8 latent rows
+// (kv_dtype f8E4M3FN) are dequantised as they are loaded: a lane's vector of
+// 8 latent elements is 8 e4m3 bytes (cvt.rn.f16x2.e4m3x2, exact) times its
+// 128-element tile's f32 scale, a vector of 8 rope elements 16 bf16 bytes;
+// queries and outputs are bf16.
 //
 //===----------------------------------------------------------------------===//
 
 #include "KernelBuilder.h"
+#include "hsa/artifact_format.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -60,7 +65,8 @@ struct AttendPlan {
   int64_t hq, hkv, group, dk, dv, pageSize, hu, budget;
   int64_t splits, unitsPerSplit;
   bool latent;
-  int64_t lanes;        ///< elements per 16-byte vector
+  bool fp8Latent;       ///< keys are FlashMLA's fp8 latent rows (bytes)
+  int64_t lanes;        ///< elements per 16-byte vector of queries/outputs
   int64_t keyVectors;   ///< 16-byte vectors per key row
   int64_t valueVectors; ///< 16-byte vectors per value row
   int64_t rowThreads;   ///< lanes reading one row (power of two <= 32)
@@ -87,6 +93,8 @@ struct AttendPlan {
        << rowsPerWarp << "), key/value vectors/lane " << keySlots << "/"
        << valueSlots << ", unroll " << unroll << ", min blocks/SM "
        << minBlocksPerSM;
+    if (fp8Latent)
+      os << "; fp8 latent rows dequantised in registers";
   }
 };
 } // namespace
@@ -107,7 +115,11 @@ static AttendPlan makePlan(LayerOp layer, const KernelOptions &options) {
   p.splits = llvm::divideCeil(p.budget, p.unitsPerSplit);
   p.latent = config.isLatent();
   p.scale = layer.getEffectiveSoftmaxScale();
-  p.lanes = kVectorBytes / config.getElementBytes();
+  p.fp8Latent = config.isFp8Latent();
+  // Columns count elements of the (bf16 / f16) queries; an fp8 key vector of
+  // the same columns is half as many bytes (docs/BUFFERS.md "KeyRow").
+  p.lanes = kVectorBytes /
+            (config.getActivationType().getIntOrFloatBitWidth() / 8);
   p.keyVectors = p.dk / p.lanes;
   p.valueVectors = p.dv / p.lanes;
   p.rowThreads = std::min<int64_t>(
@@ -433,6 +445,7 @@ private:
     // Issue every load of the iteration first.
     SmallVector<Value> valid;
     SmallVector<SmallVector<Value>> keyRows, valueRows;
+    SmallVector<SmallVector<Fp8KeyLoad>> fp8Rows;
     for (int64_t u = 0; u < p.unroll; ++u) {
       Value t = b.add(base, b.add(b.index(u * stride), rowGroup));
       Value entry =
@@ -445,6 +458,13 @@ private:
                             fallbackSlot);
       row = b.select(ok, row, b.index(0));
       valid.push_back(ok);
+      if (p.fp8Latent) {
+        SmallVector<Fp8KeyLoad> loads;
+        for (int64_t j = 0; j < p.keySlots; ++j)
+          loads.push_back(loadFp8Key(slot, row, j));
+        fp8Rows.push_back(std::move(loads));
+        continue;
+      }
       SmallVector<Value> k;
       for (int64_t j = 0; j < p.keySlots; ++j)
         k.push_back(b.loadVector(
@@ -466,6 +486,16 @@ private:
     // Base-2 logits: dot over the lane's columns, then over the group.
     SmallVector<SmallVector<Value>> keyF(p.unroll), valueF(p.unroll);
     for (int64_t u = 0; u < p.unroll; ++u) {
+      if (p.fp8Latent) {
+        for (int64_t j = 0; j < p.keySlots; ++j)
+          keyF[u].push_back(dequantiseFp8Key(fp8Rows[u][j], j));
+        // V = the latent part of the same registers; masked rows zeroed
+        // (0 * NaN of an unwritten slot must not leak in).
+        for (int64_t j = 0; j < p.valueSlots; ++j)
+          valueF[u].push_back(
+              b.select(valid[u], keyF[u][j], b.zeros(vecF32)));
+        continue;
+      }
       for (Value k : keyRows[u])
         keyF[u].push_back(b.toF32(k));
       for (Value v : valueRows[u])
@@ -506,6 +536,70 @@ private:
       out.acc.push_back(std::move(acc));
     }
     return out.flatten();
+  }
+
+  /// The raw loads of one lane's key vector j of an fp8 latent row: the
+  /// 8 e4m3 codes and their tile's scale, and / or the 8 bf16 rope values
+  /// (a slot whose columns straddle the latent / rope boundary loads both).
+  struct Fp8KeyLoad {
+    Value codes, scale, rope;
+  };
+  enum class Fp8Part { Latent, Rope, Both };
+  Fp8Part fp8Part(int64_t j) const {
+    const int64_t latentVectors = p.dv / p.lanes;
+    if (std::min((j + 1) * tpr, p.keyVectors) <= latentVectors)
+      return Fp8Part::Latent;
+    if (std::min(j * tpr, p.keyVectors - 1) >= latentVectors)
+      return Fp8Part::Rope;
+    return Fp8Part::Both;
+  }
+  Fp8KeyLoad loadFp8Key(Value slot, Value row, int64_t j) {
+    // Byte offsets in the row: codes at the column, the scales after the
+    // latent part, the rope (bf16) after the scales.
+    const int64_t scalesAt = p.dv;
+    const int64_t ropeAt = p.dv + p.dv / ::hsa::artifact::kFp8LatentTile * 4;
+    auto at = [&](Value byte) -> SmallVector<Value> {
+      return {batch, group, slot, unitHead, row, byte};
+    };
+    Fp8KeyLoad load;
+    Value col = keyCols[j];
+    Fp8Part part = fp8Part(j);
+    if (part != Fp8Part::Rope) {
+      Value latentCol = part == Fp8Part::Both
+                            ? b.minS(col, b.index(p.dv - p.lanes))
+                            : col;
+      load.codes = b.loadVector(p.lanes, keys, at(latentCol));
+      Value tile = b.divU(latentCol, b.index(::hsa::artifact::kFp8LatentTile));
+      Value bytes = b.loadVector(
+          4, keys, at(b.add(b.index(scalesAt), b.mul(tile, b.index(4)))));
+      load.scale = b.extract(
+          vector::BitCastOp::create(b, VectorType::get({1}, f32), bytes), 0);
+    }
+    if (part != Fp8Part::Latent) {
+      // A Both slot's latent lanes load rope vector 0 (discarded).
+      Value ropeCol = part == Fp8Part::Rope
+                          ? b.sub(col, b.index(p.dv))
+                          : b.sub(b.maxS(col, b.index(p.dv)), b.index(p.dv));
+      Value bytes = b.loadVector(
+          2 * p.lanes, keys, at(b.add(b.index(ropeAt), b.mul(ropeCol, b.index(2)))));
+      load.rope = vector::BitCastOp::create(
+          b, VectorType::get({p.lanes}, b.getBF16Type()), bytes);
+    }
+    return load;
+  }
+  Value dequantiseFp8Key(const Fp8KeyLoad &load, int64_t j) {
+    Value latent, rope;
+    if (load.codes) {
+      SmallVector<Value> values = b.decodeE4M3(load.codes);
+      latent = b.mulF(vector::FromElementsOp::create(b, vecF32, values),
+                      b.splat(vecF32, load.scale));
+    }
+    if (load.rope)
+      rope = b.toF32(load.rope);
+    if (latent && rope)
+      return b.select(b.cmp(Pred::ult, keyCols[j], b.index(p.dv)), latent,
+                      rope);
+    return latent ? latent : rope;
   }
 
   void mergeLaneGroups(SoftmaxState &state) {
@@ -669,7 +763,8 @@ LogicalResult mlir::hsa::lowerAttend(KernelContext &ctx, AttendOp op) {
            << plan.sharedBytes() << " bytes of shared memory at "
            << ctx.getOptions().attentionSplitTokens
            << " attention-split-tokens (limit " << kSharedBytes << ")";
-  Type kvType = layer.getConfig().getKvDtype();
+  // Queries and outputs (bf16 for fp8 latent rows).
+  Type kvType = layer.getConfig().getActivationType();
 
   OpBuilder builder(op);
   Location loc = op.getLoc();

@@ -246,7 +246,7 @@ struct GatherPlan {
     p.heads = config.getHeadsPerUnit();
     p.pageSize = config.getPageSize();
     p.lanes = kVectorBytes / config.getElementBytes();
-    p.keyDim = config.getKeyDim();
+    p.keyDim = config.getKeyRowElements(); // as stored: bytes of fp8 rows
     p.valueDim = config.getValueDim();
     p.latent = config.isLatent();
     p.chunks =

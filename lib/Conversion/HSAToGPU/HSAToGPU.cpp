@@ -32,7 +32,7 @@ using namespace mlir::hsa;
 LogicalResult mlir::hsa::checkVectorDims(LayerOp layer, EmitErrorFn emitError) {
   LayerConfigAttr config = layer.getConfig();
   int64_t lanes = kVectorBytes / config.getElementBytes();
-  for (auto [what, dim] : {std::pair<StringRef, int64_t>{"key", config.getKeyDim()},
+  for (auto [what, dim] : {std::pair<StringRef, int64_t>{"key", config.getKeyRowElements()},
                            {"value", config.getValueDim()}})
     if (dim % lanes != 0)
       return emitError() << "cannot be lowered: the " << what << " dim ("

@@ -112,6 +112,27 @@ Value KernelBuilder::bitcast(Type type, Value value) {
   return arith::BitcastOp::create(*this, type, value);
 }
 
+SmallVector<Value> KernelBuilder::decodeE4M3(Value codes) {
+  KernelBuilder &b = *this;
+  auto type = cast<VectorType>(codes.getType());
+  const int64_t count = type.getNumElements();
+  Type i16 = b.getI16Type(), i8x2 = VectorType::get({2}, b.getI8Type());
+  Type f16x2 = VectorType::get({2}, b.getF16Type());
+  Value pairs = vector::BitCastOp::create(
+      b, VectorType::get({count / 2}, i16), codes);
+  SmallVector<Value> out;
+  for (int64_t p = 0; p < count / 2; ++p) {
+    Value pair = LLVM::BitcastOp::create(b, i8x2, b.extract(pairs, p));
+    Value halves = NVVM::ConvertF8x2ToF16x2Op::create(
+        b, f16x2, pair, b.getBoolAttr(false),
+        TypeAttr::get(b.getType<Float8E4M3FNType>()));
+    Value wide = b.toF32(halves);
+    out.push_back(b.extract(wide, 0));
+    out.push_back(b.extract(wide, 1));
+  }
+  return out;
+}
+
 Value KernelBuilder::addF(Value a, Value b) {
   return arith::AddFOp::create(*this, a, b);
 }

@@ -82,6 +82,9 @@ public:
   Value extS64(Value value);
   Value extU32(Value value);
   Value bitcast(Type type, Value value);
+  /// The f32 values of a vector of fp8 e4m3 codes (an even count): pairs
+  /// through cvt.rn.f16x2.e4m3x2, then f16 -> f32 (both exact).
+  SmallVector<Value> decodeE4M3(Value codes);
 
   // Float arithmetic.
   Value addF(Value a, Value b);

@@ -64,7 +64,8 @@ LogicalResult mlir::hsa::lowerStoreKV(KernelContext &ctx, StoreKVOp op) {
   const int64_t pageSize = config.getPageSize();
   const int64_t capacity = layer.getBuffer().getCapacity();
   const int64_t lanes = kVectorBytes / config.getElementBytes();
-  const int64_t keyVectors = config.getKeyDim() / lanes;
+  // A key row as stored (fp8 latent rows: their bytes, copied as they are).
+  const int64_t keyVectors = config.getKeyRowElements() / lanes;
   const int64_t valueVectors = config.getValueDim() / lanes;
   // The verifier guarantees values exactly for non-latent layers.
   const bool hasValues = static_cast<bool>(op.getValues());

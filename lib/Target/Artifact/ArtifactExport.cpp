@@ -141,9 +141,11 @@ LogicalResult ArtifactBuilder::addConfig(LayerOp layer) {
     cfg.kv_dtype = uint32_t(art::KvDtype::BF16);
   else if (dtype.isF16())
     cfg.kv_dtype = uint32_t(art::KvDtype::F16);
+  else if (config.isFp8Latent())
+    cfg.kv_dtype = uint32_t(art::KvDtype::Fp8Latent);
   else
-    return layer.emitError() << "the artifact format holds bf16 or f16 KV "
-                                "caches, not "
+    return layer.emitError() << "the artifact format holds bf16, f16 or fp8 "
+                                "latent KV caches, not "
                              << dtype;
   cfg.scope = config.getScope() == SelectionScope::kv_head
                   ? uint32_t(art::SelectionScope::KvHead)

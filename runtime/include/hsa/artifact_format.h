@@ -23,7 +23,9 @@ constexpr uint8_t kMagic[8] = {'H', 'S', 'A', 'A', 'R', 'T', 0, 1};
 // had neither ArgKind::ExprI64 nor BufferRecord::flags.
 // 4: the contract's io.lse, store_kv writing the appended token into the host
 // pool, the layer name in LayerConfigRecord (3 had none of them).
-constexpr uint32_t kFormatVersion = 4;
+// 5: KvDtype::Fp8Latent (FlashMLA's fp8 latent rows) and Symbol::KeyRow, the
+// stored key row's last dim (4 sized K rows by HeadDim).
+constexpr uint32_t kFormatVersion = 5;
 // Kernel ABI v2: one launch argument is exactly one kernel parameter, in
 // order: a u64 (buffer address), an i32 or an i64. A memref parameter of rank r
 // (MLIR's default convert-gpu-to-nvvm) is written by the compiler as 3 + 2r
@@ -73,12 +75,23 @@ struct SectionEntry {
 };
 static_assert(sizeof(SectionEntry) == 24, "SectionEntry layout");
 
-enum class KvDtype : uint32_t { BF16 = 0, F16 = 1 };
+// The KV cache's stored format. BF16 / F16: rows of HeadDim (and ValueDim)
+// elements; queries and outputs in the same dtype. Fp8Latent: FlashMLA's fp8
+// latent row, for latent (MLA) layers only: per token `latent` e4m3 bytes,
+// then one f32 scale per kFp8LatentTile latent elements, then `rope` bf16
+// (512 + 16 + 128 = 656 bytes for DeepSeek's 512 + 64), stored as KeyRow u8;
+// element i < latent is e4m3[i] * scale[i / 128]; queries and outputs bf16.
+enum class KvDtype : uint32_t { BF16 = 0, F16 = 1, Fp8Latent = 2 };
+constexpr uint32_t kFp8LatentTile = 128;
+// Bytes of one Fp8Latent row; latent_dim a multiple of kFp8LatentTile.
+constexpr uint32_t fp8_latent_row_bytes(uint32_t latent_dim, uint32_t rope_dim) {
+  return latent_dim + latent_dim / kFp8LatentTile * 4 + rope_dim * 2;
+}
 enum class SelectionScope : uint32_t { Request = 0, KvHead = 1 };
 enum class PageTableFormat : uint32_t {
   Native = 0, FlashAttnBlockTable = 1, FlashInferCsr = 2, TokenIndices = 3
 };
-constexpr uint32_t kKvDtypeCount = 2, kSelectionScopeCount = 2, kPageTableFormatCount = 4;
+constexpr uint32_t kKvDtypeCount = 3, kSelectionScopeCount = 2, kPageTableFormatCount = 4;
 
 // LayerConfigRecord::flags
 constexpr uint32_t kLayerFlagValueIsKeyPrefix = 1u << 0;  // MLA: V = first Dv dims of K
@@ -143,9 +156,10 @@ enum class Symbol : uint32_t {
   Capacity = 12,       // C
   Sinks = 13,
   Window = 14,
-  ElementBytes = 15,   // sizeof(T)
+  ElementBytes = 15,   // bytes of a stored K/V element: 2 (bf16, f16), 1 (Fp8Latent's u8)
+  KeyRow = 16,         // elements of a stored key row: HeadDim, or fp8_latent_row_bytes (Fp8Latent)
 };
-constexpr uint32_t kSymbolCount = 16;
+constexpr uint32_t kSymbolCount = 17;
 
 // Postfix bytecode over signed 64-bit integers. Every expression must leave
 // exactly one value; arithmetic overflow and ceil_div by a non-positive value

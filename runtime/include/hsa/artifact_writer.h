@@ -115,7 +115,13 @@ struct DocumentedBuffer {
   uint32_t flags;  // the documented initial contents: kBufferFlagFillMinusOne or 0
 };
 
+// The stored cache's element type (layer_contract.h Element::Kv) ...
 inline ElementType kv_element_type(const LayerConfigRecord& cfg) {
+  if (cfg.kv_dtype == uint32_t(KvDtype::Fp8Latent)) return ElementType::U8;
+  return cfg.kv_dtype == uint32_t(KvDtype::F16) ? ElementType::F16 : ElementType::BF16;
+}
+// ... and the queries' and outputs' (Element::Act).
+inline ElementType act_element_type(const LayerConfigRecord& cfg) {
   return cfg.kv_dtype == uint32_t(KvDtype::F16) ? ElementType::F16 : ElementType::BF16;
 }
 
@@ -125,7 +131,7 @@ inline ElementType kv_element_type(const LayerConfigRecord& cfg) {
 // the same rows.
 inline std::vector<DocumentedBuffer> documented_buffers(const LayerConfigRecord& cfg,
                                                         const std::vector<DocumentedBuffer>& algorithm = {}) {
-  const ElementType kv = kv_element_type(cfg);
+  const ElementType kv = kv_element_type(cfg), act = act_element_type(cfg);
   const bool has_v = (cfg.flags & kLayerFlagValueIsKeyPrefix) == 0;
   std::vector<DocumentedBuffer> out;
   for (const contract::BufferEntry& row : contract::buffers()) {
@@ -134,7 +140,7 @@ inline std::vector<DocumentedBuffer> documented_buffers(const LayerConfigRecord&
       continue;
     }
     if (row.presence == contract::Presence::SeparateValues && !has_v) continue;
-    DocumentedBuffer b{row.name, row.tier, contract::element_type(row.element, kv),
+    DocumentedBuffer b{row.name, row.tier, contract::element_type(row.element, kv, act),
                        row.dims[0] == Symbol::Batch ? BufferScope::PerBatchSlot : BufferScope::Global, {},
                        row.fill == contract::Fill::MinusOne ? kBufferFlagFillMinusOne : 0u};
     for (uint32_t d = 0; d < row.rank; ++d) b.dims.push_back(Expr::sym(row.dims[d]));

@@ -77,7 +77,16 @@ typedef struct hsattn_request_accounting {
 } hsattn_request_accounting;
 
 /* The loaded layer (hsattn_runtime_get_layer_config). */
-typedef enum hsattn_dtype_t { HSATTN_DTYPE_BF16 = 0, HSATTN_DTYPE_F16 = 1, HSATTN_DTYPE_I32 = 2 } hsattn_dtype_t;
+/* FP8_LATENT: FlashMLA's fp8 latent row (latent e4m3 bytes | one f32 scale
+ * per 128 latent elements | rope bf16; 656 bytes for DeepSeek's 512 + 64), a
+ * latent (MLA) layer's stored cache; its queries and outputs are bf16
+ * (hsattn_layer_config.activation_dtype). */
+typedef enum hsattn_dtype_t {
+  HSATTN_DTYPE_BF16 = 0,
+  HSATTN_DTYPE_F16 = 1,
+  HSATTN_DTYPE_I32 = 2,
+  HSATTN_DTYPE_FP8_LATENT = 3
+} hsattn_dtype_t;
 typedef enum hsattn_scope_t { HSATTN_SCOPE_REQUEST = 0, HSATTN_SCOPE_KV_HEAD = 1 } hsattn_scope_t;
 typedef enum hsattn_page_table_format_t {
   HSATTN_PAGE_TABLE_NATIVE = 0,
@@ -115,6 +124,12 @@ typedef struct hsattn_layer_config {
   float softmax_scale;
   uint32_t flags;         /* HSATTN_LAYER_* */
   uint32_t num_step_inputs; /* the algorithm's own inputs (hsattn_runtime_get_step_input); since version 2 */
+  /* Since version 3 (struct_size > 104): the bytes of one stored key row of
+   * one KV head, what K rows (prefill, append new_k) hold per head: 2 * D for
+   * bf16/f16, 656 for DeepSeek's fp8 latent rows; and q's and o's dtype
+   * (hsattn_dtype_t: kv_dtype, bf16 for FP8_LATENT). */
+  uint32_t key_row_bytes;
+  uint32_t activation_dtype;
 } hsattn_layer_config;
 
 /* The algorithm's own inputs to a step (DSA: its indexer queries, head
@@ -189,7 +204,11 @@ HSATTN_EXPORT hsattn_status_t hsattn_request_create(hsattn_runtime* runtime, hsa
 HSATTN_EXPORT hsattn_status_t hsattn_request_release(hsattn_runtime* runtime, hsattn_request_id id);
 
 /* K [tokens][Hkv][D], V [tokens][Hkv][Dv] in the layer's KV dtype (bf16/f16 bits),
- * into the host pool. The representations of prefilled tokens are built once
+ * into the host pool. An FP8_LATENT layer takes K as stored rows,
+ * [tokens][Hkv][key_row_bytes] bytes (hsattn_quantize_fp8_latent makes them);
+ * a row whose scale is not finite and > 0 is refused (INVALID_ARGUMENT naming
+ * the token, head and tile; nothing changes). hsattn_append checks the same;
+ * the device calls copy the bytes unchecked. The representations of prefilled tokens are built once
  * for all chunks since the last build: by hsattn_finish_prefill, or else
  * before the request's next append or decode step. */
 HSATTN_EXPORT hsattn_status_t hsattn_prefill(hsattn_runtime* runtime, hsattn_request_id id, const void* k,
@@ -236,6 +255,8 @@ HSATTN_EXPORT hsattn_status_t hsattn_prefill_device(hsattn_runtime* runtime, hsa
                                                     const void* v, uint64_t tokens, void* cuda_stream);
 HSATTN_EXPORT hsattn_status_t hsattn_begin_step(hsattn_runtime* runtime, const hsattn_request_id* ids, size_t count,
                                                 int append, void* cuda_stream);
+/* new_k in the stored format: an FP8_LATENT layer's rows [B][Hkv][key_row_bytes],
+ * copied as they are (their scales are not checked on this path). */
 HSATTN_EXPORT hsattn_status_t hsattn_enqueue_append(hsattn_runtime* runtime, const void* new_k, const void* new_v,
                                                     void* cuda_stream);
 /* lse: NULL, or [B][Hq] f32 device memory for each head's log-sum-exp over
@@ -389,6 +410,20 @@ HSATTN_EXPORT hsattn_status_t hsattn_model_external_attention(const hsattn_model
 HSATTN_EXPORT hsattn_status_t hsattn_model_request_get_accounting(const hsattn_model* model, uint32_t layer,
                                                                   hsattn_request_id id,
                                                                   hsattn_request_accounting* accounting);
+
+/* FlashMLA's fp8 latent rows from bf16 rows (no runtime needed): `rows` rows
+ * of latent_dim + rope_dim bf16 values in, rows x (latent_dim + latent_dim /
+ * 128 * 4 + 2 * rope_dim) bytes out. Each tile of 128 latent values becomes
+ * e4m3 codes with DeepSeek-V3.2's power-of-two scale 2^ceil(log2(max(amax,
+ * 1e-4) / 448)), stored as f32; the rope bits are copied. INVALID_ARGUMENT,
+ * writing nothing, for NULL pointers, a latent_dim that is 0 or not a multiple
+ * of 128, or a NaN or infinite latent value (the message names row and element). */
+HSATTN_EXPORT hsattn_status_t hsattn_quantize_fp8_latent(const void* bf16_rows, uint64_t rows, uint32_t latent_dim,
+                                                         uint32_t rope_dim, void* fp8_rows);
+/* The rows' values as floats, rows x (latent_dim + rope_dim): code x its
+ * tile's scale, rope widened. The same argument checks. */
+HSATTN_EXPORT hsattn_status_t hsattn_dequantize_fp8_latent(const void* fp8_rows, uint64_t rows, uint32_t latent_dim,
+                                                           uint32_t rope_dim, float* values);
 
 #ifdef __cplusplus
 }

@@ -16,7 +16,9 @@ namespace hsa {
 namespace artifact {
 namespace contract {
 
-enum class Element : uint32_t { Kv, I32, F32 };
+// Kv: the stored cache's element (bf16, f16; u8 for Fp8Latent rows); Act: the
+// queries' and outputs' (the KV dtype, bf16 for Fp8Latent).
+enum class Element : uint32_t { Kv, Act, I32, F32 };
 enum class Fill : uint32_t { Zero, MinusOne };
 enum class Presence : uint32_t { Always, SeparateValues };
 
@@ -38,13 +40,14 @@ namespace detail {
 constexpr uint32_t rank_of(std::initializer_list<Symbol> dims) { return uint32_t(dims.size()); }
 // The vocabulary the .def's rows are written in.
 constexpr Tier Host = Tier::Host, Device = Tier::Device;
-constexpr Element Kv = Element::Kv, I32 = Element::I32, F32 = Element::F32;
+constexpr Element Kv = Element::Kv, Act = Element::Act, I32 = Element::I32, F32 = Element::F32;
 constexpr Fill Zero = Fill::Zero, MinusOne = Fill::MinusOne;
 constexpr Presence Always = Presence::Always, SeparateValues = Presence::SeparateValues;
 constexpr Symbol Batch = Symbol::Batch, MaxUnits = Symbol::MaxUnits, PoolPages = Symbol::PoolPages,
                  QHeads = Symbol::QHeads, KvHeads = Symbol::KvHeads, HeadDim = Symbol::HeadDim,
                  ValueDim = Symbol::ValueDim, PageSize = Symbol::PageSize, Groups = Symbol::Groups,
-                 HeadsPerUnit = Symbol::HeadsPerUnit, Budget = Symbol::Budget, Capacity = Symbol::Capacity;
+                 HeadsPerUnit = Symbol::HeadsPerUnit, Budget = Symbol::Budget, Capacity = Symbol::Capacity,
+                 KeyRow = Symbol::KeyRow;
 
 #define HSA_DIMS(...) rank_of({__VA_ARGS__}), { __VA_ARGS__ }
 #define HSA_LAYER_BUFFER(name, tier, element, fill, presence, dims, notes) \
@@ -66,10 +69,12 @@ struct Table {
 };
 constexpr Table buffers() { return Table{}; }
 
-// The artifact element type of a row for a layer of KV dtype `kv`.
-inline ElementType element_type(Element e, ElementType kv) {
+// The artifact element type of a row for a layer whose stored K/V element is
+// `kv` and whose queries and outputs are `act`.
+inline ElementType element_type(Element e, ElementType kv, ElementType act) {
   switch (e) {
     case Element::Kv: return kv;
+    case Element::Act: return act;
     case Element::I32: return ElementType::I32;
     case Element::F32: return ElementType::F32;
   }

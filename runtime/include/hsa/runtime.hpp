@@ -116,7 +116,13 @@ struct LayerInfo {
   uint32_t capacity_units = 0;        // C: units the device buffer holds per selection group
   uint32_t sink_units = 0;            // forced first units
   uint32_t window_units = 0;          // forced last units
-  artifact::KvDtype kv_dtype = artifact::KvDtype::BF16;
+  artifact::KvDtype kv_dtype = artifact::KvDtype::BF16;  // the stored cache's format
+  // q and o: the KV dtype, bf16 for an Fp8Latent cache.
+  artifact::KvDtype activation_dtype = artifact::KvDtype::BF16;
+  // Bytes of one stored key row of one KV head: what K rows (prefill, append,
+  // new_k) hold per head. 2 * D for bf16/f16; fp8_latent_row_bytes(Dv, D - Dv)
+  // for Fp8Latent (656 for DeepSeek's 512 + 64).
+  uint32_t key_row_bytes = 0;
   artifact::SelectionScope scope = artifact::SelectionScope::Request;
   artifact::PageTableFormat page_table_format = artifact::PageTableFormat::Native;
   float softmax_scale = 0.0f;
@@ -136,7 +142,8 @@ struct RequestTelemetry {
 // A tensor in the runtime's device memory, described for the caller's own
 // kernels (a DLPack / __cuda_array_interface__ view): `shape` and `strides`
 // in elements, row-major order of the dims as named below.
-enum class TensorDtype : uint32_t { BF16 = 0, F16 = 1, I32 = 2 };  // hsattn_dtype_t's values
+// hsattn_dtype_t's values; Fp8Latent: bytes of FlashMLA's fp8 latent rows (u8).
+enum class TensorDtype : uint32_t { BF16 = 0, F16 = 1, I32 = 2, Fp8Latent = 3 };
 struct DeviceTensor {
   const char* name = "";          // "k_cache", "v_cache", or the table's name in page_table_contract.h
   uint64_t address = 0;           // a CUdeviceptr of the runtime's context
@@ -160,7 +167,9 @@ struct ExternalAttention {
   // layout, as strided views: a block is stored [Hu][P][D] like a host page,
   // so the head stride is P * D and the token stride D). Hu = Hkv for scope
   // request, 1 for kv_head. For MLA (V the first Dv dims of K) v_cache views
-  // k_cache's memory.
+  // k_cache's memory. An Fp8Latent cache: k_cache is [num_blocks][P][Hu]
+  // [key row bytes] of dtype Fp8Latent (FlashMLA's k_cache), and v_cache
+  // the same view (values come from dequantising whole rows).
   DeviceTensor k_cache, v_cache;
   std::vector<DeviceTensor> tables;  // the format's, in page_table_contract.h's order (none: native)
 };
@@ -200,7 +209,11 @@ class HSATTN_EXPORT Runtime {
   Status release_request(RequestId id);
 
   // Appends `tokens` tokens of K [tokens][Hkv][D] and V [tokens][Hkv][Dv]
-  // (v ignored, may be null, when V is part of K) to the host pool. The
+  // (v ignored, may be null, when V is part of K) to the host pool. K comes
+  // in the stored format: for an Fp8Latent layer, rows of key_row_bytes
+  // (LayerInfo) bytes per head, quantised (quantize_fp8_latent); their tile
+  // scales must be finite and > 0, else InvalidArgument naming the token,
+  // head and tile, and nothing changes (append checks the same). The
   // representations of prefilled tokens are built once for all chunks since
   // the last build: by finish_prefill, or else before the request's next
   // append or decode_step. A prompt prefilled in many chunks is summarised
@@ -218,7 +231,8 @@ class HSATTN_EXPORT Runtime {
   // build off the next step's latency. On an error the build stays pending
   // and the tokens stay in the pool; the next call retries.
   Status finish_prefill(RequestId id);
-  // Appends one token to each listed request: new_k [count][Hkv][D], new_v [count][Hkv][Dv].
+  // Appends one token to each listed request: new_k [count][Hkv][D] (stored
+  // format: fp8 latent rows for Fp8Latent), new_v [count][Hkv][Dv].
   Status append(const RequestId* ids, size_t count, const void* new_k, const void* new_v);
   Status append(const RequestId* ids, size_t count, const void* new_k, const void* new_v, const StepInput* inputs,
                 size_t input_count);
@@ -231,8 +245,9 @@ class HSATTN_EXPORT Runtime {
   // Device tensors on the caller's stream, no host synchronisation, and
   // capturable into the caller's CUDA graph. Tensors are slot-indexed: row
   // `request_slot(id)` of q [B][Hq][D], o [B][Hq][Dv], new_k [B][Hkv][D] and
-  // new_v [B][Hkv][Dv] (B = max_batch, the layer's KV dtype) belongs to that
-  // request; rows of slots outside the step are neither read nor written.
+  // new_v [B][Hkv][Dv] (B = max_batch, the layer's KV dtype; an fp8 latent
+  // cache takes new_k as [B][Hkv][key_row_bytes] rows, unchecked, and q/o
+  // in bf16) belongs to that request; rows of slots outside the step are neither read nor written.
   // Each step:
   //   begin_step(ids, count, /*append=*/true, stream);   // host work, never captured
   //   enqueue_append(new_k, new_v, stream);              // kernels only
@@ -294,6 +309,21 @@ class HSATTN_EXPORT Runtime {
   // launches timed with events (not with use_cuda_graph), or the CPU
   // reference backend's stages ("reference.score", ...).
   Status last_step_kernel_timings(const KernelTiming** timings, size_t* count) const;
+
+  // FlashMLA's fp8 latent rows (KvDtype::Fp8Latent; docs/RUNTIME.md) from
+  // `rows` bf16 rows of latent_dim + rope_dim values: each tile of
+  // kFp8LatentTile latent values quantised to e4m3 with V3.2's power-of-two
+  // scale (2^ceil(log2(max(amax, 1e-4) / 448)), stored as f32), the rope
+  // values' bf16 bits copied; out holds rows * fp8_latent_row_bytes(latent,
+  // rope) bytes. InvalidArgument (writing nothing) for null pointers,
+  // latent_dim 0 or not a multiple of the tile, or a NaN or infinite latent
+  // value (named by row and element). Needs no runtime.
+  static Status quantize_fp8_latent(const void* bf16_rows, uint64_t rows, uint32_t latent_dim, uint32_t rope_dim,
+                                    void* fp8_rows);
+  // The rows' latent + rope values as floats (code * its tile's scale; rope
+  // widened), rows * (latent_dim + rope_dim) of them; the same argument checks.
+  static Status dequantize_fp8_latent(const void* fp8_rows, uint64_t rows, uint32_t latent_dim, uint32_t rope_dim,
+                                      float* values);
 
  private:
   friend struct RuntimeInternals;  // debug access for the runtime's own tools (src/runtime_internal.h)

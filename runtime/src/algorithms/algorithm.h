@@ -96,6 +96,13 @@ class AlgorithmPackage {
   virtual Status check_layer(const artifact::LayerConfigRecord& config, const AlgorithmParams& params) const {
     return Status::ok();
   }
+  // Whether the package's reference reads the cached key rows' values
+  // (host.k, io.new_k) as bf16/f16 elements: Quest's bounds and ClusterKV's
+  // centroids are built from them. Such a package cannot take a KvDtype::
+  // Fp8Latent cache, and the loader refuses that pairing; a package whose
+  // scores come from elsewhere (DSA's indexer keys, StreamingLLM's positions)
+  // says false. True by default: a new package must opt in to fp8 rows.
+  virtual bool reads_key_rows() const { return true; }
   // The package's own device buffers (repr.*; kernel scratch is not listed:
   // the CPU reference does not need it), in the table's order.
   virtual std::vector<artifact::DocumentedBuffer> buffers(const artifact::LayerConfigRecord& config,
@@ -113,7 +120,9 @@ class AlgorithmPackage {
   // Step inputs for a synthetic workload (hsa-run) that follow its attention:
   // rows of the inputs of `kind` (step_inputs order, [count][row] each) made
   // from the step's own tensor, q [count][Hq][D] at decode, the tokens' K
-  // [count][Hkv][D] at append and prefill. False: the tool feeds random rows.
+  // [count][Hkv][D] at append and prefill: bf16/f16 elements (for an
+  // Fp8Latent layer the bf16 rows the tool quantises afterwards). False: the
+  // tool feeds random rows.
   virtual bool synthesize_step_inputs(const LayerShape& shape, StepKind kind, const uint16_t* tensor, uint64_t count,
                                       std::vector<std::vector<uint8_t>>* rows) const {
     return false;

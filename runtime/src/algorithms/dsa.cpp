@@ -70,6 +70,8 @@ float index_value(const uint8_t* row, uint32_t d, bool fp8_values) {
 class DSA final : public AlgorithmPackage {
  public:
   const char* name() const override { return "dsa"; }
+  // Scores come from the indexer keys (host.index_k): the latent rows may be fp8.
+  bool reads_key_rows() const override { return false; }
   std::vector<ParamSpec> parameters() const override {
     return {ParamSpec::integer("index_heads", 1, 1024), ParamSpec::integer("index_dim", 16, 4096),
             ParamSpec::choice("index_dtype", {"f8E4M3FN", "bf16"})};
@@ -111,7 +113,7 @@ class DSA final : public AlgorithmPackage {
   bool synthesize_step_inputs(const LayerShape& s, StepKind kind, const uint16_t* tensor, uint64_t count,
                               std::vector<std::vector<uint8_t>>* rows) const override {
     const uint32_t Hi = uint32_t(s.params.integer("index_heads")), Di = uint32_t(s.params.integer("index_dim"));
-    if (Di > s.head_dim || s.dtype != KvDtype::BF16) return false;
+    if (Di > s.head_dim || s.dtype == KvDtype::F16) return false;  // bf16 rows (an Fp8Latent layer's before quantisation)
     rows->clear();
     if (kind == StepKind::Append) {  // io.new_index_k [count][Di] bf16
       rows->emplace_back(count * Di * 2);

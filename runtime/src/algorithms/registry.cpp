@@ -91,6 +91,10 @@ Status validate_algorithm_params(const AlgorithmPackage& package, const artifact
   }
   for (const ParamSpec& s : specs)
     if (!seen.count(s.name)) return bad(std::string("parameter '") + s.name + "' is missing");
+  if (config.kv_dtype == uint32_t(artifact::KvDtype::Fp8Latent) && package.reads_key_rows())
+    return Status(StatusCode::InvalidArtifact, where + " builds its representations from the cached keys and needs a bf16 or f16 cache, not fp8 latent rows "
+               "(compile the layer with a bf16 cache, or use an algorithm that scores from elsewhere: dsa, "
+               "streaming_llm)");
   Status layer = package.check_layer(config, params);
   if (!layer.is_ok()) return bad(layer.message());
   return Status::ok();

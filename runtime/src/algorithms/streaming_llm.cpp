@@ -15,6 +15,7 @@ class StreamingLLM final : public AlgorithmPackage {
  public:
   const char* name() const override { return "streaming_llm"; }
   std::vector<ParamSpec> parameters() const override { return {}; }
+  bool reads_key_rows() const override { return false; }  // positions only: any cache format
   Status check_layer(const LayerConfigRecord& c, const AlgorithmParams&) const override {
     if (uint64_t(c.sink_units) + c.window_units != c.budget_units)
       return Status(StatusCode::InvalidArtifact,

@@ -34,8 +34,28 @@ hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, latent_dim = 512, ro
 
 // -----
 
-// expected-error @below {{kv_dtype must be bf16 or f16, got 'f32'}}
+// expected-error @below {{kv_dtype must be bf16, f16 or (latent layers) f8E4M3FN, got 'f32'}}
 hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = f32, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{kv_dtype f8E4M3FN is FlashMLA's fp8 latent row and needs a latent (MLA) layer (latent_dim and rope_dim); use bf16 or f16 here}}
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = f8E4M3FN, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+
+// -----
+
+// expected-error @below {{an fp8 latent row has one scale per 128 latent elements: latent_dim must be a multiple of it, got 448}}
+hsa.layer @l config(#hsa.config<q_heads = 16, kv_heads = 1, latent_dim = 448, rope_dim = 64, kv_dtype = f8E4M3FN, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.token_indices)
+
+// -----
+
+// expected-error @below {{an fp8 latent row of 512 + 60 dims is 648 bytes, not a multiple of 16 (kernels copy rows in 16-byte vectors)}}
+hsa.layer @l config(#hsa.config<q_heads = 16, kv_heads = 1, latent_dim = 512, rope_dim = 60, kv_dtype = f8E4M3FN, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.token_indices)
+
+// -----
+
+// expected-error @below {{'hsa.layer' op quest bounds the cached keys element by element and needs a bf16 or f16 cache, not fp8 latent rows (kv_dtype = f8E4M3FN)}}
+hsa.layer @l config(#hsa.config<q_heads = 16, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = f8E4M3FN, page_size = 16, scope = request>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
 
 // -----
 

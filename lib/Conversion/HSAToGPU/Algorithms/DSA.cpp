@@ -148,27 +148,6 @@ static LogicalResult checkDSALimits(LayerOp layer, EmitErrorFn emitError) {
 // fp8 e4m3 codes
 //===----------------------------------------------------------------------===//
 
-/// The f32 values of a vector of e4m3 codes (an even count): pairs through
-/// cvt.rn.f16x2.e4m3x2, then f16 -> f32 (both exact).
-static SmallVector<Value> decodeE4M3(KernelBuilder &b, Value codes) {
-  auto type = cast<VectorType>(codes.getType());
-  const int64_t count = type.getNumElements();
-  Type i16 = b.getI16Type(), i8x2 = VectorType::get({2}, b.getI8Type());
-  Type f16x2 = VectorType::get({2}, b.getF16Type());
-  Value pairs = vector::BitCastOp::create(
-      b, VectorType::get({count / 2}, i16), codes);
-  SmallVector<Value> out;
-  for (int64_t p = 0; p < count / 2; ++p) {
-    Value pair = LLVM::BitcastOp::create(b, i8x2, b.extract(pairs, p));
-    Value halves = NVVM::ConvertF8x2ToF16x2Op::create(
-        b, f16x2, pair, b.getBoolAttr(false),
-        TypeAttr::get(b.getType<Float8E4M3FNType>()));
-    Value wide = b.toF32(halves);
-    out.push_back(b.extract(wide, 0));
-    out.push_back(b.extract(wide, 1));
-  }
-  return out;
-}
 
 /// Four f32 values as four e4m3 codes (round to nearest even, saturating):
 /// a vector<4 x f8E4M3FN> for one 4-byte store.
@@ -539,7 +518,7 @@ static SmallVector<Value> keySlice(KernelBuilder &b, const DSAScorePlan &p,
                                    Value keys, Value batch, Value t,
                                    Value col) {
   if (p.fp8)
-    return decodeE4M3(b, b.loadVector(kSliceDims, keys, {batch, t, col}));
+    return b.decodeE4M3(b.loadVector(kSliceDims, keys, {batch, t, col}));
   SmallVector<Value> out;
   for (int64_t k = 0; k < p.sliceLoads; ++k) {
     Value v = b.toF32(
@@ -575,7 +554,7 @@ static void scoreChunkCudaCores(KernelBuilder &b, const DSAScorePlan &p,
     Value raw = b.loadVector(4, args.indexQ, {c.batch, head, col});
     Value q;
     if (p.fp8) {
-      SmallVector<Value> v = decodeE4M3(b, raw);
+      SmallVector<Value> v = b.decodeE4M3(raw);
       q = b.splatF32(4, 0.0);
       for (int64_t e = 0; e < 4; ++e)
         q = b.insert(v[e], q, e);

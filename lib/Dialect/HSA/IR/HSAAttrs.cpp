@@ -1,6 +1,7 @@
 //===- HSAAttrs.cpp - hsa attributes: config, buffer, forced units -------===//
 
 #include "hsa/Dialect/HSA/IR/HSADialect.h"
+#include "hsa/artifact_format.h"
 
 #include "mlir/IR/DialectImplementation.h"
 #include "llvm/ADT/TypeSwitch.h"
@@ -65,8 +66,30 @@ LayerConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (latentDim && kvHeads != 1)
     return emitError() << "a latent (MLA) layer has one KV head, got kv_heads = "
                        << kvHeads;
-  if (!kvDtype.isBF16() && !kvDtype.isF16())
-    return emitError() << "kv_dtype must be bf16 or f16, got " << kvDtype;
+  if (isa<Float8E4M3FNType>(kvDtype)) {
+    // FlashMLA's fp8 latent row: the layout only exists for a latent cache.
+    if (!latentDim)
+      return emitError() << "kv_dtype f8E4M3FN is FlashMLA's fp8 latent row "
+                            "and needs a latent (MLA) layer (latent_dim and "
+                            "rope_dim); use bf16 or f16 here";
+    if (*latentDim % ::hsa::artifact::kFp8LatentTile != 0)
+      return emitError() << "an fp8 latent row has one scale per "
+                         << ::hsa::artifact::kFp8LatentTile
+                         << " latent elements: latent_dim must be a multiple "
+                            "of it, got "
+                         << *latentDim;
+    uint32_t rowBytes = ::hsa::artifact::fp8_latent_row_bytes(
+        uint32_t(*latentDim), uint32_t(*ropeDim));
+    if (rowBytes % 16 != 0)
+      return emitError() << "an fp8 latent row of " << *latentDim << " + "
+                         << *ropeDim << " dims is " << rowBytes
+                         << " bytes, not a multiple of 16 (kernels copy rows "
+                            "in 16-byte vectors)";
+  } else if (!kvDtype.isBF16() && !kvDtype.isF16()) {
+    return emitError() << "kv_dtype must be bf16, f16 or (latent layers) "
+                          "f8E4M3FN, got "
+                       << kvDtype;
+  }
   if (pageSize <= 0)
     return emitError() << "page_size must be positive, got " << pageSize;
   if (pageSize > kMaxPageSize)
@@ -91,12 +114,32 @@ int64_t LayerConfigAttr::getHeadsPerUnit() const {
   return getKvHeads() / getSelectionGroups();
 }
 
+bool LayerConfigAttr::isFp8Latent() const {
+  return isa<Float8E4M3FNType>(getKvDtype());
+}
+
+Type LayerConfigAttr::getStoredType() const {
+  return isFp8Latent() ? IntegerType::get(getContext(), 8) : getKvDtype();
+}
+
+Type LayerConfigAttr::getActivationType() const {
+  return isFp8Latent() ? BFloat16Type::get(getContext()) : getKvDtype();
+}
+
+int64_t LayerConfigAttr::getKeyRowElements() const {
+  if (isFp8Latent())
+    return ::hsa::artifact::fp8_latent_row_bytes(uint32_t(*getLatentDim()),
+                                                 uint32_t(*getRopeDim()));
+  return getKeyDim();
+}
+
 int64_t LayerConfigAttr::getElementBytes() const {
-  return getKvDtype().getIntOrFloatBitWidth() / 8;
+  return getStoredType().getIntOrFloatBitWidth() / 8;
 }
 
 int64_t LayerConfigAttr::getUnitBytes() const {
-  int64_t rowElements = getKeyDim() + (isLatent() ? 0 : getValueDim());
+  int64_t rowElements =
+      getKeyRowElements() + (isLatent() ? 0 : getValueDim());
   return getHeadsPerUnit() * getPageSize() * rowElements * getElementBytes();
 }
 

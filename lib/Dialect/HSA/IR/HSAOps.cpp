@@ -138,7 +138,7 @@ void LayerOp::getStateBuffers(SmallVectorImpl<BufferSpec> &specs) {
   using Symbol = ::hsa::artifact::Symbol;
   LayerConfigAttr config = getConfig();
   MLIRContext *ctx = getContext();
-  Type kv = config.getKvDtype();
+  Type kv = config.getStoredType(), act = config.getActivationType();
   Type i32 = IntegerType::get(ctx, 32);
   Type f32 = Float32Type::get(ctx);
   int64_t hq = config.getQHeads(), hkv = config.getKvHeads();
@@ -162,6 +162,7 @@ void LayerOp::getStateBuffers(SmallVectorImpl<BufferSpec> &specs) {
     case Symbol::QHeads: return hq;
     case Symbol::KvHeads: return hkv;
     case Symbol::HeadDim: return dk;
+    case Symbol::KeyRow: return config.getKeyRowElements();
     case Symbol::ValueDim: return dv;
     case Symbol::PageSize: return p;
     case Symbol::Groups: return s;
@@ -189,6 +190,7 @@ void LayerOp::getStateBuffers(SmallVectorImpl<BufferSpec> &specs) {
     for (uint32_t i = 0; i < entry.rank; ++i)
       shape.push_back(dimOf(entry.dims[i]));
     Type type = entry.element == contract::Element::Kv    ? kv
+                : entry.element == contract::Element::Act ? act
                 : entry.element == contract::Element::I32 ? i32
                                                           : f32;
     add(entry.name, type, std::move(shape),

@@ -89,8 +89,8 @@ struct RequestBytes {
         r.representations = addBytes(r.representations, bytes);
     }
     LayerConfigAttr config = layer.getConfig();
-    int64_t rowElements =
-        config.getKeyDim() + (config.isLatent() ? 0 : config.getValueDim());
+    int64_t rowElements = config.getKeyRowElements() +
+                          (config.isLatent() ? 0 : config.getValueDim());
     r.fullCache = mulBytes(mulBytes(context, config.getKvHeads()),
                            rowElements * config.getElementBytes());
     return r;

@@ -39,11 +39,20 @@ def HSA_LayerConfigAttr : HSA_Attr<"LayerConfig", "config"> {
     `scope = request` selects units for all KV heads of a request together;
     `scope = kv_head` lets every KV head select its own units.
 
+    `kv_dtype` is bf16 or f16 (keys, values, queries and outputs in it), or,
+    for a latent layer, `f8E4M3FN`: FlashMLA's fp8 latent row, per token
+    `latent_dim` e4m3 bytes, one f32 scale per 128 latent elements, then
+    `rope_dim` bf16 values (656 bytes for 512 + 64), stored as bytes;
+    queries and outputs are bf16 and the attention kernel dequantises
+    (`latent[i] = e4m3[i] * scale[i / 128]`).
+
     ```mlir
     #hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16,
                 page_size = 16, scope = kv_head>
     #hsa.config<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64,
                 kv_dtype = bf16, page_size = 1, scope = request>
+    #hsa.config<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64,
+                kv_dtype = f8E4M3FN, page_size = 1, scope = request>
     ```
   }];
   let parameters = (ins
@@ -70,7 +79,18 @@ def HSA_LayerConfigAttr : HSA_Attr<"LayerConfig", "config"> {
     int64_t getSelectionGroups() const;
     /// KV heads per unit (`Hu` in docs/BUFFERS.md).
     int64_t getHeadsPerUnit() const;
-    /// Bytes of one KV element.
+    /// True for FlashMLA's fp8 latent rows (`kv_dtype = f8E4M3FN`).
+    bool isFp8Latent() const;
+    /// The element type of the stored cache (host.k, buf.k, io.new_k): the
+    /// KV dtype, or i8 bytes for fp8 latent rows.
+    ::mlir::Type getStoredType() const;
+    /// The element type of queries and outputs (io.q, io.o): the KV dtype,
+    /// or bf16 for fp8 latent rows.
+    ::mlir::Type getActivationType() const;
+    /// Stored elements of one key row: the key dim, or the fp8 latent row's
+    /// bytes (`KeyRow` in docs/BUFFERS.md).
+    int64_t getKeyRowElements() const;
+    /// Bytes of one stored element (1 for fp8 latent rows).
     int64_t getElementBytes() const;
     /// Bytes of one unit, keys and values together.
     int64_t getUnitBytes() const;

@@ -14,9 +14,15 @@ using namespace mlir::hsa;
 
 StringRef QuestAttr::getAlgorithmName() const { return "quest"; }
 
-LogicalResult QuestAttr::verifyLayer(function_ref<InFlightDiagnostic()>,
-                                     const LayerConfigAttr &, int64_t,
-                                     const ForcedUnitsAttr &) const {
+LogicalResult
+QuestAttr::verifyLayer(function_ref<InFlightDiagnostic()> emitError,
+                       const LayerConfigAttr &config, int64_t,
+                       const ForcedUnitsAttr &) const {
+  // Quest's bounds are element-wise min / max of the cached keys.
+  if (config.isFp8Latent())
+    return emitError() << "quest bounds the cached keys element by element "
+                          "and needs a bf16 or f16 cache, not fp8 latent "
+                          "rows (kv_dtype = f8E4M3FN)";
   return success();
 }
 
