@@ -7,10 +7,12 @@ with their shared-memory sizes, one line each, for FileCheck:
 
 EXPR is the postfix size expression in infix form (symbols by name, e.g.
 `max(131072, batch * 64)`). Reads the format directly (no runtime needed);
-exits non-zero on a file it cannot read as a version-3 artifact.
+exits non-zero on a file it cannot read as an artifact of the current format.
 
 usage: dump-kernels.py ARTIFACT
 """
+import os
+import re
 import struct
 import sys
 
@@ -18,6 +20,11 @@ SYMBOLS = ["batch", "max_units", "max_tokens", "pool_pages", "q_heads", "kv_head
            "value_dim", "page_size", "groups", "heads_per_unit", "budget", "capacity", "sinks",
            "window", "element_bytes"]
 BINARY = {3: "+", 4: "-", 5: "*"}
+# The version the runtime reads, from the one header that states it.
+FORMAT_VERSION = int(re.search(
+    r"kFormatVersion = (\d+);",
+    open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../../../runtime/include/hsa/artifact_format.h")).read(),
+).group(1))
 CALLS = {6: "ceil_div", 7: "min", 8: "max"}
 
 
@@ -25,8 +32,8 @@ def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     data = open(sys.argv[1], "rb").read()
-    if data[:8] != b"HSAART\x00\x01" or struct.unpack_from("<I", data, 8)[0] != 4:
-        sys.exit(f"{sys.argv[1]}: not an hsa artifact of format version 4")
+    if data[:8] != b"HSAART\x00\x01" or struct.unpack_from("<I", data, 8)[0] != FORMAT_VERSION:
+        sys.exit(f"{sys.argv[1]}: not an hsa artifact of format version {FORMAT_VERSION}")
     section_count, table = struct.unpack_from("<IQ", data, 28)
     sections = {}
     for i in range(section_count):
