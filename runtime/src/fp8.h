@@ -137,6 +137,14 @@ inline int64_t bad_latent_scale_tile(const uint8_t* row, uint32_t latent) {
   return -1;
 }
 
+// The first latent element of the row whose e4m3 code is NaN (0x7f / 0xff),
+// or -1: no quantiser writes one, and it would poison the token's logits.
+inline int64_t nan_latent_code(const uint8_t* row, uint32_t latent) {
+  for (uint32_t i = 0; i < latent; ++i)
+    if ((row[i] & 0x7f) == kE4M3NaN) return i;
+  return -1;
+}
+
 // The lightning indexer's score of one token (DSA.md step 1):
 // k_scale * sum_j max(0, q[j] . k8) * w[j], in double. q [heads][dim] as
 // floats (fp8 queries decoded, their scale folded into w), k8 [dim] codes.

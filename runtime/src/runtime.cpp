@@ -208,8 +208,9 @@ struct HSATTN_HIDDEN Runtime::Impl {
     return Status::ok();
   }
 
-  // Host calls on an Fp8Latent layer: every K row's tile scales finite and
-  // > 0 (a quantiser's output; anything else poisons the token's logits).
+  // Host calls on an Fp8Latent layer: no e4m3 NaN code in a K row's latent
+  // bytes and every tile scale finite and > 0 (a quantiser's output; anything
+  // else poisons the token's logits).
   // `rows` rows of Hkv key rows each; `describe(r)` names row r for the
   // message. The device paths copy bytes unchecked (docs/RUNTIME.md).
   Status check_latent_scales(const void* k, uint64_t rows, const char* call,
@@ -220,6 +221,13 @@ struct HSATTN_HIDDEN Runtime::Impl {
     for (uint64_t r = 0; r < rows; ++r)
       for (uint32_t h = 0; h < shape.kv_heads; ++h) {
         const uint8_t* row = bytes + (r * shape.kv_heads + h) * row_k;
+        if (const int64_t code = fp8::nan_latent_code(row, shape.value_dim); code >= 0)
+          return invalid_argument(std::string(call) + ": " + describe(r) + ", KV head " + std::to_string(h) +
+                                  ": latent element " + std::to_string(code) + " (byte " + std::to_string(code) +
+                                  " of the " + std::to_string(row_k) +
+                                  "-byte fp8 latent row) is an e4m3 NaN code (0x7f / 0xff), which no quantiser "
+                                  "writes (quantise the rows with hsattn_quantize_fp8_latent / "
+                                  "Runtime::quantize_fp8_latent); nothing was changed");
         const int64_t tile = fp8::bad_latent_scale_tile(row, shape.value_dim);
         if (tile < 0) continue;
         const float scale = fp8::latent_row_scale(row, shape.value_dim, uint32_t(tile));

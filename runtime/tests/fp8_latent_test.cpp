@@ -361,6 +361,17 @@ TEST(Fp8Latent, RowsWithBadScalesAreRefusedAndChangeNothing) {
     EXPECT_EQ(layer.length(layer.id), 8u);
     EXPECT_EQ(layer.length(other), 8u);
   }
+  // An e4m3 NaN code among the latent bytes (both signs), token 5 element 77.
+  for (uint8_t code : {uint8_t(0x7f), uint8_t(0xff)}) {
+    std::vector<uint8_t> bad = good;
+    bad[5 * kRow + 77] = code;
+    Status s = layer.rt->prefill(layer.id, bad.data(), nullptr, 8, keys, 1);
+    EXPECT_EQ(s.code(), StatusCode::InvalidArgument) << int(code);
+    EXPECT_NE(s.message().find("token 5 of the call (position 13), KV head 0: latent element 77"),
+              std::string::npos)
+        << s.message();
+    EXPECT_EQ(layer.length(layer.id), 8u);
+  }
   // The requests still work.
   ASSERT_TRUE(layer.rt->append(&layer.id, 1, good.data(), nullptr, keys, 1).is_ok());
   EXPECT_EQ(layer.length(layer.id), 9u);

@@ -1,4 +1,4 @@
-# H200 call 4 (session 15): try to reproduce call 1's one failure (evict cluster_request_p1_k2048
+# For the next session (not run in session 15: no device time left): try to reproduce call 1's one failure (evict cluster_request_p1_k2048
 # B=2 ctx=9000,20000 steps=300 jump=2, seed unknown): 12 more seeds at once (call 1 ran 16 jobs at a time).
 set -u
 RT=build-gpu/runtime; B=build/gpu-bundle
