@@ -43,5 +43,12 @@ if [ -x "$RUN" ]; then
   echo "     hsa-memory: a request of a 61-layer model at 128K tokens, and the batch 51 GiB of free GPU memory holds"
   "$BUILD/runtime/hsa-memory" "$OUT/deepseek-v32-dsa.hsa" --context=128K --layers=61 --gpu-gib=141 \
     --reserved-gib=90 | grep -E '^(per request|full|max batch)' | sed 's/^/     /'
+  fp8=examples/deepseek-v32-dsa-fp8.mlir
+  echo "     $fp8: the same layer over FlashMLA's fp8 latent rows (656 B per token instead of 1152)"
+  $BUILD/bin/hsa-compile "$fp8" -o "$OUT/deepseek-v32-dsa-fp8.hsa" --format=$fmt --quiet
+  "$RUN" "$OUT/deepseek-v32-dsa-fp8.hsa" --backend=auto --batch=2 --context=6000,3000 --steps=4 --query-jump=1 \
+    --check --quiet | grep '^check:' | sed 's/^/     /'
+  "$BUILD/runtime/hsa-memory" "$OUT/deepseek-v32-dsa-fp8.hsa" --context=128K --layers=61 --gpu-gib=141 \
+    --reserved-gib=90 | grep -E '^(per request|max batch)' | sed 's/^/     /'
 fi
 echo "== done. On a GPU machine: make check-gpu (README.md, GPU checks); numbers: docs/PERF.md."
