@@ -248,8 +248,12 @@ run_job() {
   # Progress as each run ends (a run cut short by a time limit still shows
   # what finished); the verdicts follow in list order.
   echo "   done rc $rc: $label"
-  # A failure's first lines at once: a run cut short later loses nothing.
-  [ "$rc" -eq 0 ] || grep -E "=====|FAIL|mismatch|error|differ" "$WORK/$1.out" | head -12 | sed 's/^/        /'
+  # A failure's command (its seed reproduces it) and first lines at once: a
+  # run cut short later loses nothing.
+  if [ "$rc" -ne 0 ]; then
+    echo "        \$ $command"
+    grep -E "=====|FAIL|mismatch|error|differ" "$WORK/$1.out" | head -12 | sed 's/^/        /'
+  fi
 }
 export -f run_job
 export JOBLIST WORK
