@@ -17,7 +17,7 @@ hsa.layer @dsv32_attn
   buffer(#hsa.buffer<capacity = 8192, policy = lru>)
   forced(#hsa.forced<sinks = 0, window = 1>)
   format(#hsa.token_indices)
-  {softmax_scale = 0.0722 : f32}
+  {softmax_scale = 0.1352338 : f32}
 
 func.func @prefill(%lengths: memref<?xi32, #hsa.tier<device>>) {
   hsa.prefill @dsv32_attn lengths(%lengths : memref<?xi32, #hsa.tier<device>>)

@@ -376,7 +376,7 @@ hsa.layer @mla
   budget(2048)
   buffer(#hsa.buffer<capacity = 4096, policy = lru>)
   forced(#hsa.forced<sinks = 1, window = 1>)
-  format(#hsa.native)
+  format(#hsa.native) {softmax_scale = 0.1352338 : f32}
 
 func.func @mla_step(%q: memref<?x128x576xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %o: memref<?x128x512xbf16, #hsa.tier<device>>) {
   %units = hsa.state @mla "sel.units" : memref<?x1x2048xi32, #hsa.tier<device>>

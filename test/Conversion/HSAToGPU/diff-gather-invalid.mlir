@@ -14,7 +14,7 @@ hsa.layer @over config(<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = b
 // -----
 
 // expected-error @below {{cannot be lowered: buffer capacity 32768 exceeds the LRU diff kernel's limit of 16384 slots}}
-hsa.layer @big config(<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.quest<combine = max>) budget(2048) buffer(<capacity = 32768, policy = lru>) forced(<sinks = 0, window = 1>) format(#hsa.native)
+hsa.layer @big config(<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.quest<combine = max>) budget(2048) buffer(<capacity = 32768, policy = lru>) forced(<sinks = 0, window = 1>) format(#hsa.native) {softmax_scale = 0.1352338 : f32}
 
 // -----
 
@@ -24,5 +24,5 @@ hsa.layer @big config(<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim =
 // itself, 16384 (128 KiB dynamic).
 hsa.layer @static_edge config(<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(<capacity = 4096, policy = lru>) forced(<sinks = 1, window = 2>) format(#hsa.native)
 hsa.layer @dynamic_first config(<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(<capacity = 4097, policy = lru>) forced(<sinks = 1, window = 2>) format(#hsa.native)
-hsa.layer @dsa_like config(<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.quest<combine = max>) budget(2048) buffer(<capacity = 8192, policy = lru>) forced(<sinks = 0, window = 1>) format(#hsa.native)
+hsa.layer @dsa_like config(<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.quest<combine = max>) budget(2048) buffer(<capacity = 8192, policy = lru>) forced(<sinks = 0, window = 1>) format(#hsa.native) {softmax_scale = 0.1352338 : f32}
 hsa.layer @edge config(<q_heads = 32, kv_heads = 8, head_dim = 128, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.quest<combine = max>) budget(2048) buffer(<capacity = 16384, policy = lru>) forced(<sinks = 4, window = 64>) format(#hsa.native)

@@ -137,7 +137,7 @@ func.func @step() {
 
 // -----
 
-hsa.layer @mla config(<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.quest<combine = max>) budget(2048) buffer(<capacity = 4096, policy = lru>) forced(<sinks = 0, window = 1>) format(#hsa.native)
+hsa.layer @mla config(<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.quest<combine = max>) budget(2048) buffer(<capacity = 4096, policy = lru>) forced(<sinks = 0, window = 1>) format(#hsa.native) {softmax_scale = 0.1352338 : f32}
 func.func @step() {
   %3 = hsa.state @mla "sel.units" : memref<?x1x2048xi32, #hsa.tier<device>>
   %4 = hsa.state @mla "sel.slots" : memref<?x1x2048xi32, #hsa.tier<device>>

@@ -25,7 +25,7 @@
 // RUN:   | hsa-opt -split-input-file --pass-pipeline='builtin.module(nvvm-attach-target{chip=sm_90a O=3},gpu.module(convert-scf-to-cf,convert-gpu-to-nvvm,canonicalize,cse,reconcile-unrealized-casts),gpu-module-to-binary{format=isa})' \
 // RUN:   | FileCheck %s --check-prefixes=PTX,PTX-CUDA
 
-hsa.layer @dsa config(<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>) budget(2048) buffer(<capacity = 8192, policy = lru>) forced(<sinks = 0, window = 1>) format(#hsa.token_indices)
+hsa.layer @dsa config(<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>) budget(2048) buffer(<capacity = 8192, policy = lru>) forced(<sinks = 0, window = 1>) format(#hsa.token_indices) {softmax_scale = 0.1352338 : f32}
 func.func @dsa_score(%q: memref<?x128x576xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %iq: memref<?x64x128xf8E4M3FN, #hsa.tier<device>>, %iw: memref<?x64xf32, #hsa.tier<device>>) {
   %s = hsa.state @dsa "sel.scores" : memref<?x1x?xf32, #hsa.tier<device>>
   %keys = hsa.state @dsa "repr.index_keys" : memref<?x?x128xf8E4M3FN, #hsa.tier<device>>
@@ -226,7 +226,7 @@ func.func @dsa_prefill(%len: memref<?xi32, #hsa.tier<device>>) {
 // -----
 
 // bf16 keys: two 16-byte loads per slice widened by extf; no fp8 decode.
-hsa.layer @dsa_bf16 config(<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = bf16>) budget(2048) buffer(<capacity = 8192, policy = lru>) forced(<sinks = 0, window = 1>) format(#hsa.token_indices)
+hsa.layer @dsa_bf16 config(<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = bf16>) budget(2048) buffer(<capacity = 8192, policy = lru>) forced(<sinks = 0, window = 1>) format(#hsa.token_indices) {softmax_scale = 0.1352338 : f32}
 func.func @dsa_bf16_score(%q: memref<?x128x576xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %iq: memref<?x64x128xbf16, #hsa.tier<device>>, %iw: memref<?x64xf32, #hsa.tier<device>>) {
   %s = hsa.state @dsa_bf16 "sel.scores" : memref<?x1x?xf32, #hsa.tier<device>>
   %keys = hsa.state @dsa_bf16 "repr.index_keys" : memref<?x?x128xbf16, #hsa.tier<device>>

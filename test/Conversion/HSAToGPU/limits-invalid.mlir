@@ -12,7 +12,7 @@ hsa.layer @dim config(<q_heads = 8, kv_heads = 8, head_dim = 100, kv_dtype = bf1
 // -----
 
 // expected-error @below {{cannot be lowered: the value dim (36) must be a multiple of 8}}
-hsa.layer @latent config(<q_heads = 16, kv_heads = 1, latent_dim = 36, rope_dim = 68, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.quest<combine = max>) budget(64) buffer(<capacity = 128, policy = lru>) forced(<sinks = 0, window = 1>) format(#hsa.native)
+hsa.layer @latent config(<q_heads = 16, kv_heads = 1, latent_dim = 36, rope_dim = 68, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.quest<combine = max>) budget(64) buffer(<capacity = 128, policy = lru>) forced(<sinks = 0, window = 1>) format(#hsa.native) {softmax_scale = 0.1352338 : f32}
 
 // -----
 
@@ -47,16 +47,16 @@ hsa.layer @budget config(<q_heads = 8, kv_heads = 8, head_dim = 64, kv_dtype = b
 // -----
 
 // No kernels for DSA yet: the layer verifies; lowering says why it stops.
-hsa.layer @dsa config(<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>) budget(2048) buffer(<capacity = 8192, policy = lru>) forced(<sinks = 0, window = 1>) format(#hsa.native)
+hsa.layer @dsa config(<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>) budget(2048) buffer(<capacity = 8192, policy = lru>) forced(<sinks = 0, window = 1>) format(#hsa.native) {softmax_scale = 0.1352338 : f32}
 
 // -----
 
 // DSA's quantiser: a warp covers a key row in runs of 128 (4 per lane).
 // expected-error @below {{cannot be lowered: dsa's quantiser covers a key row in runs of 128 elements (4 per lane of a warp), so index_dim must be a multiple of 128, got 64}}
-hsa.layer @dsa_dim config(<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 64, index_dtype = f8E4M3FN>) budget(2048) buffer(<capacity = 8192, policy = lru>) forced(<sinks = 0, window = 1>) format(#hsa.token_indices)
+hsa.layer @dsa_dim config(<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 64, index_dtype = f8E4M3FN>) budget(2048) buffer(<capacity = 8192, policy = lru>) forced(<sinks = 0, window = 1>) format(#hsa.token_indices) {softmax_scale = 0.1352338 : f32}
 
 // -----
 
 // DSA's score stages the indexer queries as f32: 128 heads x 128 x 4 B.
 // expected-error @below {{cannot be lowered: dsa's score stages the indexer queries as f32, index_heads x index_dim x 4 = 65536 bytes (limit 32768)}}
-hsa.layer @dsa_heads config(<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 128, index_dim = 128, index_dtype = f8E4M3FN>) budget(2048) buffer(<capacity = 8192, policy = lru>) forced(<sinks = 0, window = 1>) format(#hsa.token_indices)
+hsa.layer @dsa_heads config(<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 128, index_dim = 128, index_dtype = f8E4M3FN>) budget(2048) buffer(<capacity = 8192, policy = lru>) forced(<sinks = 0, window = 1>) format(#hsa.token_indices) {softmax_scale = 0.1352338 : f32}

@@ -64,7 +64,7 @@ func.func @fi_tables(%len: memref<?xi32, #hsa.tier<device>>) {
 
 // -----
 
-hsa.layer @tok config(<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.quest<combine = max>) budget(2048) buffer(<capacity = 4096, policy = lru>) forced(<sinks = 4, window = 64>) format(#hsa.token_indices)
+hsa.layer @tok config(<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.quest<combine = max>) budget(2048) buffer(<capacity = 4096, policy = lru>) forced(<sinks = 4, window = 64>) format(#hsa.token_indices) {softmax_scale = 0.1352338 : f32}
 func.func @tok_tables(%len: memref<?xi32, #hsa.tier<device>>) {
   %u = hsa.state @tok "sel.units" : memref<?x1x2048xi32, #hsa.tier<device>>
   %s = hsa.state @tok "sel.slots" : memref<?x1x2048xi32, #hsa.tier<device>>

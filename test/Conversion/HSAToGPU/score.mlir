@@ -165,7 +165,7 @@ func.func @one_unit_score(%q: memref<?x8x64xf16, #hsa.tier<device>>, %len: memre
 
 // -----
 
-hsa.layer @token_mla config(<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.quest<combine = max>) budget(2048) buffer(<capacity = 4096, policy = lru>) forced(<sinks = 4, window = 64>) format(#hsa.native)
+hsa.layer @token_mla config(<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.quest<combine = max>) budget(2048) buffer(<capacity = 4096, policy = lru>) forced(<sinks = 4, window = 64>) format(#hsa.native) {softmax_scale = 0.1352338 : f32}
 func.func @token_mla_score(%q: memref<?x128x576xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>) {
   %s = hsa.state @token_mla "sel.scores" : memref<?x1x?xf32, #hsa.tier<device>>
   %kmin = hsa.state @token_mla "repr.kmin" : memref<?x1x?x576xbf16, #hsa.tier<device>>

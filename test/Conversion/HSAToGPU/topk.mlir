@@ -106,7 +106,7 @@ func.func @request_max_topk(%len: memref<?xi32, #hsa.tier<device>>) {
 
 // -----
 
-hsa.layer @token_mla config(<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.quest<combine = max>) budget(2048) buffer(<capacity = 4096, policy = lru>) forced(<sinks = 4, window = 64>) format(#hsa.native)
+hsa.layer @token_mla config(<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.quest<combine = max>) budget(2048) buffer(<capacity = 4096, policy = lru>) forced(<sinks = 4, window = 64>) format(#hsa.native) {softmax_scale = 0.1352338 : f32}
 func.func @token_mla_topk(%len: memref<?xi32, #hsa.tier<device>>) {
   %s = hsa.state @token_mla "sel.scores" : memref<?x1x?xf32, #hsa.tier<device>>
   %u = hsa.state @token_mla "sel.units" : memref<?x1x2048xi32, #hsa.tier<device>>

@@ -199,7 +199,7 @@ func.func @prefill(%len: memref<?xi32, #hsa.tier<device>>) {
 
 // -----
 
-hsa.layer @mla config(<q_heads = 16, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.quest<combine = max>) budget(64) buffer(<capacity = 128, policy = lru>) forced(<sinks = 0, window = 1>) format(#hsa.native)
+hsa.layer @mla config(<q_heads = 16, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.quest<combine = max>) budget(64) buffer(<capacity = 128, policy = lru>) forced(<sinks = 0, window = 1>) format(#hsa.native) {softmax_scale = 0.1352338 : f32}
 func.func @append(%k: memref<?x1x576xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>) {
   %us = hsa.state @mla "buf.unit_slot" : memref<?x1x?xi32, #hsa.tier<device>>
   %bk = hsa.state @mla "buf.k" : memref<?x1x128x1x1x576xbf16, #hsa.tier<device>>

@@ -15,12 +15,12 @@ hsa.layer @l config(#hsa.config<q_heads = 30, kv_heads = 8, head_dim = 128, kv_d
 // -----
 
 // expected-error @below {{give either head_dim, or latent_dim and rope_dim for a latent (MLA) layer}}
-hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native) {softmax_scale = 0.1352338 : f32}
 
 // -----
 
 // expected-error @below {{latent_dim and rope_dim go together}}
-hsa.layer @l config(#hsa.config<q_heads = 16, kv_heads = 1, latent_dim = 512, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+hsa.layer @l config(#hsa.config<q_heads = 16, kv_heads = 1, latent_dim = 512, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native) {softmax_scale = 0.1352338 : f32}
 
 // -----
 
@@ -30,7 +30,7 @@ hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = -4, kv_dt
 // -----
 
 // expected-error @below {{a latent (MLA) layer has one KV head, got kv_heads = 8}}
-hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native) {softmax_scale = 0.1352338 : f32}
 
 // -----
 
@@ -45,17 +45,17 @@ hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_d
 // -----
 
 // expected-error @below {{an fp8 latent row has one scale per 128 latent elements: latent_dim must be a multiple of it, got 448}}
-hsa.layer @l config(#hsa.config<q_heads = 16, kv_heads = 1, latent_dim = 448, rope_dim = 64, kv_dtype = f8E4M3FN, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.token_indices)
+hsa.layer @l config(#hsa.config<q_heads = 16, kv_heads = 1, latent_dim = 448, rope_dim = 64, kv_dtype = f8E4M3FN, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.token_indices) {softmax_scale = 0.1352338 : f32}
 
 // -----
 
 // expected-error @below {{an fp8 latent row of 512 + 60 dims is 648 bytes, not a multiple of 16 (kernels copy rows in 16-byte vectors)}}
-hsa.layer @l config(#hsa.config<q_heads = 16, kv_heads = 1, latent_dim = 512, rope_dim = 60, kv_dtype = f8E4M3FN, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.token_indices)
+hsa.layer @l config(#hsa.config<q_heads = 16, kv_heads = 1, latent_dim = 512, rope_dim = 60, kv_dtype = f8E4M3FN, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.token_indices) {softmax_scale = 0.1352338 : f32}
 
 // -----
 
 // expected-error @below {{'hsa.layer' op quest bounds the cached keys element by element and needs a bf16 or f16 cache, not fp8 latent rows (kv_dtype = f8E4M3FN)}}
-hsa.layer @l config(#hsa.config<q_heads = 16, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = f8E4M3FN, page_size = 16, scope = request>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+hsa.layer @l config(#hsa.config<q_heads = 16, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = f8E4M3FN, page_size = 16, scope = request>) algorithm(#hsa.quest<combine = max>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native) {softmax_scale = 0.1352338 : f32}
 
 // -----
 
@@ -185,7 +185,7 @@ hsa.layer @l config(#hsa.config<q_heads = 32, kv_heads = 8, head_dim = 128, kv_d
 // -----
 
 // expected-error @below {{'hsa.layer' op cluster_kv clusters per-head keys: it needs head_dim, not a latent (MLA) layer}}
-hsa.layer @l config(#hsa.config<q_heads = 16, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.cluster_kv<clusters = 16, iterations = 8>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native)
+hsa.layer @l config(#hsa.config<q_heads = 16, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 16, scope = kv_head>) algorithm(#hsa.cluster_kv<clusters = 16, iterations = 8>) budget(128) buffer(#hsa.buffer<capacity = 512, policy = lru>) forced(#hsa.forced<sinks = 1, window = 2>) format(#hsa.native) {softmax_scale = 0.1352338 : f32}
 
 // -----
 
@@ -333,7 +333,7 @@ func.func @f(%u: memref<?x8x128xi32, #hsa.tier<device>>, %c: memref<?x8xi32, #hs
 
 // -----
 
-hsa.layer @m config(#hsa.config<q_heads = 16, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(64) buffer(#hsa.buffer<capacity = 128, policy = lru>) forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.native)
+hsa.layer @m config(#hsa.config<q_heads = 16, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(64) buffer(#hsa.buffer<capacity = 128, policy = lru>) forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.native) {softmax_scale = 0.1352338 : f32}
 func.func @f(%q: memref<?x16x576xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %u: memref<?x1x64xi32, #hsa.tier<device>>, %b: memref<?x1x128x1x1x576xbf16, #hsa.tier<device>>, %o: memref<?x16x512xbf16, #hsa.tier<device>>) {
   // expected-error @below {{'hsa.attend' op takes no 'values': a latent (MLA) layer stores one tensor}}
   hsa.attend @m queries(%q : memref<?x16x576xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) table(%u, %u : memref<?x1x64xi32, #hsa.tier<device>>, memref<?x1x64xi32, #hsa.tier<device>>) kv(%b, %b : memref<?x1x128x1x1x576xbf16, #hsa.tier<device>>, memref<?x1x128x1x1x576xbf16, #hsa.tier<device>>) into(%o : memref<?x16x512xbf16, #hsa.tier<device>>)
@@ -549,7 +549,7 @@ func.func @f() {
 
 // -----
 
-hsa.layer @m config(#hsa.config<q_heads = 16, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(64) buffer(#hsa.buffer<capacity = 128, policy = lru>) forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.native)
+hsa.layer @m config(#hsa.config<q_heads = 16, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = kv_head>) algorithm(#hsa.quest<combine = max>) budget(64) buffer(#hsa.buffer<capacity = 128, policy = lru>) forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.native) {softmax_scale = 0.1352338 : f32}
 func.func @f(%k: memref<?x1x576xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>) {
   // expected-error @below {{'hsa.append' op takes no 'values': a latent (MLA) layer stores one tensor}}
   hsa.append @m keys(%k : memref<?x1x576xbf16, #hsa.tier<device>>) values(%k : memref<?x1x576xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>)
@@ -648,7 +648,7 @@ func.func @f(%u: memref<?x1x128xi32, #hsa.tier<device>>, %len: memref<?xi32, #hs
 
 // -----
 
-hsa.layer @dsa config(#hsa.config<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>) budget(2048) buffer(#hsa.buffer<capacity = 8192, policy = lru>) forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.token_indices)
+hsa.layer @dsa config(#hsa.config<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>) budget(2048) buffer(#hsa.buffer<capacity = 8192, policy = lru>) forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.token_indices) {softmax_scale = 0.1352338 : f32}
 func.func @f(%q: memref<?x128x576xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %o: memref<?x128x512xbf16, #hsa.tier<device>>) {
   // expected-error @below {{'hsa.decode_step' op expects 2 algorithm input(s) for algorithm 'dsa' (io.index_q, io.index_w), got 0}}
   hsa.decode_step @dsa queries(%q : memref<?x128x576xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) into(%o : memref<?x128x512xbf16, #hsa.tier<device>>)
@@ -657,7 +657,7 @@ func.func @f(%q: memref<?x128x576xbf16, #hsa.tier<device>>, %len: memref<?xi32, 
 
 // -----
 
-hsa.layer @dsa config(#hsa.config<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>) budget(2048) buffer(#hsa.buffer<capacity = 8192, policy = lru>) forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.token_indices)
+hsa.layer @dsa config(#hsa.config<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>) budget(2048) buffer(#hsa.buffer<capacity = 8192, policy = lru>) forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.token_indices) {softmax_scale = 0.1352338 : f32}
 func.func @f(%q: memref<?x128x576xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %o: memref<?x128x512xbf16, #hsa.tier<device>>, %iq: memref<?x64x128xbf16, #hsa.tier<device>>, %iw: memref<?x64xf32, #hsa.tier<device>>) {
   // expected-error @below {{'hsa.decode_step' op operand 'io.index_q' must have element type 'f8E4M3FN' (buffer 'io.index_q'), got 'bf16'}}
   hsa.decode_step @dsa queries(%q : memref<?x128x576xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) into(%o : memref<?x128x512xbf16, #hsa.tier<device>>) inputs(%iq, %iw : memref<?x64x128xbf16, #hsa.tier<device>>, memref<?x64xf32, #hsa.tier<device>>)
@@ -666,7 +666,7 @@ func.func @f(%q: memref<?x128x576xbf16, #hsa.tier<device>>, %len: memref<?xi32, 
 
 // -----
 
-hsa.layer @dsa config(#hsa.config<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>) budget(2048) buffer(#hsa.buffer<capacity = 8192, policy = lru>) forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.token_indices)
+hsa.layer @dsa config(#hsa.config<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>) budget(2048) buffer(#hsa.buffer<capacity = 8192, policy = lru>) forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.token_indices) {softmax_scale = 0.1352338 : f32}
 func.func @f(%k: memref<?x1x576xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %ik: memref<?x64xbf16, #hsa.tier<device>>) {
   // expected-error @below {{'hsa.append' op operand 'io.new_index_k' must have shape [B, 128] (buffer 'io.new_index_k'), got 'memref<?x64xbf16, #hsa.tier<device>>'}}
   hsa.append @dsa keys(%k : memref<?x1x576xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) inputs(%ik : memref<?x64xbf16, #hsa.tier<device>>)
@@ -685,7 +685,7 @@ func.func @f(%q: memref<?x32x128xbf16, #hsa.tier<device>>, %len: memref<?xi32, #
 // -----
 
 // The stage ops take the high-level op's step inputs.
-hsa.layer @dsa config(#hsa.config<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>) budget(2048) buffer(#hsa.buffer<capacity = 8192, policy = lru>) forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.token_indices)
+hsa.layer @dsa config(#hsa.config<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>) budget(2048) buffer(#hsa.buffer<capacity = 8192, policy = lru>) forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.token_indices) {softmax_scale = 0.1352338 : f32}
 func.func @f(%q: memref<?x128x576xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %keys: memref<?x?x128xf8E4M3FN, #hsa.tier<device>>, %scales: memref<?x?xf32, #hsa.tier<device>>, %s: memref<?x1x?xf32, #hsa.tier<device>>) {
   // expected-error @below {{'hsa.score' op expects 2 algorithm input(s) for algorithm 'dsa' (io.index_q, io.index_w), got 0}}
   hsa.score @dsa queries(%q : memref<?x128x576xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) reprs(%keys, %scales : memref<?x?x128xf8E4M3FN, #hsa.tier<device>>, memref<?x?xf32, #hsa.tier<device>>) into(%s : memref<?x1x?xf32, #hsa.tier<device>>)
@@ -695,7 +695,7 @@ func.func @f(%q: memref<?x128x576xbf16, #hsa.tier<device>>, %len: memref<?xi32, 
 // -----
 
 // DSA's host.index_k is a host representation: rebuild_repr reads it.
-hsa.layer @dsa config(#hsa.config<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>) budget(2048) buffer(#hsa.buffer<capacity = 8192, policy = lru>) forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.token_indices)
+hsa.layer @dsa config(#hsa.config<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>) budget(2048) buffer(#hsa.buffer<capacity = 8192, policy = lru>) forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.token_indices) {softmax_scale = 0.1352338 : f32}
 func.func @f(%len: memref<?xi32, #hsa.tier<device>>, %p: memref<?x?xi32, #hsa.tier<host>>, %hk: memref<?x1x1x576xbf16, #hsa.tier<host>>, %keys: memref<?x?x128xf8E4M3FN, #hsa.tier<device>>, %scales: memref<?x?xf32, #hsa.tier<device>>) {
   // expected-error @below {{'hsa.rebuild_repr' op expects 1 host representation(s) for algorithm 'dsa' (host.index_k), got 0}}
   hsa.rebuild_repr @dsa lengths(%len : memref<?xi32, #hsa.tier<device>>) pages(%p : memref<?x?xi32, #hsa.tier<host>>) host(%hk : memref<?x1x1x576xbf16, #hsa.tier<host>>) reprs(%keys, %scales : memref<?x?x128xf8E4M3FN, #hsa.tier<device>>, memref<?x?xf32, #hsa.tier<device>>)
@@ -704,7 +704,7 @@ func.func @f(%len: memref<?xi32, #hsa.tier<device>>, %p: memref<?x?xi32, #hsa.ti
 
 // -----
 
-hsa.layer @dsa config(#hsa.config<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>) budget(2048) buffer(#hsa.buffer<capacity = 8192, policy = lru>) forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.token_indices)
+hsa.layer @dsa config(#hsa.config<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>) budget(2048) buffer(#hsa.buffer<capacity = 8192, policy = lru>) forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.token_indices) {softmax_scale = 0.1352338 : f32}
 func.func @f(%k: memref<?x1x576xbf16, #hsa.tier<device>>, %len: memref<?xi32, #hsa.tier<device>>, %ik: memref<?x128xbf16, #hsa.tier<device>>, %p: memref<?x?xi32, #hsa.tier<host>>, %hik: memref<?x1x128xbf16, #hsa.tier<device>>, %keys: memref<?x?x128xf8E4M3FN, #hsa.tier<device>>, %scales: memref<?x?xf32, #hsa.tier<device>>) {
   // expected-error @below {{'hsa.update_repr' op operand 'host.index_k' must be in the host tier (host representations live in the host pool, beside host.k), but it is in the device tier}}
   hsa.update_repr @dsa keys(%k : memref<?x1x576xbf16, #hsa.tier<device>>) lengths(%len : memref<?xi32, #hsa.tier<device>>) reprs(%keys, %scales : memref<?x?x128xf8E4M3FN, #hsa.tier<device>>, memref<?x?xf32, #hsa.tier<device>>) inputs(%ik : memref<?x128xbf16, #hsa.tier<device>>) pages(%p : memref<?x?xi32, #hsa.tier<host>>) host(%hik : memref<?x1x128xbf16, #hsa.tier<device>>)
@@ -720,3 +720,8 @@ func.func @f(%k: memref<?x8x128xbf16, #hsa.tier<device>>, %len: memref<?xi32, #h
   "hsa.update_repr"(%k, %len, %r, %r, %p) <{layer = @l, operandSegmentSizes = array<i32: 1, 1, 2, 0, 1, 0>}> : (memref<?x8x128xbf16, #hsa.tier<device>>, memref<?xi32, #hsa.tier<device>>, memref<?x8x?x128xbf16, #hsa.tier<device>>, memref<?x8x?x128xbf16, #hsa.tier<device>>, memref<?x?xi32, #hsa.tier<host>>) -> ()
   return
 }
+
+// -----
+
+// expected-error @below {{'hsa.layer' op a latent (MLA) layer needs its model's softmax scale: add {softmax_scale = ... : f32} (DeepSeek-V3.2: 192^-0.5 * (0.1 * ln(40) + 1)^2 = 0.1353), 1/sqrt(latent_dim + rope_dim) is not it}}
+hsa.layer @l config(#hsa.config<q_heads = 128, kv_heads = 1, latent_dim = 512, rope_dim = 64, kv_dtype = bf16, page_size = 1, scope = request>) algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>) budget(2048) buffer(#hsa.buffer<capacity = 8192, policy = lru>) forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.token_indices)

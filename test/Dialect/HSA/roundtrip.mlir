@@ -58,6 +58,7 @@ hsa.layer @dsa
   algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>)
   budget(2048) buffer(#hsa.buffer<capacity = 8192, policy = lru>)
   forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.token_indices)
+  {softmax_scale = 0.1352338 : f32}
 
 // CHECK-LABEL: hsa.layer @cluster
 // CHECK-SAME: algorithm(#hsa.cluster_kv<clusters = 400, iterations = 8>)

@@ -276,9 +276,19 @@ LogicalResult LayerOp::verify() {
     return emitOpError() << "forced units (sinks " << forced.getSinks()
                          << " + window " << forced.getWindow()
                          << ") must fit in the budget (" << budget << ")";
-  if (std::optional<APFloat> scale = getSoftmaxScale())
+  if (std::optional<APFloat> scale = getSoftmaxScale()) {
     if (!scale->isFiniteNonZero() || scale->isNegative())
       return emitOpError() << "softmax_scale must be positive and finite";
+  } else if (getConfig().isLatent()) {
+    // 1/sqrt(key dim) is not an MLA model's scale (DeepSeek-V3.2's is
+    // 192^-0.5 * mscale^2 over 576-wide keys): a default would be silently
+    // wrong, so the layer must state it.
+    return emitOpError()
+           << "a latent (MLA) layer needs its model's softmax scale: add "
+              "{softmax_scale = ... : f32} (DeepSeek-V3.2: 192^-0.5 * "
+              "(0.1 * ln(40) + 1)^2 = 0.1353), 1/sqrt(latent_dim + rope_dim) "
+              "is not it";
+  }
   // Buffers a lowering declared: each a complete description and none twice
   // (getStateBuffers would otherwise drop a malformed entry silently and the
   // artifact would miss the buffer).

@@ -142,7 +142,7 @@ hsa.layer @mla
                      scope = request>)
   algorithm(#hsa.quest<combine = max>) budget(64)
   buffer(#hsa.buffer<capacity = 128, policy = lru>)
-  forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.native)
+  forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.native) {softmax_scale = 0.1352338 : f32}
 
 // CHECK-LABEL: func.func @append
 // CHECK: hsa.store_kv @mla keys(%{{[^)]*}}) lengths(%{{[^)]*}}) residency(%{{[^)]*}}) device(%{{[^,]*}} : memref<?x1x128x1x1x576xbf16, #hsa.tier<device>>)
@@ -194,7 +194,7 @@ hsa.layer @dsa
                      scope = request>)
   algorithm(#hsa.dsa<index_heads = 64, index_dim = 128, index_dtype = f8E4M3FN>)
   budget(2048) buffer(#hsa.buffer<capacity = 8192, policy = lru>)
-  forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.token_indices)
+  forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.token_indices) {softmax_scale = 0.1352338 : f32}
 
 // CHECK-LABEL: func.func @decode
 // CHECK-SAME: %[[IQ:[a-z0-9]+]]: memref<?x64x128xf8E4M3FN, #hsa.tier<device>> {hsa.buffer = "io.index_q"}

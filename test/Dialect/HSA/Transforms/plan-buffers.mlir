@@ -207,7 +207,7 @@ hsa.layer @mla
                      scope = request>)
   algorithm(#hsa.quest<combine = max>) budget(64)
   buffer(#hsa.buffer<capacity = 128, policy = lru>)
-  forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.native)
+  forced(#hsa.forced<sinks = 0, window = 1>) format(#hsa.native) {softmax_scale = 0.1352338 : f32}
 
 // CHECK-LABEL: hsa.layer @mla
 // CHECK-SAME: {hsa.plan = [{element = bf16, fill = 0 : i64, name = "host.k", shape = ["pages", 1, 1, 576], tier = #hsa.tier<host>},
@@ -216,7 +216,7 @@ hsa.layer @mla
 // CHECK-NOT: buf.v
 // CHECK-SAME: {element = i32, fill = -1 : i64, name = "buf.slot_unit", shape = ["B", 1, 128], tier = #hsa.tier<device>},
 // CHECK-SAME: {element = bf16, fill = 0 : i64, name = "io.o", shape = ["B", 16, 512], tier = #hsa.tier<device>},
-// CHECK-SAME: {element = bf16, fill = 0 : i64, name = "io.new_k", shape = ["B", 1, 576], tier = #hsa.tier<device>}]}
+// CHECK-SAME: {element = bf16, fill = 0 : i64, name = "io.new_k", shape = ["B", 1, 576], tier = #hsa.tier<device>}], softmax_scale
 // CHECK-NOT: io.new_v
 
 // -----

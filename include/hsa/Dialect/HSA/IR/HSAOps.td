@@ -18,7 +18,8 @@ def HSA_LayerOp : HSA_Op<"layer", [Symbol]> {
     (`config`), the sparse algorithm, the budget `K` (units selected per
     request and selection group), the device unit buffer, the forced units and
     the page-table format handed to attention. The ops of the dialect refer to
-    a layer by symbol. `softmax_scale` defaults to `1/sqrt(key dim)`.
+    a layer by symbol. `softmax_scale` defaults to `1/sqrt(key dim)`; a
+    latent (MLA) layer must give it (its model's scale is not that).
 
     ```mlir
     hsa.layer @attn
