@@ -81,6 +81,8 @@ cases() {
     cluster_*) echo "1:1000:8 5:1,16,1023,4095,20000:6 64:2048:3 2:131072,20001:3" ;;
     # Rows shorter and longer than K 2048 and the multi-block top-k's chunk
     # (4096), partial chunks, 128K rows (the CPU reference's indexer is slow).
+    # A split per tile at B=1 up to one split (direct output) at B >= 66.
+    mla_*) echo "1:1000:6 5:1,16,2049,4097,20000:4 8:3000:3 67:1500:2 2:70001,300:2" ;;
     deepseek-v32-dsa*) echo "1:1000:6 5:1,16,2049,4097,20000:4 8:3000:3 64:1500:2 64:40000:2 2:131072,70001:2" ;;
     *) echo "1:1000:8 5:1,16,1023,4095,20000:6 32:777:3" ;;
   esac
@@ -106,6 +108,8 @@ deepseek-v32-dsa-fused 2:3000,4000:80:2
 deepseek-v32-dsa-topkcluster 2:9000,200000:40:2
 deepseek-v32-dsa-fp8 3:9000,20000,3000:80:2
 quest_request_p1_k2048-nogroup 2:9000,20000:120:2
+mla_h16_k512 3:9000,20000,700:80:2
+mla_h96_l256 2:9000,20000:80:2
 "
 # Sanitized: every kernel family (score of each algorithm and combine, top-k,
 # diff, gather, diff_gather, attention, store_kv, update_repr, rebuild_repr)
@@ -116,7 +120,8 @@ quest_kvhead_p16_g4_kc quest_request_p32_g4_kc_fused streaming_kvhead_p16_kc que
 quest_kvhead_p64_g8 quest_request_p1_k2048-fused quest_request_p1_k2048_c16k quest_kvhead_p16_g4_c8k
 cluster_kvhead_p16_g4 cluster_request_p1_k2048 llama3-8b-quest-telemetry llama3-8b-quest-telemetry-fused
 quest_request_p16_g1_mean-telemetry quest_request_p16_g4_fi quest_kvhead_p16_g4_tok deepseek-v32-dsa
-deepseek-v32-dsa-fused deepseek-v32-dsa-topkcluster deepseek-v32-dsa-fp8 quest_request_p1_k2048-nogroup"}
+deepseek-v32-dsa-fused deepseek-v32-dsa-topkcluster deepseek-v32-dsa-fp8 quest_request_p1_k2048-nogroup
+mla_h16_k512 mla_h96_l256"}
 # 40 steps with a jump every step: every layer evicts (budget = capacity ones
 # from the second step), and the StreamingLLM window moves past its units.
 SAN_SHAPE=${SAN_SHAPE:-"--batch=2 --context=9000,20000 --steps=40 --query-jump=1"}

@@ -67,4 +67,19 @@ done
 "$COMPILE" --quiet examples/deepseek-v32-dsa-fp8.mlir -o "$OUT/deepseek-v32-dsa-fp8.hsa"
 "$COMPILE" --quiet --group-bound=false "$OUT/layers/quest_request_p1_k2048.mlir" \
   -o "$OUT/quest_request_p1_k2048-nogroup.hsa"
-echo "gpu-bundle: $((n + 17 + $(echo $telemetry_layers | wc -w))) artifacts in $OUT ($(du -sh "$OUT" | cut -f1))"
+# Latent attention on warpgroup MMA (AttentionMLA.cpp, the default for bf16
+# latent layers) in other shapes: 16 query heads (one head block, 48 rows of
+# padding) with a 512-token budget, and 96 heads (a partial second block)
+# over 256 + 64 dims (each warpgroup's P V is m64n128). And V3.2's layer on
+# the CUDA-core kernel (--mla-tensor-cores=false): its A/B peer.
+sed -e 's/q_heads = 128/q_heads = 16/' -e 's/budget(2048)/budget(512)/' -e 's/capacity = 8192/capacity = 2048/' \
+  -e 's/x128x576xbf16/x16x576xbf16/g' -e 's/x128x512xbf16/x16x512xbf16/g' \
+  examples/deepseek-v32-dsa.mlir > "$OUT/layers/mla_h16_k512.mlir"
+sed -e 's/q_heads = 128/q_heads = 96/' -e 's/latent_dim = 512/latent_dim = 256/' -e 's/budget(2048)/budget(1024)/' \
+  -e 's/capacity = 8192/capacity = 4096/' -e 's/x128x576xbf16/x96x320xbf16/g' -e 's/x128x512xbf16/x96x256xbf16/g' \
+  -e 's/x1x576xbf16/x1x320xbf16/g' examples/deepseek-v32-dsa.mlir > "$OUT/layers/mla_h96_l256.mlir"
+for layer in mla_h16_k512 mla_h96_l256; do
+  "$COMPILE" --quiet "$OUT/layers/$layer.mlir" -o "$OUT/$layer.hsa"
+done
+"$COMPILE" --quiet --mla-tensor-cores=false examples/deepseek-v32-dsa.mlir -o "$OUT/deepseek-v32-dsa-fma.hsa"
+echo "gpu-bundle: $((n + 20 + $(echo $telemetry_layers | wc -w))) artifacts in $OUT ($(du -sh "$OUT" | cut -f1))"

@@ -132,6 +132,7 @@ static void addLowerToGPUPasses(OpPassManager &pm,
   convert.topkMultiBlockMinUnits = options.topkMultiBlockMinUnits;
   convert.fp8MMA = target.fp8MMA;
   convert.wgmma = target.wgmma;
+  convert.mlaTensorCores = options.mlaTensorCores;
   convert.topkCluster = options.topkCluster && target.clusters;
   pm.addPass(mlir::hsa::createConvertHSAToGPU(convert));
   // After the conversion: the kernel families have declared their scratch

@@ -85,6 +85,11 @@ static cl::opt<bool> topkCluster(
              "cluster of 8 blocks (sm_90+; default off: slower on the H200 "
              "today, docs/PERF.md)"),
     cl::init(false));
+static cl::opt<bool> mlaTensorCores(
+    "mla-tensor-cores",
+    cl::desc("latent (MLA) layers in bf16 / f16 attend on warpgroup MMA "
+             "(sm_90a; default on; off: the CUDA-core split kernel)"),
+    cl::init(true));
 static cl::opt<bool> telemetry(
     "telemetry",
     cl::desc("generate the algorithm's telemetry outputs (Quest: the "
@@ -197,6 +202,7 @@ int main(int argc, char **argv) {
   options.diffGatherMaxBudget = diffGatherMaxBudget;
   options.topkMultiBlockMinUnits = topkMultiBlockMinUnits;
   options.topkCluster = topkCluster;
+  options.mlaTensorCores = mlaTensorCores;
   options.telemetry = telemetry;
   options.groupBound = groupBound;
   options.chip = chip;

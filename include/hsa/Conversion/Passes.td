@@ -62,6 +62,12 @@ def ConvertHSAToGPU : Pass<"convert-hsa-to-gpu", "ModuleOp"> {
            "shared memory: sm_90a only) instead of mma.sync, which sm_90 "
            "runs as f16 MMAs after converting the fp8 operands. "
            "hsa-lower-to-nvvm sets it from its chip">,
+    Option<"mlaTensorCores", "mla-tensor-cores", "bool", /*default=*/"true",
+           "With wgmma, latent (MLA) layers in bf16 / f16 attend on "
+           "warpgroup MMA (AttentionMLA.cpp: 64 query heads per block, "
+           "wgmma m64n32k16 for Q K^T and m64n{Dv/2}k16 for P V) instead of "
+           "the CUDA-core split kernel; off, or for shapes it does not "
+           "support, the CUDA-core kernel">,
     Option<"topkCluster", "topk-cluster", "bool", /*default=*/"false",
            "Run the several-block top-k as one kernel per row on a cluster "
            "of 8 blocks (sm_90+: thread-block clusters) that merges its "

@@ -66,6 +66,12 @@ struct LowerToGPUOptionsBase : public mlir::PassPipelineOptions<Derived> {
                      "cluster of 8 blocks (sm_90+; hsa-lower-to-nvvm turns "
                      "it off below)"),
       llvm::cl::init(false)};
+  typename Base::template Option<bool> mlaTensorCores{
+      *this, "mla-tensor-cores",
+      llvm::cl::desc("Latent (MLA) layers attend on warpgroup MMA where the "
+                     "target has wgmma (sm_90a) and the kernel supports "
+                     "their shape"),
+      llvm::cl::init(true)};
   typename Base::template Option<int64_t> attentionSplitTokens{
       *this, "attention-split-tokens",
       llvm::cl::desc("Tokens one split-K attention block covers (the split "

@@ -754,6 +754,8 @@ LogicalResult mlir::hsa::checkAttendLimits(LayerOp layer,
 
 LogicalResult mlir::hsa::lowerAttend(KernelContext &ctx, AttendOp op) {
   LayerOp layer = getLayer(op);
+  if (useMLATensorCores(ctx.getOptions(), layer))
+    return lowerAttendMLA(ctx, op);
   if (failed(checkAttendLimits(layer, [&] { return op.emitOpError(); })))
     return failure();
   AttendPlan plan = makePlan(layer, ctx.getOptions());

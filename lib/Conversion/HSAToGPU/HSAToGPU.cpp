@@ -145,6 +145,7 @@ struct ConvertHSAToGPUPass
     options.topkMultiBlockMinUnits = topkMultiBlockMinUnits;
     options.fp8MMA = fp8MMA;
     options.wgmma = wgmma;
+    options.mlaTensorCores = mlaTensorCores;
     options.topkCluster = topkCluster;
     KernelContext ctx(module, options);
     for (auto [diff, gather] : diffGathers) {

@@ -112,6 +112,41 @@ Value KernelBuilder::bitcast(Type type, Value value) {
   return arith::BitcastOp::create(*this, type, value);
 }
 
+Value KernelBuilder::sharedAddress(Value buffer) {
+  Value index = memref::ExtractAlignedPointerAsIndexOp::create(*this, buffer);
+  return arith::IndexCastUIOp::create(*this, getI64Type(), index);
+}
+
+Value KernelBuilder::baseAddress(Value memref, int64_t elementBytes) {
+  auto meta = memref::ExtractStridedMetadataOp::create(*this, memref);
+  Value aligned = arith::IndexCastUIOp::create(
+      *this, getI64Type(),
+      memref::ExtractAlignedPointerAsIndexOp::create(*this, memref));
+  Value offset =
+      arith::IndexCastUIOp::create(*this, getI64Type(), meta.getOffset());
+  return add(aligned, mul(offset, i64(elementBytes)));
+}
+
+void KernelBuilder::copyAsync16(Value dst, Value src, Value srcBytes) {
+  auto shared = LLVM::LLVMPointerType::get(getContext(), 3);
+  auto global = LLVM::LLVMPointerType::get(getContext(), 1);
+  auto generic = LLVM::LLVMPointerType::get(getContext(), 0);
+  Value d = LLVM::IntToPtrOp::create(*this, shared, dst);
+  // Kernel arguments hold generic addresses: cvta.to.global.
+  Value g = LLVM::AddrSpaceCastOp::create(
+      *this, global, LLVM::IntToPtrOp::create(*this, generic, src));
+  NVVM::CpAsyncOp::create(*this, d, g, kVectorBytes,
+                          NVVM::LoadCacheModifierKind::CG, srcBytes);
+}
+
+Value KernelBuilder::swizzledDescriptor(Value address, int64_t leadingBytes) {
+  Value start = shrU(andI(address, i64(0x3ffff)), i64(4));
+  const int64_t fixed = (int64_t(leadingBytes >> 4) << 16) |
+                        (int64_t(kSwizzleAlign >> 4) << 32) |
+                        (int64_t(1) << 62); // 128-byte swizzle
+  return orI(start, i64(fixed));
+}
+
 SmallVector<Value> KernelBuilder::decodeE4M3(Value codes) {
   KernelBuilder &b = *this;
   auto type = cast<VectorType>(codes.getType());

@@ -27,6 +27,10 @@ namespace hsa {
 
 /// Bytes one thread moves per vector load on bulk data paths.
 constexpr int64_t kVectorBytes = 16;
+/// Row bytes of a 128-byte-swizzled wgmma operand, and the alignment its
+/// tiles need (8 rows of 128 bytes: one swizzle pattern).
+constexpr int64_t kSwizzleBytes = 128;
+constexpr int64_t kSwizzleAlign = 1024;
 /// Static shared memory one block may declare. Dynamic shared memory
 /// (KernelBuilder::dynamicSharedBuffer, LaunchShape::dynamicSharedBytes) can
 /// go beyond it: the artifact records each kernel's largest dynamic size and
@@ -164,6 +168,22 @@ public:
   /// the base is 16-byte aligned.
   Value dynamicSharedBuffer(ArrayRef<int64_t> shape, Type elementType,
                             int64_t byteOffset = 0);
+
+  // Asynchronous copies and warpgroup MMA operands (sm_90a).
+  /// Byte address (i64, shared window) of a workgroup buffer.
+  Value sharedAddress(Value buffer);
+  /// Byte address (i64) of element 0 of a memref (its aligned pointer plus
+  /// its offset), in the memref's address space.
+  Value baseAddress(Value memref, int64_t elementBytes);
+  /// cp.async.cg of 16 bytes from global byte address `src` to shared byte
+  /// address `dst`; with `srcBytes` (i32), only that many are read and the
+  /// rest of the 16 are zero-filled (0: a zero row, `src` not read).
+  void copyAsync16(Value dst, Value src, Value srcBytes = Value());
+  /// The wgmma shared-memory descriptor of a 128-byte-swizzled operand at
+  /// byte address `address`: 8-row groups `kSwizzleAlign` bytes apart (the
+  /// stride byte offset) and, for an MN-major operand, 64-element blocks of
+  /// its M / N dimension `leadingBytes` apart (unused by K-major ones).
+  Value swizzledDescriptor(Value address, int64_t leadingBytes = 16);
 
   // Cooperation.
   void barrier();
@@ -314,6 +334,9 @@ struct KernelOptions {
   bool fp8MMA = true;
   /// Warpgroup MMA (wgmma.mma_async) is available: the target is sm_90a.
   bool wgmma = true;
+  /// With `wgmma`, latent (MLA) layers attend on warpgroup MMA
+  /// (AttentionMLA.cpp) where the kernel supports their shape.
+  bool mlaTensorCores = true;
   /// The several-block top-k as a cluster kernel (needs sm_90+).
   bool topkCluster = false;
 };
@@ -461,6 +484,11 @@ LogicalResult checkAttendLimits(LayerOp layer, EmitErrorFn emitError);
 LogicalResult lowerScore(KernelContext &ctx, ScoreOp op,
                          TopKOp fusedTopK = nullptr);
 LogicalResult lowerTopK(KernelContext &ctx, TopKOp op);
+/// Whether `layer`'s attention is the warpgroup-MMA kernel of latent (MLA)
+/// layers (AttentionMLA.cpp): options.wgmma and options.mlaTensorCores, a
+/// bf16 / f16 latent layer whose dims the kernel supports.
+bool useMLATensorCores(const KernelOptions &options, LayerOp layer);
+LogicalResult lowerAttendMLA(KernelContext &ctx, AttendOp op);
 /// Whether the unfused top-k of `layer` runs several blocks per row
 /// (TopK.cpp): a row holds at least options.topkMultiBlockMinUnits units at
 /// options.maxContext, the top-k computes no group bound and the budget is

@@ -10,10 +10,12 @@
 // units), request scope (a unit holds all 8 KV heads), a latent MLA layer
 // (128 query heads over one 576/512 latent head, P 1, K 2048: query heads
 // split into 32 chunks of 4, V read from the key registers) and one unit
-// (K = C = 1, P 64, f16).
+// (K = C = 1, P 64, f16). The latent layer would attend on warpgroup MMA by
+// default (attention-mla.mlir); here `mla-tensor-cores=false` keeps it on
+// this kernel, which is its fallback and the A/B peer.
 //
-// RUN: hsa-opt %s -split-input-file --convert-hsa-to-gpu | FileCheck %s
-// RUN: hsa-opt %s -split-input-file --convert-hsa-to-gpu \
+// RUN: hsa-opt %s -split-input-file --convert-hsa-to-gpu="mla-tensor-cores=false" | FileCheck %s
+// RUN: hsa-opt %s -split-input-file --convert-hsa-to-gpu="mla-tensor-cores=false" \
 // RUN:   | hsa-opt -split-input-file --pass-pipeline='builtin.module(nvvm-attach-target{chip=sm_90a O=3},gpu.module(convert-scf-to-cf,convert-gpu-to-nvvm,canonicalize,cse,reconcile-unrealized-casts),gpu-module-to-binary{format=isa})' \
 // RUN:   | FileCheck %s --check-prefix=PTX
 

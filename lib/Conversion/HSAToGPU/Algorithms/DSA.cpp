@@ -116,8 +116,6 @@ static constexpr int64_t kWGMaxHeads = 128;
 /// The operands' layout: K-major rows of 128 bytes with the 128-byte
 /// swizzle (16-byte chunk c of row r at chunk c ^ (r % 8)), whose tiles
 /// start 1024-byte aligned.
-static constexpr int64_t kSwizzleBytes = 128;
-static constexpr int64_t kSwizzleAlign = 1024;
 /// The staged f32 queries [Hi][Di] (static shared memory is 48 KiB; the
 /// fused top-k tail needs some of the rest).
 static constexpr int64_t kMaxStagedQueryBytes = 32 * 1024;
@@ -812,52 +810,6 @@ static void scoreChunkMMA(KernelBuilder &b, const DSAScorePlan &p,
 }
 
 
-/// The shared-memory matrix descriptor of a K-major operand with the
-/// 128-byte swizzle whose rows start at byte `address` of shared memory:
-/// start address >> 4 (bits 0-13), leading byte offset 1 (unused by
-/// swizzled K-major layouts; bits 16-29), stride byte offset 1024 >> 4
-/// between groups of 8 rows (bits 32-45), layout 1 = 128-byte swizzle (bits
-/// 62-63).
-static Value swizzledDescriptor(KernelBuilder &b, Value address) {
-  Value start = b.shrU(b.andI(address, b.i64(0x3ffff)), b.i64(4));
-  const int64_t fixed = (int64_t(1) << 16) |
-                        (int64_t(kSwizzleAlign >> 4) << 32) |
-                        (int64_t(1) << 62);
-  return b.orI(start, b.i64(fixed));
-}
-
-/// Byte address (i64, shared window) of a workgroup buffer.
-static Value sharedAddress(KernelBuilder &b, Value buffer) {
-  Value index = memref::ExtractAlignedPointerAsIndexOp::create(b, buffer);
-  return arith::IndexCastUIOp::create(b, b.getI64Type(), index);
-}
-
-/// The byte address (i64) of element 0 of a memref (its aligned pointer
-/// plus its offset), in the memref's address space.
-static Value baseAddress(KernelBuilder &b, Value memref, int64_t elementBytes) {
-  auto meta = memref::ExtractStridedMetadataOp::create(b, memref);
-  Value aligned = arith::IndexCastUIOp::create(
-      b, b.getI64Type(),
-      memref::ExtractAlignedPointerAsIndexOp::create(b, memref));
-  Value offset =
-      arith::IndexCastUIOp::create(b, b.getI64Type(), meta.getOffset());
-  return b.add(aligned, b.mul(offset, b.i64(elementBytes)));
-}
-
-/// cp.async of 16 bytes from global byte address `src` to shared byte
-/// address `dst` (.cg: through L2 only; the keys are read once).
-static void copyAsync16(KernelBuilder &b, Value dst, Value src) {
-  auto shared = LLVM::LLVMPointerType::get(b.getContext(), 3);
-  auto global = LLVM::LLVMPointerType::get(b.getContext(), 1);
-  auto generic = LLVM::LLVMPointerType::get(b.getContext(), 0);
-  Value d = LLVM::IntToPtrOp::create(b, shared, dst);
-  // Kernel arguments hold generic addresses: cvta.to.global.
-  Value g = LLVM::AddrSpaceCastOp::create(
-      b, global, LLVM::IntToPtrOp::create(b, generic, src));
-  NVVM::CpAsyncOp::create(b, d, g, 16, NVVM::LoadCacheModifierKind::CG,
-                          Value());
-}
-
 /// The block's chunk on warpgroup MMA (sm_90a): one warpgroup, its
 /// wgTiles tiles of 64 tokens. Every 16-byte chunk of the queries and of
 /// the tiles' keys is issued at once with cp.async into its place in the
@@ -880,8 +832,8 @@ static void scoreChunkWGMMA(KernelBuilder &b, const DSAScorePlan &p,
   auto toI64 = [&](Value v) {
     return arith::IndexCastUIOp::create(b, i64, v).getResult();
   };
-  Value qShared = sharedAddress(b, c.qStage);
-  Value kShared = sharedAddress(b, c.kStage);
+  Value qShared = b.sharedAddress(c.qStage);
+  Value kShared = b.sharedAddress(c.kStage);
   // Byte offset of chunk `col` (of Di / 16) of row `row` in a swizzled
   // operand whose runs are `rows` rows apart.
   auto swizzledOffset = [&](Value row, Value col, int64_t rows) {
@@ -894,17 +846,17 @@ static void scoreChunkWGMMA(KernelBuilder &b, const DSAScorePlan &p,
   };
 
   // Phase 1: the queries and every tile's keys in flight.
-  Value qGlobal = b.add(baseAddress(b, args.indexQ, 1),
+  Value qGlobal = b.add(b.baseAddress(args.indexQ, 1),
                         b.mul(toI64(c.batch), b.i64(p.heads * p.dim)));
   b.forRange(c.tid, b.index(p.heads * rowChunks), b.index(kWGThreads),
              [&](Value item) {
     Value head = b.divU(item, b.index(rowChunks));
     Value col = b.remU(item, b.index(rowChunks));
-    copyAsync16(b, b.add(qShared, swizzledOffset(head, col, p.heads)),
+    b.copyAsync16(b.add(qShared, swizzledOffset(head, col, p.heads)),
                 b.add(qGlobal, toI64(b.mul(item, b.index(kVectorBytes)))));
   });
   Value tokens = b.dim(args.keys, 1);
-  Value kGlobal = b.add(baseAddress(b, args.keys, 1),
+  Value kGlobal = b.add(b.baseAddress(args.keys, 1),
                         b.mul(b.mul(toI64(c.batch), toI64(tokens)),
                               b.i64(p.dim)));
   Value last = b.sub(c.n, b.index(1));
@@ -922,7 +874,7 @@ static void scoreChunkWGMMA(KernelBuilder &b, const DSAScorePlan &p,
       Value dst = b.add(kShared, b.add(b.i64(tile * runs * kWGTokens *
                                              kSwizzleBytes),
                                        swizzledOffset(row, col, kWGTokens)));
-      copyAsync16(b, dst, src);
+      b.copyAsync16(dst, src);
     }
     NVVM::CpAsyncCommitGroupOp::create(b);
   }
@@ -961,10 +913,10 @@ static void scoreChunkWGMMA(KernelBuilder &b, const DSAScorePlan &p,
     for (int64_t r = 0; r < runs; ++r)
       for (int64_t step = 0; step < stepsPerRun; ++step) {
         const int64_t offset = step * kMMADims; // K within the 128-byte row
-        Value descA = swizzledDescriptor(
-            b, b.add(kTile, b.i64(r * kWGTokens * kSwizzleBytes + offset)));
-        Value descB = swizzledDescriptor(
-            b, b.add(qShared, b.i64(r * p.heads * kSwizzleBytes + offset)));
+        Value descA = b.swizzledDescriptor(
+            b.add(kTile, b.i64(r * kWGTokens * kSwizzleBytes + offset)));
+        Value descB = b.swizzledDescriptor(
+            b.add(qShared, b.i64(r * p.heads * kSwizzleBytes + offset)));
         auto scaleD = NVVM::WGMMAScaleOutAttr::get(
             b.getContext(), r == 0 && step == 0 ? NVVM::WGMMAScaleOut::zero
                                                 : NVVM::WGMMAScaleOut::one);

@@ -1,0 +1,679 @@
+//===- AttentionMLA.cpp - latent (MLA) sparse attention on warpgroup MMA --===//
+//
+// hsa.attend of a latent layer (DeepSeek's absorbed MLA: every query head
+// reads one latent row of Dk = latent + rope elements, V = its first Dv) on
+// sm_90a tensor cores, where 2 x Hq x (Dk + Dv) FLOP per selected token make
+// the step compute-bound. docs/ARCHITECTURE.md "MLA decode attention on
+// tensor cores" has the design; this is it without the producer warpgroup.
+//
+// attend_mla, grid (ceil(Hq / 64), splits, B), 256 threads = 2 warpgroups,
+//   dynamic shared memory ~226 KiB (one block per SM). A block attends 64
+//   query heads of one request (rows past Hq are zero and not written) to the
+//   tiles of 64 consecutive entries of the flat selected-token list of its
+//   split (token t of the list is row t % P of selection entry t / P).
+//   - Q [64][Dk] and two K tile stages [64][Dk] live in shared memory as
+//     128-byte-swizzled runs of 64 elements ([run][row][128 B], chunk c of
+//     row r at c ^ (r % 8)); P [64 heads][64 tokens] bf16 likewise.
+//   - Tile i + 1's rows are copied (cp.async.cg, 16 B per thread and chunk;
+//     rows of invalid tokens are zero-filled, so 0 x NaN of an unwritten
+//     slot cannot reach the output) while tile i is computed.
+//   - S = Q K^T: warpgroup w computes the 32 tokens [32 w, 32 w + 32) of
+//     the tile, Dk / 16 wgmma.mma_async m64n32k16 (A = Q, B = K, both
+//     K-major descriptors). Logits in the base-2 domain (x scale x log2 e),
+//     -inf for invalid tokens; the row maxima of the two halves meet in
+//     shared memory, so both warpgroups rescale with the same running max.
+//   - P = exp2(S - max) goes to shared memory as bf16; each thread keeps its
+//     rows' partial sums (the two warpgroups' sums add up at the end).
+//   - O += P V: warpgroup w owns value columns [w Dv / 2, (w + 1) Dv / 2):
+//     4 wgmma m64n{Dv/2}k16 over the tile's 64 tokens (A = P, K-major; B =
+//     the same K tile read N-major: V is the first Dv columns of the key
+//     rows, 64-column blocks 64 x 128 B apart), Dv / 4 f32 accumulators
+//     per thread in registers.
+//   - The split count is chosen at launch from the batch: min(tiles,
+//     ceil(132 / (B x head blocks))), so a small batch still fills the
+//     H200's SMs and B x head blocks >= 132 runs one split with no partial
+//     results. One split writes io.o (normalised, activation dtype) and
+//     io.lse (natural log; -inf and o = 0 for a row without a valid token)
+//     directly; otherwise every split writes scratch.attn_o / attn_lse and
+//     the last to finish (threadFenceReduction, counted in
+//     scratch.attn_done[b][first head]) merges them by LSE.
+//
+//===----------------------------------------------------------------------===//
+
+#include "KernelBuilder.h"
+
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+using namespace mlir::hsa;
+
+using Pred = arith::CmpIPredicate;
+using FPred = arith::CmpFPredicate;
+
+static constexpr int64_t kHeadsPerBlock = 64; ///< wgmma's M
+static constexpr int64_t kTileTokens = 64;
+static constexpr int64_t kWarpgroupThreads = 128;
+static constexpr int64_t kWarpgroups = 2;
+static constexpr int64_t kMLABlock = kWarpgroups * kWarpgroupThreads;
+static constexpr int64_t kMMAK = 16; ///< wgmma k for 16-bit operands
+static constexpr int64_t kElementsPerRun = kSwizzleBytes / 2;
+/// Blocks the split count aims at: the H200's SMs (one block per SM).
+static constexpr int64_t kTargetBlocks = 132;
+/// Shared memory a block may use (sm_90's opt-in maximum).
+static constexpr int64_t kMaxSharedBytes = 232448;
+static constexpr double kLog2E = 1.4426950408889634;
+static constexpr double kLn2 = 0.6931471805599453;
+
+namespace {
+/// Compile-time geometry of attend_mla for one layer.
+struct MLAPlan {
+  int64_t hq, headBlocks, dk, dv, pageSize, budget, tiles;
+  double scale;
+  bool f16; ///< activations f16 (else bf16)
+  int64_t keyRuns() const { return dk / kElementsPerRun; }
+  int64_t valueColumns() const { return dv / kWarpgroups; } ///< per warpgroup
+  int64_t tileBytes() const { return kTileTokens * dk * 2; }
+  // The block's dynamic shared memory: the small tables first, then (at the
+  // next 1024-byte boundary) Q, two K stages and P.
+  static constexpr int64_t kRowTable = 0;    ///< i32 [2][64]: row or -1
+  static constexpr int64_t kRowMax = 512;    ///< f32 [2][64]
+  static constexpr int64_t kRowSum = 1024;   ///< f32 [2][64]
+  static constexpr int64_t kArrival = 1536;  ///< i32 [1]
+  static constexpr int64_t kTableBytes = 1552;
+  int64_t swizzledBytes() const {
+    return 3 * tileBytes() + kHeadsPerBlock * kSwizzleBytes;
+  }
+  int64_t sharedBytes() const {
+    return kTableBytes + kSwizzleAlign + swizzledBytes();
+  }
+  void print(raw_ostream &os) const {
+    os << "grid (" << headBlocks << " head blocks, min(" << tiles
+       << ", ceil(" << kTargetBlocks << " / (B x " << headBlocks
+       << "))) splits, B) block " << kMLABlock << " dynamic shared "
+       << sharedBytes() << "; warpgroup MMA: S m64n32k16 x " << dk / kMMAK
+       << ", O m64n" << valueColumns() << "k16 x " << kTileTokens / kMMAK
+       << " per " << kTileTokens << "-token tile, 2 stages, "
+       << (f16 ? "f16" : "bf16");
+  }
+};
+
+/// attend_mla's arguments, in order.
+struct MLAArgs {
+  Value queries, lengths, units, slots, keys, partialOut, partialLse, done,
+      output, lse;
+  SmallVector<Value *> fields() {
+    return {&queries,    &lengths, &units,  &slots, &keys,
+            &partialOut, &partialLse, &done, &output, &lse};
+  }
+};
+} // namespace
+
+static MLAPlan makeMLAPlan(LayerOp layer) {
+  LayerConfigAttr config = layer.getConfig();
+  MLAPlan p;
+  p.hq = config.getQHeads();
+  p.headBlocks = llvm::divideCeil(p.hq, kHeadsPerBlock);
+  p.dk = config.getKeyDim();
+  p.dv = config.getValueDim();
+  p.pageSize = config.getPageSize();
+  p.budget = layer.getBudget();
+  p.tiles = llvm::divideCeil(p.budget * p.pageSize, kTileTokens);
+  p.scale = layer.getEffectiveSoftmaxScale();
+  p.f16 = config.getActivationType().isF16();
+  return p;
+}
+
+bool mlir::hsa::useMLATensorCores(const KernelOptions &options,
+                                  LayerOp layer) {
+  LayerConfigAttr config = layer.getConfig();
+  if (!options.wgmma || !options.mlaTensorCores || !config.isLatent() ||
+      config.isFp8Latent())
+    return false;
+  Type act = config.getActivationType();
+  if (!act.isBF16() && !act.isF16())
+    return false;
+  MLAPlan p = makeMLAPlan(layer);
+  // Whole swizzle runs of keys; each warpgroup's value columns whole runs
+  // and one wgmma N (<= 256).
+  return p.dk % kElementsPerRun == 0 && p.dv <= p.dk &&
+         p.dv % (kWarpgroups * kElementsPerRun) == 0 &&
+         p.valueColumns() <= 256 && p.sharedBytes() <= kMaxSharedBytes;
+}
+
+namespace {
+/// attend_mla's body, phase by phase (see the file comment). Every phase is
+/// reached by all 256 threads.
+class MLAKernel {
+public:
+  MLAKernel(KernelBuilder &b, const MLAPlan &p, const MLAArgs &a)
+      : b(b), p(p), a(a) {}
+
+  void build() {
+    prologue();
+    stageQueries();
+    Value first = b.cmp(Pred::sgt, tileCount, b.index(0));
+    b.ifThen(first, [&] {
+      stageRowTable(b.index(0), b.index(0));
+      b.barrier();
+      issueTile(b.index(0), b.index(0));
+    });
+    NVVM::CpAsyncCommitGroupOp::create(b);
+    SmallVector<Value> state = tileLoop();
+    // No copy may land after the block ends (a split without tiles still
+    // staged Q).
+    NVVM::CpAsyncWaitGroupOp::create(b, 0);
+    epilogue(state);
+  }
+
+private:
+  void prologue() {
+    f32 = b.getF32Type(), i32 = b.getI32Type(), i64 = b.getI64Type();
+    actType = p.f16 ? Type(b.getF16Type()) : Type(b.getBF16Type());
+    headBlock = b.blockId(gpu::Dimension::x);
+    split = b.blockId(gpu::Dimension::y);
+    splits = b.gridDim(gpu::Dimension::y);
+    batch = b.blockId(gpu::Dimension::z);
+    tid = b.threadId();
+    warpgroup = b.divU(tid, b.index(kWarpgroupThreads));
+    Value wgThread = b.remU(tid, b.index(kWarpgroupThreads));
+    Value lane = b.laneId();
+    group = b.divU(lane, b.index(4)), quad = b.remU(lane, b.index(4));
+    // Accumulator rows of this thread: 16 x (warp in its warpgroup) + g, + 8.
+    row0 = b.add(b.mul(b.divU(wgThread, b.index(kWarpSize)), b.index(16)),
+                 group);
+    row1 = b.add(row0, b.index(8));
+    firstHead = b.mul(headBlock, b.index(kHeadsPerBlock));
+    length = b.load(a.lengths, {batch});
+    Value perSplit = b.ceilDivU(b.index(p.tiles), splits);
+    firstTile = b.mul(split, perSplit);
+    tileCount = b.maxS(
+        b.minS(b.sub(b.index(p.tiles), firstTile), perSplit), b.index(0));
+
+    rowTable = b.dynamicSharedBuffer({2, kTileTokens}, i32, MLAPlan::kRowTable);
+    rowMax = b.dynamicSharedBuffer({kWarpgroups, kHeadsPerBlock}, f32,
+                                   MLAPlan::kRowMax);
+    rowSum = b.dynamicSharedBuffer({kWarpgroups, kHeadsPerBlock}, f32,
+                                   MLAPlan::kRowSum);
+    arrival = b.dynamicSharedBuffer({1}, i32, MLAPlan::kArrival);
+    // The swizzled operands at the first 1024-byte boundary past the tables.
+    Value tables = b.sharedAddress(rowTable);
+    Value start = b.add(tables, b.i64(MLAPlan::kTableBytes + kSwizzleAlign - 1));
+    qShared = b.andI(start, b.i64(~(kSwizzleAlign - 1)));
+    kShared = b.add(qShared, b.i64(p.tileBytes()));
+    pShared = b.add(kShared, b.i64(2 * p.tileBytes()));
+
+    keyBase = b.baseAddress(a.keys, 2);
+    // Rows of buf.k per request (a latent layer has one group and one head
+    // per unit: the row of slot s, unit row r is s * P + r).
+    rowsPerRequest = b.i64(1);
+    for (int64_t d = 1; d + 1 < 6; ++d)
+      rowsPerRequest = b.mul(rowsPerRequest, toI64(b.dim(a.keys, d)));
+  }
+
+  Value toI64(Value v) { return arith::IndexCastUIOp::create(b, i64, v); }
+
+  /// Byte offset of 16-byte chunk `col` of row `row` in a swizzled operand
+  /// of `rows` rows per run.
+  Value swizzled(Value row, Value col, int64_t rows) {
+    const int64_t chunks = kSwizzleBytes / kVectorBytes;
+    Value run = b.divU(col, b.index(chunks));
+    Value physical = b.xorI(b.remU(col, b.index(chunks)),
+                            b.remU(row, b.index(8)));
+    return toI64(b.add(
+        b.mul(b.add(b.mul(run, b.index(rows)), row), b.index(kSwizzleBytes)),
+        b.mul(physical, b.index(kVectorBytes))));
+  }
+
+  /// Phase 1: the block's 64 query rows (zeros past Hq), one commit group
+  /// with tile 0.
+  void stageQueries() {
+    const int64_t rowChunks = p.dk * 2 / kVectorBytes;
+    Value qBase = b.baseAddress(a.queries, 2);
+    b.forStrided(tid, kHeadsPerBlock * rowChunks, kMLABlock,
+                 [&](int64_t, Value item) {
+      Value row = b.divU(item, b.index(rowChunks));
+      Value col = b.remU(item, b.index(rowChunks));
+      Value head = b.add(firstHead, row);
+      Value inside = b.cmp(Pred::ult, head, b.index(p.hq));
+      Value safeHead = b.minS(head, b.index(p.hq - 1));
+      Value src = b.add(
+          qBase, toI64(b.add(b.mul(b.add(b.mul(batch, b.index(p.hq)), safeHead),
+                                   b.index(p.dk * 2)),
+                             b.mul(col, b.index(kVectorBytes)))));
+      b.copyAsync16(b.add(qShared, swizzled(row, col, kHeadsPerBlock)), src,
+                    b.select(inside, b.i32(kVectorBytes), b.i32(0)));
+    });
+  }
+
+  /// The rows of tile `tile` (of the split) into rowTable[stage]: the
+  /// buf.k row of each of its tokens, -1 for padding, unselected entries and
+  /// positions at or past the request's length. Threads 0-63.
+  void stageRowTable(Value tile, Value stage) {
+    b.ifThen(b.cmp(Pred::ult, tid, b.index(kTileTokens)), [&] {
+      Value t = b.add(b.mul(b.add(firstTile, tile), b.index(kTileTokens)), tid);
+      Value entry = b.divU(t, b.index(p.pageSize));
+      Value r = b.toI32(b.remU(t, b.index(p.pageSize)));
+      Value inBudget = b.cmp(Pred::ult, entry, b.index(p.budget));
+      Value safeEntry = b.minS(entry, b.index(p.budget - 1));
+      Value unit = b.load(a.units, {batch, b.index(0), safeEntry});
+      Value slot = b.load(a.slots, {batch, b.index(0), safeEntry});
+      Value rows = b.minS(
+          b.maxS(b.sub(length, b.mul(unit, b.i32(p.pageSize))), b.i32(0)),
+          b.i32(p.pageSize));
+      Value valid = b.andI(
+          inBudget, b.andI(b.andI(b.cmp(Pred::sge, unit, b.i32(0)),
+                                  b.cmp(Pred::sge, slot, b.i32(0))),
+                           b.cmp(Pred::slt, r, rows)));
+      Value rowIndex = b.add(b.mul(slot, b.i32(p.pageSize)), r);
+      b.store(b.select(valid, rowIndex, b.i32(-1)), rowTable, {stage, tid});
+    });
+  }
+
+  /// Phase 2: tile `tile`'s key rows into K stage `stage` (cp.async;
+  /// invalid rows zero-filled). The caller commits the group.
+  void issueTile(Value tile, Value stage) {
+    (void)tile;
+    const int64_t rowChunks = p.dk * 2 / kVectorBytes;
+    Value stageBase = b.add(kShared, b.mul(toI64(stage), b.i64(p.tileBytes())));
+    Value requestRows = b.mul(toI64(batch), rowsPerRequest);
+    b.forStrided(tid, kTileTokens * rowChunks, kMLABlock,
+                 [&](int64_t, Value item) {
+      Value row = b.divU(item, b.index(rowChunks));
+      Value col = b.remU(item, b.index(rowChunks));
+      Value rowIndex = b.load(rowTable, {stage, row});
+      Value valid = b.cmp(Pred::sge, rowIndex, b.i32(0));
+      Value safeRow = b.extU64(b.maxS(rowIndex, b.i32(0)));
+      Value src = b.add(
+          keyBase,
+          b.add(b.mul(b.add(requestRows, safeRow), b.i64(p.dk * 2)),
+                toI64(b.mul(col, b.index(kVectorBytes)))));
+      b.copyAsync16(b.add(stageBase, swizzled(row, col, kTileTokens)), src,
+                    b.select(valid, b.i32(kVectorBytes), b.i32(0)));
+    });
+  }
+
+  Type accType(int64_t n) {
+    SmallVector<Type> types(n / 2, f32);
+    return LLVM::LLVMStructType::getLiteral(b.getContext(), types);
+  }
+  Value zeroAcc(int64_t n) {
+    Value acc = LLVM::PoisonOp::create(b, accType(n));
+    Value zero = b.f32(0.0);
+    for (int64_t i = 0; i < n / 2; ++i)
+      acc = LLVM::InsertValueOp::create(b, acc, zero, i);
+    return acc;
+  }
+  Value wgmma(Value acc, int64_t n, Value descA, Value descB, bool accumulate,
+              bool transposeB) {
+    MLIRContext *ctx = b.getContext();
+    auto type = NVVM::WGMMATypesAttr::get(
+        ctx, p.f16 ? NVVM::WGMMATypes::f16 : NVVM::WGMMATypes::bf16);
+    auto f32Type = NVVM::WGMMATypesAttr::get(ctx, NVVM::WGMMATypes::f32);
+    auto one = NVVM::WGMMAScaleInAttr::get(ctx, NVVM::WGMMAScaleIn::one);
+    auto scaleD = NVVM::WGMMAScaleOutAttr::get(
+        ctx, accumulate ? NVVM::WGMMAScaleOut::one : NVVM::WGMMAScaleOut::zero);
+    auto layoutA = NVVM::MMALayoutAttr::get(ctx, NVVM::MMALayout::row);
+    auto layoutB = NVVM::MMALayoutAttr::get(
+        ctx, transposeB ? NVVM::MMALayout::row : NVVM::MMALayout::col);
+    return NVVM::WgmmaMmaAsyncOp::create(
+        b, accType(n), acc, descA, descB,
+        NVVM::MMAShapeAttr::get(ctx, 64, n, kMMAK), type, type, f32Type,
+        scaleD, one, one, layoutA, layoutB, NVVM::MMAIntOverflowAttr());
+  }
+  void wgmmaWait() {
+    NVVM::WgmmaGroupSyncAlignedOp::create(b);
+    NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(0));
+  }
+  /// Generic-proxy shared writes (cp.async's, P's) visible to wgmma.
+  void fenceAsyncShared() {
+    NVVM::FenceProxyOp::create(
+        b, NVVM::ProxyKind::async_shared,
+        NVVM::SharedSpaceAttr::get(b.getContext(),
+                                   NVVM::SharedSpace::shared_cta));
+  }
+
+  /// Phase 3: the split's tiles. Carried: O (Dv / 4 f32 per thread), the
+  /// running max of rows row0 / row1 (base 2) and their partial sums.
+  SmallVector<Value> tileLoop() {
+    const int64_t n = p.valueColumns();
+    SmallVector<Value> init{zeroAcc(n), b.negInf(), b.negInf(), b.f32(0.0),
+                            b.f32(0.0)};
+    return b.forRange(
+        b.index(0), tileCount, b.index(1), init,
+        [&](Value tile, ValueRange carried) -> SmallVector<Value> {
+          return tileStep(tile, carried);
+        });
+  }
+
+  SmallVector<Value> tileStep(Value tile, ValueRange carried) {
+    const int64_t n = p.valueColumns();
+    Value stage = b.remU(tile, b.index(2));
+    // The next tile's copies, in flight while this one is computed (its
+    // stage was last read by the previous iteration, before its final
+    // barrier).
+    Value next = b.add(tile, b.index(1));
+    Value nextStage = b.remU(next, b.index(2));
+    b.ifThen(b.cmp(Pred::ult, next, tileCount), [&] {
+      stageRowTable(next, nextStage);
+      b.barrier();
+      issueTile(next, nextStage);
+    });
+    NVVM::CpAsyncCommitGroupOp::create(b);
+    NVVM::CpAsyncWaitGroupOp::create(b, 1);
+    fenceAsyncShared();
+    b.barrier(); // every thread's chunks of this tile (and of Q)
+
+    // S = Q K^T for this warpgroup's 32 tokens.
+    Value kStage = b.add(kShared, b.mul(toI64(stage), b.i64(p.tileBytes())));
+    Value kHalf = b.add(kStage, b.mul(toI64(warpgroup),
+                                      b.i64(32 * kSwizzleBytes)));
+    NVVM::WgmmaFenceAlignedOp::create(b);
+    Value s = zeroAcc(32);
+    const int64_t stepsPerRun = kElementsPerRun / kMMAK;
+    for (int64_t r = 0; r < p.keyRuns(); ++r)
+      for (int64_t k = 0; k < stepsPerRun; ++k) {
+        const int64_t at = k * kMMAK * 2;
+        Value descA = b.swizzledDescriptor(
+            b.add(qShared, b.i64(r * kHeadsPerBlock * kSwizzleBytes + at)));
+        Value descB = b.swizzledDescriptor(
+            b.add(kHalf, b.i64(r * kTileTokens * kSwizzleBytes + at)));
+        s = wgmma(s, 32, descA, descB, r + k > 0, /*transposeB=*/false);
+      }
+    wgmmaWait();
+
+    // Logits (base 2), masked; the tile's row maxima of both halves.
+    // Accumulator 4 j + e: row row0 (e < 2) or row1, token 8 j + 2 q + e % 2
+    // of this warpgroup's 32.
+    Value logScale = b.f32(p.scale * kLog2E);
+    SmallVector<Value> logits(16);
+    Value tileMax0 = b.negInf(), tileMax1 = b.negInf();
+    for (int64_t j = 0; j < 4; ++j)
+      for (int64_t e = 0; e < 4; ++e) {
+        Value token = b.add(
+            b.add(b.mul(warpgroup, b.index(32)), b.index(8 * j + e % 2)),
+            b.mul(quad, b.index(2)));
+        Value valid =
+            b.cmp(Pred::sge, b.load(rowTable, {stage, token}), b.i32(0));
+        Value x = LLVM::ExtractValueOp::create(b, s, 4 * j + e);
+        x = b.select(valid, b.mulF(x, logScale), b.negInf());
+        logits[4 * j + e] = x;
+        if (e < 2)
+          tileMax0 = b.maxF(tileMax0, x);
+        else
+          tileMax1 = b.maxF(tileMax1, x);
+      }
+    for (int64_t offset : {1, 2}) {
+      tileMax0 = b.maxF(tileMax0, b.shuffleXor(tileMax0, offset));
+      tileMax1 = b.maxF(tileMax1, b.shuffleXor(tileMax1, offset));
+    }
+    b.ifThen(b.cmp(Pred::eq, quad, b.index(0)), [&] {
+      b.store(tileMax0, rowMax, {warpgroup, row0});
+      b.store(tileMax1, rowMax, {warpgroup, row1});
+    });
+    b.barrier();
+    Value other = b.sub(b.index(1), warpgroup);
+    Value max0 = b.maxF(carried[1],
+                        b.maxF(tileMax0, b.load(rowMax, {other, row0})));
+    Value max1 = b.maxF(carried[2],
+                        b.maxF(tileMax1, b.load(rowMax, {other, row1})));
+    Value ref0 = b.safeMax(max0), ref1 = b.safeMax(max1);
+    Value alpha0 = b.exp2(b.subF(carried[1], ref0));
+    Value alpha1 = b.exp2(b.subF(carried[2], ref1));
+    Value sum0 = b.mulF(carried[3], alpha0), sum1 = b.mulF(carried[4], alpha1);
+
+    // P (bf16 / f16) into shared memory: row h, token c at chunk c / 8
+    // swizzled by h % 8; two elements per 32-bit store.
+    auto sharedPtr = LLVM::LLVMPointerType::get(b.getContext(), 3);
+    auto pairType = VectorType::get({2}, actType);
+    auto pairF32 = VectorType::get({2}, f32);
+    for (int64_t j = 0; j < 4; ++j)
+      for (int64_t half = 0; half < 2; ++half) {
+        Value w0 = b.exp2(b.subF(logits[4 * j + 2 * half], half ? ref1 : ref0));
+        Value w1 =
+            b.exp2(b.subF(logits[4 * j + 2 * half + 1], half ? ref1 : ref0));
+        if (half)
+          sum1 = b.addF(sum1, b.addF(w0, w1));
+        else
+          sum0 = b.addF(sum0, b.addF(w0, w1));
+        Value pair = b.truncTo(
+            pairType, vector::FromElementsOp::create(b, pairF32,
+                                                     ValueRange{w0, w1}));
+        Value row = half ? row1 : row0;
+        Value chunk = b.add(b.mul(warpgroup, b.index(4)), b.index(j));
+        Value physical = b.xorI(chunk, b.remU(row, b.index(8)));
+        Value offset = toI64(b.add(
+            b.add(b.mul(row, b.index(kSwizzleBytes)),
+                  b.mul(physical, b.index(kVectorBytes))),
+            b.mul(quad, b.index(4))));
+        Value ptr = LLVM::IntToPtrOp::create(b, sharedPtr,
+                                             b.add(pShared, offset));
+        LLVM::StoreOp::create(b, pair, ptr);
+      }
+    fenceAsyncShared();
+    b.barrier(); // P of both halves
+
+    // O = alpha O + P V over this warpgroup's value columns.
+    Value o = carried[0];
+    for (int64_t i = 0; i < n / 2; ++i) {
+      Value x = LLVM::ExtractValueOp::create(b, o, i);
+      o = LLVM::InsertValueOp::create(
+          b, o, b.mulF(x, (i % 4) < 2 ? alpha0 : alpha1), i);
+    }
+    NVVM::WgmmaFenceAlignedOp::create(b);
+    const int64_t runBytes = kTileTokens * kSwizzleBytes; // one 64-column block
+    Value vBase = b.add(kStage, b.mul(toI64(warpgroup),
+                                      b.i64(n / kElementsPerRun * runBytes)));
+    for (int64_t k = 0; k < kTileTokens / kMMAK; ++k) {
+      Value descA = b.swizzledDescriptor(b.add(pShared, b.i64(k * kMMAK * 2)));
+      Value descB = b.swizzledDescriptor(
+          b.add(vBase, b.i64(k * kMMAK * kSwizzleBytes)), runBytes);
+      o = wgmma(o, n, descA, descB, /*accumulate=*/true, /*transposeB=*/true);
+    }
+    wgmmaWait();
+    b.barrier(); // this stage and P are free for the next iteration
+    return {o, max0, max1, sum0, sum1};
+  }
+
+  /// Phase 4: the rows' sums (quads, then the two warpgroups), the output
+  /// and LSE of the split, written to io.o / io.lse with one split, to the
+  /// scratch (then merged by the last split) with several.
+  void epilogue(ArrayRef<Value> state) {
+    const int64_t n = p.valueColumns();
+    Value o = state[0];
+    Value max[2] = {state[1], state[2]}, sum[2] = {state[3], state[4]};
+    Value rows[2] = {row0, row1};
+    for (int64_t h = 0; h < 2; ++h) {
+      for (int64_t offset : {1, 2})
+        sum[h] = b.addF(sum[h], b.shuffleXor(sum[h], offset));
+    }
+    b.ifThen(b.cmp(Pred::eq, quad, b.index(0)), [&] {
+      b.store(sum[0], rowSum, {warpgroup, row0});
+      b.store(sum[1], rowSum, {warpgroup, row1});
+    });
+    b.barrier();
+    Value other = b.sub(b.index(1), warpgroup);
+    Value inv[2], lse[2];
+    for (int64_t h = 0; h < 2; ++h) {
+      Value total = b.addF(sum[h], b.load(rowSum, {other, rows[h]}));
+      Value seen = b.cmpF(FPred::OGT, total, b.f32(0.0));
+      inv[h] = b.select(seen, b.divF(b.f32(1.0), total), b.f32(0.0));
+      Value natural = b.mulF(
+          b.addF(max[h], b.log2(b.select(seen, total, b.f32(1.0)))),
+          b.f32(kLn2));
+      lse[h] = b.select(seen, natural, b.negInf());
+    }
+    Value firstColumn = b.mul(warpgroup, b.index(n));
+    auto pairF32 = VectorType::get({2}, f32);
+    auto pairAct = VectorType::get({2}, actType);
+    Value single = b.cmp(Pred::eq, splits, b.index(1));
+    // Accumulator 4 j + e: row rows[e / 2], column 8 j + 2 q + e % 2.
+    auto forEachPair = [&](function_ref<void(Value head, Value col,
+                                             Value pair, int64_t h)> body) {
+      for (int64_t h = 0; h < 2; ++h) {
+        Value head = b.add(firstHead, rows[h]);
+        b.ifThen(b.cmp(Pred::ult, head, b.index(p.hq)), [&] {
+          for (int64_t j = 0; j < n / 8; ++j) {
+            Value x0 = LLVM::ExtractValueOp::create(b, o, 4 * j + 2 * h);
+            Value x1 = LLVM::ExtractValueOp::create(b, o, 4 * j + 2 * h + 1);
+            Value pair = b.mulF(
+                vector::FromElementsOp::create(b, pairF32, ValueRange{x0, x1}),
+                b.splat(pairF32, inv[h]));
+            Value col = b.add(b.add(firstColumn, b.index(8 * j)),
+                              b.mul(quad, b.index(2)));
+            body(head, col, pair, h);
+          }
+        });
+      }
+    };
+    auto writeLse = [&](Value target, bool partial) {
+      b.ifThen(b.andI(b.cmp(Pred::eq, quad, b.index(0)),
+                      b.cmp(Pred::eq, warpgroup, b.index(0))),
+               [&] {
+        for (int64_t h = 0; h < 2; ++h) {
+          Value head = b.add(firstHead, rows[h]);
+          b.ifThen(b.cmp(Pred::ult, head, b.index(p.hq)), [&] {
+            if (partial)
+              b.store(lse[h], target, {batch, head, split});
+            else
+              b.store(lse[h], target, {batch, head});
+          });
+        }
+      });
+    };
+    b.ifThenElse(
+        single, TypeRange{},
+        [&]() -> SmallVector<Value> {
+          forEachPair([&](Value head, Value col, Value pair, int64_t) {
+            b.storeVector(b.truncTo(pairAct, pair), a.output,
+                          {batch, head, col});
+          });
+          writeLse(a.lse, /*partial=*/false);
+          return {};
+        },
+        [&]() -> SmallVector<Value> {
+          forEachPair([&](Value head, Value col, Value pair, int64_t) {
+            b.storeVector(pair, a.partialOut, {batch, head, split, col});
+          });
+          writeLse(a.partialLse, /*partial=*/true);
+          return {};
+        });
+    b.ifThen(b.notI(single), [&] { mergeSplits(); });
+  }
+
+  /// The last split of (request, head block) merges: per head and 4 output
+  /// columns, the splits' outputs weighted by exp(lse - max lse).
+  void mergeSplits() {
+    Type vec4F32 = VectorType::get({4}, f32);
+    b.lastArrival(
+        a.done, {batch, firstHead}, arrival,
+        [&] { return b.toI32(b.sub(splits, b.index(1))); },
+        [&] {
+          const int64_t quads = p.dv / 4;
+          b.forRange(tid, b.index(kHeadsPerBlock * quads), b.index(kMLABlock),
+                     [&](Value item) {
+            Value head = b.add(firstHead, b.divU(item, b.index(quads)));
+            Value col = b.mul(b.remU(item, b.index(quads)), b.index(4));
+            b.ifThen(b.cmp(Pred::ult, head, b.index(p.hq)), [&] {
+              SmallVector<Value> maxLse = b.forRange(
+                  b.index(0), splits, b.index(1), {b.negInf()},
+                  [&](Value s, ValueRange c) -> SmallVector<Value> {
+                    return {b.maxF(c[0], b.load(a.partialLse,
+                                                {batch, head, s}))};
+                  });
+              Value ref = b.safeMax(maxLse[0]);
+              SmallVector<Value> sums = b.forRange(
+                  b.index(0), splits, b.index(1),
+                  {b.zeros(vec4F32), b.f32(0.0)},
+                  [&](Value s, ValueRange c) -> SmallVector<Value> {
+                    Value weight = b.exp(b.subF(
+                        b.load(a.partialLse, {batch, head, s}), ref));
+                    Value part =
+                        b.loadVector(4, a.partialOut, {batch, head, s, col});
+                    return {b.fma(b.splat(cast<VectorType>(vec4F32), weight),
+                                  part, c[0]),
+                            b.addF(c[1], weight)};
+                  });
+              Value seen = b.cmpF(FPred::OGT, sums[1], b.f32(0.0));
+              Value inv = b.select(seen, b.divF(b.f32(1.0), sums[1]),
+                                   b.f32(0.0));
+              Value out = b.mulF(sums[0],
+                                 b.splat(cast<VectorType>(vec4F32), inv));
+              b.storeVector(b.truncTo(VectorType::get({4}, actType), out),
+                            a.output, {batch, head, col});
+              b.ifThen(b.cmp(Pred::eq, col, b.index(0)), [&] {
+                Value merged =
+                    b.addF(ref, b.log(b.select(seen, sums[1], b.f32(1.0))));
+                b.store(b.select(seen, merged, b.negInf()), a.lse,
+                        {batch, head});
+              });
+            });
+          });
+        });
+  }
+
+  KernelBuilder &b;
+  const MLAPlan &p;
+  const MLAArgs &a;
+  Type f32, i32, i64, actType;
+  Value headBlock, split, splits, batch, tid, warpgroup, group, quad, row0,
+      row1, firstHead, length, firstTile, tileCount;
+  Value rowTable, rowMax, rowSum, arrival;
+  Value qShared, kShared, pShared, keyBase, rowsPerRequest;
+};
+} // namespace
+
+LogicalResult mlir::hsa::lowerAttendMLA(KernelContext &ctx, AttendOp op) {
+  LayerOp layer = getLayer(op);
+  MLAPlan plan = makeMLAPlan(layer);
+  Type f32 = Float32Type::get(op.getContext());
+  Type i32 = IntegerType::get(op.getContext(), 32);
+  auto device = PlacementTier::device;
+  // Sized for the most splits (one tile each); a launch uses its first
+  // `splits` entries.
+  FailureOr<Value> partialOut = KernelContext::scratchBuffer(
+      op, layer,
+      {"scratch.attn_o", f32, {kBatchDim, plan.hq, plan.tiles, plan.dv},
+       device, 0});
+  FailureOr<Value> partialLse = KernelContext::scratchBuffer(
+      op, layer,
+      {"scratch.attn_lse", f32, {kBatchDim, plan.hq, plan.tiles}, device, 0});
+  FailureOr<Value> done = KernelContext::scratchBuffer(
+      op, layer, {"scratch.attn_done", i32, {kBatchDim, plan.hq}, device, 0});
+  FailureOr<Value> lse = KernelContext::layerBuffer(op, layer, "io.lse");
+  if (failed(partialOut) || failed(partialLse) || failed(done) || failed(lse))
+    return failure();
+
+  const MLAArgs launchArgs{op.getQueries(), op.getLengths(), op.getUnits(),
+                           op.getSlots(),   op.getKeys(),    *partialOut,
+                           *partialLse,     *done,           op.getOutput(),
+                           *lse};
+  SmallVector<Value> operands = kernelOperands(launchArgs);
+  gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
+      kernelName(layer, "attend_mla"), operands, {kMLABlock},
+      [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
+        MLAKernel(b, plan, kernelArguments(fn, launchArgs)).build();
+      });
+  ctx.notePlan(kernel, plan);
+
+  OpBuilder builder(op);
+  Location loc = op.getLoc();
+  auto c = [&](int64_t v) {
+    return arith::ConstantIndexOp::create(builder, loc, v).getResult();
+  };
+  Value batch = memref::DimOp::create(builder, loc, op.getQueries(), 0);
+  Value blocks = arith::MulIOp::create(builder, loc, batch, c(plan.headBlocks));
+  Value splits = arith::MinSIOp::create(
+      builder, loc, c(plan.tiles),
+      arith::CeilDivUIOp::create(builder, loc, c(kTargetBlocks), blocks));
+  LaunchShape shape;
+  shape.gridX = c(plan.headBlocks);
+  shape.gridY = splits;
+  shape.gridZ = batch;
+  shape.blockX = kMLABlock;
+  shape.dynamicSharedBytes = plan.sharedBytes();
+  ctx.launch(op, kernel, shape, operands);
+  return success();
+}
