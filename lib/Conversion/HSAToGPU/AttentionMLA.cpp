@@ -34,9 +34,16 @@
 //     H200's SMs and B x head blocks >= 132 runs one split with no partial
 //     results. One split writes io.o (normalised, activation dtype) and
 //     io.lse (natural log; -inf and o = 0 for a row without a valid token)
-//     directly; otherwise every split writes scratch.attn_o / attn_lse and
-//     the last to finish (threadFenceReduction, counted in
-//     scratch.attn_done[b][first head]) merges them by LSE.
+//     directly; otherwise every split writes its entry (b x head blocks +
+//     head block) x splits + split of scratch.mla_o / mla_lse (a fixed
+//     kPartials entries: see there).
+//
+// attend_mla_merge, grid (64 Dv / 4 / 256, head blocks, B) when the launch
+//   has several splits, else (1, head blocks, 1) blocks that return at once:
+//   one thread per head and 4 output columns combines the splits by LSE
+//   (weights exp(lse - max lse)), writes io.o and, for column 0, io.lse.
+//   The merge is spread over the GPU: a last-arriving split merging its
+//   head block alone read 32 x 128 KiB of partials through one SM.
 //
 //===----------------------------------------------------------------------===//
 
@@ -62,6 +69,11 @@ static constexpr int64_t kMMAK = 16; ///< wgmma k for 16-bit operands
 static constexpr int64_t kElementsPerRun = kSwizzleBytes / 2;
 /// Blocks the split count aims at: the H200's SMs (one block per SM).
 static constexpr int64_t kTargetBlocks = 132;
+/// Partial results of a launch with several splits: B x head blocks x
+/// ceil(132 / (B x head blocks)) < 132 + B x head blocks < 264, whatever B
+/// (one split, B x head blocks >= 132, writes none), so the scratch is a
+/// fixed 264 x 64 x Dv floats per layer instead of one per request and split.
+static constexpr int64_t kPartials = 2 * kTargetBlocks;
 /// Shared memory a block may use (sm_90's opt-in maximum).
 static constexpr int64_t kMaxSharedBytes = 232448;
 static constexpr double kLog2E = 1.4426950408889634;
@@ -81,8 +93,7 @@ struct MLAPlan {
   static constexpr int64_t kRowTable = 0;    ///< i32 [2][64]: row or -1
   static constexpr int64_t kRowMax = 512;    ///< f32 [2][64]
   static constexpr int64_t kRowSum = 1024;   ///< f32 [2][64]
-  static constexpr int64_t kArrival = 1536;  ///< i32 [1]
-  static constexpr int64_t kTableBytes = 1552;
+  static constexpr int64_t kTableBytes = 1536;
   int64_t swizzledBytes() const {
     return 3 * tileBytes() + kHeadsPerBlock * kSwizzleBytes;
   }
@@ -102,11 +113,19 @@ struct MLAPlan {
 
 /// attend_mla's arguments, in order.
 struct MLAArgs {
-  Value queries, lengths, units, slots, keys, partialOut, partialLse, done,
-      output, lse;
+  Value queries, lengths, units, slots, keys, partialOut, partialLse, output,
+      lse;
   SmallVector<Value *> fields() {
-    return {&queries,    &lengths, &units,  &slots, &keys,
-            &partialOut, &partialLse, &done, &output, &lse};
+    return {&queries,    &lengths,    &units,  &slots, &keys,
+            &partialOut, &partialLse, &output, &lse};
+  }
+};
+
+/// attend_mla_merge's arguments, in order.
+struct MLAMergeArgs {
+  Value partialOut, partialLse, output, lse;
+  SmallVector<Value *> fields() {
+    return {&partialOut, &partialLse, &output, &lse};
   }
 };
 } // namespace
@@ -186,6 +205,8 @@ private:
                  group);
     row1 = b.add(row0, b.index(8));
     firstHead = b.mul(headBlock, b.index(kHeadsPerBlock));
+    firstPartial = b.mul(
+        b.add(b.mul(batch, b.index(p.headBlocks)), headBlock), splits);
     length = b.load(a.lengths, {batch});
     Value perSplit = b.ceilDivU(b.index(p.tiles), splits);
     firstTile = b.mul(split, perSplit);
@@ -197,7 +218,6 @@ private:
                                    MLAPlan::kRowMax);
     rowSum = b.dynamicSharedBuffer({kWarpgroups, kHeadsPerBlock}, f32,
                                    MLAPlan::kRowSum);
-    arrival = b.dynamicSharedBuffer({1}, i32, MLAPlan::kArrival);
     // The swizzled operands at the first 1024-byte boundary past the tables.
     Value tables = b.sharedAddress(rowTable);
     Value start = b.add(tables, b.i64(MLAPlan::kTableBytes + kSwizzleAlign - 1));
@@ -536,7 +556,7 @@ private:
           Value head = b.add(firstHead, rows[h]);
           b.ifThen(b.cmp(Pred::ult, head, b.index(p.hq)), [&] {
             if (partial)
-              b.store(lse[h], target, {batch, head, split});
+              b.store(lse[h], target, {b.add(firstPartial, split), rows[h]});
             else
               b.store(lse[h], target, {batch, head});
           });
@@ -554,63 +574,12 @@ private:
           return {};
         },
         [&]() -> SmallVector<Value> {
-          forEachPair([&](Value head, Value col, Value pair, int64_t) {
-            b.storeVector(pair, a.partialOut, {batch, head, split, col});
+          forEachPair([&](Value, Value col, Value pair, int64_t h) {
+            b.storeVector(pair, a.partialOut,
+                          {b.add(firstPartial, split), rows[h], col});
           });
           writeLse(a.partialLse, /*partial=*/true);
           return {};
-        });
-    b.ifThen(b.notI(single), [&] { mergeSplits(); });
-  }
-
-  /// The last split of (request, head block) merges: per head and 4 output
-  /// columns, the splits' outputs weighted by exp(lse - max lse).
-  void mergeSplits() {
-    Type vec4F32 = VectorType::get({4}, f32);
-    b.lastArrival(
-        a.done, {batch, firstHead}, arrival,
-        [&] { return b.toI32(b.sub(splits, b.index(1))); },
-        [&] {
-          const int64_t quads = p.dv / 4;
-          b.forRange(tid, b.index(kHeadsPerBlock * quads), b.index(kMLABlock),
-                     [&](Value item) {
-            Value head = b.add(firstHead, b.divU(item, b.index(quads)));
-            Value col = b.mul(b.remU(item, b.index(quads)), b.index(4));
-            b.ifThen(b.cmp(Pred::ult, head, b.index(p.hq)), [&] {
-              SmallVector<Value> maxLse = b.forRange(
-                  b.index(0), splits, b.index(1), {b.negInf()},
-                  [&](Value s, ValueRange c) -> SmallVector<Value> {
-                    return {b.maxF(c[0], b.load(a.partialLse,
-                                                {batch, head, s}))};
-                  });
-              Value ref = b.safeMax(maxLse[0]);
-              SmallVector<Value> sums = b.forRange(
-                  b.index(0), splits, b.index(1),
-                  {b.zeros(vec4F32), b.f32(0.0)},
-                  [&](Value s, ValueRange c) -> SmallVector<Value> {
-                    Value weight = b.exp(b.subF(
-                        b.load(a.partialLse, {batch, head, s}), ref));
-                    Value part =
-                        b.loadVector(4, a.partialOut, {batch, head, s, col});
-                    return {b.fma(b.splat(cast<VectorType>(vec4F32), weight),
-                                  part, c[0]),
-                            b.addF(c[1], weight)};
-                  });
-              Value seen = b.cmpF(FPred::OGT, sums[1], b.f32(0.0));
-              Value inv = b.select(seen, b.divF(b.f32(1.0), sums[1]),
-                                   b.f32(0.0));
-              Value out = b.mulF(sums[0],
-                                 b.splat(cast<VectorType>(vec4F32), inv));
-              b.storeVector(b.truncTo(VectorType::get({4}, actType), out),
-                            a.output, {batch, head, col});
-              b.ifThen(b.cmp(Pred::eq, col, b.index(0)), [&] {
-                Value merged =
-                    b.addF(ref, b.log(b.select(seen, sums[1], b.f32(1.0))));
-                b.store(b.select(seen, merged, b.negInf()), a.lse,
-                        {batch, head});
-              });
-            });
-          });
         });
   }
 
@@ -619,37 +588,98 @@ private:
   const MLAArgs &a;
   Type f32, i32, i64, actType;
   Value headBlock, split, splits, batch, tid, warpgroup, group, quad, row0,
-      row1, firstHead, length, firstTile, tileCount;
-  Value rowTable, rowMax, rowSum, arrival;
+      row1, firstHead, firstPartial, length, firstTile, tileCount;
+  Value rowTable, rowMax, rowSum;
   Value qShared, kShared, pShared, keyBase, rowsPerRequest;
 };
 } // namespace
+
+/// The launch's split count, min(tiles, ceil(132 / (B x head blocks))), as
+/// both the launch (`arith` on index values the exporter turns into an
+/// expression) and the merge kernel compute it.
+static Value splitCount(OpBuilder &builder, Location loc, Value batch,
+                        const MLAPlan &p) {
+  auto c = [&](int64_t v) {
+    return arith::ConstantIndexOp::create(builder, loc, v).getResult();
+  };
+  Value blocks = arith::MulIOp::create(builder, loc, batch, c(p.headBlocks));
+  return arith::MinSIOp::create(
+      builder, loc, c(p.tiles),
+      arith::CeilDivUIOp::create(builder, loc, c(kTargetBlocks), blocks));
+}
+
+static constexpr int64_t kMergeBlock = 256;
+
+/// attend_mla_merge's body: one thread per (head row of the block, 4
+/// output columns).
+static void buildMergeKernel(KernelBuilder &b, const MLAPlan &p,
+                             const MLAMergeArgs &a) {
+  Type f32 = b.getF32Type();
+  auto vec4F32 = VectorType::get({4}, f32);
+  Type actType = p.f16 ? Type(b.getF16Type()) : Type(b.getBF16Type());
+  Value batch = b.blockId(gpu::Dimension::z);
+  Value headBlock = b.blockId(gpu::Dimension::y);
+  Value splits = splitCount(b, b.getLoc(), b.dim(a.output, 0), p);
+  const int64_t quads = p.dv / 4;
+  Value item = b.add(b.mul(b.blockId(gpu::Dimension::x), b.index(kMergeBlock)),
+                     b.threadId());
+  Value row = b.divU(item, b.index(quads));
+  Value col = b.mul(b.remU(item, b.index(quads)), b.index(4));
+  Value head = b.add(b.mul(headBlock, b.index(kHeadsPerBlock)), row);
+  Value firstPartial = b.mul(
+      b.add(b.mul(batch, b.index(p.headBlocks)), headBlock), splits);
+  Value active = b.andI(
+      b.cmp(Pred::ugt, splits, b.index(1)),
+      b.andI(b.cmp(Pred::ult, row, b.index(kHeadsPerBlock)),
+             b.cmp(Pred::ult, head, b.index(p.hq))));
+  b.ifThen(active, [&] {
+    SmallVector<Value> maxLse = b.forRange(
+        b.index(0), splits, b.index(1), {b.negInf()},
+        [&](Value s, ValueRange c) -> SmallVector<Value> {
+          return {b.maxF(c[0],
+                         b.load(a.partialLse, {b.add(firstPartial, s), row}))};
+        });
+    Value ref = b.safeMax(maxLse[0]);
+    SmallVector<Value> sums = b.forRange(
+        b.index(0), splits, b.index(1), {b.zeros(vec4F32), b.f32(0.0)},
+        [&](Value s, ValueRange c) -> SmallVector<Value> {
+          Value entry = b.add(firstPartial, s);
+          Value weight =
+              b.exp(b.subF(b.load(a.partialLse, {entry, row}), ref));
+          Value part = b.loadVector(4, a.partialOut, {entry, row, col});
+          return {b.fma(b.splat(vec4F32, weight), part, c[0]),
+                  b.addF(c[1], weight)};
+        });
+    Value seen = b.cmpF(FPred::OGT, sums[1], b.f32(0.0));
+    Value inv = b.select(seen, b.divF(b.f32(1.0), sums[1]), b.f32(0.0));
+    Value out = b.mulF(sums[0], b.splat(vec4F32, inv));
+    b.storeVector(b.truncTo(VectorType::get({4}, actType), out), a.output,
+                  {batch, head, col});
+    b.ifThen(b.cmp(Pred::eq, col, b.index(0)), [&] {
+      Value merged = b.addF(ref, b.log(b.select(seen, sums[1], b.f32(1.0))));
+      b.store(b.select(seen, merged, b.negInf()), a.lse, {batch, head});
+    });
+  });
+}
 
 LogicalResult mlir::hsa::lowerAttendMLA(KernelContext &ctx, AttendOp op) {
   LayerOp layer = getLayer(op);
   MLAPlan plan = makeMLAPlan(layer);
   Type f32 = Float32Type::get(op.getContext());
-  Type i32 = IntegerType::get(op.getContext(), 32);
   auto device = PlacementTier::device;
-  // Sized for the most splits (one tile each); a launch uses its first
-  // `splits` entries.
   FailureOr<Value> partialOut = KernelContext::scratchBuffer(
       op, layer,
-      {"scratch.attn_o", f32, {kBatchDim, plan.hq, plan.tiles, plan.dv},
-       device, 0});
+      {"scratch.mla_o", f32, {kPartials, kHeadsPerBlock, plan.dv}, device, 0});
   FailureOr<Value> partialLse = KernelContext::scratchBuffer(
       op, layer,
-      {"scratch.attn_lse", f32, {kBatchDim, plan.hq, plan.tiles}, device, 0});
-  FailureOr<Value> done = KernelContext::scratchBuffer(
-      op, layer, {"scratch.attn_done", i32, {kBatchDim, plan.hq}, device, 0});
+      {"scratch.mla_lse", f32, {kPartials, kHeadsPerBlock}, device, 0});
   FailureOr<Value> lse = KernelContext::layerBuffer(op, layer, "io.lse");
-  if (failed(partialOut) || failed(partialLse) || failed(done) || failed(lse))
+  if (failed(partialOut) || failed(partialLse) || failed(lse))
     return failure();
 
   const MLAArgs launchArgs{op.getQueries(), op.getLengths(), op.getUnits(),
                            op.getSlots(),   op.getKeys(),    *partialOut,
-                           *partialLse,     *done,           op.getOutput(),
-                           *lse};
+                           *partialLse,     op.getOutput(),  *lse};
   SmallVector<Value> operands = kernelOperands(launchArgs);
   gpu::GPUFuncOp kernel = ctx.getOrCreateKernel(
       kernelName(layer, "attend_mla"), operands, {kMLABlock},
@@ -657,6 +687,15 @@ LogicalResult mlir::hsa::lowerAttendMLA(KernelContext &ctx, AttendOp op) {
         MLAKernel(b, plan, kernelArguments(fn, launchArgs)).build();
       });
   ctx.notePlan(kernel, plan);
+  const MLAMergeArgs mergeArgs{*partialOut, *partialLse, op.getOutput(), *lse};
+  SmallVector<Value> mergeOperands = kernelOperands(mergeArgs);
+  const int64_t mergeChunks =
+      llvm::divideCeil(kHeadsPerBlock * plan.dv / 4, kMergeBlock);
+  gpu::GPUFuncOp merge = ctx.getOrCreateKernel(
+      kernelName(layer, "attend_mla_merge"), mergeOperands, {kMergeBlock},
+      [&](KernelBuilder &b, gpu::GPUFuncOp fn) {
+        buildMergeKernel(b, plan, kernelArguments(fn, mergeArgs));
+      });
 
   OpBuilder builder(op);
   Location loc = op.getLoc();
@@ -664,16 +703,29 @@ LogicalResult mlir::hsa::lowerAttendMLA(KernelContext &ctx, AttendOp op) {
     return arith::ConstantIndexOp::create(builder, loc, v).getResult();
   };
   Value batch = memref::DimOp::create(builder, loc, op.getQueries(), 0);
-  Value blocks = arith::MulIOp::create(builder, loc, batch, c(plan.headBlocks));
-  Value splits = arith::MinSIOp::create(
-      builder, loc, c(plan.tiles),
-      arith::CeilDivUIOp::create(builder, loc, c(kTargetBlocks), blocks));
+  Value splits = splitCount(builder, loc, batch, plan);
   LaunchShape shape;
   shape.gridX = c(plan.headBlocks);
   shape.gridY = splits;
   shape.gridZ = batch;
   shape.blockX = kMLABlock;
   shape.dynamicSharedBytes = plan.sharedBytes();
-  ctx.launch(op, kernel, shape, operands);
+  ctx.launchBefore(op, kernel, shape, operands);
+  // The merge's grid collapses to (1, head blocks, 1) with one split:
+  // max(1, min(n, (splits - 1) x n)) is n with several splits, else 1.
+  auto onlyIfSplit = [&](Value n) {
+    Value several = arith::MulIOp::create(
+        builder, loc, arith::SubIOp::create(builder, loc, splits, c(1)), n);
+    return arith::MaxSIOp::create(
+               builder, loc, c(1),
+               arith::MinSIOp::create(builder, loc, n, several))
+        .getResult();
+  };
+  LaunchShape mergeShape;
+  mergeShape.gridX = onlyIfSplit(c(mergeChunks));
+  mergeShape.gridY = c(plan.headBlocks);
+  mergeShape.gridZ = onlyIfSplit(batch);
+  mergeShape.blockX = kMergeBlock;
+  ctx.launch(op, merge, mergeShape, mergeOperands);
   return success();
 }

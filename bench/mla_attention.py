@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""MLA sparse decode attention on the H200: hsa's kernels against the MMA ceiling and the PyTorch peer, in one run.
+
+DeepSeek-V3.2's shapes: 128 query heads over one 576-wide latent row (512 latent + 64 rope), V = the first
+512 columns, top-2048 selected tokens per request. FLOPs are counted as FlashMLA counts them:
+2 * B * Hq * topk * (576 + 512).
+  * ceiling: a bf16 torch.mm of 8192^3 (the tensor cores' achieved peak);
+  * peer: gather the selected rows from a device-resident latent cache, bf16 bmm Q K^T, f32 softmax,
+    bf16 bmm P V (the best plain-PyTorch form), timed over CUDA graphs with inputs rotated past the L2;
+  * hsa: hsa-run --profile (every kernel timed with CUDA events, mean per launch) on the compiled layer:
+    attend_mla + attend_mla_merge (warpgroup MMA), and the CUDA-core split kernel (--mla-tensor-cores=false).
+
+  bench/mla_attention.py --hsa-run build-gpu/runtime/hsa-run --bundle build/gpu-bundle --out DIR
+Writes DIR/mla_attention.json and prints the table docs/PERF.md carries.
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dsa import graph_time_us  # noqa: E402
+
+HQ, DK, DV, TOPK = 128, 576, 512, 2048
+SCALE = 0.1352338
+
+
+def flops(batch):
+    return 2.0 * batch * HQ * TOPK * (DK + DV)
+
+
+def mma_ceiling_tflops():
+    n = 8192
+    a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+    b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+    us = graph_time_us(lambda x, y: torch.mm(x, y), [(a, b)], reps=20)
+    return 2.0 * n ** 3 / (us * 1e-6) / 1e12
+
+
+def peer_us(batch, context):
+    sets = []
+    for _ in range(2):  # two input sets: the second evicts the first's rows from the L2
+        cache = torch.randn(batch, context, DK, device="cuda", dtype=torch.bfloat16)
+        idx = torch.randint(0, context, (batch, TOPK), device="cuda")
+        q = torch.randn(batch, HQ, DK, device="cuda", dtype=torch.bfloat16)
+        sets.append((cache, idx, q))
+    rows = torch.arange(batch, device="cuda")[:, None]
+
+    def attend(cache, idx, q):
+        k = cache[rows, idx]                                  # [B, topk, 576]
+        s = torch.bmm(q, k.transpose(1, 2)).float() * SCALE   # [B, Hq, topk]
+        p = torch.softmax(s, dim=-1).to(torch.bfloat16)
+        return torch.bmm(p, k[..., :DV])                      # [B, Hq, 512]
+    return graph_time_us(attend, sets, reps=20)
+
+
+def hsa_us(hsa_run, artifact, batch, context, steps):
+    out = subprocess.run([hsa_run, artifact, "--backend=cuda", f"--batch={batch}", f"--context={context}",
+                          f"--steps={steps}", "--profile"], capture_output=True, text=True, timeout=300)
+    times = {m.group(1): float(m.group(2)) * 1e3
+             for m in re.finditer(r"dsv32_attn_(attend[a-z_]*) +([0-9.]+) ms", out.stdout)}
+    if not times:
+        raise SystemExit(f"no attention timing from {artifact}: {out.stdout[-500:]} {out.stderr[-500:]}")
+    return times
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--hsa-run", required=True)
+    p.add_argument("--bundle", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--batches", default="1,8,64,128")
+    p.add_argument("--context", type=int, default=16000)
+    p.add_argument("--steps", type=int, default=20)
+    a = p.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    ceiling = mma_ceiling_tflops()
+    rows = []
+    for batch in [int(x) for x in a.batches.split(",")]:
+        mla = hsa_us(a.hsa_run, f"{a.bundle}/deepseek-v32-dsa.hsa", batch, a.context, a.steps)
+        fma = hsa_us(a.hsa_run, f"{a.bundle}/deepseek-v32-dsa-fma.hsa", batch, a.context, a.steps)
+        torch_us = peer_us(batch, a.context)
+        total = mla.get("attend_mla", 0.0) + mla.get("attend_mla_merge", 0.0)
+        rows.append(dict(batch=batch, hsa_us=total, hsa_kernels=mla, fma_us=fma.get("attend", 0.0),
+                         torch_us=torch_us, tflops=flops(batch) / (total * 1e-6) / 1e12))
+        torch.cuda.empty_cache()
+    json.dump(dict(mma_ceiling_tflops=ceiling, context=a.context, rows=rows),
+              open(os.path.join(a.out, "mla_attention.json"), "w"), indent=1)
+    print(f"bf16 MMA ceiling (torch.mm 8192^3): {ceiling:.0f} TFLOP/s; context {a.context}, top-{TOPK}, {HQ} heads")
+    print("| B | hsa wgmma (attend + merge) | TFLOP/s | / ceiling | CUDA-core kernel | PyTorch gather + bmm | "
+          "wgmma vs CUDA cores | wgmma vs PyTorch |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        k = r["hsa_kernels"]
+        print(f"| {r['batch']} | {r['hsa_us']:.1f} us ({k.get('attend_mla', 0):.1f} + {k.get('attend_mla_merge', 0):.1f}) "
+              f"| {r['tflops']:.0f} | {r['tflops'] / ceiling:.2f} | {r['fma_us']:.1f} us | {r['torch_us']:.1f} us "
+              f"| {r['fma_us'] / r['hsa_us']:.1f}x | {r['torch_us'] / r['hsa_us']:.1f}x |")
+
+
+if __name__ == "__main__":
+    main()
