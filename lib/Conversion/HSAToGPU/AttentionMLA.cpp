@@ -16,7 +16,9 @@
 //     row r at c ^ (r % 8)); P [64 heads][64 tokens] bf16 likewise.
 //   - Tile i + 1's rows are copied (cp.async.cg, 16 B per thread and chunk;
 //     rows of invalid tokens are zero-filled, so 0 x NaN of an unwritten
-//     slot cannot reach the output) while tile i is computed.
+//     slot cannot reach the output) while tile i is computed; the rows of
+//     tile i + 2 (buf.k row or -1 per token) are staged during tile i, so a
+//     tile costs three block barriers: landed, row maxima, P.
 //   - S = Q K^T: warpgroup w computes the 32 tokens [32 w, 32 w + 32) of
 //     the tile, Dk / 16 wgmma.mma_async m64n32k16 (A = Q, B = K, both
 //     K-major descriptors). Logits in the base-2 domain (x scale x log2 e),
@@ -173,12 +175,12 @@ public:
   void build() {
     prologue();
     stageQueries();
-    Value first = b.cmp(Pred::sgt, tileCount, b.index(0));
-    b.ifThen(first, [&] {
-      stageRowTable(b.index(0), b.index(0));
-      b.barrier();
-      issueTile(b.index(0), b.index(0));
-    });
+    // The row tables of tiles 0 and 1, then tile 0's copies.
+    stageRowTable(b.index(0), b.index(0));
+    stageRowTable(b.index(1), b.index(1));
+    b.barrier();
+    b.ifThen(b.cmp(Pred::sgt, tileCount, b.index(0)),
+             [&] { issueTile(b.index(0), b.index(0)); });
     NVVM::CpAsyncCommitGroupOp::create(b);
     SmallVector<Value> state = tileLoop();
     // No copy may land after the block ends (a split without tiles still
@@ -371,20 +373,18 @@ private:
   SmallVector<Value> tileStep(Value tile, ValueRange carried) {
     const int64_t n = p.valueColumns();
     Value stage = b.remU(tile, b.index(2));
-    // The next tile's copies, in flight while this one is computed (its
-    // stage was last read by the previous iteration, before its final
-    // barrier).
-    Value next = b.add(tile, b.index(1));
-    Value nextStage = b.remU(next, b.index(2));
-    b.ifThen(b.cmp(Pred::ult, next, tileCount), [&] {
-      stageRowTable(next, nextStage);
-      b.barrier();
-      issueTile(next, nextStage);
-    });
-    NVVM::CpAsyncCommitGroupOp::create(b);
-    NVVM::CpAsyncWaitGroupOp::create(b, 1);
+    // Three barriers per tile. This one: every thread's chunks of this tile
+    // (and of Q) have landed, and both warpgroups are done with the
+    // previous tile (its K stage, P and row maxima are free).
+    NVVM::CpAsyncWaitGroupOp::create(b, 0);
     fenceAsyncShared();
-    b.barrier(); // every thread's chunks of this tile (and of Q)
+    b.barrier();
+    // The next tile's copies (row table staged two tiles ahead), in flight
+    // while this one is computed, into the stage the previous tile used.
+    Value next = b.add(tile, b.index(1));
+    b.ifThen(b.cmp(Pred::ult, next, tileCount),
+             [&] { issueTile(next, b.remU(next, b.index(2))); });
+    NVVM::CpAsyncCommitGroupOp::create(b);
 
     // S = Q K^T for this warpgroup's 32 tokens.
     Value kStage = b.add(kShared, b.mul(toI64(stage), b.i64(p.tileBytes())));
@@ -434,6 +434,9 @@ private:
       b.store(tileMax1, rowMax, {warpgroup, row1});
     });
     b.barrier();
+    // Every thread has masked this tile: its row table's buffer takes the
+    // tile after next.
+    stageRowTable(b.add(tile, b.index(2)), stage);
     Value other = b.sub(b.index(1), warpgroup);
     Value max0 = b.maxF(carried[1],
                         b.maxF(tileMax0, b.load(rowMax, {other, row0})));
@@ -493,7 +496,6 @@ private:
       o = wgmma(o, n, descA, descB, /*accumulate=*/true, /*transposeB=*/true);
     }
     wgmmaWait();
-    b.barrier(); // this stage and P are free for the next iteration
     return {o, max0, max1, sum0, sum1};
   }
 
