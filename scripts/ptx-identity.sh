@@ -1,7 +1,7 @@
 #!/bin/bash
 # PTX identity check for refactors of the kernel generators: writes one line
 # per configuration (md5 prefix of the whole PTX, layer, pipeline options)
-# over the check-matrix layers (scripts/gen-layers.py) and the examples, at
+# over the check-matrix layers (scripts/gen-layers.py) and every example, at
 # three fusion settings (default, fuse=false, max-context=32768). Diff two
 # runs to see which configurations' PTX changed.
 #
@@ -21,7 +21,7 @@ trap 'rm -rf "$work"' EXIT
 : > "$out"
 python3 "$root/scripts/gen-layers.py" "$work" > "$work/list"
 layers=$(sed "s|^|$work/|; s|\$|.mlir|" "$work/list")
-for f in $layers "$root/examples/llama3-8b-quest.mlir" "$root/examples/streaming.mlir"; do
+for f in $layers "$root"/examples/*.mlir; do
   for opt in "" "fuse=false" "max-context=32768"; do
     rm -f "$work/k.ptx"
     sum=FAILED

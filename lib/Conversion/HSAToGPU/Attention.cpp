@@ -34,6 +34,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "AttentionMerge.h"
 #include "KernelBuilder.h"
 #include "hsa/artifact_format.h"
 
@@ -187,55 +188,22 @@ getAttendScratch(AttendOp op, LayerOp layer, const AttendPlan &p) {
 // merge of the splits
 //===----------------------------------------------------------------------===//
 
-/// Output vector `col` (p.lanes elements) of query head `head`: the splits'
-/// partial outputs weighted by exp(lse - max lse), normalised, in the KV
-/// dtype; zeros when no split saw a token. The item of column 0 also writes
-/// the head's merged natural-log LSE, max lse + log(sum of the weights)
-/// (-inf when no split saw a token), to io.lse: one store per head and
-/// step, so it is written unconditionally.
+/// Output vector `col` (p.lanes elements) of query head `head`, merged over
+/// the p.splits partials of scratch.attn_o / attn_lse into io.o; the item of
+/// column 0 also writes the head's merged LSE to io.lse (one store per head
+/// and step, so it is written unconditionally).
 static void emitMergeItem(KernelBuilder &b, const AttendPlan &p, Type kvType,
                           Value partialOut, Value partialLse, Value output,
                           Value lse, Value batch, Value head, Value col) {
-  Type f32 = b.getF32Type();
-  auto vec4F32 = VectorType::get({4}, f32);
-  auto vecKV = VectorType::get({p.lanes}, kvType);
-  SmallVector<Value> maxLse = b.forRange(
-      b.index(0), b.index(p.splits), b.index(1), {b.negInf()},
-      [&](Value s, ValueRange carried) -> SmallVector<Value> {
-        return {b.maxF(carried[0], b.load(partialLse, {batch, head, s}))};
-      });
-  Value ref = b.safeMax(maxLse[0]);
-  const int64_t quads = p.lanes / 4;
-  SmallVector<Value> init(quads, b.zeros(vec4F32));
-  init.push_back(b.f32(0.0));
-  SmallVector<Value> sums = b.forRange(
-      b.index(0), b.index(p.splits), b.index(1), init,
-      [&](Value s, ValueRange carried) -> SmallVector<Value> {
-        Value lse = b.load(partialLse, {batch, head, s});
-        Value weight = b.exp(b.subF(lse, ref));
-        Value weightV = b.splat(vec4F32, weight);
-        SmallVector<Value> next;
-        for (int64_t part = 0; part < quads; ++part) {
-          Value o = b.loadVector(
-              4, partialOut, {batch, head, s, b.add(col, b.index(part * 4))});
-          next.push_back(b.fma(weightV, o, carried[part]));
-        }
-        next.push_back(b.addF(carried[quads], weight));
-        return next;
-      });
-  Value total = sums[quads];
-  Value seen = b.cmpF(FPred::OGT, total, b.f32(0.0));
-  Value inv = b.select(seen, b.divF(b.f32(1.0), total),
-                       b.f32(0.0));
-  Value invV = b.splat(vec4F32, inv);
-  SmallVector<Value> pieces;
-  for (int64_t part = 0; part < quads; ++part)
-    pieces.push_back(b.mulF(sums[part], invV));
-  b.storeVector(b.truncTo(vecKV, b.concat(pieces)), output, {batch, head, col});
-  b.ifThen(b.cmp(Pred::eq, col, b.index(0)), [&] {
-    Value merged = b.addF(ref, b.log(b.select(seen, total, b.f32(1.0))));
-    b.store(b.select(seen, merged, b.negInf()), lse, {batch, head});
-  });
+  auto lseAt = [&](Value s) { return b.load(partialLse, {batch, head, s}); };
+  auto quadAt = [&](Value s, int64_t offset) {
+    return b.loadVector(4, partialOut,
+                        {batch, head, s, b.add(col, b.index(offset))});
+  };
+  emitSplitMerge(b, b.index(p.splits), p.lanes, {lseAt, quadAt}, kvType,
+                 output, {batch, head, col},
+                 [&] { return b.cmp(Pred::eq, col, b.index(0)); }, lse,
+                 {batch, head});
 }
 
 //===----------------------------------------------------------------------===//

@@ -49,6 +49,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "AttentionMerge.h"
 #include "KernelBuilder.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -180,7 +181,7 @@ public:
     stageRowTable(b.index(1), b.index(1));
     b.barrier();
     b.ifThen(b.cmp(Pred::sgt, tileCount, b.index(0)),
-             [&] { issueTile(b.index(0), b.index(0)); });
+             [&] { issueTile(b.index(0)); });
     NVVM::CpAsyncCommitGroupOp::create(b);
     SmallVector<Value> state = tileLoop();
     // No copy may land after the block ends (a split without tiles still
@@ -294,10 +295,9 @@ private:
     });
   }
 
-  /// Phase 2: tile `tile`'s key rows into K stage `stage` (cp.async;
+  /// Phase 2: the key rows staged in row table `stage` into K stage `stage` (cp.async;
   /// invalid rows zero-filled). The caller commits the group.
-  void issueTile(Value tile, Value stage) {
-    (void)tile;
+  void issueTile(Value stage) {
     const int64_t rowChunks = p.dk * 2 / kVectorBytes;
     Value stageBase = b.add(kShared, b.mul(toI64(stage), b.i64(p.tileBytes())));
     Value requestRows = b.mul(toI64(batch), rowsPerRequest);
@@ -383,7 +383,7 @@ private:
     // while this one is computed, into the stage the previous tile used.
     Value next = b.add(tile, b.index(1));
     b.ifThen(b.cmp(Pred::ult, next, tileCount),
-             [&] { issueTile(next, b.remU(next, b.index(2))); });
+             [&] { issueTile(b.remU(next, b.index(2))); });
     NVVM::CpAsyncCommitGroupOp::create(b);
 
     // S = Q K^T for this warpgroup's 32 tokens.
@@ -616,8 +616,6 @@ static constexpr int64_t kMergeBlock = 256;
 /// output columns).
 static void buildMergeKernel(KernelBuilder &b, const MLAPlan &p,
                              const MLAMergeArgs &a) {
-  Type f32 = b.getF32Type();
-  auto vec4F32 = VectorType::get({4}, f32);
   Type actType = p.f16 ? Type(b.getF16Type()) : Type(b.getBF16Type());
   Value batch = b.blockId(gpu::Dimension::z);
   Value headBlock = b.blockId(gpu::Dimension::y);
@@ -635,32 +633,17 @@ static void buildMergeKernel(KernelBuilder &b, const MLAPlan &p,
       b.andI(b.cmp(Pred::ult, row, b.index(kHeadsPerBlock)),
              b.cmp(Pred::ult, head, b.index(p.hq))));
   b.ifThen(active, [&] {
-    SmallVector<Value> maxLse = b.forRange(
-        b.index(0), splits, b.index(1), {b.negInf()},
-        [&](Value s, ValueRange c) -> SmallVector<Value> {
-          return {b.maxF(c[0],
-                         b.load(a.partialLse, {b.add(firstPartial, s), row}))};
-        });
-    Value ref = b.safeMax(maxLse[0]);
-    SmallVector<Value> sums = b.forRange(
-        b.index(0), splits, b.index(1), {b.zeros(vec4F32), b.f32(0.0)},
-        [&](Value s, ValueRange c) -> SmallVector<Value> {
-          Value entry = b.add(firstPartial, s);
-          Value weight =
-              b.exp(b.subF(b.load(a.partialLse, {entry, row}), ref));
-          Value part = b.loadVector(4, a.partialOut, {entry, row, col});
-          return {b.fma(b.splat(vec4F32, weight), part, c[0]),
-                  b.addF(c[1], weight)};
-        });
-    Value seen = b.cmpF(FPred::OGT, sums[1], b.f32(0.0));
-    Value inv = b.select(seen, b.divF(b.f32(1.0), sums[1]), b.f32(0.0));
-    Value out = b.mulF(sums[0], b.splat(vec4F32, inv));
-    b.storeVector(b.truncTo(VectorType::get({4}, actType), out), a.output,
-                  {batch, head, col});
-    b.ifThen(b.cmp(Pred::eq, col, b.index(0)), [&] {
-      Value merged = b.addF(ref, b.log(b.select(seen, sums[1], b.f32(1.0))));
-      b.store(b.select(seen, merged, b.negInf()), a.lse, {batch, head});
-    });
+    auto lseAt = [&](Value s) {
+      return b.load(a.partialLse, {b.add(firstPartial, s), row});
+    };
+    auto quadAt = [&](Value s, int64_t offset) {
+      return b.loadVector(4, a.partialOut, {b.add(firstPartial, s), row,
+                                            b.add(col, b.index(offset))});
+    };
+    emitSplitMerge(b, splits, 4, {lseAt, quadAt}, actType, a.output,
+                   {batch, head, col},
+                   [&] { return b.cmp(Pred::eq, col, b.index(0)); }, a.lse,
+                   {batch, head});
   });
 }
 
