@@ -81,6 +81,10 @@ static constexpr int64_t kPartials = 2 * kTargetBlocks;
 static constexpr int64_t kMaxSharedBytes = 232448;
 static constexpr double kLog2E = 1.4426950408889634;
 static constexpr double kLn2 = 0.6931471805599453;
+/// How far (base 2) a row's max may pass the reference its weights are taken
+/// against before O is rescaled: weights stay <= 256, exact in f32 and
+/// within bf16's range for P.
+static constexpr double kRescaleLog2 = 8.0;
 
 namespace {
 /// Compile-time geometry of attend_mla for one layer.
@@ -295,26 +299,38 @@ private:
     });
   }
 
-  /// Phase 2: the key rows staged in row table `stage` into K stage `stage` (cp.async;
-  /// invalid rows zero-filled). The caller commits the group.
+  /// Phase 2: the key rows staged in row table `stage` into K stage `stage`
+  /// (cp.async; invalid rows zero-filled). The caller commits the group.
+  /// Thread t copies row t / 4, chunks t % 4 + 4 i: one row-table read and
+  /// one source address per thread, and each chunk's addresses differ from
+  /// them by constants (chunk c of the row sits in run c / 8 = i / 2 at
+  /// position (c % 8) ^ (row % 8), and c % 8 = t % 4 + 4 (i % 2)).
   void issueTile(Value stage) {
-    const int64_t rowChunks = p.dk * 2 / kVectorBytes;
-    Value stageBase = b.add(kShared, b.mul(toI64(stage), b.i64(p.tileBytes())));
+    static_assert(kMLABlock == 4 * kTileTokens, "4 threads per key row");
+    const int64_t rowChunks = p.dk * 2 / kVectorBytes; // a multiple of 8
+    Value row = b.divU(tid, b.index(4));
+    Value first = b.remU(tid, b.index(4));
+    Value rowIndex = b.load(rowTable, {stage, row});
+    Value valid = b.cmp(Pred::sge, rowIndex, b.i32(0));
+    Value safeRow = b.extU64(b.maxS(rowIndex, b.i32(0)));
     Value requestRows = b.mul(toI64(batch), rowsPerRequest);
-    b.forStrided(tid, kTileTokens * rowChunks, kMLABlock,
-                 [&](int64_t, Value item) {
-      Value row = b.divU(item, b.index(rowChunks));
-      Value col = b.remU(item, b.index(rowChunks));
-      Value rowIndex = b.load(rowTable, {stage, row});
-      Value valid = b.cmp(Pred::sge, rowIndex, b.i32(0));
-      Value safeRow = b.extU64(b.maxS(rowIndex, b.i32(0)));
-      Value src = b.add(
-          keyBase,
-          b.add(b.mul(b.add(requestRows, safeRow), b.i64(p.dk * 2)),
-                toI64(b.mul(col, b.index(kVectorBytes)))));
-      b.copyAsync16(b.add(stageBase, swizzled(row, col, kTileTokens)), src,
-                    b.select(valid, b.i32(kVectorBytes), b.i32(0)));
-    });
+    Value src = b.add(
+        keyBase, b.add(b.mul(b.add(requestRows, safeRow), b.i64(p.dk * 2)),
+                       toI64(b.mul(first, b.index(kVectorBytes)))));
+    Value srcBytes = b.select(valid, b.i32(kVectorBytes), b.i32(0));
+    Value dstRow = b.add(
+        b.add(kShared, b.mul(toI64(stage), b.i64(p.tileBytes()))),
+        toI64(b.mul(row, b.index(kSwizzleBytes))));
+    Value position = b.xorI(first, b.remU(row, b.index(8)));
+    Value dstEven = b.add(dstRow, toI64(b.mul(position, b.index(kVectorBytes))));
+    Value dstOdd = b.add(
+        dstRow,
+        toI64(b.mul(b.xorI(position, b.index(4)), b.index(kVectorBytes))));
+    for (int64_t i = 0; i < rowChunks / 4; ++i) {
+      Value dst = b.add(i % 2 ? dstOdd : dstEven,
+                        b.i64(i / 2 * kTileTokens * kSwizzleBytes));
+      b.copyAsync16(dst, b.add(src, b.i64(i * 4 * kVectorBytes)), srcBytes);
+    }
   }
 
   Type accType(int64_t n) {
@@ -379,14 +395,9 @@ private:
     NVVM::CpAsyncWaitGroupOp::create(b, 0);
     fenceAsyncShared();
     b.barrier();
-    // The next tile's copies (row table staged two tiles ahead), in flight
-    // while this one is computed, into the stage the previous tile used.
-    Value next = b.add(tile, b.index(1));
-    b.ifThen(b.cmp(Pred::ult, next, tileCount),
-             [&] { issueTile(b.remU(next, b.index(2))); });
-    NVVM::CpAsyncCommitGroupOp::create(b);
 
-    // S = Q K^T for this warpgroup's 32 tokens.
+    // S = Q K^T for this warpgroup's 32 tokens, issued first so that the
+    // next tile's copies are issued while the tensor cores compute it.
     Value kStage = b.add(kShared, b.mul(toI64(stage), b.i64(p.tileBytes())));
     Value kHalf = b.add(kStage, b.mul(toI64(warpgroup),
                                       b.i64(32 * kSwizzleBytes)));
@@ -402,7 +413,14 @@ private:
             b.add(kHalf, b.i64(r * kTileTokens * kSwizzleBytes + at)));
         s = wgmma(s, 32, descA, descB, r + k > 0, /*transposeB=*/false);
       }
-    wgmmaWait();
+    NVVM::WgmmaGroupSyncAlignedOp::create(b);
+    // The next tile's copies (row table staged two tiles ahead), in flight
+    // while this one is computed, into the stage the previous tile used.
+    Value next = b.add(tile, b.index(1));
+    b.ifThen(b.cmp(Pred::ult, next, tileCount),
+             [&] { issueTile(b.remU(next, b.index(2))); });
+    NVVM::CpAsyncCommitGroupOp::create(b);
+    NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(0));
 
     // Logits (base 2), masked; the tile's row maxima of both halves.
     // Accumulator 4 j + e: row row0 (e < 2) or row1, token 8 j + 2 q + e % 2
@@ -438,14 +456,29 @@ private:
     // tile after next.
     stageRowTable(b.add(tile, b.index(2)), stage);
     Value other = b.sub(b.index(1), warpgroup);
+    // The rows' reference (the max the weights are taken against) moves
+    // only when a row's max passes it by more than kRescaleLog2 somewhere in
+    // the warp: weights stay <= 2^kRescaleLog2 and most tiles skip the
+    // rescale of O. Warp w of either warpgroup holds the same rows with the
+    // same maxima, so both take the same decision and keep one reference.
     Value max0 = b.maxF(carried[1],
                         b.maxF(tileMax0, b.load(rowMax, {other, row0})));
     Value max1 = b.maxF(carried[2],
                         b.maxF(tileMax1, b.load(rowMax, {other, row1})));
+    Value bound0 = b.addF(carried[1], b.f32(kRescaleLog2));
+    Value bound1 = b.addF(carried[2], b.f32(kRescaleLog2));
+    Value rescale = NVVM::VoteSyncOp::create(
+        b, b.getI1Type(), b.i32(-1),
+        b.orI(b.cmpF(FPred::OGT, max0, bound0),
+              b.cmpF(FPred::OGT, max1, bound1)),
+        NVVM::VoteSyncKind::any);
+    max0 = b.select(rescale, max0, carried[1]);
+    max1 = b.select(rescale, max1, carried[2]);
     Value ref0 = b.safeMax(max0), ref1 = b.safeMax(max1);
     Value alpha0 = b.exp2(b.subF(carried[1], ref0));
     Value alpha1 = b.exp2(b.subF(carried[2], ref1));
-    Value sum0 = b.mulF(carried[3], alpha0), sum1 = b.mulF(carried[4], alpha1);
+    Value sum0 = b.select(rescale, b.mulF(carried[3], alpha0), carried[3]);
+    Value sum1 = b.select(rescale, b.mulF(carried[4], alpha1), carried[4]);
 
     // P (bf16 / f16) into shared memory: row h, token c at chunk c / 8
     // swizzled by h % 8; two elements per 32-bit store.
@@ -479,12 +512,18 @@ private:
     b.barrier(); // P of both halves
 
     // O = alpha O + P V over this warpgroup's value columns.
-    Value o = carried[0];
-    for (int64_t i = 0; i < n / 2; ++i) {
-      Value x = LLVM::ExtractValueOp::create(b, o, i);
-      o = LLVM::InsertValueOp::create(
-          b, o, b.mulF(x, (i % 4) < 2 ? alpha0 : alpha1), i);
-    }
+    Value o = b.ifThenElse(
+        rescale, {accType(n)},
+        [&]() -> SmallVector<Value> {
+          Value scaled = carried[0];
+          for (int64_t i = 0; i < n / 2; ++i) {
+            Value x = LLVM::ExtractValueOp::create(b, scaled, i);
+            scaled = LLVM::InsertValueOp::create(
+                b, scaled, b.mulF(x, (i % 4) < 2 ? alpha0 : alpha1), i);
+          }
+          return {scaled};
+        },
+        [&]() -> SmallVector<Value> { return {carried[0]}; })[0];
     NVVM::WgmmaFenceAlignedOp::create(b);
     const int64_t runBytes = kTileTokens * kSwizzleBytes; // one 64-column block
     Value vBase = b.add(kStage, b.mul(toI64(warpgroup),

@@ -50,12 +50,20 @@ func.func @mla_step(%q: memref<?x128x576xbf16, #hsa.tier<device>>, %len: memref<
 // CHECK: nvvm.wgmma.fence.aligned
 // CHECK: nvvm.wgmma.mma_async {{.*}}, <m = 64, n = 32, k = 16>, D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
 // CHECK-COUNT-35: nvvm.wgmma.mma_async {{.*}}, <m = 64, n = 32, k = 16>, D[<f32>, <one>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
+// The next tile's 18 copies per thread are issued while S computes.
+// CHECK: nvvm.wgmma.commit.group.sync.aligned
+// CHECK: scf.if
+// CHECK-COUNT-18: nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache =  cg, %{{.*}}
+// CHECK: nvvm.cp.async.commit.group
 // CHECK: nvvm.wgmma.wait.group.sync.aligned 0
 // CHECK: gpu.shuffle xor
 // CHECK: gpu.barrier
+// The lazy rescale: one warp vote per tile, O scaled only when it says so.
+// CHECK: nvvm.vote.sync any
 // CHECK: llvm.store %{{.*}}, %{{.*}} : vector<2xbf16>, !llvm.ptr<3>
 // CHECK: nvvm.fence.proxy
 // CHECK: gpu.barrier
+// CHECK: scf.if %{{.*}} -> (!llvm.struct<(f32
 // CHECK-COUNT-4: nvvm.wgmma.mma_async {{.*}}, <m = 64, n = 256, k = 16>, D[<f32>, <one>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <row>]
 // CHECK: scf.yield
 // CHECK: vector.store %{{.*}} : memref<?x128x512xbf16>, vector<2xbf16>
