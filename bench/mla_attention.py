@@ -10,7 +10,9 @@ DeepSeek-V3.2's shapes: 128 query heads over one 576-wide latent row (512 latent
   * hsa: hsa-run --profile (every kernel timed with CUDA events, mean per launch) on the compiled layer:
     attend_mla + attend_mla_merge (warpgroup MMA), and the CUDA-core split kernel (--mla-tensor-cores=false).
 
-  bench/mla_attention.py --hsa-run build-gpu/runtime/hsa-run --bundle build/gpu-bundle --out DIR
+  bench/mla_attention.py --hsa-run build-gpu/runtime/hsa-run --bundle build/gpu-bundle --out DIR [--base DIR]
+With --base, the wgmma kernel of DIR/deepseek-v32-dsa.hsa (an earlier build) is measured too, interleaved with
+the new one (new, base, new, base per batch), and the table gains the base time and the new / base ratio.
 Writes DIR/mla_attention.json and prints the table docs/PERF.md carries.
 """
 import argparse
@@ -76,17 +78,36 @@ def main():
     p.add_argument("--batches", default="1,8,64,128")
     p.add_argument("--context", type=int, default=16000)
     p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--base", help="bundle of an earlier build: interleaved A/B of the wgmma kernel")
     a = p.parse_args()
     os.makedirs(a.out, exist_ok=True)
     ceiling = mma_ceiling_tflops()
     rows = []
     for batch in [int(x) for x in a.batches.split(",")]:
-        mla = hsa_us(a.hsa_run, f"{a.bundle}/deepseek-v32-dsa.hsa", batch, a.context, a.steps)
+        def wgmma_us(bundle):
+            return hsa_us(a.hsa_run, f"{bundle}/deepseek-v32-dsa.hsa", batch, a.context, a.steps)
+
+        def total_us(times):
+            return times.get("attend_mla", 0.0) + times.get("attend_mla_merge", 0.0)
+        base_us = None
+        if a.base:
+            runs, base_runs = [], []
+            for _ in range(2):
+                runs.append(wgmma_us(a.bundle))
+                base_runs.append(wgmma_us(a.base))
+            mla = {k: sum(r.get(k, 0.0) for r in runs) / len(runs) for k in runs[0]}
+            base_us = [total_us(r) for r in base_runs]
+            new_us = [total_us(r) for r in runs]
+        else:
+            mla = wgmma_us(a.bundle)
         fma = hsa_us(a.hsa_run, f"{a.bundle}/deepseek-v32-dsa-fma.hsa", batch, a.context, a.steps)
         torch_us = peer_us(batch, a.context)
-        total = mla.get("attend_mla", 0.0) + mla.get("attend_mla_merge", 0.0)
-        rows.append(dict(batch=batch, hsa_us=total, hsa_kernels=mla, fma_us=fma.get("attend", 0.0),
-                         torch_us=torch_us, tflops=flops(batch) / (total * 1e-6) / 1e12))
+        total = total_us(mla)
+        row = dict(batch=batch, hsa_us=total, hsa_kernels=mla, fma_us=fma.get("attend", 0.0),
+                   torch_us=torch_us, tflops=flops(batch) / (total * 1e-6) / 1e12)
+        if base_us:
+            row.update(new_runs_us=new_us, base_runs_us=base_us, base_us=sum(base_us) / len(base_us))
+        rows.append(row)
         torch.cuda.empty_cache()
     json.dump(dict(mma_ceiling_tflops=ceiling, context=a.context, rows=rows),
               open(os.path.join(a.out, "mla_attention.json"), "w"), indent=1)
@@ -99,6 +120,11 @@ def main():
         print(f"| {r['batch']} | {r['hsa_us']:.1f} us ({k.get('attend_mla', 0):.1f} + {k.get('attend_mla_merge', 0):.1f}) "
               f"| {r['tflops']:.0f} | {r['tflops'] / ceiling:.2f} | {r['fma_us']:.1f} us | {r['torch_us']:.1f} us "
               f"| {r['fma_us'] / r['hsa_us']:.1f}x | {r['torch_us'] / r['hsa_us']:.1f}x |")
+    if a.base:
+        print("A/B, interleaved (new, base, new, base), attend + merge per run:")
+        for r in rows:
+            print(f"  B={r['batch']}: new {', '.join(f'{x:.1f}' for x in r['new_runs_us'])} us, "
+                  f"base {', '.join(f'{x:.1f}' for x in r['base_runs_us'])} us, new / base {r['hsa_us'] / r['base_us']:.3f}")
 
 
 if __name__ == "__main__":
