@@ -5,8 +5,8 @@
 set -u
 RT=build-gpu/runtime; B=build/gpu-bundle; R=$RT/hsa-run
 (cmake -S runtime -B $RT -G Ninja -DCMAKE_BUILD_TYPE=Release && ninja -C $RT hsa-run) > $OUT/build.txt 2>&1 || { tail -20 $OUT/build.txt; exit 1; }
-chk() { local name=$1; shift; timeout 150 $R $B/$name.hsa --backend=cuda --check --quiet --seed=$RANDOM "$@" > $OUT/c-$name-$RANDOM.txt 2>&1; local rc=$?
-  echo "rc=$rc $name $*: $(grep -hE 'check:|rror' $OUT/c-$name-*.txt | tail -1 | sed 's/ (max errors:/:/' | cut -c1-200)"; rm -f $OUT/c-$name-*.txt; }
+chk() { local name=$1; shift; local f; f=$(mktemp -p $OUT c.XXXX); timeout 150 $R $B/$name.hsa --backend=cuda --check --quiet --seed=$RANDOM "$@" > $f 2>&1; local rc=$?
+  echo "rc=$rc $name $*: $(grep -E 'check:|rror' $f | tail -1 | sed 's/ (max errors:/:/' | cut -c1-200)"; rm -f $f; }
 chk deepseek-v32-dsa --batch=1 --context=131072 --steps=3 &
 chk deepseek-v32-dsa --batch=8 --context=1,16,2049,4097,20000,3000,64,65 --steps=3 &
 chk mla_h16_k512 --batch=9 --context=1500 --steps=3 &
