@@ -27,7 +27,9 @@ struct SplitPartials {
 };
 
 /// Emits the merge of one output vector of `width` elements (a multiple of
-/// 4) over `splits` partials: weights exp(lse - max lse), normalised, stored
+/// 4) over `splits` partials (at least 1; a constant or a value), in one
+/// online pass over groups of splits whose loads are in flight together:
+/// weights exp(lse - max lse), normalised, stored
 /// as `outType` elements at `outIndices` of `output` (zeros when no split
 /// saw a token). Where `writeLse()` (built after the output store) holds, also stores the merged LSE, max lse
 /// + log(sum of the weights) (-inf when no split saw a token), at
