@@ -1,7 +1,7 @@
 # H200 call 1 (session 17): attend_mla with S issued before the next tile's copies, 4 threads per key row
 # (constant-offset copies), lazy rescale of O (warp vote, 2^8). Checks against the CPU reference (select: rows
 # to 131072, splits without tiles, one split; evict: 40-80 steps with query jumps), the four sanitizers on the
-# final kernel, the interleaved A/B against session 16's kernel (build/gpu-bundle/base), ncu at B=128.
+# final kernel (and the one-pass split merge shared with the GQA kernel), the interleaved A/B against session 16's kernel (build/gpu-bundle/base), ncu at B=128.
 set -u
 RT=build-gpu/runtime; B=build/gpu-bundle; R=$RT/hsa-run
 (cmake -S runtime -B $RT -G Ninja -DCMAKE_BUILD_TYPE=Release && ninja -C $RT hsa-run) > $OUT/build.txt 2>&1 || { tail -20 $OUT/build.txt; exit 1; }
@@ -10,6 +10,8 @@ chk() { local name=$1; shift; local f; f=$(mktemp -p $OUT c.XXXX); timeout 150 $
 chk deepseek-v32-dsa --batch=1 --context=131072 --steps=3 &
 chk deepseek-v32-dsa --batch=8 --context=1,16,2049,4097,20000,3000,64,65 --steps=3 &
 chk mla_h16_k512 --batch=9 --context=1500 --steps=3 &
+chk llama3-8b-quest --batch=4 --context=1,17,4097,33000 --steps=8 &
+chk quest_request_p1_k2048 --batch=3 --context=1,5000,131072 --steps=4 &
 for v in fused mmasync topkcluster; do chk deepseek-v32-dsa-$v --batch=5 --context=1,16,2049,4097,20000 --steps=3 & done
 wait
 chk deepseek-v32-dsa --batch=70 --context=2500 --steps=2 &
