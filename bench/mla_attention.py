@@ -101,10 +101,14 @@ def main():
         else:
             mla = wgmma_us(a.bundle)
         fma = hsa_us(a.hsa_run, f"{a.bundle}/deepseek-v32-dsa-fma.hsa", batch, a.context, a.steps)
+        fp8 = hsa_us(a.hsa_run, f"{a.bundle}/deepseek-v32-dsa-fp8.hsa", batch, a.context, a.steps)
+        fp8_fma = hsa_us(a.hsa_run, f"{a.bundle}/deepseek-v32-dsa-fp8-fma.hsa", batch, a.context, a.steps)
         torch_us = peer_us(batch, a.context)
         total = total_us(mla)
         row = dict(batch=batch, hsa_us=total, hsa_kernels=mla, fma_us=fma.get("attend", 0.0),
-                   torch_us=torch_us, tflops=flops(batch) / (total * 1e-6) / 1e12)
+                   torch_us=torch_us, tflops=flops(batch) / (total * 1e-6) / 1e12,
+                   fp8_us=total_us(fp8), fp8_kernels=fp8, fp8_fma_us=fp8_fma.get("attend", 0.0))
+        row["fp8_tflops"] = flops(batch) / (row["fp8_us"] * 1e-6) / 1e12
         if base_us:
             row.update(new_runs_us=new_us, base_runs_us=base_us, base_us=sum(base_us) / len(base_us))
         rows.append(row)
@@ -120,6 +124,14 @@ def main():
         print(f"| {r['batch']} | {r['hsa_us']:.1f} us ({k.get('attend_mla', 0):.1f} + {k.get('attend_mla_merge', 0):.1f}) "
               f"| {r['tflops']:.0f} | {r['tflops'] / ceiling:.2f} | {r['fma_us']:.1f} us | {r['torch_us']:.1f} us "
               f"| {r['fma_us'] / r['hsa_us']:.1f}x | {r['torch_us'] / r['hsa_us']:.1f}x |")
+    print("fp8 latent cache (656-B rows):")
+    print("| B | hsa wgmma (attend + merge) | TFLOP/s | CUDA-core kernel | wgmma vs CUDA cores | fp8 / bf16 time |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        k = r["fp8_kernels"]
+        print(f"| {r['batch']} | {r['fp8_us']:.1f} us ({k.get('attend_mla', 0):.1f} + {k.get('attend_mla_merge', 0):.1f}) "
+              f"| {r['fp8_tflops']:.0f} | {r['fp8_fma_us']:.1f} us | {r['fp8_fma_us'] / r['fp8_us']:.1f}x "
+              f"| {r['fp8_us'] / r['hsa_us']:.2f} |")
     if a.base:
         print("A/B, interleaved (new, base, new, base), attend + merge per run:")
         for r in rows:

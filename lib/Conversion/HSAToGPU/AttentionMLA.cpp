@@ -51,6 +51,7 @@
 
 #include "AttentionMerge.h"
 #include "KernelBuilder.h"
+#include "hsa/artifact_format.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
@@ -92,17 +93,34 @@ struct MLAPlan {
   int64_t hq, headBlocks, dk, dv, pageSize, budget, tiles;
   double scale;
   bool f16; ///< activations f16 (else bf16)
+  /// Keys are FlashMLA's fp8 latent rows: dv e4m3 codes, one f32 scale per
+  /// kFp8LatentTile of them, then dk - dv bf16 rope values. They land raw
+  /// (codes and scales, two stages) and are dequantised into one bf16 K
+  /// stage; the rope goes straight to that stage.
+  bool fp8;
   int64_t keyRuns() const { return dk / kElementsPerRun; }
   int64_t valueColumns() const { return dv / kWarpgroups; } ///< per warpgroup
   int64_t tileBytes() const { return kTileTokens * dk * 2; }
+  int64_t kStages() const { return fp8 ? 1 : 2; }
+  /// Bytes of a stored key row, and (fp8) of its codes + scales part.
+  int64_t rowBytes() const {
+    return fp8 ? ::hsa::artifact::fp8_latent_row_bytes(dv, dk - dv) : dk * 2;
+  }
+  int64_t rawRowBytes() const {
+    return dv + dv / ::hsa::artifact::kFp8LatentTile * 4;
+  }
+  int64_t rawStageBytes() const {
+    return fp8 ? kTileTokens * rawRowBytes() : 0;
+  }
   // The block's dynamic shared memory: the small tables first, then (at the
-  // next 1024-byte boundary) Q, two K stages and P.
+  // next 1024-byte boundary) Q, the K stages, P and (fp8) two raw stages.
   static constexpr int64_t kRowTable = 0;    ///< i32 [2][64]: row or -1
   static constexpr int64_t kRowMax = 512;    ///< f32 [2][64]
   static constexpr int64_t kRowSum = 1024;   ///< f32 [2][64]
   static constexpr int64_t kTableBytes = 1536;
   int64_t swizzledBytes() const {
-    return 3 * tileBytes() + kHeadsPerBlock * kSwizzleBytes;
+    return (1 + kStages()) * tileBytes() + kHeadsPerBlock * kSwizzleBytes +
+           2 * rawStageBytes();
   }
   int64_t sharedBytes() const {
     return kTableBytes + kSwizzleAlign + swizzledBytes();
@@ -113,8 +131,9 @@ struct MLAPlan {
        << "))) splits, B) block " << kMLABlock << " dynamic shared "
        << sharedBytes() << "; warpgroup MMA: S m64n32k16 x " << dk / kMMAK
        << ", O m64n" << valueColumns() << "k16 x " << kTileTokens / kMMAK
-       << " per " << kTileTokens << "-token tile, 2 stages, "
-       << (f16 ? "f16" : "bf16");
+       << " per " << kTileTokens << "-token tile, "
+       << (fp8 ? "fp8 rows dequantised into 1 bf16 stage (2 raw stages)"
+               : f16 ? "2 stages, f16" : "2 stages, bf16");
   }
 };
 
@@ -149,19 +168,23 @@ static MLAPlan makeMLAPlan(LayerOp layer) {
   p.tiles = llvm::divideCeil(p.budget * p.pageSize, kTileTokens);
   p.scale = layer.getEffectiveSoftmaxScale();
   p.f16 = config.getActivationType().isF16();
+  p.fp8 = config.isFp8Latent();
   return p;
 }
 
 bool mlir::hsa::useMLATensorCores(const KernelOptions &options,
                                   LayerOp layer) {
   LayerConfigAttr config = layer.getConfig();
-  if (!options.wgmma || !options.mlaTensorCores || !config.isLatent() ||
-      config.isFp8Latent())
+  if (!options.wgmma || !options.mlaTensorCores || !config.isLatent())
     return false;
   Type act = config.getActivationType();
   if (!act.isBF16() && !act.isF16())
     return false;
   MLAPlan p = makeMLAPlan(layer);
+  // fp8 rows: 16-byte copies of the codes + scales part and of the rope.
+  if (p.fp8 && (p.rawRowBytes() % kVectorBytes != 0 ||
+                p.rowBytes() % kVectorBytes != 0))
+    return false;
   // Whole swizzle runs of keys; each warpgroup's value columns whole runs
   // and one wgmma N (<= 256).
   return p.dk % kElementsPerRun == 0 && p.dv <= p.dk &&
@@ -184,8 +207,11 @@ public:
     stageRowTable(b.index(0), b.index(0));
     stageRowTable(b.index(1), b.index(1));
     b.barrier();
-    b.ifThen(b.cmp(Pred::sgt, tileCount, b.index(0)),
-             [&] { issueTile(b.index(0)); });
+    b.ifThen(b.cmp(Pred::sgt, tileCount, b.index(0)), [&] {
+      issueTile(b.index(0));
+      if (p.fp8)
+        issueRope(b.index(0));
+    });
     NVVM::CpAsyncCommitGroupOp::create(b);
     SmallVector<Value> state = tileLoop();
     // No copy may land after the block ends (a split without tiles still
@@ -230,9 +256,10 @@ private:
     Value start = b.add(tables, b.i64(MLAPlan::kTableBytes + kSwizzleAlign - 1));
     qShared = b.andI(start, b.i64(~(kSwizzleAlign - 1)));
     kShared = b.add(qShared, b.i64(p.tileBytes()));
-    pShared = b.add(kShared, b.i64(2 * p.tileBytes()));
+    pShared = b.add(kShared, b.i64(p.kStages() * p.tileBytes()));
+    rawShared = b.add(pShared, b.i64(kHeadsPerBlock * kSwizzleBytes));
 
-    keyBase = b.baseAddress(a.keys, 2);
+    keyBase = b.baseAddress(a.keys, p.fp8 ? 1 : 2);
     // Rows of buf.k per request (a latent layer has one group and one head
     // per unit: the row of slot s, unit row r is s * P + r).
     rowsPerRequest = b.i64(1);
@@ -307,6 +334,8 @@ private:
   /// position (c % 8) ^ (row % 8), and c % 8 = t % 4 + 4 (i % 2)).
   void issueTile(Value stage) {
     static_assert(kMLABlock == 4 * kTileTokens, "4 threads per key row");
+    if (p.fp8)
+      return issueRaw(stage);
     const int64_t rowChunks = p.dk * 2 / kVectorBytes; // a multiple of 8
     Value row = b.divU(tid, b.index(4));
     Value first = b.remU(tid, b.index(4));
@@ -330,6 +359,128 @@ private:
       Value dst = b.add(i % 2 ? dstOdd : dstEven,
                         b.i64(i / 2 * kTileTokens * kSwizzleBytes));
       b.copyAsync16(dst, b.add(src, b.i64(i * 4 * kVectorBytes)), srcBytes);
+    }
+  }
+
+  /// This thread's key row of the tile in row table `stage` (row tid / 4):
+  /// its global address (row 0 for an invalid token) and the bytes to copy
+  /// per 16-byte chunk (0 zero-fills).
+  std::pair<Value, Value> keyRowSource(Value stage, Value row) {
+    Value rowIndex = b.load(rowTable, {stage, row});
+    Value valid = b.cmp(Pred::sge, rowIndex, b.i32(0));
+    Value safeRow = b.extU64(b.maxS(rowIndex, b.i32(0)));
+    Value requestRows = b.mul(toI64(batch), rowsPerRequest);
+    Value src = b.add(keyBase, b.mul(b.add(requestRows, safeRow),
+                                     b.i64(p.rowBytes())));
+    return {src, b.select(valid, b.i32(kVectorBytes), b.i32(0))};
+  }
+
+  /// fp8: the codes + scales of the rows staged in row table `stage` into
+  /// raw stage `stage` ([64][rawRowBytes], unswizzled); thread t copies
+  /// chunks t % 4 + 4 i of row t / 4.
+  void issueRaw(Value stage) {
+    const int64_t chunks = p.rawRowBytes() / kVectorBytes;
+    Value row = b.divU(tid, b.index(4));
+    Value first = b.remU(tid, b.index(4));
+    auto [src, srcBytes] = keyRowSource(stage, row);
+    src = b.add(src, toI64(b.mul(first, b.index(kVectorBytes))));
+    Value dst = b.add(
+        b.add(rawShared, b.mul(toI64(stage), b.i64(p.rawStageBytes()))),
+        toI64(b.add(b.mul(row, b.index(p.rawRowBytes())),
+                    b.mul(first, b.index(kVectorBytes)))));
+    for (int64_t i = 0; 4 * i < chunks; ++i) {
+      auto copy = [&, i] {
+        b.copyAsync16(b.add(dst, b.i64(i * 4 * kVectorBytes)),
+                      b.add(src, b.i64(i * 4 * kVectorBytes)), srcBytes);
+      };
+      if (4 * i + 3 < chunks)
+        copy();
+      else
+        b.ifThen(b.cmp(Pred::ult, first, b.index(chunks - 4 * i)), copy);
+    }
+  }
+
+  /// fp8: the rope (bf16) of tile `tile`'s rows (row table tile % 2) into
+  /// the runs past dv of the bf16 K stage, which only S reads: the caller
+  /// issues it once S of the previous tile is done.
+  void issueRope(Value tile) {
+    const int64_t ropeChunks = (p.dk - p.dv) * 2 / kVectorBytes;
+    const int64_t runChunks = kSwizzleBytes / kVectorBytes;
+    Value row = b.divU(tid, b.index(4));
+    Value first = b.remU(tid, b.index(4));
+    auto [src, srcBytes] =
+        keyRowSource(b.remU(tile, b.index(2)), row);
+    src = b.add(src, b.i64(p.rawRowBytes()));
+    Value dstRow = b.add(kShared, toI64(b.mul(row, b.index(kSwizzleBytes))));
+    for (int64_t i = 0; 4 * i < ropeChunks; ++i) {
+      // Rope chunk j = t % 4 + 4 i: run dv / 64 + j / 8, position j % 8.
+      Value chunk = b.add(first, b.index(4 * i));
+      Value run = b.add(b.index(p.dv / kElementsPerRun),
+                        b.divU(chunk, b.index(runChunks)));
+      Value position = b.xorI(b.remU(chunk, b.index(runChunks)),
+                              b.remU(row, b.index(8)));
+      Value dst = b.add(
+          dstRow, toI64(b.add(b.mul(run, b.index(kTileTokens * kSwizzleBytes)),
+                              b.mul(position, b.index(kVectorBytes)))));
+      b.copyAsync16(dst,
+                    b.add(src, toI64(b.mul(chunk, b.index(kVectorBytes)))),
+                    srcBytes);
+    }
+  }
+
+  /// fp8: raw stage `stage`'s codes times their scales, as bf16, into the
+  /// runs below dv of the bf16 K stage. Thread t dequantises code chunks
+  /// c = t % 4 + 4 i of row t / 4: chunk c (16 codes) is in scale tile
+  /// c / 8 = i / 2 and becomes bf16 chunks 2 c, 2 c + 1, in run c / 4 = i
+  /// at positions 2 (t % 4) and 2 (t % 4) + 1.
+  void dequantiseTile(Value stage) {
+    static_assert(::hsa::artifact::kFp8LatentTile == 128,
+                  "scale tile = 8 code chunks");
+    auto sharedPtr = LLVM::LLVMPointerType::get(b.getContext(), 3);
+    auto codesType = VectorType::get({16}, b.getI8Type());
+    auto halfType = VectorType::get({8}, actType);
+    auto halfF32 = VectorType::get({8}, f32);
+    Value row = b.divU(tid, b.index(4));
+    Value first = b.remU(tid, b.index(4));
+    Value rawRow = b.add(
+        b.add(rawShared, b.mul(toI64(stage), b.i64(p.rawStageBytes()))),
+        toI64(b.mul(row, b.index(p.rawRowBytes()))));
+    auto loadShared = [&](Type type, Value address) -> Value {
+      return LLVM::LoadOp::create(
+          b, type, LLVM::IntToPtrOp::create(b, sharedPtr, address));
+    };
+    const int64_t tiles = p.dv / ::hsa::artifact::kFp8LatentTile;
+    SmallVector<Value> scales;
+    for (int64_t t = 0; t < tiles; ++t)
+      scales.push_back(loadShared(f32, b.add(rawRow, b.i64(p.dv + 4 * t))));
+    Value swizzle = b.remU(row, b.index(8));
+    Value rowBase = b.add(kShared, toI64(b.mul(row, b.index(kSwizzleBytes))));
+    Value lowAt = toI64(b.mul(b.xorI(b.mul(first, b.index(2)), swizzle),
+                              b.index(kVectorBytes)));
+    Value highAt = toI64(b.mul(
+        b.xorI(b.add(b.mul(first, b.index(2)), b.index(1)), swizzle),
+        b.index(kVectorBytes)));
+    for (int64_t i = 0; 4 * i < p.dv / 16; ++i) {
+      Value codes = loadShared(
+          codesType,
+          b.add(rawRow, b.add(toI64(b.mul(first, b.index(kVectorBytes))),
+                              b.i64(i * 4 * kVectorBytes))));
+      SmallVector<Value> values = b.decodeE4M3(codes);
+      Value scale = b.splat(halfF32, scales[i / 2]);
+      Value low = b.mulF(vector::FromElementsOp::create(
+                             b, halfF32, ArrayRef(values).take_front(8)),
+                         scale);
+      Value high = b.mulF(vector::FromElementsOp::create(
+                              b, halfF32, ArrayRef(values).drop_front(8)),
+                          scale);
+      Value runBase =
+          b.add(rowBase, b.i64(i * kTileTokens * kSwizzleBytes));
+      LLVM::StoreOp::create(b, b.truncTo(halfType, low),
+                            LLVM::IntToPtrOp::create(
+                                b, sharedPtr, b.add(runBase, lowAt)));
+      LLVM::StoreOp::create(b, b.truncTo(halfType, high),
+                            LLVM::IntToPtrOp::create(
+                                b, sharedPtr, b.add(runBase, highAt)));
     }
   }
 
@@ -389,16 +540,30 @@ private:
   SmallVector<Value> tileStep(Value tile, ValueRange carried) {
     const int64_t n = p.valueColumns();
     Value stage = b.remU(tile, b.index(2));
-    // Three barriers per tile. This one: every thread's chunks of this tile
-    // (and of Q) have landed, and both warpgroups are done with the
-    // previous tile (its K stage, P and row maxima are free).
+    // Three barriers per tile (four with fp8). This one: every thread's
+    // chunks of this tile (and of Q) have landed, and both warpgroups are
+    // done with the previous tile (its K stage, P and row maxima are free).
     NVVM::CpAsyncWaitGroupOp::create(b, 0);
     fenceAsyncShared();
     b.barrier();
+    Value next = b.add(tile, b.index(1));
+    Value hasNext = b.cmp(Pred::ult, next, tileCount);
+    if (p.fp8) {
+      // The next tile's raw rows into the raw stage this tile's previous
+      // one used (dequantised already), then this tile's rows into the bf16
+      // stage, which the previous tile's P V is done with.
+      b.ifThen(hasNext, [&] { issueRaw(b.remU(next, b.index(2))); });
+      NVVM::CpAsyncCommitGroupOp::create(b);
+      dequantiseTile(stage);
+      fenceAsyncShared();
+      b.barrier();
+    }
 
     // S = Q K^T for this warpgroup's 32 tokens, issued first so that the
     // next tile's copies are issued while the tensor cores compute it.
-    Value kStage = b.add(kShared, b.mul(toI64(stage), b.i64(p.tileBytes())));
+    Value kStage =
+        p.fp8 ? kShared
+              : b.add(kShared, b.mul(toI64(stage), b.i64(p.tileBytes())));
     Value kHalf = b.add(kStage, b.mul(toI64(warpgroup),
                                       b.i64(32 * kSwizzleBytes)));
     NVVM::WgmmaFenceAlignedOp::create(b);
@@ -414,12 +579,13 @@ private:
         s = wgmma(s, 32, descA, descB, r + k > 0, /*transposeB=*/false);
       }
     NVVM::WgmmaGroupSyncAlignedOp::create(b);
-    // The next tile's copies (row table staged two tiles ahead), in flight
-    // while this one is computed, into the stage the previous tile used.
-    Value next = b.add(tile, b.index(1));
-    b.ifThen(b.cmp(Pred::ult, next, tileCount),
-             [&] { issueTile(b.remU(next, b.index(2))); });
-    NVVM::CpAsyncCommitGroupOp::create(b);
+    if (!p.fp8) {
+      // The next tile's copies (row table staged two tiles ahead), in
+      // flight while this one is computed, into the stage the previous tile
+      // used.
+      b.ifThen(hasNext, [&] { issueTile(b.remU(next, b.index(2))); });
+      NVVM::CpAsyncCommitGroupOp::create(b);
+    }
     NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(0));
 
     // Logits (base 2), masked; the tile's row maxima of both halves.
@@ -452,6 +618,12 @@ private:
       b.store(tileMax1, rowMax, {warpgroup, row1});
     });
     b.barrier();
+    // fp8: both warpgroups are done with S, so the rope runs of the bf16
+    // stage take the next tile's (its row table is still staged).
+    if (p.fp8) {
+      b.ifThen(hasNext, [&] { issueRope(next); });
+      NVVM::CpAsyncCommitGroupOp::create(b);
+    }
     // Every thread has masked this tile: its row table's buffer takes the
     // tile after next.
     stageRowTable(b.add(tile, b.index(2)), stage);
@@ -631,7 +803,7 @@ private:
   Value headBlock, split, splits, batch, tid, warpgroup, group, quad, row0,
       row1, firstHead, firstPartial, length, firstTile, tileCount;
   Value rowTable, rowMax, rowSum;
-  Value qShared, kShared, pShared, keyBase, rowsPerRequest;
+  Value qShared, kShared, pShared, rawShared, keyBase, rowsPerRequest;
 };
 } // namespace
 
