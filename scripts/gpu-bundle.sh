@@ -65,6 +65,9 @@ done
 # FlashMLA's fp8 latent cache (656-byte rows): gather / store_kv copy them as
 # bytes, attention dequantises.
 "$COMPILE" --quiet examples/deepseek-v32-dsa-fp8.mlir -o "$OUT/deepseek-v32-dsa-fp8.hsa"
+# ... and its CUDA-core attention (dequantised in registers), the A/B peer of
+# the warpgroup-MMA kernel that dequantises into a bf16 stage.
+"$COMPILE" --quiet --mla-tensor-cores=false examples/deepseek-v32-dsa-fp8.mlir -o "$OUT/deepseek-v32-dsa-fp8-fma.hsa"
 "$COMPILE" --quiet --group-bound=false "$OUT/layers/quest_request_p1_k2048.mlir" \
   -o "$OUT/quest_request_p1_k2048-nogroup.hsa"
 # Latent attention on warpgroup MMA (AttentionMLA.cpp, the default for bf16
@@ -82,4 +85,4 @@ for layer in mla_h16_k512 mla_h96_l256; do
   "$COMPILE" --quiet "$OUT/layers/$layer.mlir" -o "$OUT/$layer.hsa"
 done
 "$COMPILE" --quiet --mla-tensor-cores=false examples/deepseek-v32-dsa.mlir -o "$OUT/deepseek-v32-dsa-fma.hsa"
-echo "gpu-bundle: $((n + 20 + $(echo $telemetry_layers | wc -w))) artifacts in $OUT ($(du -sh "$OUT" | cut -f1))"
+echo "gpu-bundle: $(ls "$OUT"/*.hsa | wc -l) artifacts in $OUT ($(du -sh "$OUT" | cut -f1))"
