@@ -81,7 +81,8 @@ cases() {
     cluster_*) echo "1:1000:8 5:1,16,1023,4095,20000:6 64:2048:3 2:131072,20001:3" ;;
     # Rows shorter and longer than K 2048 and the multi-block top-k's chunk
     # (4096), partial chunks, 128K rows (the CPU reference's indexer is slow).
-    # A split per tile at B=1 up to one split (direct output) at B >= 66.
+    # A split per tile at B=1 up to one split (direct output) once B x head
+    # blocks > 66 (B=64 for 2 head blocks, B=67 for one).
     mla_*) echo "1:1000:6 5:1,16,2049,4097,20000:4 8:3000:3 67:1500:2 2:70001,300:2" ;;
     deepseek-v32-dsa*) echo "1:1000:6 5:1,16,2049,4097,20000:4 8:3000:3 64:1500:2 64:40000:2 2:131072,70001:2" ;;
     *) echo "1:1000:8 5:1,16,1023,4095,20000:6 32:777:3" ;;

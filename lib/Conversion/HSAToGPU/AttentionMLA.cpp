@@ -32,9 +32,9 @@
 //     rows, 64-column blocks 64 x 128 B apart), Dv / 4 f32 accumulators
 //     per thread in registers.
 //   - The split count is chosen at launch from the batch: min(tiles,
-//     ceil(132 / (B x head blocks))), so a small batch still fills the
-//     H200's SMs and B x head blocks >= 132 runs one split with no partial
-//     results. One split writes io.o (normalised, activation dtype) and
+//     max(1, floor(132 / (B x head blocks)))), so a small batch still fills
+//     the H200's SMs in one wave and B x head blocks > 66 runs one split
+//     with no partial results. One split writes io.o (normalised, activation dtype) and
 //     io.lse (natural log; -inf and o = 0 for a row without a valid token)
 //     directly; otherwise every split writes its entry (b x head blocks +
 //     head block) x splits + split of scratch.mla_o / mla_lse (a fixed
@@ -74,10 +74,10 @@ static constexpr int64_t kElementsPerRun = kSwizzleBytes / 2;
 /// Blocks the split count aims at: the H200's SMs (one block per SM).
 static constexpr int64_t kTargetBlocks = 132;
 /// Partial results of a launch with several splits: B x head blocks x
-/// ceil(132 / (B x head blocks)) < 132 + B x head blocks < 264, whatever B
-/// (one split, B x head blocks >= 132, writes none), so the scratch is a
-/// fixed 264 x 64 x Dv floats per layer instead of one per request and split.
-static constexpr int64_t kPartials = 2 * kTargetBlocks;
+/// floor(132 / (B x head blocks)) <= 132, whatever B (one split, B x head
+/// blocks > 66, writes none), so the scratch is a fixed 132 x 64 x Dv floats
+/// per layer instead of one per request and split.
+static constexpr int64_t kPartials = kTargetBlocks;
 /// Shared memory a block may use (sm_90's opt-in maximum).
 static constexpr int64_t kMaxSharedBytes = 232448;
 static constexpr double kLog2E = 1.4426950408889634;
@@ -127,8 +127,8 @@ struct MLAPlan {
   }
   void print(raw_ostream &os) const {
     os << "grid (" << headBlocks << " head blocks, min(" << tiles
-       << ", ceil(" << kTargetBlocks << " / (B x " << headBlocks
-       << "))) splits, B) block " << kMLABlock << " dynamic shared "
+       << ", max(1, floor(" << kTargetBlocks << " / (B x " << headBlocks
+       << ")))) splits, B) block " << kMLABlock << " dynamic shared "
        << sharedBytes() << "; warpgroup MMA: S m64n32k16 x " << dk / kMMAK
        << ", O m64n" << valueColumns() << "k16 x " << kTileTokens / kMMAK
        << " per " << kTileTokens << "-token tile, "
@@ -559,8 +559,16 @@ private:
       b.barrier();
     }
 
-    // S = Q K^T for this warpgroup's 32 tokens, issued first so that the
-    // next tile's copies are issued while the tensor cores compute it.
+    if (!p.fp8) {
+      // The next tile's copies (row table staged two tiles ahead), in
+      // flight while this one is computed, into the stage the previous tile
+      // used. Issued before S: issuing S first and the copies under it was
+      // measured slower (bench/results/2026-12-04-h200/session18).
+      b.ifThen(hasNext, [&] { issueTile(b.remU(next, b.index(2))); });
+      NVVM::CpAsyncCommitGroupOp::create(b);
+    }
+
+    // S = Q K^T for this warpgroup's 32 tokens.
     Value kStage =
         p.fp8 ? kShared
               : b.add(kShared, b.mul(toI64(stage), b.i64(p.tileBytes())));
@@ -578,15 +586,7 @@ private:
             b.add(kHalf, b.i64(r * kTileTokens * kSwizzleBytes + at)));
         s = wgmma(s, 32, descA, descB, r + k > 0, /*transposeB=*/false);
       }
-    NVVM::WgmmaGroupSyncAlignedOp::create(b);
-    if (!p.fp8) {
-      // The next tile's copies (row table staged two tiles ahead), in
-      // flight while this one is computed, into the stage the previous tile
-      // used.
-      b.ifThen(hasNext, [&] { issueTile(b.remU(next, b.index(2))); });
-      NVVM::CpAsyncCommitGroupOp::create(b);
-    }
-    NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(0));
+    wgmmaWait();
 
     // Logits (base 2), masked; the tile's row maxima of both halves.
     // Accumulator 4 j + e: row row0 (e < 2) or row1, token 8 j + 2 q + e % 2
@@ -807,18 +807,26 @@ private:
 };
 } // namespace
 
-/// The launch's split count, min(tiles, ceil(132 / (B x head blocks))), as
-/// both the launch (`arith` on index values the exporter turns into an
-/// expression) and the merge kernel compute it.
+/// The launch's split count, min(tiles, max(1, floor(132 / (B x head
+/// blocks)))), as both the launch (`arith` on index values the exporter turns
+/// into an expression) and the merge kernel compute it. Floor, not ceil: the
+/// splits of one wave finish together, and a second, partial wave costs as
+/// much as the first (B = 64: two splits of 128 blocks ran 2 x 16 tiles in
+/// two waves plus a merge, one split 32 tiles in one). The expression
+/// language has ceil division only: floor(132 / n) = ceil((133 - n) / n)
+/// for n <= 132, and max(133 - n, 1) makes it 1 past that.
 static Value splitCount(OpBuilder &builder, Location loc, Value batch,
                         const MLAPlan &p) {
   auto c = [&](int64_t v) {
     return arith::ConstantIndexOp::create(builder, loc, v).getResult();
   };
   Value blocks = arith::MulIOp::create(builder, loc, batch, c(p.headBlocks));
+  Value spare = arith::MaxSIOp::create(
+      builder, loc,
+      arith::SubIOp::create(builder, loc, c(kTargetBlocks + 1), blocks), c(1));
   return arith::MinSIOp::create(
       builder, loc, c(p.tiles),
-      arith::CeilDivUIOp::create(builder, loc, c(kTargetBlocks), blocks));
+      arith::CeilDivUIOp::create(builder, loc, spare, blocks));
 }
 
 static constexpr int64_t kMergeBlock = 256;

@@ -2,10 +2,11 @@
 // warpgroups attends 64 query heads of one request to 64-token tiles of its
 // split; S = Q K^T is 36 wgmma m64n32k16 per warpgroup (K-major Q and K),
 // O += P V 4 wgmma m64n256k16 (the same K tile read N-major: trans-b 1);
-// the split count is min(tiles, ceil(132 / (B x head blocks))), computed at
-// launch; with several splits attend_mla_merge combines them (its grid
-// collapses to one block per head block with one split). 16 query heads use one block of 64 rows; the fp8 latent layer and
-// `mla-tensor-cores=false` keep the CUDA-core kernel (attention.mlir).
+// the split count is min(tiles, max(1, floor(132 / (B x head blocks)))),
+// computed at launch; with several splits attend_mla_merge combines them (its
+// grid collapses to one block per head block with one split). 16 query heads
+// use one block of 64 rows; `mla-tensor-cores=false` keeps the CUDA-core
+// kernel (attention.mlir); the fp8 latent layer is in attention-fp8.test.
 //
 // RUN: hsa-opt %s -split-input-file --convert-hsa-to-gpu | FileCheck %s
 // RUN: hsa-opt %s -split-input-file --convert-hsa-to-gpu="mla-tensor-cores=false" | FileCheck %s --check-prefix=OFF
@@ -31,11 +32,14 @@ func.func @mla_step(%q: memref<?x128x576xbf16, #hsa.tier<device>>, %len: memref<
 }
 
 // CHECK-LABEL: func.func @mla_step
-// CHECK: hsa.state @mla "scratch.mla_o" : memref<264x64x512xf32, #hsa.tier<device>>
-// CHECK: hsa.state @mla "scratch.mla_lse" : memref<264x64xf32, #hsa.tier<device>>
+// CHECK: hsa.state @mla "scratch.mla_o" : memref<132x64x512xf32, #hsa.tier<device>>
+// CHECK: hsa.state @mla "scratch.mla_lse" : memref<132x64xf32, #hsa.tier<device>>
 // CHECK: %[[B:.*]] = memref.dim %arg0, %c0{{(_[0-9]+)?}} : memref<?x128x576xbf16, #hsa.tier<device>>
 // CHECK: %[[BLOCKS:.*]] = arith.muli %[[B]], %c2
-// CHECK: %[[WANT:.*]] = arith.ceildivui %c132, %[[BLOCKS]]
+// Floor(132 / blocks) as ceil(max(133 - blocks, 1) / blocks).
+// CHECK: %[[SPARE:.*]] = arith.subi %c133, %[[BLOCKS]]
+// CHECK: %[[CLAMPED:.*]] = arith.maxsi %[[SPARE]], %c1
+// CHECK: %[[WANT:.*]] = arith.ceildivui %[[CLAMPED]], %[[BLOCKS]]
 // CHECK: %[[SPLITS:.*]] = arith.minsi %c32{{(_[0-9]+)?}}, %[[WANT]]
 // CHECK: gpu.launch_func @hsa_kernels::@mla_attend_mla blocks in (%c2{{(_[0-9]+)?}}, %[[SPLITS]], %[[B]]) threads in (%c256, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}) dynamic_shared_memory_size %c231936_i32
 // CHECK: %[[SEVERAL:.*]] = arith.subi %[[SPLITS]], %c1
@@ -47,14 +51,14 @@ func.func @mla_step(%q: memref<?x128x576xbf16, #hsa.tier<device>>, %len: memref<
 // CHECK: scf.for
 // CHECK: nvvm.cp.async.wait.group 0
 // CHECK: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
-// CHECK: nvvm.wgmma.fence.aligned
-// CHECK: nvvm.wgmma.mma_async {{.*}}, <m = 64, n = 32, k = 16>, D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
-// CHECK-COUNT-35: nvvm.wgmma.mma_async {{.*}}, <m = 64, n = 32, k = 16>, D[<f32>, <one>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
-// The next tile's 18 copies per thread are issued while S computes.
-// CHECK: nvvm.wgmma.commit.group.sync.aligned
+// The next tile's 18 copies per thread, then S.
 // CHECK: scf.if
 // CHECK-COUNT-18: nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache =  cg, %{{.*}}
 // CHECK: nvvm.cp.async.commit.group
+// CHECK: nvvm.wgmma.fence.aligned
+// CHECK: nvvm.wgmma.mma_async {{.*}}, <m = 64, n = 32, k = 16>, D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
+// CHECK-COUNT-35: nvvm.wgmma.mma_async {{.*}}, <m = 64, n = 32, k = 16>, D[<f32>, <one>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
+// CHECK: nvvm.wgmma.commit.group.sync.aligned
 // CHECK: nvvm.wgmma.wait.group.sync.aligned 0
 // CHECK: gpu.shuffle xor
 // CHECK: gpu.barrier
@@ -67,17 +71,17 @@ func.func @mla_step(%q: memref<?x128x576xbf16, #hsa.tier<device>>, %len: memref<
 // CHECK-COUNT-4: nvvm.wgmma.mma_async {{.*}}, <m = 64, n = 256, k = 16>, D[<f32>, <one>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <row>]
 // CHECK: scf.yield
 // CHECK: vector.store %{{.*}} : memref<?x128x512xbf16>, vector<2xbf16>
-// CHECK: vector.store %{{.*}} : memref<264x64x512xf32>, vector<2xf32>
+// CHECK: vector.store %{{.*}} : memref<132x64x512xf32>, vector<2xf32>
 // CHECK-LABEL: gpu.func @mla_attend_mla_merge(
 // CHECK: scf.for
-// CHECK: vector.load %{{.*}} : memref<264x64x512xf32>, vector<4xf32>
+// CHECK: vector.load %{{.*}} : memref<132x64x512xf32>, vector<4xf32>
 // CHECK: vector.store %{{.*}} : memref<?x128x512xbf16>, vector<4xbf16>
 
 // OFF-LABEL: func.func @mla_step
 // OFF: gpu.launch_func @hsa_kernels::@mla_attend blocks
 // OFF-NOT: wgmma
 
-// PLAN: mla_attend_mla: grid (2 head blocks, min(32, ceil(132 / (B x 2))) splits, B) block 256 dynamic shared 231936; warpgroup MMA: S m64n32k16 x 36, O m64n256k16 x 4 per 64-token tile, 2 stages, bf16
+// PLAN: mla_attend_mla: grid (2 head blocks, min(32, max(1, floor(132 / (B x 2)))) splits, B) block 256 dynamic shared 231936; warpgroup MMA: S m64n32k16 x 36, O m64n256k16 x 4 per 64-token tile, 2 stages, bf16
 
 // PTX-LABEL: gpu.binary @hsa_kernels
 // PTX-DAG: .entry mla_attend_mla(
@@ -114,4 +118,4 @@ func.func @mla16_step(%q: memref<?x16x576xf16, #hsa.tier<device>>, %len: memref<
 // CHECK: gpu.launch_func @hsa_kernels::@mla16_attend_mla blocks in (%c1{{(_[0-9]+)?}}, %{{.*}}, %{{.*}})
 // CHECK-LABEL: gpu.func @mla16_attend_mla(
 // CHECK: nvvm.wgmma.mma_async {{.*}}, <m = 64, n = 32, k = 16>, D[<f32>, <zero>], A[<f16>, <one>, <row>], B[<f16>, <one>, <col>]
-// PLAN: mla16_attend_mla: grid (1 head blocks, min(8, ceil(132 / (B x 1))) splits, B) block 256 dynamic shared 231936; {{.*}}, f16
+// PLAN: mla16_attend_mla: grid (1 head blocks, min(8, max(1, floor(132 / (B x 1)))) splits, B) block 256 dynamic shared 231936; {{.*}}, f16
