@@ -5,9 +5,9 @@ set -u
 RT=build-gpu/runtime; B=build/gpu-bundle; R=$RT/hsa-run
 (cmake -S runtime -B $RT -G Ninja -DCMAKE_BUILD_TYPE=Release && ninja -C $RT hsa-run) > $OUT/build.txt 2>&1 || { tail -20 $OUT/build.txt; exit 1; }
 t0=$(date +%s)
-timeout 170 python3 bench/mla_attention.py --hsa-run $R --bundle $B --out $OUT > $OUT/mla.txt 2>&1
+timeout 140 python3 bench/mla_attention.py --hsa-run $R --bundle $B --out $OUT > $OUT/mla.txt 2>&1
 echo "mla_attention rc=$? $(( $(date +%s) - t0 )) s"; tail -16 $OUT/mla.txt
 t0=$(date +%s)
-timeout 300 python3 bench/dsa_step.py --hsa-run $R --artifact $B/deepseek-v32-dsa.hsa --out $OUT --budget-s 270 \
+timeout 235 python3 bench/dsa_step.py --hsa-run $R --artifact $B/deepseek-v32-dsa.hsa --out $OUT --budget-s 215 \
   --shapes 1:32768,8:32768,64:32768,1:131072,8:131072 > $OUT/dsa_step.txt 2> $OUT/progress.txt
 echo "dsa_step rc=$? $(( $(date +%s) - t0 )) s"; tail -14 $OUT/dsa_step.txt; tail -3 $OUT/progress.txt
