@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <numeric>
+#include <thread>
 
 #include "accuracy.h"
 #include "half.h"
@@ -86,6 +87,43 @@ TEST(Workload, PresetsAreDeterministicAndDistinct) {
 TEST(Workload, DriftIsUnchanged) {
   const Data d = generate("drift", small_dims(), 5000, 3, 7);
   EXPECT_EQ(fnv1a(d.q, fnv1a(d.v, fnv1a(d.k))), 0x1d77b5101f6fff4ull) << std::hex << fnv1a(d.q, fnv1a(d.v, fnv1a(d.k)));
+}
+
+// hsa-run generates the requests' prompts on worker threads when the workload
+// says it may (concurrent_prompts): the bytes must be what one thread makes,
+// chunk by chunk, request after request.
+TEST(Workload, ConcurrentPromptsMatchOneThread) {
+  const Dims dims = small_dims();
+  const std::vector<uint64_t> prompts = {3000, 1, 9000, 4097, 700, 6000};
+  const uint64_t chunk = 1024;
+  auto make = [&](const std::string& name) {
+    std::unique_ptr<workload::Workload> w;
+    const Status s = workload::make_workload(name, dims, 11, prompts, 2, workload::Overrides{}, &w);
+    EXPECT_TRUE(s.is_ok()) << s.message();
+    return w;
+  };
+  auto request = [&](workload::Workload& w, size_t b) {
+    std::vector<uint16_t> all, k, v;
+    for (uint64_t first = 0; first < prompts[b]; first += chunk) {
+      w.prompt(b, first, std::min(chunk, prompts[b] - first), &k, &v);
+      all.insert(all.end(), k.begin(), k.end());
+      all.insert(all.end(), v.begin(), v.end());
+    }
+    return all;
+  };
+  for (const workload::PresetInfo& p : workload::presets()) {
+    SCOPED_TRACE(p.name);
+    std::unique_ptr<workload::Workload> serial = make(p.name), parallel = make(p.name);
+    ASSERT_TRUE(serial && parallel);
+    EXPECT_TRUE(parallel->concurrent_prompts()) << "every synthetic preset draws per request";
+    std::vector<std::vector<uint16_t>> one(prompts.size()), many(prompts.size());
+    for (size_t b = 0; b < prompts.size(); ++b) one[b] = request(*serial, b);
+    std::vector<std::thread> threads;
+    for (size_t b = prompts.size(); b-- > 0;)  // the other order too
+      threads.emplace_back([&, b] { many[b] = request(*parallel, b); });
+    for (std::thread& t : threads) t.join();
+    for (size_t b = 0; b < prompts.size(); ++b) EXPECT_EQ(one[b], many[b]) << "request " << b;
+  }
 }
 
 // Mean |k| per channel over the prompt, per KV head.

@@ -15,10 +15,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
+#include <future>
 #include <iterator>
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "artifact.h"
@@ -371,18 +374,55 @@ int run(Options opt) {
   const auto prefill_start = Clock::now();
   uint64_t done = 0, next_report = total_prompt / 10;
   const uint64_t chunk = 8192;
-  std::vector<uint16_t> k, v;
   std::vector<uint8_t> stored_k;  // fp8 latent rows of k (Fp8Latent layers)
   std::mt19937_64 input_rng(opt.seed ^ 0x5eed1dea);  // the step inputs' own stream: the K/V/q workload is unchanged
   StepInputFeed feed;
-  for (uint32_t b = 0; b < opt.batch; ++b)
+  // The prompts' K/V (the CPU's share of a big run: ~10 us a token) come from
+  // worker threads, a window of requests ahead, where the workload allows it;
+  // each request's chunks are generated in order from its own streams, so the
+  // data is what one thread makes. The step-input feed and the prefill calls
+  // stay on this thread, in request order.
+  struct PromptChunk {
+    std::vector<uint16_t> k, v;
+  };
+  auto generate = [&](uint32_t b) {
+    std::vector<PromptChunk> chunks;
     for (uint64_t first = 0; first < opt.contexts[b]; first += chunk) {
+      chunks.emplace_back();
+      workload->prompt(b, first, std::min(chunk, opt.contexts[b] - first), &chunks.back().k, &chunks.back().v);
+    }
+    return chunks;
+  };
+  const uint64_t request_bytes = 2 * longest * uint64_t(s.kv_heads) * (s.head_dim + s.value_dim) + 1;
+  const uint64_t window_cap = std::max<uint64_t>(1, (uint64_t(4) << 30) / request_bytes);  // <= 4 GiB ahead
+  const uint32_t window =
+      workload->concurrent_prompts() && opt.batch > 1
+          ? uint32_t(std::min<uint64_t>({std::max(1u, std::thread::hardware_concurrency()), opt.batch, window_cap}))
+          : 0;
+  std::deque<std::future<std::vector<PromptChunk>>> ahead;
+  uint32_t launched = 0;
+  auto refill = [&] {
+    while (ahead.size() < window && launched < opt.batch)
+      ahead.push_back(std::async(std::launch::async, generate, launched++));
+  };
+  for (uint32_t b = 0; b < opt.batch; ++b) {
+    std::vector<PromptChunk> chunks;
+    if (window) {
+      refill();
+      chunks = ahead.front().get();
+      ahead.pop_front();
+      refill();
+    } else {
+      chunks = generate(b);
+    }
+    uint64_t first = 0;
+    for (PromptChunk& c : chunks) {
       const uint64_t count = std::min(chunk, opt.contexts[b] - first);
-      workload->prompt(b, first, count, &k, &v);
-      feed.fill(s, StepKind::Append, count, input_rng, k.data());
-      status = rt->prefill(ids[b], stored_key_rows(s, k.data(), count, &stored_k), v.data(), count, feed.inputs(),
-                           feed.count());
+      feed.fill(s, StepKind::Append, count, input_rng, c.k.data());
+      status = rt->prefill(ids[b], stored_key_rows(s, c.k.data(), count, &stored_k), c.v.data(), count,
+                           feed.inputs(), feed.count());
       if (!status.is_ok()) return fail(3, format_text("prefill of request %u failed", b), status);
+      first += count;
       done += count;
       if (!opt.quiet && total_prompt >= 65536 && done >= next_report) {
         std::fprintf(stderr, "  prefill %3.0f%% (%" PRIu64 " of %" PRIu64 " tokens, %.1f s)\n",
@@ -390,7 +430,9 @@ int run(Options opt) {
                      std::chrono::duration<double>(Clock::now() - prefill_start).count());
         next_report = done + total_prompt / 10;
       }
+      c = PromptChunk{};  // release as it goes
     }
+  }
   const double prefill_seconds = std::chrono::duration<double>(Clock::now() - prefill_start).count();
   // The representations of the whole prompt, built once per request (the
   // chunks above only filled the host pool): ClusterKV's k-means, Quest's

@@ -207,6 +207,10 @@ class Synthetic : public Workload {
     return p_.temperature == 1.0f ? p_.name : format_text("%s at temperature %g", p_.name.c_str(), p_.temperature);
   }
 
+  // prompt(b) draws from request b's streams only (the normal table is a
+  // function-local static, built once under the language's lock).
+  bool concurrent_prompts() const override { return true; }
+
   void prompt(size_t b, uint64_t first, uint64_t count, std::vector<uint16_t>* k, std::vector<uint16_t>* v) override {
     Request& r = requests_[b];
     k->resize(count * d_.kv_heads * d_.head_dim);
@@ -302,6 +306,7 @@ class Synthetic : public Workload {
     uint32_t topic = 0;                          // the queries' topic
     uint64_t appended = 0;                       // decode tokens so far
     uint32_t steps = 0;                          // next_query calls so far
+    std::vector<float> scratch;                  // token()'s key row, per request (prompts run concurrently)
   };
 
   // A rotary pair that turns more than once over 8192 tokens.
@@ -351,7 +356,7 @@ class Synthetic : public Workload {
       for (uint32_t i = 0; i < D; ++i)
         k[i] = float_to_kv(p_.key_noise * r.rng.normal() + strength * direction[i], d_.dtype);
     } else {
-      std::vector<float>& x = scratch_;
+      std::vector<float>& x = r.scratch;
       x.resize(D);
       for (uint32_t i = 0; i < D; ++i) x[i] = p_.key_noise * r.rng.normal() + strength * direction[i];
       if (topic)
@@ -378,7 +383,6 @@ class Synthetic : public Workload {
   Params p_;
   Dims d_;
   std::vector<Request> requests_;
-  std::vector<float> scratch_;
 };
 
 // ---------------------------------------------------------------------------

@@ -153,6 +153,10 @@ class Workload {
   virtual void next_query(size_t b, uint16_t* q) = 0;
   // Request b's queries jump to new random directions (hsa-run --query-jump).
   virtual void jump_query(size_t b) = 0;
+  // Whether prompt() of different requests may run on different threads at
+  // once: each touches only its own request's state (its own streams), so the
+  // data does not depend on the threads.
+  virtual bool concurrent_prompts() const { return false; }
 };
 
 // A recorded trace (docs/ACCURACY.md "Trace format"): one request.
