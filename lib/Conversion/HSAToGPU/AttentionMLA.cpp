@@ -30,13 +30,17 @@
 //     4 wgmma m64n{Dv/2}k16 over the tile's 64 tokens (A = P, K-major; B =
 //     the same K tile read N-major: V is the first Dv columns of the key
 //     rows, 64-column blocks 64 x 128 B apart), Dv / 4 f32 accumulators
-//     per thread in registers.
+//     per thread in registers. O is rescaled only when a row's max passes
+//     its reference by more than 2^8 somewhere in the warp (a vote).
+//   - fp8 latent rows (FlashMLA's 656 B): codes + scales land raw in two
+//     stages; each tile is dequantised into the one bf16 K stage while the
+//     next tile's raw rows are in flight, the rope copied straight into it.
 //   - The split count is chosen at launch from the batch: min(tiles,
 //     max(1, floor(132 / (B x head blocks)))), so a small batch still fills
 //     the H200's SMs in one wave and B x head blocks > 66 runs one split
-//     with no partial results. One split writes io.o (normalised, activation dtype) and
-//     io.lse (natural log; -inf and o = 0 for a row without a valid token)
-//     directly; otherwise every split writes its entry (b x head blocks +
+//     with no partial results. One split writes io.o (normalised,
+//     activation dtype) and io.lse (natural log; -inf and o = 0 for a row
+//     without a valid token) directly; otherwise every split writes its entry (b x head blocks +
 //     head block) x splits + split of scratch.mla_o / mla_lse (a fixed
 //     kPartials entries: see there).
 //
