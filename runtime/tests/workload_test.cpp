@@ -351,6 +351,95 @@ TEST(Accuracy, OracleBoundsEveryAlgorithm) {
   }
 }
 
+// hsa-accuracy's model of Quest (combine max) selects what the runtime
+// selects, per step and group, in both scopes and on realistic keys; with
+// 8-bit bounds every unit's score stays >= its exact one.
+TEST(Accuracy, QuestModelIsTheRuntimesSelection) {
+  const Dims dims = small_dims();
+  const uint64_t prompt = 2000;
+  const uint32_t steps = 4, K = 12;
+  for (bool request_scope : {false, true})
+    for (const char* spec : {"drift", "llm"}) {
+      SCOPED_TRACE(std::string(spec) + (request_scope ? ", request scope" : ", kv_head scope"));
+      accuracy::Layout layout;
+      layout.q_heads = dims.q_heads, layout.kv_heads = dims.kv_heads;
+      layout.head_dim = layout.value_dim = dims.head_dim;
+      layout.groups = request_scope ? 1 : dims.kv_heads, layout.page_size = 8;
+      const Data d = generate(spec, dims, prompt, steps);
+      std::vector<float> kf(d.k.size()), qf(d.q.size());
+      for (size_t i = 0; i < kf.size(); ++i) kf[i] = kv_to_float(d.k[i], dims.dtype);
+      for (size_t i = 0; i < qf.size(); ++i) qf[i] = kv_to_float(d.q[i], dims.dtype);
+      artifact::LayerConfigRecord c = artifact::small_selecting_config();
+      ASSERT_EQ(c.page_size, layout.page_size);
+      c.scope = uint32_t(request_scope ? artifact::SelectionScope::Request : artifact::SelectionScope::KvHead);
+      c.budget_units = c.capacity_units = K;
+      c.sink_units = 1, c.window_units = 2;
+      const std::vector<uint8_t> bytes = artifact::make_test_artifact(c, "sm_90a", artifact::TestAlgorithm::quest("max"));
+      RuntimeOptions options;
+      options.backend = BackendKind::Cpu;
+      options.max_context_tokens = prompt + steps;
+      std::unique_ptr<Runtime> rt;
+      ASSERT_TRUE(Runtime::create(options, &rt).is_ok());
+      ASSERT_TRUE(rt->load_artifact(bytes.data(), bytes.size()).is_ok());
+      RequestId id;
+      ASSERT_TRUE(rt->create_request(&id).is_ok());
+      ASSERT_TRUE(rt->prefill(id, d.k.data(), d.v.data(), prompt).is_ok());
+      const size_t rk = size_t(dims.kv_heads) * dims.head_dim, rq = size_t(dims.q_heads) * dims.head_dim;
+      std::vector<uint16_t> o(size_t(dims.q_heads) * dims.value_dim);
+      uint32_t tighter = 0;
+      for (uint32_t t = 0; t < steps; ++t) {
+        ASSERT_TRUE(rt->append(&id, 1, &d.k[(prompt + t) * rk], &d.v[(prompt + t) * rk]).is_ok());
+        StepStats stats;
+        ASSERT_TRUE(rt->decode_step(&id, 1, &d.q[t * rq], o.data(), &stats).is_ok());
+        std::vector<int32_t> units(size_t(layout.groups) * K), model, model8;
+        ASSERT_TRUE(rt->selected_units(id, units.data(), units.size()).is_ok());
+        std::vector<float> exact, coded;
+        accuracy::quest_max_selection(layout, kf.data(), prompt + t + 1, &qf[t * rq], K, 1, 2, 0, &model, &exact);
+        EXPECT_EQ(model, units) << "step " << t;
+        accuracy::quest_max_selection(layout, kf.data(), prompt + t + 1, &qf[t * rq], K, 1, 2, 8, &model8, &coded);
+        ASSERT_EQ(coded.size(), exact.size());
+        for (size_t i = 0; i < exact.size(); ++i) {
+          EXPECT_GE(coded[i], exact[i]) << "unit score " << i << " step " << t;
+          tighter += coded[i] > exact[i];
+        }
+      }
+      EXPECT_GT(tighter, 0u) << "8-bit codes widen some bounds";
+    }
+}
+
+// 8-bit codes contain the row: qmin <= kmin, qmax >= kmax, each within two
+// steps of the row's range / 255; a row of one value is exact.
+TEST(Accuracy, QuantizedBoundsAreOutward) {
+  workload::Rng rng(5);
+  for (int trial = 0; trial < 200; ++trial) {
+    const uint32_t D = 64;
+    std::vector<float> kmin(D), kmax(D);
+    const double spread = trial % 2 ? 1e-3 : 30.0;
+    for (uint32_t d = 0; d < D; ++d) {
+      const float a = float(spread * rng.normal()), b = float(spread * rng.normal());
+      kmin[d] = std::min(a, b), kmax[d] = std::max(a, b);
+    }
+    float lo = kmin[0], hi = kmax[0];
+    for (uint32_t d = 0; d < D; ++d) lo = std::min(lo, kmin[d]), hi = std::max(hi, kmax[d]);
+    std::vector<double> qmin(D), qmax(D);
+    accuracy::quantized_bounds(8, D, kmin.data(), kmax.data(), qmin.data(), qmax.data());
+    const double step = (double(hi) - lo) / 255.0;
+    for (uint32_t d = 0; d < D; ++d) {
+      EXPECT_LE(qmin[d], kmin[d]);
+      EXPECT_GE(qmax[d], kmax[d]);
+      EXPECT_LE(kmin[d] - qmin[d], 2.0 * step);
+      EXPECT_LE(qmax[d] - kmax[d], 2.0 * step);
+    }
+  }
+  const std::vector<float> same(8, 1.5f);
+  std::vector<double> qmin(8), qmax(8);
+  accuracy::quantized_bounds(8, 8, same.data(), same.data(), qmin.data(), qmax.data());
+  for (uint32_t d = 0; d < 8; ++d) {
+    EXPECT_EQ(qmin[d], 1.5);
+    EXPECT_EQ(qmax[d], 1.5);
+  }
+}
+
 // The presets differ in what they are for, measured as accuracy: StreamingLLM
 // captures far less than the oracle on topics, and nearly all of it on sinks-recency.
 TEST(Accuracy, StreamingLLMLosesOnTopicsNotOnRecency) {

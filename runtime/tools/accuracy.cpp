@@ -94,6 +94,72 @@ void unit_oracle(const Layout& l, const Dense& d, uint32_t k, uint32_t sinks, ui
   }
 }
 
+void quantized_bounds(uint32_t bits, uint32_t dim, const float* kmin, const float* kmax, double* qmin, double* qmax) {
+  float lo = kmin[0], hi = kmax[0];
+  for (uint32_t d = 0; d < dim; ++d) lo = std::min(lo, kmin[d]), hi = std::max(hi, kmax[d]);
+  const double levels = double((1u << bits) - 1);
+  const float step = std::nextafter(float((double(hi) - double(lo)) / levels), INFINITY);
+  for (uint32_t d = 0; d < dim; ++d) {
+    if (!(hi > lo)) {  // one value in the whole row: exact
+      qmin[d] = kmin[d], qmax[d] = kmax[d];
+      continue;
+    }
+    double cmin = std::clamp(std::floor((double(kmin[d]) - lo) / step), 0.0, levels);
+    double cmax = std::clamp(std::ceil((double(kmax[d]) - lo) / step), 0.0, levels);
+    if (double(lo) + cmin * step > kmin[d] && cmin > 0) cmin -= 1;
+    if (double(lo) + cmax * step < kmax[d] && cmax < levels) cmax += 1;
+    qmin[d] = double(lo) + cmin * step;
+    qmax[d] = double(lo) + cmax * step;
+  }
+}
+
+void quest_max_selection(const Layout& l, const float* keys, uint64_t length, const float* q, uint32_t k,
+                         uint32_t sinks, uint32_t window, uint32_t bits, std::vector<int32_t>* units,
+                         std::vector<float>* scores) {
+  const uint32_t n = uint32_t((length + l.page_size - 1) / l.page_size), D = l.head_dim;
+  const uint32_t G = l.q_heads / l.kv_heads, heads_per_unit = l.kv_heads / l.groups;
+  units->assign(size_t(l.groups) * k, -1);
+  if (scores) scores->assign(size_t(l.groups) * n, 0.0f);
+  std::vector<float> row(n), kmin(D), kmax(D);
+  std::vector<double> lo(D), hi(D);
+  for (uint32_t g = 0; g < l.groups; ++g) {
+    std::fill(row.begin(), row.end(), -INFINITY);
+    for (uint32_t u = 0; u < n; ++u) {
+      if (u < sinks || u + window >= n) {
+        row[u] = INFINITY;
+        continue;
+      }
+      double combined = -INFINITY;
+      for (uint32_t j = 0; j < heads_per_unit; ++j) {
+        const uint32_t kv = g * heads_per_unit + j;
+        std::fill(kmin.begin(), kmin.end(), INFINITY);
+        std::fill(kmax.begin(), kmax.end(), -INFINITY);
+        for (uint64_t t = uint64_t(u) * l.page_size; t < std::min<uint64_t>(length, uint64_t(u + 1) * l.page_size); ++t)
+          for (uint32_t d = 0; d < D; ++d) {
+            const float x = keys[(t * l.kv_heads + kv) * D + d];
+            kmin[d] = std::min(kmin[d], x), kmax[d] = std::max(kmax[d], x);
+          }
+        if (bits) {
+          quantized_bounds(bits, D, kmin.data(), kmax.data(), lo.data(), hi.data());
+        } else {
+          for (uint32_t d = 0; d < D; ++d) lo[d] = kmin[d], hi[d] = kmax[d];
+        }
+        for (uint32_t h = kv * G; h < (kv + 1) * G; ++h) {
+          double sum = 0.0;
+          for (uint32_t d = 0; d < D; ++d) {
+            const double a = double(q[size_t(h) * D + d]) * lo[d], b = double(q[size_t(h) * D + d]) * hi[d];
+            sum += a > b ? a : b;
+          }
+          combined = std::max(combined, sum);
+        }
+      }
+      row[u] = float(combined);
+    }
+    reference::top_k(row.data(), n, k, units->data() + size_t(g) * k);
+    if (scores) std::copy(row.begin(), row.end(), scores->begin() + size_t(g) * n);
+  }
+}
+
 double output_error(const Dense& d, const std::vector<double>& o) {
   double num = 0.0, den = 0.0;
   for (size_t i = 0; i < d.out.size(); ++i) {

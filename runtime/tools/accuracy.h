@@ -59,6 +59,26 @@ double token_oracle_mass(const Dense& d, uint32_t h, uint64_t tokens);
 // u < sinks and u >= n - window, then the best others by group mass.
 void unit_oracle(const Layout& l, const Dense& d, uint32_t k, uint32_t sinks, uint32_t window,
                  std::vector<int32_t>* units);
+// Quest with combine = max as the runtime selects, modelled from the keys
+// [length][Hkv][D] (f32 of the stored bf16/f16 values) and the step's queries
+// [Hq][D]: per unit and KV head the per-channel min and max of its keys, each
+// query head's bound sum_d max(q_d min_d, q_d max_d), a group's score the max
+// over its query heads (as f32), forced units (u < sinks, u >= n - window)
+// first, then reference::top_k. bits = 0: the bounds as stored (the runtime's
+// selection); bits = 1..15: what bounds stored as `bits`-bit codes would
+// select, each unit row coded on its own range [lo, hi] and widened outward
+// (quantized_bounds), so every score stays an upper bound of its tokens'
+// logits. `scores` (optional) gets the groups' scores [S][n] (forced: +inf).
+void quest_max_selection(const Layout& l, const float* keys, uint64_t length, const float* q, uint32_t k,
+                         uint32_t sinks, uint32_t window, uint32_t bits, std::vector<int32_t>* units,
+                         std::vector<float>* scores = nullptr);
+// One unit row's bounds as `bits`-bit codes, decoded: lo = min of the mins
+// rounded down to f32, step = (max of the maxes - lo) / (2^bits - 1) rounded
+// up to f32, min_d -> lo + floor((min_d - lo) / step) step and max_d -> lo +
+// ceil(...) step, each moved one code outward where rounding landed inside.
+// What a stored row costs: D codes per bound and two f32 (lo, step).
+void quantized_bounds(uint32_t bits, uint32_t dim, const float* kmin, const float* kmax, double* qmin, double* qmax);
+
 // Relative L2 error of `o` [Hq][Dv] against d.out.
 double output_error(const Dense& d, const std::vector<double>& o);
 // The output of attention restricted to the selection (from the dense

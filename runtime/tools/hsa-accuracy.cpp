@@ -7,6 +7,7 @@
 // computed here. Definitions: accuracy.h and docs/ACCURACY.md.
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -46,7 +47,9 @@ const char* kUsage =
     "  --context=LIST      prompt lengths, K suffix = x1024 (default 32K; a trace: its own)\n"
     "  --budgets=LIST      budgets in tokens, multiples of the page size (default 512,1024,2048,4096)\n"
     "  --algorithms=LIST   quest:max, quest:sum, quest:mean_query, streaming_llm, cluster_kv\n"
-    "                      (default all five)\n"
+    "                      (default all five); questN:max (N = 1..15): this tool's model of Quest\n"
+    "                      with its bounds stored as N-bit codes, widened outward (not a runtime\n"
+    "                      algorithm: what such a layer option would cost in recall)\n"
     "  --steps=S           decode steps per configuration (default 8)\n"
     "  --seed=N            workload seed (default 1)\n"
     "  --temperature=T     divide every logit by T (synthetic workloads; default the preset's, 1)\n"
@@ -106,6 +109,18 @@ std::vector<std::string> split(const std::string& text) {
 
 const char* const kAlgorithms[] = {"quest:max", "quest:sum", "quest:mean_query", "streaming_llm", "cluster_kv"};
 
+// "questN:max" (N = 1..15): not a runtime algorithm but this tool's model of
+// Quest with its bounds stored as N-bit codes (accuracy::quest_max_selection,
+// which with exact bounds selects what the runtime does): what such a layer
+// option would cost in recall. 0 for any other name.
+uint32_t coded_quest_bits(const std::string& name) {
+  if (name.rfind("quest", 0) != 0 || name.size() < 10 || name.compare(name.size() - 4, 4, ":max") != 0) return 0;
+  const std::string digits = name.substr(5, name.size() - 9);
+  if (digits.empty() || digits.size() > 2 || !std::all_of(digits.begin(), digits.end(), ::isdigit)) return 0;
+  const int bits = std::stoi(digits);
+  return bits >= 1 && bits <= 15 ? uint32_t(bits) : 0;
+}
+
 std::string parse_options(int argc, char** argv, Options* o) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -162,9 +177,11 @@ std::string parse_options(int argc, char** argv, Options* o) {
     } else if (key == "--algorithms") {
       o->algorithms = split(value);
       for (const std::string& a : o->algorithms)
-        if (std::find(std::begin(kAlgorithms), std::end(kAlgorithms), a) == std::end(kAlgorithms)) {
+        if (std::find(std::begin(kAlgorithms), std::end(kAlgorithms), a) == std::end(kAlgorithms) &&
+            !coded_quest_bits(a)) {
           std::string valid;
           for (const char* name : kAlgorithms) valid += (valid.empty() ? "" : ", ") + std::string(name);
+          valid += ", and questN:max (N = 1..15: Quest with N-bit bounds, modelled here)";
           problem = "unknown algorithm '" + a + "': the algorithms are " + valid;
           break;
         }
@@ -309,6 +326,36 @@ Status run_config(const Options& o, const Case& c, const std::string& algorithm,
   return Status::ok();
 }
 
+// "questN:max": the tool's model of Quest over N-bit bounds on the case's keys
+// (no runtime: the output error is the restricted attention's, as the
+// oracles', and there is no runtime hit rate).
+void coded_quest_config(const Case& c, uint32_t bits, uint64_t budget, uint32_t page, Row* row) {
+  const uint32_t K = uint32_t(budget / page), S = c.layout.groups, Hq = c.dims.q_heads, D = c.dims.head_dim;
+  std::vector<std::vector<int32_t>> selections;
+  std::vector<float> q(size_t(Hq) * D);
+  std::vector<double> o;
+  for (uint32_t t = 0; t < c.steps; ++t) {
+    for (size_t i = 0; i < q.size(); ++i) q[i] = kv_to_float(c.q[size_t(t) * Hq * D + i], c.dims.dtype);
+    const accuracy::Dense& d = c.dense[t];
+    std::vector<int32_t> units;
+    accuracy::quest_max_selection(c.layout, c.kf.data(), d.length, q.data(), K, 1, 2, bits, &units);
+    double step_mass = 0.0;
+    for (uint32_t h = 0; h < Hq; ++h) {
+      const double m = accuracy::selection_mass(c.layout, d, h, &units[size_t(c.layout.group_of_head(h)) * K], K);
+      step_mass += m / Hq;
+      row->mass_min = std::min(row->mass_min, m);
+    }
+    row->mass += step_mass / c.steps;
+    accuracy::restricted_output(c.layout, d, c.vf.data(), units, K, &o);
+    row->error += accuracy::output_error(d, o) / c.steps;
+    selections.push_back(std::move(units));
+  }
+  double overlap_sum = 0.0;
+  for (size_t t = 1; t < selections.size(); ++t) overlap_sum += accuracy::overlap(S, K, selections[t], selections[t - 1]);
+  if (selections.size() > 1) row->overlap = overlap_sum / double(selections.size() - 1);
+  for (int i = 0; i < 3; ++i) row->hit[i] = accuracy::lru_hit_rate(S, K, K << i, selections);
+}
+
 // The oracles of the case at one budget (rows "oracle (unit)"; the token
 // oracle's mass goes into every row of that budget).
 void oracle_rows(const Case& c, uint64_t budget, uint32_t page, Row* unit, double* token_mass) {
@@ -451,7 +498,12 @@ int run(const Options& o) {
         for (size_t j = next++; j < jobs.size(); j = next++) {
           const auto job_start = Clock::now();
           Job& job = jobs[j];
-          job.status = run_config(o, c, job.algorithm, job.budget, &job.row);
+          if (const uint32_t bits = coded_quest_bits(job.algorithm)) {
+            coded_quest_config(c, bits, job.budget, o.page, &job.row);
+            job.status = Status::ok();
+          } else {
+            job.status = run_config(o, c, job.algorithm, job.budget, &job.row);
+          }
           if (!o.quiet) {
             std::lock_guard<std::mutex> lock(print);
             std::fprintf(stderr, "  %s at %llu tokens: %.1f s\n", job.algorithm.c_str(),
