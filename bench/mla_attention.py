@@ -21,6 +21,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import torch
 
@@ -81,6 +82,7 @@ def main():
     p.add_argument("--base", help="bundle of an earlier build: interleaved A/B of the wgmma kernel")
     a = p.parse_args()
     os.makedirs(a.out, exist_ok=True)
+    start = time.time()
     ceiling = mma_ceiling_tflops()
     rows = []
     for batch in [int(x) for x in a.batches.split(",")]:
@@ -113,8 +115,14 @@ def main():
             row.update(new_runs_us=new_us, base_runs_us=base_us, base_us=sum(base_us) / len(base_us))
         rows.append(row)
         torch.cuda.empty_cache()
-    json.dump(dict(mma_ceiling_tflops=ceiling, context=a.context, rows=rows),
-              open(os.path.join(a.out, "mla_attention.json"), "w"), indent=1)
+        # As each batch ends (a run cut short by a time limit keeps what it measured).
+        print(f"[{time.time() - start:6.1f} s] B={batch}: wgmma {row['hsa_us']:.1f} us, CUDA cores "
+              f"{row['fma_us']:.1f}, PyTorch {torch_us:.1f}; fp8 wgmma {row['fp8_us']:.1f}, CUDA cores "
+              f"{row['fp8_fma_us']:.1f}", file=sys.stderr, flush=True)
+        with open(os.path.join(a.out, "mla_attention.json"), "w") as f:
+            json.dump(dict(mma_ceiling_tflops=ceiling, context=a.context, rows=rows, complete=False), f, indent=1)
+    with open(os.path.join(a.out, "mla_attention.json"), "w") as f:
+        json.dump(dict(mma_ceiling_tflops=ceiling, context=a.context, rows=rows, complete=True), f, indent=1)
     print(f"bf16 MMA ceiling (torch.mm 8192^3): {ceiling:.0f} TFLOP/s; context {a.context}, top-{TOPK}, {HQ} heads")
     print("| B | hsa wgmma (attend + merge) | TFLOP/s | / ceiling | CUDA-core kernel | PyTorch gather + bmm | "
           "wgmma vs CUDA cores | wgmma vs PyTorch |")
