@@ -18,14 +18,13 @@ Writes DIR/mla_attention.json and prints the table docs/PERF.md carries.
 import argparse
 import json
 import os
-import re
-import subprocess
 import sys
 import time
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ab  # noqa: E402
 from dsa import graph_time_us  # noqa: E402
 
 HQ, DK, DV, TOPK = 128, 576, 512, 2048
@@ -62,13 +61,9 @@ def peer_us(batch, context):
 
 
 def hsa_us(hsa_run, artifact, batch, context, steps):
-    out = subprocess.run([hsa_run, artifact, "--backend=cuda", f"--batch={batch}", f"--context={context}",
-                          f"--steps={steps}", "--profile"], capture_output=True, text=True, timeout=300)
-    times = {m.group(1): float(m.group(2)) * 1e3
-             for m in re.finditer(r"dsv32_attn_(attend[a-z_]*) +([0-9.]+) ms", out.stdout)}
-    if not times:
-        raise SystemExit(f"no attention timing from {artifact}: {out.stdout[-500:]} {out.stderr[-500:]}")
-    return times
+    """The attention kernels' mean times (us) by their names past the layer's prefix (attend, attend_mla, ...)."""
+    times = ab.profile(hsa_run, artifact, batch, context, steps, r"^dsv32_attn_attend")
+    return {name[len("dsv32_attn_"):]: us for name, us in times.items()}
 
 
 def main():

@@ -256,6 +256,21 @@ TEST(Workload, TraceRoundTrip) {
   std::remove(path.c_str());
 }
 
+// A CPU-reference runtime with one request holding the first `prompt` tokens
+// of d, for `steps` more: the layer `c` under `algorithm`.
+void prefilled_cpu_runtime(const artifact::LayerConfigRecord& c, const artifact::TestAlgorithm& algorithm,
+                           const Data& d, uint64_t prompt, uint32_t steps, std::unique_ptr<Runtime>* rt,
+                           RequestId* id) {
+  const std::vector<uint8_t> bytes = artifact::make_test_artifact(c, "sm_90a", algorithm);
+  RuntimeOptions options;
+  options.backend = BackendKind::Cpu;
+  options.max_context_tokens = prompt + steps;
+  ASSERT_TRUE(Runtime::create(options, rt).is_ok());
+  ASSERT_TRUE((*rt)->load_artifact(bytes.data(), bytes.size()).is_ok());
+  ASSERT_TRUE((*rt)->create_request(id).is_ok());
+  ASSERT_TRUE((*rt)->prefill(*id, d.k.data(), d.v.data(), prompt).is_ok());
+}
+
 TEST(Accuracy, BudgetChecks) {
   EXPECT_TRUE(accuracy::check_budget(2048, 32768, 16, 3).is_ok());
   Status s = accuracy::check_budget(4096, 2048, 16, 3);
@@ -302,16 +317,9 @@ TEST(Accuracy, OracleBoundsEveryAlgorithm) {
       c.budget_units = c.capacity_units = K;
       c.sink_units = 1;
       c.window_units = name == "streaming_llm" ? K - 1 : 2;
-      const std::vector<uint8_t> bytes = artifact::make_test_artifact(c, "sm_90a", algorithm);
-      RuntimeOptions options;
-      options.backend = BackendKind::Cpu;
-      options.max_context_tokens = prompt + steps;
       std::unique_ptr<Runtime> rt;
-      ASSERT_TRUE(Runtime::create(options, &rt).is_ok());
-      ASSERT_TRUE(rt->load_artifact(bytes.data(), bytes.size()).is_ok());
       RequestId id;
-      ASSERT_TRUE(rt->create_request(&id).is_ok());
-      ASSERT_TRUE(rt->prefill(id, d.k.data(), d.v.data(), prompt).is_ok());
+      ASSERT_NO_FATAL_FAILURE(prefilled_cpu_runtime(c, algorithm, d, prompt, steps, &rt, &id));
       std::vector<std::vector<int32_t>> selections;
       uint64_t selected = 0, hits = 0;
       const size_t rk = size_t(dims.kv_heads) * dims.head_dim, rq = size_t(dims.q_heads) * dims.head_dim;
@@ -374,16 +382,9 @@ TEST(Accuracy, QuestModelIsTheRuntimesSelection) {
       c.scope = uint32_t(request_scope ? artifact::SelectionScope::Request : artifact::SelectionScope::KvHead);
       c.budget_units = c.capacity_units = K;
       c.sink_units = 1, c.window_units = 2;
-      const std::vector<uint8_t> bytes = artifact::make_test_artifact(c, "sm_90a", artifact::TestAlgorithm::quest("max"));
-      RuntimeOptions options;
-      options.backend = BackendKind::Cpu;
-      options.max_context_tokens = prompt + steps;
       std::unique_ptr<Runtime> rt;
-      ASSERT_TRUE(Runtime::create(options, &rt).is_ok());
-      ASSERT_TRUE(rt->load_artifact(bytes.data(), bytes.size()).is_ok());
       RequestId id;
-      ASSERT_TRUE(rt->create_request(&id).is_ok());
-      ASSERT_TRUE(rt->prefill(id, d.k.data(), d.v.data(), prompt).is_ok());
+      ASSERT_NO_FATAL_FAILURE(prefilled_cpu_runtime(c, artifact::TestAlgorithm::quest("max"), d, prompt, steps, &rt, &id));
       const size_t rk = size_t(dims.kv_heads) * dims.head_dim, rq = size_t(dims.q_heads) * dims.head_dim;
       std::vector<uint16_t> o(size_t(dims.q_heads) * dims.value_dim);
       uint32_t tighter = 0;

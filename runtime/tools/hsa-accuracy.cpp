@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -326,19 +327,19 @@ Status run_config(const Options& o, const Case& c, const std::string& algorithm,
   return Status::ok();
 }
 
-// "questN:max": the tool's model of Quest over N-bit bounds on the case's keys
-// (no runtime: the output error is the restricted attention's, as the
-// oracles', and there is no runtime hit rate).
-void coded_quest_config(const Case& c, uint32_t bits, uint64_t budget, uint32_t page, Row* row) {
-  const uint32_t K = uint32_t(budget / page), S = c.layout.groups, Hq = c.dims.q_heads, D = c.dims.head_dim;
+// A row for selections this tool makes itself (no runtime): `select(t, units)`
+// writes step t's selection [S][K]; mass, output error (the restricted
+// attention's), overlap and the LRU replays as for a runtime row; no runtime
+// hit rate.
+void selection_row(const Case& c, uint32_t K, const std::function<void(uint32_t, std::vector<int32_t>*)>& select,
+                   Row* row) {
+  const uint32_t S = c.layout.groups, Hq = c.dims.q_heads;
   std::vector<std::vector<int32_t>> selections;
-  std::vector<float> q(size_t(Hq) * D);
   std::vector<double> o;
   for (uint32_t t = 0; t < c.steps; ++t) {
-    for (size_t i = 0; i < q.size(); ++i) q[i] = kv_to_float(c.q[size_t(t) * Hq * D + i], c.dims.dtype);
     const accuracy::Dense& d = c.dense[t];
     std::vector<int32_t> units;
-    accuracy::quest_max_selection(c.layout, c.kf.data(), d.length, q.data(), K, 1, 2, bits, &units);
+    select(t, &units);
     double step_mass = 0.0;
     for (uint32_t h = 0; h < Hq; ++h) {
       const double m = accuracy::selection_mass(c.layout, d, h, &units[size_t(c.layout.group_of_head(h)) * K], K);
@@ -356,34 +357,26 @@ void coded_quest_config(const Case& c, uint32_t bits, uint64_t budget, uint32_t 
   for (int i = 0; i < 3; ++i) row->hit[i] = accuracy::lru_hit_rate(S, K, K << i, selections);
 }
 
+// "questN:max": the tool's model of Quest over N-bit bounds on the case's keys.
+void coded_quest_config(const Case& c, uint32_t bits, uint64_t budget, uint32_t page, Row* row) {
+  const uint32_t K = uint32_t(budget / page), Hq = c.dims.q_heads, D = c.dims.head_dim;
+  std::vector<float> q(size_t(Hq) * D);
+  selection_row(c, K, [&](uint32_t t, std::vector<int32_t>* units) {
+    for (size_t i = 0; i < q.size(); ++i) q[i] = kv_to_float(c.q[size_t(t) * Hq * D + i], c.dims.dtype);
+    accuracy::quest_max_selection(c.layout, c.kf.data(), c.dense[t].length, q.data(), K, 1, 2, bits, units);
+  }, row);
+}
+
 // The oracles of the case at one budget (rows "oracle (unit)"; the token
 // oracle's mass goes into every row of that budget).
 void oracle_rows(const Case& c, uint64_t budget, uint32_t page, Row* unit, double* token_mass) {
-  const uint32_t K = uint32_t(budget / page), S = c.layout.groups, Hq = c.dims.q_heads;
-  std::vector<std::vector<int32_t>> selections;
-  std::vector<double> o;
+  const uint32_t K = uint32_t(budget / page), Hq = c.dims.q_heads;
+  selection_row(c, K, [&](uint32_t t, std::vector<int32_t>* units) {
+    accuracy::unit_oracle(c.layout, c.dense[t], K, 1, 2, units);
+  }, unit);
   *token_mass = 0.0;
-  for (uint32_t t = 0; t < c.steps; ++t) {
-    const accuracy::Dense& d = c.dense[t];
-    std::vector<int32_t> units;
-    accuracy::unit_oracle(c.layout, d, K, 1, 2, &units);
-    double step_mass = 0.0, step_token = 0.0;
-    for (uint32_t h = 0; h < Hq; ++h) {
-      const double m = accuracy::selection_mass(c.layout, d, h, &units[size_t(c.layout.group_of_head(h)) * K], K);
-      step_mass += m / Hq;
-      unit->mass_min = std::min(unit->mass_min, m);
-      step_token += accuracy::token_oracle_mass(d, h, budget) / Hq;
-    }
-    unit->mass += step_mass / c.steps;
-    *token_mass += step_token / c.steps;
-    accuracy::restricted_output(c.layout, d, c.vf.data(), units, K, &o);
-    unit->error += accuracy::output_error(d, o) / c.steps;
-    selections.push_back(std::move(units));
-  }
-  double overlap_sum = 0.0;
-  for (size_t t = 1; t < selections.size(); ++t) overlap_sum += accuracy::overlap(S, K, selections[t], selections[t - 1]);
-  if (selections.size() > 1) unit->overlap = overlap_sum / double(selections.size() - 1);
-  for (int i = 0; i < 3; ++i) unit->hit[i] = accuracy::lru_hit_rate(S, K, K << i, selections);
+  for (uint32_t t = 0; t < c.steps; ++t)
+    for (uint32_t h = 0; h < Hq; ++h) *token_mass += accuracy::token_oracle_mass(c.dense[t], h, budget) / Hq / c.steps;
 }
 
 std::string fixed(double v, const char* format = "%.3f") {

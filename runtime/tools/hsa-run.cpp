@@ -381,7 +381,8 @@ int run(Options opt) {
   // worker threads, a window of requests ahead, where the workload allows it;
   // each request's chunks are generated in order from its own streams, so the
   // data is what one thread makes. The step-input feed and the prefill calls
-  // stay on this thread, in request order.
+  // stay on this thread, in request order. Otherwise chunks are made here, one
+  // at a time.
   struct PromptChunk {
     std::vector<uint16_t> k, v;
   };
@@ -405,32 +406,41 @@ int run(Options opt) {
     while (ahead.size() < window && launched < opt.batch)
       ahead.push_back(std::async(std::launch::async, generate, launched++));
   };
+  uint64_t first = 0;  // of the chunk being fed, within request b
+  auto feed_chunk = [&](uint32_t b, PromptChunk& c) {
+    const uint64_t count = std::min(chunk, opt.contexts[b] - first);
+    feed.fill(s, StepKind::Append, count, input_rng, c.k.data());
+    const Status prefilled = rt->prefill(ids[b], stored_key_rows(s, c.k.data(), count, &stored_k), c.v.data(),
+                                         count, feed.inputs(), feed.count());
+    first += count;
+    done += count;
+    if (!opt.quiet && total_prompt >= 65536 && done >= next_report) {
+      std::fprintf(stderr, "  prefill %3.0f%% (%" PRIu64 " of %" PRIu64 " tokens, %.1f s)\n",
+                   100.0 * double(done) / double(total_prompt), done, total_prompt,
+                   std::chrono::duration<double>(Clock::now() - prefill_start).count());
+      next_report = done + total_prompt / 10;
+    }
+    return prefilled;
+  };
   for (uint32_t b = 0; b < opt.batch; ++b) {
-    std::vector<PromptChunk> chunks;
-    if (window) {
+    first = 0;
+    if (window) {  // the whole request from a worker, released chunk by chunk
       refill();
-      chunks = ahead.front().get();
+      std::vector<PromptChunk> chunks = ahead.front().get();
       ahead.pop_front();
       refill();
-    } else {
-      chunks = generate(b);
-    }
-    uint64_t first = 0;
-    for (PromptChunk& c : chunks) {
-      const uint64_t count = std::min(chunk, opt.contexts[b] - first);
-      feed.fill(s, StepKind::Append, count, input_rng, c.k.data());
-      status = rt->prefill(ids[b], stored_key_rows(s, c.k.data(), count, &stored_k), c.v.data(), count,
-                           feed.inputs(), feed.count());
-      if (!status.is_ok()) return fail(3, format_text("prefill of request %u failed", b), status);
-      first += count;
-      done += count;
-      if (!opt.quiet && total_prompt >= 65536 && done >= next_report) {
-        std::fprintf(stderr, "  prefill %3.0f%% (%" PRIu64 " of %" PRIu64 " tokens, %.1f s)\n",
-                     100.0 * double(done) / double(total_prompt), done, total_prompt,
-                     std::chrono::duration<double>(Clock::now() - prefill_start).count());
-        next_report = done + total_prompt / 10;
+      for (PromptChunk& c : chunks) {
+        status = feed_chunk(b, c);
+        if (!status.is_ok()) return fail(3, format_text("prefill of request %u failed", b), status);
+        c = PromptChunk{};
       }
-      c = PromptChunk{};  // release as it goes
+    } else {  // here, one chunk at a time
+      PromptChunk c;
+      while (first < opt.contexts[b]) {
+        workload->prompt(b, first, std::min(chunk, opt.contexts[b] - first), &c.k, &c.v);
+        status = feed_chunk(b, c);
+        if (!status.is_ok()) return fail(3, format_text("prefill of request %u failed", b), status);
+      }
     }
   }
   const double prefill_seconds = std::chrono::duration<double>(Clock::now() - prefill_start).count();
