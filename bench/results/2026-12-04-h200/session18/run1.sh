@@ -1,7 +1,9 @@
 # H200 call 1 (session 18): which of session 17's attend_mla changes made B >= 8 slower. Interleaved A/B
-# (bench/ab.py) of deepseek-v32-dsa built six ways: s16 = session 16 (fd30f1e), cur = main, and main with one
+# (bench/ab.py) of deepseek-v32-dsa built six ways: s16 = session 16 (fd30f1e), cur = main (3d600d7), and main with one
 # change undone through a local, uncommitted generator switch (HSA_MLA_OFF): order (copies issued before S),
 # copy (session 16's one-chunk-per-item copy mapping), lazy (O rescaled every tile), all three.
+# The switch is variant-switch.patch here (apply to 3d600d7, build, then HSA_MLA_OFF=order|copy|lazy|order,copy,lazy
+# build/bin/hsa-compile examples/deepseek-v32-dsa.mlir -o build/gpu-bundle/var/NAME/deepseek-v32-dsa.hsa).
 # Then check-gpu without the sanitize part (GQA goes through the one-pass split merge too).
 set -u
 RT=build-gpu/runtime; B=build/gpu-bundle; R=$RT/hsa-run; V=$B/var
